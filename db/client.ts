@@ -1,0 +1,56 @@
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+export type Db = PostgresJsDatabase<Schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** A database handle or an open transaction: what queries accept. */
+export type Queryable = Db | Tx;
+
+export const APP_ROLE = 'staryer_app';
+
+export type DbPool = { sql: postgres.Sql; db: Db };
+
+export type DbOptions = {
+  /** The owner's URL: runs migrations, the CLI's cross-tenant admin, pg-boss. */
+  ownerUrl: string;
+  /** The application's URL (a NOBYPASSRLS role). Without it, the owner's login is
+   * used with the session role switched to staryer_app at connection start. */
+  appUrl?: string;
+  max?: number;
+  applicationName?: string;
+};
+
+export function toDb(sql: postgres.Sql): Db {
+  return drizzle({ client: sql, schema, casing: 'snake_case' });
+}
+
+export function openPool(url: string, options: { max?: number; role?: string; applicationName?: string } = {}): DbPool {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    idle_timeout: 30,
+    connect_timeout: 10,
+    onnotice: () => undefined,
+    // Startup parameters: `role` makes every statement on the connection run as that
+    // role, so row-level security applies from the first query on.
+    connection: {
+      application_name: options.applicationName ?? 'staryer-usage',
+      ...(options.role ? { role: options.role } : {}),
+    },
+  });
+  return { sql, db: toDb(sql) };
+}
+
+/** The application's pool: every query is subject to row-level security. */
+export function openAppPool(options: DbOptions): DbPool {
+  if (options.appUrl) return openPool(options.appUrl, { max: options.max, applicationName: options.applicationName });
+  return openPool(options.ownerUrl, { max: options.max, role: APP_ROLE, applicationName: options.applicationName });
+}
+
+/** Replaces the database name of a Postgres URL. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

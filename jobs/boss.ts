@@ -1,0 +1,29 @@
+import { PgBoss } from 'pg-boss';
+import { DEAD_LETTER_QUEUE, QUEUE_NAMES, QUEUES } from './queues.js';
+
+export const BOSS_SCHEMA = 'pgboss';
+
+/** pg-boss on the owner's connection; it creates and migrates its own schema at start. */
+export async function startBoss(ownerUrl: string, options: { schedule: boolean; onError: (error: Error) => void }): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString: ownerUrl,
+    schema: BOSS_SCHEMA,
+    max: 4,
+    application_name: 'staryer-jobs',
+    schedule: options.schedule,
+    supervise: options.schedule,
+  });
+  boss.on('error', options.onError);
+  await boss.start();
+  await boss.createQueue(DEAD_LETTER_QUEUE, { retryLimit: 0 });
+  for (const name of QUEUE_NAMES) {
+    await boss.createQueue(name, { ...QUEUES[name].options, deadLetter: DEAD_LETTER_QUEUE });
+  }
+  if (options.schedule) {
+    for (const name of QUEUE_NAMES) {
+      const schedule: string | undefined = QUEUES[name].schedule;
+      if (schedule) await boss.schedule(name, schedule, {}, { tz: 'UTC' });
+    }
+  }
+  return boss;
+}

@@ -1,0 +1,32 @@
+import type { PgBoss } from 'pg-boss';
+import type { Runtime } from '../server/runtime.js';
+import { isRetryable, parsePayload, type JobHandler } from './handler.js';
+import { purgeSessionsHandler } from './purge-sessions.js';
+import { DEAD_LETTER_QUEUE, type QueueName } from './queues.js';
+
+const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler];
+
+/** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
+export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
+  for (const handler of HANDLERS) {
+    await boss.work(handler.queue, { batchSize: 1 }, async (jobs) => {
+      for (const job of jobs) {
+        try {
+          await handler.run(rt, parsePayload(handler.queue, job.data), job);
+        } catch (error) {
+          rt.log.error({ err: error, queue: handler.queue, jobId: job.id }, 'job failed');
+          if (!isRetryable(error)) {
+            // Not worth a retry: park it in the dead-letter queue and complete it here.
+            await boss.send(DEAD_LETTER_QUEUE, { queue: handler.queue, jobId: job.id, data: job.data, error: (error as Error).message });
+            continue;
+          }
+          throw error;
+        }
+      }
+    });
+  }
+}
+
+export async function stopWorkers(boss: PgBoss): Promise<void> {
+  for (const handler of HANDLERS) await boss.offWork(handler.queue);
+}

@@ -1,0 +1,126 @@
+import { sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { openAppPool, openPool, withDatabase, type DbPool } from '../db/client.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
+import { ensureDatabase, runMigrations } from '../db/migrate.js';
+import { BOSS_SCHEMA, startBoss } from '../jobs/boss.js';
+import { startWorkers, stopWorkers } from '../jobs/worker.js';
+import type { TEnv } from './env.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import type { Runtime } from './runtime.js';
+import { API_KEY_REVOKED_CHANNEL, createApiKeyCache } from './services/api-key-cache.js';
+import { flushApiKeyUsage } from './services/api-keys.js';
+import { bootstrapFromEnv } from './services/bootstrap.js';
+import { createAuthRateLimiter } from './services/rate-limit.js';
+
+export type Booted = { rt: Runtime; ownerUrl: string; close: () => Promise<void> };
+
+export const EMBEDDED_DATABASE = 'staryer';
+
+/** The owner URL: DATABASE_URL, or the embedded Postgres in DATA_DIR (started or reused). */
+export async function resolveDatabase(env: TEnv, log: Logger): Promise<{ ownerUrl: string; embedded: EmbeddedPostgres | null }> {
+  if (env.DATABASE_URL) return { ownerUrl: env.DATABASE_URL, embedded: null };
+  const embedded = await startEmbeddedPostgres({
+    dataDir: env.dataDir,
+    port: env.EMBEDDED_PG_PORT,
+    log: (message) => log.info({ component: 'embedded-postgres' }, message),
+  });
+  const ownerUrl = withDatabase(embedded.url, EMBEDDED_DATABASE);
+  await ensureDatabase(ownerUrl);
+  return { ownerUrl, embedded };
+}
+
+export type BootOptions = {
+  env: TEnv;
+  /** Run pg-boss workers and schedules in this process. */
+  workers: boolean;
+  log?: Logger;
+  /** Tests pass a database they prepared; nothing is started or migrated then. */
+  database?: { ownerUrl: string; migrated: boolean };
+  now?: () => Date;
+};
+
+/**
+ * Brings up everything a process of ours needs, in order: the database (embedded or
+ * DATABASE_URL), migrations, pools, pg-boss, the runtime, the bootstrap creator, and
+ * optionally the workers. close() undoes it in reverse.
+ */
+export async function boot(options: BootOptions): Promise<Booted> {
+  const { env } = options;
+  const log = options.log ?? createLogger(env.LOG_LEVEL);
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
+  };
+  try {
+    let ownerUrl: string;
+    if (options.database) {
+      ownerUrl = options.database.ownerUrl;
+      if (!options.database.migrated) await runMigrations(ownerUrl);
+    } else {
+      const resolved = await resolveDatabase(env, log);
+      ownerUrl = resolved.ownerUrl;
+      if (resolved.embedded?.owned) closers.push(() => resolved.embedded!.stop());
+      await runMigrations(ownerUrl);
+    }
+
+    const poolMax = 10;
+    const app: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: poolMax });
+    closers.push(() => app.sql.end({ timeout: 5 }));
+    const owner: DbPool = openPool(ownerUrl, { max: 3, applicationName: 'staryer-admin' });
+    closers.push(() => owner.sql.end({ timeout: 5 }));
+
+    const boss: PgBoss = await startBoss(ownerUrl, {
+      schedule: options.workers,
+      onError: (error) => log.error({ err: error }, 'pg-boss error'),
+    });
+    closers.push(() => boss.stop({ graceful: true, timeout: 10_000 }));
+    // Services enqueue jobs inside their own transactions, as the application role.
+    await owner.db.execute(sql.raw(`GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`));
+
+    const metrics = createMetrics();
+    metrics.dbPoolMax.set(poolMax);
+    const rt: Runtime = {
+      env,
+      db: app.db,
+      ownerDb: owner.db,
+      ping: async () => {
+        await app.sql`select 1`;
+      },
+      poolMax,
+      boss,
+      log,
+      metrics,
+      apiKeys: createApiKeyCache(env.API_KEY_CACHE_TTL_MS),
+      authLimiter: createAuthRateLimiter({
+        perEmail: env.AUTH_RATE_LIMIT_PER_EMAIL,
+        perIp: env.AUTH_RATE_LIMIT_PER_IP,
+        windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+      }),
+      now: options.now ?? (() => new Date()),
+    };
+
+    // Revocations from other processes evict our cached copy at once.
+    const listener = await app.sql.listen(API_KEY_REVOKED_CHANNEL, (secretHash) => rt.apiKeys.evict(secretHash));
+    closers.push(() => listener.unlisten());
+
+    const usageTimer = setInterval(() => void flushApiKeyUsage(rt), 10_000);
+    usageTimer.unref();
+    closers.push(async () => {
+      clearInterval(usageTimer);
+      await flushApiKeyUsage(rt);
+    });
+
+    await bootstrapFromEnv(rt);
+
+    if (options.workers) {
+      await startWorkers(rt, boss);
+      closers.push(() => stopWorkers(boss));
+    }
+    return { rt, ownerUrl, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The only reader of process.env. Parsed once; a bad value fails start-up with every
+ * problem listed, instead of surfacing later as a confusing runtime error.
+ */
+const booleanString = z
+  .enum(['true', 'false', '1', '0', ''])
+  .transform((value) => value === 'true' || value === '1');
+
+export const ZEnv = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    DATABASE_URL: z.url().optional(),
+    APP_DATABASE_URL: z.url().optional(),
+    DATA_DIR: z.string().min(1).default('.data'),
+    EMBEDDED_PG_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    TRUST_PROXY: booleanString.default(false),
+    COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
+    API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+    AUTH_RATE_LIMIT_PER_EMAIL: z.coerce.number().int().min(1).default(10),
+    AUTH_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(30),
+    AUTH_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+    SESSION_TTL_HOURS: z.coerce.number().int().min(1).default(24 * 14),
+    RUN_WORKERS: booleanString.default(true),
+    STARYER_BOOTSTRAP_EMAIL: z.email().optional(),
+    STARYER_BOOTSTRAP_PASSWORD: z.string().min(1).optional(),
+    STARYER_BOOTSTRAP_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  })
+  .superRefine((env, ctx) => {
+    const bootstrap = [env.STARYER_BOOTSTRAP_EMAIL, env.STARYER_BOOTSTRAP_PASSWORD, env.STARYER_BOOTSTRAP_API_KEY];
+    const set = bootstrap.filter((value) => value !== undefined).length;
+    if (set !== 0 && set !== bootstrap.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['STARYER_BOOTSTRAP_EMAIL'],
+        message: 'STARYER_BOOTSTRAP_EMAIL, STARYER_BOOTSTRAP_PASSWORD and STARYER_BOOTSTRAP_API_KEY must be set together',
+      });
+    }
+  });
+
+export type TEnv = z.infer<typeof ZEnv> & { dataDir: string };
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'EnvError';
+  }
+}
+
+export function parseEnv(source: Record<string, string | undefined>): TEnv {
+  // Empty strings mean "unset" (a blank line in .env or `FOO= npm start`).
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = ZEnv.safeParse(cleaned);
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  return { ...result.data, dataDir: path.resolve(result.data.DATA_DIR) };
+}
+
+let cached: TEnv | undefined;
+
+export function env(): TEnv {
+  cached ??= parseEnv(process.env);
+  return cached;
+}

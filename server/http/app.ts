@@ -1,0 +1,240 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import FindMyWay from 'find-my-way';
+import helmet from 'helmet';
+import sirv from 'sirv';
+import { sql } from 'drizzle-orm';
+import { AppError, toAppError } from '../errors.js';
+import { appRouter } from '../root.js';
+import type { Runtime } from '../runtime.js';
+import { contextFromRequest } from './context.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { sendJson, sendProblem } from './problem.js';
+import { REST_ROUTES, runRestRoute, type RestRoute } from './rest.js';
+
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+/** Renders everything that is not API: the Remix dashboard. */
+export type PageHandler = (req: IncomingMessage, res: ServerResponse, locals: RequestLocals) => Promise<void>;
+export type RequestLocals = { requestId: string; nonce: string };
+
+const require = createRequire(import.meta.url);
+const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+const VERSION = (require('../../package.json') as { version: string }).version;
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/**
+ * The HTTP entry point. API paths (/api/*, /metrics) are served here directly — the
+ * Remix request pipeline costs ~30x more per request — and everything else goes to
+ * the dashboard.
+ */
+export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publicDir?: string }): RequestListener {
+  const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true });
+  for (const route of REST_ROUTES) {
+    router.on(route.method, route.path, () => undefined, { route });
+  }
+  const openApi = JSON.stringify(buildOpenApiDocument(VERSION));
+
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: '/api/trpc/',
+    createContext: ({ req }) => contextFromRequest(rt, req, (req as IncomingMessage & { id?: string }).id ?? randomUUID()),
+    maxBodySize: 1024 * 1024,
+    onError: () => undefined, // logged by the procedure middleware with the request id
+  });
+
+  const securityHeaders = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", (_req, res) => `'nonce-${(res as ServerResponse & { nonce?: string }).nonce}'`],
+        styleSrc: ["'self'", "'unsafe-inline'"], // chart libraries set inline styles
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        baseUri: ["'none'"],
+        objectSrc: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    strictTransportSecurity: rt.env.COOKIE_SECURE === 'true' ? undefined : false,
+    referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
+    xFrameOptions: { action: 'deny' },
+  });
+
+  const statics = options.publicDir
+    ? sirv(options.publicDir, {
+        etag: true,
+        setHeaders: (res, pathname) => {
+          // Remix fingerprints everything under /build/.
+          if (pathname.startsWith('/build/')) res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+        },
+      })
+    : null;
+  const swagger = sirv(SWAGGER_DIR, { etag: true });
+
+  /** Returns the route label for metrics; `labelEarly` sets it before the response finishes. */
+  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string, nonce: string, labelEarly: (route: string) => void): Promise<string> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const pathname = url.pathname;
+    if (pathname === '/api/health') {
+      await health(rt, res, requestId);
+      return '/api/health';
+    }
+    if (pathname === '/metrics') {
+      await metrics(rt, res);
+      return '/metrics';
+    }
+    if (pathname === '/api/openapi.json') {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' });
+      res.end(openApi);
+      return pathname;
+    }
+    if (pathname === '/api/docs' || pathname === '/api/docs/') {
+      sendDocsPage(res, nonce);
+      return '/api/docs';
+    }
+    if (pathname.startsWith('/api/docs/assets/')) {
+      req.url = pathname.slice('/api/docs/assets'.length);
+      await new Promise<void>((resolve) => swagger(req, res, () => (notFoundProblem(res, requestId), resolve())));
+      return '/api/docs/assets';
+    }
+    if (pathname.startsWith('/api/trpc/')) {
+      labelEarly('/api/trpc');
+      await trpc(req, res);
+      return '/api/trpc';
+    }
+    if (pathname.startsWith('/api/')) {
+      const found = router.find(req.method as 'GET', pathname);
+      const route = (found?.store as { route?: RestRoute } | undefined)?.route;
+      if (!found || !route) {
+        const allowed = REST_ROUTES.filter((r) => router.find(r.method, pathname)?.store?.route === r).map((r) => r.method);
+        if (allowed.length > 0) {
+          res.setHeader('allow', allowed.join(', '));
+          sendProblem(res, new AppError('method_not_allowed', { code: 'method_not_allowed', detail: `${req.method} is not allowed here; use ${allowed.join(', ')}.` }), requestId);
+        } else notFoundProblem(res, requestId);
+        return 'unmatched';
+      }
+      labelEarly(route.path);
+      const ctx = await contextFromRequest(rt, req, requestId);
+      const result = await runRestRoute(route, req, ctx, found.params, url.searchParams);
+      if (result.body === undefined) {
+        res.writeHead(result.status, result.headers);
+        res.end();
+      } else sendJson(res, result.status, result.body, result.headers);
+      return route.path;
+    }
+    if (statics && (req.method === 'GET' || req.method === 'HEAD')) {
+      // sirv (production mode) either answers or calls next, synchronously.
+      let passed = false;
+      statics(req, res, () => {
+        passed = true;
+      });
+      if (!passed) return 'static';
+    }
+    if (!options.pages) {
+      notFoundProblem(res, requestId);
+      return 'unmatched';
+    }
+    labelEarly('page');
+    await options.pages(req, res, { requestId, nonce });
+    return 'page';
+  }
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const nonce = randomBytes(16).toString('base64');
+    (req as IncomingMessage & { id?: string }).id = requestId;
+    (res as ServerResponse & { nonce?: string }).nonce = nonce;
+    res.setHeader('x-request-id', requestId);
+    let route = 'unmatched';
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      rt.metrics.httpRequests.inc({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
+      rt.metrics.httpDuration.observe({ method: req.method ?? 'GET', route }, seconds);
+      const level = res.statusCode >= 500 ? 'error' : route === 'static' ? 'debug' : 'info';
+      rt.log[level]({ requestId, method: req.method, path: req.url, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+    });
+    securityHeaders(req, res, () => {
+      handle(req, res, requestId, nonce, (label) => (route = label))
+        .then((matched) => (route = matched))
+        .catch((error: unknown) => {
+          const appError = toAppError(error);
+          if (appError.category === 'internal') rt.log.error({ err: error, requestId }, 'request failed');
+          if (res.headersSent) res.destroy();
+          else sendProblem(res, appError, requestId);
+        });
+    });
+  };
+}
+
+function notFoundProblem(res: ServerResponse, requestId: string) {
+  sendProblem(res, new AppError('not_found', { code: 'not_found', detail: 'There is nothing at this path.' }), requestId);
+}
+
+async function health(rt: Runtime, res: ServerResponse, requestId: string) {
+  try {
+    await withTimeout(rt.ping(), 2_000);
+    sendJson(res, 200, { status: 'ok' });
+  } catch (error) {
+    rt.log.warn({ err: error, requestId }, 'health check: database unavailable');
+    sendProblem(res, new AppError('unavailable', { code: 'database_unavailable', detail: 'The database does not answer.', retryAfter: 5 }), requestId);
+  }
+}
+
+async function metrics(rt: Runtime, res: ServerResponse) {
+  const { metrics: m } = rt;
+  try {
+    const started = process.hrtime.bigint();
+    await withTimeout(rt.ping(), 1_000);
+    m.dbPingSeconds.set(Number(process.hrtime.bigint() - started) / 1e9);
+    m.dbUp.set(1);
+    // The owner sees every session's state; the application role only its own.
+    const states = await rt.ownerDb.execute<{ state: string | null; n: number }>(
+      sql`select coalesce(state, 'unknown') as state, count(*)::int as n from pg_stat_activity where application_name = 'staryer-usage' group by 1`,
+    );
+    m.dbConnections.reset();
+    for (const row of states) m.dbConnections.set({ state: row.state ?? 'unknown' }, row.n);
+    m.queueDepth.reset();
+    m.queueFailed.reset();
+    for (const queue of await rt.boss.getQueues()) {
+      m.queueDepth.set({ queue: queue.name }, queue.queuedCount);
+      m.queueFailed.set({ queue: queue.name }, queue.failedCount);
+    }
+  } catch (error) {
+    m.dbUp.set(0);
+    rt.log.warn({ err: error }, 'metrics: database probe failed');
+  }
+  const text = await m.registry.metrics();
+  res.writeHead(200, { 'content-type': m.registry.contentType, 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sendDocsPage(res: ServerResponse, nonce: string) {
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Staryer Usage API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/assets/swagger-ui-bundle.js" nonce="${nonce}"></script>
+<script nonce="${nonce}">window.ui = SwaggerUIBundle({ url: '/api/openapi.json', dom_id: '#swagger-ui', deepLinking: true });</script>
+</body></html>`;
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+  res.end(html);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error: unknown) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}

@@ -1,0 +1,40 @@
+import type { IncomingMessage } from 'node:http';
+import { AppError } from '../errors.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Reads a JSON request body: 415 for another content type, 413 past the limit (without
+ * reading the rest into memory), 400 when it does not parse.
+ */
+export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json' && !type.endsWith('+json')) {
+    throw new AppError('unsupported_media_type', {
+      code: 'unsupported_media_type',
+      detail: `Send the body as application/json${type ? `, not ${type}` : ''}.`,
+    });
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw tooLarge(limit);
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is empty; send a JSON document.' });
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new AppError('bad_request', { code: 'malformed_json', detail: `The request body is not valid JSON: ${(error as Error).message}` });
+  }
+}
+
+const tooLarge = (limit: number) =>
+  new AppError('payload_too_large', { code: 'payload_too_large', detail: `The request body is larger than ${limit} bytes.` });

@@ -1,0 +1,39 @@
+import type { IncomingMessage } from 'node:http';
+import type { Auth, ClientInfo, Context } from '../context.js';
+import { AppError, unauthorized } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { authenticateApiKey } from '../services/api-keys.js';
+
+export function clientInfo(rt: Runtime, req: IncomingMessage): ClientInfo {
+  const forwarded = rt.env.TRUST_PROXY ? String(req.headers['x-forwarded-for'] ?? '').split(',')[0]?.trim() : '';
+  return {
+    ip: forwarded || req.socket.remoteAddress || 'unknown',
+    userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+  };
+}
+
+export function isSecureRequest(rt: Runtime, req: IncomingMessage): boolean {
+  if (rt.env.COOKIE_SECURE !== 'auto') return rt.env.COOKIE_SECURE === 'true';
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  return rt.env.TRUST_PROXY && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() === 'https';
+}
+
+/** Authorization: Bearer <api key>. No header → anonymous (procedures decide); a bad key → 401. */
+export async function authFromHeaders(rt: Runtime, req: IncomingMessage): Promise<Auth> {
+  const header = req.headers.authorization;
+  if (!header) return { kind: 'anonymous' };
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw unauthorized('Send the API key as "Authorization: Bearer <key>".');
+  return { kind: 'api_key', ...(await authenticateApiKey(rt, match[1]!)) };
+}
+
+/** Never throws for bad credentials: they become ctx.authError, answered by the procedure. */
+export async function contextFromRequest(rt: Runtime, req: IncomingMessage, requestId: string): Promise<Context> {
+  const client = clientInfo(rt, req);
+  try {
+    return { rt, requestId, client, auth: await authFromHeaders(rt, req) };
+  } catch (error) {
+    if (error instanceof AppError && error.category === 'unauthorized') return { rt, requestId, client, auth: { kind: 'anonymous' }, authError: error };
+    throw error;
+  }
+}

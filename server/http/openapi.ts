@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { ERROR_CATEGORIES } from '../errors.js';
+import { REST_ROUTES, type RestRoute } from './rest.js';
+
+const ZProblem = z
+  .object({
+    type: z.string().describe('URI identifying the problem type'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    request_id: z.string().optional(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .describe('RFC 9457 problem details');
+
+const ZHealth = z.object({ status: z.literal('ok') });
+
+type JsonSchema = Record<string, unknown>;
+
+// Output schemas describe what we send; input schemas what we accept (defaults optional).
+const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  return rest;
+};
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
+
+const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
+
+function operation(route: RestRoute) {
+  const params = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+    name: m[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
+  const responses: Record<string, unknown> = {};
+  for (const [status, response] of Object.entries(route.responses)) {
+    responses[status] = response.schema
+      ? { description: response.description, content: { 'application/json': { schema: schemaOf(response.schema, 'output') } } }
+      : { description: response.description };
+  }
+  responses['401'] = problemResponse('Missing, unknown or revoked API key');
+  responses['403'] = problemResponse(`The API key lacks the "${route.scope}" scope`);
+  if (route.body) {
+    responses['400'] = problemResponse('Malformed JSON');
+    responses['413'] = problemResponse('Body larger than 1 MB');
+    responses['415'] = problemResponse('Body is not application/json');
+    responses['422'] = problemResponse('Invalid fields, named in `errors`');
+  }
+  if (params.length > 0) responses['404'] = problemResponse('No such object for this creator');
+  responses['503'] = problemResponse('Database unavailable; retry after `Retry-After` seconds');
+  return {
+    operationId: route.operationId,
+    summary: route.summary,
+    tags: [route.tag],
+    security: [{ apiKey: [] }],
+    'x-required-scope': route.scope,
+    ...(params.length ? { parameters: params } : {}),
+    ...(route.body
+      ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } }
+      : {}),
+    responses,
+  };
+}
+
+/** OpenAPI 3.1 for the whole HTTP API, generated from the same zod schemas the handlers use. */
+export function buildOpenApiDocument(version: string) {
+  const paths: Record<string, Record<string, unknown>> = {
+    '/api/health': {
+      get: {
+        operationId: 'getHealth',
+        summary: 'Liveness and database reachability',
+        tags: ['Operations'],
+        security: [],
+        responses: {
+          200: { description: 'The database answers', content: { 'application/json': { schema: schemaOf(ZHealth, 'output') } } },
+          503: problemResponse('The database does not answer'),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        tags: ['Operations'],
+        security: [],
+        responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+  };
+  for (const route of REST_ROUTES) {
+    const path = toOpenApiPath(route.path);
+    paths[path] ??= {};
+    paths[path][route.method.toLowerCase()] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Staryer Usage API',
+      version,
+      description:
+        'Usage tracking and metered billing. Authenticate with `Authorization: Bearer <api key>`; keys carry the scopes `track`, `read` and `admin` (admin implies the others). Every error is RFC 9457 problem JSON.',
+    },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (su_live_…)' } },
+      schemas: { Problem: schemaOf(ZProblem, 'output') },
+    },
+    'x-problem-statuses': Object.fromEntries(Object.values(ERROR_CATEGORIES).map((c) => [c.status, c.title])),
+    paths,
+  };
+}

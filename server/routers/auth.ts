@@ -1,0 +1,39 @@
+import { ZLoginInput, ZMe, ZSessionGrant, ZSignupInput, type TSessionGrant } from '../schemas/auth.js';
+import { getCreator, logIn, signUp } from '../services/creators.js';
+import { endSession, type SessionGrant } from '../services/sessions.js';
+import { creatorProcedure, publicProcedure, router, tenantProcedure } from '../trpc.js';
+
+const toSessionGrant = (grant: SessionGrant): TSessionGrant => ({
+  creatorId: grant.creatorId,
+  sessionToken: grant.sessionToken,
+  expiresAt: grant.expiresAt.toISOString(),
+});
+
+export const authRouter = router({
+  signup: publicProcedure
+    .input(ZSignupInput)
+    .output(ZSessionGrant)
+    .mutation(async ({ ctx, input }) => toSessionGrant(await signUp(ctx.rt, input, ctx.client))),
+
+  login: publicProcedure
+    .input(ZLoginInput)
+    .output(ZSessionGrant)
+    .mutation(async ({ ctx, input }) => toSessionGrant(await logIn(ctx.rt, input, ctx.client))),
+
+  logout: creatorProcedure.mutation(async ({ ctx }) => {
+    await endSession(ctx.rt, ctx.auth);
+  }),
+
+  me: tenantProcedure('track')
+    .output(ZMe)
+    .query(async ({ ctx }) => {
+      const creator = await getCreator(ctx.rt, ctx.creatorId);
+      return {
+        creator_id: creator.id,
+        email: creator.email,
+        name: creator.name,
+        auth: ctx.auth.kind,
+        key: ctx.auth.kind === 'api_key' ? { prefix: ctx.auth.prefix, scopes: ctx.auth.scopes } : null,
+      };
+    }),
+});

@@ -1,0 +1,28 @@
+import type { PgBoss } from 'pg-boss';
+import type { Db } from '../db/client.js';
+import type { TEnv } from './env.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { ApiKeyCache } from './services/api-key-cache.js';
+import type { AuthRateLimiter } from './services/rate-limit.js';
+
+/**
+ * What services need from the running process, built once at start (server/boot.ts)
+ * and handed down explicitly, so tests can build their own against a test database.
+ */
+export type Runtime = {
+  env: TEnv;
+  /** Subject to row-level security: every tenant query goes through withCreator. */
+  db: Db;
+  /** The owner: migrations, CLI administration across creators. Never used by request handlers. */
+  ownerDb: Db;
+  /** Runs a trivial query on the application pool (health checks). */
+  ping: () => Promise<void>;
+  poolMax: number;
+  boss: PgBoss;
+  log: Logger;
+  metrics: Metrics;
+  apiKeys: ApiKeyCache;
+  authLimiter: AuthRateLimiter;
+  now: () => Date;
+};

@@ -1,0 +1,51 @@
+import type { ApiKeyAuth } from '../../db/queries/api-keys.js';
+
+/**
+ * A short-lived in-memory cache of API key look-ups, keyed by the key's hash. Revocation
+ * evicts it at once in this process and, through Postgres NOTIFY, in every other one;
+ * the TTL bounds staleness if a notification is ever missed.
+ */
+export type ApiKeyCache = {
+  get: (secretHash: string) => ApiKeyAuth | undefined;
+  set: (secretHash: string, auth: ApiKeyAuth) => void;
+  evict: (secretHash: string) => void;
+  clear: () => void;
+  /** Remembers that a key was used, for the next last_used_at flush. */
+  noteUsage: (auth: ApiKeyAuth) => void;
+  takeUsage: () => Array<[creatorId: string, keyIds: string[]]>;
+};
+
+export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, maxEntries = 10_000): ApiKeyCache {
+  const entries = new Map<string, { auth: ApiKeyAuth; expires: number }>();
+  const used = new Map<string, Set<string>>();
+  return {
+    get(secretHash) {
+      const entry = entries.get(secretHash);
+      if (!entry) return undefined;
+      if (entry.expires <= now()) {
+        entries.delete(secretHash);
+        return undefined;
+      }
+      return entry.auth;
+    },
+    set(secretHash, auth) {
+      if (ttlMs === 0) return;
+      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
+      entries.set(secretHash, { auth, expires: now() + ttlMs });
+    },
+    evict: (secretHash) => void entries.delete(secretHash),
+    clear: () => entries.clear(),
+    noteUsage(auth) {
+      let keys = used.get(auth.creatorId);
+      if (!keys) used.set(auth.creatorId, (keys = new Set()));
+      keys.add(auth.keyId);
+    },
+    takeUsage() {
+      const batch = [...used.entries()].map(([creatorId, keys]): [string, string[]] => [creatorId, [...keys]]);
+      used.clear();
+      return batch;
+    },
+  };
+}
+
+export const API_KEY_REVOKED_CHANNEL = 'staryer_api_key_revoked';

@@ -1,0 +1,49 @@
+import { createHash, randomInt } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+/**
+ * API keys look like `su_live_` + 30 base62 characters (≈178 random bits) + a 6-character
+ * base62 CRC32 checksum, like GitHub's tokens: secret scanners can recognise them, and a
+ * mistyped key is refused without a database look-up.
+ */
+export const KEY_PREFIX = 'su_live_';
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const RANDOM_LENGTH = 30;
+const CHECKSUM_LENGTH = 6;
+const DISPLAY_RANDOM = 6;
+
+function base62(value: number, width: number): string {
+  let out = '';
+  let rest = value;
+  for (let i = 0; i < width; i++) {
+    out = ALPHABET[rest % 62] + out;
+    rest = Math.floor(rest / 62);
+  }
+  return out;
+}
+
+const checksum = (body: string) => base62(crc32(body), CHECKSUM_LENGTH);
+
+export function generateApiKey(): string {
+  let random = '';
+  for (let i = 0; i < RANDOM_LENGTH; i++) random += ALPHABET[randomInt(62)];
+  const body = KEY_PREFIX + random;
+  return body + checksum(body);
+}
+
+/** Keys in our format must carry a valid checksum; other strings (bootstrap keys chosen
+ * by an operator) can only be checked against the database. */
+export function isPlausibleApiKey(key: string): boolean {
+  if (key.length < 32 || key.length > 256) return false;
+  if (!key.startsWith(KEY_PREFIX)) return /^[\x21-\x7e]+$/.test(key);
+  if (key.length !== KEY_PREFIX.length + RANDOM_LENGTH + CHECKSUM_LENGTH) return false;
+  const body = key.slice(0, -CHECKSUM_LENGTH);
+  return /^[0-9A-Za-z]+$/.test(key.slice(KEY_PREFIX.length)) && checksum(body) === key.slice(-CHECKSUM_LENGTH);
+}
+
+/** The part shown in lists and accepted by `key revoke`. */
+export function displayPrefix(key: string): string {
+  return key.startsWith(KEY_PREFIX) ? key.slice(0, KEY_PREFIX.length + DISPLAY_RANDOM) : key.slice(0, 12);
+}
+
+export const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import {
+  findApiKeyAuth,
+  findApiKeysByPrefix,
+  insertApiKey,
+  listApiKeys as listApiKeyRows,
+  revokeApiKeyRow,
+  touchApiKeys,
+  type ApiKey,
+  type ApiKeyAuth,
+} from '../../db/queries/api-keys.js';
+import type { ApiKeyScope } from '../../db/schema.js';
+import { withCreator } from '../../db/tenant.js';
+import { AppError, forbidden, notFound, unauthorized } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { TCreateApiKeyInput } from '../schemas/api-keys.js';
+import { API_KEY_REVOKED_CHANNEL } from './api-key-cache.js';
+import { displayPrefix, generateApiKey, hashSecret, isPlausibleApiKey } from './api-key-format.js';
+import { isUniqueViolation } from './db-errors.js';
+
+export type { ApiKey, ApiKeyAuth };
+
+/** `admin` implies `read` and `track`. */
+export function hasScope(granted: readonly ApiKeyScope[], needed: ApiKeyScope): boolean {
+  return granted.includes(needed) || granted.includes('admin');
+}
+
+export function requireScope(auth: { scopes: readonly ApiKeyScope[] }, needed: ApiKeyScope): void {
+  if (!hasScope(auth.scopes, needed)) throw forbidden(`This API key lacks the "${needed}" scope.`);
+}
+
+export async function createApiKey(
+  rt: Runtime,
+  creatorId: string,
+  input: TCreateApiKeyInput & { secret?: string },
+): Promise<{ key: ApiKey; secret: string }> {
+  const secret = input.secret ?? generateApiKey();
+  try {
+    const key = await withCreator(rt.db, creatorId, (tx) =>
+      insertApiKey(tx, {
+        creatorId,
+        keyId: randomUUID(),
+        name: input.name,
+        prefix: displayPrefix(secret),
+        secretHash: hashSecret(secret),
+        scopes: input.scopes,
+      }),
+    );
+    rt.log.info({ creatorId, keyId: key.id, prefix: key.prefix, scopes: key.scopes }, 'api key created');
+    return { key, secret };
+  } catch (error) {
+    if (isUniqueViolation(error, 'api_keys_secret_hash_key') || isUniqueViolation(error, 'api_keys_creator_prefix_key')) {
+      throw new AppError('conflict', { code: 'api_key_exists', detail: 'An API key with this value or prefix already exists.' });
+    }
+    throw error;
+  }
+}
+
+export const listApiKeys = (rt: Runtime, creatorId: string) => withCreator(rt.db, creatorId, (tx) => listApiKeyRows(tx));
+
+async function announceRevocation(rt: Runtime, secretHash: string) {
+  rt.apiKeys.evict(secretHash);
+  await rt.db.execute(sql`select pg_notify(${API_KEY_REVOKED_CHANNEL}, ${secretHash})`);
+}
+
+export async function revokeApiKey(rt: Runtime, creatorId: string, keyId: string): Promise<ApiKey> {
+  const revoked = await withCreator(rt.db, creatorId, (tx) => revokeApiKeyRow(tx, keyId, rt.now()));
+  if (!revoked) throw notFound('API key');
+  await announceRevocation(rt, revoked.secretHash);
+  rt.log.info({ creatorId, keyId, prefix: revoked.prefix }, 'api key revoked');
+  const { secretHash: _omit, ...key } = revoked;
+  return key;
+}
+
+/** CLI: revoke by display prefix, across creators (owner connection). */
+export async function revokeApiKeyByPrefix(rt: Runtime, prefix: string): Promise<ApiKey> {
+  const matches = (await findApiKeysByPrefix(rt.ownerDb, prefix)).filter((k) => k.revokedAt === null);
+  if (matches.length === 0) throw notFound(`Active API key with prefix ${prefix}`);
+  if (matches.length > 1) {
+    throw new AppError('conflict', { code: 'ambiguous_prefix', detail: `${matches.length} active keys share the prefix ${prefix}; revoke by id in the dashboard.` });
+  }
+  return revokeApiKey(rt, matches[0]!.creatorId, matches[0]!.id);
+}
+
+/**
+ * Authenticates a bearer key. Format and checksum are checked before any look-up;
+ * known keys are cached briefly (revocation evicts them everywhere at once).
+ */
+export async function authenticateApiKey(rt: Runtime, presented: string): Promise<ApiKeyAuth> {
+  if (!isPlausibleApiKey(presented)) throw unauthorized('The API key is not valid.');
+  const secretHash = hashSecret(presented);
+  let auth = rt.apiKeys.get(secretHash);
+  if (!auth) {
+    const found = await findApiKeyAuth(rt.db, secretHash);
+    if (!found) throw unauthorized('The API key is not valid.');
+    auth = found;
+    rt.apiKeys.set(secretHash, auth);
+  }
+  if (auth.revoked) throw unauthorized('The API key has been revoked.');
+  rt.apiKeys.noteUsage(auth);
+  return auth;
+}
+
+/**
+ * last_used_at is written in the background, at most once per flush per key: an exact
+ * timestamp is not worth a write on every request.
+ */
+export async function flushApiKeyUsage(rt: Runtime): Promise<void> {
+  const at = rt.now();
+  for (const [creatorId, keyIds] of rt.apiKeys.takeUsage()) {
+    await withCreator(rt.db, creatorId, (tx) => touchApiKeys(tx, keyIds, at)).catch((error: unknown) =>
+      rt.log.warn({ err: error, creatorId }, 'could not record api key usage'),
+    );
+  }
+}

@@ -1,0 +1,41 @@
+import { findApiKeyBySecretHashForOwner } from '../../db/queries/api-keys.js';
+import { findCreatorByEmail } from '../../db/queries/creators.js';
+import { AppError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { hashSecret } from './api-key-format.js';
+import { createApiKey } from './api-keys.js';
+import { createCreatorAccount } from './creators.js';
+
+/**
+ * STARYER_BOOTSTRAP_*: creates that creator and that admin key when they do not exist
+ * yet (as Lago's LAGO_CREATE_ORG does). Idempotent, and safe when two processes start
+ * at once: a lost race is a row that now exists.
+ */
+export async function bootstrapFromEnv(rt: Runtime): Promise<{ creatorId: string; created: boolean } | null> {
+  const { STARYER_BOOTSTRAP_EMAIL: email, STARYER_BOOTSTRAP_PASSWORD: password, STARYER_BOOTSTRAP_API_KEY: apiKey } = rt.env;
+  if (!email || !password || !apiKey) return null;
+  let created = false;
+  let creator = await findCreatorByEmail(rt.ownerDb, email);
+  if (!creator) {
+    creator = await createCreatorAccount(rt, { email: email.toLowerCase(), name: email.split('@')[0] ?? email, password }).catch(
+      async (error: unknown) => {
+        const existing = await findCreatorByEmail(rt.ownerDb, email);
+        if (existing) return existing;
+        throw error;
+      },
+    );
+    created = true;
+  }
+  const existingKey = await findApiKeyBySecretHashForOwner(rt.ownerDb, hashSecret(apiKey));
+  if (existingKey && existingKey.creatorId !== creator.id) {
+    throw new AppError('conflict', { code: 'bootstrap_key_taken', detail: 'STARYER_BOOTSTRAP_API_KEY belongs to another creator.' });
+  }
+  if (!existingKey) {
+    await createApiKey(rt, creator.id, { name: 'bootstrap', scopes: ['admin'], secret: apiKey }).catch(async (error: unknown) => {
+      if (!(await findApiKeyBySecretHashForOwner(rt.ownerDb, hashSecret(apiKey)))) throw error;
+    });
+    created = true;
+  }
+  if (created) rt.log.info({ creatorId: creator.id }, 'bootstrap creator and api key ensured');
+  return { creatorId: creator.id, created };
+}

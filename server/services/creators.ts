@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { findCreatorByEmail, findCreatorById, findLoginByEmail, insertCreator, type Creator } from '../../db/queries/creators.js';
+import { withCreator } from '../../db/tenant.js';
+import { AppError, conflict, notFound } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { TLoginInput, TSignupInput } from '../schemas/auth.js';
+import { isUniqueViolation } from './db-errors.js';
+import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
+import { createSession, type SessionGrant } from './sessions.js';
+
+export type { Creator };
+
+type ClientInfo = { ip: string; userAgent: string | null };
+
+export const EMAIL_TAKEN_DETAIL = 'An account with this email already exists. Log in instead.';
+
+/** Inserts a creator; the row is visible only to itself (RLS), so the insert runs as it. */
+async function insertNewCreator(rt: Runtime, input: { email: string; name: string; passwordHash: string }): Promise<Creator> {
+  const id = randomUUID();
+  try {
+    return await withCreator(rt.db, id, (tx) => insertCreator(tx, { id, ...input }));
+  } catch (error) {
+    if (isUniqueViolation(error, 'creators_email_key')) throw conflict('email_taken', EMAIL_TAKEN_DETAIL, 'email');
+    throw error;
+  }
+}
+
+export async function signUp(rt: Runtime, input: TSignupInput, client: ClientInfo): Promise<SessionGrant> {
+  await rt.authLimiter.consume({ action: 'signup', email: input.email, ip: client.ip });
+  const creator = await insertNewCreator(rt, { email: input.email, name: input.name, passwordHash: await hashPassword(input.password) });
+  rt.log.info({ creatorId: creator.id }, 'creator signed up');
+  return createSession(rt, { creatorId: creator.id, ip: client.ip, userAgent: client.userAgent });
+}
+
+export const INVALID_CREDENTIALS_DETAIL = 'Email or password is incorrect.';
+
+export async function logIn(rt: Runtime, input: TLoginInput, client: ClientInfo): Promise<SessionGrant> {
+  await rt.authLimiter.consume({ action: 'login', email: input.email, ip: client.ip });
+  const login = await findLoginByEmail(rt.db, input.email);
+  // Unknown email and wrong password cost the same time and read the same.
+  const ok = login ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDummy(input.password);
+  if (!login || !ok) throw new AppError('unauthorized', { code: 'invalid_credentials', detail: INVALID_CREDENTIALS_DETAIL });
+  return createSession(rt, { creatorId: login.creatorId, ip: client.ip, userAgent: client.userAgent });
+}
+
+export async function getCreator(rt: Runtime, creatorId: string): Promise<Creator> {
+  const creator = await withCreator(rt.db, creatorId, (tx) => findCreatorById(tx, creatorId));
+  if (!creator) throw notFound('Creator');
+  return creator;
+}
+
+/** CLI and bootstrap: a creator without a password cannot log in to the dashboard. */
+export async function createCreatorAccount(rt: Runtime, input: { email: string; name: string; password?: string }): Promise<Creator> {
+  // '!' never parses as an argon2 hash, so no password verifies against it.
+  const passwordHash = input.password ? await hashPassword(input.password) : '!';
+  return insertNewCreator(rt, { email: input.email, name: input.name, passwordHash });
+}
+
+/** Owner look-up across creators, for the CLI. */
+export async function getCreatorByEmailAsOwner(rt: Runtime, email: string): Promise<Creator> {
+  const creator = await findCreatorByEmail(rt.ownerDb, email);
+  if (!creator) throw notFound(`Creator ${email}`);
+  return creator;
+}

@@ -1,0 +1,83 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { ApiKeyScope } from '../db/schema.js';
+import type { Context } from './context.js';
+import { AppError, toAppError, validationError, type ErrorCategory } from './errors.js';
+import { toProblem, type Problem } from './http/problem.js';
+import { zodFieldErrors } from './http/validation.js';
+import { requireScope } from './services/api-keys.js';
+
+const TRPC_CODES = {
+  bad_request: 'BAD_REQUEST',
+  unauthorized: 'UNAUTHORIZED',
+  payment_required: 'PAYMENT_REQUIRED',
+  forbidden: 'FORBIDDEN',
+  not_found: 'NOT_FOUND',
+  method_not_allowed: 'METHOD_NOT_SUPPORTED',
+  conflict: 'CONFLICT',
+  payload_too_large: 'PAYLOAD_TOO_LARGE',
+  unsupported_media_type: 'UNSUPPORTED_MEDIA_TYPE',
+  validation: 'UNPROCESSABLE_CONTENT',
+  rate_limited: 'TOO_MANY_REQUESTS',
+  internal: 'INTERNAL_SERVER_ERROR',
+  upstream: 'BAD_GATEWAY',
+  unavailable: 'SERVICE_UNAVAILABLE',
+} as const satisfies Record<ErrorCategory, TRPCError['code']>;
+
+/** The AppError a tRPC error stands for: our own, a zod input error, or an unknown one. */
+export function appErrorOf(error: TRPCError): AppError {
+  if (error.cause instanceof AppError) return error.cause;
+  const issues = (error.cause as { issues?: unknown } | undefined)?.issues;
+  if (error.code === 'BAD_REQUEST' && Array.isArray(issues)) return validationError(zodFieldErrors(issues));
+  if (error.code === 'PARSE_ERROR') return new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid JSON.' });
+  if (error.code === 'NOT_FOUND' || error.code === 'METHOD_NOT_SUPPORTED') {
+    return new AppError(error.code === 'NOT_FOUND' ? 'not_found' : 'method_not_allowed', { code: 'no_such_procedure', detail: error.message });
+  }
+  return toAppError(error.cause ?? error);
+}
+
+const t = initTRPC.context<Context>().create({
+  // The same RFC 9457 problem REST answers travels in data.problem.
+  errorFormatter({ shape, error, ctx }) {
+    const appError = appErrorOf(error);
+    const problem: Problem = toProblem(appError, ctx?.requestId);
+    return { ...shape, message: appError.detail, data: { code: shape.data.code, httpStatus: appError.status, problem } };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Our errors keep their category; anything else is logged once here with the request id. */
+const errorMapping = t.middleware(async ({ ctx, next, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    const appError = appErrorOf(result.error);
+    if (appError.category === 'internal') ctx.rt.log.error({ err: result.error.cause ?? result.error, requestId: ctx.requestId, path }, 'procedure failed');
+    if (!(result.error.cause instanceof AppError)) {
+      result.error = new TRPCError({ code: TRPC_CODES[appError.category], message: appError.detail, cause: appError });
+    }
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(errorMapping);
+
+const unauthorizedError = (ctx: Context) =>
+  new TRPCError({
+    code: 'UNAUTHORIZED',
+    cause: ctx.authError ?? new AppError('unauthorized', { code: 'unauthorized', detail: 'Log in or send an API key.' }),
+  });
+
+/** The dashboard: a logged-in creator's session. */
+export const creatorProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.auth.kind !== 'session') throw unauthorizedError(ctx);
+  return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
+});
+
+/** A creator's session (full access) or an API key holding `scope`. */
+export const tenantProcedure = (scope: ApiKeyScope) =>
+  publicProcedure.use(({ ctx, next }) => {
+    if (ctx.auth.kind === 'anonymous') throw unauthorizedError(ctx);
+    if (ctx.auth.kind === 'api_key') requireScope(ctx.auth, scope);
+    return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
+  });
