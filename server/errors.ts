@@ -94,7 +94,15 @@ export const unavailable = (detail = 'The database is unavailable. Try again sho
 
 /** Postgres connection-level failures: the caller should retry, nothing was committed. */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  // Drivers and the ORM wrap the connection error; look down the cause chain.
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (isConnectionErrorCode((current as { code?: unknown }).code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function isConnectionErrorCode(code: unknown): boolean {
   if (typeof code !== 'string') return false;
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'].includes(code) ||

@@ -74,10 +74,10 @@ export const creatorProcedure = publicProcedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
 });
 
-/** A creator's session (full access) or an API key holding `scope`. */
-export const tenantProcedure = (scope: ApiKeyScope) =>
+/** A creator's session (full access) or an API key holding `scope` (`any`: any valid key). */
+export const tenantProcedure = (scope: ApiKeyScope | 'any') =>
   publicProcedure.use(({ ctx, next }) => {
     if (ctx.auth.kind === 'anonymous') throw unauthorizedError(ctx);
-    if (ctx.auth.kind === 'api_key') requireScope(ctx.auth, scope);
+    if (ctx.auth.kind === 'api_key' && scope !== 'any') requireScope(ctx.auth, scope);
     return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
   });

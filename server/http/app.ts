@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import FindMyWay from 'find-my-way';
 import helmet from 'helmet';
@@ -9,6 +10,7 @@ import sirv from 'sirv';
 import { sql } from 'drizzle-orm';
 import { AppError, toAppError } from '../errors.js';
 import { appRouter } from '../root.js';
+import { appErrorOf } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
 import { contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -165,7 +167,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       handle(req, res, requestId, nonce, (label) => (route = label))
         .then((matched) => (route = matched))
         .catch((error: unknown) => {
-          const appError = toAppError(error);
+          const appError = error instanceof TRPCError ? appErrorOf(error) : toAppError(error);
           if (appError.category === 'internal') rt.log.error({ err: error, requestId }, 'request failed');
           if (res.headersSent) res.destroy();
           else sendProblem(res, appError, requestId);

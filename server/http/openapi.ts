@@ -44,7 +44,7 @@ function operation(route: RestRoute) {
       : { description: response.description };
   }
   responses['401'] = problemResponse('Missing, unknown or revoked API key');
-  responses['403'] = problemResponse(`The API key lacks the "${route.scope}" scope`);
+  if (route.scope !== 'any') responses['403'] = problemResponse(`The API key lacks the "${route.scope}" scope`);
   if (route.body) {
     responses['400'] = problemResponse('Malformed JSON');
     responses['413'] = problemResponse('Body larger than 1 MB');

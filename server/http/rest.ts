@@ -21,8 +21,8 @@ export type RestRoute = {
   operationId: string;
   summary: string;
   tag: string;
-  /** The API key scope required; every /api/usage route is authenticated. */
-  scope: ApiKeyScope;
+  /** The API key scope required (`any`: any valid key); every /api/usage route is authenticated. */
+  scope: ApiKeyScope | 'any';
   body?: z.ZodType;
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handle: (args: HandlerArgs) => Promise<RestResult>;
@@ -41,7 +41,7 @@ export const REST_ROUTES: RestRoute[] = [
     operationId: 'getMe',
     summary: 'The creator and API key this request authenticates as',
     tag: 'Account',
-    scope: 'track',
+    scope: 'any',
     responses: { 200: { description: 'The authenticated creator', schema: ZMe } },
     handle: async ({ caller }) => ({ status: 200, body: await caller.auth.me() }),
   },
@@ -87,7 +87,7 @@ export async function runRestRoute(
 ): Promise<RestResult> {
   if (ctx.auth.kind === 'anonymous') throw ctx.authError ?? unauthorized('Send an API key as "Authorization: Bearer <key>".');
   // Scope before body: a key that may not call the route learns nothing from validation.
-  if (ctx.auth.kind === 'api_key') requireScope(ctx.auth, route.scope);
+  if (ctx.auth.kind === 'api_key' && route.scope !== 'any') requireScope(ctx.auth, route.scope);
   const body = route.body ? await readJsonBody(req) : undefined;
   return route.handle({ caller: createCaller(ctx), ctx, params, body, query });
 }

@@ -24,7 +24,7 @@ export const authRouter = router({
     await endSession(ctx.rt, ctx.auth);
   }),
 
-  me: tenantProcedure('track')
+  me: tenantProcedure('any')
     .output(ZMe)
     .query(async ({ ctx }) => {
       const creator = await getCreator(ctx.rt, ctx.creatorId);

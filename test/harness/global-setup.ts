@@ -1,0 +1,46 @@
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { withDatabase } from '../../db/client.js';
+import { startEmbeddedPostgres } from '../../db/embedded.js';
+import { ensureDatabase, runMigrations } from '../../db/migrate.js';
+import { startBoss } from '../../jobs/boss.js';
+import postgres from 'postgres';
+
+export const TEMPLATE_DATABASE = 'staryer_test_template';
+
+/**
+ * One Postgres for the whole run (embedded in .data/test-pg, or TEST_DATABASE_URL),
+ * and a template database migrated once — schema, RLS, pg-boss's schema — that every
+ * test file copies (CREATE DATABASE … TEMPLATE is a file copy: ~50 ms).
+ */
+export default async function setup(project: TestProject) {
+  let serverUrl = process.env.TEST_DATABASE_URL;
+  let stop: (() => Promise<void>) | undefined;
+  if (!serverUrl) {
+    const pg = await startEmbeddedPostgres({
+      dataDir: path.resolve('.data/test-pg'),
+      // Durability is not under test here; these make a fresh database per file cheap.
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+    });
+    serverUrl = pg.url;
+    if (pg.owned) stop = pg.stop;
+  }
+  const templateUrl = withDatabase(serverUrl, TEMPLATE_DATABASE);
+  const admin = postgres(withDatabase(serverUrl, 'postgres'), { max: 1, onnotice: () => undefined });
+  await admin.unsafe(`drop database if exists ${TEMPLATE_DATABASE} with (force)`);
+  await admin.end();
+  await ensureDatabase(templateUrl);
+  await runMigrations(templateUrl);
+  const boss = await startBoss(templateUrl, { schedule: false, onError: () => undefined });
+  await boss.stop({ graceful: false });
+  project.provide('pgServerUrl', serverUrl);
+  return async () => {
+    if (stop) await stop();
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgServerUrl: string;
+  }
+}

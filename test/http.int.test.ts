@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from './harness/db.js';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+
+const { url } = await useTestDatabase();
+let server: TestServer;
+let apiKey: string;
+beforeAll(async () => {
+  server = await startTestServer(url);
+  ({ apiKey } = await createCreatorWithKey(server.rt));
+});
+afterAll(() => server.close());
+
+const raw = (path: string, init: RequestInit = {}) => fetch(server.url + path, init);
+
+describe('operational endpoints', () => {
+  it('GET /api/health answers {"status":"ok"} when the database answers', async () => {
+    const response = await raw('/api/health');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('GET /metrics exposes request counts, latencies, database and queue gauges in Prometheus text', async () => {
+    await raw('/api/health');
+    const response = await raw('/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toMatch(/staryer_http_requests_total\{method="GET",route="\/api\/health",status="200"\} \d+/);
+    expect(text).toContain('staryer_http_request_duration_seconds_bucket');
+    expect(text).toMatch(/staryer_db_up 1/);
+    expect(text).toMatch(/staryer_db_connections\{state="(idle|active)"\} \d+/);
+    expect(text).toMatch(/staryer_job_queue_depth\{queue="maintenance.purge-sessions"\} \d+/);
+  });
+
+  it('GET /api/openapi.json is OpenAPI 3.1 covering every REST route, and /api/docs renders it', async () => {
+    const doc = (await (await raw('/api/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/health', '/metrics', '/api/usage/me', '/api/usage/keys', '/api/usage/keys/{id}']));
+    expect(Object.keys(doc.paths['/api/usage/keys']!).sort()).toEqual(['get', 'post']);
+    const create = doc.paths['/api/usage/keys']!.post as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } };
+    expect(Object.keys(create.requestBody.content['application/json']!.schema.properties)).toEqual(['name', 'scopes']);
+    const docs = await raw('/api/docs');
+    expect(docs.status).toBe(200);
+    const html = await docs.text();
+    expect(html).toContain('/api/openapi.json');
+    const asset = await raw('/api/docs/assets/swagger-ui-bundle.js');
+    expect(asset.status).toBe(200);
+  });
+
+  it('echoes a sane X-Request-Id and makes one up otherwise', async () => {
+    const given = await raw('/api/health', { headers: { 'x-request-id': 'trace-123' } });
+    expect(given.headers.get('x-request-id')).toBe('trace-123');
+    const hostile = await raw('/api/health', { headers: { 'x-request-id': 'a b<script>' } });
+    expect(hostile.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('sends security headers on every response', async () => {
+    for (const path of ['/api/health', '/api/usage/me', '/nope']) {
+      const response = await raw(path);
+      expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(response.headers.get('referrer-policy'), path).toBe('strict-origin-when-cross-origin');
+      expect(response.headers.get('x-frame-options'), path).toBe('DENY');
+      const csp = response.headers.get('content-security-policy') ?? '';
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      expect(csp, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+'/);
+    }
+  });
+});
+
+describe('errors are RFC 9457 problem JSON', () => {
+  const post = (body: string | Buffer, headers: Record<string, string>) =>
+    raw('/api/usage/keys', { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, ...headers }, body });
+
+  it('malformed JSON → 400', async () => {
+    const response = await post('{"name": "x",', { 'content-type': 'application/json' });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toMatchObject({ type: expect.stringContaining('malformed-json'), status: 400 });
+  });
+
+  it('empty body → 400', async () => {
+    expect((await post('', { 'content-type': 'application/json' })).status).toBe(400);
+  });
+
+  it('wrong content type → 415', async () => {
+    const response = await post('name=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(response.status).toBe(415);
+    expect(await response.json()).toMatchObject({ status: 415, title: 'Unsupported media type' });
+  });
+
+  it('body over 1 MB → 413, whether declared or streamed', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 10, 'a');
+    const response = await post(big, { 'content-type': 'application/json' });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ status: 413 });
+  });
+
+  it('a chunked body that grows past 1 MB → 413 without reading it all', async () => {
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/api/usage/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      });
+      req.on('response', (res) => resolve(res.statusCode ?? 0));
+      req.on('error', reject);
+      const chunk = Buffer.alloc(64 * 1024, ' ');
+      for (let i = 0; i < 20; i++) req.write(chunk);
+      req.end();
+    });
+    expect(status).toBe(413);
+  });
+
+  it('unknown path → 404, wrong method → 405 with Allow', async () => {
+    const missing = await raw('/api/usage/nothing-here');
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toBe('application/problem+json');
+    const wrong = await raw('/api/usage/keys', { method: 'PATCH', headers: { authorization: `Bearer ${apiKey}` } });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, POST');
+  });
+
+  it('database unavailable → 503 with Retry-After, no stack trace', async () => {
+    const down = await startTestServer(url);
+    await down.booted.rt.db.$client.end({ timeout: 1 });
+    try {
+      const health = await fetch(`${down.url}/api/health`);
+      expect(health.status).toBe(503);
+      expect(health.headers.get('retry-after')).toBe('5');
+      const body = (await health.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: 503, type: expect.stringContaining('database-unavailable') });
+      const keys = await fetch(`${down.url}/api/usage/keys`, { headers: { authorization: 'Bearer su_live_000000000000000000000000000000000000' } });
+      expect(keys.status).toBe(401); // refused by the checksum before any database call
+      const { apiKey: fresh } = await createCreatorWithKey(server.rt);
+      const list = await fetch(`${down.url}/api/usage/keys`, { headers: { authorization: `Bearer ${fresh}` } });
+      expect(list.status).toBe(503);
+      expect(list.headers.get('retry-after')).toBe('5');
+      expect(await list.text()).not.toMatch(/at .*\.ts:\d+/);
+    } finally {
+      await down.close();
+    }
+  });
+});
+
+describe('tRPC over HTTP', () => {
+  it('serves procedures with the API key and carries the problem on errors', async () => {
+    const ok = await api(server.url, apiKey)('GET', '/api/trpc/auth.me');
+    expect(ok.status).toBe(200);
+    expect(ok.json.result.data.auth).toBe('api_key');
+
+    const denied = await api(server.url, 'su_live_000000000000000000000000000000000000')('GET', '/api/trpc/auth.me');
+    expect(denied.status).toBe(401);
+    expect(denied.json.error.data.problem).toMatchObject({ status: 401, type: expect.stringContaining('unauthorized') });
+
+    const invalid = await api(server.url, apiKey)('POST', '/api/trpc/apiKeys.create', { name: '', scopes: ['nope'] });
+    expect(invalid.status).toBe(422);
+    expect(invalid.json.error.data.problem.errors.map((e: { field: string }) => e.field).sort()).toEqual(['name', 'scopes[0]']);
+  });
+});
