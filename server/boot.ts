@@ -14,7 +14,13 @@ import { flushApiKeyUsage } from './services/api-keys.js';
 import { bootstrapFromEnv } from './services/bootstrap.js';
 import { createAuthRateLimiter } from './services/rate-limit.js';
 
-export type Booted = { rt: Runtime; ownerUrl: string; close: () => Promise<void> };
+export type Booted = {
+  rt: Runtime;
+  ownerUrl: string;
+  /** The application pool's driver, for shutdown and fault-injection in tests. */
+  appSql: DbPool['sql'];
+  close: () => Promise<void>;
+};
 
 export const EMBEDDED_DATABASE = 'staryer';
 
@@ -118,7 +124,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
       await startWorkers(rt, boss);
       closers.push(() => stopWorkers(boss));
     }
-    return { rt, ownerUrl, close };
+    return { rt, ownerUrl, appSql: app.sql, close };
   } catch (error) {
     await close();
     throw error;

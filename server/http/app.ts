@@ -46,6 +46,11 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     createContext: ({ req }) => contextFromRequest(rt, req, (req as IncomingMessage & { id?: string }).id ?? randomUUID()),
     maxBodySize: 1024 * 1024,
     onError: () => undefined, // logged by the procedure middleware with the request id
+    // Problems that ask the client to wait say so in a header too, as REST does.
+    responseMeta: ({ errors }) => {
+      const retryAfter = errors.map((e) => appErrorOf(e).retryAfter).find((s) => s !== undefined);
+      return retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } };
+    },
   });
 
   const securityHeaders = helmet({
