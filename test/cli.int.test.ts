@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from './harness/db.js';
+import { api, uniqueEmail } from './harness/fixtures.js';
+import { startTestServer } from './harness/server.js';
+
+const run = promisify(execFile);
+const { url } = await useTestDatabase();
+const server = await startTestServer(url);
+afterAll(() => server.close());
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('node', ['bin/staryer-usage.mjs', ...args], {
+      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', NODE_ENV: 'test' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('staryer-usage CLI', () => {
+  it('creates a creator with an admin key, then scoped keys, and revokes by prefix', async () => {
+    const email = uniqueEmail('cli');
+    const created = await cli('creator', 'create', '--email', email, '--name', 'CLI Co', '--password', 'a sound passphrase');
+    expect(created.code).toBe(0);
+    const { creatorId, apiKey } = JSON.parse(created.stdout) as { creatorId: string; apiKey: string };
+    expect(Object.keys(JSON.parse(created.stdout))).toEqual(['creatorId', 'apiKey']);
+    const me = await api(server.url, apiKey)('GET', '/api/usage/me');
+    expect(me.json).toMatchObject({ creator_id: creatorId, email, key: { scopes: ['admin'] } });
+
+    const keyOut = await cli('key', 'create', '--creator', email, '--scopes', 'track,read');
+    expect(keyOut.code).toBe(0);
+    const key = JSON.parse(keyOut.stdout) as { apiKey: string; prefix: string; scopes: string[] };
+    expect(Object.keys(key)).toEqual(['apiKey', 'prefix', 'scopes']);
+    expect(key.scopes).toEqual(['track', 'read']);
+    expect((await api(server.url, key.apiKey)('GET', '/api/usage/me')).status).toBe(200);
+    expect((await api(server.url, key.apiKey)('GET', '/api/usage/keys')).status).toBe(403);
+
+    const revoked = await cli('key', 'revoke', key.prefix);
+    expect(revoked.code).toBe(0);
+    // The server caches keys, but the revocation reaches it through NOTIFY.
+    let status = 200;
+    for (let i = 0; i < 50 && status === 200; i++) {
+      status = (await api(server.url, key.apiKey)('GET', '/api/usage/me')).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(status).toBe(401);
+  }, 60_000);
+
+  it('refuses bad arguments with a message and a non-zero exit, changing nothing', async () => {
+    const email = uniqueEmail('bad');
+    const badEmail = await cli('creator', 'create', '--email', 'nope', '--name', 'X');
+    expect(badEmail.code).not.toBe(0);
+    expect(badEmail.stderr).toContain('email');
+    const shortPassword = await cli('creator', 'create', '--email', email, '--name', 'X', '--password', 'short');
+    expect(shortPassword.code).not.toBe(0);
+    expect(shortPassword.stderr).toContain('at least 10 characters');
+    const unknownCreator = await cli('key', 'create', '--creator', email, '--scopes', 'track');
+    expect(unknownCreator.code).toBe(3);
+    expect(unknownCreator.stderr).toContain('was not found');
+    const badScope = await cli('key', 'create', '--creator', email, '--scopes', 'track,root');
+    expect(badScope.code).not.toBe(0);
+    expect(badScope.stderr).toContain('not root');
+    const unknownPrefix = await cli('key', 'revoke', 'su_live_zzzzzz');
+    expect(unknownPrefix.code).toBe(3);
+    // Nothing of the attempts above exists.
+    const rows = await server.rt.ownerDb.execute<{ n: number }>((await import('drizzle-orm')).sql`select count(*)::int as n from creators where email = ${email}`);
+    expect(rows[0]!.n).toBe(0);
+  }, 60_000);
+
+  it('runs migrations idempotently', async () => {
+    const first = await cli('migrate');
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ migrated: true });
+  }, 60_000);
+});

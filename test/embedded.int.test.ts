@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../db/embedded.js';
+
+const dirs: string[] = [];
+const tempDir = async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-embedded-'));
+  await fs.chmod(dir, 0o755); // the unprivileged postgres user must traverse it
+  dirs.push(dir);
+  return dir;
+};
+afterAll(async () => {
+  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+});
+
+const postmasterPid = async (dataDir: string) => {
+  const raw = await fs.readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => null);
+  return raw ? Number(raw.split('\n')[0]) : null;
+};
+
+describe('embedded Postgres', () => {
+  it('starts one postmaster per data directory even when two processes ask at once, and keeps data across restarts', async () => {
+    const dataDir = await tempDir();
+    const [one, two] = await Promise.all([startEmbeddedPostgres({ dataDir }), startEmbeddedPostgres({ dataDir })]);
+    expect([one.owned, two.owned].sort()).toEqual([false, true]);
+    expect(one.port).toBe(two.port);
+    const owner = one.owned ? one : two;
+
+    const sql = postgres(owner.url, { max: 1 });
+    await sql`create table kept (v text)`;
+    await sql`insert into kept values ('survives')`;
+    const [{ user }] = await sql<{ user: string }[]>`select current_user as user`;
+    expect(user).toBe('postgres');
+    await sql.end();
+    await owner.stop();
+    expect(await postmasterPid(dataDir)).toBeNull();
+
+    const again = await startEmbeddedPostgres({ dataDir });
+    expect(again.owned).toBe(true);
+    const sql2 = postgres(again.url, { max: 1 });
+    expect(await sql2`select v from kept`).toEqual([{ v: 'survives' }]);
+    await sql2.end();
+    await again.stop();
+  }, 60_000);
+
+  it('runs the postmaster as an unprivileged user when started as root', async () => {
+    if (process.getuid?.() !== 0) return;
+    const dataDir = await tempDir();
+    const pg = await startEmbeddedPostgres({ dataDir });
+    try {
+      const pid = await postmasterPid(dataDir);
+      const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      expect(uid).toBeGreaterThan(0);
+    } finally {
+      await pg.stop();
+    }
+  }, 60_000);
+
+  it('CLI and worker share DATA_DIR with a running server, and the worker stops Postgres cleanly on SIGTERM', async () => {
+    const dataDir = await tempDir();
+    const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info', NODE_ENV: 'test' };
+    const worker = spawn('node', ['bin/staryer-usage.mjs', 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    worker.stdout.on('data', (d) => (output += String(d)));
+    worker.stderr.on('data', (d) => (output += String(d)));
+    for (let i = 0; i < 300 && !output.includes('workers running'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(output).toContain('workers running');
+    const pid = await postmasterPid(dataDir);
+    expect(pid).toBeGreaterThan(0);
+
+    // A CLI command meanwhile reuses that postmaster and leaves it running.
+    const cli = spawn('node', ['bin/staryer-usage.mjs', 'creator', 'create', '--email', 'shared@example.com', '--name', 'S'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let cliOut = '';
+    cli.stdout.on('data', (d) => (cliOut += String(d)));
+    const cliCode = await new Promise<number>((resolve) => cli.on('exit', (code) => resolve(code ?? -1)));
+    expect(cliCode).toBe(0);
+    expect(JSON.parse(cliOut)).toHaveProperty('apiKey');
+    expect(await postmasterPid(dataDir)).toBe(pid);
+
+    worker.kill('SIGTERM');
+    const code = await new Promise<number>((resolve) => worker.on('exit', (c) => resolve(c ?? -1)));
+    expect(code).toBe(0);
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+    const log = await fs.readFile(path.join(dataDir, 'postgres.log'), 'utf8');
+    expect(log).toContain('database system is shut down');
+  }, 90_000);
+});
