@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { EnvError, parseEnv, ZEnv } from './env.js';
+
+function parseDotenv(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+describe('environment', () => {
+  it('parses .env.example, which documents every variable', () => {
+    const text = readFileSync('.env.example', 'utf8');
+    const env = parseEnv(parseDotenv(text));
+    expect(env.PORT).toBe(3000);
+    for (const name of Object.keys(ZEnv.shape)) {
+      if (name === 'NODE_ENV') continue;
+      expect(text, `${name} missing from .env.example`).toContain(name);
+    }
+  });
+
+  it('applies defaults when nothing is set', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({ PORT: 3000, DATA_DIR: '.data', RUN_WORKERS: true });
+    expect(env.DATABASE_URL).toBeUndefined();
+  });
+
+  it('lists every bad variable at once', () => {
+    try {
+      parseEnv({ PORT: 'eighty', DATABASE_URL: 'not a url', STARYER_BOOTSTRAP_API_KEY: 'short', LOG_LEVEL: 'loud' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(EnvError);
+      const problems = (error as EnvError).problems.join('\n');
+      for (const name of ['PORT', 'DATABASE_URL', 'STARYER_BOOTSTRAP_API_KEY', 'LOG_LEVEL']) expect(problems).toContain(name);
+    }
+  });
+
+  it('requires the three bootstrap variables together', () => {
+    expect(() => parseEnv({ STARYER_BOOTSTRAP_EMAIL: 'a@b.co' })).toThrow(/must be set together/);
+  });
+});
