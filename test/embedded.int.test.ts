@@ -34,8 +34,8 @@ describe('embedded Postgres', () => {
     const sql = postgres(owner.url, { max: 1 });
     await sql`create table kept (v text)`;
     await sql`insert into kept values ('survives')`;
-    const [{ user }] = await sql<{ user: string }[]>`select current_user as user`;
-    expect(user).toBe('postgres');
+    const [row] = await sql<{ user: string }[]>`select current_user as user`;
+    expect(row?.user).toBe('postgres');
     await sql.end();
     await owner.stop();
     expect(await postmasterPid(dataDir)).toBeNull();
@@ -64,7 +64,7 @@ describe('embedded Postgres', () => {
 
   it('CLI and worker share DATA_DIR with a running server, and the worker stops Postgres cleanly on SIGTERM', async () => {
     const dataDir = await tempDir();
-    const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info', NODE_ENV: 'test' };
+    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info', NODE_ENV: 'test' };
     const worker = spawn('node', ['bin/staryer-usage.mjs', 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     worker.stdout.on('data', (d) => (output += String(d)));
