@@ -15,5 +15,8 @@ declare module '@remix-run/server-runtime' {
     secureCookies: boolean;
     /** A tRPC caller authenticated by the session token (when it is valid). */
     caller: (sessionToken: string | null) => Promise<{ caller: Caller; session: SessionAuth | null }>;
+    /** Serves a tRPC request over the fetch adapter, authenticated by the session cookie
+     * (the dashboard's own live calls; API-key calls take the fast path in server/http/app.ts). */
+    trpc: (request: Request, sessionToken: string | null) => Promise<Response>;
   }
 }

@@ -110,6 +110,13 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       await new Promise<void>((resolve) => swagger(req, res, () => (notFoundProblem(res, requestId), resolve())));
       return '/api/docs/assets';
     }
+    // The dashboard's own tRPC calls carry the session cookie and no API key: Remix
+    // serves them (app/routes/api.trpc.$.ts), with the session's identity.
+    if (pathname.startsWith('/api/trpc/') && options.pages && !req.headers.authorization && /(?:^|;\s*)staryer_session=/.test(req.headers.cookie ?? '')) {
+      labelEarly('/api/trpc (session)');
+      await options.pages(req, res, { requestId, nonce });
+      return '/api/trpc (session)';
+    }
     if (pathname.startsWith('/api/trpc/')) {
       labelEarly('/api/trpc');
       await trpc(req, res);

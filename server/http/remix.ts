@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequest, sendResponse } from '@mjackson/node-fetch-server';
+import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { createRequestHandler, type AppLoadContext, type ServerBuild } from '@remix-run/node';
 import type { Context } from '../context.js';
-import { createCaller } from '../root.js';
+import { appRouter, createCaller } from '../root.js';
+import type { SessionAuth } from '../services/sessions.js';
 import type { Runtime } from '../runtime.js';
 import { authenticateSession } from '../services/sessions.js';
 import type { PageHandler, RequestLocals } from './app.js';
@@ -19,20 +21,34 @@ export function createRemixPages(rt: Runtime, build: ServerBuild): PageHandler {
   return async (req: IncomingMessage, res: ServerResponse, locals: RequestLocals) => {
     const request = createRequest(req, res);
     const client = clientInfo(rt, req);
+    const contextFor = async (sessionToken: string | null): Promise<{ ctx: Context; session: SessionAuth | null }> => {
+      const session = sessionToken ? await authenticateSession(rt, sessionToken) : null;
+      const ctx: Context = {
+        rt,
+        requestId: locals.requestId,
+        client,
+        auth: session ? { kind: 'session', ...session } : { kind: 'anonymous' },
+      };
+      return { ctx, session };
+    };
     const context: AppLoadContext = {
       requestId: locals.requestId,
       nonce: locals.nonce,
       client,
       secureCookies: isSecureRequest(rt, req),
       caller: async (sessionToken) => {
-        const session = sessionToken ? await authenticateSession(rt, sessionToken) : null;
-        const ctx: Context = {
-          rt,
-          requestId: locals.requestId,
-          client,
-          auth: session ? { kind: 'session', ...session } : { kind: 'anonymous' },
-        };
+        const { ctx, session } = await contextFor(sessionToken);
         return { caller: createCaller(ctx), session };
+      },
+      trpc: async (fetchRequest, sessionToken) => {
+        const { ctx } = await contextFor(sessionToken);
+        return fetchRequestHandler({
+          endpoint: '/api/trpc',
+          req: fetchRequest,
+          router: appRouter,
+          createContext: () => ctx,
+          onError: () => undefined, // logged by the procedure middleware
+        });
       },
     };
     await sendResponse(res, await handleRequest(request, context));
