@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { AGGREGATION_TYPES, BILLING_MODELS } from '../../db/schema.js';
+import { ZText } from './common.js';
+import { ZDecimal } from './decimal.js';
+
+export { AGGREGATION_TYPES, BILLING_MODELS };
+
+/** Duration meters take seconds and report in one of these units. */
+export const DURATION_UNITS = ['ms', 'seconds', 'minutes', 'hours'] as const;
+export type DurationUnit = (typeof DURATION_UNITS)[number];
+
+export const ZEventName = z
+  .string({ error: 'must be a string' })
+  .regex(/^[a-z0-9_.-]{1,100}$/, 'must be 1–100 characters of a–z, 0–9, "_", "." or "-"');
+
+export const ZPlanName = ZText(100).trim().min(1, 'is required');
+
+export const ZPlanLimitInput = z
+  .object({
+    plan_name: ZPlanName,
+    limit_value: ZDecimal.nullable().default(null),
+    overage_price: ZDecimal.nullable().default(null),
+    soft_limit_threshold: ZDecimal.refine((t) => Number(t) > 0 && Number(t) <= 1, 'must be greater than 0 and at most 1')
+      .nullable()
+      .default(null),
+    hard_cap: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .strict();
+export type TPlanLimitInput = z.infer<typeof ZPlanLimitInput>;
+
+const planLimitsArray = z
+  .array(ZPlanLimitInput, { error: 'must be an array of plan limits' })
+  .max(100, 'at most 100 plans')
+  .superRefine((limits, ctx) => {
+    const seen = new Set<string>();
+    limits.forEach((limit, index) => {
+      if (seen.has(limit.plan_name)) ctx.addIssue({ code: 'custom', path: [index, 'plan_name'], message: 'appears twice' });
+      seen.add(limit.plan_name);
+    });
+  });
+
+const meterFields = {
+  display_name: ZText(200).trim().min(1, 'is required'),
+  description: ZText(2000).default(''),
+  unit_name: ZText(50).trim().min(1, 'is required'),
+  billing_model: z.enum(BILLING_MODELS).default('metered'),
+  unique_property: ZText(200).trim().min(1, 'must not be empty').nullable().default(null),
+};
+
+const checkMeterConsistency = (
+  meter: { aggregation_type?: string; unit_name?: string; unique_property?: string | null },
+  ctx: z.RefinementCtx,
+) => {
+  if (meter.aggregation_type === 'duration' && meter.unit_name && !(DURATION_UNITS as readonly string[]).includes(meter.unit_name)) {
+    ctx.addIssue({ code: 'custom', path: ['unit_name'], message: `must be one of ${DURATION_UNITS.join(', ')} for a duration meter` });
+  }
+  if (meter.unique_property && meter.aggregation_type && meter.aggregation_type !== 'unique') {
+    ctx.addIssue({ code: 'custom', path: ['unique_property'], message: 'applies to unique meters only' });
+  }
+};
+
+export const ZCreateMeterInput = z
+  .object({
+    event_name: ZEventName,
+    aggregation_type: z.enum(AGGREGATION_TYPES),
+    ...meterFields,
+    plan_limits: planLimitsArray.default([]),
+  })
+  .strict()
+  .superRefine(checkMeterConsistency);
+export type TCreateMeterInput = z.infer<typeof ZCreateMeterInput>;
+
+/** Event name and aggregation are fixed once events may exist; everything else can change. */
+export const ZUpdateMeterInput = z
+  .object({
+    display_name: meterFields.display_name.optional(),
+    description: ZText(2000).optional(),
+    unit_name: meterFields.unit_name.optional(),
+    billing_model: z.enum(BILLING_MODELS).optional(),
+    /** Replaces the listed plans' limits (history kept); plans not listed stay as they are. */
+    plan_limits: planLimitsArray.optional(),
+    /** Plans whose limits end now. */
+    remove_plans: z.array(ZPlanName).max(100).optional(),
+  })
+  .strict();
+export type TUpdateMeterInput = z.infer<typeof ZUpdateMeterInput>;
+
+export const ZPlanLimit = z.object({
+  plan_name: z.string(),
+  limit_value: z.string().nullable(),
+  overage_price: z.string().nullable(),
+  soft_limit_threshold: z.string().nullable(),
+  hard_cap: z.boolean(),
+  effective_from: z.iso.datetime(),
+});
+export type TPlanLimit = z.infer<typeof ZPlanLimit>;
+
+export const ZMeter = z.object({
+  id: z.uuid(),
+  event_name: z.string(),
+  display_name: z.string(),
+  description: z.string(),
+  aggregation_type: z.enum(AGGREGATION_TYPES),
+  unit_name: z.string(),
+  billing_model: z.enum(BILLING_MODELS),
+  unique_property: z.string().nullable(),
+  status: z.enum(['active', 'archived']),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+  archived_at: z.iso.datetime().nullable(),
+  plan_limits: z.array(ZPlanLimit),
+});
+export type TMeter = z.infer<typeof ZMeter>;
+
+export const ZMeterList = z.object({ meters: z.array(ZMeter) });
+export const ZMeterIdInput = z.object({ id: z.uuid('must be a UUID') });
+export const ZListMetersInput = z.object({ include_archived: z.boolean().default(false) }).default({ include_archived: false });
+
+type MeterDomain = {
+  id: string;
+  eventName: string;
+  displayName: string;
+  description: string;
+  aggregationType: TMeter['aggregation_type'];
+  unitName: string;
+  billingModel: TMeter['billing_model'];
+  uniqueProperty: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  archivedAt: Date | null;
+  planLimits: Array<{ planName: string; limitValue: string | null; overagePrice: string | null; softLimitThreshold: string | null; hardCap: boolean; effectiveFrom: Date }>;
+};
+
+export const toApiMeter = (meter: MeterDomain): TMeter => ({
+  id: meter.id,
+  event_name: meter.eventName,
+  display_name: meter.displayName,
+  description: meter.description,
+  aggregation_type: meter.aggregationType,
+  unit_name: meter.unitName,
+  billing_model: meter.billingModel,
+  unique_property: meter.uniqueProperty,
+  status: meter.archivedAt ? 'archived' : 'active',
+  created_at: meter.createdAt.toISOString(),
+  updated_at: meter.updatedAt.toISOString(),
+  archived_at: meter.archivedAt?.toISOString() ?? null,
+  plan_limits: meter.planLimits.map((l) => ({
+    plan_name: l.planName,
+    limit_value: l.limitValue,
+    overage_price: l.overagePrice,
+    soft_limit_threshold: l.softLimitThreshold,
+    hard_cap: l.hardCap,
+    effective_from: l.effectiveFrom.toISOString(),
+  })),
+});

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import {
+  archiveMeterRow,
+  closePlanLimits,
+  findMeter,
+  insertMeter,
+  insertPlanLimits,
+  listMeters as listMeterRows,
+  updateMeterRow,
+  type Meter,
+  type NewPlanLimit,
+} from '../../db/queries/meters.js';
+import { withCreator } from '../../db/tenant.js';
+import { conflict, notFound, validationError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
+import { isUniqueViolation } from './db-errors.js';
+
+export type { Meter };
+
+const toNewLimit = (l: TPlanLimitInput): NewPlanLimit => ({
+  planName: l.plan_name,
+  limitValue: l.limit_value,
+  overagePrice: l.overage_price,
+  softLimitThreshold: l.soft_limit_threshold,
+  hardCap: l.hard_cap,
+});
+
+export async function createMeter(rt: Runtime, creatorId: string, input: TCreateMeterInput): Promise<Meter> {
+  const id = randomUUID();
+  const at = rt.now();
+  try {
+    return await withCreator(rt.db, creatorId, async (tx) => {
+      await insertMeter(
+        tx,
+        {
+          id,
+          creatorId,
+          eventName: input.event_name,
+          displayName: input.display_name,
+          description: input.description,
+          aggregationType: input.aggregation_type,
+          unitName: input.unit_name,
+          billingModel: input.billing_model,
+          uniqueProperty: input.unique_property,
+        },
+        at,
+      );
+      await insertPlanLimits(tx, creatorId, id, input.plan_limits.map(toNewLimit), at);
+      return (await findMeter(tx, id))!;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, 'usage_meters_event_name_key')) {
+      throw conflict('meter_exists', `A meter for event_name "${input.event_name}" already exists.`, 'event_name');
+    }
+    throw error;
+  }
+}
+
+export const listMeters = (rt: Runtime, creatorId: string, options: { includeArchived: boolean }) =>
+  withCreator(rt.db, creatorId, (tx) => listMeterRows(tx, options));
+
+export async function getMeter(rt: Runtime, creatorId: string, meterId: string): Promise<Meter> {
+  const meter = await withCreator(rt.db, creatorId, (tx) => findMeter(tx, meterId));
+  if (!meter) throw notFound('Meter');
+  return meter;
+}
+
+/**
+ * Changes take effect for the next event: ingestion reads limits inside its own
+ * transaction. A changed limit closes the old row and opens a new one (history).
+ */
+export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput): Promise<Meter> {
+  const at = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const meter = await findMeter(tx, meterId, { forUpdate: true });
+    if (!meter) throw notFound('Meter');
+    if (meter.archivedAt) throw conflict('meter_archived', 'This meter is archived; create a new one.');
+    if (input.unit_name !== undefined && meter.aggregationType === 'duration' && !(DURATION_UNITS as readonly string[]).includes(input.unit_name)) {
+      throw validationError([{ field: 'unit_name', message: `must be one of ${DURATION_UNITS.join(', ')} for a duration meter` }]);
+    }
+    const overlap = (input.remove_plans ?? []).filter((p) => input.plan_limits?.some((l) => l.plan_name === p));
+    if (overlap.length > 0) throw validationError([{ field: 'remove_plans', message: `cannot both set and remove ${overlap.join(', ')}` }]);
+    await updateMeterRow(
+      tx,
+      meterId,
+      {
+        ...(input.display_name !== undefined ? { displayName: input.display_name } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.unit_name !== undefined ? { unitName: input.unit_name } : {}),
+        ...(input.billing_model !== undefined ? { billingModel: input.billing_model } : {}),
+      },
+      at,
+    );
+    if (input.plan_limits) {
+      // Only plans whose limit actually changes get a new history row.
+      const changed = input.plan_limits.map(toNewLimit).filter((next) => {
+        const current = meter.planLimits.find((l) => l.planName === next.planName);
+        return (
+          !current ||
+          current.limitValue !== next.limitValue ||
+          current.overagePrice !== next.overagePrice ||
+          current.softLimitThreshold !== next.softLimitThreshold ||
+          current.hardCap !== next.hardCap
+        );
+      });
+      await closePlanLimits(tx, meterId, changed.map((l) => l.planName), at);
+      await insertPlanLimits(tx, creatorId, meterId, changed, at);
+    }
+    if (input.remove_plans?.length) {
+      const unknown = input.remove_plans.filter((p) => !meter.planLimits.some((l) => l.planName === p));
+      if (unknown.length > 0) throw validationError([{ field: 'remove_plans', message: `no current limit for ${unknown.join(', ')}` }]);
+      await closePlanLimits(tx, meterId, input.remove_plans, at);
+    }
+    return (await findMeter(tx, meterId))!;
+  });
+}
+
+/** Archiving stops metering (events for it answer unknown-meter) and keeps all history. */
+export async function archiveMeter(rt: Runtime, creatorId: string, meterId: string): Promise<Meter> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const meter = await findMeter(tx, meterId);
+    if (!meter) throw notFound('Meter');
+    if (!meter.archivedAt) await archiveMeterRow(tx, meterId, rt.now());
+    return (await findMeter(tx, meterId))!;
+  });
+}

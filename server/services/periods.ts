@@ -1,0 +1,40 @@
+/**
+ * Billing periods: monthly, starting at the customer's billing anchor (its day of month
+ * and time of day, UTC), or calendar months (UTC) when there is none. An anchor on the
+ * 29th–31st falls on the last day of shorter months, as Stripe does.
+ */
+export type Period = { start: Date; end: Date };
+
+function anchoredStart(year: number, month: number, anchor: Date): Date {
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  return new Date(
+    Date.UTC(year, month, Math.min(anchor.getUTCDate(), lastDay), anchor.getUTCHours(), anchor.getUTCMinutes(), anchor.getUTCSeconds(), anchor.getUTCMilliseconds()),
+  );
+}
+
+export function periodAt(at: Date, anchor: Date | null): Period {
+  if (!anchor) {
+    const start = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+    return { start, end: new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1)) };
+  }
+  let year = at.getUTCFullYear();
+  let month = at.getUTCMonth();
+  let start = anchoredStart(year, month, anchor);
+  if (start > at) {
+    month -= 1;
+    if (month < 0) {
+      month = 11;
+      year -= 1;
+    }
+    start = anchoredStart(year, month, anchor);
+  }
+  const nextMonth = month === 11 ? 0 : month + 1;
+  const nextYear = month === 11 ? year + 1 : year;
+  return { start, end: anchoredStart(nextYear, nextMonth, anchor) };
+}
+
+/** The period before the one containing `at`. */
+export function previousPeriod(at: Date, anchor: Date | null): Period {
+  const current = periodAt(at, anchor);
+  return periodAt(new Date(current.start.getTime() - 1), anchor);
+}
