@@ -10,8 +10,8 @@ import { requireCreator } from '~/lib/caller.server';
 import { requireSessionCsrf } from '~/lib/csrf.server';
 import { useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
-import { fieldMessage, formAlertMessage, formText, type FormFailure } from '~/lib/form';
-import { formatDateTime } from '~/lib/format';
+import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
+import { formatDate, formatDateTime } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 
 export const meta: MetaFunction = () => [{ title: 'API keys · Staryer Usage' }];
@@ -99,7 +99,8 @@ function CreateKeyForm({ result, csrf }: { result: ActionResult | undefined; csr
   const creating = navigation.state === 'submitting' && navigation.formData?.get('intent') === 'create';
   const failed = result?.intent === 'create' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
-  const scopesError = fieldMessage('Scopes', fields.scopes);
+  // The server's wording is for API clients; here the fix is a checkbox.
+  const scopesError = fields.scopes ? 'Choose at least one scope.' : undefined;
   const checkedScopes: readonly string[] = failed ? failed.values.scopes : ['track'];
   return (
     <Card>
@@ -164,27 +165,36 @@ function CreateKeyForm({ result, csrf }: { result: ActionResult | undefined; csr
   );
 }
 
+/** The day in the table; the exact time on hover. */
+function Timestamp({ iso }: { iso: string }) {
+  return (
+    <time dateTime={iso} title={formatDateTime(iso)}>
+      {formatDate(iso)}
+    </time>
+  );
+}
+
 /** Revoking needs a second click; <details> gives that without depending on JavaScript. */
 function RevokeControl({ id, name, csrf }: { id: string; name: string; csrf: string }) {
   return (
-    <details className="group relative inline-block text-left">
-      <summary className="cursor-pointer list-none rounded-tremor-small px-2.5 py-1 text-tremor-label font-medium text-red-600 ring-1 ring-red-200 hover:bg-red-50 group-open:bg-red-50 [&::-webkit-details-marker]:hidden">
-        Revoke<span className="sr-only"> {name}</span>
+    <details className="group inline-block text-right">
+      <summary className="inline-block cursor-pointer list-none rounded-tremor-small px-2.5 py-1 text-tremor-label font-medium text-red-600 ring-1 ring-red-200 hover:bg-red-50 group-open:bg-red-50 [&::-webkit-details-marker]:hidden">
+        <span className="group-open:hidden">Revoke</span>
+        <span className="hidden group-open:inline">Cancel</span>
+        <span className="sr-only"> {name}</span>
       </summary>
-      <div className="mt-2 w-64 whitespace-normal rounded-tremor-default border border-tremor-border bg-white p-3 text-left shadow-tremor-dropdown">
-        <p className="text-tremor-label text-tremor-content-emphasis">Apps using “{name}” stop working immediately. This cannot be undone.</p>
-        <Form method="post" className="mt-3">
-          <CsrfField token={csrf} />
-          <input type="hidden" name="intent" value="revoke" />
-          <input type="hidden" name="id" value={id} />
-          <button
-            type="submit"
-            className="w-full rounded-tremor-small bg-red-600 px-3 py-1.5 text-tremor-label font-medium text-white hover:bg-red-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-300"
-          >
-            Revoke key<span className="sr-only"> {name}</span>
-          </button>
-        </Form>
-      </div>
+      <Form method="post" className="mt-2 w-44 whitespace-normal text-left">
+        <CsrfField token={csrf} />
+        <input type="hidden" name="intent" value="revoke" />
+        <input type="hidden" name="id" value={id} />
+        <p className="text-tremor-label text-tremor-content-emphasis">Apps using this key stop working at once.</p>
+        <button
+          type="submit"
+          className="mt-2 w-full rounded-tremor-small bg-red-600 px-3 py-1.5 text-tremor-label font-medium text-white hover:bg-red-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-300"
+        >
+          Revoke key<span className="sr-only"> {name}</span>
+        </button>
+      </Form>
     </details>
   );
 }
@@ -253,11 +263,13 @@ export default function ApiKeysPage() {
                         ))}
                       </div>
                     </TableCell>
-                    <TableCell>{formatDateTime(key.created_at)}</TableCell>
-                    <TableCell>{key.last_used_at ? formatDateTime(key.last_used_at) : 'Never'}</TableCell>
+                    <TableCell>
+                      <Timestamp iso={key.created_at} />
+                    </TableCell>
+                    <TableCell>{key.last_used_at ? <Timestamp iso={key.last_used_at} /> : 'Never'}</TableCell>
                     <TableCell>
                       {key.revoked_at ? (
-                        <span title={`Revoked ${formatDateTime(key.revoked_at)}`}>
+                        <span title={`Revoked ${formatDateTime(key.revoked_at)}`} className="inline-flex">
                           <Badge color="red" size="xs">
                             Revoked
                           </Badge>
