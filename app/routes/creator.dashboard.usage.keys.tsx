@@ -8,6 +8,7 @@ import { FormAlert, TextField } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
 import { requireSessionCsrf } from '~/lib/csrf.server';
+import { readFormData } from '~/lib/form.server';
 import { useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
@@ -48,7 +49,7 @@ type ActionResult = {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const { caller, session } = await requireCreator(request, context);
-  const formData = await request.formData();
+  const formData = await readFormData(request);
   requireSessionCsrf(request, session, formData);
   const intent = formText(formData, 'intent');
   if (intent !== 'create' && intent !== 'revoke') throw json({ message: 'This form does not exist.' }, { status: 400 });

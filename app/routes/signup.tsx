@@ -5,6 +5,7 @@ import { FormAlert, SubmitButton, TextField } from '~/components/form-field';
 import { authFormFailure, loadAnonymousForm, startSession } from '~/lib/auth-forms.server';
 import { getCaller } from '~/lib/caller.server';
 import { requireAnonymousCsrf } from '~/lib/csrf.server';
+import { readFormData } from '~/lib/form.server';
 import { formText } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 
@@ -15,7 +16,7 @@ export const headers = pageHeaders;
 export const loader = ({ request, context }: LoaderFunctionArgs) => loadAnonymousForm(request, context);
 
 export async function action({ request, context }: ActionFunctionArgs) {
-  const formData = await request.formData();
+  const formData = await readFormData(request);
   requireAnonymousCsrf(request, formData);
   const values = { email: formText(formData, 'email'), name: formText(formData, 'name') };
   const { caller } = await getCaller(request, context);
