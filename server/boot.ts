@@ -12,6 +12,7 @@ import type { Runtime } from './runtime.js';
 import { API_KEY_REVOKED_CHANNEL, createApiKeyCache } from './services/api-key-cache.js';
 import { flushApiKeyUsage } from './services/api-keys.js';
 import { bootstrapFromEnv } from './services/bootstrap.js';
+import { GroupCommitter } from './services/group-commit.js';
 import { createAuthRateLimiter } from './services/rate-limit.js';
 
 export type Booted = {
@@ -85,6 +86,9 @@ export async function boot(options: BootOptions): Promise<Booted> {
     // Services enqueue jobs inside their own transactions, as the application role.
     await owner.db.execute(sql.raw(`GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`));
 
+    const now = options.now ?? (() => new Date());
+    const ingest = new GroupCommitter(app.db, { maxEvents: 1000, maxInFlight: 4, now, log });
+    closers.push(() => ingest.close());
     const metrics = createMetrics();
     metrics.dbPoolMax.set(poolMax);
     const rt: Runtime = {
@@ -104,7 +108,9 @@ export async function boot(options: BootOptions): Promise<Booted> {
         perIp: env.AUTH_RATE_LIMIT_PER_IP,
         windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
       }),
-      now: options.now ?? (() => new Date()),
+      ingest,
+      tokenSecrets: new Map(),
+      now,
     };
 
     // Revocations from other processes evict our cached copy at once.

@@ -2,11 +2,14 @@ import type { ApiKeyAuth } from '../db/queries/api-keys.js';
 import type { SessionAuth } from '../db/queries/sessions.js';
 import type { AppError } from './errors.js';
 import type { Runtime } from './runtime.js';
+import type { UserToken } from './services/tokens.js';
 
 export type Auth =
   | { kind: 'anonymous' }
   | ({ kind: 'session' } & SessionAuth)
-  | ({ kind: 'api_key' } & ApiKeyAuth);
+  | ({ kind: 'api_key' } & ApiKeyAuth)
+  /** A browser token: tracks and checks for one user_id only. */
+  | ({ kind: 'user_token' } & UserToken);
 
 export type ClientInfo = { ip: string; userAgent: string | null };
 

@@ -1,10 +1,18 @@
 import { apiKeysRouter } from './routers/api-keys.js';
 import { authRouter } from './routers/auth.js';
+import { customersRouter } from './routers/customers.js';
+import { metersRouter } from './routers/meters.js';
+import { settingsRouter } from './routers/settings.js';
+import { usageRouter } from './routers/usage.js';
 import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
   auth: authRouter,
   apiKeys: apiKeysRouter,
+  meters: metersRouter,
+  customers: customersRouter,
+  settings: settingsRouter,
+  usage: usageRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,6 +4,7 @@ import type { TEnv } from './env.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { ApiKeyCache } from './services/api-key-cache.js';
+import type { GroupCommitter } from './services/group-commit.js';
 import type { AuthRateLimiter } from './services/rate-limit.js';
 
 /**
@@ -24,5 +25,9 @@ export type Runtime = {
   metrics: Metrics;
   apiKeys: ApiKeyCache;
   authLimiter: AuthRateLimiter;
+  /** Commits tracked events in shared transactions (group commit). */
+  ingest: GroupCommitter;
+  /** Per-creator secrets of browser tokens, cached after first use. */
+  tokenSecrets: Map<string, Uint8Array>;
   now: () => Date;
 };

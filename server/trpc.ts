@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { ApiKeyScope } from '../db/schema.js';
 import type { Context } from './context.js';
-import { AppError, toAppError, validationError, type ErrorCategory } from './errors.js';
+import { AppError, forbidden, toAppError, validationError, type ErrorCategory } from './errors.js';
 import { toProblem, type Problem } from './http/problem.js';
 import { zodFieldErrors } from './http/validation.js';
 import { requireScope } from './services/api-keys.js';
@@ -78,6 +78,17 @@ export const creatorProcedure = publicProcedure.use(({ ctx, next }) => {
 export const tenantProcedure = (scope: ApiKeyScope | 'any') =>
   publicProcedure.use(({ ctx, next }) => {
     if (ctx.auth.kind === 'anonymous') throw unauthorizedError(ctx);
+    if (ctx.auth.kind === 'user_token') throw new TRPCError({ code: 'FORBIDDEN', cause: forbidden('A browser token can only track and check usage.') });
     if (ctx.auth.kind === 'api_key' && scope !== 'any') requireScope(ctx.auth, scope);
     return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
   });
+
+/**
+ * Tracking and checking: a session, an API key with `track`, or a browser token — the
+ * procedure then acts only for the token's user (requireTokenUser).
+ */
+export const trackProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.auth.kind === 'anonymous') throw unauthorizedError(ctx);
+  if (ctx.auth.kind === 'api_key') requireScope(ctx.auth, 'track');
+  return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
+});

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { apiKeys, type ApiKeyScope } from '../schema.js';
 
@@ -81,5 +81,5 @@ export async function touchApiKeys(tx: Queryable, keyIds: string[], at: Date): P
   await tx
     .update(apiKeys)
     .set({ lastUsedAt: at })
-    .where(sql`${apiKeys.keyId} = any(${sql.param(keyIds)}::uuid[])`);
+    .where(inArray(apiKeys.keyId, keyIds));
 }

@@ -3,6 +3,7 @@ import type { Auth, ClientInfo, Context } from '../context.js';
 import { AppError, unauthorized } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { authenticateApiKey } from '../services/api-keys.js';
+import { authenticateUserToken, looksLikeUserToken } from '../services/tokens.js';
 
 export function clientInfo(rt: Runtime, req: IncomingMessage): ClientInfo {
   const forwarded = rt.env.TRUST_PROXY ? String(req.headers['x-forwarded-for'] ?? '').split(',')[0]?.trim() : '';
@@ -24,7 +25,9 @@ export async function authFromHeaders(rt: Runtime, req: IncomingMessage): Promis
   if (!header) return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw unauthorized('Send the API key as "Authorization: Bearer <key>".');
-  return { kind: 'api_key', ...(await authenticateApiKey(rt, match[1]!)) };
+  const bearer = match[1]!;
+  if (looksLikeUserToken(bearer)) return { kind: 'user_token', ...(await authenticateUserToken(rt, bearer)) };
+  return { kind: 'api_key', ...(await authenticateApiKey(rt, bearer)) };
 }
 
 /** Never throws for bad credentials: they become ctx.authError, answered by the procedure. */

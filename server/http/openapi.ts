@@ -31,27 +31,36 @@ const problemResponse = (description: string) => ({
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
 
 function operation(route: RestRoute) {
-  const params = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+  const params: Array<Record<string, unknown>> = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
     name: m[1],
     in: 'path',
     required: true,
     schema: { type: 'string' },
   }));
+  const pathParamCount = params.length;
+  if (route.query) {
+    const schema = schemaOf(route.query, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+    for (const [name, property] of Object.entries(schema.properties ?? {})) {
+      params.push({ name, in: 'query', required: schema.required?.includes(name) ?? false, schema: property });
+    }
+  }
   const responses: Record<string, unknown> = {};
   for (const [status, response] of Object.entries(route.responses)) {
     responses[status] = response.schema
       ? { description: response.description, content: { 'application/json': { schema: schemaOf(response.schema, 'output') } } }
-      : { description: response.description };
+      : Number(status) >= 400
+        ? problemResponse(response.description)
+        : { description: response.description };
   }
   responses['401'] = problemResponse('Missing, unknown or revoked API key');
   if (route.scope !== 'any') responses['403'] = problemResponse(`The API key lacks the "${route.scope}" scope`);
+  if (route.body || route.query) responses['422'] = problemResponse('Invalid fields, named in `errors`');
   if (route.body) {
     responses['400'] = problemResponse('Malformed JSON');
     responses['413'] = problemResponse('Body larger than 1 MB');
     responses['415'] = problemResponse('Body is not application/json');
-    responses['422'] = problemResponse('Invalid fields, named in `errors`');
   }
-  if (params.length > 0) responses['404'] = problemResponse('No such object for this creator');
+  if (pathParamCount > 0) responses['404'] = problemResponse('No such object for this creator');
   responses['503'] = problemResponse('Database unavailable; retry after `Retry-After` seconds');
   return {
     operationId: route.operationId,

@@ -2,17 +2,43 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { ApiKeyScope } from '../../db/schema.js';
 import type { Context } from '../context.js';
-import { unauthorized } from '../errors.js';
+import { forbidden, unauthorized, validationError } from '../errors.js';
 import { createCaller, type Caller } from '../root.js';
 import { ZApiKey, ZApiKeyList, ZCreateApiKeyInput, ZCreatedApiKey } from '../schemas/api-keys.js';
 import { ZMe } from '../schemas/auth.js';
 import { requireScope } from '../services/api-keys.js';
+import { ZCreateMeterInput, ZMeter, ZMeterList, ZUpdateMeterInput } from '../schemas/meters.js';
+import { ZText } from '../schemas/common.js';
+import {
+  MAX_BATCH,
+  ZBatchResponse,
+  ZCheckInput,
+  ZCheckResult,
+  ZCreateTokenInput,
+  ZCustomer,
+  ZCustomerUsage,
+  ZCustomerUsageInput,
+  ZSettings,
+  ZToken,
+  ZTrackEvent,
+  ZTrackedEvent,
+  ZUpdateSettingsInput,
+  ZUpsertCustomerInput,
+} from '../schemas/usage.js';
 import { readJsonBody } from './body.js';
+import { trackMany, trackOne } from './track.js';
 import { parseInput } from './validation.js';
 
 export type RestResult = { status: number; body?: unknown; headers?: Record<string, string> };
 
-type HandlerArgs = { caller: Caller; ctx: Context; params: Record<string, string | undefined>; body: unknown; query: URLSearchParams };
+type HandlerArgs = {
+  caller: Caller;
+  ctx: Context;
+  params: Record<string, string | undefined>;
+  body: unknown;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+};
 
 export type RestRoute = {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -21,14 +47,34 @@ export type RestRoute = {
   operationId: string;
   summary: string;
   tag: string;
-  /** The API key scope required (`any`: any valid key); every /api/usage route is authenticated. */
+  /** The API key scope required (`any`: any valid key); every /api/usage route is authenticated.
+   * `track` routes also take a browser token (acting for its own user only). */
   scope: ApiKeyScope | 'any';
   body?: z.ZodType;
+  /** Query parameters, for the OpenAPI document (handlers parse them). */
+  query?: z.ZodObject;
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handle: (args: HandlerArgs) => Promise<RestResult>;
 };
 
 const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
+
+const queryObject = (query: URLSearchParams, keys: string[]) =>
+  Object.fromEntries(keys.filter((k) => query.has(k)).map((k) => [k, query.get(k)!]));
+
+const booleanQuery = (query: URLSearchParams, key: string): boolean => {
+  const value = query.get(key);
+  if (value === null || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw validationError([{ field: key, message: 'must be true or false' }]);
+};
+
+const ZIdempotencyHeader = ZText(255).min(1, 'must not be empty');
+
+function trackAuth(ctx: Context) {
+  if (ctx.auth.kind === 'anonymous') throw unauthorized('Send an API key as "Authorization: Bearer <key>".');
+  return ctx.auth;
+}
 
 /**
  * The REST surface of /api/usage. Each route parses with the same zod schema its tRPC
@@ -76,6 +122,174 @@ export const REST_ROUTES: RestRoute[] = [
     responses: { 200: { description: 'The revoked key', schema: ZApiKey } },
     handle: async ({ caller, params }) => ({ status: 200, body: await caller.apiKeys.revoke(parseInput(ZIdParam, params)) }),
   },
+  {
+    method: 'POST',
+    path: '/api/usage/track',
+    operationId: 'trackUsage',
+    summary: 'Record one usage event (201) or a batch of up to 1,000 (200, judged per event in order)',
+    tag: 'Usage',
+    scope: 'track',
+    body: z.union([ZTrackEvent, z.array(ZTrackEvent).max(MAX_BATCH)]),
+    responses: {
+      200: { description: 'Batch: one result per event, in order', schema: ZBatchResponse },
+      201: { description: 'The event, committed, with the customer’s usage after it (header Idempotent-Replayed: true on a replay)', schema: ZTrackedEvent },
+      402: { description: 'A hard-capped customer would pass the limit; nothing recorded (`used`, `limit`, `remaining`, `period_end`)' },
+    },
+    handle: async ({ ctx, body, headers }) => {
+      const auth = trackAuth(ctx);
+      if (Array.isArray(body)) return { status: 200, body: await trackMany(ctx.rt, auth, body, ctx.requestId) };
+      if (body === null || typeof body !== 'object') {
+        throw validationError([{ field: '(body)', message: `must be an event object or an array of up to ${MAX_BATCH} events` }]);
+      }
+      const header = headers['idempotency-key'];
+      let headerKey: string | undefined;
+      if (header !== undefined) {
+        const parsed = ZIdempotencyHeader.safeParse(Array.isArray(header) ? header.join(',') : header);
+        if (!parsed.success) throw validationError([{ field: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'is invalid' }]);
+        headerKey = parsed.data;
+        const inBody = (body as { idempotency_key?: unknown }).idempotency_key;
+        if (inBody !== undefined && inBody !== headerKey) {
+          throw validationError([{ field: 'idempotency_key', message: 'differs from the Idempotency-Key header; send one or make them equal' }]);
+        }
+      }
+      const { body: event, replayed } = await trackOne(ctx.rt, auth, body, headerKey);
+      const replayHeaders: Record<string, string> = replayed ? { 'idempotent-replayed': 'true' } : {};
+      return { status: 201, body: event, headers: replayHeaders };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/check',
+    operationId: 'checkUsage',
+    summary: 'Would an event of `value` (default 1) be accepted now? Records nothing',
+    tag: 'Usage',
+    scope: 'track',
+    query: ZCheckInput,
+    responses: { 200: { description: 'Usage against the limit, from the live counter', schema: ZCheckResult } },
+    handle: async ({ caller, query }) => ({
+      status: 200,
+      body: await caller.usage.check(parseInput(ZCheckInput, queryObject(query, ['user_id', 'event_name', 'value']))),
+    }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/tokens',
+    operationId: 'createUserToken',
+    summary: 'Mint a short-lived browser token that can only track and check usage for one user_id',
+    tag: 'Usage',
+    scope: 'track',
+    body: ZCreateTokenInput,
+    responses: { 201: { description: 'The token and when it expires', schema: ZToken } },
+    handle: async ({ caller, body }) => ({ status: 201, body: await caller.usage.createToken(parseInput(ZCreateTokenInput, body)) }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/meters',
+    operationId: 'createMeter',
+    summary: 'Create a meter with its plan limits',
+    tag: 'Meters',
+    scope: 'admin',
+    body: ZCreateMeterInput,
+    responses: {
+      201: { description: 'The meter, its id and plan limits', schema: ZMeter },
+      409: { description: 'A live meter already has this event_name' },
+    },
+    handle: async ({ caller, body }) => ({ status: 201, body: await caller.meters.create(parseInput(ZCreateMeterInput, body)) }),
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/meters',
+    operationId: 'listMeters',
+    summary: 'The creator’s meters with their current plan limits (`include_archived=true` for archived ones too)',
+    tag: 'Meters',
+    scope: 'read',
+    query: z.object({ include_archived: z.boolean().optional() }),
+    responses: { 200: { description: 'Meters, oldest first', schema: ZMeterList } },
+    handle: async ({ caller, query }) => ({ status: 200, body: await caller.meters.list({ include_archived: booleanQuery(query, 'include_archived') }) }),
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/meters/:id',
+    operationId: 'getMeter',
+    summary: 'One meter',
+    tag: 'Meters',
+    scope: 'read',
+    responses: { 200: { description: 'The meter', schema: ZMeter } },
+    handle: async ({ caller, params }) => ({ status: 200, body: await caller.meters.get(parseInput(ZIdParam, params)) }),
+  },
+  {
+    method: 'PATCH',
+    path: '/api/usage/meters/:id',
+    operationId: 'updateMeter',
+    summary: 'Change a meter; listed plan limits replace the current ones from now on (history kept)',
+    tag: 'Meters',
+    scope: 'admin',
+    body: ZUpdateMeterInput,
+    responses: { 200: { description: 'The meter after the change', schema: ZMeter } },
+    handle: async ({ caller, params, body }) => ({
+      status: 200,
+      body: await caller.meters.update({ ...parseInput(ZIdParam, params), patch: parseInput(ZUpdateMeterInput, body) }),
+    }),
+  },
+  {
+    method: 'DELETE',
+    path: '/api/usage/meters/:id',
+    operationId: 'archiveMeter',
+    summary: 'Archive a meter: it stops metering (its events answer unknown-meter) and keeps its history',
+    tag: 'Meters',
+    scope: 'admin',
+    responses: { 200: { description: 'The archived meter', schema: ZMeter } },
+    handle: async ({ caller, params }) => ({ status: 200, body: await caller.meters.archive(parseInput(ZIdParam, params)) }),
+  },
+  {
+    method: 'PUT',
+    path: '/api/usage/customers/:user_id',
+    operationId: 'upsertCustomer',
+    summary: 'Create (201) or update (200) a customer; fields left out stay, null clears',
+    tag: 'Customers',
+    scope: 'admin',
+    body: ZUpsertCustomerInput,
+    responses: { 200: { description: 'Updated', schema: ZCustomer }, 201: { description: 'Created', schema: ZCustomer } },
+    handle: async ({ caller, params, body }) => {
+      const { created, ...customer } = await caller.customers.upsert({ user_id: params.user_id ?? '', customer: parseInput(ZUpsertCustomerInput, body) });
+      return { status: created ? 201 : 200, body: customer };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/customers/:user_id/usage',
+    operationId: 'getCustomerUsage',
+    summary: 'A customer’s usage per meter for the current or previous period, with overage',
+    tag: 'Customers',
+    scope: 'read',
+    query: z.object({ period: z.enum(['current', 'previous']).optional() }),
+    responses: { 200: { description: 'Usage per meter', schema: ZCustomerUsage } },
+    handle: async ({ caller, params, query }) => ({
+      status: 200,
+      body: await caller.customers.usage(parseInput(ZCustomerUsageInput, { user_id: params.user_id, ...queryObject(query, ['period']) })),
+    }),
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/settings',
+    operationId: 'getSettings',
+    summary: 'The creator’s defaults: plan for unknown customers, late-event grace',
+    tag: 'Settings',
+    scope: 'read',
+    responses: { 200: { description: 'Settings', schema: ZSettings } },
+    handle: async ({ caller }) => ({ status: 200, body: await caller.settings.get() }),
+  },
+  {
+    method: 'PUT',
+    path: '/api/usage/settings',
+    operationId: 'updateSettings',
+    summary: 'Change the creator’s defaults (fields left out stay)',
+    tag: 'Settings',
+    scope: 'admin',
+    body: ZUpdateSettingsInput,
+    responses: { 200: { description: 'Settings after the change', schema: ZSettings } },
+    handle: async ({ caller, body }) => ({ status: 200, body: await caller.settings.update(parseInput(ZUpdateSettingsInput, body)) }),
+  },
 ];
 
 export async function runRestRoute(
@@ -88,6 +302,7 @@ export async function runRestRoute(
   if (ctx.auth.kind === 'anonymous') throw ctx.authError ?? unauthorized('Send an API key as "Authorization: Bearer <key>".');
   // Scope before body: a key that may not call the route learns nothing from validation.
   if (ctx.auth.kind === 'api_key' && route.scope !== 'any') requireScope(ctx.auth, route.scope);
+  if (ctx.auth.kind === 'user_token' && route.scope !== 'track') throw forbidden('A browser token can only track and check usage.');
   const body = route.body ? await readJsonBody(req) : undefined;
-  return route.handle({ caller: createCaller(ctx), ctx, params, body, query });
+  return route.handle({ caller: createCaller(ctx), ctx, params, body, query, headers: req.headers });
 }

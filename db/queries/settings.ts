@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Queryable } from '../client.js';
+import { creatorSettings } from '../schema.js';
+
+export type Settings = { creatorId: string; defaultPlan: string | null; lateEventGraceHours: number; tokenSecret: string };
+
+const fromDb = (row: typeof creatorSettings.$inferSelect): Settings => ({
+  creatorId: row.creatorId,
+  defaultPlan: row.defaultPlan,
+  lateEventGraceHours: row.lateEventGraceHours,
+  tokenSecret: row.tokenSecret,
+});
+
+export async function findSettings(tx: Queryable, creatorId: string): Promise<Settings | null> {
+  const [row] = await tx.select().from(creatorSettings).where(sql`${creatorSettings.creatorId} = ${creatorId}`);
+  return row ? fromDb(row) : null;
+}
+
+/** The creator's settings row, created with defaults on first use. */
+export async function ensureSettings(tx: Queryable, creatorId: string): Promise<Settings> {
+  const [row] = await tx
+    .insert(creatorSettings)
+    .values({ creatorId, tokenSecret: randomBytes(32).toString('base64url') })
+    .onConflictDoUpdate({ target: creatorSettings.creatorId, set: { creatorId: sql`excluded.creator_id` } })
+    .returning();
+  return fromDb(row!);
+}
+
+export async function updateSettingsRow(
+  tx: Queryable,
+  creatorId: string,
+  patch: Partial<Pick<Settings, 'defaultPlan' | 'lateEventGraceHours'>>,
+  at: Date,
+): Promise<Settings> {
+  await ensureSettings(tx, creatorId);
+  const [row] = await tx.update(creatorSettings).set({ ...patch, updatedAt: at }).returning();
+  return fromDb(row!);
+}

@@ -1,0 +1,47 @@
+import type { Auth } from '../context.js';
+import { AppError, forbidden, validationError } from '../errors.js';
+import { ZTrackBatchInput, ZTrackEvent, type TBatchResponse, type TTrackedEvent } from '../schemas/usage.js';
+import type { Runtime } from '../runtime.js';
+import { prepareEvent, type PreparedEvent } from '../services/ingest.js';
+import { trackEvents } from '../services/usage.js';
+import { toProblem } from './problem.js';
+import { zodFieldErrors } from './validation.js';
+
+type TrackAuth = Extract<Auth, { kind: 'session' | 'api_key' | 'user_token' }>;
+
+/** Validates one event of a request; a browser token may only track its own user. */
+function judge(auth: TrackAuth, raw: unknown, headerKey?: string): PreparedEvent | AppError {
+  const parsed = ZTrackEvent.safeParse(raw);
+  if (!parsed.success) return validationError(zodFieldErrors(parsed.error.issues));
+  if (auth.kind === 'user_token' && parsed.data.user_id !== auth.userId) {
+    return forbidden('This token may only track and check usage for its own user_id.');
+  }
+  return prepareEvent(parsed.data, headerKey);
+}
+
+/** One event: 201 with the event and usage once committed, or the error. Shared by REST and tRPC. */
+export async function trackOne(rt: Runtime, auth: TrackAuth, raw: unknown, headerKey?: string): Promise<{ body: TTrackedEvent; replayed: boolean }> {
+  const prepared = judge(auth, raw, headerKey);
+  if (prepared instanceof AppError) throw prepared;
+  const [outcome] = await trackEvents(rt, auth.creatorId, [prepared]);
+  if (!outcome!.ok) throw outcome!.error;
+  return { body: outcome!.body, replayed: outcome!.replayed };
+}
+
+/** A batch: every event judged on its own, in order, with the status it would get alone. */
+export async function trackMany(rt: Runtime, auth: TrackAuth, raw: unknown, requestId?: string): Promise<TBatchResponse> {
+  const batch = ZTrackBatchInput.safeParse(raw);
+  if (!batch.success) throw validationError(zodFieldErrors(batch.error.issues));
+  const judged = batch.data.map((item) => judge(auth, item));
+  const valid = judged.filter((j): j is PreparedEvent => !(j instanceof AppError));
+  const outcomes = valid.length > 0 ? await trackEvents(rt, auth.creatorId, valid) : [];
+  let next = 0;
+  return {
+    results: judged.map((j, index) => {
+      if (j instanceof AppError) return { index, status: j.status, error: toProblem(j, requestId) };
+      const outcome = outcomes[next++]!;
+      if (!outcome.ok) return { index, status: outcome.error.status, error: toProblem(outcome.error, requestId) };
+      return { index, status: 201, id: outcome.body.id, ...(outcome.replayed ? { replayed: true } : {}), event: outcome.body };
+    }),
+  };
+}

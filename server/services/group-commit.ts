@@ -1,0 +1,114 @@
+import type { Db } from '../../db/client.js';
+import { setTenant } from '../../db/tenant.js';
+import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { pgError } from './db-errors.js';
+import { commitCreatorEvents, type EventOutcome, type PreparedEvent } from './ingest.js';
+
+type Submission = {
+  creatorId: string;
+  events: PreparedEvent[];
+  resolve: (outcomes: EventOutcome[]) => void;
+  reject: (error: unknown) => void;
+};
+
+export type GroupCommitterOptions = {
+  /** Most events one transaction takes. */
+  maxEvents: number;
+  /** Transactions in flight at once (each on its own connection). */
+  maxInFlight: number;
+  now: () => Date;
+  log: Logger;
+};
+
+/**
+ * Group commit: concurrent track requests share transactions. With nothing in flight a
+ * submission commits at once (no added latency when idle); while commits are in flight,
+ * arrivals queue and the next commit takes them all (up to maxEvents). Every event is
+ * acknowledged only after its transaction commits; a failed commit fails every request
+ * in it (503) and records none of them.
+ */
+export class GroupCommitter {
+  private queue: Submission[] = [];
+  private inFlight = 0;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+  readonly stats = { transactions: 0, events: 0, retries: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: GroupCommitterOptions,
+  ) {}
+
+  submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
+    if (this.closed) return Promise.reject(unavailable('The server is shutting down. Retry shortly.'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ creatorId, events, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Stops taking submissions and waits for queued ones to commit. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.inFlight === 0 && this.queue.length === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump() {
+    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+      const group: Submission[] = [];
+      let size = 0;
+      while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0]!.events.length <= this.options.maxEvents)) {
+        const next = this.queue.shift()!;
+        group.push(next);
+        size += next.events.length;
+      }
+      this.inFlight++;
+      void this.commit(group).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0) this.pump();
+        else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
+    }
+  }
+
+  private async commit(group: Submission[]) {
+    // Per creator, in arrival order: one tenant switch per creator, not per request.
+    const byCreator = new Map<string, Submission[]>();
+    for (const s of group) byCreator.set(s.creatorId, [...(byCreator.get(s.creatorId) ?? []), s]);
+    for (let attempt = 1; ; attempt++) {
+      const receivedAt = this.options.now();
+      try {
+        const results = await this.db.transaction(async (tx) => {
+          const out = new Map<Submission, EventOutcome[]>();
+          for (const [creatorId, submissions] of byCreator) {
+            await setTenant(tx, creatorId);
+            const outcomes = await commitCreatorEvents(tx, creatorId, submissions.flatMap((s) => s.events), receivedAt);
+            let offset = 0;
+            for (const s of submissions) {
+              out.set(s, outcomes.slice(offset, offset + s.events.length));
+              offset += s.events.length;
+            }
+          }
+          return out;
+        });
+        this.stats.transactions++;
+        this.stats.events += group.reduce((n, s) => n + s.events.length, 0);
+        for (const s of group) s.resolve(results.get(s)!);
+        return;
+      } catch (error) {
+        const code = pgError(error)?.code;
+        // Deadlock or serialization failure: nothing committed, the whole group may retry.
+        if ((code === '40P01' || code === '40001') && attempt < 3) {
+          this.stats.retries++;
+          continue;
+        }
+        const failure = error instanceof AppError ? error : isDatabaseUnavailable(error) ? unavailable() : unavailable('The events could not be committed. Nothing was recorded; retry.');
+        this.options.log.error({ err: error, events: group.length }, 'group commit failed; every request in it answered 503');
+        for (const s of group) s.reject(failure);
+        return;
+      }
+    }
+  }
+}

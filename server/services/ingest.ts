@@ -1,0 +1,292 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Tx } from '../../db/client.js';
+import { findCustomersByUserIds, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
+import { findActiveMetersByEventNames, type Meter } from '../../db/queries/meters.js';
+import { ensureSettings } from '../../db/queries/settings.js';
+import {
+  claimIdempotencyKeys,
+  counterKey,
+  findIdempotencyAnswers,
+  findSeenDistinct,
+  insertDistinct,
+  insertEvents,
+  lockCounters,
+  releaseIdempotencyKeys,
+  storeIdempotencyAnswers,
+  writeCounters,
+  type Counter,
+  type NewEvent,
+} from '../../db/queries/usage.js';
+import { AppError } from '../errors.js';
+import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
+import { aggregationOf, distinctKeyOf } from './aggregation/index.js';
+import { D } from './decimal.js';
+import { periodAt, type Period } from './periods.js';
+import { limitFor, usageFigures } from './usage-snapshot.js';
+
+/** How far ahead of the server's clock an event's timestamp may be. */
+export const MAX_FUTURE_MS = 5 * 60_000;
+
+/** A validated event, ready to commit. */
+export type PreparedEvent = {
+  eventName: string;
+  userId: string;
+  value: string;
+  properties: Record<string, unknown>;
+  /** As sent; null → the time it is received. */
+  timestamp: Date | null;
+  idempotencyKey: string | null;
+  /** Identifies the payload, to tell a replay from another event reusing the key. */
+  requestHash: string;
+};
+
+export type EventOutcome =
+  | { ok: true; status: 201; body: TTrackedEvent; replayed: boolean }
+  | { ok: false; error: AppError };
+
+/** The canonical payload of an event: key order and number spelling do not matter. */
+export function prepareEvent(input: TTrackEvent, headerKey?: string): PreparedEvent {
+  const value = input.value ?? '1';
+  const properties = input.properties ?? {};
+  const timestamp = input.timestamp ? new Date(input.timestamp) : null;
+  const canonical = JSON.stringify([input.event_name, input.user_id, new D(value).toFixed(), canonicalJson(properties), timestamp?.toISOString() ?? null]);
+  return {
+    eventName: input.event_name,
+    userId: input.user_id,
+    value,
+    properties,
+    timestamp,
+    idempotencyKey: input.idempotency_key ?? headerKey ?? null,
+    requestHash: createHash('sha256').update(canonical).digest('base64url'),
+  };
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const unknownMeter = (eventName: string) =>
+  new AppError('validation', {
+    code: 'unknown_meter',
+    title: 'Unknown meter',
+    detail: `No active meter has event_name "${eventName}". Create one with POST /api/usage/meters.`,
+    errors: [{ field: 'event_name', message: 'has no active meter' }],
+  });
+
+const futureTimestamp = () =>
+  new AppError('validation', {
+    code: 'validation_failed',
+    detail: 'timestamp: must be at most 5 minutes in the future',
+    errors: [{ field: 'timestamp', message: 'must be at most 5 minutes in the future' }],
+  });
+
+const periodClosed = (period: Period, graceHours: number) =>
+  new AppError('validation', {
+    code: 'period_closed',
+    title: 'Billing period closed',
+    detail: `The event falls in the billing period ${period.start.toISOString()} – ${period.end.toISOString()}, which closed more than ${graceHours} h ago (the late-event grace).`,
+    errors: [{ field: 'timestamp', message: 'falls in a closed billing period' }],
+    meta: { period_start: period.start.toISOString(), period_end: period.end.toISOString() },
+  });
+
+const keyReused = () =>
+  new AppError('validation', {
+    code: 'idempotency_key_reused',
+    title: 'Idempotency key reused',
+    detail: 'This idempotency key was already used for a different event. Use a new key for a new event.',
+    errors: [{ field: 'idempotency_key', message: 'was used for a different event' }],
+  });
+
+const quotaExceeded = (figures: { used: string; limit: string | null; remaining: string | null; period_end: string }, eventName: string) =>
+  new AppError('payment_required', {
+    code: 'quota_exceeded',
+    title: 'Quota exceeded',
+    detail: `This event would take the customer past the ${figures.limit} limit of "${eventName}" for the billing period ending ${figures.period_end}.`,
+    meta: { used: figures.used, limit: figures.limit, remaining: figures.remaining, period_end: figures.period_end },
+  });
+
+type Pending = {
+  index: number;
+  event: PreparedEvent;
+  meter: Meter;
+  customer: Customer;
+  occurredAt: Date;
+  period: Period;
+  eventId: string;
+  counter?: Counter;
+};
+
+/**
+ * Commits one creator's share of a group, inside the group's transaction (RLS tenant
+ * already set). Events are judged in order; the period counters they touch are locked
+ * once, decided in memory, and written back once. Accepted events, their idempotency
+ * answers and counter changes commit together or not at all.
+ */
+export async function commitCreatorEvents(tx: Tx, creatorId: string, events: PreparedEvent[], receivedAt: Date): Promise<EventOutcome[]> {
+  const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
+  const settings = await ensureSettings(tx, creatorId);
+  const meters = new Map((await findActiveMetersByEventNames(tx, [...new Set(events.map((e) => e.eventName))])).map((m) => [m.eventName, m]));
+
+  const metered: Array<{ index: number; event: PreparedEvent; meter: Meter }> = [];
+  events.forEach((event, index) => {
+    const meter = meters.get(event.eventName);
+    if (!meter) outcomes[index] = { ok: false, error: unknownMeter(event.eventName) };
+    else if (event.timestamp && event.timestamp.getTime() > receivedAt.getTime() + MAX_FUTURE_MS) outcomes[index] = { ok: false, error: futureTimestamp() };
+    else metered.push({ index, event, meter });
+  });
+
+  const userIds = [...new Set(metered.map((m) => m.event.userId))];
+  await insertMissingCustomers(tx, creatorId, userIds, settings.defaultPlan, receivedAt);
+  const customers = new Map((await findCustomersByUserIds(tx, userIds)).map((c) => [c.userId, c]));
+
+  const graceMs = settings.lateEventGraceHours * 3_600_000;
+  const pending: Pending[] = [];
+  for (const { index, event, meter } of metered) {
+    const customer = customers.get(event.userId)!;
+    const occurredAt = event.timestamp ?? receivedAt;
+    const period = periodAt(occurredAt, customer.billingAnchor);
+    if (receivedAt.getTime() > period.end.getTime() + graceMs) {
+      outcomes[index] = { ok: false, error: periodClosed(period, settings.lateEventGraceHours) };
+      continue;
+    }
+    pending.push({ index, event, meter, customer, occurredAt, period, eventId: randomUUID() });
+  }
+
+  // Idempotency: the first event with a key in this group claims it; later ones in the
+  // group follow its outcome; keys already committed answer with what they got then.
+  const primaries = new Map<string, Pending>();
+  const followers: Array<{ pending: Pending; primary: Pending }> = [];
+  const fresh: Pending[] = [];
+  for (const p of pending) {
+    const key = p.event.idempotencyKey;
+    if (key === null) fresh.push(p);
+    else if (primaries.has(key)) followers.push({ pending: p, primary: primaries.get(key)! });
+    else primaries.set(key, p);
+  }
+  const claimed = await claimIdempotencyKeys(
+    tx,
+    creatorId,
+    [...primaries.values()].map((p) => ({ idempotencyKey: p.event.idempotencyKey!, requestHash: p.event.requestHash, eventId: p.eventId })),
+    receivedAt,
+  );
+  const earlier = await findIdempotencyAnswers(tx, [...primaries.keys()].filter((k) => !claimed.has(k)));
+  for (const [key, p] of primaries) {
+    if (claimed.has(key)) {
+      fresh.push(p);
+      continue;
+    }
+    const answer = earlier.get(key);
+    if (!answer) throw new Error(`idempotency key ${key} neither claimed nor found`);
+    outcomes[p.index] =
+      answer.requestHash === p.event.requestHash
+        ? { ok: true, status: 201, body: answer.response as TTrackedEvent, replayed: true }
+        : { ok: false, error: keyReused() };
+  }
+  fresh.sort((a, b) => a.index - b.index);
+
+  const counters = await lockCounters(
+    tx,
+    creatorId,
+    fresh.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
+  );
+
+  // Distinct values already seen, per unique counter.
+  const seen = new Map<string, Set<string>>();
+  const distinctByCounter = new Map<string, { p: Pending; values: string[] }>();
+  for (const p of fresh) {
+    if (!aggregationOf(p.meter.aggregationType).distinct) continue;
+    const key = distinctKeyOf(p.event, p.meter.uniqueProperty);
+    if (key === null) continue;
+    const ck = counterKey({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start });
+    const entry = distinctByCounter.get(ck) ?? { p, values: [] };
+    entry.values.push(key);
+    distinctByCounter.set(ck, entry);
+  }
+  for (const [ck, { p, values }] of distinctByCounter) {
+    seen.set(ck, await findSeenDistinct(tx, { meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start }, [...new Set(values)]));
+  }
+
+  const accepted: Pending[] = [];
+  const newDistinct: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }> = [];
+  const touched = new Map<string, Counter>();
+  const rejectedKeys: string[] = [];
+  for (const p of fresh) {
+    const ck = counterKey({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start });
+    const counter = counters.get(ck)!;
+    const aggregation = aggregationOf(p.meter.aggregationType);
+    const distinctKey = aggregation.distinct ? distinctKeyOf(p.event, p.meter.uniqueProperty) : null;
+    const seenHere = seen.get(ck);
+    const isNewDistinct = distinctKey !== null && !(seenHere?.has(distinctKey) ?? false);
+    const current = new D(counter.value);
+    const next = aggregation.next(current, { value: new D(p.event.value), isNewDistinct });
+    const limit = limitFor(p.meter, p.customer.planName);
+    if (limit?.hardCap && limit.limitValue !== null) {
+      const limitBase = aggregation.toBase(new D(limit.limitValue), p.meter.unitName);
+      // Rejected only when the event would raise usage above the limit.
+      if (next.greaterThan(limitBase) && next.greaterThan(current)) {
+        outcomes[p.index] = { ok: false, error: quotaExceeded(usageFigures(p.meter, current, limit, p.period), p.meter.eventName) };
+        if (p.event.idempotencyKey !== null && primaries.get(p.event.idempotencyKey) === p) rejectedKeys.push(p.event.idempotencyKey);
+        continue;
+      }
+    }
+    counter.value = next.toFixed();
+    counter.eventCount += 1;
+    touched.set(ck, counter);
+    if (isNewDistinct && distinctKey !== null) {
+      seenHere?.add(distinctKey);
+      newDistinct.push({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, value: distinctKey });
+    }
+    const body: TTrackedEvent = {
+      id: p.eventId,
+      event_name: p.event.eventName,
+      user_id: p.event.userId,
+      value: p.event.value,
+      timestamp: p.occurredAt.toISOString(),
+      usage: usageFigures(p.meter, next, limit, p.period),
+    };
+    outcomes[p.index] = { ok: true, status: 201, body, replayed: false };
+    accepted.push(p);
+  }
+
+  await releaseIdempotencyKeys(tx, rejectedKeys);
+  const rows: NewEvent[] = accepted.map((p) => ({
+    eventId: p.eventId,
+    meterId: p.meter.id,
+    customerId: p.customer.id,
+    eventName: p.event.eventName,
+    userId: p.event.userId,
+    value: p.event.value,
+    properties: p.event.properties,
+    idempotencyKey: p.event.idempotencyKey,
+    periodStart: p.period.start,
+    occurredAt: p.occurredAt,
+    receivedAt,
+  }));
+  await insertEvents(tx, creatorId, rows);
+  await insertDistinct(tx, creatorId, newDistinct);
+  await writeCounters(tx, creatorId, [...touched.values()], receivedAt);
+  await storeIdempotencyAnswers(
+    tx,
+    creatorId,
+    accepted
+      .filter((p) => p.event.idempotencyKey !== null)
+      .map((p) => {
+        const outcome = outcomes[p.index] as Extract<EventOutcome, { ok: true }>;
+        return { idempotencyKey: p.event.idempotencyKey!, response: outcome.body };
+      }),
+  );
+
+  for (const { pending: p, primary } of followers) {
+    const first = outcomes[primary.index]!;
+    if (p.event.requestHash !== primary.event.requestHash) outcomes[p.index] = { ok: false, error: keyReused() };
+    else outcomes[p.index] = first.ok ? { ...first, replayed: true } : first;
+  }
+  return outcomes.map((o) => o!);
+}

@@ -1,0 +1,70 @@
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
+import { z } from 'zod';
+import { ensureSettings, findSettings } from '../../db/queries/settings.js';
+import { withCreator } from '../../db/tenant.js';
+import { forbidden, unauthorized } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+
+/**
+ * Short-lived browser tokens: an HS256 JWT bound to one creator and one user_id, signed
+ * with the creator's own secret (creator_settings.token_secret). The browser SDK sends it
+ * instead of an API key; it can only track and check usage for that user.
+ */
+export type UserToken = { creatorId: string; userId: string; expiresAt: Date };
+
+const AUDIENCE = 'staryer-usage:track';
+const ZClaims = z.object({ cid: z.uuid(), sub: z.string().min(1).max(256) });
+
+/** Minting creates the secret on first use; verifying only reads it (a forged creator id has none). */
+async function secretOf(rt: Runtime, creatorId: string, mode: 'mint' | 'verify'): Promise<Uint8Array | null> {
+  let secret = rt.tokenSecrets.get(creatorId);
+  if (!secret) {
+    const settings = await withCreator(rt.db, creatorId, (tx) => (mode === 'mint' ? ensureSettings(tx, creatorId) : findSettings(tx, creatorId)));
+    if (!settings) return null;
+    secret = new TextEncoder().encode(settings.tokenSecret);
+    rt.tokenSecrets.set(creatorId, secret);
+  }
+  return secret;
+}
+
+export async function mintUserToken(rt: Runtime, creatorId: string, input: { user_id: string; ttl_seconds: number }): Promise<{ token: string; expiresAt: Date }> {
+  const issuedAt = Math.floor(rt.now().getTime() / 1000);
+  const expiresAt = new Date((issuedAt + input.ttl_seconds) * 1000);
+  const token = await new SignJWT({ cid: creatorId })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(input.user_id)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
+    .sign((await secretOf(rt, creatorId, 'mint'))!);
+  return { token, expiresAt };
+}
+
+export const looksLikeUserToken = (bearer: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(bearer);
+
+export async function authenticateUserToken(rt: Runtime, token: string): Promise<UserToken> {
+  let claims;
+  try {
+    claims = ZClaims.parse(decodeJwt(token));
+  } catch {
+    throw unauthorized('The token is not valid.');
+  }
+  const secret = await secretOf(rt, claims.cid, 'verify');
+  if (!secret) throw unauthorized('The token is not valid.');
+  try {
+    const { payload } = await jwtVerify(token, secret, {
+      audience: AUDIENCE,
+      algorithms: ['HS256'],
+      currentDate: rt.now(),
+    });
+    return { creatorId: claims.cid, userId: claims.sub, expiresAt: new Date((payload.exp ?? 0) * 1000) };
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_JWT_EXPIRED') throw unauthorized('The token has expired; ask your backend for a new one.');
+    throw unauthorized('The token is not valid.');
+  }
+}
+
+/** A browser token may act only for the user it was minted for. */
+export function requireTokenUser(token: UserToken, userId: string): void {
+  if (token.userId !== userId) throw forbidden('This token may only track and check usage for its own user_id.');
+}

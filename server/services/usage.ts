@@ -1,0 +1,86 @@
+import { findCustomerByUserId, findPlanAt } from '../../db/queries/customers.js';
+import { findActiveMetersByEventNames, findPlanLimitAt, listMeters, type PlanLimit } from '../../db/queries/meters.js';
+import { counterKey, readCounters } from '../../db/queries/usage.js';
+import { ensureSettings } from '../../db/queries/settings.js';
+import { withCreator } from '../../db/tenant.js';
+import { AppError, notFound } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { TCheckInput, TCheckResult, TCustomerUsage } from '../schemas/usage.js';
+import { aggregationOf } from './aggregation/index.js';
+import { D } from './decimal.js';
+import type { EventOutcome, PreparedEvent } from './ingest.js';
+import { periodAt, previousPeriod } from './periods.js';
+import { limitFor, overage, usageFigures } from './usage-snapshot.js';
+
+/** Records events through the group committer; resolves once they are committed. */
+export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> => rt.ingest.submit(creatorId, events);
+
+/**
+ * Whether an event of `value` would be accepted now, from the live counter; records
+ * nothing. An unknown user is judged as a new customer on the default plan. For unique
+ * meters the value is assumed new (the worst case).
+ */
+export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckInput): Promise<TCheckResult> {
+  const now = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const [meter] = await findActiveMetersByEventNames(tx, [input.event_name]);
+    if (!meter) {
+      throw new AppError('validation', {
+        code: 'unknown_meter',
+        title: 'Unknown meter',
+        detail: `No active meter has event_name "${input.event_name}".`,
+        errors: [{ field: 'event_name', message: 'has no active meter' }],
+      });
+    }
+    const customer = await findCustomerByUserId(tx, input.user_id);
+    const planName = customer ? customer.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
+    const period = periodAt(now, customer?.billingAnchor ?? null);
+    const counter = customer ? (await readCounters(tx, [{ meterId: meter.id, customerId: customer.id, periodStart: period.start }])).values().next().value : undefined;
+    const current = new D(counter?.value ?? 0);
+    const limit = limitFor(meter, planName);
+    const aggregation = aggregationOf(meter.aggregationType);
+    const next = aggregation.next(current, { value: new D(input.value ?? '1'), isNewDistinct: true });
+    const hardCap = Boolean(limit?.hardCap && limit.limitValue !== null);
+    const allowed = !hardCap || !(next.greaterThan(aggregation.toBase(new D(limit!.limitValue!), meter.unitName)) && next.greaterThan(current));
+    const figures = usageFigures(meter, current, limit, period);
+    return { allowed, used: figures.used, limit: figures.limit, remaining: figures.remaining, hard_cap: hardCap, period_start: figures.period_start, period_end: figures.period_end };
+  });
+}
+
+/**
+ * A customer's usage per meter for the current or previous period, with overage priced
+ * by the limit that applied: the current one now, and for a closed period the plan and
+ * limit in force at its end.
+ */
+export async function getCustomerUsage(rt: Runtime, creatorId: string, userId: string, which: 'current' | 'previous'): Promise<TCustomerUsage> {
+  const now = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const customer = await findCustomerByUserId(tx, userId);
+    if (!customer) throw notFound('Customer');
+    const period = which === 'current' ? periodAt(now, customer.billingAnchor) : previousPeriod(now, customer.billingAnchor);
+    const meters = await listMeters(tx, { includeArchived: true });
+    const counters = await readCounters(tx, meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: period.start })));
+    const planName = which === 'current' ? customer.planName : await findPlanAt(tx, customer.id, new Date(period.end.getTime() - 1));
+    const rows = [];
+    for (const meter of meters) {
+      const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
+      // Archived meters appear only where they have usage in the period.
+      if (meter.archivedAt && !counter) continue;
+      const limit: PlanLimit | null =
+        which === 'current' ? limitFor(meter, planName) : planName ? await findPlanLimitAt(tx, meter.id, planName, new Date(period.end.getTime() - 1)) : null;
+      const base = new D(counter?.value ?? 0);
+      const figures = usageFigures(meter, base, limit, period);
+      const over = overage(meter, base, limit);
+      rows.push({
+        meter_id: meter.id,
+        event_name: meter.eventName,
+        used: figures.used,
+        limit: figures.limit,
+        remaining: figures.remaining,
+        overage_quantity: over.quantity,
+        overage_amount: over.amount,
+      });
+    }
+    return { user_id: customer.userId, plan_name: planName, period_start: period.start.toISOString(), period_end: period.end.toISOString(), meters: rows };
+  });
+}
