@@ -1,5 +1,5 @@
 import { json } from '@remix-run/node';
-import { isValidCsrfToken } from '../../server/services/sessions.js';
+import { isValidCsrfToken } from '../../server/services/csrf.js';
 import type { SessionAuth } from './load-context.js';
 import { CSRF_FIELD, isSameOrigin, isValidAnonymousCsrf } from './session.server.js';
 

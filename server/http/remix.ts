@@ -3,12 +3,21 @@ import { createRequest, sendResponse } from '@mjackson/node-fetch-server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { createRequestHandler, type AppLoadContext, type ServerBuild } from '@remix-run/node';
 import type { Context } from '../context.js';
+import { forbidden } from '../errors.js';
 import { appRouter, createCaller } from '../root.js';
 import type { SessionAuth } from '../services/sessions.js';
 import type { Runtime } from '../runtime.js';
 import { authenticateSession } from '../services/sessions.js';
 import type { PageHandler, RequestLocals } from './app.js';
 import { clientInfo, isSecureRequest } from './context.js';
+import { sendProblem } from './problem.js';
+
+function isSameSite(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return true; // not a browser form; CSRF tokens still apply
+  const host = req.headers['x-forwarded-host'] ?? req.headers.host;
+  return URL.parse(origin)?.host === host;
+}
 
 /**
  * The dashboard: Remix renders pages, and its loaders and actions reach our services
@@ -19,6 +28,12 @@ export function createRemixPages(rt: Runtime, build: ServerBuild): PageHandler {
   // Always production mode: development mode would send stack traces to the browser.
   const handleRequest = createRequestHandler(build, 'production');
   return async (req: IncomingMessage, res: ServerResponse, locals: RequestLocals) => {
+    // A state-changing request from another site is refused here with a proper 403;
+    // Remix's own check would answer an empty 500.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !isSameSite(req)) {
+      sendProblem(res, forbidden('Cross-site request refused.'), locals.requestId);
+      return;
+    }
     const request = createRequest(req, res);
     const client = clientInfo(rt, req);
     const contextFor = async (sessionToken: string | null): Promise<{ ctx: Context; session: SessionAuth | null }> => {

@@ -1,9 +1,10 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { deleteSession, findSessionByTokenHash, insertSession, type SessionAuth } from '../../db/queries/sessions.js';
 import { withCreator } from '../../db/tenant.js';
 import type { Runtime } from '../runtime.js';
 
 export type { SessionAuth };
+export { isValidCsrfToken } from './csrf.js';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -37,12 +38,4 @@ export async function authenticateSession(rt: Runtime, token: string): Promise<S
 
 export async function endSession(rt: Runtime, session: { creatorId: string; sessionId: string }): Promise<void> {
   await withCreator(rt.db, session.creatorId, (tx) => deleteSession(tx, session.sessionId));
-}
-
-/** Dashboard forms carry the session's CSRF secret; a cross-site form cannot read it. */
-export function isValidCsrfToken(session: SessionAuth, token: unknown): boolean {
-  if (typeof token !== 'string') return false;
-  const expected = Buffer.from(session.csrfSecret);
-  const given = Buffer.from(token);
-  return expected.length === given.length && timingSafeEqual(expected, given);
 }
