@@ -14,6 +14,12 @@ export const QUEUES = {
     /** Hourly, at minute 17 (away from the top of the hour). */
     schedule: '17 * * * *',
   },
+  'maintenance.ensure-partitions': {
+    payload: z.object({}).strict(),
+    options: { retryLimit: 5, retryDelay: 60, retryBackoff: true, expireInSeconds: 600 },
+    /** Daily: keeps monthly usage_events partitions 13 months ahead. */
+    schedule: '7 3 * * *',
+  },
 } as const satisfies Record<
   string,
   { payload: z.ZodType; options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number }; schedule?: string }

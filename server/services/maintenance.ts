@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { deleteExpiredSessions } from '../../db/queries/sessions.js';
 import type { Runtime } from '../runtime.js';
 
@@ -6,4 +7,17 @@ export async function purgeExpiredSessions(rt: Runtime): Promise<number> {
   const removed = await deleteExpiredSessions(rt.ownerDb, rt.now());
   if (removed > 0) rt.log.info({ removed }, 'expired sessions purged');
   return removed;
+}
+
+/** Monthly partitions of usage_events from 3 months back to 13 ahead (owner connection). */
+export async function ensureEventPartitions(rt: Runtime): Promise<number> {
+  const now = rt.now();
+  const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 3, 1));
+  const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 13, 1));
+  const [row] = await rt.ownerDb.execute<{ created: number }>(
+    sql`select app_ensure_usage_event_partitions(${from.toISOString()}::timestamptz, ${to.toISOString()}::timestamptz) as created`,
+  );
+  const created = Number(row?.created ?? 0);
+  if (created > 0) rt.log.info({ created }, 'usage_events partitions created');
+  return created;
 }

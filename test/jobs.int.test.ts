@@ -1,0 +1,47 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { withCreator } from '../db/tenant.js';
+import { creatorSessions } from '../db/schema.js';
+import { ensurePartitionsHandler } from '../jobs/ensure-partitions.js';
+import { purgeSessionsHandler } from '../jobs/purge-sessions.js';
+import { createSession } from '../server/services/sessions.js';
+import { useTestDatabase } from './harness/db.js';
+import { createCreatorWithKey } from './harness/fixtures.js';
+import { startTestRuntime } from './harness/server.js';
+
+const { url } = await useTestDatabase();
+const booted = await startTestRuntime(url, { workers: true });
+afterAll(() => booted.close());
+const { rt } = booted;
+
+describe('background jobs', () => {
+  it('pg-boss is up with every queue and its schedules', async () => {
+    const queues = (await rt.boss.getQueues()).map((q) => q.name).sort();
+    expect(queues).toEqual(expect.arrayContaining(['jobs.dead-letter', 'maintenance.ensure-partitions', 'maintenance.purge-sessions']));
+    const schedules = (await rt.boss.getSchedules()).map((s) => s.name).sort();
+    expect(schedules).toEqual(['maintenance.ensure-partitions', 'maintenance.purge-sessions']);
+  });
+
+  it('purges expired sessions of every creator, idempotently', async () => {
+    const { creator } = await createCreatorWithKey(rt);
+    await createSession(rt, { creatorId: creator.id, ip: null, userAgent: null });
+    await withCreator(rt.db, creator.id, (tx) => tx.update(creatorSessions).set({ expiresAt: new Date(Date.now() - 1000) }));
+    await createSession(rt, { creatorId: creator.id, ip: null, userAgent: null });
+    const job = { id: 'test', name: 'maintenance.purge-sessions', data: {} } as Parameters<typeof purgeSessionsHandler.run>[2];
+    await purgeSessionsHandler.run(rt, {}, job);
+    await purgeSessionsHandler.run(rt, {}, job);
+    const left = await withCreator(rt.db, creator.id, (tx) => tx.select().from(creatorSessions));
+    expect(left).toHaveLength(1);
+    expect(left[0]!.expiresAt.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it('keeps monthly event partitions 13 months ahead', async () => {
+    const job = { id: 'test', name: 'maintenance.ensure-partitions', data: {} } as Parameters<typeof ensurePartitionsHandler.run>[2];
+    await ensurePartitionsHandler.run(rt, {}, job);
+    const ahead = new Date();
+    ahead.setUTCMonth(ahead.getUTCMonth() + 12);
+    const name = `usage_events_y${ahead.getUTCFullYear()}m${String(ahead.getUTCMonth() + 1).padStart(2, '0')}`;
+    const [row] = await rt.ownerDb.execute<{ forced: boolean }>(sql`select relforcerowsecurity as forced from pg_class where relname = ${name}`);
+    expect(row?.forced).toBe(true);
+  });
+});
