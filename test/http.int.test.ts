@@ -1,4 +1,6 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REST_ROUTES } from '../server/http/rest.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -34,9 +36,14 @@ describe('operational endpoints', () => {
     expect(text).toMatch(/staryer_job_queue_depth\{queue="maintenance.purge-sessions"\} \d+/);
   });
 
-  it('GET /api/openapi.json is OpenAPI 3.1 covering every REST route, and /api/docs renders it', async () => {
+  it('GET /api/openapi.json is valid OpenAPI 3.1 covering every REST route, and /api/docs renders it', async () => {
     const doc = (await (await raw('/api/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
     expect(doc.openapi).toBe('3.1.0');
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    for (const route of REST_ROUTES) {
+      const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
+      expect(doc.paths[path]?.[route.method.toLowerCase()], `${route.method} ${path}`).toBeDefined();
+    }
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/health', '/metrics', '/api/usage/me', '/api/usage/keys', '/api/usage/keys/{id}']));
     expect(Object.keys(doc.paths['/api/usage/keys']!).sort()).toEqual(['get', 'post']);
     const create = doc.paths['/api/usage/keys']!.post as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } };
