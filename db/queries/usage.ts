@@ -13,6 +13,24 @@ const keysJson = (keys: Array<{ meterId: string; customerId: string; periodStart
 const keyOf = (k: { meterId: string; customerId: string; periodStart: Date }) => `${k.meterId}|${k.customerId}|${k.periodStart.toISOString()}`;
 export const counterKey = keyOf;
 
+type CounterRow = { meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number };
+
+function toCounterMap(rows: Iterable<CounterRow>): Map<string, Counter> {
+  const counters = new Map<string, Counter>();
+  for (const row of rows) {
+    const counter: Counter = {
+      meterId: row.meter_id,
+      customerId: row.customer_id,
+      periodStart: new Date(row.window_start),
+      periodEnd: new Date(row.window_end),
+      value: String(row.value),
+      eventCount: Number(row.event_count),
+    };
+    counters.set(keyOf(counter), counter);
+  }
+  return counters;
+}
+
 /**
  * Creates missing period counters and locks all of them (FOR UPDATE) in a fixed order,
  * so concurrent commits — in this process or another — take turns on a counter and
@@ -34,7 +52,7 @@ export async function lockCounters(tx: Queryable, creatorId: string, keys: Count
       })),
     )
     .onConflictDoNothing();
-  const rows = await tx.execute<{ meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number }>(sql`
+  const rows = await tx.execute<CounterRow>(sql`
     select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count
     from usage_aggregates a
     join json_to_recordset(${keysJson(unique)}::json) as k(meter_id uuid, customer_id uuid, window_start timestamptz)
@@ -42,19 +60,7 @@ export async function lockCounters(tx: Queryable, creatorId: string, keys: Count
     where a.creator_id = ${creatorId} and a.window = 'period'
     order by a.meter_id, a.customer_id, a.window_start
     for update of a`);
-  const counters = new Map<string, Counter>();
-  for (const row of rows) {
-    const counter: Counter = {
-      meterId: row.meter_id,
-      customerId: row.customer_id,
-      periodStart: new Date(row.window_start),
-      periodEnd: new Date(row.window_end),
-      value: String(row.value),
-      eventCount: Number(row.event_count),
-    };
-    counters.set(keyOf(counter), counter);
-  }
-  return counters;
+  return toCounterMap(rows);
 }
 
 export async function writeCounters(tx: Queryable, creatorId: string, counters: Counter[], at: Date): Promise<void> {
@@ -72,25 +78,13 @@ export async function writeCounters(tx: Queryable, creatorId: string, counters: 
 /** Period counters without locking (reads: check, usage reports). */
 export async function readCounters(tx: Queryable, keys: Array<{ meterId: string; customerId: string; periodStart: Date }>): Promise<Map<string, Counter>> {
   if (keys.length === 0) return new Map();
-  const rows = await tx.execute<{ meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number }>(sql`
+  const rows = await tx.execute<CounterRow>(sql`
     select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count
     from usage_aggregates a
     join json_to_recordset(${keysJson(keys)}::json) as k(meter_id uuid, customer_id uuid, window_start timestamptz)
       on a.meter_id = k.meter_id and a.customer_id = k.customer_id and a.window_start = k.window_start
     where a.window = 'period'`);
-  return new Map(
-    rows.map((row) => {
-      const counter: Counter = {
-        meterId: row.meter_id,
-        customerId: row.customer_id,
-        periodStart: new Date(row.window_start),
-        periodEnd: new Date(row.window_end),
-        value: String(row.value),
-        eventCount: Number(row.event_count),
-      };
-      return [keyOf(counter), counter];
-    }),
-  );
+  return toCounterMap(rows);
 }
 
 /** Which of these distinct values a unique meter has already seen in the period. */
