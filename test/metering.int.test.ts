@@ -99,3 +99,25 @@ describe('the seed document, verbatim', () => {
     expect(feature.json.usage.used).toBe('5');
   });
 });
+
+describe('tRPC ingestion', () => {
+  it('usage.track and usage.trackBatch record like the REST endpoint', async () => {
+    const { call } = await creator();
+    await call('POST', '/api/usage/meters', { event_name: 'api_calls', display_name: 'API Calls', aggregation_type: 'count', unit_name: 'calls' });
+    const one = await call('POST', '/api/trpc/usage.track', { event_name: 'api_calls', user_id: 'u', idempotency_key: 't-1' });
+    expect(one.status).toBe(200);
+    expect(one.json.result.data.usage.used).toBe('1');
+    const batch = await call('POST', '/api/trpc/usage.trackBatch', [
+      { event_name: 'api_calls', user_id: 'u', idempotency_key: 't-1' },
+      { event_name: 'api_calls', user_id: 'u', value: 'x' },
+      { event_name: 'api_calls', user_id: 'u' },
+    ]);
+    expect(batch.json.result.data.results.map((r: { status: number }) => r.status)).toEqual([201, 422, 201]);
+    expect(batch.json.result.data.results[0].replayed).toBe(true);
+    const bad = await call('POST', '/api/trpc/usage.track', { event_name: 'api_calls' });
+    expect(bad.status).toBe(422);
+    expect(bad.json.error.data.problem.errors[0].field).toBe('user_id');
+    const check = await call('GET', `/api/trpc/usage.check?input=${encodeURIComponent(JSON.stringify({ user_id: 'u', event_name: 'api_calls' }))}`);
+    expect(check.json.result.data.used).toBe('2');
+  });
+});

@@ -1,19 +1,22 @@
 import { z } from 'zod';
 import { trackMany, trackOne } from '../http/track.js';
-import { ZBatchResponse, ZCheckInput, ZCheckResult, ZCreateTokenInput, ZToken, ZTrackedEvent } from '../schemas/usage.js';
+import { ZBatchResponse, ZCheckInput, ZCheckResult, ZCreateTokenInput, ZToken, ZTrackEvent, ZTrackedEvent } from '../schemas/usage.js';
 import { requireTokenUser, mintUserToken } from '../services/tokens.js';
 import { checkUsage } from '../services/usage.js';
 import { router, tenantProcedure, trackProcedure } from '../trpc.js';
 
 export const usageRouter = router({
-  /** Input is validated by the same schema inside, so a batch and a single event share one judge. */
   track: trackProcedure
-    .input(z.unknown())
+    .input(ZTrackEvent)
     .output(ZTrackedEvent)
     .mutation(async ({ ctx, input }) => (await trackOne(ctx.rt, ctx.auth, input)).body),
 
+  /**
+   * Typed as an array of events for clients; each element is judged on its own inside
+   * (one bad event must not fail its neighbours), so the runtime check is only "an array".
+   */
   trackBatch: trackProcedure
-    .input(z.unknown())
+    .input(z.custom<Array<z.input<typeof ZTrackEvent>>>((value) => Array.isArray(value), { error: 'must be an array of events' }))
     .output(ZBatchResponse)
     .mutation(({ ctx, input }) => trackMany(ctx.rt, ctx.auth, input, ctx.requestId)),
 
