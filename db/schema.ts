@@ -17,7 +17,23 @@ export type BillingModel = (typeof BILLING_MODELS)[number];
 export const AGGREGATE_WINDOWS = ['period', 'hour', 'day'] as const;
 export type AggregateWindow = (typeof AGGREGATE_WINDOWS)[number];
 
+export const ALERT_KINDS = ['soft_limit_reached', 'hard_limit_reached', 'overage_started', 'threshold_reached'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+export const ALERT_STATUSES = ['open', 'acknowledged', 'resolved'] as const;
+export type AlertStatus = (typeof ALERT_STATUSES)[number];
+/** Webhook event types, one per alert kind. */
+export const WEBHOOK_EVENT_TYPES = ['usage.soft_limit_reached', 'usage.hard_limit_reached', 'usage.overage_started', 'usage.threshold_reached'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+export const WEBHOOK_MESSAGE_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export const EMAIL_STATUSES = ['pending', 'sent', 'outbox', 'failed'] as const;
+export const EMAIL_RECIPIENTS = ['creator', 'customer'] as const;
+
 export const aggregationType = pgEnum('aggregation_type', AGGREGATION_TYPES);
+export const alertKind = pgEnum('alert_kind', ALERT_KINDS);
+export const alertStatus = pgEnum('alert_status', ALERT_STATUSES);
+export const webhookMessageStatus = pgEnum('webhook_message_status', WEBHOOK_MESSAGE_STATUSES);
+export const emailStatus = pgEnum('email_status', EMAIL_STATUSES);
+export const emailRecipient = pgEnum('email_recipient', EMAIL_RECIPIENTS);
 export const billingModel = pgEnum('billing_model', BILLING_MODELS);
 export const aggregateWindow = pgEnum('aggregate_window', AGGREGATE_WINDOWS);
 
@@ -96,6 +112,14 @@ export const creatorSettings = pgTable('creator_settings', {
   lateEventGraceHours: integer().notNull().default(24),
   /** Signs this creator's short-lived browser tokens (HS256); never leaves the server. */
   tokenSecret: text().notNull(),
+  /** Where alert emails to the creator go (null: the account email). */
+  alertEmail: text(),
+  /** Alert kinds emailed to the creator. */
+  alertEmailKinds: text().array().$type<AlertKind[]>().notNull().default(sql`'{soft_limit_reached,hard_limit_reached,overage_started,threshold_reached}'::text[]`),
+  /** Also email the end customer (their customer email) when one of their alerts fires. */
+  emailCustomers: boolean().notNull().default(false),
+  /** Link in customer-facing alert emails, e.g. the creator's pricing page. */
+  upgradeUrl: text(),
   updatedAt: createdAt(),
 });
 
@@ -113,6 +137,10 @@ export const usageMeters = pgTable(
     unitName: text().notNull(),
     billingModel: billingModel().notNull().default('metered'),
     uniqueProperty: text(),
+    /** Extra alert thresholds as fractions of the limit (e.g. 0.5, 0.9, 1). */
+    alertThresholds: numeric().array().notNull().default(sql`'{}'::numeric[]`),
+    /** Event properties the hourly and daily rollups also break down by (at most 3). */
+    rollupDimensions: text().array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
     updatedAt: createdAt(),
     archivedAt: timestamp({ withTimezone: true, mode: 'date' }),
@@ -204,6 +232,8 @@ export const usageEvents = pgTable(
     value: decimal().notNull(),
     properties: jsonb().$type<Record<string, unknown>>().notNull().default({}),
     idempotencyKey: text(),
+    /** Unique meters: this event brought a value not seen before in its period (what rollups count). */
+    newDistinct: boolean().notNull().default(false),
     periodStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
     occurredAt: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
     receivedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
@@ -267,6 +297,175 @@ export const usageUniqueValues = pgTable(
     value: text().notNull(),
   },
   (t) => [primaryKey({ name: 'usage_unique_values_pkey', columns: [t.creatorId, t.meterId, t.customerId, t.periodStart, t.value] })],
+);
+
+/**
+ * Hourly and daily totals broken down by one property of the event (a meter's
+ * rollup_dimensions), e.g. calls per `endpoint`. Same semantics as usage_aggregates.
+ */
+export const usageDimensionAggregates = pgTable(
+  'usage_dimension_aggregates',
+  {
+    creatorId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    customerId: uuid().notNull(),
+    window: aggregateWindow().notNull(),
+    windowStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    dimension: text().notNull(),
+    dimensionValue: text().notNull(),
+    value: decimal().notNull().default('0'),
+    eventCount: bigint({ mode: 'number' }).notNull().default(0),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_dimension_aggregates_pkey', columns: [t.creatorId, t.meterId, t.customerId, t.window, t.windowStart, t.dimension, t.dimensionValue] }),
+    index('usage_dimension_aggregates_meter_idx').on(t.creatorId, t.meterId, t.window, t.windowStart, t.dimension),
+  ],
+);
+
+/** Rollup jobs already applied (a pg-boss job runs at least once; its effect must happen once). */
+export const rollupBatches = pgTable(
+  'rollup_batches',
+  {
+    creatorId: uuid().notNull(),
+    batchId: text().notNull(),
+    appliedAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'rollup_batches_pkey', columns: [t.creatorId, t.batchId] })],
+);
+
+/**
+ * A threshold crossing: one per meter × customer × period × kind × threshold, whatever
+ * the concurrency (the unique key), created in the transaction of the crossing event.
+ */
+export const usageAlerts = pgTable(
+  'usage_alerts',
+  {
+    creatorId: uuid().notNull(),
+    alertId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    customerId: uuid().notNull(),
+    kind: alertKind().notNull(),
+    /** Fraction of the limit that was crossed (soft: its threshold; hard and overage: 1). */
+    threshold: decimal().notNull(),
+    periodStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    periodEnd: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    /** Usage (meter unit) right after the crossing event, and the limit then. */
+    used: decimal().notNull(),
+    limitValue: decimal().notNull(),
+    status: alertStatus().notNull().default('open'),
+    acknowledgedAt: timestamp({ withTimezone: true, mode: 'date' }),
+    acknowledgedBy: text(),
+    resolvedAt: timestamp({ withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_alerts_pkey', columns: [t.creatorId, t.alertId] }),
+    uniqueIndex('usage_alerts_once_key').on(t.creatorId, t.meterId, t.customerId, t.periodStart, t.kind, t.threshold),
+    index('usage_alerts_list_idx').on(t.creatorId, t.status, t.createdAt),
+  ],
+);
+
+/** A customer × meter whose alerts are recorded but not notified. */
+export const alertMutes = pgTable(
+  'alert_mutes',
+  {
+    creatorId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    customerId: uuid().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'alert_mutes_pkey', columns: [t.creatorId, t.meterId, t.customerId] })],
+);
+
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    creatorId: uuid()
+      .notNull()
+      .references(() => creators.creatorId, { onDelete: 'cascade' }),
+    endpointId: uuid().notNull(),
+    url: text().notNull(),
+    eventTypes: text().array().$type<WebhookEventType[]>().notNull(),
+    /** Standard Webhooks signing secret (whsec_…), shown once at creation. */
+    secret: text().notNull(),
+    enabled: boolean().notNull().default(true),
+    disabledReason: text(),
+    /** Start of the current run of failed deliveries (null when the last one succeeded). */
+    failingSince: timestamp({ withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'webhook_endpoints_pkey', columns: [t.creatorId, t.endpointId] })],
+);
+
+/** One event for one endpoint; its message id is the webhook-id of every attempt. */
+export const webhookMessages = pgTable(
+  'webhook_messages',
+  {
+    creatorId: uuid().notNull(),
+    messageId: text().notNull(),
+    endpointId: uuid().notNull(),
+    alertId: uuid(),
+    eventType: text().notNull(),
+    payload: jsonb().notNull(),
+    status: webhookMessageStatus().notNull().default('pending'),
+    attempts: integer().notNull().default(0),
+    nextAttemptAt: timestamp({ withTimezone: true, mode: 'date' }),
+    deliveredAt: timestamp({ withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'webhook_messages_pkey', columns: [t.creatorId, t.messageId] }),
+    uniqueIndex('webhook_messages_alert_endpoint_key').on(t.creatorId, t.alertId, t.endpointId),
+    index('webhook_messages_endpoint_idx').on(t.creatorId, t.endpointId, t.createdAt),
+  ],
+);
+
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    creatorId: uuid().notNull(),
+    attemptId: uuid().notNull(),
+    messageId: text().notNull(),
+    endpointId: uuid().notNull(),
+    attemptedAt: createdAt(),
+    statusCode: integer(),
+    latencyMs: integer().notNull(),
+    responseSnippet: text(),
+    error: text(),
+  },
+  (t) => [
+    primaryKey({ name: 'webhook_attempts_pkey', columns: [t.creatorId, t.attemptId] }),
+    index('webhook_attempts_message_idx').on(t.creatorId, t.messageId, t.attemptedAt),
+  ],
+);
+
+/**
+ * Every alert email: sent over SMTP, or kept here as the outbox when no SMTP_URL is set.
+ * One per alert × recipient (the unique key), whatever the retries.
+ */
+export const emailMessages = pgTable(
+  'email_messages',
+  {
+    creatorId: uuid().notNull(),
+    emailId: uuid().notNull(),
+    alertId: uuid(),
+    recipient: emailRecipient().notNull(),
+    toAddress: text().notNull(),
+    subject: text().notNull(),
+    textBody: text().notNull(),
+    htmlBody: text().notNull(),
+    status: emailStatus().notNull().default('pending'),
+    error: text(),
+    sentAt: timestamp({ withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'email_messages_pkey', columns: [t.creatorId, t.emailId] }),
+    uniqueIndex('email_messages_alert_recipient_key').on(t.creatorId, t.alertId, t.recipient),
+    index('email_messages_created_idx').on(t.creatorId, t.createdAt),
+  ],
 );
 
 export type DbCreator = typeof creators.$inferSelect;

@@ -21,7 +21,8 @@ export async function startBoss(ownerUrl: string, options: { schedule: boolean; 
   }
   if (options.schedule) {
     for (const name of QUEUE_NAMES) {
-      const schedule: string | undefined = QUEUES[name].schedule;
+      const definition = QUEUES[name];
+      const schedule = 'schedule' in definition ? definition.schedule : undefined;
       if (schedule) await boss.schedule(name, schedule, {}, { tz: 'UTC' });
     }
   }

@@ -1,3 +1,5 @@
+import { sql } from 'drizzle-orm';
+import { fromDrizzle, type DrizzleTransactionLike, type PgBoss } from 'pg-boss';
 import { z } from 'zod';
 
 /**
@@ -7,7 +9,40 @@ import { z } from 'zod';
  */
 export const DEAD_LETTER_QUEUE = 'jobs.dead-letter';
 
+const ZCreatorJob = z.object({ creatorId: z.uuid() });
+
 export const QUEUES = {
+  /** Adds a committed group's events to the hourly and daily rollups (once per job id). */
+  'rollups.apply': {
+    payload: ZCreatorJob.extend({ eventIds: z.array(z.uuid()).min(1), from: z.iso.datetime(), to: z.iso.datetime() }),
+    options: { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 },
+  },
+  /** Compares period counters, rollups and raw events; records disagreements. */
+  'rollups.check-consistency': {
+    payload: z.object({}).strict(),
+    options: { retryLimit: 2, retryDelay: 60, retryBackoff: true, expireInSeconds: 1800 },
+    schedule: '*/30 * * * *',
+  },
+  /** A new alert: creates its emails and webhook messages (once each) and queues their delivery. */
+  'alerts.notify': {
+    payload: ZCreatorJob.extend({ alertId: z.uuid() }),
+    options: { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  },
+  /** Marks alerts of closed periods resolved. */
+  'alerts.resolve-closed': {
+    payload: z.object({}).strict(),
+    options: { retryLimit: 3, retryDelay: 60, retryBackoff: true, expireInSeconds: 600 },
+    schedule: '5 * * * *',
+  },
+  'email.send': {
+    payload: ZCreatorJob.extend({ emailId: z.uuid() }),
+    options: { retryLimit: 8, retryDelay: 10, retryBackoff: true, expireInSeconds: 120 },
+  },
+  /** One delivery attempt of a webhook message; failures schedule the next attempt themselves (up to 3 days). */
+  'webhooks.deliver': {
+    payload: ZCreatorJob.extend({ messageId: z.string().min(1) }),
+    options: { retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+  },
   'maintenance.purge-sessions': {
     payload: z.object({}).strict(),
     options: { retryLimit: 3, retryDelay: 30, retryBackoff: true, expireInSeconds: 300 },
@@ -26,5 +61,19 @@ export const QUEUES = {
 >;
 
 export type QueueName = keyof typeof QUEUES;
+
+/**
+ * Enqueues a job inside the caller's transaction (pg-boss's drizzle adapter): it exists
+ * if and only if that transaction commits.
+ */
+export async function enqueueInTx<Q extends QueueName>(
+  boss: PgBoss,
+  tx: DrizzleTransactionLike,
+  queue: Q,
+  payload: QueuePayload<Q>,
+  options: { startAfter?: Date; singletonKey?: string } = {},
+): Promise<void> {
+  await boss.send(queue, QUEUES[queue].payload.parse(payload) as object, { ...options, db: fromDrizzle(tx, sql) });
+}
 export type QueuePayload<Q extends QueueName> = z.infer<(typeof QUEUES)[Q]['payload']>;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
