@@ -27,6 +27,14 @@ export const ZEnv = z
     AUTH_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
     SESSION_TTL_HOURS: z.coerce.number().int().min(1).default(24 * 14),
     RUN_WORKERS: booleanString.default(true),
+    /** smtp://user:pass@host:port (smtps:// for TLS). Unset → alert emails go to the outbox shown in the dashboard. */
+    SMTP_URL: z.url().optional(),
+    MAIL_FROM: z.string().min(3).default('Staryer Usage <alerts@staryer.localhost>'),
+    /** Public base URL of this server, for links in emails (e.g. https://usage.example.com). */
+    PUBLIC_URL: z.url().optional(),
+    /** Allow webhook URLs that resolve to loopback/private/link-local addresses (tests, local development). */
+    ALLOW_PRIVATE_WEBHOOK_URLS: booleanString.default(false),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     STARYER_BOOTSTRAP_EMAIL: z.email().optional(),
     STARYER_BOOTSTRAP_PASSWORD: z.string().min(1).optional(),
     STARYER_BOOTSTRAP_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
