@@ -83,12 +83,12 @@ export async function boot(options: BootOptions): Promise<Booted> {
       onError: (error) => log.error({ err: error }, 'pg-boss error'),
     });
     closers.push(() => boss.stop({ graceful: true, timeout: 10_000 }));
+    const now = options.now ?? (() => new Date());
+    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, now, log });
+    closers.push(() => ingest.close());
     // Services enqueue jobs inside their own transactions, as the application role.
     await owner.db.execute(sql.raw(`GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`));
 
-    const now = options.now ?? (() => new Date());
-    const ingest = new GroupCommitter(app.db, { maxEvents: 1000, maxInFlight: 4, now, log });
-    closers.push(() => ingest.close());
     const metrics = createMetrics();
     metrics.dbPoolMax.set(poolMax);
     const rt: Runtime = {

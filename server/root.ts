@@ -1,3 +1,4 @@
+import { alertsRouter } from './routers/alerts.js';
 import { apiKeysRouter } from './routers/api-keys.js';
 import { authRouter } from './routers/auth.js';
 import { customersRouter } from './routers/customers.js';
@@ -13,6 +14,7 @@ export const appRouter = router({
   customers: customersRouter,
   settings: settingsRouter,
   usage: usageRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;

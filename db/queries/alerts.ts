@@ -1,6 +1,6 @@
-import { and, desc, eq, lt, ne, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, ne, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
-import { alertMutes, usageAlerts, type AlertKind, type AlertStatus } from '../schema.js';
+import { alertMutes, customers, usageAlerts, usageMeters, type AlertKind, type AlertStatus } from '../schema.js';
 
 export type Alert = {
   id: string;
@@ -125,4 +125,48 @@ export async function deleteMute(tx: Queryable, meterId: string, customerId: str
     .where(and(eq(alertMutes.meterId, meterId), eq(alertMutes.customerId, customerId)))
     .returning({ id: alertMutes.meterId });
   return rows.length > 0;
+}
+
+export type AlertDelivery =
+  | { channel: 'email'; id: string; recipient: string; to: string; status: string; error: string | null; at: Date }
+  | { channel: 'webhook'; id: string; endpointId: string; status: string; attempts: number; lastStatusCode: number | null; lastError: string | null; at: Date };
+
+/** Emails and webhook messages an alert caused, with their latest outcome. */
+export async function findAlertDeliveries(tx: Queryable, alertId: string): Promise<AlertDelivery[]> {
+  const emails = await tx.execute<{ email_id: string; recipient: string; to_address: string; status: string; error: string | null; created_at: string | Date }>(
+    sql`select email_id, recipient, to_address, status, error, created_at from email_messages where alert_id = ${alertId} order by created_at`,
+  );
+  const hooks = await tx.execute<{ message_id: string; endpoint_id: string; status: string; attempts: number; status_code: number | null; error: string | null; created_at: string | Date }>(sql`
+    select m.message_id, m.endpoint_id, m.status, m.attempts, a.status_code, a.error, m.created_at
+    from webhook_messages m
+    left join lateral (select status_code, error from webhook_attempts w
+                       where w.message_id = m.message_id order by attempted_at desc limit 1) a on true
+    where m.alert_id = ${alertId} order by m.created_at`);
+  return [
+    ...emails.map((e) => ({ channel: 'email' as const, id: e.email_id, recipient: e.recipient, to: e.to_address, status: e.status, error: e.error, at: new Date(e.created_at) })),
+    ...hooks.map((h) => ({
+      channel: 'webhook' as const,
+      id: h.message_id,
+      endpointId: h.endpoint_id,
+      status: h.status,
+      attempts: h.attempts,
+      lastStatusCode: h.status_code,
+      lastError: h.error,
+      at: new Date(h.created_at),
+    })),
+  ];
+}
+
+/** user_id of each alert's customer and event_name of its meter. */
+export async function findAlertNames(tx: Queryable, alerts: Alert[]): Promise<{ userIds: Map<string, string>; eventNames: Map<string, string> }> {
+  if (alerts.length === 0) return { userIds: new Map(), eventNames: new Map() };
+  const customerRows = await tx
+    .select({ id: customers.customerId, userId: customers.userId })
+    .from(customers)
+    .where(inArray(customers.customerId, [...new Set(alerts.map((a) => a.customerId))]));
+  const meterRows = await tx
+    .select({ id: usageMeters.meterId, eventName: usageMeters.eventName })
+    .from(usageMeters)
+    .where(inArray(usageMeters.meterId, [...new Set(alerts.map((a) => a.meterId))]));
+  return { userIds: new Map(customerRows.map((c) => [c.id, c.userId])), eventNames: new Map(meterRows.map((m) => [m.id, m.eventName])) };
 }

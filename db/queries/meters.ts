@@ -21,6 +21,9 @@ export type Meter = {
   unitName: string;
   billingModel: BillingModel;
   uniqueProperty: string | null;
+  /** Extra alert thresholds, fractions of the limit, ascending. */
+  alertThresholds: string[];
+  rollupDimensions: string[];
   createdAt: Date;
   updatedAt: Date;
   archivedAt: Date | null;
@@ -49,6 +52,8 @@ const fromDbMeter = (row: MeterRow, limits: LimitRow[]): Meter => ({
   unitName: row.unitName,
   billingModel: row.billingModel,
   uniqueProperty: row.uniqueProperty,
+  alertThresholds: row.alertThresholds,
+  rollupDimensions: row.rollupDimensions,
   createdAt: row.createdAt,
   updatedAt: row.updatedAt,
   archivedAt: row.archivedAt,
@@ -69,6 +74,8 @@ export async function insertMeter(tx: Queryable, meter: NewMeter, at: Date): Pro
     unitName: meter.unitName,
     billingModel: meter.billingModel,
     uniqueProperty: meter.uniqueProperty,
+    alertThresholds: meter.alertThresholds,
+    rollupDimensions: meter.rollupDimensions,
     createdAt: at,
     updatedAt: at,
   });
@@ -142,7 +149,7 @@ export async function findActiveMetersByEventNames(tx: Queryable, eventNames: st
 export async function updateMeterRow(
   tx: Queryable,
   meterId: string,
-  patch: Partial<Pick<Meter, 'displayName' | 'description' | 'unitName' | 'billingModel'>>,
+  patch: Partial<Pick<Meter, 'displayName' | 'description' | 'unitName' | 'billingModel' | 'alertThresholds' | 'rollupDimensions'>>,
   at: Date,
 ): Promise<void> {
   await tx.update(usageMeters).set({ ...patch, updatedAt: at }).where(eq(usageMeters.meterId, meterId));

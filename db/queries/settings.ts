@@ -1,15 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
-import { creatorSettings } from '../schema.js';
+import { creatorSettings, type AlertKind } from '../schema.js';
 
-export type Settings = { creatorId: string; defaultPlan: string | null; lateEventGraceHours: number; tokenSecret: string };
+export type Settings = {
+  creatorId: string;
+  defaultPlan: string | null;
+  lateEventGraceHours: number;
+  tokenSecret: string;
+  alertEmail: string | null;
+  alertEmailKinds: AlertKind[];
+  emailCustomers: boolean;
+  upgradeUrl: string | null;
+};
 
 const fromDb = (row: typeof creatorSettings.$inferSelect): Settings => ({
   creatorId: row.creatorId,
   defaultPlan: row.defaultPlan,
   lateEventGraceHours: row.lateEventGraceHours,
   tokenSecret: row.tokenSecret,
+  alertEmail: row.alertEmail,
+  alertEmailKinds: row.alertEmailKinds,
+  emailCustomers: row.emailCustomers,
+  upgradeUrl: row.upgradeUrl,
 });
 
 export async function findSettings(tx: Queryable, creatorId: string): Promise<Settings | null> {
@@ -30,7 +43,7 @@ export async function ensureSettings(tx: Queryable, creatorId: string): Promise<
 export async function updateSettingsRow(
   tx: Queryable,
   creatorId: string,
-  patch: Partial<Pick<Settings, 'defaultPlan' | 'lateEventGraceHours'>>,
+  patch: Partial<Pick<Settings, 'defaultPlan' | 'lateEventGraceHours' | 'alertEmail' | 'alertEmailKinds' | 'emailCustomers' | 'upgradeUrl'>>,
   at: Date,
 ): Promise<Settings> {
   await ensureSettings(tx, creatorId);

@@ -122,6 +122,7 @@ export type NewEvent = {
   value: string;
   properties: Record<string, unknown>;
   idempotencyKey: string | null;
+  newDistinct: boolean;
   periodStart: Date;
   occurredAt: Date;
   receivedAt: Date;

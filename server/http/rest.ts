@@ -25,6 +25,7 @@ import {
   ZUpdateSettingsInput,
   ZUpsertCustomerInput,
 } from '../schemas/usage.js';
+import { ALERT_ROUTES } from './alert-routes.js';
 import { readJsonBody } from './body.js';
 import { trackMany, trackOne } from './track.js';
 import { parseInput } from './validation.js';
@@ -290,6 +291,7 @@ export const REST_ROUTES: RestRoute[] = [
     responses: { 200: { description: 'Settings after the change', schema: ZSettings } },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.settings.update(parseInput(ZUpdateSettingsInput, body)) }),
   },
+  ...ALERT_ROUTES,
 ];
 
 export async function runRestRoute(

@@ -39,6 +39,16 @@ const planLimitsArray = z
     });
   });
 
+const ZAlertThresholds = z
+  .array(ZDecimal.refine((t) => Number(t) > 0 && Number(t) <= 10, 'must be greater than 0 and at most 10 (1 = the limit)'), { error: 'must be an array of fractions' })
+  .max(10, 'at most 10 thresholds')
+  .transform((ts) => [...new Set(ts)].sort((a, b) => Number(a) - Number(b)));
+
+const ZRollupDimensions = z
+  .array(ZText(100).trim().min(1, 'must not be empty'), { error: 'must be an array of property names' })
+  .max(3, 'at most 3 dimensions')
+  .transform((ds) => [...new Set(ds)]);
+
 const meterFields = {
   display_name: ZText(200).trim().min(1, 'is required'),
   description: ZText(2000).default(''),
@@ -65,6 +75,8 @@ export const ZCreateMeterInput = z
     aggregation_type: z.enum(AGGREGATION_TYPES),
     ...meterFields,
     plan_limits: planLimitsArray.default([]),
+    alert_thresholds: ZAlertThresholds.default([]),
+    rollup_dimensions: ZRollupDimensions.default([]),
   })
   .strict()
   .superRefine(checkMeterConsistency);
@@ -81,6 +93,8 @@ export const ZUpdateMeterInput = z
     plan_limits: planLimitsArray.optional(),
     /** Plans whose limits end now. */
     remove_plans: z.array(ZPlanName).max(100).optional(),
+    alert_thresholds: ZAlertThresholds.optional(),
+    rollup_dimensions: ZRollupDimensions.optional(),
   })
   .strict();
 export type TUpdateMeterInput = z.infer<typeof ZUpdateMeterInput>;
@@ -104,6 +118,8 @@ export const ZMeter = z.object({
   unit_name: z.string(),
   billing_model: z.enum(BILLING_MODELS),
   unique_property: z.string().nullable(),
+  alert_thresholds: z.array(z.string()),
+  rollup_dimensions: z.array(z.string()),
   status: z.enum(['active', 'archived']),
   created_at: z.iso.datetime(),
   updated_at: z.iso.datetime(),
@@ -125,6 +141,8 @@ type MeterDomain = {
   unitName: string;
   billingModel: TMeter['billing_model'];
   uniqueProperty: string | null;
+  alertThresholds: string[];
+  rollupDimensions: string[];
   createdAt: Date;
   updatedAt: Date;
   archivedAt: Date | null;
@@ -140,6 +158,8 @@ export const toApiMeter = (meter: MeterDomain): TMeter => ({
   unit_name: meter.unitName,
   billing_model: meter.billingModel,
   unique_property: meter.uniqueProperty,
+  alert_thresholds: meter.alertThresholds,
+  rollup_dimensions: meter.rollupDimensions,
   status: meter.archivedAt ? 'archived' : 'active',
   created_at: meter.createdAt.toISOString(),
   updated_at: meter.updatedAt.toISOString(),

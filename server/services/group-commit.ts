@@ -1,3 +1,4 @@
+import type { PgBoss } from 'pg-boss';
 import type { Db } from '../../db/client.js';
 import { setTenant } from '../../db/tenant.js';
 import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
@@ -13,6 +14,8 @@ type Submission = {
 };
 
 export type GroupCommitterOptions = {
+  /** Follow-up jobs are enqueued in the committing transaction. */
+  boss: PgBoss;
   /** Most events one transaction takes. */
   maxEvents: number;
   /** Transactions in flight at once (each on its own connection). */
@@ -84,7 +87,7 @@ export class GroupCommitter {
           const out = new Map<Submission, EventOutcome[]>();
           for (const [creatorId, submissions] of byCreator) {
             await setTenant(tx, creatorId);
-            const outcomes = await commitCreatorEvents(tx, creatorId, submissions.flatMap((s) => s.events), receivedAt);
+            const outcomes = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt);
             let offset = 0;
             for (const s of submissions) {
               out.set(s, outcomes.slice(offset, offset + s.events.length));

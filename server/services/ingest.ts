@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { PgBoss } from 'pg-boss';
+import { insertAlertsOnce, type NewAlert } from '../../db/queries/alerts.js';
 import type { Tx } from '../../db/client.js';
 import { findCustomersByUserIds, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
 import { findActiveMetersByEventNames, type Meter } from '../../db/queries/meters.js';
@@ -17,10 +19,11 @@ import {
   type Counter,
   type NewEvent,
 } from '../../db/queries/usage.js';
+import { enqueueInTx } from '../../jobs/queues.js';
 import { AppError } from '../errors.js';
 import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
 import { aggregationOf, distinctKeyOf } from './aggregation/index.js';
-import { D } from './decimal.js';
+import { D, toWireRounded } from './decimal.js';
 import { periodAt, type Period } from './periods.js';
 import { limitFor, usageFigures } from './usage-snapshot.js';
 
@@ -129,7 +132,7 @@ type Pending = {
  * once, decided in memory, and written back once. Accepted events, their idempotency
  * answers and counter changes commit together or not at all.
  */
-export async function commitCreatorEvents(tx: Tx, creatorId: string, events: PreparedEvent[], receivedAt: Date): Promise<EventOutcome[]> {
+export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: string, events: PreparedEvent[], receivedAt: Date): Promise<EventOutcome[]> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   const settings = await ensureSettings(tx, creatorId);
   const meters = new Map((await findActiveMetersByEventNames(tx, [...new Set(events.map((e) => e.eventName))])).map((m) => [m.eventName, m]));
@@ -215,8 +218,12 @@ export async function commitCreatorEvents(tx: Tx, creatorId: string, events: Pre
 
   const accepted: Pending[] = [];
   const newDistinct: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }> = [];
+  const newDistinctEvents = new Set<string>();
   const touched = new Map<string, Counter>();
   const rejectedKeys: string[] = [];
+  // Counter values before this group, and counters whose hard cap refused an event: alerts.
+  const before = new Map([...counters].map(([k, c]) => [k, new D(c.value)]));
+  const crossings = new Map<string, { p: Pending; refused: boolean }>();
   for (const p of fresh) {
     const ck = counterKey({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start });
     const counter = counters.get(ck)!;
@@ -233,13 +240,16 @@ export async function commitCreatorEvents(tx: Tx, creatorId: string, events: Pre
       if (next.greaterThan(limitBase) && next.greaterThan(current)) {
         outcomes[p.index] = { ok: false, error: quotaExceeded(usageFigures(p.meter, current, limit, p.period), p.meter.eventName) };
         if (p.event.idempotencyKey !== null && primaries.get(p.event.idempotencyKey) === p) rejectedKeys.push(p.event.idempotencyKey);
+        crossings.set(ck, { p, refused: true });
         continue;
       }
     }
     counter.value = next.toFixed();
     counter.eventCount += 1;
     touched.set(ck, counter);
+    if (!crossings.has(ck)) crossings.set(ck, { p, refused: false });
     if (isNewDistinct && distinctKey !== null) {
+      newDistinctEvents.add(p.eventId);
       seenHere?.add(distinctKey);
       newDistinct.push({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, value: distinctKey });
     }
@@ -265,6 +275,7 @@ export async function commitCreatorEvents(tx: Tx, creatorId: string, events: Pre
     value: p.event.value,
     properties: p.event.properties,
     idempotencyKey: p.event.idempotencyKey,
+    newDistinct: newDistinctEvents.has(p.eventId),
     periodStart: p.period.start,
     occurredAt: p.occurredAt,
     receivedAt,
@@ -272,6 +283,20 @@ export async function commitCreatorEvents(tx: Tx, creatorId: string, events: Pre
   await insertEvents(tx, creatorId, rows);
   await insertDistinct(tx, creatorId, newDistinct);
   await writeCounters(tx, creatorId, [...touched.values()], receivedAt);
+
+  // Follow-ups, in this transaction: they exist if and only if the events do.
+  if (accepted.length > 0) {
+    const times = accepted.map((p) => p.occurredAt.getTime());
+    await enqueueInTx(boss, tx, 'rollups.apply', {
+      creatorId,
+      eventIds: accepted.map((p) => p.eventId),
+      from: new Date(Math.min(...times)).toISOString(),
+      to: new Date(Math.max(...times)).toISOString(),
+    });
+  }
+  const alerts = detectAlerts(creatorId, crossings, before, counters);
+  const created = await insertAlertsOnce(tx, alerts, receivedAt);
+  for (const alert of created) await enqueueInTx(boss, tx, 'alerts.notify', { creatorId, alertId: alert.id });
   await storeIdempotencyAnswers(
     tx,
     creatorId,
@@ -289,4 +314,49 @@ export async function commitCreatorEvents(tx: Tx, creatorId: string, events: Pre
     else outcomes[p.index] = first.ok ? { ...first, replayed: true } : first;
   }
   return outcomes.map((o) => o!);
+}
+
+/**
+ * Thresholds this group crossed, per counter: usage went from below a threshold to at or
+ * above it (overage: strictly above the limit). A hard cap that refused an event counts
+ * as reaching the limit even when usage stopped just short of it. Unlimited plans never
+ * alert. The unique key of usage_alerts makes each fire once per period, whatever the
+ * concurrency.
+ */
+function detectAlerts(
+  creatorId: string,
+  crossings: Map<string, { p: Pending; refused: boolean }>,
+  before: Map<string, D>,
+  counters: Map<string, Counter>,
+): NewAlert[] {
+  const alerts: NewAlert[] = [];
+  for (const [ck, { p, refused }] of crossings) {
+    const limit = limitFor(p.meter, p.customer.planName);
+    if (!limit || limit.limitValue === null) continue;
+    const aggregation = aggregationOf(p.meter.aggregationType);
+    const limitBase = aggregation.toBase(new D(limit.limitValue), p.meter.unitName);
+    const from = before.get(ck) ?? new D(0);
+    const to = new D(counters.get(ck)!.value);
+    const usedInUnit = toWireRounded(aggregation.toUnit(to, p.meter.unitName));
+    const base = { creatorId, meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end, used: usedInUnit, limitValue: limit.limitValue };
+    const reached = (fraction: D) => from.lessThan(limitBase.times(fraction)) && to.greaterThanOrEqualTo(limitBase.times(fraction));
+    if (limitBase.isZero()) {
+      // A zero limit: any usage (or refusal) is the limit itself.
+      if (limit.hardCap && (refused || to.greaterThan(from))) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
+      if (!limit.hardCap && to.greaterThan(0) && from.isZero()) alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
+      continue;
+    }
+    if (limit.softLimitThreshold !== null && reached(new D(limit.softLimitThreshold))) {
+      alerts.push({ ...base, kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
+    }
+    for (const threshold of p.meter.alertThresholds) {
+      if (reached(new D(threshold))) alerts.push({ ...base, kind: 'threshold_reached', threshold });
+    }
+    if (limit.hardCap) {
+      if (refused || reached(new D(1))) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
+    } else if (from.lessThanOrEqualTo(limitBase) && to.greaterThan(limitBase)) {
+      alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
+    }
+  }
+  return alerts;
 }

@@ -43,6 +43,8 @@ export async function createMeter(rt: Runtime, creatorId: string, input: TCreate
           unitName: input.unit_name,
           billingModel: input.billing_model,
           uniqueProperty: input.unique_property,
+          alertThresholds: input.alert_thresholds,
+          rollupDimensions: input.rollup_dimensions,
         },
         at,
       );
@@ -89,6 +91,8 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.unit_name !== undefined ? { unitName: input.unit_name } : {}),
         ...(input.billing_model !== undefined ? { billingModel: input.billing_model } : {}),
+        ...(input.alert_thresholds !== undefined ? { alertThresholds: input.alert_thresholds } : {}),
+        ...(input.rollup_dimensions !== undefined ? { rollupDimensions: input.rollup_dimensions } : {}),
       },
       at,
     );

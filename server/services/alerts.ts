@@ -1,0 +1,102 @@
+import {
+  acknowledgeAlertRow,
+  deleteMute,
+  findAlert,
+  findAlertDeliveries,
+  findAlertNames,
+  insertMute,
+  listAlerts as listAlertRows,
+  resolveClosedAlerts,
+  type Alert,
+  type AlertDelivery,
+} from '../../db/queries/alerts.js';
+import { findCustomerByUserId } from '../../db/queries/customers.js';
+import { findMeter } from '../../db/queries/meters.js';
+import { updateSettingsRow, ensureSettings, type Settings } from '../../db/queries/settings.js';
+import type { Tx } from '../../db/client.js';
+import { withCreator } from '../../db/tenant.js';
+import { notFound } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { TListAlertsInput, TUpdateAlertSettingsInput } from '../schemas/alerts.js';
+
+/** An alert with the names a person reads it by. */
+export type AlertView = Alert & { userId: string; eventName: string };
+
+async function withNames(tx: Tx, alerts: Alert[]): Promise<AlertView[]> {
+  const { userIds, eventNames } = await findAlertNames(tx, alerts);
+  return alerts.map((a) => ({ ...a, userId: userIds.get(a.customerId) ?? '', eventName: eventNames.get(a.meterId) ?? '' }));
+}
+
+export async function listAlerts(rt: Runtime, creatorId: string, input: TListAlertsInput): Promise<AlertView[]> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    let customerId: string | undefined;
+    if (input.user_id) {
+      const customer = await findCustomerByUserId(tx, input.user_id);
+      if (!customer) return [];
+      customerId = customer.id;
+    }
+    const alerts = await listAlertRows(tx, {
+      customerId,
+      meterId: input.meter_id,
+      kind: input.kind,
+      status: input.status,
+      limit: input.limit,
+      before: input.before ? new Date(input.before) : undefined,
+    });
+    return withNames(tx, alerts);
+  });
+}
+
+export async function getAlert(rt: Runtime, creatorId: string, alertId: string): Promise<AlertView & { deliveries: AlertDelivery[] }> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const alert = await findAlert(tx, alertId);
+    if (!alert) throw notFound('Alert');
+    const [view] = await withNames(tx, [alert]);
+    return { ...view!, deliveries: await findAlertDeliveries(tx, alertId) };
+  });
+}
+
+/** Acknowledging is idempotent: an alert already acknowledged or resolved is returned as it is. */
+export async function acknowledgeAlert(rt: Runtime, creatorId: string, alertId: string, by: string): Promise<AlertView> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const alert = (await acknowledgeAlertRow(tx, alertId, by, rt.now())) ?? (await findAlert(tx, alertId));
+    if (!alert) throw notFound('Alert');
+    return (await withNames(tx, [alert]))[0]!;
+  });
+}
+
+/** Mutes (or unmutes) notifications for one customer × meter; alerts are still recorded. */
+export async function setMute(rt: Runtime, creatorId: string, input: { userId: string; meterId: string; muted: boolean }): Promise<void> {
+  await withCreator(rt.db, creatorId, async (tx) => {
+    const customer = await findCustomerByUserId(tx, input.userId);
+    if (!customer) throw notFound('Customer');
+    if (!(await findMeter(tx, input.meterId))) throw notFound('Meter');
+    if (input.muted) await insertMute(tx, creatorId, input.meterId, customer.id, rt.now());
+    else await deleteMute(tx, input.meterId, customer.id);
+  });
+}
+
+/** Alerts of periods that have ended become resolved (system job, every creator). */
+export async function resolveAlertsOfClosedPeriods(rt: Runtime): Promise<number> {
+  const resolved = await resolveClosedAlerts(rt.ownerDb, rt.now());
+  if (resolved > 0) rt.log.info({ resolved }, 'alerts of closed periods resolved');
+  return resolved;
+}
+
+export const getAlertSettings = (rt: Runtime, creatorId: string): Promise<Settings> => withCreator(rt.db, creatorId, (tx) => ensureSettings(tx, creatorId));
+
+export async function updateAlertSettings(rt: Runtime, creatorId: string, input: TUpdateAlertSettingsInput): Promise<Settings> {
+  return withCreator(rt.db, creatorId, (tx) =>
+    updateSettingsRow(
+      tx,
+      creatorId,
+      {
+        ...(input.creator_email !== undefined ? { alertEmail: input.creator_email } : {}),
+        ...(input.email_customers !== undefined ? { emailCustomers: input.email_customers } : {}),
+        ...(input.email_kinds !== undefined ? { alertEmailKinds: input.email_kinds } : {}),
+        ...(input.upgrade_url !== undefined ? { upgradeUrl: input.upgrade_url } : {}),
+      },
+      rt.now(),
+    ),
+  );
+}
