@@ -2,11 +2,12 @@ import type { PgBoss } from 'pg-boss';
 import type { Runtime } from '../server/runtime.js';
 import { isRetryable, parsePayload, type JobHandler } from './handler.js';
 import { resolveAlertsHandler } from './alerts-resolve.js';
+import { sendEmailHandler } from './email-send.js';
 import { ensurePartitionsHandler } from './ensure-partitions.js';
 import { purgeSessionsHandler } from './purge-sessions.js';
 import { DEAD_LETTER_QUEUE, type QueueName } from './queues.js';
 
-const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler];
+const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler];
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
