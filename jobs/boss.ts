@@ -12,12 +12,17 @@ export async function startBoss(ownerUrl: string, options: { schedule: boolean; 
     application_name: 'staryer-jobs',
     schedule: options.schedule,
     supervise: options.schedule,
+    // Alerts must reach people within seconds: queues with `notify` wake workers at once.
+    useListenNotify: true,
   });
   boss.on('error', options.onError);
   await boss.start();
   await boss.createQueue(DEAD_LETTER_QUEUE, { retryLimit: 0 });
   for (const name of QUEUE_NAMES) {
-    await boss.createQueue(name, { ...QUEUES[name].options, deadLetter: DEAD_LETTER_QUEUE });
+    const queueOptions = { ...QUEUES[name].options, deadLetter: DEAD_LETTER_QUEUE };
+    // createQueue keeps an existing queue as it was; updateQueue brings its options up to date.
+    await boss.createQueue(name, queueOptions);
+    await boss.updateQueue(name, queueOptions);
   }
   if (options.schedule) {
     for (const name of QUEUE_NAMES) {

@@ -15,7 +15,7 @@ export const QUEUES = {
   /** Adds a committed group's events to the hourly and daily rollups (once per job id). */
   'rollups.apply': {
     payload: ZCreatorJob.extend({ eventIds: z.array(z.uuid()).min(1), from: z.iso.datetime(), to: z.iso.datetime() }),
-    options: { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 },
+    options: { notify: true, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 },
   },
   /** Compares period counters, rollups and raw events; records disagreements. */
   'rollups.check-consistency': {
@@ -26,7 +26,7 @@ export const QUEUES = {
   /** A new alert: creates its emails and webhook messages (once each) and queues their delivery. */
   'alerts.notify': {
     payload: ZCreatorJob.extend({ alertId: z.uuid() }),
-    options: { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+    options: { notify: true, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   },
   /** Marks alerts of closed periods resolved. */
   'alerts.resolve-closed': {
@@ -36,12 +36,12 @@ export const QUEUES = {
   },
   'email.send': {
     payload: ZCreatorJob.extend({ emailId: z.uuid() }),
-    options: { retryLimit: 8, retryDelay: 10, retryBackoff: true, expireInSeconds: 120 },
+    options: { notify: true, retryLimit: 8, retryDelay: 10, retryBackoff: true, expireInSeconds: 120 },
   },
   /** One delivery attempt of a webhook message; failures schedule the next attempt themselves (up to 3 days). */
   'webhooks.deliver': {
     payload: ZCreatorJob.extend({ messageId: z.string().min(1) }),
-    options: { retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+    options: { notify: true, retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
   },
   'maintenance.purge-sessions': {
     payload: z.object({}).strict(),
@@ -57,7 +57,12 @@ export const QUEUES = {
   },
 } as const satisfies Record<
   string,
-  { payload: z.ZodType; options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number }; schedule?: string }
+  {
+    payload: z.ZodType;
+    /** notify: creating a job wakes workers at once (LISTEN/NOTIFY) instead of at their next poll. */
+    options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number; notify?: boolean };
+    schedule?: string;
+  }
 >;
 
 export type QueueName = keyof typeof QUEUES;

@@ -12,7 +12,7 @@ const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePart
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
   for (const handler of HANDLERS) {
-    await boss.work(handler.queue, { batchSize: 1 }, async (jobs) => {
+    await boss.work(handler.queue, { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 }, async (jobs) => {
       for (const job of jobs) {
         try {
           await handler.run(rt, parsePayload(handler.queue, job.data), job);

@@ -4,6 +4,7 @@ import { withCreator } from '../db/tenant.js';
 import { creatorSessions } from '../db/schema.js';
 import { ensurePartitionsHandler } from '../jobs/ensure-partitions.js';
 import { purgeSessionsHandler } from '../jobs/purge-sessions.js';
+import { DEAD_LETTER_QUEUE, QUEUE_NAMES, QUEUES } from '../jobs/queues.js';
 import { createSession } from '../server/services/sessions.js';
 import { useTestDatabase } from './harness/db.js';
 import { createCreatorWithKey } from './harness/fixtures.js';
@@ -17,9 +18,14 @@ const { rt } = booted;
 describe('background jobs', () => {
   it('pg-boss is up with every queue and its schedules', async () => {
     const queues = (await rt.boss.getQueues()).map((q) => q.name).sort();
-    expect(queues).toEqual(expect.arrayContaining(['jobs.dead-letter', 'maintenance.ensure-partitions', 'maintenance.purge-sessions']));
+    expect(queues).toEqual(expect.arrayContaining([DEAD_LETTER_QUEUE, ...QUEUE_NAMES]));
     const schedules = (await rt.boss.getSchedules()).map((s) => s.name).sort();
-    expect(schedules).toEqual(['maintenance.ensure-partitions', 'maintenance.purge-sessions']);
+    const scheduled = QUEUE_NAMES.filter((name) => 'schedule' in QUEUES[name]).sort();
+    expect(scheduled).toEqual(expect.arrayContaining(['alerts.resolve-closed', 'maintenance.ensure-partitions', 'maintenance.purge-sessions', 'rollups.check-consistency']));
+    expect(schedules).toEqual(scheduled);
+    // Alert deliveries wake workers through NOTIFY rather than waiting for a poll.
+    const notify = await rt.boss.getQueue('webhooks.deliver');
+    expect(notify?.notify).toBe(true);
   });
 
   it('purges expired sessions of every creator, idempotently', async () => {
