@@ -1,0 +1,184 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { Tx } from '../../db/client.js';
+import { findCreatorById } from '../../db/queries/creators.js';
+import {
+  findEmail,
+  insertEmailsOnce,
+  listEmailRows,
+  markEmailDelivered,
+  recordEmailError,
+  type Email,
+  type NewEmail,
+} from '../../db/queries/emails.js';
+import { findSettings } from '../../db/queries/settings.js';
+import { withCreator } from '../../db/tenant.js';
+import { enqueueInTx } from '../../jobs/queues.js';
+import type { TEnv } from '../env.js';
+import { notFound } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { AlertContext } from './alert-context.js';
+import { emailSubject, renderCreatorAlertEmail, renderCustomerAlertEmail, renderNoticeHtml } from './email-templates.js';
+
+export type { Email };
+
+/** Where the creator reviews alerts; the link in every creator alert email. */
+export function alertsDashboardUrl(env: TEnv): string {
+  const base = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  return `${base}/creator/dashboard/usage/alerts`;
+}
+
+async function insertAndQueue(rt: Runtime, tx: Tx, emails: NewEmail[]): Promise<Email[]> {
+  const inserted = await insertEmailsOnce(tx, emails, rt.now());
+  // Only rows this transaction created get a job: a retried alerts.notify finds its
+  // emails already there and sends nothing twice.
+  for (const email of inserted) await enqueueInTx(rt.boss, tx, 'email.send', { creatorId: email.creatorId, emailId: email.id });
+  return inserted;
+}
+
+/**
+ * The emails of one alert, inside the alerts.notify transaction (tenant already set):
+ * to the creator when the alert's kind is one they chose, and to the customer when the
+ * creator emails customers and the customer has an address. At most one per recipient,
+ * ever; each new one is queued for sending in the same transaction.
+ */
+export async function createAlertEmails(rt: Runtime, tx: Tx, ctx: AlertContext): Promise<void> {
+  const { alert, creator, customer, settings } = ctx;
+  const emails: NewEmail[] = [];
+  if (settings.alertEmailKinds.includes(alert.kind)) {
+    const rendered = renderCreatorAlertEmail(ctx, { alertsUrl: alertsDashboardUrl(rt.env) });
+    emails.push({
+      creatorId: creator.id,
+      alertId: alert.id,
+      recipient: 'creator',
+      toAddress: settings.alertEmail ?? creator.email,
+      subject: rendered.subject,
+      textBody: rendered.text,
+      htmlBody: rendered.html,
+    });
+  }
+  if (settings.emailCustomers && customer.email) {
+    const rendered = renderCustomerAlertEmail(ctx);
+    emails.push({
+      creatorId: creator.id,
+      alertId: alert.id,
+      recipient: 'customer',
+      toAddress: customer.email,
+      subject: rendered.subject,
+      textBody: rendered.text,
+      htmlBody: rendered.html,
+    });
+  }
+  await insertAndQueue(rt, tx, emails);
+}
+
+export type CreatorEmailInput = { subject: string; text: string; html?: string };
+
+/**
+ * A system email to the creator (e.g. "your webhook endpoint was disabled"), sent to their
+ * alert address or, without one, their account email. Without `html`, the HTML part is
+ * built from the text (escaped). Queued in the caller's transaction.
+ */
+export async function queueCreatorEmail(rt: Runtime, tx: Tx, creatorId: string, input: CreatorEmailInput): Promise<Email> {
+  const [creator, settings] = await Promise.all([findCreatorById(tx, creatorId), findSettings(tx, creatorId)]);
+  if (!creator) throw notFound('Creator');
+  const subject = emailSubject(input.subject);
+  const [email] = await insertAndQueue(rt, tx, [
+    {
+      creatorId,
+      alertId: null,
+      recipient: 'creator',
+      toAddress: settings?.alertEmail ?? creator.email,
+      subject,
+      textBody: input.text,
+      htmlBody: input.html ?? renderNoticeHtml(subject, input.text),
+    },
+  ]);
+  return email!;
+}
+
+/** One SMTP transport per runtime, made on first use (nodemailer opens connections per send, or pools with `?pool=true`). */
+const transports = new WeakMap<Runtime, { url: string; transport: Transporter }>();
+
+function transportFor(rt: Runtime, url: string): Transporter {
+  const cached = transports.get(rt);
+  if (cached?.url === url) return cached.transport;
+  cached?.transport.close();
+  // Bounded waits: a hung SMTP server fails the attempt well before the job expires (120 s).
+  const transport = nodemailer.createTransport({ url, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 });
+  transports.set(rt, { url, transport });
+  return transport;
+}
+
+/** Closes the runtime's SMTP transport, if one was made (pooled connections keep a process alive). */
+export function closeEmailTransport(rt: Runtime): void {
+  transports.get(rt)?.transport.close();
+  transports.delete(rt);
+}
+
+const MAX_ERROR_LENGTH = 2000;
+
+function describeSmtpError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH - 1)}…` : message;
+}
+
+/**
+ * Delivers one email, idempotently: a sent (or outboxed) email is never sent again. With
+ * SMTP_URL it goes out over SMTP and is marked sent; without, it is marked 'outbox' (shown
+ * in the dashboard). An SMTP failure is recorded on the row and thrown, so the job retries
+ * with backoff; after the last retry the email stays pending with its last error.
+ *
+ * The row stays locked while the message is handed to the SMTP server, so two deliveries
+ * of the same email (a duplicate job, a manual resend) wait for each other instead of both
+ * sending. Sending and marking cannot be one atomic step: if the commit after a successful
+ * send fails, the retry sends again, with the same Message-ID so mail systems can tell.
+ */
+export async function sendEmail(rt: Runtime, creatorId: string, emailId: string): Promise<void> {
+  const failure = await withCreator(rt.db, creatorId, async (tx): Promise<unknown> => {
+    const email = await findEmail(tx, emailId, { forUpdate: true });
+    if (!email) {
+      rt.log.warn({ creatorId, emailId }, 'email to send not found; nothing to do');
+      return null;
+    }
+    if (email.status === 'sent' || email.status === 'outbox') return null;
+    const url = rt.env.SMTP_URL;
+    if (!url) {
+      await markEmailDelivered(tx, emailId, 'outbox', rt.now());
+      return null;
+    }
+    try {
+      await transportFor(rt, url).sendMail({
+        from: rt.env.MAIL_FROM,
+        to: email.toAddress,
+        subject: email.subject,
+        text: email.textBody,
+        html: email.htmlBody,
+        messageId: `<${email.id}@${messageIdDomain(rt.env.MAIL_FROM)}>`,
+        headers: { 'X-Staryer-Email-Id': email.id, ...(email.alertId ? { 'X-Staryer-Alert-Id': email.alertId } : {}) },
+      });
+    } catch (error) {
+      // Committed with the row (the transaction itself succeeds); the job then fails and retries.
+      await recordEmailError(tx, emailId, describeSmtpError(error));
+      return error ?? new Error('SMTP delivery failed');
+    }
+    await markEmailDelivered(tx, emailId, 'sent', rt.now());
+    return null;
+  });
+  if (failure) {
+    rt.log.warn({ creatorId, emailId, err: failure }, 'email delivery failed; the job will retry');
+    throw failure;
+  }
+}
+
+/** The domain of MAIL_FROM ("Name <alerts@example.com>" → "example.com"), for Message-IDs. */
+function messageIdDomain(from: string): string {
+  const match = /@([^>\s]+)>?\s*$/.exec(from);
+  return match?.[1] ?? 'staryer.localhost';
+}
+
+export type ListEmailsOptions = { limit: number; before?: Date; alertId?: string };
+
+/** The delivery log and outbox, newest first. */
+export function listEmails(rt: Runtime, creatorId: string, options: ListEmailsOptions): Promise<Email[]> {
+  return withCreator(rt.db, creatorId, (tx) => listEmailRows(tx, options));
+}
