@@ -14,6 +14,8 @@ export async function startBoss(ownerUrl: string, options: { schedule: boolean; 
     supervise: options.schedule,
     // Alerts must reach people within seconds: queues with `notify` wake workers at once.
     useListenNotify: true,
+    // Jobs of a dead worker (missed heartbeats) are failed and retried within seconds.
+    superviseIntervalSeconds: 5,
   });
   boss.on('error', options.onError);
   await boss.start();

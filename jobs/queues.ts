@@ -26,7 +26,7 @@ export const QUEUES = {
   /** A new alert: creates its emails and webhook messages (once each) and queues their delivery. */
   'alerts.notify': {
     payload: ZCreatorJob.extend({ alertId: z.uuid() }),
-    options: { notify: true, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+    options: { notify: true, heartbeatSeconds: 10, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   },
   /** Marks alerts of closed periods resolved. */
   'alerts.resolve-closed': {
@@ -36,12 +36,12 @@ export const QUEUES = {
   },
   'email.send': {
     payload: ZCreatorJob.extend({ emailId: z.uuid() }),
-    options: { notify: true, retryLimit: 8, retryDelay: 10, retryBackoff: true, expireInSeconds: 120 },
+    options: { notify: true, heartbeatSeconds: 10, retryLimit: 8, retryDelay: 10, retryBackoff: true, expireInSeconds: 120 },
   },
   /** One delivery attempt of a webhook message; failures schedule the next attempt themselves (up to 3 days). */
   'webhooks.deliver': {
     payload: ZCreatorJob.extend({ messageId: z.string().min(1) }),
-    options: { notify: true, retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+    options: { notify: true, heartbeatSeconds: 10, retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
   },
   'maintenance.purge-sessions': {
     payload: z.object({}).strict(),
@@ -59,8 +59,9 @@ export const QUEUES = {
   string,
   {
     payload: z.ZodType;
-    /** notify: creating a job wakes workers at once (LISTEN/NOTIFY) instead of at their next poll. */
-    options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number; notify?: boolean };
+    /** notify: creating a job wakes workers at once (LISTEN/NOTIFY) instead of at their next poll.
+     * heartbeatSeconds: a worker that dies mid-job is noticed within seconds, not at expiry. */
+    options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number; notify?: boolean; heartbeatSeconds?: number };
     schedule?: string;
   }
 >;

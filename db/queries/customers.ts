@@ -38,6 +38,11 @@ export async function findCustomerByUserId(tx: Queryable, userId: string, option
   return row ? fromDb(row) : null;
 }
 
+export async function findCustomerById(tx: Queryable, customerId: string): Promise<Customer | null> {
+  const [row] = await tx.select().from(customers).where(eq(customers.customerId, customerId));
+  return row ? fromDb(row) : null;
+}
+
 export async function findCustomersByUserIds(tx: Queryable, userIds: string[]): Promise<Customer[]> {
   if (userIds.length === 0) return [];
   return (await tx.select().from(customers).where(inArray(customers.userId, userIds))).map(fromDb);
