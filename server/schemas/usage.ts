@@ -5,6 +5,8 @@ import { ZEventName, ZPlanName } from './meters.js';
 
 export const MAX_BATCH = 1000;
 export const MAX_PROPERTIES_BYTES = 8 * 1024;
+/** Objects and arrays inside one another, the properties object included. */
+export const MAX_PROPERTIES_DEPTH = 32;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** The first forbidden key anywhere in a JSON value, as a path. */
@@ -24,6 +26,18 @@ function findForbiddenKey(value: unknown, path: string): string | null {
   return null;
 }
 
+/** Whether a JSON value nests containers deeper than `max`; iterative, so any depth is safe to ask about. */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function findBadString(value: unknown): string | null {
   if (typeof value === 'string') return value.includes('\u0000') ? 'NUL characters' : value.isWellFormed() ? null : 'invalid Unicode';
   if (Array.isArray(value)) return value.map(findBadString).find((x) => x !== null) ?? null;
@@ -39,6 +53,12 @@ function findBadString(value: unknown): string | null {
 export const ZProperties = z
   .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { error: 'must be a JSON object' })
   .superRefine((props, ctx) => {
+    // Checked first: the walks below recurse, and a few thousand levels (well under 8 KB)
+    // would overflow the stack and fail the request, or a whole batch, with a 500.
+    if (nestsDeeperThan(props, MAX_PROPERTIES_DEPTH)) {
+      ctx.addIssue({ code: 'custom', message: `must not nest objects or arrays more than ${MAX_PROPERTIES_DEPTH} deep` });
+      return;
+    }
     const forbidden = findForbiddenKey(props, 'properties');
     if (forbidden) ctx.addIssue({ code: 'custom', message: `must not contain the key "${forbidden.split('.').pop()}"` });
     const bad = findBadString(props);
