@@ -147,8 +147,14 @@ export const ZUpsertCustomerInput = z
     billing_anchor: ZTimestamp.nullable().optional(),
     stripe_customer_id: ZText(255).regex(/^cus_[A-Za-z0-9]+$/, 'must look like cus_…').nullable().optional(),
     stripe_subscription_items: z
-      .record(ZEventName, ZText(255).regex(/^si_[A-Za-z0-9]+$/, 'must look like si_…'))
-      .refine((r) => Object.keys(r).length <= 100, 'at most 100 items')
+      // zod drops a "__proto__" key from records without a word; refuse it instead of
+      // answering success for a mapping that was never stored.
+      .custom<unknown>((v) => !(typeof v === 'object' && v !== null && Object.hasOwn(v, '__proto__')), { error: 'must not contain the key "__proto__"' })
+      .pipe(
+        z
+          .record(ZEventName, ZText(255).regex(/^si_[A-Za-z0-9]+$/, 'must look like si_…'))
+          .refine((r) => Object.keys(r).length <= 100, 'at most 100 items'),
+      )
       .optional(),
     tenant_id: ZText(256).min(1).nullable().optional(),
   })
