@@ -1,18 +1,25 @@
 import type { z } from 'zod';
 import { validationError, type FieldError } from '../errors.js';
 
-type Issue = { path?: ReadonlyArray<PropertyKey>; message?: string; code?: string };
+type Issue = { path?: ReadonlyArray<PropertyKey>; message?: string; code?: string; keys?: readonly string[] };
+
+const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((acc, part) => {
+    if (typeof part === 'number') return `${acc}[${part}]`;
+    if (part === '') return `${acc}[""]`;
+    return acc ? `${acc}.${String(part)}` : String(part);
+  }, '');
 
 /** Zod issues as `{field, message}`, fields in dotted/indexed form (`plan_limits[0].limit_value`). */
 export function zodFieldErrors(issues: readonly unknown[]): FieldError[] {
-  return (issues as Issue[]).map((issue) => {
-    const path = (issue.path ?? []).reduce<string>((acc, part) => {
-      if (typeof part === 'number') return `${acc}[${part}]`;
-      return acc ? `${acc}.${String(part)}` : String(part);
-    }, '');
-    let message = issue.message ?? 'is invalid';
-    if (issue.code === 'unrecognized_keys') message = message.replace(/^Unrecognized key/, 'unknown field');
-    return { field: path || '(body)', message };
+  return (issues as Issue[]).flatMap((issue) => {
+    const path = issue.path ?? [];
+    // Strict objects report unknown keys on the object itself; name each key, so a
+    // client sees which field to drop rather than "(body)".
+    if (issue.code === 'unrecognized_keys' && issue.keys && issue.keys.length > 0) {
+      return issue.keys.map((key) => ({ field: fieldOf([...path, key]), message: 'is not a known field' }));
+    }
+    return [{ field: fieldOf(path) || '(body)', message: issue.message ?? 'is invalid' }];
   });
 }
 
