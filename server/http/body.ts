@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Reads a JSON request body: 415 for another content type, 413 past the limit (without
@@ -27,7 +28,14 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES)
     }
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  let text: string;
+  try {
+    // JSON is UTF-8 (RFC 8259); replacing bad bytes with U+FFFD would record, say, a
+    // user_id other than the one sent, and merge distinct ones.
+    text = UTF8.decode(Buffer.concat(chunks));
+  } catch {
+    throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid UTF-8.' });
+  }
   if (text.trim() === '') throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is empty; send a JSON document.' });
   try {
     return JSON.parse(text) as unknown;
