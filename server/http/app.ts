@@ -34,7 +34,9 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
  * the dashboard.
  */
 export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publicDir?: string }): RequestListener {
-  const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true });
+  // Path parameters carry user_ids of up to 256 characters, percent-encoded (up to 9
+  // characters per UTF-16 unit); find-my-way's default of 100 answered 404 to longer ones.
+  const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true, maxParamLength: 256 * 9 });
   for (const route of REST_ROUTES) {
     router.on(route.method, route.path, () => undefined, { route });
   }
