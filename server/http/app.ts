@@ -184,7 +184,13 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
           const appError = error instanceof TRPCError ? appErrorOf(error) : toAppError(error);
           if (appError.category === 'internal') rt.log.error({ err: error, requestId }, 'request failed');
           if (res.headersSent) res.destroy();
-          else sendProblem(res, appError, requestId);
+          else {
+            // Refused before the body was read to the end (413, 415, 401…): close the
+            // connection rather than drain an upload of any size, or leave the client a
+            // keep-alive socket still carrying the rest of it.
+            if (!req.complete) res.setHeader('connection', 'close');
+            sendProblem(res, appError, requestId);
+          }
         });
     });
   };
