@@ -145,17 +145,25 @@ export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: strin
     else metered.push({ index, event, meter });
   });
 
-  const userIds = [...new Set(metered.map((m) => m.event.userId))];
-  await insertMissingCustomers(tx, creatorId, userIds, settings.defaultPlan, receivedAt);
-  const customers = new Map((await findCustomersByUserIds(tx, userIds)).map((c) => [c.userId, c]));
-
   const graceMs = settings.lateEventGraceHours * 3_600_000;
+  const isClosed = (period: Period) => receivedAt.getTime() > period.end.getTime() + graceMs;
+  const customers = new Map((await findCustomersByUserIds(tx, [...new Set(metered.map((m) => m.event.userId))])).map((c) => [c.userId, c]));
+  // An unknown user becomes a customer only through an event that is judged further: one
+  // refused for a closed period must leave nothing behind. A new customer has no anchor.
+  const missing = [
+    ...new Set(metered.filter(({ event }) => !customers.has(event.userId) && !isClosed(periodAt(event.timestamp ?? receivedAt, null))).map(({ event }) => event.userId)),
+  ];
+  if (missing.length > 0) {
+    await insertMissingCustomers(tx, creatorId, missing, settings.defaultPlan, receivedAt);
+    for (const customer of await findCustomersByUserIds(tx, missing)) customers.set(customer.userId, customer);
+  }
+
   const pending: Pending[] = [];
   for (const { index, event, meter } of metered) {
-    const customer = customers.get(event.userId)!;
+    const customer = customers.get(event.userId);
     const occurredAt = event.timestamp ?? receivedAt;
-    const period = periodAt(occurredAt, customer.billingAnchor);
-    if (receivedAt.getTime() > period.end.getTime() + graceMs) {
+    const period = periodAt(occurredAt, customer?.billingAnchor ?? null);
+    if (!customer || isClosed(period)) {
       outcomes[index] = { ok: false, error: periodClosed(period, settings.lateEventGraceHours) };
       continue;
     }
