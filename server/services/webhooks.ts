@@ -1,0 +1,331 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import type { Tx } from '../../db/client.js';
+import {
+  deleteEndpointRow,
+  failPendingMessages,
+  findEndpoint,
+  findEndpointSecret,
+  findMessage,
+  insertAttempt,
+  insertEndpoint,
+  insertMessagesOnce,
+  listEndpoints,
+  listMessagesWithAttempts,
+  listRecentAttempts,
+  listSubscribedEndpoints,
+  markEndpointFailing,
+  markEndpointHealthy,
+  updateEndpointRow,
+  updateMessageRow,
+  type EndpointFields,
+  type MessageWithAttempts,
+  type WebhookAttempt,
+  type WebhookEndpoint,
+  type WebhookMessage,
+} from '../../db/queries/webhooks.js';
+import { withCreator } from '../../db/tenant.js';
+import { enqueueInTx } from '../../jobs/queues.js';
+import { notFound, validationError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
+import { alertWebhookPayload, WEBHOOK_EVENT_OF, type AlertContext } from './alert-context.js';
+import { queueCreatorEmail } from './email.js';
+import { safePost, UnsafeUrlError, vetUrl } from './ssrf.js';
+
+export type { MessageWithAttempts, WebhookAttempt, WebhookEndpoint, WebhookMessage };
+
+const HOUR = 3_600_000;
+
+/**
+ * When failed deliveries are tried again, and when an endpoint is given up on. A module
+ * object so tests can shorten it (the job queue's clock is the database's, not rt.now).
+ */
+export const WEBHOOK_RETRY = {
+  /** Wait after the 1st, 2nd, … failed attempt; past the list, a random wait in `tailMs`. */
+  delaysMs: [5_000, 30_000, 120_000, 600_000, 1_800_000, HOUR] as number[],
+  tailMs: [2 * HOUR, 6 * HOUR] as [number, number],
+  /** ± this fraction of each listed delay, so endpoints that failed together are not retried in lockstep. */
+  jitter: 0.2,
+  /** A message is tried for this long after it was created, then marked failed. */
+  giveUpAfterMs: 72 * HOUR,
+  /**
+   * A delivery job that runs more than this before the message's next attempt is due is
+   * a duplicate of the scheduled one (a re-run of an attempt already made) and does nothing.
+   */
+  dueToleranceMs: 2_000,
+  /** An endpoint failing continuously this long, with at least `disableAfterFailures` failed attempts in a row, is disabled. */
+  disableAfterMs: 24 * HOUR,
+  disableAfterFailures: 5,
+};
+
+/** Delay before the attempt after `attempts` failed ones. */
+export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
+  const listed = WEBHOOK_RETRY.delaysMs[attempts - 1];
+  if (listed !== undefined) return Math.round(listed * (1 + WEBHOOK_RETRY.jitter * (2 * random() - 1)));
+  const [min, max] = WEBHOOK_RETRY.tailMs;
+  return Math.round(min + (max - min) * random());
+}
+
+/** Standard Webhooks secret: whsec_ + base64 of 32 random bytes. */
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+const newMessageId = () => `msg_${randomBytes(18).toString('base64url')}`;
+
+const USER_AGENT = 'Staryer-Usage-Webhooks/1';
+
+/** Refuses a URL that is not public (unless ALLOW_PRIVATE_WEBHOOK_URLS), naming the field. */
+async function requirePublicUrl(rt: Runtime, url: string): Promise<void> {
+  try {
+    await vetUrl(new URL(url), { allowPrivate: rt.env.ALLOW_PRIVATE_WEBHOOK_URLS });
+  } catch (error) {
+    if (error instanceof UnsafeUrlError) throw validationError([{ field: 'url', message: error.message }]);
+    throw error;
+  }
+}
+
+export async function createWebhookEndpoint(rt: Runtime, creatorId: string, input: TCreateWebhookInput): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  await requirePublicUrl(rt, input.url);
+  const secret = newSecret();
+  const endpoint = await withCreator(rt.db, creatorId, async (tx) => {
+    const created = await insertEndpoint(tx, { creatorId, id: randomUUID(), url: input.url, eventTypes: input.events, secret }, rt.now());
+    if (input.enabled) return created;
+    return (await updateEndpointRow(tx, created.id, { enabled: false, disabledReason: 'Created disabled.' }, rt.now()))!;
+  });
+  rt.log.info({ creatorId, endpointId: endpoint.id, url: endpoint.url }, 'webhook endpoint created');
+  return { endpoint, secret };
+}
+
+export const listWebhookEndpoints = (rt: Runtime, creatorId: string) => withCreator(rt.db, creatorId, (tx) => listEndpoints(tx));
+
+export async function getWebhookEndpoint(rt: Runtime, creatorId: string, endpointId: string): Promise<WebhookEndpoint> {
+  const endpoint = await withCreator(rt.db, creatorId, (tx) => findEndpoint(tx, endpointId));
+  if (!endpoint) throw notFound('Webhook endpoint');
+  return endpoint;
+}
+
+export async function updateWebhookEndpoint(rt: Runtime, creatorId: string, endpointId: string, input: TUpdateWebhookInput): Promise<WebhookEndpoint> {
+  if (input.url !== undefined) await requirePublicUrl(rt, input.url);
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const current = await findEndpoint(tx, endpointId, { forUpdate: true });
+    if (!current) throw notFound('Webhook endpoint');
+    const fields: EndpointFields = {};
+    if (input.url !== undefined) fields.url = input.url;
+    if (input.events !== undefined) fields.eventTypes = input.events;
+    if (input.enabled === true && !current.enabled) {
+      // A fresh start: the old run of failures no longer counts towards disabling it again.
+      Object.assign(fields, { enabled: true, disabledReason: null, failingSince: null });
+    } else if (input.enabled === false && current.enabled) {
+      Object.assign(fields, { enabled: false, disabledReason: 'Disabled by the creator.' });
+    }
+    return (await updateEndpointRow(tx, endpointId, fields, rt.now()))!;
+  });
+}
+
+/** Deletes an endpoint; its pending messages stop (marked failed). Attempt logs are append-only and stay. */
+export async function deleteWebhookEndpoint(rt: Runtime, creatorId: string, endpointId: string): Promise<void> {
+  const deleted = await withCreator(rt.db, creatorId, async (tx) => {
+    // Messages first, then the endpoint: the order deliveries lock them in.
+    await failPendingMessages(tx, endpointId);
+    return deleteEndpointRow(tx, endpointId);
+  });
+  if (!deleted) throw notFound('Webhook endpoint');
+  rt.log.info({ creatorId, endpointId }, 'webhook endpoint deleted');
+}
+
+/**
+ * The webhook messages of one alert, inside the alerts.notify transaction (tenant set):
+ * one per enabled endpoint subscribed to the alert's event type, created once whatever
+ * the retries (unique key), each new one queued for delivery in the same transaction.
+ */
+export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertContext): Promise<void> {
+  const eventType = WEBHOOK_EVENT_OF[ctx.alert.kind];
+  const endpoints = await listSubscribedEndpoints(tx, eventType);
+  if (endpoints.length === 0) return;
+  const now = rt.now();
+  const payload = alertWebhookPayload(ctx, now);
+  const inserted = await insertMessagesOnce(
+    tx,
+    endpoints.map((endpoint) => ({
+      id: newMessageId(),
+      creatorId: ctx.alert.creatorId,
+      endpointId: endpoint.id,
+      alertId: ctx.alert.id,
+      eventType,
+      payload,
+      nextAttemptAt: now,
+    })),
+    now,
+  );
+  for (const message of inserted) {
+    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId: message.creatorId, messageId: message.id }, { singletonKey: `${message.id}:1` });
+  }
+}
+
+/** Signs and POSTs a message once; never throws for the endpoint's failures. */
+async function attemptDelivery(rt: Runtime, tx: Tx, endpoint: WebhookEndpoint, message: WebhookMessage): Promise<WebhookAttempt> {
+  const secret = await findEndpointSecret(tx, endpoint.id);
+  const body = JSON.stringify(message.payload);
+  const attemptedAt = rt.now();
+  const signature = new Webhook(secret!).sign(message.id, attemptedAt, body);
+  const result = await safePost(new URL(endpoint.url), body, {
+    allowPrivate: rt.env.ALLOW_PRIVATE_WEBHOOK_URLS,
+    timeoutMs: rt.env.WEBHOOK_TIMEOUT_MS,
+    headers: {
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      'webhook-id': message.id,
+      'webhook-timestamp': String(Math.floor(attemptedAt.getTime() / 1000)),
+      'webhook-signature': signature,
+    },
+  });
+  const attempt = await insertAttempt(tx, message.creatorId, { id: randomUUID(), messageId: message.id, endpointId: endpoint.id, attemptedAt, ...result });
+  if (isSuccessStatus(attempt.statusCode)) await markEndpointHealthy(tx, endpoint.id);
+  else await markEndpointFailing(tx, endpoint.id, attemptedAt);
+  rt.log.info(
+    { creatorId: message.creatorId, endpointId: endpoint.id, messageId: message.id, statusCode: attempt.statusCode, latencyMs: attempt.latencyMs, error: attempt.error },
+    'webhook attempt',
+  );
+  return attempt;
+}
+
+export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skipped';
+
+/**
+ * One scheduled delivery attempt of a message (the webhooks.deliver job). Idempotent: a
+ * delivered or failed message is left alone, and so is one whose next attempt is not due
+ * yet (a duplicate run of an attempt already made). 2xx → delivered; otherwise the next
+ * attempt is scheduled with backoff until 3 days after creation, then the message fails.
+ * An endpoint failing for 24 h and its last 5 attempts is disabled and the creator told.
+ *
+ * The message row stays locked during the HTTP call (at most WEBHOOK_TIMEOUT_MS), so two
+ * runs for one message take turns instead of both sending or both scheduling a retry.
+ */
+export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: string): Promise<DeliveryOutcome> {
+  return withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome> => {
+    const message = await findMessage(tx, messageId, { forUpdate: true });
+    if (!message || message.status !== 'pending') return 'skipped';
+    const now = rt.now();
+    if (message.nextAttemptAt && message.nextAttemptAt.getTime() - now.getTime() > WEBHOOK_RETRY.dueToleranceMs) return 'skipped';
+    const endpoint = await findEndpoint(tx, message.endpointId);
+    if (!endpoint || !endpoint.enabled) {
+      // Disabled endpoints get nothing; the creator can replay once it is enabled again.
+      await updateMessageRow(tx, messageId, { status: 'failed', nextAttemptAt: null });
+      return 'failed';
+    }
+    const attempt = await attemptDelivery(rt, tx, endpoint, message);
+    const attempts = message.attempts + 1;
+    if (isSuccessStatus(attempt.statusCode)) {
+      await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null });
+      return 'delivered';
+    }
+    if (await disableIfFailingTooLong(rt, tx, endpoint.id, attempt.attemptedAt)) {
+      await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null });
+      return 'failed';
+    }
+    const deadline = message.createdAt.getTime() + WEBHOOK_RETRY.giveUpAfterMs;
+    const nowMs = attempt.attemptedAt.getTime();
+    if (nowMs >= deadline) {
+      await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null });
+      return 'failed';
+    }
+    // The last try is at the 3-day mark itself.
+    const next = new Date(Math.min(nowMs + retryDelayMs(attempts), deadline));
+    await updateMessageRow(tx, messageId, { attempts, nextAttemptAt: next });
+    // singletonKey names the attempt, so the queue shows which attempt a job is; the due
+    // check above is what keeps a duplicate run from starting a second chain.
+    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: next, singletonKey: `${messageId}:${attempts + 1}` });
+    return 'retry_scheduled';
+  });
+}
+
+/** Disables the endpoint when it has failed for long enough, and tells the creator; true when it did. */
+async function disableIfFailingTooLong(rt: Runtime, tx: Tx, endpointId: string, now: Date): Promise<boolean> {
+  const endpoint = await findEndpoint(tx, endpointId, { forUpdate: true });
+  if (!endpoint?.enabled || !endpoint.failingSince) return false;
+  if (now.getTime() - endpoint.failingSince.getTime() < WEBHOOK_RETRY.disableAfterMs) return false;
+  const recent = await listRecentAttempts(tx, endpointId, WEBHOOK_RETRY.disableAfterFailures);
+  if (recent.length < WEBHOOK_RETRY.disableAfterFailures || recent.some((a) => isSuccessStatus(a.statusCode))) return false;
+  const hours = Math.floor((now.getTime() - endpoint.failingSince.getTime()) / HOUR);
+  const reason = `Disabled automatically on ${now.toISOString()}: every delivery failed for ${hours} hours (since ${endpoint.failingSince.toISOString()}).`;
+  await updateEndpointRow(tx, endpointId, { enabled: false, disabledReason: reason }, now);
+  const last = recent[0]!;
+  const lastError = last.statusCode !== null ? `HTTP ${last.statusCode}` : (last.error ?? 'no answer');
+  await queueCreatorEmail(rt, tx, endpoint.creatorId, {
+    subject: 'Webhook endpoint disabled after repeated failures',
+    text: [
+      `Your webhook endpoint ${endpoint.url} has been disabled.`,
+      '',
+      `Every delivery to it has failed since ${endpoint.failingSince.toISOString()} (${hours} hours); the last attempt got: ${lastError}.`,
+      'No further events will be sent to it until you re-enable it. Messages that were not delivered can be replayed once it works again.',
+      '',
+      `Endpoint id: ${endpointId}`,
+    ].join('\n'),
+  });
+  rt.log.warn({ creatorId: endpoint.creatorId, endpointId, failingSince: endpoint.failingSince }, 'webhook endpoint disabled after sustained failures');
+  return true;
+}
+
+/** A test event: obviously fake data, `"test": true`, sent once now, answered with the attempt. */
+export async function sendTestWebhook(rt: Runtime, creatorId: string, endpointId: string): Promise<{ messageId: string; attempt: WebhookAttempt }> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const endpoint = await findEndpoint(tx, endpointId);
+    if (!endpoint) throw notFound('Webhook endpoint');
+    const now = rt.now();
+    const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const periodEnd = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    const payload = {
+      type: 'usage.threshold_reached' as const,
+      timestamp: now.toISOString(),
+      test: true,
+      data: {
+        user_id: 'test_user_123',
+        meter_id: '00000000-0000-0000-0000-000000000000',
+        event_name: 'test.api_calls',
+        used: '800',
+        limit: '1000',
+        threshold: '0.8',
+        period_start: periodStart.toISOString(),
+        period_end: periodEnd.toISOString(),
+      },
+    };
+    const [message] = await insertMessagesOnce(
+      tx,
+      [{ id: newMessageId(), creatorId, endpointId, alertId: null, eventType: payload.type, payload, nextAttemptAt: null }],
+      now,
+    );
+    const attempt = await attemptDelivery(rt, tx, endpoint, message!);
+    const delivered = isSuccessStatus(attempt.statusCode);
+    // A test is one attempt: it is not retried.
+    await updateMessageRow(tx, message!.id, { status: delivered ? 'delivered' : 'failed', attempts: 1, deliveredAt: delivered ? attempt.attemptedAt : null });
+    return { messageId: message!.id, attempt };
+  });
+}
+
+/**
+ * Sends a message again now, with the same webhook-id, whatever its status (the
+ * endpoint may be disabled: a replay is the creator's own decision). One attempt,
+ * answered; a success marks the message delivered, a failure leaves its schedule as it was.
+ */
+export async function replayWebhookMessage(rt: Runtime, creatorId: string, messageId: string): Promise<{ messageId: string; attempt: WebhookAttempt }> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const message = await findMessage(tx, messageId, { forUpdate: true });
+    if (!message) throw notFound('Webhook message');
+    const endpoint = await findEndpoint(tx, message.endpointId);
+    if (!endpoint) throw notFound('Webhook endpoint of this message');
+    const attempt = await attemptDelivery(rt, tx, endpoint, message);
+    const attempts = message.attempts + 1;
+    if (isSuccessStatus(attempt.statusCode)) {
+      await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null });
+    } else {
+      await updateMessageRow(tx, messageId, { attempts });
+    }
+    return { messageId, attempt };
+  });
+}
+
+export async function listWebhookDeliveries(rt: Runtime, creatorId: string, endpointId: string, input: TListDeliveriesInput): Promise<MessageWithAttempts[]> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    if (!(await findEndpoint(tx, endpointId))) throw notFound('Webhook endpoint');
+    return listMessagesWithAttempts(tx, endpointId, { limit: input.limit, before: input.before ? new Date(input.before) : undefined });
+  });
+}
