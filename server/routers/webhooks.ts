@@ -1,0 +1,82 @@
+import {
+  ZCreateWebhookInput,
+  ZCreatedWebhook,
+  ZDeletedWebhook,
+  ZListDeliveriesInput,
+  ZReplayInput,
+  ZUpdateWebhookInput,
+  ZWebhook,
+  ZWebhookAttemptResult,
+  ZWebhookDeliveries,
+  ZWebhookIdInput,
+  ZWebhookList,
+  toApiAttempt,
+  toApiWebhook,
+  toApiWebhookMessage,
+} from '../schemas/webhooks.js';
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getWebhookEndpoint,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  replayWebhookMessage,
+  sendTestWebhook,
+  updateWebhookEndpoint,
+} from '../services/webhooks.js';
+import { router, tenantProcedure } from '../trpc.js';
+
+export const webhooksRouter = router({
+  create: tenantProcedure('admin')
+    .input(ZCreateWebhookInput)
+    .output(ZCreatedWebhook)
+    .mutation(async ({ ctx, input }) => {
+      const { endpoint, secret } = await createWebhookEndpoint(ctx.rt, ctx.creatorId, input);
+      return { ...toApiWebhook(endpoint), secret };
+    }),
+
+  list: tenantProcedure('read')
+    .output(ZWebhookList)
+    .query(async ({ ctx }) => ({ webhooks: (await listWebhookEndpoints(ctx.rt, ctx.creatorId)).map(toApiWebhook) })),
+
+  get: tenantProcedure('read')
+    .input(ZWebhookIdInput)
+    .output(ZWebhook)
+    .query(async ({ ctx, input }) => toApiWebhook(await getWebhookEndpoint(ctx.rt, ctx.creatorId, input.id))),
+
+  update: tenantProcedure('admin')
+    .input(ZWebhookIdInput.extend({ patch: ZUpdateWebhookInput }))
+    .output(ZWebhook)
+    .mutation(async ({ ctx, input }) => toApiWebhook(await updateWebhookEndpoint(ctx.rt, ctx.creatorId, input.id, input.patch))),
+
+  delete: tenantProcedure('admin')
+    .input(ZWebhookIdInput)
+    .output(ZDeletedWebhook)
+    .mutation(async ({ ctx, input }) => {
+      await deleteWebhookEndpoint(ctx.rt, ctx.creatorId, input.id);
+      return { id: input.id, deleted: true as const };
+    }),
+
+  sendTest: tenantProcedure('admin')
+    .input(ZWebhookIdInput)
+    .output(ZWebhookAttemptResult)
+    .mutation(async ({ ctx, input }) => {
+      const { messageId, attempt } = await sendTestWebhook(ctx.rt, ctx.creatorId, input.id);
+      return { message_id: messageId, ...toApiAttempt(attempt) };
+    }),
+
+  replay: tenantProcedure('admin')
+    .input(ZReplayInput)
+    .output(ZWebhookAttemptResult)
+    .mutation(async ({ ctx, input }) => {
+      const { messageId, attempt } = await replayWebhookMessage(ctx.rt, ctx.creatorId, input.message_id);
+      return { message_id: messageId, ...toApiAttempt(attempt) };
+    }),
+
+  deliveries: tenantProcedure('read')
+    .input(ZWebhookIdInput.extend(ZListDeliveriesInput.shape))
+    .output(ZWebhookDeliveries)
+    .query(async ({ ctx, input }) => ({
+      messages: (await listWebhookDeliveries(ctx.rt, ctx.creatorId, input.id, input)).map(toApiWebhookMessage),
+    })),
+});
