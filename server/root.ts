@@ -5,6 +5,7 @@ import { customersRouter } from './routers/customers.js';
 import { metersRouter } from './routers/meters.js';
 import { settingsRouter } from './routers/settings.js';
 import { usageRouter } from './routers/usage.js';
+import { webhooksRouter } from './routers/webhooks.js';
 import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
@@ -15,6 +16,7 @@ export const appRouter = router({
   settings: settingsRouter,
   usage: usageRouter,
   alerts: alertsRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;
