@@ -29,6 +29,7 @@ import { ALERT_ROUTES } from './alert-routes.js';
 import { readJsonBody } from './body.js';
 import { trackMany, trackOne } from './track.js';
 import { parseInput } from './validation.js';
+import { WEBHOOK_ROUTES } from './webhook-routes.js';
 
 export type RestResult = { status: number; body?: unknown; headers?: Record<string, string> };
 
@@ -292,6 +293,7 @@ export const REST_ROUTES: RestRoute[] = [
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.settings.update(parseInput(ZUpdateSettingsInput, body)) }),
   },
   ...ALERT_ROUTES,
+  ...WEBHOOK_ROUTES,
 ];
 
 export async function runRestRoute(
