@@ -6,8 +6,9 @@ import { sendEmailHandler } from './email-send.js';
 import { ensurePartitionsHandler } from './ensure-partitions.js';
 import { purgeSessionsHandler } from './purge-sessions.js';
 import { DEAD_LETTER_QUEUE, type QueueName } from './queues.js';
+import { deliverWebhookHandler } from './webhooks-deliver.js';
 
-const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler];
+const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler];
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
