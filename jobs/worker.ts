@@ -13,7 +13,9 @@ const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePart
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
   for (const handler of HANDLERS) {
-    await boss.work(handler.queue, { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 }, async (jobs) => {
+    // Several local workers per queue: one NOTIFY wakes them all, so jobs enqueued together
+    // (an alert's emails) run together instead of waiting for the next poll.
+    await boss.work(handler.queue, { batchSize: 1, localConcurrency: 3, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 }, async (jobs) => {
       for (const job of jobs) {
         try {
           await handler.run(rt, parsePayload(handler.queue, job.data), job);
