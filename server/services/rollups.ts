@@ -1,0 +1,198 @@
+import client from 'prom-client';
+import type { AggregationType } from '../../db/schema.js';
+import {
+  addEventsToRollups,
+  claimRollupBatch,
+  deleteRollupWindows,
+  findDayHourDisagreements,
+  findEarliestPeriodStart,
+  findHourPeriodDisagreements,
+  findPeriodEventDisagreements,
+  findRollupExtent,
+  listCreatorIds,
+  lockRollups,
+  type ConsistencyKind,
+  type PendingJobs,
+  type RollupRule,
+  type RollupRules,
+} from '../../db/queries/rollups.js';
+import { withCreator } from '../../db/tenant.js';
+import { BOSS_SCHEMA } from '../../jobs/boss.js';
+import type { QueuePayload } from '../../jobs/queues.js';
+import { AppError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+
+/**
+ * Hourly and daily rollups: what each committed group of events adds to the hour and day
+ * windows of its meters × customers (rollups.apply, once per job), a rebuild from raw
+ * events, and a consistency check of period counters, rollups and raw events. Windows
+ * are UTC hours and days; values are base quantities, as the period counter keeps them.
+ */
+
+/**
+ * Per aggregation: what an event adds to a window, and how. Summed over the hours of a
+ * period, each gives the period counter (max: the largest hour is the period's max;
+ * unique: an event counts when it brought a value new to its period, so hours add up to
+ * the period's distinct count, though one hour alone is not "distinct values this hour").
+ */
+const AGGREGATION_ROLLUPS = {
+  count: { measure: 'events', combine: 'add' },
+  sum: { measure: 'value', combine: 'add' },
+  max: { measure: 'value', combine: 'max' },
+  unique: { measure: 'new_distinct', combine: 'add' },
+  duration: { measure: 'value', combine: 'add' },
+} as const satisfies Record<AggregationType, RollupRule>;
+
+/** Dimension value of an event without a scalar value for the property. */
+export const DIMENSION_NONE = '(none)';
+
+export const ROLLUP_RULES: RollupRules = { aggregations: AGGREGATION_ROLLUPS, dimensionNone: DIMENSION_NONE, dimensionMaxLength: 256 };
+
+const PENDING_JOBS: PendingJobs = { schema: BOSS_SCHEMA, queue: 'rollups.apply' };
+
+export type ApplyResult = { applied: boolean; hourRows: number; dayRows: number; dimensionRows: number };
+
+/**
+ * Adds one committed group's events to the rollups, once: the batch id (the job id)
+ * is recorded in the same transaction, so a job delivered again changes nothing.
+ */
+export async function applyRollupBatch(rt: Runtime, payload: QueuePayload<'rollups.apply'>, batchId: string): Promise<ApplyResult> {
+  return withCreator(rt.db, payload.creatorId, async (tx) => {
+    await lockRollups(tx, payload.creatorId, 'shared');
+    if (!(await claimRollupBatch(tx, payload.creatorId, batchId, rt.now()))) {
+      rt.log.debug({ creatorId: payload.creatorId, batchId }, 'rollup batch already applied');
+      return { applied: false, hourRows: 0, dayRows: 0, dimensionRows: 0 };
+    }
+    const source = { kind: 'batch' as const, eventIds: payload.eventIds, from: new Date(payload.from), to: new Date(payload.to) };
+    return { applied: true, ...(await addEventsToRollups(tx, payload.creatorId, source, ROLLUP_RULES, rt.now())) };
+  });
+}
+
+export type RebuildOptions = { from?: Date; to?: Date; onProgress?: (done: number, total: number) => void };
+export type RebuildResult = { creatorId: string; from: string | null; to: string | null; days: number; hourRows: number; dayRows: number; dimensionRows: number };
+
+const DAY_MS = 86_400_000;
+const floorDay = (d: Date) => new Date(Math.floor(d.getTime() / DAY_MS) * DAY_MS);
+const ceilDay = (d: Date) => new Date(Math.ceil(d.getTime() / DAY_MS) * DAY_MS);
+
+/**
+ * Recomputes a creator's hour and day rollups (and dimension rows) from raw events:
+ * every UTC day overlapping [from, to) — by default every day with events or rollups —
+ * one transaction per day, deleted and rewritten under the creator's exclusive rollup
+ * lock. Events of rollup jobs still pending are left to those jobs, so a rebuild racing
+ * live ingestion ends exactly where incremental application would. Dimensions follow
+ * the meter's current rollup_dimensions (rebuild after changing them to backfill).
+ */
+export async function rebuildAggregates(rt: Runtime, creatorId: string, options: RebuildOptions = {}): Promise<RebuildResult> {
+  let { from, to } = options;
+  if (!from || !to) {
+    const extent = await withCreator(rt.db, creatorId, (tx) => findRollupExtent(tx, creatorId));
+    from ??= extent.first ?? undefined;
+    to ??= extent.last ? new Date(extent.last.getTime() + 1) : undefined;
+  }
+  const result: RebuildResult = { creatorId, from: null, to: null, days: 0, hourRows: 0, dayRows: 0, dimensionRows: 0 };
+  if (!from || !to) {
+    options.onProgress?.(0, 0);
+    return result;
+  }
+  const start = floorDay(from);
+  const end = ceilDay(to);
+  if (end <= start) {
+    throw new AppError('validation', { code: 'validation_failed', detail: '`to` must be after `from`.', errors: [{ field: 'to', message: 'must be after from' }] });
+  }
+  const total = Math.round((end.getTime() - start.getTime()) / DAY_MS);
+  Object.assign(result, { from: start.toISOString(), to: end.toISOString(), days: total });
+  options.onProgress?.(0, total);
+  for (let i = 0; i < total; i++) {
+    const dayStart = new Date(start.getTime() + i * DAY_MS);
+    const dayEnd = new Date(dayStart.getTime() + DAY_MS);
+    const counts = await withCreator(rt.db, creatorId, async (tx) => {
+      await lockRollups(tx, creatorId, 'exclusive');
+      await deleteRollupWindows(tx, creatorId, dayStart, dayEnd);
+      return addEventsToRollups(tx, creatorId, { kind: 'range', from: dayStart, to: dayEnd, pending: PENDING_JOBS }, ROLLUP_RULES, rt.now());
+    });
+    result.hourRows += counts.hourRows;
+    result.dayRows += counts.dayRows;
+    result.dimensionRows += counts.dimensionRows;
+    options.onProgress?.(i + 1, total);
+  }
+  rt.log.info({ ...result }, 'rollups rebuilt');
+  return result;
+}
+
+export type Disagreement = {
+  kind: ConsistencyKind;
+  creatorId: string;
+  meterId: string;
+  customerId: string;
+  aggregationType: AggregationType;
+  windowStart: string;
+  windowEnd: string;
+  /** The stored figure under test (null: its row is missing): the period counter, the hours, the day. */
+  actual: { value: string; eventCount: number } | null;
+  /** What its source gives: raw events, the period counter, the hours. */
+  expected: { value: string; eventCount: number };
+};
+
+export type ConsistencyReport = { checkedAt: string; since: string; creators: number; disagreements: Disagreement[] };
+
+/** How far back the check looks by default: the open period and the two before it. */
+const CHECK_LOOKBACK_MS = 62 * DAY_MS;
+
+/**
+ * Compares, per creator, for periods ending after `since`: period counters against raw
+ * events (count, Σ, max, distinct values); the hours of each period against its counter
+ * (Σ, or max for max meters); each day against its hours. Disagreements are logged at
+ * warn and returned.
+ *
+ * Rollups lag ingestion by design (a job per committed group), so the comparison must not
+ * mistake lag for error. Rather than a time heuristic ("events received over a minute
+ * ago"), which still misfires when workers are down or retrying and hides nothing it
+ * should, each creator is read in one REPEATABLE READ snapshot that also sees the
+ * rollups.apply jobs not applied yet (pending in pg-boss and absent from rollup_batches).
+ * Ingestion writes events, counters and their job in one transaction, and a job writes
+ * its rollups and its rollup_batches row in one transaction, so in any snapshot an event
+ * is either in the rollups or in a pending job — never both, never neither, unless
+ * something is wrong. Pending events are added to the hour side from raw events, making
+ * the comparison exact at any instant. A job that failed for good is not pending, so its
+ * missing events are reported, as they should be.
+ */
+export async function checkConsistency(rt: Runtime, options: { since?: Date; creatorIds?: string[] } = {}): Promise<ConsistencyReport> {
+  const since = options.since ?? new Date(rt.now().getTime() - CHECK_LOOKBACK_MS);
+  const creatorIds = options.creatorIds ?? (await listCreatorIds(rt.ownerDb));
+  const disagreements: Disagreement[] = [];
+  for (const creatorId of creatorIds) {
+    const rows = await rt.ownerDb.transaction(
+      async (tx) => {
+        const eventsFrom = (await findEarliestPeriodStart(tx, creatorId, since)) ?? since;
+        const from = eventsFrom < since ? eventsFrom : since;
+        return [
+          ...(await findPeriodEventDisagreements(tx, creatorId, since, from, ROLLUP_RULES)),
+          ...(await findHourPeriodDisagreements(tx, creatorId, since, from, ROLLUP_RULES, PENDING_JOBS)),
+          ...(await findDayHourDisagreements(tx, creatorId, since, ROLLUP_RULES)),
+        ];
+      },
+      { isolationLevel: 'repeatable read', accessMode: 'read only' },
+    );
+    for (const row of rows) {
+      const disagreement: Disagreement = { ...row, creatorId, windowStart: row.windowStart.toISOString(), windowEnd: row.windowEnd.toISOString() };
+      rt.log.warn({ disagreement }, 'usage rollups disagree');
+      disagreements.push(disagreement);
+    }
+  }
+  recordDisagreements(rt, disagreements);
+  rt.log.info({ creators: creatorIds.length, disagreements: disagreements.length }, 'rollup consistency checked');
+  return { checkedAt: rt.now().toISOString(), since: since.toISOString(), creators: creatorIds.length, disagreements };
+}
+
+const GAUGE_NAME = 'staryer_rollup_disagreements';
+const KINDS: ConsistencyKind[] = ['period_vs_events', 'hours_vs_period', 'day_vs_hours'];
+
+/** Disagreements found by the last check, by kind (registered on first use). */
+function recordDisagreements(rt: Runtime, disagreements: Disagreement[]): void {
+  const registry = rt.metrics.registry;
+  const gauge =
+    (registry.getSingleMetric(GAUGE_NAME) as client.Gauge<'kind'> | undefined) ??
+    new client.Gauge({ name: GAUGE_NAME, help: 'Disagreements between period counters, rollups and raw events at the last check', labelNames: ['kind'] as const, registers: [registry] });
+  for (const kind of KINDS) gauge.set({ kind }, disagreements.filter((d) => d.kind === kind).length);
+}
