@@ -6,9 +6,11 @@ import { sendEmailHandler } from './email-send.js';
 import { ensurePartitionsHandler } from './ensure-partitions.js';
 import { purgeSessionsHandler } from './purge-sessions.js';
 import { DEAD_LETTER_QUEUE, type QueueName } from './queues.js';
+import { applyRollupHandler } from './rollups-apply.js';
+import { checkConsistencyHandler } from './rollups-check.js';
 import { deliverWebhookHandler } from './webhooks-deliver.js';
 
-const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler];
+const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler];
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
