@@ -1,3 +1,4 @@
+import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { runMigrations } from '../db/migrate.js';
@@ -9,6 +10,7 @@ import { createLogger } from './logger.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
+import { checkConsistency, rebuildAggregates } from './services/rollups.js';
 
 /**
  * `staryer-usage`: administration from the shell, against the same database as
@@ -120,6 +122,52 @@ key
     await withApp(async ({ rt }) => {
       const revoked = await revokeApiKeyByPrefix(rt, prefix);
       print({ revoked: true, prefix: revoked.prefix, id: revoked.id });
+    });
+  });
+
+const ZInstant = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z' }).transform((v) => new Date(v));
+
+const aggregates = program.command('aggregates').description('hourly and daily usage rollups');
+aggregates
+  .command('rebuild')
+  .description('recompute a creator’s hour and day rollups from raw events, whole UTC days at a time; prints a JSON summary')
+  .requiredOption('--creator <email>', 'the creator’s email', parseWith(ZEmail, 'creator'))
+  .option('--from <iso>', 'first instant to rebuild (default: the first event or rollup)', parseWith(ZInstant, 'from'))
+  .option('--to <iso>', 'end of the range, exclusive (default: after the last event or rollup)', parseWith(ZInstant, 'to'))
+  .action(async (options: { creator: string; from?: Date; to?: Date }) => {
+    await withApp(async ({ rt }) => {
+      const owner = await getCreatorByEmailAsOwner(rt, options.creator);
+      // Progress on stderr, so stdout stays one JSON document; drawn only on a terminal.
+      const bar = new cliProgress.SingleBar(
+        { stream: process.stderr, format: 'rebuilding {bar} {value}/{total} days | {eta_formatted} left', hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
+      let started = false;
+      try {
+        const result = await rebuildAggregates(rt, owner.id, {
+          from: options.from,
+          to: options.to,
+          onProgress: (done, total) => {
+            if (!started) bar.start(total, done);
+            else bar.update(done);
+            started = true;
+          },
+        });
+        bar.stop();
+        print(result);
+      } catch (error) {
+        bar.stop();
+        throw error;
+      }
+    });
+  });
+aggregates
+  .command('check')
+  .description('compare period counters, hourly/daily rollups and raw events of every creator; prints the disagreements as JSON')
+  .option('--since <iso>', 'check billing periods ending after this instant (default: 62 days ago)', parseWith(ZInstant, 'since'))
+  .action(async (options: { since?: Date }) => {
+    await withApp(async ({ rt }) => {
+      print(await checkConsistency(rt, { since: options.since }));
     });
   });
 
