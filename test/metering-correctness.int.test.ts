@@ -302,6 +302,26 @@ describe('periods, timestamps and plans', () => {
     expect((await meter(call, { event_name: 'calls', aggregation_type: 'sum' })).id).not.toBe(m.id);
   });
 
+  it('leaves no customer or counter behind for a new user whose only events were refused', async () => {
+    const { call, creatorId } = await creator();
+    await meter(call, { event_name: 'calls', aggregation_type: 'sum', plan_limits: [{ plan_name: 'tiny', limit_value: 5, hard_cap: true }] });
+    await call('PUT', '/api/usage/settings', { default_plan: 'tiny' });
+    await track(call, { event_name: 'calls', user_id: 'known', idempotency_key: 'shared-key' });
+    const reused = await track(call, { event_name: 'calls', user_id: 'ghost-1', idempotency_key: 'shared-key' });
+    expect(reused.status).toBe(422);
+    const customersOf = async () =>
+      (await server.rt.ownerDb.execute<{ user_id: string }>(sql`select user_id from customers where creator_id = ${creatorId} order by user_id`)).map((r) => r.user_id);
+    const countersOf = async () => count(sql`select count(*) as n from usage_aggregates where creator_id = ${creatorId}`);
+    expect(await customersOf()).toEqual(['known']);
+    expect(await countersOf()).toBe(1);
+    // Refused by the hard cap (value above the limit): the refusal is an alert, so the customer stays.
+    const capped = await track(call, { event_name: 'calls', user_id: 'ghost-2', value: 6 });
+    expect(capped.status).toBe(402);
+    expect(await customersOf()).toEqual(['ghost-2', 'known']);
+    const alerts = await call('GET', '/api/usage/alerts?user_id=ghost-2');
+    expect(alerts.json.alerts.map((a: { kind: string }) => a.kind)).toEqual(['hard_limit_reached']);
+  });
+
   it('refuses a second live meter with the same event_name (409)', async () => {
     const { call } = await creator();
     await meter(call, { event_name: 'calls', aggregation_type: 'count' });

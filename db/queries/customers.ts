@@ -65,8 +65,8 @@ export async function insertCustomer(tx: Queryable, creatorId: string, userId: s
  * Customers first seen through events, on the default plan; existing ones untouched.
  * Sorted inserts keep concurrent groups from deadlocking on each other.
  */
-export async function insertMissingCustomers(tx: Queryable, creatorId: string, userIds: string[], planName: string | null, at: Date): Promise<void> {
-  if (userIds.length === 0) return;
+export async function insertMissingCustomers(tx: Queryable, creatorId: string, userIds: string[], planName: string | null, at: Date): Promise<string[]> {
+  if (userIds.length === 0) return [];
   const sorted = [...new Set(userIds)].sort();
   const inserted = await tx
     .insert(customers)
@@ -79,6 +79,14 @@ export async function insertMissingCustomers(tx: Queryable, creatorId: string, u
       .values(inserted.map((c) => ({ creatorId, customerId: c.customerId, planName, effectiveFrom: at })))
       .onConflictDoNothing();
   }
+  return inserted.map((c) => c.customerId);
+}
+
+/** Removes customers this transaction created for events that were all refused. */
+export async function deleteNewCustomers(tx: Queryable, customerIds: string[]): Promise<void> {
+  if (customerIds.length === 0) return;
+  await tx.delete(customerPlanChanges).where(inArray(customerPlanChanges.customerId, customerIds));
+  await tx.delete(customers).where(inArray(customers.customerId, customerIds));
 }
 
 export async function updateCustomerRow(tx: Queryable, customerId: string, fields: CustomerFields, at: Date): Promise<Customer> {

@@ -36,10 +36,10 @@ function toCounterMap(rows: Iterable<CounterRow>): Map<string, Counter> {
  * so concurrent commits — in this process or another — take turns on a counter and
  * never deadlock. The caller decides under the lock and writes back once.
  */
-export async function lockCounters(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<Map<string, Counter>> {
+export async function lockCounters(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<{ counters: Map<string, Counter>; created: Set<string> }> {
   const unique = [...new Map(keys.map((k) => [keyOf(k), k])).values()].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
-  if (unique.length === 0) return new Map();
-  await tx
+  if (unique.length === 0) return { counters: new Map(), created: new Set() };
+  const inserted = await tx
     .insert(usageAggregates)
     .values(
       unique.map((k) => ({
@@ -51,7 +51,8 @@ export async function lockCounters(tx: Queryable, creatorId: string, keys: Count
         windowEnd: k.periodEnd,
       })),
     )
-    .onConflictDoNothing();
+    .onConflictDoNothing()
+    .returning({ meterId: usageAggregates.meterId, customerId: usageAggregates.customerId, periodStart: usageAggregates.windowStart });
   const rows = await tx.execute<CounterRow>(sql`
     select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count
     from usage_aggregates a
@@ -60,7 +61,17 @@ export async function lockCounters(tx: Queryable, creatorId: string, keys: Count
     where a.creator_id = ${creatorId} and a.window = 'period'
     order by a.meter_id, a.customer_id, a.window_start
     for update of a`);
-  return toCounterMap(rows);
+  return { counters: toCounterMap(rows), created: new Set(inserted.map(keyOf)) };
+}
+
+/** Removes period counters this transaction created but no accepted event used. */
+export async function deleteCounters(tx: Queryable, creatorId: string, keys: Array<{ meterId: string; customerId: string; periodStart: Date }>): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.execute(sql`
+    delete from usage_aggregates a
+    using json_to_recordset(${keysJson(keys)}::json) as k(meter_id uuid, customer_id uuid, window_start timestamptz)
+    where a.creator_id = ${creatorId} and a.window = 'period'
+      and a.meter_id = k.meter_id and a.customer_id = k.customer_id and a.window_start = k.window_start`);
 }
 
 export async function writeCounters(tx: Queryable, creatorId: string, counters: Counter[], at: Date): Promise<void> {

@@ -2,12 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { PgBoss } from 'pg-boss';
 import { insertAlertsOnce, type NewAlert } from '../../db/queries/alerts.js';
 import type { Tx } from '../../db/client.js';
-import { findCustomersByUserIds, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
+import { deleteNewCustomers, findCustomersByUserIds, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
 import { findActiveMetersByEventNames, type Meter } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import {
   claimIdempotencyKeys,
   counterKey,
+  deleteCounters,
   findIdempotencyAnswers,
   findSeenDistinct,
   insertDistinct,
@@ -153,8 +154,8 @@ export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: strin
   const missing = [
     ...new Set(metered.filter(({ event }) => !customers.has(event.userId) && !isClosed(periodAt(event.timestamp ?? receivedAt, null))).map(({ event }) => event.userId)),
   ];
+  const createdCustomers = await insertMissingCustomers(tx, creatorId, missing, settings.defaultPlan, receivedAt);
   if (missing.length > 0) {
-    await insertMissingCustomers(tx, creatorId, missing, settings.defaultPlan, receivedAt);
     for (const customer of await findCustomersByUserIds(tx, missing)) customers.set(customer.userId, customer);
   }
 
@@ -202,7 +203,7 @@ export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: strin
   }
   fresh.sort((a, b) => a.index - b.index);
 
-  const counters = await lockCounters(
+  const { counters, created: createdCounters } = await lockCounters(
     tx,
     creatorId,
     fresh.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
@@ -305,6 +306,17 @@ export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: strin
   const alerts = detectAlerts(creatorId, crossings, before, counters);
   const created = await insertAlertsOnce(tx, alerts, receivedAt);
   for (const alert of created) await enqueueInTx(boss, tx, 'alerts.notify', { creatorId, alertId: alert.id });
+
+  // A refused event records nothing: customers and counters created in this transaction
+  // only for refused events go again (unless an alert now refers to them).
+  const kept = new Set([...accepted.map((p) => p.customer.id), ...alerts.map((a) => a.customerId)]);
+  await deleteNewCustomers(tx, createdCustomers.filter((id) => !kept.has(id)));
+  const alerted = new Set(alerts.map((a) => counterKey(a)));
+  await deleteCounters(
+    tx,
+    creatorId,
+    [...createdCounters].filter((ck) => !touched.has(ck) && !alerted.has(ck)).map((ck) => counters.get(ck)!),
+  );
   await storeIdempotencyAnswers(
     tx,
     creatorId,
