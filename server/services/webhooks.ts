@@ -73,14 +73,39 @@ const newMessageId = () => `msg_${randomBytes(18).toString('base64url')}`;
 
 const USER_AGENT = 'Staryer-Usage-Webhooks/1';
 
-/** Refuses a URL that is not public (unless ALLOW_PRIVATE_WEBHOOK_URLS), naming the field. */
+/**
+ * Refuses a URL whose host is or resolves to a non-public address (unless
+ * ALLOW_PRIVATE_WEBHOOK_URLS), naming the field. A name that does not resolve (yet) is
+ * accepted: there is nothing to call, and every delivery vets the host again.
+ */
 async function requirePublicUrl(rt: Runtime, url: string): Promise<void> {
+  if (rt.env.ALLOW_PRIVATE_WEBHOOK_URLS) return;
   try {
-    await vetUrl(new URL(url), { allowPrivate: rt.env.ALLOW_PRIVATE_WEBHOOK_URLS });
+    await vetUrl(new URL(url), { allowPrivate: false });
   } catch (error) {
+    if (error instanceof UnsafeUrlError && error.reason === 'unresolvable') return;
     if (error instanceof UnsafeUrlError) throw validationError([{ field: 'url', message: error.message }]);
     throw error;
   }
+}
+
+const TOP_LEVEL_ORDER = ['type', 'timestamp', 'test', 'data'];
+const DATA_ORDER = ['user_id', 'meter_id', 'event_name', 'used', 'limit', 'threshold', 'period_start', 'period_end'];
+
+const ordered = (value: Record<string, unknown>, order: string[]) =>
+  Object.fromEntries(Object.entries(value).sort(([a], [b]) => (order.indexOf(a) >>> 0) - (order.indexOf(b) >>> 0) || (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * The body bytes of a message, the same on every attempt and replay. jsonb keeps its own
+ * key order, so the documented one (type, timestamp, data; data's fields as in DESIGN.md)
+ * is restored here.
+ */
+export function serializeWebhookPayload(payload: unknown): string {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return JSON.stringify(payload);
+  const top = ordered(payload as Record<string, unknown>, TOP_LEVEL_ORDER);
+  const data = top.data;
+  if (data !== null && typeof data === 'object' && !Array.isArray(data)) top.data = ordered(data as Record<string, unknown>, DATA_ORDER);
+  return JSON.stringify(top);
 }
 
 export async function createWebhookEndpoint(rt: Runtime, creatorId: string, input: TCreateWebhookInput): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
@@ -164,9 +189,12 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
 /** Signs and POSTs a message once; never throws for the endpoint's failures. */
 async function attemptDelivery(rt: Runtime, tx: Tx, endpoint: WebhookEndpoint, message: WebhookMessage): Promise<WebhookAttempt> {
   const secret = await findEndpointSecret(tx, endpoint.id);
-  const body = JSON.stringify(message.payload);
+  const body = serializeWebhookPayload(message.payload);
   const attemptedAt = rt.now();
-  const signature = new Webhook(secret!).sign(message.id, attemptedAt, body);
+  // The signed timestamp is checked against the receiver's wall clock (replay protection,
+  // ±5 min), so it is the wall clock's too, whatever clock the runtime keeps business time by.
+  const signedAt = new Date();
+  const signature = new Webhook(secret!).sign(message.id, signedAt, body);
   const result = await safePost(new URL(endpoint.url), body, {
     allowPrivate: rt.env.ALLOW_PRIVATE_WEBHOOK_URLS,
     timeoutMs: rt.env.WEBHOOK_TIMEOUT_MS,
@@ -174,7 +202,7 @@ async function attemptDelivery(rt: Runtime, tx: Tx, endpoint: WebhookEndpoint, m
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
       'webhook-id': message.id,
-      'webhook-timestamp': String(Math.floor(attemptedAt.getTime() / 1000)),
+      'webhook-timestamp': String(Math.floor(signedAt.getTime() / 1000)),
       'webhook-signature': signature,
     },
   });
