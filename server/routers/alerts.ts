@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import type { AlertDelivery } from '../../db/queries/alerts.js';
 import { ZAlert, ZAlertDetail, ZAlertIdInput, ZAlertList, ZAlertSettings, ZListAlertsInput, ZMuteInput, ZUpdateAlertSettingsInput, type TAlert, type TAlertSettings } from '../schemas/alerts.js';
-import { acknowledgeAlert, getAlert, getAlertSettings, listAlerts, setMute, updateAlertSettings, type AlertView } from '../services/alerts.js';
+import { acknowledgeAlert, getAlert, getAlertSettings, listAlerts, setMute, updateAlertSettings, type AlertDelivery, type AlertView } from '../services/alerts.js';
 import type { Settings } from '../services/settings.js';
 import { router, tenantProcedure } from '../trpc.js';
 

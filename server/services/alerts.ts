@@ -19,6 +19,8 @@ import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TListAlertsInput, TUpdateAlertSettingsInput } from '../schemas/alerts.js';
 
+export type { AlertDelivery };
+
 /** An alert with the names a person reads it by. */
 export type AlertView = Alert & { userId: string; eventName: string };
 

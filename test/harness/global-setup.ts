@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { withDatabase } from '../../db/client.js';
@@ -16,9 +18,14 @@ export const TEMPLATE_DATABASE = 'staryer_test_template';
 export default async function setup(project: TestProject) {
   let serverUrl = process.env.TEST_DATABASE_URL;
   let stop: (() => Promise<void>) | undefined;
+  let dataDir: string | undefined;
   if (!serverUrl) {
+    // A cluster of this run's own: concurrent runs (several terminals, helpers) must not
+    // stop each other's Postgres. initdb costs ≈ 0.6 s.
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-test-pg-'));
+    await fs.chmod(dataDir, 0o755);
     const pg = await startEmbeddedPostgres({
-      dataDir: path.resolve('.data/test-pg'),
+      dataDir,
       // Durability is not under test here; these make a fresh database per file cheap.
       settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
     });
@@ -35,7 +42,17 @@ export default async function setup(project: TestProject) {
   await boss.stop({ graceful: false });
   project.provide('pgServerUrl', serverUrl);
   return async () => {
+    // Databases of failing files are kept (test/harness/db.ts); then the cluster is too.
+    const check = postgres(withDatabase(serverUrl, 'postgres'), { max: 1, onnotice: () => undefined });
+    const kept = await check<{ datname: string }[]>`select datname from pg_database where left(datname, 2) = 't_'`.catch(() => []);
+    await check.end();
     if (stop) await stop();
+    if (!dataDir) return;
+    if (kept.length > 0) {
+      console.error(`\n[test-db] kept the test cluster in ${dataDir} (databases ${kept.map((k) => k.datname).join(', ')}); DATA_DIR=${dataDir} npx staryer-usage … or start it with db/embedded.ts to inspect.\n`);
+    } else {
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
   };
 }
 
