@@ -1,6 +1,7 @@
 import type { PgBoss } from 'pg-boss';
 import type { Runtime } from '../server/runtime.js';
 import { isRetryable, parsePayload, type JobHandler } from './handler.js';
+import { notifyAlertHandler } from './alerts-notify.js';
 import { resolveAlertsHandler } from './alerts-resolve.js';
 import { sendEmailHandler } from './email-send.js';
 import { ensurePartitionsHandler } from './ensure-partitions.js';
@@ -10,7 +11,7 @@ import { applyRollupHandler } from './rollups-apply.js';
 import { checkConsistencyHandler } from './rollups-check.js';
 import { deliverWebhookHandler } from './webhooks-deliver.js';
 
-const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler];
+export const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler, notifyAlertHandler];
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {

@@ -5,6 +5,7 @@ import { creatorSessions } from '../db/schema.js';
 import { ensurePartitionsHandler } from '../jobs/ensure-partitions.js';
 import { purgeSessionsHandler } from '../jobs/purge-sessions.js';
 import { DEAD_LETTER_QUEUE, QUEUE_NAMES, QUEUES } from '../jobs/queues.js';
+import { HANDLERS } from '../jobs/worker.js';
 import { createSession } from '../server/services/sessions.js';
 import { useTestDatabase } from './harness/db.js';
 import { createCreatorWithKey } from './harness/fixtures.js';
@@ -26,6 +27,10 @@ describe('background jobs', () => {
     // Alert deliveries wake workers through NOTIFY rather than waiting for a poll.
     const notify = await rt.boss.getQueue('webhooks.deliver');
     expect(notify?.notify).toBe(true);
+  });
+
+  it('has exactly one handler for every queue', () => {
+    expect(HANDLERS.map((h) => h.queue).sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
   it('purges expired sessions of every creator, idempotently', async () => {
