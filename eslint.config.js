@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 const transportOnly = ['@trpc/server', '@trpc/server/*', '@remix-run/*'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'build/', 'public/build/', '.data/', 'scratch/', 'test-results/', 'playwright-report/', '.cache/'] },
+  { ignores: ['node_modules/', 'build/', 'sdk/dist/', 'public/build/', '.data/', 'scratch/', 'test-results/', 'playwright-report/', '.cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -36,6 +36,18 @@ export default tseslint.config(
             { group: ['**/jobs/**'], message: 'app/ never imports jobs/.' },
           ],
         },
+      ],
+    },
+  },
+  {
+    // The published SDK carries no server code: the server's types only.
+    files: ['sdk/src/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      ...reactHooks.configs.recommended.rules,
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/server/**', '**/db/**', '**/jobs/**', '**/app/**'], allowTypeImports: true, message: 'The SDK may import server types only (import type).' }] },
       ],
     },
   },
