@@ -1,0 +1,101 @@
+import { UsageError } from './errors';
+import { UsageTracker, type TrackEvent, type TrackedEvent, type UsageCheck, type UsageTrackingOptions } from './tracker';
+
+/** What `useUsageTracking()` returns. */
+export type UsageTrackingApi = {
+  /** Tracks one event; see {@link trackUsage}. */
+  trackUsage: (event: TrackEvent) => Promise<TrackedEvent>;
+  /** An `api_calls` event of value 1 with properties `{ endpoint, method }`. */
+  trackAPICall: (userId: string, endpoint: string, method: string) => Promise<TrackedEvent>;
+  /** A `feature_usage` event whose value is the seconds spent, with properties `{ feature }`. */
+  trackFeatureUsage: (userId: string, feature: string, seconds: number) => Promise<TrackedEvent>;
+  /** Sends what is queued now; resolves when it is settled. */
+  flush: () => Promise<void>;
+};
+
+type SharedState = { tracker: UsageTracker | null; hook: (() => UsageTrackingApi) | null };
+
+// One default tracker per page or process, even when the ESM and CJS builds (or two
+// bundled copies) are both loaded: two queues would split batches and flushes.
+const KEY = Symbol.for('@staryer/usage-sdk');
+const registry = globalThis as unknown as Record<symbol, SharedState | undefined>;
+const shared: SharedState = (registry[KEY] ??= { tracker: null, hook: null });
+
+/**
+ * Sets up the default tracker that `trackUsage` and `useUsageTracking` use. Calling it
+ * again replaces the tracker (the old one delivers what it holds first).
+ */
+export function initUsageTracking(options: UsageTrackingOptions): UsageTracker {
+  const previous = shared.tracker;
+  shared.tracker = new UsageTracker(options);
+  if (previous) void previous.shutdown();
+  return shared.tracker;
+}
+
+/** The default tracker, or null before `initUsageTracking`. */
+export function getUsageTracker(): UsageTracker | null {
+  return shared.tracker;
+}
+
+const notInitialized = () => {
+  const promise = Promise.reject(new UsageError('Call initUsageTracking({ creatorId, baseURL, … }) before tracking.', { code: 'not-initialized' }));
+  promise.catch(() => undefined);
+  return promise;
+};
+
+/**
+ * Tracks one usage event with the default tracker. Resolves once the server has
+ * committed it, with the customer's usage after it; rejects with a
+ * `QuotaExceededError` when a hard cap refuses it, or another `UsageError`.
+ */
+export function trackUsage(event: TrackEvent): Promise<TrackedEvent> {
+  return shared.tracker ? shared.tracker.track(event) : notInitialized();
+}
+
+/** Sends what the default tracker holds; resolves when it is settled. */
+export function flush(): Promise<void> {
+  return shared.tracker ? shared.tracker.flush() : Promise.resolve();
+}
+
+/** Delivers what the default tracker holds (up to `timeoutMs`) and stops it. */
+export function shutdown(options?: { timeoutMs?: number }): Promise<void> {
+  return shared.tracker ? shared.tracker.shutdown(options) : Promise.resolve();
+}
+
+/** The customer's usage against the limit (no event recorded), with the default tracker's credentials. */
+export function checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
+  return shared.tracker ? shared.tracker.checkUsage(input) : notInitialized();
+}
+
+const apis = new WeakMap<UsageTracker, UsageTrackingApi>();
+let defaultApi: UsageTrackingApi | undefined;
+
+/** The tracking functions bound to a tracker, or (null) to whichever is the default when called. */
+export function trackingApi(tracker: UsageTracker | null): UsageTrackingApi {
+  const cached = tracker ? apis.get(tracker) : defaultApi;
+  if (cached) return cached;
+  const track = (event: TrackEvent) => (tracker ? tracker.track(event) : trackUsage(event));
+  const api: UsageTrackingApi = {
+    trackUsage: track,
+    trackAPICall: (userId, endpoint, method) => track({ userId, eventName: 'api_calls', value: 1, properties: { endpoint, method } }),
+    trackFeatureUsage: (userId, feature, seconds) => track({ userId, eventName: 'feature_usage', value: seconds, properties: { feature } }),
+    flush: () => (tracker ? tracker.flush() : flush()),
+  };
+  if (tracker) apis.set(tracker, api);
+  else defaultApi = api;
+  return api;
+}
+
+/** Lets `@staryer/usage-sdk/react` make the root `useUsageTracking` read its provider. */
+export function registerTrackingHook(hook: () => UsageTrackingApi): void {
+  shared.hook = hook;
+}
+
+/**
+ * The seed's React hook: `const { trackAPICall, trackFeatureUsage } = useUsageTracking()`.
+ * Importable from the package root without React: it uses the default tracker, or the
+ * nearest `<UsageTrackingProvider>` once `@staryer/usage-sdk/react` is loaded.
+ */
+export function useUsageTracking(): UsageTrackingApi {
+  return shared.hook ? shared.hook() : trackingApi(null);
+}

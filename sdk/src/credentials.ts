@@ -1,0 +1,107 @@
+import { UsageError } from './errors';
+import { isBrowser, nodeProcess, warnOnce } from './env';
+
+/** What `getToken` may return: the token, or the body of `POST /api/usage/tokens` as is. */
+export type TokenResult = string | { token: string; expires_at?: string };
+
+export type CredentialOptions = {
+  creatorId: string;
+  apiKey?: string;
+  getToken?: () => TokenResult | Promise<TokenResult>;
+};
+
+/** Refresh this long before a token expires, so no request carries an expiring one. */
+const EXPIRY_MARGIN_MS = 30_000;
+
+/**
+ * The `Authorization` header of each request: an API key (server side; also read from
+ * STARYER_API_KEY in Node when none is given) or a short-lived user token from
+ * `getToken`, cached until shortly before it expires.
+ */
+export class Credentials {
+  readonly kind: 'api_key' | 'token' | 'none';
+  private readonly apiKey?: string;
+  private readonly getToken?: CredentialOptions['getToken'];
+  private cached: { token: string; refreshAt: number } | null = null;
+  private fetching: Promise<string> | null = null;
+
+  constructor(private readonly options: CredentialOptions) {
+    const apiKey = options.apiKey ?? (isBrowser() ? undefined : nodeProcess()?.env?.STARYER_API_KEY);
+    this.getToken = options.getToken;
+    if (this.getToken) {
+      this.kind = 'token';
+      if (options.apiKey) warnOnce('both', 'Both apiKey and getToken were given; the token is used.');
+    } else if (apiKey) {
+      this.kind = 'api_key';
+      this.apiKey = apiKey;
+    } else this.kind = 'none';
+
+    if (isBrowser() && options.apiKey) {
+      warnOnce(
+        'browser-key',
+        '⚠️ An API KEY WAS GIVEN IN A BROWSER. Everyone who loads this page can read it and use it ' +
+          'against your account. Mint a short-lived user token on your backend (POST /api/usage/tokens) ' +
+          'and pass `getToken` to initUsageTracking instead.',
+      );
+    }
+    if (this.kind === 'none') {
+      warnOnce(
+        'no-credentials',
+        isBrowser()
+          ? 'No getToken was given: events cannot be sent. Pass getToken, returning a token your backend mints with POST /api/usage/tokens.'
+          : 'No apiKey was given and STARYER_API_KEY is not set: events cannot be sent.',
+      );
+    }
+  }
+
+  /** The bearer value, or an error for the caller to settle events with. */
+  async bearer(): Promise<string> {
+    if (this.kind === 'api_key') return this.apiKey!;
+    if (this.kind === 'none') throw new UsageError('No credentials: pass apiKey (server side) or getToken (browser).', { code: 'no-credentials' });
+    if (this.cached && Date.now() < this.cached.refreshAt) return this.cached.token;
+    // One request to the creator's backend however many callers wait.
+    this.fetching ??= this.fetchToken().finally(() => {
+      this.fetching = null;
+    });
+    return this.fetching;
+  }
+
+  /** Forget the cached token (after a 401): the next request asks getToken again. */
+  invalidate(): void {
+    this.cached = null;
+  }
+
+  private async fetchToken(): Promise<string> {
+    let result: TokenResult;
+    try {
+      result = await this.getToken!();
+    } catch (cause) {
+      throw new UsageError(`getToken failed: ${cause instanceof Error ? cause.message : String(cause)}`, { code: 'token-unavailable', cause });
+    }
+    const token = typeof result === 'string' ? result : result?.token;
+    if (typeof token !== 'string' || token === '') throw new UsageError('getToken returned no token.', { code: 'token-unavailable' });
+    const claims = decodeClaims(token);
+    if (claims?.cid && claims.cid !== this.options.creatorId) {
+      warnOnce('creator-mismatch', `The token belongs to creator ${claims.cid}, but initUsageTracking was given creatorId ${this.options.creatorId}.`);
+    }
+    const expiresAt = typeof result === 'object' && result.expires_at ? Date.parse(result.expires_at) : claims?.exp ? claims.exp * 1000 : NaN;
+    const now = Date.now();
+    // Unknown expiry: keep it until the server refuses it (401).
+    const lifetime = Number.isFinite(expiresAt) ? expiresAt - now : Infinity;
+    this.cached = { token, refreshAt: now + Math.max(0, lifetime - Math.min(EXPIRY_MARGIN_MS, lifetime / 2)) };
+    return token;
+  }
+}
+
+/** The claims of a JWT, unverified (the server verifies): `cid` is the creator, `exp` the expiry. */
+function decodeClaims(token: string): { cid?: string; exp?: number } | null {
+  const payload = token.split('.')[1];
+  if (!payload || typeof atob !== 'function') return null;
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    const claims = JSON.parse(json) as { cid?: unknown; exp?: unknown };
+    return { cid: typeof claims.cid === 'string' ? claims.cid : undefined, exp: typeof claims.exp === 'number' ? claims.exp : undefined };
+  } catch {
+    return null;
+  }
+}

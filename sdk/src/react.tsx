@@ -1,0 +1,312 @@
+import { createContext, useCallback, useContext, useEffect, useId, useMemo, useRef, useState, type CSSProperties, type ReactNode } from 'react';
+import { getUsageTracker, registerTrackingHook, trackingApi, type UsageTrackingApi } from './core';
+import { UsageError } from './errors';
+import { UsageTracker, type UsageCheck, type UsageTrackingOptions, type UsageUpdate } from './tracker';
+
+export type { UsageTrackingApi } from './core';
+
+const TrackerContext = createContext<UsageTracker | null>(null);
+
+export type UsageTrackingProviderProps = ({ tracker: UsageTracker } | UsageTrackingOptions) & { children?: ReactNode };
+
+/**
+ * Gives the components below it a tracker: pass one (`tracker`) or the options of
+ * `initUsageTracking`. Without a provider, the hooks use the default tracker that
+ * `initUsageTracking` set up.
+ */
+export function UsageTrackingProvider(props: UsageTrackingProviderProps): ReactNode {
+  const given = 'tracker' in props ? props.tracker : null;
+  const options = 'tracker' in props ? null : props;
+  // Callbacks are often new functions on every render: the tracker calls the latest ones.
+  const latest = useRef(options);
+  latest.current = options;
+  const hasToken = !!options?.getToken;
+  const hasOnError = !!options?.onError;
+  const creatorId = options?.creatorId;
+  const baseURL = options?.baseURL;
+  const apiKey = options?.apiKey;
+  // A new tracker only when where or as whom it reports changes; the other options are
+  // read when it is made.
+  const tracker = useMemo(
+    () =>
+      given ??
+      new UsageTracker({
+        ...latest.current!,
+        creatorId: creatorId!,
+        baseURL: baseURL!,
+        apiKey,
+        getToken: hasToken ? () => latest.current!.getToken!() : undefined,
+        onError: hasOnError ? (error, event) => latest.current?.onError?.(error, event) : undefined,
+      }),
+    [given, creatorId, baseURL, apiKey, hasToken, hasOnError],
+  );
+  useEffect(
+    () => () => {
+      // Delivers what is queued when the provider goes away; flush rather than shut
+      // down, since React may mount the same provider again (StrictMode, fast refresh).
+      if (!given) void tracker.flush();
+    },
+    [tracker, given],
+  );
+  return <TrackerContext.Provider value={tracker}>{props.children}</TrackerContext.Provider>;
+}
+
+/** The nearest provider's tracker, else the default one (null before initUsageTracking). */
+export function useUsageTracker(): UsageTracker | null {
+  return useContext(TrackerContext) ?? getUsageTracker();
+}
+
+/**
+ * `const { trackAPICall, trackFeatureUsage, trackUsage } = useUsageTracking()`: tracking
+ * functions bound to the nearest provider's tracker (or the default one). Their identity
+ * is stable, so they can sit in dependency arrays.
+ */
+export function useUsageTracking(): UsageTrackingApi {
+  return trackingApi(useContext(TrackerContext));
+}
+
+// The root entry's useUsageTracking reads the provider too once this module is loaded.
+registerTrackingHook(useUsageTracking);
+
+export type UsageState = {
+  /** Quantities as numbers, for display; null while loading (limit: also for unlimited plans). */
+  used: number | null;
+  limit: number | null;
+  remaining: number | null;
+  /** Whether one more event (of value 1) would be accepted. */
+  allowed: boolean | null;
+  hardCap: boolean;
+  periodEnd: string | null;
+  /** The last answer as the server gave it (decimal strings). */
+  usage: UsageCheck | null;
+  loading: boolean;
+  error: UsageError | null;
+  /** Asks the server again now. */
+  refresh: () => Promise<void>;
+};
+
+/** Later of two views of the same customer × meter: usage only grows within a period. */
+function merge(current: UsageCheck | null, next: UsageCheck): UsageCheck {
+  if (!current || next.period_start > current.period_start) return next;
+  if (next.period_start < current.period_start) return current;
+  return Number(next.used) >= Number(current.used) ? next : current;
+}
+
+function fromUpdate(current: UsageCheck | null, update: UsageUpdate): UsageCheck | null {
+  const periodStart = update.period_start ?? current?.period_start;
+  if (!periodStart) return current; // a refusal before the first answer: the poll will tell
+  const hardCap = update.exceeded || (current?.hard_cap ?? false);
+  const remaining = update.remaining === null ? null : Number(update.remaining);
+  const allowed = update.exceeded ? false : !hardCap || remaining === null || remaining >= 1;
+  return merge(current, {
+    allowed,
+    used: update.used,
+    limit: update.limit,
+    remaining: update.remaining,
+    hard_cap: hardCap,
+    period_start: periodStart,
+    period_end: update.period_end,
+  });
+}
+
+const toNumber = (value: string | null | undefined) => (value === null || value === undefined ? null : Number(value));
+
+/**
+ * Live usage of one customer × meter: asks `GET /api/usage/check` now and every
+ * `pollInterval` (default 30 s, skipped while the page is hidden), and takes each event
+ * this tracker commits or gets refused for the customer as it happens.
+ */
+export function useUsage(userId: string, eventName: string, options: { pollInterval?: number } = {}): UsageState {
+  const tracker = useUsageTracker();
+  const pollInterval = options.pollInterval ?? 30_000;
+  const [usage, setUsage] = useState<UsageCheck | null>(null);
+  const [error, setError] = useState<UsageError | null>(null);
+  const [loading, setLoading] = useState(true);
+  const key = useRef({ tracker, userId, eventName });
+  key.current = { tracker, userId, eventName };
+
+  const refresh = useCallback(async () => {
+    if (!tracker) {
+      setError(new UsageError('Call initUsageTracking or render a <UsageTrackingProvider> before useUsage.', { code: 'not-initialized' }));
+      setLoading(false);
+      return;
+    }
+    try {
+      const answer = await tracker.checkUsage({ userId, eventName });
+      const current = key.current;
+      if (current.tracker !== tracker || current.userId !== userId || current.eventName !== eventName) return;
+      setUsage((previous) => merge(previous, answer));
+      setError(null);
+    } catch (cause) {
+      setError(cause instanceof UsageError ? cause : new UsageError(String(cause), { code: 'network', cause }));
+    } finally {
+      setLoading(false);
+    }
+  }, [tracker, userId, eventName]);
+
+  useEffect(() => {
+    setUsage(null);
+    setLoading(true);
+    void refresh();
+    const poll = () => {
+      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') void refresh();
+    };
+    const timer = setInterval(poll, pollInterval);
+    const unsubscribe = tracker?.subscribe((update) => {
+      if (update.userId === userId && update.eventName === eventName) setUsage((previous) => fromUpdate(previous, update));
+    });
+    return () => {
+      clearInterval(timer);
+      unsubscribe?.();
+    };
+  }, [tracker, userId, eventName, pollInterval, refresh]);
+
+  return {
+    used: toNumber(usage?.used),
+    limit: toNumber(usage?.limit),
+    remaining: toNumber(usage?.remaining),
+    allowed: usage ? usage.allowed : null,
+    hardCap: usage?.hard_cap ?? false,
+    periodEnd: usage?.period_end ?? null,
+    usage,
+    loading,
+    error,
+    refresh,
+  };
+}
+
+const formatNumber = (n: number) => new Intl.NumberFormat().format(n);
+const formatDate = (iso: string) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(iso));
+
+type Tone = 'ok' | 'warning' | 'exceeded';
+const TONES: Record<Tone, string> = { ok: '#16a34a', warning: '#d97706', exceeded: '#dc2626' };
+const toneOf = (used: number, limit: number | null, warnAt: number): Tone =>
+  limit === null ? 'ok' : used >= limit ? 'exceeded' : limit > 0 && used / limit >= warnAt ? 'warning' : 'ok';
+
+type Styling = {
+  className?: string;
+  style?: CSSProperties;
+  /** Leave out the built-in inline styles (keep only className and data-state). */
+  unstyled?: boolean;
+};
+
+export type UsageBarProps = Styling & {
+  /** Shown above the bar, and the bar's accessible name. Default: the event name. */
+  label?: string;
+  /** Unit after the numbers, e.g. "calls". */
+  unit?: string;
+  /** From this fraction of the limit on, the bar turns amber. Default 0.8. */
+  warnAt?: number;
+  format?: (n: number) => string;
+} & ({ userId: string; eventName: string; pollInterval?: number } | { used: number | string; limit: number | string | null; userId?: never; eventName?: string });
+
+/**
+ * A labelled progress bar of usage against the limit: live for `userId` × `eventName`,
+ * or for the `used` and `limit` you pass. role="progressbar" with aria-valuenow/max/text.
+ */
+export function UsageBar(props: UsageBarProps): ReactNode {
+  if (props.userId !== undefined) return <LiveUsageBar {...props} />;
+  return <UsageBarView {...props} used={Number(props.used)} limit={props.limit === null ? null : Number(props.limit)} loading={false} />;
+}
+
+function LiveUsageBar(props: UsageBarProps & { userId: string; eventName: string }): ReactNode {
+  const state = useUsage(props.userId, props.eventName, { pollInterval: props.pollInterval });
+  return <UsageBarView {...props} used={state.used ?? 0} limit={state.limit} loading={state.loading && state.usage === null} />;
+}
+
+function UsageBarView(props: Styling & { label?: string; eventName?: string; unit?: string; warnAt?: number; format?: (n: number) => string; used: number; limit: number | null; loading: boolean }): ReactNode {
+  const labelId = useId();
+  const format = props.format ?? formatNumber;
+  const tone = toneOf(props.used, props.limit, props.warnAt ?? 0.8);
+  const unit = props.unit ? ` ${props.unit}` : '';
+  const percent = props.limit === null ? null : props.limit === 0 ? 100 : Math.min(100, (props.used / props.limit) * 100);
+  const text = props.loading
+    ? 'Loading…'
+    : props.limit === null
+      ? `${format(props.used)}${unit} used · no limit`
+      : `${format(props.used)} of ${format(props.limit)}${unit} (${Math.round((props.used / Math.max(props.limit, Number.MIN_VALUE)) * 100)}%)`;
+  const s = !props.unstyled;
+  return (
+    <div className={props.className} data-state={tone} style={s ? { font: 'inherit', display: 'grid', gap: 6, minWidth: 180, ...props.style } : props.style}>
+      <div style={s ? { display: 'flex', justifyContent: 'space-between', gap: 12, fontSize: '0.875em' } : undefined}>
+        <span id={labelId} style={s ? { fontWeight: 600 } : undefined}>
+          {props.label ?? props.eventName ?? 'Usage'}
+        </span>
+        <span style={s ? { fontVariantNumeric: 'tabular-nums', opacity: 0.8 } : undefined}>{text}</span>
+      </div>
+      <div
+        role="progressbar"
+        aria-labelledby={labelId}
+        aria-valuemin={0}
+        aria-valuemax={props.limit ?? undefined}
+        aria-valuenow={props.loading || props.limit === null ? undefined : Math.min(props.used, props.limit)}
+        aria-valuetext={text}
+        aria-busy={props.loading || undefined}
+        style={s ? { height: 8, borderRadius: 999, background: 'rgba(127,127,127,0.2)', overflow: 'hidden' } : undefined}
+      >
+        <div
+          style={
+            s
+              ? { height: '100%', width: `${percent ?? 100}%`, borderRadius: 999, background: TONES[tone], opacity: percent === null ? 0.35 : 1, transition: 'width 300ms ease, background-color 300ms ease' }
+              : { width: `${percent ?? 100}%` }
+          }
+        />
+      </div>
+    </div>
+  );
+}
+
+export type LimitBannerProps = Styling & {
+  userId: string;
+  eventName: string;
+  /** What the meter counts, in words: "API calls". Default: the event name. */
+  label?: string;
+  /** From this fraction of the limit on, the banner shows. Default 0.8. */
+  threshold?: number;
+  /** Where to upgrade; shows a link when given. */
+  upgradeUrl?: string;
+  upgradeLabel?: string;
+  pollInterval?: number;
+  /** Your own content, given the live usage; the banner keeps its role and styles. */
+  children?: (state: UsageState & { exceeded: boolean }) => ReactNode;
+};
+
+/**
+ * Tells a customer they are near (role="status") or at (role="alert") their plan's limit;
+ * renders nothing below `threshold` or on unlimited plans.
+ */
+export function LimitBanner(props: LimitBannerProps): ReactNode {
+  const state = useUsage(props.userId, props.eventName, { pollInterval: props.pollInterval });
+  if (state.used === null || state.limit === null) return null;
+  const fraction = state.limit === 0 ? 1 : state.used / state.limit;
+  const exceeded = state.used >= state.limit || state.allowed === false;
+  if (!exceeded && fraction < (props.threshold ?? 0.8)) return null;
+  const what = props.label ?? props.eventName;
+  const resets = state.periodEnd ? ` It resets on ${formatDate(state.periodEnd)}.` : '';
+  const message = exceeded
+    ? `You have used all ${formatNumber(state.limit)} ${what} of this billing period.${resets}`
+    : `You have used ${Math.floor(fraction * 100)}% of your ${formatNumber(state.limit)} ${what} this billing period.`;
+  const tone = exceeded ? TONES.exceeded : TONES.warning;
+  const s = !props.unstyled;
+  return (
+    <div
+      role={exceeded ? 'alert' : 'status'}
+      className={props.className}
+      data-state={exceeded ? 'exceeded' : 'warning'}
+      style={
+        s
+          ? { display: 'flex', alignItems: 'center', justifyContent: 'space-between', gap: 12, padding: '10px 14px', borderRadius: 8, border: `1px solid ${tone}`, borderLeftWidth: 4, background: exceeded ? 'rgba(220,38,38,0.08)' : 'rgba(217,119,6,0.08)', font: 'inherit', ...props.style }
+          : props.style
+      }
+    >
+      {props.children ? props.children({ ...state, exceeded }) : <span>{message}</span>}
+      {props.upgradeUrl ? (
+        <a href={props.upgradeUrl} style={s ? { color: tone, fontWeight: 600, whiteSpace: 'nowrap' } : undefined}>
+          {props.upgradeLabel ?? 'Upgrade plan'}
+        </a>
+      ) : null}
+    </div>
+  );
+}
+
+export { UsageTracker, type UsageCheck, type UsageUpdate } from './tracker';

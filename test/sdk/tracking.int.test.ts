@@ -1,0 +1,280 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { QuotaExceededError, UsageError, UsageTracker, createUsageClient, type TrackedEvent, type UsageTrackingOptions } from '../../sdk/src/index';
+import { useTestDatabase } from '../harness/db.js';
+import { api, createCreatorWithKey } from '../harness/fixtures.js';
+import { startTestServer, type TestServer } from '../harness/server.js';
+import { startFaultProxy } from './fault-proxy.js';
+
+/**
+ * The SDK's tracker against the real server (and, for faults, through a proxy in front
+ * of it): batching, settling per event, retries that never double-count, Retry-After,
+ * hard caps, tokens.
+ */
+const { url } = await useTestDatabase();
+let server: TestServer;
+let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+beforeAll(async () => {
+  server = await startTestServer(url);
+  proxy = await startFaultProxy(server.url);
+});
+afterAll(async () => {
+  await proxy.close();
+  await server.close();
+});
+
+const trackers: UsageTracker[] = [];
+afterEach(async () => {
+  await Promise.all(trackers.splice(0).map((t) => t.shutdown({ timeoutMs: 1000 })));
+  proxy.log.splice(0);
+});
+
+/** A creator with a `calls` count meter (and whatever else the test asks for). */
+async function setup(meters: Array<Record<string, unknown>> = [{ event_name: 'calls', aggregation_type: 'count' }]) {
+  const { apiKey, creator } = await createCreatorWithKey(server.rt);
+  const call = api(server.url, apiKey);
+  for (const meter of meters) {
+    const created = await call('POST', '/api/usage/meters', { display_name: 'M', unit_name: 'units', ...meter });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+  }
+  const tracker = (options: Partial<UsageTrackingOptions> = {}) => {
+    const t = new UsageTracker({ creatorId: creator.id, baseURL: proxy.url, apiKey, onError: () => undefined, ...options });
+    trackers.push(t);
+    return t;
+  };
+  return { apiKey, creatorId: creator.id, call, tracker };
+}
+
+const stored = async (creatorId: string) => {
+  const [row] = await server.rt.ownerDb.execute<{ n: string; keys: string }>(
+    sql`select count(*) as n, count(distinct idempotency_key) as keys from usage_events where creator_id = ${creatorId}`,
+  );
+  return { rows: Number(row!.n), keys: Number(row!.keys) };
+};
+
+describe('batching', () => {
+  it('sends 250 events in batches of at most 100, settles each with its committed event, and stores exactly 250', async () => {
+    const { creatorId, call, tracker } = await setup();
+    const t = tracker({ maxBatchSize: 100, flushInterval: 50 });
+    const results = await Promise.all(Array.from({ length: 250 }, (_, i) => t.track({ userId: `u${i % 5}`, eventName: 'calls', properties: { i } })));
+    expect(results.every((r) => r.event_name === 'calls' && typeof r.id === 'string')).toBe(true);
+    expect(new Set(results.map((r) => r.id)).size).toBe(250);
+    const batches = proxy.requests();
+    expect(batches.every((b) => b.events <= 100)).toBe(true);
+    expect(batches.reduce((s, b) => s + b.events, 0)).toBe(250);
+    expect(batches.length).toBeLessThanOrEqual(4);
+    expect(await stored(creatorId)).toEqual({ rows: 250, keys: 250 });
+    const usage = await call('GET', '/api/usage/customers/u0/usage');
+    expect(usage.json.meters[0]).toMatchObject({ used: '50' });
+  });
+
+  it('waits flushInterval to fill a batch; flush() sends at once and resolves when settled', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 60_000 });
+    const settled: TrackedEvent[] = [];
+    for (let i = 0; i < 3; i++) void t.track({ userId: 'u', eventName: 'calls' }).then((e) => settled.push(e));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(proxy.requests()).toHaveLength(0);
+    expect(t.pending).toBe(3);
+    await t.flush();
+    expect(settled).toHaveLength(3);
+    expect(proxy.requests()).toHaveLength(1);
+    expect(t.pending).toBe(0);
+    expect((await stored(creatorId)).rows).toBe(3);
+  });
+
+  it('the resolved event carries the usage after it', async () => {
+    const { tracker } = await setup([{ event_name: 'bytes', aggregation_type: 'sum' }]);
+    const t = tracker();
+    await t.track({ userId: 'u', eventName: 'bytes', value: 5 });
+    const second = await t.track({ userId: 'u', eventName: 'bytes', value: '2.5' });
+    expect(second.usage.used).toBe('7.5');
+    expect(second.value).toBe('2.5');
+  });
+});
+
+describe('retries never duplicate', () => {
+  it('answers lost after the server committed (connection cut) → retried with the same keys → each event stored once', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ maxBatchSize: 20, flushInterval: 10, retryBaseDelay: 20, retryMaxDelay: 100 });
+    // The first three requests are committed by the server, and then the client loses the answer.
+    proxy.script({ kind: 'drop' }, { kind: 'drop' }, { kind: 'pass' }, { kind: 'drop' });
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i } })));
+    expect(results).toHaveLength(60);
+    const sent = proxy.requests();
+    expect(sent.filter((r) => r.fault === 'drop').every((r) => r.upstreamStatus === 200)).toBe(true);
+    expect(sent.reduce((s, r) => s + r.events, 0)).toBeGreaterThan(60); // some events went twice…
+    expect(await stored(creatorId)).toEqual({ rows: 60, keys: 60 }); // …and were stored once
+    expect(new Set(results.map((r) => r.id)).size).toBe(60);
+  });
+
+  it('answers held past the client timeout → aborted and retried → stored once, usage exact', async () => {
+    const { creatorId, call, tracker } = await setup([{ event_name: 'bytes', aggregation_type: 'sum' }]);
+    const t = tracker({ timeout: 300, flushInterval: 10, retryBaseDelay: 20, retryMaxDelay: 50 });
+    proxy.script({ kind: 'delay', ms: 800 }, { kind: 'delay', ms: 800 });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => t.track({ userId: 'slow', eventName: 'bytes', value: i + 1 })));
+    expect(results.map((r) => r.value).sort((a, b) => Number(a) - Number(b))).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
+    expect(proxy.requests().length).toBeGreaterThanOrEqual(2);
+    expect(await stored(creatorId)).toEqual({ rows: 10, keys: 10 });
+    const usage = await call('GET', '/api/usage/customers/slow/usage');
+    expect(usage.json.meters[0]).toMatchObject({ used: '55' });
+  });
+
+  it('gives up after maxRetries with a network UsageError, through the promise and onError', async () => {
+    const { tracker } = await setup();
+    const onError = vi.fn();
+    const t = tracker({ maxRetries: 2, retryBaseDelay: 10, retryMaxDelay: 20, onError });
+    proxy.script({ kind: 'status', status: 500 }, { kind: 'status', status: 502 }, { kind: 'status', status: 500 });
+    const error = await t.track({ userId: 'u', eventName: 'calls' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).status).toBe(500);
+    expect(proxy.requests()).toHaveLength(3);
+    expect(onError).toHaveBeenCalledWith(error, expect.objectContaining({ userId: 'u', eventName: 'calls' }));
+  });
+});
+
+describe('Retry-After', () => {
+  it('503 and 429 with Retry-After: 1 → the next attempts wait at least a second each, then succeed once', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ retryBaseDelay: 10, retryMaxDelay: 20 });
+    proxy.script({ kind: 'status', status: 503, headers: { 'retry-after': '1' } }, { kind: 'status', status: 429, headers: { 'retry-after': '1' } });
+    await t.track({ userId: 'u', eventName: 'calls' });
+    const [first, second, third] = proxy.requests();
+    expect(proxy.requests()).toHaveLength(3);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(990);
+    expect(third!.at - second!.at).toBeGreaterThanOrEqual(990);
+    expect((await stored(creatorId)).rows).toBe(1);
+  });
+
+  it('an HTTP-date Retry-After is honoured too', async () => {
+    const { tracker } = await setup();
+    const t = tracker({ retryBaseDelay: 10, retryMaxDelay: 20 });
+    proxy.script({ kind: 'status', status: 503, headers: { 'retry-after': new Date(Date.now() + 2000).toUTCString() } });
+    await t.track({ userId: 'u', eventName: 'calls' });
+    const [first, second] = proxy.requests();
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(900);
+  });
+});
+
+describe('answers that are final', () => {
+  it('a hard cap → QuotaExceededError with used, limit, remaining, period_end, through the promise and onError; neighbours commit', async () => {
+    const { call, tracker } = await setup([{ event_name: 'calls', aggregation_type: 'count', plan_limits: [{ plan_name: 'free', limit_value: 3, hard_cap: true }] }]);
+    await call('PUT', '/api/usage/customers/capped', { plan_name: 'free' });
+    const onError = vi.fn();
+    const t = tracker({ onError, flushInterval: 50 });
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => t.track({ userId: 'capped', eventName: 'calls' })));
+    expect(proxy.requests()).toHaveLength(1); // one batch, judged per event
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
+    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as QuotaExceededError);
+    expect(refused).toHaveLength(2);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(QuotaExceededError);
+      expect(error).toMatchObject({ status: 402, code: 'quota-exceeded', used: '3', limit: '3', remaining: '0' });
+      expect(Date.parse(error.period_end)).toBeGreaterThan(Date.now());
+    }
+    expect(onError).toHaveBeenCalledTimes(2);
+    expect(onError.mock.calls[0]![0]).toBeInstanceOf(QuotaExceededError);
+  });
+
+  it('4xx answers are never retried: an unknown meter (per event) and a bad key (whole request)', async () => {
+    const { tracker, creatorId } = await setup();
+    const t = tracker();
+    const unknown = await t.track({ userId: 'u', eventName: 'no_such_meter' }).catch((e: unknown) => e);
+    expect(unknown).toMatchObject({ status: 422, code: 'unknown-meter' });
+    expect(proxy.requests()).toHaveLength(1);
+    proxy.log.splice(0);
+    const badKey = tracker({ apiKey: 'su_live_000000000000000000000000000000000000', creatorId });
+    const refused = await badKey.track({ userId: 'u', eventName: 'calls' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 401 });
+    expect(proxy.requests()).toHaveLength(1);
+  });
+
+  it('a full queue drops its oldest waiting event with queue-overflow', async () => {
+    const { tracker } = await setup();
+    const onError = vi.fn();
+    const t = tracker({ maxQueueSize: 5, flushInterval: 60_000, onError });
+    const promises = Array.from({ length: 8 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i } }));
+    const early = await Promise.allSettled(promises.slice(0, 3));
+    expect(early.every((o) => o.status === 'rejected' && (o.reason as UsageError).code === 'queue-overflow')).toBe(true);
+    expect(onError.mock.calls.map(([, event]) => (event as { properties: { i: number } }).properties.i)).toEqual([0, 1, 2]);
+    await t.flush();
+    expect((await Promise.all(promises.slice(3))).length).toBe(5);
+  });
+
+  it('shutdown() delivers what is queued and refuses later events', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 60_000 });
+    const queued = t.track({ userId: 'u', eventName: 'calls' });
+    await t.shutdown();
+    await expect(queued).resolves.toMatchObject({ event_name: 'calls' });
+    await expect(t.track({ userId: 'u', eventName: 'calls' })).rejects.toMatchObject({ code: 'shutdown' });
+    expect((await stored(creatorId)).rows).toBe(1);
+  });
+});
+
+describe('browser tokens', () => {
+  it('tracks and checks with getToken; a rejected token is asked for again once; another user’s events are refused', async () => {
+    const { call, tracker, creatorId } = await setup();
+    const mint = async (userId: string) => (await call('POST', '/api/usage/tokens', { user_id: userId, ttl_seconds: 600 })).json as { token: string; expires_at: string };
+    const getToken = vi
+      .fn<() => Promise<string | { token: string; expires_at: string }>>()
+      .mockResolvedValueOnce('eyJhbGciOiJIUzI1NiJ9.eyJjaWQiOiJ4In0.AAAA') // a token the server refuses (401)
+      .mockImplementation(() => mint('browser-user'));
+    const t = tracker({ apiKey: undefined, getToken });
+    const tracked = await t.track({ userId: 'browser-user', eventName: 'calls' });
+    expect(tracked.user_id).toBe('browser-user');
+    expect(getToken).toHaveBeenCalledTimes(2);
+    await expect(t.track({ userId: 'someone-else', eventName: 'calls' })).rejects.toMatchObject({ status: 403 });
+    const check = await t.checkUsage({ userId: 'browser-user', eventName: 'calls' });
+    expect(check).toMatchObject({ allowed: true, used: '1', limit: null });
+    expect(getToken).toHaveBeenCalledTimes(2); // cached until shortly before it expires
+    expect((await stored(creatorId)).rows).toBe(1);
+  });
+
+  it('warns once, loudly, when an API key is given in a browser', async () => {
+    const { apiKey, creatorId } = await setup();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const globals = globalThis as Record<string, unknown>;
+    globals.window = globalThis;
+    globals.document = { visibilityState: 'visible', addEventListener: () => undefined };
+    try {
+      trackers.push(new UsageTracker({ creatorId, baseURL: server.url, apiKey }));
+      trackers.push(new UsageTracker({ creatorId, baseURL: server.url, apiKey }));
+      const warnings = warn.mock.calls.filter(([message]) => String(message).includes('API KEY WAS GIVEN IN A BROWSER'));
+      expect(warnings).toHaveLength(1);
+    } finally {
+      delete globals.window;
+      delete globals.document;
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('typed client', () => {
+  it('createUsageClient calls procedures with full types and checkUsage; errors carry the problem', async () => {
+    const { apiKey } = await setup([]);
+    const client = createUsageClient({ baseURL: server.url, apiKey });
+    const meter = await client.meters.create.mutate({
+      event_name: 'api_calls',
+      display_name: 'API Calls',
+      unit_name: 'calls',
+      aggregation_type: 'count',
+      plan_limits: [{ plan_name: 'free', limit_value: 2, hard_cap: true }],
+    });
+    expect(meter.plan_limits[0]).toMatchObject({ plan_name: 'free', limit_value: '2', hard_cap: true });
+    await client.customers.upsert.mutate({ user_id: 'c1', customer: { plan_name: 'free' } });
+    const [listed, me] = await Promise.all([client.meters.list.query(), client.auth.me.query()]);
+    expect(listed.meters.map((m) => m.event_name)).toEqual(['api_calls']);
+    expect(me.auth).toBe('api_key');
+    await client.usage.track.mutate({ event_name: 'api_calls', user_id: 'c1' });
+    expect(await client.checkUsage({ userId: 'c1', eventName: 'api_calls' })).toMatchObject({ allowed: true, used: '1', limit: '2', remaining: '1', hard_cap: true });
+    await client.usage.trackBatch.mutate([{ event_name: 'api_calls', user_id: 'c1' }]);
+    expect(await client.checkUsage({ userId: 'c1', eventName: 'api_calls' })).toMatchObject({ allowed: false, remaining: '0' });
+    const failure = await client.checkUsage({ userId: 'c1', eventName: 'nope' }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(UsageError);
+    const duplicate = await client.meters.create
+      .mutate({ event_name: 'api_calls', display_name: 'Again', unit_name: 'calls', aggregation_type: 'count' })
+      .catch((e: { data?: { problem?: { status: number } } }) => e.data?.problem);
+    expect(duplicate).toMatchObject({ status: 409 });
+  });
+});
