@@ -1,0 +1,468 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SingleBar, Presets } from 'cli-progress';
+import postgres from 'postgres';
+import { cpuSeconds, fmtInt, fmtMs, freePort, freePorts, sleep, spawnDetached, stop, treeCpuSeconds, waitForHealth, writeHelloScript } from './lib.js';
+import type { LoadResult, LoadSpec, Scenario } from './load.js';
+
+/**
+ * The ingestion section of `npm run bench`: the real server (`node --import tsx
+ * server/main.ts`, embedded Postgres, fresh DATA_DIR) under autocannon in another
+ * process, 64 connections:
+ *   single — one event per request, 10,000 distinct customers, unique idempotency keys
+ *   batch  — 1,000 events per request
+ *   hot    — one customer × one hard-capped meter (limit out of reach)
+ *   check  — GET /api/usage/check, at 64 connections and at 1
+ * with two baselines run under the same load generator in the same run: a bare
+ * `node:http` hello world, and a naive server doing one transaction per event on the
+ * same Postgres (bench/naive-server.ts). Every measured run is a fixed number of
+ * requests (calibrated by a warm-up of the same kind), so each request is answered and
+ * the rows in the database must equal the 201 answers exactly.
+ *
+ * Environment: BENCH_DURATION (s per measured run, 10), BENCH_WARMUP (s, 3),
+ * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
+ * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
+ * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
+ * BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run).
+ */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+const DURATION = num('BENCH_DURATION', 10);
+const WARMUP = num('BENCH_WARMUP', 3);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 64);
+const USERS = num('BENCH_USERS', 10_000);
+const BATCH = num('BENCH_BATCH', 1000);
+const ALL: Scenario[] = ['hello', 'naive', 'single', 'batch', 'hot', 'check'];
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? ALL) as Scenario[]);
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
+const PG_STATS = process.env.BENCH_PG_STATS === '1';
+
+const METER = 'api_call';
+const HOT_METER = 'hot_call';
+const HOT_USER = 'hot_user';
+const HOT_PLAN = 'bench_capped';
+const HOT_LIMIT = 1_000_000_000;
+
+type Sql = postgres.Sql;
+
+type Measured = {
+  name: string;
+  scenario: Scenario;
+  connections: number;
+  eventsPerRequest: number;
+  result: LoadResult;
+  /** CPU cores used on average during the run, per party. */
+  cpu: { server: number; postgres: number; load: number };
+  /** Events per committed transaction (rows of one commit share received_at); null: not measured. */
+  eventsPerCommit: number | null;
+  /** Rows found for this run's idempotency keys, and whether they equal the 201 answers. */
+  rows: number | null;
+  verified: boolean | null;
+  pgStats?: string;
+};
+
+type Target = { url: string; pid: number; apiKey?: string };
+
+/** Postgres of a DATA_DIR, as its owner: credentials file + port from postmaster.pid. */
+async function ownerUrl(dataDir: string): Promise<{ url: string; postmasterPid: number }> {
+  const credentials = JSON.parse(await fs.readFile(path.join(dataDir, 'pg-credentials.json'), 'utf8')) as { user: string; password: string };
+  const pid = (await fs.readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n');
+  const port = Number(pid[3]);
+  return {
+    url: `postgres://${encodeURIComponent(credentials.user)}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/staryer`,
+    postmasterPid: Number(pid[0]),
+  };
+}
+
+function isAlive(pid: number) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+class ServerUnderTest {
+  child: ChildProcess | null = null;
+  port = 0;
+  constructor(
+    readonly dataDir: string,
+    readonly apiKey: string,
+  ) {}
+
+  async start(nodeArgs: string[] = []) {
+    // Both chosen here: a port the embedded Postgres picks for itself could be the one picked for HTTP.
+    const [port, pgPort] = await freePorts(2);
+    this.port = port!;
+    const log = await fs.open(path.join(this.dataDir, 'server.log'), 'a');
+    this.child = spawnDetached(
+      'node',
+      [...nodeArgs, '--import', 'tsx', 'server/main.ts'],
+      {
+        DATA_DIR: this.dataDir,
+        DATABASE_URL: '',
+        PORT: String(this.port),
+        EMBEDDED_PG_PORT: String(pgPort),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RUN_WORKERS: 'false',
+        NODE_ENV: 'production',
+        STARYER_BOOTSTRAP_EMAIL: 'bench@example.com',
+        STARYER_BOOTSTRAP_PASSWORD: randomBytes(12).toString('base64url'),
+        STARYER_BOOTSTRAP_API_KEY: this.apiKey,
+      },
+      log.fd,
+    );
+    await log.close();
+    await waitForHealth(`http://127.0.0.1:${this.port}/api/health`, this.child);
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async api(method: string, pathname: string, body?: unknown): Promise<unknown> {
+    const response = await fetch(this.url + pathname, {
+      method,
+      headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${pathname} → ${response.status}: ${text.slice(0, 500)}`);
+    return JSON.parse(text) as unknown;
+  }
+
+  async stop() {
+    if (this.child) await stop(this.child);
+    this.child = null;
+  }
+
+  async logTail(): Promise<string> {
+    const text = await fs.readFile(path.join(this.dataDir, 'server.log'), 'utf8').catch(() => '');
+    return text.slice(-3000);
+  }
+}
+
+/** Runs one load in a forked bench/load.ts, with a progress bar. */
+async function load(spec: LoadSpec, label: string): Promise<LoadResult> {
+  const child = fork(path.join(ROOT, 'bench', 'load.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const bar = new SingleBar({ format: `ingest  {step} [{bar}] {value}/{total} {unit}`, hideCursor: true }, Presets.shades_classic);
+  const byTime = !spec.amount;
+  const started = Date.now();
+  bar.start(byTime ? spec.duration! : spec.amount!, 0, { step: label.padEnd(28), unit: byTime ? 's' : 'requests' });
+  try {
+    const result = await new Promise<LoadResult>((resolve, reject) => {
+      child.on('message', (message: { type: string; completed?: number; result?: LoadResult; message?: string }) => {
+        if (message.type === 'tick') bar.update(byTime ? Math.min(spec.duration!, Math.floor((Date.now() - started) / 1000)) : message.completed!);
+        else if (message.type === 'result') resolve(message.result!);
+        else if (message.type === 'error') reject(new Error(`load generator: ${message.message}`));
+      });
+      child.once('exit', (code) => reject(new Error(`the load generator exited (${code}) without a result`)));
+      child.send(spec);
+    });
+    bar.update(byTime ? spec.duration! : spec.amount!);
+    return result;
+  } finally {
+    bar.stop();
+  }
+}
+
+/** pg_stat_activity of the product's pool, sampled every 25 ms while a run lasts. */
+function sampleActivity(sql: Sql) {
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const rows = await sql<Array<{ what: string }>>`
+        select case when state = 'active' then 'active: ' || coalesce(wait_event_type || ':' || wait_event, 'on CPU') || ' — ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+                    else coalesce(state, '?') end as what
+        from pg_stat_activity
+        where application_name = 'staryer-usage' and backend_type = 'client backend' and pid <> pg_backend_pid()`;
+      samples++;
+      for (const { what } of rows) counts.set(what, (counts.get(what) ?? 0) + 1);
+      await sleep(25);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    const lines = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([what, n]) => `| ${(n / samples).toFixed(2)} | ${((100 * n) / total).toFixed(1)} % | ${what.replace(/\|/g, '\\|')} |`);
+    return [`pg_stat_activity, ${samples} samples of the application pool's connections:`, '', '| mean backends | share | state — statement |', '| --- | --- | --- |', ...lines].join('\n');
+  };
+}
+
+async function statementStats(sql: Sql, seconds: number): Promise<string> {
+  const rows = await sql<Array<{ calls: string; total: number; mean: number; rows: string; query: string }>>`
+    select calls, total_exec_time as total, mean_exec_time as mean, rows,
+           left(regexp_replace(query, '\\s+', ' ', 'g'), 110) as query
+    from pg_stat_statements
+    where dbid = (select oid from pg_database where datname = 'staryer')
+    order by total_exec_time desc limit 14`;
+  return [
+    `pg_stat_statements over the run (${seconds.toFixed(1)} s), by total execution time:`,
+    '',
+    '| calls | total ms | mean ms | rows | statement |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${fmtInt(Number(r.calls))} | ${fmtInt(r.total)} | ${r.mean.toFixed(3)} | ${fmtInt(Number(r.rows))} | \`${r.query.replace(/\|/g, '\\|')}\` |`),
+  ].join('\n');
+}
+
+/** Waits until no session of the product's database is busy (3 looks in a row, 50 ms apart). */
+async function waitQuiet(sql: Sql, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (let quiet = 0; quiet < 3 && Date.now() < deadline; ) {
+    const [row] = await sql<Array<{ busy: number }>>`
+      select count(*)::int as busy from pg_stat_activity
+      where datname = 'staryer' and backend_type = 'client backend' and state <> 'idle' and pid <> pg_backend_pid()`;
+    quiet = row!.busy === 0 ? quiet + 1 : 0;
+    await sleep(50);
+  }
+}
+
+export async function runIngest(): Promise<string> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-bench-ingest-'));
+  await fs.chmod(dataDir, 0o755);
+  const apiKey = `bench_${randomBytes(24).toString('hex')}`;
+  const server = new ServerUnderTest(dataDir, apiKey);
+  const extras: ChildProcess[] = [];
+  let sql: Sql | null = null;
+  let postmasterPid = 0;
+  const measured: Measured[] = [];
+  const notes: string[] = [];
+  const log = (line: string) => console.error(line);
+  try {
+    log(`ingest: starting the server (DATA_DIR ${dataDir})`);
+    await server.start();
+    if (PG_STATS) {
+      // pg_stat_statements must be preloaded: set it, then restart the server (and its Postgres).
+      const owner = postgres((await ownerUrl(dataDir)).url, { max: 1, onnotice: () => undefined });
+      await owner`alter system set shared_preload_libraries = 'pg_stat_statements'`;
+      await owner.end();
+      await server.stop();
+    }
+    if (PG_STATS || CPU_PROF_DIR) {
+      if (!PG_STATS) await server.stop();
+      if (CPU_PROF_DIR) await fs.mkdir(CPU_PROF_DIR, { recursive: true });
+      await server.start(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
+    }
+    const owner = await ownerUrl(dataDir);
+    postmasterPid = owner.postmasterPid;
+    sql = postgres(owner.url, { max: 2, onnotice: () => undefined, connection: { application_name: 'bench' } });
+    if (PG_STATS) await sql`create extension if not exists pg_stat_statements`;
+    const [pgInfo] = await sql<Array<{ version: string; sync: string; fsync: string; buffers: string }>>`
+      select current_setting('server_version') as version, current_setting('synchronous_commit') as sync,
+             current_setting('fsync') as fsync, current_setting('shared_buffers') as buffers`;
+    notes.push(`Postgres ${pgInfo!.version} (embedded, started by the server), fsync=${pgInfo!.fsync}, synchronous_commit=${pgInfo!.sync}, shared_buffers=${pgInfo!.buffers}; data in ${os.tmpdir()}.`);
+
+    log('ingest: creating meters and the hot customer');
+    await server.api('POST', '/api/usage/meters', { event_name: METER, display_name: 'API calls', aggregation_type: 'count', unit_name: 'calls' });
+    await server.api('POST', '/api/usage/meters', {
+      event_name: HOT_METER,
+      display_name: 'Hot calls',
+      aggregation_type: 'count',
+      unit_name: 'calls',
+      plan_limits: [{ plan_name: HOT_PLAN, limit_value: HOT_LIMIT, hard_cap: true }],
+    });
+    await server.api('PUT', `/api/usage/customers/${HOT_USER}`, { plan_name: HOT_PLAN });
+
+    const base: Omit<LoadSpec, 'scenario' | 'url' | 'keyPrefix'> = { connections: CONNECTIONS, users: USERS, batchSize: BATCH, eventName: METER, hotUser: HOT_USER };
+    const target: Target = { url: server.url, pid: server.child!.pid!, apiKey };
+
+    /** Warm-up of the same kind (also the calibration), then a run of a fixed number of requests. */
+    const measure = async (name: string, scenario: Scenario, on: Target, options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' } = {}) => {
+      const { table, ...overrides } = options;
+      const spec: LoadSpec = { ...base, scenario, url: on.url, apiKey: on.apiKey, keyPrefix: '', ...overrides };
+      // A batch takes long enough that a warm-up cut off after WARMUP seconds would leave
+      // dozens still committing; its warm-up is a fixed number instead, at 16 connections.
+      const warmSize = Math.min(16, spec.connections);
+      const warmup =
+        scenario === 'batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
+      const warm = await load({ ...spec, ...warmup, keyPrefix: `${scenario}-w${randomBytes(3).toString('hex')}` }, `${name} (warm-up)`);
+      if (warm.errors > 0 || Object.keys(warm.statuses).some((s) => !s.startsWith('2'))) {
+        log(`  warm-up of ${name}: statuses ${JSON.stringify(warm.statuses)}, errors ${warm.errors}`);
+      }
+      const amount = Math.max(spec.connections, Math.round(warm.requestsPerSecond * DURATION));
+      await waitQuiet(sql!); // the warm-up's requests still in flight when it stopped
+      const keyPrefix = `${scenario}-m${randomBytes(3).toString('hex')}`;
+      const pgPid = postmasterPid;
+      // The server's own process (all its threads); Postgres is its child, counted apart.
+      const before = { server: await cpuSeconds(on.pid), postgres: await treeCpuSeconds(pgPid) };
+      if (PG_STATS) await sql!`select pg_stat_statements_reset()`;
+      const stopSampling = PG_STATS && scenario !== 'hello' ? sampleActivity(sql!) : null;
+      const started = performance.now();
+      const result = await load({ ...spec, amount, keyPrefix }, name);
+      const wall = (performance.now() - started) / 1000;
+      const activity = stopSampling ? await stopSampling() : null;
+      const after = { server: await cpuSeconds(on.pid), postgres: await treeCpuSeconds(pgPid) };
+      const pgStats = PG_STATS && scenario !== 'hello' ? [await statementStats(sql!, result.seconds), activity].filter(Boolean).join('\n\n') : undefined;
+      let rows: number | null = null;
+      let verified: boolean | null = null;
+      let eventsPerCommit: number | null = null;
+      if (table) {
+        const prefix = `${keyPrefix}-`;
+        const [found] =
+          table === 'usage_events'
+            ? await sql!<Array<{ n: number; distinct: number; commits: number }>>`
+                select count(*)::int as n, count(distinct idempotency_key)::int as distinct, count(distinct received_at)::int as commits
+                from usage_events where starts_with(idempotency_key, ${prefix})`
+            : await sql!<Array<{ n: number; distinct: number; commits: number }>>`
+                select count(*)::int as n, count(distinct idempotency_key)::int as distinct, count(distinct received_at)::int as commits
+                from bench_naive_events where starts_with(idempotency_key, ${prefix})`;
+        rows = found!.n;
+        eventsPerCommit = found!.commits > 0 ? found!.n / found!.commits : null;
+        verified = found!.n === result.events201 && found!.distinct === found!.n;
+      }
+      const eventsPerRequest = scenario === 'batch' ? (spec.batchSize ?? BATCH) : 1;
+      const m: Measured = {
+        name,
+        scenario,
+        connections: spec.connections,
+        eventsPerRequest,
+        result,
+        cpu: { server: (after.server - before.server) / wall, postgres: (after.postgres - before.postgres) / wall, load: result.cpuSeconds / wall },
+        eventsPerCommit,
+        rows,
+        verified,
+        pgStats,
+      };
+      measured.push(m);
+      const r = result;
+      log(
+        `  ${name}: ${fmtInt(r.requestsPerSecond * eventsPerRequest)} ${eventsPerRequest > 1 || scenario === 'single' || scenario === 'hot' || scenario === 'naive' ? 'events' : 'requests'}/s, p50 ${fmtMs(r.p50)} ms, p99 ${fmtMs(r.p99)} ms, statuses ${JSON.stringify(r.statuses)}` +
+          (scenario === 'batch' ? ` events ${JSON.stringify(r.eventStatuses)}` : '') +
+          (rows !== null ? `, rows ${fmtInt(rows)} vs 201s ${fmtInt(r.events201)} → ${verified ? 'OK' : 'MISMATCH'}` : ''),
+      );
+      return m;
+    };
+
+    if (SCENARIOS.has('hello')) {
+      const port = await freePort();
+      const hello = spawnDetached('node', [await writeHelloScript()], { PORT: String(port) });
+      extras.push(hello);
+      await waitForHealth(`http://127.0.0.1:${port}/`, hello);
+      await measure('bare node:http hello world', 'hello', { url: `http://127.0.0.1:${port}`, pid: hello.pid! });
+      await stop(hello);
+    }
+
+    if (SCENARIOS.has('naive')) {
+      const port = await freePort();
+      const naive = spawnDetached('node', ['--import', 'tsx', path.join(ROOT, 'bench', 'naive-server.ts')], { PORT: String(port), PG_URL: owner.url, POOL_MAX: '10' });
+      extras.push(naive);
+      await waitForHealth(`http://127.0.0.1:${port}/`, naive, 30_000);
+      await measure('naive 1 tx per event', 'naive', { url: `http://127.0.0.1:${port}`, pid: naive.pid! }, { table: 'bench_naive_events' });
+      await stop(naive);
+    }
+
+    if (SCENARIOS.has('single') || SCENARIOS.has('batch') || SCENARIOS.has('check')) {
+      // Every customer exists before the timed runs (first events create them).
+      log(`ingest: creating ${fmtInt(USERS)} customers (batches of ${BATCH})`);
+      for (let from = 0; from < USERS; from += BATCH) {
+        const events = [];
+        for (let i = from; i < Math.min(USERS, from + BATCH); i++) events.push({ event_name: METER, user_id: `user_${i}`, idempotency_key: `seed-${i}` });
+        const answer = (await server.api('POST', '/api/usage/track', events)) as { results: Array<{ status: number }> };
+        const bad = answer.results.filter((r) => r.status !== 201).length;
+        if (bad > 0) throw new Error(`seeding customers: ${bad} events not accepted`);
+      }
+    }
+
+    if (SCENARIOS.has('single')) await measure('single events', 'single', target, { table: 'usage_events' });
+    if (SCENARIOS.has('batch')) await measure(`batches of ${BATCH}`, 'batch', target, { table: 'usage_events' });
+    if (SCENARIOS.has('hot')) {
+      const m = await measure('hot customer, hard cap', 'hot', target, { table: 'usage_events', eventName: HOT_METER });
+      if ((m.result.statuses['402'] ?? 0) > 0) notes.push('The hot run got 402 answers: the hard cap was reached, which it should not be.');
+    }
+    if (SCENARIOS.has('check')) {
+      await measure('check', 'check', target);
+      await measure('check, 1 connection', 'check', target, { connections: 1 });
+    }
+
+    // Invariant over everything recorded: each period counter equals its events.
+    const mismatched = await sql<Array<{ event_name: string; counters: string; events: string }>>`
+      select m.event_name, coalesce(sum(a.event_count), 0) as counters,
+             (select count(*) from usage_events e where e.meter_id = m.meter_id) as events
+      from usage_meters m left join usage_aggregates a on a.meter_id = m.meter_id and a.window = 'period'
+      group by m.meter_id, m.event_name`;
+    for (const row of mismatched) {
+      const ok = Number(row.counters) === Number(row.events);
+      notes.push(`Meter \`${row.event_name}\`: ${fmtInt(Number(row.events))} events recorded, period counters sum to ${fmtInt(Number(row.counters))} — ${ok ? 'equal' : 'NOT EQUAL'}.`);
+    }
+    const [cap] = await sql<Array<{ value: string }>>`
+      select a.value from usage_aggregates a join customers c on c.customer_id = a.customer_id join usage_meters m on m.meter_id = a.meter_id
+      where c.user_id = ${HOT_USER} and m.event_name = ${HOT_METER} and a.window = 'period'`;
+    if (cap) notes.push(`Hot customer's counter: ${fmtInt(Number(cap.value))} of the ${fmtInt(HOT_LIMIT)} hard cap.`);
+  } catch (error) {
+    console.error(`\nThe ingestion benchmark failed. Server log (tail):\n${await server.logTail()}`);
+    throw error;
+  } finally {
+    await sql?.end({ timeout: 5 });
+    for (const child of extras) await stop(child);
+    await server.stop();
+    // Should the server have died, its Postgres (which we caused to start) is still up.
+    postmasterPid ||= Number((await fs.readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '0')).split('\n')[0]);
+    if (postmasterPid && isAlive(postmasterPid)) {
+      process.kill(postmasterPid, 'SIGINT');
+      for (let i = 0; i < 250 && isAlive(postmasterPid); i++) await sleep(20);
+    }
+    if (process.env.BENCH_KEEP === '1') log(`ingest: DATA_DIR kept: ${dataDir}`);
+    else await fs.rm(dataDir, { recursive: true, force: true });
+  }
+  return report(measured, notes);
+}
+
+function report(measured: Measured[], notes: string[]): string {
+  const find = (s: Scenario, connections = CONNECTIONS) => measured.find((m) => m.scenario === s && m.connections === connections);
+  const hello = find('hello');
+  const naive = find('naive');
+  const perSecond = (m: Measured) => m.result.requestsPerSecond * m.eventsPerRequest;
+  const ratio = (value: number, baseline: Measured | undefined) => {
+    if (!baseline) return '–';
+    const r = value / perSecond(baseline);
+    return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+  };
+  const rows = measured.map((m) => {
+    const r = m.result;
+    const unit = m.scenario === 'hello' || m.scenario === 'check' ? 'req/s' : 'events/s';
+    const statuses = Object.entries(r.statuses)
+      .map(([s, n]) => `${s}: ${fmtInt(n)}`)
+      .join(', ');
+    const check = m.verified === null ? '–' : m.verified ? `✔ ${fmtInt(m.rows!)} = ${fmtInt(r.events201)}` : `✘ ${fmtInt(m.rows!)} ≠ ${fmtInt(r.events201)}`;
+    return `| ${m.name} | ${m.connections} | ${fmtInt(r.requests)} (${statuses}${r.errors ? `, ${r.errors} errors` : ''}) | **${fmtInt(perSecond(m))}** ${unit} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${ratio(perSecond(m), hello)} | ${m.scenario === 'hello' || m.scenario === 'check' ? '–' : ratio(perSecond(m), naive)} | ${m.cpu.server.toFixed(2)} / ${m.cpu.postgres.toFixed(2)} / ${m.cpu.load.toFixed(2)} | ${m.eventsPerCommit === null ? '–' : m.eventsPerCommit.toFixed(1)} | ${check} |`;
+  });
+  const single = find('single');
+  const batch = find('batch');
+  const check1 = find('check', 1);
+  const check64 = find('check');
+  const verdict = (ok: boolean) => (ok ? '**met**' : '**not met**');
+  const targets = [
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    single ? `| ≥ 10,000 single events/s, durable | ${fmtInt(perSecond(single))} events/s | ${verdict(perSecond(single) >= 10_000)} |` : null,
+    batch ? `| ≥ 100,000 batched events/s, durable | ${fmtInt(perSecond(batch))} events/s | ${verdict(perSecond(batch) >= 100_000)} |` : null,
+    check1 ? `| check p99 < 2 ms (1 connection) | ${fmtMs(check1.result.p99)} ms | ${verdict(check1.result.p99 < 2)} |` : null,
+    check64 ? `| check p99 < 2 ms (64 connections) | ${fmtMs(check64.result.p99)} ms | ${verdict(check64.result.p99 < 2)} |` : null,
+  ].filter(Boolean);
+  const profiles = measured.filter((m) => m.pgStats).map((m) => `#### ${m.name}\n\n${m.pgStats}`);
+  return [
+    `### Ingestion: ${CONNECTIONS} connections (autocannon in its own process), ${fmtInt(USERS)} customers, measured runs of ≈${DURATION} s after a ${WARMUP} s warm-up`,
+    '',
+    '| run | conns | requests (statuses) | throughput | p50 ms | p99 ms | × hello world | × naive | CPU cores server / Postgres / load gen | events per commit | rows = 201s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    ...targets,
+    '',
+    ...notes.map((n) => `- ${n}`),
+    ...(profiles.length ? ['', ...profiles] : []),
+  ].join('\n');
+}
