@@ -2,13 +2,13 @@ import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { AppRouter } from '../../server/root';
 import {
-  QuotaExceededError,
-  UsageError,
-  UsageTracker,
+  type QuotaExceededError,
+  type UsageError,
+  type UsageTracker,
   createUsageClient,
   initUsageTracking,
   trackUsage,
-  useUsageTracking,
+  type useUsageTracking,
   type TrackEvent,
   type TrackedEvent,
   type UsageCheck,
@@ -16,7 +16,7 @@ import {
   type UsageRouter,
   type UsageTrackingOptions,
 } from '../../sdk/src/index';
-import { LimitBanner, UsageBar, UsageTrackingProvider, useUsage, useUsageTracking as useUsageTrackingReact, type UsageState } from '../../sdk/src/react';
+import { LimitBanner, UsageBar, UsageTrackingProvider, useUsage, type useUsageTracking as useUsageTrackingReact, type UsageState } from '../../sdk/src/react';
 
 /**
  * The public types of @staryer/usage-sdk, pinned. `expectTypeOf` is checked by tsc
