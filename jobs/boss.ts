@@ -14,8 +14,10 @@ export async function startBoss(ownerUrl: string, options: { schedule: boolean; 
     supervise: options.schedule,
     // Alerts must reach people within seconds: queues with `notify` wake workers at once.
     useListenNotify: true,
-    // Jobs of a dead worker (missed heartbeats) are failed and retried within seconds.
+    // Jobs of a dead worker (missed heartbeats) are failed and retried within seconds: the
+    // supervisor pass checks often, and each queue's monitor (expiry, heartbeats) every 10 s.
     superviseIntervalSeconds: 5,
+    monitorIntervalSeconds: 10,
   });
   boss.on('error', options.onError);
   await boss.start();
