@@ -13,23 +13,23 @@ const SDK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const CASES: Array<{ name: string; code: string }> = [
   {
-    name: 'core: initUsageTracking + trackUsage',
+    name: 'core: `initUsageTracking` + `trackUsage`',
     code: `import { initUsageTracking, trackUsage } from '@staryer/usage-sdk';
 initUsageTracking({ creatorId: 'c', baseURL: 'https://usage.example.com', getToken: async () => 't' });
 trackUsage({ userId: 'u', eventName: 'api_calls' });`,
   },
   {
-    name: 'core + useUsageTracking (root entry)',
+    name: 'core + `useUsageTracking` (root entry)',
     code: `import { initUsageTracking, useUsageTracking } from '@staryer/usage-sdk';
 initUsageTracking({ creatorId: 'c', baseURL: 'https://usage.example.com', getToken: async () => 't' });
 export const f = useUsageTracking;`,
   },
   {
-    name: 'react: provider, useUsage, <UsageBar>, <LimitBanner> (React itself excluded)',
+    name: '`/react`: provider, `useUsage`, `<UsageBar>`, `<LimitBanner>` (core included, React excluded)',
     code: `export { UsageTrackingProvider, useUsage, useUsageTracking, UsageBar, LimitBanner } from '@staryer/usage-sdk/react';`,
   },
   {
-    name: 'typed client: createUsageClient (incl. @trpc/client)',
+    name: 'typed client: `createUsageClient` (core and `@trpc/client` included)',
     code: `export { createUsageClient } from '@staryer/usage-sdk';`,
   },
 ];
