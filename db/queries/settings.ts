@@ -32,12 +32,15 @@ export async function findSettings(tx: Queryable, creatorId: string): Promise<Se
 
 /** The creator's settings row, created with defaults on first use. */
 export async function ensureSettings(tx: Queryable, creatorId: string): Promise<Settings> {
-  const [row] = await tx
+  // A plain read first: an upsert would lock the creator's one settings row, and every
+  // concurrent ingestion transaction of that creator would queue behind it.
+  const existing = await findSettings(tx, creatorId);
+  if (existing) return existing;
+  await tx
     .insert(creatorSettings)
     .values({ creatorId, tokenSecret: randomBytes(32).toString('base64url') })
-    .onConflictDoUpdate({ target: creatorSettings.creatorId, set: { creatorId: sql`excluded.creator_id` } })
-    .returning();
-  return fromDb(row!);
+    .onConflictDoNothing();
+  return (await findSettings(tx, creatorId))!;
 }
 
 export async function updateSettingsRow(
