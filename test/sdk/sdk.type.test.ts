@@ -26,6 +26,8 @@ type Published = Omit<AppRouter['_def']['record'], 'auth'> & { auth: Pick<AppRou
 
 describe('the generated router is the server’s AppRouter (drift fails typecheck: run `npm run sdk:build`)', () => {
   it('inputs and outputs of every procedure an API key can call', () => {
+    // A type error below means sdk/src/router.generated.ts is stale: a procedure changed on
+    // the server. Run `npm run sdk:build` (npm test does) and commit the regenerated file.
     type In = inferRouterInputs<UsageRouter>;
     type Out = inferRouterOutputs<UsageRouter>;
     type ServerIn = inferRouterInputs<AppRouter>;
