@@ -135,8 +135,13 @@ type Pending = {
  */
 export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: string, events: PreparedEvent[], receivedAt: Date): Promise<EventOutcome[]> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
-  const settings = await ensureSettings(tx, creatorId);
-  const meters = new Map((await findActiveMetersByEventNames(tx, [...new Set(events.map((e) => e.eventName))])).map((m) => [m.eventName, m]));
+  // Independent reads go out together (postgres.js pipelines them on the transaction's connection).
+  const [settings, meterList, knownCustomers] = await Promise.all([
+    ensureSettings(tx, creatorId),
+    findActiveMetersByEventNames(tx, [...new Set(events.map((e) => e.eventName))]),
+    findCustomersByUserIds(tx, [...new Set(events.map((e) => e.userId))]),
+  ]);
+  const meters = new Map(meterList.map((m) => [m.eventName, m]));
 
   const metered: Array<{ index: number; event: PreparedEvent; meter: Meter }> = [];
   events.forEach((event, index) => {
@@ -148,7 +153,7 @@ export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: strin
 
   const graceMs = settings.lateEventGraceHours * 3_600_000;
   const isClosed = (period: Period) => receivedAt.getTime() > period.end.getTime() + graceMs;
-  const customers = new Map((await findCustomersByUserIds(tx, [...new Set(metered.map((m) => m.event.userId))])).map((c) => [c.userId, c]));
+  const customers = new Map(knownCustomers.map((c) => [c.userId, c]));
   // An unknown user becomes a customer only through an event that is judged further: one
   // refused for a closed period must leave nothing behind. A new customer has no anchor.
   const missing = [
