@@ -26,7 +26,12 @@ export default defineConfig({
   onSuccess: async () => {
     for (const file of ['dist/react.js', 'dist/react.cjs']) {
       const code = await readFile(file, 'utf8');
-      if (!code.startsWith("'use client'")) await writeFile(file, `'use client';\n${code}`);
+      if (code.startsWith("'use client'")) continue;
+      await writeFile(file, `'use client';\n${code}`);
+      // One line more at the top: shift the source map by one generated line.
+      const map = JSON.parse(await readFile(`${file}.map`, 'utf8')) as { mappings: string };
+      map.mappings = `;${map.mappings}`;
+      await writeFile(`${file}.map`, JSON.stringify(map));
     }
   },
 });
