@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -65,6 +66,7 @@ createRoot(document.getElementById('root')).render(<App />);
 `;
 
 async function bundlePage(): Promise<string> {
+  if (!existsSync(path.join(SDK_DIST, 'index.js'))) throw new Error('sdk/dist is missing: run `npm run sdk:build` first (npm test does).');
   const result = await build({
     stdin: { contents: PAGE_SOURCE, loader: 'tsx', resolveDir: path.resolve('.') },
     bundle: true,

@@ -54,7 +54,7 @@ export type UsageTrackingOptions = {
   maxBatchSize?: number;
   /** Events held at most, sending or waiting; past it the oldest waiting one is dropped. Default 10,000. */
   maxQueueSize?: number;
-  /** Attempts after the first before an event is given up. Default 8 (about 1–2 minutes of backoff). */
+  /** Attempts after the first before an event is given up. Default 8 (≈ 45–90 s of backoff in all). */
   maxRetries?: number;
   /** First backoff step; it doubles per failed attempt, with jitter. Default 500 ms. */
   retryBaseDelay?: number;
