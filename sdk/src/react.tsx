@@ -224,7 +224,7 @@ function UsageBarView(props: Styling & { label?: string; eventName?: string; uni
     ? 'Loading…'
     : props.limit === null
       ? `${format(props.used)}${unit} used · no limit`
-      : `${format(props.used)} of ${format(props.limit)}${unit} (${Math.round((props.used / Math.max(props.limit, Number.MIN_VALUE)) * 100)}%)`;
+      : `${format(props.used)} of ${format(props.limit)}${unit} (${props.limit === 0 ? 100 : Math.round((props.used / props.limit) * 100)}%)`;
   const s = !props.unstyled;
   return (
     <div className={props.className} data-state={tone} style={s ? { font: 'inherit', display: 'grid', gap: 6, minWidth: 180, ...props.style } : props.style}>
