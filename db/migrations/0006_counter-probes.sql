@@ -17,3 +17,13 @@ $$;
 ALTER TABLE usage_aggregates SET (fillfactor = 80);
 --> statement-breakpoint
 ALTER TABLE usage_idempotency_keys SET (fillfactor = 80);
+--> statement-breakpoint
+-- The same for idempotency answers written back after a group's events are judged.
+CREATE OR REPLACE FUNCTION app_idempotency_rows(p jsonb)
+  RETURNS TABLE (idempotency_key text, response jsonb)
+  LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+  AS $$
+BEGIN
+  RETURN QUERY SELECT x.idempotency_key, x.response FROM jsonb_to_recordset(p) AS x(idempotency_key text, response jsonb);
+END
+$$;

@@ -205,7 +205,6 @@ export async function storeIdempotencyAnswers(tx: Queryable, creatorId: string, 
   if (answers.length === 0) return;
   await tx.execute(sql`
     update usage_idempotency_keys k set response = v.response
-    from jsonb_to_recordset(${JSON.stringify(answers.map((a) => ({ idempotency_key: a.idempotencyKey, response: a.response })))}::jsonb)
-      as v(idempotency_key text, response jsonb)
+    from app_idempotency_rows(${JSON.stringify(answers.map((a) => ({ idempotency_key: a.idempotencyKey, response: a.response })))}::jsonb) v
     where k.creator_id = ${creatorId} and k.idempotency_key = v.idempotency_key`);
 }

@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss';
-import type { Db } from '../../db/client.js';
+import { sql } from 'drizzle-orm';
+import type { Db, Tx } from '../../db/client.js';
 import { setTenant } from '../../db/tenant.js';
 import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -84,6 +85,7 @@ export class GroupCommitter {
       const receivedAt = this.options.now();
       try {
         const results = await this.db.transaction(async (tx) => {
+          await preferIndexProbes(tx);
           const out = new Map<Submission, EventOutcome[]>();
           for (const [creatorId, submissions] of byCreator) {
             await setTenant(tx, creatorId);
@@ -114,4 +116,15 @@ export class GroupCommitter {
       }
     }
   }
+}
+
+/**
+ * Every statement of an ingestion transaction is driven by a handful of keys (counters,
+ * idempotency keys) against tables holding a creator's whole history; row-set parameters
+ * are estimated at 10–100 rows, and the planner then prefers hashing the creator's whole
+ * table over probing its primary key per key (measured: 5–10 ms vs 0.2 ms per statement).
+ * Nested loops over index probes are right for all of them, so the transaction says so.
+ */
+async function preferIndexProbes(tx: Tx): Promise<void> {
+  await tx.execute(sql`select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`);
 }
