@@ -76,6 +76,23 @@ describe('operational endpoints', () => {
   });
 });
 
+describe('CORS for the browser SDK', () => {
+  it('answers preflights for track and check only, and exposes the replay header', async () => {
+    const preflight = await raw('/api/usage/track', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.creator.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
+    const check = await raw('/api/usage/check?user_id=u&event_name=x', { headers: { origin: 'https://app.creator.example' } });
+    expect(check.headers.get('access-control-allow-origin')).toBe('*');
+    expect(check.status).toBe(401);
+    const keys = await raw('/api/usage/keys', { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    expect(keys.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
 describe('errors are RFC 9457 problem JSON', () => {
   const post = (body: string, headers: Record<string, string>) =>
     raw('/api/usage/keys', { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, ...headers }, body });

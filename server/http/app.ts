@@ -28,6 +28,9 @@ const VERSION = (require('../../package.json') as { version: string }).version;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
+/** The endpoints a browser SDK calls from the creator's own origin. */
+const BROWSER_PATHS = new Set(['/api/usage/track', '/api/usage/check']);
+
 /**
  * The HTTP entry point. API paths (/api/*, /metrics) are served here directly — the
  * Remix request pipeline costs ~30x more per request — and everything else goes to
@@ -123,6 +126,22 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       labelEarly('/api/trpc');
       await trpc(req, res);
       return '/api/trpc';
+    }
+    // Browsers on the creator's own site track and check with a user token (bearer, no
+    // cookies), so these two endpoints answer cross-origin requests; nothing else does.
+    if (BROWSER_PATHS.has(pathname)) {
+      res.setHeader('access-control-allow-origin', '*');
+      res.setHeader('access-control-expose-headers', 'idempotent-replayed, retry-after, x-request-id');
+      res.setHeader('cross-origin-resource-policy', 'cross-origin');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST',
+          'access-control-allow-headers': 'authorization, content-type, idempotency-key',
+          'access-control-max-age': '86400',
+        });
+        res.end();
+        return 'cors-preflight';
+      }
     }
     if (pathname.startsWith('/api/')) {
       const found = router.find(req.method as 'GET', pathname);
