@@ -2,8 +2,10 @@ import { alertsRouter } from './routers/alerts.js';
 import { apiKeysRouter } from './routers/api-keys.js';
 import { authRouter } from './routers/auth.js';
 import { customersRouter } from './routers/customers.js';
+import { emailsRouter } from './routers/emails.js';
 import { metersRouter } from './routers/meters.js';
 import { settingsRouter } from './routers/settings.js';
+import { systemRouter } from './routers/system.js';
 import { usageRouter } from './routers/usage.js';
 import { webhooksRouter } from './routers/webhooks.js';
 import { createCallerFactory, router } from './trpc.js';
@@ -17,6 +19,8 @@ export const appRouter = router({
   usage: usageRouter,
   alerts: alertsRouter,
   webhooks: webhooksRouter,
+  system: systemRouter,
+  emails: emailsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -683,6 +683,35 @@ export type WebhooksDeliveriesOutput = {
   }>;
 };
 
+export type SystemQueuesInput = void;
+
+export type SystemQueuesOutput = {
+  queues: Array<{
+    name: string;
+    queued: number;
+    active: number;
+    failed: number;
+  }>;
+};
+
+export type EmailsListInput = undefined | {
+  limit?: undefined | number;
+};
+
+export type EmailsListOutput = {
+  emails: Array<{
+    id: string;
+    alert_id: null | string;
+    recipient: "customer" | "creator";
+    to: string;
+    subject: string;
+    status: "pending" | "failed" | "sent" | "outbox";
+    error: null | string;
+    sent_at: null | string;
+    created_at: string;
+  }>;
+};
+
 /** The server's AppRouter as clients see it (dashboard-only procedures left out). */
 export type UsageRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: UsageErrorShape; transformer: false },
@@ -733,6 +762,12 @@ export type UsageRouter = TRPCBuiltRouter<
       sendTest: TRPCMutationProcedure<{ input: WebhooksSendTestInput; output: WebhooksSendTestOutput; meta: object }>;
       replay: TRPCMutationProcedure<{ input: WebhooksReplayInput; output: WebhooksReplayOutput; meta: object }>;
       deliveries: TRPCQueryProcedure<{ input: WebhooksDeliveriesInput; output: WebhooksDeliveriesOutput; meta: object }>;
+    };
+    system: {
+      queues: TRPCQueryProcedure<{ input: SystemQueuesInput; output: SystemQueuesOutput; meta: object }>;
+    };
+    emails: {
+      list: TRPCQueryProcedure<{ input: EmailsListInput; output: EmailsListOutput; meta: object }>;
     };
   }
 >;
