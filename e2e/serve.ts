@@ -11,7 +11,9 @@ if (!dataDir) throw new Error('DATA_DIR must be set');
 execFileSync('npx', ['remix', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
 console.log(`e2e server: data in ${dataDir}`);
 
-const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { stdio: 'inherit', env: process.env });
+// Journeys register webhook endpoints on local receivers (127.0.0.1), which production refuses.
+const env = { ...process.env, ALLOW_PRIVATE_WEBHOOK_URLS: process.env.ALLOW_PRIVATE_WEBHOOK_URLS ?? 'true' };
+const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { stdio: 'inherit', env });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => server.kill(signal));
