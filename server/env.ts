@@ -35,6 +35,17 @@ export const ZEnv = z
     /** Allow webhook URLs that resolve to loopback/private/link-local addresses (tests, local development). */
     ALLOW_PRIVATE_WEBHOOK_URLS: booleanString.default(false),
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    /** Platform secret key, used with a creator's Connect account id (Stripe-Account header). */
+    STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret or restricted key (sk_… / rk_…)').optional(),
+    /** Send every Stripe call to this base URL instead of api.stripe.com (stripe-mock, the test fake). */
+    STRIPE_API_BASE: z.url().optional(),
+    /** AES-256-GCM key (32 bytes, base64) encrypting creators' Stripe keys at rest; unset → a fixed development key, with a warning. */
+    STRIPE_KEYS_ENCRYPTION_KEY: z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+      .optional(),
+    /** Timeout of one Stripe call; a timed-out meter event is resent with the same identifier. */
+    STRIPE_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
     STARYER_BOOTSTRAP_EMAIL: z.email().optional(),
     STARYER_BOOTSTRAP_PASSWORD: z.string().min(1).optional(),
     STARYER_BOOTSTRAP_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),

@@ -1,0 +1,166 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import Stripe from 'stripe';
+import type { TEnv } from '../env.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * The only place that constructs a Stripe client (ESLint forbids `stripe` elsewhere in
+ * services). It also owns the creator's key at rest (AES-256-GCM) and translates the
+ * SDK's errors into the few outcomes billing decides on, so no other module sees a
+ * Stripe type or a secret.
+ */
+
+/** Whose Stripe account a call acts on: the creator's own key, or a Connect account with the platform key. */
+export type StripeCredentials = { kind: 'secret_key'; secretKey: string } | { kind: 'connect'; accountId: string };
+
+/** What billing needs to know about a failed call. */
+export type StripeFailureKind =
+  /** 429: wait retryAfterMs, then the same call again. */
+  | 'rate_limited'
+  /** Timeout, connection reset or 5xx: the call may or may not have been applied; resend the same identifier. */
+  | 'transient'
+  /** The meter event identifier was already recorded: the earlier attempt was applied. */
+  | 'duplicate'
+  /** Anything else Stripe refused (unknown customer or meter, timestamp out of window, bad key…): no retry helps. */
+  | 'rejected';
+
+export class StripeCallError extends Error {
+  constructor(
+    readonly kind: StripeFailureKind,
+    message: string,
+    readonly requestId: string | null,
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message);
+    this.name = 'StripeCallError';
+  }
+}
+
+export type MeterEventInput = { eventName: string; stripeCustomerId: string; value: string; identifier: string; timestamp: Date };
+
+export type StripeBilling = {
+  /** Records one Billing Meter Event; resolves with Stripe's request id. */
+  createMeterEvent: (input: MeterEventInput) => Promise<{ requestId: string | null }>;
+  /** Stripe's aggregated value for a customer on a meter over [start, end). */
+  meterTotal: (input: { meterId: string; stripeCustomerId: string; start: Date; end: Date }) => Promise<string>;
+  /** Finds the active meter of an event name, or creates it (formula sum). */
+  ensureMeter: (input: { eventName: string; displayName: string }) => Promise<{ id: string }>;
+};
+
+const DEV_KEY_SEED = 'staryer-usage development key for Stripe secrets — set STRIPE_KEYS_ENCRYPTION_KEY';
+let warnedDevKey = false;
+
+function encryptionKey(env: TEnv, log?: Logger): Buffer {
+  if (env.STRIPE_KEYS_ENCRYPTION_KEY) return Buffer.from(env.STRIPE_KEYS_ENCRYPTION_KEY, 'base64');
+  if (!warnedDevKey && env.NODE_ENV !== 'test') {
+    warnedDevKey = true;
+    log?.warn('STRIPE_KEYS_ENCRYPTION_KEY is not set: creators’ Stripe keys are encrypted with a fixed development key. Set it in production.');
+  }
+  return createHash('sha256').update(DEV_KEY_SEED).digest();
+}
+
+/** `v1.<iv>.<tag>.<ciphertext>` (base64url), AES-256-GCM. */
+export function encryptStripeSecret(env: TEnv, plain: string, log?: Logger): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', encryptionKey(env, log), iv);
+  const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return ['v1', iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
+}
+
+export function decryptStripeSecret(env: TEnv, stored: string, log?: Logger): string {
+  const [version, iv, tag, ciphertext] = stored.split('.');
+  if (version !== 'v1' || !iv || !tag || !ciphertext) throw new Error('Unreadable stored Stripe key');
+  const decipher = createDecipheriv('aes-256-gcm', encryptionKey(env, log), Buffer.from(iv, 'base64url'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+}
+
+function clientConfig(env: TEnv): Stripe.StripeConfig {
+  const config: Stripe.StripeConfig = {
+    // Retries are billing's: it resends with the same meter event identifier and honours Retry-After.
+    maxNetworkRetries: 0,
+    timeout: env.STRIPE_TIMEOUT_MS,
+    telemetry: false,
+    appInfo: { name: 'staryer-usage' },
+  };
+  if (env.STRIPE_API_BASE) {
+    const base = new URL(env.STRIPE_API_BASE);
+    config.host = base.hostname;
+    config.port = base.port || (base.protocol === 'https:' ? 443 : 80);
+    config.protocol = base.protocol === 'http:' ? 'http' : 'https';
+  }
+  return config;
+}
+
+function translate(error: unknown): StripeCallError {
+  if (!(error instanceof Stripe.errors.StripeError)) return new StripeCallError('transient', (error as Error)?.message ?? 'Stripe call failed', null);
+  const requestId = error.requestId ?? null;
+  const status = error.statusCode ?? 0;
+  if (status === 429 || error.code === 'rate_limit') {
+    const header = error.headers?.['retry-after'];
+    const seconds = header === undefined ? NaN : Number(header);
+    return new StripeCallError('rate_limited', error.message, requestId, Number.isFinite(seconds) ? seconds * 1000 : null);
+  }
+  if (error instanceof Stripe.errors.StripeConnectionError || status >= 500 || status === 0 || status === 409) {
+    return new StripeCallError('transient', error.message, requestId);
+  }
+  if (status === 400 && error.param === 'identifier' && (error.code === 'resource_already_exists' || /already exists/i.test(error.message))) {
+    return new StripeCallError('duplicate', error.message, requestId);
+  }
+  return new StripeCallError('rejected', `${error.type}${error.code ? ` ${error.code}` : ''}: ${error.message}`, requestId);
+}
+
+/** A Stripe client acting for one creator, with the platform key for Connect accounts. */
+export function createStripeBilling(env: TEnv, credentials: StripeCredentials): StripeBilling {
+  const key = credentials.kind === 'secret_key' ? credentials.secretKey : env.STRIPE_SECRET_KEY;
+  if (!key) throw new StripeCallError('rejected', 'A Connect account id needs the platform key STRIPE_SECRET_KEY, which is not set.', null);
+  const stripe = new Stripe(key, clientConfig(env));
+  const options: Stripe.RequestOptions = credentials.kind === 'connect' ? { stripeAccount: credentials.accountId } : {};
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      throw translate(error);
+    }
+  };
+  return {
+    createMeterEvent: (input) =>
+      call(async () => {
+        const event = await stripe.billing.meterEvents.create(
+          {
+            event_name: input.eventName,
+            identifier: input.identifier,
+            timestamp: Math.floor(input.timestamp.getTime() / 1000),
+            payload: { stripe_customer_id: input.stripeCustomerId, value: input.value },
+          },
+          options,
+        );
+        return { requestId: event.lastResponse?.requestId ?? null };
+      }),
+    meterTotal: (input) =>
+      call(async () => {
+        const summaries = await stripe.billing.meters.listEventSummaries(
+          input.meterId,
+          { customer: input.stripeCustomerId, start_time: Math.floor(input.start.getTime() / 1000), end_time: Math.floor(input.end.getTime() / 1000) },
+          options,
+        );
+        return String(summaries.data.reduce((sum, s) => sum + s.aggregated_value, 0));
+      }),
+    ensureMeter: (input) =>
+      call(async () => {
+        const existing = (await stripe.billing.meters.list({ status: 'active', limit: 100 }, options)).data.find((m) => m.event_name === input.eventName);
+        if (existing) return { id: existing.id };
+        const meter = await stripe.billing.meters.create(
+          {
+            display_name: input.displayName,
+            event_name: input.eventName,
+            default_aggregation: { formula: 'sum' },
+            customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
+            value_settings: { event_payload_key: 'value' },
+          },
+          options,
+        );
+        return { id: meter.id };
+      }),
+  };
+}
