@@ -28,6 +28,10 @@ export const WEBHOOK_MESSAGE_STATUSES = ['pending', 'delivered', 'failed'] as co
 export const EMAIL_STATUSES = ['pending', 'sent', 'outbox', 'failed'] as const;
 export const EMAIL_RECIPIENTS = ['creator', 'customer'] as const;
 
+/** A ledger row's life: pending (to send) → in_flight (a call holds its lock) → succeeded | failed; unknown = past Stripe's 24 h identifier window without an answer (reconcile before resending). */
+export const BILLING_SYNC_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'unknown'] as const;
+export type BillingSyncStatus = (typeof BILLING_SYNC_STATUSES)[number];
+
 export const aggregationType = pgEnum('aggregation_type', AGGREGATION_TYPES);
 export const alertKind = pgEnum('alert_kind', ALERT_KINDS);
 export const alertStatus = pgEnum('alert_status', ALERT_STATUSES);
@@ -36,6 +40,7 @@ export const emailStatus = pgEnum('email_status', EMAIL_STATUSES);
 export const emailRecipient = pgEnum('email_recipient', EMAIL_RECIPIENTS);
 export const billingModel = pgEnum('billing_model', BILLING_MODELS);
 export const aggregateWindow = pgEnum('aggregate_window', AGGREGATE_WINDOWS);
+export const billingSyncStatus = pgEnum('billing_sync_status', BILLING_SYNC_STATUSES);
 
 /** Quantities and money: numeric in Postgres, strings in TypeScript (decimal.js for arithmetic). */
 const decimal = () => numeric();
@@ -120,6 +125,12 @@ export const creatorSettings = pgTable('creator_settings', {
   emailCustomers: boolean().notNull().default(false),
   /** Link in customer-facing alert emails, e.g. the creator's pricing page. */
   upgradeUrl: text(),
+  /** The creator's own Stripe secret or restricted key, AES-256-GCM (server/services/stripe-client.ts); never returned. */
+  stripeSecretKeyEncrypted: text(),
+  /** Or a Connect account reached with the platform key (STRIPE_SECRET_KEY). */
+  stripeConnectAccountId: text(),
+  stripeReportIntervalMinutes: integer().notNull().default(5),
+  stripeLastReportAt: timestamp({ withTimezone: true, mode: 'date' }),
   updatedAt: createdAt(),
 });
 
@@ -141,6 +152,9 @@ export const usageMeters = pgTable(
     alertThresholds: numeric().array().notNull().default(sql`'{}'::numeric[]`),
     /** Event properties the hourly and daily rollups also break down by (at most 3). */
     rollupDimensions: text().array().notNull().default(sql`'{}'::text[]`),
+    /** The Stripe Billing Meter's event_name this meter reports to (null: not billed through Stripe). */
+    stripeMeterEventName: text(),
+    stripeMeterId: text(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
     archivedAt: timestamp({ withTimezone: true, mode: 'date' }),
@@ -465,6 +479,47 @@ export const emailMessages = pgTable(
     primaryKey({ name: 'email_messages_pkey', columns: [t.creatorId, t.emailId] }),
     uniqueIndex('email_messages_alert_recipient_key').on(t.creatorId, t.alertId, t.recipient),
     index('email_messages_created_idx').on(t.creatorId, t.createdAt),
+  ],
+);
+
+/**
+ * Every report of usage to Stripe, written before the call. A row carries the delta
+ * between the period total and what earlier rows reported (cumulative_total), under an
+ * identifier derived from creator+meter+customer+period+sequence, so resending a row can
+ * never count twice. Rows of one customer × meter are sent one at a time (row lock).
+ */
+export const usageBillingSync = pgTable(
+  'usage_billing_sync',
+  {
+    creatorId: uuid().notNull(),
+    syncId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    customerId: uuid().notNull(),
+    periodStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    periodEnd: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    sequence: integer().notNull(),
+    quantityDelta: decimal().notNull(),
+    cumulativeTotal: decimal().notNull(),
+    identifier: text().notNull(),
+    /** The meter event's timestamp, fixed at creation so every resend is the same event. */
+    eventTimestamp: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    stripeEventName: text().notNull(),
+    stripeCustomerId: text().notNull(),
+    stripeAccountId: text(),
+    stripeSubscriptionItemId: text(),
+    status: billingSyncStatus().notNull().default('pending'),
+    attempts: integer().notNull().default(0),
+    lastError: text(),
+    stripeRequestId: text(),
+    nextAttemptAt: timestamp({ withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    reportedAt: timestamp({ withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_billing_sync_pkey', columns: [t.creatorId, t.syncId] }),
+    uniqueIndex('usage_billing_sync_identifier_key').on(t.creatorId, t.identifier),
+    uniqueIndex('usage_billing_sync_sequence_key').on(t.creatorId, t.meterId, t.customerId, t.periodStart, t.sequence),
+    index('usage_billing_sync_open_idx').on(t.creatorId, t.status).where(sql`status in ('pending', 'in_flight', 'unknown')`),
   ],
 );
 
