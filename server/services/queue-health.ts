@@ -11,6 +11,8 @@ export type QueueHealth = { name: string; queued: number; active: number; failed
 export async function getQueueHealth(rt: Runtime): Promise<QueueHealth[]> {
   const queues = await rt.boss.getQueues();
   return queues
+    // pg-boss's own internal queues (e.g. __pgboss__send-it) are not work of ours.
+    .filter((queue) => !queue.name.startsWith('__pgboss'))
     .map((queue) => ({ name: queue.name, queued: queue.queuedCount, active: queue.activeCount, failed: queue.failedCount }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
