@@ -262,6 +262,14 @@ test('settings forms keep what was typed and say what is wrong; endpoints are di
   await expect(page.getByRole('status')).toHaveText('Endpoint deleted.');
   await expect(page.getByTestId('no-webhooks')).toBeVisible();
 
+  // The Alerts page's mute form names what is missing, and keeps what was typed
+  await page.goto(`${DASHBOARD}/alerts`);
+  await page.getByLabel('Customer user_id').fill('   ');
+  await page.getByRole('button', { name: 'Mute notifications' }).click();
+  await expect(page.locator('#field-user_id-error')).toHaveText('Customer user_id must not be empty');
+  await expect(page.locator('#field-meter_id-error')).toHaveText('Choose a meter.');
+  await page.goto(`${DASHBOARD}/settings`);
+
   // A post without the session's CSRF token changes nothing
   const forged = await page.request.post(`${DASHBOARD}/settings`, { form: { intent: 'defaults', default_plan: 'forged', late_event_grace_hours: '1' }, maxRedirects: 0 });
   expect(forged.status()).toBe(403);
