@@ -43,6 +43,17 @@ export const QUEUES = {
     payload: ZCreatorJob.extend({ messageId: z.string().min(1) }),
     options: { notify: true, heartbeatSeconds: 10, retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
   },
+  /** Reports a creator's unreported usage to Stripe (meter events, exactly once through the ledger). */
+  'billing.report': {
+    payload: ZCreatorJob,
+    options: { notify: true, heartbeatSeconds: 30, retryLimit: 10, retryDelay: 30, retryBackoff: true, expireInSeconds: 1800 },
+  },
+  /** Every minute: queues billing.report for creators whose report interval has passed. */
+  'billing.schedule': {
+    payload: z.object({}).strict(),
+    options: { retryLimit: 1, retryDelay: 30, retryBackoff: false, expireInSeconds: 120 },
+    schedule: '* * * * *',
+  },
   'maintenance.purge-sessions': {
     payload: z.object({}).strict(),
     options: { retryLimit: 3, retryDelay: 30, retryBackoff: true, expireInSeconds: 300 },

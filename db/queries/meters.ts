@@ -24,6 +24,9 @@ export type Meter = {
   /** Extra alert thresholds, fractions of the limit, ascending. */
   alertThresholds: string[];
   rollupDimensions: string[];
+  /** The Stripe Billing Meter event_name this meter reports to (null: not billed through Stripe). */
+  stripeMeterEventName: string | null;
+  stripeMeterId: string | null;
   createdAt: Date;
   updatedAt: Date;
   archivedAt: Date | null;
@@ -54,13 +57,15 @@ const fromDbMeter = (row: MeterRow, limits: LimitRow[]): Meter => ({
   uniqueProperty: row.uniqueProperty,
   alertThresholds: row.alertThresholds,
   rollupDimensions: row.rollupDimensions,
+  stripeMeterEventName: row.stripeMeterEventName,
+  stripeMeterId: row.stripeMeterId,
   createdAt: row.createdAt,
   updatedAt: row.updatedAt,
   archivedAt: row.archivedAt,
   planLimits: limits.filter((l) => l.meterId === row.meterId).map(fromDbLimit),
 });
 
-export type NewMeter = Omit<Meter, 'createdAt' | 'updatedAt' | 'archivedAt' | 'planLimits'>;
+export type NewMeter = Omit<Meter, 'createdAt' | 'updatedAt' | 'archivedAt' | 'planLimits' | 'stripeMeterEventName' | 'stripeMeterId'>;
 export type NewPlanLimit = Omit<PlanLimit, 'effectiveFrom'>;
 
 export async function insertMeter(tx: Queryable, meter: NewMeter, at: Date): Promise<void> {
@@ -149,7 +154,7 @@ export async function findActiveMetersByEventNames(tx: Queryable, eventNames: st
 export async function updateMeterRow(
   tx: Queryable,
   meterId: string,
-  patch: Partial<Pick<Meter, 'displayName' | 'description' | 'unitName' | 'billingModel' | 'alertThresholds' | 'rollupDimensions'>>,
+  patch: Partial<Pick<Meter, 'displayName' | 'description' | 'unitName' | 'billingModel' | 'alertThresholds' | 'rollupDimensions' | 'stripeMeterEventName' | 'stripeMeterId'>>,
   at: Date,
 ): Promise<void> {
   await tx.update(usageMeters).set({ ...patch, updatedAt: at }).where(eq(usageMeters.meterId, meterId));

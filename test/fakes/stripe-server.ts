@@ -54,7 +54,19 @@ export type StoredMeterEvent = {
   stripeAccountHeader: string | null;
 };
 
-export type RequestLog = { method: string; path: string; status: number; stripeAccount: string | null; idempotencyKey: string | null; authorization: string; fault?: FaultKind };
+export type RequestLog = {
+  method: string;
+  path: string;
+  status: number;
+  stripeAccount: string | null;
+  idempotencyKey: string | null;
+  authorization: string;
+  /** A meter event's identifier (null for other calls). */
+  identifier: string | null;
+  /** Arrival, ms since the epoch (wall clock). */
+  at: number;
+  fault?: FaultKind;
+};
 
 type Account = {
   meters: Map<string, { id: string; event_name: string; display_name: string; status: 'active' | 'inactive'; created: number; default_aggregation: { formula: string }; customer_mapping: unknown; value_settings: unknown }>;
@@ -380,7 +392,8 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
     const stripeAccount = (req.headers['stripe-account'] as string | undefined) ?? null;
     const idempotencyKey = (req.headers['idempotency-key'] as string | undefined) ?? null;
     const authorization = req.headers.authorization ?? '';
-    const log: RequestLog = { method: req.method ?? 'GET', path: url.pathname, status: 0, stripeAccount, idempotencyKey, authorization };
+    const identifier = url.pathname === '/v1/billing/meter_events' ? new URLSearchParams(body).get('identifier') : null;
+    const log: RequestLog = { method: req.method ?? 'GET', path: url.pathname, status: 0, stripeAccount, idempotencyKey, authorization, identifier, at: Date.now() };
     requests.push(log);
     const reply = (status: number, payload: unknown, headers?: Record<string, string>) => {
       log.status = status;

@@ -8,7 +8,7 @@ import { boot, type Booted } from '../../server/boot.js';
 import { parseEnv, type TEnv } from '../../server/env.js';
 import { createHttpApp } from '../../server/http/app.js';
 import { createRemixPages } from '../../server/http/remix.js';
-import { createLogger } from '../../server/logger.js';
+import { createLogger, type Logger } from '../../server/logger.js';
 import type { Runtime } from '../../server/runtime.js';
 
 export type TestServer = { url: string; rt: Runtime; booted: Booted; close: () => Promise<void> };
@@ -18,15 +18,15 @@ export function testEnv(overrides: Record<string, string> = {}): TEnv {
 }
 
 /** A runtime on the given database, as `npm start` builds it (no workers unless asked). */
-export async function startTestRuntime(dbUrl: string, options: { env?: Record<string, string>; workers?: boolean; now?: () => Date } = {}) {
+export async function startTestRuntime(dbUrl: string, options: { env?: Record<string, string>; workers?: boolean; now?: () => Date; log?: Logger } = {}) {
   const env = testEnv({ DATABASE_URL: dbUrl, ...options.env });
-  return boot({ env, workers: options.workers ?? false, log: createLogger(env.LOG_LEVEL), database: { ownerUrl: dbUrl, migrated: true }, now: options.now });
+  return boot({ env, workers: options.workers ?? false, log: options.log ?? createLogger(env.LOG_LEVEL), database: { ownerUrl: dbUrl, migrated: true }, now: options.now });
 }
 
 /** The real HTTP server on a free port; with `pages`, the built Remix dashboard too. */
 export async function startTestServer(
   dbUrl: string,
-  options: { env?: Record<string, string>; workers?: boolean; pages?: boolean; now?: () => Date } = {},
+  options: { env?: Record<string, string>; workers?: boolean; pages?: boolean; now?: () => Date; log?: Logger } = {},
 ): Promise<TestServer> {
   const booted = await startTestRuntime(dbUrl, options);
   const { rt } = booted;

@@ -1,0 +1,164 @@
+import { and, asc, desc, eq, inArray, isNotNull, ne, sql } from 'drizzle-orm';
+import type { Db, Queryable } from '../client.js';
+import { creatorSettings, customers, usageBillingSync, type BillingSyncStatus } from '../schema.js';
+
+export type BillingSync = typeof usageBillingSync.$inferSelect;
+export type NewBillingSync = typeof usageBillingSync.$inferInsert;
+
+export type StripeSettings = {
+  secretKeyEncrypted: string | null;
+  connectAccountId: string | null;
+  reportIntervalMinutes: number;
+  lastReportAt: Date | null;
+};
+
+export async function findStripeSettings(tx: Queryable): Promise<StripeSettings | null> {
+  const [row] = await tx
+    .select({
+      secretKeyEncrypted: creatorSettings.stripeSecretKeyEncrypted,
+      connectAccountId: creatorSettings.stripeConnectAccountId,
+      reportIntervalMinutes: creatorSettings.stripeReportIntervalMinutes,
+      lastReportAt: creatorSettings.stripeLastReportAt,
+    })
+    .from(creatorSettings);
+  return row ?? null;
+}
+
+export async function updateStripeSettingsRow(
+  tx: Queryable,
+  patch: Partial<{ stripeSecretKeyEncrypted: string | null; stripeConnectAccountId: string | null; stripeReportIntervalMinutes: number; stripeLastReportAt: Date }>,
+  at: Date,
+): Promise<void> {
+  await tx.update(creatorSettings).set({ ...patch, updatedAt: at });
+}
+
+/** Creators with Stripe configured whose report interval has passed (owner connection: across creators). */
+export async function findCreatorsDueForReport(db: Db, now: Date): Promise<string[]> {
+  const rows = await db
+    .select({ creatorId: creatorSettings.creatorId })
+    .from(creatorSettings)
+    .where(
+      sql`(${creatorSettings.stripeSecretKeyEncrypted} is not null or ${creatorSettings.stripeConnectAccountId} is not null)
+        and (${creatorSettings.stripeLastReportAt} is null
+          or ${creatorSettings.stripeLastReportAt} + make_interval(mins => ${creatorSettings.stripeReportIntervalMinutes}) <= ${now.toISOString()}::timestamptz)`,
+    );
+  return rows.map((r) => r.creatorId);
+}
+
+/** Customers linked to a Stripe customer. */
+export async function listStripeCustomers(tx: Queryable) {
+  return tx
+    .select({
+      id: customers.customerId,
+      userId: customers.userId,
+      billingAnchor: customers.billingAnchor,
+      stripeCustomerId: customers.stripeCustomerId,
+      stripeSubscriptionItems: customers.stripeSubscriptionItems,
+    })
+    .from(customers)
+    .where(isNotNull(customers.stripeCustomerId));
+}
+
+/** Serialises ledger writes of one customer × meter (held to the end of the transaction). */
+export async function lockBillingPair(tx: Queryable, creatorId: string, meterId: string, customerId: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`billing|${creatorId}|${meterId}|${customerId}`}, 0))`);
+}
+
+/** The oldest row of a customer × meter still to be sent (any period). */
+export async function findOpenSync(tx: Queryable, meterId: string, customerId: string): Promise<BillingSync | null> {
+  const [row] = await tx
+    .select()
+    .from(usageBillingSync)
+    .where(and(eq(usageBillingSync.meterId, meterId), eq(usageBillingSync.customerId, customerId), inArray(usageBillingSync.status, ['pending', 'in_flight'])))
+    .orderBy(asc(usageBillingSync.createdAt), asc(usageBillingSync.sequence))
+    .limit(1);
+  return row ?? null;
+}
+
+/** The last sequence number of a period, and the cumulative total of its last row that counts (not failed). */
+export async function findPeriodPosition(tx: Queryable, meterId: string, customerId: string, periodStart: Date): Promise<{ lastSequence: number; cumulative: string; hasUnknown: boolean }> {
+  const where = and(eq(usageBillingSync.meterId, meterId), eq(usageBillingSync.customerId, customerId), eq(usageBillingSync.periodStart, periodStart));
+  const [last] = await tx.select({ sequence: usageBillingSync.sequence }).from(usageBillingSync).where(where).orderBy(desc(usageBillingSync.sequence)).limit(1);
+  const [counted] = await tx
+    .select({ cumulative: usageBillingSync.cumulativeTotal })
+    .from(usageBillingSync)
+    .where(and(where, ne(usageBillingSync.status, 'failed')))
+    .orderBy(desc(usageBillingSync.sequence))
+    .limit(1);
+  const [unknown] = await tx.select({ id: usageBillingSync.syncId }).from(usageBillingSync).where(and(where, eq(usageBillingSync.status, 'unknown'))).limit(1);
+  return { lastSequence: last?.sequence ?? 0, cumulative: counted?.cumulative ?? '0', hasUnknown: Boolean(unknown) };
+}
+
+export async function insertSync(tx: Queryable, row: NewBillingSync): Promise<BillingSync> {
+  const [inserted] = await tx.insert(usageBillingSync).values(row).returning();
+  return inserted!;
+}
+
+/** Locks one ledger row for the length of its Stripe call: the one in-flight call of its customer × meter. */
+export async function lockSync(tx: Queryable, syncId: string): Promise<BillingSync | null> {
+  const [row] = await tx.select().from(usageBillingSync).where(eq(usageBillingSync.syncId, syncId)).for('update');
+  return row ?? null;
+}
+
+export async function updateSync(
+  tx: Queryable,
+  syncId: string,
+  patch: Partial<Pick<BillingSync, 'status' | 'attempts' | 'lastError' | 'stripeRequestId' | 'reportedAt' | 'nextAttemptAt'>> & { status?: BillingSyncStatus },
+): Promise<void> {
+  await tx.update(usageBillingSync).set(patch).where(eq(usageBillingSync.syncId, syncId));
+}
+
+export type SyncStatusRow = {
+  meterId: string;
+  customerId: string;
+  userId: string;
+  eventName: string;
+  periodStart: Date;
+  periodEnd: Date;
+  reported: string;
+  lastStatus: BillingSyncStatus;
+  lastError: string | null;
+  attempts: number;
+  lastReportedAt: Date | null;
+};
+
+/** Per customer × meter × period: what succeeded, and the latest row's status. */
+export async function listSyncStatus(tx: Queryable): Promise<SyncStatusRow[]> {
+  const rows = await tx.execute<{
+    meter_id: string;
+    customer_id: string;
+    user_id: string;
+    event_name: string;
+    period_start: string;
+    period_end: string;
+    reported: string | null;
+    last_status: BillingSyncStatus;
+    last_error: string | null;
+    attempts: number;
+    last_reported_at: string | null;
+  }>(sql`
+    select s.meter_id, s.customer_id, c.user_id, m.event_name, s.period_start, max(s.period_end) as period_end,
+      coalesce(max(s.cumulative_total) filter (where s.status = 'succeeded'), 0)::text as reported,
+      (array_agg(s.status order by s.sequence desc))[1] as last_status,
+      (array_agg(s.last_error order by s.sequence desc))[1] as last_error,
+      sum(s.attempts)::int as attempts,
+      max(s.reported_at) as last_reported_at
+    from usage_billing_sync s
+    join customers c on c.customer_id = s.customer_id
+    join usage_meters m on m.meter_id = s.meter_id
+    group by s.meter_id, s.customer_id, c.user_id, m.event_name, s.period_start
+    order by s.period_start desc, m.event_name, c.user_id`);
+  return rows.map((r) => ({
+    meterId: r.meter_id,
+    customerId: r.customer_id,
+    userId: r.user_id,
+    eventName: r.event_name,
+    periodStart: new Date(r.period_start),
+    periodEnd: new Date(r.period_end),
+    reported: r.reported ?? '0',
+    lastStatus: r.last_status,
+    lastError: r.last_error,
+    attempts: Number(r.attempts),
+    lastReportedAt: r.last_reported_at ? new Date(r.last_reported_at) : null,
+  }));
+}

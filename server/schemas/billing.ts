@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+export const ZUpdateStripeSettingsInput = z
+  .object({
+    /** The creator's Stripe secret or restricted key: stored encrypted, never returned. */
+    secret_key: z
+      .string()
+      .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}$/, 'must be a Stripe secret (sk_…) or restricted (rk_…) key')
+      .optional(),
+    /** Or a Connect account, reached with the platform key. */
+    connect_account_id: z.string().regex(/^acct_[A-Za-z0-9]{4,}$/, 'must be a Stripe account id (acct_…)').optional(),
+    report_interval_minutes: z.number().int().min(1).max(1440).optional(),
+  })
+  .strict();
+export type TUpdateStripeSettingsInput = z.infer<typeof ZUpdateStripeSettingsInput>;
+
+export const ZStripeSettings = z.object({
+  configured: z.enum(['secret_key', 'connect']).nullable(),
+  connect_account_id: z.string().nullable(),
+  report_interval_minutes: z.number().int(),
+  last_report_at: z.iso.datetime().nullable(),
+});
+
+export const ZBillingSyncResult = z.object({
+  pairs: z.number().int(),
+  reported: z.number().int(),
+  up_to_date: z.number().int(),
+  pending: z.number().int(),
+  failed: z.number().int(),
+  unknown: z.number().int(),
+});
+
+export const ZBillingStatusRow = z.object({
+  user_id: z.string(),
+  meter_id: z.uuid(),
+  event_name: z.string(),
+  period_start: z.iso.datetime(),
+  period_end: z.iso.datetime(),
+  /** Our period total now (meter unit). */
+  quantity: z.string(),
+  /** What Stripe has accepted from us for the period. */
+  reported_quantity: z.string(),
+  /** Stripe's total at the last reconciliation (null: not reconciled yet). */
+  stripe_quantity: z.string().nullable(),
+  status: z.enum(['in_sync', 'behind', 'pending', 'failed', 'unknown']),
+  last_error: z.string().nullable(),
+  attempts: z.number().int(),
+  last_reported_at: z.iso.datetime().nullable(),
+});
+export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow) });

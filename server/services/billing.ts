@@ -1,0 +1,376 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  findCreatorsDueForReport,
+  findOpenSync,
+  findPeriodPosition,
+  findStripeSettings,
+  insertSync,
+  listStripeCustomers,
+  listSyncStatus,
+  lockBillingPair,
+  lockSync,
+  updateStripeSettingsRow,
+  updateSync,
+  type BillingSync,
+} from '../../db/queries/billing.js';
+import { findCustomerByUserId } from '../../db/queries/customers.js';
+import { findMeter, listMeters } from '../../db/queries/meters.js';
+import { ensureSettings } from '../../db/queries/settings.js';
+import { counterKey, readCounters } from '../../db/queries/usage.js';
+import { withCreator } from '../../db/tenant.js';
+import { AppError, notFound, validationError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { aggregationOf } from './aggregation/index.js';
+import { D, toWire } from './decimal.js';
+import { periodAt, previousPeriod, type Period } from './periods.js';
+import { createStripeBilling, decryptStripeSecret, encryptStripeSecret, StripeCallError, type StripeBilling, type StripeCredentials } from './stripe-client.js';
+
+/**
+ * Usage → Stripe Billing Meter Events, exactly once. See docs/decisions/0013-stripe-reporting.md.
+ *
+ * Every report is a ledger row first (usage_billing_sync), committed before any call:
+ * the delta between the period total and what earlier rows of that period carried, under
+ * an identifier derived from creator+meter+customer+period+sequence. A row is resent
+ * unchanged until Stripe accepts it or says its identifier already exists, so no retry,
+ * crash or timeout can count usage twice; a row's call runs under its row lock, and a
+ * customer × meter has at most one open row, so it never has two calls in flight.
+ */
+
+/** Stripe remembers meter event identifiers for 24 h; past that, an unanswered row is resent only after reconciliation. */
+const IDENTIFIER_WINDOW_MS = 23 * 3600 * 1000;
+/** Stripe refuses meter events older than 35 days. */
+const MAX_EVENT_AGE_MS = 35 * 24 * 3600 * 1000;
+/** Attempts within one sync call before leaving the row pending for the next run. */
+const MAX_ATTEMPTS_PER_CALL = 8;
+const MAX_WAIT_MS = 30_000;
+
+export type BillingPeriod = { start: Date; end: Date };
+
+export type SyncOutcome = {
+  status: 'reported' | 'up_to_date' | 'pending' | 'failed' | 'unknown';
+  /** Cumulative quantity Stripe has accepted for the period. */
+  reported: string;
+  error?: string;
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Deterministic: the same row always sends the same identifier. */
+export function syncIdentifier(creatorId: string, meterId: string, customerId: string, periodStart: Date, sequence: number): string {
+  const digest = createHash('sha256').update(`${creatorId}|${meterId}|${customerId}|${periodStart.toISOString()}|${sequence}`).digest('base64url');
+  return `su_${digest.slice(0, 40)}_${sequence}`;
+}
+
+/** The meter event's time: inside the period (so Stripe bills it there), never ahead of now. */
+function eventTimestamp(period: BillingPeriod, now: Date): Date {
+  const lastSecond = new Date(Math.floor((period.end.getTime() - 1000) / 1000) * 1000);
+  return now < lastSecond ? new Date(Math.floor(now.getTime() / 1000) * 1000) : lastSecond;
+}
+
+async function credentialsOf(rt: Runtime, creatorId: string, stripeAccountId: string | null): Promise<StripeCredentials> {
+  if (stripeAccountId) return { kind: 'connect', accountId: stripeAccountId };
+  const settings = await withCreator(rt.db, creatorId, (tx) => findStripeSettings(tx));
+  if (settings?.connectAccountId) return { kind: 'connect', accountId: settings.connectAccountId };
+  if (settings?.secretKeyEncrypted) return { kind: 'secret_key', secretKey: decryptStripeSecret(rt.env, settings.secretKeyEncrypted, rt.log) };
+  throw new AppError('conflict', { code: 'stripe_not_configured', detail: 'Set a Stripe key or Connect account first (PUT /api/usage/settings/stripe).' });
+}
+
+export class BillingService {
+  private stripe: StripeBilling | null = null;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly creatorId: string,
+  ) {}
+
+  private async client(stripeAccountId: string | null): Promise<StripeBilling> {
+    if (stripeAccountId) return createStripeBilling(this.rt.env, { kind: 'connect', accountId: stripeAccountId });
+    this.stripe ??= createStripeBilling(this.rt.env, await credentialsOf(this.rt, this.creatorId, null));
+    return this.stripe;
+  }
+
+  /**
+   * Brings Stripe's total for one customer × meter × period up to `usageQuantity` (the
+   * period total in the meter's unit): reports the difference from what the ledger has
+   * reported, as one meter event with a deterministic identifier. Open rows of the pair
+   * are finished first. `subscriptionItemId` is recorded for audit (meter events are
+   * keyed by customer and meter event name; the item's price points at the meter).
+   */
+  async syncUsageToBilling(
+    meterId: string,
+    userId: string,
+    billingPeriod: BillingPeriod,
+    usageQuantity: string | number,
+    stripeAccountId: string | null,
+    subscriptionItemId: string | null,
+  ): Promise<SyncOutcome> {
+    const total = new D(usageQuantity);
+    if (!total.isFinite() || total.isNegative()) throw validationError([{ field: 'usageQuantity', message: 'must be a finite number ≥ 0' }]);
+    const { rt, creatorId } = this;
+    const target = await withCreator(rt.db, creatorId, async (tx) => {
+      const meter = await findMeter(tx, meterId);
+      if (!meter) throw notFound('Meter');
+      if (!meter.stripeMeterEventName) throw validationError([{ field: 'stripe_meter_event_name', message: 'this meter is not linked to a Stripe meter' }]);
+      const customer = await findCustomerByUserId(tx, userId);
+      if (!customer) throw notFound('Customer');
+      if (!customer.stripeCustomerId) throw validationError([{ field: 'stripe_customer_id', message: 'this customer is not linked to a Stripe customer' }]);
+      return { meter, customer, eventName: meter.stripeMeterEventName, stripeCustomerId: customer.stripeCustomerId };
+    });
+    const stripe = await this.client(stripeAccountId);
+
+    // Each turn sends at most one row; a few turns when older rows are still open.
+    for (let turn = 0; turn < 20; turn++) {
+      const next = await withCreator(rt.db, creatorId, async (tx) => {
+        await lockBillingPair(tx, creatorId, meterId, target.customer.id);
+        const open = await findOpenSync(tx, meterId, target.customer.id);
+        if (open) return { row: open, fresh: false };
+        const position = await findPeriodPosition(tx, meterId, target.customer.id, billingPeriod.start);
+        if (position.hasUnknown) return { outcome: { status: 'unknown', reported: position.cumulative, error: 'An earlier report has no known outcome; reconcile first.' } as SyncOutcome };
+        const delta = total.minus(position.cumulative);
+        // A total below what was reported (a correction) is reconciliation's to compensate.
+        if (delta.lessThanOrEqualTo(0)) return { outcome: { status: 'up_to_date', reported: position.cumulative } as SyncOutcome };
+        const now = rt.now();
+        if (now.getTime() - billingPeriod.end.getTime() > MAX_EVENT_AGE_MS) {
+          return { outcome: { status: 'failed', reported: position.cumulative, error: 'The period ended more than 35 days ago; Stripe no longer accepts its events.' } as SyncOutcome };
+        }
+        const sequence = position.lastSequence + 1;
+        const row = await insertSync(tx, {
+          creatorId,
+          syncId: randomUUID(),
+          meterId,
+          customerId: target.customer.id,
+          periodStart: billingPeriod.start,
+          periodEnd: billingPeriod.end,
+          sequence,
+          quantityDelta: toWire(delta),
+          cumulativeTotal: toWire(total),
+          identifier: syncIdentifier(creatorId, meterId, target.customer.id, billingPeriod.start, sequence),
+          eventTimestamp: eventTimestamp(billingPeriod, now),
+          stripeEventName: target.eventName,
+          stripeCustomerId: target.stripeCustomerId,
+          stripeAccountId,
+          stripeSubscriptionItemId: subscriptionItemId,
+          status: 'pending',
+          createdAt: now,
+        });
+        return { row, fresh: true };
+      });
+      if ('outcome' in next) return next.outcome!;
+      const sent = await this.sendRow(stripe, next.row.syncId);
+      if (sent.status !== 'reported' || next.fresh) return sent;
+      // An older open row went out; go round to report this call's total.
+    }
+    throw new AppError('internal', { code: 'billing_sync_loop', detail: 'Too many ledger rows in one sync.' });
+  }
+
+  /**
+   * Sends one ledger row under its row lock until Stripe answers for it. A timeout or a
+   * 5xx resends the same identifier; a 429 waits Retry-After; "identifier already
+   * exists" means an earlier attempt was applied.
+   */
+  private async sendRow(stripe: StripeBilling, syncId: string): Promise<SyncOutcome> {
+    const { rt, creatorId } = this;
+    return withCreator(rt.db, creatorId, async (tx) => {
+      const row = await lockSync(tx, syncId);
+      if (!row) throw notFound('Billing sync');
+      if (row.status !== 'pending' && row.status !== 'in_flight') return this.outcomeOf(row);
+      if (rt.now().getTime() - row.createdAt.getTime() > IDENTIFIER_WINDOW_MS) {
+        await updateSync(tx, syncId, { status: 'unknown', lastError: 'No answer within Stripe’s 24 h identifier window; reconcile before resending.' });
+        return { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' };
+      }
+      let attempts = row.attempts;
+      let lastError: string | null = null;
+      for (let i = 0; i < MAX_ATTEMPTS_PER_CALL; i++) {
+        attempts++;
+        try {
+          const { requestId } = await stripe.createMeterEvent({
+            eventName: row.stripeEventName,
+            stripeCustomerId: row.stripeCustomerId,
+            value: row.quantityDelta,
+            identifier: row.identifier,
+            timestamp: row.eventTimestamp,
+          });
+          await updateSync(tx, syncId, { status: 'succeeded', attempts, lastError: null, stripeRequestId: requestId, reportedAt: rt.now(), nextAttemptAt: null });
+          return { status: 'reported', reported: row.cumulativeTotal };
+        } catch (error) {
+          if (!(error instanceof StripeCallError)) throw error;
+          if (error.kind === 'duplicate') {
+            await updateSync(tx, syncId, { status: 'succeeded', attempts, lastError: null, stripeRequestId: error.requestId, reportedAt: rt.now(), nextAttemptAt: null });
+            return { status: 'reported', reported: row.cumulativeTotal };
+          }
+          if (error.kind === 'rejected') {
+            await updateSync(tx, syncId, { status: 'failed', attempts, lastError: error.message, stripeRequestId: error.requestId });
+            rt.log.warn({ creatorId, syncId, error: error.message }, 'Stripe refused a meter event');
+            return { status: 'failed', reported: row.cumulativeTotal, error: error.message };
+          }
+          lastError = error.message;
+          const wait = error.kind === 'rate_limited' ? (error.retryAfterMs ?? 1000) : Math.min(200 * 2 ** i, 5000);
+          rt.log.info({ creatorId, syncId, kind: error.kind, attempt: attempts, waitMs: wait }, 'Stripe meter event to retry with the same identifier');
+          if (wait > MAX_WAIT_MS) break;
+          await sleep(wait);
+        }
+      }
+      await updateSync(tx, syncId, { status: 'pending', attempts, lastError, nextAttemptAt: new Date(rt.now().getTime() + 60_000) });
+      return { status: 'pending', reported: row.cumulativeTotal, error: lastError ?? undefined };
+    });
+  }
+
+  private outcomeOf(row: BillingSync): SyncOutcome {
+    if (row.status === 'succeeded') return { status: 'reported', reported: row.cumulativeTotal };
+    return { status: row.status === 'failed' ? 'failed' : 'unknown', reported: row.cumulativeTotal, error: row.lastError ?? undefined };
+  }
+}
+
+export type ReportSummary = { pairs: number; reported: number; up_to_date: number; pending: number; failed: number; unknown: number };
+
+/**
+ * Reports every Stripe-linked customer × meter of a creator: the current period's total,
+ * and the previous period's while it is within the late-event grace (its final total at
+ * period end). The job `billing.report` and `POST /api/usage/billing/sync` both call it.
+ */
+export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promise<ReportSummary> {
+  const now = rt.now();
+  const plan = await withCreator(rt.db, creatorId, async (tx) => {
+    const settings = await ensureSettings(tx, creatorId);
+    const stripe = await findStripeSettings(tx);
+    await updateStripeSettingsRow(tx, { stripeLastReportAt: now }, now);
+    const meters = (await listMeters(tx, { includeArchived: false })).filter((m) => m.stripeMeterEventName);
+    const customers = await listStripeCustomers(tx);
+    const work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null }> = [];
+    for (const customer of customers) {
+      const periods = [periodAt(now, customer.billingAnchor)];
+      const previous = previousPeriod(now, customer.billingAnchor);
+      if (now.getTime() < previous.end.getTime() + settings.lateEventGraceHours * 3600_000 + 3600_000) periods.push(previous);
+      const keys = periods.flatMap((p) => meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: p.start })));
+      const counters = await readCounters(tx, keys);
+      for (const period of periods) {
+        for (const meter of meters) {
+          const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
+          if (!counter) continue;
+          const quantity = aggregationOf(meter.aggregationType).toUnit(new D(counter.value), meter.unitName);
+          work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null });
+        }
+      }
+    }
+    return { work, connectAccountId: stripe?.connectAccountId ?? null };
+  });
+  const summary: ReportSummary = { pairs: plan.work.length, reported: 0, up_to_date: 0, pending: 0, failed: 0, unknown: 0 };
+  if (plan.work.length === 0) return summary;
+  const service = new BillingService(rt, creatorId);
+  // A few pairs at once; each pair is sent one row at a time.
+  const queue = [...plan.work];
+  await Promise.all(
+    Array.from({ length: Math.min(4, queue.length) }, async () => {
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        const outcome = await service.syncUsageToBilling(item.meterId, item.userId, item.period, item.quantity, plan.connectAccountId, item.subscriptionItemId);
+        summary[outcome.status]++;
+      }
+    }),
+  );
+  return summary;
+}
+
+export type StripeSettingsView = { configured: 'secret_key' | 'connect' | null; connect_account_id: string | null; report_interval_minutes: number; last_report_at: string | null };
+
+const toView = (s: { secretKeyEncrypted: string | null; connectAccountId: string | null; reportIntervalMinutes: number; lastReportAt: Date | null }): StripeSettingsView => ({
+  configured: s.connectAccountId ? 'connect' : s.secretKeyEncrypted ? 'secret_key' : null,
+  connect_account_id: s.connectAccountId,
+  report_interval_minutes: s.reportIntervalMinutes,
+  last_report_at: s.lastReportAt?.toISOString() ?? null,
+});
+
+export async function getStripeSettings(rt: Runtime, creatorId: string): Promise<StripeSettingsView> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    await ensureSettings(tx, creatorId);
+    return toView((await findStripeSettings(tx))!);
+  });
+}
+
+/** Stores a key (encrypted, write-only) or a Connect account id; one replaces the other. */
+export async function updateStripeSettings(
+  rt: Runtime,
+  creatorId: string,
+  input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number },
+): Promise<StripeSettingsView> {
+  if (input.secret_key && input.connect_account_id) {
+    throw validationError([{ field: 'secret_key', message: 'send either secret_key or connect_account_id, not both' }]);
+  }
+  if (input.connect_account_id && !rt.env.STRIPE_SECRET_KEY) {
+    throw validationError([{ field: 'connect_account_id', message: 'Connect accounts need the platform key STRIPE_SECRET_KEY on this server' }]);
+  }
+  const at = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    await ensureSettings(tx, creatorId);
+    await updateStripeSettingsRow(
+      tx,
+      {
+        ...(input.secret_key ? { stripeSecretKeyEncrypted: encryptStripeSecret(rt.env, input.secret_key, rt.log), stripeConnectAccountId: null } : {}),
+        ...(input.connect_account_id ? { stripeConnectAccountId: input.connect_account_id, stripeSecretKeyEncrypted: null } : {}),
+        ...(input.report_interval_minutes !== undefined ? { stripeReportIntervalMinutes: input.report_interval_minutes } : {}),
+      },
+      at,
+    );
+    return toView((await findStripeSettings(tx))!);
+  });
+}
+
+export type BillingStatusRow = {
+  user_id: string;
+  meter_id: string;
+  event_name: string;
+  period_start: string;
+  period_end: string;
+  quantity: string;
+  reported_quantity: string;
+  stripe_quantity: string | null;
+  status: 'in_sync' | 'behind' | 'pending' | 'failed' | 'unknown';
+  last_error: string | null;
+  attempts: number;
+  last_reported_at: string | null;
+};
+
+/** Per customer × meter × period with ledger rows: our total now, what Stripe accepted, the state. */
+export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<BillingStatusRow[]> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const rows = await listSyncStatus(tx);
+    const meters = new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m]));
+    const counters = await readCounters(tx, rows.map((r) => ({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart })));
+    return rows.map((r) => {
+      const meter = meters.get(r.meterId)!;
+      const counter = counters.get(counterKey({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart }));
+      const quantity = aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName);
+      const status: BillingStatusRow['status'] =
+        r.lastStatus === 'pending' || r.lastStatus === 'in_flight'
+          ? 'pending'
+          : r.lastStatus === 'failed'
+            ? 'failed'
+            : r.lastStatus === 'unknown'
+              ? 'unknown'
+              : quantity.equals(r.reported)
+                ? 'in_sync'
+                : 'behind';
+      return {
+        user_id: r.userId,
+        meter_id: r.meterId,
+        event_name: r.eventName,
+        period_start: r.periodStart.toISOString(),
+        period_end: r.periodEnd.toISOString(),
+        quantity: toWire(quantity),
+        reported_quantity: toWire(new D(r.reported)),
+        // Reconciliation against Stripe's event summaries is not built yet.
+        stripe_quantity: null,
+        status,
+        last_error: r.lastError,
+        attempts: r.attempts,
+        last_reported_at: r.lastReportedAt?.toISOString() ?? null,
+      };
+    });
+  });
+}
+
+/** Queues billing.report for every creator whose report interval has passed (one queued job per creator). */
+export async function queueDueBillingReports(rt: Runtime): Promise<number> {
+  const due = await findCreatorsDueForReport(rt.ownerDb, rt.now());
+  for (const creatorId of due) await rt.boss.send('billing.report', { creatorId }, { singletonKey: creatorId });
+  return due.length;
+}
