@@ -115,6 +115,7 @@ export type MetersCreateOutput = {
   alert_thresholds: Array<string>;
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
+  stripe_meter_event_name: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -145,6 +146,7 @@ export type MetersListOutput = {
     alert_thresholds: Array<string>;
     rollup_dimensions: Array<string>;
     status: "active" | "archived";
+    stripe_meter_event_name: null | string;
     created_at: string;
     updated_at: string;
     archived_at: null | string;
@@ -175,6 +177,7 @@ export type MetersGetOutput = {
   alert_thresholds: Array<string>;
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
+  stripe_meter_event_name: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -205,6 +208,7 @@ export type MetersUpdateInput = {
     remove_plans?: undefined | Array<string>;
     alert_thresholds?: undefined | Array<string | number>;
     rollup_dimensions?: undefined | Array<string>;
+    stripe_meter_event_name?: undefined | null | string;
   };
 };
 
@@ -220,6 +224,7 @@ export type MetersUpdateOutput = {
   alert_thresholds: Array<string>;
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
+  stripe_meter_event_name: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -249,6 +254,7 @@ export type MetersArchiveOutput = {
   alert_thresholds: Array<string>;
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
+  stripe_meter_event_name: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;

@@ -95,6 +95,12 @@ export const ZUpdateMeterInput = z
     remove_plans: z.array(ZPlanName).max(100).optional(),
     alert_thresholds: ZAlertThresholds.optional(),
     rollup_dimensions: ZRollupDimensions.optional(),
+    /** Links the meter to the Stripe Billing Meter with this event_name (null unlinks). */
+    stripe_meter_event_name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'must be a Stripe meter event_name (1–100 of A-Z a-z 0-9 _ . : -)')
+      .nullable()
+      .optional(),
   })
   .strict();
 export type TUpdateMeterInput = z.infer<typeof ZUpdateMeterInput>;
@@ -121,6 +127,7 @@ export const ZMeter = z.object({
   alert_thresholds: z.array(z.string()),
   rollup_dimensions: z.array(z.string()),
   status: z.enum(['active', 'archived']),
+  stripe_meter_event_name: z.string().nullable(),
   created_at: z.iso.datetime(),
   updated_at: z.iso.datetime(),
   archived_at: z.iso.datetime().nullable(),
@@ -143,6 +150,7 @@ type MeterDomain = {
   uniqueProperty: string | null;
   alertThresholds: string[];
   rollupDimensions: string[];
+  stripeMeterEventName: string | null;
   createdAt: Date;
   updatedAt: Date;
   archivedAt: Date | null;
@@ -161,6 +169,7 @@ export const toApiMeter = (meter: MeterDomain): TMeter => ({
   alert_thresholds: meter.alertThresholds,
   rollup_dimensions: meter.rollupDimensions,
   status: meter.archivedAt ? 'archived' : 'active',
+  stripe_meter_event_name: meter.stripeMeterEventName,
   created_at: meter.createdAt.toISOString(),
   updated_at: meter.updatedAt.toISOString(),
   archived_at: meter.archivedAt?.toISOString() ?? null,

@@ -93,6 +93,7 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
         ...(input.billing_model !== undefined ? { billingModel: input.billing_model } : {}),
         ...(input.alert_thresholds !== undefined ? { alertThresholds: input.alert_thresholds } : {}),
         ...(input.rollup_dimensions !== undefined ? { rollupDimensions: input.rollup_dimensions } : {}),
+        ...(input.stripe_meter_event_name !== undefined ? { stripeMeterEventName: input.stripe_meter_event_name, stripeMeterId: null } : {}),
       },
       at,
     );

@@ -1,0 +1,19 @@
+import { ZBillingStatus, ZBillingSyncResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
+import { getBillingStatus, getStripeSettings, reportUsageToStripe, updateStripeSettings } from '../services/billing.js';
+import { router, tenantProcedure } from '../trpc.js';
+
+export const billingRouter = router({
+  stripeSettings: tenantProcedure('admin')
+    .output(ZStripeSettings)
+    .query(({ ctx }) => getStripeSettings(ctx.rt, ctx.creatorId)),
+  updateStripeSettings: tenantProcedure('admin')
+    .input(ZUpdateStripeSettingsInput)
+    .output(ZStripeSettings)
+    .mutation(({ ctx, input }) => updateStripeSettings(ctx.rt, ctx.creatorId, input)),
+  sync: tenantProcedure('admin')
+    .output(ZBillingSyncResult)
+    .mutation(({ ctx }) => reportUsageToStripe(ctx.rt, ctx.creatorId)),
+  status: tenantProcedure('read')
+    .output(ZBillingStatus)
+    .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId) })),
+});
