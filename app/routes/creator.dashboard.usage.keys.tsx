@@ -12,7 +12,9 @@ import { readFormData } from '~/lib/form.server';
 import { useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
-import { formatDate, formatDateTime } from '~/lib/format';
+import { ConfirmAction } from '~/components/confirm-action';
+import { Timestamp } from '~/components/timestamp';
+import { formatDateTime } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 
 export const meta: MetaFunction = () => [{ title: 'API keys · Staryer Usage' }];
@@ -167,38 +169,6 @@ function CreateKeyForm({ result, csrf }: { result: ActionResult | undefined; csr
 }
 
 /** The day in the table; the exact time on hover. */
-function Timestamp({ iso }: { iso: string }) {
-  return (
-    <time dateTime={iso} title={formatDateTime(iso)}>
-      {formatDate(iso)}
-    </time>
-  );
-}
-
-/** Revoking needs a second click; <details> gives that without depending on JavaScript. */
-function RevokeControl({ id, name, csrf }: { id: string; name: string; csrf: string }) {
-  return (
-    <details className="group inline-block text-right">
-      <summary className="inline-block cursor-pointer list-none rounded-tremor-small px-2.5 py-1 text-tremor-label font-medium text-red-600 ring-1 ring-red-200 hover:bg-red-50 group-open:bg-red-50 [&::-webkit-details-marker]:hidden">
-        <span className="group-open:hidden">Revoke</span>
-        <span className="hidden group-open:inline">Cancel</span>
-        <span className="sr-only"> {name}</span>
-      </summary>
-      <Form method="post" className="mt-2 w-44 whitespace-normal text-left">
-        <CsrfField token={csrf} />
-        <input type="hidden" name="intent" value="revoke" />
-        <input type="hidden" name="id" value={id} />
-        <p className="text-tremor-label text-tremor-content-emphasis">Apps using this key stop working at once.</p>
-        <button
-          type="submit"
-          className="mt-2 w-full rounded-tremor-small bg-red-600 px-3 py-1.5 text-tremor-label font-medium text-white hover:bg-red-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-300"
-        >
-          Revoke key<span className="sr-only"> {name}</span>
-        </button>
-      </Form>
-    </details>
-  );
-}
 
 export default function ApiKeysPage() {
   const { keys } = useLoaderData<typeof loader>();
@@ -281,7 +251,16 @@ export default function ApiKeysPage() {
                         </Badge>
                       )}
                     </TableCell>
-                    <TableCell className="pr-6 text-right">{key.revoked_at ? null : <RevokeControl id={key.id} name={key.name} csrf={csrf} />}</TableCell>
+                    <TableCell className="pr-6 text-right">{key.revoked_at ? null : <ConfirmAction
+                            label="Revoke"
+                            confirmLabel="Revoke key"
+                            consequence="Apps using this key stop working at once."
+                            subject={key.name}
+                            intent="revoke"
+                            id={key.id}
+                            csrf={csrf}
+                            width="w-44"
+                          />}</TableCell>
                   </TableRow>
                 ))}
               </TableBody>

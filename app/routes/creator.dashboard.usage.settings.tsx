@@ -5,6 +5,7 @@ import type { ReactNode } from 'react';
 import { ALERT_KINDS, ALERT_KIND_NAMES, DeliveryStatusBadge, WEBHOOK_EVENTS, WEBHOOK_EVENT_NAMES, isAlertKind, isWebhookEvent } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
 import { CheckboxField, CheckboxGroup } from '~/components/choice-fields';
+import { ConfirmAction } from '~/components/confirm-action';
 import { CopyButton } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { FormAlert, TextField } from '~/components/form-field';
@@ -351,27 +352,6 @@ function EndpointAction({ intent, id, csrf, children, pendingLabel }: { intent: 
   );
 }
 
-/** Deleting needs a second click; <details> gives that without depending on JavaScript. */
-function DeleteEndpoint({ id, url, csrf }: { id: string; url: string; csrf: string }) {
-  return (
-    <details className="group inline-block text-right">
-      <summary className="inline-block cursor-pointer list-none rounded-tremor-small px-2.5 py-1 text-tremor-label font-medium text-red-600 ring-1 ring-red-200 hover:bg-red-50 group-open:bg-red-50 [&::-webkit-details-marker]:hidden">
-        <span className="group-open:hidden">Delete</span>
-        <span className="hidden group-open:inline">Cancel</span>
-        <span className="sr-only"> {url}</span>
-      </summary>
-      <Form method="post" preventScrollReset className="mt-2 w-52 whitespace-normal text-left">
-        <CsrfField token={csrf} />
-        <input type="hidden" name="intent" value="webhook-delete" />
-        <input type="hidden" name="id" value={id} />
-        <p className="text-tremor-label text-tremor-content-emphasis">Pending deliveries to it stop. Its delivery log is kept.</p>
-        <Button variant="danger" className="mt-2 w-full">
-          Delete endpoint<span className="sr-only"> {url}</span>
-        </Button>
-      </Form>
-    </details>
-  );
-}
 
 function TestOutcome({ test }: { test: NonNullable<ActionResult['test']> }) {
   return (
@@ -460,7 +440,16 @@ function WebhooksSection({ webhooks, csrf, result }: { webhooks: LoaderData['web
                         <Link to={`${dashboardPath('settings')}/webhooks/${hook.id}`} className="rounded-tremor-small px-2.5 py-1 text-tremor-label font-medium text-tremor-brand ring-1 ring-tremor-ring hover:bg-tremor-background-subtle">
                           Deliveries<span className="sr-only"> to {hook.url}</span>
                         </Link>
-                        <DeleteEndpoint id={hook.id} url={hook.url} csrf={csrf} />
+                        <ConfirmAction
+                          label="Delete"
+                          confirmLabel="Delete endpoint"
+                          consequence="Pending deliveries to it stop. Its delivery log is kept."
+                          subject={hook.url}
+                          intent="webhook-delete"
+                          id={hook.id}
+                          csrf={csrf}
+                          width="w-52"
+                        />
                       </div>
                       {own?.test ? <TestOutcome test={own.test} /> : null}
                     </TableCell>
