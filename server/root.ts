@@ -1,6 +1,7 @@
 import { alertsRouter } from './routers/alerts.js';
 import { apiKeysRouter } from './routers/api-keys.js';
 import { authRouter } from './routers/auth.js';
+import { billingRouter } from './routers/billing.js';
 import { customersRouter } from './routers/customers.js';
 import { emailsRouter } from './routers/emails.js';
 import { metersRouter } from './routers/meters.js';
@@ -19,6 +20,7 @@ export const appRouter = router({
   usage: usageRouter,
   alerts: alertsRouter,
   webhooks: webhooksRouter,
+  billing: billingRouter,
   system: systemRouter,
   emails: emailsRouter,
 });

@@ -689,6 +689,58 @@ export type WebhooksDeliveriesOutput = {
   }>;
 };
 
+export type BillingStripeSettingsInput = void;
+
+export type BillingStripeSettingsOutput = {
+  configured: null | "secret_key" | "connect";
+  connect_account_id: null | string;
+  report_interval_minutes: number;
+  last_report_at: null | string;
+};
+
+export type BillingUpdateStripeSettingsInput = {
+  secret_key?: undefined | string;
+  connect_account_id?: undefined | string;
+  report_interval_minutes?: undefined | number;
+};
+
+export type BillingUpdateStripeSettingsOutput = {
+  configured: null | "secret_key" | "connect";
+  connect_account_id: null | string;
+  report_interval_minutes: number;
+  last_report_at: null | string;
+};
+
+export type BillingSyncInput = void;
+
+export type BillingSyncOutput = {
+  pairs: number;
+  reported: number;
+  up_to_date: number;
+  pending: number;
+  failed: number;
+  unknown: number;
+};
+
+export type BillingStatusInput = void;
+
+export type BillingStatusOutput = {
+  rows: Array<{
+    user_id: string;
+    meter_id: string;
+    event_name: string;
+    period_start: string;
+    period_end: string;
+    quantity: string;
+    reported_quantity: string;
+    stripe_quantity: null | string;
+    status: "unknown" | "pending" | "failed" | "in_sync" | "behind";
+    last_error: null | string;
+    attempts: number;
+    last_reported_at: null | string;
+  }>;
+};
+
 export type SystemQueuesInput = void;
 
 export type SystemQueuesOutput = {
@@ -768,6 +820,12 @@ export type UsageRouter = TRPCBuiltRouter<
       sendTest: TRPCMutationProcedure<{ input: WebhooksSendTestInput; output: WebhooksSendTestOutput; meta: object }>;
       replay: TRPCMutationProcedure<{ input: WebhooksReplayInput; output: WebhooksReplayOutput; meta: object }>;
       deliveries: TRPCQueryProcedure<{ input: WebhooksDeliveriesInput; output: WebhooksDeliveriesOutput; meta: object }>;
+    };
+    billing: {
+      stripeSettings: TRPCQueryProcedure<{ input: BillingStripeSettingsInput; output: BillingStripeSettingsOutput; meta: object }>;
+      updateStripeSettings: TRPCMutationProcedure<{ input: BillingUpdateStripeSettingsInput; output: BillingUpdateStripeSettingsOutput; meta: object }>;
+      sync: TRPCMutationProcedure<{ input: BillingSyncInput; output: BillingSyncOutput; meta: object }>;
+      status: TRPCQueryProcedure<{ input: BillingStatusInput; output: BillingStatusOutput; meta: object }>;
     };
     system: {
       queues: TRPCQueryProcedure<{ input: SystemQueuesInput; output: SystemQueuesOutput; meta: object }>;

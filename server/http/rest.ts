@@ -26,6 +26,7 @@ import {
   ZUpsertCustomerInput,
 } from '../schemas/usage.js';
 import { ALERT_ROUTES } from './alert-routes.js';
+import { BILLING_ROUTES } from './billing-routes.js';
 import { readJsonBody } from './body.js';
 import { trackMany, trackOne } from './track.js';
 import { parseInput } from './validation.js';
@@ -294,6 +295,7 @@ export const REST_ROUTES: RestRoute[] = [
   },
   ...ALERT_ROUTES,
   ...WEBHOOK_ROUTES,
+  ...BILLING_ROUTES,
 ];
 
 export async function runRestRoute(
