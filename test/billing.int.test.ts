@@ -1,0 +1,227 @@
+import { Writable } from 'node:stream';
+import { sql } from 'drizzle-orm';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../server/logger.js';
+import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import { useTestDatabase } from './harness/db.js';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+
+/**
+ * Usage reaches Stripe exactly: through the real `stripe` SDK against the local fake,
+ * whatever Stripe does (500s before or after applying, 429 storms, answers past the
+ * client's timeout), Stripe's totals equal the ledger equal our counters.
+ */
+
+const PLATFORM_KEY = 'sk_test_platformSECRET0123456789';
+const { url } = await useTestDatabase();
+let fake: FakeStripe;
+let server: TestServer;
+const logLines: string[] = [];
+const responses: string[] = [];
+
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  server = await startTestServer(url, {
+    env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY, STRIPE_TIMEOUT_MS: '300', LOG_LEVEL: 'trace' },
+    log: createLogger('trace', {}, sink),
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  await fake?.close();
+});
+beforeEach(() => {
+  fake.clearFaults();
+  fake.setProcessingDelay(0);
+});
+
+type Call = ReturnType<typeof api>;
+
+/** A creator linked to Stripe: one meter, `customers` customers, each with a Stripe customer in the fake. */
+async function linkedCreator(options: { customers?: number; connect?: string } = {}) {
+  const { apiKey, creator } = await createCreatorWithKey(server.rt);
+  const raw = api(server.url, apiKey);
+  const call: Call = async (...args) => {
+    const response = await raw(...args);
+    responses.push(response.text);
+    return response;
+  };
+  const secretKey = `sk_test_creator${creator.id.replace(/-/g, '')}`;
+  const stripe = new Stripe(options.connect ? PLATFORM_KEY : secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+  const requestOptions = options.connect ? { stripeAccount: options.connect } : undefined;
+  const eventName = `api_calls_${creator.id.slice(0, 8)}`;
+  const stripeMeter = await stripe.billing.meters.create({ display_name: 'API calls', event_name: eventName, default_aggregation: { formula: 'sum' } }, requestOptions);
+  const settings = await call('PUT', '/api/usage/settings/stripe', options.connect ? { connect_account_id: options.connect } : { secret_key: secretKey, report_interval_minutes: 5 });
+  expect(settings.status, settings.text).toBe(200);
+  const meter = await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'sum' });
+  expect(meter.status, meter.text).toBe(201);
+  const patched = await call('PATCH', `/api/usage/meters/${meter.json.id}`, { stripe_meter_event_name: eventName });
+  expect(patched.status, patched.text).toBe(200);
+  expect(patched.json.stripe_meter_event_name).toBe(eventName);
+  const users: Array<{ userId: string; stripeCustomerId: string }> = [];
+  for (let i = 0; i < (options.customers ?? 3); i++) {
+    const customer = await stripe.customers.create({ email: `u${i}@example.com` }, requestOptions);
+    const put = await call('PUT', `/api/usage/customers/user-${i}`, { stripe_customer_id: customer.id });
+    expect([200, 201], put.text).toContain(put.status);
+    users.push({ userId: `user-${i}`, stripeCustomerId: customer.id });
+  }
+  return { call, creatorId: creator.id, secretKey, eventName, stripeMeter, users, account: options.connect ?? `key:${secretKey}`, meterId: meter.json.id as string };
+}
+
+type Linked = Awaited<ReturnType<typeof linkedCreator>>;
+
+/** Tracks `rounds × per-user` events with varied decimal values. */
+async function trackSome(c: Linked, round: number) {
+  const events = c.users.flatMap((u, i) => Array.from({ length: 5 }, (_, j) => ({ event_name: 'calls', user_id: u.userId, value: `${(round + 1) * (i + 1) + j}.25` })));
+  const response = await c.call('POST', '/api/usage/track', events);
+  expect(response.status, response.text).toBe(200);
+}
+
+async function sync(c: Linked) {
+  const response = await c.call('POST', '/api/usage/billing/sync');
+  expect(response.status, response.text).toBe(200);
+  return response.json;
+}
+
+/** Stripe's total = the ledger's succeeded deltas = our counter, for every customer. */
+async function expectExact(c: Linked) {
+  for (const u of c.users) {
+    const usage = await c.call('GET', `/api/usage/customers/${u.userId}/usage`);
+    const ours = usage.json.meters.find((m: { event_name: string }) => m.event_name === 'calls')?.used ?? '0';
+    const [ledger] = await server.rt.ownerDb.execute<{ total: string }>(sql`
+      select coalesce(sum(s.quantity_delta), 0)::text as total from usage_billing_sync s join customers c on c.customer_id = s.customer_id
+      where s.creator_id = ${c.creatorId} and c.user_id = ${u.userId} and s.status = 'succeeded'`);
+    const stripeTotal = fake.total({ account: c.account, eventName: c.eventName, customer: u.stripeCustomerId });
+    expect({ user: u.userId, stripe: Number(stripeTotal), ledger: Number(ledger!.total) }).toEqual({ user: u.userId, stripe: Number(ours), ledger: Number(ours) });
+  }
+  expect(fake.duplicateIdentifiers()).toEqual([]);
+  expect(fake.concurrencyViolations).toBe(0);
+  const status = await c.call('GET', '/api/usage/billing/status');
+  expect(status.status).toBe(200);
+  for (const row of status.json.rows) expect(row, JSON.stringify(row)).toMatchObject({ status: 'in_sync' });
+  return status.json.rows;
+}
+
+describe('Stripe reporting through the ledger', () => {
+  it('normal operation: Stripe = ledger = counters, deltas only, one identifier each', async () => {
+    const c = await linkedCreator();
+    for (let round = 0; round < 3; round++) {
+      await trackSome(c, round);
+      const result = await sync(c);
+      expect(result, JSON.stringify(result)).toMatchObject({ pairs: 3, reported: 3, pending: 0, failed: 0 });
+    }
+    // Nothing new → nothing sent.
+    const before = fake.events.length;
+    expect(await sync(c)).toMatchObject({ up_to_date: 3, reported: 0 });
+    expect(fake.events.length).toBe(before);
+    const rows = await expectExact(c);
+    expect(rows).toHaveLength(3);
+    // Stripe's event summaries say the same.
+    const stripe = new Stripe(c.secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
+    const summary = await stripe.billing.meters.listEventSummaries(c.stripeMeter.id, {
+      customer: c.users[0]!.stripeCustomerId,
+      start_time: Math.floor(new Date(rows[0].period_start).getTime() / 1000),
+      end_time: Math.floor(new Date(rows[0].period_end).getTime() / 1000),
+    });
+    expect(String(summary.data[0]?.aggregated_value)).toBe(rows.find((r: { user_id: string }) => r.user_id === 'user-0').quantity);
+  });
+
+  it('30 % of calls fail with 500, some after applying: still exact, no identifier counted twice', async () => {
+    const c = await linkedCreator({ customers: 4 });
+    fake.inject({ kind: '500-before', probability: 0.15, pathPrefix: '/v1/billing/meter_events' });
+    fake.inject({ kind: '500-after', probability: 0.18, pathPrefix: '/v1/billing/meter_events' });
+    for (let round = 0; round < 4; round++) {
+      await trackSome(c, round);
+      await sync(c);
+    }
+    fake.clearFaults();
+    await sync(c);
+    const meterCalls = fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey));
+    expect(meterCalls.filter((r) => r.fault === '500-after').length).toBeGreaterThan(0);
+    expect(meterCalls.filter((r) => r.fault === '500-before').length).toBeGreaterThan(0);
+    await expectExact(c);
+  }, 60_000);
+
+  it('429 storms: waits Retry-After, then the same identifier again; exact', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    await trackSome(c, 0);
+    fake.inject({ kind: '429', probability: 0.5, retryAfterSeconds: 1, pathPrefix: '/v1/billing/meter_events' });
+    await sync(c);
+    fake.clearFaults();
+    await sync(c);
+    const calls = fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey));
+    const limited = calls.filter((r) => r.fault === '429');
+    expect(limited.length).toBeGreaterThan(0);
+    for (const hit of limited) {
+      const next = calls.find((r) => r.at > hit.at && r.identifier === hit.identifier);
+      if (next) expect(next.at - hit.at).toBeGreaterThanOrEqual(950);
+    }
+    await expectExact(c);
+  }, 60_000);
+
+  it('answers slower than the client timeout: resent with the same identifier, counted once', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    await trackSome(c, 0);
+    fake.inject({ kind: 'slow', times: 3, delayMs: 1_000, pathPrefix: '/v1/billing/meter_events' });
+    await sync(c);
+    const calls = fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey));
+    const slow = calls.filter((r) => r.fault === 'slow');
+    expect(slow.length).toBeGreaterThan(0);
+    for (const s of slow) expect(calls.filter((r) => r.identifier === s.identifier).length).toBeGreaterThan(1);
+    await expectExact(c);
+  }, 60_000);
+
+  it('concurrent syncs of one creator never have two calls in flight for one customer × meter', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    fake.setProcessingDelay(50);
+    await trackSome(c, 0);
+    await Promise.all([sync(c), sync(c), sync(c)]);
+    await trackSome(c, 1);
+    await Promise.all([sync(c), sync(c)]);
+    expect(fake.maxConcurrentPerKey).toBe(1);
+    await expectExact(c);
+  }, 60_000);
+
+  it('Connect: the platform key with the Stripe-Account header', async () => {
+    const c = await linkedCreator({ customers: 2, connect: 'acct_1ConnectedAbc' });
+    await trackSome(c, 0);
+    await sync(c);
+    const calls = fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.stripeAccount === 'acct_1ConnectedAbc');
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    for (const call of calls) expect(call.authorization).toBe(`Bearer ${PLATFORM_KEY}`);
+    await expectExact(c);
+  });
+
+  it('the job reports on schedule (billing.schedule → billing.report)', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    await trackSome(c, 0);
+    const { queueDueBillingReports, reportUsageToStripe } = await import('../server/services/billing.js');
+    expect(await queueDueBillingReports(server.rt)).toBeGreaterThanOrEqual(1);
+    const job = await server.rt.boss.fetch('billing.report', { batchSize: 50 });
+    expect(job?.some((j) => (j.data as { creatorId: string }).creatorId === c.creatorId)).toBe(true);
+    await reportUsageToStripe(server.rt, c.creatorId);
+    await expectExact(c);
+  });
+
+  it('secrets never appear in logs, API responses or the database in clear', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    await trackSome(c, 0);
+    await sync(c);
+    const settings = await c.call('GET', '/api/usage/settings/stripe');
+    expect(settings.json).toMatchObject({ configured: 'secret_key', report_interval_minutes: 5 });
+    expect(logLines.length).toBeGreaterThan(0);
+    const everything = [...logLines, ...responses].join('\n');
+    expect(everything).not.toContain(c.secretKey);
+    expect(everything).not.toContain(PLATFORM_KEY);
+    const [row] = await server.rt.ownerDb.execute<{ k: string }>(sql`select stripe_secret_key_encrypted as k from creator_settings where creator_id = ${c.creatorId}`);
+    expect(row!.k).not.toContain('sk_test');
+  });
+});
