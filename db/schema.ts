@@ -523,6 +523,32 @@ export const usageBillingSync = pgTable(
   ],
 );
 
+/**
+ * The last comparison of one customer × meter × period with Stripe's meter event summary:
+ * our total, what the ledger says Stripe accepted, what Stripe says it has, and the drift.
+ */
+export const usageBillingReconciliations = pgTable(
+  'usage_billing_reconciliations',
+  {
+    creatorId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    customerId: uuid().notNull(),
+    periodStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    periodEnd: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    ourQuantity: decimal().notNull(),
+    reportedQuantity: decimal().notNull(),
+    /** Null when Stripe could not be asked (the error says why). */
+    stripeQuantity: decimal(),
+    /** stripe − reported; 0 = in sync. */
+    drift: decimal(),
+    error: text(),
+    /** What reconciliation did: none, resolved unknown rows, … */
+    action: text().notNull().default('none'),
+    checkedAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'usage_billing_reconciliations_pkey', columns: [t.creatorId, t.meterId, t.customerId, t.periodStart] })],
+);
+
 export type DbCreator = typeof creators.$inferSelect;
 export type DbApiKey = typeof apiKeys.$inferSelect;
 export type DbCreatorSession = typeof creatorSessions.$inferSelect;
