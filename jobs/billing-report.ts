@@ -1,4 +1,4 @@
-import { reportUsageToStripe, queueDueBillingReports } from '../server/services/billing.js';
+import { queueBillingReconciliations, queueDueBillingReports, reconcileBilling, reportUsageToStripe } from '../server/services/billing.js';
 import { defineHandler } from './handler.js';
 
 export const reportBillingHandler = defineHandler('billing.report', async (rt, payload) => {
@@ -10,4 +10,13 @@ export const reportBillingHandler = defineHandler('billing.report', async (rt, p
 
 export const scheduleBillingHandler = defineHandler('billing.schedule', async (rt) => {
   await queueDueBillingReports(rt);
+});
+
+export const reconcileBillingHandler = defineHandler('billing.reconcile', async (rt, payload) => {
+  const summary = await reconcileBilling(rt, payload.creatorId);
+  rt.log.info({ creatorId: payload.creatorId, ...summary }, 'billing reconciliation');
+});
+
+export const reconcileAllBillingHandler = defineHandler('billing.reconcile-all', async (rt) => {
+  await queueBillingReconciliations(rt);
 });

@@ -54,6 +54,17 @@ export const QUEUES = {
     options: { retryLimit: 1, retryDelay: 30, retryBackoff: false, expireInSeconds: 120 },
     schedule: '* * * * *',
   },
+  /** Compares Stripe's meter event summaries with the ledger for one creator; settles unknown rows. */
+  'billing.reconcile': {
+    payload: ZCreatorJob,
+    options: { retryLimit: 5, retryDelay: 300, retryBackoff: true, expireInSeconds: 3600 },
+  },
+  /** Nightly: queues billing.reconcile for every creator with Stripe configured. */
+  'billing.reconcile-all': {
+    payload: z.object({}).strict(),
+    options: { retryLimit: 2, retryDelay: 300, retryBackoff: true, expireInSeconds: 600 },
+    schedule: '40 2 * * *',
+  },
   'maintenance.purge-sessions': {
     payload: z.object({}).strict(),
     options: { retryLimit: 3, retryDelay: 30, retryBackoff: true, expireInSeconds: 300 },

@@ -1,6 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Runtime } from '../server/runtime.js';
-import { reportBillingHandler, scheduleBillingHandler } from './billing-report.js';
+import { reconcileAllBillingHandler, reconcileBillingHandler, reportBillingHandler, scheduleBillingHandler } from './billing-report.js';
 import { isRetryable, parsePayload, type JobHandler } from './handler.js';
 import { notifyAlertHandler } from './alerts-notify.js';
 import { resolveAlertsHandler } from './alerts-resolve.js';
@@ -12,7 +12,7 @@ import { applyRollupHandler } from './rollups-apply.js';
 import { checkConsistencyHandler } from './rollups-check.js';
 import { deliverWebhookHandler } from './webhooks-deliver.js';
 
-export const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler, notifyAlertHandler, reportBillingHandler, scheduleBillingHandler];
+export const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler, notifyAlertHandler, reportBillingHandler, scheduleBillingHandler, reconcileBillingHandler, reconcileAllBillingHandler];
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {

@@ -2,7 +2,9 @@ import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { usageBillingSync } from '../db/schema.js';
 import { createLogger } from '../server/logger.js';
+import { syncIdentifier } from '../server/services/billing.js';
 import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -224,4 +226,80 @@ describe('Stripe reporting through the ledger', () => {
     const [row] = await server.rt.ownerDb.execute<{ k: string }>(sql`select stripe_secret_key_encrypted as k from creator_settings where creator_id = ${c.creatorId}`);
     expect(row!.k).not.toContain('sk_test');
   });
+
+  it('reconciliation: Stripe’s event summaries agree after normal operation; extra usage in Stripe shows as drift', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    await trackSome(c, 0);
+    await sync(c);
+    const first = await c.call('POST', '/api/usage/billing/reconcile');
+    expect(first.status, first.text).toBe(200);
+    expect(first.json).toMatchObject({ pairs: 2, in_sync: 2, drifting: 0, errors: 0 });
+    const rows = await expectExact(c);
+    for (const row of rows) expect(row).toMatchObject({ stripe_quantity: row.quantity, drift: '0' });
+
+    // Someone else reports 7 more for user-0 straight to Stripe: drift, not silently absorbed.
+    const stripe = new Stripe(c.secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
+    await stripe.billing.meterEvents.create({ event_name: c.eventName, payload: { stripe_customer_id: c.users[0]!.stripeCustomerId, value: '7' } });
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 1, drifting: 1 });
+    const status = await c.call('GET', '/api/usage/billing/status');
+    expect(status.json.rows.find((r: { user_id: string }) => r.user_id === 'user-0')).toMatchObject({ status: 'drifting', drift: '7' });
+  });
+
+  it('a report left unanswered past Stripe’s 24 h identifier window is not resent; reconciliation settles it, then usage is exact', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    await trackSome(c, 0);
+    // Given: a worker wrote each customer's report and died mid-call 25 h ago. For user-0 the
+    // call reached Stripe; for user-1 it did not.
+    const usage = await Promise.all(c.users.map((u) => c.call('GET', `/api/usage/customers/${u.userId}/usage`)));
+    const past = new Date(Date.now() - 25 * 3600_000);
+    const stripe = new Stripe(c.secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
+    const identifiers: string[] = [];
+    for (const [i, u] of c.users.entries()) {
+      const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u.userId}`);
+      const periodStart = new Date(usage[i]!.json.period_start);
+      const quantity = usage[i]!.json.meters[0].used as string;
+      const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
+      identifiers.push(identifier);
+      await server.rt.ownerDb.insert(usageBillingSync).values({
+        creatorId: c.creatorId,
+        syncId: crypto.randomUUID(),
+        meterId: c.meterId,
+        customerId: customer!.customer_id,
+        periodStart,
+        periodEnd: new Date(usage[i]!.json.period_end),
+        sequence: 1,
+        quantityDelta: quantity,
+        cumulativeTotal: quantity,
+        identifier,
+        eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
+        stripeEventName: c.eventName,
+        stripeCustomerId: u.stripeCustomerId,
+        status: 'pending',
+        attempts: 1,
+        createdAt: past,
+      });
+      if (i === 0) {
+        await stripe.billing.meterEvents.create({ event_name: c.eventName, identifier, payload: { stripe_customer_id: u.stripeCustomerId, value: quantity } });
+      }
+    }
+    // When: a report runs → both rows become unknown and nothing is resent.
+    const sent = fake.requests.length;
+    expect(await sync(c)).toMatchObject({ unknown: 2, reported: 0 });
+    expect(fake.requests.slice(sent).filter((r) => r.path === '/v1/billing/meter_events')).toHaveLength(0);
+    let status = await c.call('GET', '/api/usage/billing/status');
+    expect(status.json.rows.map((r: { status: string }) => r.status)).toEqual(['unknown', 'unknown']);
+    // Then: reconciliation finds user-0's report in Stripe's total and not user-1's…
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ resolved: 2 });
+    const [row0, row1] = await Promise.all(
+      identifiers.map(async (identifier) => (await server.rt.ownerDb.execute<{ status: string }>(sql`select status from usage_billing_sync where creator_id = ${c.creatorId} and identifier = ${identifier}`))[0]!.status),
+    );
+    expect([row0, row1]).toEqual(['succeeded', 'failed']);
+    // …and the next report sends user-1's usage under a new identifier: exact.
+    expect(await sync(c)).toMatchObject({ reported: 1, up_to_date: 1 });
+    await c.call('POST', '/api/usage/billing/reconcile');
+    status = await c.call('GET', '/api/usage/billing/status');
+    expect(status.json.rows.every((r: { stripe_quantity: string; quantity: string }) => r.stripe_quantity === r.quantity)).toBe(true);
+    await expectExact(c);
+  });
 });
+

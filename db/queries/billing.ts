@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, ne, sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../client.js';
-import { creatorSettings, customers, usageBillingSync, type BillingSyncStatus } from '../schema.js';
+import { creatorSettings, customers, usageBillingReconciliations, usageBillingSync, type BillingSyncStatus } from '../schema.js';
 
 export type BillingSync = typeof usageBillingSync.$inferSelect;
 export type NewBillingSync = typeof usageBillingSync.$inferInsert;
@@ -161,4 +161,81 @@ export async function listSyncStatus(tx: Queryable): Promise<SyncStatusRow[]> {
     attempts: Number(r.attempts),
     lastReportedAt: r.last_reported_at ? new Date(r.last_reported_at) : null,
   }));
+}
+
+export type ReconcileTarget = {
+  meterId: string;
+  customerId: string;
+  periodStart: Date;
+  periodEnd: Date;
+  stripeEventName: string;
+  stripeCustomerId: string;
+  stripeAccountId: string | null;
+};
+
+/** Every customer × meter × period the ledger has reported to, still inside Stripe's 35-day window. */
+export async function listReconcileTargets(tx: Queryable, since: Date): Promise<ReconcileTarget[]> {
+  const rows = await tx.execute<{
+    meter_id: string;
+    customer_id: string;
+    period_start: string;
+    period_end: string;
+    stripe_event_name: string;
+    stripe_customer_id: string;
+    stripe_account_id: string | null;
+  }>(sql`
+    select distinct on (meter_id, customer_id, period_start) meter_id, customer_id, period_start, period_end, stripe_event_name, stripe_customer_id, stripe_account_id
+    from usage_billing_sync
+    where period_end > ${since.toISOString()}::timestamptz
+    order by meter_id, customer_id, period_start, sequence desc`);
+  return rows.map((r) => ({
+    meterId: r.meter_id,
+    customerId: r.customer_id,
+    periodStart: new Date(r.period_start),
+    periodEnd: new Date(r.period_end),
+    stripeEventName: r.stripe_event_name,
+    stripeCustomerId: r.stripe_customer_id,
+    stripeAccountId: r.stripe_account_id,
+  }));
+}
+
+export async function listPeriodSyncs(tx: Queryable, meterId: string, customerId: string, periodStart: Date): Promise<BillingSync[]> {
+  return tx
+    .select()
+    .from(usageBillingSync)
+    .where(and(eq(usageBillingSync.meterId, meterId), eq(usageBillingSync.customerId, customerId), eq(usageBillingSync.periodStart, periodStart)))
+    .orderBy(asc(usageBillingSync.sequence));
+}
+
+export type Reconciliation = typeof usageBillingReconciliations.$inferSelect;
+
+export async function upsertReconciliation(tx: Queryable, row: typeof usageBillingReconciliations.$inferInsert): Promise<void> {
+  await tx
+    .insert(usageBillingReconciliations)
+    .values(row)
+    .onConflictDoUpdate({
+      target: [usageBillingReconciliations.creatorId, usageBillingReconciliations.meterId, usageBillingReconciliations.customerId, usageBillingReconciliations.periodStart],
+      set: {
+        periodEnd: row.periodEnd,
+        ourQuantity: row.ourQuantity,
+        reportedQuantity: row.reportedQuantity,
+        stripeQuantity: row.stripeQuantity,
+        drift: row.drift,
+        error: row.error,
+        action: row.action,
+        checkedAt: row.checkedAt,
+      },
+    });
+}
+
+export async function listReconciliations(tx: Queryable): Promise<Reconciliation[]> {
+  return tx.select().from(usageBillingReconciliations);
+}
+
+export async function findCreatorsWithStripe(db: Db): Promise<string[]> {
+  const rows = await db
+    .select({ creatorId: creatorSettings.creatorId })
+    .from(creatorSettings)
+    .where(sql`${creatorSettings.stripeSecretKeyEncrypted} is not null or ${creatorSettings.stripeConnectAccountId} is not null`);
+  return rows.map((r) => r.creatorId);
 }

@@ -722,6 +722,16 @@ export type BillingSyncOutput = {
   unknown: number;
 };
 
+export type BillingReconcileInput = void;
+
+export type BillingReconcileOutput = {
+  pairs: number;
+  in_sync: number;
+  drifting: number;
+  resolved: number;
+  errors: number;
+};
+
 export type BillingStatusInput = void;
 
 export type BillingStatusOutput = {
@@ -734,7 +744,9 @@ export type BillingStatusOutput = {
     quantity: string;
     reported_quantity: string;
     stripe_quantity: null | string;
-    status: "unknown" | "pending" | "failed" | "in_sync" | "behind";
+    reconciled_at: null | string;
+    drift: null | string;
+    status: "unknown" | "pending" | "failed" | "in_sync" | "drifting" | "behind";
     last_error: null | string;
     attempts: number;
     last_reported_at: null | string;
@@ -825,6 +837,7 @@ export type UsageRouter = TRPCBuiltRouter<
       stripeSettings: TRPCQueryProcedure<{ input: BillingStripeSettingsInput; output: BillingStripeSettingsOutput; meta: object }>;
       updateStripeSettings: TRPCMutationProcedure<{ input: BillingUpdateStripeSettingsInput; output: BillingUpdateStripeSettingsOutput; meta: object }>;
       sync: TRPCMutationProcedure<{ input: BillingSyncInput; output: BillingSyncOutput; meta: object }>;
+      reconcile: TRPCMutationProcedure<{ input: BillingReconcileInput; output: BillingReconcileOutput; meta: object }>;
       status: TRPCQueryProcedure<{ input: BillingStatusInput; output: BillingStatusOutput; meta: object }>;
     };
     system: {

@@ -1,4 +1,4 @@
-import { ZBillingStatus, ZBillingSyncResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
+import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
 import type { RestRoute } from './rest.js';
 import { parseInput } from './validation.js';
 
@@ -33,6 +33,16 @@ export const BILLING_ROUTES: RestRoute[] = [
     scope: 'admin',
     responses: { 200: { description: 'Customer × meter × period pairs by outcome', schema: ZBillingSyncResult } },
     handle: async ({ caller }) => ({ status: 200, body: await caller.billing.sync() }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/billing/reconcile',
+    operationId: 'reconcileBilling',
+    summary: 'Compare Stripe’s meter event summaries with the ledger now; settle reports of unknown outcome; record drift',
+    tag: 'Billing',
+    scope: 'admin',
+    responses: { 200: { description: 'Customer × meter × period pairs by result', schema: ZReconcileResult } },
+    handle: async ({ caller }) => ({ status: 200, body: await caller.billing.reconcile() }),
   },
   {
     method: 'GET',

@@ -1,5 +1,5 @@
-import { ZBillingStatus, ZBillingSyncResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
-import { getBillingStatus, getStripeSettings, reportUsageToStripe, updateStripeSettings } from '../services/billing.js';
+import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
+import { getBillingStatus, getStripeSettings, reconcileBilling, reportUsageToStripe, updateStripeSettings } from '../services/billing.js';
 import { router, tenantProcedure } from '../trpc.js';
 
 export const billingRouter = router({
@@ -13,6 +13,9 @@ export const billingRouter = router({
   sync: tenantProcedure('admin')
     .output(ZBillingSyncResult)
     .mutation(({ ctx }) => reportUsageToStripe(ctx.rt, ctx.creatorId)),
+  reconcile: tenantProcedure('admin')
+    .output(ZReconcileResult)
+    .mutation(({ ctx }) => reconcileBilling(ctx.rt, ctx.creatorId)),
   status: tenantProcedure('read')
     .output(ZBillingStatus)
     .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId) })),

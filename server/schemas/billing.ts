@@ -42,9 +42,21 @@ export const ZBillingStatusRow = z.object({
   reported_quantity: z.string(),
   /** Stripe's total at the last reconciliation (null: not reconciled yet). */
   stripe_quantity: z.string().nullable(),
-  status: z.enum(['in_sync', 'behind', 'pending', 'failed', 'unknown']),
+  reconciled_at: z.iso.datetime().nullable(),
+  /** Stripe's total − what the ledger reported, at the last reconciliation. */
+  drift: z.string().nullable(),
+  /** in_sync · behind (usage not reported yet) · drifting (Stripe disagrees with the ledger) · pending · failed · unknown (reconcile). */
+  status: z.enum(['in_sync', 'behind', 'drifting', 'pending', 'failed', 'unknown']),
   last_error: z.string().nullable(),
   attempts: z.number().int(),
   last_reported_at: z.iso.datetime().nullable(),
 });
 export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow) });
+
+export const ZReconcileResult = z.object({
+  pairs: z.number().int(),
+  in_sync: z.number().int(),
+  drifting: z.number().int(),
+  resolved: z.number().int(),
+  errors: z.number().int(),
+});

@@ -1,16 +1,21 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   findCreatorsDueForReport,
+  findCreatorsWithStripe,
   findOpenSync,
   findPeriodPosition,
   findStripeSettings,
   insertSync,
+  listPeriodSyncs,
+  listReconcileTargets,
+  listReconciliations,
   listStripeCustomers,
   listSyncStatus,
   lockBillingPair,
   lockSync,
   updateStripeSettingsRow,
   updateSync,
+  upsertReconciliation,
   type BillingSync,
 } from '../../db/queries/billing.js';
 import { findCustomerByUserId } from '../../db/queries/customers.js';
@@ -323,22 +328,28 @@ export type BillingStatusRow = {
   quantity: string;
   reported_quantity: string;
   stripe_quantity: string | null;
-  status: 'in_sync' | 'behind' | 'pending' | 'failed' | 'unknown';
+  reconciled_at: string | null;
+  drift: string | null;
+  status: 'in_sync' | 'behind' | 'drifting' | 'pending' | 'failed' | 'unknown';
   last_error: string | null;
   attempts: number;
   last_reported_at: string | null;
 };
 
-/** Per customer × meter × period with ledger rows: our total now, what Stripe accepted, the state. */
+/** Per customer × meter × period with ledger rows: our total now, what Stripe accepted, Stripe's own total at the last reconciliation, the state. */
 export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<BillingStatusRow[]> {
   return withCreator(rt.db, creatorId, async (tx) => {
     const rows = await listSyncStatus(tx);
     const meters = new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m]));
     const counters = await readCounters(tx, rows.map((r) => ({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart })));
+    const reconciliations = new Map((await listReconciliations(tx)).map((r) => [counterKey(r), r]));
     return rows.map((r) => {
       const meter = meters.get(r.meterId)!;
-      const counter = counters.get(counterKey({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart }));
+      const key = counterKey({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart });
+      const counter = counters.get(key);
+      const reconciliation = reconciliations.get(key);
       const quantity = aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName);
+      const drifting = reconciliation?.drift != null && !new D(reconciliation.drift).isZero();
       const status: BillingStatusRow['status'] =
         r.lastStatus === 'pending' || r.lastStatus === 'in_flight'
           ? 'pending'
@@ -346,9 +357,11 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
             ? 'failed'
             : r.lastStatus === 'unknown'
               ? 'unknown'
-              : quantity.equals(r.reported)
-                ? 'in_sync'
-                : 'behind';
+              : drifting
+                ? 'drifting'
+                : quantity.equals(r.reported)
+                  ? 'in_sync'
+                  : 'behind';
       return {
         user_id: r.userId,
         meter_id: r.meterId,
@@ -357,10 +370,11 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
         period_end: r.periodEnd.toISOString(),
         quantity: toWire(quantity),
         reported_quantity: toWire(new D(r.reported)),
-        // Reconciliation against Stripe's event summaries is not built yet.
-        stripe_quantity: null,
+        stripe_quantity: reconciliation?.stripeQuantity ?? null,
+        reconciled_at: reconciliation?.checkedAt.toISOString() ?? null,
+        drift: reconciliation?.drift ?? null,
         status,
-        last_error: r.lastError,
+        last_error: r.lastError ?? reconciliation?.error ?? null,
         attempts: r.attempts,
         last_reported_at: r.lastReportedAt?.toISOString() ?? null,
       };
@@ -373,4 +387,93 @@ export async function queueDueBillingReports(rt: Runtime): Promise<number> {
   const due = await findCreatorsDueForReport(rt.ownerDb, rt.now());
   for (const creatorId of due) await rt.boss.send('billing.report', { creatorId }, { singletonKey: creatorId });
   return due.length;
+}
+
+export type ReconcileSummary = { pairs: number; in_sync: number; drifting: number; resolved: number; errors: number };
+
+/**
+ * Compares, per customer × meter × period the ledger reported to, Stripe's meter event
+ * summary with what the ledger says Stripe accepted, and records the result. Rows whose
+ * outcome is unknown (unanswered past Stripe's 24 h identifier window) are settled here:
+ * if Stripe's total includes them they succeeded, else they failed and the next report
+ * sends that quantity again under a new identifier. Other drift is recorded, not
+ * corrected: Stripe takes no negative meter events, and a shortfall is the next report's.
+ */
+export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
+  const now = rt.now();
+  const { targets, meters } = await withCreator(rt.db, creatorId, async (tx) => ({
+    targets: await listReconcileTargets(tx, new Date(now.getTime() - MAX_EVENT_AGE_MS)),
+    meters: new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m])),
+  }));
+  const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0 };
+  const clients = new Map<string, StripeBilling>();
+  const meterIds = new Map<string, string | null>();
+  for (const target of targets) {
+    const meter = meters.get(target.meterId);
+    if (!meter) continue;
+    let stripeQuantity: string | null = null;
+    let error: string | null = null;
+    try {
+      const clientKey = target.stripeAccountId ?? '';
+      let stripe = clients.get(clientKey);
+      if (!stripe) {
+        stripe = target.stripeAccountId
+          ? createStripeBilling(rt.env, { kind: 'connect', accountId: target.stripeAccountId })
+          : createStripeBilling(rt.env, await credentialsOf(rt, creatorId, null));
+        clients.set(clientKey, stripe);
+      }
+      const meterKey = `${clientKey}|${target.stripeEventName}`;
+      if (!meterIds.has(meterKey)) meterIds.set(meterKey, await stripe.findMeterId(target.stripeEventName));
+      const stripeMeterId = meterIds.get(meterKey);
+      if (!stripeMeterId) throw new StripeCallError('rejected', `No active Stripe meter has event_name ${target.stripeEventName}.`, null);
+      stripeQuantity = await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: target.periodStart, end: target.periodEnd });
+    } catch (caught) {
+      if (!(caught instanceof StripeCallError) && !(caught instanceof AppError)) throw caught;
+      error = caught.message;
+    }
+    await withCreator(rt.db, creatorId, async (tx) => {
+      await lockBillingPair(tx, creatorId, target.meterId, target.customerId);
+      const rows = await listPeriodSyncs(tx, target.meterId, target.customerId, target.periodStart);
+      let reported = rows.filter((r) => r.status === 'succeeded').reduce((sum, r) => sum.plus(r.quantityDelta), new D(0));
+      const actions: string[] = [];
+      if (stripeQuantity !== null) {
+        for (const row of rows.filter((r) => r.status === 'unknown')) {
+          const applied = new D(stripeQuantity).greaterThanOrEqualTo(reported.plus(row.quantityDelta));
+          if (applied) reported = reported.plus(row.quantityDelta);
+          await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
+          actions.push(`${row.identifier} ${applied ? 'applied' : 'not applied'}`);
+          summary.resolved++;
+        }
+      }
+      const counter = (await readCounters(tx, [{ meterId: target.meterId, customerId: target.customerId, periodStart: target.periodStart }])).values().next().value;
+      const ours = aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName);
+      const drift = stripeQuantity === null ? null : new D(stripeQuantity).minus(reported);
+      if (error) summary.errors++;
+      else if (drift?.isZero()) summary.in_sync++;
+      else summary.drifting++;
+      if (drift && !drift.isZero()) rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
+      await upsertReconciliation(tx, {
+        creatorId,
+        meterId: target.meterId,
+        customerId: target.customerId,
+        periodStart: target.periodStart,
+        periodEnd: target.periodEnd,
+        ourQuantity: toWire(ours),
+        reportedQuantity: toWire(reported),
+        stripeQuantity: stripeQuantity === null ? null : toWire(new D(stripeQuantity)),
+        drift: drift === null ? null : toWire(drift),
+        error,
+        action: actions.length ? `resolved unknown rows: ${actions.join(', ')}` : 'none',
+        checkedAt: now,
+      });
+    });
+  }
+  return summary;
+}
+
+/** Queues billing.reconcile for every creator with Stripe configured (nightly). */
+export async function queueBillingReconciliations(rt: Runtime): Promise<number> {
+  const creators = await findCreatorsWithStripe(rt.ownerDb);
+  for (const creatorId of creators) await rt.boss.send('billing.reconcile', { creatorId }, { singletonKey: creatorId });
+  return creators.length;
 }

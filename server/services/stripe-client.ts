@@ -43,6 +43,8 @@ export type StripeBilling = {
   createMeterEvent: (input: MeterEventInput) => Promise<{ requestId: string | null }>;
   /** Stripe's aggregated value for a customer on a meter over [start, end). */
   meterTotal: (input: { meterId: string; stripeCustomerId: string; start: Date; end: Date }) => Promise<string>;
+  /** The active meter of an event name, or null. */
+  findMeterId: (eventName: string) => Promise<string | null>;
   /** Finds the active meter of an event name, or creates it (formula sum). */
   ensureMeter: (input: { eventName: string; displayName: string }) => Promise<{ id: string }>;
 };
@@ -146,6 +148,8 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
         );
         return String(summaries.data.reduce((sum, s) => sum + s.aggregated_value, 0));
       }),
+    findMeterId: (eventName) =>
+      call(async () => (await stripe.billing.meters.list({ status: 'active', limit: 100 }, options)).data.find((m) => m.event_name === eventName)?.id ?? null),
     ensureMeter: (input) =>
       call(async () => {
         const existing = (await stripe.billing.meters.list({ status: 'active', limit: 100 }, options)).data.find((m) => m.event_name === input.eventName);
