@@ -130,6 +130,8 @@ export const creatorSettings = pgTable('creator_settings', {
   /** Or a Connect account reached with the platform key (STRIPE_SECRET_KEY). */
   stripeConnectAccountId: text(),
   stripeReportIntervalMinutes: integer().notNull().default(5),
+  /** Signing secret (whsec_…) of the creator's Stripe webhook endpoint, AES-256-GCM like the key. */
+  stripeWebhookSecretEncrypted: text(),
   stripeLastReportAt: timestamp({ withTimezone: true, mode: 'date' }),
   updatedAt: createdAt(),
 });
@@ -207,6 +209,11 @@ export const customers = pgTable(
     billingAnchor: timestamp({ withTimezone: true, mode: 'date' }),
     stripeCustomerId: text(),
     stripeSubscriptionItems: jsonb().$type<Record<string, string>>().notNull().default({}),
+    /** Kept current by Stripe's customer.subscription.* webhooks; the period follows it (billing_anchor). */
+    stripeSubscriptionId: text(),
+    stripeSubscriptionStatus: text(),
+    /** `created` of the last subscription event applied: an older one arriving later is stale. */
+    stripeSubscriptionEventAt: timestamp({ withTimezone: true, mode: 'date' }),
     tenantId: text(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
@@ -547,6 +554,21 @@ export const usageBillingReconciliations = pgTable(
     checkedAt: createdAt(),
   },
   (t) => [primaryKey({ name: 'usage_billing_reconciliations_pkey', columns: [t.creatorId, t.meterId, t.customerId, t.periodStart] })],
+);
+
+/** Stripe webhook events received, once each (Stripe delivers at least once). */
+export const stripeWebhookEvents = pgTable(
+  'stripe_webhook_events',
+  {
+    creatorId: uuid().notNull(),
+    eventId: text().notNull(),
+    type: text().notNull(),
+    eventCreated: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    /** applied | stale | ignored (no matching customer, other type). */
+    outcome: text().notNull(),
+    receivedAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'stripe_webhook_events_pkey', columns: [t.creatorId, t.eventId] })],
 );
 
 export type DbCreator = typeof creators.$inferSelect;
