@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, ne, sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../client.js';
-import { creatorSettings, customers, usageBillingReconciliations, usageBillingSync, type BillingSyncStatus } from '../schema.js';
+import { creatorSettings, customers, stripeWebhookEvents, usageBillingReconciliations, usageBillingSync, type BillingSyncStatus } from '../schema.js';
 
 export type BillingSync = typeof usageBillingSync.$inferSelect;
 export type NewBillingSync = typeof usageBillingSync.$inferInsert;
@@ -238,4 +238,39 @@ export async function findCreatorsWithStripe(db: Db): Promise<string[]> {
     .from(creatorSettings)
     .where(sql`${creatorSettings.stripeSecretKeyEncrypted} is not null or ${creatorSettings.stripeConnectAccountId} is not null`);
   return rows.map((r) => r.creatorId);
+}
+
+export async function findStripeWebhookSecret(tx: Queryable): Promise<string | null> {
+  const [row] = await tx.select({ secret: creatorSettings.stripeWebhookSecretEncrypted }).from(creatorSettings);
+  return row?.secret ?? null;
+}
+
+/** Records a webhook event once; false when it was already received (a redelivery). */
+export async function claimStripeWebhookEvent(tx: Queryable, row: typeof stripeWebhookEvents.$inferInsert): Promise<boolean> {
+  const inserted = await tx.insert(stripeWebhookEvents).values(row).onConflictDoNothing().returning({ id: stripeWebhookEvents.eventId });
+  return inserted.length > 0;
+}
+
+export async function setStripeWebhookOutcome(tx: Queryable, eventId: string, outcome: string): Promise<void> {
+  await tx.update(stripeWebhookEvents).set({ outcome }).where(eq(stripeWebhookEvents.eventId, eventId));
+}
+
+/** The customer linked to a Stripe customer id, locked for the subscription update. */
+export async function findCustomerByStripeId(tx: Queryable, stripeCustomerId: string) {
+  const [row] = await tx
+    .select({ id: customers.customerId, eventAt: customers.stripeSubscriptionEventAt })
+    .from(customers)
+    .where(eq(customers.stripeCustomerId, stripeCustomerId))
+    .limit(1)
+    .for('update');
+  return row ?? null;
+}
+
+export async function updateCustomerSubscription(
+  tx: Queryable,
+  customerId: string,
+  patch: { stripeSubscriptionId: string; stripeSubscriptionStatus: string; stripeSubscriptionEventAt: Date; billingAnchor?: Date },
+  at: Date,
+): Promise<void> {
+  await tx.update(customers).set({ ...patch, updatedAt: at }).where(eq(customers.customerId, customerId));
 }

@@ -696,12 +696,15 @@ export type BillingStripeSettingsOutput = {
   connect_account_id: null | string;
   report_interval_minutes: number;
   last_report_at: null | string;
+  webhook_configured: boolean;
+  webhook_path: string;
 };
 
 export type BillingUpdateStripeSettingsInput = {
   secret_key?: undefined | string;
   connect_account_id?: undefined | string;
   report_interval_minutes?: undefined | number;
+  webhook_secret?: undefined | string;
 };
 
 export type BillingUpdateStripeSettingsOutput = {
@@ -709,6 +712,8 @@ export type BillingUpdateStripeSettingsOutput = {
   connect_account_id: null | string;
   report_interval_minutes: number;
   last_report_at: null | string;
+  webhook_configured: boolean;
+  webhook_path: string;
 };
 
 export type BillingSyncInput = void;

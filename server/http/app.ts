@@ -12,6 +12,9 @@ import { AppError, toAppError } from '../errors.js';
 import { appRouter } from '../root.js';
 import { appErrorOf } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
+import { z } from 'zod';
+import { receiveStripeWebhook } from '../services/billing.js';
+import { readRawBody } from './body.js';
 import { contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { sendJson, sendProblem } from './problem.js';
@@ -100,6 +103,19 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     if (pathname === '/metrics') {
       await metrics(rt, res);
       return '/metrics';
+    }
+    // Stripe's webhooks authenticate by signature (the creator's whsec_), not by API key.
+    const stripeWebhook = /^\/api\/stripe\/webhooks\/([^/]+)$/.exec(pathname);
+    if (stripeWebhook && req.method === 'POST') {
+      labelEarly('/api/stripe/webhooks/:creatorId');
+      const creatorId = stripeWebhook[1]!;
+      const body = await readRawBody(req);
+      if (!z.uuid().safeParse(creatorId).success) {
+        throw new AppError('bad_request', { code: 'invalid_stripe_signature', detail: 'The Stripe-Signature header does not verify for this body, or it is too old.' });
+      }
+      const signature = req.headers['stripe-signature'];
+      sendJson(res, 200, await receiveStripeWebhook(rt, creatorId, body, typeof signature === 'string' ? signature : undefined));
+      return '/api/stripe/webhooks/:creatorId';
     }
     if (pathname === '/api/openapi.json') {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' });

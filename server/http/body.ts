@@ -46,3 +46,20 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES)
 
 const tooLarge = (limit: number) =>
   new AppError('payload_too_large', { code: 'payload_too_large', detail: `The request body is larger than ${limit} bytes.` });
+
+/** The raw bytes of a body (webhook signatures are computed over them), 413 past the limit. */
+export async function readRawBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw tooLarge(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

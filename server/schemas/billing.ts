@@ -10,6 +10,8 @@ export const ZUpdateStripeSettingsInput = z
     /** Or a Connect account, reached with the platform key. */
     connect_account_id: z.string().regex(/^acct_[A-Za-z0-9]{4,}$/, 'must be a Stripe account id (acct_…)').optional(),
     report_interval_minutes: z.number().int().min(1).max(1440).optional(),
+    /** Signing secret of the Stripe webhook endpoint pointed at `webhook_path` (write-only). */
+    webhook_secret: z.string().regex(/^whsec_[A-Za-z0-9+/=_-]{8,}$/, 'must be a Stripe webhook signing secret (whsec_…)').optional(),
   })
   .strict();
 export type TUpdateStripeSettingsInput = z.infer<typeof ZUpdateStripeSettingsInput>;
@@ -19,6 +21,9 @@ export const ZStripeSettings = z.object({
   connect_account_id: z.string().nullable(),
   report_interval_minutes: z.number().int(),
   last_report_at: z.iso.datetime().nullable(),
+  webhook_configured: z.boolean(),
+  /** Where Stripe sends customer.subscription.* events for this creator. */
+  webhook_path: z.string(),
 });
 
 export const ZBillingSyncResult = z.object({

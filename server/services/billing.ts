@@ -1,8 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   findCreatorsDueForReport,
+  claimStripeWebhookEvent,
   findCreatorsWithStripe,
+  findCustomerByStripeId,
   findOpenSync,
+  findStripeWebhookSecret,
+  setStripeWebhookOutcome,
+  updateCustomerSubscription,
   findPeriodPosition,
   findStripeSettings,
   insertSync,
@@ -28,7 +33,15 @@ import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
 import { D, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
-import { createStripeBilling, decryptStripeSecret, encryptStripeSecret, StripeCallError, type StripeBilling, type StripeCredentials } from './stripe-client.js';
+import {
+  createStripeBilling,
+  decryptStripeSecret,
+  encryptStripeSecret,
+  StripeCallError,
+  verifyStripeWebhook,
+  type StripeBilling,
+  type StripeCredentials,
+} from './stripe-client.js';
 
 /**
  * Usage → Stripe Billing Meter Events, exactly once. See docs/decisions/0013-stripe-reporting.md.
@@ -275,19 +288,32 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
   return summary;
 }
 
-export type StripeSettingsView = { configured: 'secret_key' | 'connect' | null; connect_account_id: string | null; report_interval_minutes: number; last_report_at: string | null };
+export type StripeSettingsView = {
+  configured: 'secret_key' | 'connect' | null;
+  connect_account_id: string | null;
+  report_interval_minutes: number;
+  last_report_at: string | null;
+  webhook_configured: boolean;
+  webhook_path: string;
+};
 
-const toView = (s: { secretKeyEncrypted: string | null; connectAccountId: string | null; reportIntervalMinutes: number; lastReportAt: Date | null }): StripeSettingsView => ({
+const toView = (
+  creatorId: string,
+  s: { secretKeyEncrypted: string | null; connectAccountId: string | null; reportIntervalMinutes: number; lastReportAt: Date | null },
+  webhookSecret: string | null,
+): StripeSettingsView => ({
   configured: s.connectAccountId ? 'connect' : s.secretKeyEncrypted ? 'secret_key' : null,
   connect_account_id: s.connectAccountId,
   report_interval_minutes: s.reportIntervalMinutes,
   last_report_at: s.lastReportAt?.toISOString() ?? null,
+  webhook_configured: webhookSecret !== null,
+  webhook_path: `/api/stripe/webhooks/${creatorId}`,
 });
 
 export async function getStripeSettings(rt: Runtime, creatorId: string): Promise<StripeSettingsView> {
   return withCreator(rt.db, creatorId, async (tx) => {
     await ensureSettings(tx, creatorId);
-    return toView((await findStripeSettings(tx))!);
+    return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
   });
 }
 
@@ -295,7 +321,7 @@ export async function getStripeSettings(rt: Runtime, creatorId: string): Promise
 export async function updateStripeSettings(
   rt: Runtime,
   creatorId: string,
-  input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number },
+  input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number; webhook_secret?: string },
 ): Promise<StripeSettingsView> {
   if (input.secret_key && input.connect_account_id) {
     throw validationError([{ field: 'secret_key', message: 'send either secret_key or connect_account_id, not both' }]);
@@ -312,10 +338,11 @@ export async function updateStripeSettings(
         ...(input.secret_key ? { stripeSecretKeyEncrypted: encryptStripeSecret(rt.env, input.secret_key, rt.log), stripeConnectAccountId: null } : {}),
         ...(input.connect_account_id ? { stripeConnectAccountId: input.connect_account_id, stripeSecretKeyEncrypted: null } : {}),
         ...(input.report_interval_minutes !== undefined ? { stripeReportIntervalMinutes: input.report_interval_minutes } : {}),
+        ...(input.webhook_secret ? { stripeWebhookSecretEncrypted: encryptStripeSecret(rt.env, input.webhook_secret, rt.log) } : {}),
       },
       at,
     );
-    return toView((await findStripeSettings(tx))!);
+    return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
   });
 }
 
@@ -476,4 +503,49 @@ export async function queueBillingReconciliations(rt: Runtime): Promise<number> 
   const creators = await findCreatorsWithStripe(rt.ownerDb);
   for (const creatorId of creators) await rt.boss.send('billing.reconcile', { creatorId }, { singletonKey: creatorId });
   return creators.length;
+}
+
+const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted']);
+
+/**
+ * A Stripe webhook for one creator: verified with the SDK against the creator's signing
+ * secret (tampered or older than 5 minutes → 400), recorded once by event id (a
+ * redelivery changes nothing), and a subscription event older than the last one applied
+ * to its customer is stale (Stripe does not order deliveries). Created/updated move the
+ * customer's billing anchor to the subscription's current period start, so periods
+ * follow Stripe's.
+ */
+export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBody: Buffer, signature: string | undefined): Promise<{ received: true; outcome: string }> {
+  const invalid = () => new AppError('bad_request', { code: 'invalid_stripe_signature', detail: 'The Stripe-Signature header does not verify for this body, or it is too old.' });
+  const stored = await withCreator(rt.db, creatorId, (tx) => findStripeWebhookSecret(tx));
+  if (!stored || !signature) throw invalid();
+  const event = verifyStripeWebhook(rawBody, signature, decryptStripeSecret(rt.env, stored, rt.log));
+  if (!event) throw invalid();
+  const now = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const fresh = await claimStripeWebhookEvent(tx, { creatorId, eventId: event.id, type: event.type, eventCreated: event.created, outcome: 'ignored', receivedAt: now });
+    if (!fresh) return { received: true as const, outcome: 'duplicate' };
+    let outcome = 'ignored';
+    const sub = event.subscription;
+    if (sub && SUBSCRIPTION_EVENTS.has(event.type)) {
+      const customer = await findCustomerByStripeId(tx, sub.customer);
+      if (customer && customer.eventAt && event.created < customer.eventAt) outcome = 'stale';
+      else if (customer) {
+        await updateCustomerSubscription(
+          tx,
+          customer.id,
+          {
+            stripeSubscriptionId: sub.id,
+            stripeSubscriptionStatus: sub.status,
+            stripeSubscriptionEventAt: event.created,
+            ...(event.type !== 'customer.subscription.deleted' && sub.periodStart ? { billingAnchor: sub.periodStart } : {}),
+          },
+          now,
+        );
+        outcome = 'applied';
+      }
+    }
+    await setStripeWebhookOutcome(tx, event.id, outcome);
+    return { received: true as const, outcome };
+  });
 }

@@ -168,3 +168,43 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
       }),
   };
 }
+
+/** What billing reads from a verified subscription webhook. */
+export type SubscriptionEvent = {
+  id: string;
+  type: string;
+  created: Date;
+  subscription: { id: string; customer: string; status: string; periodStart: Date | null; periodEnd: Date | null } | null;
+};
+
+/**
+ * Verifies a Stripe webhook with the SDK (HMAC over the raw body, 5-minute tolerance):
+ * null when the signature, the timestamp or the body does not hold.
+ */
+export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: string): SubscriptionEvent | null {
+  let event: Stripe.Event;
+  try {
+    event = Stripe.webhooks.constructEvent(rawBody, signature, secret, 300);
+  } catch {
+    return null;
+  }
+  const created = new Date(event.created * 1000);
+  if (!event.type.startsWith('customer.subscription.')) return { id: event.id, type: event.type, created, subscription: null };
+  const sub = event.data.object as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
+  const item = sub.items?.data?.[0];
+  // Current API versions carry the period on the items; older ones on the subscription.
+  const start = item?.current_period_start ?? sub.current_period_start ?? null;
+  const end = item?.current_period_end ?? sub.current_period_end ?? null;
+  return {
+    id: event.id,
+    type: event.type,
+    created,
+    subscription: {
+      id: sub.id,
+      customer: typeof sub.customer === 'string' ? sub.customer : sub.customer.id,
+      status: sub.status,
+      periodStart: start ? new Date(start * 1000) : null,
+      periodEnd: end ? new Date(end * 1000) : null,
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
@@ -163,6 +163,25 @@ const intParam = (raw: string | null | undefined, key: string): number | undefin
 };
 
 const IDENTIFIER_WINDOW_S = 24 * 3600;
+
+/** The Stripe-Signature header Stripe sends: `t=<unix>,v1=<hex HMAC-SHA256 of "t.payload" with the whsec_ secret>`. */
+export function stripeSignature(payload: string, secret: string, timestamp = Math.floor(Date.now() / 1000)): string {
+  return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${payload}`).digest('hex')}`;
+}
+
+/** A Stripe event envelope around an object, as webhooks deliver it. */
+export function stripeEvent(type: string, object: Record<string, unknown>, created = Math.floor(Date.now() / 1000)) {
+  return { id: id('evt'), object: 'event', api_version: '2025-10-29.clover', created, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type, data: { object } };
+}
+
+/** POSTs an event to a webhook endpoint signed like Stripe (options: another timestamp, a body altered after signing). */
+export async function sendStripeWebhook(url: string, secret: string, event: unknown, options: { timestamp?: number; tamper?: boolean } = {}) {
+  const payload = JSON.stringify(event);
+  const signature = stripeSignature(payload, secret, options.timestamp);
+  const body = options.tamper ? payload.replace(/"livemode":false/, '"livemode":true') : payload;
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': signature }, body });
+  return { status: response.status, json: (await response.json().catch(() => undefined)) as any };
+}
 
 export async function startFakeStripe(options: { port?: number; host?: string; now?: () => Date; seed?: number } = {}): Promise<FakeStripe> {
   const accounts = new Map<string, Account>();

@@ -1,0 +1,88 @@
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendStripeWebhook, startFakeStripe, stripeEvent, type FakeStripe } from './fakes/stripe-server.js';
+import { useTestDatabase } from './harness/db.js';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+
+/**
+ * Stripe's customer.subscription.* webhooks keep a customer's billing period on Stripe's:
+ * verified with the SDK, once per event id, stale (older) events ignored, tampered or old
+ * deliveries refused with 400.
+ */
+
+const { url } = await useTestDatabase();
+let fake: FakeStripe;
+let server: TestServer;
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url } });
+});
+afterAll(async () => {
+  await server?.close();
+  await fake?.close();
+});
+
+const WEBHOOK_SECRET = 'whsec_testSigningSecret0123456789';
+
+async function setup() {
+  const { apiKey, creator } = await createCreatorWithKey(server.rt);
+  const call = api(server.url, apiKey);
+  const secretKey = `sk_test_wh${creator.id.replace(/-/g, '')}`;
+  const settings = await call('PUT', '/api/usage/settings/stripe', { secret_key: secretKey, webhook_secret: WEBHOOK_SECRET });
+  expect(settings.status, settings.text).toBe(200);
+  expect(settings.json).toMatchObject({ webhook_configured: true, webhook_path: `/api/stripe/webhooks/${creator.id}` });
+  expect(settings.text).not.toContain(WEBHOOK_SECRET);
+  const stripe = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
+  const customer = await stripe.customers.create({ email: 'sub@example.com' });
+  await call('PUT', '/api/usage/customers/sub-user', { stripe_customer_id: customer.id });
+  await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' });
+  const subscription = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_metered' }] });
+  return { call, endpoint: server.url + settings.json.webhook_path, subscription: subscription as unknown as Record<string, any> };
+}
+
+/** The subscription with its item's current period moved to [start, end). */
+const withPeriod = (subscription: Record<string, any>, start: Date, end: Date, status = 'active') => ({
+  ...subscription,
+  status,
+  items: { ...subscription.items, data: subscription.items.data.map((item: Record<string, unknown>) => ({ ...item, current_period_start: start.getTime() / 1000, current_period_end: end.getTime() / 1000 })) },
+});
+
+const periodStartOf = async (call: ReturnType<typeof api>) => (await call('GET', '/api/usage/customers/sub-user/usage')).json.period_start as string;
+
+describe('Stripe subscription webhooks', () => {
+  it('created/updated move the customer’s period to Stripe’s; a redelivery changes nothing; an older event is stale', async () => {
+    const { call, endpoint, subscription } = await setup();
+    const now = Date.now();
+    const start = new Date(Math.floor((now - 3 * 86400_000) / 1000) * 1000);
+    const end = new Date(start.getTime() + 30 * 86400_000);
+    const created = stripeEvent('customer.subscription.created', withPeriod(subscription, start, end), Math.floor(now / 1000) - 60);
+    expect(await sendStripeWebhook(endpoint, WEBHOOK_SECRET, created)).toMatchObject({ status: 200, json: { outcome: 'applied' } });
+    expect(await periodStartOf(call)).toBe(start.toISOString());
+    // The same event again (Stripe delivers at least once).
+    expect(await sendStripeWebhook(endpoint, WEBHOOK_SECRET, created)).toMatchObject({ status: 200, json: { outcome: 'duplicate' } });
+
+    // A newer update moves the period; an older one arriving after it is ignored.
+    const start2 = new Date(start.getTime() - 86400_000);
+    const newer = stripeEvent('customer.subscription.updated', withPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000)), Math.floor(now / 1000) - 10);
+    const older = stripeEvent('customer.subscription.updated', withPeriod(subscription, start, end, 'past_due'), Math.floor(now / 1000) - 30);
+    expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, newer)).json.outcome).toBe('applied');
+    expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, older)).json.outcome).toBe('stale');
+    expect(await periodStartOf(call)).toBe(start2.toISOString());
+    const deleted = stripeEvent('customer.subscription.deleted', withPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000), 'canceled'));
+    expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, deleted)).json.outcome).toBe('applied');
+  });
+
+  it('refuses tampered bodies, wrong secrets, old timestamps and missing signatures with 400', async () => {
+    const { call, endpoint, subscription } = await setup();
+    const before = await periodStartOf(call);
+    const event = () => stripeEvent('customer.subscription.updated', withPeriod(subscription, new Date('2026-01-05T00:00:00Z'), new Date('2026-02-05T00:00:00Z')));
+    expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, event(), { tamper: true })).status).toBe(400);
+    expect((await sendStripeWebhook(endpoint, 'whsec_someoneElse0123456789', event())).status).toBe(400);
+    expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, event(), { timestamp: Math.floor(Date.now() / 1000) - 600 })).status).toBe(400);
+    const unsigned = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event()) });
+    expect(unsigned.status).toBe(400);
+    expect((await sendStripeWebhook(`${server.url}/api/stripe/webhooks/not-a-creator`, WEBHOOK_SECRET, event())).status).toBe(400);
+    expect(await periodStartOf(call)).toBe(before);
+  });
+});
