@@ -48,9 +48,10 @@ beforeEach(() => {
 type Call = ReturnType<typeof api>;
 
 /** A creator linked to Stripe: one meter, `customers` customers, each with a Stripe customer in the fake. */
-async function linkedCreator(options: { customers?: number; connect?: string } = {}) {
-  const { apiKey, creator } = await createCreatorWithKey(server.rt);
-  const raw = api(server.url, apiKey);
+async function linkedCreator(options: { customers?: number; connect?: string; target?: TestServer } = {}) {
+  const target = options.target ?? server;
+  const { apiKey, creator } = await createCreatorWithKey(target.rt);
+  const raw = api(target.url, apiKey);
   const call: Call = async (...args) => {
     const response = await raw(...args);
     responses.push(response.text);
@@ -300,6 +301,71 @@ describe('Stripe reporting through the ledger', () => {
     status = await c.call('GET', '/api/usage/billing/status');
     expect(status.json.rows.every((r: { stripe_quantity: string; quantity: string }) => r.stripe_quantity === r.quantity)).toBe(true);
     await expectExact(c);
+  });
+
+  it('a worker killed mid-report: its committed row is resent with the same identifier, applied or not', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    await trackSome(c, 0);
+    const stripe = new Stripe(c.secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
+    // Given: each customer's row was committed and the worker died during the call; user-0's
+    // call had reached Stripe, user-1's had not.
+    for (const [i, u] of c.users.entries()) {
+      const usage = (await c.call('GET', `/api/usage/customers/${u.userId}/usage`)).json;
+      const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u.userId}`);
+      const periodStart = new Date(usage.period_start);
+      const quantity = usage.meters[0].used as string;
+      const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
+      await server.rt.ownerDb.insert(usageBillingSync).values({
+        creatorId: c.creatorId,
+        syncId: crypto.randomUUID(),
+        meterId: c.meterId,
+        customerId: customer!.customer_id,
+        periodStart,
+        periodEnd: new Date(usage.period_end),
+        sequence: 1,
+        quantityDelta: quantity,
+        cumulativeTotal: quantity,
+        identifier,
+        eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
+        stripeEventName: c.eventName,
+        stripeCustomerId: u.stripeCustomerId,
+        status: 'pending',
+        attempts: 1,
+      });
+      if (i === 0) await stripe.billing.meterEvents.create({ event_name: c.eventName, identifier, payload: { stripe_customer_id: u.stripeCustomerId, value: quantity } });
+    }
+    // When: the next report runs. Then: both rows end succeeded, Stripe has each quantity once.
+    await sync(c);
+    await trackSome(c, 1);
+    await sync(c);
+    await expectExact(c);
+  });
+
+  it('at period end: a late event inside the grace goes to the closed period, stamped inside it', async () => {
+    // Given: a clock 10 minutes into December, for us and for Stripe.
+    const clock = new Date('2026-12-01T00:10:00Z');
+    fake.setNow(() => clock);
+    const late = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300' }, now: () => clock });
+    try {
+      const c = await linkedCreator({ customers: 1, target: late });
+      // When: one event of November arrives late (inside the 24 h grace), one of December.
+      const track = await c.call('POST', '/api/usage/track', [
+        { event_name: 'calls', user_id: 'user-0', value: 4, timestamp: '2026-11-30T23:58:00Z' },
+        { event_name: 'calls', user_id: 'user-0', value: 6 },
+      ]);
+      expect(track.json.results.map((r: { status: number }) => r.status)).toEqual([201, 201]);
+      const result = (await c.call('POST', '/api/usage/billing/sync')).json;
+      expect(result).toMatchObject({ pairs: 2, reported: 2 });
+      // Then: Stripe bills 4 in November (stamped in its last second) and 6 in December.
+      const customer = c.users[0]!.stripeCustomerId;
+      expect(fake.total({ account: c.account, eventName: c.eventName, customer, start: new Date('2026-11-01T00:00:00Z'), end: new Date('2026-12-01T00:00:00Z') })).toBe('4');
+      expect(fake.total({ account: c.account, eventName: c.eventName, customer, start: new Date('2026-12-01T00:00:00Z'), end: new Date('2027-01-01T00:00:00Z') })).toBe('6');
+      const november = fake.events.find((e) => e.account === c.account && e.value === '4');
+      expect(november?.timestamp).toBe(Date.parse('2026-11-30T23:59:59Z') / 1000);
+    } finally {
+      fake.setNow(() => new Date());
+      await late.close();
+    }
   });
 });
 
