@@ -100,6 +100,26 @@ export function buildOpenApiDocument(version: string) {
         responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
       },
     },
+    '/api/stripe/webhooks/{creatorId}': {
+      post: {
+        operationId: 'receiveStripeWebhook',
+        summary: 'Stripe customer.subscription.* events for one creator, authenticated by the Stripe-Signature header (the creator’s webhook_secret)',
+        tags: ['Billing'],
+        security: [],
+        parameters: [
+          { name: 'creatorId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+          { name: 'Stripe-Signature', in: 'header', required: true, schema: { type: 'string' } },
+        ],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'A Stripe event, as Stripe sends it' } } } },
+        responses: {
+          200: {
+            description: 'Received (outcome: applied, duplicate, stale, ignored)',
+            content: { 'application/json': { schema: { type: 'object', properties: { received: { type: 'boolean' }, outcome: { type: 'string' } }, required: ['received', 'outcome'] } } },
+          },
+          400: problemResponse('The signature does not verify, or the delivery is older than 5 minutes'),
+        },
+      },
+    },
   };
   for (const route of REST_ROUTES) {
     const path = toOpenApiPath(route.path);
