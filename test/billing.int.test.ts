@@ -241,9 +241,14 @@ describe('Stripe reporting through the ledger', () => {
     // Someone else reports 7 more for user-0 straight to Stripe: drift, not silently absorbed.
     const stripe = new Stripe(c.secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
     await stripe.billing.meterEvents.create({ event_name: c.eventName, payload: { stripe_customer_id: c.users[0]!.stripeCustomerId, value: '7' } });
-    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 1, drifting: 1 });
+    const sent = fake.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 1, drifting: 1, over_reported: 1, compensated: 0 });
+    // Over-reported: recorded with its reason, nothing sent (meter events cannot be negative).
+    expect(fake.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(sent);
     const status = await c.call('GET', '/api/usage/billing/status');
-    expect(status.json.rows.find((r: { user_id: string }) => r.user_id === 'user-0')).toMatchObject({ status: 'drifting', drift: '7' });
+    const row0 = status.json.rows.find((r: { user_id: string }) => r.user_id === 'user-0');
+    expect(row0).toMatchObject({ status: 'drifting', drift: '7' });
+    expect(row0.last_error).toMatch(/^over_reported: .*cannot be negative/);
   });
 
   it('a report left unanswered past Stripe’s 24 h identifier window is not resent; reconciliation settles it, then usage is exact', async () => {
@@ -367,5 +372,125 @@ describe('Stripe reporting through the ledger', () => {
       await late.close();
     }
   });
-});
+  it('drift correction: an event lost on Stripe’s side is compensated once, under a new identifier of its own', async () => {
+    const c = await linkedCreator({ customers: 2 });
+    await trackSome(c, 0);
+    await sync(c);
+    // Given: Stripe loses user-0's applied event (its identifier stays taken for 24 h).
+    const first = fake.events.find((e) => e.account === c.account && e.customer === c.users[0]!.stripeCustomerId)!;
+    const lost = fake.loseEvent({ account: c.account, identifier: first.identifier });
+    const ourTotal = async (u: { userId: string }) =>
+      (await c.call('GET', `/api/usage/customers/${u.userId}/usage`)).json.meters.find((m: { event_name: string }) => m.event_name === 'calls').used as string;
+    const stripeTotal = (u: { stripeCustomerId: string }) => fake.total({ account: c.account, eventName: c.eventName, customer: u.stripeCustomerId });
+    expect(stripeTotal(c.users[0]!)).toBe('0');
+    const meterCalls = () => fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey));
+    const before = meterCalls().length;
+    // When: reconciliation runs. Then: one compensating event for the missing quantity, with the next sequence's identifier.
+    const run = await c.call('POST', '/api/usage/billing/reconcile');
+    expect(run.status, run.text).toBe(200);
+    expect(run.json).toMatchObject({ pairs: 2, in_sync: 1, drifting: 1, compensated: 1, over_reported: 0, errors: 0 });
+    const sent = meterCalls().slice(before);
+    expect(sent).toHaveLength(1);
+    const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = 'user-0'`);
+    const ledger = await server.rt.ownerDb.execute<{ sequence: number; identifier: string; status: string; quantity_delta: string; cumulative_total: string }>(sql`
+      select sequence, identifier, status, quantity_delta::text, cumulative_total::text from usage_billing_sync
+      where creator_id = ${c.creatorId} and customer_id = ${customer!.customer_id} order by sequence`);
+    expect(ledger).toHaveLength(2);
+    expect(ledger[1]).toMatchObject({ sequence: 2, status: 'succeeded', identifier: sent[0]!.identifier });
+    expect(ledger[1]!.identifier).not.toBe(lost.identifier);
+    expect(Number(ledger[1]!.quantity_delta)).toBe(Number(lost.value));
+    expect(ledger[1]!.cumulative_total).toBe(ledger[0]!.cumulative_total);
+    for (const u of c.users) expect(Number(stripeTotal(u))).toBe(Number(await ourTotal(u)));
+    let status = await c.call('GET', '/api/usage/billing/status');
+    for (const row of status.json.rows) expect(row, JSON.stringify(row)).toMatchObject({ status: 'in_sync', drift: '0' });
+    // Running it again compensates nothing; a report sends nothing either.
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 2, drifting: 0, compensated: 0 });
+    expect(await sync(c)).toMatchObject({ up_to_date: 2, reported: 0 });
+    expect(meterCalls().length).toBe(before + 1);
+    // Later usage is reported on top, exactly.
+    await trackSome(c, 1);
+    expect(await sync(c)).toMatchObject({ reported: 2 });
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 2, compensated: 0 });
+    for (const u of c.users) expect(Number(stripeTotal(u))).toBe(Number(await ourTotal(u)));
+    status = await c.call('GET', '/api/usage/billing/status');
+    for (const row of status.json.rows) expect(row, JSON.stringify(row)).toMatchObject({ status: 'in_sync' });
+    expect(fake.duplicateIdentifiers()).toEqual([]);
+  });
 
+  it('10 minutes of outage (fake clock) while usage keeps arriving: reports fail and are retried, then exact', async () => {
+    let clock = new Date('2026-12-10T12:00:00Z');
+    fake.setNow(() => clock);
+    const outage = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300' }, now: () => clock });
+    try {
+      const c = await linkedCreator({ customers: 2, target: outage });
+      await trackSome(c, 0);
+      expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ reported: 2 });
+      // Stripe goes down for 10 minutes; usage keeps arriving every minute, a report runs at minute 5.
+      fake.inject({ kind: 'down', pathPrefix: '/v1/billing/meter_events' });
+      for (let minute = 1; minute <= 10; minute++) {
+        clock = new Date(clock.getTime() + 60_000);
+        await trackSome(c, minute);
+        if (minute === 5) {
+          const during = await c.call('POST', '/api/usage/billing/sync');
+          expect(during.json, during.text).toMatchObject({ pending: 2, reported: 0 });
+          const status = await c.call('GET', '/api/usage/billing/status');
+          for (const row of status.json.rows) expect(row).toMatchObject({ status: 'pending' });
+        }
+      }
+      const down = fake.requests.filter((r) => r.fault === 'down' && r.authorization.includes(c.secretKey));
+      expect(down.length).toBeGreaterThanOrEqual(2 * 8);
+      // Stripe is back: the pending rows go out with their identifiers, then the rest.
+      fake.clearFaults();
+      clock = new Date(clock.getTime() + 60_000);
+      const after = await c.call('POST', '/api/usage/billing/sync');
+      expect(after.json, after.text).toMatchObject({ reported: 2, pending: 0, failed: 0 });
+      for (const hit of down) expect(fake.events.filter((e) => e.identifier === hit.identifier)).toHaveLength(1);
+      for (const u of c.users) {
+        const used = (await c.call('GET', `/api/usage/customers/${u.userId}/usage`)).json.meters[0].used as string;
+        expect(Number(fake.total({ account: c.account, eventName: c.eventName, customer: u.stripeCustomerId }))).toBe(Number(used));
+      }
+      expect(fake.duplicateIdentifiers()).toEqual([]);
+      expect(fake.concurrencyViolations).toBe(0);
+      expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 2, drifting: 0, compensated: 0 });
+    } finally {
+      fake.setNow(() => new Date());
+      await outage.close();
+    }
+  }, 90_000);
+
+  it('a > 24 h gap (runtime clock): a report Stripe applied but never answered is reconciled, not resent; no double count', async () => {
+    let clock = new Date('2026-12-10T12:00:00Z');
+    fake.setNow(() => clock);
+    const gap = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300' }, now: () => clock });
+    try {
+      const c = await linkedCreator({ customers: 1, target: gap });
+      await trackSome(c, 0);
+      // Given: Stripe applies the report but the answer is lost, then every retry is refused.
+      fake.inject({ kind: '500-after', times: 1, pathPrefix: '/v1/billing/meter_events' });
+      fake.inject({ kind: '429', retryAfterSeconds: 0, pathPrefix: '/v1/billing/meter_events' });
+      expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ pending: 1 });
+      const applied = fake.events.filter((e) => e.account === c.account);
+      expect(applied).toHaveLength(1);
+      fake.clearFaults();
+      // When: 25 h pass (past Stripe's identifier window, where a resend would count again) and usage keeps coming.
+      clock = new Date(clock.getTime() + 25 * 3600_000);
+      await trackSome(c, 1);
+      const sent = fake.requests.length;
+      expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ unknown: 1, reported: 0 });
+      expect(fake.requests.slice(sent).filter((r) => r.path === '/v1/billing/meter_events')).toHaveLength(0);
+      // Then: reconciliation finds it in Stripe's total, and the next report sends only the new usage.
+      expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ resolved: 1, in_sync: 1, compensated: 0 });
+      expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ reported: 1 });
+      expect(fake.events.filter((e) => e.identifier === applied[0]!.identifier)).toHaveLength(1);
+      const used = (await c.call('GET', '/api/usage/customers/user-0/usage')).json.meters[0].used as string;
+      expect(Number(fake.total({ account: c.account, eventName: c.eventName, customer: c.users[0]!.stripeCustomerId }))).toBe(Number(used));
+      expect(fake.duplicateIdentifiers()).toEqual([]);
+      const status = await c.call('GET', '/api/usage/billing/status');
+      expect(status.json.rows).toHaveLength(1);
+      expect(status.json.rows[0]).toMatchObject({ status: 'in_sync' });
+    } finally {
+      fake.setNow(() => new Date());
+      await gap.close();
+    }
+  }, 60_000);
+});

@@ -735,6 +735,8 @@ export type BillingReconcileOutput = {
   drifting: number;
   resolved: number;
   errors: number;
+  compensated: number;
+  over_reported: number;
 };
 
 export type BillingStatusInput = void;

@@ -64,4 +64,8 @@ export const ZReconcileResult = z.object({
   drifting: z.number().int(),
   resolved: z.number().int(),
   errors: z.number().int(),
+  /** Pairs where Stripe held less than the ledger and a compensating meter event was sent. */
+  compensated: z.number().int(),
+  /** Pairs where Stripe holds more than the ledger (not corrected: meter events cannot be negative). */
+  over_reported: z.number().int(),
 });

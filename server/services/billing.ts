@@ -233,6 +233,11 @@ export class BillingService {
     });
   }
 
+  /** Sends a ledger row written by reconciliation (a compensating event) like any report: same identifier until Stripe answers. */
+  async sendCompensation(syncId: string, stripeAccountId: string | null): Promise<SyncOutcome> {
+    return this.sendRow(await this.client(stripeAccountId), syncId);
+  }
+
   private outcomeOf(row: BillingSync): SyncOutcome {
     if (row.status === 'succeeded') return { status: 'reported', reported: row.cumulativeTotal };
     return { status: row.status === 'failed' ? 'failed' : 'unknown', reported: row.cumulativeTotal, error: row.lastError ?? undefined };
@@ -416,15 +421,24 @@ export async function queueDueBillingReports(rt: Runtime): Promise<number> {
   return due.length;
 }
 
-export type ReconcileSummary = { pairs: number; in_sync: number; drifting: number; resolved: number; errors: number };
+export type ReconcileSummary = { pairs: number; in_sync: number; drifting: number; resolved: number; errors: number; compensated: number; over_reported: number };
+
+const OVER_REPORTED_REASON =
+  'over_reported: Stripe holds more than the ledger reported. Meter events cannot be negative, so this is not corrected automatically; cancel the extra events in Stripe (meter event adjustments, within 24 h, by identifier) or credit the invoice.';
 
 /**
  * Compares, per customer × meter × period the ledger reported to, Stripe's meter event
- * summary with what the ledger says Stripe accepted, and records the result. Rows whose
- * outcome is unknown (unanswered past Stripe's 24 h identifier window) are settled here:
- * if Stripe's total includes them they succeeded, else they failed and the next report
- * sends that quantity again under a new identifier. Other drift is recorded, not
- * corrected: Stripe takes no negative meter events, and a shortfall is the next report's.
+ * summary with what the ledger says Stripe holds (the cumulative total of its latest
+ * succeeded row), and records the result. Rows whose outcome is unknown (unanswered past
+ * Stripe's 24 h identifier window) are settled first: if Stripe's total includes them they
+ * succeeded, else they failed and the next report sends that quantity again under a new
+ * identifier. Then, when the pair has no open row:
+ * - Stripe below the ledger (events lost on Stripe's side) → a compensating ledger row for
+ *   the missing quantity, next sequence, its own deterministic identifier, sent like any
+ *   report; its cumulative total is the ledger's (our total did not change), so the next
+ *   run finds Stripe in sync and sends nothing again.
+ * - Stripe above the ledger → recorded as `over_reported` with the reason: meter events
+ *   cannot be negative.
  */
 export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
   const now = rt.now();
@@ -432,7 +446,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
     targets: await listReconcileTargets(tx, new Date(now.getTime() - MAX_EVENT_AGE_MS)),
     meters: new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m])),
   }));
-  const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0 };
+  const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0, compensated: 0, over_reported: 0 };
   const clients = new Map<string, StripeBilling>();
   const meterIds = new Map<string, string | null>();
   for (const target of targets) {
@@ -458,15 +472,16 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (!(caught instanceof StripeCallError) && !(caught instanceof AppError)) throw caught;
       error = caught.message;
     }
-    await withCreator(rt.db, creatorId, async (tx) => {
+    const decided = await withCreator(rt.db, creatorId, async (tx) => {
       await lockBillingPair(tx, creatorId, target.meterId, target.customerId);
       const rows = await listPeriodSyncs(tx, target.meterId, target.customerId, target.periodStart);
-      let reported = rows.filter((r) => r.status === 'succeeded').reduce((sum, r) => sum.plus(r.quantityDelta), new D(0));
+      // What Stripe should hold: the cumulative total of the latest succeeded row.
+      let reported = new D([...rows].reverse().find((r) => r.status === 'succeeded')?.cumulativeTotal ?? 0);
       const actions: string[] = [];
       if (stripeQuantity !== null) {
         for (const row of rows.filter((r) => r.status === 'unknown')) {
-          const applied = new D(stripeQuantity).greaterThanOrEqualTo(reported.plus(row.quantityDelta));
-          if (applied) reported = reported.plus(row.quantityDelta);
+          const applied = new D(stripeQuantity).greaterThanOrEqualTo(row.cumulativeTotal);
+          if (applied) reported = D.max(reported, row.cumulativeTotal);
           await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
           actions.push(`${row.identifier} ${applied ? 'applied' : 'not applied'}`);
           summary.resolved++;
@@ -475,11 +490,47 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       const counter = (await readCounters(tx, [{ meterId: target.meterId, customerId: target.customerId, periodStart: target.periodStart }])).values().next().value;
       const ours = aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName);
       const drift = stripeQuantity === null ? null : new D(stripeQuantity).minus(reported);
+      const open = rows.some((r) => r.status === 'pending' || r.status === 'in_flight');
+      let compensation: BillingSync | null = null;
+      let overReported = false;
       if (error) summary.errors++;
       else if (drift?.isZero()) summary.in_sync++;
       else summary.drifting++;
-      if (drift && !drift.isZero()) rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
-      await upsertReconciliation(tx, {
+      if (drift && !drift.isZero()) {
+        rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
+        if (open) actions.push('not corrected: a report of this pair is still open');
+        else if (drift.isPositive()) {
+          overReported = true;
+          summary.over_reported++;
+          actions.push(OVER_REPORTED_REASON);
+        } else if (now.getTime() - target.periodEnd.getTime() <= MAX_EVENT_AGE_MS) {
+          const last = rows[rows.length - 1]!;
+          const sequence = last.sequence + 1;
+          const missing = drift.negated();
+          compensation = await insertSync(tx, {
+            creatorId,
+            syncId: randomUUID(),
+            meterId: target.meterId,
+            customerId: target.customerId,
+            periodStart: target.periodStart,
+            periodEnd: target.periodEnd,
+            sequence,
+            quantityDelta: toWire(missing),
+            cumulativeTotal: toWire(reported),
+            identifier: syncIdentifier(creatorId, target.meterId, target.customerId, target.periodStart, sequence),
+            eventTimestamp: eventTimestamp({ start: target.periodStart, end: target.periodEnd }, now),
+            stripeEventName: target.stripeEventName,
+            stripeCustomerId: target.stripeCustomerId,
+            stripeAccountId: target.stripeAccountId,
+            stripeSubscriptionItemId: last.stripeSubscriptionItemId,
+            status: 'pending',
+            lastError: `compensation: Stripe held ${toWire(new D(stripeQuantity!))} of ${toWire(reported)}`,
+            createdAt: now,
+          });
+          actions.push(`compensating ${toWire(missing)} with ${compensation.identifier}`);
+        }
+      }
+      const record = {
         creatorId,
         meterId: target.meterId,
         customerId: target.customerId,
@@ -489,11 +540,29 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
         reportedQuantity: toWire(reported),
         stripeQuantity: stripeQuantity === null ? null : toWire(new D(stripeQuantity)),
         drift: drift === null ? null : toWire(drift),
-        error,
-        action: actions.length ? `resolved unknown rows: ${actions.join(', ')}` : 'none',
+        error: overReported ? OVER_REPORTED_REASON : error,
+        action: actions.length ? actions.join('; ') : 'none',
         checkedAt: now,
-      });
+      };
+      await upsertReconciliation(tx, record);
+      return { compensation, record };
     });
+    if (decided.compensation) {
+      const row = decided.compensation;
+      const outcome = await new BillingService(rt, creatorId).sendCompensation(row.syncId, row.stripeAccountId);
+      if (outcome.status === 'reported') {
+        summary.compensated++;
+        const corrected = new D(decided.record.stripeQuantity!).plus(row.quantityDelta);
+        await withCreator(rt.db, creatorId, (tx) =>
+          upsertReconciliation(tx, {
+            ...decided.record,
+            stripeQuantity: toWire(corrected),
+            drift: toWire(corrected.minus(decided.record.reportedQuantity)),
+            action: `compensated: Stripe held ${decided.record.stripeQuantity}, sent ${row.quantityDelta} as ${row.identifier}`,
+          }),
+        );
+      }
+    }
   }
   return summary;
 }

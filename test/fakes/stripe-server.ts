@@ -96,6 +96,12 @@ export type FakeStripe = {
   setProcessingDelay: (ms: number) => void;
   /** Sum of applied meter event values per account × event name × customer in [start, end). */
   total: (q: { account: string; eventName: string; customer: string; start?: Date; end?: Date }) => string;
+  /**
+   * Loses an applied meter event on Stripe's side (it leaves the totals and event
+   * summaries) while its identifier stays taken, as Stripe keeps it for 24 h: resending it
+   * answers "already exists", only a new identifier restores the quantity.
+   */
+  loseEvent: (q: { account: string; identifier: string }) => StoredMeterEvent;
   /** Identifiers applied more than once (must always be empty). */
   duplicateIdentifiers: () => string[];
   close: () => Promise<void>;
@@ -544,6 +550,14 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
         )
         .reduce((acc, e) => acc.plus(e.value), new Decimal(0))
         .toString(),
+    loseEvent: ({ account: acctKey, identifier }) => {
+      const acct = accounts.get(acctKey);
+      const at = acct?.events.findIndex((e) => e.identifier === identifier) ?? -1;
+      if (!acct || at < 0) throw new Error(`No applied meter event ${identifier} in ${acctKey}`);
+      const [lost] = acct.events.splice(at, 1);
+      events.splice(events.indexOf(lost!), 1);
+      return lost!;
+    },
     duplicateIdentifiers: () => {
       const seen = new Map<string, number>();
       for (const e of events) seen.set(`${e.account}|${e.identifier}`, (seen.get(`${e.account}|${e.identifier}`) ?? 0) + 1);
