@@ -1,13 +1,422 @@
-import type { MetaFunction } from '@remix-run/node';
-import { ComingSoon } from '~/components/coming-soon';
+import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
+import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
+import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import type { ReactNode } from 'react';
+import { BILLING_STATUSES, BillingStatusBadge, type BillingHealth } from '~/components/billing-status';
+import { Button } from '~/components/buttons';
+import { CsrfField } from '~/components/csrf-field';
+import { FormAlert, TextField } from '~/components/form-field';
+import { SuccessNotice } from '~/components/notices';
+import { PageHeader } from '~/components/page-header';
+import { Period, Timestamp } from '~/components/timestamp';
+import { requireCreator } from '~/lib/caller.server';
+import { requireSessionCsrf } from '~/lib/csrf.server';
+import { dashboardPath, useDashboard } from '~/lib/dashboard';
+import { formErrorHeaders, toFormError } from '~/lib/errors.server';
+import { readFormData } from '~/lib/form.server';
+import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
+import type { Caller } from '~/lib/load-context';
+import { pageHeaders } from '~/lib/page-headers';
 
 export const meta: MetaFunction = () => [{ title: 'Billing · Staryer Usage' }];
 
-const FEATURES = [
-  'Per customer, meter and period: our quantity, the quantity reported and Stripe’s at the last reconciliation.',
-  'Failed reports with their last error, and a button to sync now.',
-] as const;
+export const headers = pageHeaders;
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const { caller } = await requireCreator(request, context);
+  const [stripe, { rows }] = await Promise.all([caller.billing.stripeSettings(), caller.billing.status()]);
+  return json({ stripe, rows }, { headers: { 'Cache-Control': 'private, no-store' } });
+}
+
+const INTENTS = ['stripe-settings', 'report', 'reconcile'] as const;
+type Intent = (typeof INTENTS)[number];
+const isIntent = (value: string): value is Intent => (INTENTS as readonly string[]).includes(value);
+
+/** What the settings form posted, kept so a refused form shows it again (never the key). */
+type Values = { connect_account_id: string; report_interval_minutes: string };
+
+type ActionResult = {
+  intent: Intent;
+  ok: boolean;
+  formError: FormFailure | null;
+  values: Values;
+  report: Awaited<ReturnType<Caller['billing']['sync']>> | null;
+  reconcile: Awaited<ReturnType<Caller['billing']['reconcile']>> | null;
+};
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const { caller, session } = await requireCreator(request, context);
+  const formData = await readFormData(request);
+  requireSessionCsrf(request, session, formData);
+  const intent = formText(formData, 'intent');
+  if (!isIntent(intent)) throw json({ message: 'This form does not exist.' }, { status: 400 });
+
+  const values: Values = {
+    connect_account_id: formText(formData, 'connect_account_id').trim(),
+    report_interval_minutes: formText(formData, 'report_interval_minutes').trim(),
+  };
+  const result: ActionResult = { intent, ok: false, formError: null, values, report: null, reconcile: null };
+  try {
+    switch (intent) {
+      case 'stripe-settings': {
+        const secretKey = formText(formData, 'secret_key').trim();
+        // The Connect field shows the stored account: left as it was, a new key replaces it.
+        const connectUnchanged = values.connect_account_id === formText(formData, 'current_connect_account_id');
+        const connect = values.connect_account_id && !(secretKey && connectUnchanged) ? values.connect_account_id : undefined;
+        await caller.billing.updateStripeSettings({
+          ...(secretKey ? { secret_key: secretKey } : {}),
+          ...(connect ? { connect_account_id: connect } : {}),
+          // Empty is not "unchanged": the server's message says what a valid value is.
+          report_interval_minutes: values.report_interval_minutes === '' ? Number.NaN : Number(values.report_interval_minutes),
+        });
+        break;
+      }
+      case 'report':
+        result.report = await caller.billing.sync();
+        break;
+      case 'reconcile':
+        result.reconcile = await caller.billing.reconcile();
+        break;
+    }
+    result.ok = true;
+    return json(result, { headers: { 'Cache-Control': 'no-store' } });
+  } catch (error) {
+    const formError = toFormError(error);
+    result.formError = { status: formError.status, message: formAlertMessage(formError), fields: formError.fields };
+    return json(result, { status: formError.status, headers: { 'Cache-Control': 'no-store', ...formErrorHeaders(formError) } });
+  }
+}
+
+type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
+type Result = ReturnType<typeof useActionData<typeof action>>;
+type Row = LoaderData['rows'][number];
+
+const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
+const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
+
+function usePending() {
+  const navigation = useNavigation();
+  const data = navigation.state === 'submitting' ? navigation.formData : undefined;
+  return (intent: Intent) => data?.get('intent') === intent;
+}
+
+function Section({ id, title, description, children }: { id: string; title: string; description: ReactNode; children: ReactNode }) {
+  return (
+    <section id={id} aria-labelledby={`${id}-title`} className="scroll-mt-6">
+      <Card>
+        <h2 id={`${id}-title`} className="text-tremor-title font-semibold text-tremor-content-strong">
+          {title}
+        </h2>
+        <p className="mt-1 max-w-3xl text-tremor-default text-tremor-content">{description}</p>
+        <div className="mt-5">{children}</div>
+      </Card>
+    </section>
+  );
+}
+
+function ConnectionSummary({ stripe }: { stripe: LoaderData['stripe'] }) {
+  const connection =
+    stripe.configured === 'connect' ? (
+      <>
+        Connect account <code className="font-mono">{stripe.connect_account_id}</code>, reached with this server’s platform key
+      </>
+    ) : stripe.configured === 'secret_key' ? (
+      'Your secret key is set (stored encrypted; it is never shown again)'
+    ) : (
+      'Not connected: no key or Connect account yet'
+    );
+  return (
+    <dl className="grid gap-4 text-tremor-default sm:grid-cols-3" data-testid="stripe-connection">
+      <div>
+        <dt className="text-tremor-label text-tremor-content">Connection</dt>
+        <dd className={`mt-1 ${stripe.configured ? 'text-tremor-content-strong' : 'text-amber-700'}`} data-testid="stripe-configured">
+          {connection}
+        </dd>
+      </div>
+      <div>
+        <dt className="text-tremor-label text-tremor-content">Reports</dt>
+        <dd className="mt-1 text-tremor-content-strong" data-testid="stripe-interval">
+          Every {stripe.report_interval_minutes} {stripe.report_interval_minutes === 1 ? 'minute' : 'minutes'}
+        </dd>
+      </div>
+      <div>
+        <dt className="text-tremor-label text-tremor-content">Last report</dt>
+        <dd className="mt-1 text-tremor-content-strong">{stripe.last_report_at ? <Timestamp iso={stripe.last_report_at} withTime /> : 'Never'}</dd>
+      </div>
+    </dl>
+  );
+}
+
+function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stripe']; csrf: string; result: Result }) {
+  const isPending = usePending();
+  const own = result?.intent === 'stripe-settings' ? result : null;
+  const failed = own?.formError ? own : null;
+  const fields = failed?.formError?.fields ?? {};
+  return (
+    // The key changes after a save so the fields show what is stored now.
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={own?.ok ? 'saved' : 'form'}>
+      <CsrfField token={csrf} />
+      <input type="hidden" name="intent" value="stripe-settings" />
+      <input type="hidden" name="current_connect_account_id" value={stripe.connect_account_id ?? ''} />
+      {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice>Stripe settings saved.</SuccessNotice> : null}
+      <div className="grid gap-5 md:grid-cols-2">
+        <TextField
+          label="Secret or restricted key"
+          name="secret_key"
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          maxLength={255}
+          placeholder={stripe.configured === 'secret_key' ? 'Set — type a new key to replace it' : 'sk_live_… or rk_live_…'}
+          error={fields.secret_key}
+          hint="Write-only: stored encrypted and never shown again. Leave empty to keep the current one. A key replaces a Connect account."
+        />
+        <TextField
+          label="Or a Connect account id"
+          name="connect_account_id"
+          autoComplete="off"
+          spellCheck={false}
+          maxLength={255}
+          placeholder="acct_…"
+          defaultValue={failed ? failed.values.connect_account_id : (stripe.connect_account_id ?? '')}
+          error={fields.connect_account_id}
+          hint="Your connected account, reached with this server’s platform key (STRIPE_SECRET_KEY). An account replaces a stored key."
+        />
+        <TextField
+          label="Report interval (minutes)"
+          name="report_interval_minutes"
+          type="number"
+          inputMode="numeric"
+          min={1}
+          max={1440}
+          step={1}
+          required
+          defaultValue={failed ? failed.values.report_interval_minutes : String(stripe.report_interval_minutes)}
+          error={fields.report_interval_minutes}
+          hint="How often usage is reported to Stripe (1–1440; default 5). Each period is also reported when it ends."
+        />
+      </div>
+      <Button pending={isPending('stripe-settings')} pendingLabel="Saving…">
+        Save Stripe settings
+      </Button>
+    </Form>
+  );
+}
+
+function RunOutcome({ result }: { result: Result }) {
+  if (!result || (result.intent !== 'report' && result.intent !== 'reconcile')) return null;
+  if (result.formError) return <FormAlert>{result.formError.message}</FormAlert>;
+  if (result.report) {
+    const r = result.report;
+    const text =
+      r.pairs === 0
+        ? 'Nothing to report: no meter and customer are linked to Stripe, or they have no usage this period.'
+        : `Report finished for ${r.pairs} customer × meter × period: ${r.reported} reported, ${r.up_to_date} already up to date, ${r.pending} pending, ${r.failed} failed, ${r.unknown} unknown.`;
+    return <SuccessNotice testId="run-outcome">{text}</SuccessNotice>;
+  }
+  if (result.reconcile) {
+    const r = result.reconcile;
+    const text =
+      r.pairs === 0
+        ? 'Nothing to reconcile: nothing has been reported to Stripe in the last 35 days.'
+        : `Reconciliation finished for ${r.pairs} customer × meter × period: ${r.in_sync} in sync, ${r.drifting} drifting (${r.compensated} corrected with a compensating event, ${r.over_reported} where Stripe has more than we reported), ${r.resolved} unknown reports settled, ${r.errors} could not be checked.`;
+    return <SuccessNotice testId="run-outcome">{text}</SuccessNotice>;
+  }
+  return null;
+}
+
+function RunButtons({ csrf, configured }: { csrf: string; configured: boolean }) {
+  const isPending = usePending();
+  return (
+    <Form method="post" preventScrollReset className="flex flex-wrap items-center gap-3" aria-label="Run now">
+      <CsrfField token={csrf} />
+      <Button name="intent" value="report" variant="secondary" pending={isPending('report')} pendingLabel="Reporting…">
+        Report now
+      </Button>
+      <Button name="intent" value="reconcile" variant="secondary" pending={isPending('reconcile')} pendingLabel="Reconciling…">
+        Reconcile now
+      </Button>
+      {configured ? null : <p className="text-tremor-label text-tremor-content">Connect Stripe above first.</p>}
+    </Form>
+  );
+}
+
+const HEALTH: Record<BillingHealth, { label: string; className: string }> = {
+  in_sync: { label: 'In sync', className: 'text-emerald-700' },
+  drifting: { label: 'Drifting', className: 'text-amber-700' },
+  failing: { label: 'Failing', className: 'text-red-700' },
+};
+
+/** Why a row is not in sync, in a sentence. */
+function reasonOf(row: Row): string | null {
+  switch (row.status) {
+    case 'in_sync':
+      return null;
+    case 'behind':
+      return `${row.quantity} counted, ${row.reported_quantity} reported; the next report sends the rest.`;
+    case 'drifting':
+      return `Stripe had ${row.stripe_quantity ?? '?'} where we reported ${row.reported_quantity} (drift ${row.drift ?? '?'}).${row.last_error ? ` ${row.last_error}` : ''}`;
+    default:
+      return row.last_error ?? BILLING_STATUSES[row.status].description;
+  }
+}
+
+function HealthSummary({ rows }: { rows: Row[] }) {
+  const counts: Record<BillingHealth, number> = { in_sync: 0, drifting: 0, failing: 0 };
+  for (const row of rows) counts[BILLING_STATUSES[row.status].health]++;
+  const reasons = rows
+    .map((row) => ({ row, reason: reasonOf(row) }))
+    .filter((r): r is { row: Row; reason: string } => r.reason !== null && BILLING_STATUSES[r.row.status].health !== 'in_sync');
+  return (
+    <div className="space-y-4">
+      <dl className="grid gap-4 sm:grid-cols-3" data-testid="billing-summary">
+        {(Object.keys(HEALTH) as BillingHealth[]).map((health) => (
+          <div key={health} className="rounded-tremor-default border border-tremor-border p-4">
+            <dt className="text-tremor-label text-tremor-content">{HEALTH[health].label}</dt>
+            <dd className={`mt-1 text-2xl font-semibold tabular-nums ${counts[health] > 0 ? HEALTH[health].className : 'text-tremor-content-strong'}`} data-testid={`billing-${health}`}>
+              {counts[health]}
+            </dd>
+          </div>
+        ))}
+      </dl>
+      {reasons.length > 0 ? (
+        <div>
+          <h3 className="text-tremor-default font-semibold text-tremor-content-strong">Why</h3>
+          <ul className="mt-2 space-y-1 text-tremor-default text-tremor-content">
+            {reasons.map(({ row, reason }) => (
+              <li key={`${row.meter_id}|${row.user_id}|${row.period_start}`}>
+                <span className="font-medium text-tremor-content-strong">{row.user_id}</span> on <code className="font-mono text-[13px]">{row.event_name}</code>:{' '}
+                {reason}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function HealthTable({ rows }: { rows: Row[] }) {
+  return (
+    <div className="-mx-6 overflow-x-auto">
+      <Table aria-label="Billing health per customer, meter and period">
+        <TableHead>
+          <TableRow>
+            <TableHeaderCell className="pl-6">Customer</TableHeaderCell>
+            <TableHeaderCell>Meter</TableHeaderCell>
+            <TableHeaderCell>Period</TableHeaderCell>
+            <TableHeaderCell className="text-right">Ours</TableHeaderCell>
+            <TableHeaderCell className="text-right">Reported</TableHeaderCell>
+            <TableHeaderCell className="text-right">Stripe’s (last reconciliation)</TableHeaderCell>
+            <TableHeaderCell className="pr-6">Status</TableHeaderCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {rows.map((row) => (
+            <TableRow key={`${row.meter_id}|${row.user_id}|${row.period_start}`} data-testid="billing-row" className="align-top">
+              <TableCell className="pl-6 font-medium text-tremor-content-strong">{row.user_id}</TableCell>
+              <TableCell className="font-mono text-[13px]">{row.event_name}</TableCell>
+              <TableCell>
+                <Period start={row.period_start} end={row.period_end} />
+              </TableCell>
+              <TableCell className="text-right tabular-nums">{row.quantity}</TableCell>
+              <TableCell className="text-right tabular-nums">
+                <span className="block">{row.reported_quantity}</span>
+                {row.last_reported_at ? (
+                  <span className="text-tremor-label text-tremor-content">
+                    <Timestamp iso={row.last_reported_at} withTime />
+                  </span>
+                ) : null}
+              </TableCell>
+              <TableCell className="text-right tabular-nums">
+                {row.stripe_quantity === null ? (
+                  <span className="text-tremor-content-subtle">Not reconciled yet</span>
+                ) : (
+                  <>
+                    <span className="block">{row.stripe_quantity}</span>
+                    <span className="text-tremor-label text-tremor-content">
+                      <Timestamp iso={row.reconciled_at} withTime />
+                    </span>
+                  </>
+                )}
+              </TableCell>
+              <TableCell className="max-w-xs whitespace-normal pr-6">
+                <BillingStatusBadge status={row.status} />
+                {row.status !== 'in_sync' ? <p className="mt-1 break-words text-tremor-label text-tremor-content">{reasonOf(row)}</p> : null}
+                {row.attempts > 1 ? <p className="mt-1 text-tremor-label text-tremor-content">{row.attempts} attempts</p> : null}
+              </TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    </div>
+  );
+}
+
+function EmptyState() {
+  return (
+    <div data-testid="billing-empty" className="text-tremor-default text-tremor-content">
+      <p className="font-medium text-tremor-content-strong">Nothing has been reported to Stripe yet.</p>
+      <p className="mt-2">Usage is reported for customers and meters linked to Stripe, once Stripe is connected above:</p>
+      <ol className="mt-2 list-decimal space-y-1 pl-5">
+        <li>
+          Link a meter to a Stripe Billing Meter: <code className={code}>PATCH /api/usage/meters/{'{id}'}</code> with{' '}
+          <code className={code}>stripe_meter_event_name</code> (the meter’s <code className={code}>event_name</code> in Stripe). See{' '}
+          <Link to={dashboardPath('meters')} className={linkClass}>
+            Meters
+          </Link>
+          .
+        </li>
+        <li>
+          Link a customer to their Stripe customer: <code className={code}>PUT /api/usage/customers/{'{user_id}'}</code> with{' '}
+          <code className={code}>stripe_customer_id</code> (<code className={code}>cus_…</code>) and <code className={code}>stripe_subscription_items</code> (event name →{' '}
+          <code className={code}>si_…</code>). See{' '}
+          <Link to={dashboardPath('customers')} className={linkClass}>
+            Customers
+          </Link>
+          .
+        </li>
+      </ol>
+      <p className="mt-2">Each report then appears here with our quantity, what Stripe accepted, and Stripe’s own total at the last reconciliation.</p>
+    </div>
+  );
+}
 
 export default function BillingPage() {
-  return <ComingSoon title="Billing" description="What is reported to Stripe, and whether Stripe agrees." features={FEATURES} />;
+  const { stripe, rows } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  const { csrf } = useDashboard();
+  return (
+    <>
+      <PageHeader title="Billing" description="What is reported to Stripe, and whether Stripe agrees." />
+      <div className="space-y-8">
+        <Section id="stripe" title="Stripe connection" description="The Stripe account usage is reported to, and how often.">
+          <div className="space-y-6">
+            <ConnectionSummary stripe={stripe} />
+            <div className="border-t border-tremor-border pt-6">
+              <StripeSettingsForm stripe={stripe} csrf={csrf} result={result} />
+            </div>
+          </div>
+        </Section>
+        <Section
+          id="health"
+          title="Billing health"
+          description="Per customer, meter and billing period: our quantity, what Stripe accepted from us, and Stripe’s own total at the last reconciliation (nightly, or now)."
+        >
+          <div className="space-y-6">
+            <RunOutcome result={result} />
+            <RunButtons csrf={csrf} configured={stripe.configured !== null} />
+            {rows.length === 0 ? (
+              <EmptyState />
+            ) : (
+              <>
+                <HealthSummary rows={rows} />
+                <HealthTable rows={rows} />
+              </>
+            )}
+          </div>
+        </Section>
+      </div>
+    </>
+  );
 }
