@@ -12,6 +12,9 @@ const BASE_URL = `http://127.0.0.1:${PORT}`;
 // The config is evaluated again in every worker; the environment carries the runner's
 // choice of data directory to them instead of each computing its own.
 process.env.E2E_DATA_DIR ??= path.join(os.tmpdir(), `staryer-e2e-${Date.now()}-${process.pid}`);
+// A platform key, so the Connect journey of the Billing page runs (no Stripe call is made:
+// nothing is linked to Stripe in the e2e data).
+process.env.STRIPE_SECRET_KEY ??= 'sk_test_e2eplatformkey';
 
 export default defineConfig({
   testDir: 'e2e',
