@@ -114,6 +114,30 @@ async function expectExact(c: Linked) {
 }
 
 describe('Stripe reporting through the ledger', () => {
+  it('creates the Stripe Billing Meter for a meter on request, reuses it when asked again, and reports to it', async () => {
+    const { apiKey, creator } = await createCreatorWithKey(server.rt);
+    const call = api(server.url, apiKey);
+    const secretKey = `sk_test_link${creator.id.replace(/-/g, '')}`;
+    const meter = await call('POST', '/api/usage/meters', { event_name: `storage_${creator.id.slice(0, 8)}`, display_name: 'Storage', unit_name: 'bytes', aggregation_type: 'sum' });
+    expect((await call('POST', `/api/usage/meters/${meter.json.id}/stripe-meter`)).json.type).toContain('stripe-not-configured');
+    await call('PUT', '/api/usage/settings/stripe', { secret_key: secretKey });
+    const linked = await call('POST', `/api/usage/meters/${meter.json.id}/stripe-meter`);
+    expect(linked.status, linked.text).toBe(200);
+    expect(linked.json.stripe_meter_event_name).toBe(meter.json.event_name);
+    const stripe = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    const meters = (await stripe.billing.meters.list({ status: 'active' })).data.filter((m) => m.event_name === meter.json.event_name);
+    expect(meters).toHaveLength(1);
+    expect(meters[0]!.default_aggregation.formula).toBe('sum');
+    expect((await call('POST', `/api/usage/meters/${meter.json.id}/stripe-meter`)).status).toBe(200);
+    expect((await stripe.billing.meters.list({ status: 'active' })).data.filter((m) => m.event_name === meter.json.event_name)).toHaveLength(1);
+    const customer = await stripe.customers.create({ email: 'linked@example.com' });
+    await call('PUT', '/api/usage/customers/linked-user', { stripe_customer_id: customer.id });
+    await call('POST', '/api/usage/track', { event_name: meter.json.event_name, user_id: 'linked-user', value: '1048576' });
+    expect((await call('POST', '/api/usage/billing/sync')).status).toBe(200);
+    const summaries = await stripe.billing.meters.listEventSummaries(meters[0]!.id, { customer: customer.id, start_time: 0, end_time: Math.floor(Date.now() / 1000) + 3600 });
+    expect(summaries.data.reduce((sum, x) => sum + x.aggregated_value, 0)).toBe(1048576);
+  });
+
   it('normal operation: Stripe = ledger = counters, deltas only, one identifier each', async () => {
     const c = await linkedCreator();
     for (let round = 0; round < 3; round++) {

@@ -739,6 +739,36 @@ export type BillingReconcileOutput = {
   over_reported: number;
 };
 
+export type BillingLinkMeterInput = {
+  id: string;
+};
+
+export type BillingLinkMeterOutput = {
+  id: string;
+  event_name: string;
+  display_name: string;
+  description: string;
+  aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+  unit_name: string;
+  billing_model: "metered" | "licensed";
+  unique_property: null | string;
+  alert_thresholds: Array<string>;
+  rollup_dimensions: Array<string>;
+  status: "active" | "archived";
+  stripe_meter_event_name: null | string;
+  created_at: string;
+  updated_at: string;
+  archived_at: null | string;
+  plan_limits: Array<{
+    plan_name: string;
+    limit_value: null | string;
+    overage_price: null | string;
+    soft_limit_threshold: null | string;
+    hard_cap: boolean;
+    effective_from: string;
+  }>;
+};
+
 export type BillingStatusInput = void;
 
 export type BillingStatusOutput = {
@@ -845,6 +875,7 @@ export type UsageRouter = TRPCBuiltRouter<
       updateStripeSettings: TRPCMutationProcedure<{ input: BillingUpdateStripeSettingsInput; output: BillingUpdateStripeSettingsOutput; meta: object }>;
       sync: TRPCMutationProcedure<{ input: BillingSyncInput; output: BillingSyncOutput; meta: object }>;
       reconcile: TRPCMutationProcedure<{ input: BillingReconcileInput; output: BillingReconcileOutput; meta: object }>;
+      linkMeter: TRPCMutationProcedure<{ input: BillingLinkMeterInput; output: BillingLinkMeterOutput; meta: object }>;
       status: TRPCQueryProcedure<{ input: BillingStatusInput; output: BillingStatusOutput; meta: object }>;
     };
     system: {

@@ -1,6 +1,10 @@
 import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
+import { z } from 'zod';
+import { ZMeter } from '../schemas/meters.js';
 import type { RestRoute } from './rest.js';
 import { parseInput } from './validation.js';
+
+const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
 
 export const BILLING_ROUTES: RestRoute[] = [
   {
@@ -53,5 +57,19 @@ export const BILLING_ROUTES: RestRoute[] = [
     scope: 'read',
     responses: { 200: { description: 'Billing status', schema: ZBillingStatus } },
     handle: async ({ caller }) => ({ status: 200, body: await caller.billing.status() }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/meters/:id/stripe-meter',
+    operationId: 'linkMeterToStripe',
+    summary: 'Create (or find) the Stripe Billing Meter for this meter — formula sum — and link them',
+    tag: 'Billing',
+    scope: 'admin',
+    responses: {
+      200: { description: 'The meter, now linked (stripe_meter_event_name set)', schema: ZMeter },
+      409: { description: 'Stripe is not configured, or the meter is archived' },
+      502: { description: 'Stripe refused' },
+    },
+    handle: async ({ caller, params }) => ({ status: 200, body: await caller.billing.linkMeter(parseInput(ZIdParam, params)) }),
   },
 ];

@@ -1,5 +1,6 @@
 import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
-import { getBillingStatus, getStripeSettings, reconcileBilling, reportUsageToStripe, updateStripeSettings } from '../services/billing.js';
+import { ZMeter, ZMeterIdInput, toApiMeter } from '../schemas/meters.js';
+import { getBillingStatus, getStripeSettings, linkMeterToStripe, reconcileBilling, reportUsageToStripe, updateStripeSettings } from '../services/billing.js';
 import { router, tenantProcedure } from '../trpc.js';
 
 export const billingRouter = router({
@@ -16,6 +17,11 @@ export const billingRouter = router({
   reconcile: tenantProcedure('admin')
     .output(ZReconcileResult)
     .mutation(({ ctx }) => reconcileBilling(ctx.rt, ctx.creatorId)),
+  /** Creates (or finds) the Stripe Billing Meter for one of our meters and links them. */
+  linkMeter: tenantProcedure('admin')
+    .input(ZMeterIdInput)
+    .output(ZMeter)
+    .mutation(async ({ ctx, input }) => toApiMeter(await linkMeterToStripe(ctx.rt, ctx.creatorId, input.id))),
   status: tenantProcedure('read')
     .output(ZBillingStatus)
     .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId) })),

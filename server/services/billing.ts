@@ -24,7 +24,7 @@ import {
   type BillingSync,
 } from '../../db/queries/billing.js';
 import { findCustomerByUserId } from '../../db/queries/customers.js';
-import { findMeter, listMeters } from '../../db/queries/meters.js';
+import { findMeter, listMeters, updateMeterRow, type Meter } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import { counterKey, readCounters } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
@@ -616,5 +616,32 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
     }
     await setStripeWebhookOutcome(tx, event.id, outcome);
     return { received: true as const, outcome };
+  });
+}
+
+/**
+ * Links a meter to a Stripe Billing Meter, creating it in the creator's Stripe account
+ * when none has its event name (formula sum, customer mapped by `stripe_customer_id`,
+ * value from `value` — the payload our reports send). Uses the meter's Stripe event name
+ * when one is set, else its own event name. Idempotent: an existing Stripe meter is reused.
+ */
+export async function linkMeterToStripe(rt: Runtime, creatorId: string, meterId: string): Promise<Meter> {
+  const meter = await withCreator(rt.db, creatorId, (tx) => findMeter(tx, meterId));
+  if (!meter) throw notFound('Meter');
+  if (meter.archivedAt) throw new AppError('conflict', { code: 'meter_archived', detail: 'This meter is archived; create a new one.' });
+  const eventName = meter.stripeMeterEventName ?? meter.eventName;
+  const stripe = createStripeBilling(rt.env, await credentialsOf(rt, creatorId, null));
+  let stripeMeter: { id: string };
+  try {
+    stripeMeter = await stripe.ensureMeter({ eventName, displayName: meter.displayName });
+  } catch (error) {
+    if (error instanceof StripeCallError) {
+      throw new AppError('upstream', { code: 'stripe_error', detail: `Stripe refused to create the meter: ${error.message}` });
+    }
+    throw error;
+  }
+  return withCreator(rt.db, creatorId, async (tx) => {
+    await updateMeterRow(tx, meterId, { stripeMeterEventName: eventName, stripeMeterId: stripeMeter.id }, rt.now());
+    return (await findMeter(tx, meterId))!;
   });
 }
