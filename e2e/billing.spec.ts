@@ -27,6 +27,8 @@ test('a new creator sees the empty billing health, a refused interval, and saves
   await expect(empty).toContainText('stripe_meter_event_name');
   await expect(empty).toContainText('stripe_customer_id');
   await expect(page.getByTestId('billing-row')).toHaveCount(0);
+  // And the meters section says there is nothing to link yet
+  await expect(page.getByRole('region', { name: 'Meters in Stripe' })).toContainText('No meters yet.');
 
   // When they save an interval of 0 minutes
   const interval = page.getByLabel('Report interval (minutes)');

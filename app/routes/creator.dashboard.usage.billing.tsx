@@ -24,11 +24,14 @@ export const headers = pageHeaders;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
-  const [stripe, { rows }] = await Promise.all([caller.billing.stripeSettings(), caller.billing.status()]);
-  return json({ stripe, rows }, { headers: { 'Cache-Control': 'private, no-store' } });
+  const [stripe, { rows }, { meters }] = await Promise.all([caller.billing.stripeSettings(), caller.billing.status(), caller.meters.list({ include_archived: false })]);
+  return json(
+    { stripe, rows, meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name })) },
+    { headers: { 'Cache-Control': 'private, no-store' } },
+  );
 }
 
-const INTENTS = ['stripe-settings', 'report', 'reconcile'] as const;
+const INTENTS = ['stripe-settings', 'report', 'reconcile', 'link-meter'] as const;
 type Intent = (typeof INTENTS)[number];
 const isIntent = (value: string): value is Intent => (INTENTS as readonly string[]).includes(value);
 
@@ -76,6 +79,9 @@ export async function action({ request, context }: ActionFunctionArgs) {
         break;
       case 'reconcile':
         result.reconcile = await caller.billing.reconcile();
+        break;
+      case 'link-meter':
+        await caller.billing.linkMeter({ id: formText(formData, 'id') });
         break;
     }
     result.ok = true;
@@ -382,8 +388,45 @@ function EmptyState() {
   );
 }
 
+/** Each meter's Stripe Billing Meter, or a button that creates one (formula sum) and links it. */
+function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData['meters']; csrf: string; configured: boolean; result: Result }) {
+  const isPending = usePending();
+  const failed = result?.intent === 'link-meter' && !result.ok ? result.formError : null;
+  if (meters.length === 0) {
+    return <p className="text-tremor-default text-tremor-content">No meters yet. Create one, then link it to a Stripe Billing Meter here.</p>;
+  }
+  return (
+    <div className="space-y-3">
+      {failed ? <FormAlert>{failed.message}</FormAlert> : null}
+      <ul className="divide-y divide-tremor-border" aria-label="Meters in Stripe">
+        {meters.map((meter) => (
+          <li key={meter.id} className="flex items-center justify-between gap-4 py-2" data-testid="stripe-meter-row">
+            <span className="text-tremor-default text-tremor-content-strong">
+              {meter.display_name} <code className={code}>{meter.event_name}</code>
+            </span>
+            {meter.stripe_meter_event_name ? (
+              <span className="text-tremor-label text-tremor-content">
+                Reported to Stripe meter <code className={code}>{meter.stripe_meter_event_name}</code>
+              </span>
+            ) : (
+              <Form method="post" preventScrollReset>
+                <CsrfField token={csrf} />
+                <input type="hidden" name="id" value={meter.id} />
+                <Button name="intent" value="link-meter" variant="secondary" disabled={!configured} pending={isPending('link-meter')} pendingLabel="Creating…">
+                  Create in Stripe<span className="sr-only"> for {meter.display_name}</span>
+                </Button>
+              </Form>
+            )}
+          </li>
+        ))}
+      </ul>
+      {!configured ? <p className="text-tremor-label text-tremor-content">Connect Stripe above first.</p> : null}
+    </div>
+  );
+}
+
 export default function BillingPage() {
-  const { stripe, rows } = useLoaderData<typeof loader>();
+  const { stripe, rows, meters } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   return (
@@ -397,6 +440,9 @@ export default function BillingPage() {
               <StripeSettingsForm stripe={stripe} csrf={csrf} result={result} />
             </div>
           </div>
+        </Section>
+        <Section id="meters" title="Meters in Stripe" description="Each meter reports to a Stripe Billing Meter with the same event name. Create it in your Stripe account from here, or link an existing one with PATCH /api/usage/meters/{id}.">
+          <StripeMeters meters={meters} csrf={csrf} configured={stripe.configured !== null} result={result} />
         </Section>
         <Section
           id="health"
