@@ -23,7 +23,8 @@ export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEven
 export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckInput): Promise<TCheckResult> {
   const now = rt.now();
   return withCreator(rt.db, creatorId, async (tx) => {
-    const [meter] = await findActiveMetersByEventNames(tx, [input.event_name]);
+    // The look-ups are independent: they go out together on the transaction's connection.
+    const [[meter], customer] = await Promise.all([findActiveMetersByEventNames(tx, [input.event_name]), findCustomerByUserId(tx, input.user_id)]);
     if (!meter) {
       throw new AppError('validation', {
         code: 'unknown_meter',
@@ -32,7 +33,6 @@ export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckIn
         errors: [{ field: 'event_name', message: 'has no active meter' }],
       });
     }
-    const customer = await findCustomerByUserId(tx, input.user_id);
     const planName = customer ? customer.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
     const period = periodAt(now, customer?.billingAnchor ?? null);
     const counter = customer ? (await readCounters(tx, [{ meterId: meter.id, customerId: customer.id, periodStart: period.start }])).values().next().value : undefined;
