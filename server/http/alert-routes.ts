@@ -1,10 +1,6 @@
 import { ZAlert, ZAlertDetail, ZAlertList, ZAlertSettings, ZListAlertsInput, ZMuteInput, ZUpdateAlertSettingsInput } from '../schemas/alerts.js';
 import type { RestRoute } from './rest.js';
-import { parseInput } from './validation.js';
-import { z } from 'zod';
-
-const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
-const queryObject = (query: URLSearchParams) => Object.fromEntries(query.entries());
+import { parseInput, queryObject, ZIdParam } from './validation.js';
 
 export const ALERT_ROUTES: RestRoute[] = [
   {

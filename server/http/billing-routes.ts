@@ -1,10 +1,7 @@
 import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
-import { z } from 'zod';
 import { ZMeter } from '../schemas/meters.js';
 import type { RestRoute } from './rest.js';
-import { parseInput } from './validation.js';
-
-const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
+import { parseInput, ZIdParam } from './validation.js';
 
 export const BILLING_ROUTES: RestRoute[] = [
   {

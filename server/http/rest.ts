@@ -29,7 +29,7 @@ import { ALERT_ROUTES } from './alert-routes.js';
 import { BILLING_ROUTES } from './billing-routes.js';
 import { readJsonBody } from './body.js';
 import { trackMany, trackOne } from './track.js';
-import { parseInput } from './validation.js';
+import { parseInput, queryObject, ZIdParam } from './validation.js';
 import { WEBHOOK_ROUTES } from './webhook-routes.js';
 
 export type RestResult = { status: number; body?: unknown; headers?: Record<string, string> };
@@ -59,11 +59,6 @@ export type RestRoute = {
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handle: (args: HandlerArgs) => Promise<RestResult>;
 };
-
-const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
-
-const queryObject = (query: URLSearchParams, keys: string[]) =>
-  Object.fromEntries(keys.filter((k) => query.has(k)).map((k) => [k, query.get(k)!]));
 
 const booleanQuery = (query: URLSearchParams, key: string): boolean => {
   const value = query.get(key);

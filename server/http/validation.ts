@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { validationError, type FieldError } from '../errors.js';
 
 type Issue = { path?: ReadonlyArray<PropertyKey>; message?: string; code?: string; keys?: readonly string[] };
@@ -29,3 +29,13 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   if (!result.success) throw validationError(zodFieldErrors(result.error.issues));
   return result.data;
 }
+
+/** `{id}` path parameters of the REST routes. */
+export const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
+
+/**
+ * Query parameters as an object for a schema: all of them (a strict schema then refuses
+ * unknown ones), or only `keys` (others ignored).
+ */
+export const queryObject = (query: URLSearchParams, keys?: string[]): Record<string, string> =>
+  keys ? Object.fromEntries(keys.filter((k) => query.has(k)).map((k) => [k, query.get(k)!])) : Object.fromEntries(query.entries());

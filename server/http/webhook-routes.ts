@@ -11,9 +11,8 @@ import {
   ZWebhookList,
 } from '../schemas/webhooks.js';
 import type { RestRoute } from './rest.js';
-import { parseInput } from './validation.js';
+import { parseInput, queryObject } from './validation.js';
 
-const queryObject = (query: URLSearchParams) => Object.fromEntries(query.entries());
 
 const TAG = 'Webhooks';
 
