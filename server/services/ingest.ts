@@ -76,7 +76,7 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-const unknownMeter = (eventName: string) =>
+export const unknownMeter = (eventName: string) =>
   new AppError('validation', {
     code: 'unknown_meter',
     title: 'Unknown meter',

@@ -3,12 +3,12 @@ import { findActiveMetersByEventNames, findPlanLimitAt, listMeters, type PlanLim
 import { counterKey, readCounters } from '../../db/queries/usage.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import { withCreator } from '../../db/tenant.js';
-import { AppError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCheckInput, TCheckResult, TCustomerUsage } from '../schemas/usage.js';
 import { aggregationOf } from './aggregation/index.js';
 import { D } from './decimal.js';
-import type { EventOutcome, PreparedEvent } from './ingest.js';
+import { unknownMeter, type EventOutcome, type PreparedEvent } from './ingest.js';
 import { periodAt, previousPeriod } from './periods.js';
 import { limitFor, overage, usageFigures } from './usage-snapshot.js';
 
@@ -25,14 +25,7 @@ export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckIn
   return withCreator(rt.db, creatorId, async (tx) => {
     // The look-ups are independent: they go out together on the transaction's connection.
     const [[meter], customer] = await Promise.all([findActiveMetersByEventNames(tx, [input.event_name]), findCustomerByUserId(tx, input.user_id)]);
-    if (!meter) {
-      throw new AppError('validation', {
-        code: 'unknown_meter',
-        title: 'Unknown meter',
-        detail: `No active meter has event_name "${input.event_name}".`,
-        errors: [{ field: 'event_name', message: 'has no active meter' }],
-      });
-    }
+    if (!meter) throw unknownMeter(input.event_name);
     const planName = customer ? customer.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
     const period = periodAt(now, customer?.billingAnchor ?? null);
     const counter = customer ? (await readCounters(tx, [{ meterId: meter.id, customerId: customer.id, periodStart: period.start }])).values().next().value : undefined;
