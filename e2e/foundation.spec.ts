@@ -11,7 +11,7 @@ import {
   test,
 } from './fixtures';
 
-const SECTIONS = ['Overview', 'Meters', 'Customers', 'Alerts', 'Reports', 'Billing', 'API keys', 'Settings'];
+const SECTIONS = ['Overview', 'Trends', 'Top users', 'Revenue', 'Meters', 'Alerts', 'Reports', 'Billing', 'API keys', 'Settings'];
 
 test('a creator signs up, logs out and in, creates an admin API key, uses it and revokes it', async ({ page, creator, baseURL }) => {
   if (!baseURL) throw new Error('baseURL is not configured');

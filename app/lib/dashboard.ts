@@ -9,8 +9,10 @@ const DASHBOARD_ROUTE_ID = 'routes/creator.dashboard.usage';
 /** The dashboard's sections, in navigation order; `slug` '' is the overview. */
 export const DASHBOARD_SECTIONS = [
   { slug: '', label: 'Overview' },
+  { slug: 'trends', label: 'Trends' },
+  { slug: 'customers', label: 'Top users' },
+  { slug: 'revenue', label: 'Revenue' },
   { slug: 'meters', label: 'Meters' },
-  { slug: 'customers', label: 'Customers' },
   { slug: 'alerts', label: 'Alerts' },
   { slug: 'reports', label: 'Reports' },
   { slug: 'billing', label: 'Billing' },
