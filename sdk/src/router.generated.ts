@@ -268,6 +268,83 @@ export type MetersArchiveOutput = {
   }>;
 };
 
+export type MetersLimitHistoryInput = {
+  id: string;
+};
+
+export type MetersLimitHistoryOutput = {
+  history: Array<{
+    plan_name: string;
+    limit_value: null | string;
+    overage_price: null | string;
+    soft_limit_threshold: null | string;
+    hard_cap: boolean;
+    effective_from: string;
+    effective_to: null | string;
+  }>;
+};
+
+export type MetersPeriodUsageInput = void;
+
+export type MetersPeriodUsageOutput = {
+  meters: Array<{
+    meter_id: string;
+    customers: number;
+    quantity: string;
+  }>;
+};
+
+export type MetersPreviewInput = {
+  display_name: string;
+  unit_name: string;
+  event_name: string;
+  aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+  plan_limits?: undefined | Array<{
+    plan_name: string;
+    limit_value?: undefined | null | string | number;
+    overage_price?: undefined | null | string | number;
+    soft_limit_threshold?: undefined | null | string | number;
+    hard_cap?: undefined | boolean;
+  }>;
+  alert_thresholds?: undefined | Array<string | number>;
+  rollup_dimensions?: undefined | Array<string>;
+  meter_id?: undefined | string;
+  description?: undefined | string;
+  billing_model?: undefined | "metered" | "licensed";
+  unique_property?: undefined | null | string;
+};
+
+export type MetersPreviewOutput = {
+  event_name: string;
+  aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+  unit_name: string;
+  from: string;
+  to: string;
+  events: number;
+  customers: number;
+  quantity: string;
+  overage_amount: string;
+  plans: Array<{
+    plan_name: null | string;
+    in_definition: boolean;
+    limit_value: null | string;
+    hard_cap: boolean;
+    overage_price: null | string;
+    customers: number;
+    events: number;
+    quantity: string;
+    customers_over_limit: number;
+    customers_capped: number;
+    quantity_over_limit: string;
+    overage_amount: string;
+  }>;
+  daily: Array<{
+    date: string;
+    events: number;
+    quantity: string;
+  }>;
+};
+
 export type CustomersUpsertInput = {
   user_id: string;
   customer: {
@@ -316,6 +393,124 @@ export type CustomersUsageOutput = {
     overage_quantity: string;
     overage_amount: string;
   }>;
+};
+
+export type CustomersTopInput = {
+  meter_id: string;
+  period?: undefined | "current" | "previous";
+  search?: undefined | string;
+  sort?: undefined | "user_id" | "usage" | "percent" | "overage";
+  limit?: unknown;
+  cursor?: undefined | string;
+};
+
+export type CustomersTopOutput = {
+  meter: {
+    id: string;
+    event_name: string;
+    display_name: string;
+    unit_name: string;
+    aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+  };
+  period: "current" | "previous";
+  sort: "user_id" | "usage" | "percent" | "overage";
+  total: number;
+  customers: Array<{
+    user_id: string;
+    email: null | string;
+    name: null | string;
+    plan_name: null | string;
+    period_start: string;
+    period_end: string;
+    used: string;
+    limit: null | string;
+    percent_of_limit: null | string;
+    overage_quantity: string;
+    overage_amount: string;
+    event_count: number;
+  }>;
+  next_cursor: null | string;
+};
+
+export type CustomersGetInput = {
+  user_id: string;
+};
+
+export type CustomersGetOutput = {
+  customer: {
+    user_id: string;
+    plan_name: null | string;
+    email: null | string;
+    name: null | string;
+    billing_anchor: null | string;
+    stripe_customer_id: null | string;
+    stripe_subscription_items: {
+      [key: string]: string;
+    };
+    tenant_id: null | string;
+    created_at: string;
+    updated_at: string;
+  };
+  period_start: string;
+  period_end: string;
+  meters: Array<{
+    meter_id: string;
+    event_name: string;
+    display_name: string;
+    aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+    unit_name: string;
+    archived: boolean;
+    used: string;
+    limit: null | string;
+    remaining: null | string;
+    percent_of_limit: null | string;
+    soft_limit_threshold: null | string;
+    hard_cap: boolean;
+    overage_price: null | string;
+    overage_quantity: string;
+    overage_amount: string;
+    event_count: number;
+  }>;
+  history: Array<{
+    meter_id: string;
+    period_start: string;
+    period_end: string;
+    used: string;
+    event_count: number;
+  }>;
+  daily: Array<{
+    meter_id: string;
+    day: string;
+    used: string;
+    event_count: number;
+  }>;
+};
+
+export type CustomersEventsInput = {
+  user_id: string;
+  meter_id?: undefined | string;
+  from?: undefined | string;
+  to?: undefined | string;
+  property_key?: undefined | string;
+  property_value?: undefined | string;
+  limit?: unknown;
+  cursor?: undefined | string;
+};
+
+export type CustomersEventsOutput = {
+  events: Array<{
+    id: string;
+    meter_id: string;
+    event_name: string;
+    value: string;
+    counted: string;
+    new_distinct: boolean;
+    idempotency_key: null | string;
+    properties: unknown;
+    occurred_at: string;
+    received_at: string;
+  }>;
+  next_cursor: null | string;
 };
 
 export type SettingsGetInput = void;
@@ -819,6 +1014,196 @@ export type EmailsListOutput = {
   }>;
 };
 
+export type RevenueOverviewInput = void;
+
+export type RevenueOverviewOutput = {
+  as_of: string;
+  meters_count: number;
+  customers_count: number;
+  totals: {
+    customers_in_overage: number;
+    amount_so_far: string;
+    customers_projected: number;
+    amount_projected: string;
+  };
+  meters: Array<{
+    quantity_so_far: string;
+    quantity_projected: string;
+    customers_in_overage: number;
+    amount_so_far: string;
+    customers_projected: number;
+    amount_projected: string;
+    meter_id: string;
+    event_name: string;
+    display_name: string;
+    unit_name: string;
+    aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+    projection: "current" | "run_rate";
+    archived: boolean;
+    billing_plans: number;
+  }>;
+  plans: Array<{
+    customers_in_overage: number;
+    amount_so_far: string;
+    customers_projected: number;
+    amount_projected: string;
+    plan_name: string;
+  }>;
+  plan_meters: Array<{
+    quantity_so_far: string;
+    quantity_projected: string;
+    customers_in_overage: number;
+    amount_so_far: string;
+    customers_projected: number;
+    amount_projected: string;
+    plan_name: string;
+    meter_id: string;
+    event_name: string;
+    display_name: string;
+    unit_name: string;
+    limit_value: string;
+    overage_price: null | string;
+  }>;
+};
+
+export type RevenueWhatIfInput = {
+  meter_id: string;
+  plan_name: string;
+  limit_value?: undefined | null | string | number;
+  overage_price?: undefined | null | string | number;
+  hard_cap?: undefined | boolean;
+};
+
+export type RevenueWhatIfOutput = {
+  meter_id: string;
+  event_name: string;
+  display_name: string;
+  unit_name: string;
+  plan_name: string;
+  as_of: string;
+  current_terms: {
+    limit_value: null | string;
+    overage_price: null | string;
+    hard_cap: boolean;
+  };
+  new_terms: {
+    limit_value: null | string;
+    overage_price: null | string;
+    hard_cap: boolean;
+  };
+  customers_considered: number;
+  before: {
+    revenue: string;
+    overage_quantity: string;
+    customers_in_overage: number;
+    customers_capped: number;
+  };
+  after: {
+    revenue: string;
+    overage_quantity: string;
+    customers_in_overage: number;
+    customers_capped: number;
+  };
+  delta: string;
+  customers_newly_capped: number;
+  customers_newly_in_overage: number;
+  customers_no_longer_in_overage: number;
+  affected: Array<{
+    user_id: string;
+    used: string;
+    period_start: string;
+    period_end: string;
+    revenue_before: string;
+    revenue_after: string;
+    delta: string;
+    before: "overage" | "within" | "capped";
+    after: "overage" | "within" | "capped";
+  }>;
+  affected_count: number;
+};
+
+export type InsightsOverviewInput = void;
+
+export type InsightsOverviewOutput = {
+  generated_at: string;
+  has_usage: boolean;
+  events_per_minute: Array<{
+    minute: string;
+    events: number;
+  }>;
+  events_last_hour: number;
+  active_customers: number;
+  open_alerts: number;
+  meters: Array<{
+    meter_id: string;
+    event_name: string;
+    display_name: string;
+    aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+    unit_name: string;
+    used: string;
+    customers: number;
+    near_limit: number;
+    over_limit: number;
+  }>;
+  attention: Array<{
+    alert_id: string;
+    meter_id: string;
+    event_name: string;
+    user_id: string;
+    customer_name: null | string;
+    plan_name: null | string;
+    kind: string;
+    status: string;
+    used: string;
+    limit: string;
+    percent: number;
+  }>;
+  overage: {
+    amount: string;
+    customers: number;
+  };
+};
+
+export type InsightsTrendsInput = {
+  meter_id: string;
+  from: string;
+  to: string;
+  grain?: undefined | "day" | "hour" | "month";
+  compare?: undefined | boolean;
+  breakdown?: undefined | "none" | "plan" | "dimension";
+  dimension?: undefined | string;
+};
+
+export type InsightsTrendsOutput = {
+  meter_id: string;
+  event_name: string;
+  unit_name: string;
+  aggregation_type: "count" | "sum" | "max" | "unique" | "duration";
+  grain: "day" | "hour" | "month";
+  from: string;
+  to: string;
+  series: Array<string>;
+  points: Array<{
+    bucket: string;
+    values: {
+      [key: string]: number;
+    };
+    events: number;
+  }>;
+  total: string;
+  events: number;
+  previous: null | {
+    from: string;
+    to: string;
+    points: Array<{
+      bucket: string;
+      value: number;
+    }>;
+    total: string;
+  };
+  dimensions: Array<string>;
+};
+
 /** The server's AppRouter as clients see it (dashboard-only procedures left out). */
 export type UsageRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: UsageErrorShape; transformer: false },
@@ -837,10 +1222,16 @@ export type UsageRouter = TRPCBuiltRouter<
       get: TRPCQueryProcedure<{ input: MetersGetInput; output: MetersGetOutput; meta: object }>;
       update: TRPCMutationProcedure<{ input: MetersUpdateInput; output: MetersUpdateOutput; meta: object }>;
       archive: TRPCMutationProcedure<{ input: MetersArchiveInput; output: MetersArchiveOutput; meta: object }>;
+      limitHistory: TRPCQueryProcedure<{ input: MetersLimitHistoryInput; output: MetersLimitHistoryOutput; meta: object }>;
+      periodUsage: TRPCQueryProcedure<{ input: MetersPeriodUsageInput; output: MetersPeriodUsageOutput; meta: object }>;
+      preview: TRPCQueryProcedure<{ input: MetersPreviewInput; output: MetersPreviewOutput; meta: object }>;
     };
     customers: {
       upsert: TRPCMutationProcedure<{ input: CustomersUpsertInput; output: CustomersUpsertOutput; meta: object }>;
       usage: TRPCQueryProcedure<{ input: CustomersUsageInput; output: CustomersUsageOutput; meta: object }>;
+      top: TRPCQueryProcedure<{ input: CustomersTopInput; output: CustomersTopOutput; meta: object }>;
+      get: TRPCQueryProcedure<{ input: CustomersGetInput; output: CustomersGetOutput; meta: object }>;
+      events: TRPCQueryProcedure<{ input: CustomersEventsInput; output: CustomersEventsOutput; meta: object }>;
     };
     settings: {
       get: TRPCQueryProcedure<{ input: SettingsGetInput; output: SettingsGetOutput; meta: object }>;
@@ -883,6 +1274,14 @@ export type UsageRouter = TRPCBuiltRouter<
     };
     emails: {
       list: TRPCQueryProcedure<{ input: EmailsListInput; output: EmailsListOutput; meta: object }>;
+    };
+    revenue: {
+      overview: TRPCQueryProcedure<{ input: RevenueOverviewInput; output: RevenueOverviewOutput; meta: object }>;
+      whatIf: TRPCQueryProcedure<{ input: RevenueWhatIfInput; output: RevenueWhatIfOutput; meta: object }>;
+    };
+    insights: {
+      overview: TRPCQueryProcedure<{ input: InsightsOverviewInput; output: InsightsOverviewOutput; meta: object }>;
+      trends: TRPCQueryProcedure<{ input: InsightsTrendsInput; output: InsightsTrendsOutput; meta: object }>;
     };
   }
 >;

@@ -1,4 +1,17 @@
-import { ZCreateMeterInput, ZListMetersInput, ZMeter, ZMeterIdInput, ZMeterList, ZUpdateMeterInput, toApiMeter } from '../schemas/meters.js';
+import {
+  ZCreateMeterInput,
+  ZListMetersInput,
+  ZMeter,
+  ZMeterIdInput,
+  ZMeterList,
+  ZMeterPeriodUsage,
+  ZMeterPreview,
+  ZMeterPreviewInput,
+  ZPlanLimitHistory,
+  ZUpdateMeterInput,
+  toApiMeter,
+} from '../schemas/meters.js';
+import { getMetersPeriodUsage, getPlanLimitHistory, previewMeter } from '../services/meter-preview.js';
 import { archiveMeter, createMeter, getMeter, listMeters, updateMeter } from '../services/meters.js';
 import { router, tenantProcedure } from '../trpc.js';
 
@@ -27,4 +40,21 @@ export const metersRouter = router({
     .input(ZMeterIdInput)
     .output(ZMeter)
     .mutation(async ({ ctx, input }) => toApiMeter(await archiveMeter(ctx.rt, ctx.creatorId, input.id))),
+
+  /** Every limit each plan has had on this meter (changes keep history). */
+  limitHistory: tenantProcedure('read')
+    .input(ZMeterIdInput)
+    .output(ZPlanLimitHistory)
+    .query(async ({ ctx, input }) => getPlanLimitHistory(ctx.rt, ctx.creatorId, input.id)),
+
+  /** Customers metered and their summed counters in the current billing periods, per meter. */
+  periodUsage: tenantProcedure('read')
+    .output(ZMeterPeriodUsage)
+    .query(async ({ ctx }) => getMetersPeriodUsage(ctx.rt, ctx.creatorId)),
+
+  /** What a definition (new, or an edit of `meter_id`) would have measured on the last 30 days of raw events. */
+  preview: tenantProcedure('read')
+    .input(ZMeterPreviewInput)
+    .output(ZMeterPreview)
+    .query(async ({ ctx, input }) => previewMeter(ctx.rt, ctx.creatorId, input)),
 });

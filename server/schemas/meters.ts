@@ -182,3 +182,91 @@ export const toApiMeter = (meter: MeterDomain): TMeter => ({
     effective_from: l.effectiveFrom.toISOString(),
   })),
 });
+
+// ---------------------------------------------------------------------------------------
+// The Meters pages: limit history, this period's usage per meter, and the preview.
+
+export const ZPlanLimitHistoryEntry = ZPlanLimit.extend({
+  /** When this limit stopped applying (null: it is the current one). */
+  effective_to: z.iso.datetime().nullable(),
+});
+export type TPlanLimitHistoryEntry = z.infer<typeof ZPlanLimitHistoryEntry>;
+
+/** Every limit each plan has had on a meter, newest first within a plan. */
+export const ZPlanLimitHistory = z.object({ history: z.array(ZPlanLimitHistoryEntry) });
+export type TPlanLimitHistory = z.infer<typeof ZPlanLimitHistory>;
+
+/**
+ * Usage of the current billing periods per meter, from the live period counters
+ * (customers' periods that contain now): how many customers are metered and the sum of
+ * their counters in the meter's unit (for max and unique meters, the sum of each
+ * customer's figure — what billing adds up).
+ */
+export const ZMeterPeriodUsage = z.object({
+  meters: z.array(z.object({ meter_id: z.uuid(), customers: z.number().int(), quantity: z.string() })),
+});
+export type TMeterPeriodUsage = z.infer<typeof ZMeterPeriodUsage>;
+
+/**
+ * A definition to preview: the fields of a create, plus the meter it edits (its events are
+ * read by meter id; without one, by event name).
+ */
+export const ZMeterPreviewInput = z
+  .object({
+    event_name: ZEventName,
+    aggregation_type: z.enum(AGGREGATION_TYPES),
+    ...meterFields,
+    plan_limits: planLimitsArray.default([]),
+    alert_thresholds: ZAlertThresholds.default([]),
+    rollup_dimensions: ZRollupDimensions.default([]),
+    meter_id: z.uuid('must be a UUID').optional(),
+  })
+  .strict()
+  .superRefine(checkMeterConsistency);
+export type TMeterPreviewInput = z.infer<typeof ZMeterPreviewInput>;
+
+export const ZMeterPreviewPlan = z.object({
+  /** null: customers without a plan (never limited). */
+  plan_name: z.string().nullable(),
+  /** Whether the definition has a limit row for this plan (false: unlimited, as for a plan with no row). */
+  in_definition: z.boolean(),
+  limit_value: z.string().nullable(),
+  hard_cap: z.boolean(),
+  overage_price: z.string().nullable(),
+  /** Customers on this plan with at least one event in the window. */
+  customers: z.number().int(),
+  events: z.number().int(),
+  /** Sum over customers × billing periods of the meter's figure, in the meter's unit. */
+  quantity: z.string(),
+  /** Customers whose figure passed the limit in at least one of their periods. */
+  customers_over_limit: z.number().int(),
+  /** Hard-capped plans: the customers above that would have been refused events (else 0). */
+  customers_capped: z.number().int(),
+  /** Quantity beyond the limit: billed as overage, or refused under a hard cap. */
+  quantity_over_limit: z.string(),
+  /** quantity_over_limit × overage_price without a hard cap (a hard cap bills no overage). */
+  overage_amount: z.string(),
+});
+export type TMeterPreviewPlan = z.infer<typeof ZMeterPreviewPlan>;
+
+export const ZMeterPreview = z.object({
+  event_name: z.string(),
+  aggregation_type: z.enum(AGGREGATION_TYPES),
+  unit_name: z.string(),
+  /** The window read: the last 30 UTC calendar days, today included, up to now. */
+  from: z.iso.datetime(),
+  to: z.iso.datetime(),
+  /** Raw events read (0: nothing recorded for this event name in the window). */
+  events: z.number().int(),
+  customers: z.number().int(),
+  quantity: z.string(),
+  overage_amount: z.string(),
+  plans: z.array(ZMeterPreviewPlan),
+  /**
+   * One row per UTC day of the window: the meter's figure for that day alone (count, sum
+   * and duration add up; max is the day's largest value; unique counts distinct
+   * customer × value pairs of the day).
+   */
+  daily: z.array(z.object({ date: z.string(), events: z.number().int(), quantity: z.string() })),
+});
+export type TMeterPreview = z.infer<typeof ZMeterPreview>;

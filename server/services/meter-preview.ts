@@ -1,0 +1,198 @@
+import { findCustomerPlans, groupPreviewEvents, limitStatementTime, listPlanLimitHistory, sumCurrentPeriodCounters, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
+import { findMeter, listMeters } from '../../db/queries/meters.js';
+import { withCreator } from '../../db/tenant.js';
+import { AppError, notFound } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { TMeterPeriodUsage, TMeterPreview, TMeterPreviewInput, TMeterPreviewPlan, TPlanLimitHistory } from '../schemas/meters.js';
+import type { AggregationType } from '../../db/schema.js';
+import { aggregationOf } from './aggregation/index.js';
+import { pgError } from './db-errors.js';
+import { D, toWire, toWireRounded } from './decimal.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Days of raw events a preview reads, today (UTC) included. */
+export const PREVIEW_DAYS = 30;
+
+/** The preview reads raw events on demand; past this it answers "try again" rather than hold a connection. */
+export const PREVIEW_STATEMENT_TIMEOUT_MS = 10_000;
+
+/** Every limit a meter's plans have had, newest first within each plan. */
+export async function getPlanLimitHistory(rt: Runtime, creatorId: string, meterId: string): Promise<TPlanLimitHistory> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    if (!(await findMeter(tx, meterId))) throw notFound('Meter');
+    const rows = await listPlanLimitHistory(tx, creatorId, meterId);
+    return {
+      history: rows.map((r) => ({
+        plan_name: r.planName,
+        limit_value: r.limitValue,
+        overage_price: r.overagePrice,
+        soft_limit_threshold: r.softLimitThreshold,
+        hard_cap: r.hardCap,
+        effective_from: r.effectiveFrom.toISOString(),
+        effective_to: r.effectiveTo?.toISOString() ?? null,
+      })),
+    };
+  });
+}
+
+/** This period's usage per meter (archived ones included), from the live period counters only. */
+export async function getMetersPeriodUsage(rt: Runtime, creatorId: string): Promise<TMeterPeriodUsage> {
+  const at = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const meters = await listMeters(tx, { includeArchived: true });
+    const sums = await sumCurrentPeriodCounters(tx, creatorId, meters.map((m) => m.id), at);
+    return {
+      meters: sums.map((s) => {
+        const meter = meters.find((m) => m.id === s.meterId)!;
+        return { meter_id: s.meterId, customers: s.customers, quantity: toWireRounded(aggregationOf(meter.aggregationType).toUnit(new D(s.value), meter.unitName)) };
+      }),
+    };
+  });
+}
+
+/** A group's figure in base quantity for an aggregation type. */
+function baseFigure(type: AggregationType, row: PreviewGroupRow): D {
+  switch (type) {
+    case 'count':
+      return new D(row.events);
+    case 'sum':
+    case 'duration':
+      return new D(row.sum);
+    case 'max':
+      return new D(row.max);
+    case 'unique':
+      return new D(row.distinct);
+  }
+}
+
+type PlanTally = TMeterPreviewPlan & { customerIds: Set<string>; overCustomers: Set<string>; quantityD: D; overD: D; amountD: D };
+
+/**
+ * What a meter definition would have measured on the last 30 days of raw events.
+ *
+ * - Window: the last 30 UTC calendar days, today included, up to now.
+ * - Limits are compared per customer × billing period, the period being the one stamped
+ *   on each event at ingestion (the customer's period rules). Only the part of a period
+ *   inside the window counts, so a period that started before the window may look lower.
+ * - Each customer is judged on their current plan; a plan without a row in the definition
+ *   is unlimited.
+ * - Raw events are the accepted ones: events a hard cap refused in the past were never
+ *   stored and are not part of the figures.
+ * - The chart uses UTC calendar days.
+ */
+export async function previewMeter(rt: Runtime, creatorId: string, input: TMeterPreviewInput): Promise<TMeterPreview> {
+  const to = rt.now();
+  const today = Date.UTC(to.getUTCFullYear(), to.getUTCMonth(), to.getUTCDate());
+  const from = new Date(today - (PREVIEW_DAYS - 1) * DAY_MS);
+  const aggregation = aggregationOf(input.aggregation_type);
+  const toUnit = (base: D) => aggregation.toUnit(base, input.unit_name);
+
+  const { rows, plans } = await withCreator(rt.db, creatorId, async (tx) => {
+    if (input.meter_id && !(await findMeter(tx, input.meter_id))) throw notFound('Meter');
+    await limitStatementTime(tx, PREVIEW_STATEMENT_TIMEOUT_MS);
+    try {
+      const rows = await groupPreviewEvents(tx, creatorId, {
+        from,
+        to,
+        meterId: input.meter_id ?? null,
+        eventName: input.event_name,
+        uniqueProperty: input.aggregation_type === 'unique' ? input.unique_property : null,
+      });
+      const customerIds = [...new Set(rows.flatMap((r) => (r.customerId ? [r.customerId] : [])))];
+      return { rows, plans: await findCustomerPlans(tx, creatorId, customerIds) };
+    } catch (error) {
+      if (pgError(error)?.code === '57014') {
+        throw new AppError('unavailable', {
+          code: 'preview_timeout',
+          detail: `The preview took longer than ${PREVIEW_STATEMENT_TIMEOUT_MS / 1000} seconds and was stopped. Try again later.`,
+          retryAfter: 30,
+        });
+      }
+      throw error;
+    }
+  });
+
+  const tallies = new Map<string | null, PlanTally>();
+  const tallyOf = (planName: string | null): PlanTally => {
+    let tally = tallies.get(planName);
+    if (!tally) {
+      const limit = planName === null ? undefined : input.plan_limits.find((l) => l.plan_name === planName);
+      tally = {
+        plan_name: planName,
+        in_definition: Boolean(limit),
+        limit_value: limit?.limit_value ?? null,
+        hard_cap: limit?.hard_cap ?? false,
+        overage_price: limit?.overage_price ?? null,
+        customers: 0,
+        events: 0,
+        quantity: '0',
+        customers_over_limit: 0,
+        customers_capped: 0,
+        quantity_over_limit: '0',
+        overage_amount: '0',
+        customerIds: new Set(),
+        overCustomers: new Set(),
+        quantityD: new D(0),
+        overD: new D(0),
+        amountD: new D(0),
+      };
+      tallies.set(planName, tally);
+    }
+    return tally;
+  };
+  // Every plan of the definition is listed, with or without customers.
+  for (const limit of input.plan_limits) tallyOf(limit.plan_name);
+
+  const daily = new Map<string, { events: number; quantity: D }>();
+  for (const row of rows) {
+    if (row.day !== null) {
+      daily.set(row.day, { events: row.events, quantity: toUnit(baseFigure(input.aggregation_type, row)) });
+      continue;
+    }
+    if (row.customerId === null) continue;
+    const tally = tallyOf(plans.get(row.customerId) ?? null);
+    const used = toUnit(baseFigure(input.aggregation_type, row));
+    tally.customerIds.add(row.customerId);
+    tally.events += row.events;
+    tally.quantityD = tally.quantityD.plus(used);
+    if (tally.limit_value !== null && used.greaterThan(tally.limit_value)) {
+      const beyond = used.minus(tally.limit_value);
+      tally.overCustomers.add(row.customerId);
+      tally.overD = tally.overD.plus(beyond);
+      if (!tally.hard_cap && tally.overage_price !== null) tally.amountD = tally.amountD.plus(beyond.times(tally.overage_price));
+    }
+  }
+
+  const planList: TMeterPreviewPlan[] = [...tallies.values()]
+    .sort((a, b) => (a.plan_name === null ? 1 : b.plan_name === null ? -1 : Number(b.in_definition) - Number(a.in_definition) || a.plan_name.localeCompare(b.plan_name)))
+    .map(({ customerIds, overCustomers, quantityD, overD, amountD, ...plan }) => ({
+      ...plan,
+      customers: customerIds.size,
+      quantity: toWireRounded(quantityD),
+      customers_over_limit: overCustomers.size,
+      customers_capped: plan.hard_cap ? overCustomers.size : 0,
+      quantity_over_limit: toWireRounded(overD),
+      overage_amount: toWire(amountD.toDecimalPlaces(9, D.ROUND_HALF_EVEN)),
+    }));
+
+  const days = Array.from({ length: PREVIEW_DAYS }, (_, i) => new Date(from.getTime() + i * DAY_MS).toISOString().slice(0, 10));
+  const total = [...tallies.values()].reduce((acc, t) => acc.plus(t.quantityD), new D(0));
+  const amount = [...tallies.values()].reduce((acc, t) => acc.plus(t.amountD), new D(0));
+  return {
+    event_name: input.event_name,
+    aggregation_type: input.aggregation_type,
+    unit_name: input.unit_name,
+    from: from.toISOString(),
+    to: to.toISOString(),
+    events: planList.reduce((n, p) => n + p.events, 0),
+    customers: planList.reduce((n, p) => n + p.customers, 0),
+    quantity: toWireRounded(total),
+    overage_amount: toWire(amount.toDecimalPlaces(9, D.ROUND_HALF_EVEN)),
+    plans: planList,
+    daily: days.map((date) => {
+      const day = daily.get(date);
+      return { date, events: day?.events ?? 0, quantity: day ? toWireRounded(day.quantity) : '0' };
+    }),
+  };
+}
