@@ -344,6 +344,39 @@ export const usageDimensionAggregates = pgTable(
   ],
 );
 
+export const METER_ROLLUP_GRAINS = ['minute', 'hour', 'day'] as const;
+export type MeterRollupGrain = (typeof METER_ROLLUP_GRAINS)[number];
+/** Breakdown `dimension` of meter rollup rows that split by the customer's plan. */
+export const PLAN_BREAKDOWN = '';
+
+/**
+ * Totals per meter × time window across all of a creator's customers, for charts that
+ * must not depend on the number of customers or events: split by plan (dimension '',
+ * dimension_value = the customer's plan when the rollup applied, '' for none) — their sum
+ * is the meter's total — and, for hours and days, by each rollup dimension of the meter.
+ * Minutes (plan split only) feed the live overview and are kept for a few days.
+ * Values combine like usage_aggregates' windows (max meters: the max; unique meters:
+ * new distinct values per customer, summed).
+ */
+export const usageMeterRollups = pgTable(
+  'usage_meter_rollups',
+  {
+    creatorId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    grain: text({ enum: METER_ROLLUP_GRAINS }).notNull(),
+    windowStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    dimension: text().notNull(),
+    dimensionValue: text().notNull(),
+    value: decimal().notNull().default('0'),
+    eventCount: bigint({ mode: 'number' }).notNull().default(0),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_meter_rollups_pkey', columns: [t.creatorId, t.grain, t.windowStart, t.meterId, t.dimension, t.dimensionValue] }),
+    index('usage_meter_rollups_meter_idx').on(t.creatorId, t.meterId, t.grain, t.dimension, t.windowStart),
+  ],
+);
+
 /** Rollup jobs already applied (a pg-boss job runs at least once; its effect must happen once). */
 export const rollupBatches = pgTable(
   'rollup_batches',

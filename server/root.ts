@@ -4,7 +4,9 @@ import { authRouter } from './routers/auth.js';
 import { billingRouter } from './routers/billing.js';
 import { customersRouter } from './routers/customers.js';
 import { emailsRouter } from './routers/emails.js';
+import { insightsRouter } from './routers/insights.js';
 import { metersRouter } from './routers/meters.js';
+import { revenueRouter } from './routers/revenue.js';
 import { settingsRouter } from './routers/settings.js';
 import { systemRouter } from './routers/system.js';
 import { usageRouter } from './routers/usage.js';
@@ -23,6 +25,8 @@ export const appRouter = router({
   billing: billingRouter,
   system: systemRouter,
   emails: emailsRouter,
+  revenue: revenueRouter,
+  insights: insightsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -99,7 +99,7 @@ function eventWindowsSql(creatorId: string, source: RollupEventSource): SQL {
     )`;
 }
 
-export type RollupWriteCounts = { hourRows: number; dayRows: number; dimensionRows: number };
+export type RollupWriteCounts = { hourRows: number; dayRows: number; dimensionRows: number; meterRows: number };
 
 /**
  * Adds the source's events to the hour and day windows of usage_aggregates and of
@@ -123,11 +123,7 @@ export async function addEventsToRollups(tx: Queryable, creatorId: string, sourc
       returning "window"
     )
     select "window" as win, count(*)::int as n from ins group by 1`);
-  const dimensionValue = sql`case jsonb_typeof(w.properties -> d.dimension)
-      when 'string' then left(w.properties ->> d.dimension, ${rules.dimensionMaxLength}::int)
-      when 'number' then (w.properties -> d.dimension)::text
-      when 'boolean' then (w.properties -> d.dimension)::text
-      else ${rules.dimensionNone}::text end`;
+  const dimensionValue = dimensionValueSql(rules, sql`w`);
   const [dimensions] = await tx.execute<{ n: number }>(sql`
     ${eventWindowsSql(creatorId, source)},
     dv as (
@@ -147,11 +143,66 @@ export async function addEventsToRollups(tx: Queryable, creatorId: string, sourc
       returning 1
     )
     select count(*)::int as n from ins`);
+  const meterRows = await addEventsToMeterRollups(tx, creatorId, source, rules, at);
   return {
+    meterRows,
     hourRows: Number(windows.find((r) => r.win === 'hour')?.n ?? 0),
     dayRows: Number(windows.find((r) => r.win === 'day')?.n ?? 0),
     dimensionRows: Number(dimensions?.n ?? 0),
   };
+}
+
+/** A rollup dimension's value in an event's properties (`alias`.properties, CTE alias `d` for the dimension). */
+const dimensionValueSql = (rules: RollupRules, alias: SQL) => sql`case jsonb_typeof(${alias}.properties -> d.dimension)
+      when 'string' then left(${alias}.properties ->> d.dimension, ${rules.dimensionMaxLength}::int)
+      when 'number' then (${alias}.properties -> d.dimension)::text
+      when 'boolean' then (${alias}.properties -> d.dimension)::text
+      else ${rules.dimensionNone}::text end`;
+
+/**
+ * Adds the source's events to usage_meter_rollups: per meter × minute/hour/day × plan of
+ * the customer (dimension ''), and per meter × hour/day × rollup dimension value.
+ */
+async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source: RollupEventSource, rules: RollupRules, at: Date): Promise<number> {
+  const [row] = await tx.execute<{ n: number }>(sql`
+    ${eventWindowsSql(creatorId, source)},
+    mw as (
+      select ev.meter_id, ev.aggregation_type, ev.value, ev.new_distinct, ev.properties, ev.rollup_dimensions,
+        coalesce(c.plan_name, '') as plan_name, g.grain, g.win_start
+      from ev
+      join customers c on c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
+      cross join lateral (values
+        ('minute', date_trunc('minute', ev.occurred_at, 'UTC')),
+        ('hour', date_trunc('hour', ev.occurred_at, 'UTC')),
+        ('day', date_trunc('day', ev.occurred_at, 'UTC'))
+      ) as g(grain, win_start)
+    ),
+    src as (
+      select meter_id, aggregation_type, value, new_distinct, grain, win_start, ''::text as dimension, plan_name as dimension_value from mw
+      union all
+      select mw.meter_id, mw.aggregation_type, mw.value, mw.new_distinct, mw.grain, mw.win_start, d.dimension, ${dimensionValueSql(rules, sql`mw`)}
+      from mw cross join lateral unnest(mw.rollup_dimensions) as d(dimension)
+      where mw.grain <> 'minute'
+    ),
+    ins as (
+      insert into usage_meter_rollups as a (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
+      select ${creatorId}::uuid, meter_id, grain, win_start, dimension, dimension_value, ${windowValueSql(rules)}, count(*), ${ts(at)}
+      from src
+      group by meter_id, aggregation_type, grain, win_start, dimension, dimension_value
+      order by grain, win_start, meter_id, dimension, dimension_value
+      on conflict (creator_id, grain, window_start, meter_id, dimension, dimension_value) do update set
+        value = ${combineSql(rules, creatorId)},
+        event_count = a.event_count + excluded.event_count,
+        updated_at = excluded.updated_at
+      returning 1
+    )
+    select count(*)::int as n from ins`);
+  return Number(row?.n ?? 0);
+}
+
+/** Minute rollups are for the live overview: older than `before` they are dropped. */
+export async function pruneMinuteRollups(tx: Queryable, creatorId: string, before: Date): Promise<void> {
+  await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)}`);
 }
 
 /** Records a rollup batch as applied; false when it already was (a job delivered again). */
@@ -180,6 +231,9 @@ export async function deleteRollupWindows(tx: Queryable, creatorId: string, from
       where creator_id = ${creatorId} and "window" in ('hour', 'day')
         and window_start >= ${ts(from)} and window_start < ${ts(to)}`);
   }
+  await tx.execute(sql`
+    delete from usage_meter_rollups
+    where creator_id = ${creatorId} and window_start >= ${ts(from)} and window_start < ${ts(to)}`);
 }
 
 /** First and last instant with raw events or hour/day rollups (null when there are none). */

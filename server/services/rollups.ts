@@ -11,6 +11,7 @@ import {
   findRollupExtent,
   listCreatorIds,
   lockRollups,
+  pruneMinuteRollups,
   type ConsistencyKind,
   type PendingJobs,
   type RollupRule,
@@ -50,7 +51,10 @@ export const ROLLUP_RULES: RollupRules = { aggregations: AGGREGATION_ROLLUPS, di
 
 const PENDING_JOBS: PendingJobs = { schema: BOSS_SCHEMA, queue: 'rollups.apply' };
 
-export type ApplyResult = { applied: boolean; hourRows: number; dayRows: number; dimensionRows: number };
+export type ApplyResult = { applied: boolean; hourRows: number; dayRows: number; dimensionRows: number; meterRows: number };
+
+/** How long minute rollups (the overview's last hour) are kept. */
+const MINUTE_ROLLUPS_KEPT_MS = 2 * 86_400_000;
 
 /**
  * Adds one committed group's events to the rollups, once: the batch id (the job id)
@@ -61,22 +65,33 @@ export async function applyRollupBatch(rt: Runtime, payload: QueuePayload<'rollu
     await lockRollups(tx, payload.creatorId, 'shared');
     if (!(await claimRollupBatch(tx, payload.creatorId, batchId, rt.now()))) {
       rt.log.debug({ creatorId: payload.creatorId, batchId }, 'rollup batch already applied');
-      return { applied: false, hourRows: 0, dayRows: 0, dimensionRows: 0 };
+      return { applied: false, hourRows: 0, dayRows: 0, dimensionRows: 0, meterRows: 0 };
     }
     const source = { kind: 'batch' as const, eventIds: payload.eventIds, from: new Date(payload.from), to: new Date(payload.to) };
-    return { applied: true, ...(await addEventsToRollups(tx, payload.creatorId, source, ROLLUP_RULES, rt.now())) };
+    const counts = await addEventsToRollups(tx, payload.creatorId, source, ROLLUP_RULES, rt.now());
+    await pruneMinuteRollups(tx, payload.creatorId, new Date(rt.now().getTime() - MINUTE_ROLLUPS_KEPT_MS));
+    return { applied: true, ...counts };
   });
 }
 
 export type RebuildOptions = { from?: Date; to?: Date; onProgress?: (done: number, total: number) => void };
-export type RebuildResult = { creatorId: string; from: string | null; to: string | null; days: number; hourRows: number; dayRows: number; dimensionRows: number };
+export type RebuildResult = {
+  creatorId: string;
+  from: string | null;
+  to: string | null;
+  days: number;
+  hourRows: number;
+  dayRows: number;
+  dimensionRows: number;
+  meterRows: number;
+};
 
 const DAY_MS = 86_400_000;
 const floorDay = (d: Date) => new Date(Math.floor(d.getTime() / DAY_MS) * DAY_MS);
 const ceilDay = (d: Date) => new Date(Math.ceil(d.getTime() / DAY_MS) * DAY_MS);
 
 /**
- * Recomputes a creator's hour and day rollups (and dimension rows) from raw events:
+ * Recomputes a creator's hour and day rollups (dimension and meter rows too) from raw events:
  * every UTC day overlapping [from, to) — by default every day with events or rollups —
  * one transaction per day, deleted and rewritten under the creator's exclusive rollup
  * lock. Events of rollup jobs still pending are left to those jobs, so a rebuild racing
@@ -90,7 +105,7 @@ export async function rebuildAggregates(rt: Runtime, creatorId: string, options:
     from ??= extent.first ?? undefined;
     to ??= extent.last ? new Date(extent.last.getTime() + 1) : undefined;
   }
-  const result: RebuildResult = { creatorId, from: null, to: null, days: 0, hourRows: 0, dayRows: 0, dimensionRows: 0 };
+  const result: RebuildResult = { creatorId, from: null, to: null, days: 0, hourRows: 0, dayRows: 0, dimensionRows: 0, meterRows: 0 };
   if (!from || !to) {
     options.onProgress?.(0, 0);
     return result;
@@ -109,11 +124,14 @@ export async function rebuildAggregates(rt: Runtime, creatorId: string, options:
     const counts = await withCreator(rt.db, creatorId, async (tx) => {
       await lockRollups(tx, creatorId, 'exclusive');
       await deleteRollupWindows(tx, creatorId, dayStart, dayEnd);
-      return addEventsToRollups(tx, creatorId, { kind: 'range', from: dayStart, to: dayEnd, pending: PENDING_JOBS }, ROLLUP_RULES, rt.now());
+      const written = await addEventsToRollups(tx, creatorId, { kind: 'range', from: dayStart, to: dayEnd, pending: PENDING_JOBS }, ROLLUP_RULES, rt.now());
+      await pruneMinuteRollups(tx, creatorId, new Date(rt.now().getTime() - MINUTE_ROLLUPS_KEPT_MS));
+      return written;
     });
     result.hourRows += counts.hourRows;
     result.dayRows += counts.dayRows;
     result.dimensionRows += counts.dimensionRows;
+    result.meterRows += counts.meterRows;
     options.onProgress?.(i + 1, total);
   }
   rt.log.info({ ...result }, 'rollups rebuilt');

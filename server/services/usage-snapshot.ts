@@ -30,11 +30,34 @@ export function usageFigures(meter: Meter, counterBase: D, limit: PlanLimit | nu
   };
 }
 
-/** Units beyond the limit and what they cost (exact decimals). */
+/**
+ * A plan limit that bills overage, in the meter's unit: a limit on a plan without a hard
+ * cap (a hard cap refuses events at the limit, so nothing goes beyond it to bill).
+ * Null: this limit never bills overage (none, unlimited, or hard-capped).
+ */
+export function overageTerms(limit: PlanLimit | null): { limitValue: D; overagePrice: D } | null {
+  if (!limit || limit.limitValue === null || limit.hardCap) return null;
+  return { limitValue: new D(limit.limitValue), overagePrice: new D(limit.overagePrice ?? 0) };
+}
+
+/** A limit in the meter's base quantity, to compare counters with it where they are stored. */
+export const limitInBase = (meter: Meter, limitValue: D): D => aggregationOf(meter.aggregationType).toBase(limitValue, meter.unitName);
+
+/**
+ * Overage of `counters` counters that are all beyond the limit, from the sum of their
+ * values (base quantity): each is (used − limit), so together Σused − n × limit, priced
+ * per unit. One counter is the single-customer case; many is a whole meter × plan.
+ */
+export function overageOfCounters(meter: Meter, limit: PlanLimit | null, totalBase: D, counters: number): { quantity: D; amount: D } {
+  const terms = overageTerms(limit);
+  if (!terms || counters === 0) return { quantity: new D(0), amount: new D(0) };
+  const used = aggregationOf(meter.aggregationType).toUnit(totalBase, meter.unitName);
+  const quantity = D.max(used.minus(terms.limitValue.times(counters)), 0);
+  return { quantity, amount: quantity.times(terms.overagePrice) };
+}
+
+/** Units beyond the limit and what they cost (exact decimals); none on unlimited and hard-capped plans. */
 export function overage(meter: Meter, counterBase: D, limit: PlanLimit | null): { quantity: string; amount: string } {
-  if (!limit || limit.limitValue === null) return { quantity: '0', amount: '0' };
-  const used = aggregationOf(meter.aggregationType).toUnit(counterBase, meter.unitName);
-  const beyond = D.max(used.minus(limit.limitValue), 0);
-  const amount = limit.overagePrice === null ? new D(0) : beyond.times(limit.overagePrice);
-  return { quantity: toWireRounded(beyond), amount: toWire(amount.toDecimalPlaces(9, D.ROUND_HALF_EVEN)) };
+  const { quantity, amount } = overageOfCounters(meter, limit, counterBase, 1);
+  return { quantity: toWireRounded(quantity), amount: toWire(amount.toDecimalPlaces(9, D.ROUND_HALF_EVEN)) };
 }

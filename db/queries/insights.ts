@@ -1,0 +1,144 @@
+import { sql } from 'drizzle-orm';
+import type { Queryable } from '../client.js';
+import type { MeterRollupGrain } from '../schema.js';
+
+/**
+ * Creator-wide figures for the dashboard's overview and trends, read from pre-computed
+ * tables only (meter rollups, live period counters, alerts): their cost follows the
+ * number of meters, customers and windows shown, never the number of raw events.
+ */
+
+const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
+
+export type MinuteCount = { minute: Date; events: number };
+
+/** Events per UTC minute in [from, to), across meters (minutes without events are absent). */
+export async function findEventsPerMinute(tx: Queryable, creatorId: string, from: Date, to: Date): Promise<MinuteCount[]> {
+  const rows = await tx.execute<{ minute: string | Date; events: string | number }>(sql`
+    select window_start as minute, sum(event_count) as events
+    from usage_meter_rollups
+    where creator_id = ${creatorId} and grain = 'minute' and window_start >= ${ts(from)} and window_start < ${ts(to)} and dimension = ''
+    group by window_start
+    order by window_start`);
+  return rows.map((r) => ({ minute: new Date(r.minute), events: Number(r.events) }));
+}
+
+export type LiveMeterTotals = { meterId: string; value: string; maxValue: string; customers: number };
+
+/**
+ * This period's live counters of every customer (each in its own period: started, not
+ * ended at `now`), per meter, and the number of distinct customers with usage overall.
+ */
+export async function findLiveTotals(tx: Queryable, creatorId: string, now: Date): Promise<{ meters: LiveMeterTotals[]; activeCustomers: number }> {
+  const rows = await tx.execute<{ meter_id: string | null; value: string | null; max_value: string | null; customers: string | number }>(sql`
+    select meter_id, sum(value) as value, max(value) as max_value,
+      case when grouping(meter_id) = 1 then count(distinct customer_id) else count(*) end as customers
+    from usage_aggregates
+    where creator_id = ${creatorId} and "window" = 'period' and window_end > ${ts(now)} and window_start <= ${ts(now)} and event_count > 0
+    group by grouping sets ((meter_id), ())`);
+  let activeCustomers = 0;
+  const meters: LiveMeterTotals[] = [];
+  for (const r of rows) {
+    if (r.meter_id === null) activeCustomers = Number(r.customers);
+    else meters.push({ meterId: r.meter_id, value: r.value ?? '0', maxValue: r.max_value ?? '0', customers: Number(r.customers) });
+  }
+  return { meters, activeCustomers };
+}
+
+export type AttentionRow = {
+  alertId: string;
+  meterId: string;
+  customerId: string;
+  userId: string;
+  customerName: string | null;
+  planName: string | null;
+  kind: string;
+  status: string;
+  used: string;
+  limitValue: string;
+  periodStart: Date;
+  counterValue: string | null;
+};
+
+/**
+ * Customers near or over a limit in their current period: the newest open or acknowledged
+ * limit alert per customer × meter, with the live counter (base quantity) beside it.
+ */
+export async function findLimitAlertsThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<AttentionRow[]> {
+  const rows = await tx.execute<{
+    alert_id: string;
+    meter_id: string;
+    customer_id: string;
+    user_id: string;
+    name: string | null;
+    plan_name: string | null;
+    kind: string;
+    status: string;
+    used: string;
+    limit_value: string;
+    period_start: string | Date;
+    counter_value: string | null;
+  }>(sql`
+    select distinct on (a.meter_id, a.customer_id)
+      a.alert_id, a.meter_id, a.customer_id, c.user_id, c.name, c.plan_name, a.kind, a.status, a.used, a.limit_value, a.period_start,
+      g.value as counter_value
+    from usage_alerts a
+    join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+    left join usage_aggregates g on g.creator_id = a.creator_id and g.meter_id = a.meter_id and g.customer_id = a.customer_id
+      and g."window" = 'period' and g.window_start = a.period_start
+    where a.creator_id = ${creatorId} and a.status in ('open', 'acknowledged') and a.period_end > ${ts(now)} and a.period_start <= ${ts(now)}
+      and a.kind in ('soft_limit_reached', 'hard_limit_reached', 'overage_started')
+    order by a.meter_id, a.customer_id, (a.kind <> 'soft_limit_reached') desc, a.created_at desc`);
+  return rows.map((r) => ({
+    alertId: r.alert_id,
+    meterId: r.meter_id,
+    customerId: r.customer_id,
+    userId: r.user_id,
+    customerName: r.name,
+    planName: r.plan_name,
+    kind: r.kind,
+    status: r.status,
+    used: r.used,
+    limitValue: r.limit_value,
+    periodStart: new Date(r.period_start),
+    counterValue: r.counter_value,
+  }));
+}
+
+/** Open alerts (not acknowledged, not resolved). */
+export async function countOpenAlerts(tx: Queryable, creatorId: string): Promise<number> {
+  const [row] = await tx.execute<{ n: string | number }>(sql`select count(*) as n from usage_alerts where creator_id = ${creatorId} and status = 'open'`);
+  return Number(row?.n ?? 0);
+}
+
+/** Whether the creator has ever recorded an event (a cheap probe of the rollups). */
+export async function hasAnyUsage(tx: Queryable, creatorId: string): Promise<boolean> {
+  const [row] = await tx.execute<{ any: boolean }>(sql`
+    select exists (select 1 from usage_aggregates where creator_id = ${creatorId} and "window" = 'period') as any`);
+  return Boolean(row?.any);
+}
+
+export type TrendRow = { bucket: Date; series: string; value: string; events: number };
+
+/**
+ * A meter's rollup windows of `grain` in [from, to), grouped into buckets of `bucket`
+ * ('hour' | 'day' | 'month', at least the grain) and by series: '' for the total, the
+ * plan for dimension '' when `byDimension` is '', else the dimension's values.
+ */
+export async function findMeterTrend(
+  tx: Queryable,
+  creatorId: string,
+  query: { meterId: string; grain: MeterRollupGrain; bucket: 'hour' | 'day' | 'month'; from: Date; to: Date; dimension: string; split: boolean; combineMax: boolean },
+): Promise<TrendRow[]> {
+  const combine = query.combineMax ? sql`max(value)` : sql`sum(value)`;
+  const series = query.split ? sql`dimension_value` : sql`''::text`;
+  // Max meters: a bucket's value is the largest window in it (across customers too).
+  const rows = await tx.execute<{ bucket: string | Date; series: string; value: string; events: string | number }>(sql`
+    select date_trunc(${query.bucket}, window_start, 'UTC') as bucket, ${series} as series, ${combine} as value, sum(event_count) as events
+    from usage_meter_rollups
+    where creator_id = ${creatorId} and meter_id = ${query.meterId} and grain = ${query.grain} and dimension = ${query.dimension}
+      and window_start >= ${ts(query.from)} and window_start < ${ts(query.to)}
+    group by 1, 2
+    order by 1, 2`);
+  return rows.map((r) => ({ bucket: new Date(r.bucket), series: r.series, value: r.value, events: Number(r.events) }));
+}

@@ -1,0 +1,127 @@
+import { sql } from 'drizzle-orm';
+import type { Queryable } from '../client.js';
+
+/**
+ * One meter × plan whose customers may owe overage, as the service judged it: the limit
+ * in the meter's base quantity (what period counters hold) and whether usage projects
+ * linearly to the period's end (count, sum, duration) or stays where it is (max, unique).
+ */
+export type OverageGroup = { meterId: string; planName: string; limitBase: string; runRate: boolean };
+
+/** Counters beyond the limit in a group: how many, and the sum of their values (base quantity). */
+export type OverageSums = {
+  meterId: string;
+  planName: string;
+  overCount: number;
+  overSum: string;
+  projectedCount: number;
+  projectedSum: string;
+};
+
+type SumsRow = { meter_id: string; plan_name: string; over_count: string | number; over_sum: string; projected_count: string | number; projected_sum: string };
+
+/**
+ * Sums, per meter × plan, the current period counters beyond the limit — now, and
+ * projected to each counter's period end. "Current" is each customer's own period
+ * (window_start ≤ now < window_end); a period lasts at most 31 days, so the index range
+ * on window_start stays within the last 32 days and never reads older periods, the hour
+ * and day rollups, or raw events. Customers are judged on their plan now.
+ */
+export async function sumCurrentOverage(tx: Queryable, creatorId: string, now: Date, groups: OverageGroup[]): Promise<OverageSums[]> {
+  if (groups.length === 0) return [];
+  const at = now.toISOString();
+  const rows = await tx.execute<SumsRow>(sql`
+    with g as (
+      select * from json_to_recordset(${JSON.stringify(
+        groups.map((g) => ({ meter_id: g.meterId, plan_name: g.planName, limit_base: g.limitBase, run_rate: g.runRate })),
+      )}::json) as g(meter_id uuid, plan_name text, limit_base numeric, run_rate boolean)
+    ),
+    counters as (
+      select g.meter_id, g.plan_name, g.limit_base, a.value,
+        case
+          when g.run_rate and ${at}::timestamptz > a.window_start
+            then a.value * extract(epoch from a.window_end - a.window_start) / extract(epoch from ${at}::timestamptz - a.window_start)
+          else a.value
+        end as projected
+      from g
+      join usage_aggregates a
+        on a.creator_id = ${creatorId}::uuid
+       and a.meter_id = g.meter_id
+       and a.window = 'period'
+       and a.window_start > ${at}::timestamptz - interval '32 days'
+       and a.window_start <= ${at}::timestamptz
+       and a.window_end > ${at}::timestamptz
+      join customers c on c.creator_id = ${creatorId}::uuid and c.customer_id = a.customer_id and c.plan_name = g.plan_name
+    )
+    select meter_id, plan_name,
+      count(*) filter (where value > limit_base) as over_count,
+      coalesce(sum(value) filter (where value > limit_base), 0)::text as over_sum,
+      count(*) filter (where projected > limit_base) as projected_count,
+      coalesce(sum(projected) filter (where projected > limit_base), 0)::text as projected_sum
+    from counters
+    group by meter_id, plan_name`);
+  return rows.map((r) => ({
+    meterId: r.meter_id,
+    planName: r.plan_name,
+    overCount: Number(r.over_count),
+    overSum: r.over_sum,
+    projectedCount: Number(r.projected_count),
+    projectedSum: r.projected_sum,
+  }));
+}
+
+/** A closed period counter of one meter, with its customer and the plan it ended on. */
+export type ClosedCounter = {
+  customerId: string;
+  userId: string;
+  billingAnchor: Date | null;
+  planName: string | null;
+  periodStart: Date;
+  periodEnd: Date;
+  value: string;
+};
+
+type ClosedRow = { customer_id: string; user_id: string; billing_anchor: Date | string | null; plan_name: string | null; window_start: Date | string; window_end: Date | string; value: string };
+
+/**
+ * Period counters of a meter that closed in the last two months (a customer's previous
+ * period ends at most 31 days ago and lasts at most 31 days), at least `minBase`, whose
+ * customer ended that period on `planName` (the plan history, as overage of a past period
+ * is judged). The caller keeps each customer's previous period among them.
+ */
+export async function listRecentClosedCounters(tx: Queryable, creatorId: string, input: { meterId: string; planName: string; now: Date; minBase: string }): Promise<ClosedCounter[]> {
+  const at = input.now.toISOString();
+  const rows = await tx.execute<ClosedRow>(sql`
+    select a.customer_id, c.user_id, c.billing_anchor, p.plan_name, a.window_start, a.window_end, a.value::text as value
+    from usage_aggregates a
+    join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+    cross join lateral (
+      select pc.plan_name from customer_plan_changes pc
+      where pc.creator_id = a.creator_id and pc.customer_id = a.customer_id and pc.effective_from < a.window_end
+      order by pc.effective_from desc
+      limit 1
+    ) p
+    where a.creator_id = ${creatorId}::uuid
+      and a.meter_id = ${input.meterId}::uuid
+      and a.window = 'period'
+      and a.window_start > ${at}::timestamptz - interval '64 days'
+      and a.window_start < ${at}::timestamptz
+      and a.window_end <= ${at}::timestamptz
+      and a.value >= ${input.minBase}::numeric
+      and p.plan_name = ${input.planName}`);
+  return rows.map((r) => ({
+    customerId: r.customer_id,
+    userId: r.user_id,
+    billingAnchor: r.billing_anchor === null ? null : new Date(r.billing_anchor),
+    planName: r.plan_name,
+    periodStart: new Date(r.window_start),
+    periodEnd: new Date(r.window_end),
+    value: r.value,
+  }));
+}
+
+/** How many customers the creator has (for the page's empty states). */
+export async function countCustomers(tx: Queryable): Promise<number> {
+  const [row] = await tx.execute<{ n: string | number }>(sql`select count(*) as n from customers`);
+  return Number(row?.n ?? 0);
+}

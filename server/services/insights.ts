@@ -1,0 +1,245 @@
+import {
+  countOpenAlerts,
+  findEventsPerMinute,
+  findLimitAlertsThisPeriod,
+  findLiveTotals,
+  findMeterTrend,
+  hasAnyUsage,
+  type AttentionRow,
+} from '../../db/queries/insights.js';
+import { findMeter, listMeters, type Meter } from '../../db/queries/meters.js';
+import { withCreator } from '../../db/tenant.js';
+import { notFound, validationError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { TREND_MAX_POINTS, type TOverview, type TTrends, type TTrendsInput } from '../schemas/insights.js';
+import { aggregationOf } from './aggregation/index.js';
+import { D, toWire, toWireRounded } from './decimal.js';
+import { limitFor, overage } from './usage-snapshot.js';
+
+/**
+ * The dashboard's creator-wide figures: the live overview and per-meter trends. Both
+ * read pre-computed rows only (meter rollups, live period counters, limit alerts), so
+ * a page costs the same at a million events as at ten million.
+ */
+
+const MINUTE_MS = 60_000;
+const ATTENTION_SHOWN = 10;
+/** Series drawn separately in a breakdown; the rest are summed into "Other". */
+const SERIES_SHOWN = 8;
+export const NO_PLAN = '(no plan)';
+export const OTHER_SERIES = 'Other';
+export const TOTAL_SERIES = 'Total';
+
+const inUnit = (meter: Meter, base: D) => aggregationOf(meter.aggregationType).toUnit(base, meter.unitName);
+
+export async function getOverview(rt: Runtime, creatorId: string): Promise<TOverview> {
+  const now = rt.now();
+  const currentMinute = Math.floor(now.getTime() / MINUTE_MS) * MINUTE_MS;
+  const from = new Date(currentMinute - 59 * MINUTE_MS);
+  return withCreator(rt.db, creatorId, async (tx) => {
+    // Independent reads: they go out together on the transaction's connection.
+    const [minutes, live, limitAlerts, openAlerts, meters, hasUsage] = await Promise.all([
+      findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)),
+      findLiveTotals(tx, creatorId, now),
+      findLimitAlertsThisPeriod(tx, creatorId, now),
+      countOpenAlerts(tx, creatorId),
+      listMeters(tx, { includeArchived: false }),
+      hasAnyUsage(tx, creatorId),
+    ]);
+
+    const perMinute = new Map(minutes.map((m) => [m.minute.getTime(), m.events]));
+    const eventsPerMinute = Array.from({ length: 60 }, (_, i) => {
+      const t = from.getTime() + i * MINUTE_MS;
+      return { minute: new Date(t).toISOString(), events: perMinute.get(t) ?? 0 };
+    });
+
+    const metersById = new Map(meters.map((m) => [m.id, m]));
+    const liveByMeter = new Map(live.meters.map((m) => [m.meterId, m]));
+    const near = new Map<string, number>();
+    const over = new Map<string, number>();
+    const attention: Array<TOverview['attention'][number]> = [];
+    let overageAmount = new D(0);
+    let overageCustomers = 0;
+    for (const alert of limitAlerts) {
+      const meter = metersById.get(alert.meterId);
+      if (!meter) continue; // archived since
+      const counter = new D(alert.counterValue ?? 0);
+      const isOver = alert.kind !== 'soft_limit_reached';
+      (isOver ? over : near).set(meter.id, ((isOver ? over : near).get(meter.id) ?? 0) + 1);
+      attention.push(attentionRow(meter, alert, counter));
+      if (alert.kind === 'overage_started') {
+        const amount = new D(overage(meter, counter, limitFor(meter, alert.planName)).amount);
+        if (amount.greaterThan(0)) {
+          overageAmount = overageAmount.plus(amount);
+          overageCustomers += 1;
+        }
+      }
+    }
+    attention.sort((a, b) => b.percent - a.percent || a.user_id.localeCompare(b.user_id));
+
+    return {
+      generated_at: now.toISOString(),
+      has_usage: hasUsage,
+      events_per_minute: eventsPerMinute,
+      events_last_hour: eventsPerMinute.reduce((sum, m) => sum + m.events, 0),
+      active_customers: live.activeCustomers,
+      open_alerts: openAlerts,
+      meters: meters.map((meter) => {
+        const totals = liveByMeter.get(meter.id);
+        const base = new D(meter.aggregationType === 'max' ? (totals?.maxValue ?? 0) : (totals?.value ?? 0));
+        return {
+          meter_id: meter.id,
+          event_name: meter.eventName,
+          display_name: meter.displayName,
+          aggregation_type: meter.aggregationType,
+          unit_name: meter.unitName,
+          used: toWireRounded(inUnit(meter, base)),
+          customers: totals?.customers ?? 0,
+          near_limit: near.get(meter.id) ?? 0,
+          over_limit: over.get(meter.id) ?? 0,
+        };
+      }),
+      attention: attention.slice(0, ATTENTION_SHOWN),
+      overage: { amount: toWire(overageAmount), customers: overageCustomers },
+    };
+  });
+}
+
+function attentionRow(meter: Meter, alert: AttentionRow, counter: D): TOverview['attention'][number] {
+  const used = alert.counterValue === null ? new D(alert.used) : inUnit(meter, counter);
+  const limit = new D(alert.limitValue);
+  const percent = limit.isZero() ? 100 : used.dividedBy(limit).times(100).toDecimalPlaces(1).toNumber();
+  return {
+    alert_id: alert.alertId,
+    meter_id: meter.id,
+    event_name: meter.eventName,
+    user_id: alert.userId,
+    customer_name: alert.customerName,
+    plan_name: alert.planName,
+    kind: alert.kind,
+    status: alert.status,
+    used: toWireRounded(used),
+    limit: toWire(limit),
+    percent,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Trends
+
+type Grain = TTrends['grain'];
+
+function floorTo(grain: Grain, d: Date): Date {
+  if (grain === 'hour') return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours()));
+  if (grain === 'day') return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+}
+
+function step(grain: Grain, d: Date, n = 1): Date {
+  if (grain === 'hour') return new Date(d.getTime() + n * 3_600_000);
+  if (grain === 'day') return new Date(d.getTime() + n * 86_400_000);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1));
+}
+
+/** Bucket starts covering [from, to). */
+function bucketsOf(grain: Grain, from: Date, to: Date): Date[] {
+  const out: Date[] = [];
+  for (let b = floorTo(grain, from); b < to; b = step(grain, b)) out.push(b);
+  return out;
+}
+
+export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsInput): Promise<TTrends> {
+  const grain = input.grain ?? 'day';
+  const breakdown = input.breakdown ?? 'none';
+  const from = new Date(input.from);
+  const to = new Date(input.to);
+  const buckets = bucketsOf(grain, from, to);
+  if (buckets.length > TREND_MAX_POINTS[grain]) {
+    throw validationError([{ field: 'from', message: `the range has ${buckets.length} ${grain}s; at most ${TREND_MAX_POINTS[grain]} fit one chart — pick a shorter range or a larger grain` }]);
+  }
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const meter = await findMeter(tx, input.meter_id);
+    if (!meter) throw notFound('Meter');
+    if (breakdown === 'dimension' && !meter.rollupDimensions.includes(input.dimension ?? '')) {
+      throw validationError([
+        {
+          field: 'dimension',
+          message: meter.rollupDimensions.length
+            ? `must be one of the meter's rollup dimensions: ${meter.rollupDimensions.join(', ')}`
+            : 'this meter has no rollup dimensions; add one in its settings to break usage down by a property',
+        },
+      ]);
+    }
+    const start = buckets[0] ?? floorTo(grain, from);
+    const rollupGrain = grain === 'hour' ? 'hour' : 'day';
+    const combineMax = meter.aggregationType === 'max';
+    const query = { meterId: meter.id, grain: rollupGrain, bucket: grain, combineMax } as const;
+    const dimension = breakdown === 'dimension' ? (input.dimension ?? '') : '';
+    const rows = await findMeterTrend(tx, creatorId, { ...query, from: start, to, dimension, split: breakdown !== 'none' });
+
+    // Series: the largest first; past SERIES_SHOWN they are gathered into "Other".
+    const combine = (a: D, b: D) => (combineMax ? D.max(a, b) : a.plus(b));
+    const label = (series: string) => (breakdown === 'none' ? TOTAL_SERIES : breakdown === 'plan' && series === '' ? NO_PLAN : series);
+    const totals = new Map<string, D>();
+    for (const r of rows) totals.set(label(r.series), combine(totals.get(label(r.series)) ?? new D(0), new D(r.value)));
+    const ranked = [...totals.entries()].sort((a, b) => b[1].comparedTo(a[1]) || a[0].localeCompare(b[0])).map(([name]) => name);
+    const shown = new Set(ranked.length > SERIES_SHOWN ? ranked.slice(0, SERIES_SHOWN - 1) : ranked);
+    const seriesOf = (name: string) => (shown.has(name) ? name : OTHER_SERIES);
+    const series = [...shown, ...(ranked.length > shown.size ? [OTHER_SERIES] : [])];
+    if (series.length === 0) series.push(breakdown === 'none' ? TOTAL_SERIES : OTHER_SERIES);
+
+    const cells = new Map<number, { values: Map<string, D>; events: number }>();
+    let total = new D(0);
+    let events = 0;
+    for (const r of rows) {
+      const cell = cells.get(r.bucket.getTime()) ?? { values: new Map<string, D>(), events: 0 };
+      const name = seriesOf(label(r.series));
+      const value = new D(r.value);
+      cell.values.set(name, cell.values.has(name) ? combine(cell.values.get(name)!, value) : value);
+      cell.events += r.events;
+      cells.set(r.bucket.getTime(), cell);
+      total = combine(total, value);
+      events += r.events;
+    }
+    const points = buckets.map((bucket) => {
+      const cell = cells.get(bucket.getTime());
+      const values: Record<string, number> = {};
+      for (const name of series) values[name] = inUnit(meter, cell?.values.get(name) ?? new D(0)).toNumber();
+      return { bucket: bucket.toISOString(), values, events: cell?.events ?? 0 };
+    });
+
+    let previous: TTrends['previous'] = null;
+    if (input.compare) {
+      const prevStart = step(grain, start, -buckets.length);
+      const prevRows = await findMeterTrend(tx, creatorId, { ...query, from: prevStart, to: start, dimension: '', split: false });
+      const byBucket = new Map(prevRows.map((r) => [r.bucket.getTime(), new D(r.value)]));
+      let prevTotal = new D(0);
+      for (const r of prevRows) prevTotal = combine(prevTotal, new D(r.value));
+      previous = {
+        from: prevStart.toISOString(),
+        to: start.toISOString(),
+        points: buckets.map((_, i) => {
+          const bucket = step(grain, prevStart, i);
+          return { bucket: bucket.toISOString(), value: inUnit(meter, byBucket.get(bucket.getTime()) ?? new D(0)).toNumber() };
+        }),
+        total: toWireRounded(inUnit(meter, prevTotal)),
+      };
+    }
+
+    return {
+      meter_id: meter.id,
+      event_name: meter.eventName,
+      unit_name: meter.unitName,
+      aggregation_type: meter.aggregationType,
+      grain,
+      from: start.toISOString(),
+      to: to.toISOString(),
+      series,
+      points,
+      total: toWireRounded(inUnit(meter, total)),
+      events,
+      previous,
+      dimensions: meter.rollupDimensions,
+    };
+  });
+}
