@@ -1,0 +1,232 @@
+import { findCustomerByUserId } from '../../db/queries/customers.js';
+import { listCustomerEvents, listCustomerWindows, listTopCustomers, type RawEvent, type TopSortKey } from '../../db/queries/customer-insights.js';
+import { findMeter, listMeters, type Meter, type PlanLimit } from '../../db/queries/meters.js';
+import { withCreator } from '../../db/tenant.js';
+import { notFound, validationError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { TCustomerDetail, TCustomerEvent, TCustomerEvents, TTopCustomers, ZCustomerEventsInput, ZTopCustomersInput } from '../schemas/customers.js';
+import { aggregationOf } from './aggregation/index.js';
+import type { Customer } from './customers.js';
+import { D, toWireRounded } from './decimal.js';
+import { getCustomerUsage } from './usage.js';
+import { overage, usageFigures } from './usage-snapshot.js';
+import type { z } from 'zod';
+
+type TopInput = z.output<typeof ZTopCustomersInput>;
+type EventsInput = z.output<typeof ZCustomerEventsInput>;
+
+/** Earlier periods shown per meter on the customer page. */
+const HISTORY_PERIODS = 6;
+
+const badCursor = () => validationError([{ field: 'cursor', message: 'is not a cursor this list gave (start again from the first page)' }]);
+const unknownMeterField = () => validationError([{ field: 'meter_id', message: 'is not one of your meters' }]);
+
+/** Cursors are base64url JSON arrays the server wrote; a hand-made one is refused by name. */
+function encodeCursor(parts: string[]): string {
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+}
+
+function decodeCursor(cursor: string, length: number): string[] {
+  let parts: unknown;
+  try {
+    parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw badCursor();
+  }
+  if (!Array.isArray(parts) || parts.length !== length || !parts.every((p) => typeof p === 'string')) throw badCursor();
+  return parts as string[];
+}
+
+/** used / limit as a percentage with two decimals (null: no limit, or a limit of 0). */
+export function percentOfLimit(used: string, limit: string | null): string | null {
+  if (limit === null || new D(limit).isZero()) return null;
+  return new D(used).dividedBy(limit).times(100).toDecimalPlaces(2, D.ROUND_HALF_EVEN).toFixed();
+}
+
+/** LIKE pattern text of a search term, lower-cased, its wildcards taken literally. */
+const likePrefix = (term: string) => term.toLowerCase().replace(/[\\%_]/g, '\\$&');
+
+/** The limit row the query joined (a plan without a row on this meter: unlimited, as limitFor answers). */
+const limitOf = (row: { planName: string | null; limitValue: string | null; overagePrice: string | null; softLimitThreshold: string | null; hardCap: boolean }): PlanLimit | null =>
+  row.planName
+    ? { planName: row.planName, limitValue: row.limitValue, overagePrice: row.overagePrice, softLimitThreshold: row.softLimitThreshold, hardCap: row.hardCap, effectiveFrom: new Date(0) }
+    : null;
+
+/**
+ * Customers ranked on one meter for their current or previous billing period, from the
+ * period counters (each customer's own period: anchors differ). Figures and overage are
+ * computed as getCustomerUsage computes them, from the same limit rows.
+ */
+export async function listTopCustomersOf(rt: Runtime, creatorId: string, input: TopInput): Promise<TTopCustomers> {
+  const now = rt.now();
+  const after = input.cursor ? decodeCursor(input.cursor, 3) : null;
+  if (after && after[0] !== input.sort) throw badCursor();
+  if (after && input.sort !== 'user_id' && !/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(after[1]!)) throw badCursor();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const meter = await findMeter(tx, input.meter_id);
+    if (!meter) throw unknownMeterField();
+    const aggregation = aggregationOf(meter.aggregationType);
+    const { rows, total } = await listTopCustomers(tx, {
+      creatorId,
+      meterId: meter.id,
+      unitFactor: aggregation.toBase(new D(1), meter.unitName).toFixed(),
+      period: input.period,
+      now,
+      searchPrefix: input.search ? likePrefix(input.search) : null,
+      sort: input.sort as TopSortKey,
+      // One more than asked: whether there is a next page.
+      limit: input.limit + 1,
+      after: after ? { key: after[1]!, userId: after[2]! } : null,
+    });
+    const page = rows.slice(0, input.limit);
+    const last = page.at(-1);
+    return {
+      meter: { id: meter.id, event_name: meter.eventName, display_name: meter.displayName, unit_name: meter.unitName, aggregation_type: meter.aggregationType },
+      period: input.period,
+      sort: input.sort,
+      total,
+      next_cursor: rows.length > input.limit && last ? encodeCursor([input.sort, last.sortKey, last.userId]) : null,
+      customers: page.map((row) => {
+        const limit = limitOf(row);
+        const base = new D(row.value);
+        const figures = usageFigures(meter, base, limit, { start: row.periodStart, end: row.periodEnd });
+        const over = overage(meter, base, limit);
+        return {
+          user_id: row.userId,
+          email: row.email,
+          name: row.name,
+          plan_name: row.planName,
+          period_start: figures.period_start,
+          period_end: figures.period_end,
+          used: figures.used,
+          limit: figures.limit,
+          percent_of_limit: percentOfLimit(figures.used, figures.limit),
+          overage_quantity: over.quantity,
+          overage_amount: over.amount,
+          event_count: row.eventCount,
+        };
+      }),
+    };
+  });
+}
+
+const startOfUtcDay = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+
+/**
+ * One customer's page: who they are, usage against each limit this period (the figures of
+ * getCustomerUsage), earlier periods and this period's days from the counters.
+ */
+export async function getCustomerDetail(rt: Runtime, creatorId: string, userId: string): Promise<Omit<TCustomerDetail, 'customer'> & { customer: Customer }> {
+  const usage = await getCustomerUsage(rt, creatorId, userId, 'current');
+  const periodStart = new Date(usage.period_start);
+  const periodEnd = new Date(usage.period_end);
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const customer = await findCustomerByUserId(tx, userId);
+    if (!customer) throw notFound('Customer');
+    const meters = await listMeters(tx, { includeArchived: true });
+    const byId = new Map(meters.map((m) => [m.id, m]));
+    const meterIds = meters.map((m) => m.id);
+    // Six earlier monthly periods start within seven months before this one.
+    const historySince = new Date(periodStart.getTime() - (HISTORY_PERIODS + 1) * 31 * 86_400_000);
+    const [periods, days] = await Promise.all([
+      listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'period', since: historySince, until: periodEnd }),
+      listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'day', since: startOfUtcDay(periodStart), until: periodEnd }),
+    ]);
+    const toUnit = (meter: Meter, value: string) => toWireRounded(aggregationOf(meter.aggregationType).toUnit(new D(value), meter.unitName));
+    const current = new Map(periods.filter((p) => p.windowStart.getTime() === periodStart.getTime()).map((p) => [p.meterId, p]));
+    const history: TCustomerDetail['history'] = [];
+    for (const meterId of meterIds) {
+      const meter = byId.get(meterId)!;
+      const earlier = periods.filter((p) => p.meterId === meterId && p.windowStart < periodStart).slice(0, HISTORY_PERIODS);
+      for (const p of earlier) {
+        history.push({ meter_id: meterId, period_start: p.windowStart.toISOString(), period_end: p.windowEnd.toISOString(), used: toUnit(meter, p.value), event_count: p.eventCount });
+      }
+    }
+    return {
+      customer,
+      period_start: usage.period_start,
+      period_end: usage.period_end,
+      meters: usage.meters.map((m) => {
+        const meter = byId.get(m.meter_id)!;
+        const limit = meter.planLimits.find((l) => l.planName === usage.plan_name) ?? null;
+        return {
+          ...m,
+          display_name: meter.displayName,
+          aggregation_type: meter.aggregationType,
+          unit_name: meter.unitName,
+          archived: meter.archivedAt !== null,
+          percent_of_limit: percentOfLimit(m.used, m.limit),
+          soft_limit_threshold: limit?.softLimitThreshold ?? null,
+          hard_cap: Boolean(limit?.hardCap && limit.limitValue !== null),
+          overage_price: limit?.overagePrice ?? null,
+          event_count: current.get(m.meter_id)?.eventCount ?? 0,
+        };
+      }),
+      history,
+      daily: days
+        .filter((d) => byId.has(d.meterId))
+        .map((d) => ({ meter_id: d.meterId, day: d.windowStart.toISOString(), used: toUnit(byId.get(d.meterId)!, d.value), event_count: d.eventCount }))
+        .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
+    };
+  });
+}
+
+/** The JSON objects a `key = value` filter looks for: the string, and the number/boolean/null it reads as. */
+function containmentsOf(key: string, value: string): string[] {
+  const candidates: unknown[] = [value];
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (parsed === null || typeof parsed === 'number' || typeof parsed === 'boolean') candidates.push(parsed);
+  } catch {
+    // Not JSON: the string alone.
+  }
+  return candidates.map((v) => JSON.stringify({ [key]: v }));
+}
+
+/** What one event added to its period's total, in the meter's unit. */
+function countedFor(meter: Meter, event: RawEvent): string {
+  const aggregation = aggregationOf(meter.aggregationType);
+  return toWireRounded(aggregation.toUnit(aggregation.next(new D(0), { value: new D(event.value), isNewDistinct: event.newDistinct }), meter.unitName));
+}
+
+/** A customer's raw events, newest first, one keyset page at a time. */
+export async function listEventsOfCustomer(rt: Runtime, creatorId: string, input: EventsInput): Promise<TCustomerEvents> {
+  const after = input.cursor ? decodeCursor(input.cursor, 2) : null;
+  if (after && (Number.isNaN(Date.parse(after[0]!)) || !/^[0-9a-f-]{36}$/i.test(after[1]!))) throw badCursor();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const customer = await findCustomerByUserId(tx, input.user_id);
+    if (!customer) throw notFound('Customer');
+    const meters = await listMeters(tx, { includeArchived: true });
+    if (input.meter_id && !meters.some((m) => m.id === input.meter_id)) throw unknownMeterField();
+    const byId = new Map(meters.map((m) => [m.id, m]));
+    const rows = await listCustomerEvents(tx, {
+      creatorId,
+      customerId: customer.id,
+      meterId: input.meter_id ?? null,
+      from: input.from ? new Date(input.from) : null,
+      to: input.to ? new Date(input.to) : null,
+      containing: input.property_key !== undefined && input.property_value !== undefined ? containmentsOf(input.property_key, input.property_value) : [],
+      limit: input.limit + 1,
+      after: after ? { occurredAt: after[0]!, eventId: after[1]! } : null,
+    });
+    const page = rows.slice(0, input.limit);
+    const last = page.at(-1);
+    return {
+      next_cursor: rows.length > input.limit && last ? encodeCursor([last.occurredAtExact, last.id]) : null,
+      events: page.map(
+        (e): TCustomerEvent => ({
+          id: e.id,
+          meter_id: e.meterId,
+          event_name: e.eventName,
+          value: e.value,
+          counted: byId.has(e.meterId) ? countedFor(byId.get(e.meterId)!, e) : e.value,
+          new_distinct: e.newDistinct,
+          idempotency_key: e.idempotencyKey,
+          properties: e.properties,
+          occurred_at: e.occurredAt.toISOString(),
+          received_at: e.receivedAt.toISOString(),
+        }),
+      ),
+    };
+  });
+}
