@@ -1,7 +1,6 @@
 import { findCustomerByUserId, findPlanAt } from '../../db/queries/customers.js';
-import { findActiveMetersByEventNames, findPlanLimitAt, listMeters, type PlanLimit } from '../../db/queries/meters.js';
-import { counterKey, readCounters } from '../../db/queries/usage.js';
-import { ensureSettings } from '../../db/queries/settings.js';
+import { findPlanLimitAt, listMeters, type PlanLimit } from '../../db/queries/meters.js';
+import { counterKey, readCheckState, readCounters } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
@@ -18,26 +17,27 @@ export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEven
 /**
  * Whether an event of `value` would be accepted now, from the live counter; records
  * nothing. An unknown user is judged as a new customer on the default plan. For unique
- * meters the value is assumed new (the worst case).
+ * meters the value is assumed new (the worst case). One statement, pipelined with its
+ * transaction and tenant (readCheckState): meters and limits are read, not cached, so
+ * a changed limit is seen by the next check in every process.
  */
 export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckInput): Promise<TCheckResult> {
   const now = rt.now();
-  return withCreator(rt.db, creatorId, async (tx) => {
-    // The look-ups are independent: they go out together on the transaction's connection.
-    const [[meter], customer] = await Promise.all([findActiveMetersByEventNames(tx, [input.event_name]), findCustomerByUserId(tx, input.user_id)]);
-    if (!meter) throw unknownMeter(input.event_name);
-    const planName = customer ? customer.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
-    const period = periodAt(now, customer?.billingAnchor ?? null);
-    const counter = customer ? (await readCounters(tx, [{ meterId: meter.id, customerId: customer.id, periodStart: period.start }])).values().next().value : undefined;
-    const current = new D(counter?.value ?? 0);
-    const limit = limitFor(meter, planName);
-    const aggregation = aggregationOf(meter.aggregationType);
-    const next = aggregation.next(current, { value: new D(input.value ?? '1'), isNewDistinct: true });
-    const hardCap = Boolean(limit?.hardCap && limit.limitValue !== null);
-    const allowed = !hardCap || !(next.greaterThan(aggregation.toBase(new D(limit!.limitValue!), meter.unitName)) && next.greaterThan(current));
-    const figures = usageFigures(meter, current, limit, period);
-    return { allowed, used: figures.used, limit: figures.limit, remaining: figures.remaining, hard_cap: hardCap, period_start: figures.period_start, period_end: figures.period_end };
-  });
+  const state = await readCheckState(rt.db, creatorId, input.event_name, input.user_id, now);
+  const meter = state.meter;
+  if (!meter) throw unknownMeter(input.event_name);
+  const customer = state.customer;
+  const planName = customer ? customer.planName : state.defaultPlan;
+  const period = periodAt(now, customer?.billingAnchor ?? null);
+  const counter = state.counters.find((c) => c.periodStart.getTime() === period.start.getTime());
+  const current = new D(counter?.value ?? 0);
+  const limit = limitFor(meter, planName);
+  const aggregation = aggregationOf(meter.aggregationType);
+  const next = aggregation.next(current, { value: new D(input.value ?? '1'), isNewDistinct: true });
+  const hardCap = Boolean(limit?.hardCap && limit.limitValue !== null);
+  const allowed = !hardCap || !(next.greaterThan(aggregation.toBase(new D(limit!.limitValue!), meter.unitName)) && next.greaterThan(current));
+  const figures = usageFigures(meter, current, limit, period);
+  return { allowed, used: figures.used, limit: figures.limit, remaining: figures.remaining, hard_cap: hardCap, period_start: figures.period_start, period_end: figures.period_end };
 }
 
 /**
