@@ -3,10 +3,14 @@ import { Link, useLoaderData } from '@remix-run/react';
 import { Card } from '@tremor/react';
 import type { ReactNode } from 'react';
 import { CopyButton } from '~/components/copy-button';
+import { LiveIndicator } from '~/components/live-indicator';
+import { LiveOverview } from '~/components/live-overview';
 import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
+import { trpc } from '~/lib/trpc.client';
+import { useLive } from '~/lib/use-live';
 
 export const headers = pageHeaders;
 
@@ -21,9 +25,9 @@ function publicOrigin(request: Request, secure: boolean): string {
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
-  const { keys } = await caller.apiKeys.list();
+  const [{ keys }, overview] = await Promise.all([caller.apiKeys.list(), caller.insights.overview()]);
   return json(
-    { origin: publicOrigin(request, context.secureCookies), hasActiveKey: keys.some((key) => key.revoked_at === null) },
+    { origin: publicOrigin(request, context.secureCookies), hasActiveKey: keys.some((key) => key.revoked_at === null), overview },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
 }
@@ -63,19 +67,37 @@ function Step({ number, title, done = false, children }: { number: number; title
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 export default function OverviewPage() {
-  const { origin, hasActiveKey } = useLoaderData<typeof loader>();
+  const { origin, hasActiveKey, overview: initial } = useLoaderData<typeof loader>();
   const { creator } = useDashboard();
+  const { data: overview, state, updatedAt } = useLive(initial, (signal) => trpc.insights.overview.query(undefined, { signal }));
+  return (
+    <>
+      <PageHeader
+        title="Overview"
+        description={
+          overview.has_usage
+            ? 'This billing period across your customers, updated every few seconds.'
+            : `Welcome, ${creator.name}. Usage, limits and overages of your customers will show up here.`
+        }
+      >
+        <LiveIndicator state={state} updatedAt={updatedAt} />
+      </PageHeader>
+      {overview.has_usage ? <LiveOverview overview={overview} /> : <GetStarted origin={origin} hasActiveKey={hasActiveKey} hasMeters={overview.meters.length > 0} />}
+    </>
+  );
+}
+
+function GetStarted({ origin, hasActiveKey, hasMeters }: { origin: string; hasActiveKey: boolean; hasMeters: boolean }) {
   const command = trackCommand(origin);
   return (
     <>
-      <PageHeader title="Overview" description={`Welcome, ${creator.name}. Usage, limits and overages of your customers will show up here.`} />
       <Card className="max-w-3xl" data-testid="empty-state">
         <h2 className="text-tremor-title font-semibold text-tremor-content-strong">No usage yet — three steps to your first event</h2>
         <p className="mt-1 text-tremor-default text-tremor-content">
           Once your app reports an event, this page shows usage per meter and customer.
         </p>
         <ol className="mt-6">
-          <Step number={1} title="Create a meter">
+          <Step number={1} title="Create a meter" done={hasMeters}>
             Define what you measure — API calls, storage, messages, minutes — with its event name, how events add up, and per-plan limits.{' '}
             <Link to={dashboardPath('meters')} className={linkClass}>
               Go to Meters

@@ -1,0 +1,129 @@
+import type { Page } from '@playwright/test';
+import { DASHBOARD, expect, signUpInBrowser, test } from './fixtures';
+
+/**
+ * The overview updates live (no reload) as events arrive, and Trends charts them by day,
+ * by plan and against the previous range.
+ */
+
+async function rest(baseURL: string, apiKey: string, method: string, route: string, body?: unknown) {
+  const response = await fetch(new URL(route, baseURL), {
+    method,
+    headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
+}
+
+async function createKey(page: Page): Promise<string> {
+  await page.goto(`${DASHBOARD}/keys`);
+  await page.getByLabel('Name').fill('backend');
+  await page.getByLabel('admin', { exact: true }).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const apiKey = ((await page.getByTestId('new-api-key').textContent()) ?? '').trim();
+  expect(apiKey).toMatch(/^su_live_/);
+  return apiKey;
+}
+
+async function screenshot(page: Page, name: string) {
+  await page.screenshot({ path: `e2e/screenshots/${name}.png`, fullPage: true });
+}
+
+test('the overview updates live as events arrive, and trends chart them', async ({ page, creator, baseURL }) => {
+  test.setTimeout(120_000);
+  if (!baseURL) throw new Error('baseURL is not configured');
+  await signUpInBrowser(page, creator);
+  await expect(page).toHaveURL(DASHBOARD);
+  const apiKey = await createKey(page);
+
+  const meter = await rest(baseURL, apiKey, 'POST', '/api/usage/meters', {
+    event_name: 'api_calls',
+    display_name: 'API calls',
+    aggregation_type: 'count',
+    unit_name: 'calls',
+    rollup_dimensions: ['endpoint'],
+    plan_limits: [
+      { plan_name: 'free', limit_value: 10, soft_limit_threshold: 0.5, hard_cap: true },
+      { plan_name: 'pro', limit_value: 5, overage_price: '0.2', hard_cap: false },
+    ],
+  });
+  expect(meter.status).toBe(201);
+  expect((await rest(baseURL, apiKey, 'PUT', '/api/usage/settings', { late_event_grace_hours: 840 })).status).toBe(200);
+  for (const [user, plan] of [
+    ['ada', 'free'],
+    ['bo', 'pro'],
+  ]) {
+    expect((await rest(baseURL, apiKey, 'PUT', `/api/usage/customers/${user}`, { plan_name: plan, name: user.toUpperCase() })).status).toBeLessThan(300);
+  }
+
+  // The overview, before any event: the getting-started steps, polling live.
+  await page.goto(DASHBOARD);
+  await expect(page.getByTestId('empty-state')).toBeVisible();
+  await expect(page.getByTestId('live-indicator')).toHaveAttribute('data-state', 'live');
+  await screenshot(page, 'overview-empty');
+
+  // Events from the creator's backend (here: fetch from the page's own browser).
+  const sent = await page.evaluate(
+    async ({ apiKey }) => {
+      const events = [
+        ...Array.from({ length: 6 }, (_, i) => ({ event_name: 'api_calls', user_id: 'ada', properties: { endpoint: i % 2 ? '/search' : '/items' } })),
+        ...Array.from({ length: 8 }, () => ({ event_name: 'api_calls', user_id: 'bo', properties: { endpoint: '/items' } })),
+      ];
+      const response = await fetch('/api/usage/track', { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(events) });
+      return response.status;
+    },
+    { apiKey },
+  );
+  expect(sent).toBe(200);
+
+  // Without a reload, the overview turns into the live figures.
+  await expect(page.getByTestId('kpi-events-value')).toHaveText('14', { timeout: 20_000 });
+  await expect(page.getByTestId('kpi-customers-value')).toHaveText('2');
+  await expect(page.getByTestId('kpi-overage-value')).toHaveText('$0.60');
+  await expect(page.getByTestId('overview-meter-api_calls').getByTestId('meter-used')).toContainText('14');
+  await expect(page.getByTestId('attention-bo')).toContainText('160%');
+  await expect(page.getByTestId('attention-ada')).toContainText('60%');
+  await expect(page.getByTestId('live-indicator')).toHaveAttribute('data-state', 'live');
+  await expect(page.locator('[data-testid="events-per-minute"] svg').first()).toBeVisible();
+  await screenshot(page, 'overview');
+
+  // More events show up on the next poll.
+  await page.evaluate(async ({ apiKey }) => {
+    await fetch('/api/usage/track', { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ event_name: 'api_calls', user_id: 'cy' }) });
+  }, { apiKey });
+  await expect(page.getByTestId('kpi-events-value')).toHaveText('15', { timeout: 20_000 });
+  await expect(page.getByTestId('kpi-customers-value')).toHaveText('3');
+
+  // Trends: daily totals, by plan, by property, compared with the previous range.
+  await page.getByRole('link', { name: 'API calls' }).click();
+  await expect(page).toHaveURL(new RegExp(`${DASHBOARD}/trends\\?meter=`));
+  await expect(page.getByTestId('trend-total')).toContainText('15');
+  await expect(page.locator('[data-testid="trend-chart"] svg').first()).toBeVisible();
+  await page.getByLabel('Break down by').selectOption('plan');
+  await expect(page).toHaveURL(/breakdown=plan/);
+  await page.getByText('Show as a table').click();
+  await expect(page.getByRole('columnheader', { name: 'free' })).toBeVisible();
+  await expect(page.getByRole('columnheader', { name: 'pro' })).toBeVisible();
+  await screenshot(page, 'trends-by-plan');
+  await page.getByLabel('Break down by').selectOption('dim:endpoint');
+  await expect(page.getByRole('columnheader', { name: '/items' })).toBeVisible();
+  await page.getByLabel('Break down by').selectOption('none');
+  await expect(page).toHaveURL(/breakdown=none/);
+  await page.getByLabel('Compare with the previous range').check();
+  await expect(page.getByTestId('trend-previous')).toContainText('0');
+  await page.getByLabel('Range', { exact: true }).selectOption('24h');
+  await expect(page).toHaveURL(/range=24h/);
+  await expect(page.getByTestId('trend-total')).toContainText('15');
+  await screenshot(page, 'trends');
+
+  // A bad hand-edited link says what is wrong, and keeps the page.
+  await page.goto(`${DASHBOARD}/trends?meter=${meter.body.id as string}&range=90d&grain=hour`);
+  await expect(page.getByRole('alert')).toContainText('at most 744 fit one chart');
+
+  // Phone width: the overview still reads top to bottom.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(DASHBOARD);
+  await expect(page.getByTestId('kpi-events-value')).toHaveText('15');
+  await screenshot(page, 'overview-phone');
+});
