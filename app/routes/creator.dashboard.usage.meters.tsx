@@ -1,14 +1,210 @@
-import type { MetaFunction } from '@remix-run/node';
-import { ComingSoon } from '~/components/coming-soon';
+import { json, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
+import { Link, useLoaderData } from '@remix-run/react';
+import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { buttonClassName } from '~/components/buttons';
+import { AGGREGATIONS } from '~/components/meter-form';
+import { formatQuantity } from '~/components/meter-preview';
+import { SuccessNotice } from '~/components/notices';
+import { PageHeader } from '~/components/page-header';
+import { Timestamp } from '~/components/timestamp';
+import { requireCreator } from '~/lib/caller.server';
+import { dashboardPath } from '~/lib/dashboard';
+import { pageHeaders } from '~/lib/page-headers';
 
 export const meta: MetaFunction = () => [{ title: 'Meters · Staryer Usage' }];
 
-const FEATURES = [
-  'Your meters — API calls, storage, messages, minutes — with their event name, aggregation (count, sum, max, unique, duration) and unit.',
-  'Per-plan limits: included quantity, overage price, soft-limit threshold and hard cap.',
-  'The link from each meter to a Stripe Billing Meter.',
-] as const;
+export const headers = pageHeaders;
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const { caller } = await requireCreator(request, context);
+  const params = new URL(request.url).searchParams;
+  const showArchived = params.get('archived') === '1';
+  // Both read small tables: the meters with their current limits, and this period's counters.
+  const [{ meters }, usage] = await Promise.all([caller.meters.list({ include_archived: true }), caller.meters.periodUsage()]);
+  const usageOf = new Map(usage.meters.map((u) => [u.meter_id, u]));
+  const active = meters.filter((m) => m.status === 'active');
+  const archived = meters.filter((m) => m.status === 'archived');
+  const created = meters.find((m) => m.id === params.get('created')) ?? null;
+  return json(
+    {
+      meters: [...active, ...(showArchived ? archived : [])].map((m) => ({
+        ...m,
+        usage: usageOf.get(m.id) ?? null,
+      })),
+      archivedCount: archived.length,
+      showArchived,
+      created: created
+        ? {
+            id: created.id,
+            display_name: created.display_name,
+            event_name: created.event_name,
+          }
+        : null,
+    },
+    { headers: { 'Cache-Control': 'private, no-store' } }
+  );
+}
+
+type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
+type MeterRow = LoaderData['meters'][number];
+
+const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
+const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
+
+function EmptyState() {
+  return (
+    <Card data-testid="meters-empty" className="max-w-3xl">
+      <h2 className="text-tremor-title font-semibold text-tremor-content-strong">No meters yet</h2>
+      <p className="mt-2 text-tremor-default text-tremor-content">
+        A meter turns the events your app sends into a number per customer and billing period: API calls counted, tokens summed, peak seats, active users, minutes of compute. Each
+        event names its meter with <code className={code}>event_name</code>; events for a name without a meter are refused, so create the meter first.
+      </p>
+      <p className="mt-2 text-tremor-default text-tremor-content">
+        On the meter you set what each plan includes, when to alert, whether to block past the limit, and the price of overage.
+      </p>
+      <Link to={`${dashboardPath('meters')}/new`} className={`mt-5 ${buttonClassName('primary')}`}>
+        Create meter
+      </Link>
+    </Card>
+  );
+}
+
+/** plan → limit · soft · hard/overage, one line per plan. */
+function LimitsSummary({ meter }: { meter: MeterRow }) {
+  if (meter.plan_limits.length === 0) return <span className="text-tremor-content-subtle">No limits (unlimited)</span>;
+  return (
+    <ul className="space-y-1">
+      {meter.plan_limits.map((l) => (
+        <li key={l.plan_name} className="whitespace-nowrap">
+          <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> → {l.limit_value === null ? 'unlimited' : formatQuantity(l.limit_value)}
+          {l.soft_limit_threshold ? <span className="text-tremor-content"> · soft {Math.round(Number(l.soft_limit_threshold) * 10_000) / 100} %</span> : null}
+          {l.hard_cap ? (
+            <span className="ml-1 inline-flex">
+              <Badge color="red" size="xs">
+                hard cap
+              </Badge>
+            </span>
+          ) : l.overage_price !== null ? (
+            <span className="text-tremor-content"> · {formatQuantity(l.overage_price)}/unit over</span>
+          ) : null}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function PeriodUsage({ meter }: { meter: MeterRow }) {
+  if (!meter.usage) return <span className="text-tremor-content-subtle">No usage yet</span>;
+  // Adding up customers' maxima or distinct counts is what billing does, but reads oddly as one total.
+  const additive = meter.aggregation_type === 'count' || meter.aggregation_type === 'sum' || meter.aggregation_type === 'duration';
+  return (
+    <>
+      {additive ? (
+        <span className="block tabular-nums text-tremor-content-strong">
+          {formatQuantity(meter.usage.quantity)} {meter.unit_name}
+        </span>
+      ) : null}
+      <span className="text-tremor-label">
+        {formatQuantity(String(meter.usage.customers))} customer
+        {meter.usage.customers === 1 ? '' : 's'} metered
+      </span>
+    </>
+  );
+}
 
 export default function MetersPage() {
-  return <ComingSoon title="Meters" description="What you measure and what each plan may use." features={FEATURES} />;
+  const { meters, archivedCount, showArchived, created } = useLoaderData<typeof loader>();
+  const newMeter = (
+    <Link to={`${dashboardPath('meters')}/new`} className={buttonClassName('primary')}>
+      Create meter
+    </Link>
+  );
+  return (
+    <>
+      <PageHeader title="Meters" description="What you measure, how each billing period adds it up, and what each plan may use.">
+        {meters.length > 0 || archivedCount > 0 ? newMeter : null}
+      </PageHeader>
+      <div className="space-y-6">
+        {created ? (
+          <SuccessNotice testId="meter-created">
+            Meter “{created.display_name}” created. Events named <span className="font-mono">{created.event_name}</span> are metered from now on.
+          </SuccessNotice>
+        ) : null}
+        {meters.length === 0 && archivedCount === 0 ? (
+          <EmptyState />
+        ) : (
+          <Card className="p-0">
+            <div className="flex flex-wrap items-center justify-between gap-2 px-6 pt-5 pb-2">
+              <p className="text-tremor-default text-tremor-content">Usage is this billing period’s, summed over customers, from the live counters.</p>
+              {archivedCount > 0 ? (
+                <Link to={showArchived ? dashboardPath('meters') : '?archived=1'} className={`text-tremor-default ${linkClass}`} data-testid="archived-toggle">
+                  {showArchived ? 'Hide archived' : `Show archived (${archivedCount})`}
+                </Link>
+              ) : null}
+            </div>
+            {meters.length === 0 ? (
+              <p className="px-6 pb-8 text-tremor-default text-tremor-content">No active meters. Archived meters are kept for their history.</p>
+            ) : (
+              <div className="overflow-x-auto">
+                <Table aria-label="Meters">
+                  <TableHead>
+                    <TableRow>
+                      <TableHeaderCell className="pl-6">Meter</TableHeaderCell>
+                      <TableHeaderCell>Aggregation</TableHeaderCell>
+                      <TableHeaderCell>Plan limits</TableHeaderCell>
+                      <TableHeaderCell>This period</TableHeaderCell>
+                      <TableHeaderCell>Created</TableHeaderCell>
+                      <TableHeaderCell className="pr-6 text-right">
+                        <span className="sr-only">Actions</span>
+                      </TableHeaderCell>
+                    </TableRow>
+                  </TableHead>
+                  <TableBody>
+                    {meters.map((meter) => (
+                      <TableRow key={meter.id} data-testid="meter-row" data-meter-id={meter.id} data-event-name={meter.event_name} className="align-top">
+                        <TableCell className="pl-6">
+                          <Link to={`${dashboardPath('meters')}/${meter.id}`} className="block font-medium text-tremor-content-strong hover:text-tremor-brand">
+                            {meter.display_name}
+                          </Link>
+                          <span className="font-mono text-[12px]">{meter.event_name}</span>
+                          {meter.status === 'archived' ? (
+                            <span className="ml-2 inline-flex">
+                              <Badge color="gray" size="xs">
+                                archived
+                              </Badge>
+                            </span>
+                          ) : null}
+                        </TableCell>
+                        <TableCell>
+                          <span className="block text-tremor-content-strong">{AGGREGATIONS[meter.aggregation_type].label}</span>
+                          <span className="text-tremor-label">
+                            in {meter.unit_name} · {meter.billing_model}
+                          </span>
+                        </TableCell>
+                        <TableCell>
+                          <LimitsSummary meter={meter} />
+                        </TableCell>
+                        <TableCell>
+                          <PeriodUsage meter={meter} />
+                        </TableCell>
+                        <TableCell>
+                          <Timestamp iso={meter.created_at} />
+                        </TableCell>
+                        <TableCell className="pr-6 text-right">
+                          <Link to={`${dashboardPath('meters')}/${meter.id}`} className={buttonClassName('small')}>
+                            {meter.status === 'archived' ? 'View' : 'Edit'}
+                            <span className="sr-only"> {meter.display_name}</span>
+                          </Link>
+                        </TableCell>
+                      </TableRow>
+                    ))}
+                  </TableBody>
+                </Table>
+              </div>
+            )}
+          </Card>
+        )}
+      </div>
+    </>
+  );
 }
