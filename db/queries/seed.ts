@@ -1,0 +1,362 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { sql } from 'drizzle-orm';
+import type postgres from 'postgres';
+import type { Db, Queryable } from '../client.js';
+import type { AlertKind, AlertStatus } from '../schema.js';
+
+/**
+ * Bulk loading for `staryer-usage seed` (owner connection): customers, raw events by COPY,
+ * and the derived tables rebuilt set-based from raw events. Every statement names the
+ * creator and runs with its tenant set, so it holds under forced RLS for a non-superuser
+ * owner too.
+ */
+
+const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
+
+/** The driver under drizzle: COPY is not something the ORM speaks. */
+const clientOf = (db: Db): postgres.Sql => (db as Db & { $client: postgres.Sql }).$client;
+
+export type SeedCustomerRow = {
+  customerId: string;
+  userId: string;
+  planName: string;
+  email: string;
+  name: string;
+  billingAnchor: Date | null;
+  tenantId: string | null;
+  createdAt: Date;
+};
+
+export async function insertSeedCustomers(tx: Queryable, creatorId: string, rows: SeedCustomerRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 5000) {
+    const chunk = JSON.stringify(
+      rows.slice(i, i + 5000).map((r) => ({
+        customer_id: r.customerId,
+        user_id: r.userId,
+        plan_name: r.planName,
+        email: r.email,
+        name: r.name,
+        billing_anchor: r.billingAnchor?.toISOString() ?? null,
+        tenant_id: r.tenantId,
+        created_at: r.createdAt.toISOString(),
+      })),
+    );
+    await tx.execute(sql`
+      with r as (
+        select * from json_to_recordset(${chunk}::json) as r(customer_id uuid, user_id text, plan_name text, email text, name text,
+          billing_anchor timestamptz, tenant_id text, created_at timestamptz)
+      ),
+      c as (
+        insert into customers (creator_id, customer_id, user_id, plan_name, email, name, billing_anchor, tenant_id, created_at, updated_at)
+        select ${creatorId}, customer_id, user_id, plan_name, email, name, billing_anchor, tenant_id, created_at, created_at from r
+        returning customer_id, plan_name, created_at
+      )
+      insert into customer_plan_changes (creator_id, customer_id, plan_name, effective_from)
+      select ${creatorId}, customer_id, plan_name, created_at from c`);
+  }
+}
+
+export type SeedCustomer = { customerId: string; userId: string; planName: string | null; billingAnchor: Date | null };
+
+export async function listSeedCustomers(tx: Queryable, creatorId: string): Promise<SeedCustomer[]> {
+  const rows = await tx.execute<{ customer_id: string; user_id: string; plan_name: string | null; billing_anchor: string | Date | null }>(sql`
+    select customer_id, user_id, plan_name, billing_anchor from customers where creator_id = ${creatorId} order by user_id`);
+  return rows.map((r) => ({ customerId: r.customer_id, userId: r.user_id, planName: r.plan_name, billingAnchor: r.billing_anchor ? new Date(r.billing_anchor) : null }));
+}
+
+/** Monthly partitions of usage_events covering [from, to) (owner: the function is not granted to the app). */
+export async function ensureSeedPartitions(db: Db, from: Date, to: Date): Promise<void> {
+  await db.execute(sql`select app_ensure_usage_event_partitions(${ts(from)}, ${ts(to)})`);
+}
+
+export type Tuning = { workMem: string };
+
+/** Transaction-local settings for bulk work: no commit waits, room to hash and sort. */
+async function tune(tx: Queryable, creatorId: string, tuning: Tuning): Promise<void> {
+  await tx.execute(sql`select set_config('app.creator_id', ${creatorId}, true),
+    set_config('synchronous_commit', 'off', true), set_config('work_mem', ${tuning.workMem}, true),
+    set_config('maintenance_work_mem', '512MB', true), set_config('jit', 'off', true)`);
+}
+
+/**
+ * COPY rows (text format, tab-separated, in the column order below) into usage_events in
+ * one transaction: nothing is half-loaded.
+ */
+export async function copyEvents(db: Db, creatorId: string, rows: AsyncIterable<string>): Promise<void> {
+  const client = clientOf(db);
+  await client.begin(async (tx) => {
+    await tx`select set_config('app.creator_id', ${creatorId}, true), set_config('synchronous_commit', 'off', true)`;
+    const writable = await tx`
+      copy usage_events (creator_id, event_id, meter_id, customer_id, event_name, user_id, value, properties,
+        idempotency_key, new_distinct, period_start, occurred_at, received_at) from stdin`.writable();
+    await pipeline(Readable.from(rows), writable);
+  });
+}
+
+export type PeriodCounterRow = { meterId: string; customerId: string; periodStart: Date; value: string };
+
+/** Period counters ending after `since`, to continue from in append mode. */
+export async function listPeriodCounters(tx: Queryable, creatorId: string, since: Date): Promise<PeriodCounterRow[]> {
+  const rows = await tx.execute<{ meter_id: string; customer_id: string; window_start: string | Date; value: string }>(sql`
+    select meter_id, customer_id, window_start, value from usage_aggregates
+    where creator_id = ${creatorId} and "window" = 'period' and window_end > ${ts(since)}`);
+  return rows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.window_start), value: String(r.value) }));
+}
+
+/** Distinct values seen in periods starting at or after `since`. */
+export async function listUniqueValues(tx: Queryable, creatorId: string, since: Date): Promise<Array<{ meterId: string; customerId: string; periodStart: Date; value: string }>> {
+  const rows = await tx.execute<{ meter_id: string; customer_id: string; period_start: string | Date; value: string }>(sql`
+    select meter_id, customer_id, period_start, value from usage_unique_values
+    where creator_id = ${creatorId} and period_start >= ${ts(since)}`);
+  return rows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.period_start), value: r.value }));
+}
+
+export type SeedPeriod = { customerId: string; start: Date; end: Date };
+
+/**
+ * Period counters of the given customer periods, recomputed from all their raw events
+ * (count, Σ, max, new distinct values, Σ seconds): the same figures ingest keeps live.
+ * Existing counters of those periods are replaced, so a re-run or an append is exact.
+ */
+export async function rebuildPeriodCounters(db: Db, creatorId: string, periods: SeedPeriod[], at: Date, tuning: Tuning): Promise<number> {
+  if (periods.length === 0) return 0;
+  const eventsFrom = new Date(Math.min(...periods.map((p) => p.start.getTime())));
+  return db.transaction(async (tx) => {
+    await tune(tx, creatorId, tuning);
+    const [row] = await tx.execute<{ n: number }>(sql`
+      with p as (
+        select * from json_to_recordset(${JSON.stringify(periods.map((p) => ({ c: p.customerId, s: p.start.toISOString(), e: p.end.toISOString() })))}::json)
+          as p(c uuid, s timestamptz, e timestamptz)
+      ),
+      x as (
+        select e.meter_id, e.customer_id, e.period_start,
+          count(*) as n, sum(e.value) as s, max(e.value) as mx, count(*) filter (where e.new_distinct) as nd
+        from usage_events e
+        where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(eventsFrom)}
+        group by 1, 2, 3
+      ),
+      ins as (
+        insert into usage_aggregates as a (creator_id, meter_id, customer_id, "window", window_start, window_end, value, event_count, updated_at)
+        select ${creatorId}::uuid, x.meter_id, x.customer_id, 'period', x.period_start, p.e,
+          case m.aggregation_type when 'count' then x.n::numeric when 'unique' then x.nd::numeric when 'max' then x.mx else x.s end,
+          x.n, ${ts(at)}
+        from x
+        join p on p.c = x.customer_id and p.s = x.period_start
+        join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = x.meter_id
+        order by x.meter_id, x.customer_id, x.period_start
+        on conflict (creator_id, meter_id, customer_id, "window", window_start) do update set
+          value = excluded.value, event_count = excluded.event_count, window_end = excluded.window_end, updated_at = excluded.updated_at
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    return Number(row?.n ?? 0);
+  });
+}
+
+/**
+ * usage_unique_values from the raw events that brought a new value (new_distinct), keyed
+ * as ingest keys them: the property's JSON, or `v:` and the value.
+ */
+export async function rebuildUniqueValues(db: Db, creatorId: string, from: Date, tuning: Tuning): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tune(tx, creatorId, tuning);
+    const [row] = await tx.execute<{ n: number }>(sql`
+      with ins as (
+        insert into usage_unique_values (creator_id, meter_id, customer_id, period_start, value)
+        select distinct ${creatorId}::uuid, e.meter_id, e.customer_id, e.period_start,
+          case when m.unique_property is null then 'v:' || e.value::text else 'p:' || (e.properties -> m.unique_property)::text end
+        from usage_events e
+        join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
+        where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(from)} and e.new_distinct and m.aggregation_type = 'unique'
+        on conflict do nothing
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    return Number(row?.n ?? 0);
+  });
+}
+
+export type SeedAlertRow = {
+  meterId: string;
+  customerId: string;
+  kind: AlertKind;
+  threshold: string;
+  periodStart: Date;
+  periodEnd: Date;
+  used: string;
+  limitValue: string;
+  status: AlertStatus;
+  createdAt: Date;
+  resolvedAt: Date | null;
+};
+
+/** Threshold crossings found while generating; one per meter × customer × period × kind × threshold, as ingest keeps them. */
+export async function insertSeedAlerts(db: Db, creatorId: string, alerts: SeedAlertRow[]): Promise<number> {
+  let inserted = 0;
+  await db.transaction(async (tx) => {
+    await tune(tx, creatorId, { workMem: '64MB' });
+    for (let i = 0; i < alerts.length; i += 5000) {
+      const chunk = JSON.stringify(
+        alerts.slice(i, i + 5000).map((a) => ({
+          m: a.meterId,
+          c: a.customerId,
+          k: a.kind,
+          t: a.threshold,
+          ps: a.periodStart.toISOString(),
+          pe: a.periodEnd.toISOString(),
+          u: a.used,
+          l: a.limitValue,
+          st: a.status,
+          ca: a.createdAt.toISOString(),
+          ra: a.resolvedAt?.toISOString() ?? null,
+        })),
+      );
+      const [row] = await tx.execute<{ n: number }>(sql`
+        with ins as (
+          insert into usage_alerts (creator_id, alert_id, meter_id, customer_id, kind, threshold, period_start, period_end, used, limit_value, status, resolved_at, created_at)
+          select ${creatorId}::uuid, gen_random_uuid(), a.m, a.c, a.k::alert_kind, a.t, a.ps, a.pe, a.u, a.l, a.st::alert_status, a.ra, a.ca
+          from json_to_recordset(${chunk}::json) as a(m uuid, c uuid, k text, t numeric, ps timestamptz, pe timestamptz, u numeric, l numeric, st text, ca timestamptz, ra timestamptz)
+          on conflict do nothing
+          returning 1
+        )
+        select count(*)::int as n from ins`);
+      inserted += Number(row?.n ?? 0);
+    }
+  });
+  return inserted;
+}
+
+export type SeedRollupRules = { dimensionNone: string; dimensionMaxLength: number; pending: { schema: string; queue: string } };
+
+/**
+ * Hour and day rollups (and their dimension rows) of [from, to) — whole UTC days —
+ * rewritten from raw events in one transaction under the creator's exclusive rollup lock,
+ * as the rebuild does, but set-based over the whole range: hours grouped from events, days
+ * from those hours. Events of rollup jobs not applied yet are left to those jobs.
+ */
+export async function rebuildRollupRange(db: Db, creatorId: string, from: Date, to: Date, at: Date, rules: SeedRollupRules, tuning: Tuning) {
+  return db.transaction(async (tx) => {
+    await tune(tx, creatorId, tuning);
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('rollups'), hashtext(${creatorId}))`);
+    for (const table of [sql`usage_aggregates`, sql`usage_dimension_aggregates`]) {
+      await tx.execute(sql`delete from ${table} where creator_id = ${creatorId} and "window" in ('hour', 'day') and window_start >= ${ts(from)} and window_start < ${ts(to)}`);
+    }
+    const events = sql`
+      pending as (
+        select (jsonb_array_elements_text(j.data -> 'eventIds'))::uuid as event_id
+        from ${sql.identifier(rules.pending.schema)}.job j
+        where j.name = ${rules.pending.queue} and j.state in ('created', 'retry', 'active') and j.data ->> 'creatorId' = ${creatorId}
+          and not exists (select 1 from rollup_batches b where b.creator_id = ${creatorId} and b.batch_id = j.id::text)
+      ),
+      ev as (
+        select e.meter_id, e.customer_id, date_trunc('hour', e.occurred_at, 'UTC') as hour, e.value, e.new_distinct, e.properties, m.aggregation_type, m.rollup_dimensions
+        from usage_events e
+        join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
+        where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(from)} and e.occurred_at < ${ts(to)}
+          and not exists (select 1 from pending p where p.event_id = e.event_id)
+      )`;
+    const measure = sql`case aggregation_type when 'count' then count(*)::numeric when 'unique' then (count(*) filter (where new_distinct))::numeric
+      when 'max' then max(value) else sum(value) end`;
+    const count = async (query: ReturnType<typeof sql>) => Number((await tx.execute<{ n: number }>(query))[0]?.n ?? 0);
+    const hourRows = await count(sql`
+      with ${events},
+      ins as (
+        insert into usage_aggregates (creator_id, meter_id, customer_id, "window", window_start, window_end, value, event_count, updated_at)
+        select ${creatorId}::uuid, meter_id, customer_id, 'hour', hour, hour + interval '1 hour', ${measure}, count(*), ${ts(at)}
+        from ev group by meter_id, customer_id, aggregation_type, hour
+        order by meter_id, customer_id, hour
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    const dayRows = await count(sql`
+      with ins as (
+        insert into usage_aggregates (creator_id, meter_id, customer_id, "window", window_start, window_end, value, event_count, updated_at)
+        select ${creatorId}::uuid, a.meter_id, a.customer_id, 'day', date_trunc('day', a.window_start, 'UTC'), date_trunc('day', a.window_start, 'UTC') + interval '1 day',
+          case m.aggregation_type when 'max' then max(a.value) else sum(a.value) end, sum(a.event_count), ${ts(at)}
+        from usage_aggregates a
+        join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
+        where a.creator_id = ${creatorId} and a."window" = 'hour' and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
+        group by a.meter_id, a.customer_id, m.aggregation_type, 5
+        order by 2, 3, 5
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    const dimensionValue = sql`case jsonb_typeof(ev.properties -> d.dimension)
+      when 'string' then left(ev.properties ->> d.dimension, ${rules.dimensionMaxLength}::int)
+      when 'number' then (ev.properties -> d.dimension)::text
+      when 'boolean' then (ev.properties -> d.dimension)::text
+      else ${rules.dimensionNone}::text end`;
+    const dimensionHours = await count(sql`
+      with ${events},
+      dv as (
+        select ev.meter_id, ev.customer_id, ev.hour, ev.value, ev.new_distinct, ev.aggregation_type, d.dimension, ${dimensionValue} as dimension_value
+        from ev cross join lateral unnest(ev.rollup_dimensions) as d(dimension)
+        where cardinality(ev.rollup_dimensions) > 0
+      ),
+      ins as (
+        insert into usage_dimension_aggregates (creator_id, meter_id, customer_id, "window", window_start, dimension, dimension_value, value, event_count, updated_at)
+        select ${creatorId}::uuid, meter_id, customer_id, 'hour', hour, dimension, dimension_value, ${measure}, count(*), ${ts(at)}
+        from dv group by meter_id, customer_id, aggregation_type, hour, dimension, dimension_value
+        order by meter_id, customer_id, hour, dimension, dimension_value
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    const dimensionDays = await count(sql`
+      with ins as (
+        insert into usage_dimension_aggregates (creator_id, meter_id, customer_id, "window", window_start, dimension, dimension_value, value, event_count, updated_at)
+        select ${creatorId}::uuid, a.meter_id, a.customer_id, 'day', date_trunc('day', a.window_start, 'UTC'), a.dimension, a.dimension_value,
+          case m.aggregation_type when 'max' then max(a.value) else sum(a.value) end, sum(a.event_count), ${ts(at)}
+        from usage_dimension_aggregates a
+        join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
+        where a.creator_id = ${creatorId} and a."window" = 'hour' and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
+        group by a.meter_id, a.customer_id, m.aggregation_type, 5, a.dimension, a.dimension_value
+        order by 2, 3, 5, 6, 7
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    return { hourRows, dayRows, dimensionRows: dimensionHours + dimensionDays };
+  });
+}
+
+/** Statistics of freshly loaded events: without them the planner takes a day of events for a handful of rows. */
+export async function analyzeEvents(db: Db): Promise<void> {
+  await db.execute(sql`analyze usage_events`);
+}
+
+/** Fresh planner statistics for the tables the dashboard reads. */
+export async function analyzeSeededTables(db: Db): Promise<void> {
+  await db.execute(sql`analyze usage_events, usage_aggregates, usage_dimension_aggregates, usage_unique_values, usage_alerts, customers, customer_plan_changes`);
+}
+
+/**
+ * Removes every row of a creator (owner connection): each table with a creator_id column,
+ * then the creator. Tables are retried in passes so foreign keys between them never
+ * decide the order.
+ */
+export async function deleteCreatorEverywhere(db: Db, creatorId: string): Promise<void> {
+  const tables = await db.execute<{ name: string }>(sql`
+    select c.relname as name
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    join pg_attribute a on a.attrelid = c.oid and a.attname = 'creator_id' and not a.attisdropped
+    where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition and c.relname <> 'creators'`);
+  let pending = tables.map((t) => t.name);
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`select set_config('app.creator_id', ${creatorId}, true), set_config('synchronous_commit', 'off', true)`);
+    for (let pass = 0; pass < 5 && pending.length > 0; pass++) {
+      const failed: string[] = [];
+      for (const name of pending) {
+        try {
+          await tx.transaction(async (sp) => {
+            await sp.execute(sql`delete from ${sql.identifier(name)} where creator_id = ${creatorId}`);
+          });
+        } catch {
+          failed.push(name);
+        }
+      }
+      pending = failed;
+    }
+    if (pending.length > 0) throw new Error(`could not delete the creator's rows from ${pending.join(', ')}`);
+    await tx.execute(sql`delete from creators where creator_id = ${creatorId}`);
+  });
+}
