@@ -11,6 +11,7 @@ import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
 import { checkConsistency, rebuildAggregates } from './services/rollups.js';
+import { SEED_LIMITS, seedDemo, type SeedPhase } from './services/seed.js';
 
 /**
  * `staryer-usage`: administration from the shell, against the same database as
@@ -168,6 +169,66 @@ aggregates
   .action(async (options: { since?: Date }) => {
     await withApp(async ({ rt }) => {
       print(await checkConsistency(rt, { since: options.since }));
+    });
+  });
+
+const parseCount = (label: string, min: number, max: number) =>
+  parseWith(
+    z
+      .string()
+      .regex(/^-?\d+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max.toLocaleString('en-US')}`)),
+    label,
+  );
+
+program
+  .command('seed')
+  .description('fill a demo creator with meters, plans, customers and millions of usage events (COPY), and every table derived from them; prints a JSON summary')
+  .option('--email <email>', 'the demo creator’s login email', parseWith(ZEmail, 'email'), 'demo@staryer.local')
+  .option('--password <password>', 'its dashboard password (default: a random one, printed at the end)', parseWith(ZNewPassword, 'password'))
+  .option('--events <n>', 'raw usage events to generate', parseCount('--events', 1, SEED_LIMITS.events), 1_000_000)
+  .option('--customers <n>', 'customers (Zipf-skewed usage)', parseCount('--customers', 1, SEED_LIMITS.customers), 10_000)
+  .option('--meters <n>', 'meters (the first five cover count, sum, max, unique, duration)', parseCount('--meters', 1, SEED_LIMITS.meters), 20)
+  .option('--days <n>', 'days of history, ending now', parseCount('--days', 1, SEED_LIMITS.days), 90)
+  .option('--seed <n>', 'seed of the random generator, for a reproducible data set', parseCount('--seed', 0, 2 ** 31 - 1))
+  .option('--append', 'add events to the existing demo creator (its meters and customers)')
+  .option('--reset', 'delete the existing demo creator and all its data first')
+  .action(async (options: { email: string; password?: string; events: number; customers: number; meters: number; days: number; seed?: number; append?: boolean; reset?: boolean }) => {
+    if (options.append && options.reset) throw new InvalidArgumentError('--append and --reset cannot be combined');
+    await withApp(async ({ rt }) => {
+      const tty = process.stderr.isTTY;
+      const bars = new Map<SeedPhase, InstanceType<typeof cliProgress.SingleBar>>();
+      const started = new Map<SeedPhase, number>();
+      const formats: Record<SeedPhase, string> = {
+        events: 'events   {bar} {percentage}% | {value}/{total} | {rate} events/s | ETA {eta_formatted}',
+        counters: 'counters {bar} {value}/{total} steps (period counters, distinct values, alerts)',
+        rollups: 'rollups  {bar} {value}/{total} weeks | ETA {eta_formatted}',
+        analyze: 'analyze  {bar} {value}/{total}',
+      };
+      let last: SeedPhase | null = null;
+      const onProgress = (phase: SeedPhase, done: number, total: number) => {
+        if (!tty) {
+          if (phase !== last) process.stderr.write(`seed: ${phase}…\n`);
+          last = phase;
+          return;
+        }
+        let bar = bars.get(phase);
+        if (!bar) {
+          for (const other of bars.values()) other.stop();
+          bar = new cliProgress.SingleBar({ stream: process.stderr, format: formats[phase], hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+          bars.set(phase, bar);
+          started.set(phase, performance.now());
+          bar.start(total, done, { rate: '0' });
+        }
+        const seconds = (performance.now() - started.get(phase)!) / 1000;
+        bar.update(done, { rate: seconds > 0 ? Math.round(done / seconds).toLocaleString('en-US') : '0' });
+      };
+      try {
+        print(await seedDemo(rt, options, onProgress));
+      } finally {
+        for (const bar of bars.values()) bar.stop();
+      }
     });
   });
 
