@@ -53,7 +53,7 @@ test('the overview updates live as events arrive, and trends chart them', async 
   for (const [user, plan] of [
     ['ada', 'free'],
     ['bo', 'pro'],
-  ]) {
+  ] as const) {
     expect((await rest(baseURL, apiKey, 'PUT', `/api/usage/customers/${user}`, { plan_name: plan, name: user.toUpperCase() })).status).toBeLessThan(300);
   }
 

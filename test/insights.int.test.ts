@@ -224,8 +224,21 @@ describe('insights.overview: the live picture of this period', () => {
     await track(ctx.call, sent);
     await rollupsSettled(ctx.creatorId);
 
-    const { status, data } = await query(ctx.call, 'insights.overview');
+    // The period figures are recomputed in the background within seconds of being stale;
+    // the page polls until they include the events.
+    let answer = await query(ctx.call, 'insights.overview');
+    await expect
+      .poll(
+        async () => {
+          answer = await query(ctx.call, 'insights.overview');
+          return answer.data.active_customers;
+        },
+        { timeout: 10_000, interval: 250 },
+      )
+      .toBe(3);
+    const { status, data } = answer;
     expect(status).toBe(200);
+    expect(Date.parse(data.generated_at) - Date.parse(data.period_figures_at)).toBeLessThan(10_000);
     expect(data.has_usage).toBe(true);
     expect(data.events_last_hour).toBe(15);
     expect(data.events_per_minute.reduce((s: number, m: { events: number }) => s + m.events, 0)).toBe(15);

@@ -30,12 +30,18 @@ export type LiveMeterTotals = { meterId: string; value: string; maxValue: string
  * ended at `now`), per meter, and the number of distinct customers with usage overall.
  */
 export async function findLiveTotals(tx: Queryable, creatorId: string, now: Date): Promise<{ meters: LiveMeterTotals[]; activeCustomers: number }> {
+  // One pass over the live index (a period lasts at most 31 days: older starts are not
+  // read), hashed twice: per meter, and distinct customers.
   const rows = await tx.execute<{ meter_id: string | null; value: string | null; max_value: string | null; customers: string | number }>(sql`
-    select meter_id, sum(value) as value, max(value) as max_value,
-      case when grouping(meter_id) = 1 then count(distinct customer_id) else count(*) end as customers
-    from usage_aggregates
-    where creator_id = ${creatorId} and "window" = 'period' and window_end > ${ts(now)} and window_start <= ${ts(now)} and event_count > 0
-    group by grouping sets ((meter_id), ())`);
+    with live as materialized (
+      select meter_id, customer_id, value
+      from usage_aggregates
+      where creator_id = ${creatorId} and "window" = 'period' and window_end > ${ts(now)} and window_start <= ${ts(now)}
+        and window_start > ${ts(now)} - interval '32 days' and event_count > 0
+    )
+    select meter_id, sum(value) as value, max(value) as max_value, count(*) as customers from live group by meter_id
+    union all
+    select null, null, null, (select count(*) from (select distinct customer_id from live) d)`);
   let activeCustomers = 0;
   const meters: LiveMeterTotals[] = [];
   for (const r of rows) {

@@ -7,6 +7,8 @@ const ZDecimal = z.string();
 
 export const ZOverview = z.object({
   generated_at: z.iso.datetime(),
+  /** When the period figures (usage per meter, active customers, limits, overage) were computed: at most a few seconds ago. */
+  period_figures_at: z.iso.datetime(),
   has_usage: z.boolean(),
   /** Events per UTC minute over the last hour, oldest first, the current minute last (60 points). */
   events_per_minute: z.array(z.object({ minute: z.iso.datetime(), events: z.number().int() })),

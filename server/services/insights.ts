@@ -32,77 +32,132 @@ export const TOTAL_SERIES = 'Total';
 
 const inUnit = (meter: Meter, base: D) => aggregationOf(meter.aggregationType).toUnit(base, meter.unitName);
 
+/** This period's figures that read every customer's live counter and limit alerts. */
+type PeriodFigures = {
+  live: Awaited<ReturnType<typeof findLiveTotals>>;
+  limitAlerts: AttentionRow[];
+  meters: Meter[];
+  asOf: Date;
+};
+
+/**
+ * How long a creator's period figures are served before they are recomputed. Polling
+ * pages get them from memory; when they are older, the page gets them at once and a
+ * recomputation starts in the background (one at a time per creator and process), so a
+ * page never waits for a scan of 10k customers' counters — only the very first one does.
+ */
+const PERIOD_FIGURES_FRESH_MS = 3000;
+const PERIOD_FIGURES_KEPT = 10_000;
+type CacheEntry = { figures: PeriodFigures | null; computedAt: number; pending: Promise<PeriodFigures> | null };
+const periodFiguresCache = new WeakMap<Runtime, Map<string, CacheEntry>>();
+
+async function computePeriodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigures> {
+  const now = rt.now();
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const [live, limitAlerts, meters] = await Promise.all([
+      findLiveTotals(tx, creatorId, now),
+      findLimitAlertsThisPeriod(tx, creatorId, now),
+      listMeters(tx, { includeArchived: false }),
+    ]);
+    return { live, limitAlerts, meters, asOf: now };
+  });
+}
+
+async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigures> {
+  let byCreator = periodFiguresCache.get(rt);
+  if (!byCreator) periodFiguresCache.set(rt, (byCreator = new Map()));
+  let entry = byCreator.get(creatorId);
+  if (!entry) {
+    if (byCreator.size >= PERIOD_FIGURES_KEPT) byCreator.clear();
+    byCreator.set(creatorId, (entry = { figures: null, computedAt: 0, pending: null }));
+  }
+  const current = entry;
+  if (!current.pending && Date.now() - current.computedAt > PERIOD_FIGURES_FRESH_MS) {
+    const startedAt = Date.now();
+    current.pending = computePeriodFigures(rt, creatorId)
+      .then((figures) => {
+        Object.assign(current, { figures, computedAt: startedAt });
+        return figures;
+      })
+      .finally(() => {
+        current.pending = null;
+      });
+    // Served stale meanwhile: a failure is logged here and retried by the next request.
+    if (current.figures) current.pending.catch((error: unknown) => rt.log.warn({ err: error, creatorId }, 'overview figures refresh failed'));
+  }
+  return current.figures ?? current.pending!;
+}
+
 export async function getOverview(rt: Runtime, creatorId: string): Promise<TOverview> {
   const now = rt.now();
   const currentMinute = Math.floor(now.getTime() / MINUTE_MS) * MINUTE_MS;
   const from = new Date(currentMinute - 59 * MINUTE_MS);
-  return withCreator(rt.db, creatorId, async (tx) => {
-    // Independent reads: they go out together on the transaction's connection.
-    const [minutes, live, limitAlerts, openAlerts, meters, hasUsage] = await Promise.all([
-      findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)),
-      findLiveTotals(tx, creatorId, now),
-      findLimitAlertsThisPeriod(tx, creatorId, now),
-      countOpenAlerts(tx, creatorId),
-      listMeters(tx, { includeArchived: false }),
-      hasAnyUsage(tx, creatorId),
-    ]);
+  const [figures, cheap] = await Promise.all([
+    periodFigures(rt, creatorId),
+    withCreator(rt.db, creatorId, (tx) =>
+      // Independent reads: they go out together on the transaction's connection.
+      Promise.all([findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)), countOpenAlerts(tx, creatorId), hasAnyUsage(tx, creatorId)]),
+    ),
+  ]);
+  const [minutes, openAlerts, hasUsage] = cheap;
+  const { live, limitAlerts, meters } = figures;
 
-    const perMinute = new Map(minutes.map((m) => [m.minute.getTime(), m.events]));
-    const eventsPerMinute = Array.from({ length: 60 }, (_, i) => {
-      const t = from.getTime() + i * MINUTE_MS;
-      return { minute: new Date(t).toISOString(), events: perMinute.get(t) ?? 0 };
-    });
+  const perMinute = new Map(minutes.map((m) => [m.minute.getTime(), m.events]));
+  const eventsPerMinute = Array.from({ length: 60 }, (_, i) => {
+    const t = from.getTime() + i * MINUTE_MS;
+    return { minute: new Date(t).toISOString(), events: perMinute.get(t) ?? 0 };
+  });
 
-    const metersById = new Map(meters.map((m) => [m.id, m]));
-    const liveByMeter = new Map(live.meters.map((m) => [m.meterId, m]));
-    const near = new Map<string, number>();
-    const over = new Map<string, number>();
-    const attention: Array<TOverview['attention'][number]> = [];
-    let overageAmount = new D(0);
-    let overageCustomers = 0;
-    for (const alert of limitAlerts) {
-      const meter = metersById.get(alert.meterId);
-      if (!meter) continue; // archived since
-      const counter = new D(alert.counterValue ?? 0);
-      const isOver = alert.kind !== 'soft_limit_reached';
-      (isOver ? over : near).set(meter.id, ((isOver ? over : near).get(meter.id) ?? 0) + 1);
-      attention.push(attentionRow(meter, alert, counter));
-      if (alert.kind === 'overage_started') {
-        const amount = new D(overage(meter, counter, limitFor(meter, alert.planName)).amount);
-        if (amount.greaterThan(0)) {
-          overageAmount = overageAmount.plus(amount);
-          overageCustomers += 1;
-        }
+  const metersById = new Map(meters.map((m) => [m.id, m]));
+  const liveByMeter = new Map(live.meters.map((m) => [m.meterId, m]));
+  const near = new Map<string, number>();
+  const over = new Map<string, number>();
+  const attention: Array<TOverview['attention'][number]> = [];
+  let overageAmount = new D(0);
+  let overageCustomers = 0;
+  for (const alert of limitAlerts) {
+    const meter = metersById.get(alert.meterId);
+    if (!meter) continue; // archived since
+    const counter = new D(alert.counterValue ?? 0);
+    const isOver = alert.kind !== 'soft_limit_reached';
+    (isOver ? over : near).set(meter.id, ((isOver ? over : near).get(meter.id) ?? 0) + 1);
+    attention.push(attentionRow(meter, alert, counter));
+    if (alert.kind === 'overage_started') {
+      const amount = new D(overage(meter, counter, limitFor(meter, alert.planName)).amount);
+      if (amount.greaterThan(0)) {
+        overageAmount = overageAmount.plus(amount);
+        overageCustomers += 1;
       }
     }
-    attention.sort((a, b) => b.percent - a.percent || a.user_id.localeCompare(b.user_id));
+  }
+  attention.sort((a, b) => b.percent - a.percent || a.user_id.localeCompare(b.user_id));
 
-    return {
-      generated_at: now.toISOString(),
-      has_usage: hasUsage,
-      events_per_minute: eventsPerMinute,
-      events_last_hour: eventsPerMinute.reduce((sum, m) => sum + m.events, 0),
-      active_customers: live.activeCustomers,
-      open_alerts: openAlerts,
-      meters: meters.map((meter) => {
-        const totals = liveByMeter.get(meter.id);
-        const base = new D(meter.aggregationType === 'max' ? (totals?.maxValue ?? 0) : (totals?.value ?? 0));
-        return {
-          meter_id: meter.id,
-          event_name: meter.eventName,
-          display_name: meter.displayName,
-          aggregation_type: meter.aggregationType,
-          unit_name: meter.unitName,
-          used: toWireRounded(inUnit(meter, base)),
-          customers: totals?.customers ?? 0,
-          near_limit: near.get(meter.id) ?? 0,
-          over_limit: over.get(meter.id) ?? 0,
-        };
-      }),
-      attention: attention.slice(0, ATTENTION_SHOWN),
-      overage: { amount: toWire(overageAmount), customers: overageCustomers },
-    };
-  });
+  return {
+    generated_at: now.toISOString(),
+    period_figures_at: figures.asOf.toISOString(),
+    has_usage: hasUsage,
+    events_per_minute: eventsPerMinute,
+    events_last_hour: eventsPerMinute.reduce((sum, m) => sum + m.events, 0),
+    active_customers: live.activeCustomers,
+    open_alerts: openAlerts,
+    meters: meters.map((meter) => {
+      const totals = liveByMeter.get(meter.id);
+      const base = new D(meter.aggregationType === 'max' ? (totals?.maxValue ?? 0) : (totals?.value ?? 0));
+      return {
+        meter_id: meter.id,
+        event_name: meter.eventName,
+        display_name: meter.displayName,
+        aggregation_type: meter.aggregationType,
+        unit_name: meter.unitName,
+        used: toWireRounded(inUnit(meter, base)),
+        customers: totals?.customers ?? 0,
+        near_limit: near.get(meter.id) ?? 0,
+        over_limit: over.get(meter.id) ?? 0,
+      };
+    }),
+    attention: attention.slice(0, ATTENTION_SHOWN),
+    overage: { amount: toWire(overageAmount), customers: overageCustomers },
+  };
 }
 
 function attentionRow(meter: Meter, alert: AttentionRow, counter: D): TOverview['attention'][number] {
