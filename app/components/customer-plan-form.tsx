@@ -1,0 +1,86 @@
+import { Form, useNavigation } from '@remix-run/react';
+import { Card } from '@tremor/react';
+import { useState } from 'react';
+import type { TMeter } from '../../server/schemas/meters';
+import { Button } from '~/components/buttons';
+import { SelectField } from '~/components/choice-fields';
+import { CsrfField } from '~/components/csrf-field';
+import { FormAlert } from '~/components/form-field';
+import { formatDecimal } from '~/components/customer-usage';
+
+type MeterLimits = Pick<TMeter, 'id' | 'event_name' | 'unit_name' | 'plan_limits'>;
+
+const describeLimit = (meter: MeterLimits, plan: string) => {
+  const limit = plan ? meter.plan_limits.find((l) => l.plan_name === plan) : undefined;
+  if (!limit || limit.limit_value === null) return 'unlimited';
+  return `${formatDecimal(limit.limit_value)} ${meter.unit_name}${limit.hard_cap ? ' (hard cap)' : ''}`;
+};
+
+/**
+ * Moves the customer to another plan through customers.upsert. The effect is shown before
+ * saving: each meter's limit now → under the chosen plan, from now on.
+ */
+export function ChangePlanForm({
+  currentPlan,
+  meters,
+  csrf,
+  error,
+}: {
+  currentPlan: string | null;
+  meters: MeterLimits[];
+  csrf: string;
+  error: { message: string; fields: Record<string, string> } | null;
+}) {
+  const navigation = useNavigation();
+  const plans = [...new Set(meters.flatMap((m) => m.plan_limits.map((l) => l.plan_name)))].sort();
+  if (currentPlan && !plans.includes(currentPlan)) plans.unshift(currentPlan);
+  const [chosen, setChosen] = useState(currentPlan ?? '');
+  const changes = meters.filter((m) => describeLimit(m, currentPlan ?? '') !== describeLimit(m, chosen));
+  return (
+    <Card>
+      <h2 className="text-tremor-title font-semibold text-tremor-content-strong">Change plan</h2>
+      <p className="mt-1 text-tremor-default text-tremor-content">
+        The new plan’s limits apply from now on: usage so far this period stays, and the next event is judged against the new limit. Earlier periods keep the plan they
+        ended on.
+      </p>
+      <Form method="post" className="mt-4 space-y-4" aria-label="Change plan">
+        <CsrfField token={csrf} />
+        <input type="hidden" name="intent" value="plan" />
+        {error ? <FormAlert>{error.message}</FormAlert> : null}
+        <div className="flex flex-col gap-4 sm:flex-row sm:items-start">
+          <SelectField
+            label="Plan"
+            name="plan_name"
+            idPrefix="plan"
+            className="sm:w-72"
+            value={chosen}
+            onChange={(event) => setChosen(event.currentTarget.value)}
+            error={error?.fields['customer.plan_name']}
+            options={[{ value: '', label: 'No plan (unlimited)' }, ...plans.map((p) => ({ value: p, label: p === currentPlan ? `${p} (current)` : p }))]}
+          />
+          <div className="sm:pt-7">
+            <Button pending={navigation.state === 'submitting' && navigation.formData?.get('intent') === 'plan'} pendingLabel="Saving…">
+              Save plan
+            </Button>
+          </div>
+        </div>
+        {chosen !== (currentPlan ?? '') ? (
+          <div className="rounded-tremor-default border border-tremor-border bg-tremor-background-muted px-4 py-3" data-testid="plan-effect">
+            <p className="text-tremor-default font-medium text-tremor-content-strong">From now on:</p>
+            {changes.length === 0 ? (
+              <p className="mt-1 text-tremor-default text-tremor-content">No limit changes.</p>
+            ) : (
+              <ul className="mt-1 space-y-0.5 text-tremor-default text-tremor-content">
+                {changes.map((m) => (
+                  <li key={m.id}>
+                    <span className="font-mono text-[12px]">{m.event_name}</span>: {describeLimit(m, currentPlan ?? '')} → <strong>{describeLimit(m, chosen)}</strong>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
+        ) : null}
+      </Form>
+    </Card>
+  );
+}

@@ -1,0 +1,75 @@
+import { Badge } from '@tremor/react';
+import { dashboardPath } from '~/lib/dashboard';
+
+/** The customer page's address: any user id, encoded as one path segment. */
+export const customerPath = (userId: string) => `${dashboardPath('customers')}/${encodeURIComponent(userId)}`;
+
+/** An exact decimal string with thousands separators (no float on the way). */
+export function formatDecimal(value: string): string {
+  const negative = value.startsWith('-');
+  const [whole = '0', fraction] = (negative ? value.slice(1) : value).split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${negative ? '−' : ''}${grouped}${fraction ? `.${fraction}` : ''}`;
+}
+
+/** Money as an exact decimal with at least two decimals ("$1.25", "$0.0075"): overage prices are per unit, in dollars. */
+export function formatAmount(value: string): string {
+  const [whole = '0', fraction = ''] = value.split('.');
+  return `$${formatDecimal(`${whole}.${fraction.padEnd(2, '0')}`)}`;
+}
+
+/** "150 %" from "150" (two decimals at most, as the server rounds). */
+export const formatPercent = (value: string) => `${formatDecimal(value)} %`;
+
+const barColor = (percent: number, soft: number | null) => (percent > 100 ? 'bg-red-500' : percent >= 100 || (soft !== null && percent >= soft) ? 'bg-amber-500' : 'bg-tremor-brand');
+
+/**
+ * Used against the limit: a bar to 100 % (overage fills it red), the soft-limit threshold
+ * as a tick, and the figures in words for screen readers.
+ */
+export function LimitBar({
+  percent,
+  softThreshold = null,
+  label,
+  compact = false,
+}: {
+  /** used / limit × 100 as a decimal string (null: no limit). */
+  percent: string | null;
+  /** A fraction of the limit (0.8). */
+  softThreshold?: string | null;
+  label: string;
+  compact?: boolean;
+}) {
+  if (percent === null) return <span className="text-tremor-label text-tremor-content">No limit</span>;
+  const value = Number(percent);
+  const soft = softThreshold === null ? null : Number(softThreshold) * 100;
+  return (
+    <div className={compact ? 'w-32' : 'w-full'}>
+      <div
+        role="meter"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={Math.min(value, 100)}
+        aria-valuetext={`${formatPercent(percent)} of the limit${soft !== null ? `, soft limit at ${soft} %` : ''}`}
+        className={`relative overflow-hidden rounded-full bg-tremor-background-subtle ${compact ? 'h-1.5' : 'h-2.5'}`}
+      >
+        <div className={`h-full rounded-full ${barColor(value, soft)}`} style={{ width: `${Math.min(Math.max(value, 0), 100)}%` }} />
+        {soft !== null && soft > 0 && soft < 100 ? (
+          <span aria-hidden="true" title={`Soft limit: ${soft} %`} className="absolute inset-y-0 w-0.5 bg-tremor-content-emphasis" style={{ left: `${soft}%` }} />
+        ) : null}
+      </div>
+      <p className={`mt-1 tabular-nums text-tremor-label ${value > 100 ? 'font-medium text-red-700' : 'text-tremor-content'}`}>{formatPercent(percent)}</p>
+    </div>
+  );
+}
+
+export function HardCapBadge() {
+  return (
+    <span className="inline-flex" title="Events past the limit are refused (402).">
+      <Badge color="red" size="xs">
+        Hard cap
+      </Badge>
+    </span>
+  );
+}
