@@ -1,16 +1,11 @@
-import type { PgBoss } from "pg-boss";
-import { sql } from "drizzle-orm";
-import type { Db, Tx } from "../../db/client.js";
-import { setTenant } from "../../db/tenant.js";
-import { AppError, isDatabaseUnavailable, unavailable } from "../errors.js";
-import type { Logger } from "../logger.js";
-import { pgError } from "./db-errors.js";
-import {
-  commitCreatorEvents,
-  IdempotencyKeyRace,
-  type EventOutcome,
-  type PreparedEvent,
-} from "./ingest.js";
+import type { PgBoss } from 'pg-boss';
+import type { Db } from '../../db/client.js';
+import { startIngestTransaction } from '../../db/queries/usage.js';
+import { setTenant } from '../../db/tenant.js';
+import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { pgError } from './db-errors.js';
+import { commitCreatorEvents, IdempotencyKeyRace, type EventOutcome, type PreparedEvent } from './ingest.js';
 
 type Submission = {
   creatorId: string;
@@ -46,14 +41,11 @@ export class GroupCommitter {
 
   constructor(
     private readonly db: Db,
-    private readonly options: GroupCommitterOptions
+    private readonly options: GroupCommitterOptions,
   ) {}
 
   submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
-    if (this.closed)
-      return Promise.reject(
-        unavailable("The server is shutting down. Retry shortly.")
-      );
+    if (this.closed) return Promise.reject(unavailable('The server is shutting down. Retry shortly.'));
     return new Promise((resolve, reject) => {
       this.queue.push({ creatorId, events, resolve, reject });
       this.pump();
@@ -71,11 +63,7 @@ export class GroupCommitter {
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const group: Submission[] = [];
       let size = 0;
-      while (
-        this.queue.length > 0 &&
-        (group.length === 0 ||
-          size + this.queue[0]!.events.length <= this.options.maxEvents)
-      ) {
+      while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0]!.events.length <= this.options.maxEvents)) {
         const next = this.queue.shift()!;
         group.push(next);
         size += next.events.length;
@@ -84,8 +72,7 @@ export class GroupCommitter {
       void this.commit(group).finally(() => {
         this.inFlight--;
         if (this.queue.length > 0) this.pump();
-        else if (this.inFlight === 0)
-          for (const wake of this.idleWaiters.splice(0)) wake();
+        else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });
     }
   }
@@ -94,9 +81,7 @@ export class GroupCommitter {
     // Per creator (each creator's submissions in arrival order): one tenant switch per
     // creator, not per request. Creators in id order, so two groups lock rows in the same order.
     const byCreator = new Map<string, Submission[]>();
-    for (const s of [...group].sort((a, b) =>
-      a.creatorId < b.creatorId ? -1 : a.creatorId > b.creatorId ? 1 : 0
-    )) {
+    for (const s of [...group].sort((a, b) => (a.creatorId < b.creatorId ? -1 : a.creatorId > b.creatorId ? 1 : 0))) {
       byCreator.set(s.creatorId, [...(byCreator.get(s.creatorId) ?? []), s]);
     }
     for (let attempt = 1; ; attempt++) {
@@ -106,18 +91,10 @@ export class GroupCommitter {
           const out = new Map<Submission, EventOutcome[]>();
           let first = true;
           for (const [creatorId, submissions] of byCreator) {
-            // The first tenant switch travels with the planner settings (one round trip).
-            await (first
-              ? Promise.all([preferIndexProbes(tx), setTenant(tx, creatorId)])
-              : setTenant(tx, creatorId));
+            // The first tenant switch carries the transaction's planner settings.
+            await (first ? startIngestTransaction(tx, creatorId) : setTenant(tx, creatorId));
             first = false;
-            const outcomes = await commitCreatorEvents(
-              this.options.boss,
-              tx,
-              creatorId,
-              submissions.flatMap((s) => s.events),
-              receivedAt
-            );
+            const outcomes = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt);
             let offset = 0;
             for (const s of submissions) {
               out.set(s, outcomes.slice(offset, offset + s.events.length));
@@ -133,44 +110,18 @@ export class GroupCommitter {
       } catch (error) {
         const code = pgError(error)?.code;
         // Deadlock or serialization failure: nothing committed, the whole group may retry.
-        // So may a group that lost an idempotency key to a concurrent commit: its retry
-        // finds that key's answer and replays it (each retry is caused by a different
-        // commit, so a handful of attempts is plenty).
-        if (
-          ((code === "40P01" || code === "40001") && attempt < 3) ||
-          (error instanceof IdempotencyKeyRace && attempt < 8)
-        ) {
+        // So may a group that lost an idempotency key to a concurrent commit: the retry
+        // finds that key's answer and replays it (each such retry is caused by another
+        // commit of one of its keys, so a few attempts are plenty).
+        if (((code === '40P01' || code === '40001') && attempt < 3) || (error instanceof IdempotencyKeyRace && attempt < 8)) {
           this.stats.retries++;
           continue;
         }
-        const failure =
-          error instanceof AppError
-            ? error
-            : isDatabaseUnavailable(error)
-            ? unavailable()
-            : unavailable(
-                "The events could not be committed. Nothing was recorded; retry."
-              );
-        this.options.log.error(
-          { err: error, events: group.length },
-          "group commit failed; every request in it answered 503"
-        );
+        const failure = error instanceof AppError ? error : isDatabaseUnavailable(error) ? unavailable() : unavailable('The events could not be committed. Nothing was recorded; retry.');
+        this.options.log.error({ err: error, events: group.length }, 'group commit failed; every request in it answered 503');
         for (const s of group) s.reject(failure);
         return;
       }
     }
   }
-}
-
-/**
- * Every statement of an ingestion transaction is driven by a handful of keys (counters,
- * idempotency keys) against tables holding a creator's whole history; row-set parameters
- * are estimated at 10–100 rows, and the planner then prefers hashing the creator's whole
- * table over probing its primary key per key (measured: 5–10 ms vs 0.2 ms per statement).
- * Nested loops over index probes are right for all of them, so the transaction says so.
- */
-async function preferIndexProbes(tx: Tx): Promise<void> {
-  await tx.execute(
-    sql`select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
-  );
 }

@@ -1,14 +1,10 @@
-import { createHash, randomUUID } from "node:crypto";
-import type { PgBoss } from "pg-boss";
-import { insertAlertsOnce, type NewAlert } from "../../db/queries/alerts.js";
-import type { Tx } from "../../db/client.js";
-import {
-  deleteNewCustomers,
-  insertMissingCustomers,
-  type Customer,
-} from "../../db/queries/customers.js";
-import type { Meter } from "../../db/queries/meters.js";
-import { ensureSettings } from "../../db/queries/settings.js";
+import { createHash, randomUUID } from 'node:crypto';
+import type { PgBoss } from 'pg-boss';
+import { insertAlertsOnce, type NewAlert } from '../../db/queries/alerts.js';
+import type { Tx } from '../../db/client.js';
+import { deleteNewCustomers, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
+import type { Meter } from '../../db/queries/meters.js';
+import { ensureSettings } from '../../db/queries/settings.js';
 import {
   counterKey,
   deleteCounters,
@@ -20,19 +16,20 @@ import {
   insertDistinct,
   insertEvents,
   lockCounters,
+  preparedJobExecutor,
   storeIdempotencyAnswers,
   writeCounters,
   type Counter,
   type NewEvent,
-} from "../../db/queries/usage.js";
-import { enqueueInTx } from "../../jobs/queues.js";
-import { AppError } from "../errors.js";
-import type { TTrackEvent, TTrackedEvent } from "../schemas/usage.js";
-import { aggregationOf, distinctKeyOf } from "./aggregation/index.js";
-import { D, toWireRounded } from "./decimal.js";
-import { periodAt, type Period } from "./periods.js";
-import { pgError } from "./db-errors.js";
-import { limitFor, usageFigures } from "./usage-snapshot.js";
+} from '../../db/queries/usage.js';
+import { enqueueInTx, QUEUES } from '../../jobs/queues.js';
+import { AppError } from '../errors.js';
+import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
+import { aggregationOf, distinctKeyOf } from './aggregation/index.js';
+import { D, toWireRounded } from './decimal.js';
+import { periodAt, type Period } from './periods.js';
+import { pgError } from './db-errors.js';
+import { limitFor, usageFigures } from './usage-snapshot.js';
 
 /** How far ahead of the server's clock an event's timestamp may be. */
 export const MAX_FUTURE_MS = 5 * 60_000;
@@ -55,20 +52,11 @@ export type EventOutcome =
   | { ok: false; error: AppError };
 
 /** The canonical payload of an event: key order and number spelling do not matter. */
-export function prepareEvent(
-  input: TTrackEvent,
-  headerKey?: string
-): PreparedEvent {
-  const value = input.value ?? "1";
+export function prepareEvent(input: TTrackEvent, headerKey?: string): PreparedEvent {
+  const value = input.value ?? '1';
   const properties = input.properties ?? {};
   const timestamp = input.timestamp ? new Date(input.timestamp) : null;
-  const canonical = JSON.stringify([
-    input.event_name,
-    input.user_id,
-    new D(value).toFixed(),
-    canonicalJson(properties),
-    timestamp?.toISOString() ?? null,
-  ]);
+  const canonical = JSON.stringify([input.event_name, input.user_id, new D(value).toFixed(), canonicalJson(properties), timestamp?.toISOString() ?? null]);
   return {
     eventName: input.event_name,
     userId: input.user_id,
@@ -76,90 +64,59 @@ export function prepareEvent(
     properties,
     timestamp,
     idempotencyKey: input.idempotency_key ?? headerKey ?? null,
-    requestHash: createHash("sha256").update(canonical).digest("base64url"),
+    requestHash: createHash('sha256').update(canonical).digest('base64url'),
   };
 }
 
 function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
     return `{${Object.keys(value)
       .sort()
-      .map(
-        (k) =>
-          `${JSON.stringify(k)}:${canonicalJson(
-            (value as Record<string, unknown>)[k]
-          )}`
-      )
-      .join(",")}}`;
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
 
 export const unknownMeter = (eventName: string) =>
-  new AppError("validation", {
-    code: "unknown_meter",
-    title: "Unknown meter",
+  new AppError('validation', {
+    code: 'unknown_meter',
+    title: 'Unknown meter',
     detail: `No active meter has event_name "${eventName}". Create one with POST /api/usage/meters.`,
-    errors: [{ field: "event_name", message: "has no active meter" }],
+    errors: [{ field: 'event_name', message: 'has no active meter' }],
   });
 
 const futureTimestamp = () =>
-  new AppError("validation", {
-    code: "validation_failed",
-    detail: "timestamp: must be at most 5 minutes in the future",
-    errors: [
-      {
-        field: "timestamp",
-        message: "must be at most 5 minutes in the future",
-      },
-    ],
+  new AppError('validation', {
+    code: 'validation_failed',
+    detail: 'timestamp: must be at most 5 minutes in the future',
+    errors: [{ field: 'timestamp', message: 'must be at most 5 minutes in the future' }],
   });
 
 const periodClosed = (period: Period, graceHours: number) =>
-  new AppError("validation", {
-    code: "period_closed",
-    title: "Billing period closed",
+  new AppError('validation', {
+    code: 'period_closed',
+    title: 'Billing period closed',
     detail: `The event falls in the billing period ${period.start.toISOString()} – ${period.end.toISOString()}, which closed more than ${graceHours} h ago (the late-event grace).`,
-    errors: [
-      { field: "timestamp", message: "falls in a closed billing period" },
-    ],
-    meta: {
-      period_start: period.start.toISOString(),
-      period_end: period.end.toISOString(),
-    },
+    errors: [{ field: 'timestamp', message: 'falls in a closed billing period' }],
+    meta: { period_start: period.start.toISOString(), period_end: period.end.toISOString() },
   });
 
 const keyReused = () =>
-  new AppError("validation", {
-    code: "idempotency_key_reused",
-    title: "Idempotency key reused",
-    detail:
-      "This idempotency key was already used for a different event. Use a new key for a new event.",
-    errors: [
-      { field: "idempotency_key", message: "was used for a different event" },
-    ],
+  new AppError('validation', {
+    code: 'idempotency_key_reused',
+    title: 'Idempotency key reused',
+    detail: 'This idempotency key was already used for a different event. Use a new key for a new event.',
+    errors: [{ field: 'idempotency_key', message: 'was used for a different event' }],
   });
 
-const quotaExceeded = (
-  figures: {
-    used: string;
-    limit: string | null;
-    remaining: string | null;
-    period_end: string;
-  },
-  eventName: string
-) =>
-  new AppError("payment_required", {
-    code: "quota_exceeded",
-    title: "Quota exceeded",
+const quotaExceeded = (figures: { used: string; limit: string | null; remaining: string | null; period_end: string }, eventName: string) =>
+  new AppError('payment_required', {
+    code: 'quota_exceeded',
+    title: 'Quota exceeded',
     detail: `This event would take the customer past the ${figures.limit} limit of "${eventName}" for the billing period ending ${figures.period_end}.`,
-    meta: {
-      used: figures.used,
-      limit: figures.limit,
-      remaining: figures.remaining,
-      period_end: figures.period_end,
-    },
+    meta: { used: figures.used, limit: figures.limit, remaining: figures.remaining, period_end: figures.period_end },
   });
 
 type Pending = {
@@ -180,9 +137,7 @@ type Pending = {
  */
 export class IdempotencyKeyRace extends Error {
   constructor() {
-    super(
-      "an idempotency key was committed concurrently; the group is retried"
-    );
+    super('an idempotency key was committed concurrently; the group is retried');
   }
 }
 
@@ -192,83 +147,43 @@ export class IdempotencyKeyRace extends Error {
  * once, decided in memory, and written back once. Accepted events, their idempotency
  * answers and counter changes commit together or not at all.
  *
- * Round trips to Postgres, in the usual case (known customers, existing counters, no
+ * Round trips to Postgres in the usual case (known customers, existing counters, no
  * unique meters): one for the reads (settings, meters with limits, customers, earlier
  * idempotency answers, pipelined), one to lock the counters, one for all the writes
  * (pipelined). Each idempotency key is written once, with its final answer.
  */
-export async function commitCreatorEvents(
-  boss: PgBoss,
-  tx: Tx,
-  creatorId: string,
-  events: PreparedEvent[],
-  receivedAt: Date
-): Promise<EventOutcome[]> {
+export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: string, events: PreparedEvent[], receivedAt: Date): Promise<EventOutcome[]> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   // Independent reads go out together (postgres.js pipelines them on the transaction's connection).
-  const keys = [
-    ...new Set(
-      events.flatMap((e) =>
-        e.idempotencyKey === null ? [] : [e.idempotencyKey]
-      )
-    ),
-  ];
+  const keys = [...new Set(events.flatMap((e) => (e.idempotencyKey === null ? [] : [e.idempotencyKey])))];
   const [settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
     findIngestSettings(tx, creatorId),
     findLiveMeters(tx, [...new Set(events.map((e) => e.eventName))]),
-    findCustomersByUserIdList(tx, creatorId, [
-      ...new Set(events.map((e) => e.userId)),
-    ]),
+    findCustomersByUserIdList(tx, creatorId, [...new Set(events.map((e) => e.userId))]),
     findIdempotencyAnswers(tx, creatorId, keys),
   ]);
   const settings = settingsRow ?? (await ensureSettings(tx, creatorId));
   const meters = new Map(meterList.map((m) => [m.eventName, m]));
 
-  const metered: Array<{ index: number; event: PreparedEvent; meter: Meter }> =
-    [];
+  const metered: Array<{ index: number; event: PreparedEvent; meter: Meter }> = [];
   events.forEach((event, index) => {
     const meter = meters.get(event.eventName);
-    if (!meter)
-      outcomes[index] = { ok: false, error: unknownMeter(event.eventName) };
-    else if (
-      event.timestamp &&
-      event.timestamp.getTime() > receivedAt.getTime() + MAX_FUTURE_MS
-    )
-      outcomes[index] = { ok: false, error: futureTimestamp() };
+    if (!meter) outcomes[index] = { ok: false, error: unknownMeter(event.eventName) };
+    else if (event.timestamp && event.timestamp.getTime() > receivedAt.getTime() + MAX_FUTURE_MS) outcomes[index] = { ok: false, error: futureTimestamp() };
     else metered.push({ index, event, meter });
   });
 
   const graceMs = settings.lateEventGraceHours * 3_600_000;
-  const isClosed = (period: Period) =>
-    receivedAt.getTime() > period.end.getTime() + graceMs;
+  const isClosed = (period: Period) => receivedAt.getTime() > period.end.getTime() + graceMs;
   const customers = new Map(knownCustomers.map((c) => [c.userId, c]));
   // An unknown user becomes a customer only through an event that is judged further: one
   // refused for a closed period must leave nothing behind. A new customer has no anchor.
   const missing = [
-    ...new Set(
-      metered
-        .filter(
-          ({ event }) =>
-            !customers.has(event.userId) &&
-            !isClosed(periodAt(event.timestamp ?? receivedAt, null))
-        )
-        .map(({ event }) => event.userId)
-    ),
+    ...new Set(metered.filter(({ event }) => !customers.has(event.userId) && !isClosed(periodAt(event.timestamp ?? receivedAt, null))).map(({ event }) => event.userId)),
   ];
-  const createdCustomers = await insertMissingCustomers(
-    tx,
-    creatorId,
-    missing,
-    settings.defaultPlan,
-    receivedAt
-  );
+  const createdCustomers = await insertMissingCustomers(tx, creatorId, missing, settings.defaultPlan, receivedAt);
   if (missing.length > 0) {
-    for (const customer of await findCustomersByUserIdList(
-      tx,
-      creatorId,
-      missing
-    ))
-      customers.set(customer.userId, customer);
+    for (const customer of await findCustomersByUserIdList(tx, creatorId, missing)) customers.set(customer.userId, customer);
   }
 
   const pending: Pending[] = [];
@@ -277,21 +192,10 @@ export async function commitCreatorEvents(
     const occurredAt = event.timestamp ?? receivedAt;
     const period = periodAt(occurredAt, customer?.billingAnchor ?? null);
     if (!customer || isClosed(period)) {
-      outcomes[index] = {
-        ok: false,
-        error: periodClosed(period, settings.lateEventGraceHours),
-      };
+      outcomes[index] = { ok: false, error: periodClosed(period, settings.lateEventGraceHours) };
       continue;
     }
-    pending.push({
-      index,
-      event,
-      meter,
-      customer,
-      occurredAt,
-      period,
-      eventId: randomUUID(),
-    });
+    pending.push({ index, event, meter, customer, occurredAt, period, eventId: randomUUID() });
   }
 
   // Idempotency: the first event with a key in this group claims it; later ones in the
@@ -302,8 +206,7 @@ export async function commitCreatorEvents(
   for (const p of pending) {
     const key = p.event.idempotencyKey;
     if (key === null) fresh.push(p);
-    else if (primaries.has(key))
-      followers.push({ pending: p, primary: primaries.get(key)! });
+    else if (primaries.has(key)) followers.push({ pending: p, primary: primaries.get(key)! });
     else primaries.set(key, p);
   }
   // Keys committed before this transaction answer with what they got then. A key
@@ -317,12 +220,7 @@ export async function commitCreatorEvents(
     }
     outcomes[p.index] =
       answer.requestHash === p.event.requestHash
-        ? {
-            ok: true,
-            status: 201,
-            body: answer.response as TTrackedEvent,
-            replayed: true,
-          }
+        ? { ok: true, status: 201, body: answer.response as TTrackedEvent, replayed: true }
         : { ok: false, error: keyReused() };
   }
   fresh.sort((a, b) => a.index - b.index);
@@ -330,12 +228,7 @@ export async function commitCreatorEvents(
   const { counters, created: createdCounters } = await lockCounters(
     tx,
     creatorId,
-    fresh.map((p) => ({
-      meterId: p.meter.id,
-      customerId: p.customer.id,
-      periodStart: p.period.start,
-      periodEnd: p.period.end,
-    }))
+    fresh.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
   );
 
   // Distinct values already seen, per unique counter.
@@ -345,78 +238,39 @@ export async function commitCreatorEvents(
     if (!aggregationOf(p.meter.aggregationType).distinct) continue;
     const key = distinctKeyOf(p.event, p.meter.uniqueProperty);
     if (key === null) continue;
-    const ck = counterKey({
-      meterId: p.meter.id,
-      customerId: p.customer.id,
-      periodStart: p.period.start,
-    });
+    const ck = counterKey({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start });
     const entry = distinctByCounter.get(ck) ?? { p, values: [] };
     entry.values.push(key);
     distinctByCounter.set(ck, entry);
   }
   await Promise.all(
     [...distinctByCounter].map(async ([ck, { p, values }]) =>
-      seen.set(
-        ck,
-        await findSeenDistinct(
-          tx,
-          {
-            meterId: p.meter.id,
-            customerId: p.customer.id,
-            periodStart: p.period.start,
-          },
-          [...new Set(values)]
-        )
-      )
-    )
+      seen.set(ck, await findSeenDistinct(tx, { meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start }, [...new Set(values)])),
+    ),
   );
 
   const accepted: Pending[] = [];
-  const newDistinct: Array<{
-    meterId: string;
-    customerId: string;
-    periodStart: Date;
-    value: string;
-  }> = [];
+  const newDistinct: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }> = [];
   const newDistinctEvents = new Set<string>();
   const touched = new Map<string, Counter>();
   // Counter values before this group, and counters whose hard cap refused an event: alerts.
   const before = new Map([...counters].map(([k, c]) => [k, new D(c.value)]));
   const crossings = new Map<string, { p: Pending; refused: boolean }>();
   for (const p of fresh) {
-    const ck = counterKey({
-      meterId: p.meter.id,
-      customerId: p.customer.id,
-      periodStart: p.period.start,
-    });
+    const ck = counterKey({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start });
     const counter = counters.get(ck)!;
     const aggregation = aggregationOf(p.meter.aggregationType);
-    const distinctKey = aggregation.distinct
-      ? distinctKeyOf(p.event, p.meter.uniqueProperty)
-      : null;
+    const distinctKey = aggregation.distinct ? distinctKeyOf(p.event, p.meter.uniqueProperty) : null;
     const seenHere = seen.get(ck);
-    const isNewDistinct =
-      distinctKey !== null && !(seenHere?.has(distinctKey) ?? false);
+    const isNewDistinct = distinctKey !== null && !(seenHere?.has(distinctKey) ?? false);
     const current = new D(counter.value);
-    const next = aggregation.next(current, {
-      value: new D(p.event.value),
-      isNewDistinct,
-    });
+    const next = aggregation.next(current, { value: new D(p.event.value), isNewDistinct });
     const limit = limitFor(p.meter, p.customer.planName);
     if (limit?.hardCap && limit.limitValue !== null) {
-      const limitBase = aggregation.toBase(
-        new D(limit.limitValue),
-        p.meter.unitName
-      );
+      const limitBase = aggregation.toBase(new D(limit.limitValue), p.meter.unitName);
       // Rejected only when the event would raise usage above the limit.
       if (next.greaterThan(limitBase) && next.greaterThan(current)) {
-        outcomes[p.index] = {
-          ok: false,
-          error: quotaExceeded(
-            usageFigures(p.meter, current, limit, p.period),
-            p.meter.eventName
-          ),
-        };
+        outcomes[p.index] = { ok: false, error: quotaExceeded(usageFigures(p.meter, current, limit, p.period), p.meter.eventName) };
         crossings.set(ck, { p, refused: true });
         continue;
       }
@@ -428,12 +282,7 @@ export async function commitCreatorEvents(
     if (isNewDistinct && distinctKey !== null) {
       newDistinctEvents.add(p.eventId);
       seenHere?.add(distinctKey);
-      newDistinct.push({
-        meterId: p.meter.id,
-        customerId: p.customer.id,
-        periodStart: p.period.start,
-        value: distinctKey,
-      });
+      newDistinct.push({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, value: distinctKey });
     }
     const body: TTrackedEvent = {
       id: p.eventId,
@@ -464,10 +313,7 @@ export async function commitCreatorEvents(
   const alerts = detectAlerts(creatorId, crossings, before, counters);
   // A refused event records nothing: customers and counters created in this transaction
   // only for refused events go again (unless an alert now refers to them).
-  const kept = new Set([
-    ...accepted.map((p) => p.customer.id),
-    ...alerts.map((a) => a.customerId),
-  ]);
+  const kept = new Set([...accepted.map((p) => p.customer.id), ...alerts.map((a) => a.customerId)]);
   const alerted = new Set(alerts.map((a) => counterKey(a)));
   const answers = accepted
     .filter((p) => p.event.idempotencyKey !== null)
@@ -478,64 +324,47 @@ export async function commitCreatorEvents(
       response: (outcomes[p.index] as Extract<EventOutcome, { ok: true }>).body,
     }));
 
-  // The writes are independent of each other: they go out together, one round trip.
+  // The writes do not depend on each other: they go out together, one round trip.
   const writes: Array<Promise<unknown>> = [
     insertEvents(tx, creatorId, rows),
     insertDistinct(tx, creatorId, newDistinct),
     writeCounters(tx, creatorId, [...touched.values()], receivedAt),
-    deleteNewCustomers(
-      tx,
-      createdCustomers.filter((id) => !kept.has(id))
-    ),
+    deleteNewCustomers(tx, createdCustomers.filter((id) => !kept.has(id))),
     deleteCounters(
       tx,
       creatorId,
-      [...createdCounters]
-        .filter((ck) => !touched.has(ck) && !alerted.has(ck))
-        .map((ck) => counters.get(ck)!)
+      [...createdCounters].filter((ck) => !touched.has(ck) && !alerted.has(ck)).map((ck) => counters.get(ck)!),
     ),
   ];
   // Follow-ups, in this transaction: they exist if and only if the events do.
   if (accepted.length > 0) {
     const times = accepted.map((p) => p.occurredAt.getTime());
-    writes.push(
-      enqueueInTx(boss, tx, "rollups.apply", {
-        creatorId,
-        eventIds: accepted.map((p) => p.eventId),
-        from: new Date(Math.min(...times)).toISOString(),
-        to: new Date(Math.max(...times)).toISOString(),
-      })
-    );
+    // enqueueInTx's payload check, with an executor whose statement is prepared (pipelined with the rest).
+    const payload = QUEUES['rollups.apply'].payload.parse({
+      creatorId,
+      eventIds: accepted.map((p) => p.eventId),
+      from: new Date(Math.min(...times)).toISOString(),
+      to: new Date(Math.max(...times)).toISOString(),
+    });
+    writes.push(boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx) }));
   }
   if (alerts.length > 0) {
     writes.push(
       insertAlertsOnce(tx, alerts, receivedAt).then((created) =>
-        Promise.all(
-          created.map((alert) =>
-            enqueueInTx(boss, tx, "alerts.notify", {
-              creatorId,
-              alertId: alert.id,
-            })
-          )
-        )
-      )
+        Promise.all(created.map((alert) => enqueueInTx(boss, tx, 'alerts.notify', { creatorId, alertId: alert.id }))),
+      ),
     );
   }
   writes.push(
-    storeIdempotencyAnswers(tx, creatorId, answers, receivedAt).catch(
-      (error: unknown) => {
-        throw pgError(error)?.code === "23505"
-          ? new IdempotencyKeyRace()
-          : error;
-      }
-    )
+    storeIdempotencyAnswers(tx, creatorId, answers, receivedAt).catch((error: unknown) => {
+      throw pgError(error)?.code === '23505' ? new IdempotencyKeyRace() : error;
+    }),
   );
   await Promise.all(writes);
 
   for (const { pending: p, primary } of followers) {
     const first = outcomes[primary.index]!;
-    if (p.event.requestHash !== primary.event.requestHash)
-      outcomes[p.index] = { ok: false, error: keyReused() };
+    if (p.event.requestHash !== primary.event.requestHash) outcomes[p.index] = { ok: false, error: keyReused() };
     else outcomes[p.index] = first.ok ? { ...first, replayed: true } : first;
   }
   return outcomes.map((o) => o!);
@@ -552,59 +381,35 @@ function detectAlerts(
   creatorId: string,
   crossings: Map<string, { p: Pending; refused: boolean }>,
   before: Map<string, D>,
-  counters: Map<string, Counter>
+  counters: Map<string, Counter>,
 ): NewAlert[] {
   const alerts: NewAlert[] = [];
   for (const [ck, { p, refused }] of crossings) {
     const limit = limitFor(p.meter, p.customer.planName);
     if (!limit || limit.limitValue === null) continue;
     const aggregation = aggregationOf(p.meter.aggregationType);
-    const limitBase = aggregation.toBase(
-      new D(limit.limitValue),
-      p.meter.unitName
-    );
+    const limitBase = aggregation.toBase(new D(limit.limitValue), p.meter.unitName);
     const from = before.get(ck) ?? new D(0);
     const to = new D(counters.get(ck)!.value);
     const usedInUnit = toWireRounded(aggregation.toUnit(to, p.meter.unitName));
-    const base = {
-      creatorId,
-      meterId: p.meter.id,
-      customerId: p.customer.id,
-      periodStart: p.period.start,
-      periodEnd: p.period.end,
-      used: usedInUnit,
-      limitValue: limit.limitValue,
-    };
-    const reached = (fraction: D) =>
-      from.lessThan(limitBase.times(fraction)) &&
-      to.greaterThanOrEqualTo(limitBase.times(fraction));
+    const base = { creatorId, meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end, used: usedInUnit, limitValue: limit.limitValue };
+    const reached = (fraction: D) => from.lessThan(limitBase.times(fraction)) && to.greaterThanOrEqualTo(limitBase.times(fraction));
     if (limitBase.isZero()) {
       // A zero limit: any usage (or refusal) is the limit itself.
-      if (limit.hardCap && (refused || to.greaterThan(from)))
-        alerts.push({ ...base, kind: "hard_limit_reached", threshold: "1" });
-      if (!limit.hardCap && to.greaterThan(0) && from.isZero())
-        alerts.push({ ...base, kind: "overage_started", threshold: "1" });
+      if (limit.hardCap && (refused || to.greaterThan(from))) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
+      if (!limit.hardCap && to.greaterThan(0) && from.isZero()) alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
       continue;
     }
-    if (
-      limit.softLimitThreshold !== null &&
-      reached(new D(limit.softLimitThreshold))
-    ) {
-      alerts.push({
-        ...base,
-        kind: "soft_limit_reached",
-        threshold: limit.softLimitThreshold,
-      });
+    if (limit.softLimitThreshold !== null && reached(new D(limit.softLimitThreshold))) {
+      alerts.push({ ...base, kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
     }
     for (const threshold of p.meter.alertThresholds) {
-      if (reached(new D(threshold)))
-        alerts.push({ ...base, kind: "threshold_reached", threshold });
+      if (reached(new D(threshold))) alerts.push({ ...base, kind: 'threshold_reached', threshold });
     }
     if (limit.hardCap) {
-      if (refused || reached(new D(1)))
-        alerts.push({ ...base, kind: "hard_limit_reached", threshold: "1" });
+      if (refused || reached(new D(1))) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
     } else if (from.lessThanOrEqualTo(limitBase) && to.greaterThan(limitBase)) {
-      alerts.push({ ...base, kind: "overage_started", threshold: "1" });
+      alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
     }
   }
   return alerts;
