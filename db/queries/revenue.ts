@@ -56,7 +56,7 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     m as (
       select meter_id, min(limit_base) as min_limit, bool_and(run_rate) as run_rate from g group by meter_id
     ),
-    candidates as materialized (
+    candidates as (
       select a.meter_id, a.customer_id, a.value, a.window_start, a.window_end, m.run_rate
       from usage_aggregates a
       join m on m.meter_id = a.meter_id
@@ -116,9 +116,13 @@ export async function listRecentClosedCounters(tx: Queryable, creatorId: string,
     from usage_aggregates a
     join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
     cross join lateral (
+      -- The plan in force at the period's end; for a customer created after it (usage
+      -- back-dated within the late-event grace), the plan they were created on.
       select pc.plan_name from customer_plan_changes pc
-      where pc.creator_id = a.creator_id and pc.customer_id = a.customer_id and pc.effective_from < a.window_end
-      order by pc.effective_from desc
+      where pc.creator_id = a.creator_id and pc.customer_id = a.customer_id
+      order by pc.effective_from < a.window_end desc,
+        case when pc.effective_from < a.window_end then pc.effective_from end desc,
+        pc.effective_from asc
       limit 1
     ) p
     where a.creator_id = ${creatorId}::uuid
