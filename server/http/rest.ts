@@ -28,7 +28,7 @@ import {
 import { ALERT_ROUTES } from './alert-routes.js';
 import { BILLING_ROUTES } from './billing-routes.js';
 import { readJsonBody } from './body.js';
-import { trackMany, trackOne } from './track.js';
+import { checkOne, trackMany, trackOne } from './track.js';
 import { parseInput, queryObject, ZIdParam } from './validation.js';
 import { WEBHOOK_ROUTES } from './webhook-routes.js';
 
@@ -164,10 +164,8 @@ export const REST_ROUTES: RestRoute[] = [
     scope: 'track',
     query: ZCheckInput,
     responses: { 200: { description: 'Usage against the limit, from the live counter', schema: ZCheckResult } },
-    handle: async ({ caller, query }) => ({
-      status: 200,
-      body: await caller.usage.check(parseInput(ZCheckInput, queryObject(query, ['user_id', 'event_name', 'value']))),
-    }),
+    // Served directly (same schema and service as usage.check): the hot read path.
+    handle: async ({ ctx, query }) => ({ status: 200, body: await checkOne(ctx.rt, trackAuth(ctx), query) }),
   },
   {
     method: 'POST',

@@ -1,11 +1,12 @@
 import type { Auth } from '../context.js';
 import { AppError, forbidden, validationError } from '../errors.js';
-import { ZTrackBatchInput, ZTrackEvent, type TBatchResponse, type TTrackedEvent } from '../schemas/usage.js';
+import { ZCheckInput, ZTrackBatchInput, ZTrackEvent, type TBatchResponse, type TCheckResult, type TTrackedEvent } from '../schemas/usage.js';
 import type { Runtime } from '../runtime.js';
 import { prepareEvent, type PreparedEvent } from '../services/ingest.js';
-import { trackEvents } from '../services/usage.js';
+import { requireTokenUser } from '../services/tokens.js';
+import { checkUsage, trackEvents } from '../services/usage.js';
 import { toProblem } from './problem.js';
-import { zodFieldErrors } from './validation.js';
+import { parseInput, queryObject, zodFieldErrors } from './validation.js';
 
 type TrackAuth = Extract<Auth, { kind: 'session' | 'api_key' | 'user_token' }>;
 
@@ -44,4 +45,15 @@ export async function trackMany(rt: Runtime, auth: TrackAuth, raw: unknown, requ
       return { index, status: 201, id: outcome.body.id, ...(outcome.replayed ? { replayed: true } : {}), event: outcome.body };
     }),
   };
+}
+
+/**
+ * `GET /api/usage/check`, served directly: the same schema and service as tRPC's
+ * `usage.check`, without going through the tRPC caller (its middleware chain and output
+ * validation cost more Node CPU than the check's one round trip to Postgres).
+ */
+export async function checkOne(rt: Runtime, auth: TrackAuth, query: URLSearchParams): Promise<TCheckResult> {
+  const input = parseInput(ZCheckInput, queryObject(query, ['user_id', 'event_name', 'value']));
+  if (auth.kind === 'user_token') requireTokenUser(auth, input.user_id);
+  return checkUsage(rt, auth.creatorId, input);
 }
