@@ -103,20 +103,20 @@ test('a new creator sees the empty state, then overage owed this period and a wh
   // When they pick the meter and plan in the what-if: the fields start from today's terms
   const whatIf = page.getByRole('form', { name: 'What-if simulation' });
   await whatIf.getByLabel('Meter').selectOption(meterId);
-  await expect(whatIf.getByLabel('Limit')).toHaveValue('5');
+  await expect(whatIf.getByLabel('Limit', { exact: true })).toHaveValue('5');
   await expect(whatIf.getByLabel('Overage price')).toHaveValue('0.5');
   await expect(page.getByTestId('what-if-delta')).toContainText('$0.00');
 
   // And they try a limit that is not a number
-  await whatIf.getByLabel('Limit').fill('lots');
+  await whatIf.getByLabel('Limit', { exact: true }).fill('lots');
   await whatIf.getByRole('button', { name: 'Simulate' }).click();
   // Then the limit is refused beside the field, which keeps what they typed
-  await expect(whatIf.getByLabel('Limit')).toHaveAttribute('aria-invalid', 'true');
+  await expect(whatIf.getByLabel('Limit', { exact: true })).toHaveAttribute('aria-invalid', 'true');
   await expect(page.locator('#field-limit-error')).toContainText('Limit must be a decimal');
-  await expect(whatIf.getByLabel('Limit')).toHaveValue('lots');
+  await expect(whatIf.getByLabel('Limit', { exact: true })).toHaveValue('lots');
 
   // When they lower the limit to 3
-  await whatIf.getByLabel('Limit').fill('3');
+  await whatIf.getByLabel('Limit', { exact: true }).fill('3');
   await whatIf.getByRole('button', { name: 'Simulate' }).click();
   // Then last period would have billed $4.00 instead of $1.50: +$2.50, globex newly in overage
   await expect(page.getByTestId('what-if-before')).toContainText('$1.50');
@@ -134,7 +134,7 @@ test('a new creator sees the empty state, then overage owed this period and a wh
   await screenshots(page, 'revenue');
 
   // When they try a hard cap at 5 instead
-  await whatIf.getByLabel('Limit').fill('5');
+  await whatIf.getByLabel('Limit', { exact: true }).fill('5');
   await whatIf.getByLabel('Hard cap').check();
   await whatIf.getByRole('button', { name: 'Simulate' }).click();
   // Then acme and initech would have been capped, and the overage revenue lost shows in red

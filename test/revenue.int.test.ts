@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentOverageQuery } from '../db/queries/revenue.js';
 import { listMeters } from '../db/queries/meters.js';
 import { withCreator } from '../db/tenant.js';
-import { getRevenueOverview, PROJECTION } from '../server/services/revenue.js';
+import { getRevenueOverview, PROJECTION, simulateWhatIf } from '../server/services/revenue.js';
 import { D, toWire } from '../server/services/decimal.js';
 import { limitInBase, overageTerms } from '../server/services/usage-snapshot.js';
 import { useTestDatabase } from './harness/db.js';
@@ -378,6 +378,15 @@ describe.runIf(process.env.REVENUE_BENCH === '1')('benchmark', () => {
       scans.push(performance.now() - t0);
     }
     scans.sort((a, b) => a - b);
+    const whatIfs: number[] = [];
+    const meterId = (await withCreator(server.rt.db, owner.id, (tx) => listMeters(tx, { includeArchived: false })))[0]!.id;
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      await simulateWhatIf(server.rt, owner.id, { meter_id: meterId, plan_name: 'pro', limit_value: '500', overage_price: '0.001', hard_cap: false });
+      whatIfs.push(performance.now() - t0);
+    }
+    whatIfs.sort((a, b) => a - b);
+    console.log(`what-if on one meter × plan (10k previous-period counters): p50 ${whatIfs[10]!.toFixed(1)} ms, p95 ${whatIfs[18]!.toFixed(1)} ms`);
     console.log(`bare scan of the 200k counters: p50 ${scans[15]!.toFixed(1)} ms, p95 ${scans[28]!.toFixed(1)} ms`);
     console.log(`revenue overview, 200k current counters, ${distribution} usage: p50 ${times[15]!.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms`);
   });
