@@ -354,6 +354,7 @@ describe.runIf(process.env.REVENUE_BENCH === '1')('benchmark', () => {
           return terms ? [{ meterId: m.id, planName: l.planName, limitBase: toWire(limitInBase(m, terms.limitValue)), runRate: PROJECTION[m.aggregationType] === 'run_rate' }] : [];
         }),
       );
+      await tx.execute(sql`set local work_mem = '32MB'`);
       return tx.execute<{ 'QUERY PLAN': string }>(sql`explain (analyze, buffers) ${currentOverageQuery(owner.id, HALF_JUNE, groups)}`);
     });
     console.log(plan.map((r) => r['QUERY PLAN']).join('\n'));

@@ -61,7 +61,8 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
   return (
     <Card className="p-0" aria-labelledby="revenue-by-meter">
       <SectionTitle id="revenue-by-meter" title="By meter">
-        Counts, sums and durations are projected at each customer’s run-rate so far (usage ÷ elapsed share of their period).
+        Counts, sums and durations are projected at each customer’s run-rate so far (usage ÷ elapsed share of their period) — early in a period that rests on
+        little usage.
         {current ? ' Max and unique meters are projected at their current value: a peak or a distinct count does not grow with time.' : ''}
       </SectionTitle>
       <OverageChart
@@ -73,56 +74,56 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
           <TableHead>
             <TableRow>
               <TableHeaderCell className="pl-6">Meter</TableHeaderCell>
-              <TableHeaderCell className="text-right">Customers over</TableHeaderCell>
-              <TableHeaderCell className="text-right">Overage so far</TableHeaderCell>
-              <TableHeaderCell className="text-right">Revenue so far</TableHeaderCell>
-              <TableHeaderCell className="text-right">Projected overage</TableHeaderCell>
-              <TableHeaderCell className="pr-6 text-right">Projected revenue</TableHeaderCell>
+              <TableHeaderCell className="hidden text-right sm:table-cell">Customers over</TableHeaderCell>
+              <TableHeaderCell className="text-right">So far</TableHeaderCell>
+              <TableHeaderCell className="pr-6 text-right">Projected</TableHeaderCell>
             </TableRow>
           </TableHead>
           <TableBody>
             {meters.map((m) => (
               <TableRow key={m.meter_id} data-testid="revenue-meter-row" data-event-name={m.event_name}>
-                <TableCell className="pl-6">
+                <TableCell className="whitespace-normal pl-6">
                   <Link to={`${dashboardPath('meters')}/${m.meter_id}`} className="block font-medium text-tremor-content-strong hover:text-tremor-brand">
                     {m.display_name}
                   </Link>
                   <span className="font-mono text-[12px]">{m.event_name}</span>
                   <span className="block text-tremor-label">
-                    {m.billing_plans === 0 ? 'no plan bills overage' : plural(m.billing_plans, 'plan')} billing overage ·{' '}
+                    {m.billing_plans === 0 ? 'no plan bills overage' : `${plural(m.billing_plans, 'plan')} billing overage`} ·{' '}
                     {m.projection === 'run_rate' ? 'run-rate' : 'current value'}
                     {m.archived ? ' · archived' : ''}
                   </span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">
+                <TableCell className="hidden text-right tabular-nums sm:table-cell">
                   {m.customers_in_overage}
-                  <span className="block text-tremor-label">→ {m.customers_projected}</span>
+                  <span className="block text-tremor-label">{m.customers_projected} by period end</span>
                 </TableCell>
                 <TableCell className="text-right tabular-nums">
-                  {formatQuantity(m.quantity_so_far)} <span className="text-tremor-label">{m.unit_name}</span>
+                  <span className="block font-medium text-tremor-content-strong" data-testid="revenue-meter-amount">
+                    {formatMoney(m.amount_so_far)}
+                  </span>
+                  <span className="text-tremor-label">
+                    {formatQuantity(m.quantity_so_far)} {m.unit_name} over
+                  </span>
                 </TableCell>
-                <TableCell className="text-right font-medium tabular-nums text-tremor-content-strong" data-testid="revenue-meter-amount">
-                  {formatMoney(m.amount_so_far)}
+                <TableCell className="pr-6 text-right tabular-nums">
+                  <span className="block">{formatEstimate(m.amount_projected)}</span>
+                  <span className="text-tremor-label">
+                    {formatQuantity(m.quantity_projected)} {m.unit_name} over
+                  </span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">
-                  {formatQuantity(m.quantity_projected)} <span className="text-tremor-label">{m.unit_name}</span>
-                </TableCell>
-                <TableCell className="pr-6 text-right tabular-nums">{formatEstimate(m.amount_projected)}</TableCell>
               </TableRow>
             ))}
           </TableBody>
           <TableFoot>
             <TableRow>
               <TableFooterCell className="pl-6">Total</TableFooterCell>
-              <TableFooterCell className="text-right tabular-nums">
+              <TableFooterCell className="hidden text-right tabular-nums sm:table-cell">
                 {overview.totals.customers_in_overage}
-                <span className="block text-tremor-label font-normal">→ {overview.totals.customers_projected}</span>
+                <span className="block text-tremor-label font-normal">{overview.totals.customers_projected} by period end</span>
               </TableFooterCell>
-              <TableFooterCell />
               <TableFooterCell className="text-right tabular-nums" data-testid="revenue-total-so-far">
                 {formatMoney(overview.totals.amount_so_far)}
               </TableFooterCell>
-              <TableFooterCell />
               <TableFooterCell className="pr-6 text-right tabular-nums">{formatEstimate(overview.totals.amount_projected)}</TableFooterCell>
             </TableRow>
           </TableFoot>
@@ -165,43 +166,48 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
           <TableHead>
             <TableRow>
               <TableHeaderCell className="pl-6">Plan · meter</TableHeaderCell>
-              <TableHeaderCell className="text-right">Terms</TableHeaderCell>
-              <TableHeaderCell className="text-right">Customers over</TableHeaderCell>
-              <TableHeaderCell className="text-right">Overage so far</TableHeaderCell>
-              <TableHeaderCell className="text-right">Revenue so far</TableHeaderCell>
-              <TableHeaderCell className="pr-6 text-right">Projected revenue</TableHeaderCell>
+              <TableHeaderCell className="hidden text-right sm:table-cell">Terms</TableHeaderCell>
+              <TableHeaderCell className="hidden text-right sm:table-cell">Customers over</TableHeaderCell>
+              <TableHeaderCell className="text-right">So far</TableHeaderCell>
+              <TableHeaderCell className="pr-6 text-right">Projected</TableHeaderCell>
             </TableRow>
           </TableHead>
           <TableBody>
             {overview.plan_meters.map((p) => (
               <TableRow key={`${p.plan_name}|${p.meter_id}`} data-testid="revenue-plan-row">
-                <TableCell className="pl-6">
+                <TableCell className="whitespace-normal pl-6">
                   <span className="block font-medium text-tremor-content-strong">{p.plan_name}</span>
                   <span className="font-mono text-[12px]">{p.event_name}</span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">
+                <TableCell className="hidden text-right tabular-nums sm:table-cell">
                   {formatQuantity(p.limit_value)} {p.unit_name}
                   <span className="block text-tremor-label">{p.overage_price === null ? 'no overage price' : `then ${formatMoney(p.overage_price)} each`}</span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">
+                <TableCell className="hidden text-right tabular-nums sm:table-cell">
                   {p.customers_in_overage}
-                  <span className="block text-tremor-label">→ {p.customers_projected}</span>
+                  <span className="block text-tremor-label">{p.customers_projected} by period end</span>
                 </TableCell>
                 <TableCell className="text-right tabular-nums">
-                  {formatQuantity(p.quantity_so_far)} <span className="text-tremor-label">{p.unit_name}</span>
+                  <span className="block font-medium text-tremor-content-strong">{formatMoney(p.amount_so_far)}</span>
+                  <span className="text-tremor-label">
+                    {formatQuantity(p.quantity_so_far)} {p.unit_name} over
+                  </span>
                 </TableCell>
-                <TableCell className="text-right font-medium tabular-nums text-tremor-content-strong">{formatMoney(p.amount_so_far)}</TableCell>
-                <TableCell className="pr-6 text-right tabular-nums">{formatEstimate(p.amount_projected)}</TableCell>
+                <TableCell className="pr-6 text-right tabular-nums">
+                  <span className="block">{formatEstimate(p.amount_projected)}</span>
+                  <span className="text-tremor-label">
+                    {formatQuantity(p.quantity_projected)} {p.unit_name} over
+                  </span>
+                </TableCell>
               </TableRow>
             ))}
           </TableBody>
           <TableFoot>
             {overview.plans.map((p) => (
               <TableRow key={p.plan_name}>
-                <TableFooterCell className="pl-6">{p.plan_name} — all meters</TableFooterCell>
-                <TableFooterCell />
-                <TableFooterCell className="text-right tabular-nums">{p.customers_in_overage}</TableFooterCell>
-                <TableFooterCell />
+                <TableFooterCell className="whitespace-normal pl-6">{p.plan_name} — all meters</TableFooterCell>
+                <TableFooterCell className="hidden sm:table-cell" />
+                <TableFooterCell className="hidden text-right tabular-nums sm:table-cell">{p.customers_in_overage}</TableFooterCell>
                 <TableFooterCell className="text-right tabular-nums">{formatMoney(p.amount_so_far)}</TableFooterCell>
                 <TableFooterCell className="pr-6 text-right tabular-nums">{formatEstimate(p.amount_projected)}</TableFooterCell>
               </TableRow>

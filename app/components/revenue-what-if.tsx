@@ -168,8 +168,8 @@ function WhatIfResults({ result, customersPath }: { result: TWhatIfResult; custo
             <TableHead>
               <TableRow>
                 <TableHeaderCell className="pl-6">Customer</TableHeaderCell>
-                <TableHeaderCell className="text-right">Used</TableHeaderCell>
-                <TableHeaderCell className="text-right">Before</TableHeaderCell>
+                <TableHeaderCell className="hidden text-right sm:table-cell">Used</TableHeaderCell>
+                <TableHeaderCell className="hidden text-right sm:table-cell">Before</TableHeaderCell>
                 <TableHeaderCell className="text-right">After</TableHeaderCell>
                 <TableHeaderCell className="pr-6 text-right">Change</TableHeaderCell>
               </TableRow>
@@ -177,18 +177,21 @@ function WhatIfResults({ result, customersPath }: { result: TWhatIfResult; custo
             <TableBody>
               {result.affected.map((c) => (
                 <TableRow key={c.user_id} data-testid="what-if-customer">
-                  <TableCell className="pl-6">
+                  <TableCell className="whitespace-normal pl-6">
                     <Link to={`${customersPath}/${encodeURIComponent(c.user_id)}`} className="block font-medium text-tremor-content-strong hover:text-tremor-brand">
                       {c.user_id}
                     </Link>
-                    <span className="text-tremor-label">
+                    <span className="block text-tremor-label">
                       <Period start={c.period_start} end={c.period_end} />
                     </span>
+                    <span className="text-tremor-label sm:hidden">
+                      {formatQuantity(c.used)} {unit} · was {formatMoney(c.revenue_before)}
+                    </span>
                   </TableCell>
-                  <TableCell className="text-right tabular-nums">
+                  <TableCell className="hidden text-right tabular-nums sm:table-cell">
                     {formatQuantity(c.used)} <span className="text-tremor-label">{unit}</span>
                   </TableCell>
-                  <TableCell className="text-right tabular-nums">
+                  <TableCell className="hidden text-right tabular-nums sm:table-cell">
                     {formatMoney(c.revenue_before)}
                     <span className="block text-tremor-label">{STATUS_LABELS[c.before]}</span>
                   </TableCell>

@@ -67,7 +67,7 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
       cross join lateral (
         select case
           when m.run_rate and ${at}::timestamptz > a.window_start
-            then a.value::float8 * (extract(epoch from a.window_end - a.window_start)::float8 / extract(epoch from ${at}::timestamptz - a.window_start)::float8)
+            then a.value::float8 * (date_part('epoch', a.window_end - a.window_start) / date_part('epoch', ${at}::timestamptz - a.window_start))
           else a.value::float8
         end as projected
       ) p
@@ -130,6 +130,7 @@ export async function listRecentClosedCounters(tx: Queryable, creatorId: string,
       and a.window_start > ${at}::timestamptz - interval '64 days'
       and a.window_start < ${at}::timestamptz
       and a.window_end <= ${at}::timestamptz
+      and a.window_end > ${at}::timestamptz - interval '32 days'
       and a.value >= ${input.minBase}::numeric
       and p.plan_name = ${input.planName}`);
   return rows.map((r) => ({
