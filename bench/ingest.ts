@@ -28,6 +28,11 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
  * BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run).
+ *
+ * Before/after in one run: BENCH_BEFORE=<dir> is another checkout of the product (e.g.
+ * `git archive <commit> | tar -x -C dir`, with node_modules and build linked in). Its
+ * server is set up the same way, with its own DATA_DIR, and every scenario runs on it
+ * right before the same scenario on this tree's; the report adds an after ÷ before table.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,6 +46,7 @@ const ALL: Scenario[] = ['hello', 'naive', 'single', 'batch', 'hot', 'check'];
 const SCENARIOS = new Set((process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? ALL) as Scenario[]);
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 const PG_STATS = process.env.BENCH_PG_STATS === '1';
+const BEFORE_DIR = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE) : null;
 
 const METER = 'api_call';
 const HOT_METER = 'hot_call';
@@ -52,6 +58,8 @@ type Sql = postgres.Sql;
 
 type Measured = {
   name: string;
+  /** Which tree's server: 'after' is this checkout, 'before' BENCH_BEFORE; null: a baseline. */
+  tree: 'before' | 'after' | null;
   scenario: Scenario;
   connections: number;
   eventsPerRequest: number;
@@ -94,6 +102,7 @@ class ServerUnderTest {
   constructor(
     readonly dataDir: string,
     readonly apiKey: string,
+    readonly cwd: string = ROOT,
   ) {}
 
   async start(nodeArgs: string[] = []) {
@@ -118,6 +127,7 @@ class ServerUnderTest {
         STARYER_BOOTSTRAP_API_KEY: this.apiKey,
       },
       log.fd,
+      this.cwd,
     );
     await log.close();
     await waitForHealth(`http://127.0.0.1:${this.port}/api/health`, this.child);
@@ -230,82 +240,133 @@ async function waitQuiet(sql: Sql, timeoutMs = 60_000) {
   }
 }
 
-export async function runIngest(): Promise<string> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-bench-ingest-'));
+/** One product server under test: this checkout's ('after') or BENCH_BEFORE's ('before'). */
+type Sut = {
+  tree: 'before' | 'after';
+  dataDir: string;
+  server: ServerUnderTest;
+  target: Target;
+  sql: Sql;
+  postmasterPid: number;
+  ownerUrl: string;
+};
+
+async function stopPostgres(dataDir: string, known: number) {
+  // Should the server have died, its Postgres (which we caused to start) is still up.
+  const pid = known || Number((await fs.readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '0')).split('\n')[0]);
+  if (pid && isAlive(pid)) {
+    process.kill(pid, 'SIGINT');
+    for (let i = 0; i < 250 && isAlive(pid); i++) await sleep(20);
+  }
+}
+
+/** Starts a server (its embedded Postgres in a fresh DATA_DIR), creates the meters and the hot customer. */
+async function setUp(tree: 'before' | 'after', cwd: string, suts: Sut[], log: (line: string) => void): Promise<Sut> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `staryer-bench-ingest-${tree}-`));
   await fs.chmod(dataDir, 0o755);
   const apiKey = `bench_${randomBytes(24).toString('hex')}`;
-  const server = new ServerUnderTest(dataDir, apiKey);
+  const server = new ServerUnderTest(dataDir, apiKey, cwd);
+  const partial = { tree, dataDir, server, postmasterPid: 0 } as Sut;
+  suts.push(partial);
+  log(`ingest: starting the ${tree === 'after' ? '' : 'before-tree '}server (DATA_DIR ${dataDir})`);
+  await server.start();
+  if (PG_STATS) {
+    // pg_stat_statements must be preloaded: set it, then restart the server (and its Postgres).
+    const owner = postgres((await ownerUrl(dataDir)).url, { max: 1, onnotice: () => undefined });
+    await owner`alter system set shared_preload_libraries = 'pg_stat_statements'`;
+    await owner.end();
+    await server.stop();
+  }
+  if (PG_STATS || CPU_PROF_DIR) {
+    if (!PG_STATS) await server.stop();
+    const profDir = CPU_PROF_DIR && (tree === 'after' ? CPU_PROF_DIR : path.join(CPU_PROF_DIR, 'before'));
+    if (profDir) await fs.mkdir(profDir, { recursive: true });
+    await server.start(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  }
+  const owner = await ownerUrl(dataDir);
+  partial.postmasterPid = owner.postmasterPid;
+  partial.ownerUrl = owner.url;
+  partial.sql = postgres(owner.url, { max: 2, onnotice: () => undefined, connection: { application_name: 'bench' } });
+  if (PG_STATS) await partial.sql`create extension if not exists pg_stat_statements`;
+  partial.target = { url: server.url, pid: server.child!.pid!, apiKey };
+
+  log(`ingest: creating meters and the hot customer (${tree})`);
+  await server.api('POST', '/api/usage/meters', { event_name: METER, display_name: 'API calls', aggregation_type: 'count', unit_name: 'calls' });
+  await server.api('POST', '/api/usage/meters', {
+    event_name: HOT_METER,
+    display_name: 'Hot calls',
+    aggregation_type: 'count',
+    unit_name: 'calls',
+    plan_limits: [{ plan_name: HOT_PLAN, limit_value: HOT_LIMIT, hard_cap: true }],
+  });
+  await server.api('PUT', `/api/usage/customers/${HOT_USER}`, { plan_name: HOT_PLAN });
+
+  if (SCENARIOS.has('single') || SCENARIOS.has('batch') || SCENARIOS.has('check')) {
+    // Every customer exists before the timed runs (first events create them).
+    log(`ingest: creating ${fmtInt(USERS)} customers (batches of ${BATCH}, ${tree})`);
+    for (let from = 0; from < USERS; from += BATCH) {
+      const events = [];
+      for (let i = from; i < Math.min(USERS, from + BATCH); i++) events.push({ event_name: METER, user_id: `user_${i}`, idempotency_key: `seed-${i}` });
+      const answer = (await server.api('POST', '/api/usage/track', events)) as { results: Array<{ status: number }> };
+      const bad = answer.results.filter((r) => r.status !== 201).length;
+      if (bad > 0) throw new Error(`seeding customers: ${bad} events not accepted`);
+    }
+  }
+  return partial;
+}
+
+export async function runIngest(): Promise<string> {
+  const suts: Sut[] = [];
   const extras: ChildProcess[] = [];
-  let sql: Sql | null = null;
-  let postmasterPid = 0;
   const measured: Measured[] = [];
   const notes: string[] = [];
   const log = (line: string) => console.error(line);
   try {
-    log(`ingest: starting the server (DATA_DIR ${dataDir})`);
-    await server.start();
-    if (PG_STATS) {
-      // pg_stat_statements must be preloaded: set it, then restart the server (and its Postgres).
-      const owner = postgres((await ownerUrl(dataDir)).url, { max: 1, onnotice: () => undefined });
-      await owner`alter system set shared_preload_libraries = 'pg_stat_statements'`;
-      await owner.end();
-      await server.stop();
-    }
-    if (PG_STATS || CPU_PROF_DIR) {
-      if (!PG_STATS) await server.stop();
-      if (CPU_PROF_DIR) await fs.mkdir(CPU_PROF_DIR, { recursive: true });
-      await server.start(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
-    }
-    const owner = await ownerUrl(dataDir);
-    postmasterPid = owner.postmasterPid;
-    sql = postgres(owner.url, { max: 2, onnotice: () => undefined, connection: { application_name: 'bench' } });
-    if (PG_STATS) await sql`create extension if not exists pg_stat_statements`;
-    const [pgInfo] = await sql<Array<{ version: string; sync: string; fsync: string; buffers: string }>>`
+    const after = await setUp('after', ROOT, suts, log);
+    const before = BEFORE_DIR ? await setUp('before', BEFORE_DIR, suts, log) : null;
+    const [pgInfo] = await after.sql<Array<{ version: string; sync: string; fsync: string; buffers: string }>>`
       select current_setting('server_version') as version, current_setting('synchronous_commit') as sync,
              current_setting('fsync') as fsync, current_setting('shared_buffers') as buffers`;
     notes.push(`Postgres ${pgInfo!.version} (embedded, started by the server), fsync=${pgInfo!.fsync}, synchronous_commit=${pgInfo!.sync}, shared_buffers=${pgInfo!.buffers}; data in ${os.tmpdir()}.`);
-
-    log('ingest: creating meters and the hot customer');
-    await server.api('POST', '/api/usage/meters', { event_name: METER, display_name: 'API calls', aggregation_type: 'count', unit_name: 'calls' });
-    await server.api('POST', '/api/usage/meters', {
-      event_name: HOT_METER,
-      display_name: 'Hot calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: HOT_PLAN, limit_value: HOT_LIMIT, hard_cap: true }],
-    });
-    await server.api('PUT', `/api/usage/customers/${HOT_USER}`, { plan_name: HOT_PLAN });
+    if (BEFORE_DIR) notes.push(`"(before)" rows: the server of ${BEFORE_DIR} (BENCH_BEFORE), set up the same way with its own DATA_DIR and Postgres, measured right before the same scenario on this tree.`);
 
     const base: Omit<LoadSpec, 'scenario' | 'url' | 'keyPrefix'> = { connections: CONNECTIONS, users: USERS, batchSize: BATCH, eventName: METER, hotUser: HOT_USER };
-    const target: Target = { url: server.url, pid: server.child!.pid!, apiKey };
 
     /** Warm-up of the same kind (also the calibration), then a run of a fixed number of requests. */
-    const measure = async (name: string, scenario: Scenario, on: Target, options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' } = {}) => {
+    const measure = async (
+      name: string,
+      scenario: Scenario,
+      on: Target,
+      sut: Sut,
+      options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' } = {},
+    ) => {
+      const sql = sut.sql;
+      const tree = scenario === 'hello' || scenario === 'naive' ? null : sut.tree;
+      if (tree === 'before') name = `${name} (before)`;
       const { table, ...overrides } = options;
       const spec: LoadSpec = { ...base, scenario, url: on.url, apiKey: on.apiKey, keyPrefix: '', ...overrides };
       // A batch takes long enough that a warm-up cut off after WARMUP seconds would leave
       // dozens still committing; its warm-up is a fixed number instead, at 16 connections.
       const warmSize = Math.min(16, spec.connections);
-      const warmup =
-        scenario === 'batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
+      const warmup = scenario === 'batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
       const warm = await load({ ...spec, ...warmup, keyPrefix: `${scenario}-w${randomBytes(3).toString('hex')}` }, `${name} (warm-up)`);
       if (warm.errors > 0 || Object.keys(warm.statuses).some((s) => !s.startsWith('2'))) {
         log(`  warm-up of ${name}: statuses ${JSON.stringify(warm.statuses)}, errors ${warm.errors}`);
       }
       const amount = Math.max(spec.connections, Math.round(warm.requestsPerSecond * DURATION));
-      await waitQuiet(sql!); // the warm-up's requests still in flight when it stopped
+      await waitQuiet(sql); // the warm-up's requests still in flight when it stopped
       const keyPrefix = `${scenario}-m${randomBytes(3).toString('hex')}`;
-      const pgPid = postmasterPid;
+      const pgPid = sut.postmasterPid;
       // The server's own process (all its threads); Postgres is its child, counted apart.
       const before = { server: await cpuSeconds(on.pid), postgres: await treeCpuSeconds(pgPid) };
-      if (PG_STATS) await sql!`select pg_stat_statements_reset()`;
-      const stopSampling = PG_STATS && scenario !== 'hello' ? sampleActivity(sql!) : null;
+      if (PG_STATS) await sql`select pg_stat_statements_reset()`;
+      const stopSampling = PG_STATS && scenario !== 'hello' ? sampleActivity(sql) : null;
       const started = performance.now();
       const result = await load({ ...spec, amount, keyPrefix }, name);
       const wall = (performance.now() - started) / 1000;
       const activity = stopSampling ? await stopSampling() : null;
       const after = { server: await cpuSeconds(on.pid), postgres: await treeCpuSeconds(pgPid) };
-      const pgStats = PG_STATS && scenario !== 'hello' ? [await statementStats(sql!, result.seconds), activity].filter(Boolean).join('\n\n') : undefined;
+      const pgStats = PG_STATS && scenario !== 'hello' ? [await statementStats(sql, result.seconds), activity].filter(Boolean).join('\n\n') : undefined;
       let rows: number | null = null;
       let verified: boolean | null = null;
       let eventsPerCommit: number | null = null;
@@ -313,10 +374,10 @@ export async function runIngest(): Promise<string> {
         const prefix = `${keyPrefix}-`;
         const [found] =
           table === 'usage_events'
-            ? await sql!<Array<{ n: number; distinct: number; commits: number }>>`
+            ? await sql<Array<{ n: number; distinct: number; commits: number }>>`
                 select count(*)::int as n, count(distinct idempotency_key)::int as distinct, count(distinct received_at)::int as commits
                 from usage_events where starts_with(idempotency_key, ${prefix})`
-            : await sql!<Array<{ n: number; distinct: number; commits: number }>>`
+            : await sql<Array<{ n: number; distinct: number; commits: number }>>`
                 select count(*)::int as n, count(distinct idempotency_key)::int as distinct, count(distinct received_at)::int as commits
                 from bench_naive_events where starts_with(idempotency_key, ${prefix})`;
         rows = found!.n;
@@ -326,6 +387,7 @@ export async function runIngest(): Promise<string> {
       const eventsPerRequest = scenario === 'batch' ? (spec.batchSize ?? BATCH) : 1;
       const m: Measured = {
         name,
+        tree,
         scenario,
         connections: spec.connections,
         eventsPerRequest,
@@ -351,77 +413,70 @@ export async function runIngest(): Promise<string> {
       const hello = spawnDetached('node', [await writeHelloScript()], { PORT: String(port) });
       extras.push(hello);
       await waitForHealth(`http://127.0.0.1:${port}/`, hello);
-      await measure('bare node:http hello world', 'hello', { url: `http://127.0.0.1:${port}`, pid: hello.pid! });
+      await measure('bare node:http hello world', 'hello', { url: `http://127.0.0.1:${port}`, pid: hello.pid! }, after);
       await stop(hello);
     }
 
     if (SCENARIOS.has('naive')) {
       const port = await freePort();
-      const naive = spawnDetached('node', ['--import', 'tsx', path.join(ROOT, 'bench', 'naive-server.ts')], { PORT: String(port), PG_URL: owner.url, POOL_MAX: '10' });
+      const naive = spawnDetached('node', ['--import', 'tsx', path.join(ROOT, 'bench', 'naive-server.ts')], { PORT: String(port), PG_URL: after.ownerUrl, POOL_MAX: '10' });
       extras.push(naive);
       await waitForHealth(`http://127.0.0.1:${port}/`, naive, 30_000);
-      await measure('naive 1 tx per event', 'naive', { url: `http://127.0.0.1:${port}`, pid: naive.pid! }, { table: 'bench_naive_events' });
+      await measure('naive 1 tx per event', 'naive', { url: `http://127.0.0.1:${port}`, pid: naive.pid! }, after, { table: 'bench_naive_events' });
       await stop(naive);
     }
 
-    if (SCENARIOS.has('single') || SCENARIOS.has('batch') || SCENARIOS.has('check')) {
-      // Every customer exists before the timed runs (first events create them).
-      log(`ingest: creating ${fmtInt(USERS)} customers (batches of ${BATCH})`);
-      for (let from = 0; from < USERS; from += BATCH) {
-        const events = [];
-        for (let i = from; i < Math.min(USERS, from + BATCH); i++) events.push({ event_name: METER, user_id: `user_${i}`, idempotency_key: `seed-${i}` });
-        const answer = (await server.api('POST', '/api/usage/track', events)) as { results: Array<{ status: number }> };
-        const bad = answer.results.filter((r) => r.status !== 201).length;
-        if (bad > 0) throw new Error(`seeding customers: ${bad} events not accepted`);
+    // Each scenario on the before tree (if any), then on this one, so both see the same machine.
+    const trees = before ? [before, after] : [after];
+    if (SCENARIOS.has('single')) for (const sut of trees) await measure('single events', 'single', sut.target, sut, { table: 'usage_events' });
+    if (SCENARIOS.has('batch')) for (const sut of trees) await measure(`batches of ${BATCH}`, 'batch', sut.target, sut, { table: 'usage_events' });
+    if (SCENARIOS.has('hot')) {
+      for (const sut of trees) {
+        const m = await measure('hot customer, hard cap', 'hot', sut.target, sut, { table: 'usage_events', eventName: HOT_METER });
+        if ((m.result.statuses['402'] ?? 0) > 0) notes.push(`The hot run (${sut.tree}) got 402 answers: the hard cap was reached, which it should not be.`);
       }
     }
-
-    if (SCENARIOS.has('single')) await measure('single events', 'single', target, { table: 'usage_events' });
-    if (SCENARIOS.has('batch')) await measure(`batches of ${BATCH}`, 'batch', target, { table: 'usage_events' });
-    if (SCENARIOS.has('hot')) {
-      const m = await measure('hot customer, hard cap', 'hot', target, { table: 'usage_events', eventName: HOT_METER });
-      if ((m.result.statuses['402'] ?? 0) > 0) notes.push('The hot run got 402 answers: the hard cap was reached, which it should not be.');
-    }
     if (SCENARIOS.has('check')) {
-      await measure('check', 'check', target);
-      await measure('check, 1 connection', 'check', target, { connections: 1 });
+      for (const sut of trees) await measure('check', 'check', sut.target, sut);
+      for (const sut of trees) await measure('check, 1 connection', 'check', sut.target, sut, { connections: 1 });
     }
 
-    // Invariant over everything recorded: each period counter equals its events.
-    const mismatched = await sql<Array<{ event_name: string; counters: string; events: string }>>`
-      select m.event_name, coalesce(sum(a.event_count), 0) as counters,
-             (select count(*) from usage_events e where e.meter_id = m.meter_id) as events
-      from usage_meters m left join usage_aggregates a on a.meter_id = m.meter_id and a.window = 'period'
-      group by m.meter_id, m.event_name`;
-    for (const row of mismatched) {
-      const ok = Number(row.counters) === Number(row.events);
-      notes.push(`Meter \`${row.event_name}\`: ${fmtInt(Number(row.events))} events recorded, period counters sum to ${fmtInt(Number(row.counters))} — ${ok ? 'equal' : 'NOT EQUAL'}.`);
+    for (const sut of trees) {
+      const label = before ? ` (${sut.tree})` : '';
+      // Invariant over everything recorded: each period counter equals its events.
+      const mismatched = await sut.sql<Array<{ event_name: string; counters: string; events: string }>>`
+        select m.event_name, coalesce(sum(a.event_count), 0) as counters,
+               (select count(*) from usage_events e where e.meter_id = m.meter_id) as events
+        from usage_meters m left join usage_aggregates a on a.meter_id = m.meter_id and a.window = 'period'
+        group by m.meter_id, m.event_name`;
+      for (const row of mismatched) {
+        const ok = Number(row.counters) === Number(row.events);
+        notes.push(`Meter \`${row.event_name}\`${label}: ${fmtInt(Number(row.events))} events recorded, period counters sum to ${fmtInt(Number(row.counters))} — ${ok ? 'equal' : 'NOT EQUAL'}.`);
+      }
+      const [cap] = await sut.sql<Array<{ value: string }>>`
+        select a.value from usage_aggregates a join customers c on c.customer_id = a.customer_id join usage_meters m on m.meter_id = a.meter_id
+        where c.user_id = ${HOT_USER} and m.event_name = ${HOT_METER} and a.window = 'period'`;
+      if (cap) notes.push(`Hot customer's counter${label}: ${fmtInt(Number(cap.value))} of the ${fmtInt(HOT_LIMIT)} hard cap.`);
     }
-    const [cap] = await sql<Array<{ value: string }>>`
-      select a.value from usage_aggregates a join customers c on c.customer_id = a.customer_id join usage_meters m on m.meter_id = a.meter_id
-      where c.user_id = ${HOT_USER} and m.event_name = ${HOT_METER} and a.window = 'period'`;
-    if (cap) notes.push(`Hot customer's counter: ${fmtInt(Number(cap.value))} of the ${fmtInt(HOT_LIMIT)} hard cap.`);
   } catch (error) {
-    console.error(`\nThe ingestion benchmark failed. Server log (tail):\n${await server.logTail()}`);
+    for (const sut of suts) console.error(`\nThe ingestion benchmark failed. Server log of ${sut.tree} (tail):\n${await sut.server.logTail()}`);
     throw error;
   } finally {
-    await sql?.end({ timeout: 5 });
     for (const child of extras) await stop(child);
-    await server.stop();
-    // Should the server have died, its Postgres (which we caused to start) is still up.
-    postmasterPid ||= Number((await fs.readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '0')).split('\n')[0]);
-    if (postmasterPid && isAlive(postmasterPid)) {
-      process.kill(postmasterPid, 'SIGINT');
-      for (let i = 0; i < 250 && isAlive(postmasterPid); i++) await sleep(20);
+    for (const sut of suts) {
+      await sut.sql?.end({ timeout: 5 });
+      await sut.server.stop();
+      await stopPostgres(sut.dataDir, sut.postmasterPid);
+      if (process.env.BENCH_KEEP === '1') log(`ingest: DATA_DIR kept: ${sut.dataDir}`);
+      else await fs.rm(sut.dataDir, { recursive: true, force: true });
     }
-    if (process.env.BENCH_KEEP === '1') log(`ingest: DATA_DIR kept: ${dataDir}`);
-    else await fs.rm(dataDir, { recursive: true, force: true });
   }
   return report(measured, notes);
 }
 
 function report(measured: Measured[], notes: string[]): string {
-  const find = (s: Scenario, connections = CONNECTIONS) => measured.find((m) => m.scenario === s && m.connections === connections);
+  const find = (s: Scenario, connections = CONNECTIONS, tree: Measured['tree'] = s === 'hello' || s === 'naive' ? null : 'after') =>
+    measured.find((m) => m.scenario === s && m.connections === connections && m.tree === tree);
   const hello = find('hello');
   const naive = find('naive');
   const perSecond = (m: Measured) => m.result.requestsPerSecond * m.eventsPerRequest;
@@ -453,12 +508,31 @@ function report(measured: Measured[], notes: string[]): string {
     check64 ? `| check p99 < 2 ms (64 connections) | ${fmtMs(check64.result.p99)} ms | ${verdict(check64.result.p99 < 2)} |` : null,
   ].filter(Boolean);
   const profiles = measured.filter((m) => m.pgStats).map((m) => `#### ${m.name}\n\n${m.pgStats}`);
+  const pairs = measured
+    .filter((m) => m.tree === 'after')
+    .map((m) => ({ m, b: find(m.scenario, m.connections, 'before') }))
+    .filter((x): x is { m: Measured; b: Measured } => x.b !== undefined);
+  const compared = pairs.length
+    ? [
+        '',
+        'Before/after in this run (BENCH_BEFORE), after ÷ before:',
+        '',
+        '| run | conns | throughput before → after | × | p50 ms before → after | p99 ms before → after | server CPU ms per event (or request) before → after |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        ...pairs.map(({ m, b }) => {
+          const cpuPer = (x: Measured) => ((x.cpu.server * 1000) / perSecond(x)).toFixed(3);
+          return `| ${m.name} | ${m.connections} | ${fmtInt(perSecond(b))} → **${fmtInt(perSecond(m))}** | **${(perSecond(m) / perSecond(b)).toFixed(2)}×** | ${fmtMs(b.result.p50)} → ${fmtMs(m.result.p50)} | ${fmtMs(b.result.p99)} → ${fmtMs(m.result.p99)} | ${cpuPer(b)} → ${cpuPer(m)} |`;
+        }),
+      ]
+    : [];
   return [
     `### Ingestion: ${CONNECTIONS} connections (autocannon in its own process), ${fmtInt(USERS)} customers, measured runs of ≈${DURATION} s after a ${WARMUP} s warm-up`,
     '',
     '| run | conns | requests (statuses) | throughput | p50 ms | p99 ms | × hello world | × naive | CPU cores server / Postgres / load gen | events per commit | rows = 201s |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    ...compared,
     '',
     ...targets,
     '',

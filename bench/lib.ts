@@ -68,8 +68,9 @@ export async function stop(child: ChildProcess, timeoutMs = 30_000): Promise<voi
   clearTimeout(timer);
 }
 
-export function spawnDetached(command: string, args: string[], env: Record<string, string>, logFd?: number): ChildProcess {
+export function spawnDetached(command: string, args: string[], env: Record<string, string>, logFd?: number, cwd?: string): ChildProcess {
   return spawn(command, args, {
+    cwd,
     env: { ...process.env, ...env },
     stdio: logFd === undefined ? 'ignore' : ['ignore', logFd, logFd],
     detached: true,
