@@ -70,6 +70,16 @@ describe('staryer-usage seed', () => {
     expect(new Set(meters.map((m) => m.aggregation_type))).toEqual(new Set(['count', 'sum', 'max', 'unique', 'duration']));
     const report = await checkConsistency(server.rt, { since: new Date(Date.now() - 200 * 86_400_000), creatorIds: [seeded.creatorId] });
     expect(report.disagreements).toEqual([]);
+    // Meter-wide rollups (charts) add up to the customer windows, per grain; the last days have minutes.
+    const grains = await sql<Array<{ grain: string; meter: string; customers: string }>>`
+      select r.grain, sum(r.event_count)::text as meter,
+        (select sum(event_count) from usage_aggregates a where a.creator_id = r.creator_id and a."window"::text = r.grain)::text as customers
+      from usage_meter_rollups r where r.creator_id = ${seeded.creatorId} and r.dimension = '' and r.grain in ('hour', 'day')
+      group by r.grain, r.creator_id`;
+    expect(grains).toHaveLength(2);
+    for (const g of grains) expect(g.meter).toBe(g.customers);
+    const [{ minutes }] = await sql<[{ minutes: number }]>`select count(*)::int as minutes from usage_meter_rollups where creator_id = ${seeded.creatorId} and grain = 'minute'`;
+    expect(minutes).toBeGreaterThan(0);
     // Some customers went over their limits: alerts exist, open ones in the current period only.
     const alerts = await sql<Array<{ status: string; open_period: boolean }>>`
       select status::text, period_end > now() as open_period from usage_alerts where creator_id = ${seeded.creatorId}`;

@@ -235,14 +235,23 @@ export type SeedRollupRules = { dimensionNone: string; dimensionMaxLength: numbe
  * as the rebuild does, but set-based over the whole range: hours grouped from events, days
  * from those hours. Events of rollup jobs not applied yet are left to those jobs.
  */
-export async function rebuildRollupRange(db: Db, creatorId: string, from: Date, to: Date, at: Date, rules: SeedRollupRules, tuning: Tuning) {
+export async function rebuildRollupRange(
+  db: Db,
+  creatorId: string,
+  from: Date,
+  to: Date,
+  at: Date,
+  rules: SeedRollupRules & { minutesFrom: Date },
+  tuning: Tuning,
+): Promise<{ hourRows: number; dayRows: number; dimensionRows: number; meterRows: number }> {
   return db.transaction(async (tx) => {
     await tune(tx, creatorId, tuning);
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('rollups'), hashtext(${creatorId}))`);
     for (const table of [sql`usage_aggregates`, sql`usage_dimension_aggregates`]) {
       await tx.execute(sql`delete from ${table} where creator_id = ${creatorId} and "window" in ('hour', 'day') and window_start >= ${ts(from)} and window_start < ${ts(to)}`);
     }
-    const events = sql`
+    await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and window_start >= ${ts(from)} and window_start < ${ts(to)}`);
+    const eventsOf = (eventsFrom: Date) => sql`
       pending as (
         select (jsonb_array_elements_text(j.data -> 'eventIds'))::uuid as event_id
         from ${sql.identifier(rules.pending.schema)}.job j
@@ -250,12 +259,13 @@ export async function rebuildRollupRange(db: Db, creatorId: string, from: Date, 
           and not exists (select 1 from rollup_batches b where b.creator_id = ${creatorId} and b.batch_id = j.id::text)
       ),
       ev as (
-        select e.meter_id, e.customer_id, date_trunc('hour', e.occurred_at, 'UTC') as hour, e.value, e.new_distinct, e.properties, m.aggregation_type, m.rollup_dimensions
+        select e.meter_id, e.customer_id, e.occurred_at, date_trunc('hour', e.occurred_at, 'UTC') as hour, e.value, e.new_distinct, e.properties, m.aggregation_type, m.rollup_dimensions
         from usage_events e
         join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
-        where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(from)} and e.occurred_at < ${ts(to)}
+        where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(eventsFrom)} and e.occurred_at < ${ts(to)}
           and not exists (select 1 from pending p where p.event_id = e.event_id)
       )`;
+    const events = eventsOf(from);
     const measure = sql`case aggregation_type when 'count' then count(*)::numeric when 'unique' then (count(*) filter (where new_distinct))::numeric
       when 'max' then max(value) else sum(value) end`;
     const count = async (query: ReturnType<typeof sql>) => Number((await tx.execute<{ n: number }>(query))[0]?.n ?? 0);
@@ -315,7 +325,47 @@ export async function rebuildRollupRange(db: Db, creatorId: string, from: Date, 
         returning 1
       )
       select count(*)::int as n from ins`);
-    return { hourRows, dayRows, dimensionRows: dimensionHours + dimensionDays };
+    // usage_meter_rollups: per meter, hours and days split by the customer's plan (from the
+    // customer windows), by dimension value (from the dimension windows), and minutes of
+    // the last days (what the live overview keeps) from the events.
+    const combined = sql`case m.aggregation_type when 'max' then max(a.value) else sum(a.value) end`;
+    const meterRows =
+      (await count(sql`
+        with ins as (
+          insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
+          select ${creatorId}::uuid, a.meter_id, a."window"::text, a.window_start, '', coalesce(c.plan_name, ''), ${combined}, sum(a.event_count), ${ts(at)}
+          from usage_aggregates a
+          join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
+          join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+          where a.creator_id = ${creatorId} and a."window" in ('hour', 'day') and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
+          group by a.meter_id, a."window", a.window_start, coalesce(c.plan_name, ''), m.aggregation_type
+          returning 1
+        )
+        select count(*)::int as n from ins`)) +
+      (await count(sql`
+        with ins as (
+          insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
+          select ${creatorId}::uuid, a.meter_id, a."window"::text, a.window_start, a.dimension, a.dimension_value, ${combined}, sum(a.event_count), ${ts(at)}
+          from usage_dimension_aggregates a
+          join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
+          where a.creator_id = ${creatorId} and a."window" in ('hour', 'day') and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
+          group by a.meter_id, a."window", a.window_start, a.dimension, a.dimension_value, m.aggregation_type
+          returning 1
+        )
+        select count(*)::int as n from ins`)) +
+      (rules.minutesFrom < to
+        ? await count(sql`
+        with ${eventsOf(rules.minutesFrom > from ? rules.minutesFrom : from)},
+        ins as (
+          insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
+          select ${creatorId}::uuid, ev.meter_id, 'minute', date_trunc('minute', ev.occurred_at, 'UTC'), '', coalesce(c.plan_name, ''), ${measure}, count(*), ${ts(at)}
+          from ev join customers c on c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
+          group by ev.meter_id, ev.aggregation_type, 4, coalesce(c.plan_name, '')
+          returning 1
+        )
+        select count(*)::int as n from ins`)
+        : 0);
+    return { hourRows, dayRows, dimensionRows: dimensionHours + dimensionDays, meterRows };
   });
 }
 
@@ -326,7 +376,7 @@ export async function analyzeEvents(db: Db): Promise<void> {
 
 /** Fresh planner statistics for the tables the dashboard reads. */
 export async function analyzeSeededTables(db: Db): Promise<void> {
-  await db.execute(sql`analyze usage_events, usage_aggregates, usage_dimension_aggregates, usage_unique_values, usage_alerts, customers, customer_plan_changes`);
+  await db.execute(sql`analyze usage_events, usage_aggregates, usage_dimension_aggregates, usage_meter_rollups, usage_unique_values, usage_alerts, customers, customer_plan_changes`);
 }
 
 /**

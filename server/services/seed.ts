@@ -83,7 +83,7 @@ export type SeedResult = {
   alerts: number;
   periodCounters: number;
   uniqueValues: number;
-  rollups: { hourRows: number; dayRows: number; dimensionRows: number };
+  rollups: { hourRows: number; dayRows: number; dimensionRows: number; meterRows: number };
   heaviestUserId: string;
   seconds: { setup: number; generate: number; events: number; counters: number; rollups: number; analyze: number; total: number };
   eventsPerSecond: number;
@@ -450,11 +450,17 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
 
   // ---- hour / day / dimension rollups, a week of whole UTC days at a time --------------
   const t2 = performance.now();
-  const rollups = { hourRows: 0, dayRows: 0, dimensionRows: 0 };
+  const rollups = { hourRows: 0, dayRows: 0, dimensionRows: 0, meterRows: 0 };
   const firstDay = Math.floor(from.getTime() / DAY_MS) * DAY_MS;
   const lastDay = Math.ceil((to.getTime() + 1) / DAY_MS) * DAY_MS;
   const chunks = Math.ceil((lastDay - firstDay) / (7 * DAY_MS));
-  const rules = { dimensionNone: ROLLUP_RULES.dimensionNone, dimensionMaxLength: ROLLUP_RULES.dimensionMaxLength, pending: { schema: BOSS_SCHEMA, queue: 'rollups.apply' } };
+  const rules = {
+    dimensionNone: ROLLUP_RULES.dimensionNone,
+    dimensionMaxLength: ROLLUP_RULES.dimensionMaxLength,
+    pending: { schema: BOSS_SCHEMA, queue: 'rollups.apply' },
+    // Minute rollups feed the live overview, which keeps two days of them.
+    minutesFrom: new Date(to.getTime() - 2 * DAY_MS),
+  };
   onProgress('rollups', 0, chunks);
   for (let i = 0; i < chunks; i++) {
     const chunkFrom = new Date(firstDay + i * 7 * DAY_MS);
@@ -463,6 +469,7 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
     rollups.hourRows += counts.hourRows;
     rollups.dayRows += counts.dayRows;
     rollups.dimensionRows += counts.dimensionRows;
+    rollups.meterRows += counts.meterRows;
     onProgress('rollups', i + 1, chunks);
   }
   secs.rollups = (performance.now() - t2) / 1000;
@@ -490,7 +497,7 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
     alerts,
     periodCounters,
     uniqueValues,
-    rollups: { hourRows: rollups.hourRows, dayRows: rollups.dayRows, dimensionRows: rollups.dimensionRows },
+    rollups,
     heaviestUserId: customers[0]!.userId,
     seconds: { setup: round(secs.setup), generate: round(generator.generateMs / 1000), events: round(secs.events), counters: round(secs.counters), rollups: round(secs.rollups), analyze: round(secs.analyze), total: round(secs.total) },
     eventsPerSecond: Math.round(options.events / secs.total),
