@@ -160,9 +160,11 @@ test('a creator creates, edits, previews and archives a meter', async ({ page, c
   const tracked = await rest(baseURL, apiKey, 'POST', '/api/usage/track', events);
   expect(tracked.status).toBe(200);
 
-  // Then the list shows this period's usage
-  await page.goto(`${DASHBOARD}/meters`);
-  await expect(row).toContainText('10 calls');
+  // Then the list shows this period's usage (the period figures are refreshed every few seconds)
+  await expect(async () => {
+    await page.goto(`${DASHBOARD}/meters`);
+    await expect(row).toContainText('10 calls', { timeout: 1_000 });
+  }).toPass({ timeout: 20_000, intervals: [500, 1_000] });
   await expect(row).toContainText('2 customers metered');
   await screenshots(page, 'meters-list');
 

@@ -197,7 +197,7 @@ describe('meters.preview', () => {
   });
 });
 
-describe('meters.limitHistory and meters.periodUsage', () => {
+describe('meters.limitHistory', () => {
   it('a changed limit keeps the old one in the history, closed when the new one starts', async () => {
     const changedAt = clock.toISOString();
     const updated = await call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: [{ plan_name: 'pro', limit_value: 8, overage_price: '0.5' }] });
@@ -212,9 +212,4 @@ describe('meters.limitHistory and meters.periodUsage', () => {
     expect((await query(call, 'meters.limitHistory', { id: 'nope' })).status).toBe(422);
   });
 
-  it('sums the current periods’ counters per meter (March’s periods are over on 5 April)', async () => {
-    expect((await query(call, 'meters.periodUsage')).json.result.data).toEqual({ meters: [] });
-    await call('POST', '/api/usage/track', [event('pro-user', clock.toISOString()), event('free-user', clock.toISOString())]);
-    expect((await query(call, 'meters.periodUsage')).json.result.data).toEqual({ meters: [{ meter_id: meterId, customers: 2, quantity: '2' }] });
-  });
 });

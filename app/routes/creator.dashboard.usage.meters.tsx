@@ -19,9 +19,11 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
   const params = new URL(request.url).searchParams;
   const showArchived = params.get('archived') === '1';
-  // Both read small tables: the meters with their current limits, and this period's counters.
-  const [{ meters }, usage] = await Promise.all([caller.meters.list({ include_archived: true }), caller.meters.periodUsage()]);
-  const usageOf = new Map(usage.meters.map((u) => [u.meter_id, u]));
+  // The meters with their current limits, and this period's usage per meter from the
+  // dashboard's shared period figures (insights.overview: computed from the live counters
+  // in the background and served from memory, so no page waits for a scan of every counter).
+  const [{ meters }, overview] = await Promise.all([caller.meters.list({ include_archived: true }), caller.insights.overview()]);
+  const usageOf = new Map(overview.meters.map((u) => [u.meter_id, { used: u.used, customers: u.customers }]));
   const active = meters.filter((m) => m.status === 'active');
   const archived = meters.filter((m) => m.status === 'archived');
   const created = meters.find((m) => m.id === params.get('created')) ?? null;
@@ -94,19 +96,18 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
 }
 
 function PeriodUsage({ meter }: { meter: MeterRow }) {
-  if (!meter.usage) return <span className="text-tremor-content-subtle">No usage yet</span>;
-  // Adding up customers' maxima or distinct counts is what billing does, but reads oddly as one total.
-  const additive = meter.aggregation_type === 'count' || meter.aggregation_type === 'sum' || meter.aggregation_type === 'duration';
+  if (!meter.usage || meter.usage.customers === 0) return <span className="text-tremor-content-subtle">{meter.status === 'archived' ? '—' : 'No usage yet'}</span>;
+  const { used, customers } = meter.usage;
   return (
     <>
-      {additive ? (
+      {meter.aggregation_type === 'unique' ? null : (
         <span className="block tabular-nums text-tremor-content-strong">
-          {formatQuantity(meter.usage.quantity)} {meter.unit_name}
+          {meter.aggregation_type === 'max' ? 'largest ' : ''}
+          {formatQuantity(used)} {meter.unit_name}
         </span>
-      ) : null}
+      )}
       <span className="text-tremor-label">
-        {formatQuantity(String(meter.usage.customers))} customer
-        {meter.usage.customers === 1 ? '' : 's'} metered
+        {formatQuantity(String(customers))} customer{customers === 1 ? '' : 's'} metered
       </span>
     </>
   );
@@ -135,7 +136,7 @@ export default function MetersPage() {
         ) : (
           <Card className="p-0">
             <div className="flex flex-wrap items-center justify-between gap-2 px-6 pt-5 pb-2">
-              <p className="text-tremor-default text-tremor-content">Usage is this billing period’s, summed over customers, from the live counters.</p>
+              <p className="text-tremor-default text-tremor-content">Usage is this billing period’s across customers, refreshed every few seconds.</p>
               {archivedCount > 0 ? (
                 <Link to={showArchived ? dashboardPath('meters') : '?archived=1'} className={`text-tremor-default ${linkClass}`} data-testid="archived-toggle">
                   {showArchived ? 'Hide archived' : `Show archived (${archivedCount})`}

@@ -2,8 +2,8 @@ import { sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 
 /**
- * Reads for the dashboard's Meters pages: a meter's limit history, the current periods'
- * counters per meter, and the preview of a definition over recent raw events.
+ * Reads for the dashboard's Meters pages: a meter's limit history and the preview of a
+ * definition over recent raw events.
  */
 
 const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
@@ -45,35 +45,14 @@ export async function listPlanLimitHistory(tx: Queryable, creatorId: string, met
   }));
 }
 
-/**
- * The live `period` counters whose period contains `at`, summed per meter. Periods are
- * monthly (server/services/periods.ts), so only rows starting in the last 32 days can
- * contain `at`: the index range (creator, meter, 'period', window_start) stays one
- * month wide however much history there is.
- */
-export async function sumCurrentPeriodCounters(
-  tx: Queryable,
-  creatorId: string,
-  meterIds: string[],
-  at: Date,
-): Promise<Array<{ meterId: string; customers: number; value: string }>> {
-  if (meterIds.length === 0) return [];
-  const since = new Date(at.getTime() - 32 * 24 * 3600 * 1000);
-  const rows = await tx.execute<{ meter_id: string; customers: string | number; value: string }>(sql`
-    select meter_id, count(*) as customers, coalesce(sum(value), 0)::text as value
-    from usage_aggregates
-    where creator_id = ${creatorId} and meter_id = any(${`{${meterIds.join(',')}}`}::uuid[]) and "window" = 'period'
-      and window_start > ${ts(since)} and window_start <= ${ts(at)} and window_end > ${ts(at)}
-    group by meter_id`);
-  return rows.map((r) => ({ meterId: r.meter_id, customers: Number(r.customers), value: r.value }));
-}
-
 export type PreviewSource = {
   from: Date;
   to: Date;
   /** Events of this meter (edit), else every event with this name (a new definition). */
   meterId: string | null;
   eventName: string;
+  /** Count distinct keys (unique meters): slower, so only when asked. */
+  distinct: boolean;
   /** Unique meters: the property whose distinct values count (null: the value). */
   uniqueProperty: string | null;
 };
@@ -90,36 +69,49 @@ export type PreviewGroupRow = {
 };
 
 /**
- * Raw events of the window grouped twice in one scan: per customer × billing period
- * (the period stamped on each event at ingestion) and per UTC day. Each group carries
- * every figure an aggregation may need, so one query serves any aggregation type.
+ * Raw events of the window grouped twice: per customer × billing period (the period
+ * stamped on each event at ingestion) and per UTC day. Each group carries every figure
+ * the plain aggregations need (count, sum, max) in one hashed scan; distinct counts,
+ * which need sorting, are computed only for unique meters.
  * Distinct keys follow ingestion (services/aggregation/unique.ts): the property's JSON,
  * or the value; events without the property count for nothing.
  */
 export async function groupPreviewEvents(tx: Queryable, creatorId: string, source: PreviewSource): Promise<PreviewGroupRow[]> {
-  const distinctKey = source.uniqueProperty
-    ? sql`case when e.properties ? ${source.uniqueProperty} and jsonb_typeof(e.properties -> ${source.uniqueProperty}) <> 'null'
-            then 'p:' || (e.properties -> ${source.uniqueProperty})::text end`
-    : sql`'v:' || trim_scale(e.value)::text`;
   const which = source.meterId ? sql`e.meter_id = ${source.meterId}` : sql`e.event_name = ${source.eventName}`;
-  const rows = await tx.execute<{
-    customer_id: string | null;
-    period_start: string | Date | null;
-    day: string | null;
-    events: string | number;
-    total: string;
-    largest: string;
-    uniq: string | number;
-  }>(sql`
-    select customer_id, period_start, to_char(day, 'YYYY-MM-DD') as day, count(*) as events,
-      coalesce(sum(value), 0)::text as total, coalesce(max(value), 0)::text as largest, count(distinct k) as uniq
-    from (
-      select e.customer_id, e.period_start, date_trunc('day', e.occurred_at at time zone 'UTC') as day, e.value,
-        e.customer_id::text || '|' || (${distinctKey}) as k
-      from usage_events e
-      where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(source.from)} and e.occurred_at < ${ts(source.to)} and ${which}
-    ) ev
-    group by grouping sets ((customer_id, period_start), (day))`);
+  const events = sql`
+    select e.customer_id, e.period_start, date_trunc('day', e.occurred_at at time zone 'UTC') as day, e.value, e.properties
+    from usage_events e
+    where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(source.from)} and e.occurred_at < ${ts(source.to)} and ${which}`;
+  type Row = { customer_id: string | null; period_start: string | Date | null; day: string | null; events: string | number; total: string; largest: string; uniq: string | number };
+  let rows: Row[];
+  if (source.distinct) {
+    // Unique meters: distinct keys per customer × period, and per day of customer × key.
+    const key = source.uniqueProperty
+      ? sql`case when ev.properties ? ${source.uniqueProperty} and jsonb_typeof(ev.properties -> ${source.uniqueProperty}) <> 'null'
+              then 'p:' || (ev.properties -> ${source.uniqueProperty})::text end`
+      : sql`'v:' || trim_scale(ev.value)::text`;
+    // Distinct triples first (hashed), then counted: cheaper than count(distinct …), which sorts.
+    rows = await tx.execute<Row>(sql`
+      with ev as materialized (select customer_id, period_start, day, ${key} as k from (${events}) ev),
+      per_period as (select customer_id, period_start, count(*) as events from ev group by customer_id, period_start),
+      per_period_keys as (
+        select customer_id, period_start, count(*) as uniq
+        from (select distinct customer_id, period_start, k from ev where k is not null) d group by customer_id, period_start),
+      per_day as (select day, count(*) as events from ev group by day),
+      per_day_keys as (select day, count(*) as uniq from (select distinct day, customer_id, k from ev where k is not null) d group by day)
+      select p.customer_id, p.period_start, null as day, p.events, '0' as total, '0' as largest, coalesce(u.uniq, 0) as uniq
+      from per_period p left join per_period_keys u using (customer_id, period_start)
+      union all
+      select null, null, to_char(d.day, 'YYYY-MM-DD'), d.events, '0', '0', coalesce(u.uniq, 0)
+      from per_day d left join per_day_keys u using (day)`);
+  } else {
+    // One scan, grouped twice; plain aggregates hash-aggregate without sorting.
+    rows = await tx.execute<Row>(sql`
+      select customer_id, period_start, to_char(day, 'YYYY-MM-DD') as day, count(*) as events,
+        coalesce(sum(value), 0)::text as total, coalesce(max(value), 0)::text as largest, 0 as uniq
+      from (${events}) ev
+      group by grouping sets ((customer_id, period_start), (day))`);
+  }
   return rows.map((r) => ({
     customerId: r.customer_id,
     periodStart: r.period_start === null ? null : new Date(r.period_start),
@@ -140,7 +132,10 @@ export async function findCustomerPlans(tx: Queryable, creatorId: string, custom
   return new Map(rows.map((r) => [r.customer_id, r.plan_name]));
 }
 
-/** Caps the statements of this transaction (an on-demand read over raw events). */
-export async function limitStatementTime(tx: Queryable, milliseconds: number): Promise<void> {
-  await tx.execute(sql`select set_config('statement_timeout', ${String(milliseconds)}, true)`);
+/**
+ * Bounds an on-demand read over raw events, for this transaction only: a statement
+ * timeout, and enough memory for its hash aggregates not to spill to disk.
+ */
+export async function boundPreviewStatements(tx: Queryable, timeoutMs: number): Promise<void> {
+  await tx.execute(sql`select set_config('statement_timeout', ${String(timeoutMs)}, true), set_config('work_mem', '64MB', true)`);
 }

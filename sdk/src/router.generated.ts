@@ -284,16 +284,6 @@ export type MetersLimitHistoryOutput = {
   }>;
 };
 
-export type MetersPeriodUsageInput = void;
-
-export type MetersPeriodUsageOutput = {
-  meters: Array<{
-    meter_id: string;
-    customers: number;
-    quantity: string;
-  }>;
-};
-
 export type MetersPreviewInput = {
   display_name: string;
   unit_name: string;
@@ -1126,6 +1116,7 @@ export type InsightsOverviewInput = void;
 
 export type InsightsOverviewOutput = {
   generated_at: string;
+  period_figures_at: string;
   has_usage: boolean;
   events_per_minute: Array<{
     minute: string;
@@ -1223,7 +1214,6 @@ export type UsageRouter = TRPCBuiltRouter<
       update: TRPCMutationProcedure<{ input: MetersUpdateInput; output: MetersUpdateOutput; meta: object }>;
       archive: TRPCMutationProcedure<{ input: MetersArchiveInput; output: MetersArchiveOutput; meta: object }>;
       limitHistory: TRPCQueryProcedure<{ input: MetersLimitHistoryInput; output: MetersLimitHistoryOutput; meta: object }>;
-      periodUsage: TRPCQueryProcedure<{ input: MetersPeriodUsageInput; output: MetersPeriodUsageOutput; meta: object }>;
       preview: TRPCQueryProcedure<{ input: MetersPreviewInput; output: MetersPreviewOutput; meta: object }>;
     };
     customers: {

@@ -4,14 +4,13 @@ import {
   ZMeter,
   ZMeterIdInput,
   ZMeterList,
-  ZMeterPeriodUsage,
   ZMeterPreview,
   ZMeterPreviewInput,
   ZPlanLimitHistory,
   ZUpdateMeterInput,
   toApiMeter,
 } from '../schemas/meters.js';
-import { getMetersPeriodUsage, getPlanLimitHistory, previewMeter } from '../services/meter-preview.js';
+import { getPlanLimitHistory, previewMeter } from '../services/meter-preview.js';
 import { archiveMeter, createMeter, getMeter, listMeters, updateMeter } from '../services/meters.js';
 import { router, tenantProcedure } from '../trpc.js';
 
@@ -47,10 +46,6 @@ export const metersRouter = router({
     .output(ZPlanLimitHistory)
     .query(async ({ ctx, input }) => getPlanLimitHistory(ctx.rt, ctx.creatorId, input.id)),
 
-  /** Customers metered and their summed counters in the current billing periods, per meter. */
-  periodUsage: tenantProcedure('read')
-    .output(ZMeterPeriodUsage)
-    .query(async ({ ctx }) => getMetersPeriodUsage(ctx.rt, ctx.creatorId)),
 
   /** What a definition (new, or an edit of `meter_id`) would have measured on the last 30 days of raw events. */
   preview: tenantProcedure('read')

@@ -184,7 +184,7 @@ export const toApiMeter = (meter: MeterDomain): TMeter => ({
 });
 
 // ---------------------------------------------------------------------------------------
-// The Meters pages: limit history, this period's usage per meter, and the preview.
+// The Meters pages: limit history and the preview.
 
 export const ZPlanLimitHistoryEntry = ZPlanLimit.extend({
   /** When this limit stopped applying (null: it is the current one). */
@@ -195,17 +195,6 @@ export type TPlanLimitHistoryEntry = z.infer<typeof ZPlanLimitHistoryEntry>;
 /** Every limit each plan has had on a meter, newest first within a plan. */
 export const ZPlanLimitHistory = z.object({ history: z.array(ZPlanLimitHistoryEntry) });
 export type TPlanLimitHistory = z.infer<typeof ZPlanLimitHistory>;
-
-/**
- * Usage of the current billing periods per meter, from the live period counters
- * (customers' periods that contain now): how many customers are metered and the sum of
- * their counters in the meter's unit (for max and unique meters, the sum of each
- * customer's figure — what billing adds up).
- */
-export const ZMeterPeriodUsage = z.object({
-  meters: z.array(z.object({ meter_id: z.uuid(), customers: z.number().int(), quantity: z.string() })),
-});
-export type TMeterPeriodUsage = z.infer<typeof ZMeterPeriodUsage>;
 
 /**
  * A definition to preview: the fields of a create, plus the meter it edits (its events are

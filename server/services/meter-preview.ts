@@ -1,9 +1,9 @@
-import { findCustomerPlans, groupPreviewEvents, limitStatementTime, listPlanLimitHistory, sumCurrentPeriodCounters, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
-import { findMeter, listMeters } from '../../db/queries/meters.js';
+import { boundPreviewStatements, findCustomerPlans, groupPreviewEvents, listPlanLimitHistory, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
+import { findMeter } from '../../db/queries/meters.js';
 import { withCreator } from '../../db/tenant.js';
 import { AppError, notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import type { TMeterPeriodUsage, TMeterPreview, TMeterPreviewInput, TMeterPreviewPlan, TPlanLimitHistory } from '../schemas/meters.js';
+import type { TMeterPreview, TMeterPreviewInput, TMeterPreviewPlan, TPlanLimitHistory } from '../schemas/meters.js';
 import type { AggregationType } from '../../db/schema.js';
 import { aggregationOf } from './aggregation/index.js';
 import { pgError } from './db-errors.js';
@@ -15,7 +15,7 @@ const DAY_MS = 24 * 3600 * 1000;
 export const PREVIEW_DAYS = 30;
 
 /** The preview reads raw events on demand; past this it answers "try again" rather than hold a connection. */
-export const PREVIEW_STATEMENT_TIMEOUT_MS = 10_000;
+export const PREVIEW_STATEMENT_TIMEOUT_MS = 15_000;
 
 /** Every limit a meter's plans have had, newest first within each plan. */
 export async function getPlanLimitHistory(rt: Runtime, creatorId: string, meterId: string): Promise<TPlanLimitHistory> {
@@ -32,21 +32,6 @@ export async function getPlanLimitHistory(rt: Runtime, creatorId: string, meterI
         effective_from: r.effectiveFrom.toISOString(),
         effective_to: r.effectiveTo?.toISOString() ?? null,
       })),
-    };
-  });
-}
-
-/** This period's usage per meter (archived ones included), from the live period counters only. */
-export async function getMetersPeriodUsage(rt: Runtime, creatorId: string): Promise<TMeterPeriodUsage> {
-  const at = rt.now();
-  return withCreator(rt.db, creatorId, async (tx) => {
-    const meters = await listMeters(tx, { includeArchived: true });
-    const sums = await sumCurrentPeriodCounters(tx, creatorId, meters.map((m) => m.id), at);
-    return {
-      meters: sums.map((s) => {
-        const meter = meters.find((m) => m.id === s.meterId)!;
-        return { meter_id: s.meterId, customers: s.customers, quantity: toWireRounded(aggregationOf(meter.aggregationType).toUnit(new D(s.value), meter.unitName)) };
-      }),
     };
   });
 }
@@ -90,13 +75,14 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
 
   const { rows, plans } = await withCreator(rt.db, creatorId, async (tx) => {
     if (input.meter_id && !(await findMeter(tx, input.meter_id))) throw notFound('Meter');
-    await limitStatementTime(tx, PREVIEW_STATEMENT_TIMEOUT_MS);
+    await boundPreviewStatements(tx, PREVIEW_STATEMENT_TIMEOUT_MS);
     try {
       const rows = await groupPreviewEvents(tx, creatorId, {
         from,
         to,
         meterId: input.meter_id ?? null,
         eventName: input.event_name,
+        distinct: input.aggregation_type === 'unique',
         uniqueProperty: input.aggregation_type === 'unique' ? input.unique_property : null,
       });
       const customerIds = [...new Set(rows.flatMap((r) => (r.customerId ? [r.customerId] : [])))];
