@@ -43,8 +43,8 @@ export function preparedJobExecutor(q: Queryable): { executeSql: (text: string, 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The first statement of an ingestion transaction: the RLS tenant and, transaction-local,
- * nested loops only. Every statement of an ingestion transaction is driven by a handful
+ * Switches an ingestion transaction to a creator: the RLS tenant and, transaction-local,
+ * nested loops only (prepared, so it can travel in one write with the reads after it). Every statement of an ingestion transaction is driven by a handful
  * of keys (counters, idempotency keys) against tables holding a creator's whole history;
  * row-set parameters are estimated at 10–100 rows, and the planner then prefers hashing
  * the creator's whole table over probing its primary key per key (measured: 5–10 ms vs

@@ -1,7 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Db } from '../../db/client.js';
 import { startIngestTransaction } from '../../db/queries/usage.js';
-import { setTenant } from '../../db/tenant.js';
 import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { pgError } from './db-errors.js';
@@ -89,12 +88,11 @@ export class GroupCommitter {
       try {
         const results = await this.db.transaction(async (tx) => {
           const out = new Map<Submission, EventOutcome[]>();
-          let first = true;
           for (const [creatorId, submissions] of byCreator) {
-            // The first tenant switch carries the transaction's planner settings.
-            await (first ? startIngestTransaction(tx, creatorId) : setTenant(tx, creatorId));
-            first = false;
-            const outcomes = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt);
+            // Not awaited here: the tenant switch goes out in one write with the creator's
+            // first reads, ahead of them on the connection (commitCreatorEvents awaits it).
+            const tenantSet = startIngestTransaction(tx, creatorId);
+            const outcomes = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt, tenantSet);
             let offset = 0;
             for (const s of submissions) {
               out.set(s, outcomes.slice(offset, offset + s.events.length));

@@ -152,11 +152,21 @@ export class IdempotencyKeyRace extends Error {
  * idempotency answers, pipelined), one to lock the counters, one for all the writes
  * (pipelined). Each idempotency key is written once, with its final answer.
  */
-export async function commitCreatorEvents(boss: PgBoss, tx: Tx, creatorId: string, events: PreparedEvent[], receivedAt: Date): Promise<EventOutcome[]> {
+export async function commitCreatorEvents(
+  boss: PgBoss,
+  tx: Tx,
+  creatorId: string,
+  events: PreparedEvent[],
+  receivedAt: Date,
+  /** The switch of the transaction's RLS tenant to creatorId, already sent (see group-commit.ts). */
+  tenantSet: Promise<void>,
+): Promise<EventOutcome[]> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
-  // Independent reads go out together (postgres.js pipelines them on the transaction's connection).
+  // Independent reads go out together (postgres.js pipelines them on the transaction's
+  // connection, in the order issued: after the tenant switch).
   const keys = [...new Set(events.flatMap((e) => (e.idempotencyKey === null ? [] : [e.idempotencyKey])))];
-  const [settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
+  const [, settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
+    tenantSet,
     findIngestSettings(tx, creatorId),
     findLiveMeters(tx, [...new Set(events.map((e) => e.eventName))]),
     findCustomersByUserIdList(tx, creatorId, [...new Set(events.map((e) => e.userId))]),
