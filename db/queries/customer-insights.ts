@@ -68,15 +68,20 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
   const window =
     q.period === 'current'
       ? sql`a.window_start > ${now}::timestamptz - ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz and a.window_end > ${now}::timestamptz`
-      : sql`a.window_start > ${now}::timestamptz - 2 * ${MONTH_BOUND} and a.window_end <= ${now}::timestamptz and a.window_end = ${currentPeriodStart(now)}`;
+      : // The previous period started at least 28 days ago (a month before the current one) and less than 64.
+        sql`a.window_start > ${now}::timestamptz - 2 * ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz - interval '28 days'
+            and a.window_end <= ${now}::timestamptz and a.window_end = ${currentPeriodStart(now)}`;
   // A closed period is judged by the plan and limit in force at its end (as getCustomerUsage does).
-  const plan =
+  const at = q.period === 'current' ? sql`${now}::timestamptz` : sql`(a.window_end - interval '1 millisecond')`;
+  const planJoin =
     q.period === 'current'
-      ? sql`select c.plan_name, ${now}::timestamptz as at`
-      : sql`select (select pc.plan_name from customer_plan_changes pc
-                    where pc.creator_id = c.creator_id and pc.customer_id = c.customer_id and pc.effective_from <= a.window_end - interval '1 millisecond'
-                    order by pc.effective_from desc limit 1) as plan_name,
-                   a.window_end - interval '1 millisecond' as at`;
+      ? sql``
+      : sql`left join lateral (
+          select pc.plan_name from customer_plan_changes pc
+          where pc.creator_id = c.creator_id and pc.customer_id = c.customer_id and pc.effective_from <= ${at}
+          order by pc.effective_from desc limit 1
+        ) pc on true`;
+  const planName = q.period === 'current' ? sql`c.plan_name` : sql`pc.plan_name`;
   const search = q.searchPrefix
     ? sql`and (lower(c.user_id) like ${`${q.searchPrefix}%`} or lower(c.email) like ${`${q.searchPrefix}%`} or lower(c.name) like ${`${q.searchPrefix}%`})`
     : sql``;
@@ -113,20 +118,20 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
     sort_key: string;
     total: string | number;
   }>(sql`
-    with base as (
-      select c.customer_id, c.user_id, c.email, c.name, p.plan_name, a.window_start, a.window_end, a.value, a.event_count,
+    with lim as materialized (
+      -- This meter's limit rows, all plans and their history: a handful, joined in memory.
+      select l.plan_name, l.limit_value, l.overage_price, l.soft_limit_threshold, l.hard_cap, l.effective_from, l.effective_to
+      from meter_plan_limits l
+      where l.creator_id = ${q.creatorId} and l.meter_id = ${q.meterId}
+    ),
+    base as (
+      select c.customer_id, c.user_id, c.email, c.name, ${planName} as plan_name, a.window_start, a.window_end, a.value, a.event_count,
              l.limit_value, l.overage_price, l.soft_limit_threshold, l.hard_cap
       from usage_aggregates a
       join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
-      cross join lateral (${plan}) p
-      left join lateral (
-        select l.limit_value, l.overage_price, l.soft_limit_threshold, l.hard_cap
-        from meter_plan_limits l
-        where l.creator_id = a.creator_id and l.meter_id = a.meter_id and l.plan_name = p.plan_name
-          and l.effective_from <= p.at and (l.effective_to is null or l.effective_to > p.at)
-        order by l.effective_from desc
-        limit 1
-      ) l on true
+      ${planJoin}
+      -- Limit rows of one plan never overlap in time: at most one matches.
+      left join lim l on l.plan_name = ${planName} and l.effective_from <= ${at} and (l.effective_to is null or l.effective_to > ${at})
       where a.creator_id = ${q.creatorId} and a.meter_id = ${q.meterId} and a.window = 'period' and ${window} ${search}
     ),
     keyed as (select r.*, (${sortKey})::numeric as sort_key from base r)

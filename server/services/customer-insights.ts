@@ -9,6 +9,7 @@ import { aggregationOf } from './aggregation/index.js';
 import type { Customer } from './customers.js';
 import { D, toWireRounded } from './decimal.js';
 import { getCustomerUsage } from './usage.js';
+import { periodAt } from './periods.js';
 import { overage, usageFigures } from './usage-snapshot.js';
 import type { z } from 'zod';
 
@@ -117,14 +118,64 @@ const startOfUtcDay = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.ge
  * getCustomerUsage), earlier periods and this period's days from the counters.
  */
 export async function getCustomerDetail(rt: Runtime, creatorId: string, userId: string): Promise<Omit<TCustomerDetail, 'customer'> & { customer: Customer }> {
-  const usage = await getCustomerUsage(rt, creatorId, userId, 'current');
+  // The figures (getCustomerUsage, its own transaction) and the counters behind the charts
+  // are read side by side; both place the period by the customer's anchor at the same clock.
+  const [usage, counters] = await Promise.all([getCustomerUsage(rt, creatorId, userId, 'current'), readCustomerCounters(rt, creatorId, userId)]);
+  const { customer, meters } = counters;
+  let { periods, days } = counters;
+  if (usage.period_start !== counters.periodStart.toISOString()) {
+    // The period turned between the two reads: read the counters again for the figures' period.
+    ({ periods, days } = await readCustomerCounters(rt, creatorId, userId, new Date(usage.period_start)));
+  }
   const periodStart = new Date(usage.period_start);
-  const periodEnd = new Date(usage.period_end);
+  const byId = new Map(meters.map((m) => [m.id, m]));
+  const toUnit = (meter: Meter, value: string) => toWireRounded(aggregationOf(meter.aggregationType).toUnit(new D(value), meter.unitName));
+  const current = new Map(periods.filter((p) => p.windowStart.getTime() === periodStart.getTime()).map((p) => [p.meterId, p]));
+  const history: TCustomerDetail['history'] = [];
+  for (const meter of meters) {
+    const earlier = periods.filter((p) => p.meterId === meter.id && p.windowStart < periodStart).slice(0, HISTORY_PERIODS);
+    for (const p of earlier) {
+      history.push({ meter_id: meter.id, period_start: p.windowStart.toISOString(), period_end: p.windowEnd.toISOString(), used: toUnit(meter, p.value), event_count: p.eventCount });
+    }
+  }
+  return {
+    customer,
+    period_start: usage.period_start,
+    period_end: usage.period_end,
+    meters: usage.meters.map((m) => {
+      const meter = byId.get(m.meter_id)!;
+      const limit = meter.planLimits.find((l) => l.planName === usage.plan_name) ?? null;
+      return {
+        ...m,
+        display_name: meter.displayName,
+        aggregation_type: meter.aggregationType,
+        unit_name: meter.unitName,
+        archived: meter.archivedAt !== null,
+        percent_of_limit: percentOfLimit(m.used, m.limit),
+        soft_limit_threshold: limit?.softLimitThreshold ?? null,
+        hard_cap: Boolean(limit?.hardCap && limit.limitValue !== null),
+        overage_price: limit?.overagePrice ?? null,
+        event_count: current.get(m.meter_id)?.eventCount ?? 0,
+      };
+    }),
+    history,
+    daily: days
+      .filter((d) => byId.has(d.meterId) && d.windowStart >= startOfUtcDay(periodStart))
+      .map((d) => ({ meter_id: d.meterId, day: d.windowStart.toISOString(), used: toUnit(byId.get(d.meterId)!, d.value), event_count: d.eventCount }))
+      .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
+  };
+}
+
+/** The customer, the meters, and their period counters (this one and six before) and this period's day rollups. */
+async function readCustomerCounters(rt: Runtime, creatorId: string, userId: string, periodStartOverride?: Date) {
+  const now = rt.now();
   return withCreator(rt.db, creatorId, async (tx) => {
     const customer = await findCustomerByUserId(tx, userId);
     if (!customer) throw notFound('Customer');
+    const period = periodAt(now, customer.billingAnchor);
+    const periodStart = periodStartOverride ?? period.start;
+    const periodEnd = periodStartOverride ? periodAt(periodStartOverride, customer.billingAnchor).end : period.end;
     const meters = await listMeters(tx, { includeArchived: true });
-    const byId = new Map(meters.map((m) => [m.id, m]));
     const meterIds = meters.map((m) => m.id);
     // Six earlier monthly periods start within seven months before this one.
     const historySince = new Date(periodStart.getTime() - (HISTORY_PERIODS + 1) * 31 * 86_400_000);
@@ -132,42 +183,7 @@ export async function getCustomerDetail(rt: Runtime, creatorId: string, userId: 
       listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'period', since: historySince, until: periodEnd }),
       listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'day', since: startOfUtcDay(periodStart), until: periodEnd }),
     ]);
-    const toUnit = (meter: Meter, value: string) => toWireRounded(aggregationOf(meter.aggregationType).toUnit(new D(value), meter.unitName));
-    const current = new Map(periods.filter((p) => p.windowStart.getTime() === periodStart.getTime()).map((p) => [p.meterId, p]));
-    const history: TCustomerDetail['history'] = [];
-    for (const meterId of meterIds) {
-      const meter = byId.get(meterId)!;
-      const earlier = periods.filter((p) => p.meterId === meterId && p.windowStart < periodStart).slice(0, HISTORY_PERIODS);
-      for (const p of earlier) {
-        history.push({ meter_id: meterId, period_start: p.windowStart.toISOString(), period_end: p.windowEnd.toISOString(), used: toUnit(meter, p.value), event_count: p.eventCount });
-      }
-    }
-    return {
-      customer,
-      period_start: usage.period_start,
-      period_end: usage.period_end,
-      meters: usage.meters.map((m) => {
-        const meter = byId.get(m.meter_id)!;
-        const limit = meter.planLimits.find((l) => l.planName === usage.plan_name) ?? null;
-        return {
-          ...m,
-          display_name: meter.displayName,
-          aggregation_type: meter.aggregationType,
-          unit_name: meter.unitName,
-          archived: meter.archivedAt !== null,
-          percent_of_limit: percentOfLimit(m.used, m.limit),
-          soft_limit_threshold: limit?.softLimitThreshold ?? null,
-          hard_cap: Boolean(limit?.hardCap && limit.limitValue !== null),
-          overage_price: limit?.overagePrice ?? null,
-          event_count: current.get(m.meter_id)?.eventCount ?? 0,
-        };
-      }),
-      history,
-      daily: days
-        .filter((d) => byId.has(d.meterId))
-        .map((d) => ({ meter_id: d.meterId, day: d.windowStart.toISOString(), used: toUnit(byId.get(d.meterId)!, d.value), event_count: d.eventCount }))
-        .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
-    };
+    return { customer, meters, periods, days, periodStart };
   });
 }
 
