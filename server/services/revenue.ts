@@ -59,13 +59,55 @@ const toWireMoney = (f: Figures) => ({
 const toWireFigures = (f: Figures) => ({ ...toWireMoney(f), quantity_so_far: toWireRounded(f.quantitySoFar), quantity_projected: toWireRounded(f.quantityProjected) });
 
 /**
+ * Large accounts read a snapshot: summing every live counter (10k customers × 20 meters
+ * is 200k of them) costs more than a page load may, and the page says "as of". A snapshot
+ * is served as is for FRESH_MS, then served while a new one is computed in the background
+ * for up to STALE_MS; older, the page waits for a new one. Small accounts are always live,
+ * so what a creator just did shows at once.
+ */
+const SNAPSHOT_FROM_COUNTERS = 20_000;
+const FRESH_MS = 30_000;
+const STALE_MS = 5 * 60_000;
+
+type Snapshot = { overview: TRevenueOverview; at: number; refreshing: boolean };
+const snapshots = new WeakMap<Runtime, Map<string, Snapshot>>();
+
+/**
  * Overage revenue of the current period, per meter and per plan, so far and projected to
  * each customer's period end. Each customer is judged as GET …/customers/{id}/usage judges
  * the current period — their plan now, the plan's limit now, hard caps billing nothing —
  * from the period counters only (never raw events), summed in the database per meter × plan.
  */
 export async function getRevenueOverview(rt: Runtime, creatorId: string): Promise<TRevenueOverview> {
+  let byCreator = snapshots.get(rt);
+  if (!byCreator) snapshots.set(rt, (byCreator = new Map()));
+  const cached = byCreator.get(creatorId);
+  const age = cached ? rt.now().getTime() - cached.at : Infinity;
+  if (cached && age < FRESH_MS) return cached.overview;
+  if (cached && age < STALE_MS) {
+    if (!cached.refreshing) {
+      cached.refreshing = true;
+      computeRevenueOverview(rt, creatorId, byCreator).catch((err: unknown) => {
+        cached.refreshing = false;
+        rt.log.warn({ err, creatorId }, 'revenue snapshot refresh failed');
+      });
+    }
+    return cached.overview;
+  }
+  return computeRevenueOverview(rt, creatorId, byCreator);
+}
+
+async function computeRevenueOverview(rt: Runtime, creatorId: string, byCreator: Map<string, Snapshot>): Promise<TRevenueOverview> {
   const now = rt.now();
+  const overview = await sumRevenueOverview(rt, creatorId, now);
+  const counters = overview.customers_count * overview.meters.filter((m) => m.billing_plans > 0).length;
+  if (counters >= SNAPSHOT_FROM_COUNTERS) byCreator.set(creatorId, { overview, at: now.getTime(), refreshing: false });
+  else byCreator.delete(creatorId);
+  return overview;
+}
+
+/** The overview computed now, without the snapshot (the benchmark measures it). */
+export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Date): Promise<TRevenueOverview> {
   return withCreator(rt.db, creatorId, async (tx) => {
     const [meters, customersCount] = await Promise.all([listMeters(tx, { includeArchived: true }), countCustomers(tx)]);
     const groups: Array<OverageGroup & { meter: Meter; limit: PlanLimit }> = [];
