@@ -7,6 +7,9 @@ import { SelectField } from '~/components/choice-fields';
 import { CsrfField } from '~/components/csrf-field';
 import { FormAlert, TextField, inputClassName } from '~/components/form-field';
 import { fieldMessage } from '~/lib/form';
+import { AGGREGATIONS, BILLING_MODEL_LABELS } from './meter-labels';
+
+export { AGGREGATIONS, BILLING_MODEL_LABELS };
 
 /**
  * The meter form of the create and edit pages. Its fields are named by the API's field
@@ -15,34 +18,6 @@ import { fieldMessage } from '~/lib/form';
  */
 
 type AggregationType = (typeof AGGREGATION_TYPES)[number];
-
-export const AGGREGATIONS = {
-  count: {
-    label: 'Count',
-    description: 'Number of events, whatever their value (API calls, messages).',
-  },
-  sum: {
-    label: 'Sum',
-    description: 'Sum of event values (tokens, credits, GB transferred).',
-  },
-  max: {
-    label: 'Max',
-    description: 'Largest value in the period (peak seats, storage high-water mark).',
-  },
-  unique: {
-    label: 'Unique',
-    description: 'Distinct values of a property (active users, projects).',
-  },
-  duration: {
-    label: 'Duration',
-    description: 'Event values are seconds, reported in ms, seconds, minutes or hours.',
-  },
-} as const satisfies Record<AggregationType, { label: string; description: string }>;
-
-export const BILLING_MODEL_LABELS = {
-  metered: 'Metered — billed on usage',
-  licensed: 'Licensed — a fixed quantity per period',
-} as const satisfies Record<(typeof BILLING_MODELS)[number], string>;
 
 export type PlanLimitValues = {
   plan_name: string;

@@ -69,7 +69,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
         <Figure label={`Total (${unit})`} value={formatQuantity(preview.quantity)} />
         <Figure label="Overage" value={formatQuantity(preview.overage_amount)} />
       </div>
-      <div className="mt-6 overflow-x-auto">
+      <div className="relative mt-6 overflow-x-auto">
         <Table aria-label="Preview per plan">
           <TableHead>
             <TableRow>
@@ -132,7 +132,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
 export function PlanLimitHistory({ history }: { history: TPlanLimitHistoryEntry[] }) {
   if (history.length === 0) return <p className="text-tremor-default text-tremor-content">No plan has had a limit on this meter.</p>;
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <Table aria-label="Plan limit history">
         <TableHead>
           <TableRow>

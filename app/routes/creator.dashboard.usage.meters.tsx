@@ -2,7 +2,7 @@ import { json, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/nod
 import { Link, useLoaderData } from '@remix-run/react';
 import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import { buttonClassName } from '~/components/buttons';
-import { AGGREGATIONS } from '~/components/meter-form';
+import { AGGREGATIONS } from '~/components/meter-labels';
 import { formatQuantity } from '~/components/meter-preview';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
@@ -146,7 +146,7 @@ export default function MetersPage() {
             {meters.length === 0 ? (
               <p className="px-6 pb-8 text-tremor-default text-tremor-content">No active meters. Archived meters are kept for their history.</p>
             ) : (
-              <div className="overflow-x-auto">
+              <div className="relative overflow-x-auto">
                 <Table aria-label="Meters">
                   <TableHead>
                     <TableRow>
