@@ -270,3 +270,8 @@ export async function listCustomerEvents(tx: Queryable, q: EventsQuery): Promise
     occurredAtExact: r.exact,
   }));
 }
+
+/** Bounds this transaction's statements: a property search over a heavy customer's history stops instead of running on. */
+export async function boundEventSearch(tx: Queryable, timeoutMs: number): Promise<void> {
+  await tx.execute(sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`);
+}

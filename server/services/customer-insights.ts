@@ -1,11 +1,12 @@
 import { findCustomerByUserId } from '../../db/queries/customers.js';
-import { listCustomerEvents, listCustomerWindows, listTopCustomers, type RawEvent, type TopSortKey } from '../../db/queries/customer-insights.js';
+import { boundEventSearch, listCustomerEvents, listCustomerWindows, listTopCustomers, type RawEvent, type TopSortKey } from '../../db/queries/customer-insights.js';
 import { findMeter, listMeters, type Meter, type PlanLimit } from '../../db/queries/meters.js';
 import { withCreator } from '../../db/tenant.js';
 import { notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCustomerDetail, TCustomerEvent, TCustomerEvents, TTopCustomers, ZCustomerEventsInput, ZTopCustomersInput } from '../schemas/customers.js';
 import { aggregationOf } from './aggregation/index.js';
+import { pgError } from './db-errors.js';
 import type { Customer } from './customers.js';
 import { D, toWireRounded } from './decimal.js';
 import { getCustomerUsage } from './usage.js';
@@ -15,6 +16,9 @@ import type { z } from 'zod';
 
 type TopInput = z.output<typeof ZTopCustomersInput>;
 type EventsInput = z.output<typeof ZCustomerEventsInput>;
+
+/** How long a property search over a customer's events may run. */
+const PROPERTY_SEARCH_TIMEOUT_MS = 3000;
 
 /** Earlier periods shown per meter on the customer page. */
 const HISTORY_PERIODS = 6;
@@ -215,15 +219,26 @@ export async function listEventsOfCustomer(rt: Runtime, creatorId: string, input
     const meters = await listMeters(tx, { includeArchived: true });
     if (input.meter_id && !meters.some((m) => m.id === input.meter_id)) throw unknownMeterField();
     const byId = new Map(meters.map((m) => [m.id, m]));
+    const containing = input.property_key !== undefined && input.property_value !== undefined ? containmentsOf(input.property_key, input.property_value) : [];
+    // The property is checked on each of the customer's events in time order until a page
+    // is found: a rare value over a long history is stopped, and the answer says how to narrow it.
+    if (containing.length > 0) await boundEventSearch(tx, PROPERTY_SEARCH_TIMEOUT_MS);
     const rows = await listCustomerEvents(tx, {
       creatorId,
       customerId: customer.id,
       meterId: input.meter_id ?? null,
       from: input.from ? new Date(input.from) : null,
       to: input.to ? new Date(input.to) : null,
-      containing: input.property_key !== undefined && input.property_value !== undefined ? containmentsOf(input.property_key, input.property_value) : [],
+      containing,
       limit: input.limit + 1,
       after: after ? { occurredAt: after[0]!, eventId: after[1]! } : null,
+    }).catch((error: unknown) => {
+      if (pgError(error)?.code === '57014') {
+        throw validationError([
+          { field: 'from', message: `is needed to search this many events by property (the search took over ${PROPERTY_SEARCH_TIMEOUT_MS / 1000} s): choose a narrower time range or a meter` },
+        ]);
+      }
+      throw error;
     });
     const page = rows.slice(0, input.limit);
     const last = page.at(-1);
