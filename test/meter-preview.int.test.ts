@@ -212,4 +212,11 @@ describe('meters.limitHistory', () => {
     expect((await query(call, 'meters.limitHistory', { id: 'nope' })).status).toBe(422);
   });
 
+
+  it('a new definition for an archived meter’s event name previews the events recorded under it', async () => {
+    const archived = await call('DELETE', `/api/usage/meters/${meterId}`);
+    expect(archived.status).toBeLessThan(300);
+    const preview = (await query(call, 'meters.preview', definition())).json.result.data;
+    expect(preview).toMatchObject({ events: 12, customers: 4, quantity: '12' });
+  });
 });

@@ -48,9 +48,8 @@ export async function listPlanLimitHistory(tx: Queryable, creatorId: string, met
 export type PreviewSource = {
   from: Date;
   to: Date;
-  /** Events of this meter (edit), else every event with this name (a new definition). */
-  meterId: string | null;
-  eventName: string;
+  /** Events of these meters: the one edited, or every meter (archived too) of the event name. */
+  meterIds: string[];
   /** Count distinct keys (unique meters): slower, so only when asked. */
   distinct: boolean;
   /** Unique meters: the property whose distinct values count (null: the value). */
@@ -77,7 +76,9 @@ export type PreviewGroupRow = {
  * or the value; events without the property count for nothing.
  */
 export async function groupPreviewEvents(tx: Queryable, creatorId: string, source: PreviewSource): Promise<PreviewGroupRow[]> {
-  const which = source.meterId ? sql`e.meter_id = ${source.meterId}` : sql`e.event_name = ${source.eventName}`;
+  if (source.meterIds.length === 0) return [];
+  // By meter (usage_events_meter_customer_time_idx, partitions pruned by the window).
+  const which = sql`e.meter_id = any(${`{${source.meterIds.join(',')}}`}::uuid[])`;
   const events = sql`
     select e.customer_id, e.period_start, date_trunc('day', e.occurred_at at time zone 'UTC') as day, e.value, e.properties
     from usage_events e
@@ -121,6 +122,15 @@ export async function groupPreviewEvents(tx: Queryable, creatorId: string, sourc
     max: r.largest,
     distinct: Number(r.uniq),
   }));
+}
+
+/**
+ * Every meter, archived ones included, that has had this event name: events are stored
+ * only under a meter, so these are where events of the name can be.
+ */
+export async function findMeterIdsByEventName(tx: Queryable, creatorId: string, eventName: string): Promise<string[]> {
+  const rows = await tx.execute<{ meter_id: string }>(sql`select meter_id from usage_meters where creator_id = ${creatorId} and event_name = ${eventName}`);
+  return rows.map((r) => r.meter_id);
 }
 
 /** Current plan of each of these customers (customers_pkey). */

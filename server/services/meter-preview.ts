@@ -1,4 +1,4 @@
-import { boundPreviewStatements, findCustomerPlans, groupPreviewEvents, listPlanLimitHistory, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
+import { boundPreviewStatements, findCustomerPlans, findMeterIdsByEventName, groupPreviewEvents, listPlanLimitHistory, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
 import { findMeter } from '../../db/queries/meters.js';
 import { withCreator } from '../../db/tenant.js';
 import { AppError, notFound } from '../errors.js';
@@ -75,13 +75,14 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
 
   const { rows, plans } = await withCreator(rt.db, creatorId, async (tx) => {
     if (input.meter_id && !(await findMeter(tx, input.meter_id))) throw notFound('Meter');
+    // A new definition reads the events of every meter that had its name (none: nothing to read).
+    const meterIds = input.meter_id ? [input.meter_id] : await findMeterIdsByEventName(tx, creatorId, input.event_name);
     await boundPreviewStatements(tx, PREVIEW_STATEMENT_TIMEOUT_MS);
     try {
       const rows = await groupPreviewEvents(tx, creatorId, {
         from,
         to,
-        meterId: input.meter_id ?? null,
-        eventName: input.event_name,
+        meterIds,
         distinct: input.aggregation_type === 'unique',
         uniqueProperty: input.aggregation_type === 'unique' ? input.unique_property : null,
       });
