@@ -97,7 +97,7 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
                   {m.customers_in_overage}
                   <span className="block text-tremor-label">{m.customers_projected} by period end</span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">
+                <TableCell className="whitespace-normal text-right tabular-nums">
                   <span className="block font-medium text-tremor-content-strong" data-testid="revenue-meter-amount">
                     {formatMoney(m.amount_so_far)}
                   </span>
@@ -105,7 +105,7 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
                     {formatQuantity(m.quantity_so_far)} {m.unit_name} over
                   </span>
                 </TableCell>
-                <TableCell className="pr-6 text-right tabular-nums">
+                <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
                   <span className="block">{formatEstimate(m.amount_projected)}</span>
                   <span className="text-tremor-label">
                     {formatQuantity(m.quantity_projected)} {m.unit_name} over
@@ -187,13 +187,13 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
                   {p.customers_in_overage}
                   <span className="block text-tremor-label">{p.customers_projected} by period end</span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">
+                <TableCell className="whitespace-normal text-right tabular-nums">
                   <span className="block font-medium text-tremor-content-strong">{formatMoney(p.amount_so_far)}</span>
                   <span className="text-tremor-label">
                     {formatQuantity(p.quantity_so_far)} {p.unit_name} over
                   </span>
                 </TableCell>
-                <TableCell className="pr-6 text-right tabular-nums">
+                <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
                   <span className="block">{formatEstimate(p.amount_projected)}</span>
                   <span className="text-tremor-label">
                     {formatQuantity(p.quantity_projected)} {p.unit_name} over

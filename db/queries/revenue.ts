@@ -50,7 +50,8 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
   // the cost at 200k counters). Projected usage is never below usage so far, so a counter
   // that cannot pass its meter's lowest limit either way owes nothing and stops at the
   // index tuple (value and window bounds are in usage_aggregates_live_idx), before the
-  // join with customers.
+  // join with customers (materialized, so the planner cannot join customers first and
+  // filter 200k joined rows: measured 431 vs 565 ms p50 on the loaded benchmark machine).
   return sql`
     with g as (
       select * from json_to_recordset(${JSON.stringify(
@@ -60,7 +61,7 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     m as (
       select meter_id, min(limit_base) as min_limit, min(limit_base)::float8 as min_limit_f, bool_and(run_rate) as run_rate from g group by meter_id
     ),
-    candidates as (
+    candidates as materialized (
       select a.meter_id, a.customer_id, a.value, p.projected
       from usage_aggregates a
       join m on m.meter_id = a.meter_id
