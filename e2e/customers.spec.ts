@@ -123,6 +123,9 @@ test('Top users and a customer page', async ({ page, creator, baseURL, browser }
   await page.getByRole('link', { name: WEIRD_ID }).click();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(WEIRD_ID);
   await expect(page.locator('[data-testid="meter-usage"][data-event-name="api_calls"]').getByTestId('meter-used')).toContainText('5 / 10 calls');
+  // And its address, loaded directly, is the same page
+  await page.goto(`${DASHBOARD}/customers/${encodeURIComponent(WEIRD_ID)}`);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(WEIRD_ID);
 
   // When they open alice from the ranking
   await page.getByRole('link', { name: '← Top users' }).click();
