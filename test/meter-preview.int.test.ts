@@ -77,6 +77,8 @@ describe('meters.preview', () => {
       limit_value: '5',
       hard_cap: false,
       overage_price: '0.5',
+      soft_limit_threshold: null,
+      customers_over_soft_limit: 0,
       customers: 1,
       events: 7,
       quantity: '7',
@@ -111,6 +113,17 @@ describe('meters.preview', () => {
     expect(planOf(preview, 'free')).toMatchObject({ customers_over_limit: 1, customers_capped: 1, quantity_over_limit: '1', overage_amount: '0' });
     expect(planOf(preview, 'pro')).toMatchObject({ customers_over_limit: 1, customers_capped: 0, quantity_over_limit: '1', overage_amount: '0.25' });
     expect(preview.overage_amount).toBe('0.25');
+  });
+
+  it('soft limits: customers who reached threshold × limit (a soft-limit alert each)', async () => {
+    const res = await query(call, 'meters.preview', {
+      ...definition({ plan_limits: [{ plan_name: 'free', limit_value: 3, soft_limit_threshold: '0.9', hard_cap: true }, { plan_name: 'pro', limit_value: 20, soft_limit_threshold: 0.5 }] }),
+      meter_id: meterId,
+    });
+    const preview = res.json.result.data;
+    // free: 3 ≥ 2.7; pro: 7 < 10.
+    expect(planOf(preview, 'free')).toMatchObject({ soft_limit_threshold: '0.9', customers_over_soft_limit: 1, customers_over_limit: 0 });
+    expect(planOf(preview, 'pro')).toMatchObject({ soft_limit_threshold: '0.5', customers_over_soft_limit: 0, customers_over_limit: 0 });
   });
 
   it('sum: values add up (pro 1+…+7 = 28, over a limit of 20 by 8 at 0.1 = 0.8)', async () => {

@@ -76,6 +76,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
               <TableHeaderCell>Plan</TableHeaderCell>
               <TableHeaderCell className="text-right">Customers</TableHeaderCell>
               <TableHeaderCell className="text-right">Total ({unit})</TableHeaderCell>
+              <TableHeaderCell className="text-right">Soft-limit alerts</TableHeaderCell>
               <TableHeaderCell className="text-right">Over the limit</TableHeaderCell>
               <TableHeaderCell className="text-right">Beyond the limit</TableHeaderCell>
               <TableHeaderCell className="text-right">Overage</TableHeaderCell>
@@ -94,6 +95,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
                 </TableCell>
                 <TableCell className="text-right tabular-nums">{formatQuantity(String(plan.customers))}</TableCell>
                 <TableCell className="text-right tabular-nums">{formatQuantity(plan.quantity)}</TableCell>
+                <TableCell className="text-right tabular-nums">{plan.soft_limit_threshold === null ? '—' : plan.customers_over_soft_limit}</TableCell>
                 <TableCell className="text-right tabular-nums">
                   {plan.customers_over_limit}
                   {plan.hard_cap && plan.customers_capped > 0 ? <span className="block text-tremor-label text-red-600">{plan.customers_capped} would have been capped</span> : null}

@@ -323,6 +323,8 @@ export type MetersPreviewOutput = {
     customers: number;
     events: number;
     quantity: string;
+    soft_limit_threshold: null | string;
+    customers_over_soft_limit: number;
     customers_over_limit: number;
     customers_capped: number;
     quantity_over_limit: string;

@@ -227,6 +227,9 @@ export const ZMeterPreviewPlan = z.object({
   events: z.number().int(),
   /** Sum over customers × billing periods of the meter's figure, in the meter's unit. */
   quantity: z.string(),
+  soft_limit_threshold: z.string().nullable(),
+  /** Customers whose figure reached soft_limit_threshold × limit in at least one of their periods (a soft-limit alert each). */
+  customers_over_soft_limit: z.number().int(),
   /** Customers whose figure passed the limit in at least one of their periods. */
   customers_over_limit: z.number().int(),
   /** Hard-capped plans: the customers above that would have been refused events (else 0). */

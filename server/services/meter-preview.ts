@@ -51,7 +51,7 @@ function baseFigure(type: AggregationType, row: PreviewGroupRow): D {
   }
 }
 
-type PlanTally = TMeterPreviewPlan & { customerIds: Set<string>; overCustomers: Set<string>; quantityD: D; overD: D; amountD: D };
+type PlanTally = TMeterPreviewPlan & { customerIds: Set<string>; softCustomers: Set<string>; overCustomers: Set<string>; quantityD: D; overD: D; amountD: D };
 
 /**
  * What a meter definition would have measured on the last 30 days of raw events.
@@ -111,6 +111,8 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
         limit_value: limit?.limit_value ?? null,
         hard_cap: limit?.hard_cap ?? false,
         overage_price: limit?.overage_price ?? null,
+        soft_limit_threshold: limit?.soft_limit_threshold ?? null,
+        customers_over_soft_limit: 0,
         customers: 0,
         events: 0,
         quantity: '0',
@@ -119,6 +121,7 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
         quantity_over_limit: '0',
         overage_amount: '0',
         customerIds: new Set(),
+        softCustomers: new Set(),
         overCustomers: new Set(),
         quantityD: new D(0),
         overD: new D(0),
@@ -143,6 +146,9 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
     tally.customerIds.add(row.customerId);
     tally.events += row.events;
     tally.quantityD = tally.quantityD.plus(used);
+    if (tally.limit_value !== null && tally.soft_limit_threshold !== null && used.greaterThanOrEqualTo(new D(tally.limit_value).times(tally.soft_limit_threshold))) {
+      tally.softCustomers.add(row.customerId);
+    }
     if (tally.limit_value !== null && used.greaterThan(tally.limit_value)) {
       const beyond = used.minus(tally.limit_value);
       tally.overCustomers.add(row.customerId);
@@ -153,9 +159,10 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
 
   const planList: TMeterPreviewPlan[] = [...tallies.values()]
     .sort((a, b) => (a.plan_name === null ? 1 : b.plan_name === null ? -1 : Number(b.in_definition) - Number(a.in_definition) || a.plan_name.localeCompare(b.plan_name)))
-    .map(({ customerIds, overCustomers, quantityD, overD, amountD, ...plan }) => ({
+    .map(({ customerIds, softCustomers, overCustomers, quantityD, overD, amountD, ...plan }) => ({
       ...plan,
       customers: customerIds.size,
+      customers_over_soft_limit: softCustomers.size,
       quantity: toWireRounded(quantityD),
       customers_over_limit: overCustomers.size,
       customers_capped: plan.hard_cap ? overCustomers.size : 0,
