@@ -133,6 +133,19 @@ test('a new creator sees the empty state, then overage owed this period and a wh
   expect(((await rest(baseURL, apiKey, 'GET', `/api/usage/meters/${meterId}`)).body.plan_limits as Array<{ limit_value: string }>)[0]!.limit_value).toBe('5');
   await screenshots(page, 'revenue');
 
+  // The same link works without JavaScript: the server renders the simulation
+  const shared = await page.request.get(`${DASHBOARD}/revenue?meter=${meterId}&plan=pro&limit=3&price=0.5&edit=1`);
+  expect(shared.status()).toBe(200);
+  const html = await shared.text();
+  expect(html).toContain('+$2.50');
+  expect(html).toContain('$4.00');
+  // And a plan the meter does not have is refused beside the plan field, keeping the rest
+  const unknownPlan = await page.request.get(`${DASHBOARD}/revenue?meter=${meterId}&plan=gold&limit=3&price=0.5&edit=1`);
+  expect(unknownPlan.status()).toBe(200);
+  const refused = await unknownPlan.text();
+  expect(refused).toMatch(/id="what-if-plan-error"[^>]*>Plan is not a plan of api_calls \(its plans: pro\)/);
+  expect(refused).toContain('value="3"');
+
   // When they try a hard cap at 5 instead
   await whatIf.getByLabel('Limit', { exact: true }).fill('5');
   await whatIf.getByLabel('Hard cap').check();
