@@ -53,7 +53,8 @@ const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   if (!result.ok) {
     const appError = appErrorOf(result.error);
     if (appError.category === 'internal') ctx.rt.log.error({ err: result.error.cause ?? result.error, requestId: ctx.requestId, path }, 'procedure failed');
-    if (!(result.error.cause instanceof AppError)) {
+    // A service's AppError reaches here wrapped as INTERNAL_SERVER_ERROR: give it its category's code.
+    if (!(result.error.cause instanceof AppError) || result.error.code !== TRPC_CODES[appError.category]) {
       result.error = new TRPCError({ code: TRPC_CODES[appError.category], message: appError.detail, cause: appError });
     }
   }

@@ -31,7 +31,7 @@ type Sent = { event_name: string; user_id: string; value: string; properties?: R
 async function query(call: Call, procedure: string, input?: unknown) {
   const search = input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`;
   const response = await call('GET', `/api/trpc/${procedure}${search}`);
-  return { status: response.status, data: response.json?.result?.data, problem: response.json?.error?.data?.problem };
+  return { status: response.status, data: response.json?.result?.data, problem: response.json?.error?.data?.problem, code: response.json?.error?.data?.code };
 }
 
 async function track(call: Call, events: Sent[]) {
@@ -186,6 +186,7 @@ describe('insights.trends: per-meter charts from meter rollups', () => {
     for (const [input, field] of cases) {
       const answer = await query(ctx.call, 'insights.trends', input);
       expect(answer.status, JSON.stringify(input)).toBe(422);
+      expect(answer.code).toBe('UNPROCESSABLE_CONTENT');
       expect(answer.problem.errors.map((e: { field: string }) => e.field), JSON.stringify(input)).toContain(field);
     }
 
@@ -193,6 +194,7 @@ describe('insights.trends: per-meter charts from meter rollups', () => {
     const stranger = await query(api(server.url, other.apiKey), 'insights.trends', { meter_id: ctx.meters.calls, ...range });
     expect(stranger.status).toBe(404);
     expect(stranger.problem.type).toMatch(/not-found$/);
+    expect(stranger.code).toBe('NOT_FOUND');
     const strangerOverview = await query(api(server.url, other.apiKey), 'insights.overview');
     expect(strangerOverview.data.meters).toEqual([]);
     expect(strangerOverview.data.has_usage).toBe(false);
