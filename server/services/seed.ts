@@ -3,7 +3,6 @@ import { findCreatorByEmail } from '../../db/queries/creators.js';
 import { listMeters as listMeterRows, type Meter } from '../../db/queries/meters.js';
 import {
   analyzeEvents,
-  analyzeSeededTables,
   copyEvents,
   deleteCreatorEverywhere,
   ensureSeedPartitions,
@@ -19,6 +18,7 @@ import {
   type SeedCustomer,
   type SeedCustomerRow,
   type SeedPeriod,
+  vacuumSeededTables,
 } from '../../db/queries/seed.js';
 import type { AggregationType, AlertKind } from '../../db/schema.js';
 import { withCreator } from '../../db/tenant.js';
@@ -476,7 +476,7 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
 
   const t3 = performance.now();
   onProgress('analyze', 0, 1);
-  await analyzeSeededTables(rt.ownerDb);
+  await vacuumSeededTables(rt.ownerDb);
   onProgress('analyze', 1, 1);
   secs.analyze = (performance.now() - t3) / 1000;
   secs.total = (performance.now() - started) / 1000;
