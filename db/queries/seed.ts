@@ -121,7 +121,7 @@ export type SeedPeriod = { customerId: string; start: Date; end: Date };
  */
 export async function rebuildPeriodCounters(db: Db, creatorId: string, periods: SeedPeriod[], at: Date, tuning: Tuning): Promise<number> {
   if (periods.length === 0) return 0;
-  const eventsFrom = new Date(Math.min(...periods.map((p) => p.start.getTime())));
+  const eventsFrom = new Date(periods.reduce((min, p) => Math.min(min, p.start.getTime()), Infinity));
   return db.transaction(async (tx) => {
     await tune(tx, creatorId, tuning);
     const [row] = await tx.execute<{ n: number }>(sql`

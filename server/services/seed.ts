@@ -89,7 +89,7 @@ export type SeedResult = {
   eventsPerSecond: number;
 };
 
-export const SEED_LIMITS = { events: 200_000_000, customers: 1_000_000, meters: 100, days: 730 } as const;
+export const SEED_LIMITS = { events: 200_000_000, customers: 200_000, meters: 100, days: 730 } as const;
 
 export function validateSeedOptions(options: SeedOptions): void {
   const errors: Array<{ field: string; message: string }> = [];
@@ -666,7 +666,7 @@ class EventGenerator {
   }
 
   earliestPeriodStart(): Date {
-    return new Date(Math.min(this.from.getTime(), ...this.periodList.map((p) => p.start.getTime())));
+    return new Date(this.periodList.reduce((min, p) => Math.min(min, p.start.getTime()), this.from.getTime()));
   }
 
   periods(): SeedPeriod[] {
