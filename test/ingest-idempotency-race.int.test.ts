@@ -43,10 +43,12 @@ async function raceOnLockedCounter<T>(creatorId: string, requests: () => Array<P
   await first.rt.ownerDb.transaction(async (tx) => {
     await tx.execute(sql`select 1 from usage_aggregates where creator_id = ${creatorId} and "window" = 'period' for update`);
     pending = requests();
-    // Both groups have read the idempotency keys (no answer yet) and now wait for the lock.
+    // Both groups have read the idempotency keys (no answer yet) and now wait for the lock
+    // (this database only: other test files share the Postgres cluster).
     for (let i = 0; i < 400; i++) {
       const [row] = await first.rt.ownerDb.execute<{ n: number }>(
-        sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%from usage_aggregates a%for update of a%'`,
+        sql`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and query like '%from usage_aggregates a%for update of a%'`,
       );
       if (row!.n >= 2) return;
       await new Promise((resolve) => setTimeout(resolve, 25));

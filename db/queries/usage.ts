@@ -298,7 +298,7 @@ const METER_COLUMNS = `
   coalesce((select json_agg(json_build_object('plan_name', l.plan_name, 'limit_value', l.limit_value::text, 'overage_price', l.overage_price::text,
                                               'soft_limit_threshold', l.soft_limit_threshold::text, 'hard_cap', l.hard_cap, 'effective_from', l.effective_from)
                             order by l.plan_name)
-            from meter_plan_limits l where l.meter_id = m.meter_id and l.effective_to is null), '[]'::json) as limits`;
+            from meter_plan_limits l where l.creator_id = m.creator_id and l.meter_id = m.meter_id and l.effective_to is null), '[]'::json) as limits`;
 
 function fromMeterRow(row: MeterRow): Meter {
   return {
@@ -337,12 +337,12 @@ function fromMeterRow(row: MeterRow): Meter {
  * other). Read inside the committing transaction, so a limit changed by a committed
  * transaction applies to the next group, in any process: nothing to invalidate.
  */
-export async function findLiveMeters(tx: Queryable, eventNames: string[]): Promise<Meter[]> {
+export async function findLiveMeters(tx: Queryable, creatorId: string, eventNames: string[]): Promise<Meter[]> {
   if (eventNames.length === 0) return [];
   const rows = await runPrepared<MeterRow>(tx, sql`
     select ${sql.raw(METER_COLUMNS)}
     from usage_meters m
-    where m.event_name = any(array(select json_array_elements_text(${JSON.stringify(eventNames)}::json))) and m.archived_at is null`);
+    where m.creator_id = ${creatorId} and m.event_name = any(array(select json_array_elements_text(${JSON.stringify(eventNames)}::json))) and m.archived_at is null`);
   return rows.map(fromMeterRow);
 }
 

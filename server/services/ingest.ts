@@ -168,7 +168,7 @@ export async function commitCreatorEvents(
   const [, settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
     tenantSet,
     findIngestSettings(tx, creatorId),
-    findLiveMeters(tx, [...new Set(events.map((e) => e.eventName))]),
+    findLiveMeters(tx, creatorId, [...new Set(events.map((e) => e.eventName))]),
     findCustomersByUserIdList(tx, creatorId, [...new Set(events.map((e) => e.userId))]),
     findIdempotencyAnswers(tx, creatorId, keys),
   ]);
