@@ -417,6 +417,10 @@ export const usageAlerts = pgTable(
     primaryKey({ name: 'usage_alerts_pkey', columns: [t.creatorId, t.alertId] }),
     uniqueIndex('usage_alerts_once_key').on(t.creatorId, t.meterId, t.customerId, t.periodStart, t.kind, t.threshold),
     index('usage_alerts_list_idx').on(t.creatorId, t.status, t.createdAt),
+    /** The Alerts page without a status filter: newest first. */
+    index('usage_alerts_created_idx').on(t.creatorId, t.createdAt),
+    /** Alerts still in play (the overview's customers near or over a limit this period). */
+    index('usage_alerts_live_idx').on(t.creatorId, t.periodEnd).where(sql`status in ('open', 'acknowledged')`),
   ],
 );
 

@@ -51,10 +51,39 @@ export async function findLiveTotals(tx: Queryable, creatorId: string, now: Date
   return { meters, activeCustomers };
 }
 
+/** Base quantity per unit of a meter (duration meters keep seconds); `m` is usage_meters. */
+const unitFactorSql = sql`(case when m.aggregation_type = 'duration' then case m.unit_name when 'ms' then 0.001 when 'minutes' then 60 when 'hours' then 3600 else 1 end else 1 end)::numeric`;
+
+/**
+ * This period's open or acknowledged limit alerts, one row per meter × customer (over
+ * when any of its alerts is a hard limit or an overage), as a CTE for the statements below.
+ */
+const limitAlertsSql = (creatorId: string, now: Date) => sql`
+  al as materialized (
+    select a.meter_id, a.customer_id, a.period_start,
+      bool_or(a.kind <> 'soft_limit_reached') as is_over,
+      bool_or(a.kind = 'overage_started') as in_overage,
+      (array_agg(a.alert_id order by (a.kind <> 'soft_limit_reached') desc, a.created_at desc))[1] as alert_id
+    from usage_alerts a
+    where a.creator_id = ${creatorId} and a.status in ('open', 'acknowledged') and a.period_end > ${ts(now)} and a.period_start <= ${ts(now)}
+      and a.kind in ('soft_limit_reached', 'hard_limit_reached', 'overage_started')
+    group by a.meter_id, a.customer_id, a.period_start
+  )`;
+
+export type LimitAlertCounts = { meterId: string; near: number; over: number };
+
+/** Per meter: customers past a soft threshold only (near), and at or past the limit (over). */
+export async function countLimitAlertsThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<LimitAlertCounts[]> {
+  const rows = await tx.execute<{ meter_id: string; near: string | number; over: string | number }>(sql`
+    with ${limitAlertsSql(creatorId, now)}
+    select meter_id, count(*) filter (where not is_over) as near, count(*) filter (where is_over) as over
+    from al group by meter_id`);
+  return rows.map((r) => ({ meterId: r.meter_id, near: Number(r.near), over: Number(r.over) }));
+}
+
 export type AttentionRow = {
   alertId: string;
   meterId: string;
-  customerId: string;
   userId: string;
   customerName: string | null;
   planName: string | null;
@@ -62,19 +91,18 @@ export type AttentionRow = {
   status: string;
   used: string;
   limitValue: string;
-  periodStart: Date;
+  /** The live counter (base quantity) of the alert's period, when it exists. */
   counterValue: string | null;
 };
 
 /**
- * Customers near or over a limit in their current period: the newest open or acknowledged
- * limit alert per customer × meter, with the live counter (base quantity) beside it.
+ * The `limit` customers furthest along their limit this period (live counter ÷ the limit
+ * of their newest limit alert, in the meter's unit), among this period's limit alerts.
  */
-export async function findLimitAlertsThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<AttentionRow[]> {
+export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: Date, limit: number): Promise<AttentionRow[]> {
   const rows = await tx.execute<{
     alert_id: string;
     meter_id: string;
-    customer_id: string;
     user_id: string;
     name: string | null;
     plan_name: string | null;
@@ -82,23 +110,28 @@ export async function findLimitAlertsThisPeriod(tx: Queryable, creatorId: string
     status: string;
     used: string;
     limit_value: string;
-    period_start: string | Date;
     counter_value: string | null;
   }>(sql`
-    select distinct on (a.meter_id, a.customer_id)
-      a.alert_id, a.meter_id, a.customer_id, c.user_id, c.name, c.plan_name, a.kind, a.status, a.used, a.limit_value, a.period_start,
-      g.value as counter_value
-    from usage_alerts a
-    join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
-    left join usage_aggregates g on g.creator_id = a.creator_id and g.meter_id = a.meter_id and g.customer_id = a.customer_id
-      and g."window" = 'period' and g.window_start = a.period_start
-    where a.creator_id = ${creatorId} and a.status in ('open', 'acknowledged') and a.period_end > ${ts(now)} and a.period_start <= ${ts(now)}
-      and a.kind in ('soft_limit_reached', 'hard_limit_reached', 'overage_started')
-    order by a.meter_id, a.customer_id, (a.kind <> 'soft_limit_reached') desc, a.created_at desc`);
+    with ${limitAlertsSql(creatorId, now)},
+    ranked as (
+      select al.alert_id, g.value as counter_value,
+        coalesce(g.value / ${unitFactorSql}, x.used) / nullif(x.limit_value, 0) as ratio
+      from al
+      join usage_alerts x on x.creator_id = ${creatorId} and x.alert_id = al.alert_id
+      join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = al.meter_id
+      left join usage_aggregates g on g.creator_id = ${creatorId} and g.meter_id = al.meter_id and g.customer_id = al.customer_id
+        and g."window" = 'period' and g.window_start = al.period_start
+      order by ratio desc nulls first, al.alert_id
+      limit ${limit}
+    )
+    select x.alert_id, x.meter_id, c.user_id, c.name, c.plan_name, x.kind, x.status, x.used, x.limit_value, r.counter_value
+    from ranked r
+    join usage_alerts x on x.creator_id = ${creatorId} and x.alert_id = r.alert_id
+    join customers c on c.creator_id = ${creatorId} and c.customer_id = x.customer_id
+    order by r.ratio desc nulls first, x.alert_id`);
   return rows.map((r) => ({
     alertId: r.alert_id,
     meterId: r.meter_id,
-    customerId: r.customer_id,
     userId: r.user_id,
     customerName: r.name,
     planName: r.plan_name,
@@ -106,9 +139,30 @@ export async function findLimitAlertsThisPeriod(tx: Queryable, creatorId: string
     status: r.status,
     used: r.used,
     limitValue: r.limit_value,
-    periodStart: new Date(r.period_start),
     counterValue: r.counter_value,
   }));
+}
+
+/**
+ * Overage so far this period, of the customers with an overage alert: units beyond their
+ * plan's current limit (meter unit) × its overage price, each rounded to 9 decimals as a
+ * customer's usage answer does; hard-capped plans bill none.
+ */
+export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<{ amount: string; customers: number }> {
+  const [row] = await tx.execute<{ amount: string | null; customers: string | number }>(sql`
+    with ${limitAlertsSql(creatorId, now)},
+    owed as (
+      select round(greatest(g.value / ${unitFactorSql} - l.limit_value, 0) * coalesce(l.overage_price, 0), 9) as amount
+      from al
+      join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = al.meter_id and m.archived_at is null
+      join customers c on c.creator_id = ${creatorId} and c.customer_id = al.customer_id
+      join meter_plan_limits l on l.creator_id = ${creatorId} and l.meter_id = al.meter_id and l.plan_name = c.plan_name and l.effective_to is null
+      join usage_aggregates g on g.creator_id = ${creatorId} and g.meter_id = al.meter_id and g.customer_id = al.customer_id
+        and g."window" = 'period' and g.window_start = al.period_start
+      where al.in_overage and not l.hard_cap and l.limit_value is not null
+    )
+    select trim_scale(sum(amount))::text as amount, count(*) filter (where amount > 0) as customers from owed`);
+  return { amount: row?.amount ?? '0', customers: Number(row?.customers ?? 0) };
 }
 
 /** Open alerts (not acknowledged, not resolved). */

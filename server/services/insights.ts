@@ -1,11 +1,14 @@
 import {
+  countLimitAlertsThisPeriod,
   countOpenAlerts,
   findEventsPerMinute,
-  findLimitAlertsThisPeriod,
   findLiveTotals,
   findMeterTrend,
+  findTopLimitAlerts,
   hasAnyUsage,
+  sumOverageThisPeriod,
   type AttentionRow,
+  type LimitAlertCounts,
 } from '../../db/queries/insights.js';
 import { findMeter, listMeters, type Meter } from '../../db/queries/meters.js';
 import { withCreator } from '../../db/tenant.js';
@@ -14,7 +17,6 @@ import type { Runtime } from '../runtime.js';
 import { TREND_MAX_POINTS, type TOverview, type TTrends, type TTrendsInput } from '../schemas/insights.js';
 import { aggregationOf } from './aggregation/index.js';
 import { D, toWire, toWireRounded } from './decimal.js';
-import { limitFor, overage } from './usage-snapshot.js';
 
 /**
  * The dashboard's creator-wide figures: the live overview and per-meter trends. Both
@@ -35,31 +37,40 @@ const inUnit = (meter: Meter, base: D) => aggregationOf(meter.aggregationType).t
 /** This period's figures that read every customer's live counter and limit alerts. */
 type PeriodFigures = {
   live: Awaited<ReturnType<typeof findLiveTotals>>;
-  limitAlerts: AttentionRow[];
+  alertCounts: LimitAlertCounts[];
+  attention: AttentionRow[];
+  overage: { amount: string; customers: number };
+  openAlerts: number;
   meters: Meter[];
   asOf: Date;
 };
 
 /**
- * How long a creator's period figures are served before they are recomputed. Polling
- * pages get them from memory; when they are older, the page gets them at once and a
- * recomputation starts in the background (one at a time per creator and process), so a
- * page never waits for a scan of 10k customers' counters — only the very first one does.
+ * How long a creator's period figures are served before they are recomputed: 3 s, or 5×
+ * what the last computation took for a large account, so refreshing never keeps the
+ * database more than a fifth busy. Polling pages get them from memory; when they are
+ * older, the page gets them at once and a recomputation starts in the background (one at
+ * a time per creator and process), so a page never waits for a scan of 10k customers'
+ * counters — only the very first one does.
  */
 const PERIOD_FIGURES_FRESH_MS = 3000;
+const PERIOD_FIGURES_BUSY_SHARE = 5;
 const PERIOD_FIGURES_KEPT = 10_000;
-type CacheEntry = { figures: PeriodFigures | null; computedAt: number; pending: Promise<PeriodFigures> | null };
+type CacheEntry = { figures: PeriodFigures | null; computedAt: number; tookMs: number; pending: Promise<PeriodFigures> | null };
 const periodFiguresCache = new WeakMap<Runtime, Map<string, CacheEntry>>();
 
 async function computePeriodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigures> {
   const now = rt.now();
   return withCreator(rt.db, creatorId, async (tx) => {
-    const [live, limitAlerts, meters] = await Promise.all([
+    const [live, alertCounts, attention, overage, openAlerts, meters] = await Promise.all([
       findLiveTotals(tx, creatorId, now),
-      findLimitAlertsThisPeriod(tx, creatorId, now),
+      countLimitAlertsThisPeriod(tx, creatorId, now),
+      findTopLimitAlerts(tx, creatorId, now, ATTENTION_SHOWN),
+      sumOverageThisPeriod(tx, creatorId, now),
+      countOpenAlerts(tx, creatorId),
       listMeters(tx, { includeArchived: false }),
     ]);
-    return { live, limitAlerts, meters, asOf: now };
+    return { live, alertCounts, attention, overage, openAlerts, meters, asOf: now };
   });
 }
 
@@ -69,14 +80,15 @@ async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigu
   let entry = byCreator.get(creatorId);
   if (!entry) {
     if (byCreator.size >= PERIOD_FIGURES_KEPT) byCreator.clear();
-    byCreator.set(creatorId, (entry = { figures: null, computedAt: 0, pending: null }));
+    byCreator.set(creatorId, (entry = { figures: null, computedAt: 0, tookMs: 0, pending: null }));
   }
   const current = entry;
-  if (!current.pending && Date.now() - current.computedAt > PERIOD_FIGURES_FRESH_MS) {
+  const freshFor = Math.max(PERIOD_FIGURES_FRESH_MS, current.tookMs * PERIOD_FIGURES_BUSY_SHARE);
+  if (!current.pending && Date.now() - current.computedAt > freshFor) {
     const startedAt = Date.now();
     current.pending = computePeriodFigures(rt, creatorId)
       .then((figures) => {
-        Object.assign(current, { figures, computedAt: startedAt });
+        Object.assign(current, { figures, computedAt: startedAt, tookMs: Date.now() - startedAt });
         return figures;
       })
       .finally(() => {
@@ -92,15 +104,14 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
   const now = rt.now();
   const currentMinute = Math.floor(now.getTime() / MINUTE_MS) * MINUTE_MS;
   const from = new Date(currentMinute - 59 * MINUTE_MS);
-  const [figures, cheap] = await Promise.all([
+  const [figures, [minutes, hasUsage]] = await Promise.all([
     periodFigures(rt, creatorId),
     withCreator(rt.db, creatorId, (tx) =>
       // Independent reads: they go out together on the transaction's connection.
-      Promise.all([findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)), countOpenAlerts(tx, creatorId), hasAnyUsage(tx, creatorId)]),
+      Promise.all([findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)), hasAnyUsage(tx, creatorId)]),
     ),
   ]);
-  const [minutes, openAlerts, hasUsage] = cheap;
-  const { live, limitAlerts, meters } = figures;
+  const { live, meters } = figures;
 
   const perMinute = new Map(minutes.map((m) => [m.minute.getTime(), m.events]));
   const eventsPerMinute = Array.from({ length: 60 }, (_, i) => {
@@ -110,27 +121,11 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
 
   const metersById = new Map(meters.map((m) => [m.id, m]));
   const liveByMeter = new Map(live.meters.map((m) => [m.meterId, m]));
-  const near = new Map<string, number>();
-  const over = new Map<string, number>();
-  const attention: Array<TOverview['attention'][number]> = [];
-  let overageAmount = new D(0);
-  let overageCustomers = 0;
-  for (const alert of limitAlerts) {
+  const alertCounts = new Map(figures.alertCounts.map((c) => [c.meterId, c]));
+  const attention = figures.attention.flatMap((alert) => {
     const meter = metersById.get(alert.meterId);
-    if (!meter) continue; // archived since
-    const counter = new D(alert.counterValue ?? 0);
-    const isOver = alert.kind !== 'soft_limit_reached';
-    (isOver ? over : near).set(meter.id, ((isOver ? over : near).get(meter.id) ?? 0) + 1);
-    attention.push(attentionRow(meter, alert, counter));
-    if (alert.kind === 'overage_started') {
-      const amount = new D(overage(meter, counter, limitFor(meter, alert.planName)).amount);
-      if (amount.greaterThan(0)) {
-        overageAmount = overageAmount.plus(amount);
-        overageCustomers += 1;
-      }
-    }
-  }
-  attention.sort((a, b) => b.percent - a.percent || a.user_id.localeCompare(b.user_id));
+    return meter ? [attentionRow(meter, alert)] : []; // archived since
+  });
 
   return {
     generated_at: now.toISOString(),
@@ -139,7 +134,7 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
     events_per_minute: eventsPerMinute,
     events_last_hour: eventsPerMinute.reduce((sum, m) => sum + m.events, 0),
     active_customers: live.activeCustomers,
-    open_alerts: openAlerts,
+    open_alerts: figures.openAlerts,
     meters: meters.map((meter) => {
       const totals = liveByMeter.get(meter.id);
       const base = new D(meter.aggregationType === 'max' ? (totals?.maxValue ?? 0) : (totals?.value ?? 0));
@@ -151,17 +146,17 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
         unit_name: meter.unitName,
         used: toWireRounded(inUnit(meter, base)),
         customers: totals?.customers ?? 0,
-        near_limit: near.get(meter.id) ?? 0,
-        over_limit: over.get(meter.id) ?? 0,
+        near_limit: alertCounts.get(meter.id)?.near ?? 0,
+        over_limit: alertCounts.get(meter.id)?.over ?? 0,
       };
     }),
-    attention: attention.slice(0, ATTENTION_SHOWN),
-    overage: { amount: toWire(overageAmount), customers: overageCustomers },
+    attention,
+    overage: { amount: toWire(new D(figures.overage.amount)), customers: figures.overage.customers },
   };
 }
 
-function attentionRow(meter: Meter, alert: AttentionRow, counter: D): TOverview['attention'][number] {
-  const used = alert.counterValue === null ? new D(alert.used) : inUnit(meter, counter);
+function attentionRow(meter: Meter, alert: AttentionRow): TOverview['attention'][number] {
+  const used = alert.counterValue === null ? new D(alert.used) : inUnit(meter, new D(alert.counterValue));
   const limit = new D(alert.limitValue);
   const percent = limit.isZero() ? 100 : used.dividedBy(limit).times(100).toDecimalPlaces(1).toNumber();
   return {

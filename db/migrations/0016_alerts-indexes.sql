@@ -1,0 +1,2 @@
+CREATE INDEX "usage_alerts_created_idx" ON "usage_alerts" USING btree ("creator_id","created_at");--> statement-breakpoint
+CREATE INDEX "usage_alerts_live_idx" ON "usage_alerts" USING btree ("creator_id","period_end") WHERE status in ('open', 'acknowledged');
