@@ -419,6 +419,8 @@ export const usageAlerts = pgTable(
     index('usage_alerts_list_idx').on(t.creatorId, t.status, t.createdAt),
     /** The Alerts page without a status filter: newest first. */
     index('usage_alerts_created_idx').on(t.creatorId, t.createdAt),
+    /** One customer's alerts, newest first (the customer page). */
+    index('usage_alerts_customer_idx').on(t.creatorId, t.customerId, t.createdAt),
     /** Alerts still in play (the overview's customers near or over a limit this period). */
     index('usage_alerts_live_idx').on(t.creatorId, t.periodEnd).where(sql`status in ('open', 'acknowledged')`),
   ],

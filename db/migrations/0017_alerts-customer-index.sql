@@ -1,0 +1,1 @@
+CREATE INDEX "usage_alerts_customer_idx" ON "usage_alerts" USING btree ("creator_id","customer_id","created_at");
