@@ -1,7 +1,7 @@
 import type { Page } from '@playwright/test';
 import { Webhook } from 'standardwebhooks';
 import { startWebhookReceiver, type WebhookReceiver } from '../test/fakes/webhook-receiver';
-import { DASHBOARD, expect, signUpInBrowser, test, type CreatorCredentials } from './fixtures';
+import { creatorWithKey, DASHBOARD, expect, rest, signUpInBrowser, test } from './fixtures';
 
 /**
  * Alerts in the dashboard, end to end: a customer crosses a soft limit over the HTTP API,
@@ -9,29 +9,6 @@ import { DASHBOARD, expect, signUpInBrowser, test, type CreatorCredentials } fro
  * registered on the Settings page, and an email kept in the outbox — the e2e server has no
  * SMTP_URL) and acknowledges it.
  */
-
-async function rest(baseURL: string, apiKey: string, method: string, route: string, body?: unknown) {
-  const response = await fetch(new URL(route, baseURL), {
-    method,
-    headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
-}
-
-/** Signs the creator up in the browser and creates an admin key on the API keys page. */
-async function creatorWithKey(page: Page, creator: CreatorCredentials): Promise<string> {
-  await signUpInBrowser(page, creator);
-  await expect(page).toHaveURL(DASHBOARD);
-  await page.goto(`${DASHBOARD}/keys`);
-  await page.getByLabel('Name').fill('backend');
-  await page.getByLabel('admin', { exact: true }).check();
-  await page.getByRole('button', { name: 'Create key' }).click();
-  const apiKey = ((await page.getByTestId('new-api-key').textContent()) ?? '').trim();
-  expect(apiKey).toMatch(/^su_live_/);
-  return apiKey;
-}
 
 /** Reloads until `check` passes: the page shows what jobs have done since it was loaded. */
 async function reloadUntil(page: Page, check: () => Promise<void>, timeout = 20_000) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
 
 export { expect };
@@ -72,4 +73,45 @@ export async function apiGet(baseURL: string, path: string, apiKey: string): Pro
   const response = await fetch(new URL(path, baseURL), { headers: { Authorization: `Bearer ${apiKey}` } });
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as unknown) : null };
+}
+
+/** The HTTP API from Node with an API key, as a creator's backend calls it. */
+export async function rest(baseURL: string, apiKey: string, method: string, route: string, body?: unknown) {
+  const response = await fetch(new URL(route, baseURL), {
+    method,
+    headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown>, text };
+}
+
+/** Creates an admin key on the API keys page; answers its secret (shown once). */
+export async function createAdminKeyInBrowser(page: Page, name = 'backend'): Promise<string> {
+  await page.goto(`${DASHBOARD}/keys`);
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('admin', { exact: true }).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const apiKey = ((await page.getByTestId('new-api-key').textContent()) ?? '').trim();
+  expect(apiKey).toMatch(/^su_live_/);
+  return apiKey;
+}
+
+/** Signs the creator up in the browser and creates an admin key on the API keys page. */
+export async function creatorWithKey(page: Page, creator: CreatorCredentials): Promise<string> {
+  await signUpInBrowser(page, creator);
+  await expect(page).toHaveURL(DASHBOARD);
+  return createAdminKeyInBrowser(page);
+}
+
+export const SCREENSHOTS = 'e2e/screenshots';
+
+/** The whole page at 1280 px (`<name>.png`), and again at a 390 px phone width (`<name>-390.png`). */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
 }

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import type { Page } from '@playwright/test';
-import { DASHBOARD, expect, newCreator, signUpInBrowser, test } from './fixtures';
+import { DASHBOARD, expect, newCreator, rest, SCREENSHOTS, screenshots, signUpInBrowser, test } from './fixtures';
 
 /**
  * A creator's first day, end to end in Chromium: sign up → a meter with plan limits (in
@@ -10,26 +9,6 @@ import { DASHBOARD, expect, newCreator, signUpInBrowser, test } from './fixtures
  * the first creator's URLs. Every page is saved to e2e/screenshots/ (1280 px and 390 px).
  */
 
-const SCREENSHOTS = 'e2e/screenshots';
-mkdirSync(SCREENSHOTS, { recursive: true });
-
-async function rest(baseURL: string, apiKey: string, method: string, route: string, body?: unknown) {
-  const response = await fetch(new URL(route, baseURL), {
-    method,
-    headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
-}
-
-async function screenshots(page: Page, name: string) {
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await page.screenshot({ path: `${SCREENSHOTS}/journey-${name}.png`, fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: `${SCREENSHOTS}/journey-${name}-390.png`, fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 900 });
-}
 
 const field = (page: Page, name: string) => page.locator(`[id="field-${name}"]`);
 const nav = (page: Page, name: string) => page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name, exact: true }).click();
@@ -113,7 +92,7 @@ test('a creator’s first day, from sign-up to a what-if, and 404s for another c
   await expect(page.getByTestId('attention-bo')).toContainText('166.7%');
   await expect(page.getByTestId('attention-ada')).toContainText('80%');
   expect(page.url()).toBe(url);
-  await screenshots(page, 'overview');
+  await screenshots(page, 'journey-overview');
 
   // Trends chart the meter
   await nav(page, 'Trends');
@@ -121,7 +100,7 @@ test('a creator’s first day, from sign-up to a what-if, and 404s for another c
   const rangeStart = Math.floor(Date.now() / 86_400_000) * 86_400_000 + 86_400_000 - 30 * 86_400_000;
   await expect(page.getByTestId('trend-total')).toContainText(Date.parse(lastMonth) >= rangeStart ? '17' : '9');
   await expect(page.locator('[data-testid="trend-chart"] svg').first()).toBeVisible();
-  await screenshots(page, 'trends');
+  await screenshots(page, 'journey-trends');
 
   // Top users shows both customers, bo first, with his overage
   await nav(page, 'Top users');
@@ -129,23 +108,23 @@ test('a creator’s first day, from sign-up to a what-if, and 404s for another c
   await expect(bo.getByTestId('top-used')).toContainText('5');
   await expect(bo.getByTestId('top-overage')).toContainText('$1.00');
   await expect(page.locator('[data-testid="top-row"][data-user-id="ada"]')).toBeVisible();
-  await screenshots(page, 'top-users');
+  await screenshots(page, 'journey-top-users');
   await page.getByRole('link', { name: 'bo', exact: true }).click();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('bo');
   await expect(page.locator('[data-testid="meter-usage"][data-event-name="api_calls"]').getByTestId('meter-used')).toContainText('5 / 3 calls');
-  await screenshots(page, 'customer');
+  await screenshots(page, 'journey-customer');
 
   // ada's soft-limit alert, acknowledged from its page
   await nav(page, 'Alerts');
   const adaAlert = page.getByTestId('alert-row').filter({ hasText: 'ada' }).filter({ hasText: 'Soft limit reached' });
   await expect(adaAlert).toHaveCount(1, { timeout: 10_000 });
-  await screenshots(page, 'alerts');
+  await screenshots(page, 'journey-alerts');
   await adaAlert.getByRole('link', { name: /^Details/ }).click();
   await expect(page).toHaveURL(new RegExp(`${DASHBOARD}/alerts/[0-9a-f-]{36}$`));
   await page.getByRole('button', { name: 'Acknowledge', exact: true }).click();
   await expect(page.getByTestId('alert-status')).toHaveText('Acknowledged');
   const alertUrl = new URL(page.url()).pathname;
-  await screenshots(page, 'alert');
+  await screenshots(page, 'journey-alert');
 
   // Revenue: $1.00 of overage so far; what if pro allowed only 1 call? Last month bo made 6: $1.50 → $2.50
   await nav(page, 'Revenue');
@@ -160,7 +139,7 @@ test('a creator’s first day, from sign-up to a what-if, and 404s for another c
   await expect(page.getByTestId('what-if-before')).toContainText('$1.50');
   await expect(page.getByTestId('what-if-after')).toContainText('$2.50');
   await expect(page.getByTestId('what-if-delta')).toContainText('1.00');
-  await screenshots(page, 'revenue');
+  await screenshots(page, 'journey-revenue');
 
   // Every other page renders
   for (const [section, name] of [
@@ -172,11 +151,11 @@ test('a creator’s first day, from sign-up to a what-if, and 404s for another c
   ] as const) {
     await nav(page, section);
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
-    await screenshots(page, name);
+    await screenshots(page, `journey-${name}`);
   }
   await page.goto(`${DASHBOARD}/meters/${meterId}`);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('API calls');
-  await screenshots(page, 'meter-edit');
+  await screenshots(page, 'journey-meter-edit');
 
   // Another creator, logged in, gets the 404 page at each of these URLs and sees nothing of them
   const other = await browser.newContext({ baseURL });

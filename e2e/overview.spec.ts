@@ -1,30 +1,10 @@
 import type { Page } from '@playwright/test';
-import { DASHBOARD, expect, signUpInBrowser, test } from './fixtures';
+import { createAdminKeyInBrowser, DASHBOARD, expect, rest, signUpInBrowser, test } from './fixtures';
 
 /**
  * The overview updates live (no reload) as events arrive, and Trends charts them by day,
  * by plan and against the previous range.
  */
-
-async function rest(baseURL: string, apiKey: string, method: string, route: string, body?: unknown) {
-  const response = await fetch(new URL(route, baseURL), {
-    method,
-    headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
-}
-
-async function createKey(page: Page): Promise<string> {
-  await page.goto(`${DASHBOARD}/keys`);
-  await page.getByLabel('Name').fill('backend');
-  await page.getByLabel('admin', { exact: true }).check();
-  await page.getByRole('button', { name: 'Create key' }).click();
-  const apiKey = ((await page.getByTestId('new-api-key').textContent()) ?? '').trim();
-  expect(apiKey).toMatch(/^su_live_/);
-  return apiKey;
-}
 
 async function screenshot(page: Page, name: string) {
   await page.screenshot({ path: `e2e/screenshots/${name}.png`, fullPage: true });
@@ -35,7 +15,7 @@ test('the overview updates live as events arrive, and trends chart them', async 
   if (!baseURL) throw new Error('baseURL is not configured');
   await signUpInBrowser(page, creator);
   await expect(page).toHaveURL(DASHBOARD);
-  const apiKey = await createKey(page);
+  const apiKey = await createAdminKeyInBrowser(page);
 
   const meter = await rest(baseURL, apiKey, 'POST', '/api/usage/meters', {
     event_name: 'api_calls',

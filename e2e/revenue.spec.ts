@@ -1,5 +1,4 @@
-import type { Page } from '@playwright/test';
-import { DASHBOARD, expect, signUpInBrowser, test, type CreatorCredentials } from './fixtures';
+import { creatorWithKey, DASHBOARD, expect, rest, screenshots, test } from './fixtures';
 
 /**
  * The Revenue page, end to end: customers go over a soft limit this period and last
@@ -11,39 +10,6 @@ import { DASHBOARD, expect, signUpInBrowser, test, type CreatorCredentials } fro
  * period closed an hour ago, so events back-dated into it are within the late-event grace.
  */
 
-const SCREENSHOTS = 'e2e/screenshots';
-
-async function rest(baseURL: string, apiKey: string, method: string, route: string, body?: unknown) {
-  const response = await fetch(new URL(route, baseURL), {
-    method,
-    headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
-}
-
-/** Signs the creator up in the browser and creates an admin key on the API keys page. */
-async function creatorWithKey(page: Page, creator: CreatorCredentials): Promise<string> {
-  await signUpInBrowser(page, creator);
-  await expect(page).toHaveURL(DASHBOARD);
-  await page.goto(`${DASHBOARD}/keys`);
-  await page.getByLabel('Name').fill('backend');
-  await page.getByLabel('admin', { exact: true }).check();
-  await page.getByRole('button', { name: 'Create key' }).click();
-  const apiKey = ((await page.getByTestId('new-api-key').textContent()) ?? '').trim();
-  expect(apiKey).toMatch(/^su_live_/);
-  return apiKey;
-}
-
-/** The page at 1280 px, and again at a 390 px phone width. */
-async function screenshots(page: Page, name: string) {
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}-390.png`, fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 900 });
-}
 
 test('a new creator sees the empty state, then overage owed this period and a what-if on last period', async ({ page, creator, baseURL }) => {
   test.setTimeout(120_000);
