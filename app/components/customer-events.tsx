@@ -4,8 +4,8 @@ import type { TCustomerEvent, TCustomerMeterUsage } from '../../server/schemas/c
 import { Button, buttonClassName } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { TextField } from '~/components/form-field';
-import { formatDecimal } from '~/components/customer-usage';
 import { formatDateTime } from '~/lib/format';
+import { formatDecimal } from '~/lib/numbers';
 
 /** The explorer's filters as the URL carries them (?meter=&from=&to=&key=&value=&cursor=). */
 export type EventFilters = { meter: string; from: string; to: string; key: string; value: string; cursor: string };

@@ -6,7 +6,7 @@ import { Button } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { CsrfField } from '~/components/csrf-field';
 import { FormAlert } from '~/components/form-field';
-import { formatDecimal } from '~/components/customer-usage';
+import { formatDecimal } from '~/lib/numbers';
 
 type MeterLimits = Pick<TMeter, 'id' | 'event_name' | 'unit_name' | 'plan_limits'>;
 

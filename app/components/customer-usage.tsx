@@ -1,22 +1,5 @@
 import { Badge } from '@tremor/react';
-import { dashboardPath } from '~/lib/dashboard';
-
-/** The customer page's address: any user id, encoded as one path segment. */
-export const customerPath = (userId: string) => `${dashboardPath('customers')}/${encodeURIComponent(userId)}`;
-
-/** An exact decimal string with thousands separators (no float on the way). */
-export function formatDecimal(value: string): string {
-  const negative = value.startsWith('-');
-  const [whole = '0', fraction] = (negative ? value.slice(1) : value).split('.');
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `${negative ? '−' : ''}${grouped}${fraction ? `.${fraction}` : ''}`;
-}
-
-/** Money as an exact decimal with at least two decimals ("$1.25", "$0.0075"): overage prices are per unit, in dollars. */
-export function formatAmount(value: string): string {
-  const [whole = '0', fraction = ''] = value.split('.');
-  return `$${formatDecimal(`${whole}.${fraction.padEnd(2, '0')}`)}`;
-}
+import { formatDecimal } from '~/lib/numbers';
 
 /** "150 %" from "150" (two decimals at most, as the server rounds). */
 export const formatPercent = (value: string) => `${formatDecimal(value)} %`;

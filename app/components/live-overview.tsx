@@ -2,13 +2,11 @@ import { Link } from '@remix-run/react';
 import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
-import { DASHBOARD_PATH } from '~/lib/dashboard';
+import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
 import { formatCompact, formatCount, formatMoney, formatQuantity } from '~/lib/numbers';
 
 const TIME = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'UTC' });
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis focus:outline-none focus-visible:underline';
-
-export const customerPath = (userId: string) => `${DASHBOARD_PATH}/customers/${encodeURIComponent(userId)}`;
 
 function Kpi({ label, value, testId, children }: { label: string; value: ReactNode; testId: string; children?: ReactNode }) {
   return (

@@ -2,13 +2,7 @@ import { BarChart, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell
 import type { TMeterPreview, TPlanLimitHistoryEntry } from '../../server/schemas/meters';
 import { Timestamp } from '~/components/timestamp';
 import { formatDate } from '~/lib/format';
-
-/** A decimal string with thousands separators, exact (no float). */
-export function formatQuantity(value: string): string {
-  const [whole = '0', fraction] = value.split('.');
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return fraction ? `${grouped}.${fraction}` : grouped;
-}
+import { formatDecimal } from '~/lib/numbers';
 
 const planLabel = (name: string | null) => name ?? 'No plan';
 
@@ -64,10 +58,10 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
         </p>
       ) : null}
       <div className="mt-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
-        <Figure label="Events" value={formatQuantity(String(preview.events))} />
-        <Figure label="Customers" value={formatQuantity(String(preview.customers))} />
-        <Figure label={`Total (${unit})`} value={formatQuantity(preview.quantity)} />
-        <Figure label="Overage" value={formatQuantity(preview.overage_amount)} />
+        <Figure label="Events" value={formatDecimal(String(preview.events))} />
+        <Figure label="Customers" value={formatDecimal(String(preview.customers))} />
+        <Figure label={`Total (${unit})`} value={formatDecimal(preview.quantity)} />
+        <Figure label="Overage" value={formatDecimal(preview.overage_amount)} />
       </div>
       <div className="relative mt-6 overflow-x-auto">
         <Table aria-label="Preview per plan">
@@ -88,23 +82,23 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
                 <TableCell>
                   <span className="block font-medium text-tremor-content-strong">{planLabel(plan.plan_name)}</span>
                   <span className="text-tremor-label">
-                    {plan.limit_value === null ? 'unlimited' : `limit ${formatQuantity(plan.limit_value)}`}
-                    {plan.hard_cap ? ' · hard cap' : plan.overage_price !== null && plan.limit_value !== null ? ` · ${formatQuantity(plan.overage_price)}/unit over` : ''}
+                    {plan.limit_value === null ? 'unlimited' : `limit ${formatDecimal(plan.limit_value)}`}
+                    {plan.hard_cap ? ' · hard cap' : plan.overage_price !== null && plan.limit_value !== null ? ` · ${formatDecimal(plan.overage_price)}/unit over` : ''}
                     {!plan.in_definition && plan.plan_name !== null ? ' · not in this meter' : ''}
                   </span>
                 </TableCell>
-                <TableCell className="text-right tabular-nums">{formatQuantity(String(plan.customers))}</TableCell>
-                <TableCell className="text-right tabular-nums">{formatQuantity(plan.quantity)}</TableCell>
+                <TableCell className="text-right tabular-nums">{formatDecimal(String(plan.customers))}</TableCell>
+                <TableCell className="text-right tabular-nums">{formatDecimal(plan.quantity)}</TableCell>
                 <TableCell className="text-right tabular-nums">{plan.soft_limit_threshold === null ? '—' : plan.customers_over_soft_limit}</TableCell>
                 <TableCell className="text-right tabular-nums">
                   {plan.customers_over_limit}
                   {plan.hard_cap && plan.customers_capped > 0 ? <span className="block text-tremor-label text-red-600">{plan.customers_capped} would have been capped</span> : null}
                 </TableCell>
                 <TableCell className="text-right tabular-nums">
-                  {formatQuantity(plan.quantity_over_limit)}
+                  {formatDecimal(plan.quantity_over_limit)}
                   {plan.hard_cap && plan.quantity_over_limit !== '0' ? <span className="block text-tremor-label">refused</span> : null}
                 </TableCell>
-                <TableCell className="text-right tabular-nums">{plan.hard_cap ? '—' : formatQuantity(plan.overage_amount)}</TableCell>
+                <TableCell className="text-right tabular-nums">{plan.hard_cap ? '—' : formatDecimal(plan.overage_amount)}</TableCell>
               </TableRow>
             ))}
           </TableBody>
@@ -121,7 +115,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
             colors={['indigo']}
             showLegend={false}
             yAxisWidth={56}
-            valueFormatter={(v) => formatQuantity(String(v))}
+            valueFormatter={(v) => formatDecimal(String(v))}
             noDataText="No events in the last 30 days"
           />
         </>
@@ -151,10 +145,10 @@ export function PlanLimitHistory({ history }: { history: TPlanLimitHistoryEntry[
           {history.map((h) => (
             <TableRow key={`${h.plan_name}-${h.effective_from}`} data-testid="limit-history-row" data-plan={h.plan_name} data-current={h.effective_to === null ? 'true' : 'false'}>
               <TableCell className="font-medium text-tremor-content-strong">{h.plan_name}</TableCell>
-              <TableCell className="text-right tabular-nums">{h.limit_value === null ? 'Unlimited' : formatQuantity(h.limit_value)}</TableCell>
+              <TableCell className="text-right tabular-nums">{h.limit_value === null ? 'Unlimited' : formatDecimal(h.limit_value)}</TableCell>
               <TableCell className="text-right tabular-nums">{h.soft_limit_threshold ?? '—'}</TableCell>
               <TableCell>{h.hard_cap ? 'Yes' : 'No'}</TableCell>
-              <TableCell className="text-right tabular-nums">{h.overage_price === null ? '—' : formatQuantity(h.overage_price)}</TableCell>
+              <TableCell className="text-right tabular-nums">{h.overage_price === null ? '—' : formatDecimal(h.overage_price)}</TableCell>
               <TableCell>
                 <Timestamp iso={h.effective_from} withTime />
               </TableCell>

@@ -1,39 +1,9 @@
 import Decimal from 'decimal.js';
 import type { ReactNode } from 'react';
-
-/**
- * Figures of the Revenue page from the API's exact decimal strings: formatted from the
- * decimal, never through a binary float, so $0.234 stays $0.234.
- */
-const group = (digits: string) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-
-function formatDecimal(value: string, minFraction: number, maxFraction: number): string {
-  let d: Decimal;
-  try {
-    d = new Decimal(value);
-  } catch {
-    return value;
-  }
-  const rounded = d.toDecimalPlaces(maxFraction, Decimal.ROUND_HALF_EVEN);
-  const [int = '0', fraction = ''] = rounded.abs().toFixed().split('.');
-  const shown = fraction.padEnd(minFraction, '0');
-  return `${rounded.isNegative() && !rounded.isZero() ? '−' : ''}${group(int)}${shown ? `.${shown}` : ''}`;
-}
-
-/** Money billed: exact (up to 9 decimals, at least cents). Overage prices are in the currency of your Stripe account; shown as $. */
-export const formatMoney = (value: string) => {
-  const text = formatDecimal(value, 2, 9);
-  return text.startsWith('−') ? `−$${text.slice(1)}` : `$${text}`;
-};
-
-/** Money that is an estimate (projections): to the cent. */
-export const formatEstimate = (value: string) => {
-  const text = formatDecimal(value, 2, 2);
-  return text.startsWith('−') ? `−$${text.slice(1)}` : `$${text}`;
-};
+import { formatDecimal, formatMoney } from '~/lib/numbers';
 
 /** A quantity in a meter's unit: whole numbers grouped, up to 2 decimals (exact values stay in the API). */
-export const formatQuantity = (value: string) => formatDecimal(value, 0, 2);
+export const formatRevenueQuantity = (value: string) => formatDecimal(value, 0, 2);
 
 /** Chart values are plain numbers (Tremor draws floats); tables keep the exact figures. */
 export const chartNumber = (value: string) => Number(value);

@@ -3,7 +3,8 @@ import { Link } from '@remix-run/react';
 import { BarChart, Card, Table, TableBody, TableCell, TableFoot, TableFooterCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TRevenueOverview } from '../../server/schemas/revenue';
 import { dashboardPath } from '~/lib/dashboard';
-import { chartNumber, formatEstimate, formatMoney, formatQuantity, plural, RevenueStat } from './revenue-figures';
+import { formatEstimate, formatMoney } from '~/lib/numbers';
+import { chartNumber, formatRevenueQuantity, plural, RevenueStat } from './revenue-figures';
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const SERIES = { soFar: 'So far', projected: 'Projected' } as const;
@@ -102,13 +103,13 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
                     {formatMoney(m.amount_so_far)}
                   </span>
                   <span className="text-tremor-label">
-                    {formatQuantity(m.quantity_so_far)} {m.unit_name} over
+                    {formatRevenueQuantity(m.quantity_so_far)} {m.unit_name} over
                   </span>
                 </TableCell>
                 <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
                   <span className="block">{formatEstimate(m.amount_projected)}</span>
                   <span className="text-tremor-label">
-                    {formatQuantity(m.quantity_projected)} {m.unit_name} over
+                    {formatRevenueQuantity(m.quantity_projected)} {m.unit_name} over
                   </span>
                 </TableCell>
               </TableRow>
@@ -180,7 +181,7 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
                   <span className="font-mono text-[12px]">{p.event_name}</span>
                 </TableCell>
                 <TableCell className="hidden text-right tabular-nums sm:table-cell">
-                  {formatQuantity(p.limit_value)} {p.unit_name}
+                  {formatRevenueQuantity(p.limit_value)} {p.unit_name}
                   <span className="block text-tremor-label">{p.overage_price === null ? 'no overage price' : `then ${formatMoney(p.overage_price)} each`}</span>
                 </TableCell>
                 <TableCell className="hidden text-right tabular-nums sm:table-cell">
@@ -190,13 +191,13 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
                 <TableCell className="whitespace-normal text-right tabular-nums">
                   <span className="block font-medium text-tremor-content-strong">{formatMoney(p.amount_so_far)}</span>
                   <span className="text-tremor-label">
-                    {formatQuantity(p.quantity_so_far)} {p.unit_name} over
+                    {formatRevenueQuantity(p.quantity_so_far)} {p.unit_name} over
                   </span>
                 </TableCell>
                 <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
                   <span className="block">{formatEstimate(p.amount_projected)}</span>
                   <span className="text-tremor-label">
-                    {formatQuantity(p.quantity_projected)} {p.unit_name} over
+                    {formatRevenueQuantity(p.quantity_projected)} {p.unit_name} over
                   </span>
                 </TableCell>
               </TableRow>

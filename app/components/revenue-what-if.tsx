@@ -5,7 +5,9 @@ import { Button, buttonClassName } from './buttons';
 import { SelectField } from './choice-fields';
 import { FormAlert, TextField } from './form-field';
 import { Period } from './timestamp';
-import { formatMoney, formatQuantity, MoneyDelta, plural, RevenueStat } from './revenue-figures';
+import { customerPath } from '~/lib/dashboard';
+import { formatMoney } from '~/lib/numbers';
+import { formatRevenueQuantity, MoneyDelta, plural, RevenueStat } from './revenue-figures';
 
 export const WHAT_IF_FIELDS = ['meter', 'plan', 'limit', 'price', 'hard_cap'] as const;
 export type WhatIfField = (typeof WHAT_IF_FIELDS)[number];
@@ -32,7 +34,7 @@ const STATUS_LABELS = { within: 'within the limit', overage: 'in overage', cappe
 export const termsText = (terms: TTerms, unit: string) =>
   terms.limit_value === null
     ? 'unlimited'
-    : `${formatQuantity(terms.limit_value)} ${unit}${terms.hard_cap ? ', hard cap' : terms.overage_price === null ? ', no overage price' : `, then ${formatMoney(terms.overage_price)} each`}`;
+    : `${formatRevenueQuantity(terms.limit_value)} ${unit}${terms.hard_cap ? ', hard cap' : terms.overage_price === null ? ', no overage price' : `, then ${formatMoney(terms.overage_price)} each`}`;
 
 function WhatIfForm({ meters, view }: { meters: WhatIfMeter[]; view: WhatIfView }) {
   const submit = useSubmit();
@@ -125,7 +127,7 @@ function WhatIfForm({ meters, view }: { meters: WhatIfMeter[]; view: WhatIfView 
   );
 }
 
-function WhatIfResults({ result, customersPath }: { result: TWhatIfResult; customersPath: string }) {
+function WhatIfResults({ result }: { result: TWhatIfResult }) {
   const unit = result.unit_name;
   return (
     <div className="mt-6 space-y-4" data-testid="what-if-result" aria-live="polite">
@@ -178,18 +180,18 @@ function WhatIfResults({ result, customersPath }: { result: TWhatIfResult; custo
               {result.affected.map((c) => (
                 <TableRow key={c.user_id} data-testid="what-if-customer">
                   <TableCell className="whitespace-normal pl-6">
-                    <Link to={`${customersPath}/${encodeURIComponent(c.user_id)}`} className="block font-medium text-tremor-content-strong hover:text-tremor-brand">
+                    <Link to={customerPath(c.user_id)} className="block font-medium text-tremor-content-strong hover:text-tremor-brand">
                       {c.user_id}
                     </Link>
                     <span className="block text-tremor-label">
                       <Period start={c.period_start} end={c.period_end} />
                     </span>
                     <span className="text-tremor-label sm:hidden">
-                      {formatQuantity(c.used)} {unit} · was {formatMoney(c.revenue_before)}
+                      {formatRevenueQuantity(c.used)} {unit} · was {formatMoney(c.revenue_before)}
                     </span>
                   </TableCell>
                   <TableCell className="hidden text-right tabular-nums sm:table-cell">
-                    {formatQuantity(c.used)} <span className="text-tremor-label">{unit}</span>
+                    {formatRevenueQuantity(c.used)} <span className="text-tremor-label">{unit}</span>
                   </TableCell>
                   <TableCell className="hidden text-right tabular-nums sm:table-cell">
                     {formatMoney(c.revenue_before)}
@@ -221,12 +223,10 @@ function WhatIfResults({ result, customersPath }: { result: TWhatIfResult; custo
 export function RevenueWhatIf({
   meters,
   view,
-  customersPath,
   metersPath,
 }: {
   meters: WhatIfMeter[];
   view: WhatIfView;
-  customersPath: string;
   metersPath: string;
 }) {
   const withPlans = meters.filter((m) => m.plans.length > 0);
@@ -259,7 +259,7 @@ export function RevenueWhatIf({
       ) : (
         <div className="mt-4">
           <WhatIfForm meters={withPlans} view={view} />
-          {view.result ? <WhatIfResults result={view.result} customersPath={customersPath} /> : null}
+          {view.result ? <WhatIfResults result={view.result} /> : null}
         </div>
       )}
     </Card>

@@ -24,6 +24,9 @@ export type DashboardSlug = (typeof DASHBOARD_SECTIONS)[number]['slug'];
 
 export const dashboardPath = (slug: DashboardSlug) => (slug ? `${DASHBOARD_PATH}/${slug}` : DASHBOARD_PATH);
 
+/** A customer's page: any user id, encoded as one path segment. */
+export const customerPath = (userId: string) => `${dashboardPath('customers')}/${encodeURIComponent(userId)}`;
+
 /** The logged-in creator and the session's CSRF token, loaded once by the dashboard layout. */
 export function useDashboard() {
   const data = useRouteLoaderData<typeof dashboardLoader>(DASHBOARD_ROUTE_ID);

@@ -1,20 +1,48 @@
+import Decimal from 'decimal.js';
+
+/**
+ * Numbers for people, from the API's exact decimal strings: never through a binary float
+ * where the value is exact (so $0.234 stays $0.234), thousands grouped, a real minus sign.
+ */
+
 const INTEGER = new Intl.NumberFormat('en-US');
 const COMPACT = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 
-/** A quantity from the API (exact decimal string): grouped, up to 4 decimals shown. */
+const groupDigits = (digits: string) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/**
+ * A decimal string with thousands separators and at least `minFraction` decimals. Without
+ * `maxFraction` its digits are kept as written; with it, rounded half-even to that many.
+ */
+export function formatDecimal(value: string, minFraction = 0, maxFraction?: number): string {
+  let text = value;
+  if (maxFraction !== undefined) {
+    try {
+      text = new Decimal(value).toDecimalPlaces(maxFraction, Decimal.ROUND_HALF_EVEN).toFixed();
+    } catch {
+      return value;
+    }
+  }
+  const negative = text.startsWith('-');
+  const [whole = '0', fraction = ''] = (negative ? text.slice(1) : text).split('.');
+  const shown = fraction.padEnd(minFraction, '0');
+  const isZero = /^0*$/.test(whole + fraction);
+  return `${negative && !isZero ? '−' : ''}${groupDigits(whole)}${shown ? `.${shown}` : ''}`;
+}
+
+const withDollar = (text: string) => (text.startsWith('−') ? `−$${text.slice(1)}` : `$${text}`);
+
+/** Money billed: exact (up to 9 decimals, at least cents). Overage prices are in the Stripe account's currency; shown as $. */
+export const formatMoney = (value: string) => withDollar(formatDecimal(value, 2, 9));
+
+/** Money that is an estimate (projections): to the cent. */
+export const formatEstimate = (value: string) => withDollar(formatDecimal(value, 2, 2));
+
+/** A quantity at a glance (headline figures, chart values): up to 4 decimals, whole from 100 up. */
 export function formatQuantity(value: string | number): string {
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n)) return String(value);
-  return new Intl.NumberFormat('en-US', { maximumFractionDigits: Math.abs(n) >= 100 ? 0 : 4 }).format(n);
+  const text = String(value);
+  return formatDecimal(text, 0, Math.abs(Number(text)) >= 100 ? 0 : 4);
 }
 
 export const formatCount = (n: number) => INTEGER.format(n);
 export const formatCompact = (n: number) => COMPACT.format(n);
-
-/** Money from an exact decimal string, in USD (overage prices are per unit, in the Stripe account's currency). */
-export function formatMoney(value: string | number): string {
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n)) return String(value);
-  const small = n !== 0 && Math.abs(n) < 1;
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: small ? 4 : 2 }).format(n);
-}

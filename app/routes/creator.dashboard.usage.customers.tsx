@@ -4,15 +4,16 @@ import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow
 import type { TTopCustomers } from '../../server/schemas/customers';
 import { Button, buttonClassName } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
-import { customerPath, formatAmount, formatDecimal, LimitBar } from '~/components/customer-usage';
+import { LimitBar } from '~/components/customer-usage';
 import { inputClassName } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
 import { Period } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
-import { dashboardPath } from '~/lib/dashboard';
+import { customerPath, dashboardPath } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import { fieldMessage } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { formatDecimal, formatMoney } from '~/lib/numbers';
 
 export const meta: MetaFunction = () => [{ title: 'Top users · Staryer Usage' }];
 
@@ -179,7 +180,7 @@ function Overage({ c, unit }: { c: TTopCustomers['customers'][number]; unit: str
   if (c.overage_quantity === '0') return <span className="text-tremor-content-subtle">—</span>;
   return (
     <>
-      <span className="block font-medium text-red-700">{formatAmount(c.overage_amount)}</span>
+      <span className="block font-medium text-red-700">{formatMoney(c.overage_amount)}</span>
       <span className="text-tremor-label">
         {formatDecimal(c.overage_quantity)} {unit}
       </span>

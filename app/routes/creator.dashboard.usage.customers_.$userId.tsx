@@ -7,18 +7,19 @@ import { ALERT_KINDS, AlertKindBadge, AlertStatusBadge, formatThreshold } from '
 import { buttonClassName } from '~/components/buttons';
 import { EVENT_FILTER_NAMES, EventsExplorer, type EventFilters } from '~/components/customer-events';
 import { ChangePlanForm } from '~/components/customer-plan-form';
-import { customerPath, formatAmount, formatDecimal, HardCapBadge, LimitBar } from '~/components/customer-usage';
+import { HardCapBadge, LimitBar } from '~/components/customer-usage';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { Period, Timestamp } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
 import { requireSessionCsrf } from '~/lib/csrf.server';
-import { dashboardPath, useDashboard } from '~/lib/dashboard';
+import { customerPath, dashboardPath, useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { formAlertMessage, formText } from '~/lib/form';
 import { readFormData } from '~/lib/form.server';
 import { formatDateTime } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
+import { formatDecimal, formatMoney } from '~/lib/numbers';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: data ? `${data.detail.customer.user_id} · Top users · Staryer Usage` : 'Customer · Staryer Usage' }];
 
@@ -221,8 +222,8 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
               {m.soft_limit_threshold !== null ? `Soft limit at ${formatThreshold(m.soft_limit_threshold)}. ` : ''}
               {m.overage_quantity !== '0' ? (
                 <span className="font-medium text-red-700" data-testid="meter-overage">
-                  {formatDecimal(m.overage_quantity)} {m.unit_name} over: {formatAmount(m.overage_amount)}
-                  {m.overage_price ? ` at ${formatAmount(m.overage_price)} each` : ''}.
+                  {formatDecimal(m.overage_quantity)} {m.unit_name} over: {formatMoney(m.overage_amount)}
+                  {m.overage_price ? ` at ${formatMoney(m.overage_price)} each` : ''}.
                 </span>
               ) : m.limit !== null ? (
                 `${formatDecimal(m.remaining ?? '0')} ${m.unit_name} left.`

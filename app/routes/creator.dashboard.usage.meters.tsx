@@ -3,13 +3,13 @@ import { Link, useLoaderData } from '@remix-run/react';
 import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import { buttonClassName } from '~/components/buttons';
 import { AGGREGATIONS } from '~/components/meter-labels';
-import { formatQuantity } from '~/components/meter-preview';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { Timestamp } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
+import { formatDecimal } from '~/lib/numbers';
 
 export const meta: MetaFunction = () => [{ title: 'Meters · Staryer Usage' }];
 
@@ -78,7 +78,7 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
     <ul className="space-y-1">
       {meter.plan_limits.map((l) => (
         <li key={l.plan_name} className="whitespace-nowrap">
-          <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> → {l.limit_value === null ? 'unlimited' : formatQuantity(l.limit_value)}
+          <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> → {l.limit_value === null ? 'unlimited' : formatDecimal(l.limit_value)}
           {l.soft_limit_threshold ? <span className="text-tremor-content"> · soft {Math.round(Number(l.soft_limit_threshold) * 10_000) / 100} %</span> : null}
           {l.hard_cap ? (
             <span className="ml-1 inline-flex">
@@ -87,7 +87,7 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
               </Badge>
             </span>
           ) : l.overage_price !== null ? (
-            <span className="text-tremor-content"> · {formatQuantity(l.overage_price)}/unit over</span>
+            <span className="text-tremor-content"> · {formatDecimal(l.overage_price)}/unit over</span>
           ) : null}
         </li>
       ))}
@@ -103,11 +103,11 @@ function PeriodUsage({ meter }: { meter: MeterRow }) {
       {meter.aggregation_type === 'unique' ? null : (
         <span className="block tabular-nums text-tremor-content-strong">
           {meter.aggregation_type === 'max' ? 'largest ' : ''}
-          {formatQuantity(used)} {meter.unit_name}
+          {formatDecimal(used)} {meter.unit_name}
         </span>
       )}
       <span className="text-tremor-label">
-        {formatQuantity(String(customers))} customer{customers === 1 ? '' : 's'} metered
+        {formatDecimal(String(customers))} customer{customers === 1 ? '' : 's'} metered
       </span>
     </>
   );

@@ -9,7 +9,7 @@ import { Timestamp } from '~/components/timestamp';
 import { RevenueByMeter, RevenueByPlan, RevenueSummary } from '~/components/revenue-overview';
 import { RevenueWhatIf, type WhatIfField, type WhatIfMeter, type WhatIfValues, type WhatIfView } from '~/components/revenue-what-if';
 import { requireCreator } from '~/lib/caller.server';
-import { dashboardPath, DASHBOARD_PATH } from '~/lib/dashboard';
+import { dashboardPath } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import type { Caller } from '~/lib/load-context';
 import { pageHeaders } from '~/lib/page-headers';
@@ -18,7 +18,6 @@ export const meta: MetaFunction = () => [{ title: 'Revenue · Staryer Usage' }];
 
 export const headers = pageHeaders;
 
-const CUSTOMERS_PATH = `${DASHBOARD_PATH}/customers`;
 
 /** The what-if input's fields → the form's (query-string) names, for the server's field errors. */
 const INPUT_FIELDS: Record<string, WhatIfField> = { meter_id: 'meter', plan_name: 'plan', limit_value: 'limit', overage_price: 'price', hard_cap: 'hard_cap' };
@@ -140,7 +139,7 @@ export default function RevenuePage() {
             <RevenueByPlan overview={overview} />
           </>
         )}
-        <RevenueWhatIf meters={meters} view={whatIf} customersPath={CUSTOMERS_PATH} metersPath={dashboardPath('meters')} />
+        <RevenueWhatIf meters={meters} view={whatIf} metersPath={dashboardPath('meters')} />
       </div>
     </>
   );
