@@ -27,7 +27,8 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
  * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
- * BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run).
+ * BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run; with
+ * BENCH_AUTO_EXPLAIN=<ms> also the plans of statements slower than that in DATA_DIR/postgres.log).
  *
  * Before/after in one run: BENCH_BEFORE=<dir> is another checkout of the product (e.g.
  * `git archive <commit> | tar -x -C dir`, with node_modules and build linked in). Its
@@ -273,7 +274,13 @@ async function setUp(tree: 'before' | 'after', cwd: string, suts: Sut[], log: (l
   if (PG_STATS) {
     // pg_stat_statements must be preloaded: set it, then restart the server (and its Postgres).
     const owner = postgres((await ownerUrl(dataDir)).url, { max: 1, onnotice: () => undefined });
-    await owner`alter system set shared_preload_libraries = 'pg_stat_statements'`;
+    await owner.unsafe('alter system set shared_preload_libraries = pg_stat_statements, auto_explain');
+    if (process.env.BENCH_AUTO_EXPLAIN) {
+      // Plans of slow statements, with timings, in DATA_DIR/postgres.log (BENCH_KEEP=1 to read it).
+      await owner.unsafe(`alter system set auto_explain.log_min_duration = '${Number(process.env.BENCH_AUTO_EXPLAIN)}ms'`);
+      await owner`alter system set auto_explain.log_analyze = on`;
+      await owner`alter system set auto_explain.log_buffers = on`;
+    }
     await owner.end();
     await server.stop();
   }

@@ -148,6 +148,11 @@ async function spawnPostmaster(dataDir: string, pgData: string, port: number, se
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
     max_connections: '200',
+    // Statistics soon after a burst: until a table is first analyzed the planner guesses
+    // its row counts, and the ingestion statements' generic plans can then walk a creator's
+    // whole table per key (measured: 15–45 ms per statement over 10,000 new customers,
+    // against 0.1–0.3 ms once analyzed). The default checks once a minute.
+    autovacuum_naptime: '10s',
     ...settings,
   };
   const args = ['-D', pgData, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];

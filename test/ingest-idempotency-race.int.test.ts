@@ -48,7 +48,7 @@ async function raceOnLockedCounter<T>(creatorId: string, requests: () => Array<P
     for (let i = 0; i < 400; i++) {
       const [row] = await first.rt.ownerDb.execute<{ n: number }>(
         sql`select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock' and query like '%from usage_aggregates a%for update of a%'`,
+            where datname = current_database() and wait_event_type = 'Lock' and query like '%from usage_aggregates c%for update%'`,
       );
       if (row!.n >= 2) return;
       await new Promise((resolve) => setTimeout(resolve, 25));

@@ -9,6 +9,8 @@ import { usageUniqueValues } from '../schema.js';
 /** The period counter of one meter × customer × billing period. */
 export type CounterKey = { meterId: string; customerId: string; periodStart: Date; periodEnd: Date };
 export type Counter = CounterKey & { value: string; eventCount: number };
+/** A counter locked by this transaction; rowId is its tuple's ctid, stable until our own update (nobody else can change it meanwhile). */
+export type LockedCounter = Counter & { rowId: string };
 
 /** Row sets travel as one JSON parameter (app_counter_rows / json_to_recordset): one bind, any size, typed in SQL. */
 const keysJson = (keys: Array<{ meterId: string; customerId: string; periodStart: Date }>) =>
@@ -57,17 +59,28 @@ export async function startIngestTransaction(tx: Queryable, creatorId: string): 
 
 type CounterRow = { meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number };
 
+const fromCounterRow = (row: CounterRow): Counter => ({
+  meterId: row.meter_id,
+  customerId: row.customer_id,
+  periodStart: new Date(row.window_start),
+  periodEnd: new Date(row.window_end),
+  value: String(row.value),
+  eventCount: Number(row.event_count),
+});
+
 function toCounterMap(rows: Iterable<CounterRow>): Map<string, Counter> {
   const counters = new Map<string, Counter>();
   for (const row of rows) {
-    const counter: Counter = {
-      meterId: row.meter_id,
-      customerId: row.customer_id,
-      periodStart: new Date(row.window_start),
-      periodEnd: new Date(row.window_end),
-      value: String(row.value),
-      eventCount: Number(row.event_count),
-    };
+    const counter = fromCounterRow(row);
+    counters.set(keyOf(counter), counter);
+  }
+  return counters;
+}
+
+function toLockedMap(rows: Iterable<CounterRow & { row_id: string }>): Map<string, LockedCounter> {
+  const counters = new Map<string, LockedCounter>();
+  for (const row of rows) {
+    const counter = { ...fromCounterRow(row), rowId: row.row_id };
     counters.set(keyOf(counter), counter);
   }
   return counters;
@@ -76,17 +89,23 @@ function toCounterMap(rows: Iterable<CounterRow>): Map<string, Counter> {
 const counterRowsJson = (keys: CounterKey[]) =>
   JSON.stringify(keys.map((k) => ({ meter_id: k.meterId, customer_id: k.customerId, window_start: k.periodStart.toISOString(), window_end: k.periodEnd.toISOString() })));
 
-async function selectCountersForUpdate(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<Map<string, Counter>> {
+async function selectCountersForUpdate(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<Map<string, LockedCounter>> {
   if (keys.length === 0) return new Map();
-  const rows = await runPrepared<CounterRow>(tx, sql`
-    select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count
-    from usage_aggregates a
-    join app_counter_rows(${keysJson(keys)}::json) k
-      on a.meter_id = k.meter_id and a.customer_id = k.customer_id and a.window_start = k.window_start
-    where a.creator_id = ${creatorId} and a.window = 'period'
-    order by a.meter_id, a.customer_id, a.window_start
-    for update of a`);
-  return toCounterMap(rows);
+  // Lateral: one primary-key probe per key, locked in the keys' order (the caller sorts
+  // them, so concurrent groups lock in the same order). A plain join let the planner put
+  // the counters table on the outside and walk all of a creator's counters per group
+  // (measured 20 ms per statement over 10,000 customers, against 0.2 ms).
+  const rows = await runPrepared<CounterRow & { row_id: string }>(tx, sql`
+    select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count, a.row_id
+    from app_counter_rows(${keysJson(keys)}::json) k
+    cross join lateral (
+      select c.meter_id, c.customer_id, c.window_start, c.window_end, c.value, c.event_count, c.ctid::text as row_id
+      from usage_aggregates c
+      where c.creator_id = ${creatorId} and c.meter_id = k.meter_id and c.customer_id = k.customer_id
+        and c.window = 'period' and c.window_start = k.window_start
+      for update
+    ) a`);
+  return toLockedMap(rows);
 }
 
 /**
@@ -98,22 +117,22 @@ async function selectCountersForUpdate(tx: Queryable, creatorId: string, keys: C
  * cycle between a group still creating counters and one locking them is a deadlock that
  * Postgres detects, and the group commit retries the whole group.
  */
-export async function lockCounters(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<{ counters: Map<string, Counter>; created: Set<string> }> {
+export async function lockCounters(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<{ counters: Map<string, LockedCounter>; created: Set<string> }> {
   const unique = [...new Map(keys.map((k) => [keyOf(k), k])).values()].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
   if (unique.length === 0) return { counters: new Map(), created: new Set() };
   const counters = await selectCountersForUpdate(tx, creatorId, unique);
   const missing = unique.filter((k) => !counters.has(keyOf(k)));
   const created = new Set<string>();
   if (missing.length === 0) return { counters, created };
-  const inserted = await runPrepared<CounterRow>(tx, sql`
+  const inserted = await runPrepared<CounterRow & { row_id: string }>(tx, sql`
     insert into usage_aggregates (creator_id, meter_id, customer_id, "window", window_start, window_end)
     select ${creatorId}, k.meter_id, k.customer_id, 'period', k.window_start, k.window_end
     from json_to_recordset(${counterRowsJson(missing)}::json) as k(meter_id uuid, customer_id uuid, window_start timestamptz, window_end timestamptz)
     order by k.meter_id, k.customer_id, k.window_start
     on conflict do nothing
-    returning meter_id, customer_id, window_start, window_end, value, event_count`);
+    returning meter_id, customer_id, window_start, window_end, value, event_count, ctid::text as row_id`);
   // A row we inserted is ours (locked until commit); one a concurrent transaction created meanwhile is locked now.
-  for (const [key, counter] of toCounterMap(inserted)) {
+  for (const [key, counter] of toLockedMap(inserted)) {
     counters.set(key, counter);
     created.add(key);
   }
@@ -132,27 +151,33 @@ export async function deleteCounters(tx: Queryable, creatorId: string, keys: Arr
       and a.meter_id = k.meter_id and a.customer_id = k.customer_id and a.window_start = k.window_start`);
 }
 
-export async function writeCounters(tx: Queryable, creatorId: string, counters: Counter[], at: Date): Promise<void> {
+/**
+ * Writes back counters this transaction locked: app_write_counters finds each row by its
+ * ctid (a TID scan, whatever the statistics say) and checks its key again. Every row must
+ * be found, or the transaction fails and nothing of it commits.
+ */
+export async function writeCounters(tx: Queryable, creatorId: string, counters: LockedCounter[], at: Date): Promise<void> {
   if (counters.length === 0) return;
-  await runPrepared(tx, sql`
-    update usage_aggregates a
-    set value = v.value, event_count = v.event_count, updated_at = ${at.toISOString()}::timestamptz
-    from app_counter_rows(${JSON.stringify(
-      counters.map((c) => ({ meter_id: c.meterId, customer_id: c.customerId, window_start: c.periodStart.toISOString(), value: c.value, event_count: c.eventCount })),
-    )}::json) v
-    where a.creator_id = ${creatorId} and a.meter_id = v.meter_id and a.customer_id = v.customer_id
-      and a.window = 'period' and a.window_start = v.window_start`);
+  const rows = JSON.stringify(
+    counters.map((c) => ({ row_id: c.rowId, meter_id: c.meterId, customer_id: c.customerId, window_start: c.periodStart.toISOString(), value: c.value, event_count: c.eventCount })),
+  );
+  const [row] = await runPrepared<{ n: number }>(tx, sql`select app_write_counters(${rows}::json, ${at.toISOString()}::timestamptz) as n`);
+  if (row?.n !== counters.length) throw new Error(`period counters of creator ${creatorId} changed under their lock: wrote ${row?.n} of ${counters.length}`);
 }
 
 /** Period counters without locking (reads: check, usage reports). */
 export async function readCounters(tx: Queryable, keys: Array<{ meterId: string; customerId: string; periodStart: Date }>): Promise<Map<string, Counter>> {
   if (keys.length === 0) return new Map();
+  // Lateral: one primary-key probe per key, whatever the statistics say (see selectCountersForUpdate).
   const rows = await runPrepared<CounterRow>(tx, sql`
     select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count
-    from usage_aggregates a
-    join app_counter_rows(${keysJson(keys)}::json) k
-      on a.meter_id = k.meter_id and a.customer_id = k.customer_id and a.window_start = k.window_start
-    where a.window = 'period'`);
+    from app_counter_rows(${keysJson(keys)}::json) k
+    cross join lateral (
+      select c.meter_id, c.customer_id, c.window_start, c.window_end, c.value, c.event_count
+      from usage_aggregates c
+      where c.creator_id = app_current_creator() and c.meter_id = k.meter_id and c.customer_id = k.customer_id
+        and c.window = 'period' and c.window_start = k.window_start
+    ) a`);
   return toCounterMap(rows);
 }
 
@@ -235,9 +260,13 @@ type AnswerRow = { idempotency_key: string; request_hash: string; event_id: stri
 export async function findIdempotencyAnswers(tx: Queryable, creatorId: string, keys: string[]): Promise<Map<string, StoredAnswer>> {
   if (keys.length === 0) return new Map();
   const rows = await runPrepared<AnswerRow>(tx, sql`
-    select idempotency_key, request_hash, event_id, status, response
-    from usage_idempotency_keys
-    where creator_id = ${creatorId} and idempotency_key = any(array(select json_array_elements_text(${JSON.stringify(keys)}::json)))`);
+    -- One unique-index probe per key: the lateral subquery with its limit is not flattened
+    -- into a join whose order the planner could pick from stale statistics.
+    select i.idempotency_key, i.request_hash, i.event_id, i.status, i.response
+    from json_array_elements_text(${JSON.stringify(keys)}::json) k(key)
+    cross join lateral (
+      select * from usage_idempotency_keys i where i.creator_id = ${creatorId} and i.idempotency_key = k.key limit 1
+    ) i`);
   return new Map(rows.map((r) => [r.idempotency_key, { idempotencyKey: r.idempotency_key, requestHash: r.request_hash, eventId: r.event_id, status: r.status, response: r.response }]));
 }
 
@@ -380,9 +409,10 @@ const fromCustomerRow = (row: CustomerRow): Customer => ({
 export async function findCustomersByUserIdList(tx: Queryable, creatorId: string, userIds: string[]): Promise<Customer[]> {
   if (userIds.length === 0) return [];
   const rows = await runPrepared<CustomerRow>(tx, sql`
-    select customer_id, creator_id, user_id, plan_name, email, name, billing_anchor, stripe_customer_id, stripe_subscription_items, tenant_id, created_at, updated_at
-    from customers
-    where creator_id = ${creatorId} and user_id = any(array(select json_array_elements_text(${JSON.stringify(userIds)}::json)))`);
+    -- One unique-index probe per user id (see findIdempotencyAnswers).
+    select c.customer_id, c.creator_id, c.user_id, c.plan_name, c.email, c.name, c.billing_anchor, c.stripe_customer_id, c.stripe_subscription_items, c.tenant_id, c.created_at, c.updated_at
+    from json_array_elements_text(${JSON.stringify(userIds)}::json) u(user_id)
+    cross join lateral (select * from customers c where c.creator_id = ${creatorId} and c.user_id = u.user_id limit 1) c`);
   return rows.map(fromCustomerRow);
 }
 

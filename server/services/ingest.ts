@@ -19,7 +19,7 @@ import {
   preparedJobExecutor,
   storeIdempotencyAnswers,
   writeCounters,
-  type Counter,
+  type LockedCounter,
   type NewEvent,
 } from '../../db/queries/usage.js';
 import { enqueueInTx, QUEUES } from '../../jobs/queues.js';
@@ -127,7 +127,6 @@ type Pending = {
   occurredAt: Date;
   period: Period;
   eventId: string;
-  counter?: Counter;
 };
 
 /**
@@ -262,7 +261,7 @@ export async function commitCreatorEvents(
   const accepted: Pending[] = [];
   const newDistinct: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }> = [];
   const newDistinctEvents = new Set<string>();
-  const touched = new Map<string, Counter>();
+  const touched = new Map<string, LockedCounter>();
   // Counter values before this group, and counters whose hard cap refused an event: alerts.
   const before = new Map([...counters].map(([k, c]) => [k, new D(c.value)]));
   const crossings = new Map<string, { p: Pending; refused: boolean }>();
@@ -391,7 +390,7 @@ function detectAlerts(
   creatorId: string,
   crossings: Map<string, { p: Pending; refused: boolean }>,
   before: Map<string, D>,
-  counters: Map<string, Counter>,
+  counters: Map<string, LockedCounter>,
 ): NewAlert[] {
   const alerts: NewAlert[] = [];
   for (const [ck, { p, refused }] of crossings) {
