@@ -27,7 +27,7 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
  * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
- * BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run; with
+ * BENCH_NO_ANALYZE=1 (measure before the tables are first analyzed), BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run; with
  * BENCH_AUTO_EXPLAIN=<ms> also the plans of statements slower than that in DATA_DIR/postgres.log).
  *
  * Before/after in one run: BENCH_BEFORE=<dir> is another checkout of the product (e.g.
@@ -319,6 +319,12 @@ async function setUp(tree: 'before' | 'after', cwd: string, suts: Sut[], log: (l
       if (bad > 0) throw new Error(`seeding customers: ${bad} events not accepted`);
     }
   }
+  // Steady state: the tables as autovacuum leaves them, analyzed. Right after a burst
+  // (10,000 customers in a second) and before autovacuum's first pass over the new
+  // database (which came 10–60 s later here), the planner has no statistics and some
+  // ingestion statements' generic plans walk a creator's whole table per key: single
+  // events ran at a quarter of the steady rate in such runs (BENCHMARKS.md).
+  if (process.env.BENCH_NO_ANALYZE !== '1') await partial.sql`analyze`;
   return partial;
 }
 
