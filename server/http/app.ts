@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -31,6 +31,41 @@ const VERSION = (require('../../package.json') as { version: string }).version;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
+/** 16 random bytes per request for the CSP nonce, from a pool refilled 256 nonces at a time (one getrandom call, not one per request). */
+const noncePool = Buffer.alloc(16 * 256);
+let nonceOffset = noncePool.length;
+function newNonce(): string {
+  if (nonceOffset === noncePool.length) {
+    randomFillSync(noncePool);
+    nonceOffset = 0;
+  }
+  nonceOffset += 16;
+  return noncePool.toString('base64', nonceOffset - 16, nonceOffset);
+}
+
+const NONCE_SLOT = 'N0NCE-SL0T';
+/**
+ * Helmet's headers, worked out once: its middleware runs against a recording response
+ * whose nonce is a placeholder, and each request gets the same headers with its own nonce
+ * in the Content-Security-Policy (helmet rebuilt every header on every request).
+ */
+function cachedHeaders(middleware: ReturnType<typeof helmet>): (res: ServerResponse, nonce: string) => void {
+  const headers = new Map<string, string>();
+  const recorder = {
+    nonce: NONCE_SLOT,
+    setHeader: (name: string, value: unknown) => headers.set(name.toLowerCase(), String(value)),
+    removeHeader: (name: string) => headers.delete(name.toLowerCase()),
+    getHeader: (name: string) => headers.get(name.toLowerCase()),
+  };
+  let done = false;
+  middleware({ headers: {}, method: 'GET', url: '/' } as IncomingMessage, recorder as unknown as ServerResponse, () => (done = true));
+  if (!done) throw new Error('helmet did not finish synchronously');
+  const fixed = [...headers].map(([name, value]) => ({ name, value, withNonce: value.includes(NONCE_SLOT) }));
+  return (res, nonce) => {
+    for (const h of fixed) res.setHeader(h.name, h.withNonce ? h.value.replaceAll(NONCE_SLOT, nonce) : h.value);
+  };
+}
+
 /** The endpoints a browser SDK calls from the creator's own origin. */
 const BROWSER_PATHS = new Set(['/api/usage/track', '/api/usage/check']);
 
@@ -61,7 +96,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     },
   });
 
-  const securityHeaders = helmet({
+  const securityHeaders = cachedHeaders(helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -79,7 +114,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     strictTransportSecurity: rt.env.COOKIE_SECURE === 'true' ? undefined : false,
     referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
     xFrameOptions: { action: 'deny' },
-  });
+  }));
 
   const statics = options.publicDir
     ? sirv(options.publicDir, {
@@ -200,7 +235,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     const started = process.hrtime.bigint();
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    const nonce = randomBytes(16).toString('base64');
+    const nonce = newNonce();
     (req as IncomingMessage & { id?: string }).id = requestId;
     (res as ServerResponse & { nonce?: string }).nonce = nonce;
     res.setHeader('x-request-id', requestId);
@@ -212,22 +247,21 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       const level = res.statusCode >= 500 ? 'error' : route === 'static' ? 'debug' : 'info';
       rt.log[level]({ requestId, method: req.method, path: req.url, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
     });
-    securityHeaders(req, res, () => {
-      handle(req, res, requestId, nonce, (label) => (route = label))
-        .then((matched) => (route = matched))
-        .catch((error: unknown) => {
-          const appError = error instanceof TRPCError ? appErrorOf(error) : toAppError(error);
-          if (appError.category === 'internal') rt.log.error({ err: error, requestId }, 'request failed');
-          if (res.headersSent) res.destroy();
-          else {
-            // Refused before the body was read to the end (413, 415, 401…): close the
-            // connection rather than drain an upload of any size, or leave the client a
-            // keep-alive socket still carrying the rest of it.
-            if (!req.complete) res.setHeader('connection', 'close');
-            sendProblem(res, appError, requestId);
-          }
-        });
-    });
+    securityHeaders(res, nonce);
+    handle(req, res, requestId, nonce, (label) => (route = label))
+      .then((matched) => (route = matched))
+      .catch((error: unknown) => {
+        const appError = error instanceof TRPCError ? appErrorOf(error) : toAppError(error);
+        if (appError.category === 'internal') rt.log.error({ err: error, requestId }, 'request failed');
+        if (res.headersSent) res.destroy();
+        else {
+          // Refused before the body was read to the end (413, 415, 401…): close the
+          // connection rather than drain an upload of any size, or leave the client a
+          // keep-alive socket still carrying the rest of it.
+          if (!req.complete) res.setHeader('connection', 'close');
+          sendProblem(res, appError, requestId);
+        }
+      });
   };
 }
 
