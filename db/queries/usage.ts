@@ -151,20 +151,6 @@ export async function deleteCounters(tx: Queryable, creatorId: string, keys: Arr
       and a.meter_id = k.meter_id and a.customer_id = k.customer_id and a.window_start = k.window_start`);
 }
 
-/**
- * Writes back counters this transaction locked: app_write_counters finds each row by its
- * ctid (a TID scan, whatever the statistics say) and checks its key again. Every row must
- * be found, or the transaction fails and nothing of it commits.
- */
-export async function writeCounters(tx: Queryable, creatorId: string, counters: LockedCounter[], at: Date): Promise<void> {
-  if (counters.length === 0) return;
-  const rows = JSON.stringify(
-    counters.map((c) => ({ row_id: c.rowId, meter_id: c.meterId, customer_id: c.customerId, window_start: c.periodStart.toISOString(), value: c.value, event_count: c.eventCount })),
-  );
-  const [row] = await runPrepared<{ n: number }>(tx, sql`select app_write_counters(${rows}::json, ${at.toISOString()}::timestamptz) as n`);
-  if (row?.n !== counters.length) throw new Error(`period counters of creator ${creatorId} changed under their lock: wrote ${row?.n} of ${counters.length}`);
-}
-
 /** Period counters without locking (reads: check, usage reports). */
 export async function readCounters(tx: Queryable, keys: Array<{ meterId: string; customerId: string; periodStart: Date }>): Promise<Map<string, Counter>> {
   if (keys.length === 0) return new Map();
@@ -227,9 +213,30 @@ export type NewEvent = {
  * building on our side, one prepared statement on Postgres's (the ORM's multi-row insert
  * cost ~40 % of the server's CPU at 1,000 events per batch).
  */
-export async function insertEvents(tx: Queryable, creatorId: string, events: NewEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const rows = events.map((e) => ({
+/**
+ * Everything a group's accepted events write, in one statement (one Bind/Execute, one
+ * socket write): the events, the counters this transaction locked (app_write_counters
+ * finds each by its ctid — a TID scan whatever the statistics say — and checks its key
+ * again) and each idempotency key once, with its answer, in key order.
+ *
+ * Every locked counter must be found, or the transaction fails and nothing of it commits.
+ * If a concurrent transaction committed one of these keys after we looked (or holds it
+ * uncommitted: we wait for it), the statement fails with unique_violation (23505) and so
+ * does this whole transaction; the group commit retries the group, which then finds the
+ * committed answer and replays it. No key is ever written twice.
+ */
+export async function writeAccepted(
+  tx: Queryable,
+  creatorId: string,
+  group: {
+    events: NewEvent[];
+    counters: LockedCounter[];
+    answers: Array<{ idempotencyKey: string; requestHash: string; eventId: string; response: unknown }>;
+    at: Date;
+  },
+): Promise<void> {
+  if (group.events.length === 0 && group.counters.length === 0 && group.answers.length === 0) return;
+  const events = group.events.map((e) => ({
     event_id: e.eventId,
     meter_id: e.meterId,
     customer_id: e.customerId,
@@ -243,13 +250,33 @@ export async function insertEvents(tx: Queryable, creatorId: string, events: New
     occurred_at: e.occurredAt.toISOString(),
     received_at: e.receivedAt.toISOString(),
   }));
-  await runPrepared(tx, sql`
-    insert into usage_events (creator_id, event_id, meter_id, customer_id, event_name, user_id, value, properties,
-                              idempotency_key, new_distinct, period_start, occurred_at, received_at)
-    select ${creatorId}, e.event_id, e.meter_id, e.customer_id, e.event_name, e.user_id, e.value, e.properties,
-           e.idempotency_key, e.new_distinct, e.period_start, e.occurred_at, e.received_at
-    from json_to_recordset(${JSON.stringify(rows)}::json) as e(event_id uuid, meter_id uuid, customer_id uuid, event_name text, user_id text,
-      value numeric, properties jsonb, idempotency_key text, new_distinct boolean, period_start timestamptz, occurred_at timestamptz, received_at timestamptz)`);
+  const counters = group.counters.map((c) => ({
+    row_id: c.rowId,
+    meter_id: c.meterId,
+    customer_id: c.customerId,
+    window_start: c.periodStart.toISOString(),
+    value: c.value,
+    event_count: c.eventCount,
+  }));
+  const answers = group.answers.map((a) => ({ k: a.idempotencyKey, h: a.requestHash, e: a.eventId, r: a.response }));
+  const at = group.at.toISOString();
+  const [row] = await runPrepared<{ n: number }>(tx, sql`
+    with events as (
+      insert into usage_events (creator_id, event_id, meter_id, customer_id, event_name, user_id, value, properties,
+                                idempotency_key, new_distinct, period_start, occurred_at, received_at)
+      select ${creatorId}, e.event_id, e.meter_id, e.customer_id, e.event_name, e.user_id, e.value, e.properties,
+             e.idempotency_key, e.new_distinct, e.period_start, e.occurred_at, e.received_at
+      from json_to_recordset(${JSON.stringify(events)}::json) as e(event_id uuid, meter_id uuid, customer_id uuid, event_name text, user_id text,
+        value numeric, properties jsonb, idempotency_key text, new_distinct boolean, period_start timestamptz, occurred_at timestamptz, received_at timestamptz)
+    ),
+    answers as (
+      insert into usage_idempotency_keys (creator_id, idempotency_key, request_hash, event_id, status, response, created_at)
+      select ${creatorId}, c.k, c.h, c.e, 201, c.r, ${at}::timestamptz
+      from json_to_recordset(${JSON.stringify(answers)}::json) as c(k text, h text, e uuid, r jsonb)
+      order by c.k
+    )
+    select app_write_counters(${JSON.stringify(counters)}::json, ${at}::timestamptz) as n`);
+  if (row?.n !== counters.length) throw new Error(`period counters of creator ${creatorId} changed under their lock: wrote ${row?.n} of ${counters.length}`);
 }
 
 export type StoredAnswer = { idempotencyKey: string; requestHash: string; eventId: string; status: number; response: unknown };
@@ -268,28 +295,6 @@ export async function findIdempotencyAnswers(tx: Queryable, creatorId: string, k
       select * from usage_idempotency_keys i where i.creator_id = ${creatorId} and i.idempotency_key = k.key limit 1
     ) i`);
   return new Map(rows.map((r) => [r.idempotency_key, { idempotencyKey: r.idempotency_key, requestHash: r.request_hash, eventId: r.event_id, status: r.status, response: r.response }]));
-}
-
-/**
- * Stores each accepted key once, with its final answer — a plain INSERT, in key order. If
- * a concurrent transaction committed one of these keys after we looked (or holds it
- * uncommitted: we wait for it), the insert fails with unique_violation (23505) and so
- * does this whole transaction; the group commit retries the group, which then finds
- * the committed answer and replays it. No key is ever written twice.
- */
-export async function storeIdempotencyAnswers(
-  tx: Queryable,
-  creatorId: string,
-  answers: Array<{ idempotencyKey: string; requestHash: string; eventId: string; response: unknown }>,
-  at: Date,
-): Promise<void> {
-  if (answers.length === 0) return;
-  const rows = JSON.stringify(answers.map((a) => ({ k: a.idempotencyKey, h: a.requestHash, e: a.eventId, r: a.response })));
-  await runPrepared(tx, sql`
-    insert into usage_idempotency_keys (creator_id, idempotency_key, request_hash, event_id, status, response, created_at)
-    select ${creatorId}, c.k, c.h, c.e, 201, c.r, ${at.toISOString()}::timestamptz
-    from json_to_recordset(${rows}::json) as c(k text, h text, e uuid, r jsonb)
-    order by c.k`);
 }
 
 /** The creator's defaults that ingestion needs; null when the settings row does not exist yet. */
@@ -431,50 +436,25 @@ type CheckRow = {
   counters: Array<{ window_start: string; value: string }>;
 };
 
-const CHECK_STATE_SQL = `
-  select
-    (select s.default_plan from creator_settings s where s.creator_id = $1) as default_plan,
-    (select row_to_json(x) from (select ${METER_COLUMNS} from usage_meters m
-       where m.creator_id = $1 and m.event_name = $2 and m.archived_at is null) x) as meter,
-    (select json_build_object('customer_id', c.customer_id, 'plan_name', c.plan_name, 'billing_anchor', c.billing_anchor)
-       from customers c where c.creator_id = $1 and c.user_id = $3) as customer,
-    (select coalesce(json_agg(json_build_object('window_start', a.window_start, 'value', a.value::text)), '[]'::json)
-       from usage_aggregates a
-       join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
-       join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
-       where a.creator_id = $1 and c.user_id = $3 and m.event_name = $2 and m.archived_at is null
-         and a.window = 'period' and a.window_start <= $4::timestamptz and a.window_end > $4::timestamptz) as counters`;
-
 /**
  * Everything `check` needs — the creator's default plan, the live meter with its current
  * limits, the customer and the period counters covering `at` — in one prepared
- * statement, written together with BEGIN, the RLS tenant and COMMIT on one reserved
- * connection: one round trip to Postgres instead of seven. Row-level security applies
- * as everywhere (the tenant is set, transaction-locally, before the statement runs).
+ * statement on any pooled connection: app_check_state sets the RLS tenant
+ * transaction-locally and reads, all in the statement's own implicit transaction (no
+ * BEGIN, tenant switch or COMMIT of our own). Row-level security applies as everywhere.
  */
 export async function readCheckState(db: Db, creatorId: string, eventName: string, userId: string, at: Date): Promise<CheckState> {
   if (!UUID.test(creatorId)) throw new Error('invalid tenant id');
   const client = (db as unknown as { $client: postgres.Sql }).$client;
-  const conn = await client.reserve();
-  try {
-    // Issued in this order in one tick: postgres.js writes them to the socket together.
-    const begin = conn.unsafe('begin read only').execute();
-    const tenant = conn.unsafe(`select set_config('app.creator_id', $1, true)`, [creatorId], { prepare: true }).execute();
-    const state = conn.unsafe<CheckRow[]>(CHECK_STATE_SQL, [creatorId, eventName, userId, at.toISOString()], { prepare: true }).execute();
-    const commit = conn.unsafe('commit').execute();
-    const settled = await Promise.allSettled([begin, tenant, state, commit]);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    const [row] = await state;
-    return {
-      defaultPlan: row!.default_plan,
-      meter: row!.meter ? fromMeterRow(row!.meter) : null,
-      customer: row!.customer
-        ? { id: row!.customer.customer_id, planName: row!.customer.plan_name, billingAnchor: row!.customer.billing_anchor === null ? null : new Date(row!.customer.billing_anchor) }
-        : null,
-      counters: row!.counters.map((c) => ({ periodStart: new Date(c.window_start), value: c.value })),
-    };
-  } finally {
-    conn.release();
-  }
+  const [row] = await client.unsafe<CheckRow[]>('select default_plan, meter, customer, counters from app_check_state($1, $2, $3, $4)', [creatorId, eventName, userId, at.toISOString()], {
+    prepare: true,
+  });
+  return {
+    defaultPlan: row!.default_plan,
+    meter: row!.meter ? fromMeterRow(row!.meter) : null,
+    customer: row!.customer
+      ? { id: row!.customer.customer_id, planName: row!.customer.plan_name, billingAnchor: row!.customer.billing_anchor === null ? null : new Date(row!.customer.billing_anchor) }
+      : null,
+    counters: row!.counters.map((c) => ({ periodStart: new Date(c.window_start), value: c.value })),
+  };
 }

@@ -14,11 +14,9 @@ import {
   findLiveMeters,
   findSeenDistinct,
   insertDistinct,
-  insertEvents,
   lockCounters,
   preparedJobExecutor,
-  storeIdempotencyAnswers,
-  writeCounters,
+  writeAccepted,
   type LockedCounter,
   type NewEvent,
 } from '../../db/queries/usage.js';
@@ -219,7 +217,7 @@ export async function commitCreatorEvents(
     else primaries.set(key, p);
   }
   // Keys committed before this transaction answer with what they got then. A key
-  // committed concurrently after our read makes storeIdempotencyAnswers fail, and the
+  // committed concurrently after our read makes writeAccepted fail, and the
   // whole group is retried (it then finds that answer here).
   for (const [key, p] of primaries) {
     const answer = earlier.get(key);
@@ -335,9 +333,10 @@ export async function commitCreatorEvents(
 
   // The writes do not depend on each other: they go out together, one round trip.
   const writes: Array<Promise<unknown>> = [
-    insertEvents(tx, creatorId, rows),
+    writeAccepted(tx, creatorId, { events: rows, counters: [...touched.values()], answers, at: receivedAt }).catch((error: unknown) => {
+      throw pgError(error)?.code === '23505' ? new IdempotencyKeyRace() : error;
+    }),
     insertDistinct(tx, creatorId, newDistinct),
-    writeCounters(tx, creatorId, [...touched.values()], receivedAt),
     deleteNewCustomers(tx, createdCustomers.filter((id) => !kept.has(id))),
     deleteCounters(
       tx,
@@ -364,11 +363,6 @@ export async function commitCreatorEvents(
       ),
     );
   }
-  writes.push(
-    storeIdempotencyAnswers(tx, creatorId, answers, receivedAt).catch((error: unknown) => {
-      throw pgError(error)?.code === '23505' ? new IdempotencyKeyRace() : error;
-    }),
-  );
   await Promise.all(writes);
 
   for (const { pending: p, primary } of followers) {
