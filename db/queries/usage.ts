@@ -34,11 +34,20 @@ async function runPrepared<T>(q: Queryable, query: SQL): Promise<T[]> {
   return (await session.client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[];
 }
 
-/** A pg-boss executor on this transaction whose statements are prepared (see runPrepared). */
-export function preparedJobExecutor(q: Queryable): { executeSql: (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }> } {
+/**
+ * A pg-boss executor on this transaction whose statements are prepared (see runPrepared).
+ * onIssued is called once pg-boss has handed over its statement, which is then queued on
+ * the transaction's connection.
+ */
+export function preparedJobExecutor(q: Queryable, onIssued?: () => void): { executeSql: (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }> } {
   const { session } = q as unknown as { session: { client: postgres.Sql } };
   return {
-    executeSql: async (text, values = []) => ({ rows: [...(await session.client.unsafe(text, values as postgres.ParameterOrJSON<never>[], { prepare: true }))] }),
+    executeSql: async (text, values = []) => {
+      // execute(): postgres.js queues a query only once it is awaited or executed.
+      const pending = session.client.unsafe(text, values as postgres.ParameterOrJSON<never>[], { prepare: true }).execute();
+      onIssued?.();
+      return { rows: [...(await pending)] };
+    },
   };
 }
 

@@ -86,13 +86,16 @@ export class GroupCommitter {
     for (let attempt = 1; ; attempt++) {
       const receivedAt = this.options.now();
       try {
+        const written: Array<Promise<void>> = [];
         const results = await this.db.transaction(async (tx) => {
           const out = new Map<Submission, EventOutcome[]>();
           for (const [creatorId, submissions] of byCreator) {
             // Not awaited here: the tenant switch goes out in one write with the creator's
             // first reads, ahead of them on the connection (commitCreatorEvents awaits it).
             const tenantSet = startIngestTransaction(tx, creatorId);
-            const outcomes = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt, tenantSet);
+            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt, tenantSet);
+            written.push(share.written);
+            const outcomes = share.outcomes;
             let offset = 0;
             for (const s of submissions) {
               out.set(s, outcomes.slice(offset, offset + s.events.length));
@@ -101,6 +104,10 @@ export class GroupCommitter {
           }
           return out;
         });
+        // The writes went out ahead of the COMMIT, in the same round trip. If one failed,
+        // the transaction was aborted and that COMMIT rolled it back: nothing of the group
+        // was recorded, and the failure is handled below like any other.
+        await Promise.all(written);
         this.stats.transactions++;
         this.stats.events += group.reduce((n, s) => n + s.events.length, 0);
         for (const s of group) s.resolve(results.get(s)!);

@@ -45,6 +45,12 @@ export type PreparedEvent = {
   requestHash: string;
 };
 
+/**
+ * A creator's share of a group, judged: the outcomes, and its writes, already queued on
+ * the transaction's connection ahead of the COMMIT that will follow them.
+ */
+export type CreatorCommit = { outcomes: EventOutcome[]; written: Promise<void> };
+
 export type EventOutcome =
   | { ok: true; status: 201; body: TTrackedEvent; replayed: boolean }
   | { ok: false; error: AppError };
@@ -148,6 +154,11 @@ export class IdempotencyKeyRace extends Error {
  * unique meters): one for the reads (settings, meters with limits, customers, earlier
  * idempotency answers, pipelined), one to lock the counters, one for all the writes
  * (pipelined). Each idempotency key is written once, with its final answer.
+ *
+ * The writes are not awaited here (unless alerts need their ids): the group commit sends
+ * COMMIT right behind them, one round trip for both, and awaits `written` afterwards. A
+ * write that fails aborts the transaction, so the COMMIT behind it rolls back and
+ * `written` rejects: the group then fails as a whole, as before.
  */
 export async function commitCreatorEvents(
   boss: PgBoss,
@@ -157,7 +168,7 @@ export async function commitCreatorEvents(
   receivedAt: Date,
   /** The switch of the transaction's RLS tenant to creatorId, already sent (see group-commit.ts). */
   tenantSet: Promise<void>,
-): Promise<EventOutcome[]> {
+): Promise<CreatorCommit> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   // Independent reads go out together (postgres.js pipelines them on the transaction's
   // connection, in the order issued: after the tenant switch).
@@ -331,18 +342,17 @@ export async function commitCreatorEvents(
       response: (outcomes[p.index] as Extract<EventOutcome, { ok: true }>).body,
     }));
 
+  // A refused event leaves nothing: customers and counters created for it alone go again.
+  const orphanCustomers = createdCustomers.filter((id) => !kept.has(id));
+  const orphanCounters = [...createdCounters].filter((ck) => !touched.has(ck) && !alerted.has(ck)).map((ck) => counters.get(ck)!);
   // The writes do not depend on each other: they go out together, one round trip.
   const writes: Array<Promise<unknown>> = [
     writeAccepted(tx, creatorId, { events: rows, counters: [...touched.values()], answers, at: receivedAt }).catch((error: unknown) => {
       throw pgError(error)?.code === '23505' ? new IdempotencyKeyRace() : error;
     }),
     insertDistinct(tx, creatorId, newDistinct),
-    deleteNewCustomers(tx, createdCustomers.filter((id) => !kept.has(id))),
-    deleteCounters(
-      tx,
-      creatorId,
-      [...createdCounters].filter((ck) => !touched.has(ck) && !alerted.has(ck)).map((ck) => counters.get(ck)!),
-    ),
+    deleteNewCustomers(tx, orphanCustomers),
+    deleteCounters(tx, creatorId, orphanCounters),
   ];
   // Follow-ups, in this transaction: they exist if and only if the events do.
   if (accepted.length > 0) {
@@ -354,7 +364,13 @@ export async function commitCreatorEvents(
       from: new Date(Math.min(...times)).toISOString(),
       to: new Date(Math.max(...times)).toISOString(),
     });
-    writes.push(boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx) }));
+    let issued!: () => void;
+    const jobIssued = new Promise<void>((resolve) => (issued = resolve));
+    const sent = boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx, issued) });
+    writes.push(sent);
+    // pg-boss awaits its queue cache before it hands over its statement: the COMMIT must
+    // not be queued before it.
+    await Promise.race([jobIssued, sent]);
   }
   if (alerts.length > 0) {
     writes.push(
@@ -363,14 +379,23 @@ export async function commitCreatorEvents(
       ),
     );
   }
-  await Promise.all(writes);
+  const written = Promise.all(writes).then(() => undefined);
+  // Not awaited when nothing depends on it; observed here so that a failure is never an
+  // unhandled rejection (the group commit awaits it after COMMIT).
+  written.catch(() => undefined);
+  // Only the usual case goes out with the COMMIT right behind it: its statements are all
+  // queued by now. Alerts enqueue their notifications with the ids their insert returns,
+  // and the distinct-value and clean-up writes go through the query builder, which
+  // queues its statement a few ticks later (one of them two statements in sequence):
+  // those must be queued inside the transaction, so wait for them before the COMMIT.
+  if (alerts.length > 0 || newDistinct.length > 0 || orphanCustomers.length > 0 || orphanCounters.length > 0) await written;
 
   for (const { pending: p, primary } of followers) {
     const first = outcomes[primary.index]!;
     if (p.event.requestHash !== primary.event.requestHash) outcomes[p.index] = { ok: false, error: keyReused() };
     else outcomes[p.index] = first.ok ? { ...first, replayed: true } : first;
   }
-  return outcomes.map((o) => o!);
+  return { outcomes: outcomes.map((o) => o!), written };
 }
 
 /**
