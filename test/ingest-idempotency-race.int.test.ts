@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
+import { GroupCommitter } from '../server/services/group-commit.js';
+import { prepareEvent } from '../server/services/ingest.js';
 
 /**
  * Each idempotency key is written once, at the end of its group's transaction (ADR 0009).
@@ -97,5 +99,74 @@ describe('a key sent to two servers at the same moment', () => {
              (select value::text from usage_aggregates where creator_id = ${creatorId} and "window" = 'period') as total`);
     expect(row!.events).toBe(1);
     expect(Number(row!.total)).toBe(1 + Number(accepted.json.value));
+  }, 60_000);
+
+  it('a key lost inside a group shared with another creator: the whole group is retried; the key replays and the other creator’s event is recorded', async () => {
+    // Two creators; `a` sorts first, so in a group holding both, a's writes are queued
+    // ahead of b's statements — and a's failed key insert makes b's statements fail too.
+    const [x, y] = [await setUp(), await setUp()];
+    const [a, b] = x.creatorId < y.creatorId ? [x, y] : [y, x];
+    // A committer of our own on the first server's runtime: one transaction in flight, so
+    // what queues behind it forms one group.
+    const committer = new GroupCommitter(first.rt.db, { boss: first.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: first.rt.log });
+    const waiting = async (n: number) => {
+      for (let i = 0; i < 400; i++) {
+        const [row] = await first.rt.ownerDb.execute<{ n: number }>(
+          sql`select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock' and query like '%from usage_aggregates c%for update%'`,
+        );
+        if (row!.n === n) return;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`never ${n} groups waiting on counter locks`);
+    };
+    const lockFromOutside = (creatorId: string) => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const done = first.rt.ownerDb.transaction(async (tx) => {
+        await tx.execute(sql`select 1 from usage_aggregates where creator_id = ${creatorId} and "window" = 'period' for update`);
+        locked();
+        await released;
+      });
+      return { isLocked, release: async () => (release(), await done) };
+    };
+    const key = { event_name: 'calls', user_id: 'u', value: '2.5', idempotency_key: 'race-shared' };
+    const before = retries();
+    const lockB = lockFromOutside(b.creatorId);
+    const lockA = lockFromOutside(a.creatorId);
+    await Promise.all([lockB.isLocked, lockA.isLocked]);
+    // 1. A group for b alone, stuck on b's counter: what comes next queues behind it.
+    const stuck = committer.submit(b.creatorId, [prepareEvent({ event_name: 'calls', user_id: 'u', value: '1' })]);
+    await waiting(1);
+    const [shareA, shareB] = [
+      committer.submit(a.creatorId, [prepareEvent(key)]),
+      committer.submit(b.creatorId, [prepareEvent({ event_name: 'calls', user_id: 'u', value: '4' })]),
+    ];
+    // 2. The second server takes the same key for a: it waits on a's counter.
+    const elsewhere = a.two('POST', '/api/usage/track', key);
+    await waiting(2);
+    // 3. b's counter is released: the stuck group commits, and {a's key, b's event} starts as
+    //    one group, finds no answer for the key yet, and queues on a's counter behind the other server.
+    await lockB.release();
+    expect((await stuck)[0]).toMatchObject({ ok: true, status: 201 });
+    await waiting(2);
+    // 4. a's counter is released: the other server commits the key first; our group's key
+    //    insert then fails, and b's statements behind it with it.
+    await lockA.release();
+    const [[mine], [theirs], answer] = await Promise.all([shareA, shareB, elsewhere]);
+    expect(answer.status).toBe(201);
+    expect(mine).toMatchObject({ ok: true, status: 201, replayed: true, body: answer.json });
+    expect(theirs).toMatchObject({ ok: true, status: 201, replayed: false, body: { user_id: 'u', value: '4' } });
+    expect(committer.stats.retries).toBeGreaterThan(0);
+    expect(retries()).toBe(before); // the other server's group never lost a race
+    const [row] = await first.rt.ownerDb.execute<{ keyed: number; a_total: string; b_total: string }>(sql`
+      select (select count(*)::int from usage_events where creator_id = ${a.creatorId} and idempotency_key = 'race-shared') as keyed,
+             (select value::text from usage_aggregates where creator_id = ${a.creatorId} and "window" = 'period') as a_total,
+             (select value::text from usage_aggregates where creator_id = ${b.creatorId} and "window" = 'period') as b_total`);
+    // a: the setup's 1 + the key's 2.5 once; b: the setup's 1 + 1 + 4.
+    expect(row).toEqual({ keyed: 1, a_total: '3.5', b_total: '6' });
+    await committer.close();
   }, 60_000);
 });

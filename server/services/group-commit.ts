@@ -103,6 +103,12 @@ export class GroupCommitter {
             }
           }
           return out;
+        }).catch(async (error: unknown) => {
+          // A creator's write that failed ahead of a later creator's statements made those
+          // fail too (the transaction was aborted): the write's error is the cause, and it
+          // decides below whether the group is retried.
+          const failedWrite = (await Promise.allSettled(written)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          throw failedWrite ? failedWrite.reason : error;
         });
         // The writes went out ahead of the COMMIT, in the same round trip. If one failed,
         // the transaction was aborted and that COMMIT rolled it back: nothing of the group
