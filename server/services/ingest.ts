@@ -1,5 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { PgBoss } from 'pg-boss';
+import { v7 as uuidv7 } from 'uuid';
 import { insertAlertsOnce, type NewAlert } from '../../db/queries/alerts.js';
 import type { Tx } from '../../db/client.js';
 import { deleteNewCustomers, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
@@ -213,7 +214,10 @@ export async function commitCreatorEvents(
       outcomes[index] = { ok: false, error: periodClosed(period, settings.lateEventGraceHours) };
       continue;
     }
-    pending.push({ index, event, meter, customer, occurredAt, period, eventId: randomUUID() });
+    // Time-ordered (UUIDv7): usage_events' primary key grows at its right edge instead of
+    // taking each insert at a random leaf (3M rows, indexes past shared_buffers: 1.5–1.7×
+    // the insert rate, 40 % fewer full-page images in the WAL; BENCHMARKS.md, "Event ids").
+    pending.push({ index, event, meter, customer, occurredAt, period, eventId: uuidv7() });
   }
 
   // Idempotency: the first event with a key in this group claims it; later ones in the

@@ -17,9 +17,9 @@ export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEven
 /**
  * Whether an event of `value` would be accepted now, from the live counter; records
  * nothing. An unknown user is judged as a new customer on the default plan. For unique
- * meters the value is assumed new (the worst case). One statement, pipelined with its
- * transaction and tenant (readCheckState): meters and limits are read, not cached, so
- * a changed limit is seen by the next check in every process.
+ * meters the value is assumed new (the worst case). One statement (readCheckState, which
+ * sets the tenant inside it): meters and limits are read, not cached, so a changed limit
+ * is seen by the next check in every process.
  */
 export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckInput): Promise<TCheckResult> {
   const now = rt.now();
