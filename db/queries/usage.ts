@@ -218,15 +218,13 @@ export type NewEvent = {
 };
 
 /**
- * One statement whose text never changes, whatever the number of events: no per-row SQL
- * building on our side, one prepared statement on Postgres's (the ORM's multi-row insert
- * cost ~40 % of the server's CPU at 1,000 events per batch).
- */
-/**
  * Everything a group's accepted events write, in one statement (one Bind/Execute, one
  * socket write): the events, the counters this transaction locked (app_write_counters
  * finds each by its ctid — a TID scan whatever the statistics say — and checks its key
- * again) and each idempotency key once, with its answer, in key order.
+ * again) and each idempotency key once, with its answer, in key order. Its text never
+ * changes, whatever the number of events (row sets travel as JSON parameters): one
+ * prepared statement, no per-row SQL building (the ORM's multi-row insert cost ~40 % of
+ * the server's CPU at 1,000 events per batch).
  *
  * Every locked counter must be found, or the transaction fails and nothing of it commits.
  * If a concurrent transaction committed one of these keys after we looked (or holds it
@@ -334,6 +332,7 @@ type MeterRow = {
 };
 
 /** A meter's columns with its current plan limits as JSON (numerics as text: exact). */
+// The same columns as app_check_state's meter (migration 0019): change both together.
 const METER_COLUMNS = `
   m.meter_id, m.creator_id, m.event_name, m.display_name, m.description, m.aggregation_type, m.unit_name, m.billing_model,
   m.unique_property, m.alert_thresholds::text[] as alert_thresholds, m.rollup_dimensions, m.stripe_meter_event_name, m.stripe_meter_id,

@@ -359,6 +359,7 @@ export async function commitCreatorEvents(
     deleteCounters(tx, creatorId, orphanCounters),
   ];
   // Follow-ups, in this transaction: they exist if and only if the events do.
+  let jobQueued: Promise<unknown> = Promise.resolve();
   if (accepted.length > 0) {
     const times = accepted.map((p) => p.occurredAt.getTime());
     // enqueueInTx's payload check, with an executor whose statement is prepared (pipelined with the rest).
@@ -373,8 +374,8 @@ export async function commitCreatorEvents(
     const sent = boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx, issued) });
     writes.push(sent);
     // pg-boss awaits its queue cache before it hands over its statement: the COMMIT must
-    // not be queued before it.
-    await Promise.race([jobIssued, sent]);
+    // not be queued before it (awaited below, once every write has a handler).
+    jobQueued = Promise.race([jobIssued, sent]);
   }
   if (alerts.length > 0) {
     writes.push(
@@ -387,6 +388,7 @@ export async function commitCreatorEvents(
   // Not awaited when nothing depends on it; observed here so that a failure is never an
   // unhandled rejection (the group commit awaits it after COMMIT).
   written.catch(() => undefined);
+  await jobQueued;
   // Only the usual case goes out with the COMMIT right behind it: its statements are all
   // queued by now. Alerts enqueue their notifications with the ids their insert returns,
   // and the distinct-value and clean-up writes go through the query builder, which
