@@ -321,9 +321,10 @@ async function setUp(tree: 'before' | 'after', cwd: string, suts: Sut[], log: (l
   }
   // Steady state: the tables as autovacuum leaves them, analyzed. Right after a burst
   // (10,000 customers in a second) and before autovacuum's first pass over the new
-  // database (which came 10–60 s later here), the planner has no statistics and some
-  // ingestion statements' generic plans walk a creator's whole table per key: single
-  // events ran at a quarter of the steady rate in such runs (BENCHMARKS.md).
+  // database (still not there ≈ 20 s later in a run we checked), the planner has no
+  // statistics; before round 4 the ingestion statements' generic plans then walked a
+  // creator's whole table per key (single events at a ninth of the steady rate), since
+  // then the rate is the same (BENCHMARKS.md).
   if (process.env.BENCH_NO_ANALYZE !== '1') await partial.sql`analyze`;
   return partial;
 }
