@@ -303,7 +303,8 @@ export const usageAggregates = pgTable(
   },
   (t) => [
     primaryKey({ name: 'usage_aggregates_pkey', columns: [t.creatorId, t.meterId, t.customerId, t.window, t.windowStart] }),
-    index('usage_aggregates_meter_window_idx').on(t.creatorId, t.meterId, t.window, t.windowStart),
+    // customer_id last: a counter's full key is an exact probe of this index too (ADR 0009).
+    index('usage_aggregates_meter_window_idx').on(t.creatorId, t.meterId, t.window, t.windowStart, t.customerId),
   ],
 );
 
