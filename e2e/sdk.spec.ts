@@ -122,7 +122,13 @@ async function startCreatorApp(upstream: string, apiKey: string) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seenAuthorization,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // Connections the browser keeps alive (or a request it left open) would hold close()
+    // until they end: end them.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
