@@ -56,6 +56,30 @@ function OverageChart({ data, label }: { data: Array<{ name: string; [SERIES.soF
 }
 
 /** Overage per meter: so far and projected, in the meter's unit and in money. */
+type OverageFigures = { amount_so_far: string; quantity_so_far: string; amount_projected: string; quantity_projected: string; unit_name: string };
+
+/** The last two cells of a meter's or a plan's row: overage so far (exact) and projected (estimate). */
+function OverageCells({ row, amountTestId }: { row: OverageFigures; amountTestId?: string }) {
+  return (
+    <>
+      <TableCell className="whitespace-normal text-right tabular-nums">
+        <span className="block font-medium text-tremor-content-strong" data-testid={amountTestId}>
+          {formatMoney(row.amount_so_far)}
+        </span>
+        <span className="text-tremor-label">
+          {formatRevenueQuantity(row.quantity_so_far)} {row.unit_name} over
+        </span>
+      </TableCell>
+      <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
+        <span className="block">{formatEstimate(row.amount_projected)}</span>
+        <span className="text-tremor-label">
+          {formatRevenueQuantity(row.quantity_projected)} {row.unit_name} over
+        </span>
+      </TableCell>
+    </>
+  );
+}
+
 export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
   const meters = overview.meters;
   const current = meters.some((m) => m.projection === 'current');
@@ -98,20 +122,7 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
                   {m.customers_in_overage}
                   <span className="block text-tremor-label">{m.customers_projected} by period end</span>
                 </TableCell>
-                <TableCell className="whitespace-normal text-right tabular-nums">
-                  <span className="block font-medium text-tremor-content-strong" data-testid="revenue-meter-amount">
-                    {formatMoney(m.amount_so_far)}
-                  </span>
-                  <span className="text-tremor-label">
-                    {formatRevenueQuantity(m.quantity_so_far)} {m.unit_name} over
-                  </span>
-                </TableCell>
-                <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
-                  <span className="block">{formatEstimate(m.amount_projected)}</span>
-                  <span className="text-tremor-label">
-                    {formatRevenueQuantity(m.quantity_projected)} {m.unit_name} over
-                  </span>
-                </TableCell>
+                <OverageCells row={m} amountTestId="revenue-meter-amount" />
               </TableRow>
             ))}
           </TableBody>
@@ -188,18 +199,7 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
                   {p.customers_in_overage}
                   <span className="block text-tremor-label">{p.customers_projected} by period end</span>
                 </TableCell>
-                <TableCell className="whitespace-normal text-right tabular-nums">
-                  <span className="block font-medium text-tremor-content-strong">{formatMoney(p.amount_so_far)}</span>
-                  <span className="text-tremor-label">
-                    {formatRevenueQuantity(p.quantity_so_far)} {p.unit_name} over
-                  </span>
-                </TableCell>
-                <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
-                  <span className="block">{formatEstimate(p.amount_projected)}</span>
-                  <span className="text-tremor-label">
-                    {formatRevenueQuantity(p.quantity_projected)} {p.unit_name} over
-                  </span>
-                </TableCell>
+                <OverageCells row={p} />
               </TableRow>
             ))}
           </TableBody>

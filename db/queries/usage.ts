@@ -77,23 +77,14 @@ const fromCounterRow = (row: CounterRow): Counter => ({
   eventCount: Number(row.event_count),
 });
 
-function toCounterMap(rows: Iterable<CounterRow>): Map<string, Counter> {
-  const counters = new Map<string, Counter>();
-  for (const row of rows) {
-    const counter = fromCounterRow(row);
-    counters.set(keyOf(counter), counter);
-  }
-  return counters;
+/** Counters by counterKey. */
+function byKey<C extends Counter>(counters: Iterable<C>): Map<string, C> {
+  return new Map([...counters].map((c) => [keyOf(c), c]));
 }
 
-function toLockedMap(rows: Iterable<CounterRow & { row_id: string }>): Map<string, LockedCounter> {
-  const counters = new Map<string, LockedCounter>();
-  for (const row of rows) {
-    const counter = { ...fromCounterRow(row), rowId: row.row_id };
-    counters.set(keyOf(counter), counter);
-  }
-  return counters;
-}
+const toCounterMap = (rows: CounterRow[]): Map<string, Counter> => byKey(rows.map(fromCounterRow));
+
+const toLockedMap = (rows: Array<CounterRow & { row_id: string }>): Map<string, LockedCounter> => byKey(rows.map((row) => ({ ...fromCounterRow(row), rowId: row.row_id })));
 
 const counterRowsJson = (keys: CounterKey[]) =>
   JSON.stringify(keys.map((k) => ({ meter_id: k.meterId, customer_id: k.customerId, window_start: k.periodStart.toISOString(), window_end: k.periodEnd.toISOString() })));
