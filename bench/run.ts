@@ -3,17 +3,19 @@ import { runAlerts } from './alerts.js';
 import { runDashboard } from './dashboard.js';
 import { runEventIds } from './event-ids.js';
 import { runIngest } from './ingest.js';
+import { runPoolQueue } from './pool-queue.js';
 import { runStartup } from './startup.js';
 
 /**
  * `npm run bench`: the start-up section (bench/startup.ts) and the ingestion section
  * (bench/ingest.ts), each measured against baselines run in the same run (these
  * machines are noisy; ratios travel), alert latency and the dashboard pages at 1M and 10M events
- * (bench/dashboard.ts), and random against time-ordered event ids (bench/event-ids.ts).
- * BENCH_ONLY=startup|ingest|ids|alerts|dashboard runs one of them.
+ * (bench/dashboard.ts), random against time-ordered event ids (bench/event-ids.ts), and a quiet server's
+ * pool over time (bench/pool-queue.ts).
+ * BENCH_ONLY=startup|ingest|ids|pool|alerts|dashboard runs one of them.
  * Progress goes to stderr; the results go to stdout as Markdown (paste into BENCHMARKS.md).
  */
-const SECTIONS = { startup: runStartup, ingest: runIngest, ids: runEventIds, alerts: runAlerts, dashboard: runDashboard } as const;
+const SECTIONS = { startup: runStartup, ingest: runIngest, ids: runEventIds, pool: runPoolQueue, alerts: runAlerts, dashboard: runDashboard } as const;
 
 async function main() {
   const only = process.env.BENCH_ONLY;
