@@ -16,7 +16,8 @@ export type LockedCounter = Counter & { rowId: string };
 const keysJson = (keys: Array<{ meterId: string; customerId: string; periodStart: Date }>) =>
   JSON.stringify(keys.map((k) => ({ meter_id: k.meterId, customer_id: k.customerId, window_start: k.periodStart.toISOString() })));
 
-const keyOf = (k: { meterId: string; customerId: string; periodStart: Date }) => `${k.meterId}|${k.customerId}|${k.periodStart.toISOString()}`;
+/** A counter's identity as a string (a Map key, and the order counters are locked in). */
+const keyOf = (k: { meterId: string; customerId: string; periodStart: Date }) => `${k.meterId}|${k.customerId}|${k.periodStart.getTime()}`;
 export const counterKey = keyOf;
 
 /**
@@ -118,7 +119,9 @@ async function selectCountersForUpdate(tx: Queryable, creatorId: string, keys: C
  * Postgres detects, and the group commit retries the whole group.
  */
 export async function lockCounters(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<{ counters: Map<string, LockedCounter>; created: Set<string> }> {
-  const unique = [...new Map(keys.map((k) => [keyOf(k), k])).values()].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+  // Each key's string worked out once (sorting 1,000 keys compares ~10,000 pairs).
+  const byString = new Map(keys.map((k) => [keyOf(k), k]));
+  const unique = [...byString.keys()].sort().map((key) => byString.get(key)!);
   if (unique.length === 0) return { counters: new Map(), created: new Set() };
   const counters = await selectCountersForUpdate(tx, creatorId, unique);
   const missing = unique.filter((k) => !counters.has(keyOf(k)));
