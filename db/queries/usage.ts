@@ -273,7 +273,7 @@ export async function writeAccepted(
     answers as (
       insert into usage_idempotency_keys (creator_id, idempotency_key, request_hash, event_id, status, response, created_at)
       select ${creatorId}, c.k, c.h, c.e, 201, c.r, ${at}::timestamptz
-      from json_to_recordset(${JSON.stringify(answers)}::json) as c(k text, h text, e uuid, r jsonb)
+      from json_to_recordset(${JSON.stringify(answers)}::json) as c(k text, h text, e uuid, r json)
       order by c.k
     )
     select app_write_counters(${JSON.stringify(counters)}::json, ${at}::timestamptz) as n`);
