@@ -75,6 +75,8 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const poolMax = 10;
     const app: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: poolMax });
     closers.push(() => app.sql.end({ timeout: 5 }));
+    const pipelined: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: 2 });
+    closers.push(() => pipelined.sql.end({ timeout: 5 }));
     const owner: DbPool = openPool(ownerUrl, { max: 3, applicationName: 'staryer-admin' });
     closers.push(() => owner.sql.end({ timeout: 5 }));
 
@@ -94,6 +96,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const rt: Runtime = {
       env,
       db: app.db,
+      pipelinedDb: pipelined.db,
       ownerDb: owner.db,
       ping: async () => {
         await app.sql`select 1`;

@@ -15,6 +15,14 @@ export type Runtime = {
   env: TEnv;
   /** Subject to row-level security: every tenant query goes through withCreator. */
   db: Db;
+  /**
+   * Two connections for statements that run alone, in their own implicit transaction
+   * (check): concurrent ones queue on a busy connection, so postgres.js sends many in one
+   * socket write and Postgres answers them in one wake-up (check: 1.14–1.17× at 64
+   * connections, BENCHMARKS.md round 5). Never for BEGIN … COMMIT: a transaction would
+   * hold up every statement queued behind it.
+   */
+  pipelinedDb: Db;
   /** The owner: migrations, CLI administration across creators. Never used by request handlers. */
   ownerDb: Db;
   /** Runs a trivial query on the application pool (health checks). */

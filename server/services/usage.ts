@@ -23,7 +23,7 @@ export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEven
  */
 export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckInput): Promise<TCheckResult> {
   const now = rt.now();
-  const state = await readCheckState(rt.db, creatorId, input.event_name, input.user_id, now);
+  const state = await readCheckState(rt.pipelinedDb, creatorId, input.event_name, input.user_id, now);
   const meter = state.meter;
   if (!meter) throw unknownMeter(input.event_name);
   const customer = state.customer;
