@@ -86,7 +86,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
     });
     closers.push(() => boss.stop({ graceful: true, timeout: 10_000 }));
     const now = options.now ?? (() => new Date());
-    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, now, log });
+    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, now, log });
     closers.push(() => ingest.close());
     // Services enqueue jobs inside their own transactions, as the application role.
     await owner.db.execute(sql.raw(`GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`));

@@ -1,0 +1,56 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from './harness/db.js';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+import { GroupCommitter, type GroupCommitterOptions } from '../server/services/group-commit.js';
+import { prepareEvent } from '../server/services/ingest.js';
+
+/**
+ * How the group commit shares transactions among requests that arrive together: how
+ * many transactions it starts is what a creator pays per event (ADR 0009). Submissions
+ * made in one tick arrive before any transaction can finish, so the grouping is exact.
+ */
+const { url } = await useTestDatabase();
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer(url);
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function submitTogether(options: Partial<GroupCommitterOptions>, n: number) {
+  const { apiKey, creator } = await createCreatorWithKey(server.rt);
+  const call = api(server.url, apiKey);
+  expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+  const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 4, now: () => new Date(), log: server.rt.log, ...options });
+  const outcomes = await Promise.all(
+    Array.from({ length: n }, (_, i) => committer.submit(creator.id, [prepareEvent({ event_name: 'calls', user_id: `u${i % 3}`, idempotency_key: `k${i}` })])),
+  );
+  const [row] = await server.rt.ownerDb.execute<{ events: number; total: string }>(sql`
+    select (select count(*)::int from usage_events where creator_id = ${creator.id}) as events,
+           (select sum(value)::text from usage_aggregates where creator_id = ${creator.id} and "window" = 'period') as total`);
+  return { transactions: committer.stats.transactions, statuses: outcomes.map(([o]) => (o!.ok ? o!.status : o!.error.status)), events: row!.events, total: Number(row!.total) };
+}
+
+describe('group commit', () => {
+  it('starts up to maxInFlight transactions at once, then one more for everything that queued meanwhile', async () => {
+    const result = await submitTogether({}, 12);
+    // Four start at once with one event each; the other eight wait and go together.
+    expect(result).toEqual({ transactions: 5, statuses: Array(12).fill(201), events: 12, total: 12 });
+  });
+
+  it('holds a small queue to smallQueueInFlight transactions, so its events wait and share one', async () => {
+    const result = await submitTogether({ smallQueueInFlight: 1, largeQueue: 20 }, 12);
+    // One starts; the other eleven (fewer than 20) wait for it and commit together.
+    expect(result).toEqual({ transactions: 2, statuses: Array(12).fill(201), events: 12, total: 12 });
+  });
+
+  it('gives a large queue every transaction slot again', async () => {
+    const result = await submitTogether({ smallQueueInFlight: 1, largeQueue: 20 }, 30);
+    // One starts; when 20 are waiting the queue is large and they start at once, beside
+    // it; the last nine (a small queue again, two in flight) wait and go together.
+    expect(result).toEqual({ transactions: 3, statuses: Array(30).fill(201), events: 30, total: 30 });
+  });
+});
