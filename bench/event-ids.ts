@@ -1,12 +1,8 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import postgres from 'postgres';
 import { withDatabase } from '../db/client.js';
-import { startEmbeddedPostgres } from '../db/embedded.js';
 import { runMigrations } from '../db/migrate.js';
-import { fmtInt } from './lib.js';
+import { fmtInt, withScratchPostgres } from './lib.js';
 
 /**
  * The event-id section of `npm run bench` (BENCH_ONLY=ids): how fast the real
@@ -27,50 +23,47 @@ const METER = '00000000-0000-4000-8000-000000000002';
 type Result = { variant: 'v4' | 'v7'; seconds: number; lastQuarterSeconds: number; fpi: number; walBytes: number; pkeyBytes: number };
 
 export async function runEventIds(): Promise<string> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-bench-ids-'));
-  await fs.chmod(dataDir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir });
-  const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
   const results: Result[] = [];
-  try {
-    await admin`create database ids_bench`;
-    const url = withDatabase(pg.url, 'ids_bench');
-    await runMigrations(url);
-    const sql = postgres(url, { max: 1, onnotice: () => undefined });
-    const bar = new SingleBar({ format: 'ids     {variant} [{bar}] {value}/{total} rows', hideCursor: true }, Presets.shades_classic);
-    for (const variant of ['v4', 'v7', 'v4', 'v7'] as const) {
-      await sql`truncate usage_events`;
-      await sql`checkpoint`;
-      await sql`select pg_stat_reset_shared('wal')`;
-      const id = variant === 'v4' ? 'gen_random_uuid()' : 'uuidv7()';
-      // 10,000 customers: a uuid derived from a random number below 10,000.
-      const insert = `insert into usage_events (creator_id, event_id, meter_id, customer_id, event_name, user_id, value, period_start, occurred_at)
-        select '${CREATOR}', ${id}, '${METER}', md5((random() * 9999)::int::text)::uuid, 'api_call', 'u', 1, date_trunc('month', now()), now()
-        from generate_series(1, ${BATCH})`;
-      bar.start(ROWS, 0, { variant });
-      const started = performance.now();
-      let lastQuarter = 0;
-      for (let done = 0; done < ROWS; done += BATCH) {
-        const t = performance.now();
-        await sql.unsafe(insert);
-        if (done >= ROWS * 0.75) lastQuarter += performance.now() - t;
-        if (done % 50_000 === 0) bar.update(done, { variant });
+  await withScratchPostgres('ids', async (pg) => {
+    const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
+    try {
+      await admin`create database ids_bench`;
+      const url = withDatabase(pg.url, 'ids_bench');
+      await runMigrations(url);
+      const sql = postgres(url, { max: 1, onnotice: () => undefined });
+      const bar = new SingleBar({ format: 'ids     {variant} [{bar}] {value}/{total} rows', hideCursor: true }, Presets.shades_classic);
+      for (const variant of ['v4', 'v7', 'v4', 'v7'] as const) {
+        await sql`truncate usage_events`;
+        await sql`checkpoint`;
+        await sql`select pg_stat_reset_shared('wal')`;
+        const id = variant === 'v4' ? 'gen_random_uuid()' : 'uuidv7()';
+        // 10,000 customers: a uuid derived from a random number below 10,000.
+        const insert = `insert into usage_events (creator_id, event_id, meter_id, customer_id, event_name, user_id, value, period_start, occurred_at)
+          select '${CREATOR}', ${id}, '${METER}', md5((random() * 9999)::int::text)::uuid, 'api_call', 'u', 1, date_trunc('month', now()), now()
+          from generate_series(1, ${BATCH})`;
+        bar.start(ROWS, 0, { variant });
+        const started = performance.now();
+        let lastQuarter = 0;
+        for (let done = 0; done < ROWS; done += BATCH) {
+          const t = performance.now();
+          await sql.unsafe(insert);
+          if (done >= ROWS * 0.75) lastQuarter += performance.now() - t;
+          if (done % 50_000 === 0) bar.update(done, { variant });
+        }
+        bar.update(ROWS, { variant });
+        bar.stop();
+        const seconds = (performance.now() - started) / 1000;
+        const [wal] = await sql<Array<{ fpi: string; bytes: string }>>`select wal_fpi::text as fpi, wal_bytes::text as bytes from pg_stat_wal`;
+        const [size] = await sql<Array<{ bytes: string }>>`
+          select sum(pg_relation_size(i.indexrelid))::text as bytes from pg_index i join pg_class c on c.oid = i.indrelid
+          where c.relname like 'usage_events_y%' and i.indisprimary`;
+        results.push({ variant, seconds, lastQuarterSeconds: lastQuarter / 1000, fpi: Number(wal!.fpi), walBytes: Number(wal!.bytes), pkeyBytes: Number(size!.bytes) });
       }
-      bar.update(ROWS, { variant });
-      bar.stop();
-      const seconds = (performance.now() - started) / 1000;
-      const [wal] = await sql<Array<{ fpi: string; bytes: string }>>`select wal_fpi::text as fpi, wal_bytes::text as bytes from pg_stat_wal`;
-      const [size] = await sql<Array<{ bytes: string }>>`
-        select sum(pg_relation_size(i.indexrelid))::text as bytes from pg_index i join pg_class c on c.oid = i.indrelid
-        where c.relname like 'usage_events_y%' and i.indisprimary`;
-      results.push({ variant, seconds, lastQuarterSeconds: lastQuarter / 1000, fpi: Number(wal!.fpi), walBytes: Number(wal!.bytes), pkeyBytes: Number(size!.bytes) });
+      await sql.end();
+    } finally {
+      await admin.end();
     }
-    await sql.end();
-  } finally {
-    await admin.end();
-    await pg.stop();
-    await fs.rm(dataDir, { recursive: true, force: true });
-  }
+  });
   const rate = (rows: number, s: number) => fmtInt(rows / s);
   const lines = results.map(
     (r) =>

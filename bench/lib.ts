@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
 
 /** Shared helpers of the benchmark sections (bench/run.ts). */
 
@@ -142,4 +143,17 @@ export async function writeHelloScript(): Promise<string> {
     "import http from 'node:http'; const s = http.createServer((q, r) => r.end('ok')); s.listen(process.env.PORT); process.on('SIGTERM', () => s.close(() => process.exit(0)));",
   );
   return file;
+}
+
+/** A fresh embedded Postgres in a temporary directory, for the duration of fn; removed after. */
+export async function withScratchPostgres<T>(name: string, fn: (pg: EmbeddedPostgres) => Promise<T>): Promise<T> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `staryer-bench-${name}-`));
+  await fs.chmod(dataDir, 0o755);
+  const pg = await startEmbeddedPostgres({ dataDir });
+  try {
+    return await fn(pg);
+  } finally {
+    await pg.stop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
 }

@@ -1,10 +1,6 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import postgres from 'postgres';
-import { startEmbeddedPostgres } from '../db/embedded.js';
-import { fmtInt } from './lib.js';
+import { fmtInt, withScratchPostgres } from './lib.js';
 
 /**
  * The pool section of `npm run bench` (BENCH_ONLY=pool): whether a long-running server's
@@ -19,27 +15,24 @@ const ROUNDS = Number(process.env.BENCH_POOL_ROUNDS ?? 8);
 const QUERIES = Number(process.env.BENCH_POOL_QUERIES ?? 25_000);
 
 export async function runPoolQueue(): Promise<string> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-bench-pool-'));
-  await fs.chmod(dataDir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir });
-  const sql = postgres(pg.url, { max: 10, onnotice: () => undefined });
   const perQuery: number[] = [];
-  try {
-    await Promise.all(Array.from({ length: 10 }, () => sql`select pg_sleep(0.05)`));
-    const bar = new SingleBar({ format: 'pool    [{bar}] {value}/{total} queries', hideCursor: true }, Presets.shades_classic);
-    bar.start(ROUNDS * QUERIES, 0);
-    for (let round = 0; round < ROUNDS; round++) {
-      const started = performance.now();
-      for (let i = 0; i < QUERIES; i++) await sql.unsafe('select $1::int as n', [i], { prepare: true });
-      perQuery.push((performance.now() - started) / QUERIES);
-      bar.update((round + 1) * QUERIES);
+  await withScratchPostgres('pool', async (pg) => {
+    const sql = postgres(pg.url, { max: 10, onnotice: () => undefined });
+    try {
+      await Promise.all(Array.from({ length: 10 }, () => sql`select pg_sleep(0.05)`));
+      const bar = new SingleBar({ format: 'pool    [{bar}] {value}/{total} queries', hideCursor: true }, Presets.shades_classic);
+      bar.start(ROUNDS * QUERIES, 0);
+      for (let round = 0; round < ROUNDS; round++) {
+        const started = performance.now();
+        for (let i = 0; i < QUERIES; i++) await sql.unsafe('select $1::int as n', [i], { prepare: true });
+        perQuery.push((performance.now() - started) / QUERIES);
+        bar.update((round + 1) * QUERIES);
+      }
+      bar.stop();
+    } finally {
+      await sql.end();
     }
-    bar.stop();
-  } finally {
-    await sql.end();
-    await pg.stop();
-    await fs.rm(dataDir, { recursive: true, force: true });
-  }
+  });
   const first = perQuery[0]!;
   return [
     `### Pool: ${ROUNDS} × ${fmtInt(QUERIES)} one-at-a-time queries through a 10-connection pool`,
