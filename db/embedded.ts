@@ -61,6 +61,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     try {
       // Re-check under the lock: the holder before us may have just started it.
       if (await readRunningPostmaster(pgData)) continue;
+      await assertReachableByPostgresUser(dataDir);
       const credentials = await initialiseIfNeeded(dataDir, pgData, log);
       const port = options.port || (await freePort());
       const child = await spawnPostmaster(dataDir, pgData, port, options.settings ?? {});
@@ -137,6 +138,29 @@ async function systemUserIds(name: string): Promise<{ uid?: number; gid?: number
   if (!entry) throw new Error(`The system user "${name}" that runs the embedded Postgres does not exist`);
   const [, , uid, gid] = entry.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * As root, Postgres runs as the `postgres` system user, which must be able to pass
+ * through every directory down to the data directory; `initdb` would otherwise fail with
+ * a bare "Permission denied" (e.g. a DATA_DIR made by `mktemp -d`, mode 0700).
+ */
+async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
+  if (!isRoot()) return;
+  // Before the first start the user may not exist yet: then only "others" bits let it in.
+  const ids = await systemUserIds('postgres').catch(() => ({ uid: undefined, gid: undefined }));
+  for (let dir = dataDir; ; dir = path.dirname(dir)) {
+    const { mode, uid, gid } = await fs.stat(dir);
+    const passes = (mode & 0o001) !== 0 || (uid === ids.uid && (mode & 0o100) !== 0) || (gid === ids.gid && (mode & 0o010) !== 0);
+    if (!passes) {
+      throw new Error(
+        `The embedded Postgres cannot use DATA_DIR ${dataDir}: running as root, Postgres runs as the "postgres" system user, ` +
+          `and ${dir} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) does not let it through. ` +
+          `Run \`chmod o+x ${dir}\`, choose another DATA_DIR, or start the server as a regular user.`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 async function spawnPostmaster(dataDir: string, pgData: string, port: number, settings: Record<string, string>) {

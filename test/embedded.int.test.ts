@@ -62,6 +62,24 @@ describe('embedded Postgres', () => {
     }
   }, 60_000);
 
+  it('as root, refuses a DATA_DIR the postgres user cannot pass through, naming the directory and the fix, and starts once it can', async () => {
+    if (process.getuid?.() !== 0) return;
+    const parent = await tempDir();
+    await fs.chmod(parent, 0o700); // what `mktemp -d` gives
+    const dataDir = path.join(parent, 'data');
+    await expect(startEmbeddedPostgres({ dataDir })).rejects.toThrow(`${parent} (mode 0700) does not let it through. Run \`chmod o+x ${parent}\``);
+    expect(existsSync(path.join(dataDir, 'pg'))).toBe(false);
+    await fs.chmod(parent, 0o711);
+    const pg = await startEmbeddedPostgres({ dataDir });
+    try {
+      const sql = postgres(pg.url, { max: 1 });
+      expect((await sql<{ ok: number }[]>`select 1 as ok`)[0]!.ok).toBe(1);
+      await sql.end();
+    } finally {
+      await pg.stop();
+    }
+  }, 60_000);
+
   it('CLI and worker share DATA_DIR with a running server, and the worker stops Postgres cleanly on SIGTERM', async () => {
     const dataDir = await tempDir();
     const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info', NODE_ENV: 'test' };
