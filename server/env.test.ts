@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EnvError, parseEnv, ZEnv } from './env.js';
+import { generateApiKey } from './services/api-key-format.js';
 
 function parseDotenv(text: string): Record<string, string> {
   return Object.fromEntries(
@@ -37,6 +38,19 @@ describe('environment', () => {
       expect(error).toBeInstanceOf(EnvError);
       const problems = (error as EnvError).problems.join('\n');
       for (const name of ['PORT', 'DATABASE_URL', 'STARYER_BOOTSTRAP_API_KEY', 'LOG_LEVEL']) expect(problems).toContain(name);
+    }
+  });
+
+  it('refuses a bootstrap API key that could never authenticate, and takes one that can', () => {
+    const together = { STARYER_BOOTSTRAP_EMAIL: 'a@b.co', STARYER_BOOTSTRAP_PASSWORD: 'pw' };
+    const made = generateApiKey();
+    const badChecksum = made.slice(0, -1) + (made.endsWith('x') ? 'y' : 'x');
+    // Our prefix without our format (length, alphabet, checksum), and characters a header cannot carry cleanly.
+    for (const key of ['su_live_F5GnAuPRahQ1ukKX3-4nSmuK_JRQ_G', badChecksum, 'an operator key with spaces in it, 42 chars']) {
+      expect(() => parseEnv({ ...together, STARYER_BOOTSTRAP_API_KEY: key }), key).toThrow(/STARYER_BOOTSTRAP_API_KEY.*staryer-usage key create/);
+    }
+    for (const key of [generateApiKey(), 'operator-chosen-bootstrap-key-0123456789']) {
+      expect(parseEnv({ ...together, STARYER_BOOTSTRAP_API_KEY: key }).STARYER_BOOTSTRAP_API_KEY).toBe(key);
     }
   });
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { isPlausibleApiKey, KEY_PREFIX } from './services/api-key-format.js';
 
 /**
  * The only reader of process.env. Parsed once; a bad value fails start-up with every
@@ -48,7 +49,15 @@ export const ZEnv = z
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
     STARYER_BOOTSTRAP_EMAIL: z.email().optional(),
     STARYER_BOOTSTRAP_PASSWORD: z.string().min(1).optional(),
-    STARYER_BOOTSTRAP_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    STARYER_BOOTSTRAP_API_KEY: z
+      .string()
+      .min(32, 'must be at least 32 characters')
+      // A key that could never authenticate would be created and then refused on every request.
+      .refine(
+        isPlausibleApiKey,
+        `must be a key made by \`staryer-usage key create\` or the dashboard (${KEY_PREFIX} + 36 letters and digits, the last 6 a checksum), or any other string of 32–256 printable ASCII characters without spaces that does not start with ${KEY_PREFIX}`,
+      )
+      .optional(),
   })
   .superRefine((env, ctx) => {
     const bootstrap = [env.STARYER_BOOTSTRAP_EMAIL, env.STARYER_BOOTSTRAP_PASSWORD, env.STARYER_BOOTSTRAP_API_KEY];
