@@ -68,7 +68,7 @@ describe('README examples', () => {
       const resource = /\/api\/usage\/(meters|keys)\/<id>/.exec(command)?.[1];
       const runnable = command.replaceAll('localhost:3000', host).replace('<id>', resource ? ids[resource]! : '<id>');
       const { stdout } = await run('bash', ['-c', `curl() { command curl -sS -w '\\n%{http_code}' "$@"; }\n${runnable}`], {
-        env: { PATH: process.env.PATH, STARYER_KEY: apiKey },
+        env: { ...process.env, STARYER_KEY: apiKey },
       });
       const status = Number(stdout.slice(stdout.lastIndexOf('\n') + 1));
       const body = stdout.slice(0, stdout.lastIndexOf('\n'));
