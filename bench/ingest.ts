@@ -26,6 +26,7 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * Environment: BENCH_DURATION (s per measured run, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
  * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
+ * BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
  * BENCH_NO_ANALYZE=1 (measure before the tables are first analyzed), BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run; with
  * BENCH_AUTO_EXPLAIN=<ms> also the plans of statements slower than that in DATA_DIR/postgres.log).
@@ -120,7 +121,7 @@ class ServerUnderTest {
         PORT: String(this.port),
         EMBEDDED_PG_PORT: String(pgPort),
         HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
         RUN_WORKERS: 'false',
         NODE_ENV: 'production',
         STARYER_BOOTSTRAP_EMAIL: 'bench@example.com',
