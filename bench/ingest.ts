@@ -26,7 +26,8 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * Environment: BENCH_DURATION (s per measured run, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
  * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
- * BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info),
+ * BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info), BENCH_WORKERS=1
+ * (the servers run their job workers too, as `npm start` does: rollups compete for the CPU),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
  * BENCH_NO_ANALYZE=1 (measure before the tables are first analyzed), BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run; with
  * BENCH_AUTO_EXPLAIN=<ms> also the plans of statements slower than that in DATA_DIR/postgres.log).
@@ -122,7 +123,7 @@ class ServerUnderTest {
         EMBEDDED_PG_PORT: String(pgPort),
         HOST: '127.0.0.1',
         LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-        RUN_WORKERS: 'false',
+        RUN_WORKERS: process.env.BENCH_WORKERS === '1' ? 'true' : 'false',
         NODE_ENV: 'production',
         STARYER_BOOTSTRAP_EMAIL: 'bench@example.com',
         STARYER_BOOTSTRAP_PASSWORD: randomBytes(12).toString('base64url'),
@@ -474,6 +475,12 @@ export async function runIngest(): Promise<string> {
         select a.value from usage_aggregates a join customers c on c.customer_id = a.customer_id join usage_meters m on m.meter_id = a.meter_id
         where c.user_id = ${HOT_USER} and m.event_name = ${HOT_METER} and a.window = 'period'`;
       if (cap) notes.push(`Hot customer's counter${label}: ${fmtInt(Number(cap.value))} of the ${fmtInt(HOT_LIMIT)} hard cap.`);
+      if (process.env.BENCH_WORKERS === '1') {
+        const [backlog] = await sut.sql<Array<{ jobs: string; events: string }>>`
+          select count(*) as jobs, coalesce(sum(jsonb_array_length(data -> 'eventIds')), 0) as events
+          from pgboss.job where name = 'rollups.apply' and state in ('created', 'retry', 'active')`;
+        notes.push(`Rollup jobs not yet applied at the end${label}: ${fmtInt(Number(backlog!.jobs))} (${fmtInt(Number(backlog!.events))} events).`);
+      }
     }
   } catch (error) {
     for (const sut of suts) console.error(`\nThe ingestion benchmark failed. Server log of ${sut.tree} (tail):\n${await sut.server.logTail()}`);

@@ -6,6 +6,12 @@ import { QUEUES, type QueueName, type QueuePayload } from './queues.js';
 export type JobHandler<Q extends QueueName> = {
   queue: Q;
   run: (rt: Runtime, payload: QueuePayload<Q>, job: Job<unknown>) => Promise<void>;
+  /**
+   * Jobs of the queue handled together: a worker takes up to `batchSize` waiting jobs at
+   * once and hands them to `many.run` in one call. If it throws, every one of them is
+   * retried (or dead-lettered when no retry can help), so it must be idempotent per job.
+   */
+  many?: { batchSize: number; run: (rt: Runtime, jobs: Array<{ payload: QueuePayload<Q>; job: Job<unknown> }>) => Promise<void> };
 };
 
 export const defineHandler = <Q extends QueueName>(queue: Q, run: JobHandler<Q>['run']): JobHandler<Q> => ({ queue, run });

@@ -1,4 +1,4 @@
-import type { PgBoss } from 'pg-boss';
+import type { Job, PgBoss } from 'pg-boss';
 import type { Runtime } from '../server/runtime.js';
 import { reconcileAllBillingHandler, reconcileBillingHandler, reportBillingHandler, scheduleBillingHandler } from './billing-report.js';
 import { isRetryable, parsePayload, type JobHandler } from './handler.js';
@@ -7,7 +7,7 @@ import { resolveAlertsHandler } from './alerts-resolve.js';
 import { sendEmailHandler } from './email-send.js';
 import { ensurePartitionsHandler } from './ensure-partitions.js';
 import { purgeSessionsHandler } from './purge-sessions.js';
-import { DEAD_LETTER_QUEUE, type QueueName } from './queues.js';
+import { DEAD_LETTER_QUEUE, type QueueName, type QueuePayload } from './queues.js';
 import { applyRollupHandler } from './rollups-apply.js';
 import { checkConsistencyHandler } from './rollups-check.js';
 import { deliverWebhookHandler } from './webhooks-deliver.js';
@@ -19,15 +19,37 @@ export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
   for (const handler of HANDLERS) {
     // Several local workers per queue: one NOTIFY wakes them all, so jobs enqueued together
     // (an alert's emails) run together instead of waiting for the next poll.
-    await boss.work(handler.queue, { batchSize: 1, localConcurrency: 3, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 }, async (jobs) => {
+    // Not worth a retry: park it in the dead-letter queue (it is then completed here).
+    const deadLetter = (job: Job<unknown>, error: unknown) => boss.send(DEAD_LETTER_QUEUE, { queue: handler.queue, jobId: job.id, data: job.data, error: (error as Error).message });
+    const options = { batchSize: handler.many?.batchSize ?? 1, localConcurrency: 3, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 };
+    await boss.work(handler.queue, options, async (jobs) => {
+      if (handler.many) {
+        const parsed: Array<{ payload: QueuePayload<QueueName>; job: Job<unknown> }> = [];
+        for (const job of jobs) {
+          try {
+            parsed.push({ payload: parsePayload(handler.queue, job.data), job });
+          } catch (error) {
+            rt.log.error({ err: error, queue: handler.queue, jobId: job.id }, 'job failed');
+            await deadLetter(job, error);
+          }
+        }
+        if (parsed.length === 0) return;
+        try {
+          await handler.many.run(rt, parsed);
+        } catch (error) {
+          rt.log.error({ err: error, queue: handler.queue, jobIds: parsed.map((p) => p.job.id) }, 'jobs failed');
+          if (isRetryable(error)) throw error; // pg-boss retries every job of the batch
+          for (const { job } of parsed) await deadLetter(job, error);
+        }
+        return;
+      }
       for (const job of jobs) {
         try {
           await handler.run(rt, parsePayload(handler.queue, job.data), job);
         } catch (error) {
           rt.log.error({ err: error, queue: handler.queue, jobId: job.id }, 'job failed');
           if (!isRetryable(error)) {
-            // Not worth a retry: park it in the dead-letter queue and complete it here.
-            await boss.send(DEAD_LETTER_QUEUE, { queue: handler.queue, jobId: job.id, data: job.data, error: (error as Error).message });
+            await deadLetter(job, error);
             continue;
           }
           throw error;

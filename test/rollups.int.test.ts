@@ -166,15 +166,15 @@ function keyed(snap: Awaited<ReturnType<typeof snapshot>>) {
   };
 }
 
-/** rollups.apply jobs of this creator waiting in pg-boss (fetched: they are then active, as a worker holds them). */
-async function fetchRollupJobs(target: TestServer, creatorId: string): Promise<Array<Job<unknown>>> {
+/** rollups.apply jobs of this creator (null: of anyone) waiting in pg-boss (fetched: they are then active, as a worker holds them). */
+async function fetchRollupJobs(target: TestServer, creatorId: string | null): Promise<Array<Job<unknown>>> {
   const jobs: Array<Job<unknown>> = [];
   for (;;) {
     const batch = await target.rt.boss.fetch<unknown>('rollups.apply', { batchSize: 100 });
     if (batch.length === 0) break;
     jobs.push(...batch);
   }
-  return jobs.filter((j) => (j.data as { creatorId: string }).creatorId === creatorId);
+  return creatorId === null ? jobs : jobs.filter((j) => (j.data as { creatorId: string }).creatorId === creatorId);
 }
 
 async function applyJobs(jobs: Array<Job<unknown>>, times = 1) {
@@ -239,6 +239,30 @@ describe('hourly and daily rollups', () => {
     // A job delivered a third time still changes nothing.
     await applyJobs(jobs.map((j) => ({ ...j })));
     expect(await snapshot(ctx.creatorId)).toEqual(incremental);
+  }, 60_000);
+
+  it('jobs taken together — several groups, two creators, one of them applied before — give the rollups of their events, once', async () => {
+    // Given two creators, each with its events tracked in three requests (three groups, three jobs).
+    const [one, two] = [await setUpCreator(), await setUpCreator()];
+    const sent = makeEvents(now, 7);
+    for (const ctxN of [one, two]) {
+      for (const part of [sent.slice(0, 20), sent.slice(20, 45), sent.slice(45)]) await track(ctxN.call, part);
+    }
+    // (One fetch takes every waiting job; the others' are then active, held as a worker would.)
+    const all = await fetchRollupJobs(server, null);
+    const jobs = [one, two].flatMap((ctxN) => all.filter((j) => (j.data as { creatorId: string }).creatorId === ctxN.creatorId));
+    expect(jobs).toHaveLength(6);
+    // One of them was applied on its own already (a job delivered again later).
+    await applyRollupHandler.run(server.rt, parsePayload('rollups.apply', jobs[1]!.data), jobs[1]!);
+    // When a worker takes all six together, interleaved, twice (pg-boss may deliver again)…
+    const together = [...jobs].reverse().map((job) => ({ payload: parsePayload('rollups.apply', job.data), job }));
+    for (let i = 0; i < 2; i++) await applyRollupHandler.many!.run(server.rt, together);
+    await server.rt.boss.complete('rollups.apply', jobs.map((j) => j.id));
+    // …then each creator's rollups are those of its events, each counted once.
+    for (const ctxN of [one, two]) {
+      const expected = expectedRollups(sent, ctxN.meterIds, await customerIdsOf(ctxN.creatorId), { alice: null, bob: null });
+      expect(keyed(await snapshot(ctxN.creatorId))).toEqual(expected);
+    }
   }, 60_000);
 
   it('the hours of a calendar-month period add up to its counter (max: the largest hour is the period max)', async () => {

@@ -205,13 +205,16 @@ export async function pruneMinuteRollups(tx: Queryable, creatorId: string, befor
   await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)}`);
 }
 
-/** Records a rollup batch as applied; false when it already was (a job delivered again). */
-export async function claimRollupBatch(tx: Queryable, creatorId: string, batchId: string, at: Date): Promise<boolean> {
-  const rows = await tx.execute(sql`
-    insert into rollup_batches (creator_id, batch_id, applied_at) values (${creatorId}, ${batchId}, ${ts(at)})
+/** Records rollup batches as applied; returns those that were not yet (a job delivered again is not). */
+export async function claimRollupBatches(tx: Queryable, creatorId: string, batchIds: string[], at: Date): Promise<Set<string>> {
+  if (batchIds.length === 0) return new Set();
+  const rows = await tx.execute<{ batch_id: string }>(sql`
+    insert into rollup_batches (creator_id, batch_id, applied_at)
+    select distinct ${creatorId}::uuid, b.batch_id, ${ts(at)} from unnest(${`{${batchIds.map((id) => `"${id}"`).join(',')}}`}::text[]) as b(batch_id)
+    order by 2
     on conflict do nothing
     returning batch_id`);
-  return rows.length > 0;
+  return new Set(rows.map((r) => r.batch_id));
 }
 
 /**
