@@ -149,9 +149,10 @@ async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
   if (!isRoot()) return;
   // Before the first start the user may not exist yet: then only "others" bits let it in.
   const ids = await systemUserIds('postgres').catch(() => ({ uid: undefined, gid: undefined }));
+  const groups = new Set([ids.gid, ...(await supplementaryGroups('postgres'))]);
   for (let dir = dataDir; ; dir = path.dirname(dir)) {
     const { mode, uid, gid } = await fs.stat(dir);
-    const passes = (mode & 0o001) !== 0 || (uid === ids.uid && (mode & 0o100) !== 0) || (gid === ids.gid && (mode & 0o010) !== 0);
+    const passes = (mode & 0o001) !== 0 || (uid === ids.uid && (mode & 0o100) !== 0) || (groups.has(gid) && (mode & 0o010) !== 0);
     if (!passes) {
       throw new Error(
         `The embedded Postgres cannot use DATA_DIR ${dataDir}: running as root, Postgres runs as the "postgres" system user, ` +
@@ -161,6 +162,16 @@ async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
     }
     if (dir === path.dirname(dir)) return;
   }
+}
+
+/** The groups /etc/group lists a user in, besides its own. */
+async function supplementaryGroups(name: string): Promise<number[]> {
+  const groups = await fs.readFile('/etc/group', 'utf8').catch(() => '');
+  return groups
+    .split('\n')
+    .map((line) => line.split(':'))
+    .filter((fields) => fields.length >= 4 && fields[3]!.split(',').includes(name))
+    .map((fields) => Number(fields[2]));
 }
 
 async function spawnPostmaster(dataDir: string, pgData: string, port: number, settings: Record<string, string>) {
