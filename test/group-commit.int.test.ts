@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
-import { startTestServer, type TestServer } from './harness/server.js';
+import { useTestServer } from './harness/server.js';
 import { GroupCommitter, type GroupCommitterOptions } from '../server/services/group-commit.js';
 import { prepareEvent } from '../server/services/ingest.js';
 
@@ -12,15 +12,10 @@ import { prepareEvent } from '../server/services/ingest.js';
  * made in one tick arrive before any transaction can finish, so the grouping is exact.
  */
 const { url } = await useTestDatabase();
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer(url);
-});
-afterAll(async () => {
-  await server?.close();
-});
+const testServer = useTestServer(url);
 
 async function submitTogether(options: Partial<GroupCommitterOptions>, n: number) {
+  const server = testServer();
   const { apiKey, creator } = await createCreatorWithKey(server.rt);
   const call = api(server.url, apiKey);
   expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);

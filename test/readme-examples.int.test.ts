@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { createCreatorWithKey } from './harness/fixtures.js';
-import { startTestServer, type TestServer } from './harness/server.js';
+import { useTestServer } from './harness/server.js';
 
 /**
  * The README's HTTP examples, run as written — with curl, in their order, against a fresh
@@ -14,13 +14,7 @@ import { startTestServer, type TestServer } from './harness/server.js';
  * (pairs with "…" are only shapes) must appear in the answer.
  */
 const { url } = await useTestDatabase();
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer(url);
-});
-afterAll(async () => {
-  await server?.close();
-});
+const testServer = useTestServer(url);
 
 type Example = { command: string; promise: string };
 
@@ -58,6 +52,7 @@ const run = promisify(execFile);
 
 describe('README examples', () => {
   it('every HTTP example answers what the README says it does', async () => {
+    const server = testServer();
     const { apiKey } = await createCreatorWithKey(server.rt);
     const examples = readmeExamples();
     expect(examples.length).toBeGreaterThanOrEqual(13);

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import type { ServerBuild } from '@remix-run/node';
 import { boot, type Booted } from '../../server/boot.js';
 import { parseEnv, type TEnv } from '../../server/env.js';
@@ -48,5 +49,23 @@ export async function startTestServer(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await booted.close();
     },
+  };
+}
+
+/**
+ * A test server for the whole file: started before its tests, closed after them. Returns
+ * the server as a function, since it exists only once beforeAll has run.
+ */
+export function useTestServer(dbUrl: string, options: Parameters<typeof startTestServer>[1] = {}): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer(dbUrl, options);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  return () => {
+    if (!server) throw new Error('the test server is not started yet (use it inside a test)');
+    return server;
   };
 }
