@@ -57,16 +57,9 @@ export type ApplyResult = { applied: boolean; hourRows: number; dayRows: number;
 const MINUTE_ROLLUPS_KEPT_MS = 2 * 86_400_000;
 
 /**
- * Adds one committed group's events to the rollups, once: the batch id (the job id)
- * is recorded in the same transaction, so a job delivered again changes nothing.
- */
-export async function applyRollupBatch(rt: Runtime, payload: QueuePayload<'rollups.apply'>, batchId: string): Promise<ApplyResult> {
-  return applyRollupBatches(rt, [{ payload, batchId }]);
-}
-
-/**
- * Adds several committed groups' events to the rollups in one transaction per creator:
- * each batch is claimed by its id and only the batches not applied before contribute,
+ * Adds committed groups' events to the rollups, once each, in one transaction per
+ * creator: each batch (a rollups.apply job; its id is the batch id) is claimed by its id
+ * in that transaction, and only the batches not applied before contribute,
  * their events read and added together (one statement per rollup table, whatever the
  * number of groups: adding and taking the larger do not depend on the order). A worker
  * that takes the waiting jobs together pays a rollup transaction per creator, not per
