@@ -1,4 +1,4 @@
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { appErrorOf } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
 import { z } from 'zod';
 import { receiveStripeWebhook } from '../services/billing.js';
+import { pooledRandomBytes } from '../services/random-pool.js';
 import { readRawBody } from './body.js';
 import { contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -31,17 +32,8 @@ const VERSION = (require('../../package.json') as { version: string }).version;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
-/** 16 random bytes per request for the CSP nonce, from a pool refilled 256 nonces at a time (one getrandom call, not one per request). */
-const noncePool = Buffer.alloc(16 * 256);
-let nonceOffset = noncePool.length;
-function newNonce(): string {
-  if (nonceOffset === noncePool.length) {
-    randomFillSync(noncePool);
-    nonceOffset = 0;
-  }
-  nonceOffset += 16;
-  return noncePool.toString('base64', nonceOffset - 16, nonceOffset);
-}
+/** 16 random bytes per request for the CSP nonce, from the pool (not one getrandom call per request). */
+const newNonce = (): string => pooledRandomBytes(16).toString('base64');
 
 const NONCE_SLOT = 'N0NCE-SL0T';
 /**

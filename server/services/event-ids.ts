@@ -1,12 +1,8 @@
-import { randomFillSync } from 'node:crypto';
 import { v7 } from 'uuid';
+import { pooledRandomBytes } from './random-pool.js';
 
-/**
- * Random bytes for event ids, drawn for 1,024 ids at a time: uuid's own v7 asks the
- * operating system for 16 bytes per id (4–5 % of the server's CPU at 1,000-event batches).
- */
-const pool = new Uint8Array(16 * 1024);
-let offset = pool.length;
+// uuid's own v7 asks the operating system for 16 bytes per id (4–5 % of the server's CPU
+// at 1,000-event batches); ours come from the pool.
 let msecs = -Infinity;
 let seq = 0;
 
@@ -16,11 +12,7 @@ let seq = 0;
  * moves to the next millisecond).
  */
 export function newEventId(): string {
-  if (offset === pool.length) {
-    randomFillSync(pool);
-    offset = 0;
-  }
-  const random = pool.subarray(offset, (offset += 16));
+  const random = pooledRandomBytes(16);
   const now = Date.now();
   if (now > msecs) {
     msecs = now;
