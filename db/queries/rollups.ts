@@ -205,12 +205,12 @@ export async function pruneMinuteRollups(tx: Queryable, creatorId: string, befor
   await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)}`);
 }
 
-/** Records rollup batches as applied; returns those that were not yet (a job delivered again is not). */
+/** Records rollup batches (their pg-boss job ids) as applied; returns those that were not yet (a job delivered again is not). */
 export async function claimRollupBatches(tx: Queryable, creatorId: string, batchIds: string[], at: Date): Promise<Set<string>> {
   if (batchIds.length === 0) return new Set();
   const rows = await tx.execute<{ batch_id: string }>(sql`
     insert into rollup_batches (creator_id, batch_id, applied_at)
-    select distinct ${creatorId}::uuid, b.batch_id, ${ts(at)} from unnest(${`{${batchIds.map((id) => `"${id}"`).join(',')}}`}::text[]) as b(batch_id)
+    select distinct ${creatorId}::uuid, b.job_id::text, ${ts(at)} from unnest(${uuidArray(batchIds)}) as b(job_id)
     order by 2
     on conflict do nothing
     returning batch_id`);
