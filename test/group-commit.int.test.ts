@@ -49,3 +49,50 @@ describe('group commit', () => {
     expect(result).toEqual({ transactions: 3, statuses: Array(30).fill(201), events: 30, total: 30 });
   });
 });
+
+describe('a request that cannot commit', () => {
+  it("fails alone: the other requests of its group, another creator's too, are committed", async () => {
+    const server = testServer();
+    const a = await createCreatorWithKey(server.rt);
+    const b = await createCreatorWithKey(server.rt);
+    for (const { apiKey } of [a, b]) {
+      expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    }
+    // Any event of user "poison" makes its transaction fail, as a value Postgres cannot
+    // store would (the trigger stands in for such a value).
+    await server.rt.ownerDb.execute(sql`
+      create or replace function test_poison() returns trigger language plpgsql as $$
+      begin
+        if new.user_id = 'poison' then raise exception 'this event cannot be stored'; end if;
+        return new;
+      end $$`);
+    await server.rt.ownerDb.execute(sql`create trigger test_poison before insert on usage_events for each row execute function test_poison()`);
+    try {
+      const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log });
+      const submit = (creatorId: string, userId: string, key: string) =>
+        committer.submit(creatorId, [prepareEvent({ event_name: 'calls', user_id: userId, idempotency_key: key })]).then(
+          ([o]) => (o!.ok ? o!.status : o!.error.status),
+          (error: { status?: number }) => error.status ?? 'rejected',
+        );
+      // The first commits alone; the other four wait for it and go as one group.
+      const statuses = await Promise.all([
+        submit(a.creator.id, 'u1', 'a1'),
+        submit(a.creator.id, 'u1', 'a2'),
+        submit(b.creator.id, 'poison', 'b1'),
+        submit(b.creator.id, 'u2', 'b2'),
+        submit(a.creator.id, 'u3', 'a3'),
+      ]);
+      expect(statuses).toEqual([201, 201, 503, 201, 201]);
+      expect(committer.stats.splits).toBe(1);
+      const rows = await server.rt.ownerDb.execute<{ creator_id: string; keys: string[]; counted: string }>(sql`
+        select e.creator_id, array_agg(e.idempotency_key order by e.idempotency_key) as keys,
+               (select sum(event_count)::text from usage_aggregates g where g.creator_id = e.creator_id and g."window" = 'period') as counted
+        from usage_events e where e.creator_id in (${a.creator.id}, ${b.creator.id}) group by e.creator_id`);
+      const byCreator = new Map(rows.map((r) => [r.creator_id, { keys: r.keys, counted: Number(r.counted) }]));
+      expect(byCreator.get(a.creator.id)).toEqual({ keys: ['a1', 'a2', 'a3'], counted: 3 });
+      expect(byCreator.get(b.creator.id)).toEqual({ keys: ['b2'], counted: 1 });
+    } finally {
+      await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
+    }
+  });
+});

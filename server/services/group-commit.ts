@@ -41,8 +41,9 @@ export type GroupCommitterOptions = {
  * arrivals queue and the next commit takes them all (up to maxEvents). How many commits
  * may be in flight depends on the queue: all maxInFlight for a large one, fewer for a
  * small one (smallQueueInFlight), so that single events share transactions. Every event is
- * acknowledged only after its transaction commits; a failed commit fails every request
- * in it (503) and records none of them.
+ * acknowledged only after its transaction commits. A failed commit records none of its
+ * events; its requests are then committed one by one, so that a request that cannot
+ * commit (whoever sent it) fails alone, with 503, and the others of its group do not.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
@@ -51,7 +52,7 @@ export class GroupCommitter {
   private inFlight = 0;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
-  readonly stats = { transactions: 0, events: 0, retries: 0 };
+  readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0 };
 
   constructor(
     private readonly db: Db,
@@ -151,8 +152,17 @@ export class GroupCommitter {
           this.stats.retries++;
           continue;
         }
+        // Nothing of the group was recorded. Unless the database itself is gone, the cause
+        // may be one request's alone (another creator's, even): each request then commits
+        // on its own, so that only the one that cannot commit fails.
+        if (group.length > 1 && !isDatabaseUnavailable(error)) {
+          this.options.log.warn({ err: error, requests: group.length }, 'group commit failed; committing its requests one by one');
+          this.stats.splits++;
+          for (const s of group) await this.commit([s]);
+          return;
+        }
         const failure = error instanceof AppError ? error : isDatabaseUnavailable(error) ? unavailable() : unavailable('The events could not be committed. Nothing was recorded; retry.');
-        this.options.log.error({ err: error, events: group.length }, 'group commit failed; every request in it answered 503');
+        this.options.log.error({ err: error, events: group.reduce((n, s) => n + s.events.length, 0) }, 'commit failed; its requests answered 503');
         for (const s of group) s.reject(failure);
         return;
       }
