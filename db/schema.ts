@@ -313,6 +313,14 @@ export const usageAggregates = pgTable(
   ],
 );
 
+/**
+ * Distinct keys longer than this (UTF-8 bytes) are stored as `h:` and their SHA-256: the
+ * key is a primary-key column, and Postgres refuses index entries past ~2.7 kB (a 7.5 kB
+ * property value failed its commit). Exact all the same: two values share a key only if
+ * they share a hash.
+ */
+export const MAX_DISTINCT_KEY_BYTES = 256;
+
 /** Distinct values seen per unique meter × customer × period: the exact, incremental unique count. */
 export const usageUniqueValues = pgTable(
   'usage_unique_values',

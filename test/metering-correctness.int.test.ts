@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
@@ -184,6 +185,24 @@ describe('aggregations over a period', () => {
     expect((await send('b')).status).toBe(201);
     expect((await send('c')).status).toBe(402);
     expect((await send('a')).status).toBe(201);
+  });
+
+  it('a unique meter counts long values exactly, however long (up to the property limits)', async () => {
+    const { call } = await creator();
+    await meter(call, { event_name: 'docs', aggregation_type: 'unique', unique_property: 'doc' });
+    // Incompressible and longer than a Postgres index entry may be (~2.7 kB); two of
+    // them share their first 300 characters.
+    const prefix = randomBytes(225).toString('base64');
+    const long = (n: number) => prefix + randomBytes(5_400).toString('base64') + String(n);
+    const [first, second] = [long(1), long(2)];
+    const sent = [first, second, first];
+    const statuses = [];
+    for (const doc of sent) statuses.push((await track(call, { event_name: 'docs', user_id: 'u', properties: { doc } })).status);
+    expect(statuses).toEqual([201, 201, 201]);
+    const batch = await track(call, [second, long(3)].map((doc) => ({ event_name: 'docs', user_id: 'u', properties: { doc } })));
+    expect(batch.json.results.map((r: { status: number }) => r.status)).toEqual([201, 201]);
+    const usage = await call('GET', '/api/usage/customers/u/usage');
+    expect(usage.json.meters[0]).toMatchObject({ event_name: 'docs', used: '3' });
   });
 
   it('a max meter with a hard cap refuses values above the limit only', async () => {

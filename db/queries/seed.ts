@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { sql } from 'drizzle-orm';
 import type postgres from 'postgres';
 import type { Db, Queryable } from '../client.js';
-import type { AlertKind, AlertStatus } from '../schema.js';
+import { MAX_DISTINCT_KEY_BYTES, type AlertKind, type AlertStatus } from '../schema.js';
 
 /**
  * Bulk loading for `staryer-usage seed` (owner connection): customers, raw events by COPY,
@@ -156,7 +156,8 @@ export async function rebuildPeriodCounters(db: Db, creatorId: string, periods: 
 
 /**
  * usage_unique_values from the raw events that brought a new value (new_distinct), keyed
- * as ingest keys them: the property's JSON, or `v:` and the value.
+ * as ingest keys them (distinctKeyOf): `p:` and the property's JSON, or `v:` and the
+ * value; `h:` and the SHA-256 of a key longer than MAX_DISTINCT_KEY_BYTES.
  */
 export async function rebuildUniqueValues(db: Db, creatorId: string, from: Date, tuning: Tuning): Promise<number> {
   return db.transaction(async (tx) => {
@@ -164,11 +165,15 @@ export async function rebuildUniqueValues(db: Db, creatorId: string, from: Date,
     const [row] = await tx.execute<{ n: number }>(sql`
       with ins as (
         insert into usage_unique_values (creator_id, meter_id, customer_id, period_start, value)
-        select distinct ${creatorId}::uuid, e.meter_id, e.customer_id, e.period_start,
-          case when m.unique_property is null then 'v:' || e.value::text else 'p:' || (e.properties -> m.unique_property)::text end
-        from usage_events e
-        join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
-        where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(from)} and e.new_distinct and m.aggregation_type = 'unique'
+        select distinct ${creatorId}::uuid, k.meter_id, k.customer_id, k.period_start,
+          case when octet_length(k.key) > ${MAX_DISTINCT_KEY_BYTES}::int then 'h:' || encode(sha256(convert_to(k.key, 'UTF8')), 'hex') else k.key end
+        from (
+          select e.meter_id, e.customer_id, e.period_start,
+            case when m.unique_property is null then 'v:' || e.value::text else 'p:' || (e.properties -> m.unique_property)::text end as key
+          from usage_events e
+          join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
+          where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(from)} and e.new_distinct and m.aggregation_type = 'unique'
+        ) k
         on conflict do nothing
         returning 1
       )

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { MAX_DISTINCT_KEY_BYTES } from '../../../db/schema.js';
 import type { Aggregation } from './types.js';
 import { identityUnits } from './types.js';
 
@@ -12,11 +14,16 @@ export const unique: Aggregation = {
   next: (current, { isNewDistinct }) => (isNewDistinct ? current.plus(1) : current),
 };
 
-/** The distinct key of an event: the property's JSON (so 1 and "1" differ), or the value. */
+/**
+ * The distinct key of an event: the property's JSON (so 1 and "1" differ), or the value;
+ * `h:` and the SHA-256 (hex) of that when it is longer than MAX_DISTINCT_KEY_BYTES
+ * (db/queries/seed.ts rebuilds keys the same way).
+ */
 export function distinctKeyOf(event: { value: string; properties: Record<string, unknown> }, uniqueProperty: string | null): string | null {
   if (!uniqueProperty) return `v:${event.value}`;
   if (!Object.hasOwn(event.properties, uniqueProperty)) return null;
   const raw = event.properties[uniqueProperty];
   if (raw === null || raw === undefined) return null;
-  return `p:${JSON.stringify(raw)}`;
+  const key = `p:${JSON.stringify(raw)}`;
+  return Buffer.byteLength(key) > MAX_DISTINCT_KEY_BYTES ? `h:${createHash('sha256').update(key).digest('hex')}` : key;
 }
