@@ -2,6 +2,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { ApiKeyScope } from '../db/schema.js';
 import type { Context } from './context.js';
 import { AppError, forbidden, toAppError, validationError, type ErrorCategory } from './errors.js';
+import { tooLarge } from './http/body.js';
 import { toProblem, type Problem } from './http/problem.js';
 import { zodFieldErrors } from './http/validation.js';
 import { requireScope } from './services/api-keys.js';
@@ -28,11 +29,25 @@ export function appErrorOf(error: TRPCError): AppError {
   if (error.cause instanceof AppError) return error.cause;
   const issues = (error.cause as { issues?: unknown } | undefined)?.issues;
   if (error.code === 'BAD_REQUEST' && Array.isArray(issues)) return validationError(zodFieldErrors(issues));
-  if (error.code === 'PARSE_ERROR') return new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid JSON.' });
+  // The body as tRPC read it: not JSON (its JSON.parse's SyntaxError, however wrapped), or
+  // past maxBodySize. The client's fault, as on the REST routes: 400 and 413, not 500.
+  if (error.code === 'PARSE_ERROR' || causes(error).some((c) => c instanceof SyntaxError)) {
+    return new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid JSON.' });
+  }
+  if (causes(error).some((c) => c instanceof TRPCError && (c.code === 'PAYLOAD_TOO_LARGE' || c.message === 'PAYLOAD_TOO_LARGE'))) {
+    return tooLarge();
+  }
   if (error.code === 'NOT_FOUND' || error.code === 'METHOD_NOT_SUPPORTED') {
     return new AppError(error.code === 'NOT_FOUND' ? 'not_found' : 'method_not_allowed', { code: 'no_such_procedure', detail: error.message });
   }
   return toAppError(error.cause ?? error);
+}
+
+/** The error and the errors it was caused by, outermost first. */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = error; e !== undefined && e !== null && chain.length < 8; e = (e as { cause?: unknown }).cause) chain.push(e);
+  return chain;
 }
 
 const t = initTRPC.context<Context>().create({

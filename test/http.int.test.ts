@@ -1,6 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { REST_ROUTES } from '../server/http/rest.js';
+import { createSession } from '../server/services/sessions.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -181,5 +182,40 @@ describe('tRPC over HTTP', () => {
     const invalid = await api(server.url, apiKey)('POST', '/api/trpc/apiKeys.create', { name: '', scopes: ['nope'] });
     expect(invalid.status).toBe(422);
     expect(invalid.json.error.data.problem.errors.map((e: { field: string }) => e.field).sort()).toEqual(['name', 'scopes[0]']);
+  });
+
+  it('answers a body that is not JSON with 400 and one past 1 MB with 413, as REST does', async () => {
+    const post = (body: string) =>
+      raw('/api/trpc/usage.track', { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body });
+    const malformed = await post('{');
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: { data: { problem: unknown } } }).error.data.problem).toMatchObject({ status: 400, type: expect.stringContaining('malformed-json') });
+    const huge = await post(JSON.stringify({ event_name: 'calls', user_id: 'u', properties: { pad: 'x'.repeat(1_100_000) } }));
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error: { data: { problem: unknown } } }).error.data.problem).toMatchObject({ status: 413, type: expect.stringContaining('payload-too-large') });
+  });
+});
+
+describe('the dashboard', () => {
+  it('refuses a body past 1 MB with 413 before reading it into memory, with or without a session', async () => {
+    const dashboard = await startTestServer(url, { pages: true });
+    onTestFinished(() => dashboard.close());
+    const raw = (path: string, init: RequestInit = {}) => fetch(dashboard.url + path, init);
+    const { creator } = await createCreatorWithKey(server.rt);
+    const { sessionToken } = await createSession(server.rt, { creatorId: creator.id, ip: null, userAgent: null });
+    const big = 'a'.repeat(2 * 1024 * 1024);
+    const login = await raw('/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `email=a%40b.co&password=${big}` });
+    expect(login.status).toBe(413);
+    expect(await login.json()).toMatchObject({ status: 413, type: expect.stringContaining('payload-too-large') });
+    const trpc = await raw('/api/trpc/meters.list', {
+      method: 'POST',
+      headers: { cookie: `staryer_session=${sessionToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ pad: big }),
+    });
+    expect(trpc.status).toBe(413);
+    // A body within the limit still reaches the page: a wrong login is answered by the form.
+    const small = await raw('/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'email=a%40b.co&password=wrong-password-1' });
+    expect(small.status).toBeLessThan(500);
+    expect(small.status).not.toBe(413);
   });
 });

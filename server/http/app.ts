@@ -15,7 +15,7 @@ import type { Runtime } from '../runtime.js';
 import { z } from 'zod';
 import { receiveStripeWebhook } from '../services/billing.js';
 import { pooledRandomBytes } from '../services/random-pool.js';
-import { readRawBody } from './body.js';
+import { MAX_BODY_BYTES, readRawBody } from './body.js';
 import { contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { sendJson, sendProblem } from './problem.js';
@@ -79,7 +79,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     router: appRouter,
     basePath: '/api/trpc/',
     createContext: ({ req }) => contextFromRequest(rt, req, (req as IncomingMessage & { id?: string }).id ?? randomUUID()),
-    maxBodySize: 1024 * 1024,
+    maxBodySize: MAX_BODY_BYTES,
     onError: () => undefined, // logged by the procedure middleware with the request id
     // Problems that ask the client to wait say so in a header too, as REST does.
     responseMeta: ({ errors }) => {

@@ -44,7 +44,7 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES)
   }
 }
 
-const tooLarge = (limit: number) =>
+export const tooLarge = (limit = MAX_BODY_BYTES) =>
   new AppError('payload_too_large', { code: 'payload_too_large', detail: `The request body is larger than ${limit} bytes.` });
 
 /** The raw bytes of a body (webhook signatures are computed over them), 413 past the limit. */

@@ -9,6 +9,7 @@ import type { SessionAuth } from '../services/sessions.js';
 import type { Runtime } from '../runtime.js';
 import { authenticateSession } from '../services/sessions.js';
 import type { PageHandler, RequestLocals } from './app.js';
+import { readRawBody } from './body.js';
 import { clientInfo, isSecureRequest } from './context.js';
 import { sendProblem } from './problem.js';
 
@@ -17,6 +18,18 @@ function isSameSite(req: IncomingMessage): boolean {
   if (!origin) return true; // not a browser form; CSRF tokens still apply
   const host = req.headers['x-forwarded-host'] ?? req.headers.host;
   return URL.parse(origin)?.host === host;
+}
+
+/**
+ * The fetch Request Remix handles. A body is read here first, within the API's limit
+ * (413 past 1 MB, the connection then closed): Remix would take a body of any size into
+ * memory.
+ */
+async function requestOf(req: IncomingMessage, res: ServerResponse): Promise<Request> {
+  if (req.method === 'GET' || req.method === 'HEAD') return createRequest(req, res);
+  const body = await readRawBody(req);
+  const { url, method, headers, signal } = createRequest(req, res);
+  return new Request(url, { method, headers, signal, body: new Uint8Array(body) });
 }
 
 /**
@@ -34,7 +47,7 @@ export function createRemixPages(rt: Runtime, build: ServerBuild): PageHandler {
       sendProblem(res, forbidden('Cross-site request refused.'), locals.requestId);
       return;
     }
-    const request = createRequest(req, res);
+    const request = await requestOf(req, res);
     const client = clientInfo(rt, req);
     const contextFor = async (sessionToken: string | null): Promise<{ ctx: Context; session: SessionAuth | null }> => {
       const session = sessionToken ? await authenticateSession(rt, sessionToken) : null;
