@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withCreator } from '../db/tenant.js';
 import { creators, creatorSessions } from '../db/schema.js';
 import { useTestDatabase } from './harness/db.js';
-import { api, uniqueEmail } from './harness/fixtures.js';
+import { api, createCreatorWithKey, uniqueEmail } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 
 const { url } = await useTestDatabase();
@@ -86,16 +86,24 @@ describe('sign up and log in', () => {
       return performance.now() - started;
     };
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    // An account made without a password (CLI, bootstrap) cannot log in, and must not
+    // answer faster than one with a password either.
+    const passwordless = uniqueEmail('no-password');
+    await createCreatorWithKey(server.rt, { email: passwordless });
     const wrong: number[] = [];
     const unknown: number[] = [];
+    const withoutPassword: number[] = [];
     for (let i = 0; i < 4; i++) {
       wrong.push(await time({ email, password: `wrong ${i} passphrase` }));
       unknown.push(await time({ email: uniqueEmail('ghost'), password: `wrong ${i} passphrase` }));
+      withoutPassword.push(await time({ email: passwordless, password: `wrong ${i} passphrase` }));
     }
-    // Both run one argon2 verification (tens of ms); a missing one would be ~10x faster.
-    const ratio = median(unknown) / median(wrong);
-    expect(ratio).toBeGreaterThan(0.4);
-    expect(ratio).toBeLessThan(2.5);
+    // All run one argon2 verification (tens of ms); a missing one would be ~10x faster.
+    for (const times of [unknown, withoutPassword]) {
+      const ratio = median(times) / median(wrong);
+      expect(ratio).toBeGreaterThan(0.4);
+      expect(ratio).toBeLessThan(2.5);
+    }
   });
 
   it('rate-limits attempts per email with 429 and Retry-After', async () => {
