@@ -21,6 +21,8 @@ export const ZEnv = z
     EMBEDDED_PG_PORT: z.coerce.number().int().min(0).max(65535).default(0),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     TRUST_PROXY: booleanString.default(false),
+    /** Bearer token that /metrics requires; unset → /metrics answers loopback clients only. */
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
     API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
     AUTH_RATE_LIMIT_PER_EMAIL: z.coerce.number().int().min(1).default(10),

@@ -37,6 +37,25 @@ describe('operational endpoints', () => {
     expect(text).toMatch(/staryer_job_queue_depth\{queue="maintenance.purge-sessions"\} \d+/);
   });
 
+  it('GET /metrics answers only this machine, or whoever sends METRICS_TOKEN', async () => {
+    // Behind a trusted proxy the client is the forwarded address: a remote one is refused.
+    const proxied = await startTestServer(url, { env: { TRUST_PROXY: 'true' } });
+    onTestFinished(() => proxied.close());
+    const remote = await fetch(`${proxied.url}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    expect(remote.status).toBe(403);
+    expect(await remote.text()).not.toContain('staryer_http_requests_total');
+    expect((await fetch(`${proxied.url}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1' } })).status).toBe(200);
+
+    const token = 'scraper-token-0123456789';
+    const guarded = await startTestServer(url, { env: { METRICS_TOKEN: token } });
+    onTestFinished(() => guarded.close());
+    expect((await fetch(`${guarded.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    const scraped = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain('staryer_http_requests_total');
+  });
+
   it('GET /api/openapi.json is valid OpenAPI 3.1 covering every REST route, and /api/docs renders it', async () => {
     const doc = (await (await raw('/api/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
     expect(doc.openapi).toBe('3.1.0');

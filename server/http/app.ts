@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import FindMyWay from 'find-my-way';
 import helmet from 'helmet';
 import sirv from 'sirv';
 import { sql } from 'drizzle-orm';
-import { AppError, toAppError } from '../errors.js';
+import { AppError, forbidden, toAppError, unauthorized } from '../errors.js';
 import { appRouter } from '../root.js';
 import { appErrorOf } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { receiveStripeWebhook } from '../services/billing.js';
 import { pooledRandomBytes } from '../services/random-pool.js';
 import { MAX_BODY_BYTES, readRawBody } from './body.js';
-import { contextFromRequest } from './context.js';
+import { clientInfo, contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { sendJson, sendProblem } from './problem.js';
 import { REST_ROUTES, runRestRoute, type RestRoute } from './rest.js';
@@ -128,6 +128,8 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       return '/api/health';
     }
     if (pathname === '/metrics') {
+      // Cross-tenant operational figures: for the operator's scraper, not the public.
+      metricsAccess(rt, req);
       await metrics(rt, res);
       return '/metrics';
     }
@@ -269,6 +271,21 @@ async function health(rt: Runtime, res: ServerResponse, requestId: string) {
     rt.log.warn({ err: error, requestId }, 'health check: database unavailable');
     sendProblem(res, new AppError('unavailable', { code: 'database_unavailable', detail: 'The database does not answer.', retryAfter: 5 }), requestId);
   }
+}
+
+const LOOPBACK = /^(?:127\.|::1$|::ffff:127\.)/;
+
+/** METRICS_TOKEN as a bearer token when it is set; otherwise a loopback client (behind TRUST_PROXY: the forwarded one). */
+function metricsAccess(rt: Runtime, req: IncomingMessage) {
+  const expected = rt.env.METRICS_TOKEN;
+  if (expected) {
+    const given = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const a = createHash('sha256').update(given).digest();
+    const b = createHash('sha256').update(expected).digest();
+    if (!timingSafeEqual(a, b)) throw unauthorized('Send METRICS_TOKEN as "Authorization: Bearer <token>".');
+    return;
+  }
+  if (!LOOPBACK.test(clientInfo(rt, req).ip)) throw forbidden('/metrics answers only this machine unless METRICS_TOKEN is set.');
 }
 
 async function metrics(rt: Runtime, res: ServerResponse) {
