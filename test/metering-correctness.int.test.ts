@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -98,6 +98,36 @@ describe('idempotency', () => {
     expect(different.status).toBe(422);
     expect(different.json.type).toContain('idempotency-key-reused');
     expect(await count(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`)).toBe(2);
+  });
+
+  it('replays an accepted event forever: after its meter is archived and after its period closed', async () => {
+    let clock = new Date('2026-03-31T23:00:00Z');
+    const timed = await startTestServer(url, { now: () => clock });
+    onTestFinished(() => timed.close());
+    const { call } = await creator(timed);
+    const archived = await meter(call, { event_name: 'old', aggregation_type: 'count' });
+    await meter(call, { event_name: 'calls', aggregation_type: 'count' });
+    const events = [
+      { event_name: 'old', user_id: 'u', idempotency_key: 'k-old' },
+      { event_name: 'calls', user_id: 'u', idempotency_key: 'k-march' },
+    ];
+    const first = await Promise.all(events.map((e) => track(call, e)));
+    expect(first.map((r) => r.status)).toEqual([201, 201]);
+    expect((await call('DELETE', `/api/usage/meters/${archived.id}`)).status).toBe(200);
+    // April 3rd: March closed more than the late-event grace (24 h by default) ago.
+    clock = new Date('2026-04-03T00:00:00Z');
+    const replays = [...(await Promise.all(events.map((e) => track(call, e)))), (await track(call, events))];
+    for (const i of events.keys()) {
+      expect(replays[i]!.status).toBe(201);
+      expect(replays[i]!.headers.get('idempotent-replayed')).toBe('true');
+      expect(replays[i]!.json).toEqual(first[i]!.json);
+      expect(replays[2]!.json.results[i]).toMatchObject({ status: 201, replayed: true, event: first[i]!.json });
+    }
+    // A new event for the closed period or the archived meter is still refused.
+    expect((await track(call, { ...events[1]!, idempotency_key: 'k-new', timestamp: '2026-03-31T22:00:00Z' })).json.type).toContain('period-closed');
+    expect((await track(call, { ...events[0]!, idempotency_key: 'k-new-old' })).json.type).toContain('unknown-meter');
+    // The same key with another payload is still a reuse.
+    expect((await track(call, { ...events[1]!, value: 2 })).json.type).toContain('idempotency-key-reused');
   });
 
   it('resending 20 % of events with the same keys, half of them concurrently → stored = distinct keys', async () => {

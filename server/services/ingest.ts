@@ -188,6 +188,16 @@ export async function commitCreatorEvents(
 
   const metered: Array<{ index: number; event: PreparedEvent; meter: Meter }> = [];
   events.forEach((event, index) => {
+    // A key committed before answers as it did then, forever: even once its meter is
+    // archived or its period closed, a retry of an accepted event is told 201, not 422.
+    const answer = event.idempotencyKey === null ? undefined : earlier.get(event.idempotencyKey);
+    if (answer) {
+      outcomes[index] =
+        answer.requestHash === event.requestHash
+          ? { ok: true, status: 201, body: answer.response as TTrackedEvent, replayed: true }
+          : { ok: false, error: keyReused() };
+      return;
+    }
     const meter = meters.get(event.eventName);
     if (!meter) outcomes[index] = { ok: false, error: unknownMeter(event.eventName) };
     else if (event.timestamp && event.timestamp.getTime() > receivedAt.getTime() + MAX_FUTURE_MS) outcomes[index] = { ok: false, error: futureTimestamp() };
@@ -233,20 +243,10 @@ export async function commitCreatorEvents(
     else if (primaries.has(key)) followers.push({ pending: p, primary: primaries.get(key)! });
     else primaries.set(key, p);
   }
-  // Keys committed before this transaction answer with what they got then. A key
-  // committed concurrently after our read makes writeAccepted fail, and the
-  // whole group is retried (it then finds that answer here).
-  for (const [key, p] of primaries) {
-    const answer = earlier.get(key);
-    if (!answer) {
-      fresh.push(p);
-      continue;
-    }
-    outcomes[p.index] =
-      answer.requestHash === p.event.requestHash
-        ? { ok: true, status: 201, body: answer.response as TTrackedEvent, replayed: true }
-        : { ok: false, error: keyReused() };
-  }
+  // Keys committed before this transaction were answered above. A key committed
+  // concurrently after our read makes writeAccepted fail, and the whole group is retried
+  // (it then finds that answer).
+  fresh.push(...primaries.values());
   fresh.sort((a, b) => a.index - b.index);
 
   const { counters, created: createdCounters } = await lockCounters(
