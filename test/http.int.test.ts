@@ -68,6 +68,17 @@ describe('operational endpoints', () => {
     expect(Object.keys(doc.paths['/api/usage/keys']!).sort()).toEqual(['get', 'post']);
     const create = doc.paths['/api/usage/keys']!.post as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } };
     expect(Object.keys(create.requestBody.content['application/json']!.schema.properties)).toEqual(['name', 'scopes']);
+    // What the answers really carry: problem members beyond the standard ones (402's used,
+    // limit…), the idempotency headers, the statuses routes answer.
+    const { components } = doc as unknown as { components: { schemas: { Problem: { additionalProperties?: unknown } } } };
+    expect(components.schemas.Problem.additionalProperties).not.toBe(false);
+    type Op = { parameters?: Array<{ name: string; in: string }>; responses: Record<string, { headers?: Record<string, unknown> }> };
+    const track = doc.paths['/api/usage/track']!.post as Op;
+    expect(track.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
+    expect(Object.keys(track.responses['201']!.headers ?? {})).toEqual(['Idempotent-Replayed']);
+    expect(Object.keys((doc.paths['/api/usage/meters/{id}']!.get as Op).responses)).toEqual(expect.arrayContaining(['404', '422']));
+    expect(Object.keys((doc.paths['/api/usage/meters/{id}']!.patch as Op).responses)).toContain('409');
+    expect(Object.keys((doc.paths['/api/usage/billing/sync']!.post as Op).responses)).toContain('409');
     const docs = await raw('/api/docs');
     expect(docs.status).toBe(200);
     const html = await docs.text();

@@ -1,6 +1,9 @@
 import { ZAlert, ZAlertDetail, ZAlertList, ZAlertSettings, ZListAlertsInput, ZMuteInput, ZUpdateAlertSettingsInput } from '../schemas/alerts.js';
+import { z } from 'zod';
 import type { RestRoute } from './rest.js';
 import { parseInput, queryObject, ZIdParam } from './validation.js';
+
+const ZMuteResult = z.object({ user_id: z.string(), meter_id: z.uuid(), muted: z.boolean() });
 
 export const ALERT_ROUTES: RestRoute[] = [
   {
@@ -42,7 +45,7 @@ export const ALERT_ROUTES: RestRoute[] = [
     tag: 'Alerts',
     scope: 'admin',
     body: ZMuteInput,
-    responses: { 200: { description: 'Muted' } },
+    responses: { 200: { description: 'Muted', schema: ZMuteResult }, 404: { description: 'No such meter for this creator' } },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.alerts.mute({ ...parseInput(ZMuteInput, body), muted: true }) }),
   },
   {
@@ -53,7 +56,7 @@ export const ALERT_ROUTES: RestRoute[] = [
     tag: 'Alerts',
     scope: 'admin',
     body: ZMuteInput,
-    responses: { 200: { description: 'Unmuted' } },
+    responses: { 200: { description: 'Unmuted', schema: ZMuteResult }, 404: { description: 'No such meter for this creator' } },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.alerts.mute({ ...parseInput(ZMuteInput, body), muted: false }) }),
   },
   {

@@ -32,7 +32,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     summary: 'Report all unreported usage to Stripe now; answers when done',
     tag: 'Billing',
     scope: 'admin',
-    responses: { 200: { description: 'Customer × meter × period pairs by outcome', schema: ZBillingSyncResult } },
+    responses: { 200: { description: 'Customer × meter × period pairs by outcome', schema: ZBillingSyncResult }, 409: { description: 'Stripe is not configured' } },
     handle: async ({ caller }) => ({ status: 200, body: await caller.billing.sync() }),
   },
   {
@@ -42,7 +42,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     summary: 'Compare Stripe’s meter event summaries with the ledger now; settle reports of unknown outcome; record drift',
     tag: 'Billing',
     scope: 'admin',
-    responses: { 200: { description: 'Customer × meter × period pairs by result', schema: ZReconcileResult } },
+    responses: { 200: { description: 'Customer × meter × period pairs by result', schema: ZReconcileResult }, 409: { description: 'Stripe is not configured' } },
     handle: async ({ caller }) => ({ status: 200, body: await caller.billing.reconcile() }),
   },
   {

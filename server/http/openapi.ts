@@ -11,7 +11,10 @@ const ZProblem = z
     request_id: z.string().optional(),
     errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
   })
-  .describe('RFC 9457 problem details');
+  // Extension members travel beside these: `used`, `limit`, `remaining`, `period_end` on
+  // a 402, `period_start`/`period_end` on a closed period.
+  .loose()
+  .describe('RFC 9457 problem details; some problem types add members of their own (e.g. `used`, `limit`, `remaining`, `period_end` on quota-exceeded)');
 
 const ZHealth = z.object({ status: z.literal('ok') });
 
@@ -45,16 +48,24 @@ function operation(route: RestRoute) {
     }
   }
   const responses: Record<string, unknown> = {};
+  for (const [name, description] of Object.entries(route.requestHeaders ?? {})) {
+    params.push({ name, in: 'header', required: false, description, schema: { type: 'string' } });
+  }
   for (const [status, response] of Object.entries(route.responses)) {
-    responses[status] = response.schema
-      ? { description: response.description, content: { 'application/json': { schema: schemaOf(response.schema, 'output') } } }
-      : Number(status) >= 400
-        ? problemResponse(response.description)
-        : { description: response.description };
+    responses[status] = {
+      ...(response.schema
+        ? { description: response.description, content: { 'application/json': { schema: schemaOf(response.schema, 'output') } } }
+        : Number(status) >= 400
+          ? problemResponse(response.description)
+          : { description: response.description }),
+      ...(response.headers
+        ? { headers: Object.fromEntries(Object.entries(response.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }])) }
+        : {}),
+    };
   }
   responses['401'] = problemResponse('Missing, unknown or revoked API key');
   if (route.scope !== 'any') responses['403'] = problemResponse(`The API key lacks the "${route.scope}" scope`);
-  if (route.body || route.query) responses['422'] = problemResponse('Invalid fields, named in `errors`');
+  if (route.body || route.query || pathParamCount > 0) responses['422'] = problemResponse('Invalid fields (a malformed id in the path too), named in `errors`');
   if (route.body) {
     responses['400'] = problemResponse('Malformed JSON');
     responses['413'] = problemResponse('Body larger than 1 MB');
@@ -97,7 +108,11 @@ export function buildOpenApiDocument(version: string) {
         summary: 'Prometheus metrics',
         tags: ['Operations'],
         security: [],
-        responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        responses: {
+          200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          401: problemResponse('METRICS_TOKEN is set and this request does not send it as a bearer token'),
+          403: problemResponse('METRICS_TOKEN is not set and the client is not on this machine'),
+        },
       },
     },
     '/api/stripe/webhooks/{creatorId}': {

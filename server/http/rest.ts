@@ -56,7 +56,9 @@ export type RestRoute = {
   body?: z.ZodType;
   /** Query parameters, for the OpenAPI document (handlers parse them). */
   query?: z.ZodObject;
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  responses: Record<number, { description: string; schema?: z.ZodType; headers?: Record<string, string> }>;
+  /** Request headers the route reads, for the OpenAPI document: name → description. */
+  requestHeaders?: Record<string, string>;
   handle: (args: HandlerArgs) => Promise<RestResult>;
 };
 
@@ -130,9 +132,14 @@ export const REST_ROUTES: RestRoute[] = [
     body: z.union([ZTrackEvent, z.array(ZTrackEvent).max(MAX_BATCH)]),
     responses: {
       200: { description: 'Batch: one result per event, in order', schema: ZBatchResponse },
-      201: { description: 'The event, committed, with the customer’s usage after it (header Idempotent-Replayed: true on a replay)', schema: ZTrackedEvent },
+      201: {
+        description: 'The event, committed, with the customer’s usage after it (header Idempotent-Replayed: true on a replay)',
+        schema: ZTrackedEvent,
+        headers: { 'Idempotent-Replayed': '`true` when this answer replays the one first given for the idempotency key' },
+      },
       402: { description: 'A hard-capped customer would pass the limit; nothing recorded (`used`, `limit`, `remaining`, `period_end`)' },
     },
+    requestHeaders: { 'Idempotency-Key': 'The event’s idempotency key (single events), instead of `idempotency_key` in the body; if both are sent they must be equal' },
     handle: async ({ ctx, body, headers }) => {
       const auth = trackAuth(ctx);
       if (Array.isArray(body)) return { status: 200, body: await trackMany(ctx.rt, auth, body, ctx.requestId) };
@@ -221,7 +228,7 @@ export const REST_ROUTES: RestRoute[] = [
     tag: 'Meters',
     scope: 'admin',
     body: ZUpdateMeterInput,
-    responses: { 200: { description: 'The meter after the change', schema: ZMeter } },
+    responses: { 200: { description: 'The meter after the change', schema: ZMeter }, 409: { description: 'The meter is archived' } },
     handle: async ({ caller, params, body }) => ({
       status: 200,
       body: await caller.meters.update({ ...parseInput(ZIdParam, params), patch: parseInput(ZUpdateMeterInput, body) }),
