@@ -76,10 +76,13 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
   const planJoin =
     q.period === 'current'
       ? sql``
-      : sql`left join lateral (
+      : // Before the customer existed (usage back-dated within the late-event grace), the plan
+        // it was created on, as ingest judged it (and as findPlanAt and the what-if do).
+        sql`left join lateral (
           select pc.plan_name from customer_plan_changes pc
-          where pc.creator_id = c.creator_id and pc.customer_id = c.customer_id and pc.effective_from <= ${at}
-          order by pc.effective_from desc limit 1
+          where pc.creator_id = c.creator_id and pc.customer_id = c.customer_id
+          order by pc.effective_from <= ${at} desc, case when pc.effective_from <= ${at} then pc.effective_from end desc, pc.effective_from asc
+          limit 1
         ) pc on true`;
   const planName = q.period === 'current' ? sql`c.plan_name` : sql`pc.plan_name`;
   const search = q.searchPrefix

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lte } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { customerPlanChanges, customers } from '../schema.js';
 
@@ -104,13 +104,18 @@ export async function insertPlanChange(tx: Queryable, creatorId: string, custome
     });
 }
 
-/** The plan a customer was on at a moment (null: none). */
+/**
+ * The plan a customer was on at a moment (null: none). Before the customer existed, the
+ * plan it was created on: a customer first seen through a late event back-dated into a
+ * closed period (or created to back-fill one) had that period's usage judged on it.
+ */
 export async function findPlanAt(tx: Queryable, customerId: string, at: Date): Promise<string | null> {
-  const [row] = await tx
-    .select({ planName: customerPlanChanges.planName })
-    .from(customerPlanChanges)
-    .where(and(eq(customerPlanChanges.customerId, customerId), sql`${customerPlanChanges.effectiveFrom} <= ${at}`))
-    .orderBy(sql`${customerPlanChanges.effectiveFrom} desc`)
+  const plans = () => tx.select({ planName: customerPlanChanges.planName }).from(customerPlanChanges);
+  const [row] = await plans()
+    .where(and(eq(customerPlanChanges.customerId, customerId), lte(customerPlanChanges.effectiveFrom, at)))
+    .orderBy(desc(customerPlanChanges.effectiveFrom))
     .limit(1);
-  return row?.planName ?? null;
+  if (row) return row.planName;
+  const [first] = await plans().where(eq(customerPlanChanges.customerId, customerId)).orderBy(asc(customerPlanChanges.effectiveFrom)).limit(1);
+  return first?.planName ?? null;
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte, or } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { meterPlanLimits, usageMeters, type AggregationType, type BillingModel } from '../schema.js';
 
@@ -178,8 +178,8 @@ export async function findPlanLimitAt(tx: Queryable, meterId: string, planName: 
       and(
         eq(meterPlanLimits.meterId, meterId),
         eq(meterPlanLimits.planName, planName),
-        sql`${meterPlanLimits.effectiveFrom} <= ${at}`,
-        sql`(${meterPlanLimits.effectiveTo} is null or ${meterPlanLimits.effectiveTo} > ${at})`,
+        lte(meterPlanLimits.effectiveFrom, at),
+        or(isNull(meterPlanLimits.effectiveTo), gt(meterPlanLimits.effectiveTo, at)),
       ),
     )
     .limit(1);
