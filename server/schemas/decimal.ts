@@ -7,9 +7,22 @@ export const MAX_DECIMALS = 9;
 const DECIMAL_STRING = /^(?:0|[1-9]\d{0,17})(?:\.\d{1,9})?$/;
 
 /**
+ * A number as JavaScript prints it, in plain notation: below 10^-6 it prints as `5e-7`,
+ * the same shortest round-tripping digits with an exponent (larger numbers than 10^21,
+ * the other exponent form, are refused before this).
+ */
+function plainNumber(value: number): string {
+  const text = String(value);
+  const small = /^(\d)(?:\.(\d+))?e-(\d+)$/.exec(text);
+  if (!small) return text;
+  const [, lead, fraction = '', exponent] = small;
+  return `0.${'0'.repeat(Number(exponent) - 1)}${lead}${fraction}`;
+}
+
+/**
  * A non-negative decimal sent as a JSON number or a decimal string, normalised to a
  * decimal string. JSON numbers pass through binary floating point, so only those that
- * print back exactly (no exponent, ≤ 9 decimals, safe magnitude) are accepted;
+ * print back exactly (≤ 9 decimals once in plain notation, safe magnitude) are accepted;
  * anything finer must be a string.
  */
 export const ZDecimal = z
@@ -28,7 +41,7 @@ export const ZDecimal = z
         ctx.addIssue({ code: 'custom', message: 'is too large; send large values as a decimal string (at most 10^18)' });
         return z.NEVER;
       }
-      const text = String(value);
+      const text = plainNumber(value);
       if (!DECIMAL_STRING.test(text)) {
         ctx.addIssue({ code: 'custom', message: `must have at most ${MAX_DECIMALS} decimal places` });
         return z.NEVER;
