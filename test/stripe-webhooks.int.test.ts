@@ -25,9 +25,9 @@ afterAll(async () => {
 
 const WEBHOOK_SECRET = 'whsec_testSigningSecret0123456789';
 
-async function setup() {
-  const { apiKey, creator } = await createCreatorWithKey(server.rt);
-  const call = api(server.url, apiKey);
+async function setup(target: TestServer = server) {
+  const { apiKey, creator } = await createCreatorWithKey(target.rt);
+  const call = api(target.url, apiKey);
   const secretKey = `sk_test_wh${creator.id.replace(/-/g, '')}`;
   const settings = await call('PUT', '/api/usage/settings/stripe', { secret_key: secretKey, webhook_secret: WEBHOOK_SECRET });
   expect(settings.status, settings.text).toBe(200);
@@ -38,13 +38,14 @@ async function setup() {
   await call('PUT', '/api/usage/customers/sub-user', { stripe_customer_id: customer.id });
   await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' });
   const subscription = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_metered' }] });
-  return { call, endpoint: server.url + settings.json.webhook_path, subscription: subscription as unknown as Record<string, any> };
+  return { call, endpoint: target.url + settings.json.webhook_path, subscription: subscription as unknown as Record<string, any> };
 }
 
-/** The subscription with its item's current period moved to [start, end). */
-const withPeriod = (subscription: Record<string, any>, start: Date, end: Date, status = 'active') => ({
+/** The subscription with its item's current period moved to [start, end), anchored on `anchor` (default: the period's start). */
+const withPeriod = (subscription: Record<string, any>, start: Date, end: Date, status = 'active', anchor = start) => ({
   ...subscription,
   status,
+  billing_cycle_anchor: anchor.getTime() / 1000,
   items: { ...subscription.items, data: subscription.items.data.map((item: Record<string, unknown>) => ({ ...item, current_period_start: start.getTime() / 1000, current_period_end: end.getTime() / 1000 })) },
 });
 
@@ -71,6 +72,31 @@ describe('Stripe subscription webhooks', () => {
     expect(await periodStartOf(call)).toBe(start2.toISOString());
     const deleted = stripeEvent('customer.subscription.deleted', withPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000), 'canceled'));
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, deleted)).json.outcome).toBe('applied');
+  });
+
+  it('a month-end subscription keeps Stripe’s periods: anchored on the 31st, not on a period start of the 30th or 28th', async () => {
+    // Our clock: the day before Stripe's Dec 31 renewal, then on through February and March.
+    let now = new Date('2026-12-30T12:00:00.000Z');
+    const clocked = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url }, now: () => now });
+    try {
+      const { call, endpoint, subscription } = await setup(clocked);
+      // Given the Nov 30 renewal of a subscription anchored on Jan 31: Stripe's period is Nov 30 → Dec 31
+      const renewal = withPeriod(subscription, new Date('2026-11-30T09:00:00Z'), new Date('2026-12-31T09:00:00Z'), 'active', new Date('2026-01-31T09:00:00Z'));
+      expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, stripeEvent('customer.subscription.updated', renewal))).json.outcome).toBe('applied');
+      // Then on Dec 30 the customer is still in Stripe's period, not in one from Dec 30
+      const periodOf = async () => {
+        const usage = (await call('GET', '/api/usage/customers/sub-user/usage')).json;
+        return [usage.period_start, usage.period_end];
+      };
+      expect(await periodOf()).toEqual(['2026-11-30T09:00:00.000Z', '2026-12-31T09:00:00.000Z']);
+      // And later periods keep the 31st, clamped to short months, as Stripe's do
+      now = new Date('2027-02-15T00:00:00.000Z');
+      expect(await periodOf()).toEqual(['2027-01-31T09:00:00.000Z', '2027-02-28T09:00:00.000Z']);
+      now = new Date('2027-03-30T12:00:00.000Z');
+      expect(await periodOf()).toEqual(['2027-02-28T09:00:00.000Z', '2027-03-31T09:00:00.000Z']);
+    } finally {
+      await clocked.close();
+    }
   });
 
   it('refuses tampered bodies, wrong secrets, old timestamps and missing signatures with 400', async () => {

@@ -31,7 +31,7 @@ import { withCreator } from '../../db/tenant.js';
 import { AppError, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
-import { D, toWire } from './decimal.js';
+import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
 import {
   createStripeBilling,
@@ -56,6 +56,8 @@ import {
 
 /** Stripe remembers meter event identifiers for 24 h; past that, an unanswered row is resent only after reconciliation. */
 const IDENTIFIER_WINDOW_MS = 23 * 3600 * 1000;
+/** Stripe refuses meter event values with more significant digits. */
+const STRIPE_SIGNIFICANT_DIGITS = 15;
 /** Stripe refuses meter events older than 35 days. */
 const MAX_EVENT_AGE_MS = 35 * 24 * 3600 * 1000;
 /** Attempts within one sync call before leaving the row pending for the next run. */
@@ -110,9 +112,14 @@ export class BillingService {
   /**
    * Brings Stripe's total for one customer × meter × period up to `usageQuantity` (the
    * period total in the meter's unit): reports the difference from what the ledger has
-   * reported, as one meter event with a deterministic identifier. Open rows of the pair
-   * are finished first. `subscriptionItemId` is recorded for audit (meter events are
-   * keyed by customer and meter event name; the item's price points at the meter).
+   * reported, as one meter event with a deterministic identifier (two when the difference
+   * has more significant digits than Stripe takes). Open rows of the pair are finished
+   * first. `subscriptionItemId` is recorded for audit (meter events are keyed by customer
+   * and meter event name; the item's price points at the meter).
+   *
+   * The total is rounded to 9 decimals, as every figure we answer (ADR 0009), so Stripe
+   * bills what the usage endpoint shows; each delta is that rounded total minus what was
+   * reported, so Stripe's sum is the rounded total, never rounded pieces drifting from it.
    */
   async syncUsageToBilling(
     meterId: string,
@@ -122,8 +129,9 @@ export class BillingService {
     stripeAccountId: string | null,
     subscriptionItemId: string | null,
   ): Promise<SyncOutcome> {
-    const total = new D(usageQuantity);
-    if (!total.isFinite() || total.isNegative()) throw validationError([{ field: 'usageQuantity', message: 'must be a finite number ≥ 0' }]);
+    const given = new D(usageQuantity);
+    if (!given.isFinite() || given.isNegative()) throw validationError([{ field: 'usageQuantity', message: 'must be a finite number ≥ 0' }]);
+    const total = roundQuantity(given);
     const { rt, creatorId } = this;
     const target = await withCreator(rt.db, creatorId, async (tx) => {
       const meter = await findMeter(tx, meterId);
@@ -141,7 +149,7 @@ export class BillingService {
       const next = await withCreator(rt.db, creatorId, async (tx) => {
         await lockBillingPair(tx, creatorId, meterId, target.customer.id);
         const open = await findOpenSync(tx, meterId, target.customer.id);
-        if (open) return { row: open, fresh: false };
+        if (open) return { row: open, fresh: false, complete: false };
         const position = await findPeriodPosition(tx, meterId, target.customer.id, billingPeriod.start);
         if (position.hasUnknown) return { outcome: { status: 'unknown', reported: position.cumulative, error: 'An earlier report has no known outcome; reconcile first.' } as SyncOutcome };
         const delta = total.minus(position.cumulative);
@@ -151,6 +159,9 @@ export class BillingService {
         if (now.getTime() - billingPeriod.end.getTime() > MAX_EVENT_AGE_MS) {
           return { outcome: { status: 'failed', reported: position.cumulative, error: 'The period ended more than 35 days ago; Stripe no longer accepts its events.' } as SyncOutcome };
         }
+        // Stripe refuses values past 15 significant digits: send what fits, the rest next turn.
+        const piece = delta.toSignificantDigits(STRIPE_SIGNIFICANT_DIGITS, D.ROUND_DOWN);
+        const cumulative = piece.plus(position.cumulative);
         const sequence = position.lastSequence + 1;
         const row = await insertSync(tx, {
           creatorId,
@@ -160,8 +171,8 @@ export class BillingService {
           periodStart: billingPeriod.start,
           periodEnd: billingPeriod.end,
           sequence,
-          quantityDelta: toWire(delta),
-          cumulativeTotal: toWire(total),
+          quantityDelta: toWire(piece),
+          cumulativeTotal: toWire(cumulative),
           identifier: syncIdentifier(creatorId, meterId, target.customer.id, billingPeriod.start, sequence),
           eventTimestamp: eventTimestamp(billingPeriod, now),
           stripeEventName: target.eventName,
@@ -171,12 +182,12 @@ export class BillingService {
           status: 'pending',
           createdAt: now,
         });
-        return { row, fresh: true };
+        return { row, fresh: true, complete: cumulative.equals(total) };
       });
       if ('outcome' in next) return next.outcome!;
       const sent = await this.sendRow(stripe, next.row.syncId);
-      if (sent.status !== 'reported' || next.fresh) return sent;
-      // An older open row went out; go round to report this call's total.
+      if (sent.status !== 'reported' || next.complete) return sent;
+      // An older open row went out, or this one carried part of the total; go round for the rest.
     }
     throw new AppError('internal', { code: 'billing_sync_loop', detail: 'Too many ledger rows in one sync.' });
   }
@@ -247,9 +258,9 @@ export class BillingService {
 export type ReportSummary = { pairs: number; reported: number; up_to_date: number; pending: number; failed: number; unknown: number };
 
 /**
- * Reports every Stripe-linked customer × meter of a creator: the current period's total,
- * and the previous period's while it is within the late-event grace (its final total at
- * period end). The job `billing.report` and `POST /api/usage/billing/sync` both call it.
+ * Reports every Stripe-linked customer × meter of a creator, archived meters included:
+ * the current period's total, and the previous period's while it is within the late-event
+ * grace (its final total at period end). The job `billing.report` and `POST /api/usage/billing/sync` both call it.
  */
 export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promise<ReportSummary> {
   const now = rt.now();
@@ -257,7 +268,8 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
     const settings = await ensureSettings(tx, creatorId);
     const stripe = await findStripeSettings(tx);
     await updateStripeSettingsRow(tx, { stripeLastReportAt: now }, now);
-    const meters = (await listMeters(tx, { includeArchived: false })).filter((m) => m.stripeMeterEventName);
+    // Archived meters too: usage recorded while they were live is still owed to Stripe.
+    const meters = (await listMeters(tx, { includeArchived: true })).filter((m) => m.stripeMeterEventName);
     const customers = await listStripeCustomers(tx);
     const work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null }> = [];
     for (const customer of customers) {
@@ -270,7 +282,7 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
         for (const meter of meters) {
           const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
           if (!counter) continue;
-          const quantity = aggregationOf(meter.aggregationType).toUnit(new D(counter.value), meter.unitName);
+          const quantity = roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counter.value), meter.unitName));
           work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null });
         }
       }
@@ -380,7 +392,7 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
       const key = counterKey({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart });
       const counter = counters.get(key);
       const reconciliation = reconciliations.get(key);
-      const quantity = aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName);
+      const quantity = roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName));
       const drifting = reconciliation?.drift != null && !new D(reconciliation.drift).isZero();
       const status: BillingStatusRow['status'] =
         r.lastStatus === 'pending' || r.lastStatus === 'in_flight'
@@ -467,7 +479,9 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (!meterIds.has(meterKey)) meterIds.set(meterKey, await stripe.findMeterId(target.stripeEventName));
       const stripeMeterId = meterIds.get(meterKey);
       if (!stripeMeterId) throw new StripeCallError('rejected', `No active Stripe meter has event_name ${target.stripeEventName}.`, null);
-      stripeQuantity = await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: target.periodStart, end: target.periodEnd });
+      const summed = await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: target.periodStart, end: target.periodEnd });
+      // Stripe sums in binary floating point; what we send has at most 9 decimals, so anything finer is float noise, not drift.
+      stripeQuantity = toWire(roundQuantity(new D(summed)));
     } catch (caught) {
       if (!(caught instanceof StripeCallError) && !(caught instanceof AppError)) throw caught;
       error = caught.message;
@@ -488,7 +502,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
         }
       }
       const counter = (await readCounters(tx, [{ meterId: target.meterId, customerId: target.customerId, periodStart: target.periodStart }])).values().next().value;
-      const ours = aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName);
+      const ours = roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName));
       const drift = stripeQuantity === null ? null : new D(stripeQuantity).minus(reported);
       const open = rows.some((r) => r.status === 'pending' || r.status === 'in_flight');
       let compensation: BillingSync | null = null;
@@ -581,8 +595,10 @@ const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.
  * secret (tampered or older than 5 minutes → 400), recorded once by event id (a
  * redelivery changes nothing), and a subscription event older than the last one applied
  * to its customer is stale (Stripe does not order deliveries). Created/updated move the
- * customer's billing anchor to the subscription's current period start, so periods
- * follow Stripe's.
+ * customer's billing anchor to the subscription's billing_cycle_anchor (its current period
+ * start when absent), so periods follow Stripe's: a period start is the anchor's day
+ * clamped to a short month (Nov 30 for an anchor on the 31st), so taking it as the anchor
+ * would move month-end subscriptions to the 30th, or the 28th, for good.
  */
 export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBody: Buffer, signature: string | undefined): Promise<{ received: true; outcome: string }> {
   const invalid = () => new AppError('bad_request', { code: 'invalid_stripe_signature', detail: 'The Stripe-Signature header does not verify for this body, or it is too old.' });
@@ -600,6 +616,7 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
       const customer = await findCustomerByStripeId(tx, sub.customer);
       if (customer && customer.eventAt && event.created < customer.eventAt) outcome = 'stale';
       else if (customer) {
+        const anchor = event.type === 'customer.subscription.deleted' ? null : (sub.billingCycleAnchor ?? sub.periodStart);
         await updateCustomerSubscription(
           tx,
           customer.id,
@@ -607,7 +624,7 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
             stripeSubscriptionId: sub.id,
             stripeSubscriptionStatus: sub.status,
             stripeSubscriptionEventAt: event.created,
-            ...(event.type !== 'customer.subscription.deleted' && sub.periodStart ? { billingAnchor: sub.periodStart } : {}),
+            ...(anchor ? { billingAnchor: anchor } : {}),
           },
           now,
         );

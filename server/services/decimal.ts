@@ -10,5 +10,8 @@ export type D = InstanceType<typeof D>;
 /** The wire form: plain decimal notation, no exponent, no trailing zeros ("0.3", "10000"). */
 export const toWire = (value: D): string => value.toFixed();
 
-/** At most 9 decimals on the wire (conversions such as seconds → minutes can repeat). */
-export const toWireRounded = (value: D): string => value.toDecimalPlaces(9, D.ROUND_HALF_EVEN).toFixed();
+/** At most 9 decimals, half-even: the precision of every quantity we answer or bill (conversions such as seconds → minutes can repeat). */
+export const roundQuantity = (value: D): D => value.toDecimalPlaces(9, D.ROUND_HALF_EVEN);
+
+/** At most 9 decimals on the wire. */
+export const toWireRounded = (value: D): string => roundQuantity(value).toFixed();

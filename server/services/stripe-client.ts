@@ -174,7 +174,7 @@ export type SubscriptionEvent = {
   id: string;
   type: string;
   created: Date;
-  subscription: { id: string; customer: string; status: string; periodStart: Date | null; periodEnd: Date | null } | null;
+  subscription: { id: string; customer: string; status: string; billingCycleAnchor: Date | null; periodStart: Date | null; periodEnd: Date | null } | null;
 };
 
 /**
@@ -203,6 +203,7 @@ export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: 
       id: sub.id,
       customer: typeof sub.customer === 'string' ? sub.customer : sub.customer.id,
       status: sub.status,
+      billingCycleAnchor: sub.billing_cycle_anchor ? new Date(sub.billing_cycle_anchor * 1000) : null,
       periodStart: start ? new Date(start * 1000) : null,
       periodEnd: end ? new Date(end * 1000) : null,
     },

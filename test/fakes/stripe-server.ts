@@ -239,6 +239,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
     if (!customer) throw missing('payload[stripe_customer_id]');
     const value = str(payload, 'value') ?? '1';
     if (!/^\d+(\.\d+)?$/.test(value)) throw invalid(`Invalid meter event value: ${value}. It must be a non-negative number.`, 'payload[value]');
+    if (new Decimal(value).sd() > 15) throw invalid(`Invalid meter event value: ${value}. It must have at most 15 significant digits.`, 'payload[value]');
     const identifier = str(params, 'identifier') ?? id('mev');
     if (identifier.length > 100) throw invalid('identifier must be at most 100 characters.', 'identifier');
     const timestampRaw = str(params, 'timestamp');
@@ -367,6 +368,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
           customer,
           status: 'active',
           created: start,
+          billing_cycle_anchor: start,
           livemode: false,
           items: { object: 'list', data: list.map((item) => ({ ...item, current_period_start: start, current_period_end: end })), has_more: false },
         };

@@ -1,0 +1,41 @@
+import Stripe from 'stripe';
+import { expect } from 'vitest';
+import type { FakeStripe } from '../fakes/stripe-server.js';
+import { api, createCreatorWithKey } from './fixtures.js';
+import type { TestServer } from './server.js';
+
+/**
+ * A creator linked to the fake Stripe by secret key, with one meter linked to a Stripe
+ * meter and one customer `s1` on plan `ov` linked to a Stripe customer.
+ */
+export async function createLinkedMeter(server: TestServer, fake: FakeStripe, meter: Record<string, unknown>) {
+  const { apiKey, creator } = await createCreatorWithKey(server.rt);
+  const call = api(server.url, apiKey);
+  const secretKey = `sk_test_q${creator.id.replace(/-/g, '')}`;
+  const stripe = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+  expect((await call('PUT', '/api/usage/settings/stripe', { secret_key: secretKey })).status).toBe(200);
+  const created = await call('POST', '/api/usage/meters', meter);
+  expect(created.status, created.text).toBe(201);
+  const linked = await call('POST', `/api/usage/meters/${created.json.id}/stripe-meter`);
+  expect(linked.status, linked.text).toBe(200);
+  const customer = await stripe.customers.create({ email: 's1@example.com' });
+  expect((await call('PUT', '/api/usage/customers/s1', { plan_name: 'ov', stripe_customer_id: customer.id })).status).toBe(201);
+  const account = `key:${secretKey}`;
+  const eventName = linked.json.stripe_meter_event_name as string;
+  return {
+    call,
+    meterId: created.json.id as string,
+    /** Every meter event value the fake applied for this creator, oldest first. */
+    sent: () => fake.events.filter((e) => e.account === account).map((e) => e.value),
+    /** What the fake Stripe holds for s1 on this meter. */
+    stripeTotal: () => fake.total({ account, eventName, customer: customer.id }),
+  };
+}
+
+/** POST /api/usage/billing/sync; every pair must end reported or up to date. */
+export async function syncToStripe(call: ReturnType<typeof api>) {
+  const synced = await call('POST', '/api/usage/billing/sync');
+  expect(synced.status, synced.text).toBe(200);
+  expect(synced.json).toMatchObject({ failed: 0, pending: 0, unknown: 0 });
+  return synced.json;
+}
