@@ -144,24 +144,25 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
 }
 
 /**
- * Overage so far this period, of the customers with an overage alert: units beyond their
- * plan's current limit (meter unit) × its overage price, each rounded to 9 decimals as a
- * customer's usage answer does; hard-capped plans bill none.
+ * Overage so far this period, from every customer's live counter and the current limit of
+ * their plan (as the usage endpoint and the revenue page judge it, whether or not an alert
+ * fired: a limit lowered below usage raises none at ingest): units beyond the limit (meter
+ * unit) × its overage price, each rounded to 9 decimals as a customer's usage answer does;
+ * hard-capped and unlimited plans bill none. Archived meters count while their period has usage.
  */
 export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<{ amount: string; customers: number }> {
   const [row] = await tx.execute<{ amount: string | null; customers: string | number }>(sql`
-    with ${limitAlertsSql(creatorId, now)},
-    owed as (
-      select round(greatest(g.value / ${unitFactorSql} - l.limit_value, 0) * coalesce(l.overage_price, 0), 9) as amount
-      from al
-      join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = al.meter_id and m.archived_at is null
-      join customers c on c.creator_id = ${creatorId} and c.customer_id = al.customer_id
-      join meter_plan_limits l on l.creator_id = ${creatorId} and l.meter_id = al.meter_id and l.plan_name = c.plan_name and l.effective_to is null
-      join usage_aggregates g on g.creator_id = ${creatorId} and g.meter_id = al.meter_id and g.customer_id = al.customer_id
-        and g."window" = 'period' and g.window_start = al.period_start
-      where al.in_overage and not l.hard_cap and l.limit_value is not null
+    with owed as (
+      select g.customer_id, round(greatest(g.value / ${unitFactorSql} - l.limit_value, 0) * coalesce(l.overage_price, 0), 9) as amount
+      from usage_aggregates g
+      join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = g.meter_id
+      join customers c on c.creator_id = ${creatorId} and c.customer_id = g.customer_id
+      join meter_plan_limits l on l.creator_id = ${creatorId} and l.meter_id = g.meter_id and l.plan_name = c.plan_name and l.effective_to is null
+      where g.creator_id = ${creatorId} and g."window" = 'period' and g.window_end > ${ts(now)} and g.window_start <= ${ts(now)}
+        and g.window_start > ${ts(now)} - interval '32 days'
+        and not l.hard_cap and l.limit_value is not null and g.value / ${unitFactorSql} > l.limit_value
     )
-    select trim_scale(sum(amount))::text as amount, count(*) filter (where amount > 0) as customers from owed`);
+    select trim_scale(sum(amount))::text as amount, count(distinct customer_id) filter (where amount > 0) as customers from owed`);
   return { amount: row?.amount ?? '0', customers: Number(row?.customers ?? 0) };
 }
 

@@ -460,3 +460,23 @@ export async function readCheckState(db: Db, creatorId: string, eventName: strin
     counters: row!.counters.map((c) => ({ periodStart: new Date(c.window_start), value: c.value })),
   };
 }
+
+/** A live period counter with the plan its customer is on now. */
+export type PlannedCounter = Counter & { planName: string | null };
+
+/**
+ * The period counters live at `now` (started, not ended) of some meters, for one customer
+ * or all of them, with each customer's plan: what a changed limit or plan applies to.
+ */
+export async function listLiveCounters(tx: Queryable, q: { meterIds: string[]; customerId?: string; now: Date }): Promise<PlannedCounter[]> {
+  if (q.meterIds.length === 0) return [];
+  const now = sql`${q.now.toISOString()}::timestamptz`;
+  const rows = await tx.execute<CounterRow & { plan_name: string | null }>(sql`
+    select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count, c.plan_name
+    from usage_aggregates a
+    join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+    where a.creator_id = app_current_creator() and a.meter_id = any(${`{${q.meterIds.join(',')}}`}::uuid[]) and a.window = 'period'
+      ${q.customerId ? sql`and a.customer_id = ${q.customerId}::uuid` : sql``}
+      and a.window_start <= ${now} and a.window_end > ${now} and a.window_start > ${now} - interval '32 days'`);
+  return rows.map((r) => ({ ...fromCounterRow(r), planName: r.plan_name }));
+}

@@ -4,20 +4,27 @@ import {
   findAlert,
   findAlertDeliveries,
   findAlertNames,
+  insertAlertsOnce,
   insertMute,
   listAlerts as listAlertRows,
   resolveClosedAlerts,
   type Alert,
   type AlertDelivery,
+  type NewAlert,
 } from '../../db/queries/alerts.js';
 import { findCustomerByUserId } from '../../db/queries/customers.js';
-import { findMeter } from '../../db/queries/meters.js';
+import { findMeter, type Meter } from '../../db/queries/meters.js';
 import { updateSettingsRow, ensureSettings, type Settings } from '../../db/queries/settings.js';
 import type { Tx } from '../../db/client.js';
+import type { PlannedCounter } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
+import { enqueueInTx } from '../../jobs/queues.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TListAlertsInput, TUpdateAlertSettingsInput } from '../schemas/alerts.js';
+import { aggregationOf } from './aggregation/index.js';
+import { D, toWireRounded } from './decimal.js';
+import { limitFor } from './usage-snapshot.js';
 
 export type { AlertDelivery };
 
@@ -27,6 +34,39 @@ export type AlertView = Alert & { userId: string; eventName: string };
 async function withNames(tx: Tx, alerts: Alert[]): Promise<AlertView[]> {
   const { userIds, eventNames } = await findAlertNames(tx, alerts);
   return alerts.map((a) => ({ ...a, userId: userIds.get(a.customerId) ?? '', eventName: eventNames.get(a.meterId) ?? '' }));
+}
+
+/**
+ * Raises `overage_started` for live counters already past the limit that now applies to
+ * them without a hard cap: after a limit is lowered or a customer moves to a smaller plan,
+ * no event crosses the limit any more, so ingest would never raise it. Runs in the
+ * change's transaction, with ingest's insertion (once per meter × customer × period, so
+ * a customer already alerted this period is not alerted again) and notification job.
+ */
+export async function raiseOverageAlerts(rt: Runtime, tx: Tx, creatorId: string, meters: Meter[], counters: PlannedCounter[]): Promise<void> {
+  const byId = new Map(meters.map((m) => [m.id, m]));
+  const alerts: NewAlert[] = [];
+  for (const counter of counters) {
+    const meter = byId.get(counter.meterId);
+    const limit = meter ? limitFor(meter, counter.planName) : null;
+    if (!meter || !limit || limit.limitValue === null || limit.hardCap) continue;
+    const aggregation = aggregationOf(meter.aggregationType);
+    const used = new D(counter.value);
+    if (!used.greaterThan(aggregation.toBase(new D(limit.limitValue), meter.unitName))) continue;
+    alerts.push({
+      creatorId,
+      meterId: meter.id,
+      customerId: counter.customerId,
+      periodStart: counter.periodStart,
+      periodEnd: counter.periodEnd,
+      used: toWireRounded(aggregation.toUnit(used, meter.unitName)),
+      limitValue: limit.limitValue,
+      kind: 'overage_started',
+      threshold: '1',
+    });
+  }
+  const created = await insertAlertsOnce(tx, alerts, rt.now());
+  for (const alert of created) await enqueueInTx(rt.boss, tx, 'alerts.notify', { creatorId, alertId: alert.id });
 }
 
 export async function listAlerts(rt: Runtime, creatorId: string, input: TListAlertsInput): Promise<AlertView[]> {

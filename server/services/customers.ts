@@ -1,7 +1,10 @@
 import { findCustomerByUserId, insertCustomer, insertPlanChange, updateCustomerRow, type Customer, type CustomerFields } from '../../db/queries/customers.js';
+import { listMeters } from '../../db/queries/meters.js';
+import { listLiveCounters } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
+import { raiseOverageAlerts } from './alerts.js';
 
 export type { Customer };
 
@@ -20,7 +23,8 @@ function fieldsOf(input: TUpsertCustomerInput): CustomerFields {
 /**
  * Creates or updates a customer. Fields left out stay as they are; null clears. A plan
  * change applies from now on to the current period's total (the next event is judged
- * against the new plan's limit) and is kept in history.
+ * against the new plan's limit; usage already beyond it raises its overage alert now) and
+ * is kept in history.
  */
 export async function upsertCustomer(rt: Runtime, creatorId: string, userId: string, input: TUpsertCustomerInput): Promise<{ customer: Customer; created: boolean }> {
   const at = rt.now();
@@ -34,7 +38,13 @@ export async function upsertCustomer(rt: Runtime, creatorId: string, userId: str
     // Created concurrently by an event between our look-up and insert: update it.
     const current = existing ?? (await findCustomerByUserId(tx, userId, { forUpdate: true }))!;
     const customer = await updateCustomerRow(tx, current.id, fields, at);
-    if (fields.planName !== undefined && fields.planName !== current.planName) await insertPlanChange(tx, creatorId, current.id, fields.planName, at);
+    if (fields.planName !== undefined && fields.planName !== current.planName) {
+      await insertPlanChange(tx, creatorId, current.id, fields.planName, at);
+      // A smaller plan may leave this period's usage beyond its limits already.
+      const meters = await listMeters(tx, { includeArchived: false });
+      const counters = await listLiveCounters(tx, { meterIds: meters.map((m) => m.id), customerId: current.id, now: at });
+      await raiseOverageAlerts(rt, tx, creatorId, meters, counters);
+    }
     return { customer, created: false };
   });
 }

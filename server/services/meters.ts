@@ -10,10 +10,12 @@ import {
   type Meter,
   type NewPlanLimit,
 } from '../../db/queries/meters.js';
+import { listLiveCounters } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
+import { raiseOverageAlerts } from './alerts.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
@@ -70,7 +72,8 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
 
 /**
  * Changes take effect for the next event: ingestion reads limits inside its own
- * transaction. A changed limit closes the old row and opens a new one (history).
+ * transaction. A changed limit closes the old row and opens a new one (history), and
+ * customers it leaves beyond their limit get their overage alert at once.
  */
 export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput): Promise<Meter> {
   const at = rt.now();
@@ -97,18 +100,18 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
       },
       at,
     );
-    if (input.plan_limits) {
-      // Only plans whose limit actually changes get a new history row.
-      const changed = input.plan_limits.map(toNewLimit).filter((next) => {
-        const current = meter.planLimits.find((l) => l.planName === next.planName);
-        return (
-          !current ||
-          current.limitValue !== next.limitValue ||
-          current.overagePrice !== next.overagePrice ||
-          current.softLimitThreshold !== next.softLimitThreshold ||
-          current.hardCap !== next.hardCap
-        );
-      });
+    // Only plans whose limit actually changes get a new history row.
+    const changed = (input.plan_limits ?? []).map(toNewLimit).filter((next) => {
+      const current = meter.planLimits.find((l) => l.planName === next.planName);
+      return (
+        !current ||
+        current.limitValue !== next.limitValue ||
+        current.overagePrice !== next.overagePrice ||
+        current.softLimitThreshold !== next.softLimitThreshold ||
+        current.hardCap !== next.hardCap
+      );
+    });
+    if (changed.length > 0) {
       await closePlanLimits(tx, meterId, changed.map((l) => l.planName), at);
       await insertPlanLimits(tx, creatorId, meterId, changed, at);
     }
@@ -117,7 +120,14 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
       if (unknown.length > 0) throw validationError([{ field: 'remove_plans', message: `no current limit for ${unknown.join(', ')}` }]);
       await closePlanLimits(tx, meterId, input.remove_plans, at);
     }
-    return (await findMeter(tx, meterId))!;
+    const updated = (await findMeter(tx, meterId))!;
+    if (changed.length > 0) {
+      // A limit lowered below what customers already used puts them in overage now.
+      const plans = new Set(changed.map((l) => l.planName));
+      const counters = (await listLiveCounters(tx, { meterIds: [meterId], now: at })).filter((c) => c.planName !== null && plans.has(c.planName));
+      await raiseOverageAlerts(rt, tx, creatorId, [updated], counters);
+    }
+    return updated;
   });
 }
 
