@@ -127,14 +127,17 @@ export const creatorSettings = pgTable('creator_settings', {
   upgradeUrl: text(),
   /** The creator's own Stripe secret or restricted key, AES-256-GCM (server/services/stripe-client.ts); never returned. */
   stripeSecretKeyEncrypted: text(),
-  /** Or a Connect account reached with the platform key (STRIPE_SECRET_KEY). */
+  /**
+   * Or a Connect account reached with the platform key (STRIPE_SECRET_KEY). One creator
+   * per account (unique across creators): the platform key acts on any of its accounts.
+   */
   stripeConnectAccountId: text(),
   stripeReportIntervalMinutes: integer().notNull().default(5),
   /** Signing secret (whsec_…) of the creator's Stripe webhook endpoint, AES-256-GCM like the key. */
   stripeWebhookSecretEncrypted: text(),
   stripeLastReportAt: timestamp({ withTimezone: true, mode: 'date' }),
   updatedAt: createdAt(),
-});
+}, (t) => [uniqueIndex('creator_settings_stripe_connect_account_key').on(t.stripeConnectAccountId)]);
 
 export const usageMeters = pgTable(
   'usage_meters',

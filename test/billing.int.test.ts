@@ -227,6 +227,25 @@ describe('Stripe reporting through the ledger', () => {
     await expectExact(c);
   });
 
+  it("Connect: another creator cannot connect an account already connected, nor report into it", async () => {
+    const owner = await linkedCreator({ customers: 1, connect: 'acct_1OwnedByOne' });
+    await trackSome(owner, 0);
+    await sync(owner);
+    const before = fake.requests.filter((r) => r.stripeAccount === 'acct_1OwnedByOne').length;
+    const { apiKey } = await createCreatorWithKey(server.rt);
+    const intruder = api(server.url, apiKey);
+    const claim = await intruder('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1OwnedByOne' });
+    expect(claim.status).toBe(409);
+    expect(claim.json).toMatchObject({ type: expect.stringContaining('stripe-account-taken'), errors: [{ field: 'connect_account_id' }] });
+    expect((await intruder('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: null, connect_account_id: null });
+    expect((await intruder('POST', '/api/usage/billing/sync')).json).toMatchObject({ pairs: 0, reported: 0 });
+    expect(fake.requests.filter((r) => r.stripeAccount === 'acct_1OwnedByOne')).toHaveLength(before);
+    expect((await owner.call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: 'connect', connect_account_id: 'acct_1OwnedByOne' });
+    // Once its creator moves to a key of its own, the account is free to connect.
+    expect((await owner.call('PUT', '/api/usage/settings/stripe', { secret_key: owner.secretKey })).status).toBe(200);
+    expect((await intruder('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1OwnedByOne' })).status).toBe(200);
+  });
+
   it('the job reports on schedule (billing.schedule → billing.report)', async () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);

@@ -28,9 +28,10 @@ import { findMeter, listMeters, updateMeterRow, type Meter } from '../../db/quer
 import { ensureSettings } from '../../db/queries/settings.js';
 import { counterKey, readCounters } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
-import { AppError, notFound, validationError } from '../errors.js';
+import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
+import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
 import {
@@ -358,7 +359,15 @@ export async function updateStripeSettings(
         ...(input.webhook_secret ? { stripeWebhookSecretEncrypted: encryptStripeSecret(rt.env, input.webhook_secret, rt.log) } : {}),
       },
       at,
-    );
+    ).catch((error: unknown) => {
+      // The platform key acts on any account of the platform: an account connected to
+      // another creator must not be reachable through this one (usage reported into it,
+      // its totals read back by reconciliation).
+      if (input.connect_account_id && isUniqueViolation(error, 'creator_settings_stripe_connect_account_key')) {
+        throw conflict('stripe_account_taken', 'This Stripe account is connected to another creator. Connect an account of your own.', 'connect_account_id');
+      }
+      throw error;
+    });
     return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
   });
 }
