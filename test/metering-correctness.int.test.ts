@@ -451,3 +451,29 @@ describe('tenant isolation of metering', () => {
     expect(await snapshot()).toEqual(before);
   });
 });
+
+describe('billing anchor changes', () => {
+  it('a new anchor that would move recorded usage to other periods is refused (409) and changes nothing', async () => {
+    const { call } = await creator();
+    await meter(call, { event_name: 'gb', aggregation_type: 'sum', plan_limits: [{ plan_name: 'hc', limit_value: '0.3', hard_cap: true }] });
+    expect((await call('PUT', '/api/usage/customers/c1', { plan_name: 'hc' })).status).toBe(201);
+    for (const value of [0.1, 0.2]) expect((await track(call, { event_name: 'gb', user_id: 'c1', value })).status).toBe(201);
+    const before = (await call('GET', '/api/usage/customers/c1/usage')).json;
+
+    // An anchor 40 days back starts periods on another day of the month than the calendar month's 1st.
+    const anchor = new Date(Date.now() - 40 * 86_400_000).toISOString();
+    const moved = await call('PUT', '/api/usage/customers/c1', { billing_anchor: anchor });
+    expect(moved.status).toBe(409);
+    expect(moved.json).toMatchObject({ type: expect.stringContaining('billing-anchor-in-use'), errors: [{ field: 'billing_anchor' }] });
+    expect((await call('GET', '/api/usage/customers/c1/usage')).json).toEqual(before);
+    // The cap still holds on the usage already recorded.
+    expect((await track(call, { event_name: 'gb', user_id: 'c1', value: 0.1 })).status).toBe(402);
+
+    // The calendar month's own anchor (00:00 on the 1st) gives the same periods: accepted.
+    const first = before.meters[0].period_start as string;
+    expect((await call('PUT', '/api/usage/customers/c1', { billing_anchor: first })).status).toBe(200);
+    // A customer without usage takes any anchor.
+    expect((await call('PUT', '/api/usage/customers/c2', { plan_name: 'hc' })).status).toBe(201);
+    expect((await call('PUT', '/api/usage/customers/c2', { billing_anchor: anchor })).status).toBe(200);
+  });
+});

@@ -258,7 +258,7 @@ export async function setStripeWebhookOutcome(tx: Queryable, eventId: string, ou
 /** The customer linked to a Stripe customer id, locked for the subscription update. */
 export async function findCustomerByStripeId(tx: Queryable, stripeCustomerId: string) {
   const [row] = await tx
-    .select({ id: customers.customerId, eventAt: customers.stripeSubscriptionEventAt })
+    .select({ id: customers.customerId, eventAt: customers.stripeSubscriptionEventAt, billingAnchor: customers.billingAnchor })
     .from(customers)
     .where(eq(customers.stripeCustomerId, stripeCustomerId))
     .limit(1)

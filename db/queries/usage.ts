@@ -480,3 +480,12 @@ export async function listLiveCounters(tx: Queryable, q: { meterIds: string[]; c
       and a.window_start <= ${now} and a.window_end > ${now} and a.window_start > ${now} - interval '32 days'`);
   return rows.map((r) => ({ ...fromCounterRow(r), planName: r.plan_name }));
 }
+
+/** The distinct billing periods of a customer's period counters that end after `since`. */
+export async function listCustomerPeriodsEndingAfter(tx: Queryable, customerId: string, since: Date): Promise<Array<{ start: Date; end: Date }>> {
+  const rows = await tx.execute<{ window_start: string | Date; window_end: string | Date }>(sql`
+    select distinct window_start, window_end from usage_aggregates
+    where creator_id = app_current_creator() and customer_id = ${customerId}::uuid and "window" = 'period'
+      and window_end > ${since.toISOString()}::timestamptz`);
+  return rows.map((r) => ({ start: new Date(r.window_start), end: new Date(r.window_end) }));
+}

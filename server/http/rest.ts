@@ -252,7 +252,11 @@ export const REST_ROUTES: RestRoute[] = [
     tag: 'Customers',
     scope: 'admin',
     body: ZUpsertCustomerInput,
-    responses: { 200: { description: 'Updated', schema: ZCustomer }, 201: { description: 'Created', schema: ZCustomer } },
+    responses: {
+      200: { description: 'Updated', schema: ZCustomer },
+      201: { description: 'Created', schema: ZCustomer },
+      409: { description: 'A new billing_anchor would move usage recorded in a period still open to events' },
+    },
     handle: async ({ caller, params, body }) => {
       const { created, ...customer } = await caller.customers.upsert({ user_id: params.user_id ?? '', customer: parseInput(ZUpsertCustomerInput, body) });
       return { status: created ? 201 : 200, body: customer };

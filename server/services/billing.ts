@@ -31,6 +31,7 @@ import { withCreator } from '../../db/tenant.js';
 import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
+import { periodAnchorWouldMove } from './customers.js';
 import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
@@ -626,6 +627,12 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
       if (customer && customer.eventAt && event.created < customer.eventAt) outcome = 'stale';
       else if (customer) {
         const anchor = event.type === 'customer.subscription.deleted' ? null : (sub.billingCycleAnchor ?? sub.periodStart);
+        if (anchor && anchor.getTime() !== customer.billingAnchor?.getTime()) {
+          // Stripe is the authority on its periods, so the anchor moves even when that moves
+          // usage recorded in an open period out of its counter (ADR 0009): say so.
+          const moved = await periodAnchorWouldMove(tx, creatorId, customer.id, anchor, now);
+          if (moved) rt.log.warn({ creatorId, customerId: customer.id, period: moved, anchor }, 'Stripe moved the billing anchor of a customer with usage in an open period; that usage leaves the current figures');
+        }
         await updateCustomerSubscription(
           tx,
           customer.id,

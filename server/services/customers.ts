@@ -1,10 +1,14 @@
 import { findCustomerByUserId, insertCustomer, insertPlanChange, updateCustomerRow, type Customer, type CustomerFields } from '../../db/queries/customers.js';
 import { listMeters } from '../../db/queries/meters.js';
-import { listLiveCounters } from '../../db/queries/usage.js';
+import { ensureSettings } from '../../db/queries/settings.js';
+import { listCustomerPeriodsEndingAfter, listLiveCounters } from '../../db/queries/usage.js';
+import type { Tx } from '../../db/client.js';
 import { withCreator } from '../../db/tenant.js';
+import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
 import { raiseOverageAlerts } from './alerts.js';
+import { periodAt, type Period } from './periods.js';
 
 export type { Customer };
 
@@ -18,6 +22,36 @@ function fieldsOf(input: TUpsertCustomerInput): CustomerFields {
   if (input.stripe_subscription_items !== undefined) fields.stripeSubscriptionItems = input.stripe_subscription_items;
   if (input.tenant_id !== undefined) fields.tenantId = input.tenant_id;
   return fields;
+}
+
+/** A period with usage, still open to events, that `anchor` would give other bounds (null: none). */
+export async function periodAnchorWouldMove(tx: Tx, creatorId: string, customerId: string, anchor: Date | null, at: Date): Promise<Period | null> {
+  const settings = await ensureSettings(tx, creatorId);
+  const open = await listCustomerPeriodsEndingAfter(tx, customerId, new Date(at.getTime() - settings.lateEventGraceHours * 3_600_000));
+  const moved = open.find((period) => {
+    const under = periodAt(period.start, anchor);
+    return under.start.getTime() !== period.start.getTime() || under.end.getTime() !== period.end.getTime();
+  });
+  return moved ?? null;
+}
+
+/**
+ * A new billing anchor may not cut across a period that still takes events (the current
+ * one, or one within the late-event grace) and has usage recorded: its counter is keyed
+ * by the period's start, so the usage would fall out of every figure under the new
+ * periods — a hard cap passed twice over, overage and Stripe reports lost. Such a change
+ * is refused (409) until a re-partition of recorded usage exists; an anchor that gives
+ * those periods unchanged, or a customer without open usage, changes freely.
+ */
+async function assertAnchorKeepsPeriods(tx: Tx, creatorId: string, customer: Customer, anchor: Date | null, at: Date): Promise<void> {
+  const moved = await periodAnchorWouldMove(tx, creatorId, customer.id, anchor, at);
+  if (moved) {
+    throw conflict(
+      'billing_anchor_in_use',
+      `This customer has usage recorded in the billing period ${moved.start.toISOString()} – ${moved.end.toISOString()}, which still takes events; a new billing anchor would move that usage to other periods, which is not supported. Set the anchor before the customer's first event, or while it has no usage in a period still open to events (the current one, or one that ended less than the late-event grace ago).`,
+      'billing_anchor',
+    );
+  }
 }
 
 /**
@@ -37,6 +71,9 @@ export async function upsertCustomer(rt: Runtime, creatorId: string, userId: str
     }
     // Created concurrently by an event between our look-up and insert: update it.
     const current = existing ?? (await findCustomerByUserId(tx, userId, { forUpdate: true }))!;
+    if (fields.billingAnchor !== undefined && fields.billingAnchor?.getTime() !== current.billingAnchor?.getTime()) {
+      await assertAnchorKeepsPeriods(tx, creatorId, current, fields.billingAnchor, at);
+    }
     const customer = await updateCustomerRow(tx, current.id, fields, at);
     if (fields.planName !== undefined && fields.planName !== current.planName) {
       await insertPlanChange(tx, creatorId, current.id, fields.planName, at);
