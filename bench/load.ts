@@ -1,3 +1,4 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
 import { percentile } from './lib.js';
 
@@ -29,6 +30,8 @@ export type LoadSpec = {
   batchSize: number;
   eventName: string;
   hotUser: string;
+  /** Requests per second offered, open loop over at most `connections` sockets (check only); unset: as fast as answered. */
+  rate?: number;
 };
 
 export type LoadResult = {
@@ -108,7 +111,82 @@ function requestsFor(spec: LoadSpec, onBatch: (body: string) => void): autocanno
   }
 }
 
+/**
+ * An open-loop run (spec.rate): requests are due at a steady rate, one every 1/rate s,
+ * over at most `connections` keep-alive sockets, and each latency counts from when the
+ * request was due, not from when a free socket sent it (no coordinated omission). Unlike
+ * autocannon's rate limit, which lets each connection send its share of a second at the
+ * start of it (bursts of `rate` requests at once), this measures latency at that load.
+ */
+function runPaced(spec: LoadSpec & { rate: number }, onTick: (completed: number) => void): Promise<LoadResult> {
+  const origin = new URL(spec.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+  const headers: Record<string, string> = spec.apiKey ? { authorization: `Bearer ${spec.apiKey}` } : {};
+  const total = spec.amount ?? Math.round(spec.rate * (spec.duration ?? 5));
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let errors = 0;
+  let n = 0;
+  const cpuAtStart = process.cpuUsage();
+  const started = performance.now();
+  let lastAnswer = started;
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearInterval(scheduler);
+      clearInterval(ticker);
+      agent.destroy();
+      latencies.sort((a, b) => a - b);
+      const cpu = process.cpuUsage(cpuAtStart);
+      const seconds = (lastAnswer - started) / 1000;
+      resolve({
+        requests: latencies.length,
+        seconds,
+        requestsPerSecond: latencies.length / seconds,
+        events201: statuses['201'] ?? 0,
+        statuses,
+        eventStatuses: {},
+        errors,
+        timeouts: 0,
+        p50: percentile(latencies, 50),
+        p90: percentile(latencies, 90),
+        p99: percentile(latencies, 99),
+        max: latencies.at(-1) ?? NaN,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      });
+    };
+    const send = (due: number) => {
+      const path = `/api/usage/check?user_id=user_${n++ % spec.users}&event_name=${encodeURIComponent(spec.eventName)}`;
+      const request = http.request({ host: origin.hostname, port: origin.port, path, headers, agent }, (response) => {
+        response.resume();
+        response.on('end', () => {
+          lastAnswer = performance.now();
+          latencies.push(lastAnswer - due);
+          statuses[response.statusCode ?? 0] = (statuses[response.statusCode ?? 0] ?? 0) + 1;
+          if (latencies.length + errors === total) finish();
+        });
+      });
+      request.on('error', () => {
+        errors++;
+        if (latencies.length + errors === total) finish();
+      });
+      request.end();
+    };
+    let issued = 0;
+    // Every millisecond, send the requests that have come due since the last turn.
+    const scheduler = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * spec.rate));
+      for (; issued < due; issued++) send(started + (issued / spec.rate) * 1000);
+      if (issued === total) clearInterval(scheduler);
+    }, 1);
+    const ticker = setInterval(() => onTick(latencies.length), 250);
+  });
+}
+
 export function runLoad(spec: LoadSpec, onTick: (completed: number) => void = () => undefined): Promise<LoadResult> {
+  if (spec.rate) {
+    if (spec.scenario !== 'check') throw new Error('a paced run (rate) is built for the check scenario only');
+    return runPaced({ ...spec, rate: spec.rate }, onTick);
+  }
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const eventStatuses: Record<string, number> = {};
