@@ -415,6 +415,29 @@ describe('Stripe reporting through the ledger', () => {
       await late.close();
     }
   });
+  it('reports a late event accepted at the end of the grace, even when reports run only once a day', async () => {
+    // Given: reports every 24 h, and a November event that arrives 23 h 59 min into December (the grace is 24 h).
+    let clock = new Date('2026-12-01T23:59:00Z');
+    fake.setNow(() => clock);
+    const daily = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300' }, now: () => clock });
+    try {
+      const c = await linkedCreator({ customers: 1, target: daily });
+      expect((await c.call('PUT', '/api/usage/settings/stripe', { report_interval_minutes: 1440 })).status).toBe(200);
+      const track = await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'user-0', value: 7, timestamp: '2026-11-30T23:00:00Z' });
+      expect(track.status).toBe(201);
+      // When: the next daily report runs, 22 hours later.
+      clock = new Date('2026-12-02T21:59:00Z');
+      const { reportUsageToStripe } = await import('../server/services/billing.js');
+      await reportUsageToStripe(daily.rt, c.creatorId);
+      // Then: Stripe bills the 7 in November.
+      const customer = c.users[0]!.stripeCustomerId;
+      expect(fake.total({ account: c.account, eventName: c.eventName, customer, start: new Date('2026-11-01T00:00:00Z'), end: new Date('2026-12-01T00:00:00Z') })).toBe('7');
+    } finally {
+      fake.setNow(() => new Date());
+      await daily.close();
+    }
+  });
+
   it('drift correction: an event lost on Stripe’s side is compensated once, under a new identifier of its own', async () => {
     const c = await linkedCreator({ customers: 2 });
     await trackSome(c, 0);

@@ -277,7 +277,10 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
     for (const customer of customers) {
       const periods = [periodAt(now, customer.billingAnchor)];
       const previous = previousPeriod(now, customer.billingAnchor);
-      if (now.getTime() < previous.end.getTime() + settings.lateEventGraceHours * 3600_000 + 3600_000) periods.push(previous);
+      // Until one report has surely run after the grace: late events accepted in its last
+      // minutes are owed too, and the next scheduled report may be a whole interval away.
+      const finalReportBy = previous.end.getTime() + settings.lateEventGraceHours * 3600_000 + (stripe?.reportIntervalMinutes ?? 5) * 60_000 + 3600_000;
+      if (now.getTime() < finalReportBy) periods.push(previous);
       const keys = periods.flatMap((p) => meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: p.start })));
       const counters = await readCounters(tx, keys);
       for (const period of periods) {
