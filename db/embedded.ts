@@ -63,20 +63,90 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       if (await readRunningPostmaster(pgData)) continue;
       await assertReachableByPostgresUser(dataDir);
       const credentials = await initialiseIfNeeded(dataDir, pgData, log);
+      await removeStaleLockFile(pgData, log);
       const port = options.port || (await freePort());
-      const child = await spawnPostmaster(dataDir, pgData, port, options.settings ?? {});
-      log(`started embedded Postgres on port ${port} (pid ${child.pid}, data in ${pgData})`);
+      const settings = options.settings ?? {};
+      const supervisor = superviseFrom(await spawnPostmaster(dataDir, pgData, port, settings), () => spawnPostmaster(dataDir, pgData, port, settings), log);
+      log(`started embedded Postgres on port ${port} (pid ${supervisor.pid()}, data in ${pgData})`);
       return {
         url: toUrl(credentials, port),
         port,
         owned: true,
-        stop: () => stopPostmaster(child.pid),
+        stop: () => supervisor.stop(),
       };
     } finally {
       await release();
     }
   }
   throw new Error(`Timed out waiting for the embedded Postgres in ${pgData} to start`);
+}
+
+/**
+ * Keeps the postmaster we own running: if it dies (killed, out of memory), it is started
+ * again on the same port, so the server's pools reconnect on their own — it used to answer
+ * 503 until someone restarted it. A start that fails (old backends still holding its
+ * shared memory for a moment) is tried again, waiting up to 30 s between tries.
+ */
+function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster>, log: (m: string) => void) {
+  let current = first;
+  let stopping = false;
+  const watch = (postmaster: Postmaster) => {
+    void postmaster.exited.then(async (code) => {
+      if (stopping) return;
+      log(`the embedded Postgres (pid ${postmaster.pid}) exited with code ${code}; starting it again`);
+      for (let attempt = 1; !stopping; attempt++) {
+        await sleep(Math.min(30_000, 250 * 2 ** attempt));
+        if (stopping) return;
+        try {
+          current = await restart();
+          if (stopping) return await stopPostmaster(current.pid); // stop() came while it started
+          log(`restarted the embedded Postgres (pid ${current.pid})`);
+          watch(current);
+          return;
+        } catch (error) {
+          log(`restarting the embedded Postgres failed (attempt ${attempt}): ${String(error).split('\n')[0]}`);
+        }
+      }
+    });
+  };
+  watch(first);
+  return {
+    pid: () => current.pid,
+    stop: async () => {
+      stopping = true;
+      await stopPostmaster(current.pid);
+    },
+  };
+}
+
+/**
+ * A postmaster.pid left by a Postgres that did not stop cleanly, whose PID now belongs to
+ * another live process (PIDs repeat after a container restart): Postgres would refuse to
+ * start ("is another postmaster running?"), and we would wait on a server that is not
+ * there. Removed only when /proc shows for certain that the process is not a postmaster of
+ * this directory; a dead PID Postgres handles itself.
+ */
+async function removeStaleLockFile(pgData: string, log: (m: string) => void) {
+  const file = path.join(pgData, 'postmaster.pid');
+  const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  if ((await servesDirectory(pid, pgData)) !== false) return;
+  log(`removing ${file}: its PID ${pid} is another process now`);
+  await fs.rm(file, { force: true });
+}
+
+/**
+ * Whether process `pid` is a running postmaster of `pgData` (its working directory is the
+ * data directory); null when this cannot be told (no /proc, another user's process).
+ */
+async function servesDirectory(pid: number, pgData: string): Promise<boolean | null> {
+  if (!existsSync('/proc/self/stat')) return null;
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return false;
+  if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false; // exited, not yet reaped
+  const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => null);
+  if (cwd === null) return null;
+  return cwd === (await fs.realpath(pgData).catch(() => pgData));
 }
 
 function toUrl({ user, password }: Credentials, port: number): string {
@@ -174,7 +244,7 @@ async function supplementaryGroups(name: string): Promise<number[]> {
     .map((fields) => Number(fields[2]));
 }
 
-async function spawnPostmaster(dataDir: string, pgData: string, port: number, settings: Record<string, string>) {
+async function spawnPostmaster(dataDir: string, pgData: string, port: number, settings: Record<string, string>): Promise<Postmaster> {
   const binary = await postgresBinary();
   const ids = await systemUserIds('postgres');
   const logFile = await fs.open(path.join(dataDir, 'postgres.log'), 'a');
@@ -197,18 +267,20 @@ async function spawnPostmaster(dataDir: string, pgData: string, port: number, se
   await logFile.close();
   child.unref();
   let exited: number | null = null;
-  child.once('exit', (code) => (exited = code ?? -1));
+  const exit = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve((exited = code ?? (signal ? -1 : 0)))));
   for (let i = 0; i < 600; i++) {
     if (exited !== null) {
       const tail = await fs.readFile(path.join(dataDir, 'postgres.log'), 'utf8').catch(() => '');
       throw new Error(`The embedded Postgres exited with code ${exited} while starting:\n${tail.slice(-2000)}`);
     }
     const running = await readRunningPostmaster(pgData);
-    if (running && running.pid === child.pid && running.status === 'ready') return { pid: child.pid };
+    if (running && running.pid === child.pid && running.status === 'ready') return { pid: child.pid, exited: exit };
     await sleep(20);
   }
   throw new Error('The embedded Postgres did not become ready within 12 s');
 }
+
+type Postmaster = { pid: number; exited: Promise<number> };
 
 async function stopPostmaster(pid: number) {
   try {
@@ -229,6 +301,7 @@ async function readRunningPostmaster(pgData: string): Promise<Running | null> {
   const port = Number(lines[3]);
   const status = (lines[7] ?? '').trim();
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  if ((await servesDirectory(pid, pgData)) === false) return null; // a stale file (removeStaleLockFile)
   if (status !== 'ready') return null; // starting or stopping: the caller waits and looks again
   return { pid, port, status };
 }

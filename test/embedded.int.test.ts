@@ -48,6 +48,66 @@ describe('embedded Postgres', () => {
     await again.stop();
   }, 60_000);
 
+  it('starts Postgres again when it dies under the server, on the same port, keeping the data', async () => {
+    const dataDir = await tempDir();
+    const pg = await startEmbeddedPostgres({ dataDir });
+    try {
+      const sql = postgres(pg.url, { max: 1, onnotice: () => undefined });
+      await sql`create table kept (v text)`;
+      await sql`insert into kept values ('survives')`;
+      await sql.end();
+      const first = await postmasterPid(dataDir);
+      process.kill(first!, 'SIGKILL');
+      // The same URL answers again once it is back (crash recovery included).
+      await expect
+        .poll(
+          async () => {
+            const probe = postgres(pg.url, { max: 1, connect_timeout: 2, onnotice: () => undefined });
+            try {
+              return await probe`select v from kept`;
+            } catch {
+              return null;
+            } finally {
+              await probe.end({ timeout: 1 });
+            }
+          },
+          { timeout: 30_000, interval: 250 },
+        )
+        .toEqual([{ v: 'survives' }]);
+      expect(await postmasterPid(dataDir)).not.toBe(first);
+    } finally {
+      await pg.stop();
+    }
+    expect(await postmasterPid(dataDir)).toBeNull();
+  }, 60_000);
+
+  it('starts over a postmaster.pid left by a crash whose PID another process has taken since', async () => {
+    const dataDir = await tempDir();
+    const pg = await startEmbeddedPostgres({ dataDir });
+    const lockFile = path.join(dataDir, 'pg', 'postmaster.pid');
+    const left = await fs.readFile(lockFile, 'utf8');
+    await pg.stop();
+    // As after a crash of both: the file stays, its status `ready`, and its PID is now a
+    // live process of something else.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const lines = left.split('\n');
+      lines[0] = String(other.pid);
+      await fs.writeFile(lockFile, lines.join('\n'));
+      const again = await startEmbeddedPostgres({ dataDir });
+      try {
+        expect(again.owned).toBe(true);
+        const sql = postgres(again.url, { max: 1 });
+        expect(await sql`select 1 as one`).toEqual([{ one: 1 }]);
+        await sql.end();
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      other.kill();
+    }
+  }, 60_000);
+
   it('runs the postmaster as an unprivileged user when started as root', async () => {
     if (process.getuid?.() !== 0) return;
     const dataDir = await tempDir();
