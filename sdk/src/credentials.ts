@@ -8,6 +8,8 @@ export type CredentialOptions = {
   creatorId: string;
   apiKey?: string;
   getToken?: () => TokenResult | Promise<TokenResult>;
+  /** How long getToken may take before the request that needs it fails (`token-unavailable`). Default: none. */
+  timeout?: number;
 };
 
 /** Refresh this long before a token expires, so no request carries an expiring one. */
@@ -73,10 +75,27 @@ export class Credentials {
 
   private async fetchToken(): Promise<string> {
     let result: TokenResult;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      result = await this.getToken!();
+      // A getToken that never settles (a fetch on a stalled connection) must not hold every
+      // request for good: past the timeout the waiting requests fail and are retried, and
+      // the next one asks getToken again (fetching is cleared when this settles).
+      const timeout = this.options.timeout;
+      const answered = Promise.resolve().then(() => this.getToken!());
+      answered.catch(() => undefined); // a late failure after the timeout is nobody's to hear
+      result =
+        timeout === undefined
+          ? await answered
+          : await Promise.race([
+              answered,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new Error(`no answer in ${timeout} ms`)), timeout);
+              }),
+            ]);
     } catch (cause) {
       throw new UsageError(`getToken failed: ${cause instanceof Error ? cause.message : String(cause)}`, { code: 'token-unavailable', cause });
+    } finally {
+      clearTimeout(timer);
     }
     const token = typeof result === 'string' ? result : result?.token;
     if (typeof token !== 'string' || token === '') throw new UsageError('getToken returned no token.', { code: 'token-unavailable' });

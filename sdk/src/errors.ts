@@ -10,12 +10,43 @@ export type Problem = {
 };
 
 /**
+ * The classes an error is an instance of, by name, on a property every copy of the SDK
+ * agrees on: the ESM and CJS builds (or two bundled copies) each define their own
+ * classes, and share one default tracker, so an error made by one copy is checked with
+ * `instanceof` against the other's classes.
+ */
+const KINDS = Symbol.for('@staryer/usage-sdk/error-kinds');
+
+function brand(error: Error, kind: string): void {
+  const kinds = (error as unknown as Record<symbol, string[] | undefined>)[KINDS];
+  if (kinds) kinds.push(kind);
+  else Object.defineProperty(error, KINDS, { value: [kind], enumerable: false });
+}
+
+/**
  * Why an event was not recorded. `code` is the problem type's last segment for server
- * answers (`unknown-meter`, `validation-failed`, `forbidden`…) or one of the SDK's own:
- * `network` (retries exhausted), `queue-overflow`, `shutdown`, `not-initialized`,
- * `no-credentials`.
+ * answers (`unknown-meter`, `validation-failed`, `payload-too-large`, `forbidden`…) or
+ * one of the SDK's own: `network` (no answer; retries exhausted), `timeout` (no answer
+ * in `timeout`), `token-unavailable` (getToken failed or did not answer), `invalid-event`,
+ * `payload-too-large` (an event too large to send), `queue-overflow`, `shutdown`,
+ * `not-initialized`, `no-credentials`.
  */
 export class UsageError extends Error {
+  /**
+   * The name `instanceof` looks for, whichever copy of the SDK made the error (not the
+   * class name, which minifiers change). A getter, not a static field: a field (lowered
+   * for ES2020) would make the bundler rename the class, and its `name` with it.
+   */
+  protected static get kind(): string {
+    return 'UsageError';
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const kinds = (value as Record<symbol, unknown>)[KINDS];
+    return Array.isArray(kinds) ? kinds.includes(this.kind) : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   override readonly name: string = 'UsageError';
   readonly code: string;
   /** HTTP status of the answer; 0 when the SDK gave up without one. */
@@ -25,6 +56,7 @@ export class UsageError extends Error {
 
   constructor(message: string, options: { code: string; status?: number; problem?: Problem; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    brand(this, 'UsageError');
     this.code = options.code;
     this.status = options.status ?? 0;
     this.problem = options.problem;
@@ -37,6 +69,9 @@ export class UsageError extends Error {
  * unlimited plans (which never refuse).
  */
 export class QuotaExceededError extends UsageError {
+  protected static override get kind(): string {
+    return 'QuotaExceededError';
+  }
   override readonly name = 'QuotaExceededError';
   readonly used: string;
   readonly limit: string | null;
@@ -46,6 +81,7 @@ export class QuotaExceededError extends UsageError {
 
   constructor(problem: Problem) {
     super(problem.detail, { code: 'quota-exceeded', status: 402, problem });
+    brand(this, 'QuotaExceededError');
     this.used = String(problem.used ?? '0');
     this.limit = problem.limit === null || problem.limit === undefined ? null : String(problem.limit);
     this.remaining = problem.remaining === null || problem.remaining === undefined ? null : String(problem.remaining);

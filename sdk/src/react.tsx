@@ -97,7 +97,9 @@ function fromUpdate(current: UsageCheck | null, update: UsageUpdate): UsageCheck
   if (!periodStart) return current; // a refusal before the first answer: the poll will tell
   const hardCap = update.exceeded || (current?.hard_cap ?? false);
   const remaining = update.remaining === null ? null : Number(update.remaining);
-  const allowed = update.exceeded ? false : !hardCap || remaining === null || remaining >= 1;
+  // From the figures, not from the refusal: a refused event of 600 with 500 left says
+  // nothing against an event of 1, which is what `allowed` is about.
+  const allowed = !hardCap || remaining === null || remaining >= 1;
   return merge(current, {
     allowed,
     used: update.used,

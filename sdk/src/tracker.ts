@@ -10,13 +10,24 @@ export type TrackEvent = {
   userId: string;
   /** A meter's `event_name`. */
   eventName: string;
-  /** Default 1. A number, or a decimal string for values a double cannot hold exactly. */
+  /**
+   * Default 1. A number, or a decimal string for values a double cannot hold exactly.
+   * The server takes at most 9 decimal places: a number with more (`0.1 + 0.2`, a
+   * duration from `performance.now()`) is rounded to 9, to nearest (half-up).
+   */
   value?: number | string;
   /** A JSON object of at most 8 KB. */
   properties?: Record<string, unknown>;
-  /** When the usage happened. Default: when `trackUsage` was called (server side) or received (browser). */
+  /**
+   * When the usage happened. Default: when `trackUsage` was called (server side), or when
+   * the server received it (browser, or server side with your own `idempotencyKey`).
+   */
   timestamp?: Date | string;
-  /** Your own key for this event. Default: a UUIDv7 made when `trackUsage` is called. */
+  /**
+   * Your own key for this event. Default: a UUIDv7 made when `trackUsage` is called.
+   * Calling `trackUsage` again with the same key and the same fields is recognised as the
+   * same event (answered from the first one's record, never counted twice).
+   */
   idempotencyKey?: string;
 };
 
@@ -35,7 +46,7 @@ export type UsageUpdate = {
   period_end: string;
   /** Set when the update comes from a committed event. */
   period_start?: string;
-  /** An event was refused: the customer is at the hard cap. */
+  /** An event was refused for the hard cap (it may have been larger than what is left: see `remaining`). */
   exceeded: boolean;
 };
 
@@ -60,7 +71,7 @@ export type UsageTrackingOptions = {
   retryBaseDelay?: number;
   /** Longest backoff step (a server's Retry-After may ask for more, up to 5 minutes). Default 30 s. */
   retryMaxDelay?: number;
-  /** A request that has not answered in this long is aborted and retried. Default 10 s. */
+  /** A request (or a `getToken` call) that has not answered in this long is aborted and retried. Default 10 s. */
   timeout?: number;
   /** Called for every event that is not recorded, with the same error its promise rejects with. */
   onError?: (error: UsageError, event: TrackEvent) => void;
@@ -80,10 +91,15 @@ type WireEvent = {
 type Pending = {
   event: TrackEvent;
   wire: WireEvent;
+  /** UTF-8 bytes of the event's JSON. */
   bytes: number;
   attempts: number;
   queuedAt: number;
   inFlight: boolean;
+  /** Resolved or rejected: a late answer for it (after shutdown aborted it) changes nothing. */
+  settled: boolean;
+  /** At most this many events in its next request: set when a batch with it was too large for the server. */
+  batchLimit?: number;
   lastError?: UsageError;
   done: Promise<unknown>;
   resolve: (tracked: TrackedEvent) => void;
@@ -93,10 +109,18 @@ type Pending = {
 type Answer = { status: number; body: unknown; retryAfterMs?: number };
 
 const MAX_SERVER_BATCH = 1000;
-/** The server takes 1 MB; stay well under it. */
+/** The server takes 1 MiB of body (bytes, not characters); stay well under it. */
 const MAX_BATCH_BYTES = 900_000;
-/** Browsers let keepalive requests carry 64 KiB in all; they are what outlives a closing page. */
+/**
+ * The Fetch standard fails a keepalive request when its body and those of the page's other
+ * keepalive requests in flight pass 64 KiB; the SDK keeps its own under this, leaving the
+ * page some room. Keepalive requests are what outlives a closing page.
+ */
 const KEEPALIVE_BYTES = 60_000;
+/** Bytes of the SDK's keepalive bodies in flight, for the whole page (the quota is the page's, not a tracker's). */
+let keepaliveInFlight = 0;
+const encoder = new TextEncoder();
+const byteLength = (text: string) => encoder.encode(text).length;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 const RETRYABLE = (status: number) => status === 408 || status === 425 || status === 429 || status >= 500;
 
@@ -126,6 +150,12 @@ function installHooks(): void {
     if (pending.length > 0) void Promise.all(pending.map((t) => t.flush())).finally(() => nodeProcess()?.once?.('beforeExit', onBeforeExit));
     else nodeProcess()?.once?.('beforeExit', onBeforeExit);
   });
+  // process.exit() and signals skip beforeExit, and nothing asynchronous runs after
+  // 'exit': what is still queued is lost. Say so rather than lose it silently.
+  nodeProcess()?.once?.('exit', () => {
+    const lost = [...live].reduce((n, t) => n + t.pending, 0);
+    if (lost > 0) warnOnce('exit', `${lost} event(s) were not delivered: the process exited (process.exit() or a signal) before they were sent. Await trackUsage(), flush() or shutdown() before exiting.`);
+  });
 }
 
 /**
@@ -143,10 +173,15 @@ export class UsageTracker {
   private readonly queue: Pending[] = [];
   private readonly inFlight = new Set<Pending>();
   private readonly listeners = new Set<(update: UsageUpdate) => void>();
+  /** One per request in flight: shutdown aborts them. */
+  private readonly controllers = new Set<AbortController>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private sending = false;
   private draining = 0;
+  /** No new events (shutdown called). */
   private closed = false;
+  /** Nothing more is sent (shutdown returned). */
+  private stopped = false;
   private failures = 0;
   private backoffUntil = 0;
 
@@ -169,7 +204,7 @@ export class UsageTracker {
       onError: options.onError,
       fetch: options.fetch,
     };
-    this.credentials = new Credentials(options);
+    this.credentials = new Credentials({ ...options, timeout: this.options.timeout });
     installHooks();
   }
 
@@ -193,15 +228,21 @@ export class UsageTracker {
     });
     // Callers who do not await still hear of failures through onError.
     promise.catch(() => undefined);
-    const invalid = this.closed ? new UsageError('The tracker was shut down.', { code: 'shutdown' }) : validate(event);
+    let invalid = this.closed ? new UsageError('The tracker was shut down.', { code: 'shutdown' }) : validate(event);
     const wire = invalid ? null : toWire(event);
+    const bytes = wire ? byteLength(JSON.stringify(wire)) : 0;
+    // Refused here, or it would wait at the head of the queue for a request it fits in.
+    if (bytes + 2 > MAX_BATCH_BYTES) {
+      invalid = new UsageError(`The event is ${bytes} bytes of JSON, more than one request may carry (${MAX_BATCH_BYTES}); properties may hold at most 8 KB.`, { code: 'payload-too-large' });
+    }
     const pending: Pending = {
       event,
       wire: wire!,
-      bytes: wire ? JSON.stringify(wire).length + 1 : 0,
+      bytes,
       attempts: 0,
       queuedAt: Date.now(),
       inFlight: false,
+      settled: false,
       done: promise.then(
         () => undefined,
         () => undefined,
@@ -241,23 +282,36 @@ export class UsageTracker {
 
   /**
    * Stops taking events (new ones reject with code `shutdown`), delivers what is queued,
-   * and after `timeoutMs` (default 10 s) gives up on the rest with code `shutdown`.
+   * and after `timeoutMs` (default 10 s) gives up on the rest with code `shutdown`:
+   * requests still in flight are aborted (the server may have recorded their events), and
+   * nothing is sent once it has returned.
    */
   async shutdown({ timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
-    for (const pending of this.queue.splice(0)) this.fail(pending, new UsageError('The tracker was shut down before this event was delivered.', { code: 'shutdown' }));
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    for (const pending of this.queue.splice(0)) this.fail(pending, new UsageError('The tracker was shut down before this event was delivered.', { code: 'shutdown' }));
+    for (const pending of [...this.inFlight]) {
+      this.fail(pending, new UsageError('The tracker was shut down while this event was being sent; the server may or may not have recorded it.', { code: 'shutdown' }));
+    }
+    for (const controller of this.controllers) controller.abort();
+    live.delete(this);
   }
 
-  /** Usage against the limit, from the live counter; records nothing. */
+  /** Usage against the limit, from the live counter; records nothing. Rejects with a {@link UsageError}. */
   async checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
     const query = new URLSearchParams({ user_id: input.userId, event_name: input.eventName });
     if (input.value !== undefined) query.set('value', String(input.value));
-    const answer = await this.request('GET', `/api/usage/check?${query}`);
+    let answer: Answer;
+    try {
+      answer = await this.request('GET', `/api/usage/check?${query}`);
+    } catch (error) {
+      throw toUsageError(error, this.baseURL);
+    }
     if (answer.status !== 200) throw errorFromProblem(answer.status, answer.body);
     return answer.body as UsageCheck;
   }
@@ -268,18 +322,23 @@ export class UsageTracker {
     return () => this.listeners.delete(listener);
   }
 
-  /** Page hide: everything waiting goes out now in keepalive requests, backoff or not. */
+  /**
+   * Page hide: what is waiting goes out now, backoff or not, in keepalive requests — as
+   * much as the page's keepalive quota holds. The rest stays queued: the page may live on
+   * (a hidden tab), and a plain request started now would die with a closing page anyway.
+   */
   sendBeforeUnload(): void {
-    for (;;) {
-      const batch = this.take(KEEPALIVE_BYTES, true);
+    while (!this.stopped) {
+      const { batch, bytes } = this.take(KEEPALIVE_BYTES - keepaliveInFlight, false);
       if (batch.length === 0) return;
-      void this.send(batch, true);
+      void this.send(batch, bytes).finally(() => this.schedule());
     }
   }
 
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.stopped) return;
     if (this.queue.length === 0) {
       if (this.inFlight.size === 0) live.delete(this);
       return;
@@ -301,10 +360,13 @@ export class UsageTracker {
     if (this.sending) return;
     this.sending = true;
     try {
-      while (Date.now() >= this.backoffUntil) {
-        const batch = this.take(isBrowser() ? KEEPALIVE_BYTES : MAX_BATCH_BYTES, false);
+      while (!this.stopped && Date.now() >= this.backoffUntil) {
+        const browser = isBrowser();
+        const { batch, bytes } = this.take(browser ? KEEPALIVE_BYTES : MAX_BATCH_BYTES, true);
         if (batch.length === 0) break;
-        await this.send(batch, isBrowser());
+        // In a browser a request is keepalive (it outlives the page) when the quota has room
+        // for it; otherwise it goes as a plain request rather than fail.
+        await this.send(batch, browser && bytes <= KEEPALIVE_BYTES - keepaliveInFlight ? bytes : 0);
       }
     } finally {
       this.sending = false;
@@ -312,15 +374,20 @@ export class UsageTracker {
     }
   }
 
-  /** The next batch off the front of the queue, by count and size. */
-  private take(maxBytes: number, all: boolean): Pending[] {
+  /**
+   * The next batch off the front of the queue, by count and by UTF-8 bytes of the body
+   * (`[`, the events, their commas, `]`). An event larger than `maxBytes` on its own goes
+   * alone when `oversizeAlone`, else it waits.
+   */
+  private take(maxBytes: number, oversizeAlone: boolean): { batch: Pending[]; bytes: number } {
     const batch: Pending[] = [];
-    let bytes = 2;
-    while (this.queue.length > 0 && batch.length < this.options.maxBatchSize) {
+    let bytes = 1;
+    let limit = this.options.maxBatchSize;
+    while (this.queue.length > 0 && batch.length < limit) {
       const next = this.queue[0]!;
-      if (batch.length > 0 && bytes + next.bytes > maxBytes) break;
-      if (!all && batch.length === 0 && next.bytes > maxBytes) break;
-      bytes += next.bytes;
+      if (batch.length === 0) limit = Math.min(limit, next.batchLimit ?? limit);
+      if (bytes + next.bytes + 1 > maxBytes && !(batch.length === 0 && oversizeAlone)) break;
+      bytes += next.bytes + 1;
       batch.push(this.queue.shift()!);
     }
     for (const pending of batch) {
@@ -328,17 +395,34 @@ export class UsageTracker {
       pending.attempts++;
       this.inFlight.add(pending);
     }
-    return batch;
+    return { batch, bytes };
   }
 
-  private async send(batch: Pending[], keepalive: boolean): Promise<void> {
+  /** Sends one batch; `keepaliveBytes` > 0 sends it keepalive, holding that much of the page's quota until it ends. */
+  private async send(batch: Pending[], keepaliveBytes = 0): Promise<void> {
     let answer: Answer;
+    keepaliveInFlight += keepaliveBytes;
     try {
-      answer = await this.request('POST', '/api/usage/track', batch.map((p) => p.wire), keepalive);
+      answer = await this.request('POST', '/api/usage/track', batch.map((p) => p.wire), keepaliveBytes > 0);
     } catch (error) {
-      const usageError = error instanceof UsageError ? error : new UsageError(`Could not reach ${this.baseURL}: ${describe(error)}`, { code: 'network', cause: error });
-      if (usageError.code === 'no-credentials') return this.settleAll(batch, usageError);
+      const usageError = toUsageError(error, this.baseURL);
+      if (usageError.code === 'no-credentials' || usageError.code === 'shutdown') return this.settleAll(batch, usageError);
       return this.retry(batch, usageError);
+    } finally {
+      keepaliveInFlight -= keepaliveBytes;
+    }
+    if (answer.status === 413 && batch.length > 1) {
+      // The body was too large for the server after all: split the batch rather than lose
+      // it. Halving is not an attempt; a single event that is too large is refused.
+      const half = Math.ceil(batch.length / 2);
+      for (const pending of batch) {
+        this.inFlight.delete(pending);
+        pending.inFlight = false;
+        pending.attempts--;
+        pending.batchLimit = Math.min(pending.batchLimit ?? half, half);
+      }
+      this.queue.unshift(...batch.filter((p) => !p.settled));
+      return;
     }
     const results = (answer.body as { results?: Array<{ index: number; status: number; event?: TrackedEvent; error?: Problem }> } | null)?.results;
     if (answer.status === 200 && Array.isArray(results)) {
@@ -373,6 +457,7 @@ export class UsageTracker {
     this.backoffUntil = Math.max(this.backoffUntil, Date.now() + wait);
     const keep: Pending[] = [];
     for (const pending of batch) {
+      if (pending.settled) continue;
       this.inFlight.delete(pending);
       pending.inFlight = false;
       const reason = error ?? pending.lastError ?? new UsageError('The server did not answer for this event.', { code: 'network' });
@@ -388,12 +473,16 @@ export class UsageTracker {
   }
 
   private commit(pending: Pending, tracked: TrackedEvent): void {
+    if (pending.settled) return;
+    pending.settled = true;
     this.inFlight.delete(pending);
     pending.resolve(tracked);
     this.emit({ userId: tracked.user_id, eventName: tracked.event_name, ...tracked.usage, exceeded: false });
   }
 
   private fail(pending: Pending, error: UsageError): void {
+    if (pending.settled) return;
+    pending.settled = true;
     this.inFlight.delete(pending);
     pending.reject(error);
     if (error instanceof QuotaExceededError) {
@@ -420,8 +509,10 @@ export class UsageTracker {
   /** One HTTP exchange with the bearer credential; a 401 on a cached token asks getToken once more. */
   private async request(method: 'GET' | 'POST', path: string, body?: unknown, keepalive = false, retried = false): Promise<Answer> {
     const bearer = await this.credentials.bearer();
+    if (this.stopped) throw new UsageError('The tracker was shut down.', { code: 'shutdown' });
     const controller = typeof AbortController === 'function' ? new AbortController() : undefined;
     const timer = controller ? setTimeout(() => controller.abort(), this.options.timeout) : undefined;
+    if (controller) this.controllers.add(controller);
     let response: Response;
     let text: string;
     try {
@@ -434,8 +525,12 @@ export class UsageTracker {
         keepalive,
       });
       text = await response.text();
+    } catch (error) {
+      if (this.stopped) throw new UsageError('The tracker was shut down while the request was in flight.', { code: 'shutdown', cause: error });
+      throw error;
     } finally {
       clearTimeout(timer);
+      if (controller) this.controllers.delete(controller);
     }
     if (response.status === 401 && this.credentials.kind === 'token' && !retried) {
       this.credentials.invalidate();
@@ -465,17 +560,42 @@ function validate(event: TrackEvent): UsageError | null {
   return null;
 }
 
-/** The event as sent: fixed here, so every retry carries exactly the same payload and key. */
+/**
+ * The event as sent: fixed here, so every retry carries exactly the same payload and key.
+ * No timestamp is made up where a later call must match this one: browsers (their clocks
+ * may be off) and events with the caller's own key, which the caller may track again
+ * after an unclear failure — a fresh timestamp would make that a different payload under
+ * the same key (422). The server stamps those when it receives them.
+ */
 function toWire(event: TrackEvent): WireEvent {
-  const timestamp = event.timestamp instanceof Date ? event.timestamp.toISOString() : event.timestamp ?? (isBrowser() ? undefined : new Date().toISOString());
+  const stamp = !isBrowser() && event.idempotencyKey === undefined;
+  const timestamp = event.timestamp instanceof Date ? event.timestamp.toISOString() : event.timestamp ?? (stamp ? new Date().toISOString() : undefined);
   return {
     event_name: event.eventName,
     user_id: event.userId,
-    ...(event.value === undefined ? {} : { value: event.value }),
+    ...(event.value === undefined ? {} : { value: toWireValue(event.value) }),
     ...(event.properties === undefined ? {} : { properties: event.properties }),
     ...(timestamp === undefined ? {} : { timestamp }),
     idempotency_key: event.idempotencyKey ?? uuidv7(),
   };
+}
+
+/**
+ * The server takes at most 9 decimal places, and a JSON number with more (0.1 + 0.2 is
+ * 0.30000000000000004) is refused. Such a number is rounded to 9 places, to nearest with
+ * ties up, as `toFixed(9)` rounds the double's exact value, and sent as a decimal string.
+ */
+function toWireValue(value: number | string): number | string {
+  if (typeof value !== 'number' || Number.isInteger(value)) return value;
+  const rounded = value.toFixed(9).replace(/\.?0+$/, '');
+  return Number(rounded) === value ? value : rounded;
+}
+
+/** A failure without an answer, as the UsageError it stands for. */
+function toUsageError(error: unknown, baseURL: string): UsageError {
+  if (error instanceof UsageError) return error;
+  if ((error as { name?: unknown } | null)?.name === 'AbortError') return new UsageError(`${baseURL} did not answer in time.`, { code: 'timeout', cause: error });
+  return new UsageError(`Could not reach ${baseURL}: ${describe(error)}`, { code: 'network', cause: error });
 }
 
 function parseRetryAfter(header: string | null): number | undefined {
@@ -490,7 +610,6 @@ const numberOr = (value: unknown, fallback: number) => (typeof value === 'number
 
 function describe(error: unknown): string {
   if (error instanceof Error) {
-    if (error.name === 'AbortError') return 'the request timed out';
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     return cause?.code ?? cause?.message ?? error.message;
   }

@@ -16,7 +16,7 @@ export type Fault =
   | { kind: 'delay'; ms: number }
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: unknown };
 
-export type ProxiedRequest = { at: number; method: string; path: string; fault: Fault['kind']; events: number; upstreamStatus?: number };
+export type ProxiedRequest = { at: number; method: string; path: string; fault: Fault['kind']; events: number; bytes: number; upstreamStatus?: number };
 
 /** An HTTP proxy in front of the real server that injects faults from a script, request by request. */
 export async function startFaultProxy(upstream: string) {
@@ -37,7 +37,7 @@ export async function startFaultProxy(upstream: string) {
       } catch {
         events = 0;
       }
-      const entry: ProxiedRequest = { at: Date.now(), method: req.method ?? 'GET', path: req.url ?? '/', fault: fault.kind, events };
+      const entry: ProxiedRequest = { at: Date.now(), method: req.method ?? 'GET', path: req.url ?? '/', fault: fault.kind, events, bytes: body.length };
       log.push(entry);
       if (fault.kind === 'status') {
         const text = JSON.stringify(fault.body ?? { type: 'https://staryer.dev/problems/injected', title: 'Injected', status: fault.status, detail: 'Injected by the test proxy.' });

@@ -104,18 +104,21 @@ describe('the packed package', () => {
     expect((await run(process.execPath, ['seed-react.mjs'], { cwd: project })).trim()).toBe('<button>Fetch Data</button>');
   });
 
-  it('CommonJS require works, sharing one default tracker with the ESM build', async () => {
+  it('CommonJS require works, sharing one default tracker and instanceof-compatible errors with the ESM build', async () => {
     writeFileSync(
       path.join(project, 'cjs.cjs'),
       `const sdk = require('@staryer/usage-sdk');
 const react = require('@staryer/usage-sdk/react');
 const tracker = sdk.initUsageTracking({ creatorId: 'c', baseURL: 'http://127.0.0.1:1', apiKey: 'k' });
 import('@staryer/usage-sdk').then((esm) => {
-  console.log(JSON.stringify([typeof sdk.trackUsage, typeof sdk.createUsageClient, typeof react.UsageBar, sdk.QuotaExceededError.name, esm.getUsageTracker() === tracker]));
+  const quota = new sdk.QuotaExceededError({ type: 'x/quota-exceeded', title: 'Q', status: 402, detail: 'd' });
+  const crossed = [quota instanceof esm.QuotaExceededError, quota instanceof esm.UsageError, new esm.UsageError('d', { code: 'network' }) instanceof sdk.QuotaExceededError];
+  console.log(JSON.stringify([typeof sdk.trackUsage, typeof sdk.createUsageClient, typeof react.UsageBar, sdk.QuotaExceededError.name, esm.getUsageTracker() === tracker, ...crossed]));
   return tracker.shutdown({ timeoutMs: 10 });
 });`,
     );
-    expect(JSON.parse(await run(process.execPath, ['cjs.cjs'], { cwd: project }))).toEqual(['function', 'function', 'function', 'QuotaExceededError', true]);
+    // An error made by one build is an instance of the other's classes (the tracker is shared).
+    expect(JSON.parse(await run(process.execPath, ['cjs.cjs'], { cwd: project }))).toEqual(['function', 'function', 'function', 'QuotaExceededError', true, true, true, false]);
   });
 
   it('TypeScript (NodeNext, strict) sees the full types through the exports map', async () => {

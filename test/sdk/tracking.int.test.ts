@@ -1,5 +1,11 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { trackingApi } from '../../sdk/src/core';
 import { QuotaExceededError, UsageError, UsageTracker, createUsageClient, initUsageTracking, shutdown, trackUsage, useUsageTracking, type TrackedEvent, type UsageTrackingOptions } from '../../sdk/src/index';
 import { useTestDatabase } from '../harness/db.js';
 import { api, createCreatorWithKey } from '../harness/fixtures.js';
@@ -300,5 +306,192 @@ describe('typed client', () => {
       .mutate({ event_name: 'api_calls', display_name: 'Again', unit_name: 'calls', aggregation_type: 'count' })
       .catch((e: { data?: { problem?: { status: number } } }) => e.data?.problem);
     expect(duplicate).toMatchObject({ status: 409 });
+  });
+});
+
+describe('events too large for one request', () => {
+  it('an event over the request size is refused at once (payload-too-large, promise and onError); the events behind it are delivered', { timeout: 10_000 }, async () => {
+    const { creatorId, tracker } = await setup();
+    const onError = vi.fn();
+    const t = tracker({ onError });
+    const huge = t.track({ userId: 'u', eventName: 'calls', properties: { body: 'x'.repeat(950_000) } });
+    const small = t.track({ userId: 'u', eventName: 'calls' });
+    await expect(huge).rejects.toMatchObject({ code: 'payload-too-large' });
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'payload-too-large' }), expect.objectContaining({ userId: 'u' }));
+    await expect(small).resolves.toMatchObject({ event_name: 'calls' });
+    await t.flush();
+    expect(t.pending).toBe(0);
+    expect((await stored(creatorId)).rows).toBe(1);
+  });
+
+  it('batches are measured in UTF-8 bytes: 400 events of 8 kB of CJK text with maxBatchSize 1000 go in requests under 900 kB, all recorded', { timeout: 60_000 }, async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ maxBatchSize: 1000, flushInterval: 50 });
+    const text = '漢'.repeat(2700); // 8,100 bytes, 2,700 characters
+    const outcomes = await Promise.allSettled(Array.from({ length: 400 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i, text } })));
+    expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as UsageError).map((e) => e.code)).toEqual([]);
+    const sent = proxy.requests();
+    expect(sent.every((r) => r.bytes <= 900_000)).toBe(true);
+    expect(sent.every((r) => r.upstreamStatus === 200)).toBe(true);
+    expect(await stored(creatorId)).toEqual({ rows: 400, keys: 400 });
+  });
+
+  it('a 413 for a batch splits it instead of losing it; a single event refused with 413 rejects with payload-too-large', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 50 });
+    const tooLarge = { type: 'https://staryer.dev/problems/payload-too-large', title: 'Payload too large', status: 413, detail: 'Too large.' };
+    proxy.script({ kind: 'status', status: 413, body: tooLarge }, { kind: 'status', status: 413, body: tooLarge });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i } })));
+    expect(results).toHaveLength(10);
+    const sent = proxy.requests();
+    expect(sent.slice(0, 2).map((r) => [r.events, r.fault])).toEqual([
+      [10, 'status'],
+      [5, 'status'],
+    ]);
+    expect(sent.slice(2).every((r) => r.events <= 5 && r.upstreamStatus === 200)).toBe(true);
+    expect(sent.slice(2).reduce((n, r) => n + r.events, 0)).toBe(10);
+    expect(await stored(creatorId)).toEqual({ rows: 10, keys: 10 });
+    proxy.script({ kind: 'status', status: 413, body: tooLarge });
+    await expect(t.track({ userId: 'u', eventName: 'calls' })).rejects.toMatchObject({ code: 'payload-too-large', status: 413 });
+  });
+});
+
+describe('your own idempotency key', () => {
+  it('tracking the same event again with your idempotencyKey (no timestamp) is recognised as the same event, counted once', async () => {
+    const { creatorId, call, tracker } = await setup();
+    const t = tracker({ flushInterval: 10 });
+    const first = await t.track({ userId: 'u', eventName: 'calls', idempotencyKey: 'job-42' });
+    await new Promise((r) => setTimeout(r, 30)); // a later call: another moment
+    const again = await t.track({ userId: 'u', eventName: 'calls', idempotencyKey: 'job-42' });
+    expect(again.id).toBe(first.id);
+    expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
+    expect((await call('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '1' });
+  });
+
+  it('the SDK’s own retries of an event with your key send the same payload: an answer lost after commit is not an error, and not counted twice', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 10, retryBaseDelay: 20, retryMaxDelay: 50 });
+    proxy.script({ kind: 'drop' });
+    const tracked = await t.track({ userId: 'u', eventName: 'calls', idempotencyKey: 'job-43' });
+    expect(tracked.event_name).toBe('calls');
+    expect(proxy.requests().map((r) => r.fault)).toEqual(['drop', 'pass']);
+    expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
+  });
+});
+
+describe('computed decimals', () => {
+  it('numbers with more than 9 decimals are rounded to 9 (0.1 + 0.2 → 0.3), not refused', async () => {
+    const { call, tracker } = await setup([
+      { event_name: 'bytes', aggregation_type: 'sum' },
+      { event_name: 'feature_usage', aggregation_type: 'duration', unit_name: 'seconds' },
+    ]);
+    const t = tracker();
+    await expect(t.track({ userId: 'u', eventName: 'bytes', value: 0.1 + 0.2 })).resolves.toMatchObject({ value: '0.3' });
+    await expect(t.track({ userId: 'u', eventName: 'bytes', value: 2.0000000005 })).resolves.toMatchObject({ value: '2.000000001' });
+    const { trackFeatureUsage } = trackingApi(t);
+    await expect(trackFeatureUsage('u', 'editor', 1234.5999999940395)).resolves.toMatchObject({ value: '1234.599999994' });
+    const usage = await call('GET', '/api/usage/customers/u/usage');
+    expect(Object.fromEntries((usage.json.meters as Array<{ event_name: string; used: string }>).map((m) => [m.event_name, m.used]))).toEqual({ bytes: '2.300000001', feature_usage: '1234.599999994' });
+  });
+});
+
+describe('shutdown with requests in flight', () => {
+  it('after timeoutMs, requests in flight are aborted, their events rejected with shutdown (promise and onError), and nothing is sent after', async () => {
+    const { tracker } = await setup();
+    const onError = vi.fn();
+    const t = tracker({ onError, flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20 });
+    proxy.script({ kind: 'delay', ms: 1500 }, { kind: 'status', status: 503 }, { kind: 'status', status: 503 });
+    const event = t.track({ userId: 'u', eventName: 'calls' });
+    const outcome = event.then(
+      () => 'resolved',
+      (e: UsageError) => e.code,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(proxy.requests()).toHaveLength(1);
+    await t.shutdown({ timeoutMs: 300 });
+    expect(await Promise.race([outcome, new Promise((r) => setTimeout(() => r('pending'), 20))])).toBe('shutdown');
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'shutdown' }), expect.objectContaining({ userId: 'u' }));
+    expect(t.pending).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(proxy.requests()).toHaveLength(1);
+  });
+});
+
+describe('errors', () => {
+  it('instanceof QuotaExceededError / UsageError holds across two copies of the SDK (as the ESM and CJS builds are)', async () => {
+    const { call, tracker } = await setup([{ event_name: 'calls', aggregation_type: 'count', plan_limits: [{ plan_name: 'free', limit_value: 0, hard_cap: true }] }]);
+    await call('PUT', '/api/usage/customers/capped', { plan_name: 'free' });
+    vi.resetModules();
+    const other = await import('../../sdk/src/errors');
+    expect(other.QuotaExceededError).not.toBe(QuotaExceededError);
+    const refused = await tracker()
+      .track({ userId: 'capped', eventName: 'calls' })
+      .catch((e: unknown) => e);
+    expect(refused instanceof other.QuotaExceededError).toBe(true);
+    expect(refused instanceof other.UsageError).toBe(true);
+    expect(new other.QuotaExceededError({ type: 'x/quota-exceeded', title: 'Q', status: 402, detail: 'd' }) instanceof QuotaExceededError).toBe(true);
+    expect(new other.UsageError('d', { code: 'network' }) instanceof UsageError).toBe(true);
+    expect(new other.UsageError('d', { code: 'network' }) instanceof QuotaExceededError).toBe(false);
+    expect(new UsageError('d', { code: 'quota-exceeded' }) instanceof other.QuotaExceededError).toBe(false);
+    expect(Object.assign(new Error('d'), { code: 'quota-exceeded' }) instanceof UsageError).toBe(false);
+    expect((null as unknown) instanceof UsageError).toBe(false);
+  });
+
+  it('checkUsage rejects with UsageError network (no server) or timeout (no answer), never a raw TypeError or DOMException', async () => {
+    const { tracker } = await setup();
+    const down = await tracker({ baseURL: 'http://127.0.0.1:1' })
+      .checkUsage({ userId: 'u', eventName: 'calls' })
+      .catch((e: unknown) => e);
+    expect(down).toBeInstanceOf(UsageError);
+    expect(down).toMatchObject({ code: 'network' });
+    proxy.script({ kind: 'delay', ms: 1500 });
+    const slow = await tracker({ timeout: 300 })
+      .checkUsage({ userId: 'u', eventName: 'calls' })
+      .catch((e: unknown) => e);
+    expect(slow).toBeInstanceOf(UsageError);
+    expect(slow).toMatchObject({ code: 'timeout' });
+  });
+});
+
+describe('a getToken that never answers', () => {
+  it('times out after `timeout` (token-unavailable, through checkUsage and onError), and getToken is asked again next time', async () => {
+    const { call, tracker } = await setup();
+    const mint = async (userId: string) => (await call('POST', '/api/usage/tokens', { user_id: userId, ttl_seconds: 600 })).json as { token: string; expires_at: string };
+    const getToken = vi
+      .fn<() => Promise<{ token: string; expires_at: string }>>()
+      .mockImplementationOnce(() => new Promise(() => undefined)) // a fetch on a stalled connection
+      .mockImplementationOnce(() => new Promise(() => undefined))
+      .mockImplementation(() => mint('browser-user'));
+    const onError = vi.fn();
+    const t = tracker({ apiKey: undefined, getToken, timeout: 300, maxRetries: 0, onError });
+    await expect(t.checkUsage({ userId: 'browser-user', eventName: 'calls' })).rejects.toMatchObject({ code: 'token-unavailable' });
+    await expect(t.track({ userId: 'browser-user', eventName: 'calls' })).rejects.toMatchObject({ code: 'token-unavailable' });
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'token-unavailable' }), expect.objectContaining({ userId: 'browser-user' }));
+    // The backend answers again: so does the tracker.
+    await expect(t.track({ userId: 'browser-user', eventName: 'calls' })).resolves.toMatchObject({ user_id: 'browser-user' });
+    await expect(t.checkUsage({ userId: 'browser-user', eventName: 'calls' })).resolves.toMatchObject({ used: '1' });
+    expect(getToken).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('a Node process that ends', () => {
+  it('process.exit() with events queued cannot deliver them, and says so on stderr', async () => {
+    const { apiKey, creatorId } = await setup();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdk-exit-'));
+    const script = path.join(dir, 'exit.ts');
+    writeFileSync(
+      script,
+      `import { initUsageTracking, trackUsage } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../sdk/src/index.ts'))};
+initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(server.url)}, apiKey: ${JSON.stringify(apiKey)} });
+trackUsage({ userId: 'u', eventName: 'calls' });
+process.exit(0);
+`,
+    );
+    try {
+      const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(import.meta.dirname, '../..'), encoding: 'utf8' });
+      expect(stderr).toContain('1 event(s) were not delivered');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

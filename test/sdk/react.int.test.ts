@@ -1,0 +1,77 @@
+import { act, createElement as h } from 'react';
+import { createRoot, type Root } from 'react-dom/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LimitBanner, UsageTrackingProvider, useUsage, useUsageTracking, type UsageState } from '../../sdk/src/react';
+import type { UsageTrackingApi } from '../../sdk/src/index';
+import { useTestDatabase } from '../harness/db.js';
+import { api, createCreatorWithKey } from '../harness/fixtures.js';
+import { startTestServer, type TestServer } from '../harness/server.js';
+import { installMiniDom } from './mini-dom.js';
+
+/** The React components against the real server, rendered by react-dom into a minimal DOM. */
+const dom = installMiniDom();
+(globalThis as Record<string, unknown>).IS_REACT_ACT_ENVIRONMENT = true;
+const { url } = await useTestDatabase();
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer(url);
+});
+afterAll(async () => {
+  await server.close();
+  dom.uninstall();
+});
+
+const waitFor = async (condition: () => boolean) => {
+  for (let i = 0; i < 100 && !condition(); i++) await act(() => new Promise((r) => setTimeout(r, 50)));
+  expect(condition()).toBe(true);
+};
+
+describe('useUsage and <LimitBanner>', () => {
+  it('a refused event larger than what is left does not make them claim the quota used up; reaching the limit does', async () => {
+    // Given a hard-capped sum meter of 1,000 tokens with 500 used
+    const { apiKey, creator } = await createCreatorWithKey(server.rt);
+    const call = api(server.url, apiKey);
+    const meter = { event_name: 'tokens', display_name: 'Tokens', unit_name: 'tokens', aggregation_type: 'sum', plan_limits: [{ plan_name: 'free', limit_value: 1000, hard_cap: true }] };
+    expect((await call('POST', '/api/usage/meters', meter)).status).toBe(201);
+    await call('PUT', '/api/usage/customers/u', { plan_name: 'free' });
+    expect((await call('POST', '/api/usage/track', { event_name: 'tokens', user_id: 'u', value: 500 })).status).toBe(201);
+    const mint = async () => (await call('POST', '/api/usage/tokens', { user_id: 'u', ttl_seconds: 600 })).json as { token: string; expires_at: string };
+
+    let state: UsageState | undefined;
+    let tracking: UsageTrackingApi | undefined;
+    const Probe = () => {
+      state = useUsage('u', 'tokens');
+      tracking = useUsageTracking();
+      return null;
+    };
+    const container = dom.document.body.appendChild(dom.document.createElement('div'));
+    let root: Root | undefined;
+    await act(async () => {
+      root = createRoot(container as unknown as Element);
+      root.render(h(UsageTrackingProvider, { creatorId: creator.id, baseURL: server.url, getToken: mint, onError: () => undefined }, h(LimitBanner, { userId: 'u', eventName: 'tokens', label: 'tokens' }), h(Probe)));
+    });
+    const banner = () => container.findAll((n) => n.getAttribute('role') === 'alert' || n.getAttribute('role') === 'status');
+    try {
+      await waitFor(() => state?.used === 500);
+      expect(state).toMatchObject({ remaining: 500, allowed: true });
+      expect(banner()).toEqual([]);
+
+      // When an event of 600 is refused for the cap
+      await act(async () => {
+        await expect(tracking!.trackUsage({ userId: 'u', eventName: 'tokens', value: 600 })).rejects.toMatchObject({ code: 'quota-exceeded', remaining: '500' });
+      });
+      // Then 500 are still left, small events allowed, and no banner claims otherwise
+      expect(state).toMatchObject({ used: 500, remaining: 500, allowed: true });
+      expect(banner()).toEqual([]);
+
+      // When the customer does reach the limit, the banner says so
+      await act(async () => {
+        await tracking!.trackUsage({ userId: 'u', eventName: 'tokens', value: 500 });
+      });
+      expect(state).toMatchObject({ used: 1000, remaining: 0, allowed: false });
+      expect(banner().map((n) => [n.getAttribute('role'), n.textContent])).toEqual([['alert', expect.stringContaining('You have used all 1,000 tokens')]]);
+    } finally {
+      await act(async () => root?.unmount());
+    }
+  });
+});
