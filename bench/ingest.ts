@@ -118,7 +118,7 @@ class ServerUnderTest {
     const log = await fs.open(path.join(this.dataDir, 'server.log'), 'a');
     this.child = spawnDetached(
       'node',
-      [...nodeArgs, '--import', 'tsx', 'server/main.ts'],
+      [...(await startNodeFlags(this.cwd)), ...nodeArgs, '--import', 'tsx', 'server/main.ts'],
       {
         DATA_DIR: this.dataDir,
         DATABASE_URL: '',
@@ -244,6 +244,16 @@ async function waitQuiet(sql: Sql, timeoutMs = 60_000) {
     quiet = row!.busy === 0 ? quiet + 1 : 0;
     await sleep(50);
   }
+}
+
+/**
+ * The Node flags the tree's `npm start` gives the server (`node <flags> --import tsx
+ * server/main.ts` in package.json), so that each tree runs as it would in production.
+ */
+async function startNodeFlags(cwd: string): Promise<string[]> {
+  const pkg = JSON.parse(await fs.readFile(path.join(cwd, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const flags = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+--import tsx server\/main\.ts/.exec(pkg.scripts?.start ?? '')?.[1];
+  return flags ? flags.trim().split(/\s+/) : [];
 }
 
 /** One product server under test: this checkout's ('after') or BENCH_BEFORE's ('before'). */
