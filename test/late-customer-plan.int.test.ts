@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
-import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { api, createCreatorWithKey, trpcQuery } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 
 /**
@@ -17,12 +17,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-type Call = ReturnType<typeof api>;
-const trpc = async (call: Call, procedure: string, input: unknown) => {
-  const response = await call('GET', `/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`);
-  expect(response.status, response.text).toBe(200);
-  return response.json.result.data;
-};
 
 describe('a customer first seen through a late event', () => {
   it('is shown on the plan ingest judged it on for the period the event fell in', async () => {
@@ -54,13 +48,13 @@ describe('a customer first seen through a late event', () => {
     expect(usage.json.meters[0]).toMatchObject({ used: '15', limit: '10', overage_quantity: '5', overage_amount: '10' });
     expect((await call('GET', '/api/usage/customers/p2/usage?period=previous')).json.meters[0]).toMatchObject({ used: '12', limit: '10', overage_amount: '4' });
 
-    const top = await trpc(call, 'customers.top', { meter_id: meter.json.id, period: 'previous' });
+    const top = await trpcQuery(call, 'customers.top', { meter_id: meter.json.id, period: 'previous' });
     expect(top.customers).toEqual([
       expect.objectContaining({ user_id: 'p1', plan_name: 'pro', used: '15', limit: '10', overage_quantity: '5', overage_amount: '10' }),
       expect.objectContaining({ user_id: 'p2', plan_name: 'pro', used: '12', limit: '10', overage_quantity: '2', overage_amount: '4' }),
     ]);
 
-    const whatIf = await trpc(call, 'revenue.whatIf', { meter_id: meter.json.id, plan_name: 'pro', limit_value: '10', overage_price: '2', hard_cap: false });
+    const whatIf = await trpcQuery(call, 'revenue.whatIf', { meter_id: meter.json.id, plan_name: 'pro', limit_value: '10', overage_price: '2', hard_cap: false });
     expect(whatIf).toMatchObject({ customers_considered: 2, before: { revenue: '14', overage_quantity: '7', customers_in_overage: 2 } });
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookReceiver, type WebhookReceiver } from './fakes/webhook-receiver.js';
 import { useTestDatabase } from './harness/db.js';
-import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { api, createCreatorWithKey, trpcQuery } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 
 /**
@@ -22,12 +22,6 @@ afterAll(async () => {
 });
 
 type Call = ReturnType<typeof api>;
-
-const trpc = async (call: Call, procedure: string, input: unknown = {}) => {
-  const response = await call('GET', `/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`);
-  expect(response.status, response.text).toBe(200);
-  return response.json.result.data;
-};
 
 /** A creator with a `storage` meter (gold: 10 included, 2 each beyond; tiny: 2, 1 each; capped: 2, hard cap) and a webhook endpoint. */
 async function setUp(path: string) {
@@ -59,7 +53,7 @@ const alertsOf = async (call: Call, userId: string) => (await call('GET', `/api/
 
 /** The overview's overage, once its period figures include what was just done (they are kept a few seconds). */
 async function overviewOverage(call: Call, expected: { amount: string; customers: number }) {
-  await expect.poll(async () => (await trpc(call, 'insights.overview')).overage, { timeout: 10_000, interval: 250 }).toEqual(expected);
+  await expect.poll(async () => (await trpcQuery(call, 'insights.overview')).overage, { timeout: 10_000, interval: 250 }).toEqual(expected);
 }
 
 describe('a limit or plan change that leaves usage beyond the limit', () => {
@@ -88,7 +82,7 @@ describe('a limit or plan change that leaves usage beyond the limit', () => {
     // And the overview's overage is what the usage endpoint and the revenue page bill: (9 − 4) × 2
     const usage = await call('GET', '/api/usage/customers/q1/usage');
     expect(usage.json.meters[0]).toMatchObject({ used: '9', limit: '4', overage_quantity: '5', overage_amount: '10' });
-    const revenue = await trpc(call, 'revenue.overview');
+    const revenue = await trpcQuery(call, 'revenue.overview');
     expect(revenue.totals).toMatchObject({ customers_in_overage: 1, amount_so_far: '10' });
     await overviewOverage(call, { amount: '10', customers: 1 });
     await new Promise((r) => setTimeout(r, 500));
@@ -132,7 +126,7 @@ describe('a limit or plan change that leaves usage beyond the limit', () => {
 
     // Then the overview bills what the usage endpoint and the revenue page bill
     expect((await call('GET', '/api/usage/customers/s1/usage')).json.meters[0]).toMatchObject({ meter_id: meterId, overage_amount: '3' });
-    expect((await trpc(call, 'revenue.overview')).totals).toMatchObject({ customers_in_overage: 1, amount_so_far: '3' });
+    expect((await trpcQuery(call, 'revenue.overview')).totals).toMatchObject({ customers_in_overage: 1, amount_so_far: '3' });
     await overviewOverage(call, { amount: '3', customers: 1 });
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import type { ApiKeyScope } from '../../db/schema.js';
 import type { Runtime } from '../../server/runtime.js';
 import { createApiKey } from '../../server/services/api-keys.js';
@@ -35,4 +36,11 @@ export function api(baseUrl: string, apiKey?: string) {
     }
     return { status: response.status, headers: response.headers, json: json as Record<string, any>, text };
   };
+}
+
+/** A tRPC query over HTTP (GET, input in the query string): expects 200, answers the procedure's data. */
+export async function trpcQuery(call: ReturnType<typeof api>, procedure: string, input: unknown = {}) {
+  const response = await call('GET', `/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`);
+  expect(response.status, response.text).toBe(200);
+  return response.json.result.data;
 }
