@@ -1,26 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
-import { startTestServer, type TestServer } from './harness/server.js';
-import { createLinkedMeter, syncToStripe } from './harness/stripe-linked.js';
+import { createLinkedMeter, syncToStripe, useServerWithFakeStripe } from './harness/stripe-linked.js';
 
 /** Archiving a meter stops metering, not billing: usage recorded while it was live still reaches Stripe. */
 const { url } = await useTestDatabase();
-let fake: FakeStripe;
-let server: TestServer;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url } });
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.close();
-});
+const { server, fake } = useServerWithFakeStripe(url);
 
 describe('an archived meter', () => {
   it('usage tracked before the archive and not yet reported reaches Stripe in full', async () => {
     // Given a linked meter whose first 5 units are reported, and 3 more tracked since
-    const c = await createLinkedMeter(server, fake, {
+    const c = await createLinkedMeter(server(), fake(), {
       event_name: 'storage',
       display_name: 'Storage',
       aggregation_type: 'sum',

@@ -1,8 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
-import { startTestServer, type TestServer } from './harness/server.js';
-import { createLinkedMeter, syncToStripe } from './harness/stripe-linked.js';
+import { createLinkedMeter, syncToStripe, useServerWithFakeStripe } from './harness/stripe-linked.js';
 
 /**
  * What Stripe is sent is what the customer is shown: period totals in the meter's unit,
@@ -10,16 +8,7 @@ import { createLinkedMeter, syncToStripe } from './harness/stripe-linked.js';
  * significant digits), and reconciliation finds Stripe in sync.
  */
 const { url } = await useTestDatabase();
-let fake: FakeStripe;
-let server: TestServer;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url } });
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.close();
-});
+const { server, fake } = useServerWithFakeStripe(url);
 
 async function trackAndSync(c: Awaited<ReturnType<typeof createLinkedMeter>>, event: Record<string, unknown>) {
   const tracked = await c.call('POST', '/api/usage/track', { user_id: 's1', ...event });
@@ -32,7 +21,7 @@ const significantDigits = (value: string) => value.replace('.', '').replace(/^0+
 describe('quantities reported to Stripe', () => {
   it('a minutes meter: two 100 s events → Stripe holds the used minutes shown, reconciliation in sync', async () => {
     // Given a duration meter in minutes (1 included, 0.5 per minute beyond) linked to Stripe
-    const c = await createLinkedMeter(server, fake, {
+    const c = await createLinkedMeter(server(), fake(), {
       event_name: 'watch',
       display_name: 'Watch time',
       aggregation_type: 'duration',
@@ -63,7 +52,7 @@ describe('quantities reported to Stripe', () => {
   });
 
   it('an hours meter whose total has more than 15 significant digits reaches Stripe in pieces Stripe takes, summing to the total', async () => {
-    const c = await createLinkedMeter(server, fake, {
+    const c = await createLinkedMeter(server(), fake(), {
       event_name: 'compute',
       display_name: 'Compute',
       aggregation_type: 'duration',

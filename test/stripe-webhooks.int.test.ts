@@ -1,9 +1,10 @@
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendStripeWebhook, startFakeStripe, stripeEvent, type FakeStripe } from './fakes/stripe-server.js';
+import { describe, expect, it } from 'vitest';
+import { sendStripeWebhook, stripeEvent } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
+import { useServerWithFakeStripe } from './harness/stripe-linked.js';
 
 /**
  * Stripe's customer.subscription.* webhooks keep a customer's billing period on Stripe's:
@@ -12,20 +13,11 @@ import { startTestServer, type TestServer } from './harness/server.js';
  */
 
 const { url } = await useTestDatabase();
-let fake: FakeStripe;
-let server: TestServer;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url } });
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.close();
-});
+const { server, fake } = useServerWithFakeStripe(url);
 
 const WEBHOOK_SECRET = 'whsec_testSigningSecret0123456789';
 
-async function setup(target: TestServer = server) {
+async function setup(target: TestServer = server()) {
   const { apiKey, creator } = await createCreatorWithKey(target.rt);
   const call = api(target.url, apiKey);
   const secretKey = `sk_test_wh${creator.id.replace(/-/g, '')}`;
@@ -33,7 +25,7 @@ async function setup(target: TestServer = server) {
   expect(settings.status, settings.text).toBe(200);
   expect(settings.json).toMatchObject({ webhook_configured: true, webhook_path: `/api/stripe/webhooks/${creator.id}` });
   expect(settings.text).not.toContain(WEBHOOK_SECRET);
-  const stripe = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
+  const stripe = new Stripe(secretKey, { host: fake().host, port: fake().port, protocol: 'http' });
   const customer = await stripe.customers.create({ email: 'sub@example.com' });
   await call('PUT', '/api/usage/customers/sub-user', { stripe_customer_id: customer.id });
   await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' });
@@ -77,7 +69,7 @@ describe('Stripe subscription webhooks', () => {
   it('a month-end subscription keeps Stripe’s periods: anchored on the 31st, not on a period start of the 30th or 28th', async () => {
     // Our clock: the day before Stripe's Dec 31 renewal, then on through February and March.
     let now = new Date('2026-12-30T12:00:00.000Z');
-    const clocked = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url }, now: () => now });
+    const clocked = await startTestServer(url, { env: { STRIPE_API_BASE: fake().url }, now: () => now });
     try {
       const { call, endpoint, subscription } = await setup(clocked);
       // Given the Nov 30 renewal of a subscription anchored on Jan 31: Stripe's period is Nov 30 → Dec 31
@@ -108,7 +100,7 @@ describe('Stripe subscription webhooks', () => {
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, event(), { timestamp: Math.floor(Date.now() / 1000) - 600 })).status).toBe(400);
     const unsigned = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event()) });
     expect(unsigned.status).toBe(400);
-    expect((await sendStripeWebhook(`${server.url}/api/stripe/webhooks/not-a-creator`, WEBHOOK_SECRET, event())).status).toBe(400);
+    expect((await sendStripeWebhook(`${server().url}/api/stripe/webhooks/not-a-creator`, WEBHOOK_SECRET, event())).status).toBe(400);
     expect(await periodStartOf(call)).toBe(before);
   });
 });

@@ -1,8 +1,30 @@
 import Stripe from 'stripe';
-import { expect } from 'vitest';
-import type { FakeStripe } from '../fakes/stripe-server.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { startFakeStripe, type FakeStripe } from '../fakes/stripe-server.js';
 import { api, createCreatorWithKey } from './fixtures.js';
-import type { TestServer } from './server.js';
+import { startTestServer, type TestServer } from './server.js';
+
+/**
+ * For the whole test file: a fake Stripe, and a test server whose Stripe calls go to it
+ * (STRIPE_API_BASE). The getters answer once both are up (inside a test).
+ */
+export function useServerWithFakeStripe(dbUrl: string): { server: () => TestServer; fake: () => FakeStripe } {
+  let fake: FakeStripe | undefined;
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    fake = await startFakeStripe();
+    server = await startTestServer(dbUrl, { env: { STRIPE_API_BASE: fake.url } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await fake?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the fake Stripe and its server are not started yet (use them inside a test)');
+    return value;
+  };
+  return { server: () => started(server), fake: () => started(fake) };
+}
 
 /**
  * A creator linked to the fake Stripe by secret key, with one meter linked to a Stripe
