@@ -21,14 +21,19 @@ describe('connections to Postgres cut under load', () => {
     const { apiKey, creator } = await createCreatorWithKey(server.rt);
     const call = api(server.url, apiKey);
     expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-    const statuses: number[] = [];
+    const statuses: Array<number | 'no answer'> = [];
     const accepted: string[] = [];
     let n = 0;
     let running = true;
     const sender = async () => {
       while (running) {
         const key = `k-${n++}`;
-        const response = await call('POST', '/api/usage/track', { event_name: 'calls', user_id: `u${n % 7}`, idempotency_key: key });
+        // An answer that never comes (a transaction left waiting on a dead connection) is a
+        // failure too, named as such rather than a test timeout.
+        const response = await Promise.race([
+          call('POST', '/api/usage/track', { event_name: 'calls', user_id: `u${n % 7}`, idempotency_key: key }),
+          new Promise<{ status: 'no answer' }>((resolve) => setTimeout(() => resolve({ status: 'no answer' }), 15_000).unref()),
+        ]);
         statuses.push(response.status);
         if (response.status === 201) accepted.push(key);
       }

@@ -128,6 +128,10 @@ export class GroupCommitter {
           }
           return out;
         }).catch(async (error: unknown) => {
+          // The connection is gone: the driver fails the transaction at once, but statements
+          // it still held queued behind the connection may never settle. Waiting for the
+          // writes would hang this group (and the server's shutdown) for good.
+          if (isDatabaseUnavailable(error)) throw error;
           // A creator's write that failed ahead of a later creator's statements made those
           // fail too (the transaction was aborted): the write's error is the cause, and it
           // decides below whether the group is retried.
