@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
+import { uuidArray } from './params.js';
 
 /**
  * Read models of the Top users and customer pages. Everything here reads pre-computed
@@ -189,7 +190,7 @@ export async function listCustomerWindows(
   const rows = await tx.execute<{ meter_id: string; window_start: string | Date; window_end: string | Date; value: string; event_count: string | number }>(sql`
     select a.meter_id, a.window_start, a.window_end, a.value, a.event_count
     from usage_aggregates a
-    where a.creator_id = ${q.creatorId} and a.meter_id = any(${`{${q.meterIds.join(',')}}`}::uuid[]) and a.customer_id = ${q.customerId}
+    where a.creator_id = ${q.creatorId} and a.meter_id = any(${uuidArray(q.meterIds)}) and a.customer_id = ${q.customerId}
       and a.window = ${q.window} and a.window_start >= ${q.since.toISOString()}::timestamptz and a.window_start < ${q.until.toISOString()}::timestamptz
     order by a.meter_id, a.window_start desc`);
   return rows.map((r) => ({

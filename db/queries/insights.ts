@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import type { MeterRollupGrain } from '../schema.js';
+import { ts } from './params.js';
 
 /**
  * Creator-wide figures for the dashboard's overview and trends, read from pre-computed
@@ -8,7 +9,6 @@ import type { MeterRollupGrain } from '../schema.js';
  * number of meters, customers and windows shown, never the number of raw events.
  */
 
-const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
 
 export type MinuteCount = { minute: Date; events: number };
 

@@ -1,12 +1,12 @@
 import { sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
+import { ts, uuidArray } from './params.js';
 
 /**
  * Reads for the dashboard's Meters pages: a meter's limit history and the preview of a
  * definition over recent raw events.
  */
 
-const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
 
 export type PlanLimitHistoryRow = {
   planName: string;
@@ -78,7 +78,7 @@ export type PreviewGroupRow = {
 export async function groupPreviewEvents(tx: Queryable, creatorId: string, source: PreviewSource): Promise<PreviewGroupRow[]> {
   if (source.meterIds.length === 0) return [];
   // By meter (usage_events_meter_customer_time_idx, partitions pruned by the window).
-  const which = sql`e.meter_id = any(${`{${source.meterIds.join(',')}}`}::uuid[])`;
+  const which = sql`e.meter_id = any(${uuidArray(source.meterIds)})`;
   const events = sql`
     select e.customer_id, e.period_start, date_trunc('day', e.occurred_at at time zone 'UTC') as day, e.value, e.properties
     from usage_events e
@@ -138,7 +138,7 @@ export async function findCustomerPlans(tx: Queryable, creatorId: string, custom
   if (customerIds.length === 0) return new Map();
   const rows = await tx.execute<{ customer_id: string; plan_name: string | null }>(sql`
     select customer_id, plan_name from customers
-    where creator_id = ${creatorId} and customer_id = any(${`{${customerIds.join(',')}}`}::uuid[])`);
+    where creator_id = ${creatorId} and customer_id = any(${uuidArray(customerIds)})`);
   return new Map(rows.map((r) => [r.customer_id, r.plan_name]));
 }
 

@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { AGGREGATION_TYPES, type AggregationType } from '../schema.js';
+import { ts, uuidArray } from './params.js';
 
 /**
  * Hourly and daily rollups (usage_aggregates windows 'hour' | 'day', and
@@ -32,8 +33,6 @@ export type RollupEventSource =
   | { kind: 'batch'; eventIds: string[]; from: Date; to: Date }
   | { kind: 'range'; from: Date; to: Date; pending: PendingJobs };
 
-const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
-const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
 const typeLiteral = (type: AggregationType) => sql.raw(`'${type}'`);
 
 /** One rule's aggregate over a group of events (columns value, new_distinct). */

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import type postgres from 'postgres';
 import type { Db, Queryable } from '../client.js';
 import { MAX_DISTINCT_KEY_BYTES, type AlertKind, type AlertStatus } from '../schema.js';
+import { ts } from './params.js';
 
 /**
  * Bulk loading for `staryer-usage seed` (owner connection): customers, raw events by COPY,
@@ -12,7 +13,6 @@ import { MAX_DISTINCT_KEY_BYTES, type AlertKind, type AlertStatus } from '../sch
  * owner too.
  */
 
-const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
 
 /** The driver under drizzle: COPY is not something the ORM speaks. */
 const clientOf = (db: Db): postgres.Sql => (db as Db & { $client: postgres.Sql }).$client;

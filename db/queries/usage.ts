@@ -5,6 +5,7 @@ import type { Db, Queryable } from '../client.js';
 import type { Customer } from './customers.js';
 import type { Meter, PlanLimit } from './meters.js';
 import { usageUniqueValues } from '../schema.js';
+import { ts, uuidArray } from './params.js';
 
 /** The period counter of one meter × customer × billing period. */
 export type CounterKey = { meterId: string; customerId: string; periodStart: Date; periodEnd: Date };
@@ -470,12 +471,12 @@ export type PlannedCounter = Counter & { planName: string | null };
  */
 export async function listLiveCounters(tx: Queryable, q: { meterIds: string[]; customerId?: string; now: Date }): Promise<PlannedCounter[]> {
   if (q.meterIds.length === 0) return [];
-  const now = sql`${q.now.toISOString()}::timestamptz`;
+  const now = ts(q.now);
   const rows = await tx.execute<CounterRow & { plan_name: string | null }>(sql`
     select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count, c.plan_name
     from usage_aggregates a
     join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
-    where a.creator_id = app_current_creator() and a.meter_id = any(${`{${q.meterIds.join(',')}}`}::uuid[]) and a.window = 'period'
+    where a.creator_id = app_current_creator() and a.meter_id = any(${uuidArray(q.meterIds)}) and a.window = 'period'
       ${q.customerId ? sql`and a.customer_id = ${q.customerId}::uuid` : sql``}
       and a.window_start <= ${now} and a.window_end > ${now} and a.window_start > ${now} - interval '32 days'`);
   return rows.map((r) => ({ ...fromCounterRow(r), planName: r.plan_name }));
@@ -486,6 +487,6 @@ export async function listCustomerPeriodsEndingAfter(tx: Queryable, customerId: 
   const rows = await tx.execute<{ window_start: string | Date; window_end: string | Date }>(sql`
     select distinct window_start, window_end from usage_aggregates
     where creator_id = app_current_creator() and customer_id = ${customerId}::uuid and "window" = 'period'
-      and window_end > ${since.toISOString()}::timestamptz`);
+      and window_end > ${ts(since)}`);
   return rows.map((r) => ({ start: new Date(r.window_start), end: new Date(r.window_end) }));
 }
