@@ -56,6 +56,9 @@ import {
  * customer × meter has at most one open row, so it never has two calls in flight.
  */
 
+/** A period counter's value as billed: in the meter's unit, rounded to 9 decimals as every figure we answer (ADR 0009). */
+const billedQuantity = (meter: Meter, counterValue: string) => roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counterValue), meter.unitName));
+
 /** Stripe remembers meter event identifiers for 24 h; past that, an unanswered row is resent only after reconciliation. */
 const IDENTIFIER_WINDOW_MS = 23 * 3600 * 1000;
 /** Stripe refuses meter event values with more significant digits. */
@@ -287,7 +290,7 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
         for (const meter of meters) {
           const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
           if (!counter) continue;
-          const quantity = roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counter.value), meter.unitName));
+          const quantity = billedQuantity(meter, counter.value);
           work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null });
         }
       }
@@ -405,7 +408,7 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
       const key = counterKey({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart });
       const counter = counters.get(key);
       const reconciliation = reconciliations.get(key);
-      const quantity = roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName));
+      const quantity = billedQuantity(meter, counter?.value ?? '0');
       const drifting = reconciliation?.drift != null && !new D(reconciliation.drift).isZero();
       const status: BillingStatusRow['status'] =
         r.lastStatus === 'pending' || r.lastStatus === 'in_flight'
@@ -515,7 +518,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
         }
       }
       const counter = (await readCounters(tx, [{ meterId: target.meterId, customerId: target.customerId, periodStart: target.periodStart }])).values().next().value;
-      const ours = roundQuantity(aggregationOf(meter.aggregationType).toUnit(new D(counter?.value ?? 0), meter.unitName));
+      const ours = billedQuantity(meter, counter?.value ?? '0');
       const drift = stripeQuantity === null ? null : new D(stripeQuantity).minus(reported);
       const open = rows.some((r) => r.status === 'pending' || r.status === 'in_flight');
       let compensation: BillingSync | null = null;
