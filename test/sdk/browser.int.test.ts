@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { UsageTracker, type UsageError, type UsageTrackingOptions } from '../../sdk/src/index';
 import { useTestDatabase } from '../harness/db.js';
 import { api, createCreatorWithKey } from '../harness/fixtures.js';
-import { startTestServer, type TestServer } from '../harness/server.js';
+import { useTestServer } from '../harness/server.js';
 
 /**
  * The tracker in a browser, as far as Node can stand in for one: `window` and `document`
@@ -40,12 +40,8 @@ const browserFetch: typeof fetch = async (input, init = {}) => {
 };
 
 const { url } = await useTestDatabase();
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer(url);
-});
+const testServer = useTestServer(url);
 afterAll(async () => {
-  await server.close();
   delete globals.window;
   delete globals.document;
 });
@@ -56,17 +52,17 @@ afterEach(async () => {
 });
 
 async function setup() {
-  const { apiKey, creator } = await createCreatorWithKey(server.rt);
-  const call = api(server.url, apiKey);
+  const { apiKey, creator } = await createCreatorWithKey(testServer().rt);
+  const call = api(testServer().url, apiKey);
   expect((await call('POST', '/api/usage/meters', { display_name: 'M', unit_name: 'units', event_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
   const mint = async () => (await call('POST', '/api/usage/tokens', { user_id: 'u', ttl_seconds: 600 })).json as { token: string; expires_at: string };
   const tracker = (options: Partial<UsageTrackingOptions> = {}) => {
-    const t = new UsageTracker({ creatorId: creator.id, baseURL: server.url, getToken: mint, fetch: browserFetch, onError: () => undefined, ...options });
+    const t = new UsageTracker({ creatorId: creator.id, baseURL: testServer().url, getToken: mint, fetch: browserFetch, onError: () => undefined, ...options });
     trackers.push(t);
     return t;
   };
   const used = async () => ((await call('GET', '/api/usage/customers/u/usage')).json.meters[0] as { used: string }).used;
-  const rows = async () => Number((await server.rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creator.id}`))[0]!.n);
+  const rows = async () => Number((await testServer().rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creator.id}`))[0]!.n);
   return { tracker, used, rows };
 }
 

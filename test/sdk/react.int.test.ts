@@ -1,23 +1,19 @@
 import { act, createElement as h } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { LimitBanner, UsageTrackingProvider, useUsage, useUsageTracking, type UsageState } from '../../sdk/src/react';
 import type { UsageTrackingApi } from '../../sdk/src/index';
 import { useTestDatabase } from '../harness/db.js';
 import { api, createCreatorWithKey } from '../harness/fixtures.js';
-import { startTestServer, type TestServer } from '../harness/server.js';
+import { useTestServer } from '../harness/server.js';
 import { installMiniDom } from './mini-dom.js';
 
 /** The React components against the real server, rendered by react-dom into a minimal DOM. */
 const dom = installMiniDom();
 (globalThis as Record<string, unknown>).IS_REACT_ACT_ENVIRONMENT = true;
 const { url } = await useTestDatabase();
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer(url);
-});
+const testServer = useTestServer(url);
 afterAll(async () => {
-  await server.close();
   dom.uninstall();
 });
 
@@ -29,8 +25,8 @@ const waitFor = async (condition: () => boolean) => {
 describe('useUsage and <LimitBanner>', () => {
   it('a refused event larger than what is left does not make them claim the quota used up; reaching the limit does', async () => {
     // Given a hard-capped sum meter of 1,000 tokens with 500 used
-    const { apiKey, creator } = await createCreatorWithKey(server.rt);
-    const call = api(server.url, apiKey);
+    const { apiKey, creator } = await createCreatorWithKey(testServer().rt);
+    const call = api(testServer().url, apiKey);
     const meter = { event_name: 'tokens', display_name: 'Tokens', unit_name: 'tokens', aggregation_type: 'sum', plan_limits: [{ plan_name: 'free', limit_value: 1000, hard_cap: true }] };
     expect((await call('POST', '/api/usage/meters', meter)).status).toBe(201);
     await call('PUT', '/api/usage/customers/u', { plan_name: 'free' });
@@ -48,7 +44,7 @@ describe('useUsage and <LimitBanner>', () => {
     let root: Root | undefined;
     await act(async () => {
       root = createRoot(container as unknown as Element);
-      root.render(h(UsageTrackingProvider, { creatorId: creator.id, baseURL: server.url, getToken: mint, onError: () => undefined }, h(LimitBanner, { userId: 'u', eventName: 'tokens', label: 'tokens' }), h(Probe)));
+      root.render(h(UsageTrackingProvider, { creatorId: creator.id, baseURL: testServer().url, getToken: mint, onError: () => undefined }, h(LimitBanner, { userId: 'u', eventName: 'tokens', label: 'tokens' }), h(Probe)));
     });
     const banner = () => container.findAll((n) => n.getAttribute('role') === 'alert' || n.getAttribute('role') === 'status');
     try {
