@@ -69,4 +69,30 @@ describe('quantities reported to Stripe', () => {
     expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 1, drifting: 0 });
     expect((await c.call('GET', '/api/usage/billing/status')).json.rows).toEqual([expect.objectContaining({ quantity: used, reported_quantity: used, status: 'in_sync' })]);
   });
+
+  it('a lost total of more than 15 significant digits is compensated in pieces Stripe takes, one reconciliation after the other', async () => {
+    const c = await createLinkedMeter(server(), fake(), {
+      event_name: 'render',
+      display_name: 'Render',
+      aggregation_type: 'duration',
+      unit_name: 'hours',
+      plan_limits: [{ plan_name: 'ov', limit_value: 10, overage_price: 2 }],
+    });
+    await trackAndSync(c, { event_name: 'render', value: '4444444444.444' });
+    const used = '1234567.901234444';
+    expect(c.stripeTotal()).toBe(used);
+    // Given Stripe loses both pieces of the report: 1234567.901234444 h missing (16 digits)
+    for (const e of fake().events.filter((e) => e.account === c.account)) fake().loseEvent({ account: c.account, identifier: e.identifier });
+    expect(c.stripeTotal()).toBe('0');
+    // When reconciliation runs: it sends what Stripe takes, and says the rest is still missing
+    const first = await c.call('POST', '/api/usage/billing/reconcile');
+    expect(first.json, first.text).toMatchObject({ drifting: 1, compensated: 1, errors: 0 });
+    expect(c.stripeTotal()).toBe('1234567.90123444');
+    expect((await c.call('GET', '/api/usage/billing/status')).json.rows).toEqual([expect.objectContaining({ drift: '-0.000000004', status: 'drifting' })]);
+    // Then the next run sends the rest, and Stripe holds the total shown to the customer
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ drifting: 1, compensated: 1, errors: 0 });
+    expect(c.stripeTotal()).toBe(used);
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ in_sync: 1, drifting: 0, compensated: 0 });
+    for (const value of c.sent()) expect(significantDigits(value), value).toBeLessThanOrEqual(15);
+  });
 });

@@ -536,7 +536,9 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
         } else if (now.getTime() - target.periodEnd.getTime() <= MAX_EVENT_AGE_MS) {
           const last = rows[rows.length - 1]!;
           const sequence = last.sequence + 1;
-          const missing = drift.negated();
+          // Stripe refuses values past 15 significant digits: compensate what fits; the
+          // next reconciliation finds the rest still missing and sends it.
+          const missing = drift.negated().toSignificantDigits(STRIPE_SIGNIFICANT_DIGITS, D.ROUND_DOWN);
           compensation = await insertSync(tx, {
             creatorId,
             syncId: randomUUID(),

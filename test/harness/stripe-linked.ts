@@ -47,6 +47,8 @@ export async function createLinkedMeter(server: TestServer, fake: FakeStripe, me
   return {
     call,
     meterId: created.json.id as string,
+    /** The fake's account key of this creator's Stripe. */
+    account,
     /** Every meter event value the fake applied for this creator, oldest first. */
     sent: () => fake.events.filter((e) => e.account === account).map((e) => e.value),
     /** What the fake Stripe holds for s1 on this meter. */
