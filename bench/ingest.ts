@@ -27,7 +27,7 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * Environment: BENCH_DURATION (s per measured run, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
  * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
- * BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info), BENCH_WORKERS=1
+ * BENCH_NODE_FLAGS (more node flags for the servers, e.g. --trace-gc), BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info), BENCH_WORKERS=1
  * (the servers run their job workers too, as `npm start` does: rollups compete for the CPU),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
  * BENCH_NO_ANALYZE=1 (measure before the tables are first analyzed), BENCH_PG_STATS=1 (pg_stat_statements and pg_stat_activity samples per run; with
@@ -50,6 +50,8 @@ const ALL: Scenario[] = ['hello', 'naive', 'single', 'batch', 'hot', 'check'];
 const SCENARIOS = new Set((process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? ALL) as Scenario[]);
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 const PG_STATS = process.env.BENCH_PG_STATS === '1';
+/** More flags for the servers' node (e.g. --trace-gc: the lines land in DATA_DIR/server.log). */
+const EXTRA_NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
 const BEFORE_DIR = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE) : null;
 
 const METER = 'api_call';
@@ -118,7 +120,7 @@ class ServerUnderTest {
     const log = await fs.open(path.join(this.dataDir, 'server.log'), 'a');
     this.child = spawnDetached(
       'node',
-      [...(await startNodeFlags(this.cwd)), ...nodeArgs, '--import', 'tsx', 'server/main.ts'],
+      [...(await startNodeFlags(this.cwd)), ...EXTRA_NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'server/main.ts'],
       {
         DATA_DIR: this.dataDir,
         DATABASE_URL: '',
@@ -445,7 +447,7 @@ export async function runIngest(): Promise<string> {
       await waitForHealth(`http://127.0.0.1:${port}/`, hello);
       await measure('bare node:http hello world', 'hello', { url: `http://127.0.0.1:${port}`, pid: hello.pid! }, after);
       // The baseline of the one-connection check: what the machine's own latency is.
-      if (SCENARIOS.has('check')) await measure('bare node:http hello world, 1 connection', 'hello', { url: `http://127.0.0.1:${port}`, pid: hello.pid! }, after, { connections: 1 });
+      if (SCENARIOS.has('check') || SCENARIOS.has('single')) await measure('bare node:http hello world, 1 connection', 'hello', { url: `http://127.0.0.1:${port}`, pid: hello.pid! }, after, { connections: 1 });
       await stop(hello);
     }
 
@@ -460,7 +462,11 @@ export async function runIngest(): Promise<string> {
 
     // Each scenario on the before tree (if any), then on this one, so both see the same machine.
     const trees = before ? [before, after] : [after];
-    if (SCENARIOS.has('single')) for (const sut of trees) await measure('single events', 'single', sut.target, sut, { table: 'usage_events' });
+    if (SCENARIOS.has('single')) {
+      for (const sut of trees) await measure('single events', 'single', sut.target, sut, { table: 'usage_events' });
+      // One event at a time: what an SDK flushing one event waits for.
+      for (const sut of trees) await measure('single events, 1 connection', 'single', sut.target, sut, { table: 'usage_events', connections: 1 });
+    }
     if (SCENARIOS.has('batch')) for (const sut of trees) await measure(`batches of ${BATCH}`, 'batch', sut.target, sut, { table: 'usage_events' });
     if (SCENARIOS.has('hot')) {
       for (const sut of trees) {
