@@ -318,3 +318,33 @@ describe('Top users and the customer page', () => {
     expect(await errors('customers.get', { user_id: '' })).toEqual({ user_id: 'must not be empty' });
   });
 });
+
+describe('Top users by overage $ with a hard-capped plan', () => {
+  it('ranks a hard-capped customer past its (lowered) limit at $0, after those who owe overage', async () => {
+    const a = await createCreatorWithKey(server.rt);
+    const call = api(server.url, a.apiKey);
+    const limits = (cappedLimit: number) => [
+      { plan_name: 'metered', limit_value: 1, overage_price: '0.3' },
+      { plan_name: 'capped', limit_value: cappedLimit, overage_price: '1', hard_cap: true },
+    ];
+    const created = await call('POST', '/api/usage/meters', { event_name: 'jobs', display_name: 'Jobs', aggregation_type: 'count', unit_name: 'jobs', plan_limits: limits(10) });
+    expect(created.status, created.text).toBe(201);
+    for (const [userId, plan] of [['metered-1', 'metered'], ['capped-1', 'capped']] as const) {
+      expect((await call('PUT', `/api/usage/customers/${userId}`, { plan_name: plan })).status).toBe(201);
+    }
+    await track(call, [
+      ...times(2, { event_name: 'jobs', user_id: 'metered-1' }, () => now.toISOString()),
+      ...times(5, { event_name: 'jobs', user_id: 'capped-1' }, () => now.toISOString()),
+    ]);
+    // The capped plan's limit is lowered below what its customer has used: 5 of 2.
+    const lowered = await call('PATCH', `/api/usage/meters/${created.json.id}`, { plan_limits: limits(2) });
+    expect(lowered.status, lowered.text).toBe(200);
+
+    const ranked = await query(call, 'customers.top', { meter_id: created.json.id, sort: 'overage' });
+    expect(ranked.status).toBe(200);
+    expect(ranked.data.customers.map((c: { user_id: string; overage_amount: string }) => [c.user_id, c.overage_amount])).toEqual([
+      ['metered-1', '0.3'],
+      ['capped-1', '0'],
+    ]);
+  });
+});

@@ -97,7 +97,8 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
         ? // Unlimited customers last; a limit of 0 with usage is "infinitely" over.
           sql`case when r.limit_value is null then -1 when r.limit_value = 0 then (case when r.value > 0 then 1e30 else 0 end) else round(${used} / r.limit_value * 100, 6) end`
         : q.sort === 'overage'
-          ? sql`case when r.limit_value is null then 0 else greatest(${used} - r.limit_value, 0) * coalesce(r.overage_price, 0) end`
+          ? // Hard-capped plans bill no overage (overageTerms), whatever their usage.
+            sql`case when r.limit_value is null or r.hard_cap then 0 else greatest(${used} - r.limit_value, 0) * coalesce(r.overage_price, 0) end`
           : sql`0`;
   const order = q.sort === 'user_id' ? sql`r.user_id asc` : sql`sort_key desc, r.user_id asc`;
   const keyset = !q.after
