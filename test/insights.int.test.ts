@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { D } from '../server/services/decimal.js';
 import { periodAt } from '../server/services/periods.js';
+import { periodFiguresTiming } from '../server/services/insights.js';
 import { rebuildAggregates } from '../server/services/rollups.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -260,5 +261,26 @@ describe('insights.overview: the live picture of this period', () => {
     expect(data.overage).toEqual({ amount: '0.75', customers: 1 });
     expect(data.open_alerts).toBeGreaterThanOrEqual(2);
     expect(new D(data.attention[0].used).toNumber()).toBe(7);
+  });
+
+  it('after a quiet spell, the first page shows figures of now, not the last ones computed (a meter created since included)', async () => {
+    const { call } = await setUp();
+    const first = await query(call, 'insights.overview');
+    expect(first.data.meters.map((m: { event_name: string }) => m.event_name).sort()).toEqual(['calls', 'peak', 'watch']);
+    // A new meter and usage of it, then nobody looks for longer than figures may be served stale.
+    const created = await call('POST', '/api/usage/meters', { event_name: 'exports', display_name: 'Exports', aggregation_type: 'count', unit_name: 'exports' });
+    expect(created.status, created.text).toBe(201);
+    await track(call, [{ event_name: 'exports', user_id: 'alice', value: '1', timestamp: new Date().toISOString() }]);
+    const timing = { ...periodFiguresTiming };
+    Object.assign(periodFiguresTiming, { freshMs: 50, staleMs: 100 });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const next = await query(call, 'insights.overview');
+      expect(next.data.meters.map((m: { event_name: string }) => m.event_name).sort()).toEqual(['calls', 'exports', 'peak', 'watch']);
+      expect(next.data.meters.find((m: { event_name: string }) => m.event_name === 'exports')).toMatchObject({ used: '1', customers: 1 });
+      expect(Date.parse(next.data.period_figures_at)).toBeGreaterThan(Date.parse(first.data.period_figures_at));
+    } finally {
+      Object.assign(periodFiguresTiming, timing);
+    }
   });
 });

@@ -50,10 +50,13 @@ type PeriodFigures = {
  * what the last computation took for a large account, so refreshing never keeps the
  * database more than a fifth busy. Polling pages get them from memory; when they are
  * older, the page gets them at once and a recomputation starts in the background (one at
- * a time per creator and process), so a page never waits for a scan of 10k customers'
- * counters — only the very first one does.
+ * a time per creator and process), so a polling page never waits for a scan of 10k
+ * customers' counters. Past `staleMs` (30 s, or the fresh time if longer) they are not
+ * served any more: the first page after a quiet spell waits for new figures, as the very
+ * first one does, rather than showing figures of any age (a meter created since missing).
+ * An object, so that tests can shorten the times.
  */
-const PERIOD_FIGURES_FRESH_MS = 3000;
+export const periodFiguresTiming = { freshMs: 3000, staleMs: 30_000 };
 const PERIOD_FIGURES_BUSY_SHARE = 5;
 const PERIOD_FIGURES_KEPT = 10_000;
 type CacheEntry = { figures: PeriodFigures | null; computedAt: number; tookMs: number; pending: Promise<PeriodFigures> | null };
@@ -83,8 +86,9 @@ async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigu
     byCreator.set(creatorId, (entry = { figures: null, computedAt: 0, tookMs: 0, pending: null }));
   }
   const current = entry;
-  const freshFor = Math.max(PERIOD_FIGURES_FRESH_MS, current.tookMs * PERIOD_FIGURES_BUSY_SHARE);
-  if (!current.pending && Date.now() - current.computedAt > freshFor) {
+  const freshFor = Math.max(periodFiguresTiming.freshMs, current.tookMs * PERIOD_FIGURES_BUSY_SHARE);
+  const age = Date.now() - current.computedAt;
+  if (!current.pending && age > freshFor) {
     const startedAt = Date.now();
     current.pending = computePeriodFigures(rt, creatorId)
       .then((figures) => {
@@ -97,7 +101,8 @@ async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigu
     // Served stale meanwhile: a failure is logged here and retried by the next request.
     if (current.figures) current.pending.catch((error: unknown) => rt.log.warn({ err: error, creatorId }, 'overview figures refresh failed'));
   }
-  return current.figures ?? current.pending!;
+  if (current.figures && age <= Math.max(periodFiguresTiming.staleMs, freshFor)) return current.figures;
+  return current.pending ?? current.figures!;
 }
 
 export async function getOverview(rt: Runtime, creatorId: string): Promise<TOverview> {
