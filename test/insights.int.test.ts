@@ -205,6 +205,32 @@ describe('insights.trends: per-meter charts from meter rollups', () => {
   });
 });
 
+describe('insights.trends by plan: the plan the customer was on when the event occurred', () => {
+  it('before and after a plan change, a late event included, incrementally and after a rebuild', async () => {
+    const ctx = await setUp();
+    expect((await ctx.call('PUT', '/api/usage/customers/dan', { plan_name: 'free' })).status).toBe(201);
+    const onFree = new Date().toISOString();
+    await track(ctx.call, [1, 2].map(() => ({ event_name: 'calls', user_id: 'dan', value: '1', timestamp: onFree })));
+    await rollupsSettled(ctx.creatorId);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await ctx.call('PUT', '/api/usage/customers/dan', { plan_name: 'pro' })).status).toBe(200);
+    await track(ctx.call, [1, 2, 3].map(() => ({ event_name: 'calls', user_id: 'dan', value: '1', timestamp: new Date().toISOString() })));
+    // A late event from before the change, applied after it: still the free plan's.
+    await track(ctx.call, [{ event_name: 'calls', user_id: 'dan', value: '1', timestamp: onFree }]);
+    await rollupsSettled(ctx.creatorId);
+
+    const today = Math.floor(Date.now() / DAY) * DAY;
+    const byPlan = async () => {
+      const answer = await query(ctx.call, 'insights.trends', { meter_id: ctx.meters.calls, grain: 'day', breakdown: 'plan', from: new Date(today).toISOString(), to: new Date(today + DAY).toISOString() });
+      expect(answer.status, JSON.stringify(answer.problem)).toBe(200);
+      return answer.data.points[0].values;
+    };
+    expect(await byPlan()).toEqual({ free: 3, pro: 3 });
+    await rebuildAggregates(server.rt, ctx.creatorId);
+    expect(await byPlan()).toEqual({ free: 3, pro: 3 });
+  });
+});
+
 describe('insights.overview: the live picture of this period', () => {
   it('events per minute, active customers, usage per meter, customers near or over a limit and overage so far', async () => {
     const ctx = await setUp();

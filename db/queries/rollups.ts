@@ -159,17 +159,31 @@ const dimensionValueSql = (rules: RollupRules, alias: SQL) => sql`case jsonb_typ
       else ${rules.dimensionNone}::text end`;
 
 /**
- * Adds the source's events to usage_meter_rollups: per meter × minute/hour/day × plan of
- * the customer (dimension ''), and per meter × hour/day × rollup dimension value.
+ * Adds the source's events to usage_meter_rollups: per meter × minute/hour/day × the plan
+ * the customer was on when the event occurred (dimension ''), and per meter × hour/day ×
+ * rollup dimension value. The plan comes from customer_plan_changes as findPlanAt reads it
+ * (the latest change at or before the event; for an event older than the customer's first
+ * change, that first plan), so a late event, a job applied after a plan change and a
+ * rebuild all file an event under the same plan.
  */
 async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source: RollupEventSource, rules: RollupRules, at: Date): Promise<number> {
   const [row] = await tx.execute<{ n: number }>(sql`
     ${eventWindowsSql(creatorId, source)},
+    plans as (
+      -- Each customer's plans as intervals covering all time: [first change … next change), the first open to the past.
+      select pc.customer_id, pc.plan_name,
+        case when row_number() over w = 1 then '-infinity'::timestamptz else pc.effective_from end as from_at,
+        coalesce(lead(pc.effective_from) over w, 'infinity'::timestamptz) as to_at
+      from customer_plan_changes pc
+      where pc.creator_id = ${creatorId} and pc.customer_id in (select distinct customer_id from ev)
+      window w as (partition by pc.customer_id order by pc.effective_from)
+    ),
     mw as (
       select ev.meter_id, ev.aggregation_type, ev.value, ev.new_distinct, ev.properties, ev.rollup_dimensions,
-        coalesce(c.plan_name, '') as plan_name, g.grain, g.win_start
+        coalesce(case when p.customer_id is null then c.plan_name else p.plan_name end, '') as plan_name, g.grain, g.win_start
       from ev
       join customers c on c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
+      left join plans p on p.customer_id = ev.customer_id and ev.occurred_at >= p.from_at and ev.occurred_at < p.to_at
       cross join lateral (values
         ('minute', date_trunc('minute', ev.occurred_at, 'UTC')),
         ('hour', date_trunc('hour', ev.occurred_at, 'UTC')),
