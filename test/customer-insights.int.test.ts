@@ -348,3 +348,59 @@ describe('Top users by overage $ with a hard-capped plan', () => {
     ]);
   });
 });
+
+describe('The customer page of a customer whose periods start at a time of day', () => {
+  it('this period’s first day counts this period’s events only, for every kind of meter', async () => {
+    const a = await createCreatorWithKey(server.rt);
+    const call = api(server.url, a.apiKey);
+    expect((await call('PUT', '/api/usage/settings', { late_event_grace_hours: 840 })).status).toBe(200);
+    const meter = async (body: Record<string, unknown>) => {
+      const created = await call('POST', '/api/usage/meters', { display_name: String(body.event_name), ...body });
+      expect(created.status, created.text).toBe(201);
+      return created.json.id as string;
+    };
+    const ids = {
+      calls: await meter({ event_name: 'calls', aggregation_type: 'count', unit_name: 'calls' }),
+      bytes: await meter({ event_name: 'bytes', aggregation_type: 'sum', unit_name: 'bytes' }),
+      peak: await meter({ event_name: 'peak', aggregation_type: 'max', unit_name: 'seats' }),
+      seen: await meter({ event_name: 'seen', aggregation_type: 'unique', unit_name: 'pages', unique_property: 'page' }),
+    };
+    // Periods from the 10th at 15:30 UTC: this one began 2026-11-10T15:30.
+    expect((await call('PUT', '/api/usage/customers/gus', { billing_anchor: '2026-01-10T15:30:00Z' })).status).toBe(201);
+    now = new Date('2026-11-12T12:00:00.000Z');
+    const at = (time: string) => `2026-11-10T${time}Z`;
+    const each = (time: string, values: { bytes: string; peak: string; page: string }) => [
+      { event_name: 'calls', user_id: 'gus', timestamp: at(time) },
+      { event_name: 'bytes', user_id: 'gus', value: values.bytes, timestamp: at(time) },
+      { event_name: 'peak', user_id: 'gus', value: values.peak, timestamp: at(time) },
+      { event_name: 'seen', user_id: 'gus', properties: { page: values.page }, timestamp: at(time) },
+    ];
+    await track(call, [
+      // The previous period's end, the same UTC day: not this period's.
+      ...each('09:00:00', { bytes: '100', peak: '50', page: '/a' }),
+      ...each('15:29:59.999', { bytes: '100', peak: '40', page: '/b' }),
+      // This period: before its first whole hour (15:30–16:00), then after it.
+      ...each('15:30:00', { bytes: '0.1', peak: '3', page: '/a' }),
+      ...each('15:45:00', { bytes: '0.2', peak: '7', page: '/a' }),
+      ...each('17:00:00', { bytes: '0.3', peak: '5', page: '/c' }),
+      { event_name: 'calls', user_id: 'gus', timestamp: '2026-11-11T08:00:00Z' },
+    ]);
+    await applyRollups(a.creator.id);
+
+    const { status, data } = await query(call, 'customers.get', { user_id: 'gus' });
+    expect(status).toBe(200);
+    expect(data.period_start).toBe('2026-11-10T15:30:00.000Z');
+    const dayOf = (meterId: string, day: string) => data.daily.find((d: { meter_id: string; day: string }) => d.meter_id === meterId && d.day === day);
+    const first = '2026-11-10T00:00:00.000Z';
+    expect(dayOf(ids.calls, first)).toMatchObject({ used: '3', event_count: 3 });
+    expect(dayOf(ids.bytes, first)).toMatchObject({ used: '0.6', event_count: 3 });
+    expect(dayOf(ids.peak, first)).toMatchObject({ used: '7', event_count: 3 });
+    // /a and /c are new to this period (/a was seen in the previous one too).
+    expect(dayOf(ids.seen, first)).toMatchObject({ used: '2', event_count: 3 });
+    expect(dayOf(ids.calls, '2026-11-11T00:00:00.000Z')).toMatchObject({ used: '1', event_count: 1 });
+    // The days add up to the period's usage shown above them.
+    const used = Object.fromEntries(data.meters.map((m: { meter_id: string; used: string }) => [m.meter_id, m.used]));
+    expect(used[ids.calls]).toBe('4');
+    expect(used[ids.bytes]).toBe('0.6');
+  });
+});

@@ -185,7 +185,7 @@ export type WindowTotal = { meterId: string; windowStart: Date; windowEnd: Date;
  */
 export async function listCustomerWindows(
   tx: Queryable,
-  q: { creatorId: string; customerId: string; meterIds: string[]; window: 'period' | 'day'; since: Date; until: Date },
+  q: { creatorId: string; customerId: string; meterIds: string[]; window: 'period' | 'day' | 'hour'; since: Date; until: Date },
 ): Promise<WindowTotal[]> {
   if (q.meterIds.length === 0) return [];
   const rows = await tx.execute<{ meter_id: string; window_start: string | Date; window_end: string | Date; value: string; event_count: string | number }>(sql`
@@ -201,6 +201,25 @@ export async function listCustomerWindows(
     value: String(r.value),
     eventCount: Number(r.event_count),
   }));
+}
+
+/** What a customer's raw events in [from, to) add up to per meter, every way a rollup measures them. */
+export type EventMeasures = { meterId: string; events: number; sum: string; max: string | null; newDistinct: number };
+
+/**
+ * The measures of a customer's events in a short range (under an hour: the part of a
+ * period's first hour before the rollups' hour windows line up), over the
+ * (creator, customer, occurred_at) index.
+ */
+export async function measureCustomerEvents(tx: Queryable, q: { creatorId: string; customerId: string; meterIds: string[]; from: Date; to: Date }): Promise<EventMeasures[]> {
+  if (q.meterIds.length === 0 || q.from >= q.to) return [];
+  const rows = await tx.execute<{ meter_id: string; events: number; sum: string; max: string | null; new_distinct: number }>(sql`
+    select e.meter_id, count(*)::int as events, sum(e.value)::text as sum, max(e.value)::text as max, (count(*) filter (where e.new_distinct))::int as new_distinct
+    from usage_events e
+    where e.creator_id = ${q.creatorId} and e.customer_id = ${q.customerId} and e.meter_id = any(${uuidArray(q.meterIds)})
+      and e.occurred_at >= ${q.from.toISOString()}::timestamptz and e.occurred_at < ${q.to.toISOString()}::timestamptz
+    group by e.meter_id`);
+  return rows.map((r) => ({ meterId: r.meter_id, events: Number(r.events), sum: String(r.sum), max: r.max, newDistinct: Number(r.new_distinct) }));
 }
 
 export type RawEvent = {

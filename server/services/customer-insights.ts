@@ -1,6 +1,7 @@
 import { findCustomerByUserId } from '../../db/queries/customers.js';
-import { boundEventSearch, listCustomerEvents, listCustomerWindows, listTopCustomers, type RawEvent, type TopSortKey } from '../../db/queries/customer-insights.js';
+import { boundEventSearch, listCustomerEvents, listCustomerWindows, listTopCustomers, measureCustomerEvents, type RawEvent, type TopSortKey, type WindowTotal } from '../../db/queries/customer-insights.js';
 import { findMeter, listMeters, type Meter, type PlanLimit } from '../../db/queries/meters.js';
+import type { Tx } from '../../db/client.js';
 import { withCreator } from '../../db/tenant.js';
 import { notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
@@ -11,6 +12,7 @@ import type { Customer } from './customers.js';
 import { D, toWireRounded } from './decimal.js';
 import { getCustomerUsage } from './usage.js';
 import { periodAt } from './periods.js';
+import { ROLLUP_RULES } from './rollups.js';
 import { overage, usageFigures } from './usage-snapshot.js';
 import type { z } from 'zod';
 
@@ -183,12 +185,51 @@ async function readCustomerCounters(rt: Runtime, creatorId: string, userId: stri
     const meterIds = meters.map((m) => m.id);
     // Six earlier monthly periods start within seven months before this one.
     const historySince = new Date(periodStart.getTime() - (HISTORY_PERIODS + 1) * 31 * 86_400_000);
-    const [periods, days] = await Promise.all([
+    const [periods, days, firstDay] = await Promise.all([
       listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'period', since: historySince, until: periodEnd }),
       listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'day', since: startOfUtcDay(periodStart), until: periodEnd }),
+      periodsFirstDay(tx, { creatorId, customerId: customer.id, meters, periodStart, periodEnd }),
     ]);
-    return { customer, meters, periods, days, periodStart };
+    if (!firstDay) return { customer, meters, periods, days, periodStart };
+    // The UTC day the period starts in also holds the previous period's end: its bar is
+    // this period's part of the day only.
+    const rest = days.filter((d) => d.windowStart.getTime() !== firstDay.day.getTime());
+    return { customer, meters, periods, days: [...rest, ...firstDay.totals], periodStart };
   });
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * This period's part of the UTC day it starts in, when it starts after midnight (a
+ * billing anchor's time of day): hour rollups from the first whole hour, and the raw
+ * events before it (under an hour), combined per meter as the rollups combine them.
+ * Null when the period starts at midnight (the day rollup is the period's own).
+ */
+async function periodsFirstDay(tx: Tx, q: { creatorId: string; customerId: string; meters: Meter[]; periodStart: Date; periodEnd: Date }): Promise<{ day: Date; totals: WindowTotal[] } | null> {
+  const day = startOfUtcDay(q.periodStart);
+  if (day.getTime() === q.periodStart.getTime()) return null;
+  const firstWholeHour = new Date(Math.ceil(q.periodStart.getTime() / HOUR_MS) * HOUR_MS);
+  const dayEnd = new Date(Math.min(day.getTime() + 86_400_000, q.periodEnd.getTime()));
+  const meterIds = q.meters.map((m) => m.id);
+  const [hours, head] = await Promise.all([
+    listCustomerWindows(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, window: 'hour', since: firstWholeHour, until: dayEnd }),
+    measureCustomerEvents(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, from: q.periodStart, to: firstWholeHour }),
+  ]);
+  const totals: WindowTotal[] = [];
+  for (const meter of q.meters) {
+    const rule = ROLLUP_RULES.aggregations[meter.aggregationType];
+    const parts = hours.filter((h) => h.meterId === meter.id).map((h) => ({ value: new D(h.value), events: h.eventCount }));
+    const raw = head.find((m) => m.meterId === meter.id);
+    if (raw) {
+      const value = rule.measure === 'events' ? new D(raw.events) : rule.measure === 'new_distinct' ? new D(raw.newDistinct) : new D(rule.combine === 'max' ? (raw.max ?? 0) : raw.sum);
+      parts.push({ value, events: raw.events });
+    }
+    if (parts.length === 0) continue;
+    const value = parts.reduce((acc, p) => (rule.combine === 'max' ? D.max(acc, p.value) : acc.plus(p.value)), new D(0));
+    totals.push({ meterId: meter.id, windowStart: day, windowEnd: new Date(day.getTime() + 86_400_000), value: value.toFixed(), eventCount: parts.reduce((n, p) => n + p.events, 0) });
+  }
+  return { day, totals };
 }
 
 /** The JSON objects a `key = value` filter looks for: the string, and the number/boolean/null it reads as. */
