@@ -128,6 +128,13 @@ test.describe('sign-up and log-in forms', () => {
     await logInInBrowser(page, creator, `/login?next=${encodeURIComponent('//evil.example/phish')}`);
 
     await expect(page).toHaveURL(DASHBOARD);
+    // Logged in already, a link to the log-in page sends straight on: still only on this site,
+    // even when dot segments would collapse into "//host".
+    for (const next of ['/.//evil.example/phish', '/%2e%2e//evil.example/phish']) {
+      const answer = await page.request.get(`/login?next=${next}`, { maxRedirects: 0 });
+      expect(answer.status()).toBe(302);
+      expect(answer.headers().location).toBe(DASHBOARD);
+    }
   });
 
   test('too many sign-up attempts answer 429 with Retry-After and say when to retry', async ({ playwright, baseURL, request }) => {

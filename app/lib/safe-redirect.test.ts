@@ -21,6 +21,13 @@ describe('safeNextPath', () => {
     '/\tevil',
     'javascript:alert(1)',
     ' /creator',
+    // Dot segments that collapse into "//host" once parsed.
+    '/.//evil.example',
+    '/..//evil.example',
+    '/a/..//evil.example',
+    '/%2e//evil.example',
+    '/%2e%2e//evil.example',
+    '/./%2e//evil.example/x?y#z',
   ])('refuses %j', (next) => {
     expect(safeNextPath(next)).toBe(DASHBOARD_PATH);
   });

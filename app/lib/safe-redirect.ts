@@ -19,5 +19,9 @@ export function safeNextPath(next: unknown, fallback: string = DASHBOARD_PATH): 
     return fallback;
   }
   if (url.origin !== BASE) return fallback;
-  return url.pathname + url.search + url.hash;
+  // Dot segments collapse while parsing: "/.//evil.example" has the path "//evil.example",
+  // which a browser reads as another site. The result is checked again, as sent.
+  const path = url.pathname + url.search + url.hash;
+  if (path.startsWith('//') || path.startsWith('/\\')) return fallback;
+  return path;
 }
