@@ -406,8 +406,10 @@ export const rollupBatches = pgTable(
 );
 
 /**
- * A threshold crossing: one per meter × customer × period × kind × threshold, whatever
- * the concurrency (the unique key), created in the transaction of the crossing event.
+ * A threshold crossing: one per meter × customer × period × kind (and threshold, for the
+ * meter's own `threshold_reached` ones), whatever the concurrency (the unique key), created
+ * in the transaction of the crossing event. A soft threshold changed mid-period does not
+ * raise a second soft-limit alert.
  */
 export const usageAlerts = pgTable(
   'usage_alerts',
@@ -432,7 +434,14 @@ export const usageAlerts = pgTable(
   },
   (t) => [
     primaryKey({ name: 'usage_alerts_pkey', columns: [t.creatorId, t.alertId] }),
-    uniqueIndex('usage_alerts_once_key').on(t.creatorId, t.meterId, t.customerId, t.periodStart, t.kind, t.threshold),
+    uniqueIndex('usage_alerts_once_key').on(
+      t.creatorId,
+      t.meterId,
+      t.customerId,
+      t.periodStart,
+      t.kind,
+      sql`(case when ${t.kind} = 'threshold_reached' then ${t.threshold} else 0 end)`,
+    ),
     index('usage_alerts_list_idx').on(t.creatorId, t.status, t.createdAt),
     /** The Alerts page without a status filter: newest first. */
     index('usage_alerts_created_idx').on(t.creatorId, t.createdAt),

@@ -130,3 +130,48 @@ describe('a limit or plan change that leaves usage beyond the limit', () => {
     await overviewOverage(call, { amount: '3', customers: 1 });
   });
 });
+
+describe('the other alerts a limit change owes, and only once a period', () => {
+  const alertsOfKind = async (call: Call, userId: string, kind: string) =>
+    ((await call('GET', `/api/usage/alerts?user_id=${userId}&kind=${kind}`)).json.alerts as Array<Record<string, unknown>>).map((a) => [a.kind, a.threshold, a.used, a.limit]);
+
+  it('a move to a hard-capped plan below usage raises hard_limit_reached; a lowered limit past the soft threshold raises soft_limit_reached', async () => {
+    const { call, meterId } = await setUp('/capped-move');
+    expect((await call('PUT', '/api/usage/customers/h1', { plan_name: 'gold' })).status).toBe(201);
+    await track(call, 'h1', 5);
+    // When h1 moves to capped (limit 2, hard cap): its next event is refused, and it is told so once
+    expect((await call('PUT', '/api/usage/customers/h1', { plan_name: 'capped' })).status).toBe(200);
+    expect(await alertsOfKind(call, 'h1', 'hard_limit_reached')).toEqual([['hard_limit_reached', '1', '5', '2']]);
+    expect((await call('POST', '/api/usage/track', { event_name: 'storage', user_id: 'h1', value: 1 })).status).toBe(402);
+    expect(await alertsOfKind(call, 'h1', 'hard_limit_reached')).toHaveLength(1);
+
+    // Given h2 on gold (limit 10) at 7 with a soft threshold of 0.8 added: not reached yet
+    const soft = (limit: number, threshold: number) => [
+      { plan_name: 'gold', limit_value: limit, overage_price: 2, soft_limit_threshold: threshold },
+      { plan_name: 'tiny', limit_value: 2, overage_price: 1 },
+      { plan_name: 'capped', limit_value: 2, hard_cap: true },
+    ];
+    expect((await call('PUT', '/api/usage/customers/h2', { plan_name: 'gold' })).status).toBe(201);
+    await track(call, 'h2', 7);
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: soft(10, 0.8) })).status).toBe(200);
+    expect(await alertsOfKind(call, 'h2', 'soft_limit_reached')).toEqual([]);
+    // When gold's limit is lowered to 8: 7 is past 0.8 × 8, below the limit
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: soft(8, 0.8) })).status).toBe(200);
+    expect(await alertsOfKind(call, 'h2', 'soft_limit_reached')).toEqual([['soft_limit_reached', '0.8', '7', '8']]);
+    expect(await alertsOfKind(call, 'h2', 'overage_started')).toEqual([]);
+  });
+
+  it('a soft threshold changed after the soft limit was reached raises no second soft-limit alert that period', async () => {
+    const { call, meterId } = await setUp('/soft-twice');
+    const limits = (threshold: number) => [{ plan_name: 'gold', limit_value: 10, overage_price: 2, soft_limit_threshold: threshold }];
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: limits(0.8) })).status).toBe(200);
+    expect((await call('PUT', '/api/usage/customers/t1', { plan_name: 'gold' })).status).toBe(201);
+    await track(call, 't1', 8);
+    expect(await alertsOfKind(call, 't1', 'soft_limit_reached')).toEqual([['soft_limit_reached', '0.8', '8', '10']]);
+    // When the threshold moves to 0.9 and the customer crosses it
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: limits(0.9) })).status).toBe(200);
+    await track(call, 't1', 1);
+    // Then still the one soft-limit alert of this period
+    expect(await alertsOfKind(call, 't1', 'soft_limit_reached')).toEqual([['soft_limit_reached', '0.8', '8', '10']]);
+  });
+});

@@ -37,23 +37,27 @@ async function withNames(tx: Tx, alerts: Alert[]): Promise<AlertView[]> {
 }
 
 /**
- * Raises `overage_started` for live counters already past the limit that now applies to
- * them without a hard cap: after a limit is lowered or a customer moves to a smaller plan,
- * no event crosses the limit any more, so ingest would never raise it. Runs in the
- * change's transaction, with ingest's insertion (once per meter × customer × period, so
+ * Raises the alerts a limit change leaves customers owed, for live counters whose usage
+ * is already at or past a threshold of the limit that now applies to them: what a customer
+ * reaching this usage under these limits would have been alerted of — the soft limit, the
+ * meter's alert thresholds, `overage_started` past a limit without a hard cap,
+ * `hard_limit_reached` at a hard cap (their next event is refused). After a limit is
+ * lowered or a customer moves to a smaller plan, no event crosses these any more, so
+ * ingest would never raise them. Runs in the change's transaction, with ingest's insertion
+ * (once per meter × customer × period × kind, and threshold for the meter's thresholds:
  * a customer already alerted this period is not alerted again) and notification job.
  */
-export async function raiseOverageAlerts(rt: Runtime, tx: Tx, creatorId: string, meters: Meter[], counters: PlannedCounter[]): Promise<void> {
+export async function raiseLimitChangeAlerts(rt: Runtime, tx: Tx, creatorId: string, meters: Meter[], counters: PlannedCounter[]): Promise<void> {
   const byId = new Map(meters.map((m) => [m.id, m]));
   const alerts: NewAlert[] = [];
   for (const counter of counters) {
     const meter = byId.get(counter.meterId);
     const limit = meter ? limitFor(meter, counter.planName) : null;
-    if (!meter || !limit || limit.limitValue === null || limit.hardCap) continue;
-    const aggregation = aggregationOf(meter.aggregationType);
     const used = new D(counter.value);
-    if (!used.greaterThan(aggregation.toBase(new D(limit.limitValue), meter.unitName))) continue;
-    alerts.push({
+    if (!meter || !limit || limit.limitValue === null || !used.greaterThan(0)) continue;
+    const aggregation = aggregationOf(meter.aggregationType);
+    const limitBase = aggregation.toBase(new D(limit.limitValue), meter.unitName);
+    const base = {
       creatorId,
       meterId: meter.id,
       customerId: counter.customerId,
@@ -61,9 +65,15 @@ export async function raiseOverageAlerts(rt: Runtime, tx: Tx, creatorId: string,
       periodEnd: counter.periodEnd,
       used: toWireRounded(aggregation.toUnit(used, meter.unitName)),
       limitValue: limit.limitValue,
-      kind: 'overage_started',
-      threshold: '1',
-    });
+    };
+    const reached = (fraction: string) => used.greaterThanOrEqualTo(limitBase.times(fraction));
+    // As ingest: a zero limit has no fractions to reach, only the limit itself.
+    if (!limitBase.isZero()) {
+      if (limit.softLimitThreshold !== null && reached(limit.softLimitThreshold)) alerts.push({ ...base, kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
+      for (const threshold of meter.alertThresholds) if (reached(threshold)) alerts.push({ ...base, kind: 'threshold_reached', threshold });
+    }
+    if (limit.hardCap && reached('1')) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
+    if (!limit.hardCap && used.greaterThan(limitBase)) alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
   }
   const created = await insertAlertsOnce(tx, alerts, rt.now());
   for (const alert of created) await enqueueInTx(rt.boss, tx, 'alerts.notify', { creatorId, alertId: alert.id });

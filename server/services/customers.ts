@@ -7,7 +7,7 @@ import { withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
-import { raiseOverageAlerts } from './alerts.js';
+import { raiseLimitChangeAlerts } from './alerts.js';
 import { periodAt, type Period } from './periods.js';
 
 export type { Customer };
@@ -80,7 +80,7 @@ export async function upsertCustomer(rt: Runtime, creatorId: string, userId: str
       // A smaller plan may leave this period's usage beyond its limits already.
       const meters = await listMeters(tx, { includeArchived: false });
       const counters = await listLiveCounters(tx, { meterIds: meters.map((m) => m.id), customerId: current.id, now: at });
-      await raiseOverageAlerts(rt, tx, creatorId, meters, counters);
+      await raiseLimitChangeAlerts(rt, tx, creatorId, meters, counters);
     }
     return { customer, created: false };
   });

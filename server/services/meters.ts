@@ -15,7 +15,7 @@ import { withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
-import { raiseOverageAlerts } from './alerts.js';
+import { raiseLimitChangeAlerts } from './alerts.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
@@ -125,7 +125,7 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
       // A limit lowered below what customers already used puts them in overage now.
       const plans = new Set(changed.map((l) => l.planName));
       const counters = (await listLiveCounters(tx, { meterIds: [meterId], now: at })).filter((c) => c.planName !== null && plans.has(c.planName));
-      await raiseOverageAlerts(rt, tx, creatorId, [updated], counters);
+      await raiseLimitChangeAlerts(rt, tx, creatorId, [updated], counters);
     }
     return updated;
   });
