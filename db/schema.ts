@@ -524,6 +524,8 @@ export const webhookAttempts = pgTable(
   (t) => [
     primaryKey({ name: 'webhook_attempts_pkey', columns: [t.creatorId, t.attemptId] }),
     index('webhook_attempts_message_idx').on(t.creatorId, t.messageId, t.attemptedAt),
+    /** An endpoint's latest attempts: its failure run, the disable check. */
+    index('webhook_attempts_endpoint_idx').on(t.creatorId, t.endpointId, t.attemptedAt),
   ],
 );
 

@@ -493,6 +493,39 @@ describe('delivery', () => {
     }
   });
 
+  it('does not count a quiet spell as failing: one failure, two days of nothing, then a short outage leaves the endpoint enabled', async () => {
+    const down = await startWebhookReceiver();
+    down.failWith(503);
+    try {
+      const { call, creatorId } = await creator();
+      const endpoint = await receiverEndpoint(call, down);
+      // A test send before the receiver works: a failure run starts
+      expect((await call('POST', `/api/usage/webhooks/${endpoint.id}/test`)).json).toMatchObject({ success: false });
+      const firstFailure = (await call('GET', `/api/usage/webhooks/${endpoint.id}`)).json.failing_since as string;
+      expect(firstFailure).toEqual(expect.any(String));
+
+      // Two days without anything to deliver, then an alert during a few minutes' outage
+      offsetMs += 48 * HOUR;
+      await notify(server.rt, await alertContext(server.rt, call, creatorId));
+      const alertMessage = async () => (await messagesOf(endpoint.id)).filter((m) => m.alert_id !== null);
+      const [message] = await eventually(alertMessage, (rows) => rows[0]?.attempts === 1);
+      const outageStart = Date.parse((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).json.failing_since);
+      expect(outageStart).toBeGreaterThan(Date.parse(firstFailure) + 47 * HOUR);
+      for (let i = 0; i < 5; i++) {
+        offsetMs += 40 * 60_000; // past each retry's due time (5 s … 30 min, ± 20 %)
+        expect(await deliverWebhook(server.rt, creatorId, message!.message_id)).toBe('retry_scheduled');
+      }
+      // Seven failures, the last six within a few hours: not 24 h of failing. Still enabled, still retried.
+      expect((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).json).toMatchObject({ enabled: true, disabled_reason: null });
+      down.answerNormally();
+      offsetMs += 80 * 60_000;
+      expect(await deliverWebhook(server.rt, creatorId, message!.message_id)).toBe('delivered');
+      expect((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).json).toMatchObject({ enabled: true, failing_since: null });
+    } finally {
+      await down.close();
+    }
+  });
+
   it('gives a message up 3 days after it was created, without disabling an endpoint that failed fewer than 5 times', async () => {
     Object.assign(WEBHOOK_RETRY, { delaysMs: [], tailMs: [2 * HOUR, 2 * HOUR] });
     const down = await startWebhookReceiver();

@@ -104,11 +104,22 @@ export async function listSubscribedEndpoints(tx: Queryable, eventType: WebhookE
   return rows.map(fromEndpointColumns);
 }
 
-/** The current run of failures starts now, unless one is already running. */
-export async function markEndpointFailing(tx: Queryable, endpointId: string, at: Date): Promise<WebhookEndpoint | null> {
+/**
+ * A failed attempt (at `at`, already recorded) continues the endpoint's run of failures,
+ * or starts one now: when none is running, or when no attempt was made in the `gapMs`
+ * before it — failures days apart with nothing between are not one outage.
+ */
+export async function markEndpointFailing(tx: Queryable, endpointId: string, at: Date, gapMs: number): Promise<WebhookEndpoint | null> {
+  const now = sql`${at.toISOString()}::timestamptz`;
   const [row] = await tx
     .update(webhookEndpoints)
-    .set({ failingSince: sql`coalesce(${webhookEndpoints.failingSince}, ${at.toISOString()}::timestamptz)` })
+    .set({
+      failingSince: sql`case when ${webhookEndpoints.failingSince} is not null and exists (
+          select 1 from webhook_attempts a
+          where a.creator_id = ${webhookEndpoints.creatorId} and a.endpoint_id = ${endpointId}
+            and a.attempted_at < ${now} and a.attempted_at >= ${now} - ${`${gapMs} milliseconds`}::interval
+        ) then ${webhookEndpoints.failingSince} else ${now} end`,
+    })
     .where(eq(webhookEndpoints.endpointId, endpointId))
     .returning(endpointColumns);
   return row ? fromEndpointColumns(row) : null;

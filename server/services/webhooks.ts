@@ -54,6 +54,12 @@ export const WEBHOOK_RETRY = {
    * a duplicate of the scheduled one (a re-run of an attempt already made) and does nothing.
    */
   dueToleranceMs: 2_000,
+  /**
+   * A failure more than this after the endpoint's previous attempt starts a new run of
+   * failures (twice the longest wait between retries): an endpoint that failed once, then
+   * had nothing to deliver for days, is not "failing for 24 h" at its next failure.
+   */
+  failingRunGapMs: 12 * HOUR,
   /** An endpoint failing continuously this long, with at least `disableAfterFailures` failed attempts in a row, is disabled. */
   disableAfterMs: 24 * HOUR,
   disableAfterFailures: 5,
@@ -208,7 +214,7 @@ async function attemptDelivery(rt: Runtime, tx: Tx, endpoint: WebhookEndpoint, m
   });
   const attempt = await insertAttempt(tx, message.creatorId, { id: randomUUID(), messageId: message.id, endpointId: endpoint.id, attemptedAt, ...result });
   if (isSuccessStatus(attempt.statusCode)) await markEndpointHealthy(tx, endpoint.id);
-  else await markEndpointFailing(tx, endpoint.id, attemptedAt);
+  else await markEndpointFailing(tx, endpoint.id, attemptedAt, WEBHOOK_RETRY.failingRunGapMs);
   rt.log.info(
     { creatorId: message.creatorId, endpointId: endpoint.id, messageId: message.id, statusCode: attempt.statusCode, latencyMs: attempt.latencyMs, error: attempt.error },
     'webhook attempt',

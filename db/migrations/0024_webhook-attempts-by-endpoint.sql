@@ -1,0 +1,1 @@
+CREATE INDEX "webhook_attempts_endpoint_idx" ON "webhook_attempts" USING btree ("creator_id","endpoint_id","attempted_at");
