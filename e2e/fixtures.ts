@@ -21,12 +21,23 @@ export function newCreator(label?: string): CreatorCredentials {
   return { email: uniqueEmail(label), name: `E2E ${label ?? 'Creator'}`, password: `pw-${randomUUID()}` };
 }
 
-export const test = base.extend<{ creator: CreatorCredentials }>({
+export const test = base.extend<{ creator: CreatorCredentials; pageErrors: string[] }>({
   // A fresh, not yet registered creator per test.
   // eslint-disable-next-line no-empty-pattern
   creator: async ({}, use, testInfo) => {
     await use(newCreator(testInfo.title));
   },
+  // Every journey fails on an uncaught error in the page (a hydration mismatch makes React
+  // throw away the server's HTML and render again: a flash, and typing lost).
+  pageErrors: [
+    async ({ page }, use) => {
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await use(errors);
+      expect(errors, 'uncaught errors in the page').toEqual([]);
+    },
+    { auto: true },
+  ],
 });
 
 export async function signUpInBrowser(page: Page, creator: CreatorCredentials): Promise<void> {

@@ -1,4 +1,4 @@
-import { formatDate, formatDateTime } from '~/lib/format';
+import { formatDate, formatDateTime, formatDayRange } from '~/lib/format';
 
 /** A moment in a table: the day (or day and time), the exact time on hover. */
 export function Timestamp({ iso, withTime = false }: { iso: string | null; withTime?: boolean }) {
@@ -10,8 +10,6 @@ export function Timestamp({ iso, withTime = false }: { iso: string | null; withT
   );
 }
 
-const DAYS = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
-
 /**
  * A billing period [start, end) as the days it covers ("1–30 Nov 2026"): the end is the
  * first moment of the next period, so the last day shown is the one before it.
@@ -21,7 +19,7 @@ export function Period({ start, end }: { start: string; end: string }) {
   const lastMoment = new Date(Math.max(from.getTime(), new Date(end).getTime() - 1));
   return (
     <span className="whitespace-nowrap" title={`${formatDateTime(start)} until ${formatDateTime(end)}`}>
-      {DAYS.formatRange(from, lastMoment)}
+      {formatDayRange(from, lastMoment)}
     </span>
   );
 }

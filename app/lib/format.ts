@@ -10,3 +10,26 @@ export function formatDateTime(iso: string | null): string {
 export function formatDate(iso: string): string {
   return DATE.format(new Date(iso));
 }
+
+const DAY_PARTS = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+
+function dayParts(at: Date): { day: string; month: string; year: string } {
+  const parts = DAY_PARTS.formatToParts(at);
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
+  return { day: part('day'), month: part('month'), year: part('year') };
+}
+
+/**
+ * The days from `first` to `last` (UTC), as short as reads clearly: "1–30 Nov 2026",
+ * "31 Oct – 30 Nov 2026", "15 Dec 2026 – 14 Jan 2027", "5 Nov 2026". Built from parts
+ * rather than Intl's formatRange, whose spacing (thin spaces or not) differs between ICU
+ * versions — the server's and the browser's — and broke hydration.
+ */
+export function formatDayRange(first: Date, last: Date): string {
+  const a = dayParts(first);
+  const b = dayParts(last);
+  if (a.year !== b.year) return `${a.day} ${a.month} ${a.year} – ${b.day} ${b.month} ${b.year}`;
+  if (a.month !== b.month) return `${a.day} ${a.month} – ${b.day} ${b.month} ${b.year}`;
+  if (a.day !== b.day) return `${a.day}–${b.day} ${b.month} ${b.year}`;
+  return `${b.day} ${b.month} ${b.year}`;
+}

@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { formatDayRange } from './format.js';
+
+describe('formatDayRange', () => {
+  const range = (a: string, b: string) => formatDayRange(new Date(a), new Date(b));
+
+  it('writes a period as the days it covers, with plain spaces whatever the ICU version', () => {
+    expect(range('2026-11-01T00:00:00Z', '2026-11-30T23:59:59.999Z')).toBe('1–30 Nov 2026');
+    expect(range('2026-10-31T15:30:00Z', '2026-11-30T15:29:59.999Z')).toBe('31 Oct – 30 Nov 2026');
+    expect(range('2026-12-15T00:00:00Z', '2027-01-14T23:59:59.999Z')).toBe('15 Dec 2026 – 14 Jan 2027');
+    expect(range('2026-11-05T01:00:00Z', '2026-11-05T02:00:00Z')).toBe('5 Nov 2026');
+    // Days are UTC days: 23:30 UTC on the 1st is the 1st, wherever the browser is.
+    expect(range('2026-03-01T23:30:00Z', '2026-03-31T23:30:00Z')).toBe('1–31 Mar 2026');
+    for (const text of [range('2026-10-31T00:00:00Z', '2026-11-30T00:00:00Z')]) expect(text).not.toMatch(/[\u2009\u202f]/);
+  });
+});
