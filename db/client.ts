@@ -48,6 +48,25 @@ export function openAppPool(options: DbOptions): DbPool {
   return openPool(options.ownerUrl, { max: options.max, role: APP_ROLE, applicationName: options.applicationName });
 }
 
+/** The application's login cannot serve: it would see every creator's rows. */
+export class UnsafeAppRoleError extends Error {}
+
+/**
+ * Refuses to serve on application connections that row-level security does not apply to:
+ * a superuser or BYPASSRLS login (APP_DATABASE_URL set to the owner's login, say) would let
+ * one creator read another's rows. Run once at start-up.
+ */
+export async function assertRowLevelSecurityApplies(sql: postgres.Sql): Promise<void> {
+  const [role] = await sql<Array<{ name: string; rolsuper: boolean; rolbypassrls: boolean }>>`
+    select current_user as name, rolsuper, rolbypassrls from pg_roles where rolname = current_user`;
+  if (!role || role.rolsuper || role.rolbypassrls) {
+    throw new UnsafeAppRoleError(
+      `The application's database role "${role?.name ?? '?'}" ${role?.rolsuper ? 'is a superuser' : 'bypasses row-level security'}: every creator would see every other's data. ` +
+        'Set APP_DATABASE_URL to a login without SUPERUSER or BYPASSRLS that is a member of staryer_app (README, "Configuration"), or leave it unset.',
+    );
+  }
+}
+
 /** Replaces the database name of a Postgres URL. */
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import { openAppPool, openPool, withDatabase, type DbPool } from '../db/client.js';
+import { assertRowLevelSecurityApplies, openAppPool, openPool, withDatabase, type DbPool } from '../db/client.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
 import { ensureDatabase, runMigrations } from '../db/migrate.js';
 import { BOSS_SCHEMA, startBoss } from '../jobs/boss.js';
@@ -21,6 +21,8 @@ export type Booted = {
   /** The application pool's driver, for shutdown and fault-injection in tests. */
   appSql: DbPool['sql'];
   close: () => Promise<void>;
+  /** Stops the embedded Postgres this process started, if any, and nothing else: the last resort of a shutdown that did not finish. */
+  stopDatabase: () => Promise<void>;
 };
 
 export const EMBEDDED_DATABASE = 'staryer';
@@ -60,6 +62,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
   };
+  let stopDatabase: () => Promise<void> = () => Promise.resolve();
   try {
     let ownerUrl: string;
     if (options.database) {
@@ -68,13 +71,18 @@ export async function boot(options: BootOptions): Promise<Booted> {
     } else {
       const resolved = await resolveDatabase(env, log);
       ownerUrl = resolved.ownerUrl;
-      if (resolved.embedded?.owned) closers.push(() => resolved.embedded!.stop());
+      if (resolved.embedded?.owned) {
+        const embedded = resolved.embedded;
+        closers.push(() => embedded.stop());
+        stopDatabase = () => embedded.stop();
+      }
       await runMigrations(ownerUrl);
     }
 
     const poolMax = 10;
     const app: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: poolMax });
     closers.push(() => app.sql.end({ timeout: 5 }));
+    await assertRowLevelSecurityApplies(app.sql);
     const pipelined: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: 2 });
     closers.push(() => pipelined.sql.end({ timeout: 5 }));
     const owner: DbPool = openPool(ownerUrl, { max: 3, applicationName: 'staryer-admin' });
@@ -133,7 +141,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
       await startWorkers(rt, boss);
       closers.push(() => stopWorkers(boss));
     }
-    return { rt, ownerUrl, appSql: app.sql, close };
+    return { rt, ownerUrl, appSql: app.sql, close, stopDatabase };
   } catch (error) {
     await close();
     throw error;

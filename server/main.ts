@@ -3,13 +3,17 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
-import { boot } from './boot.js';
+import { UnsafeAppRoleError } from '../db/client.js';
+import { boot, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
 import { createRemixPages } from './http/remix.js';
 import { createLogger } from './logger.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** How long a shutdown may take before the process stops its Postgres and exits anyway. */
+const SHUTDOWN_GRACE_MS = 20_000;
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, workers, HTTP. */
 async function main() {
@@ -25,39 +29,97 @@ async function main() {
   }
   const log = createLogger(env.LOG_LEVEL);
   const started = Date.now();
-  const booted = await boot({ env, workers: env.RUN_WORKERS, log });
-  const { rt } = booted;
 
-  const buildFile = path.join(ROOT, 'build', 'index.js');
-  if (!existsSync(buildFile)) throw new Error('The dashboard is not built: run `npm run build` (npm start does it for you).');
-  const build = (await import(pathToFileURL(buildFile).href)) as ServerBuild;
-  const server = http.createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 30_000 },
-    createHttpApp(rt, { pages: createRemixPages(rt, build), publicDir: path.join(ROOT, 'public') }),
-  );
-  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : env.PORT;
-  const base = `http://${env.HOST === '0.0.0.0' ? 'localhost' : env.HOST}:${port}`;
-  log.info({ port, ms: Date.now() - started }, `Staryer Usage is ready: dashboard ${base}/creator/dashboard/usage · API ${base}/api · docs ${base}/api/docs`);
-
+  let booted: Booted | null = null;
+  let server: http.Server | null = null;
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  /**
+   * Stops taking requests, lets those in flight finish (keep-alive connections are closed
+   * after their next answer instead of carrying more), then stops the workers, the pools
+   * and the Postgres this process started. Handled from the first moment: a signal during
+   * start-up stops what has started once it has.
+   */
+  const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 20_000);
+    const force = setTimeout(() => {
+      log.error({ ms: SHUTDOWN_GRACE_MS }, 'shutdown did not finish in time: stopping Postgres and exiting');
+      void Promise.race([booted?.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
+    }, SHUTDOWN_GRACE_MS);
     force.unref();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
-    await booted.close();
+    if (server) {
+      const closing = server;
+      const idle = setInterval(() => closing.closeIdleConnections(), 100);
+      await new Promise<void>((resolve) => {
+        closing.close(() => resolve());
+        closing.closeIdleConnections();
+      });
+      clearInterval(idle);
+    }
+    if (booted) await booted.close();
     log.info('stopped');
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    booted = await boot({ env, workers: env.RUN_WORKERS, log });
+  } catch (error) {
+    if (error instanceof UnsafeAppRoleError) {
+      console.error(error.message);
+      process.exit(78);
+    }
+    throw error;
+  }
+  // A signal came while starting: stop what started.
+  if (stopping) {
+    await booted.close();
+    process.exit(0);
+  }
+  const { rt } = booted;
+
+  const buildFile = path.join(ROOT, 'build', 'index.js');
+  if (!existsSync(buildFile)) {
+    await booted.close();
+    throw new Error('The dashboard is not built: run `npm run build` (npm start does it for you).');
+  }
+  const build = (await import(pathToFileURL(buildFile).href)) as ServerBuild;
+  const app = createHttpApp(rt, { pages: createRemixPages(rt, build), publicDir: path.join(ROOT, 'public') });
+  server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+    // While stopping, each connection closes after its answer rather than carrying more.
+    if (stopping) res.setHeader('connection', 'close');
+    void app(req, res);
+  });
+  const listening = server;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(env.PORT, env.HOST, () => {
+        listening.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'EADDRINUSE'
+        ? `port ${env.PORT} on ${env.HOST} is in use: set PORT to a free one`
+        : code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL'
+          ? `HOST ${env.HOST} is not an address of this machine`
+          : code === 'EACCES'
+            ? `port ${env.PORT} needs privileges: set PORT above 1023`
+            : (error as Error).message;
+    log.error({ err: error }, `cannot listen: ${reason}`);
+    server = null;
+    await shutdown('listen failed', 1);
+    return;
+  }
+  const address = listening.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  const base = `http://${env.HOST === '0.0.0.0' ? 'localhost' : env.HOST}:${port}`;
+  log.info({ port, ms: Date.now() - started }, `Staryer Usage is ready: dashboard ${base}/creator/dashboard/usage · API ${base}/api · docs ${base}/api/docs`);
 }
 
 main().catch((error: unknown) => {

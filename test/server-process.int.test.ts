@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../db/embedded.js';
+import { useTestDatabase } from './harness/db.js';
+
+/**
+ * `npm start`'s process as an operator runs it (node server/main.ts, its own embedded
+ * Postgres): how it stops under load, and how it refuses to start when it cannot serve.
+ */
+const KEY = 'operator-chosen-bootstrap-key-0123456789';
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+});
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+
+async function dataDir() {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-process-'));
+  await fs.chmod(dir, 0o755);
+  dirs.push(dir);
+  return dir;
+}
+
+function startServer(env: Record<string, string>) {
+  const child = spawn('node', ['--import', 'tsx', 'server/main.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'info', NODE_ENV: 'production', RUN_WORKERS: 'false', HOST: '127.0.0.1', DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += String(d)));
+  child.stderr!.on('data', (d) => (output += String(d)));
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : -2))));
+  return { child, output: () => output, exited };
+}
+
+async function ready(output: () => string, exited: Promise<number>) {
+  let done = false;
+  void exited.then(() => (done = true));
+  for (let i = 0; i < 600 && !done && !output().includes('is ready'); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(output(), output()).toContain('is ready');
+}
+
+function request(agent: http.Agent, port: number, method: string, urlPath: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: urlPath, agent, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += String(d)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+describe('the server process', () => {
+  it('stops within seconds on SIGTERM while keep-alive clients keep sending: every 201 is recorded, nothing more, and its Postgres is stopped', async () => {
+    const dir = await dataDir();
+    const port = await freePort();
+    const server = startServer({
+      DATA_DIR: dir,
+      PORT: String(port),
+      STARYER_BOOTSTRAP_EMAIL: 'ops@example.com',
+      STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password',
+      STARYER_BOOTSTRAP_API_KEY: KEY,
+    });
+    await ready(server.output, server.exited);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    expect((await request(agent, port, 'POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' })).status).toBe(201);
+
+    const answered: string[] = [];
+    let refused = 0;
+    let n = 0;
+    const sender = async () => {
+      for (;;) {
+        const key = `k-${n++}`;
+        try {
+          const answer = await request(agent, port, 'POST', '/api/usage/track', { event_name: 'calls', user_id: `u${n % 5}`, idempotency_key: key });
+          if (answer.status === 201) answered.push(key);
+        } catch {
+          // The connection closed under a request the server never read: nothing recorded.
+          if (++refused > 20) return;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    };
+    const senders = [sender(), sender()];
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stopAt = Date.now();
+    server.child.kill('SIGTERM');
+    const code = await server.exited;
+    const tookMs = Date.now() - stopAt;
+    await Promise.all(senders);
+    agent.destroy();
+
+    expect(code, server.output()).toBe(0);
+    expect(tookMs).toBeLessThan(10_000);
+    expect(server.output()).toContain('stopped');
+    expect(answered.length).toBeGreaterThan(10);
+    expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
+
+    // What was recorded is exactly what was answered 201.
+    const pg = await startEmbeddedPostgres({ dataDir: dir, port: 0 });
+    const sql = postgres(pg.url.replace(/\/postgres$/, '/staryer'), { max: 1, onnotice: () => undefined });
+    try {
+      const rows = await sql<Array<{ idempotency_key: string }>>`select idempotency_key from usage_events`;
+      expect(rows.map((r) => r.idempotency_key).sort()).toEqual([...answered].sort());
+    } finally {
+      await sql.end();
+      await pg.stop();
+    }
+  }, 120_000);
+
+  it('a PORT already in use: exits 1 saying so, and stops the Postgres it started', async () => {
+    const dir = await dataDir();
+    const busy = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => busy.once('listening', r));
+    const { port } = busy.address() as net.AddressInfo;
+    try {
+      const server = startServer({ DATA_DIR: dir, PORT: String(port) });
+      const code = await server.exited;
+      expect(code).toBe(1);
+      expect(server.output()).toContain(`port ${port} on 127.0.0.1 is in use: set PORT to a free one`);
+      expect(server.output()).not.toContain("Unhandled 'error' event");
+      expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
+    } finally {
+      busy.close();
+    }
+  }, 120_000);
+
+  it('an APP_DATABASE_URL whose role bypasses row-level security: refuses to start (78), naming the fix', async () => {
+    const { url } = await useTestDatabase();
+    // The owner's (superuser) login as the application's: every creator would see every other's rows.
+    const server = startServer({ DATABASE_URL: url, APP_DATABASE_URL: url, PORT: String(await freePort()) });
+    expect(await server.exited).toBe(78);
+    expect(server.output()).toMatch(/is a superuser: every creator would see every other's data/);
+    expect(server.output()).toContain('APP_DATABASE_URL');
+  }, 120_000);
+});
