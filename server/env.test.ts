@@ -42,7 +42,7 @@ describe('environment', () => {
   });
 
   it('refuses a bootstrap API key that could never authenticate, and takes one that can', () => {
-    const together = { STARYER_BOOTSTRAP_EMAIL: 'a@b.co', STARYER_BOOTSTRAP_PASSWORD: 'pw' };
+    const together = { STARYER_BOOTSTRAP_EMAIL: 'a@b.co', STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password' };
     const made = generateApiKey();
     const badChecksum = made.slice(0, -1) + (made.endsWith('x') ? 'y' : 'x');
     // Our prefix without our format (length, alphabet, checksum), and characters a header cannot carry cleanly.
@@ -52,6 +52,30 @@ describe('environment', () => {
     for (const key of [generateApiKey(), 'operator-chosen-bootstrap-key-0123456789']) {
       expect(parseEnv({ ...together, STARYER_BOOTSTRAP_API_KEY: key }).STARYER_BOOTSTRAP_API_KEY).toBe(key);
     }
+  });
+
+  it('refuses values that would fail later: URLs of the wrong kind, blank ports, endless sessions, short bootstrap passwords', () => {
+    const problems = (source: Record<string, string>) => {
+      try {
+        parseEnv(source);
+        return [];
+      } catch (error) {
+        return (error as EnvError).problems;
+      }
+    };
+    // "host:587" parses as a URL whose scheme is "host:": mail would go nowhere.
+    expect(problems({ SMTP_URL: 'smtp.example.com:587' })).toEqual([expect.stringMatching(/^SMTP_URL: must be a smtp:\/\/ or smtps:\/\/ URL/)]);
+    expect(problems({ SMTP_URL: 'smtps://u:p@smtp.example.com:465' })).toEqual([]);
+    expect(problems({ PUBLIC_URL: 'usage.example.com:443' })).toEqual([expect.stringMatching(/^PUBLIC_URL: must be a http:\/\/ or https:\/\/ URL/)]);
+    expect(problems({ DATABASE_URL: 'mysql://u:p@db/x' })).toEqual([expect.stringMatching(/^DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/)]);
+    expect(problems({ DATABASE_URL: 'postgresql://u:p@db:5432/x', APP_DATABASE_URL: 'postgres://a:b@db/x' })).toEqual([]);
+    expect(problems({ PORT: ' ' })).toEqual(['PORT: must be a port number (0–65535)']);
+    expect(problems({ PORT: '70000' })).toEqual(['PORT: must be a port number (0–65535)']);
+    expect(parseEnv({ PORT: ' 8080 ' }).PORT).toBe(8080);
+    expect(problems({ SESSION_TTL_HOURS: '10000000000' })).toEqual(['SESSION_TTL_HOURS: must be at most 8784 (a year)']);
+    expect(problems({ STARYER_BOOTSTRAP_EMAIL: 'a@b.co', STARYER_BOOTSTRAP_PASSWORD: 'short', STARYER_BOOTSTRAP_API_KEY: 'operator-chosen-bootstrap-key-0123456789' })).toEqual([
+      'STARYER_BOOTSTRAP_PASSWORD: must be at least 10 characters, as sign-up requires',
+    ]);
   });
 
   it('requires the three bootstrap variables together', () => {

@@ -6,6 +6,20 @@ import { isPlausibleApiKey, KEY_PREFIX } from './services/api-key-format.js';
  * The only reader of process.env. Parsed once; a bad value fails start-up with every
  * problem listed, instead of surfacing later as a confusing runtime error.
  */
+/** A URL of one of these schemes (z.url() alone takes "host:587" as the scheme "host:"). */
+const urlOf = (schemes: string[], example: string) =>
+  z.url().refine((value) => URL.canParse(value) && schemes.includes(new URL(value).protocol.slice(0, -1)), `must be a ${schemes.join(':// or ')}:// URL, e.g. ${example}`);
+
+/** A port number; blank or spaces are refused rather than read as 0 (any free port). */
+const port = (fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a port number (0–65535)')
+    .transform(Number)
+    .pipe(z.number().int().max(65535, 'must be a port number (0–65535)'))
+    .default(fallback);
+
 const booleanString = z
   .enum(['true', 'false', '1', '0', ''])
   .transform((value) => value === 'true' || value === '1');
@@ -13,12 +27,12 @@ const booleanString = z
 export const ZEnv = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    PORT: port(3000),
     HOST: z.string().min(1).default('0.0.0.0'),
-    DATABASE_URL: z.url().optional(),
-    APP_DATABASE_URL: z.url().optional(),
+    DATABASE_URL: urlOf(['postgres', 'postgresql'], 'postgres://user:password@host:5432/staryer').optional(),
+    APP_DATABASE_URL: urlOf(['postgres', 'postgresql'], 'postgres://staryer_login:password@host:5432/staryer').optional(),
     DATA_DIR: z.string().min(1).default('.data'),
-    EMBEDDED_PG_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+    EMBEDDED_PG_PORT: port(0),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     TRUST_PROXY: booleanString.default(false),
     /** Bearer token that /metrics requires; unset → /metrics answers loopback clients only. */
@@ -28,13 +42,13 @@ export const ZEnv = z
     AUTH_RATE_LIMIT_PER_EMAIL: z.coerce.number().int().min(1).default(10),
     AUTH_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(30),
     AUTH_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
-    SESSION_TTL_HOURS: z.coerce.number().int().min(1).default(24 * 14),
+    SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 366, 'must be at most 8784 (a year)').default(24 * 14),
     RUN_WORKERS: booleanString.default(true),
     /** smtp://user:pass@host:port (smtps:// for TLS). Unset → alert emails go to the outbox shown in the dashboard. */
-    SMTP_URL: z.url().optional(),
+    SMTP_URL: urlOf(['smtp', 'smtps'], 'smtp://user:password@smtp.example.com:587').optional(),
     MAIL_FROM: z.string().min(3).default('Staryer Usage <alerts@staryer.localhost>'),
     /** Public base URL of this server, for links in emails (e.g. https://usage.example.com). */
-    PUBLIC_URL: z.url().optional(),
+    PUBLIC_URL: urlOf(['http', 'https'], 'https://usage.example.com').optional(),
     /** Allow webhook URLs that resolve to loopback/private/link-local addresses (tests, local development). */
     ALLOW_PRIVATE_WEBHOOK_URLS: booleanString.default(false),
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
@@ -50,7 +64,7 @@ export const ZEnv = z
     /** Timeout of one Stripe call; a timed-out meter event is resent with the same identifier. */
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
     STARYER_BOOTSTRAP_EMAIL: z.email().optional(),
-    STARYER_BOOTSTRAP_PASSWORD: z.string().min(1).optional(),
+    STARYER_BOOTSTRAP_PASSWORD: z.string().min(10, 'must be at least 10 characters, as sign-up requires').optional(),
     STARYER_BOOTSTRAP_API_KEY: z
       .string()
       .min(32, 'must be at least 32 characters')

@@ -45,6 +45,8 @@ describe('operational endpoints', () => {
     expect(remote.status).toBe(403);
     expect(await remote.text()).not.toContain('staryer_http_requests_total');
     expect((await fetch(`${proxied.url}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1' } })).status).toBe(200);
+    // The proxy appends the address it saw: what the client wrote before it proves nothing.
+    expect((await fetch(`${proxied.url}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1, 203.0.113.7' } })).status).toBe(403);
 
     const token = 'scraper-token-0123456789';
     const guarded = await startTestServer(url, { env: { METRICS_TOKEN: token } });

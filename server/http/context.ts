@@ -5,8 +5,15 @@ import type { Runtime } from '../runtime.js';
 import { authenticateApiKey } from '../services/api-keys.js';
 import { authenticateUserToken, looksLikeUserToken } from '../services/tokens.js';
 
+/**
+ * The last value of a forwarded header: the one our proxy added. Proxies append to what
+ * the client sent (nginx's $proxy_add_x_forwarded_for), so the first is the client's to
+ * choose: "X-Forwarded-For: 127.0.0.1" would pass for this machine.
+ */
+const lastForwarded = (value: string | string[] | undefined) => String(value ?? '').split(',').at(-1)?.trim() ?? '';
+
 export function clientInfo(rt: Runtime, req: IncomingMessage): ClientInfo {
-  const forwarded = rt.env.TRUST_PROXY ? String(req.headers['x-forwarded-for'] ?? '').split(',')[0]?.trim() : '';
+  const forwarded = rt.env.TRUST_PROXY ? lastForwarded(req.headers['x-forwarded-for']) : '';
   return {
     ip: forwarded || req.socket.remoteAddress || 'unknown',
     userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
@@ -16,7 +23,7 @@ export function clientInfo(rt: Runtime, req: IncomingMessage): ClientInfo {
 export function isSecureRequest(rt: Runtime, req: IncomingMessage): boolean {
   if (rt.env.COOKIE_SECURE !== 'auto') return rt.env.COOKIE_SECURE === 'true';
   if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  return rt.env.TRUST_PROXY && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() === 'https';
+  return rt.env.TRUST_PROXY && lastForwarded(req.headers['x-forwarded-proto']) === 'https';
 }
 
 /** Authorization: Bearer <api key>. No header → anonymous (procedures decide); a bad key → 401. */
