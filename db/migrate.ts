@@ -9,15 +9,45 @@ export const MIGRATIONS_FOLDER = path.join(path.dirname(fileURLToPath(import.met
 /** Any constant: the advisory lock that serialises migrations across processes. */
 const MIGRATION_LOCK = 727_001;
 
-/** Applies pending migrations as the owner. Safe to call from several processes at once. */
-export async function runMigrations(ownerUrl: string): Promise<void> {
+/** How long start-up waits for the database's first answer before saying it cannot reach it. */
+export const FIRST_CONNECT_TIMEOUT_MS = 30_000;
+
+/** The database named in DATABASE_URL does not answer (a wrong host, a firewall). */
+export class DatabaseUnreachableError extends Error {}
+
+/** host:port of a Postgres URL, without credentials, for messages. */
+export const describeDatabase = (url: string) => {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+};
+
+/**
+ * Applies pending migrations as the owner. Safe to call from several processes at once.
+ * An unreachable host fails after FIRST_CONNECT_TIMEOUT_MS with a message naming it (the
+ * driver itself keeps trying to connect for ever).
+ */
+export async function runMigrations(ownerUrl: string, options: { connectTimeoutMs?: number } = {}): Promise<void> {
   const sql = postgres(ownerUrl, { max: 1, onnotice: () => undefined, connection: { application_name: 'staryer-migrate' } });
+  const timeoutMs = options.connectTimeoutMs ?? FIRST_CONNECT_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  let answered = false;
   try {
+    await Promise.race([
+      sql`select 1`,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new DatabaseUnreachableError(`The database at ${describeDatabase(ownerUrl)} did not answer within ${timeoutMs / 1000} s: check DATABASE_URL's host and port, and that Postgres accepts connections from here.`)),
+          timeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    answered = true;
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migrate(toDb(sql), { migrationsFolder: MIGRATIONS_FOLDER, migrationsSchema: 'drizzle' });
     await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`;
   } finally {
-    await sql.end({ timeout: 5 });
+    // A connection still being attempted is dropped at once.
+    await sql.end({ timeout: answered ? 5 : 0 });
   }
 }
 

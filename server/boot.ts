@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { assertRowLevelSecurityApplies, openAppPool, openPool, withDatabase, type DbPool } from '../db/client.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
-import { ensureDatabase, runMigrations } from '../db/migrate.js';
+import { describeDatabase, ensureDatabase, runMigrations } from '../db/migrate.js';
 import { BOSS_SCHEMA, startBoss } from '../jobs/boss.js';
 import { startWorkers, stopWorkers } from '../jobs/worker.js';
 import type { TEnv } from './env.js';
@@ -71,6 +71,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
     } else {
       const resolved = await resolveDatabase(env, log);
       ownerUrl = resolved.ownerUrl;
+      if (!resolved.embedded) log.info({ database: describeDatabase(ownerUrl) }, 'connecting to DATABASE_URL');
       if (resolved.embedded?.owned) {
         const embedded = resolved.embedded;
         closers.push(() => embedded.stop());

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
+import { DatabaseUnreachableError } from '../db/migrate.js';
 import { boot, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
@@ -70,6 +71,10 @@ async function main() {
     if (error instanceof UnsafeAppRoleError) {
       console.error(error.message);
       process.exit(78);
+    }
+    if (error instanceof DatabaseUnreachableError) {
+      console.error(error.message);
+      process.exit(1);
     }
     throw error;
   }

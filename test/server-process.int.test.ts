@@ -8,6 +8,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../db/embedded.js';
+import { DatabaseUnreachableError, runMigrations } from '../db/migrate.js';
 import { useTestDatabase } from './harness/db.js';
 
 /**
@@ -155,4 +156,22 @@ describe('the server process', () => {
     expect(server.output()).toMatch(/is a superuser: every creator would see every other's data/);
     expect(server.output()).toContain('APP_DATABASE_URL');
   }, 120_000);
+
+  it('a DATABASE_URL that never answers: start-up fails naming the host and what to check, instead of waiting for ever', async () => {
+    // A host that takes connections and never says a word (a firewall, a wrong service).
+    const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
+    await new Promise((r) => silent.once('listening', r));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const failed = await runMigrations(`postgres://owner:secret@127.0.0.1:${port}/staryer`, { connectTimeoutMs: 500 }).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(DatabaseUnreachableError);
+      expect((failed as Error).message).toBe(
+        `The database at 127.0.0.1:${port}/staryer did not answer within 0.5 s: check DATABASE_URL's host and port, and that Postgres accepts connections from here.`,
+      );
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      silent.close();
+    }
+  });
 });
