@@ -195,7 +195,7 @@ program
   .option('--append', 'add events to the existing demo creator (its meters and customers)')
   .option('--reset', 'delete the existing demo creator and all its data first')
   .action(async (options: { email: string; password?: string; events: number; customers: number; meters: number; days: number; seed?: number; append?: boolean; reset?: boolean }) => {
-    if (options.append && options.reset) throw new InvalidArgumentError('--append and --reset cannot be combined');
+    if (options.append && options.reset) program.error('error: --append and --reset cannot be combined', { exitCode: 1 });
     await withApp(async ({ rt }) => {
       const tty = process.stderr.isTTY;
       const bars = new Map<SeedPhase, InstanceType<typeof cliProgress.SingleBar>>();

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EnvError, parseEnv, ZEnv } from './env.js';
 import { generateApiKey } from './services/api-key-format.js';
@@ -28,6 +30,18 @@ describe('environment', () => {
     const env = parseEnv({});
     expect(env).toMatchObject({ PORT: 3000, DATA_DIR: '.data', RUN_WORKERS: true });
     expect(env.DATABASE_URL).toBeUndefined();
+  });
+
+  it('keeps the default data in the project’s .data wherever a command runs from; a DATA_DIR given is taken from where it runs', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+    const cwd = process.cwd();
+    process.chdir(path.join(root, 'scripts'));
+    try {
+      expect(parseEnv({}).dataDir).toBe(path.join(root, '.data'));
+      expect(parseEnv({ DATA_DIR: 'elsewhere' }).dataDir).toBe(path.join(root, 'scripts', 'elsewhere'));
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('lists every bad variable at once', () => {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { isPlausibleApiKey, KEY_PREFIX } from './services/api-key-format.js';
 
@@ -19,6 +20,8 @@ const port = (fallback: number) =>
     .transform(Number)
     .pipe(z.number().int().max(65535, 'must be a port number (0–65535)'))
     .default(fallback);
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const booleanString = z
   .enum(['true', 'false', '1', '0', ''])
@@ -103,7 +106,10 @@ export function parseEnv(source: Record<string, string | undefined>): TEnv {
   if (!result.success) {
     throw new EnvError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
-  return { ...result.data, dataDir: path.resolve(result.data.DATA_DIR) };
+  // The default is the project's own .data, wherever the command runs from (the CLI from a
+  // subdirectory made a new, empty database there); a DATA_DIR given is taken as given.
+  const dataDir = cleaned.DATA_DIR === undefined ? path.join(PROJECT_ROOT, result.data.DATA_DIR) : path.resolve(result.data.DATA_DIR);
+  return { ...result.data, dataDir };
 }
 
 let cached: TEnv | undefined;

@@ -67,6 +67,10 @@ describe('staryer-usage CLI', () => {
     expect(badScope.stderr).toContain('not root');
     const unknownPrefix = await cli('key', 'revoke', 'su_live_zzzzzz');
     expect(unknownPrefix.code).toBe(3);
+    const exclusive = await cli('seed', '--append', '--reset');
+    expect(exclusive.code).toBe(1);
+    expect(exclusive.stderr).toContain('--append and --reset cannot be combined');
+    expect(exclusive.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
     // Nothing of the attempts above exists.
     const rows = await server.rt.ownerDb.execute<{ n: number }>((await import('drizzle-orm')).sql`select count(*)::int as n from creators where email = ${email}`);
     expect(rows[0]!.n).toBe(0);
