@@ -107,3 +107,15 @@ test('the overview updates live as events arrive, and trends chart them', async 
   await expect(page.getByTestId('kpi-events-value')).toHaveText('15');
   await screenshot(page, 'overview-phone');
 });
+
+test('when the session ends, the live overview stops polling and sends the creator to log in, then back', async ({ page, context, creator }) => {
+  await signUpInBrowser(page, creator);
+  await expect(page).toHaveURL(DASHBOARD);
+  // The session goes (logged out elsewhere, or expired): the next poll is refused.
+  await context.clearCookies();
+  await expect(page).toHaveURL(`/login?next=${encodeURIComponent(DASHBOARD)}`, { timeout: 15_000 });
+  await page.getByLabel('Email').fill(creator.email);
+  await page.getByLabel('Password').fill(creator.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(DASHBOARD);
+});

@@ -2,10 +2,14 @@ import { useEffect, useRef, useState } from 'react';
 
 export type LiveState = 'live' | 'paused' | 'reconnecting';
 
+/** A tRPC call refused for want of a session (401). */
+const signedOut = (error: unknown) => (error as { data?: { httpStatus?: number } } | null)?.data?.httpStatus === 401;
+
 /**
  * Short polling (docs/decisions/0014-live-dashboard-polling.md): `load` runs every
  * `intervalMs` while the tab is visible, at once when it becomes visible again, and with
- * a growing delay (up to 30 s) after failures. Answers `data` (the loader's first, then
+ * a growing delay (up to 30 s) after failures; a 401 (the session ended) sends the page to
+ * log in, and back here afterwards. Answers `data` (the loader's first, then
  * each poll's), the state for a "live" indicator and when the data was last refreshed.
  */
 export function useLive<T>(initial: T, load: (signal: AbortSignal) => Promise<T>, intervalMs = 4000) {
@@ -43,6 +47,12 @@ export function useLive<T>(initial: T, load: (signal: AbortSignal) => Promise<T>
         setState('live');
       } catch (error) {
         if (stopped || (error instanceof Error && error.name === 'AbortError')) return;
+        if (signedOut(error)) {
+          // Logged out elsewhere, or the session expired: polling would never succeed again.
+          stopped = true;
+          window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+          return;
+        }
         failures += 1;
         setState('reconnecting');
       }
