@@ -122,8 +122,23 @@ const list = (value: string) =>
 const orNull = (value: string) => (value.trim() === '' ? null : value.trim());
 
 /** A row left completely empty is not a plan (a spare row the creator did not fill). */
-const filledRows = (rows: PlanLimitValues[]) =>
-  rows.filter((r) => r.plan_name.trim() || r.limit_value.trim() || r.overage_price.trim() || r.soft_limit_threshold.trim() || r.hard_cap);
+const isFilled = (r: PlanLimitValues) => Boolean(r.plan_name.trim() || r.limit_value.trim() || r.overage_price.trim() || r.soft_limit_threshold.trim() || r.hard_cap);
+const filledRows = (rows: PlanLimitValues[]) => rows.filter(isFilled);
+
+/**
+ * Field errors name plan rows as the API saw them, empty rows left out (`plan_limits[0]`
+ * is the first filled row): renamed to the form's own rows, so that each message shows
+ * under the row it is about.
+ */
+export function planRowFields(fields: Record<string, string>, rows: PlanLimitValues[]): Record<string, string> {
+  const filled = rows.flatMap((row, index) => (isFilled(row) ? [index] : []));
+  return Object.fromEntries(
+    Object.entries(fields).map(([field, message]) => [
+      field.replace(/^plan_limits\[(\d+)\]/, (whole, n: string) => (filled[Number(n)] === undefined ? whole : `plan_limits[${filled[Number(n)]}]`)),
+      message,
+    ]),
+  );
+}
 
 const planLimitsInput = (rows: PlanLimitValues[]) =>
   filledRows(rows).map((r) => ({
@@ -181,7 +196,7 @@ export function issueFields(issues: readonly Issue[]): Record<string, string> {
 /** Client-side check with the API's own schema: field errors, or none. */
 export function validateMeterForm(mode: 'create' | 'edit', values: MeterFormValues, currentPlans: readonly string[]): Record<string, string> {
   const result = mode === 'create' ? ZCreateMeterInput.safeParse(toCreateInput(values)) : ZUpdateMeterInput.safeParse(toUpdateInput(values, currentPlans));
-  return result.success ? {} : issueFields(result.error.issues);
+  return result.success ? {} : planRowFields(issueFields(result.error.issues), values.plan_limits);
 }
 
 /** The message for a field, also catching errors on its items (`rollup_dimensions[1]`). */

@@ -4,7 +4,7 @@ import { Badge, Card } from '@tremor/react';
 import type { TMeterPreview } from '../../server/schemas/meters';
 import { ConfirmAction } from '~/components/confirm-action';
 import { FormAlert } from '~/components/form-field';
-import { MeterForm, meterFormValuesOf, readMeterForm, toCreateInput, toUpdateInput, type MeterFormValues } from '~/components/meter-form';
+import { MeterForm, meterFormValuesOf, planRowFields, readMeterForm, toCreateInput, toUpdateInput, type MeterFormValues } from '~/components/meter-form';
 import { MeterPreviewLoading, MeterPreviewResult, PlanLimitHistory } from '~/components/meter-preview';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
@@ -91,7 +91,8 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   } catch (error) {
     const formError = toFormError(error);
     // The update's fields sit under `patch`; the form names them as the meter does.
-    const fields = Object.fromEntries(Object.entries(formError.fields).map(([field, message]) => [field.replace(/^patch\./, ''), message]));
+    const named = Object.fromEntries(Object.entries(formError.fields).map(([field, message]) => [field.replace(/^patch\./, ''), message]));
+    const fields = values ? planRowFields(named, values.plan_limits) : named;
     result.formError = {
       status: formError.status,
       message: formAlertMessage({ ...formError, fields }),

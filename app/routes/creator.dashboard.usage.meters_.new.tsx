@@ -1,7 +1,7 @@
 import { json, redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Link, useActionData, useNavigation } from '@remix-run/react';
 import type { TMeterPreview } from '../../server/schemas/meters';
-import { EMPTY_METER_FORM, MeterForm, readMeterForm, toCreateInput, type MeterFormValues } from '~/components/meter-form';
+import { EMPTY_METER_FORM, MeterForm, planRowFields, readMeterForm, toCreateInput, type MeterFormValues } from '~/components/meter-form';
 import { MeterPreviewLoading, MeterPreviewResult } from '~/components/meter-preview';
 import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
@@ -52,10 +52,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return redirect(`${dashboardPath('meters')}?created=${meter.id}`);
   } catch (error) {
     const formError = toFormError(error);
+    const fields = planRowFields(formError.fields, values.plan_limits);
     result.formError = {
       status: formError.status,
-      message: formAlertMessage(formError),
-      fields: formError.fields,
+      message: formAlertMessage({ ...formError, fields }),
+      fields,
     };
     return json(result, {
       status: formError.status,
