@@ -133,6 +133,9 @@ const EVENT_CASES: EventCase[] = [
   invalid('user_id of 257 characters', 'user_id', event({ user_id: str('u'.repeat(257)) })),
   invalid('user_id with a NUL byte', 'user_id', event({ user_id: '"hostile\\u0000user"' })),
   invalid('user_id a lone low surrogate', 'user_id', event({ user_id: '"hostile\\udfff"' })),
+  // No URL path can carry them (…/customers/{user_id}): such a customer could never be opened.
+  invalid('user_id ".."', 'user_id', event({ user_id: '".."' })),
+  invalid('user_id "."', 'user_id', event({ user_id: '"."' })),
   invalid('user_id an object', 'user_id', event({ user_id: `{"id":${str(HOSTILE_USER)}}` })),
   invalid('user_id an array', 'user_id', event({ user_id: `[${str(HOSTILE_USER)}]` })),
   // value

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ZText } from '../schemas/common.js';
+import { ZUserId } from '../schemas/common.js';
 import { ZCustomerDetail, ZCustomerEvents, ZCustomerEventsInput, ZCustomerGetInput, ZTopCustomers, ZTopCustomersInput } from '../schemas/customers.js';
 import { ZCustomer, ZCustomerUsage, ZCustomerUsageInput, ZUpsertCustomerInput, type TCustomer } from '../schemas/usage.js';
 import { upsertCustomer, type Customer } from '../services/customers.js';
@@ -22,7 +22,7 @@ export const toApiCustomer = (c: Customer): TCustomer => ({
 
 export const customersRouter = router({
   upsert: tenantProcedure('admin')
-    .input(z.object({ user_id: ZText(256).min(1, 'must not be empty'), customer: ZUpsertCustomerInput }))
+    .input(z.object({ user_id: ZUserId, customer: ZUpsertCustomerInput }))
     .output(ZCustomer.extend({ created: z.boolean() }))
     .mutation(async ({ ctx, input }) => {
       const { customer, created } = await upsertCustomer(ctx.rt, ctx.creatorId, input.user_id, input.customer);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ZText } from './common.js';
+import { ZText, ZUserId } from './common.js';
 import { ZDecimal } from './decimal.js';
 import { ZEventName, ZPlanName } from './meters.js';
 
@@ -71,7 +71,7 @@ export const ZTimestamp = z.iso.datetime({ offset: true, error: 'must be an RFC 
 export const ZTrackEvent = z
   .object({
     event_name: ZEventName,
-    user_id: ZText(256).min(1, 'must not be empty'),
+    user_id: ZUserId,
     value: ZDecimal.optional(),
     properties: ZProperties.optional(),
     timestamp: ZTimestamp.optional(),
@@ -211,7 +211,7 @@ export type TUpdateSettingsInput = z.infer<typeof ZUpdateSettingsInput>;
 
 export const ZCreateTokenInput = z
   .object({
-    user_id: ZText(256).min(1, 'must not be empty'),
+    user_id: ZUserId,
     ttl_seconds: z.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(1, 'must be ≥ 1').max(86_400, 'must be at most 86400 (a day)').default(3600),
   })
   .strict();
