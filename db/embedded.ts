@@ -43,42 +43,141 @@ const isRoot = () => typeof process.getuid === 'function' && process.getuid() ==
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(options.dataDir);
   const pgData = path.join(dataDir, 'pg');
+  const ownerFile = path.join(dataDir, 'pg.owner');
   const log = options.log ?? (() => undefined);
+  const settings = options.settings ?? {};
   await fs.mkdir(dataDir, { recursive: true });
 
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const running = await readRunningPostmaster(pgData);
-    if (running) {
-      const credentials = await readCredentials(dataDir);
-      log(`reusing the embedded Postgres already running on port ${running.port} (pid ${running.pid})`);
-      return { url: toUrl(credentials, running.port), port: running.port, owned: false, stop: async () => undefined };
+  let supervisor: ReturnType<typeof superviseFrom> | null = null;
+  let stopping = false;
+
+  /**
+   * Becomes the owner of `postmaster`: this process supervises it and stops it at the end.
+   * A restart after it dies is made under the lock; if another process started it first,
+   * this one hands over and uses theirs.
+   */
+  const own = async (postmaster: Postmaster, port: number) => {
+    await fs.writeFile(ownerFile, String(process.pid));
+    const restart = async (): Promise<Postmaster | null> => {
+      const release = await tryLock(path.join(dataDir, 'pg.lock'));
+      if (!release) return null;
+      try {
+        if (await readRunningPostmaster(pgData)) return null;
+        await removeStaleLockFile(pgData, log);
+        const next = await spawnPostmaster(dataDir, pgData, port, settings);
+        await fs.writeFile(ownerFile, String(process.pid));
+        return next;
+      } finally {
+        await release();
+      }
+    };
+    supervisor = superviseFrom(postmaster, restart, log, () => {
+      supervisor = null;
+      void acquire(port).catch((error: unknown) => log(`using the embedded Postgres another process started failed: ${String(error).split('\n')[0]}`));
+    });
+  };
+
+  /**
+   * Another live process of ours owns the postmaster (the CLI, a worker, another server):
+   * we use it, and when it goes — its owner stopped it on exit, or it died — we start it
+   * again on the same port (or use whoever's did first), so this process serves on.
+   */
+  const watchForeign = (pid: number, port: number) => {
+    void untilDead(pid, () => stopping).then(async () => {
+      if (stopping) return;
+      log(`the embedded Postgres this process shared (pid ${pid}) is gone; starting it again`);
+      try {
+        await acquire(port);
+      } catch (error) {
+        log(`starting the embedded Postgres again failed: ${String(error).split('\n')[0]}`);
+      }
+    });
+  };
+
+  /** Reuses, adopts or starts the postmaster of this directory; answers its port and credentials. */
+  const acquire = async (preferredPort?: number): Promise<{ port: number; credentials: Credentials }> => {
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const running = await readRunningPostmaster(pgData);
+      const owner = running ? await ownerOf(ownerFile, running.pid) : 0;
+      if (running && owner > 0 && (owner === process.pid || isAlive(owner))) {
+        if (owner !== process.pid) {
+          log(`reusing the embedded Postgres already running on port ${running.port} (pid ${running.pid}), started by process ${owner}`);
+          watchForeign(running.pid, running.port);
+        }
+        return { port: running.port, credentials: await readCredentials(dataDir) };
+      }
+      const release = await tryLock(path.join(dataDir, 'pg.lock'));
+      if (!release) {
+        await sleep(100); // another process is starting or adopting it; use it once it is up
+        continue;
+      }
+      try {
+        const again = await readRunningPostmaster(pgData);
+        const ownerNow = again ? await ownerOf(ownerFile, again.pid) : 0;
+        if (again && ownerNow > 0 && isAlive(ownerNow)) continue; // owned after all: use it (above)
+        if (again) {
+          // Left running by a process that has exited (killed, or stopped before it could
+          // stop it): adopted, so that it is watched and stopped at the end like our own.
+          log(`adopting the embedded Postgres left running on port ${again.port} (pid ${again.pid}) by a process that has exited`);
+          await own({ pid: again.pid, exited: untilDead(again.pid) }, again.port);
+          return { port: again.port, credentials: await readCredentials(dataDir) };
+        }
+        await assertReachableByPostgresUser(dataDir);
+        const credentials = await initialiseIfNeeded(dataDir, pgData, log);
+        await removeStaleLockFile(pgData, log);
+        const port = preferredPort || options.port || (await freePort());
+        await own(await spawnPostmaster(dataDir, pgData, port, settings), port);
+        log(`started embedded Postgres on port ${port} (pid ${supervisor!.pid()}, data in ${pgData})`);
+        return { port, credentials };
+      } finally {
+        await release();
+      }
     }
-    const release = await tryLock(path.join(dataDir, 'pg.lock'));
-    if (!release) {
-      await sleep(100); // another process is starting it; reuse it once it is up
-      continue;
-    }
-    try {
-      // Re-check under the lock: the holder before us may have just started it.
-      if (await readRunningPostmaster(pgData)) continue;
-      await assertReachableByPostgresUser(dataDir);
-      const credentials = await initialiseIfNeeded(dataDir, pgData, log);
-      await removeStaleLockFile(pgData, log);
-      const port = options.port || (await freePort());
-      const settings = options.settings ?? {};
-      const supervisor = superviseFrom(await spawnPostmaster(dataDir, pgData, port, settings), () => spawnPostmaster(dataDir, pgData, port, settings), log);
-      log(`started embedded Postgres on port ${port} (pid ${supervisor.pid()}, data in ${pgData})`);
-      return {
-        url: toUrl(credentials, port),
-        port,
-        owned: true,
-        stop: () => supervisor.stop(),
-      };
-    } finally {
-      await release();
-    }
+    throw new Error(`Timed out waiting for the embedded Postgres in ${pgData} to start`);
+  };
+
+  const { port, credentials } = await acquire();
+  return {
+    url: toUrl(credentials, port),
+    port,
+    get owned() {
+      return supervisor !== null;
+    },
+    stop: async () => {
+      stopping = true;
+      const owned = supervisor as ReturnType<typeof superviseFrom> | null;
+      if (!owned) return;
+      await owned.stop();
+      await fs.rm(ownerFile, { force: true });
+    },
+  };
+}
+
+/**
+ * The process that owns a running postmaster: the one named in pg.owner, or — for a
+ * postmaster started before owners were recorded — its parent while that is a live node
+ * process (ours start it as their child). 0 when its owner is gone.
+ */
+async function ownerOf(ownerFile: string, postmasterPid: number): Promise<number> {
+  const named = Number(await fs.readFile(ownerFile, 'utf8').catch(() => ''));
+  if (named > 0 && isAlive(named)) return named;
+  const stat = await fs.readFile(`/proc/${postmasterPid}/stat`, 'utf8').catch(() => null);
+  const parent = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : 0;
+  if (parent > 1 && isAlive(parent)) {
+    const command = await fs.readFile(`/proc/${parent}/cmdline`, 'utf8').catch(() => '');
+    if (/(^|\/)node\0/.test(command) || command.startsWith('node')) return parent;
   }
-  throw new Error(`Timed out waiting for the embedded Postgres in ${pgData} to start`);
+  return 0;
+}
+
+/**
+ * Resolves once `pid` is no longer running (a postmaster that is not our child: polled),
+ * or once `cancelled()`. Its timers do not keep the process alive: a CLI command that used
+ * a shared postmaster exits when it is done.
+ */
+async function untilDead(pid: number, cancelled: () => boolean = () => false): Promise<number> {
+  while (isAlive(pid) && !cancelled()) await new Promise((resolve) => setTimeout(resolve, 500).unref());
+  return -1;
 }
 
 /**
@@ -87,7 +186,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
  * 503 until someone restarted it. A start that fails (old backends still holding its
  * shared memory for a moment) is tried again, waiting up to 30 s between tries.
  */
-function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster>, log: (m: string) => void) {
+function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster | null>, log: (m: string) => void, handOver: () => void) {
   let current = first;
   let stopping = false;
   const watch = (postmaster: Postmaster) => {
@@ -98,7 +197,14 @@ function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster>, lo
         await sleep(Math.min(30_000, 250 * 2 ** attempt));
         if (stopping) return;
         try {
-          current = await restart();
+          const next = await restart();
+          if (!next) {
+            // Another process of ours is starting it, or has: theirs now.
+            stopping = true;
+            handOver();
+            return;
+          }
+          current = next;
           if (stopping) return await stopPostmaster(current.pid); // stop() came while it started
           log(`restarted the embedded Postgres (pid ${current.pid})`);
           watch(current);

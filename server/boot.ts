@@ -72,7 +72,8 @@ export async function boot(options: BootOptions): Promise<Booted> {
       const resolved = await resolveDatabase(env, log);
       ownerUrl = resolved.ownerUrl;
       if (!resolved.embedded) log.info({ database: describeDatabase(ownerUrl) }, 'connecting to DATABASE_URL');
-      if (resolved.embedded?.owned) {
+      if (resolved.embedded) {
+        // Stops it if this process owns it by then (it may take over one it shared).
         const embedded = resolved.embedded;
         closers.push(() => embedded.stop());
         stopDatabase = () => embedded.stop();

@@ -65,7 +65,7 @@ program
       await runMigrations(ownerUrl);
       print({ migrated: true });
     } finally {
-      if (embedded?.owned) await embedded.stop();
+      await embedded?.stop(); // a no-op unless this command started it
     }
   });
 

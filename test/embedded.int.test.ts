@@ -140,6 +140,54 @@ describe('embedded Postgres', () => {
     }
   }, 60_000);
 
+  /** Another process of ours that starts the embedded Postgres of `dataDir` and keeps it (stopping it on SIGTERM). */
+  async function ownerProcess(dataDir: string) {
+    const script = `import { startEmbeddedPostgres } from './db/embedded.ts';
+      const pg = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
+      process.on('SIGTERM', async () => { await pg.stop(); process.exit(0); });
+      console.log('up ' + pg.port); setInterval(() => {}, 1000);`;
+    const child = spawn('node', ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    for (let i = 0; i < 300 && !out.includes('up '); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('up ');
+    return { child, exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+  }
+
+  it('adopts a postmaster left running by a process that was killed: this process then stops it at the end', async () => {
+    const dataDir = await tempDir();
+    const first = await ownerProcess(dataDir);
+    const pid = await postmasterPid(dataDir);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(pid !== null && (() => process.kill(pid, 0))()).toBe(true); // left running
+
+    const adopted = await startEmbeddedPostgres({ dataDir });
+    expect(adopted.owned).toBe(true);
+    const sql = postgres(adopted.url, { max: 1 });
+    expect(await sql`select 1 as one`).toEqual([{ one: 1 }]);
+    await sql.end();
+    await adopted.stop();
+    expect(await postmasterPid(dataDir)).toBeNull();
+  }, 90_000);
+
+  it('a process sharing another’s postmaster starts it again when that one stops it on exit, and then owns it', async () => {
+    const dataDir = await tempDir();
+    const first = await ownerProcess(dataDir);
+    const shared = await startEmbeddedPostgres({ dataDir });
+    expect(shared.owned).toBe(false);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    // Same port: the pools of this process reconnect on their own.
+    const sql = postgres(shared.url, { max: 1 });
+    await expect.poll(async () => (await sql`select 1 as one`.catch(() => null))?.[0]?.one, { timeout: 30_000, interval: 200 }).toBe(1);
+    await sql.end();
+    expect(shared.owned).toBe(true);
+    await shared.stop();
+    expect(await postmasterPid(dataDir)).toBeNull();
+  }, 90_000);
+
   it('CLI and worker share DATA_DIR with a running server, and the worker stops Postgres cleanly on SIGTERM', async () => {
     const dataDir = await tempDir();
     const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info', NODE_ENV: 'test' };
