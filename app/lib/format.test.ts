@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDayRange } from './format.js';
+import { formatDayRange, isCalendarDay } from './format.js';
 
 describe('formatDayRange', () => {
   const range = (a: string, b: string) => formatDayRange(new Date(a), new Date(b));
@@ -12,5 +12,14 @@ describe('formatDayRange', () => {
     // Days are UTC days: 23:30 UTC on the 1st is the 1st, wherever the browser is.
     expect(range('2026-03-01T23:30:00Z', '2026-03-31T23:30:00Z')).toBe('1–31 Mar 2026');
     for (const text of [range('2026-10-31T00:00:00Z', '2026-11-30T00:00:00Z')]) expect(text).not.toMatch(/[\u2009\u202f]/);
+  });
+});
+
+describe('isCalendarDay', () => {
+  it('takes real days only', () => {
+    for (const day of ['2026-02-28', '2028-02-29', '2026-12-31', '2000-01-01']) expect(isCalendarDay(day), day).toBe(true);
+    for (const day of ['2026-02-30', '2026-02-29', '2026-13-01', '2026-04-31', '9999-12-31', '1999-12-31', '2026-1-5', '2026-01-05T00:00:00Z', '']) {
+      expect(isCalendarDay(day), day).toBe(false);
+    }
   });
 });

@@ -33,3 +33,10 @@ export function formatDayRange(first: Date, last: Date): string {
   if (a.day !== b.day) return `${a.day}–${b.day} ${b.month} ${b.year}`;
   return `${b.day} ${b.month} ${b.year}`;
 }
+
+/** A real calendar day written YYYY-MM-DD, in 2000–2999 (Date.parse takes 2026-02-30 as 2 March). */
+export function isCalendarDay(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const parsed = new Date(`${text}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === text && text >= '2000-01-01' && text <= '2999-12-31';
+}

@@ -9,6 +9,7 @@ import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
+import { isCalendarDay } from '~/lib/format';
 import { formatCount, formatQuantity } from '~/lib/numbers';
 import { pageHeaders } from '~/lib/page-headers';
 
@@ -34,7 +35,7 @@ const GRAINS: ReadonlyArray<{ value: Grain; label: string }> = [
 ];
 
 const DAY_MS = 86_400_000;
-const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`));
+const isDate = isCalendarDay;
 const isoDay = (d: Date) => d.toISOString().slice(0, 10);
 
 /** The start of the bucket after the one holding `now`: ranges end there, so the current hour/day/month is included. */
@@ -58,8 +59,8 @@ function readParams(search: URLSearchParams): Params {
 function rangeBounds(params: Params, now: Date): { from: Date; to: Date } | { field: 'from' | 'to'; message: string } {
   const preset = RANGES.find((r) => r.value === params.range)!;
   if (params.range === 'custom') {
-    if (!isDate(params.from)) return { field: 'from', message: 'must be a date (YYYY-MM-DD)' };
-    if (!isDate(params.to)) return { field: 'to', message: 'must be a date (YYYY-MM-DD)' };
+    if (!isDate(params.from)) return { field: 'from', message: 'must be a calendar date (YYYY-MM-DD) between 2000 and 2999' };
+    if (!isDate(params.to)) return { field: 'to', message: 'must be a calendar date (YYYY-MM-DD) between 2000 and 2999' };
     const from = new Date(`${params.from}T00:00:00Z`);
     const to = new Date(Date.parse(`${params.to}T00:00:00Z`) + DAY_MS);
     if (to <= from) return { field: 'to', message: 'must not be before the start date' };
