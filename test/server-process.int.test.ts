@@ -16,6 +16,7 @@ import { useTestDatabase } from './harness/db.js';
  * Postgres): how it stops under load, and how it refuses to start when it cannot serve.
  */
 const KEY = 'operator-chosen-bootstrap-key-0123456789';
+const { url } = await useTestDatabase();
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 afterAll(async () => {
@@ -149,7 +150,6 @@ describe('the server process', () => {
   }, 120_000);
 
   it('an APP_DATABASE_URL whose role bypasses row-level security: refuses to start (78), naming the fix', async () => {
-    const { url } = await useTestDatabase();
     // The owner's (superuser) login as the application's: every creator would see every other's rows.
     const server = startServer({ DATABASE_URL: url, APP_DATABASE_URL: url, PORT: String(await freePort()) });
     expect(await server.exited).toBe(78);
