@@ -23,6 +23,7 @@ import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TListAlertsInput, TUpdateAlertSettingsInput } from '../schemas/alerts.js';
 import { aggregationOf } from './aggregation/index.js';
+import { alertsCrossed } from './alert-crossings.js';
 import { D, toWireRounded } from './decimal.js';
 import { limitFor } from './usage-snapshot.js';
 
@@ -53,27 +54,20 @@ export async function raiseLimitChangeAlerts(rt: Runtime, tx: Tx, creatorId: str
   for (const counter of counters) {
     const meter = byId.get(counter.meterId);
     const limit = meter ? limitFor(meter, counter.planName) : null;
+    if (!meter || !limit || limit.limitValue === null) continue;
     const used = new D(counter.value);
-    if (!meter || !limit || limit.limitValue === null || !used.greaterThan(0)) continue;
-    const aggregation = aggregationOf(meter.aggregationType);
-    const limitBase = aggregation.toBase(new D(limit.limitValue), meter.unitName);
-    const base = {
-      creatorId,
-      meterId: meter.id,
-      customerId: counter.customerId,
-      periodStart: counter.periodStart,
-      periodEnd: counter.periodEnd,
-      used: toWireRounded(aggregation.toUnit(used, meter.unitName)),
-      limitValue: limit.limitValue,
-    };
-    const reached = (fraction: string) => used.greaterThanOrEqualTo(limitBase.times(fraction));
-    // As ingest: a zero limit has no fractions to reach, only the limit itself.
-    if (!limitBase.isZero()) {
-      if (limit.softLimitThreshold !== null && reached(limit.softLimitThreshold)) alerts.push({ ...base, kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
-      for (const threshold of meter.alertThresholds) if (reached(threshold)) alerts.push({ ...base, kind: 'threshold_reached', threshold });
+    for (const alert of alertsCrossed(meter, limit, new D(0), used)) {
+      alerts.push({
+        creatorId,
+        meterId: meter.id,
+        customerId: counter.customerId,
+        periodStart: counter.periodStart,
+        periodEnd: counter.periodEnd,
+        used: toWireRounded(aggregationOf(meter.aggregationType).toUnit(used, meter.unitName)),
+        limitValue: limit.limitValue,
+        ...alert,
+      });
     }
-    if (limit.hardCap && reached('1')) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
-    if (!limit.hardCap && used.greaterThan(limitBase)) alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
   }
   const created = await insertAlertsOnce(tx, alerts, rt.now());
   for (const alert of created) await enqueueInTx(rt.boss, tx, 'alerts.notify', { creatorId, alertId: alert.id });

@@ -24,6 +24,7 @@ import { enqueueInTx, QUEUES } from '../../jobs/queues.js';
 import { AppError } from '../errors.js';
 import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
 import { aggregationOf, distinctKeyOf } from './aggregation/index.js';
+import { alertsCrossed } from './alert-crossings.js';
 import { D, toWireRounded } from './decimal.js';
 import { newEventId } from './event-ids.js';
 import { periodAt, type Period } from './periods.js';
@@ -406,13 +407,7 @@ export async function commitCreatorEvents(
   return { outcomes: outcomes.map((o) => o!), written };
 }
 
-/**
- * Thresholds this group crossed, per counter: usage went from below a threshold to at or
- * above it (overage: strictly above the limit). A hard cap that refused an event counts
- * as reaching the limit even when usage stopped just short of it. Unlimited plans never
- * alert. The unique key of usage_alerts makes each fire once per period, whatever the
- * concurrency.
- */
+/** The alerts each counter this group changed (or whose hard cap refused an event) owes. */
 function detectAlerts(
   creatorId: string,
   crossings: Map<string, { p: Pending; refused: boolean }>,
@@ -423,29 +418,10 @@ function detectAlerts(
   for (const [ck, { p, refused }] of crossings) {
     const limit = limitFor(p.meter, p.customer.planName);
     if (!limit || limit.limitValue === null) continue;
-    const aggregation = aggregationOf(p.meter.aggregationType);
-    const limitBase = aggregation.toBase(new D(limit.limitValue), p.meter.unitName);
-    const from = before.get(ck) ?? new D(0);
     const to = new D(counters.get(ck)!.value);
-    const usedInUnit = toWireRounded(aggregation.toUnit(to, p.meter.unitName));
-    const base = { creatorId, meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end, used: usedInUnit, limitValue: limit.limitValue };
-    const reached = (fraction: D) => from.lessThan(limitBase.times(fraction)) && to.greaterThanOrEqualTo(limitBase.times(fraction));
-    if (limitBase.isZero()) {
-      // A zero limit: any usage (or refusal) is the limit itself.
-      if (limit.hardCap && (refused || to.greaterThan(from))) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
-      if (!limit.hardCap && to.greaterThan(0) && from.isZero()) alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
-      continue;
-    }
-    if (limit.softLimitThreshold !== null && reached(new D(limit.softLimitThreshold))) {
-      alerts.push({ ...base, kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
-    }
-    for (const threshold of p.meter.alertThresholds) {
-      if (reached(new D(threshold))) alerts.push({ ...base, kind: 'threshold_reached', threshold });
-    }
-    if (limit.hardCap) {
-      if (refused || reached(new D(1))) alerts.push({ ...base, kind: 'hard_limit_reached', threshold: '1' });
-    } else if (from.lessThanOrEqualTo(limitBase) && to.greaterThan(limitBase)) {
-      alerts.push({ ...base, kind: 'overage_started', threshold: '1' });
+    const used = toWireRounded(aggregationOf(p.meter.aggregationType).toUnit(to, p.meter.unitName));
+    for (const alert of alertsCrossed(p.meter, limit, before.get(ck) ?? new D(0), to, refused)) {
+      alerts.push({ creatorId, meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end, used, limitValue: limit.limitValue, ...alert });
     }
   }
   return alerts;

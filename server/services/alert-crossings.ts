@@ -1,0 +1,33 @@
+import type { AlertKind } from '../../db/schema.js';
+import type { Meter, PlanLimit } from '../../db/queries/meters.js';
+import { aggregationOf } from './aggregation/index.js';
+import { D } from './decimal.js';
+
+/**
+ * The alerts a counter owes for going from `from` to `to` (base quantities) under `limit`:
+ * each threshold usage went from below to at or above (overage: strictly above the limit).
+ * A hard cap that refused an event counts as reaching the limit even when usage stopped
+ * just short of it. Unlimited plans never alert; a zero limit has no fractions to reach,
+ * only the limit itself. Ingest asks for one group's change; a limit change asks from zero
+ * (what a customer at this usage would have been told under these limits). Each alert
+ * fires once per period all the same: the unique key of usage_alerts.
+ */
+export function alertsCrossed(meter: Meter, limit: PlanLimit | null, from: D, to: D, refused = false): Array<{ kind: AlertKind; threshold: string }> {
+  if (!limit || limit.limitValue === null) return [];
+  const limitBase = aggregationOf(meter.aggregationType).toBase(new D(limit.limitValue), meter.unitName);
+  const alerts: Array<{ kind: AlertKind; threshold: string }> = [];
+  if (limitBase.isZero()) {
+    if (limit.hardCap && (refused || to.greaterThan(from))) alerts.push({ kind: 'hard_limit_reached', threshold: '1' });
+    if (!limit.hardCap && to.greaterThan(0) && from.isZero()) alerts.push({ kind: 'overage_started', threshold: '1' });
+    return alerts;
+  }
+  const reached = (fraction: D) => from.lessThan(limitBase.times(fraction)) && to.greaterThanOrEqualTo(limitBase.times(fraction));
+  if (limit.softLimitThreshold !== null && reached(new D(limit.softLimitThreshold))) alerts.push({ kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
+  for (const threshold of meter.alertThresholds) if (reached(new D(threshold))) alerts.push({ kind: 'threshold_reached', threshold });
+  if (limit.hardCap) {
+    if (refused || reached(new D(1))) alerts.push({ kind: 'hard_limit_reached', threshold: '1' });
+  } else if (from.lessThanOrEqualTo(limitBase) && to.greaterThan(limitBase)) {
+    alerts.push({ kind: 'overage_started', threshold: '1' });
+  }
+  return alerts;
+}
