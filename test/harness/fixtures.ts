@@ -44,3 +44,10 @@ export async function trpcQuery(call: ReturnType<typeof api>, procedure: string,
   expect(response.status, response.text).toBe(200);
   return response.json.result.data;
 }
+
+/** POST /api/usage/meters: expects 201, answers the meter. */
+export async function createMeter(call: ReturnType<typeof api>, meter: Record<string, unknown>): Promise<Record<string, any>> {
+  const created = await call('POST', '/api/usage/meters', meter);
+  expect(created.status, created.text).toBe(201);
+  return created.json;
+}

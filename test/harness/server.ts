@@ -69,3 +69,15 @@ export function useTestServer(dbUrl: string, options: Parameters<typeof startTes
     return server;
   };
 }
+
+/** A test server for the whole file whose clock the test moves (`setNow`): periods, grace and late events. */
+export function useClockedServer(dbUrl: string, start: Date, options: Parameters<typeof startTestServer>[1] = {}) {
+  let now = start;
+  const server = useTestServer(dbUrl, { ...options, now: () => now });
+  return {
+    server,
+    setNow: (at: Date) => {
+      now = at;
+    },
+  };
+}
