@@ -140,6 +140,23 @@ describe('transactions through postgres.js', () => {
     }
   });
 
+  it('start even when their connection’s pipeline is full (one connection, 100 queries queued ahead)', async () => {
+    const client = postgres(url, { max: 1, onnotice: () => undefined });
+    try {
+      await client`select 1`;
+      // execute(): queued on the connection now (a query otherwise goes out when awaited).
+      const queued = Array.from({ length: 100 }, () => client`select pg_sleep(0.001)`.execute());
+      const began = client.begin((tx) => tx`select txid_current() > 0 as in_tx`);
+      const answer = await Promise.race([began, new Promise((resolve) => setTimeout(() => resolve('no answer in 10 s'), 10_000))]);
+      expect(answer).toEqual([{ in_tx: true }]);
+      await Promise.all(queued);
+      // And the connection is not left inside a transaction: a savepoint outside one is refused.
+      await expect(client`savepoint probe`).rejects.toMatchObject({ code: '25P01' });
+    } finally {
+      await client.end({ timeout: 1 });
+    }
+  });
+
   it('wait for a BEGIN with options, so that a refused one runs nothing outside a transaction', async () => {
     const client = postgres(url, { max: 1, onnotice: () => undefined });
     try {
