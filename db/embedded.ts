@@ -50,6 +50,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   let supervisor: ReturnType<typeof superviseFrom> | null = null;
   let stopping = false;
+  /** A start or take-over in progress: stop() waits for it, then stops what it started. */
+  let acquiring: Promise<unknown> | null = null;
 
   /**
    * Becomes the owner of `postmaster`: this process supervises it and stops it at the end.
@@ -73,7 +75,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     };
     supervisor = superviseFrom(postmaster, restart, log, () => {
       supervisor = null;
-      void acquire(port).catch((error: unknown) => log(`using the embedded Postgres another process started failed: ${String(error).split('\n')[0]}`));
+      if (stopping) return;
+      acquiring = acquire(port).catch((error: unknown) => log(`using the embedded Postgres another process started failed: ${String(error).split('\n')[0]}`));
     });
   };
 
@@ -87,7 +90,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       if (stopping) return;
       log(`the embedded Postgres this process shared (pid ${pid}) is gone; starting it again`);
       try {
-        await acquire(port);
+        await (acquiring = acquire(port));
       } catch (error) {
         log(`starting the embedded Postgres again failed: ${String(error).split('\n')[0]}`);
       }
@@ -145,6 +148,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     },
     stop: async () => {
       stopping = true;
+      // A take-over still starting Postgres finishes first; what it started is then ours to stop.
+      await acquiring?.catch(() => undefined);
       const owned = supervisor as ReturnType<typeof superviseFrom> | null;
       if (!owned) return;
       await owned.stop();
@@ -189,6 +194,8 @@ async function untilDead(pid: number, cancelled: () => boolean = () => false): P
 function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster | null>, log: (m: string) => void, handOver: () => void) {
   let current = first;
   let stopping = false;
+  /** A restart in progress: stop() waits for it, so that what it starts is stopped too. */
+  let restarting: Promise<Postmaster | null> | null = null;
   const watch = (postmaster: Postmaster) => {
     void postmaster.exited.then(async (code) => {
       if (stopping) return;
@@ -197,7 +204,7 @@ function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster | nu
         await sleep(Math.min(30_000, 250 * 2 ** attempt));
         if (stopping) return;
         try {
-          const next = await restart();
+          const next = await (restarting = restart()).finally(() => (restarting = null));
           if (!next) {
             // Another process of ours is starting it, or has: theirs now.
             stopping = true;
@@ -220,6 +227,8 @@ function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster | nu
     pid: () => current.pid,
     stop: async () => {
       stopping = true;
+      const started = await restarting?.catch(() => null);
+      if (started) await stopPostmaster(started.pid);
       await stopPostmaster(current.pid);
     },
   };

@@ -44,6 +44,8 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // Still starting: what has started is stopped once boot() returns (below).
+    if (!booted) return;
     const force = setTimeout(() => {
       log.error({ ms: SHUTDOWN_GRACE_MS }, 'shutdown did not finish in time: stopping Postgres and exiting');
       void Promise.race([booted?.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
@@ -81,6 +83,7 @@ async function main() {
   // A signal came while starting: stop what started.
   if (stopping) {
     await booted.close();
+    log.info('stopped');
     process.exit(0);
   }
   const { rt } = booted;
