@@ -169,21 +169,24 @@ const dimensionValueSql = (rules: RollupRules, alias: SQL) => sql`case jsonb_typ
 async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source: RollupEventSource, rules: RollupRules, at: Date): Promise<number> {
   const [row] = await tx.execute<{ n: number }>(sql`
     ${eventWindowsSql(creatorId, source)},
-    plans as (
-      -- Each customer's plans as intervals covering all time: [first change … next change), the first open to the past.
-      select pc.customer_id, pc.plan_name,
-        case when row_number() over w = 1 then '-infinity'::timestamptz else pc.effective_from end as from_at,
-        coalesce(lead(pc.effective_from) over w, 'infinity'::timestamptz) as to_at
-      from customer_plan_changes pc
-      where pc.creator_id = ${creatorId} and pc.customer_id in (select distinct customer_id from ev)
-      window w as (partition by pc.customer_id order by pc.effective_from)
-    ),
     mw as (
+      -- The plan at the event's time: one index probe per event (the latest change at or
+      -- before it; for an event older than the first change, the first), which no row
+      -- estimate of the batch can turn into a scan.
       select ev.meter_id, ev.aggregation_type, ev.value, ev.new_distinct, ev.properties, ev.rollup_dimensions,
-        coalesce(case when p.customer_id is null then c.plan_name else p.plan_name end, '') as plan_name, g.grain, g.win_start
+        coalesce(case when p.found then p.plan_name when f.found then f.plan_name else c.plan_name end, '') as plan_name, g.grain, g.win_start
       from ev
       join customers c on c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
-      left join plans p on p.customer_id = ev.customer_id and ev.occurred_at >= p.from_at and ev.occurred_at < p.to_at
+      left join lateral (
+        select pc.plan_name, true as found from customer_plan_changes pc
+        where pc.creator_id = ${creatorId} and pc.customer_id = ev.customer_id and pc.effective_from <= ev.occurred_at
+        order by pc.effective_from desc limit 1
+      ) p on true
+      left join lateral (
+        select pc.plan_name, true as found from customer_plan_changes pc
+        where p.found is null and pc.creator_id = ${creatorId} and pc.customer_id = ev.customer_id
+        order by pc.effective_from asc limit 1
+      ) f on true
       cross join lateral (values
         ('minute', date_trunc('minute', ev.occurred_at, 'UTC')),
         ('hour', date_trunc('hour', ev.occurred_at, 'UTC')),
