@@ -27,6 +27,9 @@ export type Booted = {
 
 export const EMBEDDED_DATABASE = 'staryer';
 
+/** Connections of the job workers' pool (3 local workers on each of their queues share it). */
+const WORKER_POOL_MAX = 8;
+
 /** The owner URL: DATABASE_URL, or the embedded Postgres in DATA_DIR (started or reused). */
 export async function resolveDatabase(env: TEnv, log: Logger): Promise<{ ownerUrl: string; embedded: EmbeddedPostgres | null }> {
   if (env.DATABASE_URL) return { ownerUrl: env.DATABASE_URL, embedded: null };
@@ -140,7 +143,12 @@ export async function boot(options: BootOptions): Promise<Booted> {
     await bootstrapFromEnv(rt);
 
     if (options.workers) {
-      await startWorkers(rt, boss);
+      // Jobs talk to SMTP servers, Stripe and webhook endpoints inside their transactions
+      // (up to each one's timeout): on a pool of their own, slow ones cannot hold the
+      // connections that ingestion and the dashboard need.
+      const workerPool: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: WORKER_POOL_MAX, applicationName: 'staryer-usage-worker' });
+      closers.push(() => workerPool.sql.end({ timeout: 5 }));
+      await startWorkers({ ...rt, db: workerPool.db }, boss);
       closers.push(() => stopWorkers(boss));
     }
     return { rt, ownerUrl, appSql: app.sql, close, stopDatabase };

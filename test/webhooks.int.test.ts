@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertAlertsOnce } from '../db/queries/alerts.js';
@@ -490,6 +492,31 @@ describe('delivery', () => {
       expect(enabled).toMatchObject({ enabled: true, disabled_reason: null, failing_since: null });
     } finally {
       await down.close();
+    }
+  });
+
+  it('an endpoint that never answers holds connections of the workers’ own pool, not those ingestion and the dashboard use', async () => {
+    // A receiver that takes each delivery and never answers (until the 3 s timeout).
+    const hanging = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const { call, creatorId } = await creator();
+      const endpoint = await createEndpoint(call, { url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook`, events: EVENTS });
+      for (let i = 0; i < 3; i++) await notify(server.rt, await alertContext(server.rt, call, creatorId));
+      const held = async (application: string) =>
+        (
+          await server.rt.ownerDb.execute<{ n: number }>(sql`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and application_name = ${application} and state = 'idle in transaction'`)
+        )[0]!.n;
+      // While the deliveries wait on the endpoint, their transactions sit on worker connections…
+      await expect.poll(() => held('staryer-usage-worker'), { timeout: 10_000, interval: 100 }).toBeGreaterThan(0);
+      // …and none on the pool the API shares with ingestion.
+      expect(await held('staryer-usage')).toBe(0);
+      expect((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).status).toBe(200);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
     }
   });
 
