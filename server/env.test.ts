@@ -87,6 +87,8 @@ describe('environment', () => {
     expect(problems({ PORT: '70000' })).toEqual(['PORT: must be a port number (0–65535)']);
     expect(parseEnv({ PORT: ' 8080 ' }).PORT).toBe(8080);
     expect(problems({ SESSION_TTL_HOURS: '10000000000' })).toEqual(['SESSION_TTL_HOURS: must be at most 8784 (a year)']);
+    expect([parseEnv({}).TRUST_PROXY, parseEnv({ TRUST_PROXY: 'true' }).TRUST_PROXY, parseEnv({ TRUST_PROXY: '2' }).TRUST_PROXY, parseEnv({ TRUST_PROXY: 'false' }).TRUST_PROXY]).toEqual([0, 1, 2, 0]);
+    expect(problems({ TRUST_PROXY: 'yes' })).toEqual(['TRUST_PROXY: must be true, false or a number of proxies (0–99)']);
     expect(problems({ STARYER_BOOTSTRAP_EMAIL: 'a@b.co', STARYER_BOOTSTRAP_PASSWORD: 'short', STARYER_BOOTSTRAP_API_KEY: 'operator-chosen-bootstrap-key-0123456789' })).toEqual([
       'STARYER_BOOTSTRAP_PASSWORD: must be at least 10 characters, as sign-up requires',
     ]);

@@ -37,7 +37,13 @@ export const ZEnv = z
     DATA_DIR: z.string().min(1).default('.data'),
     EMBEDDED_PG_PORT: port(0),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    TRUST_PROXY: booleanString.default(false),
+    /** Reverse proxies in front of the server whose X-Forwarded-* entries are trusted: false/0 none, true/1 one, or a count. */
+    TRUST_PROXY: z
+      .string()
+      .trim()
+      .regex(/^(true|false|\d{1,2})$/, 'must be true, false or a number of proxies (0–99)')
+      .transform((value) => (value === 'true' ? 1 : value === 'false' ? 0 : Number(value)))
+      .default(0),
     /** Bearer token that /metrics requires; unset → /metrics answers loopback clients only. */
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),

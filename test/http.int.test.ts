@@ -47,6 +47,13 @@ describe('operational endpoints', () => {
     expect((await fetch(`${proxied.url}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1' } })).status).toBe(200);
     // The proxy appends the address it saw: what the client wrote before it proves nothing.
     expect((await fetch(`${proxied.url}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1, 203.0.113.7' } })).status).toBe(403);
+    // Behind two proxies (a CDN, then nginx), the client is the second entry from the end.
+    const twice = await startTestServer(url, { env: { TRUST_PROXY: '2' } });
+    onTestFinished(() => twice.close());
+    const through = (xff: string) => fetch(`${twice.url}/metrics`, { headers: { 'x-forwarded-for': xff } }).then((r) => r.status);
+    expect(await through('127.0.0.1, 198.51.100.1')).toBe(200);
+    expect(await through('203.0.113.7, 198.51.100.1')).toBe(403);
+    expect(await through('127.0.0.1, 203.0.113.7, 198.51.100.1')).toBe(403);
 
     const token = 'scraper-token-0123456789';
     const guarded = await startTestServer(url, { env: { METRICS_TOKEN: token } });

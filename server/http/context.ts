@@ -6,14 +6,21 @@ import { authenticateApiKey } from '../services/api-keys.js';
 import { authenticateUserToken, looksLikeUserToken } from '../services/tokens.js';
 
 /**
- * The last value of a forwarded header: the one our proxy added. Proxies append to what
- * the client sent (nginx's $proxy_add_x_forwarded_for), so the first is the client's to
- * choose: "X-Forwarded-For: 127.0.0.1" would pass for this machine.
+ * The entry of a forwarded header that the outermost trusted proxy added: the `hops`-th
+ * from the end. Proxies append to what they receive (nginx's $proxy_add_x_forwarded_for),
+ * so entries further left are the client's to choose — "X-Forwarded-For: 127.0.0.1" would
+ * pass for this machine. With fewer entries than proxies, the leftmost there is.
  */
-const lastForwarded = (value: string | string[] | undefined) => String(value ?? '').split(',').at(-1)?.trim() ?? '';
+const forwardedBy = (value: string | string[] | undefined, hops: number) => {
+  const entries = String(value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return entries[Math.max(0, entries.length - hops)] ?? '';
+};
 
 export function clientInfo(rt: Runtime, req: IncomingMessage): ClientInfo {
-  const forwarded = rt.env.TRUST_PROXY ? lastForwarded(req.headers['x-forwarded-for']) : '';
+  const forwarded = rt.env.TRUST_PROXY > 0 ? forwardedBy(req.headers['x-forwarded-for'], rt.env.TRUST_PROXY) : '';
   return {
     ip: forwarded || req.socket.remoteAddress || 'unknown',
     userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
@@ -23,7 +30,7 @@ export function clientInfo(rt: Runtime, req: IncomingMessage): ClientInfo {
 export function isSecureRequest(rt: Runtime, req: IncomingMessage): boolean {
   if (rt.env.COOKIE_SECURE !== 'auto') return rt.env.COOKIE_SECURE === 'true';
   if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  return rt.env.TRUST_PROXY && lastForwarded(req.headers['x-forwarded-proto']) === 'https';
+  return rt.env.TRUST_PROXY > 0 && forwardedBy(req.headers['x-forwarded-proto'], rt.env.TRUST_PROXY) === 'https';
 }
 
 /** Authorization: Bearer <api key>. No header → anonymous (procedures decide); a bad key → 401. */
