@@ -46,9 +46,10 @@ async function main() {
     log.info({ signal }, 'shutting down');
     // Still starting: what has started is stopped once boot() returns (below).
     if (!booted) return;
+    const running = booted;
     const force = setTimeout(() => {
       log.error({ ms: SHUTDOWN_GRACE_MS }, 'shutdown did not finish in time: stopping Postgres and exiting');
-      void Promise.race([booted?.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
+      void Promise.race([running.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     if (server) {
@@ -60,7 +61,7 @@ async function main() {
       });
       clearInterval(idle);
     }
-    if (booted) await booted.close();
+    await running.close();
     log.info('stopped');
     process.exit(code);
   };
