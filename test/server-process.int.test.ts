@@ -132,6 +132,18 @@ describe('the server process', () => {
     }
   }, 120_000);
 
+  it('a SIGTERM while it is still starting stops what it started, Postgres included, once started', async () => {
+    const dir = await dataDir();
+    const server = startServer({ DATA_DIR: dir, PORT: String(await freePort()) });
+    for (let i = 0; i < 600 && !server.output().includes('started embedded Postgres'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.output()).toContain('started embedded Postgres');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.output()).toContain('stopped');
+    expect(server.output()).not.toContain('is ready');
+    expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
+  }, 120_000);
+
   it('a PORT already in use: exits 1 saying so, and stops the Postgres it started', async () => {
     const dir = await dataDir();
     const busy = net.createServer().listen(0, '127.0.0.1');
