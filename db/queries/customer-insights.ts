@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { uuidArray } from './params.js';
+import { windowValueSql, type RollupRules } from './rollups.js';
 
 /**
  * Read models of the Top users and customer pages. Everything here reads pre-computed
@@ -203,23 +204,28 @@ export async function listCustomerWindows(
   }));
 }
 
-/** What a customer's raw events in [from, to) add up to per meter, every way a rollup measures them. */
-export type EventMeasures = { meterId: string; events: number; sum: string; max: string | null; newDistinct: number };
-
 /**
- * The measures of a customer's events in a short range (under an hour: the part of a
- * period's first hour before the rollups' hour windows line up), over the
- * (creator, customer, occurred_at) index.
+ * A customer's raw events in a short range (under an hour: the part of a period's first
+ * hour before the rollups' hour windows line up) as one window per meter, measured by the
+ * rollups' own rules, over the (creator, customer, occurred_at) index.
  */
-export async function measureCustomerEvents(tx: Queryable, q: { creatorId: string; customerId: string; meterIds: string[]; from: Date; to: Date }): Promise<EventMeasures[]> {
+export async function measureCustomerEvents(
+  tx: Queryable,
+  q: { creatorId: string; customerId: string; meterIds: string[]; from: Date; to: Date },
+  rules: RollupRules,
+): Promise<Array<{ meterId: string; value: string; eventCount: number }>> {
   if (q.meterIds.length === 0 || q.from >= q.to) return [];
-  const rows = await tx.execute<{ meter_id: string; events: number; sum: string; max: string | null; new_distinct: number }>(sql`
-    select e.meter_id, count(*)::int as events, sum(e.value)::text as sum, max(e.value)::text as max, (count(*) filter (where e.new_distinct))::int as new_distinct
-    from usage_events e
-    where e.creator_id = ${q.creatorId} and e.customer_id = ${q.customerId} and e.meter_id = any(${uuidArray(q.meterIds)})
-      and e.occurred_at >= ${q.from.toISOString()}::timestamptz and e.occurred_at < ${q.to.toISOString()}::timestamptz
-    group by e.meter_id`);
-  return rows.map((r) => ({ meterId: r.meter_id, events: Number(r.events), sum: String(r.sum), max: r.max, newDistinct: Number(r.new_distinct) }));
+  const rows = await tx.execute<{ meter_id: string; value: string; event_count: number }>(sql`
+    select meter_id, (${windowValueSql(rules)})::text as value, count(*)::int as event_count
+    from (
+      select e.meter_id, e.value, e.new_distinct, m.aggregation_type
+      from usage_events e
+      join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
+      where e.creator_id = ${q.creatorId} and e.customer_id = ${q.customerId} and e.meter_id = any(${uuidArray(q.meterIds)})
+        and e.occurred_at >= ${q.from.toISOString()}::timestamptz and e.occurred_at < ${q.to.toISOString()}::timestamptz
+    ) ev
+    group by meter_id, aggregation_type`);
+  return rows.map((r) => ({ meterId: r.meter_id, value: String(r.value), eventCount: Number(r.event_count) }));
 }
 
 export type RawEvent = {

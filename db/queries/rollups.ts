@@ -44,8 +44,8 @@ function measureSql(rule: RollupRule): SQL {
   throw new Error(`Unsupported rollup rule ${JSON.stringify(rule)}`);
 }
 
-/** The window value of a group of events, by the group's aggregation_type. */
-const windowValueSql = (rules: RollupRules) =>
+/** The window value of a group of events (columns aggregation_type, value, new_distinct), by the group's aggregation_type. */
+export const windowValueSql = (rules: RollupRules) =>
   sql`case aggregation_type ${sql.join(
     AGGREGATION_TYPES.map((type) => sql`when ${typeLiteral(type)} then ${measureSql(rules.aggregations[type])}`),
     sql` `,

@@ -214,20 +214,16 @@ async function periodsFirstDay(tx: Tx, q: { creatorId: string; customerId: strin
   const meterIds = q.meters.map((m) => m.id);
   const [hours, head] = await Promise.all([
     listCustomerWindows(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, window: 'hour', since: firstWholeHour, until: dayEnd }),
-    measureCustomerEvents(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, from: q.periodStart, to: firstWholeHour }),
+    measureCustomerEvents(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, from: q.periodStart, to: firstWholeHour }, ROLLUP_RULES),
   ]);
   const totals: WindowTotal[] = [];
   for (const meter of q.meters) {
-    const rule = ROLLUP_RULES.aggregations[meter.aggregationType];
-    const parts = hours.filter((h) => h.meterId === meter.id).map((h) => ({ value: new D(h.value), events: h.eventCount }));
-    const raw = head.find((m) => m.meterId === meter.id);
-    if (raw) {
-      const value = rule.measure === 'events' ? new D(raw.events) : rule.measure === 'new_distinct' ? new D(raw.newDistinct) : new D(rule.combine === 'max' ? (raw.max ?? 0) : raw.sum);
-      parts.push({ value, events: raw.events });
-    }
+    // Combined as a day window combines its hours: added, or the larger for max meters.
+    const parts = [...hours, ...head].filter((w) => w.meterId === meter.id);
     if (parts.length === 0) continue;
-    const value = parts.reduce((acc, p) => (rule.combine === 'max' ? D.max(acc, p.value) : acc.plus(p.value)), new D(0));
-    totals.push({ meterId: meter.id, windowStart: day, windowEnd: new Date(day.getTime() + 86_400_000), value: value.toFixed(), eventCount: parts.reduce((n, p) => n + p.events, 0) });
+    const max = ROLLUP_RULES.aggregations[meter.aggregationType].combine === 'max';
+    const value = parts.reduce((acc, p) => (max ? D.max(acc, p.value) : acc.plus(p.value)), new D(0));
+    totals.push({ meterId: meter.id, windowStart: day, windowEnd: new Date(day.getTime() + 86_400_000), value: value.toFixed(), eventCount: parts.reduce((n, p) => n + p.eventCount, 0) });
   }
   return { day, totals };
 }
