@@ -128,9 +128,9 @@ export class GroupCommitter {
           }
           return out;
         }).catch(async (error: unknown) => {
-          // The connection is gone: the driver fails the transaction at once, but statements
-          // it still held queued behind the connection may never settle. Waiting for the
-          // writes would hang this group (and the server's shutdown) for good.
+          // The connection is gone: nothing of the transaction was committed, and the writes
+          // have failed with it (the patched driver fails a closed transaction's queued
+          // statements too); nothing to wait for.
           if (isDatabaseUnavailable(error)) throw error;
           // A creator's write that failed ahead of a later creator's statements made those
           // fail too (the transaction was aborted): the write's error is the cause, and it
