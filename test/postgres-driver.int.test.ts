@@ -70,7 +70,11 @@ describe('connections to Postgres cut under load', () => {
 });
 
 /** A TCP relay in front of Postgres that counts the client's writes as they arrive. */
-async function countingRelay(target: string): Promise<{ url: string; clientChunks: () => number; reset: () => void; close: () => Promise<void> }> {
+async function countingRelay(
+  target: string,
+  /** Sees each client write first; true keeps it from Postgres. */
+  hold: (data: Buffer) => boolean = () => false,
+): Promise<{ url: string; clientChunks: () => number; reset: () => void; close: () => Promise<void> }> {
   const parsed = new URL(target);
   let chunks = 0;
   const sockets = new Set<net.Socket>();
@@ -82,7 +86,7 @@ async function countingRelay(target: string): Promise<{ url: string; clientChunk
     client.on('close', () => clients.delete(client));
     client.on('data', (data) => {
       chunks++;
-      upstream.write(data);
+      if (!hold(data)) upstream.write(data);
     });
     upstream.on('data', (data) => client.write(data));
     client.on('close', () => upstream.destroy());
@@ -245,6 +249,34 @@ describe('a transaction whose connection is cut', () => {
       expect(await settled(client`select 3 as three`.then((rows) => expect(rows).toEqual([{ three: 3 }])))).toBe('resolved');
     } finally {
       await client.end({ timeout: 1 });
+      await relay.close();
+    }
+  });
+
+  it('a backend killed while a new connection fetches its types: no unhandled rejection (it ended the process), and the first query is answered on the next connection', async () => {
+    const admin = postgres(url, { max: 1 });
+    let killed: Promise<unknown> | undefined;
+    // Holds the first connection's type fetch and has its backend terminated meanwhile:
+    // Postgres sends FATAL 57P01, then closes.
+    const relay = await countingRelay(url, (data) => {
+      if (killed || !data.includes('typcategory')) return false;
+      killed = admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'types-probe' and datname = current_database()`.execute();
+      return true;
+    });
+    const client = postgres(relay.url, { max: 1, onnotice: () => undefined, connection: { application_name: 'types-probe' } });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      expect(await settled(client`select 1 as one`.then((rows) => expect(rows).toEqual([{ one: 1 }])))).toBe('resolved');
+      expect(killed).toBeDefined();
+      await killed;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await client.end({ timeout: 1 });
+      await admin.end();
       await relay.close();
     }
   });
