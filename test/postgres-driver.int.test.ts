@@ -69,7 +69,7 @@ describe('connections to Postgres cut under load', () => {
   }, 60_000);
 });
 
-/** A TCP relay in front of Postgres that counts the client's writes as they arrive. */
+/** A TCP relay in front of Postgres that counts the client's writes as they arrive, can hold some back, and can cut the client off with a reset. */
 async function countingRelay(
   target: string,
   /** Sees each client write first; true keeps it from Postgres. */
