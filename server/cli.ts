@@ -6,7 +6,7 @@ import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
 import { boot, resolveDatabase, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { AppError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, stopOnUnhandledErrors } from './logger.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
@@ -77,12 +77,16 @@ program
     const logger = createLogger(env.LOG_LEVEL);
     const booted = await boot({ env, workers: true, log: logger });
     logger.info('workers running; Ctrl-C to stop');
-    const stop = async () => {
+    let stopping = false;
+    const stop = async (code = 0) => {
+      if (stopping) return;
+      stopping = true;
       await booted.close();
-      process.exit(0);
+      process.exit(code);
     };
     process.on('SIGINT', () => void stop());
     process.on('SIGTERM', () => void stop());
+    stopOnUnhandledErrors(logger, (code) => void stop(code));
     await new Promise(() => undefined);
   });
 

@@ -9,7 +9,7 @@ import { boot, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
 import { createRemixPages } from './http/remix.js';
-import { createLogger } from './logger.js';
+import { createLogger, stopOnUnhandledErrors } from './logger.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,6 +34,8 @@ async function main() {
   let booted: Booted | null = null;
   let server: http.Server | null = null;
   let stopping = false;
+  /** What the process exits with once stopped: that of the first reason to stop. */
+  let exitCode = 0;
   /**
    * Stops taking requests, lets those in flight finish (keep-alive connections are closed
    * after their next answer instead of carrying more), then stops the workers, the pools
@@ -43,6 +45,7 @@ async function main() {
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    exitCode = code;
     log.info({ signal }, 'shutting down');
     // Still starting: what has started is stopped once boot() returns (below).
     if (!booted) return;
@@ -63,10 +66,11 @@ async function main() {
     }
     await running.close();
     log.info('stopped');
-    process.exit(code);
+    process.exit(exitCode);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  stopOnUnhandledErrors(log, (code) => void shutdown('unhandled error', code));
 
   try {
     booted = await boot({ env, workers: env.RUN_WORKERS, log });
@@ -85,7 +89,7 @@ async function main() {
   if (stopping) {
     await booted.close();
     log.info('stopped');
-    process.exit(0);
+    process.exit(exitCode);
   }
   const { rt } = booted;
 

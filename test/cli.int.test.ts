@@ -1,4 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
@@ -80,5 +84,43 @@ describe('staryer-usage CLI', () => {
     const first = await cli('migrate');
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({ migrated: true });
+  }, 60_000);
+  it('worker: an error nothing handled is logged as fatal with its stack and stops the workers, exit 1; SIGTERM stops them, exit 0', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-worker-'));
+    // Stands in for a defect: on SIGUSR2, a rejected promise nobody awaits.
+    const defect = path.join(dir, 'defect.mjs');
+    await fs.writeFile(defect, "process.on('SIGUSR2', () => { Promise.reject(new Error('a defect nobody caught')); });\n");
+    const worker = (signal: NodeJS.Signals) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn('node', ['--import', pathToFileURL(defect).href, 'bin/staryer-usage.mjs', 'worker'], {
+          env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'test' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        const collect = (d: Buffer) => {
+          output += String(d);
+          if (output.includes('workers running') && !child.killed) child.kill(signal);
+        };
+        child.stdout.on('data', collect);
+        child.stderr.on('data', collect);
+        child.on('exit', (code) => resolve({ code, output }));
+      });
+    try {
+      const crashed = await worker('SIGUSR2');
+      expect(crashed.code, crashed.output).toBe(1);
+      const fatal = crashed.output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string; err?: { message: string; stack: string } })
+        .find((line) => line.level === 60);
+      expect(fatal, crashed.output).toMatchObject({ msg: expect.stringContaining('nothing handled'), err: { message: 'a defect nobody caught' } });
+      expect(fatal!.err!.stack).toContain('defect.mjs');
+
+      const stopped = await worker('SIGTERM');
+      expect(stopped.code, stopped.output).toBe(0);
+      expect(stopped.output).not.toContain('nothing handled');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

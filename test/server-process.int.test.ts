@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../db/embedded.js';
@@ -39,8 +40,8 @@ async function dataDir() {
   return dir;
 }
 
-function startServer(env: Record<string, string>) {
-  const child = spawn('node', ['--import', 'tsx', 'server/main.ts'], {
+function startServer(env: Record<string, string>, nodeFlags: string[] = []) {
+  const child = spawn('node', [...nodeFlags, '--import', 'tsx', 'server/main.ts'], {
     env: { ...process.env, LOG_LEVEL: 'info', NODE_ENV: 'production', RUN_WORKERS: 'false', HOST: '127.0.0.1', DATABASE_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -141,6 +142,50 @@ describe('the server process', () => {
     expect(await server.exited).toBe(0);
     expect(server.output()).toContain('stopped');
     expect(server.output()).not.toContain('is ready');
+    expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
+  }, 120_000);
+
+  it('an error nothing handled: logged as fatal with its stack, answers in flight finish, Postgres stops, exit 1', async () => {
+    const dir = await dataDir();
+    const port = await freePort();
+    // Stands in for a defect: on SIGUSR2, a rejected promise nobody awaits, while a request is in flight.
+    const defect = path.join(dir, 'defect.mjs');
+    await fs.writeFile(defect, "process.on('SIGUSR2', () => { Promise.reject(new Error('a defect nobody caught')); });\n");
+    const server = startServer({ DATA_DIR: dir, PORT: String(port), STARYER_BOOTSTRAP_EMAIL: 'ops@example.com', STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password', STARYER_BOOTSTRAP_API_KEY: KEY }, [
+      '--import',
+      pathToFileURL(defect).href,
+    ]);
+    await ready(server.output, server.exited);
+    const agent = new http.Agent({ keepAlive: false });
+    expect((await request(agent, port, 'POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' })).status).toBe(201);
+    // In flight: the server has the request's headers and half its body when the defect strikes.
+    const body = JSON.stringify({ event_name: 'calls', user_id: 'u1', idempotency_key: 'in-flight' });
+    const inFlight = new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/api/usage/track', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0)),
+      );
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        server.child.kill('SIGUSR2');
+        setTimeout(() => req.end(body.slice(10)), 300);
+      }, 300);
+    });
+    const status = await inFlight;
+    const code = await server.exited;
+
+    expect(code, server.output()).toBe(1);
+    const fatal = server
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: { message: string; stack: string } })
+      .find((line) => line.level === 60);
+    expect(fatal, server.output()).toMatchObject({ msg: expect.stringContaining('nothing handled'), err: { message: 'a defect nobody caught' } });
+    expect(fatal!.err!.stack).toContain('defect.mjs');
+    expect(server.output()).toContain('stopped');
+    expect(status).toBe(201);
     expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
   }, 120_000);
 
