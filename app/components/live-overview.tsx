@@ -3,7 +3,8 @@ import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, Table, TableBody, 
 import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
 import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
-import { formatCompact, formatCount, formatMoney, formatQuantity } from '~/lib/numbers';
+import { formatCompact, formatCount, formatQuantity } from '~/lib/numbers';
+import { MoneyAtAGlance } from './revenue-figures';
 
 const TIME = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'UTC' });
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis focus:outline-none focus-visible:underline';
@@ -39,7 +40,7 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
             Review alerts
           </Link>
         </Kpi>
-        <Kpi label="Overage so far this period" value={formatMoney(overview.overage.amount)} testId="kpi-overage">
+        <Kpi label="Overage so far this period" value={<MoneyAtAGlance amount={overview.overage.amount} />} testId="kpi-overage">
           <p className="text-tremor-label text-tremor-content">
             {overview.overage.customers === 1 ? '1 customer' : `${formatCount(overview.overage.customers)} customers`} in overage ·{' '}
             <Link to={`${DASHBOARD_PATH}/revenue`} className={linkClass}>
@@ -66,8 +67,9 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
         />
       </Card>
 
-      <div className="grid grid-cols-1 gap-6 xl:grid-cols-5">
-        <Card className="xl:col-span-3">
+      {/* Side by side only where the meters table fits its third of the page without scrolling. */}
+      <div className="grid grid-cols-1 gap-6 2xl:grid-cols-5">
+        <Card className="2xl:col-span-3">
           <h2 className="text-tremor-title font-semibold text-tremor-content-strong">Meters this period</h2>
           <p className="text-tremor-default text-tremor-content">Each customer’s current billing period, added up (max meters: the largest customer).</p>
           {overview.meters.length === 0 ? (
@@ -107,7 +109,7 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
           )}
         </Card>
 
-        <Card className="xl:col-span-2" data-testid="attention">
+        <Card className="2xl:col-span-2" data-testid="attention">
           <h2 className="text-tremor-title font-semibold text-tremor-content-strong">Customers near or over a limit</h2>
           <p className="text-tremor-default text-tremor-content">From this period’s limit alerts, the furthest along first.</p>
           {overview.attention.length === 0 ? (

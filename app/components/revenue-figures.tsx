@@ -1,6 +1,6 @@
 import Decimal from 'decimal.js';
 import type { ReactNode } from 'react';
-import { formatDecimal, formatMoney } from '~/lib/numbers';
+import { formatCents, formatDecimal, formatMoney } from '~/lib/numbers';
 
 /** A quantity in a meter's unit: whole numbers grouped, up to 2 decimals (exact values stay in the API). */
 export const formatRevenueQuantity = (value: string) => formatDecimal(value, 0, 2);
@@ -17,6 +17,11 @@ export function MoneyDelta({ value, className = '' }: { value: string; className
 }
 
 /** One headline figure with its label and a line of context. */
+/** A headline amount: to the cent, the exact amount on hover. */
+export function MoneyAtAGlance({ amount }: { amount: string }) {
+  return <span title={`Exactly ${formatMoney(amount)}`}>{formatCents(amount)}</span>;
+}
+
 export function RevenueStat({ label, value, children, testId }: { label: string; value: ReactNode; children?: ReactNode; testId?: string }) {
   return (
     <div className="rounded-tremor-default border border-tremor-border bg-white p-4 shadow-tremor-card" data-testid={testId}>

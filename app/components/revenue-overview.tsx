@@ -4,7 +4,7 @@ import { BarChart, Card, Table, TableBody, TableCell, TableFoot, TableFooterCell
 import type { TRevenueOverview } from '../../server/schemas/revenue';
 import { dashboardPath } from '~/lib/dashboard';
 import { formatEstimate, formatMoney } from '~/lib/numbers';
-import { chartNumber, formatRevenueQuantity, plural, RevenueStat } from './revenue-figures';
+import { chartNumber, formatRevenueQuantity, MoneyAtAGlance, plural, RevenueStat } from './revenue-figures';
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const SERIES = { soFar: 'So far', projected: 'Projected' } as const;
@@ -14,7 +14,11 @@ export function RevenueSummary({ overview }: { overview: TRevenueOverview }) {
   const { totals } = overview;
   return (
     <div className="grid gap-4 sm:grid-cols-3">
-      <RevenueStat label="Overage revenue so far" value={formatMoney(totals.amount_so_far)} testId="revenue-so-far">
+      <RevenueStat
+        label="Overage revenue so far"
+        value={<MoneyAtAGlance amount={totals.amount_so_far} />}
+        testId="revenue-so-far"
+      >
         {plural(totals.customers_in_overage, 'customer × meter', 'customer × meter pairs')} over the limit
       </RevenueStat>
       <RevenueStat label="Projected to period end" value={formatEstimate(totals.amount_projected)} testId="revenue-projected">

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDecimal, formatEstimate, formatMoney, formatQuantity } from './numbers';
+import { formatCents, formatDecimal, formatEstimate, formatMoney, formatQuantity } from './numbers';
 
 describe('numbers for people, from exact decimal strings', () => {
   it('groups thousands and keeps the digits as written', () => {
@@ -24,6 +24,18 @@ describe('numbers for people, from exact decimal strings', () => {
     expect(formatMoney('-1.5')).toBe('−$1.50');
     expect(formatMoney('0.0000000004')).toBe('$0.00');
     expect(formatEstimate('1.545')).toBe('$1.54');
+  });
+
+  it('money at a glance: to the cent, and an amount that rounds to nothing is not shown as nothing', () => {
+    expect(formatCents('511.739083999')).toBe('$511.74');
+    expect(formatCents('1234567.005')).toBe('$1,234,567.00');
+    expect(formatCents('0.6')).toBe('$0.60');
+    expect(formatCents('0')).toBe('$0.00');
+    expect(formatCents('0.000')).toBe('$0.00');
+    expect(formatCents('0.004')).toBe('< $0.01');
+    expect(formatCents('0.0000000004')).toBe('< $0.01');
+    expect(formatCents('-0.004')).toBe('> −$0.01');
+    expect(formatCents('-2.5')).toBe('−$2.50');
   });
 
   it('quantities at a glance: up to 4 decimals, whole from 100', () => {

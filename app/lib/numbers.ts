@@ -38,6 +38,17 @@ export const formatMoney = (value: string) => withDollar(formatDecimal(value, 2,
 /** Money that is an estimate (projections): to the cent. */
 export const formatEstimate = (value: string) => withDollar(formatDecimal(value, 2, 2));
 
+/**
+ * Money at a glance (headline figures): to the cent, like an invoice; an amount that is
+ * not zero but rounds to it reads "< $0.01", never "$0.00". Pair it with formatMoney
+ * (exact) where a reader can ask for the exact amount.
+ */
+export function formatCents(value: string): string {
+  const cents = formatDecimal(value, 2, 2);
+  if (!/^[−-]?0\.00$/.test(cents) || /^[-0.]*$/.test(value)) return withDollar(cents);
+  return value.startsWith('-') ? '> −$0.01' : '< $0.01';
+}
+
 /** A quantity at a glance (headline figures, chart values): up to 4 decimals, whole from 100 up. */
 export function formatQuantity(value: string | number): string {
   const text = String(value);

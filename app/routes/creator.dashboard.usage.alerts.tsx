@@ -26,6 +26,7 @@ import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import { fieldMessage } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { formatDecimal } from '~/lib/numbers';
 
 export const meta: MetaFunction = () => [{ title: 'Alerts · Staryer Usage' }];
 
@@ -244,7 +245,7 @@ function AlertsTable({ alerts, csrf }: { alerts: LoaderData['alerts']; csrf: str
               </TableCell>
               <TableCell className="text-right tabular-nums">
                 <span className="block text-tremor-content-strong">
-                  {alert.used} / {alert.limit}
+                  {formatDecimal(alert.used)} / {formatDecimal(alert.limit)}
                 </span>
                 <span className="text-tremor-label">at {formatThreshold(alert.threshold)}</span>
               </TableCell>

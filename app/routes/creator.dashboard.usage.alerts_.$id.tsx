@@ -14,6 +14,7 @@ import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import { pageHeaders } from '~/lib/page-headers';
+import { formatDecimal } from '~/lib/numbers';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `${ALERT_KINDS[data.alert.kind].label} · ${data.alert.user_id} · Alerts · Staryer Usage` : 'Alert · Staryer Usage' },
@@ -99,7 +100,7 @@ export default function AlertDetailPage() {
             </Fact>
             <Fact label="Used / limit">
               <span className="tabular-nums" data-testid="alert-used">
-                {alert.used} / {alert.limit}
+                {formatDecimal(alert.used)} / {formatDecimal(alert.limit)}
               </span>
             </Fact>
             <Fact label="Threshold">{formatThreshold(alert.threshold)} of the limit</Fact>

@@ -9,7 +9,7 @@ import { Timestamp } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
-import { formatDecimal } from '~/lib/numbers';
+import { formatDecimal, formatQuantity } from '~/lib/numbers';
 
 export const meta: MetaFunction = () => [{ title: 'Meters · Staryer Usage' }];
 
@@ -77,9 +77,17 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
   return (
     <ul className="space-y-1">
       {meter.plan_limits.map((l) => (
-        <li key={l.plan_name} className="whitespace-nowrap">
-          <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> → {l.limit_value === null ? 'unlimited' : formatDecimal(l.limit_value)}
-          {l.soft_limit_threshold ? <span className="text-tremor-content"> · soft {Math.round(Number(l.soft_limit_threshold) * 10_000) / 100} %</span> : null}
+        // Each part keeps together; a long line wraps between them, so the table fits beside its actions.
+        <li key={l.plan_name}>
+          <span className="whitespace-nowrap">
+            <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> → {l.limit_value === null ? 'unlimited' : formatDecimal(l.limit_value)}
+          </span>
+          {l.soft_limit_threshold ? (
+            <>
+              {' '}
+              <span className="whitespace-nowrap text-tremor-content">· soft {Math.round(Number(l.soft_limit_threshold) * 10_000) / 100} %</span>
+            </>
+          ) : null}
           {l.hard_cap ? (
             <span className="ml-1 inline-flex">
               <Badge color="red" size="xs">
@@ -87,7 +95,10 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
               </Badge>
             </span>
           ) : l.overage_price !== null ? (
-            <span className="text-tremor-content"> · {formatDecimal(l.overage_price)}/unit over</span>
+            <>
+              {' '}
+              <span className="whitespace-nowrap text-tremor-content">· {formatDecimal(l.overage_price)}/unit over</span>
+            </>
           ) : null}
         </li>
       ))}
@@ -103,7 +114,7 @@ function PeriodUsage({ meter }: { meter: MeterRow }) {
       {meter.aggregation_type === 'unique' ? null : (
         <span className="block tabular-nums text-tremor-content-strong">
           {meter.aggregation_type === 'max' ? 'largest ' : ''}
-          {formatDecimal(used)} {meter.unit_name}
+          <span title={`Exactly ${formatDecimal(used)} ${meter.unit_name}`}>{formatQuantity(used)}</span> {meter.unit_name}
         </span>
       )}
       <span className="text-tremor-label">
@@ -182,7 +193,7 @@ export default function MetersPage() {
                             in {meter.unit_name} · {meter.billing_model}
                           </span>
                         </TableCell>
-                        <TableCell>
+                        <TableCell className="min-w-[16rem] whitespace-normal">
                           <LimitsSummary meter={meter} />
                         </TableCell>
                         <TableCell>
