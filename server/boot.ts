@@ -25,6 +25,21 @@ export type Booted = {
   stopDatabase: () => Promise<void>;
 };
 
+/** How long a shutdown may take before the process stops its Postgres and exits anyway. */
+export const SHUTDOWN_GRACE_MS = 20_000;
+
+/**
+ * The last resort of a shutdown: if the process has not exited `ms` after this call, it
+ * stops the embedded Postgres it started (waiting at most 5 s for it) and exits 1.
+ */
+export function exitIfStillRunningAfter(booted: Booted, log: Logger, ms: number): void {
+  const force = setTimeout(() => {
+    log.error({ ms }, 'shutdown did not finish in time: stopping Postgres and exiting');
+    void Promise.race([booted.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
+  }, ms);
+  force.unref();
+}
+
 export const EMBEDDED_DATABASE = 'staryer';
 
 /** Connections of the job workers' pool (3 local workers on each of their queues share it). */

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { runMigrations } from '../db/migrate.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
-import { boot, resolveDatabase, type Booted } from './boot.js';
+import { boot, exitIfStillRunningAfter, resolveDatabase, SHUTDOWN_GRACE_MS, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { AppError } from './errors.js';
 import { createLogger, stopOnUnhandledErrors } from './logger.js';
@@ -81,6 +81,7 @@ program
     const stop = async (code = 0) => {
       if (stopping) return;
       stopping = true;
+      exitIfStillRunningAfter(booted, logger, SHUTDOWN_GRACE_MS);
       await booted.close();
       process.exit(code);
     };

@@ -5,16 +5,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
 import { DatabaseUnreachableError } from '../db/migrate.js';
-import { boot, type Booted } from './boot.js';
+import { boot, exitIfStillRunningAfter, SHUTDOWN_GRACE_MS, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
 import { createRemixPages } from './http/remix.js';
 import { createLogger, stopOnUnhandledErrors } from './logger.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** How long a shutdown may take before the process stops its Postgres and exits anyway. */
-const SHUTDOWN_GRACE_MS = 20_000;
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, workers, HTTP. */
 async function main() {
@@ -50,11 +47,7 @@ async function main() {
     // Still starting: what has started is stopped once boot() returns (below).
     if (!booted) return;
     const running = booted;
-    const force = setTimeout(() => {
-      log.error({ ms: SHUTDOWN_GRACE_MS }, 'shutdown did not finish in time: stopping Postgres and exiting');
-      void Promise.race([running.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
-    }, SHUTDOWN_GRACE_MS);
-    force.unref();
+    exitIfStillRunningAfter(running, log, SHUTDOWN_GRACE_MS);
     if (server) {
       const closing = server;
       const idle = setInterval(() => closing.closeIdleConnections(), 100);

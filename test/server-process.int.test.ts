@@ -189,6 +189,29 @@ describe('the server process', () => {
     expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
   }, 120_000);
 
+  it('a client that never finishes its request cannot keep it from stopping: after the grace period it stops Postgres and exits 1', async () => {
+    const dir = await dataDir();
+    const port = await freePort();
+    const server = startServer({ DATA_DIR: dir, PORT: String(port), STARYER_BOOTSTRAP_EMAIL: 'ops@example.com', STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password', STARYER_BOOTSTRAP_API_KEY: KEY });
+    await ready(server.output, server.exited);
+    // Headers and a first byte of a body that never comes.
+    const stuck = net.connect(port, '127.0.0.1');
+    stuck.on('error', () => undefined);
+    stuck.write(`POST /api/usage/track HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{`);
+    await new Promise((r) => setTimeout(r, 300));
+    const stopAt = Date.now();
+    server.child.kill('SIGTERM');
+    const code = await server.exited;
+    const tookMs = Date.now() - stopAt;
+    stuck.destroy();
+
+    expect(code, server.output()).toBe(1);
+    expect(server.output()).toContain('shutdown did not finish in time: stopping Postgres and exiting');
+    expect(tookMs).toBeGreaterThanOrEqual(19_000);
+    expect(tookMs).toBeLessThan(27_000);
+    expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
+  }, 120_000);
+
   it('a PORT already in use: exits 1 saying so, and stops the Postgres it started', async () => {
     const dir = await dataDir();
     const busy = net.createServer().listen(0, '127.0.0.1');
