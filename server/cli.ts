@@ -75,19 +75,29 @@ program
   .action(async () => {
     const env = readEnv();
     const logger = createLogger(env.LOG_LEVEL);
-    const booted = await boot({ env, workers: true, log: logger });
-    logger.info('workers running; Ctrl-C to stop');
+    // Handled from the first moment (as npm start's server does): a signal or a defect
+    // while starting stops what has started once boot() returns.
+    let booted: Booted | null = null;
     let stopping = false;
+    let exitCode = 0;
     const stop = async (code = 0) => {
       if (stopping) return;
       stopping = true;
+      exitCode = code;
+      if (!booted) return;
       exitIfStillRunningAfter(booted, logger, SHUTDOWN_GRACE_MS);
       await booted.close();
-      process.exit(code);
+      process.exit(exitCode);
     };
     process.on('SIGINT', () => void stop());
     process.on('SIGTERM', () => void stop());
     stopOnUnhandledErrors(logger, (code) => void stop(code));
+    booted = await boot({ env, workers: true, log: logger });
+    if (stopping) {
+      await booted.close();
+      process.exit(exitCode);
+    }
+    logger.info('workers running; Ctrl-C to stop');
     await new Promise(() => undefined);
   });
 

@@ -85,12 +85,12 @@ describe('staryer-usage CLI', () => {
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({ migrated: true });
   }, 60_000);
-  it('worker: an error nothing handled is logged as fatal with its stack and stops the workers, exit 1; SIGTERM stops them, exit 0', async () => {
+  it('worker: an error nothing handled is logged as fatal with its stack and stops the workers, exit 1; SIGTERM stops them, exit 0, even while starting', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-worker-'));
     // Stands in for a defect: on SIGUSR2, a rejected promise nobody awaits.
     const defect = path.join(dir, 'defect.mjs');
     await fs.writeFile(defect, "process.on('SIGUSR2', () => { Promise.reject(new Error('a defect nobody caught')); });\n");
-    const worker = (signal: NodeJS.Signals) =>
+    const worker = (signal: NodeJS.Signals, when = 'workers running') =>
       new Promise<{ code: number | null; output: string }>((resolve) => {
         const child = spawn('node', ['--import', pathToFileURL(defect).href, 'bin/staryer-usage.mjs', 'worker'], {
           env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'test' },
@@ -99,7 +99,7 @@ describe('staryer-usage CLI', () => {
         let output = '';
         const collect = (d: Buffer) => {
           output += String(d);
-          if (output.includes('workers running') && !child.killed) child.kill(signal);
+          if (output.includes(when) && !child.killed) child.kill(signal);
         };
         child.stdout.on('data', collect);
         child.stderr.on('data', collect);
@@ -119,6 +119,11 @@ describe('staryer-usage CLI', () => {
       const stopped = await worker('SIGTERM');
       expect(stopped.code, stopped.output).toBe(0);
       expect(stopped.output).not.toContain('nothing handled');
+
+      // A signal while it is still starting: it stops once started, as asked, not killed half-way.
+      const early = await worker('SIGTERM', 'connecting to DATABASE_URL');
+      expect(early.code, early.output).toBe(0);
+      expect(early.output).not.toContain('workers running');
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
