@@ -1,9 +1,12 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import * as schema from './schema.js';
 
-export type Schema = typeof schema;
-export type Db = PostgresJsDatabase<Schema>;
+/**
+ * Without drizzle's relational query API (`db.query.*`, unused here): given the schema,
+ * drizzle builds a query builder for each of its tables on every transaction it opens
+ * (0.8 % of the server's CPU under single-event ingestion, in a V8 profile).
+ */
+export type Db = PostgresJsDatabase;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** A database handle or an open transaction: what queries accept. */
 export type Queryable = Db | Tx;
@@ -23,7 +26,7 @@ export type DbOptions = {
 };
 
 export function toDb(sql: postgres.Sql): Db {
-  return drizzle({ client: sql, schema, casing: 'snake_case' });
+  return drizzle({ client: sql, casing: 'snake_case' });
 }
 
 export function openPool(url: string, options: { max?: number; role?: string; applicationName?: string } = {}): DbPool {
