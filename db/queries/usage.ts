@@ -24,30 +24,34 @@ export const counterKey = keyOf;
 class Fragment {
   constructor(readonly text: string) {}
 }
-const fragment = (text: string) => new Fragment(text);
+export const fragment = (text: string) => new Fragment(text);
 
 /** A statement's text and the values of its parameters $1, $2, …, in order. */
 type Statement = { text: string; params: unknown[] };
-const statementTexts = new WeakMap<TemplateStringsArray, string>();
+const statementTexts = new WeakMap<TemplateStringsArray, { text: string; fragments: string[] }>();
 
 /**
  * A fixed statement: each interpolated value is a parameter ($1, $2, …) unless it is a
  * `fragment`. Its text is worked out once per call site (a template's strings are the
  * same object on every call), where drizzle's `sql` builds it again on each call (its
  * entity checks and query building were ≈ 4 % of the server's CPU under single events).
+ * A fragment must be the same on every call of its call site (checked).
  */
-function statement(strings: TemplateStringsArray, ...values: unknown[]): Statement {
-  let text = statementTexts.get(strings);
-  if (text === undefined) {
+export function statement(strings: TemplateStringsArray, ...values: unknown[]): Statement {
+  const fragments = values.flatMap((v) => (v instanceof Fragment ? [v.text] : []));
+  let known = statementTexts.get(strings);
+  if (known === undefined) {
     let n = 0;
-    text = strings.reduce((acc, part, i) => {
+    const text = strings.reduce((acc, part, i) => {
       if (i === values.length) return acc + part;
       const value = values[i];
       return acc + part + (value instanceof Fragment ? value.text : `$${++n}`);
     }, '');
-    statementTexts.set(strings, text);
+    statementTexts.set(strings, (known = { text, fragments }));
+  } else if (fragments.some((f, i) => f !== known!.fragments[i])) {
+    throw new Error(`a fragment of this statement changed between calls: ${known.text.slice(0, 80)}`);
   }
-  return { text, params: values.filter((v) => !(v instanceof Fragment)) };
+  return { text: known.text, params: fragments.length === 0 ? values : values.filter((v) => !(v instanceof Fragment)) };
 }
 
 /**
@@ -56,7 +60,8 @@ function statement(strings: TemplateStringsArray, ...values: unknown[]): Stateme
  * first (Parse/Describe/Sync, wait, then Bind/Execute): two round trips per statement,
  * and a statement waiting for its description stops everything queued behind it from
  * being pipelined. Prepared once per connection, a statement goes out in one write
- * with the others issued in the same tick.
+ * with the others issued in the same tick. Only for statements whose text is fixed (the
+ * connection keeps one prepared statement per text).
  */
 async function runPrepared<T>(q: Queryable, query: Statement): Promise<T[]> {
   const { session } = q as unknown as { session: { client: postgres.Sql } };
