@@ -38,7 +38,6 @@ const statementTexts = new WeakMap<TemplateStringsArray, { text: string; fragmen
  * A fragment must be the same on every call of its call site (checked).
  */
 export function statement(strings: TemplateStringsArray, ...values: unknown[]): Statement {
-  const fragments = values.flatMap((v) => (v instanceof Fragment ? [v.text] : []));
   let known = statementTexts.get(strings);
   if (known === undefined) {
     let n = 0;
@@ -47,11 +46,12 @@ export function statement(strings: TemplateStringsArray, ...values: unknown[]): 
       const value = values[i];
       return acc + part + (value instanceof Fragment ? value.text : `$${++n}`);
     }, '');
-    statementTexts.set(strings, (known = { text, fragments }));
-  } else if (fragments.some((f, i) => f !== known!.fragments[i])) {
-    throw new Error(`a fragment of this statement changed between calls: ${known.text.slice(0, 80)}`);
+    statementTexts.set(strings, (known = { text, fragments: values.flatMap((v) => (v instanceof Fragment ? [v.text] : [])) }));
   }
-  return { text: known.text, params: fragments.length === 0 ? values : values.filter((v) => !(v instanceof Fragment)) };
+  if (known.fragments.length === 0) return { text: known.text, params: values };
+  const fragments = values.flatMap((v) => (v instanceof Fragment ? [v.text] : []));
+  if (fragments.some((f, i) => f !== known.fragments[i])) throw new Error(`a fragment of this statement changed between calls: ${known.text.slice(0, 80)}`);
+  return { text: known.text, params: values.filter((v) => !(v instanceof Fragment)) };
 }
 
 /**
