@@ -248,6 +248,12 @@ async function waitQuiet(sql: Sql, timeoutMs = 60_000) {
   }
 }
 
+/** Vacuums (with analyze) every table of the database and checkpoints: its background work done now. */
+async function settle(sql: Sql) {
+  await sql`vacuum (analyze)`;
+  await sql`checkpoint`;
+}
+
 /**
  * The Node flags the tree's `npm start` gives the server (`node <flags> --import tsx
  * server/main.ts` in package.json), so that each tree runs as it would in production.
@@ -431,6 +437,11 @@ export async function runIngest(): Promise<string> {
         pgStats,
       };
       measured.push(m);
+      // What the run wrote is vacuumed and checkpointed now, outside any measurement, so
+      // that autovacuum and the checkpointer do not do it during the next run (the other
+      // tree's, in a before/after comparison). It did not remove the order effect of
+      // BENCH_BEFORE comparisons (BENCHMARKS.md): swap the trees to check a ratio.
+      if (table) await settle(sql);
       const r = result;
       log(
         `  ${name}: ${fmtInt(r.requestsPerSecond * eventsPerRequest)} ${eventsPerRequest > 1 || scenario === 'single' || scenario === 'hot' || scenario === 'naive' ? 'events' : 'requests'}/s, p50 ${fmtMs(r.p50)} ms, p99 ${fmtMs(r.p99)} ms, statuses ${JSON.stringify(r.statuses)}` +
