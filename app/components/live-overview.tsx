@@ -23,7 +23,11 @@ function Kpi({ label, value, testId, children }: { label: string; value: ReactNo
 
 /** The overview once there is usage: KPIs, events per minute, meters this period, customers near or over a limit. */
 export function LiveOverview({ overview }: { overview: TOverview }) {
-  const minutes = overview.events_per_minute.map((m) => ({ minute: `${TIME.format(new Date(m.minute))} UTC`, Events: m.events }));
+  const perMinute = overview.events_per_minute.map((m) => ({ minute: `${TIME.format(new Date(m.minute))} UTC`, Events: m.events }));
+  // The charts end at the last complete minute: the one under way would draw a cliff to
+  // its few events so far, which reads as traffic stopping. It is counted in the KPI and said below the chart.
+  const minutes = perMinute.slice(0, -1);
+  const thisMinute = perMinute.at(-1)?.Events ?? 0;
   return (
     <div className="space-y-6">
       <div className="grid grid-cols-1 gap-4 sm:grid-cols-2 xl:grid-cols-4">
@@ -52,7 +56,9 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
 
       <Card>
         <h2 className="text-tremor-title font-semibold text-tremor-content-strong">Events per minute</h2>
-        <p className="text-tremor-default text-tremor-content">The last 60 minutes, all meters (UTC).</p>
+        <p className="text-tremor-default text-tremor-content">
+          Each complete minute of the last hour, all meters (UTC). This minute so far: <span data-testid="events-this-minute">{formatCount(thisMinute)}</span>.
+        </p>
         <AreaChart
           className="mt-4 h-56"
           data={minutes}
