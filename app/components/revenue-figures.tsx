@@ -16,12 +16,12 @@ export function MoneyDelta({ value, className = '' }: { value: string; className
   return <span className={`tabular-nums ${tone} ${className}`}>{text}</span>;
 }
 
-/** One headline figure with its label and a line of context. */
 /** A headline amount: to the cent, the exact amount on hover. */
 export function MoneyAtAGlance({ amount }: { amount: string }) {
   return <span title={`Exactly ${formatMoney(amount)}`}>{formatCents(amount)}</span>;
 }
 
+/** One headline figure with its label and a line of context. */
 export function RevenueStat({ label, value, children, testId }: { label: string; value: ReactNode; children?: ReactNode; testId?: string }) {
   return (
     <div className="rounded-tremor-default border border-tremor-border bg-white p-4 shadow-tremor-card" data-testid={testId}>
