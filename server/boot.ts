@@ -6,7 +6,7 @@ import { describeDatabase, ensureDatabase, runMigrations } from '../db/migrate.j
 import { BOSS_SCHEMA, startBoss } from '../jobs/boss.js';
 import { startWorkers, stopWorkers } from '../jobs/worker.js';
 import type { TEnv } from './env.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, stopOnUnhandledErrors, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import type { Runtime } from './runtime.js';
 import { API_KEY_REVOKED_CHANNEL, createApiKeyCache } from './services/api-key-cache.js';
@@ -26,18 +26,68 @@ export type Booted = {
 };
 
 /** How long a shutdown may take before the process stops its Postgres and exits anyway. */
-export const SHUTDOWN_GRACE_MS = 20_000;
+const SHUTDOWN_GRACE_MS = 20_000;
 
 /**
  * The last resort of a shutdown: if the process has not exited `ms` after this call, it
  * stops the embedded Postgres it started (waiting at most 5 s for it) and exits 1.
  */
-export function exitIfStillRunningAfter(booted: Booted, log: Logger, ms: number): void {
+function exitIfStillRunningAfter(booted: Booted, log: Logger, ms: number): void {
   const force = setTimeout(() => {
     log.error({ ms }, 'shutdown did not finish in time: stopping Postgres and exiting');
     void Promise.race([booted.stopDatabase(), new Promise((resolve) => setTimeout(resolve, 5_000))]).finally(() => process.exit(1));
   }, ms);
   force.unref();
+}
+
+/** A process's orderly stop (see orderlyStop). */
+export type OrderlyStop = {
+  /** Stops once: the first reason wins and gives the exit code. */
+  stop: (reason: string, code?: number) => Promise<void>;
+  /** boot() has returned: a stop asked for while starting happens now. */
+  started: (booted: Booted) => Promise<void>;
+  readonly stopping: boolean;
+};
+
+/**
+ * How `npm start`'s server and `staryer-usage worker` stop, handled from their first
+ * moment: SIGINT, SIGTERM and an error nothing handled (logged as fatal, exit 1) stop the
+ * process; asked while it is still starting, the stop happens once boot() has returned.
+ * A stop runs `beforeClose` (the server stops taking requests), then closes what boot()
+ * started (workers, pools, the embedded Postgres) and exits; the grace timer ends one
+ * that hangs.
+ */
+export function orderlyStop(log: Logger, beforeClose: () => Promise<void> = async () => undefined): OrderlyStop {
+  let booted: Booted | null = null;
+  let stopping = false;
+  let exitCode = 0;
+  const finish = async (running: Booted) => {
+    exitIfStillRunningAfter(running, log, SHUTDOWN_GRACE_MS);
+    await beforeClose();
+    await running.close();
+    log.info('stopped');
+    process.exit(exitCode);
+  };
+  const stop = async (reason: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    log.info({ signal: reason }, 'shutting down');
+    if (booted) await finish(booted);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  stopOnUnhandledErrors(log, (code) => void stop('unhandled error', code));
+  return {
+    stop,
+    started: async (running) => {
+      booted = running;
+      if (stopping) await finish(running);
+    },
+    get stopping() {
+      return stopping;
+    },
+  };
 }
 
 export const EMBEDDED_DATABASE = 'staryer';

@@ -3,10 +3,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { runMigrations } from '../db/migrate.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
-import { boot, exitIfStillRunningAfter, resolveDatabase, SHUTDOWN_GRACE_MS, type Booted } from './boot.js';
+import { boot, orderlyStop, resolveDatabase, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { AppError } from './errors.js';
-import { createLogger, stopOnUnhandledErrors } from './logger.js';
+import { createLogger } from './logger.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
@@ -75,28 +75,8 @@ program
   .action(async () => {
     const env = readEnv();
     const logger = createLogger(env.LOG_LEVEL);
-    // Handled from the first moment (as npm start's server does): a signal or a defect
-    // while starting stops what has started once boot() returns.
-    let booted: Booted | null = null;
-    let stopping = false;
-    let exitCode = 0;
-    const stop = async (code = 0) => {
-      if (stopping) return;
-      stopping = true;
-      exitCode = code;
-      if (!booted) return;
-      exitIfStillRunningAfter(booted, logger, SHUTDOWN_GRACE_MS);
-      await booted.close();
-      process.exit(exitCode);
-    };
-    process.on('SIGINT', () => void stop());
-    process.on('SIGTERM', () => void stop());
-    stopOnUnhandledErrors(logger, (code) => void stop(code));
-    booted = await boot({ env, workers: true, log: logger });
-    if (stopping) {
-      await booted.close();
-      process.exit(exitCode);
-    }
+    const lifecycle = orderlyStop(logger);
+    await lifecycle.started(await boot({ env, workers: true, log: logger }));
     logger.info('workers running; Ctrl-C to stop');
     await new Promise(() => undefined);
   });

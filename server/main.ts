@@ -5,11 +5,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
 import { DatabaseUnreachableError } from '../db/migrate.js';
-import { boot, exitIfStillRunningAfter, SHUTDOWN_GRACE_MS, type Booted } from './boot.js';
+import { boot, orderlyStop, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
 import { createRemixPages } from './http/remix.js';
-import { createLogger, stopOnUnhandledErrors } from './logger.js';
+import { createLogger } from './logger.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -28,43 +28,24 @@ async function main() {
   const log = createLogger(env.LOG_LEVEL);
   const started = Date.now();
 
-  let booted: Booted | null = null;
   let server: http.Server | null = null;
-  let stopping = false;
-  /** What the process exits with once stopped: that of the first reason to stop. */
-  let exitCode = 0;
   /**
    * Stops taking requests, lets those in flight finish (keep-alive connections are closed
    * after their next answer instead of carrying more), then stops the workers, the pools
-   * and the Postgres this process started. Handled from the first moment: a signal during
-   * start-up stops what has started once it has.
+   * and the Postgres this process started.
    */
-  const shutdown = async (signal: string, code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    exitCode = code;
-    log.info({ signal }, 'shutting down');
-    // Still starting: what has started is stopped once boot() returns (below).
-    if (!booted) return;
-    const running = booted;
-    exitIfStillRunningAfter(running, log, SHUTDOWN_GRACE_MS);
-    if (server) {
-      const closing = server;
-      const idle = setInterval(() => closing.closeIdleConnections(), 100);
-      await new Promise<void>((resolve) => {
-        closing.close(() => resolve());
-        closing.closeIdleConnections();
-      });
-      clearInterval(idle);
-    }
-    await running.close();
-    log.info('stopped');
-    process.exit(exitCode);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  stopOnUnhandledErrors(log, (code) => void shutdown('unhandled error', code));
+  const lifecycle = orderlyStop(log, async () => {
+    if (!server) return;
+    const closing = server;
+    const idle = setInterval(() => closing.closeIdleConnections(), 100);
+    await new Promise<void>((resolve) => {
+      closing.close(() => resolve());
+      closing.closeIdleConnections();
+    });
+    clearInterval(idle);
+  });
 
+  let booted: Booted;
   try {
     booted = await boot({ env, workers: env.RUN_WORKERS, log });
   } catch (error) {
@@ -78,12 +59,8 @@ async function main() {
     }
     throw error;
   }
-  // A signal came while starting: stop what started.
-  if (stopping) {
-    await booted.close();
-    log.info('stopped');
-    process.exit(exitCode);
-  }
+  // A stop asked for while starting happens here (and the process exits).
+  await lifecycle.started(booted);
   const { rt } = booted;
 
   const buildFile = path.join(ROOT, 'build', 'index.js');
@@ -95,7 +72,7 @@ async function main() {
   const app = createHttpApp(rt, { pages: createRemixPages(rt, build), publicDir: path.join(ROOT, 'public') });
   server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
     // While stopping, each connection closes after its answer rather than carrying more.
-    if (stopping) res.setHeader('connection', 'close');
+    if (lifecycle.stopping) res.setHeader('connection', 'close');
     void app(req, res);
   });
   const listening = server;
@@ -119,7 +96,7 @@ async function main() {
             : (error as Error).message;
     log.error({ err: error }, `cannot listen: ${reason}`);
     server = null;
-    await shutdown('listen failed', 1);
+    await lifecycle.stop('listen failed', 1);
     return;
   }
   const address = listening.address();
