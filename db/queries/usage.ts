@@ -26,6 +26,8 @@ class Fragment {
 }
 export const fragment = (text: string) => new Fragment(text);
 
+const fragmentTexts = (values: unknown[]) => values.flatMap((v) => (v instanceof Fragment ? [v.text] : []));
+
 /** A statement's text and the values of its parameters $1, $2, …, in order. */
 type Statement = { text: string; params: unknown[] };
 const statementTexts = new WeakMap<TemplateStringsArray, { text: string; fragments: string[] }>();
@@ -46,11 +48,10 @@ export function statement(strings: TemplateStringsArray, ...values: unknown[]): 
       const value = values[i];
       return acc + part + (value instanceof Fragment ? value.text : `$${++n}`);
     }, '');
-    statementTexts.set(strings, (known = { text, fragments: values.flatMap((v) => (v instanceof Fragment ? [v.text] : [])) }));
+    statementTexts.set(strings, (known = { text, fragments: fragmentTexts(values) }));
   }
   if (known.fragments.length === 0) return { text: known.text, params: values };
-  const fragments = values.flatMap((v) => (v instanceof Fragment ? [v.text] : []));
-  if (fragments.some((f, i) => f !== known.fragments[i])) throw new Error(`a fragment of this statement changed between calls: ${known.text.slice(0, 80)}`);
+  if (fragmentTexts(values).some((f, i) => f !== known.fragments[i])) throw new Error(`a fragment of this statement changed between calls: ${known.text.slice(0, 80)}`);
   return { text: known.text, params: values.filter((v) => !(v instanceof Fragment)) };
 }
 
