@@ -7,7 +7,9 @@ import path from 'node:path';
  * functions that matter, optionally only over the last N seconds of the profile (the
  * measured run rather than start-up).
  *
- *   npx tsx bench/cpuprofile-summary.ts FILE.cpuprofile [--last SECONDS] [--top N]
+ *   npx tsx bench/cpuprofile-summary.ts FILE.cpuprofile [--last SECONDS | --from S --to S] [--top N] [--timeline]
+ *
+ * `--timeline` prints the busy share of each second first, to find a run's window.
  */
 type Node = {
   id: number;
@@ -27,6 +29,8 @@ const option = (name: string) => {
   return i >= 0 ? Number(args[i + 1]) : undefined;
 };
 const last = option('--last');
+const fromOption = option('--from');
+const toOption = option('--to');
 const top = option('--top') ?? 25;
 
 const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
@@ -39,7 +43,19 @@ const times: number[] = [];
 let t = 0;
 for (const d of profile.timeDeltas) times.push((t += d));
 const end = times.at(-1) ?? 0;
-const from = last === undefined ? 0 : end - last * 1e6;
+const from = last !== undefined ? end - last * 1e6 : (fromOption ?? 0) * 1e6;
+const to = last === undefined && toOption !== undefined ? toOption * 1e6 : Infinity;
+
+if (args.includes('--timeline')) {
+  const busyPerSecond: number[] = [];
+  profile.samples.forEach((id, i) => {
+    if (byId.get(id)!.callFrame.functionName === '(idle)') return;
+    const second = Math.floor(times[i]! / 1e6);
+    busyPerSecond[second] = (busyPerSecond[second] ?? 0) + (profile.timeDeltas[i + 1] ?? 0);
+  });
+  console.log('busy share per second from the start:');
+  console.log([...busyPerSecond].map((v, s) => `${s}:${Math.round((v ?? 0) / 1e4)}%`).join(' '));
+}
 
 const area = (url: string, fn: string): string => {
   if (!url) return fn.startsWith('(') ? fn : '(native / V8 builtins)';
@@ -65,7 +81,7 @@ const inclusive = new Map<string, number>();
 let total = 0;
 let idle = 0;
 profile.samples.forEach((id, i) => {
-  if (times[i]! < from) return;
+  if (times[i]! < from || times[i]! >= to) return;
   const dt = profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0;
   const node = byId.get(id)!;
   total += dt;
@@ -91,7 +107,7 @@ const print = (title: string, map: Map<string, number>, n: number) => {
   console.log(`\n${title}`);
   for (const [k, v] of [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`  ${pct(v).padStart(7)}  ${(v / 1000).toFixed(0).padStart(7)} ms  ${k}`);
 };
-console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled${last === undefined ? '' : ` (last ${last} s)`}, busy ${(busy / 1e6).toFixed(1)} s (${((100 * busy) / total).toFixed(0)} %); shares below are of busy time`);
+console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled${last !== undefined ? ` (last ${last} s)` : from > 0 || to < Infinity ? ` (${from / 1e6}–${to / 1e6} s)` : ''}, busy ${(busy / 1e6).toFixed(1)} s (${((100 * busy) / total).toFixed(0)} %); shares below are of busy time`);
 print('self time by area', selfArea, top);
 print('self time by function', self, top);
 print('inclusive time by function', inclusive, top * 2);
