@@ -499,6 +499,12 @@ export const webhookMessages = pgTable(
     attempts: integer().notNull().default(0),
     nextAttemptAt: timestamp({ withTimezone: true, mode: 'date' }),
     deliveredAt: timestamp({ withTimezone: true, mode: 'date' }),
+    /**
+     * Set while an attempt is being sent (the HTTP call runs outside any transaction): until
+     * then no other run sends this message. Past it, the attempt is presumed lost with its
+     * process and the message may be sent again.
+     */
+    sendingUntil: timestamp({ withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
   },
   (t) => [

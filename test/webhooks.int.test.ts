@@ -12,7 +12,7 @@ import type { AlertKind } from '../db/schema.js';
 import { withCreator } from '../db/tenant.js';
 import type { Runtime } from '../server/runtime.js';
 import type { AlertContext } from '../server/services/alert-context.js';
-import { createWebhookMessages, deliverWebhook, retryDelayMs, serializeWebhookPayload, WEBHOOK_RETRY } from '../server/services/webhooks.js';
+import { CLAIM_MARGIN_MS, createWebhookMessages, deliverWebhook, retryDelayMs, serializeWebhookPayload, WEBHOOK_RETRY } from '../server/services/webhooks.js';
 import { startWebhookReceiver, type WebhookReceiver } from './fakes/webhook-receiver.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -495,29 +495,86 @@ describe('delivery', () => {
     }
   });
 
-  it('an endpoint that never answers holds connections of the workers’ own pool, not those ingestion and the dashboard use', async () => {
+  it('an endpoint that never answers holds no transaction, connection or row lock while it takes its time', async () => {
     // A receiver that takes each delivery and never answers (until the 3 s timeout).
-    const hanging = http.createServer(() => undefined);
+    const requests: string[] = [];
+    const hanging = http.createServer((req) => requests.push(String(req.headers['webhook-id'])));
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
     try {
       const { call, creatorId } = await creator();
       const endpoint = await createEndpoint(call, { url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook`, events: EVENTS });
       for (let i = 0; i < 3; i++) await notify(server.rt, await alertContext(server.rt, call, creatorId));
-      const held = async (application: string) =>
-        (
-          await server.rt.ownerDb.execute<{ n: number }>(sql`
-            select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and application_name = ${application} and state = 'idle in transaction'`)
-        )[0]!.n;
-      // While the deliveries wait on the endpoint, their transactions sit on worker connections…
-      await expect.poll(() => held('staryer-usage-worker'), { timeout: 10_000, interval: 100 }).toBeGreaterThan(0);
-      // …and none on the pool the API shares with ingestion.
-      expect(await held('staryer-usage')).toBe(0);
+      await eventually(async () => requests.length, (n) => n === 3);
+      const messageIds = (await messagesOf(endpoint.id)).map((m) => m.message_id);
+      expect([...requests].sort()).toEqual([...messageIds].sort());
+      // While all three wait on the endpoint (1.2 s into its 3 s timeout): no transaction of
+      // either pool has been open for more than a moment…
+      await new Promise((r) => setTimeout(r, 1_200));
+      const longTransactions = await server.rt.ownerDb.execute<{ application_name: string; state: string }>(sql`
+        select application_name, state from pg_stat_activity
+        where datname = current_database() and application_name like 'staryer-usage%' and xact_start < now() - interval '1 second'`);
+      expect(longTransactions).toEqual([]);
+      // …no message row is locked…
+      await server.rt.ownerDb.transaction(async (tx) => {
+        const locked = await tx.execute(sql`select message_id from webhook_messages where endpoint_id = ${endpoint.id} for update nowait`);
+        expect(locked).toHaveLength(3);
+      });
+      // …and another run of a claimed message sends nothing: it looks again once the claim lapses.
+      expect(await deliverWebhook(server.rt, creatorId, messageIds[0]!)).toBe('skipped');
+      const [claimed] = await server.rt.ownerDb.execute<{ sending_until: string }>(sql`select sending_until from webhook_messages where message_id = ${messageIds[0]!}`);
+      const claimedUntil = new Date(claimed!.sending_until).getTime();
+      expect(claimedUntil).toBeGreaterThan(Date.now() + 3_000 + CLAIM_MARGIN_MS - 5_000);
+      const [recheck] = await server.rt.ownerDb.execute<{ start_after: string }>(
+        sql`select start_after from pgboss.job where name = 'webhooks.deliver' and singleton_key like ${`${messageIds[0]!}:claim:%`}`,
+      );
+      expect(new Date(recheck!.start_after).getTime()).toBe(claimedUntil + 1_000);
       expect((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).status).toBe(200);
+      // The timeouts are recorded as attempts and the next ones scheduled; the claims are released.
+      const settled = await eventually(
+        () => server.rt.ownerDb.execute<{ attempts: number; sending_until: string | null; next_attempt_at: string | null }>(
+          sql`select attempts, sending_until, next_attempt_at from webhook_messages where endpoint_id = ${endpoint.id}`,
+        ),
+        (rows) => rows.every((r) => r.attempts === 1),
+      );
+      expect(settled.every((r) => r.sending_until === null && r.next_attempt_at !== null)).toBe(true);
+      for (const id of messageIds) expect(await attemptsOf(id)).toEqual([{ status_code: null, error: expect.stringMatching(/timed out|timeout/i) }]);
+      expect(requests).toHaveLength(3);
     } finally {
       hanging.closeAllConnections();
       hanging.close();
     }
+  });
+
+  it('sends again a message whose attempt died with its process (claim lapsed), and refuses a replay while one is being sent', async () => {
+    const { call, creatorId } = await creator();
+    const endpoint = await receiverEndpoint(call);
+    const ctx = await alertContext(server.rt, call, creatorId);
+    // The message as a process that died mid-attempt leaves it: claimed (for 2 s more), never recorded.
+    await withCreator(server.rt.db, creatorId, async (tx) => {
+      await createWebhookMessages(server.rt, tx, ctx);
+      await tx.execute(sql`update webhook_messages set sending_until = now() + interval '2 seconds' where endpoint_id = ${endpoint.id}`);
+    });
+    const [message] = await messagesOf(endpoint.id);
+    // Its delivery job finds it claimed and sends nothing…
+    await eventually(
+      () => server.rt.ownerDb.execute(sql`select 1 from pgboss.job where name = 'webhooks.deliver' and singleton_key like ${`${message!.message_id}:claim:%`}`),
+      (rows) => rows.length === 1,
+    );
+    expect(receiver.received.filter((d) => d.id === message!.message_id)).toHaveLength(0);
+    // …and sends it once the claim has lapsed, once.
+    const delivered = await eventually(() => messagesOf(endpoint.id), (rows) => rows[0]?.status === 'delivered');
+    expect(delivered[0]).toMatchObject({ attempts: 1 });
+    expect(receiver.received.filter((d) => d.id === message!.message_id)).toHaveLength(1);
+
+    // A claim that holds: a replay answers 409 with Retry-After, sends nothing and changes nothing.
+    await server.rt.ownerDb.execute(sql`update webhook_messages set sending_until = now() + interval '20 seconds' where message_id = ${message!.message_id}`);
+    const sentBefore = receiver.received.length;
+    const refused = await call('POST', `/api/usage/webhooks/messages/${message!.message_id}/replay`);
+    expect(refused.status).toBe(409);
+    expect(refused.json).toMatchObject({ type: 'https://staryer.dev/problems/delivery-in-progress', status: 409 });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(19);
+    expect(receiver.received.length).toBe(sentBefore);
+    expect(await attemptsOf(message!.message_id)).toEqual([{ status_code: 200, error: null }]);
   });
 
   it('does not count a quiet spell as failing: one failure, two days of nothing, then a short outage leaves the endpoint enabled', async () => {

@@ -144,6 +144,8 @@ export type WebhookMessage = {
   attempts: number;
   nextAttemptAt: Date | null;
   deliveredAt: Date | null;
+  /** While an attempt is being sent: the time until which no other run sends it. */
+  sendingUntil: Date | null;
   createdAt: Date;
 };
 
@@ -158,6 +160,7 @@ const fromDbMessage = (row: typeof webhookMessages.$inferSelect): WebhookMessage
   attempts: row.attempts,
   nextAttemptAt: row.nextAttemptAt,
   deliveredAt: row.deliveredAt,
+  sendingUntil: row.sendingUntil,
   createdAt: row.createdAt,
 });
 
@@ -195,7 +198,7 @@ export async function findMessage(tx: Queryable, messageId: string, options: { f
   return row ? fromDbMessage(row) : null;
 }
 
-export type MessageFields = Partial<Pick<WebhookMessage, 'status' | 'attempts' | 'nextAttemptAt' | 'deliveredAt'>>;
+export type MessageFields = Partial<Pick<WebhookMessage, 'status' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'sendingUntil'>>;
 
 export async function updateMessageRow(tx: Queryable, messageId: string, fields: MessageFields): Promise<void> {
   await tx.update(webhookMessages).set(fields).where(eq(webhookMessages.messageId, messageId));

@@ -93,7 +93,10 @@ export const WEBHOOK_ROUTES: RestRoute[] = [
     summary: 'Send a message again now, with the same webhook-id; answers with the attempt',
     tag: TAG,
     scope: 'admin',
-    responses: { 200: { description: 'The attempt', schema: ZWebhookAttemptResult } },
+    responses: {
+      200: { description: 'The attempt', schema: ZWebhookAttemptResult },
+      409: { description: 'An attempt of this message is being sent now (`delivery-in-progress`); retry after `Retry-After` seconds', headers: { 'retry-after': 'Seconds until the attempt under way is over' } },
+    },
     handle: async ({ caller, params }) => ({ status: 200, body: await caller.webhooks.replay(parseInput(ZReplayInput, params)) }),
   },
   {

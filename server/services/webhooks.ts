@@ -26,12 +26,12 @@ import {
 } from '../../db/queries/webhooks.js';
 import { withCreator } from '../../db/tenant.js';
 import { enqueueInTx } from '../../jobs/queues.js';
-import { notFound, validationError } from '../errors.js';
+import { AppError, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
 import { alertWebhookPayload, WEBHOOK_EVENT_OF, type AlertContext } from './alert-context.js';
 import { queueCreatorEmail } from './email.js';
-import { safePost, UnsafeUrlError, vetUrl } from './ssrf.js';
+import { safePost, UnsafeUrlError, vetUrl, type PostResult } from './ssrf.js';
 
 export type { MessageWithAttempts, WebhookAttempt, WebhookEndpoint, WebhookMessage };
 
@@ -192,15 +192,29 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
   }
 }
 
-/** Signs and POSTs a message once; never throws for the endpoint's failures. */
-async function attemptDelivery(rt: Runtime, tx: Tx, endpoint: WebhookEndpoint, message: WebhookMessage): Promise<WebhookAttempt> {
-  const secret = await findEndpointSecret(tx, endpoint.id);
+/**
+ * How long past WEBHOOK_TIMEOUT_MS a claimed attempt stays claimed: time to record it once
+ * the receiver has answered, with room for a busy event loop. A claim older than that
+ * belongs to a process that died mid-attempt.
+ */
+export const CLAIM_MARGIN_MS = 30_000;
+
+/** What an attempt needs once its transaction has committed: the HTTP call runs outside any. */
+type Send = { endpoint: WebhookEndpoint; message: Pick<WebhookMessage, 'id' | 'creatorId' | 'payload'>; secret: string };
+type Sent = PostResult & { attemptedAt: Date };
+
+/**
+ * Signs and POSTs a message once. Called with no transaction open: a receiver that takes
+ * WEBHOOK_TIMEOUT_MS to answer holds no connection, row lock or snapshot meanwhile.
+ * Never throws for the endpoint's failures.
+ */
+async function sendOnce(rt: Runtime, { endpoint, message, secret }: Send): Promise<Sent> {
   const body = serializeWebhookPayload(message.payload);
   const attemptedAt = rt.now();
   // The signed timestamp is checked against the receiver's wall clock (replay protection,
   // ±5 min), so it is the wall clock's too, whatever clock the runtime keeps business time by.
   const signedAt = new Date();
-  const signature = new Webhook(secret!).sign(message.id, signedAt, body);
+  const signature = new Webhook(secret).sign(message.id, signedAt, body);
   const result = await safePost(new URL(endpoint.url), body, {
     allowPrivate: rt.env.ALLOW_PRIVATE_WEBHOOK_URLS,
     timeoutMs: rt.env.WEBHOOK_TIMEOUT_MS,
@@ -212,14 +226,37 @@ async function attemptDelivery(rt: Runtime, tx: Tx, endpoint: WebhookEndpoint, m
       'webhook-signature': signature,
     },
   });
-  const attempt = await insertAttempt(tx, message.creatorId, { id: randomUUID(), messageId: message.id, endpointId: endpoint.id, attemptedAt, ...result });
+  return { ...result, attemptedAt };
+}
+
+/** Records a sent attempt and what it says about the endpoint's health. */
+async function recordAttempt(rt: Runtime, tx: Tx, { endpoint, message }: Send, sent: Sent): Promise<WebhookAttempt> {
+  const attempt = await insertAttempt(tx, message.creatorId, { id: randomUUID(), messageId: message.id, endpointId: endpoint.id, ...sent });
   if (isSuccessStatus(attempt.statusCode)) await markEndpointHealthy(tx, endpoint.id);
-  else await markEndpointFailing(tx, endpoint.id, attemptedAt, WEBHOOK_RETRY.failingRunGapMs);
+  else await markEndpointFailing(tx, endpoint.id, attempt.attemptedAt, WEBHOOK_RETRY.failingRunGapMs);
   rt.log.info(
     { creatorId: message.creatorId, endpointId: endpoint.id, messageId: message.id, statusCode: attempt.statusCode, latencyMs: attempt.latencyMs, error: attempt.error },
     'webhook attempt',
   );
   return attempt;
+}
+
+/** Whether another run is sending the message now. */
+const claimedElsewhere = (message: WebhookMessage, now: Date) => message.sendingUntil !== null && message.sendingUntil.getTime() > now.getTime();
+
+/** Claims the (locked) message for one attempt: no other run sends it until the claim lapses. */
+async function claim(rt: Runtime, tx: Tx, message: WebhookMessage, endpoint: WebhookEndpoint, now: Date): Promise<Send & { until: Date }> {
+  const secret = await findEndpointSecret(tx, endpoint.id);
+  if (!secret) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+  const until = new Date(now.getTime() + rt.env.WEBHOOK_TIMEOUT_MS + CLAIM_MARGIN_MS);
+  await updateMessageRow(tx, message.id, { sendingUntil: until });
+  return { endpoint, message, secret, until };
+}
+
+/** The message, locked, if this run's claim on it still holds (it lapses only if this process stalled past the margin). */
+async function stillClaimed(tx: Tx, messageId: string, until: Date): Promise<WebhookMessage | null> {
+  const message = await findMessage(tx, messageId, { forUpdate: true });
+  return message?.sendingUntil?.getTime() === until.getTime() ? message : null;
 }
 
 export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skipped';
@@ -231,40 +268,61 @@ export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skip
  * attempt is scheduled with backoff until 3 days after creation, then the message fails.
  * An endpoint failing for 24 h and its last 5 attempts is disabled and the creator told.
  *
- * The message row stays locked during the HTTP call (at most WEBHOOK_TIMEOUT_MS), so two
- * runs for one message take turns instead of both sending or both scheduling a retry.
+ * Three steps, so that no transaction stays open while the receiver takes its time: claim
+ * the message (a short transaction sets `sending_until`), send it, then record the attempt
+ * and schedule what follows (another short transaction). A run that finds the message
+ * claimed sends nothing and looks again once the claim has lapsed: by then the attempt is
+ * recorded (the message is delivered or not due) or its process died mid-attempt (and this
+ * run sends it).
  */
 export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: string): Promise<DeliveryOutcome> {
-  return withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome> => {
+  const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome | (Send & { until: Date })> => {
     const message = await findMessage(tx, messageId, { forUpdate: true });
     if (!message || message.status !== 'pending') return 'skipped';
     const now = rt.now();
     if (message.nextAttemptAt && message.nextAttemptAt.getTime() - now.getTime() > WEBHOOK_RETRY.dueToleranceMs) return 'skipped';
+    if (claimedElsewhere(message, now)) {
+      const lapse = new Date(message.sendingUntil!.getTime() + 1_000);
+      await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: lapse, singletonKey: `${messageId}:claim:${lapse.getTime()}` });
+      return 'skipped';
+    }
     const endpoint = await findEndpoint(tx, message.endpointId);
     if (!endpoint || !endpoint.enabled) {
       // Disabled endpoints get nothing; the creator can replay once it is enabled again.
       await updateMessageRow(tx, messageId, { status: 'failed', nextAttemptAt: null });
       return 'failed';
     }
-    const attempt = await attemptDelivery(rt, tx, endpoint, message);
+    return claim(rt, tx, message, endpoint, now);
+  });
+  if (typeof claimed === 'string') return claimed;
+  const sent = await sendOnce(rt, claimed);
+  return withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome> => {
+    const attempt = await recordAttempt(rt, tx, claimed, sent);
+    const message = await stillClaimed(tx, messageId, claimed.until);
+    if (!message) {
+      // Another run took the message over after this one's claim lapsed: the attempt is on
+      // record, the schedule is that run's.
+      rt.log.warn({ creatorId, messageId }, 'webhook attempt recorded after its claim lapsed');
+      return 'skipped';
+    }
     const attempts = message.attempts + 1;
     if (isSuccessStatus(attempt.statusCode)) {
-      await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null });
+      await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null, sendingUntil: null });
       return 'delivered';
     }
-    if (await disableIfFailingTooLong(rt, tx, endpoint.id, attempt.attemptedAt)) {
-      await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null });
+    if (await disableIfFailingTooLong(rt, tx, claimed.endpoint.id, attempt.attemptedAt)) {
+      await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null, sendingUntil: null });
       return 'failed';
     }
     const deadline = message.createdAt.getTime() + WEBHOOK_RETRY.giveUpAfterMs;
     const nowMs = attempt.attemptedAt.getTime();
     if (nowMs >= deadline) {
-      await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null });
+      await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null, sendingUntil: null });
       return 'failed';
     }
     // The last try is at the 3-day mark itself.
     const next = new Date(Math.min(nowMs + retryDelayMs(attempts), deadline));
-    await updateMessageRow(tx, messageId, { attempts, nextAttemptAt: next });
+    await updateMessageRow(tx, messageId, { attempts, nextAttemptAt: next, sendingUntil: null });
     // singletonKey names the attempt, so the queue shows which attempt a job is; the due
     // check above is what keeps a duplicate run from starting a second chain.
     await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: next, singletonKey: `${messageId}:${attempts + 1}` });
@@ -299,39 +357,46 @@ async function disableIfFailingTooLong(rt: Runtime, tx: Tx, endpointId: string, 
   return true;
 }
 
-/** A test event: obviously fake data, `"test": true`, sent once now, answered with the attempt. */
+/**
+ * A test event: obviously fake data, `"test": true`, sent once now, answered with the
+ * attempt. Nothing is written until the receiver has answered (or timed out): then the
+ * message and its one attempt, together.
+ */
 export async function sendTestWebhook(rt: Runtime, creatorId: string, endpointId: string): Promise<{ messageId: string; attempt: WebhookAttempt }> {
-  return withCreator(rt.db, creatorId, async (tx) => {
+  const send = await withCreator(rt.db, creatorId, async (tx) => {
     const endpoint = await findEndpoint(tx, endpointId);
     if (!endpoint) throw notFound('Webhook endpoint');
-    const now = rt.now();
-    const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-    const periodEnd = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
-    const payload = {
-      type: 'usage.threshold_reached' as const,
-      timestamp: now.toISOString(),
-      test: true,
-      data: {
-        user_id: 'test_user_123',
-        meter_id: '00000000-0000-0000-0000-000000000000',
-        event_name: 'test.api_calls',
-        used: '800',
-        limit: '1000',
-        threshold: '0.8',
-        period_start: periodStart.toISOString(),
-        period_end: periodEnd.toISOString(),
-      },
-    };
-    const [message] = await insertMessagesOnce(
-      tx,
-      [{ id: newMessageId(), creatorId, endpointId, alertId: null, eventType: payload.type, payload, nextAttemptAt: null }],
-      now,
-    );
-    const attempt = await attemptDelivery(rt, tx, endpoint, message!);
-    const delivered = isSuccessStatus(attempt.statusCode);
+    const secret = await findEndpointSecret(tx, endpoint.id);
+    if (!secret) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+    return { endpoint, secret };
+  });
+  const now = rt.now();
+  const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const periodEnd = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  const payload = {
+    type: 'usage.threshold_reached' as const,
+    timestamp: now.toISOString(),
+    test: true,
+    data: {
+      user_id: 'test_user_123',
+      meter_id: '00000000-0000-0000-0000-000000000000',
+      event_name: 'test.api_calls',
+      used: '800',
+      limit: '1000',
+      threshold: '0.8',
+      period_start: periodStart.toISOString(),
+      period_end: periodEnd.toISOString(),
+    },
+  };
+  const message = { id: newMessageId(), creatorId, payload };
+  const sent = await sendOnce(rt, { ...send, message });
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const delivered = isSuccessStatus(sent.statusCode);
     // A test is one attempt: it is not retried.
-    await updateMessageRow(tx, message!.id, { status: delivered ? 'delivered' : 'failed', attempts: 1, deliveredAt: delivered ? attempt.attemptedAt : null });
-    return { messageId: message!.id, attempt };
+    const [stored] = await insertMessagesOnce(tx, [{ ...message, endpointId, alertId: null, eventType: payload.type, nextAttemptAt: null }], now);
+    await updateMessageRow(tx, stored!.id, { status: delivered ? 'delivered' : 'failed', attempts: 1, deliveredAt: delivered ? sent.attemptedAt : null });
+    const attempt = await recordAttempt(rt, tx, { ...send, message }, sent);
+    return { messageId: message.id, attempt };
   });
 }
 
@@ -339,19 +404,35 @@ export async function sendTestWebhook(rt: Runtime, creatorId: string, endpointId
  * Sends a message again now, with the same webhook-id, whatever its status (the
  * endpoint may be disabled: a replay is the creator's own decision). One attempt,
  * answered; a success marks the message delivered, a failure leaves its schedule as it was.
+ * Claimed like a scheduled attempt: while one is being sent, a replay answers 409.
  */
 export async function replayWebhookMessage(rt: Runtime, creatorId: string, messageId: string): Promise<{ messageId: string; attempt: WebhookAttempt }> {
-  return withCreator(rt.db, creatorId, async (tx) => {
+  const claimed = await withCreator(rt.db, creatorId, async (tx) => {
     const message = await findMessage(tx, messageId, { forUpdate: true });
     if (!message) throw notFound('Webhook message');
     const endpoint = await findEndpoint(tx, message.endpointId);
     if (!endpoint) throw notFound('Webhook endpoint of this message');
-    const attempt = await attemptDelivery(rt, tx, endpoint, message);
-    const attempts = message.attempts + 1;
-    if (isSuccessStatus(attempt.statusCode)) {
-      await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null });
-    } else {
-      await updateMessageRow(tx, messageId, { attempts });
+    const now = rt.now();
+    if (claimedElsewhere(message, now)) {
+      throw new AppError('conflict', {
+        code: 'delivery_in_progress',
+        detail: 'This message is being sent right now; replay it once that attempt is over.',
+        retryAfter: Math.max(1, Math.ceil((message.sendingUntil!.getTime() - now.getTime()) / 1000)),
+      });
+    }
+    return claim(rt, tx, message, endpoint, now);
+  });
+  const sent = await sendOnce(rt, claimed);
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const attempt = await recordAttempt(rt, tx, claimed, sent);
+    const message = await stillClaimed(tx, messageId, claimed.until);
+    if (message) {
+      const attempts = message.attempts + 1;
+      if (isSuccessStatus(attempt.statusCode)) {
+        await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null, sendingUntil: null });
+      } else {
+        await updateMessageRow(tx, messageId, { attempts, sendingUntil: null });
+      }
     }
     return { messageId, attempt };
   });
