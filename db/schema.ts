@@ -553,6 +553,8 @@ export const emailMessages = pgTable(
     status: emailStatus().notNull().default('pending'),
     error: text(),
     sentAt: timestamp({ withTimezone: true, mode: 'date' }),
+    /** Set while the email is being handed to the SMTP server (outside any transaction); as webhook_messages.sending_until. */
+    sendingUntil: timestamp({ withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
   },
   (t) => [

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AlertKind } from '../db/schema.js';
 import { insertAlertsOnce } from '../db/queries/alerts.js';
@@ -10,7 +11,7 @@ import { ZUpsertCustomerInput } from '../server/schemas/usage.js';
 import type { Runtime } from '../server/runtime.js';
 import type { AlertContext } from '../server/services/alert-context.js';
 import { upsertCustomer } from '../server/services/customers.js';
-import { createAlertEmails, listEmails, queueCreatorEmail, sendEmail, type Email } from '../server/services/email.js';
+import { createAlertEmails, EMAIL_CLAIM_MS, listEmails, queueCreatorEmail, sendEmail, type Email } from '../server/services/email.js';
 import { createMeter } from '../server/services/meters.js';
 import { startFakeSmtpServer } from './fakes/smtp-server.js';
 import { useTestDatabase } from './harness/db.js';
@@ -276,6 +277,54 @@ describe('alert emails', () => {
     expect(mailsTo(ctx.creator.email)).toHaveLength(1);
     const [sent] = await emailsOf(rt, creatorId);
     expect(sent).toMatchObject({ status: 'sent', error: null });
+  });
+
+  it('holds no transaction or row lock while the SMTP server takes its time; a second run meanwhile sends nothing', async () => {
+    const ctx = await givenAlert(rt, { settings: { emailCustomers: false } });
+    const creatorId = ctx.creator.id;
+    smtp.hold();
+    try {
+      await notify(rt, ctx);
+      await eventually(async () => smtp.heldCount === 1, 'the SMTP server to take the email');
+      const [email] = await emailsOf(rt, creatorId);
+      await new Promise((r) => setTimeout(r, 1_200));
+      const longTransactions = await rt.ownerDb.execute(sql`
+        select application_name, state from pg_stat_activity
+        where datname = current_database() and application_name like 'staryer-usage%' and xact_start < now() - interval '1 second'`);
+      expect(longTransactions).toEqual([]);
+      await rt.ownerDb.transaction(async (tx) => {
+        expect(await tx.execute(sql`select email_id from email_messages where email_id = ${email!.id} for update nowait`)).toHaveLength(1);
+      });
+      // Claimed by the run under way: another run returns at once, sending nothing…
+      await sendEmail(rt, creatorId, email!.id);
+      expect(smtp.heldCount).toBe(1);
+      const [claimed] = await rt.ownerDb.execute<{ sending_until: string }>(sql`select sending_until from email_messages where email_id = ${email!.id}`);
+      expect(new Date(claimed!.sending_until).getTime()).toBeGreaterThan(Date.now() + EMAIL_CLAIM_MS - 10_000);
+    } finally {
+      smtp.release();
+    }
+    // …and the one under way records it sent, claim released; one email in all.
+    const [sent] = await allDelivered(rt, creatorId, 1);
+    expect(sent).toMatchObject({ status: 'sent', error: null, sendingUntil: null });
+    expect(mailsTo(ctx.creator.email)).toHaveLength(1);
+  });
+
+  it('sends an email whose sender died mid-way once its claim lapses', async () => {
+    const ctx = await givenAlert(rt, { settings: { emailCustomers: false } });
+    const creatorId = ctx.creator.id;
+    // As a process that died while handing the email over leaves it: claimed for 2 s more.
+    await withCreator(rt.db, creatorId, async (tx) => {
+      await createAlertEmails(rt, tx, ctx);
+      await tx.execute(sql`update email_messages set sending_until = now() + interval '2 seconds' where alert_id = ${ctx.alert.id}`);
+    });
+    const [email] = await emailsOf(rt, creatorId);
+    await eventually(
+      async () => (await rt.ownerDb.execute(sql`select 1 from pgboss.job where name = 'email.send' and singleton_key like ${`${email!.id}:claim:%`}`)).length === 1,
+      'the delivery job to look again later',
+    );
+    expect(mailsTo(ctx.creator.email)).toHaveLength(0);
+    await allDelivered(rt, creatorId, 1);
+    expect(mailsTo(ctx.creator.email)).toHaveLength(1);
   });
 
   it('queues system emails to the creator, and lists the delivery log newest first', async () => {

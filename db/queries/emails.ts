@@ -19,6 +19,8 @@ export type Email = {
   /** The last delivery failure, kept while the email is still pending. */
   error: string | null;
   sentAt: Date | null;
+  /** While it is being sent: the time until which no other run sends it. */
+  sendingUntil: Date | null;
   createdAt: Date;
 };
 
@@ -34,6 +36,7 @@ const fromDb = (row: typeof emailMessages.$inferSelect): Email => ({
   status: row.status,
   error: row.error,
   sentAt: row.sentAt,
+  sendingUntil: row.sendingUntil,
   createdAt: row.createdAt,
 });
 
@@ -63,12 +66,18 @@ export async function findEmail(tx: Queryable, emailId: string, options: { forUp
 export async function markEmailDelivered(tx: Queryable, emailId: string, status: 'sent' | 'outbox', at: Date): Promise<void> {
   await tx
     .update(emailMessages)
-    .set({ status, error: null, sentAt: status === 'sent' ? at : null })
+    .set({ status, error: null, sentAt: status === 'sent' ? at : null, sendingUntil: null })
     .where(eq(emailMessages.emailId, emailId));
 }
 
+/** The last failure, on a still pending email; its claim (if any) released. */
 export async function recordEmailError(tx: Queryable, emailId: string, error: string): Promise<void> {
-  await tx.update(emailMessages).set({ error }).where(eq(emailMessages.emailId, emailId));
+  await tx.update(emailMessages).set({ error, sendingUntil: null }).where(eq(emailMessages.emailId, emailId));
+}
+
+/** Claims the email for one attempt to send it (see email_messages.sending_until). */
+export async function claimEmail(tx: Queryable, emailId: string, until: Date): Promise<void> {
+  await tx.update(emailMessages).set({ sendingUntil: until }).where(eq(emailMessages.emailId, emailId));
 }
 
 export type EmailFilters = { limit: number; before?: Date; alertId?: string };

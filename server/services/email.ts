@@ -2,6 +2,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type { Tx } from '../../db/client.js';
 import { findCreatorById } from '../../db/queries/creators.js';
 import {
+  claimEmail,
   findEmail,
   insertEmailsOnce,
   listEmailRows,
@@ -123,46 +124,72 @@ function describeSmtpError(error: unknown): string {
 }
 
 /**
+ * How long a claimed email stays claimed: the transport's longest waits (connection,
+ * greeting, socket: transportFor) and 30 s more to record the outcome. An older claim
+ * belongs to a process that died while sending.
+ */
+export const EMAIL_CLAIM_MS = 15_000 + 15_000 + 30_000 + 30_000;
+
+/**
  * Delivers one email, idempotently: a sent (or outboxed) email is never sent again. With
  * SMTP_URL it goes out over SMTP and is marked sent; without, it is marked 'outbox' (shown
  * in the dashboard). An SMTP failure is recorded on the row and thrown, so the job retries
  * with backoff; after the last retry the email stays pending with its last error.
  *
- * The row stays locked while the message is handed to the SMTP server, so two deliveries
- * of the same email (a duplicate job, a manual resend) wait for each other instead of both
- * sending. Sending and marking cannot be one atomic step: if the commit after a successful
- * send fails, the retry sends again, with the same Message-ID so mail systems can tell.
+ * No transaction stays open while the SMTP server takes its time: a short one claims the
+ * email (`sending_until`), the message is handed over, another records the outcome. A run
+ * that finds the email claimed (a duplicate job, a concurrent call) sends nothing and
+ * looks again once the claim lapses — by then it is sent, or its sender died and this
+ * run sends it. Sending and marking cannot be one atomic step: if the record after a
+ * successful send fails, the retry sends again, with the same Message-ID so mail systems
+ * can tell.
  */
 export async function sendEmail(rt: Runtime, creatorId: string, emailId: string): Promise<void> {
-  const failure = await withCreator(rt.db, creatorId, async (tx): Promise<unknown> => {
+  const url = rt.env.SMTP_URL;
+  const claimed = await withCreator(rt.db, creatorId, async (tx) => {
     const email = await findEmail(tx, emailId, { forUpdate: true });
     if (!email) {
       rt.log.warn({ creatorId, emailId }, 'email to send not found; nothing to do');
       return null;
     }
     if (email.status === 'sent' || email.status === 'outbox') return null;
-    const url = rt.env.SMTP_URL;
     if (!url) {
       await markEmailDelivered(tx, emailId, 'outbox', rt.now());
       return null;
     }
-    try {
-      await transportFor(rt, url).sendMail({
-        from: rt.env.MAIL_FROM,
-        to: email.toAddress,
-        subject: email.subject,
-        text: email.textBody,
-        html: email.htmlBody,
-        messageId: `<${email.id}@${messageIdDomain(rt.env.MAIL_FROM)}>`,
-        headers: { 'X-Staryer-Email-Id': email.id, ...(email.alertId ? { 'X-Staryer-Alert-Id': email.alertId } : {}) },
-      });
-    } catch (error) {
-      // Committed with the row (the transaction itself succeeds); the job then fails and retries.
-      await recordEmailError(tx, emailId, describeSmtpError(error));
-      return error ?? new Error('SMTP delivery failed');
+    const now = rt.now();
+    if (email.sendingUntil && email.sendingUntil.getTime() > now.getTime()) {
+      const lapse = new Date(email.sendingUntil.getTime() + 1_000);
+      await enqueueInTx(rt.boss, tx, 'email.send', { creatorId, emailId }, { startAfter: lapse, singletonKey: `${emailId}:claim:${lapse.getTime()}` });
+      return null;
     }
-    await markEmailDelivered(tx, emailId, 'sent', rt.now());
-    return null;
+    const until = new Date(now.getTime() + EMAIL_CLAIM_MS);
+    await claimEmail(tx, emailId, until);
+    return { email, until };
+  });
+  if (!claimed || !url) return;
+  const { email, until } = claimed;
+  let failure: unknown = null;
+  try {
+    await transportFor(rt, url).sendMail({
+      from: rt.env.MAIL_FROM,
+      to: email.toAddress,
+      subject: email.subject,
+      text: email.textBody,
+      html: email.htmlBody,
+      messageId: `<${email.id}@${messageIdDomain(rt.env.MAIL_FROM)}>`,
+      headers: { 'X-Staryer-Email-Id': email.id, ...(email.alertId ? { 'X-Staryer-Alert-Id': email.alertId } : {}) },
+    });
+  } catch (error) {
+    failure = error ?? new Error('SMTP delivery failed');
+  }
+  await withCreator(rt.db, creatorId, async (tx) => {
+    const current = await findEmail(tx, emailId, { forUpdate: true });
+    if (!current || current.status !== 'pending') return;
+    // A successful send is a fact whoever holds the claim now; a failure is recorded only
+    // by the claim's holder (another run may have taken a lapsed claim over meanwhile).
+    if (!failure) await markEmailDelivered(tx, emailId, 'sent', rt.now());
+    else if (current.sendingUntil?.getTime() === until.getTime()) await recordEmailError(tx, emailId, describeSmtpError(failure));
   });
   if (failure) {
     rt.log.warn({ creatorId, emailId, err: failure }, 'email delivery failed; the job will retry');

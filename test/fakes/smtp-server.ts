@@ -45,6 +45,11 @@ export type FakeSmtpServer = {
   /** Refuse the next `count` messages, then accept again. */
   rejectNext: (count: number, code?: number, message?: string) => void;
   accept: () => void;
+  /** Take messages but hold back the answer to each (the client waits) until release(). */
+  hold: () => void;
+  release: () => void;
+  /** Messages taken and not answered yet, while holding. */
+  readonly heldCount: number;
   /** Forget captured messages and the rejection count. */
   clear: () => void;
   close: () => Promise<void>;
@@ -60,6 +65,8 @@ export async function startFakeSmtpServer(options: { port?: number; host?: strin
   let rejection: Rejection | null = null;
   let rejectRemaining = Infinity;
   let rejectedCount = 0;
+  let holding = false;
+  const held: Array<() => void> = [];
 
   const server = new SMTPServer({
     secure: false,
@@ -68,7 +75,11 @@ export async function startFakeSmtpServer(options: { port?: number; host?: strin
     logger: false,
     banner: 'staryer fake smtp',
     onAuth: (_auth, _session, callback) => callback(null, { user: 'test' }),
-    onData(stream, session, callback) {
+    onData(stream, session, rawCallback) {
+      const callback = (error?: Error | null) => {
+        if (!holding) return rawCallback(error);
+        held.push(() => rawCallback(error));
+      };
       if (rejection && rejectRemaining > 0) {
         const { code, message } = rejection;
         rejectedCount += 1;
@@ -149,6 +160,16 @@ export async function startFakeSmtpServer(options: { port?: number; host?: strin
     },
     accept() {
       rejection = null;
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const answer of held.splice(0)) answer();
+    },
+    get heldCount() {
+      return held.length;
     },
     clear() {
       messages.length = 0;

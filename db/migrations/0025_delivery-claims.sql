@@ -1,0 +1,2 @@
+ALTER TABLE "email_messages" ADD COLUMN "sending_until" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "webhook_messages" ADD COLUMN "sending_until" timestamp with time zone;

@@ -1,1 +1,0 @@
-ALTER TABLE "webhook_messages" ADD COLUMN "sending_until" timestamp with time zone;
