@@ -28,7 +28,7 @@ export const WEBHOOK_MESSAGE_STATUSES = ['pending', 'delivered', 'failed'] as co
 export const EMAIL_STATUSES = ['pending', 'sent', 'outbox', 'failed'] as const;
 export const EMAIL_RECIPIENTS = ['creator', 'customer'] as const;
 
-/** A ledger row's life: pending (to send) → in_flight (a call holds its lock) → succeeded | failed; unknown = past Stripe's 24 h identifier window without an answer (reconcile before resending). */
+/** A ledger row's life: pending (to send) → in_flight (a run has claimed it and is calling Stripe) → succeeded | failed; unknown = past Stripe's 24 h identifier window without an answer (reconcile before resending). */
 export const BILLING_SYNC_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'unknown'] as const;
 export type BillingSyncStatus = (typeof BILLING_SYNC_STATUSES)[number];
 
@@ -594,6 +594,12 @@ export const usageBillingSync = pgTable(
     lastError: text(),
     stripeRequestId: text(),
     nextAttemptAt: timestamp({ withTimezone: true, mode: 'date' }),
+    /**
+     * Set while a run calls Stripe for this row (outside any transaction): until then no
+     * other run sends it. Past it, the call is presumed lost with its process; the row is
+     * resent under the same identifier, which Stripe never counts twice.
+     */
+    sendingUntil: timestamp({ withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
     reportedAt: timestamp({ withTimezone: true, mode: 'date' }),
   },

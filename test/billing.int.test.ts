@@ -4,7 +4,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { usageBillingSync } from '../db/schema.js';
 import { createLogger } from '../server/logger.js';
-import { syncIdentifier } from '../server/services/billing.js';
+import { CLAIM_MARGIN_MS, syncIdentifier } from '../server/services/billing.js';
 import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -206,6 +206,40 @@ describe('Stripe reporting through the ledger', () => {
     await expectExact(c);
   }, 60_000);
 
+  it('holds no transaction or row lock while Stripe is slow and retried; a sync meanwhile leaves the claimed report to its run', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    await trackSome(c, 0);
+    // Four answers past the client's 300 ms timeout: ≈ 4 s of calls and backoff for one report.
+    fake.inject({ kind: 'slow', times: 4, delayMs: 1_000, pathPrefix: '/v1/billing/meter_events' });
+    const first = sync(c);
+    const ledger = () =>
+      server.rt.ownerDb.execute<{ sync_id: string; status: string; sending_until: string | null }>(
+        sql`select sync_id, status, sending_until from usage_billing_sync where creator_id = ${c.creatorId}`,
+      );
+    await expect.poll(async () => (await ledger())[0]?.status, { timeout: 5_000, interval: 50 }).toBe('in_flight');
+    await new Promise((r) => setTimeout(r, 1_200));
+    const longTransactions = await server.rt.ownerDb.execute(sql`
+      select application_name, state from pg_stat_activity
+      where datname = current_database() and application_name like 'staryer-usage%' and xact_start < now() - interval '1 second'`);
+    expect(longTransactions).toEqual([]);
+    const [row] = await ledger();
+    expect(row).toMatchObject({ status: 'in_flight' });
+    expect(new Date(row!.sending_until!).getTime()).toBeGreaterThan(Date.now() + CLAIM_MARGIN_MS);
+    await server.rt.ownerDb.transaction(async (tx) => {
+      expect(await tx.execute(sql`select 1 from usage_billing_sync where sync_id = ${row!.sync_id} for update nowait`)).toHaveLength(1);
+    });
+    // Another sync meanwhile sends nothing for the claimed report and says it is pending.
+    const callsBefore = fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey)).length;
+    expect(await sync(c)).toMatchObject({ pairs: 1, pending: 1, reported: 0 });
+    expect(await first).toMatchObject({ pairs: 1, reported: 1 });
+    const calls = fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey));
+    expect(calls.length).toBe(5); // the four slow ones and the answered resend, all from the first run
+    expect(new Set(calls.map((r) => r.identifier)).size).toBe(1);
+    expect(callsBefore).toBeGreaterThanOrEqual(1);
+    expect(await ledger()).toEqual([{ sync_id: row!.sync_id, status: 'succeeded', sending_until: null }]);
+    await expectExact(c);
+  }, 60_000);
+
   it('concurrent syncs of one creator never have two calls in flight for one customer × meter', async () => {
     const c = await linkedCreator({ customers: 2 });
     fake.setProcessingDelay(50);
@@ -386,6 +420,47 @@ describe('Stripe reporting through the ledger', () => {
     await sync(c);
     await trackSome(c, 1);
     await sync(c);
+    await expectExact(c);
+  });
+
+  it('a report whose run died mid-call is left while its claim holds, then resent under its identifier once it lapses', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    await trackSome(c, 0);
+    const [u] = c.users;
+    const usage = (await c.call('GET', `/api/usage/customers/${u!.userId}/usage`)).json;
+    const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u!.userId}`);
+    const periodStart = new Date(usage.period_start);
+    const quantity = usage.meters[0].used as string;
+    const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
+    const syncId = crypto.randomUUID();
+    // As a run leaves it that died during its call: in flight, claimed for 20 s more.
+    await server.rt.ownerDb.insert(usageBillingSync).values({
+      creatorId: c.creatorId,
+      syncId,
+      meterId: c.meterId,
+      customerId: customer!.customer_id,
+      periodStart,
+      periodEnd: new Date(usage.period_end),
+      sequence: 1,
+      quantityDelta: quantity,
+      cumulativeTotal: quantity,
+      identifier,
+      eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
+      stripeEventName: c.eventName,
+      stripeCustomerId: u!.stripeCustomerId,
+      status: 'in_flight',
+      attempts: 1,
+      sendingUntil: new Date(Date.now() + 20_000),
+    });
+    const calls = () => fake.requests.filter((r) => r.identifier === identifier).length;
+    expect(await sync(c)).toMatchObject({ pairs: 1, pending: 1, reported: 0 });
+    expect(calls()).toBe(0);
+    await server.rt.ownerDb.execute(sql`update usage_billing_sync set sending_until = now() - interval '1 second' where sync_id = ${syncId}`);
+    // (The open row goes out first, then the pair is found up to date.)
+    expect(await sync(c)).toMatchObject({ pairs: 1, pending: 0, failed: 0, unknown: 0 });
+    expect(calls()).toBe(1);
+    const [row] = await server.rt.ownerDb.execute<{ status: string; sending_until: string | null }>(sql`select status, sending_until from usage_billing_sync where sync_id = ${syncId}`);
+    expect(row).toEqual({ status: 'succeeded', sending_until: null });
     await expectExact(c);
   });
 

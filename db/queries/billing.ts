@@ -103,7 +103,7 @@ export async function lockSync(tx: Queryable, syncId: string): Promise<BillingSy
 export async function updateSync(
   tx: Queryable,
   syncId: string,
-  patch: Partial<Pick<BillingSync, 'status' | 'attempts' | 'lastError' | 'stripeRequestId' | 'reportedAt' | 'nextAttemptAt'>> & { status?: BillingSyncStatus },
+  patch: Partial<Pick<BillingSync, 'status' | 'attempts' | 'lastError' | 'stripeRequestId' | 'reportedAt' | 'nextAttemptAt' | 'sendingUntil'>> & { status?: BillingSyncStatus },
 ): Promise<void> {
   await tx.update(usageBillingSync).set(patch).where(eq(usageBillingSync.syncId, syncId));
 }

@@ -68,6 +68,12 @@ const MAX_EVENT_AGE_MS = 35 * 24 * 3600 * 1000;
 /** Attempts within one sync call before leaving the row pending for the next run. */
 const MAX_ATTEMPTS_PER_CALL = 8;
 const MAX_WAIT_MS = 30_000;
+/** The longest one run keeps calling Stripe for a row (calls and waits) before leaving it for the next report. */
+const SEND_BUDGET_MS = 5 * 60_000;
+/** How long past that budget a claim holds: time to record the answer. Older claims belong to dead processes. */
+export const CLAIM_MARGIN_MS = 60_000;
+
+type SyncPatch = Parameters<typeof updateSync>[2];
 
 export type BillingPeriod = { start: Date; end: Date };
 
@@ -198,23 +204,46 @@ export class BillingService {
   }
 
   /**
-   * Sends one ledger row under its row lock until Stripe answers for it. A timeout or a
-   * 5xx resends the same identifier; a 429 waits Retry-After; "identifier already
-   * exists" means an earlier attempt was applied.
+   * Sends one ledger row until Stripe answers for it. A timeout or a 5xx resends the same
+   * identifier; a 429 waits Retry-After; "identifier already exists" means an earlier
+   * attempt was applied.
+   *
+   * No transaction stays open during the calls and waits: a short one claims the row
+   * (`in_flight`, `sending_until`), the calls run, another records the answer. A run that
+   * finds the row claimed leaves it to its holder (answers pending); a claim whose process
+   * died lapses, and the next run resends under the same identifier.
    */
   private async sendRow(stripe: StripeBilling, syncId: string): Promise<SyncOutcome> {
     const { rt, creatorId } = this;
-    return withCreator(rt.db, creatorId, async (tx) => {
+    const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<{ outcome: SyncOutcome } | { row: BillingSync; until: Date }> => {
       const row = await lockSync(tx, syncId);
       if (!row) throw notFound('Billing sync');
-      if (row.status !== 'pending' && row.status !== 'in_flight') return this.outcomeOf(row);
-      if (rt.now().getTime() - row.createdAt.getTime() > IDENTIFIER_WINDOW_MS) {
-        await updateSync(tx, syncId, { status: 'unknown', lastError: 'No answer within Stripe’s 24 h identifier window; reconcile before resending.' });
-        return { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' };
+      if (row.status !== 'pending' && row.status !== 'in_flight') return { outcome: this.outcomeOf(row) };
+      const now = rt.now();
+      if (now.getTime() - row.createdAt.getTime() > IDENTIFIER_WINDOW_MS) {
+        await updateSync(tx, syncId, { status: 'unknown', lastError: 'No answer within Stripe’s 24 h identifier window; reconcile before resending.', sendingUntil: null });
+        return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
-      let attempts = row.attempts;
-      let lastError: string | null = null;
-      for (let i = 0; i < MAX_ATTEMPTS_PER_CALL; i++) {
+      if (row.sendingUntil && row.sendingUntil.getTime() > now.getTime()) {
+        return { outcome: { status: 'pending', reported: row.cumulativeTotal, error: 'Another run is sending this report.' } };
+      }
+      const until = new Date(now.getTime() + SEND_BUDGET_MS + CLAIM_MARGIN_MS);
+      await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until });
+      return { row, until };
+    });
+    if ('outcome' in claimed) return claimed.outcome;
+    const { row, until } = claimed;
+
+    const started = performance.now();
+    let attempts = row.attempts;
+    let lastError: string | null = null;
+    let answer: { patch: SyncPatch; outcome: SyncOutcome } | null = null;
+    const reported = (requestId: string | null) => ({
+      patch: { status: 'succeeded', attempts, lastError: null, stripeRequestId: requestId, reportedAt: rt.now(), nextAttemptAt: null } as const,
+      outcome: { status: 'reported', reported: row.cumulativeTotal } as const,
+    });
+    try {
+      for (let i = 0; i < MAX_ATTEMPTS_PER_CALL && !answer; i++) {
         attempts++;
         try {
           const { requestId } = await stripe.createMeterEvent({
@@ -224,28 +253,48 @@ export class BillingService {
             identifier: row.identifier,
             timestamp: row.eventTimestamp,
           });
-          await updateSync(tx, syncId, { status: 'succeeded', attempts, lastError: null, stripeRequestId: requestId, reportedAt: rt.now(), nextAttemptAt: null });
-          return { status: 'reported', reported: row.cumulativeTotal };
+          answer = reported(requestId);
         } catch (error) {
           if (!(error instanceof StripeCallError)) throw error;
-          if (error.kind === 'duplicate') {
-            await updateSync(tx, syncId, { status: 'succeeded', attempts, lastError: null, stripeRequestId: error.requestId, reportedAt: rt.now(), nextAttemptAt: null });
-            return { status: 'reported', reported: row.cumulativeTotal };
-          }
-          if (error.kind === 'rejected') {
-            await updateSync(tx, syncId, { status: 'failed', attempts, lastError: error.message, stripeRequestId: error.requestId });
+          if (error.kind === 'duplicate') answer = reported(error.requestId);
+          else if (error.kind === 'rejected') {
             rt.log.warn({ creatorId, syncId, error: error.message }, 'Stripe refused a meter event');
-            return { status: 'failed', reported: row.cumulativeTotal, error: error.message };
+            answer = {
+              patch: { status: 'failed', attempts, lastError: error.message, stripeRequestId: error.requestId },
+              outcome: { status: 'failed', reported: row.cumulativeTotal, error: error.message },
+            };
+          } else {
+            lastError = error.message;
+            const wait = error.kind === 'rate_limited' ? (error.retryAfterMs ?? 1000) : Math.min(200 * 2 ** i, 5000);
+            rt.log.info({ creatorId, syncId, kind: error.kind, attempt: attempts, waitMs: wait }, 'Stripe meter event to retry with the same identifier');
+            // Within the claim: no call may still be under way once it lapses.
+            if (wait > MAX_WAIT_MS || performance.now() - started + wait + rt.env.STRIPE_TIMEOUT_MS > SEND_BUDGET_MS) break;
+            await sleep(wait);
           }
-          lastError = error.message;
-          const wait = error.kind === 'rate_limited' ? (error.retryAfterMs ?? 1000) : Math.min(200 * 2 ** i, 5000);
-          rt.log.info({ creatorId, syncId, kind: error.kind, attempt: attempts, waitMs: wait }, 'Stripe meter event to retry with the same identifier');
-          if (wait > MAX_WAIT_MS) break;
-          await sleep(wait);
         }
       }
-      await updateSync(tx, syncId, { status: 'pending', attempts, lastError, nextAttemptAt: new Date(rt.now().getTime() + 60_000) });
-      return { status: 'pending', reported: row.cumulativeTotal, error: lastError ?? undefined };
+    } catch (error) {
+      // A fault of ours, not Stripe's answer: the row goes back to pending for the next run.
+      await withCreator(rt.db, creatorId, async (tx) => {
+        if ((await lockSync(tx, syncId))?.sendingUntil?.getTime() === until.getTime()) await updateSync(tx, syncId, { status: 'pending', sendingUntil: null });
+      }).catch(() => undefined);
+      throw error;
+    }
+    answer ??= {
+      patch: { status: 'pending', attempts, lastError, nextAttemptAt: new Date(rt.now().getTime() + 60_000) },
+      outcome: { status: 'pending', reported: row.cumulativeTotal, error: lastError ?? undefined },
+    };
+    const { patch, outcome } = answer;
+    return withCreator(rt.db, creatorId, async (tx) => {
+      const current = await lockSync(tx, syncId);
+      if (current?.sendingUntil?.getTime() !== until.getTime()) {
+        // The claim lapsed (this process stalled past its margin) and another run took the
+        // row over: it records the row's outcome (resending is safe, same identifier).
+        rt.log.warn({ creatorId, syncId }, 'Stripe answer arrived after the report’s claim lapsed; left to the run that holds it');
+        return { status: 'pending', reported: row.cumulativeTotal, error: 'Another run is sending this report.' };
+      }
+      await updateSync(tx, syncId, { ...patch, sendingUntil: null });
+      return outcome;
     });
   }
 
