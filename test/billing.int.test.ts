@@ -94,6 +94,36 @@ async function sync(c: Linked) {
   return response.json;
 }
 
+/**
+ * A customer's first ledger row for its whole usage so far, written as a report run that
+ * then died leaves it (`row` sets status, attempts, claim). Returns the row's ids and quantity.
+ */
+async function leftByDeadRun(c: Linked, u: Linked['users'][number], row: Partial<typeof usageBillingSync.$inferInsert>) {
+  const usage = (await c.call('GET', `/api/usage/customers/${u.userId}/usage`)).json;
+  const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u.userId}`);
+  const periodStart = new Date(usage.period_start);
+  const quantity = usage.meters[0].used as string;
+  const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
+  const syncId = crypto.randomUUID();
+  await server.rt.ownerDb.insert(usageBillingSync).values({
+    creatorId: c.creatorId,
+    syncId,
+    meterId: c.meterId,
+    customerId: customer!.customer_id,
+    periodStart,
+    periodEnd: new Date(usage.period_end),
+    sequence: 1,
+    quantityDelta: quantity,
+    cumulativeTotal: quantity,
+    identifier,
+    eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
+    stripeEventName: c.eventName,
+    stripeCustomerId: u.stripeCustomerId,
+    ...row,
+  });
+  return { syncId, identifier, quantity };
+}
+
 /** Stripe's total = the ledger's succeeded deltas = our counter, for every customer. */
 async function expectExact(c: Linked) {
   for (const u of c.users) {
@@ -392,28 +422,7 @@ describe('Stripe reporting through the ledger', () => {
     // Given: each customer's row was committed and the worker died during the call; user-0's
     // call had reached Stripe, user-1's had not.
     for (const [i, u] of c.users.entries()) {
-      const usage = (await c.call('GET', `/api/usage/customers/${u.userId}/usage`)).json;
-      const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u.userId}`);
-      const periodStart = new Date(usage.period_start);
-      const quantity = usage.meters[0].used as string;
-      const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
-      await server.rt.ownerDb.insert(usageBillingSync).values({
-        creatorId: c.creatorId,
-        syncId: crypto.randomUUID(),
-        meterId: c.meterId,
-        customerId: customer!.customer_id,
-        periodStart,
-        periodEnd: new Date(usage.period_end),
-        sequence: 1,
-        quantityDelta: quantity,
-        cumulativeTotal: quantity,
-        identifier,
-        eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
-        stripeEventName: c.eventName,
-        stripeCustomerId: u.stripeCustomerId,
-        status: 'pending',
-        attempts: 1,
-      });
+      const { identifier, quantity } = await leftByDeadRun(c, u, { status: 'pending', attempts: 1 });
       if (i === 0) await stripe.billing.meterEvents.create({ event_name: c.eventName, identifier, payload: { stripe_customer_id: u.stripeCustomerId, value: quantity } });
     }
     // When: the next report runs. Then: both rows end succeeded, Stripe has each quantity once.
@@ -426,32 +435,8 @@ describe('Stripe reporting through the ledger', () => {
   it('a report whose run died mid-call is left while its claim holds, then resent under its identifier once it lapses', async () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);
-    const [u] = c.users;
-    const usage = (await c.call('GET', `/api/usage/customers/${u!.userId}/usage`)).json;
-    const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u!.userId}`);
-    const periodStart = new Date(usage.period_start);
-    const quantity = usage.meters[0].used as string;
-    const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
-    const syncId = crypto.randomUUID();
     // As a run leaves it that died during its call: in flight, claimed for 20 s more.
-    await server.rt.ownerDb.insert(usageBillingSync).values({
-      creatorId: c.creatorId,
-      syncId,
-      meterId: c.meterId,
-      customerId: customer!.customer_id,
-      periodStart,
-      periodEnd: new Date(usage.period_end),
-      sequence: 1,
-      quantityDelta: quantity,
-      cumulativeTotal: quantity,
-      identifier,
-      eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
-      stripeEventName: c.eventName,
-      stripeCustomerId: u!.stripeCustomerId,
-      status: 'in_flight',
-      attempts: 1,
-      sendingUntil: new Date(Date.now() + 20_000),
-    });
+    const { syncId, identifier } = await leftByDeadRun(c, c.users[0]!, { status: 'in_flight', attempts: 1, sendingUntil: new Date(Date.now() + 20_000) });
     const calls = () => fake.requests.filter((r) => r.identifier === identifier).length;
     expect(await sync(c)).toMatchObject({ pairs: 1, pending: 1, reported: 0 });
     expect(calls()).toBe(0);

@@ -31,6 +31,7 @@ import { withCreator } from '../../db/tenant.js';
 import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
+import { isClaimed } from './claims.js';
 import { periodAnchorWouldMove } from './customers.js';
 import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
@@ -224,7 +225,7 @@ export class BillingService {
         await updateSync(tx, syncId, { status: 'unknown', lastError: 'No answer within Stripe’s 24 h identifier window; reconcile before resending.', sendingUntil: null });
         return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
-      if (row.sendingUntil && row.sendingUntil.getTime() > now.getTime()) {
+      if (isClaimed(row.sendingUntil, now)) {
         return { outcome: { status: 'pending', reported: row.cumulativeTotal, error: 'Another run is sending this report.' } };
       }
       const until = new Date(now.getTime() + SEND_BUDGET_MS + CLAIM_MARGIN_MS);

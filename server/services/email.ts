@@ -18,6 +18,7 @@ import type { TEnv } from '../env.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { AlertContext } from './alert-context.js';
+import { isClaimed, runAgainAfterClaim } from './claims.js';
 import { emailSubject, renderCreatorAlertEmail, renderCustomerAlertEmail, renderNoticeHtml } from './email-templates.js';
 
 export type { Email };
@@ -158,9 +159,8 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
       return null;
     }
     const now = rt.now();
-    if (email.sendingUntil && email.sendingUntil.getTime() > now.getTime()) {
-      const lapse = new Date(email.sendingUntil.getTime() + 1_000);
-      await enqueueInTx(rt.boss, tx, 'email.send', { creatorId, emailId }, { startAfter: lapse, singletonKey: `${emailId}:claim:${lapse.getTime()}` });
+    if (isClaimed(email.sendingUntil, now)) {
+      await runAgainAfterClaim(rt.boss, tx, 'email.send', { creatorId, emailId }, emailId, email.sendingUntil!);
       return null;
     }
     const until = new Date(now.getTime() + EMAIL_CLAIM_MS);

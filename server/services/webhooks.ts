@@ -30,6 +30,7 @@ import { AppError, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
 import { alertWebhookPayload, WEBHOOK_EVENT_OF, type AlertContext } from './alert-context.js';
+import { isClaimed, runAgainAfterClaim } from './claims.js';
 import { queueCreatorEmail } from './email.js';
 import { safePost, UnsafeUrlError, vetUrl, type PostResult } from './ssrf.js';
 
@@ -241,9 +242,6 @@ async function recordAttempt(rt: Runtime, tx: Tx, { endpoint, message }: Send, s
   return attempt;
 }
 
-/** Whether another run is sending the message now. */
-const claimedElsewhere = (message: WebhookMessage, now: Date) => message.sendingUntil !== null && message.sendingUntil.getTime() > now.getTime();
-
 /** Claims the (locked) message for one attempt: no other run sends it until the claim lapses. */
 async function claim(rt: Runtime, tx: Tx, message: WebhookMessage, endpoint: WebhookEndpoint, now: Date): Promise<Send & { until: Date }> {
   const secret = await findEndpointSecret(tx, endpoint.id);
@@ -281,9 +279,8 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     if (!message || message.status !== 'pending') return 'skipped';
     const now = rt.now();
     if (message.nextAttemptAt && message.nextAttemptAt.getTime() - now.getTime() > WEBHOOK_RETRY.dueToleranceMs) return 'skipped';
-    if (claimedElsewhere(message, now)) {
-      const lapse = new Date(message.sendingUntil!.getTime() + 1_000);
-      await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: lapse, singletonKey: `${messageId}:claim:${lapse.getTime()}` });
+    if (isClaimed(message.sendingUntil, now)) {
+      await runAgainAfterClaim(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, messageId, message.sendingUntil!);
       return 'skipped';
     }
     const endpoint = await findEndpoint(tx, message.endpointId);
@@ -413,7 +410,7 @@ export async function replayWebhookMessage(rt: Runtime, creatorId: string, messa
     const endpoint = await findEndpoint(tx, message.endpointId);
     if (!endpoint) throw notFound('Webhook endpoint of this message');
     const now = rt.now();
-    if (claimedElsewhere(message, now)) {
+    if (isClaimed(message.sendingUntil, now)) {
       throw new AppError('conflict', {
         code: 'delivery_in_progress',
         detail: 'This message is being sent right now; replay it once that attempt is over.',

@@ -1,0 +1,24 @@
+import type { PgBoss } from 'pg-boss';
+import type { Tx } from '../../db/client.js';
+import { enqueueInTx, type QueueName, type QueuePayload } from '../../jobs/queues.js';
+
+/**
+ * Claims on rows whose sending leaves the machine (webhook messages, emails, Stripe
+ * reports). The call to the outside runs with no transaction open: a short transaction
+ * claims the row (its `sending_until`), the call runs, another records the outcome and
+ * clears the claim. While a claim holds no other run sends the row; a claim left by a
+ * process that died mid-call lapses, and the row is sent again (at least once: each
+ * receiver gets the same id to deduplicate on).
+ */
+
+/** Whether another run is sending the row now. */
+export const isClaimed = (sendingUntil: Date | null, now: Date): boolean => sendingUntil !== null && sendingUntil.getTime() > now.getTime();
+
+/**
+ * Queues one more run of the row's job for a second after the claim lapses (one per claim):
+ * by then its holder has recorded the outcome, or died and this run sends it.
+ */
+export async function runAgainAfterClaim<Q extends QueueName>(boss: PgBoss, tx: Tx, queue: Q, payload: QueuePayload<Q>, rowId: string, sendingUntil: Date): Promise<void> {
+  const lapse = new Date(sendingUntil.getTime() + 1_000);
+  await enqueueInTx(boss, tx, queue, payload, { startAfter: lapse, singletonKey: `${rowId}:claim:${lapse.getTime()}` });
+}
