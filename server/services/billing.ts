@@ -211,12 +211,28 @@ export class BillingService {
    *
    * No transaction stays open during the calls and waits: a short one claims the row
    * (`in_flight`, `sending_until`), the calls run, another records the answer. A run that
-   * finds the row claimed leaves it to its holder (answers pending); a claim whose process
-   * died lapses, and the next run resends under the same identifier.
+   * finds the row claimed waits for its holder to record it (polling, as it waited on the
+   * row lock before) and answers with that outcome; a claim whose process died lapses, and
+   * the row is resent under the same identifier.
    */
   private async sendRow(stripe: StripeBilling, syncId: string): Promise<SyncOutcome> {
+    const started = performance.now();
+    for (let poll = 0; ; poll++) {
+      const sent = await this.sendRowUnlessClaimed(stripe, syncId);
+      // A live holder records its answer within its budget; past that (a clock that does
+      // not move, say) the row is left pending rather than waited on for ever.
+      if (!('claimed' in sent)) return sent;
+      if (performance.now() - started > SEND_BUDGET_MS + CLAIM_MARGIN_MS) {
+        return { status: 'pending', reported: sent.claimed.cumulativeTotal, error: 'Another run is sending this report.' };
+      }
+      await sleep(Math.min(25 * 2 ** poll, 500));
+    }
+  }
+
+  /** One try of sendRow: `claimed` (the row) when another run holds it. */
+  private async sendRowUnlessClaimed(stripe: StripeBilling, syncId: string): Promise<SyncOutcome | { claimed: BillingSync }> {
     const { rt, creatorId } = this;
-    const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<{ outcome: SyncOutcome } | { row: BillingSync; until: Date }> => {
+    const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<{ outcome: SyncOutcome | { claimed: BillingSync } } | { row: BillingSync; until: Date }> => {
       const row = await lockSync(tx, syncId);
       if (!row) throw notFound('Billing sync');
       if (row.status !== 'pending' && row.status !== 'in_flight') return { outcome: this.outcomeOf(row) };
@@ -225,9 +241,7 @@ export class BillingService {
         await updateSync(tx, syncId, { status: 'unknown', lastError: 'No answer within Stripe’s 24 h identifier window; reconcile before resending.', sendingUntil: null });
         return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
-      if (isClaimed(row.sendingUntil, now)) {
-        return { outcome: { status: 'pending', reported: row.cumulativeTotal, error: 'Another run is sending this report.' } };
-      }
+      if (isClaimed(row.sendingUntil, now)) return { outcome: { claimed: row } };
       const until = new Date(now.getTime() + SEND_BUDGET_MS + CLAIM_MARGIN_MS);
       await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until });
       return { row, until };
@@ -292,7 +306,7 @@ export class BillingService {
         // The claim lapsed (this process stalled past its margin) and another run took the
         // row over: it records the row's outcome (resending is safe, same identifier).
         rt.log.warn({ creatorId, syncId }, 'Stripe answer arrived after the report’s claim lapsed; left to the run that holds it');
-        return { status: 'pending', reported: row.cumulativeTotal, error: 'Another run is sending this report.' };
+        return { claimed: current ?? row };
       }
       await updateSync(tx, syncId, { ...patch, sendingUntil: null });
       return outcome;
