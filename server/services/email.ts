@@ -101,12 +101,14 @@ export async function queueCreatorEmail(rt: Runtime, tx: Tx, creatorId: string, 
 /** One SMTP transport per runtime, made on first use (nodemailer opens connections per send, or pools with `?pool=true`). */
 const transports = new WeakMap<Runtime, { url: string; transport: Transporter }>();
 
+/** Bounded waits: a hung SMTP server fails the attempt well before the job expires (120 s). */
+const SMTP_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 };
+
 function transportFor(rt: Runtime, url: string): Transporter {
   const cached = transports.get(rt);
   if (cached?.url === url) return cached.transport;
   cached?.transport.close();
-  // Bounded waits: a hung SMTP server fails the attempt well before the job expires (120 s).
-  const transport = nodemailer.createTransport({ url, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 });
+  const transport = nodemailer.createTransport({ url, ...SMTP_TIMEOUTS });
   transports.set(rt, { url, transport });
   return transport;
 }
@@ -125,11 +127,10 @@ function describeSmtpError(error: unknown): string {
 }
 
 /**
- * How long a claimed email stays claimed: the transport's longest waits (connection,
- * greeting, socket: transportFor) and 30 s more to record the outcome. An older claim
- * belongs to a process that died while sending.
+ * How long a claimed email stays claimed: the transport's longest waits and 30 s more to
+ * record the outcome. An older claim belongs to a process that died while sending.
  */
-export const EMAIL_CLAIM_MS = 15_000 + 15_000 + 30_000 + 30_000;
+export const EMAIL_CLAIM_MS = SMTP_TIMEOUTS.connectionTimeout + SMTP_TIMEOUTS.greetingTimeout + SMTP_TIMEOUTS.socketTimeout + 30_000;
 
 /**
  * Delivers one email, idempotently: a sent (or outboxed) email is never sent again. With

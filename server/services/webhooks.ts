@@ -242,10 +242,15 @@ async function recordAttempt(rt: Runtime, tx: Tx, { endpoint, message }: Send, s
   return attempt;
 }
 
+async function signingSecret(tx: Tx, endpointId: string): Promise<string> {
+  const secret = await findEndpointSecret(tx, endpointId);
+  if (!secret) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
+  return secret;
+}
+
 /** Claims the (locked) message for one attempt: no other run sends it until the claim lapses. */
 async function claim(rt: Runtime, tx: Tx, message: WebhookMessage, endpoint: WebhookEndpoint, now: Date): Promise<Send & { until: Date }> {
-  const secret = await findEndpointSecret(tx, endpoint.id);
-  if (!secret) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+  const secret = await signingSecret(tx, endpoint.id);
   const until = new Date(now.getTime() + rt.env.WEBHOOK_TIMEOUT_MS + CLAIM_MARGIN_MS);
   await updateMessageRow(tx, message.id, { sendingUntil: until });
   return { endpoint, message, secret, until };
@@ -363,9 +368,7 @@ export async function sendTestWebhook(rt: Runtime, creatorId: string, endpointId
   const send = await withCreator(rt.db, creatorId, async (tx) => {
     const endpoint = await findEndpoint(tx, endpointId);
     if (!endpoint) throw notFound('Webhook endpoint');
-    const secret = await findEndpointSecret(tx, endpoint.id);
-    if (!secret) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
-    return { endpoint, secret };
+    return { endpoint, secret: await signingSecret(tx, endpoint.id) };
   });
   const now = rt.now();
   const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
