@@ -164,13 +164,13 @@ export async function boot(options: BootOptions): Promise<Booted> {
     });
     closers.push(() => boss.stop({ graceful: true, timeout: 10_000 }));
     const now = options.now ?? (() => new Date());
-    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, now, log });
+    const metrics = createMetrics();
+    metrics.dbPoolMax.set(poolMax);
+    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, now, log, metrics: metrics.ingest });
     closers.push(() => ingest.close());
     // Services enqueue jobs inside their own transactions, as the application role.
     await owner.db.execute(sql.raw(`GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`));
 
-    const metrics = createMetrics();
-    metrics.dbPoolMax.set(poolMax);
     const rt: Runtime = {
       env,
       db: app.db,

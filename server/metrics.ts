@@ -1,6 +1,8 @@
 import client from 'prom-client';
 
 /** One registry per process (tests build several runtimes, each with its own). */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
@@ -16,7 +18,7 @@ export function createMetrics() {
     name: 'staryer_http_request_duration_seconds',
     help: 'HTTP request latency by method and route',
     labelNames: ['method', 'route'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const dbUp = new client.Gauge({ name: 'staryer_db_up', help: '1 when the database answered the last probe', registers: [registry] });
@@ -40,5 +42,31 @@ export function createMetrics() {
     labelNames: ['queue'] as const,
     registers: [registry],
   });
-  return { registry, httpRequests, httpDuration, dbUp, dbPingSeconds, dbPoolMax, dbConnections, queueDepth, queueFailed };
+  const ingest = {
+    commitSeconds: new client.Histogram({
+      name: 'staryer_ingest_commit_seconds',
+      help: 'Group commits of tracked events: time from the transaction’s first statement to its COMMIT answered',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    queueWaitSeconds: new client.Histogram({
+      name: 'staryer_ingest_queue_wait_seconds',
+      help: 'Time the oldest request of each group commit waited for a transaction to take it',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    groupEvents: new client.Histogram({
+      name: 'staryer_ingest_group_events',
+      help: 'Events per committed group',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+      registers: [registry],
+    }),
+    transactions: new client.Counter({
+      name: 'staryer_ingest_transactions_total',
+      help: 'Group commit transactions by result: committed; retried (a deadlock, a serialization failure or an idempotency key committed concurrently: tried again whole); split (failed: its requests committed one by one); failed (its requests answered 503)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+  };
+  return { registry, httpRequests, httpDuration, dbUp, dbPingSeconds, dbPoolMax, dbConnections, queueDepth, queueFailed, ingest };
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { useTestServer } from './harness/server.js';
+import { createMetrics } from '../server/metrics.js';
 import { GroupCommitter, type GroupCommitterOptions } from '../server/services/group-commit.js';
 import { prepareEvent } from '../server/services/ingest.js';
 
@@ -68,7 +69,8 @@ describe('a request that cannot commit', () => {
       end $$`);
     await server.rt.ownerDb.execute(sql`create trigger test_poison before insert on usage_events for each row execute function test_poison()`);
     try {
-      const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log });
+      const metrics = createMetrics().ingest;
+      const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log, metrics });
       const submit = (creatorId: string, userId: string, key: string) =>
         committer.submit(creatorId, [prepareEvent({ event_name: 'calls', user_id: userId, idempotency_key: key })]).then(
           ([o]) => (o!.ok ? o!.status : o!.error.status),
@@ -84,6 +86,13 @@ describe('a request that cannot commit', () => {
       ]);
       expect(statuses).toEqual([201, 201, 503, 201, 201]);
       expect(committer.stats.splits).toBe(1);
+      // /metrics says the same: a1 alone, then a2, b2, a3 one by one after the split; b1 failed.
+      const results = Object.fromEntries((await metrics.transactions.get()).values.map((v) => [v.labels.result, v.value]));
+      expect(results).toEqual({ committed: 4, split: 1, failed: 1 });
+      const sizes = (await metrics.groupEvents.get()).values;
+      expect(sizes.find((v) => v.metricName === 'staryer_ingest_group_events_sum')?.value).toBe(4);
+      expect(sizes.find((v) => v.metricName === 'staryer_ingest_group_events_count')?.value).toBe(4);
+      expect((await metrics.queueWaitSeconds.get()).values.find((v) => v.metricName === 'staryer_ingest_queue_wait_seconds_count')?.value).toBe(2);
       const rows = await server.rt.ownerDb.execute<{ creator_id: string; keys: string[]; counted: string }>(sql`
         select e.creator_id, array_agg(e.idempotency_key order by e.idempotency_key) as keys,
                (select sum(event_count)::text from usage_aggregates g where g.creator_id = e.creator_id and g."window" = 'period') as counted

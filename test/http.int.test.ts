@@ -37,6 +37,28 @@ describe('operational endpoints', () => {
     expect(text).toMatch(/staryer_job_queue_depth\{queue="maintenance.purge-sessions"\} \d+/);
   });
 
+  it('GET /metrics counts ingestion: transactions by result, events per commit, commit time and queue wait', async () => {
+    const call = api(server.url, apiKey);
+    expect((await call('POST', '/api/usage/meters', { event_name: 'metrics_probe', display_name: 'Probe', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    const scrape = async () => {
+      const text = await (await raw('/metrics')).text();
+      const read = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+      return {
+        committed: read(/^staryer_ingest_transactions_total\{result="committed"\} (\d+)$/m),
+        events: read(/^staryer_ingest_group_events_sum (\d+)$/m),
+        commits: read(/^staryer_ingest_commit_seconds_count (\d+)$/m),
+        waits: read(/^staryer_ingest_queue_wait_seconds_count (\d+)$/m),
+      };
+    };
+    const before = await scrape();
+    expect((await call('POST', '/api/usage/track', { event_name: 'metrics_probe', user_id: 'm1' })).status).toBe(201);
+    const batch = await call('POST', '/api/usage/track', [1, 2, 3].map((i) => ({ event_name: 'metrics_probe', user_id: `m${i}` })));
+    expect(batch.status).toBe(200);
+    // A refused event is not counted as committed: it never reaches a transaction.
+    expect((await call('POST', '/api/usage/track', { event_name: 'metrics_probe', user_id: 'm1', value: -1 })).status).toBe(422);
+    expect(await scrape()).toEqual({ committed: before.committed + 2, events: before.events + 4, commits: before.commits + 2, waits: before.waits + 2 });
+  });
+
   it('GET /metrics answers only this machine, or whoever sends METRICS_TOKEN', async () => {
     // Behind a trusted proxy the client is the forwarded address: a remote one is refused.
     const proxied = await startTestServer(url, { env: { TRUST_PROXY: 'true' } });

@@ -3,12 +3,15 @@ import type { Db } from '../../db/client.js';
 import { startIngestTransaction } from '../../db/queries/usage.js';
 import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { pgError } from './db-errors.js';
 import { commitCreatorEvents, IdempotencyKeyRace, type EventOutcome, type PreparedEvent } from './ingest.js';
 
 type Submission = {
   creatorId: string;
   events: PreparedEvent[];
+  /** performance.now() when it was queued. */
+  queuedAt: number;
   resolve: (outcomes: EventOutcome[]) => void;
   reject: (error: unknown) => void;
 };
@@ -33,6 +36,8 @@ export type GroupCommitterOptions = {
   largeQueue?: number;
   now: () => Date;
   log: Logger;
+  /** Where commit latency, queue wait, group sizes and transaction results are counted (/metrics). */
+  metrics?: Metrics['ingest'];
 };
 
 /**
@@ -62,7 +67,7 @@ export class GroupCommitter {
   submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
     if (this.closed) return Promise.reject(unavailable('The server is shutting down. Retry shortly.'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ creatorId, events, resolve, reject });
+      this.queue.push({ creatorId, events, queuedAt: performance.now(), resolve, reject });
       this.queued += events.length;
       this.pump();
     });
@@ -92,6 +97,8 @@ export class GroupCommitter {
       }
       this.queued -= size;
       this.inFlight++;
+      // The queue is in arrival order: the group's first request waited longest.
+      this.options.metrics?.queueWaitSeconds.observe((performance.now() - group[0]!.queuedAt) / 1000);
       void this.commit(group).finally(() => {
         this.inFlight--;
         if (this.queue.length > 0) this.pump();
@@ -101,6 +108,7 @@ export class GroupCommitter {
   }
 
   private async commit(group: Submission[]) {
+    const metrics = this.options.metrics;
     // Per creator (each creator's submissions in arrival order): one tenant switch per
     // creator, not per request. Creators in id order, so two groups lock rows in the same order.
     const byCreator = new Map<string, Submission[]>();
@@ -109,6 +117,7 @@ export class GroupCommitter {
     }
     for (let attempt = 1; ; attempt++) {
       const receivedAt = this.options.now();
+      const started = performance.now();
       try {
         const written: Array<Promise<void>> = [];
         const results = await this.db.transaction(async (tx) => {
@@ -143,7 +152,11 @@ export class GroupCommitter {
         // was recorded, and the failure is handled below like any other.
         await Promise.all(written);
         this.stats.transactions++;
-        this.stats.events += group.reduce((n, s) => n + s.events.length, 0);
+        const events = group.reduce((n, s) => n + s.events.length, 0);
+        this.stats.events += events;
+        metrics?.commitSeconds.observe((performance.now() - started) / 1000);
+        metrics?.groupEvents.observe(events);
+        metrics?.transactions.inc({ result: 'committed' });
         for (const s of group) s.resolve(results.get(s)!);
         return;
       } catch (error) {
@@ -154,6 +167,7 @@ export class GroupCommitter {
         // commit of one of its keys, so a few attempts are plenty).
         if (((code === '40P01' || code === '40001') && attempt < 3) || (error instanceof IdempotencyKeyRace && attempt < 8)) {
           this.stats.retries++;
+          metrics?.transactions.inc({ result: 'retried' });
           continue;
         }
         // Nothing of the group was recorded. Unless the database itself is gone, the cause
@@ -162,11 +176,13 @@ export class GroupCommitter {
         if (group.length > 1 && !isDatabaseUnavailable(error)) {
           this.options.log.warn({ err: error, requests: group.length }, 'group commit failed; committing its requests one by one');
           this.stats.splits++;
+          metrics?.transactions.inc({ result: 'split' });
           for (const s of group) await this.commit([s]);
           return;
         }
         const failure = error instanceof AppError ? error : isDatabaseUnavailable(error) ? unavailable() : unavailable('The events could not be committed. Nothing was recorded; retry.');
         this.options.log.error({ err: error, events: group.reduce((n, s) => n + s.events.length, 0) }, 'commit failed; its requests answered 503');
+        metrics?.transactions.inc({ result: 'failed' });
         for (const s of group) s.reject(failure);
         return;
       }
