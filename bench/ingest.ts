@@ -80,7 +80,32 @@ type Measured = {
   rows: number | null;
   verified: boolean | null;
   pgStats?: string;
+  /** The server's own ingestion figures over the run (/metrics deltas); null: not ingestion, or a tree without them. */
+  commits: IngestFigures | null;
 };
+
+/** Cumulative ingestion figures from a server's /metrics (see server/metrics.ts). */
+type IngestFigures = { committed: number; retried: number; split: number; failed: number; events: number; commitSeconds: number; commits: number; waitSeconds: number; waits: number };
+
+async function scrapeIngest(url: string): Promise<IngestFigures | null> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  if (!text.includes('staryer_ingest_commit_seconds')) return null;
+  const read = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    committed: read('staryer_ingest_transactions_total{result="committed"}'),
+    retried: read('staryer_ingest_transactions_total{result="retried"}'),
+    split: read('staryer_ingest_transactions_total{result="split"}'),
+    failed: read('staryer_ingest_transactions_total{result="failed"}'),
+    events: read('staryer_ingest_group_events_sum'),
+    commitSeconds: read('staryer_ingest_commit_seconds_sum'),
+    commits: read('staryer_ingest_commit_seconds_count'),
+    waitSeconds: read('staryer_ingest_queue_wait_seconds_sum'),
+    waits: read('staryer_ingest_queue_wait_seconds_count'),
+  };
+}
+
+const minusFigures = (a: IngestFigures, b: IngestFigures): IngestFigures =>
+  Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof IngestFigures] - b[k as keyof IngestFigures]])) as IngestFigures;
 
 type Target = { url: string; pid: number; apiKey?: string };
 
@@ -395,6 +420,8 @@ export async function runIngest(): Promise<string> {
       const keyPrefix = `${scenario}-m${randomBytes(3).toString('hex')}`;
       const pgPid = sut.postmasterPid;
       // The server's own process (all its threads); Postgres is its child, counted apart.
+      const ingests = scenario === 'single' || scenario === 'batch' || scenario === 'hot';
+      const figuresBefore = ingests ? await scrapeIngest(on.url) : null;
       const before = { server: await cpuSeconds(on.pid), postgres: await treeCpuSeconds(pgPid) };
       if (PG_STATS) await sql`select pg_stat_statements_reset()`;
       const stopSampling = PG_STATS && scenario !== 'hello' ? sampleActivity(sql) : null;
@@ -403,6 +430,7 @@ export async function runIngest(): Promise<string> {
       const wall = (performance.now() - started) / 1000;
       const activity = stopSampling ? await stopSampling() : null;
       const after = { server: await cpuSeconds(on.pid), postgres: await treeCpuSeconds(pgPid) };
+      const figuresAfter = figuresBefore ? await scrapeIngest(on.url) : null;
       const pgStats = PG_STATS && scenario !== 'hello' ? [await statementStats(sql, result.seconds), activity].filter(Boolean).join('\n\n') : undefined;
       let rows: number | null = null;
       let verified: boolean | null = null;
@@ -435,6 +463,7 @@ export async function runIngest(): Promise<string> {
         rows,
         verified,
         pgStats,
+        commits: figuresBefore && figuresAfter ? minusFigures(figuresAfter, figuresBefore) : null,
       };
       measured.push(m);
       // What the run wrote is vacuumed and checkpointed now, outside any measurement, so
@@ -578,6 +607,20 @@ function report(measured: Measured[], notes: string[]): string {
       : null,
   ].filter(Boolean);
   const profiles = measured.filter((m) => m.pgStats).map((m) => `#### ${m.name}\n\n${m.pgStats}`);
+  const withCommits = measured.filter((m): m is Measured & { commits: IngestFigures } => m.commits !== null && m.commits.commits > 0);
+  const commitTable = withCommits.length
+    ? [
+        '',
+        'Group commits during each run, from the server’s own /metrics (the warm-up’s last commits may be in them):',
+        '',
+        '| run | conns | transactions committed | events per commit | commit ms (mean) | queue wait ms (mean) | retried / split / failed |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        ...withCommits.map(({ name, connections, commits: c }) => {
+          const ms = (seconds: number, n: number) => (n > 0 ? ((seconds * 1000) / n).toFixed(2) : '–');
+          return `| ${name} | ${connections} | ${fmtInt(c.committed)} | ${(c.events / c.commits).toFixed(1)} | ${ms(c.commitSeconds, c.commits)} | ${ms(c.waitSeconds, c.waits)} | ${c.retried} / ${c.split} / ${c.failed} |`;
+        }),
+      ]
+    : [];
   const pairs = measured
     .filter((m) => m.tree === 'after')
     .map((m) => ({ m, b: find(m.scenario, m.connections, 'before', m.rate !== null) }))
@@ -601,6 +644,7 @@ function report(measured: Measured[], notes: string[]): string {
     '| run | conns | requests (statuses) | throughput | p50 ms | p99 ms | × hello world | × naive | CPU cores server / Postgres / load gen | events per commit | rows = 201s |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    ...commitTable,
     '',
     ...compared,
     '',
