@@ -362,34 +362,12 @@ describe('Stripe reporting through the ledger', () => {
     await trackSome(c, 0);
     // Given: a worker wrote each customer's report and died mid-call 25 h ago. For user-0 the
     // call reached Stripe; for user-1 it did not.
-    const usage = await Promise.all(c.users.map((u) => c.call('GET', `/api/usage/customers/${u.userId}/usage`)));
     const past = new Date(Date.now() - 25 * 3600_000);
     const stripe = new Stripe(c.secretKey, { host: fake.host, port: fake.port, protocol: 'http' });
     const identifiers: string[] = [];
     for (const [i, u] of c.users.entries()) {
-      const [customer] = await server.rt.ownerDb.execute<{ customer_id: string }>(sql`select customer_id from customers where creator_id = ${c.creatorId} and user_id = ${u.userId}`);
-      const periodStart = new Date(usage[i]!.json.period_start);
-      const quantity = usage[i]!.json.meters[0].used as string;
-      const identifier = syncIdentifier(c.creatorId, c.meterId, customer!.customer_id, periodStart, 1);
+      const { identifier, quantity } = await leftByDeadRun(c, u, { status: 'pending', attempts: 1, createdAt: past });
       identifiers.push(identifier);
-      await server.rt.ownerDb.insert(usageBillingSync).values({
-        creatorId: c.creatorId,
-        syncId: crypto.randomUUID(),
-        meterId: c.meterId,
-        customerId: customer!.customer_id,
-        periodStart,
-        periodEnd: new Date(usage[i]!.json.period_end),
-        sequence: 1,
-        quantityDelta: quantity,
-        cumulativeTotal: quantity,
-        identifier,
-        eventTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000),
-        stripeEventName: c.eventName,
-        stripeCustomerId: u.stripeCustomerId,
-        status: 'pending',
-        attempts: 1,
-        createdAt: past,
-      });
       if (i === 0) {
         await stripe.billing.meterEvents.create({ event_name: c.eventName, identifier, payload: { stripe_customer_id: u.stripeCustomerId, value: quantity } });
       }
