@@ -1,8 +1,9 @@
 import client from 'prom-client';
 
-/** One registry per process (tests build several runtimes, each with its own). */
+/** Seconds: from half a millisecond (a check) to five seconds (a large batch under load). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** One registry per process (tests build several runtimes, each with its own). */
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
