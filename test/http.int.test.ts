@@ -1,7 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { REST_ROUTES } from '../server/http/rest.js';
-import { createSession } from '../server/services/sessions.js';
+import { authenticateSession, createSession } from '../server/services/sessions.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -258,6 +258,35 @@ describe('tRPC over HTTP', () => {
 });
 
 describe('the dashboard', () => {
+  it('takes a tRPC mutation with the session cookie only from our own origin and with the session’s CSRF token', async () => {
+    const dashboard = await startTestServer(url, { pages: true });
+    onTestFinished(() => dashboard.close());
+    const { creator } = await createCreatorWithKey(server.rt);
+    const { sessionToken } = await createSession(server.rt, { creatorId: creator.id, ip: null, userAgent: null });
+    const { csrfSecret } = (await authenticateSession(server.rt, sessionToken))!;
+    const create = (eventName: string, headers: Record<string, string>) =>
+      fetch(`${dashboard.url}/api/trpc/meters.create`, {
+        method: 'POST',
+        headers: { cookie: `staryer_session=${sessionToken}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ event_name: eventName, display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' }),
+      });
+    const crossSite = await create('from_elsewhere', { origin: 'https://evil.example', 'x-csrf-token': csrfSecret });
+    expect(crossSite.status).toBe(403);
+    const noToken = await create('without_token', {});
+    expect(noToken.status).toBe(403);
+    expect(await noToken.json()).toMatchObject({ status: 403, type: expect.stringContaining('csrf-token-invalid'), detail: expect.stringContaining('x-csrf-token') });
+    expect((await create('wrong_token', { 'x-csrf-token': `${csrfSecret.slice(0, -1)}x` })).status).toBe(403);
+    const listed = async () => {
+      const response = await fetch(`${dashboard.url}/api/trpc/meters.list`, { headers: { cookie: `staryer_session=${sessionToken}` } });
+      expect(response.status).toBe(200); // queries need no token
+      return ((await response.json()) as { result: { data: { meters: Array<{ event_name: string }> } } }).result.data.meters.map((m) => m.event_name);
+    };
+    expect(await listed()).toEqual([]);
+    const ours = await create('with_token', { origin: dashboard.url, 'x-csrf-token': csrfSecret });
+    expect(ours.status).toBe(200);
+    expect(await listed()).toEqual(['with_token']);
+  });
+
   it('refuses a body past 1 MB with 413 before reading it into memory, with or without a session', async () => {
     const dashboard = await startTestServer(url, { pages: true });
     onTestFinished(() => dashboard.close());

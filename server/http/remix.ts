@@ -3,15 +3,19 @@ import { createRequest, sendResponse } from '@mjackson/node-fetch-server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { createRequestHandler, type AppLoadContext, type ServerBuild } from '@remix-run/node';
 import type { Context } from '../context.js';
-import { forbidden } from '../errors.js';
+import { AppError, forbidden } from '../errors.js';
 import { appRouter, createCaller } from '../root.js';
 import type { SessionAuth } from '../services/sessions.js';
 import type { Runtime } from '../runtime.js';
+import { isValidCsrfToken } from '../services/csrf.js';
 import { authenticateSession } from '../services/sessions.js';
 import type { PageHandler, RequestLocals } from './app.js';
 import { readRawBody } from './body.js';
 import { clientInfo, isSecureRequest } from './context.js';
-import { sendProblem } from './problem.js';
+import { sendProblem, toProblem } from './problem.js';
+
+/** The header a cookie-authenticated tRPC mutation carries the session's CSRF secret in. */
+export const CSRF_HEADER = 'x-csrf-token';
 
 function isSameSite(req: IncomingMessage): boolean {
   const origin = req.headers.origin;
@@ -69,7 +73,20 @@ export function createRemixPages(rt: Runtime, build: ServerBuild): PageHandler {
         return { caller: createCaller(ctx), session };
       },
       trpc: async (fetchRequest, sessionToken) => {
-        const { ctx } = await contextFor(sessionToken);
+        const { ctx, session } = await contextFor(sessionToken);
+        // A cookie-authenticated mutation also carries the session's CSRF secret in a header,
+        // which a page of another site cannot read: defense in depth behind SameSite=Lax and
+        // the Origin check above (a request without Origin passes that one).
+        if (session && fetchRequest.method !== 'GET' && !isValidCsrfToken(session, fetchRequest.headers.get(CSRF_HEADER))) {
+          const refused = new AppError('forbidden', {
+            code: 'csrf_token_invalid',
+            detail: `A tRPC mutation made with the session cookie must send the session's CSRF token in the ${CSRF_HEADER} header.`,
+          });
+          return new Response(JSON.stringify(toProblem(refused, locals.requestId)), {
+            status: 403,
+            headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' },
+          });
+        }
         return fetchRequestHandler({
           endpoint: '/api/trpc',
           req: fetchRequest,
