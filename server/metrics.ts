@@ -58,8 +58,14 @@ export function createMetrics() {
     }),
     groupEvents: new client.Histogram({
       name: 'staryer_ingest_group_events',
-      help: 'Events per committed group',
+      help: 'Events per committed group, each judged in its transaction (accepted, replayed, or refused there: unknown meter, quota, closed period)',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+      registers: [registry],
+    }),
+    events: new client.Counter({
+      name: 'staryer_ingest_events_total',
+      help: 'Tracked events by outcome: accepted; replayed (an idempotency key answered before); or the code of the problem that refused them (quota_exceeded, unknown_meter, validation_failed, idempotency_key_reused, period_closed, forbidden, database_unavailable, …)',
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     transactions: new client.Counter({

@@ -37,7 +37,7 @@ describe('operational endpoints', () => {
     expect(text).toMatch(/staryer_job_queue_depth\{queue="maintenance.purge-sessions"\} \d+/);
   });
 
-  it('GET /metrics counts ingestion: transactions by result, events per commit, commit time and queue wait', async () => {
+  it('GET /metrics counts ingestion: events by outcome, transactions by result, events per commit, commit time and queue wait', async () => {
     const call = api(server.url, apiKey);
     expect((await call('POST', '/api/usage/meters', { event_name: 'metrics_probe', display_name: 'Probe', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
     const scrape = async () => {
@@ -48,15 +48,34 @@ describe('operational endpoints', () => {
         events: read(/^staryer_ingest_group_events_sum (\d+)$/m),
         commits: read(/^staryer_ingest_commit_seconds_count (\d+)$/m),
         waits: read(/^staryer_ingest_queue_wait_seconds_count (\d+)$/m),
+        accepted: read(/^staryer_ingest_events_total\{outcome="accepted"\} (\d+)$/m),
+        replayed: read(/^staryer_ingest_events_total\{outcome="replayed"\} (\d+)$/m),
+        invalid: read(/^staryer_ingest_events_total\{outcome="validation_failed"\} (\d+)$/m),
+        unknownMeter: read(/^staryer_ingest_events_total\{outcome="unknown_meter"\} (\d+)$/m),
       };
     };
     const before = await scrape();
-    expect((await call('POST', '/api/usage/track', { event_name: 'metrics_probe', user_id: 'm1' })).status).toBe(201);
-    const batch = await call('POST', '/api/usage/track', [1, 2, 3].map((i) => ({ event_name: 'metrics_probe', user_id: `m${i}` })));
-    expect(batch.status).toBe(200);
-    // A refused event is not counted as committed: it never reaches a transaction.
+    expect((await call('POST', '/api/usage/track', { event_name: 'metrics_probe', user_id: 'm1', idempotency_key: 'metrics-1' })).status).toBe(201);
+    const batch = await call('POST', '/api/usage/track', [
+      ...[1, 2, 3].map((i) => ({ event_name: 'metrics_probe', user_id: `m${i}` })),
+      { event_name: 'metrics_probe', user_id: 'm1', value: 'lots' },
+      { event_name: 'no_such_meter', user_id: 'm1' },
+      { event_name: 'metrics_probe', user_id: 'm1', idempotency_key: 'metrics-1' },
+    ]);
+    expect(batch.json.results.map((r: { status: number }) => r.status)).toEqual([201, 201, 201, 422, 422, 201]);
+    // An event refused before any transaction is not committed: it is counted by its problem.
     expect((await call('POST', '/api/usage/track', { event_name: 'metrics_probe', user_id: 'm1', value: -1 })).status).toBe(422);
-    expect(await scrape()).toEqual({ committed: before.committed + 2, events: before.events + 4, commits: before.commits + 2, waits: before.waits + 2 });
+    expect(await scrape()).toEqual({
+      committed: before.committed + 2,
+      // Judged inside the two transactions: 1, then 3 new + the unknown meter + the replay.
+      events: before.events + 6,
+      commits: before.commits + 2,
+      waits: before.waits + 2,
+      accepted: before.accepted + 4,
+      replayed: before.replayed + 1,
+      invalid: before.invalid + 2,
+      unknownMeter: before.unknownMeter + 1,
+    });
   });
 
   it('GET /metrics answers only this machine, or whoever sends METRICS_TOKEN', async () => {

@@ -1,8 +1,8 @@
 import type { Auth } from '../context.js';
-import { AppError, forbidden, validationError } from '../errors.js';
+import { AppError, forbidden, toAppError, validationError } from '../errors.js';
 import { ZCheckInput, ZTrackBatchInput, ZTrackEvent, type TBatchResponse, type TCheckResult, type TTrackedEvent } from '../schemas/usage.js';
 import type { Runtime } from '../runtime.js';
-import { prepareEvent, type PreparedEvent } from '../services/ingest.js';
+import { prepareEvent, type EventOutcome, type PreparedEvent } from '../services/ingest.js';
 import { requireTokenUser } from '../services/tokens.js';
 import { checkUsage, trackEvents } from '../services/usage.js';
 import { toProblem } from './problem.js';
@@ -20,11 +20,27 @@ function judge(auth: TrackAuth, raw: unknown, headerKey?: string): PreparedEvent
   return prepareEvent(parsed.data, headerKey);
 }
 
+/** Counts a request's events by outcome on /metrics: one increment per distinct outcome, not per event. */
+function countOutcomes(rt: Runtime, outcomes: string[]) {
+  const counts = new Map<string, number>();
+  for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+  for (const [outcome, n] of counts) rt.metrics.ingest.events.inc({ outcome }, n);
+}
+
+const outcomeOf = (outcome: EventOutcome) => (!outcome.ok ? outcome.error.code : outcome.replayed ? 'replayed' : 'accepted');
+
 /** One event: 201 with the event and usage once committed, or the error. Shared by REST and tRPC. */
 export async function trackOne(rt: Runtime, auth: TrackAuth, raw: unknown, headerKey?: string): Promise<{ body: TTrackedEvent; replayed: boolean }> {
   const prepared = judge(auth, raw, headerKey);
-  if (prepared instanceof AppError) throw prepared;
-  const [outcome] = await trackEvents(rt, auth.creatorId, [prepared]);
+  if (prepared instanceof AppError) {
+    countOutcomes(rt, [prepared.code]);
+    throw prepared;
+  }
+  const [outcome] = await trackEvents(rt, auth.creatorId, [prepared]).catch((error: unknown) => {
+    countOutcomes(rt, [toAppError(error).code]);
+    throw error;
+  });
+  countOutcomes(rt, [outcomeOf(outcome!)]);
   if (!outcome!.ok) throw outcome!.error;
   return { body: outcome!.body, replayed: outcome!.replayed };
 }
@@ -35,7 +51,15 @@ export async function trackMany(rt: Runtime, auth: TrackAuth, raw: unknown, requ
   if (!batch.success) throw validationError(zodFieldErrors(batch.error.issues));
   const judged = batch.data.map((item) => judge(auth, item));
   const valid = judged.filter((j): j is PreparedEvent => !(j instanceof AppError));
-  const outcomes = valid.length > 0 ? await trackEvents(rt, auth.creatorId, valid) : [];
+  const outcomes =
+    valid.length === 0
+      ? []
+      : await trackEvents(rt, auth.creatorId, valid).catch((error: unknown) => {
+          // The whole request fails (503): every event of it, as its client sees it.
+          countOutcomes(rt, judged.map(() => toAppError(error).code));
+          throw error;
+        });
+  countOutcomes(rt, [...judged.filter((j): j is AppError => j instanceof AppError).map((j) => j.code), ...outcomes.map(outcomeOf)]);
   let next = 0;
   return {
     results: judged.map((j, index) => {
