@@ -176,7 +176,14 @@ async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source:
       select ev.meter_id, ev.aggregation_type, ev.value, ev.new_distinct, ev.properties, ev.rollup_dimensions,
         coalesce(case when p.found then p.plan_name when f.found then f.plan_name else c.plan_name end, '') as plan_name, g.grain, g.win_start
       from ev
-      join customers c on c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
+      -- The customer by its primary key, one probe per event, for the same reason: as a
+      -- plain join, a batch estimated at one row became a scan of all the creator's
+      -- customers per event (10,000 customers: 126 of 141 ms for 1,000 events).
+      cross join lateral (
+        select c.plan_name from customers c
+        where c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
+        limit 1
+      ) c
       left join lateral (
         select pc.plan_name, true as found from customer_plan_changes pc
         where pc.creator_id = ${creatorId} and pc.customer_id = ev.customer_id and pc.effective_from <= ev.occurred_at
