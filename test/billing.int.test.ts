@@ -4,7 +4,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { usageBillingSync } from '../db/schema.js';
 import { createLogger } from '../server/logger.js';
-import { CLAIM_MARGIN_MS, syncIdentifier } from '../server/services/billing.js';
+import { REPORT_CLAIM_MARGIN_MS, syncIdentifier } from '../server/services/billing.js';
 import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -254,7 +254,7 @@ describe('Stripe reporting through the ledger', () => {
     expect(longTransactions).toEqual([]);
     const [row] = await ledger();
     expect(row).toMatchObject({ status: 'in_flight' });
-    expect(new Date(row!.sending_until!).getTime()).toBeGreaterThan(Date.now() + CLAIM_MARGIN_MS);
+    expect(new Date(row!.sending_until!).getTime()).toBeGreaterThan(Date.now() + REPORT_CLAIM_MARGIN_MS);
     await server.rt.ownerDb.transaction(async (tx) => {
       expect(await tx.execute(sql`select 1 from usage_billing_sync where sync_id = ${row!.sync_id} for update nowait`)).toHaveLength(1);
     });

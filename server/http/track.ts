@@ -56,7 +56,8 @@ export async function trackMany(rt: Runtime, auth: TrackAuth, raw: unknown, requ
       ? []
       : await trackEvents(rt, auth.creatorId, valid).catch((error: unknown) => {
           // The whole request fails (503): every event of it, as its client sees it.
-          countOutcomes(rt, judged.map(() => toAppError(error).code));
+          const code = toAppError(error).code;
+          countOutcomes(rt, judged.map(() => code));
           throw error;
         });
   countOutcomes(rt, [...judged.filter((j): j is AppError => j instanceof AppError).map((j) => j.code), ...outcomes.map(outcomeOf)]);

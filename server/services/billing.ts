@@ -31,7 +31,7 @@ import { withCreator } from '../../db/tenant.js';
 import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
-import { isClaimed } from './claims.js';
+import { holdsClaim, isClaimed } from './claims.js';
 import { periodAnchorWouldMove } from './customers.js';
 import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
@@ -71,8 +71,8 @@ const MAX_ATTEMPTS_PER_CALL = 8;
 const MAX_WAIT_MS = 30_000;
 /** The longest one run keeps calling Stripe for a row (calls and waits) before leaving it for the next report. */
 const SEND_BUDGET_MS = 5 * 60_000;
-/** How long past that budget a claim holds: time to record the answer. Older claims belong to dead processes. */
-export const CLAIM_MARGIN_MS = 60_000;
+/** How long past that budget a report's claim holds: time to record the answer (wider than claims.ts's margin: a run may end on a long wait). Older claims belong to dead processes. */
+export const REPORT_CLAIM_MARGIN_MS = 60_000;
 
 type SyncPatch = Parameters<typeof updateSync>[2];
 
@@ -222,7 +222,7 @@ export class BillingService {
       // A live holder records its answer within its budget; past that (a clock that does
       // not move, say) the row is left pending rather than waited on for ever.
       if (!('claimed' in sent)) return sent;
-      if (performance.now() - started > SEND_BUDGET_MS + CLAIM_MARGIN_MS) {
+      if (performance.now() - started > SEND_BUDGET_MS + REPORT_CLAIM_MARGIN_MS) {
         return { status: 'pending', reported: sent.claimed.cumulativeTotal, error: 'Another run is sending this report.' };
       }
       await sleep(Math.min(25 * 2 ** poll, 500));
@@ -242,7 +242,7 @@ export class BillingService {
         return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
       if (isClaimed(row.sendingUntil, now)) return { outcome: { claimed: row } };
-      const until = new Date(now.getTime() + SEND_BUDGET_MS + CLAIM_MARGIN_MS);
+      const until = new Date(now.getTime() + SEND_BUDGET_MS + REPORT_CLAIM_MARGIN_MS);
       await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until });
       return { row, until };
     });
@@ -291,7 +291,7 @@ export class BillingService {
     } catch (error) {
       // A fault of ours, not Stripe's answer: the row goes back to pending for the next run.
       await withCreator(rt.db, creatorId, async (tx) => {
-        if ((await lockSync(tx, syncId))?.sendingUntil?.getTime() === until.getTime()) await updateSync(tx, syncId, { status: 'pending', sendingUntil: null });
+        if (holdsClaim((await lockSync(tx, syncId))?.sendingUntil, until)) await updateSync(tx, syncId, { status: 'pending', sendingUntil: null });
       }).catch(() => undefined);
       throw error;
     }
@@ -302,7 +302,7 @@ export class BillingService {
     const { patch, outcome } = answer;
     return withCreator(rt.db, creatorId, async (tx) => {
       const current = await lockSync(tx, syncId);
-      if (current?.sendingUntil?.getTime() !== until.getTime()) {
+      if (!holdsClaim(current?.sendingUntil, until)) {
         // The claim lapsed (this process stalled past its margin) and another run took the
         // row over: it records the row's outcome (resending is safe, same identifier).
         rt.log.warn({ creatorId, syncId }, 'Stripe answer arrived after the report’s claim lapsed; left to the run that holds it');

@@ -11,8 +11,17 @@ import { enqueueInTx, type QueueName, type QueuePayload } from '../../jobs/queue
  * receiver gets the same id to deduplicate on).
  */
 
+/**
+ * How long past its call's longest wait a claim holds: time to record the outcome, with room
+ * for a busy event loop. A claim older than that belongs to a process that died mid-call.
+ */
+export const CLAIM_MARGIN_MS = 30_000;
+
 /** Whether another run is sending the row now. */
 export const isClaimed = (sendingUntil: Date | null, now: Date): boolean => sendingUntil !== null && sendingUntil.getTime() > now.getTime();
+
+/** Whether the row is still claimed by the run that set `until` (its claim lapses only if that process stalled past the margin). */
+export const holdsClaim = (sendingUntil: Date | null | undefined, until: Date): boolean => sendingUntil?.getTime() === until.getTime();
 
 /**
  * Queues one more run of the row's job for a second after the claim lapses (one per claim):

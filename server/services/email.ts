@@ -18,7 +18,7 @@ import type { TEnv } from '../env.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { AlertContext } from './alert-context.js';
-import { isClaimed, runAgainAfterClaim } from './claims.js';
+import { CLAIM_MARGIN_MS, holdsClaim, isClaimed, runAgainAfterClaim } from './claims.js';
 import { emailSubject, renderCreatorAlertEmail, renderCustomerAlertEmail, renderNoticeHtml } from './email-templates.js';
 
 export type { Email };
@@ -126,11 +126,8 @@ function describeSmtpError(error: unknown): string {
   return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH - 1)}…` : message;
 }
 
-/**
- * How long a claimed email stays claimed: the transport's longest waits and 30 s more to
- * record the outcome. An older claim belongs to a process that died while sending.
- */
-export const EMAIL_CLAIM_MS = SMTP_TIMEOUTS.connectionTimeout + SMTP_TIMEOUTS.greetingTimeout + SMTP_TIMEOUTS.socketTimeout + 30_000;
+/** How long a claimed email stays claimed: the transport's longest waits, and the margin to record the outcome. */
+export const EMAIL_CLAIM_MS = SMTP_TIMEOUTS.connectionTimeout + SMTP_TIMEOUTS.greetingTimeout + SMTP_TIMEOUTS.socketTimeout + CLAIM_MARGIN_MS;
 
 /**
  * Delivers one email, idempotently: a sent (or outboxed) email is never sent again. With
@@ -190,7 +187,7 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
     // A successful send is a fact whoever holds the claim now; a failure is recorded only
     // by the claim's holder (another run may have taken a lapsed claim over meanwhile).
     if (!failure) await markEmailDelivered(tx, emailId, 'sent', rt.now());
-    else if (current.sendingUntil?.getTime() === until.getTime()) await recordEmailError(tx, emailId, describeSmtpError(failure));
+    else if (holdsClaim(current.sendingUntil, until)) await recordEmailError(tx, emailId, describeSmtpError(failure));
   });
   if (failure) {
     rt.log.warn({ creatorId, emailId, err: failure }, 'email delivery failed; the job will retry');

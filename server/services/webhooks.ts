@@ -30,7 +30,7 @@ import { AppError, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
 import { alertWebhookPayload, WEBHOOK_EVENT_OF, type AlertContext } from './alert-context.js';
-import { isClaimed, runAgainAfterClaim } from './claims.js';
+import { CLAIM_MARGIN_MS, holdsClaim, isClaimed, runAgainAfterClaim } from './claims.js';
 import { queueCreatorEmail } from './email.js';
 import { safePost, UnsafeUrlError, vetUrl, type PostResult } from './ssrf.js';
 
@@ -193,13 +193,6 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
   }
 }
 
-/**
- * How long past WEBHOOK_TIMEOUT_MS a claimed attempt stays claimed: time to record it once
- * the receiver has answered, with room for a busy event loop. A claim older than that
- * belongs to a process that died mid-attempt.
- */
-export const CLAIM_MARGIN_MS = 30_000;
-
 /** What an attempt needs once its transaction has committed: the HTTP call runs outside any. */
 type Send = { endpoint: WebhookEndpoint; message: Pick<WebhookMessage, 'id' | 'creatorId' | 'payload'>; secret: string };
 type Sent = PostResult & { attemptedAt: Date };
@@ -259,7 +252,7 @@ async function claim(rt: Runtime, tx: Tx, message: WebhookMessage, endpoint: Web
 /** The message, locked, if this run's claim on it still holds (it lapses only if this process stalled past the margin). */
 async function stillClaimed(tx: Tx, messageId: string, until: Date): Promise<WebhookMessage | null> {
   const message = await findMessage(tx, messageId, { forUpdate: true });
-  return message?.sendingUntil?.getTime() === until.getTime() ? message : null;
+  return holdsClaim(message?.sendingUntil, until) ? message : null;
 }
 
 export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skipped';
