@@ -12,6 +12,10 @@ export type JobHandler<Q extends QueueName> = {
    * retried (or dead-lettered when no retry can help), so it must be idempotent per job.
    */
   many?: { batchSize: number; run: (rt: Runtime, jobs: Array<{ payload: QueuePayload<Q>; job: Job<unknown> }>) => Promise<void> };
+  /** Jobs of the queue this process runs at once (default 3). */
+  localConcurrency?: number;
+  /** Fetch again at once, without waiting for the next poll, while fetches come back full. */
+  burstWhenBatchFull?: boolean;
 };
 
 export const defineHandler = <Q extends QueueName>(queue: Q, run: JobHandler<Q>['run']): JobHandler<Q> => ({ queue, run });

@@ -15,7 +15,7 @@ export const QUEUES = {
   /** Adds a committed group's events to the hourly and daily rollups (once per job id). */
   'rollups.apply': {
     payload: ZCreatorJob.extend({ eventIds: z.array(z.uuid()).min(1), from: z.iso.datetime(), to: z.iso.datetime() }),
-    options: { notify: true, heartbeatSeconds: 10, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 },
+    options: { notify: false, heartbeatSeconds: 10, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 },
   },
   /** Compares period counters, rollups and raw events; records disagreements. */
   'rollups.check-consistency': {

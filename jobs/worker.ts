@@ -19,9 +19,10 @@ export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
   for (const handler of HANDLERS) {
     // Not worth a retry: park it in the dead-letter queue (it is then completed here).
     const deadLetter = (job: Job<unknown>, error: unknown) => boss.send(DEAD_LETTER_QUEUE, { queue: handler.queue, jobId: job.id, data: job.data, error: (error as Error).message });
-    // Several local workers per queue: one NOTIFY wakes them all, so jobs enqueued together
-    // (an alert's emails) run together instead of waiting for the next poll.
-    const options = { batchSize: handler.many?.batchSize ?? 1, localConcurrency: 3, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 };
+    // Several local workers per queue (unless the handler says otherwise): one NOTIFY wakes
+    // them all, so jobs enqueued together (an alert's emails) run together instead of
+    // waiting for the next poll.
+    const options = { batchSize: handler.many?.batchSize ?? 1, localConcurrency: handler.localConcurrency ?? 3, burstWhenBatchFull: handler.burstWhenBatchFull ?? false, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 };
     await boss.work(handler.queue, options, async (jobs) => {
       if (handler.many) {
         const parsed: Array<{ payload: QueuePayload<QueueName>; job: Job<unknown> }> = [];
