@@ -394,7 +394,10 @@ export const usageMeterRollups = pgTable(
   ],
 );
 
-/** Rollup jobs already applied (a pg-boss job runs at least once; its effect must happen once). */
+/**
+ * Rollup jobs already applied (a pg-boss job runs at least once; its effect must happen once).
+ * Kept while their job could still be delivered again, then purged daily (ADR 0011).
+ */
 export const rollupBatches = pgTable(
   'rollup_batches',
   {
@@ -402,7 +405,11 @@ export const rollupBatches = pgTable(
     batchId: text().notNull(),
     appliedAt: createdAt(),
   },
-  (t) => [primaryKey({ name: 'rollup_batches_pkey', columns: [t.creatorId, t.batchId] })],
+  (t) => [
+    primaryKey({ name: 'rollup_batches_pkey', columns: [t.creatorId, t.batchId] }),
+    // The daily purge takes the oldest rows first.
+    index('rollup_batches_applied_at_idx').on(t.appliedAt),
+  ],
 );
 
 /**

@@ -71,6 +71,12 @@ export const QUEUES = {
     /** Hourly, at minute 17 (away from the top of the hour). */
     schedule: '17 * * * *',
   },
+  /** Daily: forgets rollup batches applied over a week ago whose job can no longer run again. */
+  'maintenance.purge-rollup-batches': {
+    payload: z.object({}).strict(),
+    options: { retryLimit: 3, retryDelay: 300, retryBackoff: true, expireInSeconds: 1800 },
+    schedule: '27 3 * * *',
+  },
   'maintenance.ensure-partitions': {
     payload: z.object({}).strict(),
     options: { retryLimit: 5, retryDelay: 60, retryBackoff: true, expireInSeconds: 600 },

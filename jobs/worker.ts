@@ -6,13 +6,14 @@ import { notifyAlertHandler } from './alerts-notify.js';
 import { resolveAlertsHandler } from './alerts-resolve.js';
 import { sendEmailHandler } from './email-send.js';
 import { ensurePartitionsHandler } from './ensure-partitions.js';
+import { purgeRollupBatchesHandler } from './purge-rollup-batches.js';
 import { purgeSessionsHandler } from './purge-sessions.js';
 import { DEAD_LETTER_QUEUE, type QueueName, type QueuePayload } from './queues.js';
 import { applyRollupHandler } from './rollups-apply.js';
 import { checkConsistencyHandler } from './rollups-check.js';
 import { deliverWebhookHandler } from './webhooks-deliver.js';
 
-export const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler, notifyAlertHandler, reportBillingHandler, scheduleBillingHandler, reconcileBillingHandler, reconcileAllBillingHandler];
+export const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, purgeRollupBatchesHandler, ensurePartitionsHandler, resolveAlertsHandler, sendEmailHandler, deliverWebhookHandler, applyRollupHandler, checkConsistencyHandler, notifyAlertHandler, reportBillingHandler, scheduleBillingHandler, reconcileBillingHandler, reconcileAllBillingHandler];
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {

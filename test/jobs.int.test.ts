@@ -22,7 +22,7 @@ describe('background jobs', () => {
     expect(queues).toEqual(expect.arrayContaining([DEAD_LETTER_QUEUE, ...QUEUE_NAMES]));
     const schedules = (await rt.boss.getSchedules()).map((s) => s.name).sort();
     const scheduled = QUEUE_NAMES.filter((name) => 'schedule' in QUEUES[name]).sort();
-    expect(scheduled).toEqual(expect.arrayContaining(['alerts.resolve-closed', 'maintenance.ensure-partitions', 'maintenance.purge-sessions', 'rollups.check-consistency']));
+    expect(scheduled).toEqual(expect.arrayContaining(['alerts.resolve-closed', 'maintenance.ensure-partitions', 'maintenance.purge-rollup-batches', 'maintenance.purge-sessions', 'rollups.check-consistency']));
     expect(schedules).toEqual(scheduled);
     // Alert deliveries wake workers through NOTIFY rather than waiting for a poll.
     const notify = await rt.boss.getQueue('webhooks.deliver');

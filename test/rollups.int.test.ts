@@ -5,6 +5,7 @@ import type { Job } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePayload } from '../jobs/handler.js';
 import type { QueuePayload } from '../jobs/queues.js';
+import { purgeRollupBatchesHandler } from '../jobs/purge-rollup-batches.js';
 import { applyRollupHandler } from '../jobs/rollups-apply.js';
 import { checkConsistencyHandler } from '../jobs/rollups-check.js';
 import { D } from '../server/services/decimal.js';
@@ -403,6 +404,46 @@ describe('hourly and daily rollups', () => {
     const bad = await cli('aggregates', 'rebuild', '--creator', ctx.email, '--from', 'yesterday').catch((error: { code: number; stderr: string }) => error);
     expect((bad as { code: number }).code).not.toBe(0);
   }, 120_000);
+});
+
+describe('applied rollup batches', () => {
+  it('are forgotten a week after they were applied, unless their job may still run again; the rollups stay exact', async () => {
+    const ctx = await setUpCreator();
+    const db = server.rt.ownerDb;
+    const events = makeEvents(Date.now(), 7);
+    const batchesLeft = async () => (await db.execute<{ batch_id: string }>(sql`select batch_id from rollup_batches where creator_id = ${ctx.creatorId}`)).map((r) => r.batch_id).sort();
+    const age = () => db.execute(sql`update rollup_batches set applied_at = now() - interval '8 days' where creator_id = ${ctx.creatorId}`);
+    const purge = () => purgeRollupBatchesHandler.run(server.rt, {}, { id: 'purge', name: 'maintenance.purge-rollup-batches', data: {} } as Job<unknown>);
+
+    await track(ctx.call, events.slice(0, 10));
+    const done = await fetchRollupJobs(server, ctx.creatorId);
+    await applyJobs(done);
+    await track(ctx.call, events.slice(10, 20));
+    // Applied, but its worker died before telling pg-boss: the job is still active, and will run again.
+    const again = await fetchRollupJobs(server, ctx.creatorId);
+    for (const job of again) await applyRollupHandler.run(server.rt, parsePayload('rollups.apply', job.data), job);
+    await age();
+    await track(ctx.call, events.slice(20, 30));
+    const recent = await fetchRollupJobs(server, ctx.creatorId);
+    await applyJobs(recent);
+    expect(done.length * again.length * recent.length).toBeGreaterThan(0);
+    expect(await batchesLeft()).toEqual([...done, ...again, ...recent].map((j) => j.id).sort());
+
+    await purge();
+    expect(await batchesLeft()).toEqual([...again, ...recent].map((j) => j.id).sort());
+    // Delivered again, the job still finds its batch applied: it adds nothing.
+    const before = await snapshot(ctx.creatorId);
+    await applyJobs(again);
+    expect(await snapshot(ctx.creatorId)).toEqual(before);
+    expect(mine(await checkConsistency(server.rt, { creatorIds: [ctx.creatorId] }), ctx.creatorId)).toEqual([]);
+
+    // Completed and a week old, it goes too; the rollups and the check are unchanged.
+    await age();
+    await purge();
+    expect(await batchesLeft()).toEqual([]);
+    expect(await snapshot(ctx.creatorId)).toEqual(before);
+    expect(mine(await checkConsistency(server.rt, { creatorIds: [ctx.creatorId] }), ctx.creatorId)).toEqual([]);
+  }, 60_000);
 });
 
 describe('with workers running', () => {

@@ -241,6 +241,31 @@ export async function claimRollupBatches(tx: Queryable, creatorId: string, batch
 }
 
 /**
+ * Deletes, across creators (owner connection), up to `limit` of the oldest rollup_batches
+ * rows applied before `before` whose pg-boss job is no longer waiting, retrying or running:
+ * only such a job could be delivered again, and only its row tells a redelivery apart.
+ */
+export async function deleteAppliedRollupBatches(db: Queryable, before: Date, pending: PendingJobs, limit: number): Promise<number> {
+  const [row] = await db.execute<{ n: number }>(sql`
+    with old as (
+      select b.creator_id, b.batch_id from rollup_batches b
+      where b.applied_at < ${ts(before)}
+        and not exists (
+          select 1 from ${sql.identifier(pending.schema)}.job j
+          where j.name = ${pending.queue} and j.state in ('created', 'retry', 'active') and j.id::text = b.batch_id)
+      order by b.applied_at
+      limit ${limit}
+    ),
+    gone as (
+      delete from rollup_batches r using old
+      where r.creator_id = old.creator_id and r.batch_id = old.batch_id
+      returning 1
+    )
+    select count(*)::int as n from gone`);
+  return Number(row?.n ?? 0);
+}
+
+/**
  * A creator's rollup lock, for this transaction: batches take it shared (they run side by
  * side), a rebuild exclusive, so no batch commits between its delete and its rewrite.
  */

@@ -3,6 +3,7 @@ import type { AggregationType } from '../../db/schema.js';
 import {
   addEventsToRollups,
   claimRollupBatches,
+  deleteAppliedRollupBatches,
   deleteRollupWindows,
   findDayHourDisagreements,
   findEarliestPeriodStart,
@@ -94,6 +95,31 @@ export async function applyRollupBatches(rt: Runtime, batches: Array<{ payload: 
     total.meterRows += counts.meterRows;
   }
   return total;
+}
+
+/**
+ * How long an applied batch's row is kept. A rollups.apply job is delivered again only
+ * while pg-boss still holds it waiting, retrying or running (its retries end within hours;
+ * those rows are never purged whatever their age): a week is far past that.
+ */
+export const ROLLUP_BATCHES_KEPT_MS = 7 * 86_400_000;
+const PURGE_CHUNK = 10_000;
+
+/**
+ * Deletes the rows of applied rollup batches older than ROLLUP_BATCHES_KEPT_MS, oldest first,
+ * in chunks (each its own statement, so no long transaction): one row per committed group
+ * would otherwise grow the table for ever (at 100 commits a second, 8.6 million a day).
+ */
+export async function purgeAppliedRollupBatches(rt: Runtime): Promise<number> {
+  const before = new Date(rt.now().getTime() - ROLLUP_BATCHES_KEPT_MS);
+  let removed = 0;
+  for (;;) {
+    const n = await deleteAppliedRollupBatches(rt.ownerDb, before, PENDING_JOBS, PURGE_CHUNK);
+    removed += n;
+    if (n < PURGE_CHUNK) break;
+  }
+  if (removed > 0) rt.log.info({ removed, before: before.toISOString() }, 'applied rollup batches purged');
+  return removed;
 }
 
 export type RebuildOptions = { from?: Date; to?: Date; onProgress?: (done: number, total: number) => void };

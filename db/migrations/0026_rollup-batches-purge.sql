@@ -1,0 +1,1 @@
+CREATE INDEX "rollup_batches_applied_at_idx" ON "rollup_batches" USING btree ("applied_at");
