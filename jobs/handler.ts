@@ -8,8 +8,9 @@ export type JobHandler<Q extends QueueName> = {
   run: (rt: Runtime, payload: QueuePayload<Q>, job: Job<unknown>) => Promise<void>;
   /**
    * Jobs of the queue handled together: a worker takes up to `batchSize` waiting jobs at
-   * once and hands them to `many.run` in one call. If it throws, every one of them is
-   * retried (or dead-lettered when no retry can help), so it must be idempotent per job.
+   * once and hands them to `many.run` in one call. If it throws, each job is run again
+   * alone, and only those that fail alone are retried (or dead-lettered when no retry can
+   * help): it must be idempotent per job.
    */
   many?: { batchSize: number; run: (rt: Runtime, jobs: Array<{ payload: QueuePayload<Q>; job: Job<unknown> }>) => Promise<void> };
   /** Jobs of the queue this process runs at once (default 3). */

@@ -1,5 +1,6 @@
-import type { Job, PgBoss } from 'pg-boss';
+import type { Job, JobResult, PgBoss } from 'pg-boss';
 import type { Runtime } from '../server/runtime.js';
+import { pgError } from '../server/services/db-errors.js';
 import { reconcileAllBillingHandler, reconcileBillingHandler, reportBillingHandler, scheduleBillingHandler } from './billing-report.js';
 import { isRetryable, parsePayload, type JobHandler } from './handler.js';
 import { notifyAlertHandler } from './alerts-notify.js';
@@ -17,34 +18,38 @@ export const HANDLERS: Array<JobHandler<QueueName>> = [purgeSessionsHandler, pur
 
 /** Binds every handler to its queue. Safe in several processes at once: pg-boss hands each job to one. */
 export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
-  for (const handler of HANDLERS) {
-    // Not worth a retry: park it in the dead-letter queue (it is then completed here).
-    const deadLetter = (job: Job<unknown>, error: unknown) => boss.send(DEAD_LETTER_QUEUE, { queue: handler.queue, jobId: job.id, data: job.data, error: (error as Error).message });
-    // Several local workers per queue (unless the handler says otherwise): one NOTIFY wakes
-    // them all, so jobs enqueued together (an alert's emails) run together instead of
-    // waiting for the next poll.
-    const options = { batchSize: handler.many?.batchSize ?? 1, localConcurrency: handler.localConcurrency ?? 3, burstWhenBatchFull: handler.burstWhenBatchFull ?? false, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 5 };
+  for (const handler of HANDLERS) await workQueue(rt, boss, handler);
+}
+
+type Parsed = { payload: QueuePayload<QueueName>; job: Job<unknown> };
+
+/** A failure in its own words: the Postgres error under the ORM's "Failed query: …" wrapper, if there is one. */
+const failureMessage = (error: unknown): string => (pgError(error) as { message?: string } | null)?.message ?? (error as Error).message;
+
+/** Runs one handler's jobs as pg-boss hands them over. */
+async function workQueue(rt: Runtime, boss: PgBoss, handler: JobHandler<QueueName>): Promise<void> {
+  // Not worth a retry: park it in the dead-letter queue (it is then completed here).
+  const deadLetter = (job: Job<unknown>, error: unknown) => boss.send(DEAD_LETTER_QUEUE, { queue: handler.queue, jobId: job.id, data: job.data, error: (error as Error).message });
+  /** What becomes of a job that failed: retried by pg-boss, or parked when no retry can help. */
+  const settleFailed = async (job: Job<unknown>, error: unknown): Promise<JobResult> => {
+    rt.log.error({ err: error, queue: handler.queue, jobId: job.id }, 'job failed');
+    if (isRetryable(error)) return { id: job.id, status: 'failed', output: { message: failureMessage(error) } };
+    await deadLetter(job, error);
+    return { id: job.id, status: 'completed' };
+  };
+  // Several local workers per queue (unless the handler says otherwise): one NOTIFY wakes
+  // them all, so jobs enqueued together (an alert's emails) run together instead of
+  // waiting for the next poll.
+  const options = {
+    batchSize: handler.many?.batchSize ?? 1,
+    localConcurrency: handler.localConcurrency ?? 3,
+    burstWhenBatchFull: handler.burstWhenBatchFull ?? false,
+    pollingIntervalSeconds: 0.5,
+    notifyPollingIntervalSeconds: 5,
+  };
+  const many = handler.many;
+  if (!many) {
     await boss.work(handler.queue, options, async (jobs) => {
-      if (handler.many) {
-        const parsed: Array<{ payload: QueuePayload<QueueName>; job: Job<unknown> }> = [];
-        for (const job of jobs) {
-          try {
-            parsed.push({ payload: parsePayload(handler.queue, job.data), job });
-          } catch (error) {
-            rt.log.error({ err: error, queue: handler.queue, jobId: job.id }, 'job failed');
-            await deadLetter(job, error);
-          }
-        }
-        if (parsed.length === 0) return;
-        try {
-          await handler.many.run(rt, parsed);
-        } catch (error) {
-          rt.log.error({ err: error, queue: handler.queue, jobIds: parsed.map((p) => p.job.id) }, 'jobs failed');
-          if (isRetryable(error)) throw error; // pg-boss retries every job of the batch
-          for (const { job } of parsed) await deadLetter(job, error);
-        }
-        return;
-      }
       for (const job of jobs) {
         try {
           await handler.run(rt, parsePayload(handler.queue, job.data), job);
@@ -58,7 +63,39 @@ export async function startWorkers(rt: Runtime, boss: PgBoss): Promise<void> {
         }
       }
     });
+    return;
   }
+  // Jobs taken together settle one by one: a batch that fails is run again job by job, so
+  // that only a job that cannot run is retried (and, its retries spent, dead-lettered), not
+  // every job that happened to be fetched with it.
+  await boss.work(handler.queue, { ...options, perJobResults: true }, async (jobs) => {
+    const results: JobResult[] = [];
+    const parsed: Parsed[] = [];
+    for (const job of jobs) {
+      try {
+        parsed.push({ payload: parsePayload(handler.queue, job.data), job });
+      } catch (error) {
+        results.push(await settleFailed(job, error));
+      }
+    }
+    if (parsed.length === 0) return results;
+    try {
+      await many.run(rt, parsed);
+      return [...results, ...parsed.map(({ job }): JobResult => ({ id: job.id, status: 'completed' }))];
+    } catch (error) {
+      if (parsed.length === 1) return [...results, await settleFailed(parsed[0]!.job, error)];
+      rt.log.warn({ err: error, queue: handler.queue, jobs: parsed.length }, 'a batch of jobs failed; running them one by one');
+    }
+    for (const one of parsed) {
+      try {
+        await many.run(rt, [one]);
+        results.push({ id: one.job.id, status: 'completed' });
+      } catch (error) {
+        results.push(await settleFailed(one.job, error));
+      }
+    }
+    return results;
+  });
 }
 
 export async function stopWorkers(boss: PgBoss): Promise<void> {

@@ -447,6 +447,42 @@ describe('applied rollup batches', () => {
 });
 
 describe('with workers running', () => {
+  it('a job that cannot be applied fails alone: the jobs fetched with it are applied and completed', async () => {
+    const ctx = await setUpCreator();
+    const now = Date.now();
+    const events = makeEvents(now, 9).slice(0, 24);
+    // Four committed groups, waiting while no worker runs (the main test server has none)…
+    for (let i = 0; i < 4; i++) await track(ctx.call, events.slice(i * 6, (i + 1) * 6));
+    // …and a job whose statement fails (year 0 is out of Postgres's range), among them.
+    const poisonId = await server.rt.boss.send('rollups.apply', {
+      creatorId: ctx.creatorId,
+      eventIds: [crypto.randomUUID()],
+      from: '0000-01-01T00:00:00.000Z',
+      to: new Date(now).toISOString(),
+    });
+    const jobs = async () =>
+      await server.rt.ownerDb.execute<{ id: string; state: string; retry_count: number; output: { message?: string } | null }>(sql`
+        select id::text, state::text, retry_count, output from pgboss.job where name = 'rollups.apply' and data ->> 'creatorId' = ${ctx.creatorId}`);
+    expect((await jobs()).map((j) => j.state)).toEqual(['created', 'created', 'created', 'created', 'created']);
+
+    // One worker takes all five at once: the batch fails, then each runs alone.
+    const live = await startTestServer(url, { workers: true });
+    try {
+      const deadline = Date.now() + 15_000;
+      const good = async () => (await jobs()).filter((j) => j.id !== poisonId);
+      while ((await good()).some((j) => j.state !== 'completed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect((await good()).map((j) => [j.state, j.retry_count])).toEqual(Array.from({ length: 4 }, () => ['completed', 0]));
+      const customerIds = await customerIdsOf(ctx.creatorId);
+      expect(keyed(await snapshot(ctx.creatorId))).toEqual(expectedRollups(events, ctx.meterIds, customerIds, { alice: null, bob: null }));
+      // The poisoned job alone failed, with its own error, and waits for its retry.
+      const poison = (await jobs()).find((j) => j.id === poisonId)!;
+      expect(poison.state).toBe('retry');
+      expect(poison.output?.message).toMatch(/out of range/);
+    } finally {
+      await live.close();
+    }
+  }, 60_000);
+
   it('rollups catch up within seconds of ingestion', async () => {
     const live = await startTestServer(url, { workers: true });
     try {
