@@ -54,12 +54,8 @@ async function workQueue(rt: Runtime, boss: PgBoss, handler: JobHandler<QueueNam
         try {
           await handler.run(rt, parsePayload(handler.queue, job.data), job);
         } catch (error) {
-          rt.log.error({ err: error, queue: handler.queue, jobId: job.id }, 'job failed');
-          if (!isRetryable(error)) {
-            await deadLetter(job, error);
-            continue;
-          }
-          throw error;
+          // pg-boss fails (and retries) the job when the handler throws.
+          if ((await settleFailed(job, error)).status === 'failed') throw error;
         }
       }
     });
