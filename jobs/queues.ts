@@ -57,7 +57,8 @@ export const QUEUES = {
   /** Compares Stripe's meter event summaries with the ledger for one creator; settles unknown rows. */
   'billing.reconcile': {
     payload: ZCreatorJob,
-    options: { retryLimit: 5, retryDelay: 300, retryBackoff: true, expireInSeconds: 3600 },
+    // Fanned out nightly by billing.reconcile-all: woken by NOTIFY rather than polled twice a second all day.
+    options: { notify: true, retryLimit: 5, retryDelay: 300, retryBackoff: true, expireInSeconds: 3600 },
   },
   /** Nightly: queues billing.reconcile for every creator with Stripe configured. */
   'billing.reconcile-all': {
