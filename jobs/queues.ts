@@ -15,7 +15,10 @@ export const QUEUES = {
   /** Adds a committed group's events to the hourly and daily rollups (once per job id). */
   'rollups.apply': {
     payload: ZCreatorJob.extend({ eventIds: z.array(z.uuid()).min(1), from: z.iso.datetime(), to: z.iso.datetime() }),
-    options: { notify: false, heartbeatSeconds: 10, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 },
+    // Found by polling: a NOTIFY per ingest commit cost the commit a lock (ADR 0011). One job per
+    // committed group: kept an hour once done, not pg-boss's 7 days (at 100 commits a second
+    // that would be 60 million rows of event ids).
+    options: { notify: false, heartbeatSeconds: 10, retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 300, deleteAfterSeconds: 3600 },
   },
   /** Compares period counters, rollups and raw events; records disagreements. */
   'rollups.check-consistency': {
@@ -89,8 +92,9 @@ export const QUEUES = {
   {
     payload: z.ZodType;
     /** notify: creating a job wakes workers at once (LISTEN/NOTIFY) instead of at their next poll.
-     * heartbeatSeconds: a worker that dies mid-job is noticed within seconds, not at expiry. */
-    options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number; notify?: boolean; heartbeatSeconds?: number };
+     * heartbeatSeconds: a worker that dies mid-job is noticed within seconds, not at expiry.
+     * deleteAfterSeconds: how long a finished job stays in pg-boss's table (its default: 7 days). */
+    options: { retryLimit: number; retryDelay: number; retryBackoff: boolean; expireInSeconds: number; notify?: boolean; heartbeatSeconds?: number; deleteAfterSeconds?: number };
     schedule?: string;
   }
 >;

@@ -27,6 +27,9 @@ describe('background jobs', () => {
     // Alert deliveries wake workers through NOTIFY rather than waiting for a poll.
     const notify = await rt.boss.getQueue('webhooks.deliver');
     expect(notify?.notify).toBe(true);
+    // Rollup jobs, one per committed group, are polled for (no NOTIFY in the ingest commit)
+    // and leave pg-boss's table an hour after they are done.
+    expect(await rt.boss.getQueue('rollups.apply')).toMatchObject({ notify: false, deleteAfterSeconds: 3600 });
   });
 
   it('has exactly one handler for every queue', () => {
