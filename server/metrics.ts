@@ -37,6 +37,12 @@ export function createMetrics() {
     labelNames: ['queue'] as const,
     registers: [registry],
   });
+  const queueOldestReady = new client.Gauge({
+    name: 'staryer_job_oldest_ready_seconds',
+    help: 'Per queue, age of the oldest job that could run now (0: none): how far its workers are behind (rollups.apply: how stale charts are)',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+  });
   const queueFailed = new client.Gauge({
     name: 'staryer_job_queue_failed',
     help: 'Failed jobs kept per queue',
@@ -75,5 +81,5 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
-  return { registry, httpRequests, httpDuration, dbUp, dbPingSeconds, dbPoolMax, dbConnections, queueDepth, queueFailed, ingest };
+  return { registry, httpRequests, httpDuration, dbUp, dbPingSeconds, dbPoolMax, dbConnections, queueDepth, queueOldestReady, queueFailed, ingest };
 }

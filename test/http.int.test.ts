@@ -37,6 +37,23 @@ describe('operational endpoints', () => {
     expect(text).toMatch(/staryer_job_queue_depth\{queue="maintenance.purge-sessions"\} \d+/);
   });
 
+  it('GET /metrics tells how far behind a queue is: the age of its oldest job that could run now', async () => {
+    const oldest = async (queue: string) => {
+      const text = await (await raw('/metrics')).text();
+      const match = new RegExp(`^staryer_job_oldest_ready_seconds\\{queue="${queue.replace('.', '\\.')}"\\} (\\S+)$`, 'm').exec(text);
+      expect(match, text).not.toBeNull();
+      return Number(match![1]);
+    };
+    // This server runs no workers: a job waits, and its age grows; a queue with none is at 0.
+    await server.rt.boss.send('alerts.resolve-closed', {});
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await oldest('alerts.resolve-closed')).toBeGreaterThanOrEqual(1);
+    expect(await oldest('maintenance.purge-rollup-batches')).toBe(0);
+    // A job scheduled for later cannot run yet: it is not lag.
+    await server.rt.boss.send('maintenance.purge-rollup-batches', {}, { startAfter: 3600 });
+    expect(await oldest('maintenance.purge-rollup-batches')).toBe(0);
+  });
+
   it('GET /metrics counts ingestion: events by outcome, transactions by result, events per commit, commit time and queue wait', async () => {
     const call = api(server.url, apiKey);
     expect((await call('POST', '/api/usage/meters', { event_name: 'metrics_probe', display_name: 'Probe', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);

@@ -14,6 +14,7 @@ import { appErrorOf } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
 import { z } from 'zod';
 import { receiveStripeWebhook } from '../services/billing.js';
+import { jobQueueLag } from '../services/maintenance.js';
 import { pooledRandomBytes } from '../services/random-pool.js';
 import { MAX_BODY_BYTES, readRawBody } from './body.js';
 import { clientInfo, contextFromRequest } from './context.js';
@@ -302,9 +303,12 @@ async function metrics(rt: Runtime, res: ServerResponse) {
     m.dbConnections.reset();
     for (const row of states) m.dbConnections.set({ state: row.state ?? 'unknown' }, row.n);
     m.queueDepth.reset();
+    m.queueOldestReady.reset();
     m.queueFailed.reset();
+    const ages = await jobQueueLag(rt);
     for (const queue of await rt.boss.getQueues()) {
       m.queueDepth.set({ queue: queue.name }, queue.queuedCount);
+      m.queueOldestReady.set({ queue: queue.name }, ages.get(queue.name) ?? 0);
       m.queueFailed.set({ queue: queue.name }, queue.failedCount);
     }
   } catch (error) {

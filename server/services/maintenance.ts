@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
+import { oldestReadyJobAges } from '../../db/queries/jobs.js';
 import { deleteExpiredSessions } from '../../db/queries/sessions.js';
+import { BOSS_SCHEMA } from '../../jobs/boss.js';
 import type { Runtime } from '../runtime.js';
 
 /** Expired sessions of every creator; runs on the owner connection (a system job, no tenant). */
@@ -20,4 +22,9 @@ export async function ensureEventPartitions(rt: Runtime): Promise<number> {
   const created = Number(row?.created ?? 0);
   if (created > 0) rt.log.info({ created }, 'usage_events partitions created');
   return created;
+}
+
+/** Per queue, seconds its oldest job that could run now has waited (queues with none absent). */
+export function jobQueueLag(rt: Runtime): Promise<Map<string, number>> {
+  return oldestReadyJobAges(rt.ownerDb, BOSS_SCHEMA);
 }
