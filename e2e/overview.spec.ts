@@ -78,6 +78,26 @@ test('the overview updates live as events arrive, and trends chart them', async 
   await expect(page.getByTestId('kpi-events-value')).toHaveText('15', { timeout: 20_000 });
   await expect(page.getByTestId('kpi-customers-value')).toHaveText('3');
 
+  // Up to date, the chart says nothing of lag. When the job workers fall behind (here the
+  // overview's answer says its oldest event not yet in the charts was committed 90 s ago),
+  // the chart says so, and stops once they have caught up.
+  await expect(page.getByTestId('charts-behind')).toHaveCount(0);
+  const overviewQuery = '**/api/trpc/insights.overview*';
+  await page.route(overviewQuery, async (route) => {
+    const response = await route.fetch();
+    type Answer = { result: { data: { generated_at: string; rollups_pending_since: string | null } } };
+    const behind = (answer: Answer): Answer => {
+      const data = answer.result.data;
+      return { result: { data: { ...data, rollups_pending_since: new Date(Date.parse(data.generated_at) - 90_000).toISOString() } } };
+    };
+    const body = (await response.json()) as Answer | Answer[];
+    await route.fulfill({ response, json: Array.isArray(body) ? body.map(behind) : behind(body) });
+  });
+  await expect(page.getByTestId('charts-behind')).toContainText('The charts are 90 s behind', { timeout: 20_000 });
+  await screenshot(page, 'overview-charts-behind');
+  await page.unroute(overviewQuery);
+  await expect(page.getByTestId('charts-behind')).toHaveCount(0, { timeout: 20_000 });
+
   // Trends: daily totals, by plan, by property, compared with the previous range.
   await page.getByRole('link', { name: 'API calls' }).click();
   await expect(page).toHaveURL(new RegExp(`${DASHBOARD}/trends\\?meter=`));

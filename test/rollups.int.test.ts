@@ -406,6 +406,45 @@ describe('hourly and daily rollups', () => {
   }, 120_000);
 });
 
+describe('the overview says when the charts are behind', () => {
+  it('rollups_pending_since: when the oldest event not yet in the rollups was committed; null once applied, and only the creator’s own', async () => {
+    const ctx = await setUpCreator();
+    const other = await setUpCreator();
+    const pendingSince = async (call: Call) => {
+      const response = await call('GET', '/api/trpc/insights.overview');
+      expect(response.status, response.text).toBe(200);
+      return response.json.result.data.rollups_pending_since as string | null;
+    };
+    expect(await pendingSince(ctx.call)).toBeNull();
+    const sentAt = Date.now();
+    await track(ctx.call, makeEvents(sentAt, 11).slice(0, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    await track(ctx.call, makeEvents(sentAt, 13).slice(0, 5));
+    // No worker runs here: both groups wait, and the overview dates the older one.
+    const since = await pendingSince(ctx.call);
+    expect(since).not.toBeNull();
+    expect(Date.parse(since!)).toBeGreaterThanOrEqual(sentAt - 1_000);
+    expect(Date.parse(since!)).toBeLessThanOrEqual(Date.now());
+    expect(await pendingSince(other.call)).toBeNull();
+
+    const jobs = await fetchRollupJobs(server, ctx.creatorId);
+    expect(jobs).toHaveLength(2);
+    const created = new Map(
+      (await server.rt.ownerDb.execute<{ id: string; created_on: Date | string }>(sql`select id::text, created_on from pgboss.job where id = any(${`{${jobs.map((j) => j.id).join(',')}}`}::uuid[])`)).map((r) => [
+        r.id,
+        new Date(r.created_on).getTime(),
+      ]),
+    );
+    const [older, newer] = [...jobs].sort((a, b) => created.get(a.id)! - created.get(b.id)!);
+    expect(Date.parse(since!)).toBe(created.get(older!.id));
+    // Applied, but not yet completed in pg-boss: in the rollups all the same.
+    await applyRollupHandler.run(server.rt, parsePayload('rollups.apply', older!.data), older!);
+    expect(Date.parse((await pendingSince(ctx.call))!)).toBe(created.get(newer!.id));
+    await applyJobs(jobs);
+    expect(await pendingSince(ctx.call)).toBeNull();
+  }, 60_000);
+});
+
 describe('applied rollup batches', () => {
   it('are forgotten a week after they were applied, unless their job may still run again; the rollups stay exact', async () => {
     const ctx = await setUpCreator();

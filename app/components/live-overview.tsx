@@ -7,6 +7,9 @@ import { formatCompact, formatCount, formatQuantity } from '~/lib/numbers';
 import { MoneyAtAGlance } from './revenue-figures';
 
 const TIME = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'UTC' });
+/** How far behind the counters the charts may be before the overview says so. */
+const CHARTS_BEHIND_SHOWN_SECONDS = 30;
+const formatAge = (seconds: number) => (seconds < 120 ? `${seconds} s` : seconds < 7_200 ? `${Math.floor(seconds / 60)} min` : `${Math.floor(seconds / 3_600)} h`);
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis focus:outline-none focus-visible:underline';
 
 function Kpi({ label, value, testId, children }: { label: string; value: ReactNode; testId: string; children?: ReactNode }) {
@@ -28,6 +31,10 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
   // its few events so far, which reads as traffic stopping. It is counted in the KPI and said below the chart.
   const minutes = perMinute.slice(0, -1);
   const thisMinute = perMinute.at(-1)?.Events ?? 0;
+  // The charts come from rollups, which follow the counters within a second or two; past a
+  // few seconds (workers stopped or behind), say so rather than draw a fall that did not happen.
+  const behindSeconds =
+    overview.rollups_pending_since === null ? 0 : Math.floor((Date.parse(overview.generated_at) - Date.parse(overview.rollups_pending_since)) / 1000);
   return (
     <div className="space-y-6">
       <div className="grid grid-cols-1 gap-4 sm:grid-cols-2 xl:grid-cols-4">
@@ -59,6 +66,12 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
         <p className="text-tremor-default text-tremor-content">
           Each complete minute of the last hour, all meters (UTC). This minute so far: <span data-testid="events-this-minute">{formatCount(thisMinute)}</span>.
         </p>
+        {behindSeconds >= CHARTS_BEHIND_SHOWN_SECONDS ? (
+          <p className="mt-1 text-tremor-default text-amber-700" data-testid="charts-behind">
+            The charts are {formatAge(behindSeconds)} behind: events committed since {TIME.format(new Date(overview.rollups_pending_since!))} UTC are in the
+            figures above but not yet in the charts (the job workers are catching up, or not running).
+          </p>
+        ) : null}
         <AreaChart
           className="mt-4 h-56"
           data={minutes}

@@ -228,6 +228,21 @@ export async function pruneMinuteRollups(tx: Queryable, creatorId: string, befor
   await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)}`);
 }
 
+/**
+ * When the creator's oldest rollup job not applied yet (waiting, retrying or running, and not
+ * in rollup_batches) was created — its events are in the counters, not yet in the rollups —
+ * or null when there is none.
+ */
+export async function findOldestPendingRollup(tx: Queryable, creatorId: string, pending: PendingJobs): Promise<Date | null> {
+  const [row] = await tx.execute<{ since: string | Date | null }>(sql`
+    select min(j.created_on) as since
+    from ${sql.identifier(pending.schema)}.job j
+    where j.name = ${pending.queue} and j.state in ('created', 'retry', 'active')
+      and j.data ->> 'creatorId' = ${creatorId}
+      and not exists (select 1 from rollup_batches b where b.creator_id = ${creatorId} and b.batch_id = j.id::text)`);
+  return row?.since ? new Date(row.since) : null;
+}
+
 /** Records rollup batches (their pg-boss job ids) as applied; returns those that were not yet (a job delivered again is not). */
 export async function claimRollupBatches(tx: Queryable, creatorId: string, batchIds: string[], at: Date): Promise<Set<string>> {
   if (batchIds.length === 0) return new Set();

@@ -1119,6 +1119,7 @@ export type InsightsOverviewInput = void;
 export type InsightsOverviewOutput = {
   generated_at: string;
   period_figures_at: string;
+  rollups_pending_since: null | string;
   has_usage: boolean;
   events_per_minute: Array<{
     minute: string;

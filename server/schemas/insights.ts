@@ -9,6 +9,13 @@ export const ZOverview = z.object({
   generated_at: z.iso.datetime(),
   /** When the period figures (usage per meter, active customers, limits, overage) were computed: at most a few seconds ago. */
   period_figures_at: z.iso.datetime(),
+  /**
+   * When the oldest committed event not yet in the charts (the rollups) was committed: events
+   * since then are in the figures, which come from the live counters, but not yet in the
+   * events-per-minute chart or Trends. Null when the charts have every event (the usual
+   * case: rollups follow within a second or two).
+   */
+  rollups_pending_since: z.iso.datetime().nullable(),
   has_usage: z.boolean(),
   /** Events per UTC minute over the last hour, oldest first, the current minute last (60 points). */
   events_per_minute: z.array(z.object({ minute: z.iso.datetime(), events: z.number().int() })),

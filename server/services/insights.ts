@@ -17,6 +17,7 @@ import type { Runtime } from '../runtime.js';
 import { TREND_MAX_POINTS, type TOverview, type TTrends, type TTrendsInput } from '../schemas/insights.js';
 import { aggregationOf } from './aggregation/index.js';
 import { D, toWire, toWireRounded } from './decimal.js';
+import { rollupsPendingSince } from './rollups.js';
 
 /**
  * The dashboard's creator-wide figures: the live overview and per-meter trends. Both
@@ -109,11 +110,11 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
   const now = rt.now();
   const currentMinute = Math.floor(now.getTime() / MINUTE_MS) * MINUTE_MS;
   const from = new Date(currentMinute - 59 * MINUTE_MS);
-  const [figures, [minutes, hasUsage]] = await Promise.all([
+  const [figures, [minutes, hasUsage, pendingSince]] = await Promise.all([
     periodFigures(rt, creatorId),
     withCreator(rt.db, creatorId, (tx) =>
       // Independent reads: they go out together on the transaction's connection.
-      Promise.all([findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)), hasAnyUsage(tx, creatorId)]),
+      Promise.all([findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)), hasAnyUsage(tx, creatorId), rollupsPendingSince(tx, creatorId)]),
     ),
   ]);
   const { live, meters } = figures;
@@ -135,6 +136,7 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
   return {
     generated_at: now.toISOString(),
     period_figures_at: figures.asOf.toISOString(),
+    rollups_pending_since: pendingSince?.toISOString() ?? null,
     has_usage: hasUsage,
     events_per_minute: eventsPerMinute,
     events_last_hour: eventsPerMinute.reduce((sum, m) => sum + m.events, 0),

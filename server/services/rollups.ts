@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { Tx } from '../../db/client.js';
 import type { AggregationType } from '../../db/schema.js';
 import {
   addEventsToRollups,
@@ -7,6 +8,7 @@ import {
   deleteRollupWindows,
   findDayHourDisagreements,
   findEarliestPeriodStart,
+  findOldestPendingRollup,
   findHourPeriodDisagreements,
   findPeriodEventDisagreements,
   findRollupExtent,
@@ -51,6 +53,12 @@ export const DIMENSION_NONE = '(none)';
 export const ROLLUP_RULES: RollupRules = { aggregations: AGGREGATION_ROLLUPS, dimensionNone: DIMENSION_NONE, dimensionMaxLength: 256 };
 
 const PENDING_JOBS: PendingJobs = { schema: BOSS_SCHEMA, queue: 'rollups.apply' };
+
+/**
+ * When the creator's oldest committed group not yet in the rollups (and so in no chart) was
+ * committed; null when the rollups have every committed event.
+ */
+export const rollupsPendingSince = (tx: Tx, creatorId: string): Promise<Date | null> => findOldestPendingRollup(tx, creatorId, PENDING_JOBS);
 
 export type ApplyResult = { applied: boolean; hourRows: number; dayRows: number; dimensionRows: number; meterRows: number };
 
