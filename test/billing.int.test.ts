@@ -392,6 +392,34 @@ describe('Stripe reporting through the ledger', () => {
     await expectExact(c);
   });
 
+  it('a report still being sent as its row ages past the identifier window is left to its sender, whose answer is recorded', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    await trackSome(c, 0);
+    // Given: a run claimed the row just inside the window and is still calling Stripe (claimed 3 s more).
+    const claimedUntil = new Date(Date.now() + 3_000);
+    const { syncId, identifier } = await leftByDeadRun(c, c.users[0]!, {
+      status: 'in_flight',
+      attempts: 1,
+      createdAt: new Date(Date.now() - 23 * 3600_000 - 60_000),
+      sendingUntil: claimedUntil,
+    });
+    const sent = fake.requests.length;
+    // When: another report runs meanwhile, and the sender then records Stripe's answer (as
+    // sendRow does: only while it still holds its claim).
+    const report = sync(c);
+    await new Promise((r) => setTimeout(r, 800));
+    const recorded = await server.rt.ownerDb.execute(sql`
+      update usage_billing_sync set status = 'succeeded', sending_until = null, reported_at = now()
+      where sync_id = ${syncId} and sending_until = ${claimedUntil.toISOString()}::timestamptz
+      returning sync_id`);
+    await report;
+    // Then: the sender still held its claim, its answer stands, and nothing was sent again.
+    expect(recorded).toHaveLength(1);
+    const [row] = await server.rt.ownerDb.execute<{ status: string }>(sql`select status from usage_billing_sync where sync_id = ${syncId}`);
+    expect(row!.status).toBe('succeeded');
+    expect(fake.requests.slice(sent).filter((r) => r.identifier === identifier)).toHaveLength(0);
+  });
+
   it('a worker killed mid-report: its committed row is resent with the same identifier, applied or not', async () => {
     const c = await linkedCreator({ customers: 2 });
     await trackSome(c, 0);

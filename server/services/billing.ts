@@ -237,11 +237,14 @@ export class BillingService {
       if (!row) throw notFound('Billing sync');
       if (row.status !== 'pending' && row.status !== 'in_flight') return { outcome: this.outcomeOf(row) };
       const now = rt.now();
+      // A row another run is sending is that run's to record, however old it is by now: the
+      // identifier-window verdict below would throw away its answer (and, reconciled as failed
+      // meanwhile, have the usage sent again under a new identifier).
+      if (isClaimed(row.sendingUntil, now)) return { outcome: { claimed: row } };
       if (now.getTime() - row.createdAt.getTime() > IDENTIFIER_WINDOW_MS) {
         await updateSync(tx, syncId, { status: 'unknown', lastError: 'No answer within Stripe’s 24 h identifier window; reconcile before resending.', sendingUntil: null });
         return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
-      if (isClaimed(row.sendingUntil, now)) return { outcome: { claimed: row } };
       const until = new Date(now.getTime() + SEND_BUDGET_MS + REPORT_CLAIM_MARGIN_MS);
       await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until });
       return { row, until };
