@@ -56,6 +56,12 @@ export const ZEnv = z
     /** smtp://user:pass@host:port (smtps:// for TLS). Unset → alert emails go to the outbox shown in the dashboard. */
     SMTP_URL: urlOf(['smtp', 'smtps'], 'smtp://user:password@smtp.example.com:587').optional(),
     MAIL_FROM: z.string().min(3).default('Staryer Usage <alerts@staryer.localhost>'),
+    /**
+     * The longest one email's SMTP delivery may take, connecting to the server's last answer:
+     * past it the connection is closed and the email retried. Bounded by the email job's
+     * 120 s expiry less the claim margin, so that no send can still be under way once its claim lapses.
+     */
+    SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).max(80_000).default(60_000),
     /** Public base URL of this server, for links in emails (e.g. https://usage.example.com). */
     PUBLIC_URL: urlOf(['http', 'https'], 'https://usage.example.com').optional(),
     /** Allow webhook URLs that resolve to loopback/private/link-local addresses (tests, local development). */

@@ -11,7 +11,7 @@ import { ZUpsertCustomerInput } from '../server/schemas/usage.js';
 import type { Runtime } from '../server/runtime.js';
 import type { AlertContext } from '../server/services/alert-context.js';
 import { upsertCustomer } from '../server/services/customers.js';
-import { createAlertEmails, EMAIL_CLAIM_MS, listEmails, queueCreatorEmail, sendEmail, type Email } from '../server/services/email.js';
+import { createAlertEmails, emailClaimMs, listEmails, queueCreatorEmail, sendEmail, type Email } from '../server/services/email.js';
 import { createMeter } from '../server/services/meters.js';
 import { startFakeSmtpServer } from './fakes/smtp-server.js';
 import { useTestDatabase } from './harness/db.js';
@@ -31,6 +31,10 @@ const { rt } = booted;
 const outboxDatabase = await useTestDatabase();
 const outboxBooted = await startTestRuntime(outboxDatabase.url, { env: { PUBLIC_URL: env.PUBLIC_URL }, workers: true });
 afterAll(() => outboxBooted.close());
+
+// A deployment whose sends may take 1 s in all (SMTP_TIMEOUT_MS), on its own database and
+// without workers: the first deployment's workers must not send its emails.
+const quickDatabase = await useTestDatabase();
 
 const PERIOD_START = new Date('2031-05-01T00:00:00Z');
 const PERIOD_END = new Date('2031-06-01T00:00:00Z');
@@ -299,7 +303,7 @@ describe('alert emails', () => {
       await sendEmail(rt, creatorId, email!.id);
       expect(smtp.heldCount).toBe(1);
       const [claimed] = await rt.ownerDb.execute<{ sending_until: string }>(sql`select sending_until from email_messages where email_id = ${email!.id}`);
-      expect(new Date(claimed!.sending_until).getTime()).toBeGreaterThan(Date.now() + EMAIL_CLAIM_MS - 10_000);
+      expect(new Date(claimed!.sending_until).getTime()).toBeGreaterThan(Date.now() + emailClaimMs(rt) - 10_000);
     } finally {
       smtp.release();
     }
@@ -307,6 +311,35 @@ describe('alert emails', () => {
     const [sent] = await allDelivered(rt, creatorId, 1);
     expect(sent).toMatchObject({ status: 'sent', error: null, sendingUntil: null });
     expect(mailsTo(ctx.creator.email)).toHaveLength(1);
+  });
+
+  it('a send has one deadline, however slowly the server answers each step: past it the send stops and is retried, never still under way when its claim lapses', async () => {
+    const quick = await startTestRuntime(quickDatabase.url, { env: { ...env, SMTP_TIMEOUT_MS: '1000' } });
+    try {
+      const ctx = await givenAlert(quick.rt, { settings: { emailCustomers: false } });
+      const creatorId = ctx.creator.id;
+      await withCreator(quick.rt.db, creatorId, (tx) => createAlertEmails(quick.rt, tx, ctx));
+      const [email] = await emailsOf(quick.rt, creatorId);
+      // Each answer comes within the 1 s a single wait may take, but MAIL FROM and RCPT TO take 1.4 s together.
+      smtp.slowReplies(700);
+      const started = Date.now();
+      try {
+        await expect(sendEmail(quick.rt, creatorId, email!.id)).rejects.toThrow(/abort|timed? ?out/i);
+      } finally {
+        smtp.slowReplies(null);
+      }
+      expect(Date.now() - started).toBeLessThan(1_400);
+      const [failed] = await emailsOf(quick.rt, creatorId);
+      expect(failed).toMatchObject({ status: 'pending', sentAt: null, sendingUntil: null });
+      expect(failed!.error).toMatch(/abort|timed? ?out/i);
+      expect(mailsTo(ctx.creator.email)).toHaveLength(0);
+      // The retry, with the server quick again, sends it once.
+      await sendEmail(quick.rt, creatorId, email!.id);
+      expect(mailsTo(ctx.creator.email)).toHaveLength(1);
+      expect((await emailsOf(quick.rt, creatorId))[0]).toMatchObject({ status: 'sent', error: null, sendingUntil: null });
+    } finally {
+      await quick.close();
+    }
   });
 
   it('sends an email whose sender died mid-way once its claim lapses', async () => {

@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type { Tx } from '../../db/client.js';
 import { findCreatorById } from '../../db/queries/creators.js';
 import {
@@ -101,14 +101,18 @@ export async function queueCreatorEmail(rt: Runtime, tx: Tx, creatorId: string, 
 /** One SMTP transport per runtime, made on first use (nodemailer opens connections per send, or pools with `?pool=true`). */
 const transports = new WeakMap<Runtime, { url: string; transport: Transporter }>();
 
-/** Bounded waits: a hung SMTP server fails the attempt well before the job expires (120 s). */
-const SMTP_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 };
+/**
+ * Each wait of a send is bounded (connecting, the greeting, any one answer), and the send as
+ * a whole by SMTP_TIMEOUT_MS: the socket timeout restarts at every answer, so a server
+ * answering each command slowly could otherwise keep one send going past its claim.
+ */
+const smtpTimeouts = (totalMs: number) => ({ connectionTimeout: Math.min(15_000, totalMs), greetingTimeout: Math.min(15_000, totalMs), socketTimeout: Math.min(30_000, totalMs) });
 
 function transportFor(rt: Runtime, url: string): Transporter {
   const cached = transports.get(rt);
   if (cached?.url === url) return cached.transport;
   cached?.transport.close();
-  const transport = nodemailer.createTransport({ url, ...SMTP_TIMEOUTS });
+  const transport = nodemailer.createTransport({ url, ...smtpTimeouts(rt.env.SMTP_TIMEOUT_MS) });
   transports.set(rt, { url, transport });
   return transport;
 }
@@ -126,8 +130,8 @@ function describeSmtpError(error: unknown): string {
   return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH - 1)}…` : message;
 }
 
-/** How long a claimed email stays claimed: the transport's longest waits, and the margin to record the outcome. */
-export const EMAIL_CLAIM_MS = SMTP_TIMEOUTS.connectionTimeout + SMTP_TIMEOUTS.greetingTimeout + SMTP_TIMEOUTS.socketTimeout + CLAIM_MARGIN_MS;
+/** How long a claimed email stays claimed: the send's deadline, and the margin to record the outcome. */
+export const emailClaimMs = (rt: Runtime): number => rt.env.SMTP_TIMEOUT_MS + CLAIM_MARGIN_MS;
 
 /**
  * Delivers one email, idempotently: a sent (or outboxed) email is never sent again. With
@@ -161,7 +165,7 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
       await runAgainAfterClaim(rt.boss, tx, 'email.send', { creatorId, emailId }, emailId, email.sendingUntil!);
       return null;
     }
-    const until = new Date(now.getTime() + EMAIL_CLAIM_MS);
+    const until = new Date(now.getTime() + emailClaimMs(rt));
     await claimEmail(tx, emailId, until);
     return { email, until };
   });
@@ -177,7 +181,9 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
       html: email.htmlBody,
       messageId: `<${email.id}@${messageIdDomain(rt.env.MAIL_FROM)}>`,
       headers: { 'X-Staryer-Email-Id': email.id, ...(email.alertId ? { 'X-Staryer-Alert-Id': email.alertId } : {}) },
-    });
+      // The send's deadline: nodemailer closes the connection and fails the send when it fires.
+      signal: AbortSignal.timeout(rt.env.SMTP_TIMEOUT_MS),
+    } as SendMailOptions);
   } catch (error) {
     failure = error ?? new Error('SMTP delivery failed');
   }

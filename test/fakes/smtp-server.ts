@@ -50,6 +50,8 @@ export type FakeSmtpServer = {
   release: () => void;
   /** Messages taken and not answered yet, while holding. */
   readonly heldCount: number;
+  /** Answer MAIL FROM and RCPT TO only after `ms` each (null: at once): a server slow at every step. */
+  slowReplies: (ms: number | null) => void;
   /** Forget captured messages and the rejection count. */
   clear: () => void;
   close: () => Promise<void>;
@@ -67,6 +69,8 @@ export async function startFakeSmtpServer(options: { port?: number; host?: strin
   let rejectedCount = 0;
   let holding = false;
   const held: Array<() => void> = [];
+  let replyDelayMs: number | null = null;
+  const slowly = (callback: () => void) => (replyDelayMs === null ? callback() : setTimeout(callback, replyDelayMs));
 
   const server = new SMTPServer({
     secure: false,
@@ -75,6 +79,8 @@ export async function startFakeSmtpServer(options: { port?: number; host?: strin
     logger: false,
     banner: 'staryer fake smtp',
     onAuth: (_auth, _session, callback) => callback(null, { user: 'test' }),
+    onMailFrom: (_address, _session, callback) => slowly(() => callback()),
+    onRcptTo: (_address, _session, callback) => slowly(() => callback()),
     onData(stream, session, rawCallback) {
       const callback = (error?: Error | null) => {
         if (!holding) return rawCallback(error);
@@ -170,6 +176,9 @@ export async function startFakeSmtpServer(options: { port?: number; host?: strin
     },
     get heldCount() {
       return held.length;
+    },
+    slowReplies(ms) {
+      replyDelayMs = ms;
     },
     clear() {
       messages.length = 0;
