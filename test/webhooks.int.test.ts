@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertAlertsOnce } from '../db/queries/alerts.js';
+import { insertMessagesOnce } from '../db/queries/webhooks.js';
 import { findCreatorById } from '../db/queries/creators.js';
 import { findCustomerByUserId } from '../db/queries/customers.js';
 import { findMeter } from '../db/queries/meters.js';
@@ -576,6 +577,69 @@ describe('delivery', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(19);
     expect(receiver.received.length).toBe(sentBefore);
     expect(await attemptsOf(message!.message_id)).toEqual([{ status_code: 200, error: null }]);
+  });
+
+  it('deleting an endpoint while a delivery to it is being recorded does not deadlock: the deletion commits, the attempt is on record', async () => {
+    const waiting: http.ServerResponse[] = [];
+    const stalling = http.createServer((_req, res) => waiting.push(res));
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    try {
+      const { call, creatorId } = await creator();
+      const endpoint = await createEndpoint(call, { url: `http://127.0.0.1:${(stalling.address() as AddressInfo).port}/hook`, events: EVENTS });
+      await notify(server.rt, await alertContext(server.rt, call, creatorId));
+      await eventually(async () => waiting.length, (n) => n === 1);
+      const [message] = await messagesOf(endpoint.id);
+      // A deletion of the endpoint under way has stopped its pending messages (and holds their locks)…
+      const deletion = server.rt.ownerDb.transaction(async (tx) => {
+        await tx.execute(sql`update webhook_messages set status = 'failed', next_attempt_at = null where endpoint_id = ${endpoint.id} and status = 'pending'`);
+        // …when the receiver answers, and the delivery goes to record its attempt…
+        waiting[0]!.writeHead(500).end();
+        await new Promise((r) => setTimeout(r, 500));
+        // …then it deletes the endpoint.
+        await tx.execute(sql`delete from webhook_endpoints where endpoint_id = ${endpoint.id}`);
+      });
+      await expect(deletion).resolves.toBeUndefined();
+      expect(await eventually(() => attemptsOf(message!.message_id), (rows) => rows.length === 1)).toEqual([{ status_code: 500, error: null }]);
+      const [stopped] = await eventually(
+        () => server.rt.ownerDb.execute<{ status: string; attempts: number; sending_until: string | null; next_attempt_at: string | null }>(
+          sql`select status, attempts, sending_until, next_attempt_at from webhook_messages where message_id = ${message!.message_id}`,
+        ),
+        (rows) => rows[0]?.attempts === 1,
+      );
+      expect(stopped).toEqual({ status: 'failed', attempts: 1, sending_until: null, next_attempt_at: null });
+    } finally {
+      stalling.closeAllConnections();
+      stalling.close();
+    }
+  });
+
+  it('a replay that fails leaves a pending message scheduled: delivered once the receiver answers, even with no delivery job left', async () => {
+    const down = await startWebhookReceiver();
+    try {
+      const { call, creatorId } = await creator();
+      const endpoint = await receiverEndpoint(call, down);
+      const ctx = await alertContext(server.rt, call, creatorId);
+      // As a scheduled attempt leaves it when a replay took its lapsed claim over: pending, due,
+      // and no delivery job (that attempt's run found the message no longer its own).
+      const messageId = `msg_${randomBytes(18).toString('base64url')}`;
+      await withCreator(server.rt.db, creatorId, (tx) =>
+        insertMessagesOnce(tx, [{ id: messageId, creatorId, endpointId: endpoint.id, alertId: ctx.alert.id, eventType: 'usage.threshold_reached', payload: { type: 'usage.threshold_reached', test: false }, nextAttemptAt: clock() }], clock()),
+      );
+      // The replay fails (one 503)…
+      down.failWith(503, 1);
+      const replay = await call('POST', `/api/usage/webhooks/messages/${messageId}/replay`);
+      expect(replay.status).toBe(200);
+      expect(replay.json).toMatchObject({ success: false, status_code: 503 });
+      // …and the message is delivered by its schedule, once the receiver answers again.
+      const [delivered] = await eventually(() => messagesOf(endpoint.id), (rows) => rows[0]?.status === 'delivered');
+      expect(delivered).toMatchObject({ message_id: messageId, attempts: 2 });
+      expect(await attemptsOf(messageId)).toEqual([
+        { status_code: 503, error: null },
+        { status_code: 200, error: null },
+      ]);
+    } finally {
+      await down.close();
+    }
   });
 
   it('does not count a quiet spell as failing: one failure, two days of nothing, then a short outage leaves the endpoint enabled', async () => {

@@ -292,8 +292,10 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
   if (typeof claimed === 'string') return claimed;
   const sent = await sendOnce(rt, claimed);
   return withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome> => {
-    const attempt = await recordAttempt(rt, tx, claimed, sent);
+    // The message's lock before the endpoint's (recordAttempt updates its health): the order
+    // deleting an endpoint takes them in, so the two cannot deadlock.
     const message = await stillClaimed(tx, messageId, claimed.until);
+    const attempt = await recordAttempt(rt, tx, claimed, sent);
     if (!message) {
       // Another run took the message over after this one's claim lapsed: the attempt is on
       // record, the schedule is that run's.
@@ -304,6 +306,11 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     if (isSuccessStatus(attempt.statusCode)) {
       await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null, sendingUntil: null });
       return 'delivered';
+    }
+    if (message.status !== 'pending') {
+      // Stopped while it was being sent (its endpoint deleted): the attempt is on record, nothing follows.
+      await updateMessageRow(tx, messageId, { attempts, sendingUntil: null });
+      return 'failed';
     }
     if (await disableIfFailingTooLong(rt, tx, claimed.endpoint.id, attempt.attemptedAt)) {
       await updateMessageRow(tx, messageId, { status: 'failed', attempts, nextAttemptAt: null, sendingUntil: null });
@@ -417,14 +424,21 @@ export async function replayWebhookMessage(rt: Runtime, creatorId: string, messa
   });
   const sent = await sendOnce(rt, claimed);
   return withCreator(rt.db, creatorId, async (tx) => {
-    const attempt = await recordAttempt(rt, tx, claimed, sent);
     const message = await stillClaimed(tx, messageId, claimed.until);
+    const attempt = await recordAttempt(rt, tx, claimed, sent);
     if (message) {
       const attempts = message.attempts + 1;
       if (isSuccessStatus(attempt.statusCode)) {
         await updateMessageRow(tx, messageId, { status: 'delivered', attempts, deliveredAt: attempt.attemptedAt, nextAttemptAt: null, sendingUntil: null });
       } else {
         await updateMessageRow(tx, messageId, { attempts, sendingUntil: null });
+        // Still to deliver: make sure a delivery is scheduled. The replay may have taken over
+        // from a scheduled attempt whose claim lapsed, and that run schedules nothing then; a
+        // job too many is harmless (a run that finds the message not due does nothing).
+        if (message.status === 'pending' && message.nextAttemptAt) {
+          const at = new Date(Math.max(message.nextAttemptAt.getTime(), attempt.attemptedAt.getTime()));
+          await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: at, singletonKey: `${messageId}:${attempts + 1}` });
+        }
       }
     }
     return { messageId, attempt };
