@@ -52,6 +52,44 @@ describe('group commit', () => {
 });
 
 describe('a request that cannot commit', () => {
+  it('a counter update that misses its row fails the transaction: nothing of the event is recorded, and it is not committed twice', async () => {
+    const server = testServer();
+    const a = await createCreatorWithKey(server.rt);
+    expect((await api(server.url, a.apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log });
+    const submit = (userId: string, key: string) =>
+      committer.submit(a.creator.id, [prepareEvent({ event_name: 'calls', user_id: userId, idempotency_key: key })]).then(
+        ([o]) => (o!.ok ? o!.status : o!.error.status),
+        (error: { status?: number }) => error.status ?? 'rejected',
+      );
+    // The customer's counter exists (a first event), then its updates touch nothing, as if
+    // the row had moved under its lock (the trigger stands in for that).
+    expect(await submit('vanishing', 'v1')).toBe(201);
+    await server.rt.ownerDb.execute(sql`
+      create or replace function test_skip_counter() returns trigger language plpgsql as $$
+      begin
+        if new."window" = 'period' and new.creator_id = ${sql.raw(`'${a.creator.id}'`)}::uuid then return null; end if;
+        return new;
+      end $$`);
+    await server.rt.ownerDb.execute(sql`create trigger test_skip_counter before update on usage_aggregates for each row execute function test_skip_counter()`);
+    try {
+      expect(await submit('vanishing', 'v2')).toBe(503);
+    } finally {
+      await server.rt.ownerDb.execute(sql`drop trigger test_skip_counter on usage_aggregates`);
+    }
+    const [row] = await server.rt.ownerDb.execute<{ events: number; answers: number; counted: string }>(sql`
+      select (select count(*)::int from usage_events where creator_id = ${a.creator.id}) as events,
+             (select count(*)::int from usage_idempotency_keys where creator_id = ${a.creator.id}) as answers,
+             (select sum(event_count)::text from usage_aggregates where creator_id = ${a.creator.id} and "window" = 'period') as counted`);
+    expect(row).toEqual({ events: 1, answers: 1, counted: '1' });
+    // Sent again once the counter behaves, it is recorded once.
+    expect(await submit('vanishing', 'v2')).toBe(201);
+    const [after] = await server.rt.ownerDb.execute<{ events: number; counted: string }>(sql`
+      select (select count(*)::int from usage_events where creator_id = ${a.creator.id}) as events,
+             (select sum(event_count)::text from usage_aggregates where creator_id = ${a.creator.id} and "window" = 'period') as counted`);
+    expect(after).toEqual({ events: 2, counted: '2' });
+  });
+
   it("fails alone: the other requests of its group, another creator's too, are committed", async () => {
     const server = testServer();
     const a = await createCreatorWithKey(server.rt);

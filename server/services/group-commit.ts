@@ -118,6 +118,7 @@ export class GroupCommitter {
     for (let attempt = 1; ; attempt++) {
       const receivedAt = this.options.now();
       const started = performance.now();
+      let committed: Map<Submission, EventOutcome[]>;
       try {
         const written: Array<Promise<void>> = [];
         const results = await this.db.transaction(async (tx) => {
@@ -151,14 +152,7 @@ export class GroupCommitter {
         // the transaction was aborted and that COMMIT rolled it back: nothing of the group
         // was recorded, and the failure is handled below like any other.
         await Promise.all(written);
-        this.stats.transactions++;
-        const events = group.reduce((n, s) => n + s.events.length, 0);
-        this.stats.events += events;
-        metrics?.commitSeconds.observe((performance.now() - started) / 1000);
-        metrics?.groupEvents.observe(events);
-        metrics?.transactions.inc({ result: 'committed' });
-        for (const s of group) s.resolve(results.get(s)!);
-        return;
+        committed = results;
       } catch (error) {
         const code = pgError(error)?.code;
         // Deadlock or serialization failure: nothing committed, the whole group may retry.
@@ -186,6 +180,16 @@ export class GroupCommitter {
         for (const s of group) s.reject(failure);
         return;
       }
+      // Committed: what follows is bookkeeping, outside the try, so that nothing failing here
+      // could send a committed group round again.
+      this.stats.transactions++;
+      const events = group.reduce((n, s) => n + s.events.length, 0);
+      this.stats.events += events;
+      metrics?.commitSeconds.observe((performance.now() - started) / 1000);
+      metrics?.groupEvents.observe(events);
+      metrics?.transactions.inc({ result: 'committed' });
+      for (const s of group) s.resolve(committed.get(s)!);
+      return;
     }
   }
 }
