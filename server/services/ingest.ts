@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { PgBoss } from 'pg-boss';
 import { insertAlertsOnce, type NewAlert } from '../../db/queries/alerts.js';
 import type { Tx } from '../../db/client.js';
-import { deleteNewCustomers, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
-import type { Meter } from '../../db/queries/meters.js';
+import { deleteNewCustomers, findPlanAt, insertMissingCustomers, type Customer } from '../../db/queries/customers.js';
+import { findPlanLimitAt, type Meter, type PlanLimit } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import {
   counterKey,
@@ -250,6 +250,13 @@ export async function commitCreatorEvents(
   fresh.push(...primaries.values());
   fresh.sort((a, b) => a.index - b.index);
 
+  // A late event (its period over, within the grace) is judged by the plan and limit in force
+  // at its period's end, as that period is reported and billed (getCustomerUsage, Stripe):
+  // the customer may be on another plan, or the plan's limit changed, since. Extra reads
+  // only when a group has such events.
+  const closedLimits = await limitsAtPeriodEnd(tx, fresh.filter((p) => p.period.end.getTime() <= receivedAt.getTime()));
+  const limitOf = (p: Pending): PlanLimit | null => (closedLimits.has(p) ? closedLimits.get(p)! : limitFor(p.meter, p.customer.planName));
+
   const { counters, created: createdCounters } = await lockCounters(
     tx,
     creatorId,
@@ -290,7 +297,7 @@ export async function commitCreatorEvents(
     const isNewDistinct = distinctKey !== null && !(seenHere?.has(distinctKey) ?? false);
     const current = new D(counter.value);
     const next = aggregation.next(current, { value: new D(p.event.value), isNewDistinct });
-    const limit = limitFor(p.meter, p.customer.planName);
+    const limit = limitOf(p);
     if (limit?.hardCap && limit.limitValue !== null) {
       const limitBase = aggregation.toBase(new D(limit.limitValue), p.meter.unitName);
       // Rejected only when the event would raise usage above the limit.
@@ -335,7 +342,7 @@ export async function commitCreatorEvents(
     occurredAt: p.occurredAt,
     receivedAt,
   }));
-  const alerts = detectAlerts(creatorId, crossings, before, counters);
+  const alerts = detectAlerts(creatorId, crossings, before, counters, limitOf);
   // A refused event records nothing: customers and counters created in this transaction
   // only for refused events go again (unless an alert now refers to them).
   const kept = new Set([...accepted.map((p) => p.customer.id), ...alerts.map((a) => a.customerId)]);
@@ -413,10 +420,11 @@ function detectAlerts(
   crossings: Map<string, { p: Pending; refused: boolean }>,
   before: Map<string, D>,
   counters: Map<string, LockedCounter>,
+  limitOf: (p: Pending) => PlanLimit | null,
 ): NewAlert[] {
   const alerts: NewAlert[] = [];
   for (const [ck, { p, refused }] of crossings) {
-    const limit = limitFor(p.meter, p.customer.planName);
+    const limit = limitOf(p);
     if (!limit || limit.limitValue === null) continue;
     const to = new D(counters.get(ck)!.value);
     const used = toWireRounded(aggregationOf(p.meter.aggregationType).toUnit(to, p.meter.unitName));
@@ -425,4 +433,25 @@ function detectAlerts(
     }
   }
   return alerts;
+}
+
+/** For each late event, the plan limit of its meter on the customer's plan at its period's end (null: none). */
+async function limitsAtPeriodEnd(tx: Tx, late: Pending[]): Promise<Map<Pending, PlanLimit | null>> {
+  const limits = new Map<Pending, PlanLimit | null>();
+  if (late.length === 0) return limits;
+  const plans = new Map<string, Promise<string | null>>();
+  const planLimits = new Map<string, Promise<PlanLimit | null>>();
+  await Promise.all(
+    late.map(async (p) => {
+      const at = new Date(p.period.end.getTime() - 1);
+      const planKey = `${p.customer.id}|${at.getTime()}`;
+      if (!plans.has(planKey)) plans.set(planKey, findPlanAt(tx, p.customer.id, at));
+      const plan = await plans.get(planKey)!;
+      if (plan === null) return limits.set(p, null);
+      const limitKey = `${p.meter.id}|${plan}|${at.getTime()}`;
+      if (!planLimits.has(limitKey)) planLimits.set(limitKey, findPlanLimitAt(tx, p.meter.id, plan, at));
+      limits.set(p, await planLimits.get(limitKey)!);
+    }),
+  );
+  return limits;
 }
