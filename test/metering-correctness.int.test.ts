@@ -100,6 +100,33 @@ describe('idempotency', () => {
     expect(await count(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`)).toBe(2);
   });
 
+  it('a key whose event was refused stays unused, within a batch as across requests: a later event may take it', async () => {
+    const { call, creatorId } = await creator();
+    await meter(call, { event_name: 'gb', aggregation_type: 'sum', plan_limits: [{ plan_name: 'free', limit_value: 60, hard_cap: true }] });
+    expect((await call('PUT', '/api/usage/customers/u', { plan_name: 'free' })).status).toBe(201);
+    expect((await track(call, { event_name: 'gb', user_id: 'u', value: 20 })).status).toBe(201);
+    // One batch: 50 more would pass the cap (402); then the same key on 5, which fits; then
+    // 5 again under that key (a replay of it), and 50 under it (now a reuse).
+    const batch = await track(call, [
+      { event_name: 'gb', user_id: 'u', value: 50, idempotency_key: 'k' },
+      { event_name: 'gb', user_id: 'u', value: 5, idempotency_key: 'k' },
+      { event_name: 'gb', user_id: 'u', value: 5, idempotency_key: 'k' },
+      { event_name: 'gb', user_id: 'u', value: 50, idempotency_key: 'k' },
+    ]);
+    expect(batch.status, batch.text).toBe(200);
+    const results = batch.json.results as Array<{ status: number; replayed?: boolean; event?: { id: string; value: string }; type?: string }>;
+    expect(results.map((r) => r.status)).toEqual([402, 201, 201, 422]);
+    expect(results[1]!.event).toMatchObject({ value: '5' });
+    expect(results[2]).toMatchObject({ replayed: true, event: results[1]!.event });
+    // As sent later on their own: the key answers for the event of 5.
+    const again = await track(call, { event_name: 'gb', user_id: 'u', value: 5, idempotency_key: 'k' });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect((await track(call, { event_name: 'gb', user_id: 'u', value: 50, idempotency_key: 'k' })).status).toBe(422);
+    expect(await count(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`)).toBe(2);
+    expect((await call('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '25' });
+  });
+
   it('replays an accepted event forever: after its meter is archived and after its period closed', async () => {
     let clock = new Date('2026-03-31T23:00:00Z');
     const timed = await startTestServer(url, { now: () => clock });

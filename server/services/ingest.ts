@@ -233,22 +233,13 @@ export async function commitCreatorEvents(
     pending.push({ index, event, meter, customer, occurredAt, period, eventId: newEventId(), counterKey: counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }) });
   }
 
-  // Idempotency: the first event with a key in this group claims it; later ones in the
-  // group follow its outcome; keys already committed answer with what they got then.
-  const primaries = new Map<string, Pending>();
-  const followers: Array<{ pending: Pending; primary: Pending }> = [];
-  const fresh: Pending[] = [];
-  for (const p of pending) {
-    const key = p.event.idempotencyKey;
-    if (key === null) fresh.push(p);
-    else if (primaries.has(key)) followers.push({ pending: p, primary: primaries.get(key)! });
-    else primaries.set(key, p);
-  }
-  // Keys committed before this transaction were answered above. A key committed
-  // concurrently after our read makes writeAccepted fail, and the whole group is retried
-  // (it then finds that answer).
-  fresh.push(...primaries.values());
-  fresh.sort((a, b) => a.index - b.index);
+  // Idempotency within the group: events are judged in order, and the first one accepted with
+  // a key claims it (below); a refused event leaves its key unused, as committed keys are only
+  // those of accepted events. Keys committed before this transaction were answered above. A
+  // key committed concurrently after our read makes writeAccepted fail, and the whole group
+  // is retried (it then finds that answer).
+  const fresh = [...pending].sort((a, b) => a.index - b.index);
+  const keyHolders = new Map<string, Pending>();
 
   // A late event (its period over, within the grace) is judged by the plan and limit in force
   // at its period's end, as that period is reported and billed (getCustomerUsage, Stripe):
@@ -289,6 +280,15 @@ export async function commitCreatorEvents(
   const before = new Map([...counters].map(([k, c]) => [k, new D(c.value)]));
   const crossings = new Map<string, { p: Pending; refused: boolean }>();
   for (const p of fresh) {
+    const key = p.event.idempotencyKey;
+    const holder = key === null ? undefined : keyHolders.get(key);
+    if (holder) {
+      // The key was accepted earlier in this group: the same event again replays that
+      // answer, another event with the key is refused (as once the key is committed).
+      const first = outcomes[holder.index] as Extract<EventOutcome, { ok: true }>;
+      outcomes[p.index] = p.event.requestHash === holder.event.requestHash ? { ...first, replayed: true } : { ok: false, error: keyReused() };
+      continue;
+    }
     const ck = p.counterKey;
     const counter = counters.get(ck)!;
     const aggregation = aggregationOf(p.meter.aggregationType);
@@ -326,6 +326,7 @@ export async function commitCreatorEvents(
     };
     outcomes[p.index] = { ok: true, status: 201, body, replayed: false };
     accepted.push(p);
+    if (key !== null) keyHolders.set(key, p);
   }
 
   const rows: NewEvent[] = accepted.map((p) => ({
@@ -406,11 +407,6 @@ export async function commitCreatorEvents(
   // those must be queued inside the transaction, so wait for them before the COMMIT.
   if (alerts.length > 0 || newDistinct.length > 0 || orphanCustomers.length > 0 || orphanCounters.length > 0) await written;
 
-  for (const { pending: p, primary } of followers) {
-    const first = outcomes[primary.index]!;
-    if (p.event.requestHash !== primary.event.requestHash) outcomes[p.index] = { ok: false, error: keyReused() };
-    else outcomes[p.index] = first.ok ? { ...first, replayed: true } : first;
-  }
   return { outcomes: outcomes.map((o) => o!), written };
 }
 
