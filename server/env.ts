@@ -78,6 +78,12 @@ export const ZEnv = z
       .optional(),
     /** Timeout of one Stripe call; a timed-out meter event is resent with the same identifier. */
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
+    /**
+     * How long Stripe's meter event summaries may lag the events reported to it (Stripe
+     * aggregates asynchronously): reconciliation corrects nothing — no compensation, no verdict
+     * on an unanswered report — for a customer × meter × period with a report newer than this.
+     */
+    STRIPE_SUMMARY_LAG_MS: z.coerce.number().int().min(0).max(86_400_000).default(3_600_000),
     STARYER_BOOTSTRAP_EMAIL: z.email().optional(),
     STARYER_BOOTSTRAP_PASSWORD: z.string().min(10, 'must be at least 10 characters, as sign-up requires').optional(),
     STARYER_BOOTSTRAP_API_KEY: z

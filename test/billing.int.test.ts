@@ -32,7 +32,8 @@ beforeAll(async () => {
     },
   });
   server = await startTestServer(url, {
-    env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY, STRIPE_TIMEOUT_MS: '300', LOG_LEVEL: 'trace' },
+    // The fake's meter summaries include an event as soon as it is taken: no lag to wait out (one test below has its own server with one).
+    env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY, STRIPE_TIMEOUT_MS: '300', LOG_LEVEL: 'trace', STRIPE_SUMMARY_LAG_MS: '0' },
     log: createLogger('trace', {}, sink),
   });
 });
@@ -499,6 +500,32 @@ describe('Stripe reporting through the ledger', () => {
     } finally {
       fake.setNow(() => new Date());
       await daily.close();
+    }
+  });
+
+  it('reconciliation corrects nothing a recent report could explain: Stripe’s summaries lag, so the drift is left until the report is older than the lag', async () => {
+    let clock = new Date();
+    fake.setNow(() => clock);
+    const lagging = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '3600000' }, now: () => clock });
+    try {
+      const c = await linkedCreator({ customers: 1, target: lagging });
+      await trackSome(c, 0);
+      expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ reported: 1 });
+      // Given: Stripe's summary does not include the report yet (here: the fake lost it).
+      const first = fake.events.find((e) => e.account === c.account)!;
+      fake.loseEvent({ account: c.account, identifier: first.identifier });
+      const meterCalls = () => fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.authorization.includes(c.secretKey)).length;
+      const before = meterCalls();
+      // When: reconciliation runs within the hour. Then: the drift is shown, nothing is sent.
+      expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ drifting: 1, compensated: 0 });
+      expect(meterCalls()).toBe(before);
+      // An hour and more later the report is settled on Stripe's side: what is still missing is compensated.
+      clock = new Date(clock.getTime() + 61 * 60_000);
+      expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ drifting: 1, compensated: 1 });
+      expect(meterCalls()).toBe(before + 1);
+    } finally {
+      fake.setNow(() => new Date());
+      await lagging.close();
     }
   });
 

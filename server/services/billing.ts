@@ -549,6 +549,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
     if (!meter) continue;
     let stripeQuantity: string | null = null;
     let error: string | null = null;
+    let readAt = rt.now();
     try {
       const clientKey = target.stripeAccountId ?? '';
       let stripe = clients.get(clientKey);
@@ -562,6 +563,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (!meterIds.has(meterKey)) meterIds.set(meterKey, await stripe.findMeterId(target.stripeEventName));
       const stripeMeterId = meterIds.get(meterKey);
       if (!stripeMeterId) throw new StripeCallError('rejected', `No active Stripe meter has event_name ${target.stripeEventName}.`, null);
+      readAt = rt.now();
       const summed = await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: target.periodStart, end: target.periodEnd });
       // Stripe sums in binary floating point; what we send has at most 9 decimals, so anything finer is float noise, not drift.
       stripeQuantity = toWire(roundQuantity(new D(summed)));
@@ -575,7 +577,13 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       // What Stripe should hold: the cumulative total of the latest succeeded row.
       let reported = new D([...rows].reverse().find((r) => r.status === 'succeeded')?.cumulativeTotal ?? 0);
       const actions: string[] = [];
-      if (stripeQuantity !== null) {
+      // Stripe's total may not include a report made shortly before it was read (its
+      // summaries are eventually consistent), nor one made after (a report run between the
+      // read and this lock): judged against it, such a report would look lost and be sent
+      // again. Nothing of such a pair is corrected until its reports are older than the lag.
+      const settling = rows.some((r) => r.reportedAt !== null && r.reportedAt.getTime() > readAt.getTime() - rt.env.STRIPE_SUMMARY_LAG_MS);
+      if (settling) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
+      if (stripeQuantity !== null && !settling) {
         for (const row of rows.filter((r) => r.status === 'unknown')) {
           const applied = new D(stripeQuantity).greaterThanOrEqualTo(row.cumulativeTotal);
           if (applied) reported = D.max(reported, row.cumulativeTotal);
@@ -595,7 +603,9 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       else summary.drifting++;
       if (drift && !drift.isZero()) {
         rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
-        if (open) actions.push('not corrected: a report of this pair is still open');
+        if (settling) {
+          // said above
+        } else if (open) actions.push('not corrected: a report of this pair is still open');
         else if (drift.isPositive()) {
           overReported = true;
           summary.over_reported++;

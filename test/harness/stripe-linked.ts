@@ -13,7 +13,8 @@ export function useServerWithFakeStripe(dbUrl: string): { server: () => TestServ
   let server: TestServer | undefined;
   beforeAll(async () => {
     fake = await startFakeStripe();
-    server = await startTestServer(dbUrl, { env: { STRIPE_API_BASE: fake.url } });
+    // The fake's meter summaries include an event as soon as it is taken (Stripe's lag behind; STRIPE_SUMMARY_LAG_MS).
+    server = await startTestServer(dbUrl, { env: { STRIPE_API_BASE: fake.url, STRIPE_SUMMARY_LAG_MS: '0' } });
   });
   afterAll(async () => {
     await server?.close();
