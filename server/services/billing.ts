@@ -604,7 +604,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (drift && !drift.isZero()) {
         rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
         if (settling) {
-          // said above
+          // Left to a later reconciliation, once the report is older than the lag (its reason is among the actions).
         } else if (open) actions.push('not corrected: a report of this pair is still open');
         else if (drift.isPositive()) {
           overReported = true;
