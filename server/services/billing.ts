@@ -582,9 +582,9 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       // read and this lock): judged against it, such a report would look lost and be sent
       // again. Nothing of such a pair is corrected until its reports are older than the lag.
       const settling = rows.some((r) => r.reportedAt !== null && r.reportedAt.getTime() > readAt.getTime() - rt.env.STRIPE_SUMMARY_LAG_MS);
-      if (settling) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
+      const unanswered = rows.filter((r) => r.status === 'unknown');
       if (stripeQuantity !== null && !settling) {
-        for (const row of rows.filter((r) => r.status === 'unknown')) {
+        for (const row of unanswered) {
           const applied = new D(stripeQuantity).greaterThanOrEqualTo(row.cumulativeTotal);
           if (applied) reported = D.max(reported, row.cumulativeTotal);
           await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
@@ -601,11 +601,13 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (error) summary.errors++;
       else if (drift?.isZero()) summary.in_sync++;
       else summary.drifting++;
-      if (drift && !drift.isZero()) {
-        rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
-        if (settling) {
-          // Left to a later reconciliation, once the report is older than the lag (its reason is among the actions).
-        } else if (open) actions.push('not corrected: a report of this pair is still open');
+      const drifting = drift !== null && !drift.isZero();
+      if (drift && drifting) rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
+      if (settling) {
+        // Left to a later reconciliation, once the reports are older than the lag.
+        if (drifting || (stripeQuantity !== null && unanswered.length > 0)) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
+      } else if (drift !== null && !drift.isZero()) {
+        if (open) actions.push('not corrected: a report of this pair is still open');
         else if (drift.isPositive()) {
           overReported = true;
           summary.over_reported++;

@@ -233,31 +233,30 @@ export async function commitCreatorEvents(
     pending.push({ index, event, meter, customer, occurredAt, period, eventId: newEventId(), counterKey: counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }) });
   }
 
-  // Idempotency within the group: events are judged in order, and the first one accepted with
+  // Idempotency within the group: events are judged in order (`pending` is), and the first one accepted with
   // a key claims it (below); a refused event leaves its key unused, as committed keys are only
   // those of accepted events. Keys committed before this transaction were answered above. A
   // key committed concurrently after our read makes writeAccepted fail, and the whole group
   // is retried (it then finds that answer).
-  const fresh = [...pending].sort((a, b) => a.index - b.index);
   const keyHolders = new Map<string, Pending>();
 
   // A late event (its period over, within the grace) is judged by the plan and limit in force
   // at its period's end, as that period is reported and billed (getCustomerUsage, Stripe):
   // the customer may be on another plan, or the plan's limit changed, since. Extra reads
   // only when a group has such events.
-  const closedLimits = await limitsAtPeriodEnd(tx, fresh.filter((p) => p.period.end.getTime() <= receivedAt.getTime()));
+  const closedLimits = await limitsAtPeriodEnd(tx, pending.filter((p) => p.period.end.getTime() <= receivedAt.getTime()));
   const limitOf = (p: Pending): PlanLimit | null => (closedLimits.has(p) ? closedLimits.get(p)! : limitFor(p.meter, p.customer.planName));
 
   const { counters, created: createdCounters } = await lockCounters(
     tx,
     creatorId,
-    fresh.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
+    pending.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
   );
 
   // Distinct values already seen, per unique counter.
   const seen = new Map<string, Set<string>>();
   const distinctByCounter = new Map<string, { p: Pending; values: string[] }>();
-  for (const p of fresh) {
+  for (const p of pending) {
     if (!aggregationOf(p.meter.aggregationType).distinct) continue;
     const key = distinctKeyOf(p.event, p.meter.uniqueProperty);
     if (key === null) continue;
@@ -279,7 +278,7 @@ export async function commitCreatorEvents(
   // Counter values before this group, and counters whose hard cap refused an event: alerts.
   const before = new Map([...counters].map(([k, c]) => [k, new D(c.value)]));
   const crossings = new Map<string, { p: Pending; refused: boolean }>();
-  for (const p of fresh) {
+  for (const p of pending) {
     const key = p.event.idempotencyKey;
     const holder = key === null ? undefined : keyHolders.get(key);
     if (holder) {
