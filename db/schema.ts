@@ -596,6 +596,12 @@ export const usageBillingSync = pgTable(
     stripeCustomerId: text().notNull(),
     stripeAccountId: text(),
     stripeSubscriptionItemId: text(),
+    /**
+     * A reconciliation's resend of a quantity Stripe lost: it restores what the rows before
+     * it should have left in Stripe, so what Stripe should hold is the sum of the succeeded
+     * rows that do not compensate (ADR 0013).
+     */
+    compensates: boolean().notNull().default(false),
     status: billingSyncStatus().notNull().default('pending'),
     attempts: integer().notNull().default(0),
     lastError: text(),

@@ -165,7 +165,7 @@ describe('Stripe reporting through the ledger', () => {
     await call('PUT', '/api/usage/customers/linked-user', { stripe_customer_id: customer.id });
     await call('POST', '/api/usage/track', { event_name: meter.json.event_name, user_id: 'linked-user', value: '1048576' });
     expect((await call('POST', '/api/usage/billing/sync')).status).toBe(200);
-    const summaries = await stripe.billing.meters.listEventSummaries(meters[0]!.id, { customer: customer.id, start_time: 0, end_time: Math.floor(Date.now() / 1000) + 3600 });
+    const summaries = await stripe.billing.meters.listEventSummaries(meters[0]!.id, { customer: customer.id, start_time: 0, end_time: Math.ceil(Date.now() / 60_000 + 60) * 60 });
     expect(summaries.data.reduce((sum, x) => sum + x.aggregated_value, 0)).toBe(1048576);
   });
 

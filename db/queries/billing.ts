@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNotNull, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, ne, or, sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../client.js';
 import { creatorSettings, customers, stripeWebhookEvents, usageBillingReconciliations, usageBillingSync, type BillingSyncStatus } from '../schema.js';
 
@@ -163,17 +163,28 @@ export async function listSyncStatus(tx: Queryable): Promise<SyncStatusRow[]> {
   }));
 }
 
+/** A customer × meter the ledger reports for. */
+export type BillingPair = { meterId: string; customerId: string };
+
+/**
+ * What one Stripe summary covers: a Stripe customer's total on one Stripe meter (event
+ * name) in one account, over one of our periods — and the pairs whose ledger rows went
+ * there (an archived meter and its successor sharing an event name; the same Stripe
+ * customer on two of ours).
+ */
 export type ReconcileTarget = {
-  meterId: string;
-  customerId: string;
   periodStart: Date;
   periodEnd: Date;
   stripeEventName: string;
   stripeCustomerId: string;
   stripeAccountId: string | null;
+  pairs: BillingPair[];
 };
 
-/** Every customer × meter × period the ledger has reported to, still inside Stripe's 35-day window. */
+export const targetKey = (t: { periodStart: Date; stripeEventName: string; stripeCustomerId: string; stripeAccountId: string | null }) =>
+  `${t.stripeAccountId ?? ''}|${t.stripeCustomerId}|${t.stripeEventName}|${t.periodStart.toISOString()}`;
+
+/** Every Stripe customer × meter × period the ledger has reported to, still inside Stripe's 35-day window, with the pairs that reported there. */
 export async function listReconcileTargets(tx: Queryable, since: Date): Promise<ReconcileTarget[]> {
   const rows = await tx.execute<{
     meter_id: string;
@@ -184,27 +195,35 @@ export async function listReconcileTargets(tx: Queryable, since: Date): Promise<
     stripe_customer_id: string;
     stripe_account_id: string | null;
   }>(sql`
-    select distinct on (meter_id, customer_id, period_start) meter_id, customer_id, period_start, period_end, stripe_event_name, stripe_customer_id, stripe_account_id
+    select distinct meter_id, customer_id, period_start, period_end, stripe_event_name, stripe_customer_id, stripe_account_id
     from usage_billing_sync
     where period_end > ${since.toISOString()}::timestamptz
-    order by meter_id, customer_id, period_start, sequence desc`);
-  return rows.map((r) => ({
-    meterId: r.meter_id,
-    customerId: r.customer_id,
-    periodStart: new Date(r.period_start),
-    periodEnd: new Date(r.period_end),
-    stripeEventName: r.stripe_event_name,
-    stripeCustomerId: r.stripe_customer_id,
-    stripeAccountId: r.stripe_account_id,
-  }));
+    order by period_start, stripe_customer_id, stripe_event_name, stripe_account_id, meter_id, customer_id`);
+  const targets = new Map<string, ReconcileTarget>();
+  for (const r of rows) {
+    const target: ReconcileTarget = {
+      periodStart: new Date(r.period_start),
+      periodEnd: new Date(r.period_end),
+      stripeEventName: r.stripe_event_name,
+      stripeCustomerId: r.stripe_customer_id,
+      stripeAccountId: r.stripe_account_id,
+      pairs: [],
+    };
+    const key = targetKey(target);
+    if (!targets.has(key)) targets.set(key, target);
+    targets.get(key)!.pairs.push({ meterId: r.meter_id, customerId: r.customer_id });
+  }
+  return [...targets.values()];
 }
 
-export async function listPeriodSyncs(tx: Queryable, meterId: string, customerId: string, periodStart: Date): Promise<BillingSync[]> {
+/** Every ledger row of some customer × meter pairs in one period, oldest first. */
+export async function listPeriodSyncs(tx: Queryable, pairs: BillingPair[], periodStart: Date): Promise<BillingSync[]> {
+  if (pairs.length === 0) return [];
   return tx
     .select()
     .from(usageBillingSync)
-    .where(and(eq(usageBillingSync.meterId, meterId), eq(usageBillingSync.customerId, customerId), eq(usageBillingSync.periodStart, periodStart)))
-    .orderBy(asc(usageBillingSync.sequence));
+    .where(and(eq(usageBillingSync.periodStart, periodStart), or(...pairs.map((p) => and(eq(usageBillingSync.meterId, p.meterId), eq(usageBillingSync.customerId, p.customerId))))))
+    .orderBy(asc(usageBillingSync.createdAt), asc(usageBillingSync.sequence));
 }
 
 export type Reconciliation = typeof usageBillingReconciliations.$inferSelect;

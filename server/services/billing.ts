@@ -21,12 +21,17 @@ import {
   updateStripeSettingsRow,
   updateSync,
   upsertReconciliation,
+  targetKey,
+  type BillingPair,
   type BillingSync,
+  type ReconcileTarget,
 } from '../../db/queries/billing.js';
 import { findCustomerByUserId } from '../../db/queries/customers.js';
 import { findMeter, listMeters, updateMeterRow, type Meter } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import { counterKey, readCounters } from '../../db/queries/usage.js';
+import type { Queryable } from '../../db/client.js';
+import type { usageBillingReconciliations } from '../../db/schema.js';
 import { withCreator } from '../../db/tenant.js';
 import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
@@ -93,10 +98,26 @@ export function syncIdentifier(creatorId: string, meterId: string, customerId: s
   return `su_${digest.slice(0, 40)}_${sequence}`;
 }
 
-/** The meter event's time: inside the period (so Stripe bills it there), never ahead of now. */
-function eventTimestamp(period: BillingPeriod, now: Date): Date {
-  const lastSecond = new Date(Math.floor((period.end.getTime() - 1000) / 1000) * 1000);
-  return now < lastSecond ? new Date(Math.floor(now.getTime() / 1000) * 1000) : lastSecond;
+/**
+ * The whole minutes inside a period: Stripe's meter event summaries start and end on a
+ * minute, so this is the span of a period reconciliation can ask Stripe about without
+ * taking in a neighbouring period's events (a period anchored at 09:15:30 starts its
+ * window at 09:16:00 and ends it at the next period's 09:15:00).
+ */
+export function stripeWindow(period: BillingPeriod): BillingPeriod {
+  return { start: new Date(Math.ceil(period.start.getTime() / 60_000) * 60_000), end: new Date(Math.floor(period.end.getTime() / 60_000) * 60_000) };
+}
+
+/**
+ * The meter event's time: now (whole seconds), kept inside the period's whole minutes —
+ * so Stripe bills it in the period and its summary for those minutes includes it. In a
+ * period's first partial minute that is up to 59 s ahead (Stripe takes 5 min); after the
+ * period it is the last second of its last whole minute.
+ */
+export function eventTimestamp(period: BillingPeriod, now: Date): Date {
+  const window = stripeWindow(period);
+  const second = Math.floor(now.getTime() / 1000) * 1000;
+  return new Date(Math.min(Math.max(second, window.start.getTime()), window.end.getTime() - 1000));
 }
 
 async function credentialsOf(rt: Runtime, creatorId: string, stripeAccountId: string | null): Promise<StripeCredentials> {
@@ -522,18 +543,46 @@ const OVER_REPORTED_REASON =
   'over_reported: Stripe holds more than the ledger reported. Meter events cannot be negative, so this is not corrected automatically; cancel the extra events in Stripe (meter event adjustments, within 24 h, by identifier) or credit the invoice.';
 
 /**
- * Compares, per customer × meter × period the ledger reported to, Stripe's meter event
- * summary with what the ledger says Stripe holds (the cumulative total of its latest
- * succeeded row), and records the result. Rows whose outcome is unknown (unanswered past
- * Stripe's 24 h identifier window) are settled first: if Stripe's total includes them they
- * succeeded, else they failed and the next report sends that quantity again under a new
- * identifier. Then, when the pair has no open row:
- * - Stripe below the ledger (events lost on Stripe's side) → a compensating ledger row for
- *   the missing quantity, next sequence, its own deterministic identifier, sent like any
- *   report; its cumulative total is the ledger's (our total did not change), so the next
- *   run finds Stripe in sync and sends nothing again.
- * - Stripe above the ledger → recorded as `over_reported` with the reason: meter events
- *   cannot be negative.
+ * Stripe sums meter events in binary floating point: a difference within that rounding
+ * (2^-52 of the total for each event summed) or below the 9 decimals we send is noise,
+ * not drift. Counted as drift, it would be "compensated" for ever with amounts Stripe's
+ * total cannot even hold (1,000,000,000.000000001 is 1e9 as a double).
+ */
+export function withinStripeRounding(stripe: InstanceType<typeof D>, expected: InstanceType<typeof D>, eventsSummed: number): boolean {
+  const tolerance = D.max(stripe.abs(), expected.abs())
+    .times(2 ** -52)
+    .times(Math.max(1, eventsSummed))
+    .plus('0.0000000005');
+  return stripe.minus(expected).abs().lessThanOrEqualTo(tolerance);
+}
+
+const pairKey = (p: BillingPair) => `${p.meterId}|${p.customerId}`;
+
+type PairRecord = typeof usageBillingReconciliations.$inferInsert;
+
+/**
+ * Compares Stripe's meter event summaries with what the ledger says Stripe should hold,
+ * per Stripe customer × Stripe meter (event name) × account × period — what one summary
+ * covers — and records the result per customer × meter × period of ours.
+ *
+ * What Stripe should hold there is the sum of the succeeded rows sent there that are not
+ * compensations (a compensation restores a quantity Stripe lost, it adds nothing), over
+ * every pair of ours that reported there: an archived meter and its successor sharing an
+ * event name feed one Stripe meter, and a customer re-linked to another Stripe customer
+ * mid-period has sent part of the period to each. Stripe is asked for the period's whole
+ * minutes only (summaries are minute-aligned), which is where every report's timestamp
+ * lies (`eventTimestamp`); rows outside them (sent before reports were placed there) are
+ * left out of both sides.
+ *
+ * Rows whose outcome is unknown (unanswered past Stripe's 24 h identifier window) are
+ * settled first: in Stripe's total → succeeded, else failed (the next report resends that
+ * quantity under a new identifier). Then, when none of the pairs has an open row:
+ * - Stripe below → a compensating ledger row for the missing quantity on the pair that
+ *   reported there last, next sequence, its own deterministic identifier, sent like any
+ *   report; it leaves that pair's cumulative total unchanged.
+ * - Stripe above → recorded as `over_reported` with the reason: meter events cannot be negative.
+ * Nothing is corrected while a report there is younger than STRIPE_SUMMARY_LAG_MS (Stripe's
+ * summaries are eventually consistent).
  */
 export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
   const now = rt.now();
@@ -544,10 +593,31 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
   const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0, compensated: 0, over_reported: 0 };
   const clients = new Map<string, StripeBilling>();
   const meterIds = new Map<string, string | null>();
+  // A pair that reported to several targets (re-linked mid-period) gets one record adding them up.
+  const records = new Map<string, PairRecord>();
+  const record = async (tx: Queryable, pair: BillingPair, target: ReconcileTarget, part: Omit<PairRecord, 'creatorId' | 'meterId' | 'customerId' | 'periodStart' | 'periodEnd' | 'checkedAt'>) => {
+    const key = `${pairKey(pair)}|${target.periodStart.toISOString()}`;
+    const before = records.get(key);
+    const add = (a: string | null | undefined, b: string | null | undefined) => (a == null || b == null ? null : toWire(new D(a).plus(b)));
+    const merged: PairRecord = before
+      ? {
+          ...before,
+          reportedQuantity: add(before.reportedQuantity, part.reportedQuantity)!,
+          stripeQuantity: add(before.stripeQuantity, part.stripeQuantity),
+          drift: add(before.drift, part.drift),
+          error: before.error ?? part.error,
+          action: [before.action, part.action].filter((a) => a && a !== 'none').join('; ') || 'none',
+        }
+      : { creatorId, meterId: pair.meterId, customerId: pair.customerId, periodStart: target.periodStart, periodEnd: target.periodEnd, checkedAt: now, ...part };
+    records.set(key, merged);
+    await upsertReconciliation(tx, merged);
+  };
+
   for (const target of targets) {
-    const meter = meters.get(target.meterId);
-    if (!meter) continue;
-    let stripeQuantity: string | null = null;
+    const pairs = [...target.pairs].sort((a, b) => pairKey(a).localeCompare(pairKey(b)));
+    if (!pairs.every((p) => meters.has(p.meterId))) continue;
+    const window = stripeWindow({ start: target.periodStart, end: target.periodEnd });
+    let stripeTotal: InstanceType<typeof D> | null = null;
     let error: string | null = null;
     let readAt = rt.now();
     try {
@@ -564,114 +634,131 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       const stripeMeterId = meterIds.get(meterKey);
       if (!stripeMeterId) throw new StripeCallError('rejected', `No active Stripe meter has event_name ${target.stripeEventName}.`, null);
       readAt = rt.now();
-      const summed = await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: target.periodStart, end: target.periodEnd });
-      // Stripe sums in binary floating point; what we send has at most 9 decimals, so anything finer is float noise, not drift.
-      stripeQuantity = toWire(roundQuantity(new D(summed)));
+      stripeTotal = new D(await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: window.start, end: window.end }));
     } catch (caught) {
       if (!(caught instanceof StripeCallError) && !(caught instanceof AppError)) throw caught;
       error = caught.message;
     }
     const decided = await withCreator(rt.db, creatorId, async (tx) => {
-      await lockBillingPair(tx, creatorId, target.meterId, target.customerId);
-      const rows = await listPeriodSyncs(tx, target.meterId, target.customerId, target.periodStart);
-      // What Stripe should hold: the cumulative total of the latest succeeded row.
-      let reported = new D([...rows].reverse().find((r) => r.status === 'succeeded')?.cumulativeTotal ?? 0);
+      for (const pair of pairs) await lockBillingPair(tx, creatorId, pair.meterId, pair.customerId);
+      const rows = await listPeriodSyncs(tx, pairs, target.periodStart);
+      const here = rows.filter((r) => targetKey(r) === targetKey(target));
+      const status = new Map(rows.map((r) => [r.syncId, r.status]));
+      const inWindow = (r: BillingSync) => r.eventTimestamp >= window.start && r.eventTimestamp < window.end;
+      const counted = () => here.filter((r) => status.get(r.syncId) === 'succeeded' && inWindow(r));
+      /** What Stripe should hold here from one pair (or all): its succeeded reports; compensations only restore. */
+      const expectedOf = (pair?: BillingPair) =>
+        counted()
+          .filter((r) => !r.compensates && (!pair || pairKey(r) === pairKey(pair)))
+          .reduce((sum, r) => sum.plus(r.quantityDelta), new D(0));
       const actions: string[] = [];
       // Stripe's total may not include a report made shortly before it was read (its
       // summaries are eventually consistent), nor one made after (a report run between the
       // read and this lock): judged against it, such a report would look lost and be sent
-      // again. Nothing of such a pair is corrected until its reports are older than the lag.
-      const settling = rows.some((r) => r.reportedAt !== null && r.reportedAt.getTime() > readAt.getTime() - rt.env.STRIPE_SUMMARY_LAG_MS);
-      const unanswered = rows.filter((r) => r.status === 'unknown');
-      if (stripeQuantity !== null && !settling) {
+      // again. Nothing here is corrected until its reports are older than the lag.
+      const settling = here.some((r) => r.reportedAt !== null && r.reportedAt.getTime() > readAt.getTime() - rt.env.STRIPE_SUMMARY_LAG_MS);
+      const unanswered = here.filter((r) => r.status === 'unknown');
+      if (stripeTotal !== null && !settling) {
         for (const row of unanswered) {
-          const applied = new D(stripeQuantity).greaterThanOrEqualTo(row.cumulativeTotal);
-          if (applied) reported = D.max(reported, row.cumulativeTotal);
+          if (!inWindow(row)) {
+            actions.push(`${row.identifier} left unknown: its timestamp is outside the period's whole minutes, which Stripe's summaries cannot tell apart`);
+            continue;
+          }
+          // A report applied adds its quantity; a compensation applied brings Stripe back to what it should hold.
+          const needed = row.compensates ? expectedOf() : expectedOf().plus(row.quantityDelta);
+          const applied = stripeTotal.greaterThanOrEqualTo(needed) || withinStripeRounding(stripeTotal, needed, counted().length + 1);
+          status.set(row.syncId, applied ? 'succeeded' : 'failed');
           await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
           actions.push(`${row.identifier} ${applied ? 'applied' : 'not applied'}`);
           summary.resolved++;
         }
       }
-      const counter = (await readCounters(tx, [{ meterId: target.meterId, customerId: target.customerId, periodStart: target.periodStart }])).values().next().value;
-      const ours = billedQuantity(meter, counter?.value ?? '0');
-      const drift = stripeQuantity === null ? null : new D(stripeQuantity).minus(reported);
+      const expected = expectedOf();
+      const drift = stripeTotal === null ? null : withinStripeRounding(stripeTotal, expected, counted().length) ? new D(0) : stripeTotal.minus(expected);
       const open = rows.some((r) => r.status === 'pending' || r.status === 'in_flight');
+      // Drift is the business of the pair that reported here last: it gets any compensation.
+      const holder = here.length > 0 ? here.reduce((a, b) => (b.createdAt > a.createdAt || (b.createdAt.getTime() === a.createdAt.getTime() && b.sequence > a.sequence) ? b : a)) : null;
       let compensation: BillingSync | null = null;
       let overReported = false;
       if (error) summary.errors++;
       else if (drift?.isZero()) summary.in_sync++;
       else summary.drifting++;
       const drifting = drift !== null && !drift.isZero();
-      if (drift && drifting) rt.log.warn({ creatorId, meterId: target.meterId, customerId: target.customerId, drift: toWire(drift) }, 'Stripe total differs from the ledger');
+      if (drift && drifting) rt.log.warn({ creatorId, stripeCustomerId: target.stripeCustomerId, eventName: target.stripeEventName, drift: toWire(drift) }, 'Stripe total differs from the ledger');
       if (settling) {
         // Left to a later reconciliation, once the reports are older than the lag.
-        if (drifting || (stripeQuantity !== null && unanswered.length > 0)) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
-      } else if (drift !== null && !drift.isZero()) {
+        if (drifting || (stripeTotal !== null && unanswered.length > 0)) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
+      } else if (drift && drifting && holder) {
         if (open) actions.push('not corrected: a report of this pair is still open');
         else if (drift.isPositive()) {
           overReported = true;
           summary.over_reported++;
           actions.push(OVER_REPORTED_REASON);
         } else if (now.getTime() - target.periodEnd.getTime() <= MAX_EVENT_AGE_MS) {
-          const last = rows[rows.length - 1]!;
-          const sequence = last.sequence + 1;
+          const own = rows.filter((r) => pairKey(r) === pairKey(holder));
+          const sequence = Math.max(...own.map((r) => r.sequence)) + 1;
+          const standing = [...own].reverse().find((r) => status.get(r.syncId) !== 'failed')?.cumulativeTotal ?? '0';
           // Stripe refuses values past 15 significant digits: compensate what fits; the
           // next reconciliation finds the rest still missing and sends it.
           const missing = drift.negated().toSignificantDigits(STRIPE_SIGNIFICANT_DIGITS, D.ROUND_DOWN);
           compensation = await insertSync(tx, {
             creatorId,
             syncId: randomUUID(),
-            meterId: target.meterId,
-            customerId: target.customerId,
+            meterId: holder.meterId,
+            customerId: holder.customerId,
             periodStart: target.periodStart,
             periodEnd: target.periodEnd,
             sequence,
             quantityDelta: toWire(missing),
-            cumulativeTotal: toWire(reported),
-            identifier: syncIdentifier(creatorId, target.meterId, target.customerId, target.periodStart, sequence),
+            // The pair's total did not move: the next report goes on from where it was.
+            cumulativeTotal: standing,
+            compensates: true,
+            identifier: syncIdentifier(creatorId, holder.meterId, holder.customerId, target.periodStart, sequence),
             eventTimestamp: eventTimestamp({ start: target.periodStart, end: target.periodEnd }, now),
             stripeEventName: target.stripeEventName,
             stripeCustomerId: target.stripeCustomerId,
             stripeAccountId: target.stripeAccountId,
-            stripeSubscriptionItemId: last.stripeSubscriptionItemId,
+            stripeSubscriptionItemId: holder.stripeSubscriptionItemId,
             status: 'pending',
-            lastError: `compensation: Stripe held ${toWire(new D(stripeQuantity!))} of ${toWire(reported)}`,
+            lastError: `compensation: Stripe held ${toWire(stripeTotal!)} of ${toWire(expected)}`,
             createdAt: now,
           });
           actions.push(`compensating ${toWire(missing)} with ${compensation.identifier}`);
         }
       }
-      const record = {
-        creatorId,
-        meterId: target.meterId,
-        customerId: target.customerId,
-        periodStart: target.periodStart,
-        periodEnd: target.periodEnd,
-        ourQuantity: toWire(ours),
-        reportedQuantity: toWire(reported),
-        stripeQuantity: stripeQuantity === null ? null : toWire(new D(stripeQuantity)),
-        drift: drift === null ? null : toWire(drift),
-        error: overReported ? OVER_REPORTED_REASON : error,
-        action: actions.length ? actions.join('; ') : 'none',
-        checkedAt: now,
-      };
-      await upsertReconciliation(tx, record);
-      return { compensation, record };
+      const shared = pairs.length > 1 ? ` (Stripe meter ${target.stripeEventName} of ${target.stripeCustomerId} is fed by ${pairs.length} of our meters × customers)` : '';
+      for (const pair of pairs) {
+        const counter = (await readCounters(tx, [{ meterId: pair.meterId, customerId: pair.customerId, periodStart: target.periodStart }])).values().next().value;
+        const share = expectedOf(pair);
+        // Each pair shows its share of Stripe's total; the difference is the holder's.
+        const ownDrift = drift === null ? null : holder && pairKey(holder) === pairKey(pair) ? drift : new D(0);
+        const part = {
+          ourQuantity: toWire(billedQuantity(meters.get(pair.meterId)!, counter?.value ?? '0')),
+          reportedQuantity: toWire(share),
+          stripeQuantity: ownDrift === null ? null : toWire(roundQuantity(share.plus(ownDrift))),
+          drift: ownDrift === null ? null : toWire(roundQuantity(ownDrift)),
+          error: overReported && ownDrift && !ownDrift.isZero() ? OVER_REPORTED_REASON : error,
+          action: actions.length ? actions.join('; ') + shared : 'none',
+        };
+        await record(tx, pair, target, part);
+      }
+      return { compensation, drift };
     });
     if (decided.compensation) {
       const row = decided.compensation;
       const outcome = await new BillingService(rt, creatorId).sendCompensation(row.syncId, row.stripeAccountId);
       if (outcome.status === 'reported') {
         summary.compensated++;
-        const corrected = new D(decided.record.stripeQuantity!).plus(row.quantityDelta);
-        await withCreator(rt.db, creatorId, (tx) =>
-          upsertReconciliation(tx, {
-            ...decided.record,
-            stripeQuantity: toWire(corrected),
-            drift: toWire(corrected.minus(decided.record.reportedQuantity)),
-            action: `compensated: Stripe held ${decided.record.stripeQuantity}, sent ${row.quantityDelta} as ${row.identifier}`,
-          }),
-        );
+        const key = `${pairKey(row)}|${target.periodStart.toISOString()}`;
+        const before = records.get(key)!;
+        const corrected = {
+          ...before,
+          stripeQuantity: toWire(roundQuantity(new D(before.stripeQuantity!).plus(row.quantityDelta))),
+          drift: toWire(roundQuantity(new D(before.drift!).plus(row.quantityDelta))),
+          action: `compensated: Stripe held ${toWire(roundQuantity(new D(before.stripeQuantity!)))}, sent ${row.quantityDelta} as ${row.identifier}`,
+        };
+        records.set(key, corrected);
+        await withCreator(rt.db, creatorId, (tx) => upsertReconciliation(tx, corrected));
       }
     }
   }

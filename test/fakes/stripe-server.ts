@@ -328,6 +328,9 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
         if (start === undefined) throw missing('start_time');
         if (end === undefined) throw missing('end_time');
         if (end <= start) throw invalid('end_time must be after start_time.', 'end_time');
+        // Stripe aggregates by the minute: a window that cuts one is refused.
+        if (start % 60 !== 0) throw invalid('start_time must be aligned with minute boundaries.', 'start_time');
+        if (end % 60 !== 0) throw invalid('end_time must be aligned with minute boundaries.', 'end_time');
         const sum = acct.events
           .filter((e) => e.eventName === meter.event_name && e.customer === customer && e.timestamp >= start && e.timestamp < end)
           .reduce((acc, e) => acc.plus(e.value), new Decimal(0));

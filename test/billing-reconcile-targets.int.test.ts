@@ -1,0 +1,164 @@
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import { useTestDatabase } from './harness/db.js';
+import { createLinkedMeter, syncToStripe } from './harness/stripe-linked.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+
+/**
+ * Reconciliation asks Stripe what one of its summaries can answer — one Stripe customer's
+ * total on one Stripe meter over whole minutes — and compares it with what every report
+ * sent there adds up to: periods that do not start on a minute, two of our meters feeding
+ * one Stripe meter, a customer re-linked to another Stripe customer mid-period, and totals
+ * a double cannot hold all reconcile in sync, and a loss among them is compensated once.
+ */
+const { url } = await useTestDatabase();
+let fake: FakeStripe;
+let server: TestServer;
+/** The clock of the server and of the fake Stripe. */
+let clock = new Date('2026-12-03T09:15:40Z');
+
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  fake.setNow(() => clock);
+  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_SUMMARY_LAG_MS: '0' }, now: () => clock });
+});
+afterAll(async () => {
+  await server?.close();
+  await fake?.close();
+});
+
+type Linked = Awaited<ReturnType<typeof createLinkedMeter>>;
+
+const meterEventsSent = () => fake.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
+
+async function reconcile(c: Linked) {
+  const run = await c.call('POST', '/api/usage/billing/reconcile');
+  expect(run.status, run.text).toBe(200);
+  return run.json;
+}
+
+async function statusRows(c: Linked) {
+  const status = await c.call('GET', '/api/usage/billing/status');
+  expect(status.status, status.text).toBe(200);
+  return status.json.rows as Array<Record<string, unknown>>;
+}
+
+const sumMeter = (event_name: string) => ({ event_name, display_name: event_name, aggregation_type: 'sum', unit_name: 'units', plan_limits: [{ plan_name: 'ov', limit_value: null }] });
+
+describe('reconciliation against what each Stripe summary covers', () => {
+  it('a period anchored at 09:15:30: reports are stamped inside its whole minutes, reconciliation asks Stripe for those minutes and is in sync; a lost report is compensated', async () => {
+    clock = new Date('2026-12-03T09:15:40Z');
+    // Given a customer whose periods start on the 3rd at 09:15:30, ten seconds into the current one
+    const c = await createLinkedMeter(server, fake, sumMeter('frames'));
+    const anchored = await c.call('PUT', '/api/usage/customers/s1', { billing_anchor: '2026-10-03T09:15:30Z' });
+    expect(anchored.status, anchored.text).toBe(200);
+    // When it uses 5 now and 3 late for the period that ended ten seconds ago, and we report
+    const track = await c.call('POST', '/api/usage/track', [
+      { event_name: 'frames', user_id: 's1', value: 5 },
+      { event_name: 'frames', user_id: 's1', value: 3, timestamp: '2026-12-03T09:15:10Z' },
+    ]);
+    expect(track.json.results.map((r: { status: number }) => r.status)).toEqual([201, 201]);
+    expect(await syncToStripe(c.call)).toMatchObject({ pairs: 2, reported: 2 });
+
+    // Then each event is inside its period's whole minutes: the current one at its first
+    // whole minute (20 s ahead, which Stripe takes), the closed one at its last whole minute's last second
+    const events = fake.events.filter((e) => e.account === c.account);
+    expect(events.map((e) => [e.value, new Date(e.timestamp * 1000).toISOString()])).toEqual([
+      ['5', '2026-12-03T09:16:00.000Z'],
+      ['3', '2026-12-03T09:14:59.000Z'],
+    ]);
+    // And reconciliation asks Stripe for minute-aligned windows (it refuses others) and finds both in sync
+    expect(await reconcile(c)).toMatchObject({ pairs: 2, in_sync: 2, drifting: 0, errors: 0, compensated: 0 });
+    const summaries = fake.requests.filter((r) => r.path.endsWith('/event_summaries') && r.authorization.includes(c.account.slice(4)));
+    expect(summaries.length).toBeGreaterThan(0);
+    for (const rows of await statusRows(c)) expect(rows).toMatchObject({ status: 'in_sync', drift: '0' });
+
+    // When Stripe loses the current period's report, the next reconciliation sends it again, once
+    fake.loseEvent({ account: c.account, identifier: events[0]!.identifier });
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, drifting: 1, compensated: 1, errors: 0 });
+    expect(await reconcile(c)).toMatchObject({ in_sync: 2, compensated: 0 });
+    const window = { start: new Date('2026-12-03T09:16:00Z'), end: new Date('2027-01-03T09:15:00Z') };
+    expect(fake.total({ account: c.account, eventName: events[0]!.eventName, customer: events[0]!.customer, ...window })).toBe('5');
+    expect(fake.duplicateIdentifiers()).toEqual([]);
+  });
+
+  it('an archived meter and its successor feeding one Stripe meter reconcile against their sum; a loss is compensated on the one that reported last', async () => {
+    clock = new Date('2026-12-10T12:00:00Z');
+    // Given a linked meter whose 5 are reported, then archived, and a successor sending to the same Stripe meter 3 more
+    const c = await createLinkedMeter(server, fake, sumMeter('gpu'));
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'gpu', user_id: 's1', value: 5 })).status).toBe(201);
+    await syncToStripe(c.call);
+    const stripeEventName = (await c.call('GET', `/api/usage/meters/${c.meterId}`)).json.stripe_meter_event_name as string;
+    expect((await c.call('DELETE', `/api/usage/meters/${c.meterId}`)).status).toBe(200);
+    const successor = await c.call('POST', '/api/usage/meters', sumMeter('gpu_v2'));
+    expect(successor.status, successor.text).toBe(201);
+    expect((await c.call('PATCH', `/api/usage/meters/${successor.json.id}`, { stripe_meter_event_name: stripeEventName })).status).toBe(200);
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'gpu_v2', user_id: 's1', value: 3 })).status).toBe(201);
+    clock = new Date('2026-12-10T12:05:00Z');
+    expect(await syncToStripe(c.call)).toMatchObject({ pairs: 2, reported: 1, up_to_date: 1 });
+    expect(c.stripeTotal()).toBe('8');
+
+    // When reconciliation runs, then Stripe's 8 is what the two reported together: in sync, nothing over-reported
+    expect(await reconcile(c)).toMatchObject({ pairs: 1, in_sync: 1, drifting: 0, over_reported: 0, compensated: 0 });
+    const rows = await statusRows(c);
+    expect(rows.map((r) => [r.meter_id, r.stripe_quantity, r.drift, r.status]).sort()).toEqual(
+      [
+        [c.meterId, '5', '0', 'in_sync'],
+        [successor.json.id, '3', '0', 'in_sync'],
+      ].sort(),
+    );
+
+    // When Stripe loses the archived meter's report, then the missing 5 is sent once, on the successor's ledger
+    const lost = fake.events.find((e) => e.account === c.account && e.value === '5')!;
+    fake.loseEvent({ account: c.account, identifier: lost.identifier });
+    const before = meterEventsSent();
+    expect(await reconcile(c)).toMatchObject({ pairs: 1, drifting: 1, compensated: 1 });
+    expect(meterEventsSent()).toBe(before + 1);
+    expect(c.stripeTotal()).toBe('8');
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, compensated: 0 });
+    // And later usage is reported on top as before: the compensation moved no total
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'gpu_v2', user_id: 's1', value: 2 })).status).toBe(201);
+    expect(await syncToStripe(c.call)).toMatchObject({ reported: 1 });
+    expect(c.stripeTotal()).toBe('10');
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, compensated: 0, over_reported: 0 });
+  });
+
+  it('a customer re-linked to another Stripe customer mid-period: each Stripe customer holds what was sent to it, and nothing is sent twice', async () => {
+    clock = new Date('2026-12-11T08:00:00Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('seats'));
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'seats', user_id: 's1', value: 5 })).status).toBe(201);
+    await syncToStripe(c.call);
+    // Given s1 now linked to another Stripe customer, and 3 more used
+    const stripe = new Stripe(c.account.slice('key:'.length), { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    const other = await stripe.customers.create({ email: 's1-new@example.com' });
+    expect((await c.call('PUT', '/api/usage/customers/s1', { stripe_customer_id: other.id })).status).toBe(200);
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'seats', user_id: 's1', value: 3 })).status).toBe(201);
+    clock = new Date('2026-12-11T08:05:00Z');
+    await syncToStripe(c.call);
+    const eventName = (await c.call('GET', `/api/usage/meters/${c.meterId}`)).json.stripe_meter_event_name as string;
+    expect(fake.total({ account: c.account, eventName, customer: other.id })).toBe('3');
+
+    // When reconciliation runs: both Stripe customers are in sync, the new one is not "missing" the 5 the old one holds
+    const before = meterEventsSent();
+    expect(await reconcile(c)).toMatchObject({ pairs: 2, in_sync: 2, drifting: 0, compensated: 0, over_reported: 0 });
+    expect(meterEventsSent()).toBe(before);
+    expect(c.stripeTotal()).toBe('5');
+    expect(fake.total({ account: c.account, eventName, customer: other.id })).toBe('3');
+    expect(await statusRows(c)).toEqual([expect.objectContaining({ quantity: '8', reported_quantity: '8', stripe_quantity: '8', drift: '0', status: 'in_sync' })]);
+  });
+
+  it('a total a double cannot hold (1,000,000,000.000000001) is in sync, not compensated night after night', async () => {
+    clock = new Date('2026-12-12T08:00:00Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('bytes'));
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'bytes', user_id: 's1', value: '1000000000.000000001' })).status).toBe(201);
+    await syncToStripe(c.call);
+    expect(c.sent()).toEqual(['1000000000', '0.000000001']);
+    const before = meterEventsSent();
+    // Stripe sums in doubles: its summary says 1000000000
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, drifting: 0, compensated: 0 });
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, drifting: 0, compensated: 0 });
+    expect(meterEventsSent()).toBe(before);
+    expect(await statusRows(c)).toEqual([expect.objectContaining({ quantity: '1000000000.000000001', drift: '0', status: 'in_sync' })]);
+  });
+});
