@@ -98,6 +98,35 @@ describe('the seed document, verbatim', () => {
     expect(feature.status).toBe(201);
     expect(feature.json.usage.used).toBe('5');
   });
+
+  it('a duration meter keeps its unit once it has usage: its limits and what Stripe holds are in that unit', async () => {
+    const { call } = await creator();
+    const meter = await call('POST', '/api/usage/meters', {
+      event_name: 'render_time',
+      display_name: 'Render time',
+      aggregation_type: 'duration',
+      unit_name: 'minutes',
+      plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: 0.5 }],
+    });
+    expect(meter.status, meter.text).toBe(201);
+    // Before any usage the unit is a setting like any other
+    const before = await call('PATCH', `/api/usage/meters/${meter.json.id}`, { unit_name: 'hours' });
+    expect(before.status, before.text).toBe(200);
+    expect((await call('PATCH', `/api/usage/meters/${meter.json.id}`, { unit_name: 'minutes' })).status).toBe(200);
+    await call('PUT', '/api/usage/customers/u1', { plan_name: 'pro' });
+    expect((await call('POST', '/api/usage/track', { event_name: 'render_time', user_id: 'u1', value: 900 })).status).toBe(201);
+
+    // Once used: 409 naming the field, and nothing changes
+    const after = await call('PATCH', `/api/usage/meters/${meter.json.id}`, { unit_name: 'hours', display_name: 'Renamed' });
+    expect(after.status, after.text).toBe(409);
+    expect(after.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(after.json).toMatchObject({ type: expect.stringMatching(/\/meter-unit-fixed$/), status: 409, errors: [{ field: 'unit_name' }] });
+    expect((await call('GET', `/api/usage/meters/${meter.json.id}`)).json).toMatchObject({ unit_name: 'minutes', display_name: 'Render time' });
+    const usage = await call('GET', '/api/usage/customers/u1/usage');
+    expect(usage.json.meters[0]).toMatchObject({ used: '15', limit: '10', overage_quantity: '5', overage_amount: '2.5' });
+    // The same unit again, or another field, is fine
+    expect((await call('PATCH', `/api/usage/meters/${meter.json.id}`, { unit_name: 'minutes', display_name: 'Render' })).status).toBe(200);
+  });
 });
 
 describe('tRPC ingestion', () => {

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, lte, or } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
-import { meterPlanLimits, usageMeters, type AggregationType, type BillingModel } from '../schema.js';
+import { meterPlanLimits, usageAggregates, usageMeters, type AggregationType, type BillingModel } from '../schema.js';
 
 export type PlanLimit = {
   planName: string;
@@ -184,4 +184,14 @@ export async function findPlanLimitAt(tx: Queryable, meterId: string, planName: 
     )
     .limit(1);
   return row ? fromDbLimit(row) : null;
+}
+
+/** Whether a meter has recorded any event (any customer, any period). */
+export async function meterHasUsage(tx: Queryable, meterId: string): Promise<boolean> {
+  const [row] = await tx
+    .select({ meterId: usageAggregates.meterId })
+    .from(usageAggregates)
+    .where(and(eq(usageAggregates.meterId, meterId), gt(usageAggregates.eventCount, 0)))
+    .limit(1);
+  return row !== undefined;
 }

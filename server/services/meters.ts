@@ -6,6 +6,7 @@ import {
   insertMeter,
   insertPlanLimits,
   listMeters as listMeterRows,
+  meterHasUsage,
   updateMeterRow,
   type Meter,
   type NewPlanLimit,
@@ -83,6 +84,16 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
     if (meter.archivedAt) throw conflict('meter_archived', 'This meter is archived; create a new one.');
     if (input.unit_name !== undefined && meter.aggregationType === 'duration' && !(DURATION_UNITS as readonly string[]).includes(input.unit_name)) {
       throw validationError([{ field: 'unit_name', message: `must be one of ${DURATION_UNITS.join(', ')} for a duration meter` }]);
+    }
+    // A duration meter's unit converts every recorded second, its limits (in that unit) and
+    // the totals reported to Stripe: changed once usage exists, the period's total would
+    // turn into another unit under the same limits and next to what Stripe already holds.
+    if (input.unit_name !== undefined && input.unit_name !== meter.unitName && meter.aggregationType === 'duration' && (await meterHasUsage(tx, meterId))) {
+      throw conflict(
+        'meter_unit_fixed',
+        `This duration meter has recorded usage in ${meter.unitName}; its limits, overage and what was reported to Stripe are in that unit. Create a new meter to measure in ${input.unit_name}.`,
+        'unit_name',
+      );
     }
     const overlap = (input.remove_plans ?? []).filter((p) => input.plan_limits?.some((l) => l.plan_name === p));
     if (overlap.length > 0) throw validationError([{ field: 'remove_plans', message: `cannot both set and remove ${overlap.join(', ')}` }]);
