@@ -133,6 +133,12 @@ export const creatorSettings = pgTable('creator_settings', {
    */
   stripeConnectAccountId: text(),
   stripeReportIntervalMinutes: integer().notNull().default(5),
+  /**
+   * The invoice finalization grace set in the creator's Stripe account (Stripe's default
+   * 1 h, at most 72 h): usage reported for a period after its end + this is in Stripe's
+   * meter but not on the period's invoice, already finalized.
+   */
+  stripeInvoiceGraceHours: integer().notNull().default(1),
   /** Signing secret (whsec_…) of the creator's Stripe webhook endpoint, AES-256-GCM like the key. */
   stripeWebhookSecretEncrypted: text(),
   stripeLastReportAt: timestamp({ withTimezone: true, mode: 'date' }),

@@ -63,7 +63,8 @@ describe('reconciliation against what each Stripe summary covers', () => {
 
     // Then each event is inside its period's whole minutes: the current one at its first
     // whole minute (20 s ahead, which Stripe takes), the closed one at its last whole minute's last second
-    const events = fake.events.filter((e) => e.account === c.account);
+    // (the two periods are reported side by side: in either order)
+    const events = fake.events.filter((e) => e.account === c.account).sort((a, b) => b.timestamp - a.timestamp);
     expect(events.map((e) => [e.value, new Date(e.timestamp * 1000).toISOString()])).toEqual([
       ['5', '2026-12-03T09:16:00.000Z'],
       ['3', '2026-12-03T09:14:59.000Z'],
@@ -160,5 +161,39 @@ describe('reconciliation against what each Stripe summary covers', () => {
     expect(await reconcile(c)).toMatchObject({ in_sync: 1, drifting: 0, compensated: 0 });
     expect(meterEventsSent()).toBe(before);
     expect(await statusRows(c)).toEqual([expect.objectContaining({ quantity: '1000000000.000000001', drift: '0', status: 'in_sync' })]);
+  });
+});
+
+describe('usage reported after Stripe finalized the period’s invoice', () => {
+  it('is counted apart on the status (in Stripe’s meter, not on the invoice), by the invoice grace the creator set in Stripe', async () => {
+    // Given a clock 10 minutes into December and Stripe's default invoice grace (1 h)
+    clock = new Date('2026-12-01T00:10:00Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('exports'));
+    expect((await c.call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ invoice_grace_hours: 1 });
+    // When a late November event is reported within the hour, and another three hours into December (inside our 24 h late-event grace)
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'exports', user_id: 's1', value: 4, timestamp: '2026-11-30T23:58:00Z' })).status).toBe(201);
+    await syncToStripe(c.call);
+    clock = new Date('2026-12-01T03:00:00Z');
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'exports', user_id: 's1', value: 2, timestamp: '2026-11-30T23:59:00Z' })).status).toBe(201);
+    await syncToStripe(c.call);
+
+    // Then Stripe's meter holds 6 for November, and the status says 2 of them came after its invoice was finalized
+    expect(c.stripeTotal()).toBe('6');
+    const november = async () => (await statusRows(c)).find((r) => r.period_start === '2026-11-01T00:00:00.000Z');
+    expect(await november()).toMatchObject({ quantity: '6', reported_quantity: '6', after_invoice_quantity: '2' });
+
+    // When the creator says their Stripe invoices wait 24 h before finalizing, nothing was late
+    const set = await c.call('PUT', '/api/usage/settings/stripe', { invoice_grace_hours: 24 });
+    expect(set.status, set.text).toBe(200);
+    expect(set.json).toMatchObject({ invoice_grace_hours: 24 });
+    expect(await november()).toMatchObject({ after_invoice_quantity: '0' });
+
+    // Bad values are refused with the field named, and change nothing
+    for (const bad of [73, -1, 1.5, '24']) {
+      const refused = await c.call('PUT', '/api/usage/settings/stripe', { invoice_grace_hours: bad });
+      expect(refused.status, refused.text).toBe(422);
+      expect(refused.json.errors).toEqual([expect.objectContaining({ field: 'invoice_grace_hours' })]);
+    }
+    expect((await c.call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ invoice_grace_hours: 24 });
   });
 });

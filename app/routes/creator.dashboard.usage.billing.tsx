@@ -144,6 +144,9 @@ function ConnectionSummary({ stripe }: { stripe: LoaderData['stripe'] }) {
         <dd className="mt-1 text-tremor-content-strong" data-testid="stripe-interval">
           Every {stripe.report_interval_minutes} {stripe.report_interval_minutes === 1 ? 'minute' : 'minutes'}
         </dd>
+        <dd className="mt-1 text-tremor-label text-tremor-content" data-testid="stripe-invoice-grace">
+          Invoices finalize {stripe.invoice_grace_hours} h after a period ends (as set in Stripe)
+        </dd>
       </div>
       <div>
         <dt className="text-tremor-label text-tremor-content">Last report</dt>
@@ -350,6 +353,12 @@ function HealthTable({ rows }: { rows: Row[] }) {
                 <BillingStatusBadge status={row.status} />
                 {row.status !== 'in_sync' ? <p className="mt-1 break-words text-tremor-label text-tremor-content">{reasonOf(row)}</p> : null}
                 {row.attempts > 1 ? <p className="mt-1 text-tremor-label text-tremor-content">{row.attempts} attempts</p> : null}
+                {row.after_invoice_quantity !== '0' ? (
+                  <p className="mt-1 break-words text-tremor-label text-amber-700" data-testid="after-invoice">
+                    {row.after_invoice_quantity} reported after Stripe finalized this period’s invoice: in Stripe’s meter, not on the invoice. Bill it by hand, or
+                    lengthen the invoice grace in Stripe.
+                  </p>
+                ) : null}
               </TableCell>
             </TableRow>
           ))}

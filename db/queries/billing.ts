@@ -9,6 +9,7 @@ export type StripeSettings = {
   secretKeyEncrypted: string | null;
   connectAccountId: string | null;
   reportIntervalMinutes: number;
+  invoiceGraceHours: number;
   lastReportAt: Date | null;
 };
 
@@ -18,6 +19,7 @@ export async function findStripeSettings(tx: Queryable): Promise<StripeSettings 
       secretKeyEncrypted: creatorSettings.stripeSecretKeyEncrypted,
       connectAccountId: creatorSettings.stripeConnectAccountId,
       reportIntervalMinutes: creatorSettings.stripeReportIntervalMinutes,
+      invoiceGraceHours: creatorSettings.stripeInvoiceGraceHours,
       lastReportAt: creatorSettings.stripeLastReportAt,
     })
     .from(creatorSettings);
@@ -26,7 +28,7 @@ export async function findStripeSettings(tx: Queryable): Promise<StripeSettings 
 
 export async function updateStripeSettingsRow(
   tx: Queryable,
-  patch: Partial<{ stripeSecretKeyEncrypted: string | null; stripeConnectAccountId: string | null; stripeReportIntervalMinutes: number; stripeLastReportAt: Date }>,
+  patch: Partial<{ stripeSecretKeyEncrypted: string | null; stripeConnectAccountId: string | null; stripeReportIntervalMinutes: number; stripeInvoiceGraceHours: number; stripeLastReportAt: Date }>,
   at: Date,
 ): Promise<void> {
   await tx.update(creatorSettings).set({ ...patch, updatedAt: at });
@@ -120,10 +122,12 @@ export type SyncStatusRow = {
   lastError: string | null;
   attempts: number;
   lastReportedAt: Date | null;
+  /** Reported after the period's invoice was finalized: in Stripe's meter, not on that invoice. */
+  afterInvoice: string;
 };
 
-/** Per customer × meter × period: what succeeded, and the latest row's status. */
-export async function listSyncStatus(tx: Queryable): Promise<SyncStatusRow[]> {
+/** Per customer × meter × period: what was reported, the last row's state, and what went out after the period's invoice was finalized (`invoiceGraceHours` after its end). */
+export async function listSyncStatus(tx: Queryable, invoiceGraceHours: number): Promise<SyncStatusRow[]> {
   const rows = await tx.execute<{
     meter_id: string;
     customer_id: string;
@@ -136,9 +140,13 @@ export async function listSyncStatus(tx: Queryable): Promise<SyncStatusRow[]> {
     last_error: string | null;
     attempts: number;
     last_reported_at: string | null;
+    after_invoice: string;
   }>(sql`
     select s.meter_id, s.customer_id, c.user_id, m.event_name, s.period_start, max(s.period_end) as period_end,
       coalesce(max(s.cumulative_total) filter (where s.status = 'succeeded'), 0)::text as reported,
+      coalesce(sum(s.quantity_delta) filter (
+        where s.status = 'succeeded' and not s.compensates and s.created_at > s.period_end + make_interval(hours => ${invoiceGraceHours})
+      ), 0)::text as after_invoice,
       (array_agg(s.status order by s.sequence desc))[1] as last_status,
       (array_agg(s.last_error order by s.sequence desc))[1] as last_error,
       sum(s.attempts)::int as attempts,
@@ -160,6 +168,7 @@ export async function listSyncStatus(tx: Queryable): Promise<SyncStatusRow[]> {
     lastError: r.last_error,
     attempts: Number(r.attempts),
     lastReportedAt: r.last_reported_at ? new Date(r.last_reported_at) : null,
+    afterInvoice: r.after_invoice,
   }));
 }
 

@@ -882,6 +882,7 @@ export type BillingStripeSettingsOutput = {
   configured: null | "secret_key" | "connect";
   connect_account_id: null | string;
   report_interval_minutes: number;
+  invoice_grace_hours: number;
   last_report_at: null | string;
   webhook_configured: boolean;
   webhook_path: string;
@@ -891,6 +892,7 @@ export type BillingUpdateStripeSettingsInput = {
   secret_key?: undefined | string;
   connect_account_id?: undefined | string;
   report_interval_minutes?: undefined | number;
+  invoice_grace_hours?: undefined | number;
   webhook_secret?: undefined | string;
 };
 
@@ -898,6 +900,7 @@ export type BillingUpdateStripeSettingsOutput = {
   configured: null | "secret_key" | "connect";
   connect_account_id: null | string;
   report_interval_minutes: number;
+  invoice_grace_hours: number;
   last_report_at: null | string;
   webhook_configured: boolean;
   webhook_path: string;
@@ -974,6 +977,7 @@ export type BillingStatusOutput = {
     last_error: null | string;
     attempts: number;
     last_reported_at: null | string;
+    after_invoice_quantity: string;
   }>;
 };
 

@@ -10,6 +10,8 @@ export const ZUpdateStripeSettingsInput = z
     /** Or a Connect account, reached with the platform key. */
     connect_account_id: z.string().regex(/^acct_[A-Za-z0-9]{4,}$/, 'must be a Stripe account id (acct_…)').optional(),
     report_interval_minutes: z.number().int().min(1).max(1440).optional(),
+    /** The invoice finalization grace set in Stripe (its default 1 h; Stripe allows at most 72). */
+    invoice_grace_hours: z.number({ error: 'must be a whole number of hours' }).int('must be a whole number of hours').min(0, 'must be ≥ 0').max(72, 'must be at most 72 (Stripe’s limit)').optional(),
     /** Signing secret of the Stripe webhook endpoint pointed at `webhook_path` (write-only). */
     webhook_secret: z.string().regex(/^whsec_[A-Za-z0-9+/=_-]{8,}$/, 'must be a Stripe webhook signing secret (whsec_…)').optional(),
   })
@@ -20,6 +22,8 @@ export const ZStripeSettings = z.object({
   configured: z.enum(['secret_key', 'connect']).nullable(),
   connect_account_id: z.string().nullable(),
   report_interval_minutes: z.number().int(),
+  /** Stripe's invoice finalization grace as the creator set it there: usage reported later than the period's end + this is not on its invoice. */
+  invoice_grace_hours: z.number().int(),
   last_report_at: z.iso.datetime().nullable(),
   webhook_configured: z.boolean(),
   /** Where Stripe sends customer.subscription.* events for this creator. */
@@ -55,6 +59,11 @@ export const ZBillingStatusRow = z.object({
   last_error: z.string().nullable(),
   attempts: z.number().int(),
   last_reported_at: z.iso.datetime().nullable(),
+  /**
+   * Reported after Stripe finalized the period's invoice (its end + invoice_grace_hours):
+   * in Stripe's meter, not on that invoice — bill it by hand. "0" when none.
+   */
+  after_invoice_quantity: z.string(),
 });
 export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow) });
 

@@ -405,6 +405,7 @@ export type StripeSettingsView = {
   configured: 'secret_key' | 'connect' | null;
   connect_account_id: string | null;
   report_interval_minutes: number;
+  invoice_grace_hours: number;
   last_report_at: string | null;
   webhook_configured: boolean;
   webhook_path: string;
@@ -412,12 +413,13 @@ export type StripeSettingsView = {
 
 const toView = (
   creatorId: string,
-  s: { secretKeyEncrypted: string | null; connectAccountId: string | null; reportIntervalMinutes: number; lastReportAt: Date | null },
+  s: { secretKeyEncrypted: string | null; connectAccountId: string | null; reportIntervalMinutes: number; invoiceGraceHours: number; lastReportAt: Date | null },
   webhookSecret: string | null,
 ): StripeSettingsView => ({
   configured: s.connectAccountId ? 'connect' : s.secretKeyEncrypted ? 'secret_key' : null,
   connect_account_id: s.connectAccountId,
   report_interval_minutes: s.reportIntervalMinutes,
+  invoice_grace_hours: s.invoiceGraceHours,
   last_report_at: s.lastReportAt?.toISOString() ?? null,
   webhook_configured: webhookSecret !== null,
   webhook_path: `/api/stripe/webhooks/${creatorId}`,
@@ -434,7 +436,7 @@ export async function getStripeSettings(rt: Runtime, creatorId: string): Promise
 export async function updateStripeSettings(
   rt: Runtime,
   creatorId: string,
-  input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number; webhook_secret?: string },
+  input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number; invoice_grace_hours?: number; webhook_secret?: string },
 ): Promise<StripeSettingsView> {
   if (input.secret_key && input.connect_account_id) {
     throw validationError([{ field: 'secret_key', message: 'send either secret_key or connect_account_id, not both' }]);
@@ -451,6 +453,7 @@ export async function updateStripeSettings(
         ...(input.secret_key ? { stripeSecretKeyEncrypted: encryptStripeSecret(rt.env, input.secret_key, rt.log), stripeConnectAccountId: null } : {}),
         ...(input.connect_account_id ? { stripeConnectAccountId: input.connect_account_id, stripeSecretKeyEncrypted: null } : {}),
         ...(input.report_interval_minutes !== undefined ? { stripeReportIntervalMinutes: input.report_interval_minutes } : {}),
+        ...(input.invoice_grace_hours !== undefined ? { stripeInvoiceGraceHours: input.invoice_grace_hours } : {}),
         ...(input.webhook_secret ? { stripeWebhookSecretEncrypted: encryptStripeSecret(rt.env, input.webhook_secret, rt.log) } : {}),
       },
       at,
@@ -482,12 +485,14 @@ export type BillingStatusRow = {
   last_error: string | null;
   attempts: number;
   last_reported_at: string | null;
+  after_invoice_quantity: string;
 };
 
 /** Per customer × meter × period with ledger rows: our total now, what Stripe accepted, Stripe's own total at the last reconciliation, the state. */
 export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<BillingStatusRow[]> {
   return withCreator(rt.db, creatorId, async (tx) => {
-    const rows = await listSyncStatus(tx);
+    await ensureSettings(tx, creatorId);
+    const rows = await listSyncStatus(tx, (await findStripeSettings(tx))!.invoiceGraceHours);
     const meters = new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m]));
     const counters = await readCounters(tx, rows.map((r) => ({ meterId: r.meterId, customerId: r.customerId, periodStart: r.periodStart })));
     const reconciliations = new Map((await listReconciliations(tx)).map((r) => [counterKey(r), r]));
@@ -525,6 +530,7 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
         last_error: r.lastError ?? reconciliation?.error ?? null,
         attempts: r.attempts,
         last_reported_at: r.lastReportedAt?.toISOString() ?? null,
+        after_invoice_quantity: toWire(new D(r.afterInvoice)),
       };
     });
   });

@@ -1,0 +1,1 @@
+ALTER TABLE "creator_settings" ADD COLUMN "stripe_invoice_grace_hours" integer DEFAULT 1 NOT NULL;
