@@ -104,15 +104,24 @@ export type QueueName = keyof typeof QUEUES;
 /**
  * Enqueues a job inside the caller's transaction (pg-boss's drizzle adapter): it exists
  * if and only if that transaction commits.
+ *
+ * `startInMs` delays it by a wait, not to a time: pg-boss starts jobs by the database's
+ * clock, and a time computed by this server's clock would be early or late by the two
+ * clocks' difference — a run that then finds its row "not due yet" by the server's clock
+ * would do nothing and schedule nothing (a webhook left pending for good). A wait is the
+ * same on both clocks.
  */
 export async function enqueueInTx<Q extends QueueName>(
   boss: PgBoss,
   tx: DrizzleTransactionLike,
   queue: Q,
   payload: QueuePayload<Q>,
-  options: { startAfter?: Date; singletonKey?: string } = {},
+  options: { startInMs?: number; singletonKey?: string } = {},
 ): Promise<void> {
-  await boss.send(queue, QUEUES[queue].payload.parse(payload) as object, { ...options, db: fromDrizzle(tx, sql) });
+  const { startInMs, ...rest } = options;
+  // pg-boss reads a numeric startAfter as seconds after the database's now (fractions allowed).
+  const startAfter = startInMs !== undefined && startInMs > 0 ? startInMs / 1000 : undefined;
+  await boss.send(queue, QUEUES[queue].payload.parse(payload) as object, { ...rest, ...(startAfter ? { startAfter } : {}), db: fromDrizzle(tx, sql) });
 }
 export type QueuePayload<Q extends QueueName> = z.infer<(typeof QUEUES)[Q]['payload']>;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];

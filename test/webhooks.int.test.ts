@@ -409,6 +409,32 @@ describe('delivery', () => {
     }
   });
 
+  it('a retry scheduled by a server whose clock is behind the database’s still runs when due, not early and then never', async () => {
+    // Given: this server's clock 8 s behind the database's (pg-boss starts jobs by the database's clock), retries 8 s apart
+    offsetMs = -8_000;
+    Object.assign(WEBHOOK_RETRY, { delaysMs: [8_000], jitter: 0 });
+    const flaky = await startWebhookReceiver();
+    try {
+      const { call, creatorId } = await creator();
+      const endpoint = await receiverEndpoint(call, flaky);
+      flaky.failWith(503, 1);
+      // When: the first attempt fails
+      await notify(server.rt, await alertContext(server.rt, call, creatorId, 'overage_started'));
+      const [first] = await eventually(() => messagesOf(endpoint.id), (rows) => (rows[0]?.attempts ?? 0) >= 1);
+      expect(first!.status).toBe('pending');
+      // Then: the retry the worker runs from the queue delivers it. A retry queued for a time
+      // by the server's clock was startable at once, found the attempt "not due" (the worker
+      // looks for deferred jobs every 5 s: at most 5 s into the 8) and did nothing, leaving
+      // the message pending for good.
+      const [delivered] = await eventually(() => messagesOf(endpoint.id), (rows) => rows[0]?.status === 'delivered', 25_000);
+      expect(delivered).toMatchObject({ status: 'delivered', attempts: 2 });
+      expect(flaky.received.map((d) => d.status)).toEqual([503, 200]);
+      expect(flaky.received[1]!.id).toBe(first!.message_id);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it('sends a signed test event now and answers with the attempt; replays a message with the same webhook-id', async () => {
     const { call, creatorId } = await creator();
     const endpoint = await receiverEndpoint(call);
@@ -529,7 +555,9 @@ describe('delivery', () => {
       const [recheck] = await server.rt.ownerDb.execute<{ start_after: string }>(
         sql`select start_after from pgboss.job where name = 'webhooks.deliver' and singleton_key like ${`${messageIds[0]!}:claim:%`}`,
       );
-      expect(new Date(recheck!.start_after).getTime()).toBe(claimedUntil + 1_000);
+      // A second after the claim lapses, queued as a wait on the database's clock (the same
+      // clock here: equal but for the moment between the run's reading and the insert's).
+      expect(Math.abs(new Date(recheck!.start_after).getTime() - (claimedUntil + 1_000))).toBeLessThan(250);
       expect((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).status).toBe(200);
       // The timeouts are recorded as attempts and the next ones scheduled; the claims are released.
       const settled = await eventually(
@@ -577,6 +605,33 @@ describe('delivery', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(19);
     expect(receiver.received.length).toBe(sentBefore);
     expect(await attemptsOf(message!.message_id)).toEqual([{ status_code: 200, error: null }]);
+  });
+
+  it('a 2xx that arrives after its claim lapsed (another run took the message over) still marks the message delivered', async () => {
+    // A receiver that holds its answer until told
+    const held: http.ServerResponse[] = [];
+    const slow = http.createServer((_req, res) => held.push(res));
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const { call, creatorId } = await creator();
+      const endpoint = await createEndpoint(call, { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`, events: EVENTS });
+      await notify(server.rt, await alertContext(server.rt, call, creatorId));
+      await eventually(async () => held.length, (n) => n === 1);
+      const [message] = await messagesOf(endpoint.id);
+      // Given: while the worker waits for the answer, its claim lapses and another run claims the message
+      await server.rt.ownerDb.execute(sql`update webhook_messages set sending_until = now() + interval '20 seconds' where message_id = ${message!.message_id}`);
+      // When: the receiver answers 200 to the first run
+      held[0]!.writeHead(200).end('ok');
+      // Then: the attempt is on record and the message is delivered — the run holding it now schedules no retry of a message the receiver has
+      await eventually(() => attemptsOf(message!.message_id), (rows) => rows.length === 1);
+      expect(await attemptsOf(message!.message_id)).toEqual([{ status_code: 200, error: null }]);
+      const [after] = await eventually(() => messagesOf(endpoint.id), (rows) => rows[0]?.status !== 'pending', 3_000);
+      expect(after).toMatchObject({ status: 'delivered', attempts: 1, next_attempt_at: null });
+    } finally {
+      for (const res of held) if (!res.writableEnded) res.end();
+      slow.closeAllConnections();
+      slow.close();
+    }
   });
 
   it('deleting an endpoint while a delivery to it is being recorded does not deadlock: the deletion commits, the attempt is on record', async () => {

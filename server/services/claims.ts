@@ -24,13 +24,22 @@ export const isClaimed = (sendingUntil: Date | null, now: Date): boolean => send
 export const holdsClaim = (sendingUntil: Date | null | undefined, until: Date): boolean => sendingUntil?.getTime() === until.getTime();
 
 /**
- * Queues one more run of the row's job for a second after the claim lapses: by then its
+ * Queues one more run of the row's job for a second after the claim lapses (`now` and the
+ * claim on the same clock; the job waits that long on the database's): by then its
  * holder has recorded the outcome, or died and that run sends it. The singletonKey names
  * the claim it waits out; pg-boss does not deduplicate on it in these (standard) queues, so
  * two runs finding one claim queue two such runs — the second finds the row recorded, or
  * claimed by the first, and sends nothing.
  */
-export async function runAgainAfterClaim<Q extends QueueName>(boss: PgBoss, tx: Tx, queue: Q, payload: QueuePayload<Q>, rowId: string, sendingUntil: Date): Promise<void> {
-  const lapse = new Date(sendingUntil.getTime() + 1_000);
-  await enqueueInTx(boss, tx, queue, payload, { startAfter: lapse, singletonKey: `${rowId}:claim:${lapse.getTime()}` });
+export async function runAgainAfterClaim<Q extends QueueName>(
+  boss: PgBoss,
+  tx: Tx,
+  queue: Q,
+  payload: QueuePayload<Q>,
+  rowId: string,
+  sendingUntil: Date,
+  now: Date,
+): Promise<void> {
+  const lapse = sendingUntil.getTime() + 1_000;
+  await enqueueInTx(boss, tx, queue, payload, { startInMs: lapse - now.getTime(), singletonKey: `${rowId}:claim:${lapse}` });
 }

@@ -162,7 +162,7 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
     }
     const now = rt.now();
     if (isClaimed(email.sendingUntil, now)) {
-      await runAgainAfterClaim(rt.boss, tx, 'email.send', { creatorId, emailId }, emailId, email.sendingUntil!);
+      await runAgainAfterClaim(rt.boss, tx, 'email.send', { creatorId, emailId }, emailId, email.sendingUntil!, now);
       return null;
     }
     const until = new Date(now.getTime() + emailClaimMs(rt));

@@ -255,6 +255,20 @@ async function stillClaimed(tx: Tx, messageId: string, until: Date): Promise<Web
   return holdsClaim(message?.sendingUntil, until) ? message : null;
 }
 
+/**
+ * An attempt whose claim lapsed before its answer was recorded (its process stalled past
+ * the margin, and another run may be sending the message again): a 2xx still means the
+ * receiver has it, so a message still pending is delivered — no retry follows from the run
+ * holding it now, whatever that run's own attempt answers. Anything else is left to that run.
+ */
+async function recordLateAnswer(tx: Tx, messageId: string, attempt: WebhookAttempt): Promise<boolean> {
+  if (!isSuccessStatus(attempt.statusCode)) return false;
+  const message = await findMessage(tx, messageId, { forUpdate: true });
+  if (message?.status !== 'pending') return false;
+  await updateMessageRow(tx, messageId, { status: 'delivered', attempts: message.attempts + 1, deliveredAt: attempt.attemptedAt, nextAttemptAt: null });
+  return true;
+}
+
 export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skipped';
 
 /**
@@ -278,7 +292,7 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     const now = rt.now();
     if (message.nextAttemptAt && message.nextAttemptAt.getTime() - now.getTime() > WEBHOOK_RETRY.dueToleranceMs) return 'skipped';
     if (isClaimed(message.sendingUntil, now)) {
-      await runAgainAfterClaim(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, messageId, message.sendingUntil!);
+      await runAgainAfterClaim(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, messageId, message.sendingUntil!, now);
       return 'skipped';
     }
     const endpoint = await findEndpoint(tx, message.endpointId);
@@ -298,9 +312,9 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     const attempt = await recordAttempt(rt, tx, claimed, sent);
     if (!message) {
       // Another run took the message over after this one's claim lapsed: the attempt is on
-      // record, the schedule is that run's.
-      rt.log.warn({ creatorId, messageId }, 'webhook attempt recorded after its claim lapsed');
-      return 'skipped';
+      // record, the schedule is that run's — unless the receiver took it.
+      rt.log.warn({ creatorId, messageId, statusCode: attempt.statusCode }, 'webhook attempt recorded after its claim lapsed');
+      return (await recordLateAnswer(tx, messageId, attempt)) ? 'delivered' : 'skipped';
     }
     const attempts = message.attempts + 1;
     if (isSuccessStatus(attempt.statusCode)) {
@@ -327,7 +341,7 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     await updateMessageRow(tx, messageId, { attempts, nextAttemptAt: next, sendingUntil: null });
     // singletonKey names the attempt, so the queue shows which attempt a job is; the due
     // check above is what keeps a duplicate run from starting a second chain.
-    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: next, singletonKey: `${messageId}:${attempts + 1}` });
+    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startInMs: next.getTime() - nowMs, singletonKey: `${messageId}:${attempts + 1}` });
     return 'retry_scheduled';
   });
 }
@@ -437,10 +451,10 @@ export async function replayWebhookMessage(rt: Runtime, creatorId: string, messa
         // job too many is harmless (a run that finds the message not due does nothing).
         if (message.status === 'pending' && message.nextAttemptAt) {
           const at = new Date(Math.max(message.nextAttemptAt.getTime(), attempt.attemptedAt.getTime()));
-          await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startAfter: at, singletonKey: `${messageId}:${attempts + 1}` });
+          await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startInMs: at.getTime() - attempt.attemptedAt.getTime(), singletonKey: `${messageId}:${attempts + 1}` });
         }
       }
-    }
+    } else await recordLateAnswer(tx, messageId, attempt);
     return { messageId, attempt };
   });
 }
