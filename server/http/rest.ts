@@ -228,7 +228,10 @@ export const REST_ROUTES: RestRoute[] = [
     tag: 'Meters',
     scope: 'admin',
     body: ZUpdateMeterInput,
-    responses: { 200: { description: 'The meter after the change', schema: ZMeter }, 409: { description: 'The meter is archived' } },
+    responses: {
+      200: { description: 'The meter after the change', schema: ZMeter },
+      409: { description: 'The meter is archived (meter-archived), or a duration meter with usage was given another unit_name (meter-unit-fixed)' },
+    },
     handle: async ({ caller, params, body }) => ({
       status: 200,
       body: await caller.meters.update({ ...parseInput(ZIdParam, params), patch: parseInput(ZUpdateMeterInput, body) }),
