@@ -1,5 +1,6 @@
+import { sql } from 'drizzle-orm';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { createLinkedMeter, syncToStripe } from './harness/stripe-linked.js';
@@ -27,6 +28,7 @@ afterAll(async () => {
   await server?.close();
   await fake?.close();
 });
+afterEach(() => fake.clearFaults());
 
 type Linked = Awaited<ReturnType<typeof createLinkedMeter>>;
 
@@ -43,6 +45,19 @@ async function statusRows(c: Linked) {
   expect(status.status, status.text).toBe(200);
   return status.json.rows as Array<Record<string, unknown>>;
 }
+
+/** The ledger of the creator of `c`, oldest first, with each row's user. */
+async function ledger(c: Linked) {
+  const [meter] = await server.rt.ownerDb.execute<{ creator_id: string }>(sql`select creator_id from usage_meters where meter_id = ${c.meterId}`);
+  const creator_id = meter!.creator_id;
+  return server.rt.ownerDb.execute<{ sync_id: string; user_id: string; status: string; identifier: string; quantity_delta: string; event_timestamp: string; stripe_event_name: string; compensates: boolean }>(sql`
+    select s.sync_id, c.user_id, s.status, s.identifier, s.quantity_delta::text, s.event_timestamp::text, s.stripe_event_name, s.compensates
+    from usage_billing_sync s join customers c on c.customer_id = s.customer_id
+    where s.creator_id = ${creator_id} order by s.created_at, s.sequence`);
+}
+
+/** Meter events get 429 with a Retry-After longer than a run waits: reports stay pending. */
+const stripeUnreachable = () => fake.inject({ kind: '429', retryAfterSeconds: 60, pathPrefix: '/v1/billing/meter_events' });
 
 const sumMeter = (event_name: string) => ({ event_name, display_name: event_name, aggregation_type: 'sum', unit_name: 'units', plan_limits: [{ plan_name: 'ov', limit_value: null }] });
 
@@ -195,5 +210,127 @@ describe('usage reported after Stripe finalized the period’s invoice', () => {
       expect(refused.json.errors).toEqual([expect.objectContaining({ field: 'invoice_grace_hours' })]);
     }
     expect((await c.call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ invoice_grace_hours: 24 });
+  });
+
+  it('counts by when Stripe took the report, not when it was written; and counts a compensation sent after the invoice for a report that was on it', async () => {
+    clock = new Date('2026-12-01T00:10:00Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('prints'));
+    const november = async () => (await statusRows(c)).find((r) => r.period_start === '2026-11-01T00:00:00.000Z');
+    // A late November event whose report is written at 00:10 while Stripe is unreachable, and taken at 03:10
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'prints', user_id: 's1', value: 4, timestamp: '2026-11-30T23:58:00Z' })).status).toBe(201);
+    stripeUnreachable();
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ pending: 1 });
+    fake.clearFaults();
+    clock = new Date('2026-12-01T03:10:00Z');
+    await syncToStripe(c.call);
+    expect(await november()).toMatchObject({ reported_quantity: '4', after_invoice_quantity: '4' });
+    // Stripe then loses it and reconciliation sends it again (also after the invoice): still 4 missing from the invoice, not 8
+    fake.loseEvent({ account: c.account, identifier: fake.events.find((e) => e.account === c.account)!.identifier });
+    expect(await reconcile(c)).toMatchObject({ compensated: 1 });
+    expect(await november()).toMatchObject({ after_invoice_quantity: '4' });
+
+    // A report taken in time, lost, and compensated after the invoice: missing from the invoice
+    clock = new Date('2026-12-01T00:10:00Z');
+    const d = await createLinkedMeter(server, fake, sumMeter('scans2'));
+    const novemberOf = async () => (await statusRows(d)).find((r) => r.period_start === '2026-11-01T00:00:00.000Z');
+    expect((await d.call('POST', '/api/usage/track', { event_name: 'scans2', user_id: 's1', value: 6, timestamp: '2026-11-30T23:58:00Z' })).status).toBe(201);
+    await syncToStripe(d.call);
+    expect(await novemberOf()).toMatchObject({ after_invoice_quantity: '0' });
+    clock = new Date('2026-12-01T05:00:00Z');
+    fake.loseEvent({ account: d.account, identifier: fake.events.find((e) => e.account === d.account)!.identifier });
+    expect(await reconcile(d)).toMatchObject({ compensated: 1 });
+    expect(await novemberOf()).toMatchObject({ after_invoice_quantity: '6' });
+  });
+});
+
+describe('reports with no known outcome (unanswered past Stripe’s 24 h identifier window)', () => {
+  it('two of them in one Stripe target are told apart by the quantities in Stripe’s total: the applied one stands, the other is sent again — nothing twice, nothing lost', async () => {
+    clock = new Date('2026-12-10T12:00:00Z');
+    // Given s1 and s2 billed to the same Stripe customer, and Stripe unreachable
+    const c = await createLinkedMeter(server, fake, sumMeter('calls'));
+    const stripeCustomer = (await c.call('PUT', '/api/usage/customers/s1', {})).json.stripe_customer_id as string;
+    expect(stripeCustomer).toMatch(/^cus_/);
+    expect((await c.call('PUT', '/api/usage/customers/s2', { plan_name: 'ov', stripe_customer_id: stripeCustomer })).status).toBe(201);
+    stripeUnreachable();
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's1', value: 30 })).status).toBe(201);
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ pending: 1 });
+    clock = new Date(clock.getTime() + 60_000);
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's2', value: 100 })).status).toBe(201);
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ pending: 2 });
+    fake.clearFaults();
+    // …s2's report reached Stripe but its answer did not (applied here by hand, under its identifier)
+    const s2row = (await ledger(c)).find((r) => r.user_id === 's2')!;
+    const stripe = new Stripe(c.account.slice('key:'.length), { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    await stripe.billing.meterEvents.create({
+      event_name: s2row.stripe_event_name,
+      identifier: s2row.identifier,
+      timestamp: Math.floor(Date.parse(s2row.event_timestamp) / 1000),
+      payload: { stripe_customer_id: stripeCustomer, value: '100' },
+    });
+    // …and a day later both rows are past the identifier window
+    clock = new Date(clock.getTime() + 24 * 3600_000);
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ unknown: 2 });
+
+    // When reconciliation runs, then s2's is found applied and s1's not
+    expect(await reconcile(c)).toMatchObject({ resolved: 2 });
+    expect(Object.fromEntries((await ledger(c)).map((r) => [r.user_id, r.status]))).toEqual({ s1: 'failed', s2: 'succeeded' });
+    // And the next report sends s1's 30 again: Stripe holds 130, what was used
+    expect(await syncToStripe(c.call)).toMatchObject({ reported: 1, up_to_date: 1 });
+    expect(c.stripeTotal()).toBe('130');
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, over_reported: 0, compensated: 0 });
+  });
+
+  it('one stamped in the partial first minute of a period (as reports were before) is settled by Stripe’s total for that minute, and the period’s reports go on', async () => {
+    clock = new Date('2026-12-03T09:15:40Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('scans'));
+    expect((await c.call('PUT', '/api/usage/customers/s1', { billing_anchor: '2026-10-03T09:15:30Z' })).status).toBe(200);
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'scans', user_id: 's1', value: 5 })).status).toBe(201);
+    await syncToStripe(c.call);
+    // Given the row as the code before stamped it (now, 09:15:40, outside the whole minutes), never applied, left unknown
+    const [row] = await ledger(c);
+    fake.loseEvent({ account: c.account, identifier: row!.identifier });
+    await server.rt.ownerDb.execute(sql`update usage_billing_sync set event_timestamp = '2026-12-03T09:15:40Z', status = 'unknown' where sync_id = ${row!.sync_id}`);
+    clock = new Date(clock.getTime() + 24 * 3600_000);
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'scans', user_id: 's1', value: 7 })).status).toBe(201);
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ unknown: 1, reported: 0 });
+
+    // When reconciliation runs, then Stripe's 09:15 minute says it was not applied
+    expect(await reconcile(c)).toMatchObject({ resolved: 1 });
+    expect((await ledger(c)).map((r) => r.status)).toEqual(['failed']);
+    // And the next report sends all 12, inside the period's whole minutes
+    expect(await syncToStripe(c.call)).toMatchObject({ reported: 1 });
+    expect(c.stripeTotal()).toBe('12');
+    expect(await reconcile(c)).toMatchObject({ in_sync: 1, compensated: 0 });
+  });
+});
+
+describe('one target’s read failing', () => {
+  it('does not stop the others: a re-linked customer with an event lost under each Stripe customer gets one compensated now, the other next run', async () => {
+    clock = new Date('2026-12-11T08:00:00Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('slots'));
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'slots', user_id: 's1', value: 5 })).status).toBe(201);
+    await syncToStripe(c.call);
+    const stripe = new Stripe(c.account.slice('key:'.length), { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    const other = await stripe.customers.create({ email: 's1-other@example.com' });
+    expect((await c.call('PUT', '/api/usage/customers/s1', { stripe_customer_id: other.id })).status).toBe(200);
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'slots', user_id: 's1', value: 3 })).status).toBe(201);
+    clock = new Date(clock.getTime() + 5 * 60_000);
+    await syncToStripe(c.call);
+    // Given Stripe lost both reports, and the first summary asked for fails
+    for (const e of fake.events.filter((x) => x.account === c.account)) fake.loseEvent({ account: c.account, identifier: e.identifier });
+    fake.inject({ kind: '500-before', times: 1, pathPrefix: '/v1/billing/meters/' });
+    // When reconciliation runs: one target errors, the other is compensated, and the run answers
+    expect(await reconcile(c)).toMatchObject({ pairs: 2, errors: 1, compensated: 1 });
+    let status = await statusRows(c);
+    expect(status).toEqual([expect.objectContaining({ stripe_quantity: null, drift: null })]);
+    expect(status[0]!.last_error).toBeTruthy();
+    // Then the next run compensates the other: each Stripe customer holds what was sent to it
+    expect(await reconcile(c)).toMatchObject({ pairs: 2, errors: 0, compensated: 1 });
+    const eventName = (await c.call('GET', `/api/usage/meters/${c.meterId}`)).json.stripe_meter_event_name as string;
+    expect(c.stripeTotal()).toBe('5');
+    expect(fake.total({ account: c.account, eventName, customer: other.id })).toBe('3');
+    expect(await reconcile(c)).toMatchObject({ in_sync: 2, compensated: 0 });
+    status = await statusRows(c);
+    expect(status).toEqual([expect.objectContaining({ reported_quantity: '8', stripe_quantity: '8', drift: '0', status: 'in_sync' })]);
   });
 });

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNotNull, ne, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../client.js';
 import { creatorSettings, customers, stripeWebhookEvents, usageBillingReconciliations, usageBillingSync, type BillingSyncStatus } from '../schema.js';
 
@@ -144,9 +144,14 @@ export async function listSyncStatus(tx: Queryable, invoiceGraceHours: number): 
   }>(sql`
     select s.meter_id, s.customer_id, c.user_id, m.event_name, s.period_start, max(s.period_end) as period_end,
       coalesce(max(s.cumulative_total) filter (where s.status = 'succeeded'), 0)::text as reported,
-      coalesce(sum(s.quantity_delta) filter (
-        where s.status = 'succeeded' and not s.compensates and s.created_at > s.period_end + make_interval(hours => ${invoiceGraceHours})
-      ), 0)::text as after_invoice,
+      -- Reports Stripe took after the invoice was finalized, and compensations sent after it
+      -- (each restores a quantity Stripe lost, taken to be from the reports on the invoice, so
+      -- at most their total: a lost late report is counted once, as a late report).
+      (coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and not s.compensates and coalesce(s.reported_at, s.created_at) > s.period_end + make_interval(hours => ${invoiceGraceHours})), 0)
+        + least(
+          coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and s.compensates and coalesce(s.reported_at, s.created_at) > s.period_end + make_interval(hours => ${invoiceGraceHours})), 0),
+          coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and not s.compensates and coalesce(s.reported_at, s.created_at) <= s.period_end + make_interval(hours => ${invoiceGraceHours})), 0)
+        ))::text as after_invoice,
       (array_agg(s.status order by s.sequence desc))[1] as last_status,
       (array_agg(s.last_error order by s.sequence desc))[1] as last_error,
       sum(s.attempts)::int as attempts,
@@ -223,6 +228,31 @@ export async function listReconcileTargets(tx: Queryable, since: Date): Promise<
     targets.get(key)!.pairs.push({ meterId: r.meter_id, customerId: r.customer_id });
   }
   return [...targets.values()];
+}
+
+type TargetOf = Pick<ReconcileTarget, 'stripeEventName' | 'stripeCustomerId' | 'stripeAccountId'>;
+const sameTarget = (t: TargetOf) =>
+  and(
+    eq(usageBillingSync.stripeEventName, t.stripeEventName),
+    eq(usageBillingSync.stripeCustomerId, t.stripeCustomerId),
+    t.stripeAccountId === null ? isNull(usageBillingSync.stripeAccountId) : eq(usageBillingSync.stripeAccountId, t.stripeAccountId),
+  );
+
+/** The pairs with ledger rows sent to one Stripe target in one period. */
+export async function listTargetPairs(tx: Queryable, target: ReconcileTarget): Promise<BillingPair[]> {
+  return tx
+    .selectDistinct({ meterId: usageBillingSync.meterId, customerId: usageBillingSync.customerId })
+    .from(usageBillingSync)
+    .where(and(eq(usageBillingSync.periodStart, target.periodStart), sameTarget(target)));
+}
+
+/** Every ledger row sent to one Stripe target stamped in [from, to), whatever its pair or period. */
+export async function listTargetSyncsBetween(tx: Queryable, target: TargetOf, from: Date, to: Date): Promise<BillingSync[]> {
+  return tx
+    .select()
+    .from(usageBillingSync)
+    .where(and(sameTarget(target), gte(usageBillingSync.eventTimestamp, from), lt(usageBillingSync.eventTimestamp, to)))
+    .orderBy(asc(usageBillingSync.createdAt), asc(usageBillingSync.sequence));
 }
 
 /** Every ledger row of some customer × meter pairs in one period, oldest first. */

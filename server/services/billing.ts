@@ -13,6 +13,8 @@ import {
   insertSync,
   listPeriodSyncs,
   listReconcileTargets,
+  listTargetPairs,
+  listTargetSyncsBetween,
   listReconciliations,
   listStripeCustomers,
   listSyncStatus,
@@ -189,7 +191,7 @@ export class BillingService {
         // A total below what was reported (a correction) is reconciliation's to compensate.
         if (delta.lessThanOrEqualTo(0)) return { outcome: { status: 'up_to_date', reported: position.cumulative } as SyncOutcome };
         const now = rt.now();
-        if (now.getTime() - billingPeriod.end.getTime() > MAX_EVENT_AGE_MS) {
+        if (now.getTime() - eventTimestamp(billingPeriod, now).getTime() > MAX_EVENT_AGE_MS) {
           return { outcome: { status: 'failed', reported: position.cumulative, error: 'The period ended more than 35 days ago; Stripe no longer accepts its events.' } as SyncOutcome };
         }
         // Stripe refuses values past 15 significant digits: send what fits, the rest next turn.
@@ -565,6 +567,45 @@ export function withinStripeRounding(stripe: InstanceType<typeof D>, expected: I
 const pairKey = (p: BillingPair) => `${p.meterId}|${p.customerId}`;
 
 type PairRecord = typeof usageBillingReconciliations.$inferInsert;
+/** One target's figures for one pair; a pair re-linked mid-period has one per Stripe customer. */
+type RecordPart = Pick<PairRecord, 'ourQuantity' | 'reportedQuantity' | 'stripeQuantity' | 'drift' | 'error' | 'action'>;
+
+/** A pair's record: its parts added up (no Stripe figure when one part has none: its error says why). */
+function mergeParts(base: Pick<PairRecord, 'creatorId' | 'meterId' | 'customerId' | 'periodStart' | 'periodEnd' | 'checkedAt'>, parts: RecordPart[]): PairRecord {
+  const sum = (pick: (p: RecordPart) => string | null | undefined) =>
+    parts.some((p) => pick(p) == null) ? null : toWire(parts.reduce((acc, p) => acc.plus(pick(p)!), new D(0)));
+  const actions = parts.map((p) => p.action).filter((a) => a && a !== 'none');
+  return {
+    ...base,
+    ourQuantity: parts[0]!.ourQuantity,
+    reportedQuantity: sum((p) => p.reportedQuantity)!,
+    stripeQuantity: sum((p) => p.stripeQuantity),
+    drift: sum((p) => p.drift),
+    error: parts.find((p) => p.error)?.error ?? null,
+    action: actions.length ? actions.join('; ') : 'none',
+  };
+}
+
+/**
+ * Which of some unanswered reports Stripe's total includes, when its total tells: the first
+ * subset (none, then one, …) whose quantities make up the difference between Stripe's total
+ * and what it holds without any of them. Any subset that does leaves the same money: the
+ * reports marked failed are sent again, so Stripe ends with all of them once. Null when no
+ * subset fits (something else moved Stripe's total too) or there are too many to try.
+ */
+export function appliedSubset(deltas: string[], stripeTotal: InstanceType<typeof D>, without: InstanceType<typeof D>, eventsSummed: number): boolean[] | null {
+  if (deltas.length > 12) return null;
+  const masks = Array.from({ length: 1 << deltas.length }, (_, mask) => mask).sort((a, b) => bitCount(a) - bitCount(b) || a - b);
+  for (const mask of masks) {
+    const sum = deltas.reduce((acc, d, i) => (mask & (1 << i) ? acc.plus(d) : acc), new D(0));
+    if (withinStripeRounding(stripeTotal, without.plus(sum), eventsSummed)) return deltas.map((_, i) => (mask & (1 << i)) !== 0);
+  }
+  return null;
+}
+const bitCount = (n: number) => n.toString(2).replace(/0/g, '').length;
+
+const minuteOf = (at: Date) => Math.floor(at.getTime() / 60_000) * 60_000;
+const isOpen = (r: BillingSync) => r.status === 'pending' || r.status === 'in_flight';
 
 /**
  * Compares Stripe's meter event summaries with what the ledger says Stripe should hold,
@@ -581,8 +622,12 @@ type PairRecord = typeof usageBillingReconciliations.$inferInsert;
  * left out of both sides.
  *
  * Rows whose outcome is unknown (unanswered past Stripe's 24 h identifier window) are
- * settled first: in Stripe's total → succeeded, else failed (the next report resends that
- * quantity under a new identifier). Then, when none of the pairs has an open row:
+ * settled first, only while no report there is open: by the subset of them that makes up
+ * Stripe's total over the window, else minute by minute (Stripe's total for the minute of
+ * each one's timestamp, against the ledger's rows stamped in that minute). Settled: in
+ * Stripe's total → succeeded, else failed (the next report resends that quantity under a
+ * new identifier). One that neither tells apart stays unknown, said in the action. Then,
+ * when none of the pairs has an open or unknown row:
  * - Stripe below → a compensating ledger row for the missing quantity on the pair that
  *   reported there last, next sequence, its own deterministic identifier, sent like any
  *   report; it leaves that pair's cumulative total unchanged.
@@ -599,31 +644,28 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
   const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0, compensated: 0, over_reported: 0 };
   const clients = new Map<string, StripeBilling>();
   const meterIds = new Map<string, string | null>();
-  // A pair that reported to several targets (re-linked mid-period) gets one record adding them up.
-  const records = new Map<string, PairRecord>();
-  const record = async (tx: Queryable, pair: BillingPair, target: ReconcileTarget, part: Omit<PairRecord, 'creatorId' | 'meterId' | 'customerId' | 'periodStart' | 'periodEnd' | 'checkedAt'>) => {
+  // Per pair × period, its part in each target it reported to (several when re-linked mid-period).
+  const parts = new Map<string, Map<string, RecordPart>>();
+  const writeRecord = async (tx: Queryable, pair: BillingPair, target: ReconcileTarget, part: RecordPart) => {
     const key = `${pairKey(pair)}|${target.periodStart.toISOString()}`;
-    const before = records.get(key);
-    const add = (a: string | null | undefined, b: string | null | undefined) => (a == null || b == null ? null : toWire(new D(a).plus(b)));
-    const merged: PairRecord = before
-      ? {
-          ...before,
-          reportedQuantity: add(before.reportedQuantity, part.reportedQuantity)!,
-          stripeQuantity: add(before.stripeQuantity, part.stripeQuantity),
-          drift: add(before.drift, part.drift),
-          error: before.error ?? part.error,
-          action: [before.action, part.action].filter((a) => a && a !== 'none').join('; ') || 'none',
-        }
-      : { creatorId, meterId: pair.meterId, customerId: pair.customerId, periodStart: target.periodStart, periodEnd: target.periodEnd, checkedAt: now, ...part };
-    records.set(key, merged);
-    await upsertReconciliation(tx, merged);
+    const byTarget = parts.get(key) ?? new Map<string, RecordPart>();
+    byTarget.set(targetKey(target), part);
+    parts.set(key, byTarget);
+    const base = { creatorId, meterId: pair.meterId, customerId: pair.customerId, periodStart: target.periodStart, periodEnd: target.periodEnd, checkedAt: now };
+    await upsertReconciliation(tx, mergeParts(base, [...byTarget.values()]));
   };
 
   for (const target of targets) {
     const pairs = [...target.pairs].sort((a, b) => pairKey(a).localeCompare(pairKey(b)));
     if (!pairs.every((p) => meters.has(p.meterId))) continue;
-    const window = stripeWindow({ start: target.periodStart, end: target.periodEnd });
+    const period = { start: target.periodStart, end: target.periodEnd };
+    const window = stripeWindow(period);
+    // The minutes of unanswered rows, each asked about on its own if the window's total cannot tell them apart.
+    const planned = await withCreator(rt.db, creatorId, (tx) => listPeriodSyncs(tx, pairs, target.periodStart));
+    const unknownMinutes = [...new Set(planned.filter((r) => r.status === 'unknown' && targetKey(r) === targetKey(target)).map((r) => minuteOf(r.eventTimestamp)))];
+    // Stripe is asked before any transaction: no lock waits on its answers.
     let stripeTotal: InstanceType<typeof D> | null = null;
+    const minuteTotals = new Map<number, InstanceType<typeof D>>();
     let error: string | null = null;
     let readAt = rt.now();
     try {
@@ -640,13 +682,18 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       const stripeMeterId = meterIds.get(meterKey);
       if (!stripeMeterId) throw new StripeCallError('rejected', `No active Stripe meter has event_name ${target.stripeEventName}.`, null);
       readAt = rt.now();
-      stripeTotal = new D(await stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: window.start, end: window.end }));
+      const total = (start: number, end: number) => stripe.meterTotal({ meterId: stripeMeterId, stripeCustomerId: target.stripeCustomerId, start: new Date(start), end: new Date(end) });
+      stripeTotal = new D(await total(window.start.getTime(), window.end.getTime()));
+      for (const minute of unknownMinutes) minuteTotals.set(minute, new D(await total(minute, minute + 60_000)));
     } catch (caught) {
       if (!(caught instanceof StripeCallError) && !(caught instanceof AppError)) throw caught;
       error = caught.message;
     }
     const decided = await withCreator(rt.db, creatorId, async (tx) => {
       for (const pair of pairs) await lockBillingPair(tx, creatorId, pair.meterId, pair.customerId);
+      // A pair that began reporting here since the list was made is not locked: next run.
+      const locked = new Set(pairs.map(pairKey));
+      if ((await listTargetPairs(tx, target)).some((p) => !locked.has(pairKey(p)))) return null;
       const rows = await listPeriodSyncs(tx, pairs, target.periodStart);
       const here = rows.filter((r) => targetKey(r) === targetKey(target));
       const status = new Map(rows.map((r) => [r.syncId, r.status]));
@@ -663,25 +710,41 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       // read and this lock): judged against it, such a report would look lost and be sent
       // again. Nothing here is corrected until its reports are older than the lag.
       const settling = here.some((r) => r.reportedAt !== null && r.reportedAt.getTime() > readAt.getTime() - rt.env.STRIPE_SUMMARY_LAG_MS);
-      const unanswered = here.filter((r) => r.status === 'unknown');
-      if (stripeTotal !== null && !settling) {
-        for (const row of unanswered) {
-          if (!inWindow(row)) {
-            actions.push(`${row.identifier} left unknown: its timestamp is outside the period's whole minutes, which Stripe's summaries cannot tell apart`);
-            continue;
+      const isUnknown = (r: BillingSync) => (status.get(r.syncId) ?? r.status) === 'unknown';
+      const settle = async (row: BillingSync, applied: boolean) => {
+        status.set(row.syncId, applied ? 'succeeded' : 'failed');
+        await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
+        actions.push(`${row.identifier} ${applied ? 'applied' : 'not applied'}`);
+        summary.resolved++;
+      };
+      if (stripeTotal !== null && !settling && here.some(isUnknown)) {
+        if (here.some(isOpen)) actions.push('unanswered reports not settled: a report here is still open, and may or may not be in Stripe’s total');
+        else {
+          // The window: Stripe's total without any of them is what should be there less the
+          // compensations among them (each restores a quantity Stripe had lost).
+          const inside = here.filter((r) => isUnknown(r) && inWindow(r));
+          const without = inside.filter((r) => r.compensates).reduce((acc, r) => acc.minus(r.quantityDelta), expectedOf());
+          const subset = inside.length ? appliedSubset(inside.map((r) => r.quantityDelta), stripeTotal, without, counted().length + inside.length) : null;
+          if (subset) for (const [i, row] of inside.entries()) await settle(row, subset[i]!);
+          // Minute by minute what the window could not tell apart: only the ledger's rows stamped in that minute are in its total.
+          for (const minute of [...new Set(here.filter(isUnknown).map((r) => minuteOf(r.eventTimestamp)))]) {
+            const minuteTotal = minuteTotals.get(minute);
+            if (!minuteTotal) continue;
+            const stamped = await listTargetSyncsBetween(tx, target, new Date(minute), new Date(minute + 60_000));
+            if (stamped.some(isOpen)) continue;
+            const unanswered = stamped.filter(isUnknown);
+            const applied = stamped.filter((r) => (status.get(r.syncId) ?? r.status) === 'succeeded').reduce((acc, r) => acc.plus(r.quantityDelta), new D(0));
+            const fits = appliedSubset(unanswered.map((r) => r.quantityDelta), minuteTotal, applied, stamped.length);
+            // Rows of pairs not locked here (another period's, in a shared minute) are settled when their own target is.
+            if (fits) for (const [i, row] of unanswered.entries()) if (locked.has(pairKey(row)) && here.some((h) => h.syncId === row.syncId)) await settle(row, fits[i]!);
           }
-          // A report applied adds its quantity; a compensation applied brings Stripe back to what it should hold.
-          const needed = row.compensates ? expectedOf() : expectedOf().plus(row.quantityDelta);
-          const applied = stripeTotal.greaterThanOrEqualTo(needed) || withinStripeRounding(stripeTotal, needed, counted().length + 1);
-          status.set(row.syncId, applied ? 'succeeded' : 'failed');
-          await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
-          actions.push(`${row.identifier} ${applied ? 'applied' : 'not applied'}`);
-          summary.resolved++;
+          for (const row of here.filter(isUnknown)) {
+            actions.push(`${row.identifier} left unknown: Stripe’s totals do not tell whether it was applied (something else moved them too); this pair’s reports for the period wait until it is settled`);
+          }
         }
       }
       const expected = expectedOf();
       const drift = stripeTotal === null ? null : withinStripeRounding(stripeTotal, expected, counted().length) ? new D(0) : stripeTotal.minus(expected);
-      const open = rows.some((r) => r.status === 'pending' || r.status === 'in_flight');
       // Drift is the business of the pair that reported here last: it gets any compensation.
       const holder = here.length > 0 ? here.reduce((a, b) => (b.createdAt > a.createdAt || (b.createdAt.getTime() === a.createdAt.getTime() && b.sequence > a.sequence) ? b : a)) : null;
       let compensation: BillingSync | null = null;
@@ -693,14 +756,16 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (drift && drifting) rt.log.warn({ creatorId, stripeCustomerId: target.stripeCustomerId, eventName: target.stripeEventName, drift: toWire(drift) }, 'Stripe total differs from the ledger');
       if (settling) {
         // Left to a later reconciliation, once the reports are older than the lag.
-        if (drifting || (stripeTotal !== null && unanswered.length > 0)) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
+        if (drifting || (stripeTotal !== null && here.some(isUnknown))) actions.push('not corrected: reported too recently for Stripe’s total to be sure to include it');
       } else if (drift && drifting && holder) {
-        if (open) actions.push('not corrected: a report of this pair is still open');
+        const stamp = eventTimestamp(period, now);
+        if (rows.some(isOpen)) actions.push('not corrected: a report of this pair is still open');
+        else if (here.some(isUnknown)) actions.push('not corrected: a report here has no known outcome');
         else if (drift.isPositive()) {
           overReported = true;
           summary.over_reported++;
           actions.push(OVER_REPORTED_REASON);
-        } else if (now.getTime() - target.periodEnd.getTime() <= MAX_EVENT_AGE_MS) {
+        } else if (now.getTime() - stamp.getTime() <= MAX_EVENT_AGE_MS) {
           const own = rows.filter((r) => pairKey(r) === pairKey(holder));
           const sequence = Math.max(...own.map((r) => r.sequence)) + 1;
           const standing = [...own].reverse().find((r) => status.get(r.syncId) !== 'failed')?.cumulativeTotal ?? '0';
@@ -720,7 +785,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
             cumulativeTotal: standing,
             compensates: true,
             identifier: syncIdentifier(creatorId, holder.meterId, holder.customerId, target.periodStart, sequence),
-            eventTimestamp: eventTimestamp({ start: target.periodStart, end: target.periodEnd }, now),
+            eventTimestamp: stamp,
             stripeEventName: target.stripeEventName,
             stripeCustomerId: target.stripeCustomerId,
             stripeAccountId: target.stripeAccountId,
@@ -733,12 +798,13 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
         }
       }
       const shared = pairs.length > 1 ? ` (Stripe meter ${target.stripeEventName} of ${target.stripeCustomerId} is fed by ${pairs.length} of our meters × customers)` : '';
+      const written = new Map<string, RecordPart>();
       for (const pair of pairs) {
         const counter = (await readCounters(tx, [{ meterId: pair.meterId, customerId: pair.customerId, periodStart: target.periodStart }])).values().next().value;
         const share = expectedOf(pair);
         // Each pair shows its share of Stripe's total; the difference is the holder's.
         const ownDrift = drift === null ? null : holder && pairKey(holder) === pairKey(pair) ? drift : new D(0);
-        const part = {
+        const part: RecordPart = {
           ourQuantity: toWire(billedQuantity(meters.get(pair.meterId)!, counter?.value ?? '0')),
           reportedQuantity: toWire(share),
           stripeQuantity: ownDrift === null ? null : toWire(roundQuantity(share.plus(ownDrift))),
@@ -746,25 +812,26 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
           error: overReported && ownDrift && !ownDrift.isZero() ? OVER_REPORTED_REASON : error,
           action: actions.length ? actions.join('; ') + shared : 'none',
         };
-        await record(tx, pair, target, part);
+        written.set(pairKey(pair), part);
+        await writeRecord(tx, pair, target, part);
       }
-      return { compensation, drift };
+      return { compensation, written };
     });
+    if (!decided) continue;
     if (decided.compensation) {
       const row = decided.compensation;
       const outcome = await new BillingService(rt, creatorId).sendCompensation(row.syncId, row.stripeAccountId);
-      if (outcome.status === 'reported') {
+      const part = decided.written.get(pairKey(row))!;
+      if (outcome.status === 'reported' && part.stripeQuantity != null && part.drift != null) {
         summary.compensated++;
-        const key = `${pairKey(row)}|${target.periodStart.toISOString()}`;
-        const before = records.get(key)!;
-        const corrected = {
-          ...before,
-          stripeQuantity: toWire(roundQuantity(new D(before.stripeQuantity!).plus(row.quantityDelta))),
-          drift: toWire(roundQuantity(new D(before.drift!).plus(row.quantityDelta))),
-          action: `compensated: Stripe held ${toWire(roundQuantity(new D(before.stripeQuantity!)))}, sent ${row.quantityDelta} as ${row.identifier}`,
-        };
-        records.set(key, corrected);
-        await withCreator(rt.db, creatorId, (tx) => upsertReconciliation(tx, corrected));
+        await withCreator(rt.db, creatorId, (tx) =>
+          writeRecord(tx, row, target, {
+            ...part,
+            stripeQuantity: toWire(roundQuantity(new D(part.stripeQuantity!).plus(row.quantityDelta))),
+            drift: toWire(roundQuantity(new D(part.drift!).plus(row.quantityDelta))),
+            action: `compensated: Stripe held ${part.stripeQuantity}, sent ${row.quantityDelta} as ${row.identifier}`,
+          }),
+        );
       }
     }
   }
