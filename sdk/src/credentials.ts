@@ -103,23 +103,27 @@ export class Credentials {
     if (claims?.cid && claims.cid !== this.options.creatorId) {
       warnOnce('creator-mismatch', `The token belongs to creator ${claims.cid}, but initUsageTracking was given creatorId ${this.options.creatorId}.`);
     }
-    const expiresAt = typeof result === 'object' && result.expires_at ? Date.parse(result.expires_at) : claims?.exp ? claims.exp * 1000 : NaN;
     const now = Date.now();
-    // Unknown expiry: keep it until the server refuses it (401).
-    const lifetime = Number.isFinite(expiresAt) ? expiresAt - now : Infinity;
+    // How long it lives, by the server's clock when the token says (issued → expiry): a
+    // client clock ahead by more than that would otherwise find every token expired at once
+    // and ask getToken before every request. Else its expiry against this clock; unknown:
+    // kept until the server refuses it (401).
+    const expiresAt = typeof result === 'object' && result.expires_at ? Date.parse(result.expires_at) : claims?.exp ? claims.exp * 1000 : NaN;
+    const lifetime = claims?.exp !== undefined && claims.iat !== undefined ? (claims.exp - claims.iat) * 1000 : Number.isFinite(expiresAt) ? expiresAt - now : Infinity;
     this.cached = { token, refreshAt: now + Math.max(0, lifetime - Math.min(EXPIRY_MARGIN_MS, lifetime / 2)) };
     return token;
   }
 }
 
 /** The claims of a JWT, unverified (the server verifies): `cid` is the creator, `exp` the expiry. */
-function decodeClaims(token: string): { cid?: string; exp?: number } | null {
+function decodeClaims(token: string): { cid?: string; exp?: number; iat?: number } | null {
   const payload = token.split('.')[1];
   if (!payload || typeof atob !== 'function') return null;
   try {
     const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
-    const claims = JSON.parse(json) as { cid?: unknown; exp?: unknown };
-    return { cid: typeof claims.cid === 'string' ? claims.cid : undefined, exp: typeof claims.exp === 'number' ? claims.exp : undefined };
+    const claims = JSON.parse(json) as { cid?: unknown; exp?: unknown; iat?: unknown };
+    const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+    return { cid: typeof claims.cid === 'string' ? claims.cid : undefined, exp: number(claims.exp), iat: number(claims.iat) };
   } catch {
     return null;
   }

@@ -53,6 +53,14 @@ export class UsageError extends Error {
   readonly status: number;
   /** The problem body, when the server answered one. */
   readonly problem?: Problem;
+  /**
+   * The event's idempotency key, when the error is about one tracked event. After an
+   * unclear failure (`timeout`, `network`, a 5xx, `shutdown` while sending) the server may
+   * have recorded it: track the event `onError` was given again — it carries this key and
+   * the timestamp that was sent — and the server answers from its record, never counting
+   * it twice.
+   */
+  idempotencyKey?: string;
 
   constructor(message: string, options: { code: string; status?: number; problem?: Problem; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

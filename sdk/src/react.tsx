@@ -133,15 +133,21 @@ export function useUsage(userId: string, eventName: string, options: { pollInter
       setLoading(false);
       return;
     }
+    // An answer for another user, meter or tracker (changed while it was asked) is dropped,
+    // error or not: it must not show as this one's, nor end this one's loading.
+    const stale = () => {
+      const current = key.current;
+      return current.tracker !== tracker || current.userId !== userId || current.eventName !== eventName;
+    };
     try {
       const answer = await tracker.checkUsage({ userId, eventName });
-      const current = key.current;
-      if (current.tracker !== tracker || current.userId !== userId || current.eventName !== eventName) return;
+      if (stale()) return;
       setUsage((previous) => merge(previous, answer));
       setError(null);
+      setLoading(false);
     } catch (cause) {
+      if (stale()) return;
       setError(cause instanceof UsageError ? cause : new UsageError(String(cause), { code: 'network', cause }));
-    } finally {
       setLoading(false);
     }
   }, [tracker, userId, eventName]);

@@ -73,7 +73,12 @@ export type UsageTrackingOptions = {
   retryMaxDelay?: number;
   /** A request (or a `getToken` call) that has not answered in this long is aborted and retried. Default 10 s. */
   timeout?: number;
-  /** Called for every event that is not recorded, with the same error its promise rejects with. */
+  /**
+   * Called for every event that is not recorded, with the same error its promise rejects
+   * with, and the event as it was sent (its `idempotencyKey` and `timestamp` included):
+   * tracking that object again is the same event, answered from the server's record if
+   * the server did record it after all.
+   */
   onError?: (error: UsageError, event: TrackEvent) => void;
   /** Your own fetch (tests, proxies, instrumentation). Default: the global fetch. */
   fetch?: typeof fetch;
@@ -229,8 +234,20 @@ export class UsageTracker {
     // Callers who do not await still hear of failures through onError.
     promise.catch(() => undefined);
     let invalid = this.closed ? new UsageError('The tracker was shut down.', { code: 'shutdown' }) : validate(event);
-    const wire = invalid ? null : toWire(event);
-    const bytes = wire ? byteLength(JSON.stringify(wire)) : 0;
+    let wire: WireEvent | null = null;
+    let bytes = 0;
+    if (!invalid) {
+      try {
+        // A copy, made now: the caller may change (or reuse) its properties object before
+        // the event is sent, and every attempt must carry what was tracked — the same key
+        // with another payload is refused (422), and a reused object would send the last values.
+        const json = JSON.stringify(toWire(event));
+        wire = JSON.parse(json) as WireEvent;
+        bytes = byteLength(json);
+      } catch (cause) {
+        invalid = new UsageError(`properties must be JSON (no BigInt, no cycles): ${cause instanceof Error ? cause.message : String(cause)}`, { code: 'invalid-event', cause });
+      }
+    }
     // Refused here, or it would wait at the head of the queue for a request it fits in.
     if (bytes + 2 > MAX_BATCH_BYTES) {
       invalid = new UsageError(`The event is ${bytes} bytes of JSON, more than one request may carry (${MAX_BATCH_BYTES}); properties may hold at most 8 KB.`, { code: 'payload-too-large' });
@@ -257,10 +274,12 @@ export class UsageTracker {
     this.queue.push(pending);
     live.add(this);
     if (this.pending > this.options.maxQueueSize) {
-      // Overflow policy: the oldest event still waiting is dropped, so the newest usage
-      // (and whatever is already on the wire) goes through.
-      const dropped = this.queue.shift();
-      if (dropped) this.fail(dropped, new UsageError(`The queue is full (${this.options.maxQueueSize} events): the oldest waiting event was dropped.`, { code: 'queue-overflow' }));
+      // Overflow policy: the oldest event never sent is dropped, so the newest usage goes
+      // through — not one already tried (waiting for a retry), which the server may have
+      // recorded: that one is seen through to its answer.
+      const index = this.queue.findIndex((p) => p.attempts === 0);
+      const [dropped] = index >= 0 ? this.queue.splice(index, 1) : [];
+      if (dropped) this.fail(dropped, new UsageError(`The queue is full (${this.options.maxQueueSize} events): the oldest event not yet sent was dropped.`, { code: 'queue-overflow' }));
     }
     this.schedule();
     return promise;
@@ -305,7 +324,7 @@ export class UsageTracker {
   /** Usage against the limit, from the live counter; records nothing. Rejects with a {@link UsageError}. */
   async checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
     const query = new URLSearchParams({ user_id: input.userId, event_name: input.eventName });
-    if (input.value !== undefined) query.set('value', String(input.value));
+    if (input.value !== undefined) query.set('value', String(toWireValue(input.value)));
     let answer: Answer;
     try {
       answer = await this.request('GET', `/api/usage/check?${query}`);
@@ -442,7 +461,9 @@ export class UsageTracker {
       if (again.length > 0) this.retry(again, undefined, retryAfterMs);
       return;
     }
-    if (RETRYABLE(answer.status)) return this.retry(batch, errorFromProblem(answer.status, answer.body), answer.retryAfterMs);
+    // A 200 without results (cut short, or changed by a proxy) may stand for events the
+    // server committed: sent again, they are answered from its record.
+    if (RETRYABLE(answer.status) || answer.status === 200) return this.retry(batch, errorFromProblem(answer.status, answer.body), answer.retryAfterMs);
     this.settleAll(batch, errorFromProblem(answer.status, answer.body));
   }
 
@@ -484,12 +505,17 @@ export class UsageTracker {
     if (pending.settled) return;
     pending.settled = true;
     this.inFlight.delete(pending);
+    // As sent: tracked again, it is the same event (same key, same timestamp).
+    const sent: TrackEvent = pending.wire
+      ? { ...pending.event, idempotencyKey: pending.wire.idempotency_key, ...(pending.wire.timestamp ? { timestamp: pending.wire.timestamp } : {}) }
+      : pending.event;
+    if (pending.wire) error.idempotencyKey = pending.wire.idempotency_key;
     pending.reject(error);
     if (error instanceof QuotaExceededError) {
       this.emit({ userId: pending.event.userId, eventName: pending.event.eventName, used: error.used, limit: error.limit, remaining: error.remaining, period_end: error.period_end, exceeded: true });
     }
     try {
-      if (this.options.onError) this.options.onError(error, pending.event);
+      if (this.options.onError) this.options.onError(error, sent);
       else warnOnce(`event-${error.code}`, `An event was not recorded (${error.code}): ${error.message} Pass onError to handle this; further "${error.code}" errors are not logged.`);
     } catch {
       // An onError that throws must not stop the queue.

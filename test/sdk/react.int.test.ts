@@ -2,7 +2,7 @@ import { act, createElement as h } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LimitBanner, UsageTrackingProvider, useUsage, useUsageTracking, type UsageState } from '../../sdk/src/react';
-import type { UsageTrackingApi } from '../../sdk/src/index';
+import { UsageTracker, type UsageTrackingApi } from '../../sdk/src/index';
 import { useTestDatabase } from '../harness/db.js';
 import { api, createCreatorWithKey } from '../harness/fixtures.js';
 import { useTestServer } from '../harness/server.js';
@@ -68,6 +68,48 @@ describe('useUsage and <LimitBanner>', () => {
       expect(banner().map((n) => [n.getAttribute('role'), n.textContent])).toEqual([['alert', expect.stringContaining('You have used all 1,000 tokens')]]);
     } finally {
       await act(async () => root?.unmount());
+    }
+  });
+
+  it('switching user while the last one’s check is out: its failure shows neither as the new user’s error nor ends their loading', async () => {
+    const { apiKey, creator } = await createCreatorWithKey(testServer().rt);
+    const call = api(testServer().url, apiKey);
+    expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'b' })).status).toBe(201);
+    // User a's check fails after 200 ms; user b's answers after 600 ms
+    const slowFetch: typeof fetch = async (input, init) => {
+      const target = String(input);
+      if (target.includes('user_id=a')) {
+        await new Promise((r) => setTimeout(r, 200));
+        throw new TypeError('fetch failed for a');
+      }
+      await new Promise((r) => setTimeout(r, 600));
+      return fetch(input, init);
+    };
+    const tracker = new UsageTracker({ creatorId: creator.id, baseURL: testServer().url, apiKey, fetch: slowFetch, onError: () => undefined });
+    let state: UsageState | undefined;
+    const Probe = ({ userId }: { userId: string }) => {
+      state = useUsage(userId, 'calls');
+      return null;
+    };
+    const container = dom.document.body.appendChild(dom.document.createElement('div'));
+    let root: Root | undefined;
+    try {
+      await act(async () => {
+        root = createRoot(container as unknown as Element);
+        root.render(h(UsageTrackingProvider, { tracker }, h(Probe, { userId: 'a' })));
+      });
+      // When the page switches to user b at once, and a's check fails meanwhile
+      await act(async () => root!.render(h(UsageTrackingProvider, { tracker }, h(Probe, { userId: 'b' }))));
+      await act(() => new Promise((r) => setTimeout(r, 350)));
+      // Then b is still loading, with no error of a's
+      expect(state).toMatchObject({ loading: true, error: null, used: null });
+      // And b's own answer arrives
+      await waitFor(() => state?.used === 1);
+      expect(state).toMatchObject({ loading: false, error: null });
+    } finally {
+      await act(async () => root?.unmount());
+      await tracker.shutdown({ timeoutMs: 100 });
     }
   });
 });

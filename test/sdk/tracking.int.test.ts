@@ -51,6 +51,12 @@ async function setup(meters: Array<Record<string, unknown>> = [{ event_name: 'ca
   return { apiKey, creatorId: creator.id, call, tracker };
 }
 
+/** One property of each stored event, oldest first. */
+const storedProperties = async (creatorId: string, key: string) =>
+  (
+    await server.rt.ownerDb.execute<{ v: string }>(sql`select properties->>${key} as v from usage_events where creator_id = ${creatorId} order by received_at, event_id`)
+  ).map((r) => r.v);
+
 const stored = async (creatorId: string) => {
   const [row] = await server.rt.ownerDb.execute<{ n: string; keys: string }>(
     sql`select count(*) as n, count(distinct idempotency_key) as keys from usage_events where creator_id = ${creatorId}`,
@@ -162,6 +168,70 @@ describe('retries never duplicate', () => {
   });
 });
 
+describe('what a tracked event carries', () => {
+  it('its properties as they were when tracked: a reused object changed before the send, or before a retry, changes nothing', async () => {
+    const { creatorId, tracker } = await setup([{ event_name: 'files', aggregation_type: 'unique', unique_property: 'file' }]);
+    // A reused object: each event sends its own values, and the unique meter counts 3
+    const t = tracker({ flushInterval: 50 });
+    const shared: Record<string, unknown> = {};
+    const tracked: Array<Promise<TrackedEvent>> = [];
+    for (const file of ['f1', 'f2', 'f3']) {
+      shared.file = file;
+      tracked.push(t.track({ userId: 'u', eventName: 'files', properties: shared }));
+    }
+    const results = await Promise.all(tracked);
+    expect(await storedProperties(creatorId, 'file')).toEqual(['f1', 'f2', 'f3']);
+    expect(results.map((r) => r.usage.used)).toEqual(['1', '2', '3']);
+    // A retry after a lost answer carries the payload first sent, though the object changed: answered from the record, not 422
+    const r = tracker({ flushInterval: 10, retryBaseDelay: 300, retryMaxDelay: 300 });
+    proxy.script({ kind: 'drop' });
+    const object: Record<string, unknown> = { file: 'g1' };
+    const retried = r.track({ userId: 'v', eventName: 'files', properties: object });
+    await vi.waitFor(() => expect(proxy.requests().filter((q) => q.fault === 'drop')).toHaveLength(1));
+    object.file = 'g2';
+    expect((await retried).usage.used).toBe('1');
+    expect(await stored(creatorId)).toEqual({ rows: 4, keys: 4 });
+    expect(await storedProperties(creatorId, 'file')).toEqual(['f1', 'f2', 'f3', 'g1']);
+    // Properties that are not JSON are refused at once, with the reason
+    const bad = await t.track({ userId: 'u', eventName: 'files', properties: { n: 10n } }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: 'invalid-event', message: expect.stringMatching(/properties must be JSON/) });
+  });
+
+  it('after an unclear failure the caller gets the event as sent — its key and timestamp — and tracking it again records it once', async () => {
+    const { creatorId, tracker } = await setup();
+    const onError = vi.fn();
+    const t = tracker({ maxRetries: 1, flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20, onError });
+    // Both attempts are committed by the server and their answers lost
+    proxy.script({ kind: 'drop' }, { kind: 'drop' });
+    const error = (await t.track({ userId: 'u', eventName: 'calls', value: 2 }).catch((e: unknown) => e)) as UsageError;
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.idempotencyKey).toMatch(/^[0-9a-f-]{36}$/);
+    const [[, sent]] = onError.mock.calls as [[UsageError, Parameters<UsageTracker['track']>[0]]];
+    expect(sent).toMatchObject({ userId: 'u', eventName: 'calls', value: 2, idempotencyKey: error.idempotencyKey, timestamp: expect.any(String) });
+    // Tracking it again: the server answers from its record, the event is stored once
+    const again = await t.track(sent);
+    expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
+    const [row] = await server.rt.ownerDb.execute<{ event_id: string; idempotency_key: string }>(sql`select event_id, idempotency_key from usage_events where creator_id = ${creatorId}`);
+    expect(row).toEqual({ event_id: again.id, idempotency_key: error.idempotencyKey });
+  });
+
+  it('a 200 without per-event results (cut short by a proxy) is sent again, answered from the record', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20 });
+    proxy.script({ kind: 'status', status: 200, body: { ok: true } });
+    const tracked = await t.track({ userId: 'u', eventName: 'calls' });
+    expect(tracked.event_name).toBe('calls');
+    expect(proxy.requests()).toHaveLength(2);
+    expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
+  });
+
+  it('checkUsage rounds a value as trackUsage does (0.1 + 0.2 is asked as 0.3)', async () => {
+    const { tracker } = await setup([{ event_name: 'gb', aggregation_type: 'sum' }]);
+    const check = await tracker().checkUsage({ userId: 'u', eventName: 'gb', value: 0.1 + 0.2 });
+    expect(check).toMatchObject({ allowed: true, used: '0' });
+  });
+});
+
 describe('Retry-After', () => {
   it('503 and 429 with Retry-After: 1 → the next attempts wait at least a second each, then succeed once', async () => {
     const { creatorId, tracker } = await setup();
@@ -231,6 +301,20 @@ describe('answers that are final', () => {
     expect((await Promise.all(promises.slice(3))).length).toBe(5);
   });
 
+  it('a full queue never drops an event already sent once (waiting for a retry; the server may have it): it drops the oldest not yet sent', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ maxQueueSize: 2, flushInterval: 10, retryBaseDelay: 400, retryMaxDelay: 400 });
+    proxy.script({ kind: 'status', status: 503 });
+    const first = t.track({ userId: 'u', eventName: 'calls', properties: { n: 0 } });
+    await vi.waitFor(() => expect(proxy.requests()).toHaveLength(1));
+    // The first waits for its retry; two more overflow the queue of 2
+    const second = t.track({ userId: 'u', eventName: 'calls', properties: { n: 1 } });
+    const third = t.track({ userId: 'u', eventName: 'calls', properties: { n: 2 } });
+    expect(await second.catch((e: UsageError) => e.code)).toBe('queue-overflow');
+    await Promise.all([first, third]);
+    expect(await storedProperties(creatorId, 'n')).toEqual(['0', '2']);
+  });
+
   it('shutdown() delivers what is queued and refuses later events', async () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ flushInterval: 60_000 });
@@ -259,6 +343,23 @@ describe('browser tokens', () => {
     expect(check).toMatchObject({ allowed: true, used: '1', limit: null });
     expect(getToken).toHaveBeenCalledTimes(2); // cached until shortly before it expires
     expect((await stored(creatorId)).rows).toBe(1);
+  });
+
+  it('a client clock far ahead does not find every token expired: its lifetime is read from the token (issued → expiry), and getToken is asked once', async () => {
+    const { Credentials } = await import('../../sdk/src/credentials');
+    const issued = Math.floor(Date.now() / 1000);
+    const payload = Buffer.from(JSON.stringify({ cid: 'c', sub: 'u', iat: issued, exp: issued + 600 })).toString('base64url');
+    const token = `eyJhbGciOiJIUzI1NiJ9.${payload}.sig`;
+    let asked = 0;
+    const credentials = new Credentials({ creatorId: 'c', getToken: () => (asked++, { token, expires_at: new Date((issued + 600) * 1000).toISOString() }) });
+    // This machine's clock is two hours ahead of the server's
+    const now = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 2 * 3600_000);
+    try {
+      for (let i = 0; i < 3; i++) expect(await credentials.bearer()).toBe(token);
+      expect(asked).toBe(1);
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('warns once, loudly, when an API key is given in a browser', async () => {
