@@ -25,6 +25,8 @@ async function setup(stripe: Stripe, eventName = `calls_${Math.random().toString
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);
+/** Now, in seconds, rounded to a whole minute: event summaries take whole minutes only. */
+const minuteS = (offsetMinutes: number) => (Math.floor(Date.now() / 60_000) + offsetMinutes) * 60;
 const errorOf = async (promise: Promise<unknown>) => {
   try {
     await promise;
@@ -52,8 +54,12 @@ describe('fake Stripe through the real SDK', () => {
     expect(list.data.map((m) => m.id)).toContain(meter.id);
     await stripe.billing.meterEvents.create({ event_name: eventName, payload: { stripe_customer_id: customer.id, value: '5' }, identifier: 'a1', timestamp: nowS() - 60 });
     await stripe.billing.meterEvents.create({ event_name: eventName, payload: { stripe_customer_id: customer.id, value: '2.5' }, identifier: 'a2' });
-    const summaries = await stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: nowS() - 3600, end_time: nowS() + 60 });
+    const summaries = await stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: minuteS(-60), end_time: minuteS(2) });
     expect(summaries.data[0]?.aggregated_value).toBe(7.5);
+    // Windows that cut a minute are refused, as Stripe does
+    const unaligned = await errorOf(stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: minuteS(-60) + 30, end_time: minuteS(2) }));
+    expect(unaligned).toMatchObject({ statusCode: 400, param: 'start_time' });
+    expect(await errorOf(stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: minuteS(-60), end_time: minuteS(2) - 1 }))).toMatchObject({ statusCode: 400, param: 'end_time' });
   });
 
   it('rejects a duplicate identifier, a timestamp out of window, an unknown meter', async () => {
@@ -90,7 +96,7 @@ describe('fake Stripe through the real SDK', () => {
     expect((await errorOf(platform.billing.meterEvents.create({ event_name: eventName, payload: { stripe_customer_id: customer.id } }))).param).toBe('event_name');
     expect(fake.total({ account: 'acct_123', eventName, customer: customer.id })).toBe('3');
     expect(fake.requests.at(-2)?.stripeAccount).toBe('acct_123');
-    const summaries = await platform.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: nowS() - 60, end_time: nowS() + 60 }, { stripeAccount: 'acct_123' });
+    const summaries = await platform.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: minuteS(-2), end_time: minuteS(2) }, { stripeAccount: 'acct_123' });
     expect(summaries.data[0]?.aggregated_value).toBe(3);
   });
 
