@@ -32,3 +32,19 @@ function assertTenantId(creatorId: string) {
     throw new AppError('internal', { code: 'invalid_tenant', detail: 'Invalid tenant id.' });
   }
 }
+
+/**
+ * A creator's metering configuration — plans and their limits, customers' plans and billing
+ * anchors, the default plan, the late-event grace, live meters — as ingestion judges events
+ * by it. Each group commit holds it shared for the creator from before it reads that
+ * configuration until it commits; a change takes it exclusively for its transaction. So a
+ * change waits for the groups already reading (whose events it then sees in the counters,
+ * for the alerts it owes), and a group never commits events judged by a configuration a
+ * change replaced meanwhile (a cap lowered, a plan moved, an anchor moved). Taken before
+ * any row lock on both sides; transaction-scoped, so it cannot outlive a connection.
+ */
+export async function lockCreatorConfig(tx: Tx, creatorId: string, mode: 'shared' | 'exclusive'): Promise<void> {
+  // The same key as ingestion's lockCreatorConfigShared (db/queries/usage.ts).
+  const key = `config|${creatorId}`;
+  await tx.execute(mode === 'shared' ? sql`select pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))` : sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+}

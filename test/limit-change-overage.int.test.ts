@@ -174,4 +174,27 @@ describe('the other alerts a limit change owes, and only once a period', () => {
     // Then still the one soft-limit alert of this period
     expect(await alertsOfKind(call, 't1', 'soft_limit_reached')).toEqual([['soft_limit_reached', '0.8', '8', '10']]);
   });
+
+  it('adding an alert threshold that usage is already past raises it when saved, for every plan; an unchanged list raises nothing more', async () => {
+    // Given g1 on gold (limit 10) at 6 and t1 on tiny (limit 2) at 1, and thresholds [0.9]
+    const { call, meterId } = await setUp('/thresholds');
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { alert_thresholds: [0.9] })).status).toBe(200);
+    expect((await call('PUT', '/api/usage/customers/g1', { plan_name: 'gold' })).status).toBe(201);
+    expect((await call('PUT', '/api/usage/customers/t1', { plan_name: 'tiny' })).status).toBe(201);
+    await track(call, 'g1', 6);
+    await track(call, 't1', 1);
+    const thresholdAlerts = async (userId: string) =>
+      ((await call('GET', `/api/usage/alerts?user_id=${userId}&kind=threshold_reached`)).json.alerts as Array<Record<string, unknown>>).map((a) => a.threshold);
+    expect(await thresholdAlerts('g1')).toEqual([]);
+
+    // When 0.5 is added: both are past half their limit, and no event will cross it now
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { alert_thresholds: [0.5, 0.9] })).status).toBe(200);
+
+    // Then each gets its 0.5 alert at once
+    expect(await thresholdAlerts('g1')).toEqual(['0.5']);
+    expect(await thresholdAlerts('t1')).toEqual(['0.5']);
+    // And saving the same list again, or another field, raises nothing more
+    expect((await call('PATCH', `/api/usage/meters/${meterId}`, { alert_thresholds: [0.9, 0.5], display_name: 'Storage!' })).status).toBe(200);
+    expect(await thresholdAlerts('g1')).toEqual(['0.5']);
+  });
 });

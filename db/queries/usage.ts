@@ -101,6 +101,15 @@ export async function startIngestTransaction(tx: Queryable, creatorId: string): 
   await runPrepared(tx, statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`);
 }
 
+/**
+ * Ingestion's share of the creator's configuration lock (lockCreatorConfig in db/tenant.ts,
+ * same key), as a prepared statement: it then goes out in the same write as the reads after
+ * it and ahead of them — an unprepared one would wait for its parameter types while they went first.
+ */
+export async function lockCreatorConfigShared(tx: Queryable, creatorId: string): Promise<void> {
+  await runPrepared(tx, statement`select pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0))`);
+}
+
 type CounterRow = { meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number };
 
 const fromCounterRow = (row: CounterRow): Counter => ({

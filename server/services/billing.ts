@@ -34,7 +34,7 @@ import { ensureSettings } from '../../db/queries/settings.js';
 import { counterKey, readCounters } from '../../db/queries/usage.js';
 import type { Queryable } from '../../db/client.js';
 import type { usageBillingReconciliations } from '../../db/schema.js';
-import { withCreator } from '../../db/tenant.js';
+import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { aggregationOf } from './aggregation/index.js';
@@ -870,6 +870,8 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
     let outcome = 'ignored';
     const sub = event.subscription;
     if (sub && SUBSCRIPTION_EVENTS.has(event.type)) {
+      // It may move a billing anchor: not while a group judges events by it (db/tenant.ts).
+      await lockCreatorConfig(tx, creatorId, 'exclusive');
       const customer = await findCustomerByStripeId(tx, sub.customer);
       if (customer && customer.eventAt && event.created < customer.eventAt) outcome = 'stale';
       else if (customer) {

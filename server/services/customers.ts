@@ -3,7 +3,7 @@ import { listMeters } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import { listCustomerPeriodsEndingAfter, listLiveCounters } from '../../db/queries/usage.js';
 import type { Tx } from '../../db/client.js';
-import { withCreator } from '../../db/tenant.js';
+import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
@@ -64,6 +64,8 @@ export async function upsertCustomer(rt: Runtime, creatorId: string, userId: str
   const at = rt.now();
   const fields = fieldsOf(input);
   return withCreator(rt.db, creatorId, async (tx) => {
+    // A plan or anchor changes how events are judged: not while a group judges them (db/tenant.ts).
+    if (fields.planName !== undefined || fields.billingAnchor !== undefined) await lockCreatorConfig(tx, creatorId, 'exclusive');
     const existing = await findCustomerByUserId(tx, userId, { forUpdate: true });
     if (!existing) {
       const created = await insertCustomer(tx, creatorId, userId, fields, at);

@@ -12,7 +12,7 @@ import {
   type NewPlanLimit,
 } from '../../db/queries/meters.js';
 import { listLiveCounters } from '../../db/queries/usage.js';
-import { withCreator } from '../../db/tenant.js';
+import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
@@ -79,6 +79,8 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
 export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput): Promise<Meter> {
   const at = rt.now();
   return withCreator(rt.db, creatorId, async (tx) => {
+    // Limits, units and the meter itself decide how events are judged: not while a group judges them (db/tenant.ts).
+    await lockCreatorConfig(tx, creatorId, 'exclusive');
     const meter = await findMeter(tx, meterId, { forUpdate: true });
     if (!meter) throw notFound('Meter');
     if (meter.archivedAt) throw conflict('meter_archived', 'This meter is archived; create a new one.');
@@ -132,10 +134,12 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
       await closePlanLimits(tx, meterId, input.remove_plans, at);
     }
     const updated = (await findMeter(tx, meterId))!;
-    if (changed.length > 0) {
+    // New alert thresholds apply to every plan: one that usage is already past will not be crossed by any event now.
+    const thresholdsChanged = updated.alertThresholds.map(Number).join() !== meter.alertThresholds.map(Number).join();
+    if (changed.length > 0 || thresholdsChanged) {
       // A limit lowered below what customers already used puts them in overage now.
       const plans = new Set(changed.map((l) => l.planName));
-      const counters = (await listLiveCounters(tx, { meterIds: [meterId], now: at })).filter((c) => c.planName !== null && plans.has(c.planName));
+      const counters = (await listLiveCounters(tx, { meterIds: [meterId], now: at })).filter((c) => c.planName !== null && (thresholdsChanged || plans.has(c.planName)));
       await raiseLimitChangeAlerts(rt, tx, creatorId, [updated], counters);
     }
     return updated;
@@ -145,6 +149,7 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
 /** Archiving stops metering (events for it answer unknown-meter) and keeps all history. */
 export async function archiveMeter(rt: Runtime, creatorId: string, meterId: string): Promise<Meter> {
   return withCreator(rt.db, creatorId, async (tx) => {
+    await lockCreatorConfig(tx, creatorId, 'exclusive');
     const meter = await findMeter(tx, meterId);
     if (!meter) throw notFound('Meter');
     if (!meter.archivedAt) await archiveMeterRow(tx, meterId, rt.now());

@@ -1,5 +1,5 @@
 import { ensureSettings, updateSettingsRow, type Settings } from '../../db/queries/settings.js';
-import { withCreator } from '../../db/tenant.js';
+import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpdateSettingsInput } from '../schemas/usage.js';
 
@@ -8,8 +8,10 @@ export type { Settings };
 export const getSettings = (rt: Runtime, creatorId: string) => withCreator(rt.db, creatorId, (tx) => ensureSettings(tx, creatorId));
 
 export async function updateSettings(rt: Runtime, creatorId: string, input: TUpdateSettingsInput): Promise<Settings> {
-  return withCreator(rt.db, creatorId, (tx) =>
-    updateSettingsRow(
+  return withCreator(rt.db, creatorId, async (tx) => {
+    // The default plan and the grace decide how events are judged (db/tenant.ts).
+    await lockCreatorConfig(tx, creatorId, 'exclusive');
+    return updateSettingsRow(
       tx,
       creatorId,
       {
@@ -17,6 +19,6 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
         ...(input.late_event_grace_hours !== undefined ? { lateEventGraceHours: input.late_event_grace_hours } : {}),
       },
       rt.now(),
-    ),
-  );
+    );
+  });
 }

@@ -1,0 +1,88 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockCreatorConfig } from '../db/tenant.js';
+import { useTestDatabase } from './harness/db.js';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+
+/**
+ * Events are never judged by a configuration that a change replaces while they are being
+ * committed: a group holds its creator's configuration lock shared from its reads to its
+ * commit, a change (plan, limit, anchor, default plan, grace, meter) holds it exclusively.
+ * Each side is held open here by hand, on the owner's connection, to see the other wait.
+ */
+const { url } = await useTestDatabase();
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer(url);
+});
+afterAll(() => server.close());
+
+const settle = <T>(promise: Promise<T>) => {
+  const state: { done: boolean; value?: T } = { done: false };
+  void promise.then((value) => Object.assign(state, { done: true, value }));
+  return state;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function cappedCreator() {
+  const { apiKey, creator } = await createCreatorWithKey(server.rt);
+  const call = api(server.url, apiKey);
+  const meter = await call('POST', '/api/usage/meters', {
+    event_name: 'calls',
+    display_name: 'Calls',
+    unit_name: 'calls',
+    aggregation_type: 'sum',
+    plan_limits: [
+      { plan_name: 'pro', limit_value: null },
+      { plan_name: 'free', limit_value: 100, hard_cap: true },
+    ],
+  });
+  expect(meter.status, meter.text).toBe(201);
+  expect((await call('PUT', '/api/usage/customers/u', { plan_name: 'pro' })).status).toBe(201);
+  expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 90 })).status).toBe(201);
+  return { call, creatorId: creator.id, meterId: meter.json.id as string };
+}
+
+describe('the configuration lock', () => {
+  it('an event arriving while a plan change is being committed waits for it, and is judged by the new plan', async () => {
+    const { call, creatorId } = await cappedCreator();
+    let tracked!: ReturnType<typeof settle<Awaited<ReturnType<typeof call>>>>;
+    await server.rt.ownerDb.transaction(async (tx) => {
+      // A plan change in progress: u moves from unlimited pro to free, capped at 100 (u is at 90)
+      await lockCreatorConfig(tx, creatorId, 'exclusive');
+      await tx.execute(sql`update customers set plan_name = 'free' where creator_id = ${creatorId} and user_id = 'u'`);
+      tracked = settle(call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 50 }));
+      await sleep(400);
+      // The event waits: judged now, by pro, it would be accepted past the cap about to apply
+      expect(tracked.done).toBe(false);
+    });
+    await expect.poll(() => tracked.done).toBe(true);
+    expect(tracked.value!.status, tracked.value!.text).toBe(402);
+    expect((await call('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '90', limit: '100' });
+  });
+
+  it('a limit change waits for the events being committed (its alerts and checks then see them)', async () => {
+    const { call, creatorId, meterId } = await cappedCreator();
+    let patched!: ReturnType<typeof settle<Awaited<ReturnType<typeof call>>>>;
+    await server.rt.ownerDb.transaction(async (tx) => {
+      // A group of events in flight for this creator
+      await lockCreatorConfig(tx, creatorId, 'shared');
+      patched = settle(call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: [{ plan_name: 'pro', limit_value: 50, hard_cap: true }] }));
+      await sleep(400);
+      expect(patched.done).toBe(false);
+    });
+    await expect.poll(() => patched.done).toBe(true);
+    expect(patched.value!.status, patched.value!.text).toBe(200);
+  });
+
+  it('one creator’s change does not hold up another creator’s events', async () => {
+    const a = await cappedCreator();
+    const b = await cappedCreator();
+    await server.rt.ownerDb.transaction(async (tx) => {
+      await lockCreatorConfig(tx, a.creatorId, 'exclusive');
+      const tracked = await b.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 1 });
+      expect(tracked.status).toBe(201);
+    });
+  });
+});
