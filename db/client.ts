@@ -55,17 +55,22 @@ export function openAppPool(options: DbOptions): DbPool {
 export class UnsafeAppRoleError extends Error {}
 
 /**
- * Refuses to serve on application connections that row-level security does not apply to:
- * a superuser or BYPASSRLS login (APP_DATABASE_URL set to the owner's login, say) would let
- * one creator read another's rows. Run once at start-up.
+ * Refuses to serve on application connections that row-level security does not hold to one
+ * creator: a superuser or BYPASSRLS login, or the owner's login (or a member of it) — the
+ * owner's `owner_all` policy lets it see every row, and on managed Postgres the owner is
+ * often neither superuser nor BYPASSRLS (APP_DATABASE_URL set to it, say). Run once at start-up.
  */
 export async function assertRowLevelSecurityApplies(sql: postgres.Sql): Promise<void> {
-  const [role] = await sql<Array<{ name: string; rolsuper: boolean; rolbypassrls: boolean }>>`
-    select current_user as name, rolsuper, rolbypassrls from pg_roles where rolname = current_user`;
-  if (!role || role.rolsuper || role.rolbypassrls) {
+  const [role] = await sql<Array<{ name: string; rolsuper: boolean; rolbypassrls: boolean; owner: string | null }>>`
+    select current_user as name, rolsuper, rolbypassrls,
+      (select r from pg_policies p, unnest(p.roles) r
+        where p.schemaname = 'public' and p.policyname = 'owner_all' and pg_has_role(current_user, r, 'MEMBER') limit 1) as owner
+    from pg_roles where rolname = current_user`;
+  if (!role || role.rolsuper || role.rolbypassrls || role.owner) {
+    const why = role?.rolsuper ? 'is a superuser' : role?.rolbypassrls ? 'bypasses row-level security' : `is the tables' owner "${role?.owner}" or a member of it (its policy sees every row)`;
     throw new UnsafeAppRoleError(
-      `The application's database role "${role?.name ?? '?'}" ${role?.rolsuper ? 'is a superuser' : 'bypasses row-level security'}: every creator would see every other's data. ` +
-        'Set APP_DATABASE_URL to a login without SUPERUSER or BYPASSRLS that is a member of staryer_app (README, "Configuration"), or leave it unset.',
+      `The application's database role "${role?.name ?? '?'}" ${why}: every creator would see every other's data. ` +
+        'Set APP_DATABASE_URL to a login without SUPERUSER or BYPASSRLS that is a member of staryer_app and not of the owner (README, "Configuration"), or leave it unset.',
     );
   }
 }

@@ -54,6 +54,27 @@ describe('the database enforces tenancy', () => {
     expect(row).toEqual({ current_user: 'staryer_app', bypass: false, superuser: false, owns: false });
   });
 
+  it('refuses to serve on a login that is a member of the owner without being a superuser (as managed Postgres owners are): its policy sees every creator', async () => {
+    const owner = postgres(url, { max: 1, onnotice: () => undefined });
+    const role = `owner_member_${Math.random().toString(36).slice(2, 10)}`;
+    const [{ current_user: ownerRole }] = (await owner<Array<{ current_user: string }>>`select current_user`) as unknown as [{ current_user: string }];
+    await owner.unsafe(`create role ${role} login password 'pw' nosuperuser nobypassrls in role ${ownerRole}`);
+    const member = postgres(Object.assign(new URL(url), { username: role, password: 'pw' }).toString(), { max: 1, onnotice: () => undefined });
+    try {
+      // What it would see: every creator's row, with no tenant set
+      const [{ n }] = (await member<Array<{ n: number }>>`select count(*)::int as n from creators`) as unknown as [{ n: number }];
+      expect(n).toBeGreaterThanOrEqual(2);
+      const { assertRowLevelSecurityApplies, UnsafeAppRoleError } = await import('../db/client.js');
+      const refused = await assertRowLevelSecurityApplies(member).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(UnsafeAppRoleError);
+      expect((refused as Error).message).toMatch(new RegExp(`"${role}" is the tables' owner "${ownerRole}" or a member of it`));
+    } finally {
+      await member.end();
+      await owner.unsafe(`drop role ${role}`);
+      await owner.end();
+    }
+  });
+
   it('shows no tenant rows to a query outside withCreator', async () => {
     expect(await rt.db.select().from(creators)).toEqual([]);
     expect(await rt.db.select().from(apiKeys)).toEqual([]);
