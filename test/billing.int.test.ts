@@ -308,6 +308,39 @@ describe('Stripe reporting through the ledger', () => {
     // Once its creator moves to a key of its own, the account is free to connect.
     expect((await owner.call('PUT', '/api/usage/settings/stripe', { secret_key: owner.secretKey })).status).toBe(200);
     expect((await intruder('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1OwnedByOne' })).status).toBe(200);
+    // …and the creator who left it no longer reads it or writes into it, even to reconcile
+    // what it reported there (here: an event Stripe lost, which it would have compensated)
+    const reported = fake.events.find((e) => e.stripeAccountHeader === 'acct_1OwnedByOne')!;
+    fake.loseEvent({ account: reported.account, identifier: reported.identifier });
+    const touching = () => fake.requests.filter((r) => r.stripeAccount === 'acct_1OwnedByOne').length;
+    const untouched = touching();
+    const reconciled = await owner.call('POST', '/api/usage/billing/reconcile');
+    expect(reconciled.status, reconciled.text).toBe(200);
+    expect(reconciled.json).toMatchObject({ errors: 1, compensated: 0 });
+    expect(touching()).toBe(untouched);
+    const status = (await owner.call('GET', '/api/usage/billing/status')).json.rows;
+    expect(status[0].last_error ?? '').toMatch(/no longer connected/);
+  });
+
+  it('Connect: a report still to be sent to an account the creator has left is not sent there; its quantity goes with the next report, where it reports now', async () => {
+    const c = await linkedCreator({ customers: 1, connect: 'acct_1LeavingSoon' });
+    await trackSome(c, 0);
+    // Given a report left pending for the connected account (Stripe asked to wait a minute)
+    fake.inject({ kind: '429', retryAfterSeconds: 60, pathPrefix: '/v1/billing/meter_events' });
+    expect(await sync(c)).toMatchObject({ pending: 1 });
+    fake.clearFaults();
+    // When the creator moves to a key of its own and the next report runs
+    expect((await c.call('PUT', '/api/usage/settings/stripe', { secret_key: c.secretKey })).status).toBe(200);
+    const touching = () => fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.stripeAccount === 'acct_1LeavingSoon').length;
+    const before = touching();
+    await sync(c);
+    // Then nothing more goes to the account it left, and the pending row says why it was not sent
+    expect(touching()).toBe(before);
+    const rows = await server.rt.ownerDb.execute<{ status: string; last_error: string | null; stripe_account_id: string | null }>(
+      sql`select status, last_error, stripe_account_id from usage_billing_sync where creator_id = ${c.creatorId} order by sequence`,
+    );
+    expect(rows[0]).toMatchObject({ status: 'failed', stripe_account_id: 'acct_1LeavingSoon', last_error: expect.stringMatching(/no longer the one reported to/) });
+    expect(rows[1]).toMatchObject({ stripe_account_id: null });
   });
 
   it('the job reports on schedule (billing.schedule → billing.report)', async () => {

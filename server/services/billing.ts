@@ -184,6 +184,12 @@ export class BillingService {
       const next = await withCreator(rt.db, creatorId, async (tx) => {
         await lockBillingPair(tx, creatorId, meterId, target.customer.id);
         const open = await findOpenSync(tx, meterId, target.customer.id);
+        if (open && open.stripeAccountId !== stripeAccountId && open.status === 'pending') {
+          // Written for a Stripe account this creator no longer reports to: not sent there
+          // now; the quantity goes with the next row, to the account reported to now.
+          await updateSync(tx, open.syncId, { status: 'failed', lastError: `not sent: its Stripe account (${open.stripeAccountId ?? 'the creator’s own key'}) is no longer the one reported to` });
+          return { again: true as const };
+        }
         if (open) return { row: open, fresh: false, complete: false };
         const position = await findPeriodPosition(tx, meterId, target.customer.id, billingPeriod.start);
         if (position.hasUnknown) return { outcome: { status: 'unknown', reported: position.cumulative, error: 'An earlier report has no known outcome; reconcile first.' } as SyncOutcome };
@@ -219,6 +225,7 @@ export class BillingService {
         });
         return { row, fresh: true, complete: cumulative.equals(total) };
       });
+      if ('again' in next) continue;
       if ('outcome' in next) return next.outcome!;
       const sent = await this.sendRow(stripe, next.row.syncId);
       if (sent.status !== 'reported' || next.complete) return sent;
@@ -637,9 +644,10 @@ const isOpen = (r: BillingSync) => r.status === 'pending' || r.status === 'in_fl
  */
 export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
   const now = rt.now();
-  const { targets, meters } = await withCreator(rt.db, creatorId, async (tx) => ({
+  const { targets, meters, connected } = await withCreator(rt.db, creatorId, async (tx) => ({
     targets: await listReconcileTargets(tx, new Date(now.getTime() - MAX_EVENT_AGE_MS)),
     meters: new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m])),
+    connected: (await findStripeSettings(tx))?.connectAccountId ?? null,
   }));
   const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0, compensated: 0, over_reported: 0 };
   const clients = new Map<string, StripeBilling>();
@@ -669,6 +677,11 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
     let error: string | null = null;
     let readAt = rt.now();
     try {
+      // The platform key reaches every account of the platform: one this creator no longer
+      // has connected (another creator's now, perhaps) is neither read nor written to.
+      if (target.stripeAccountId !== null && target.stripeAccountId !== connected) {
+        throw new AppError('conflict', { code: 'stripe_account_disconnected', detail: `Reported to Stripe account ${target.stripeAccountId}, which is no longer connected: not checked (connect it again to reconcile it).` });
+      }
       const clientKey = target.stripeAccountId ?? '';
       let stripe = clients.get(clientKey);
       if (!stripe) {
