@@ -7,7 +7,14 @@ import type { ApiKeyAuth } from '../../db/queries/api-keys.js';
  */
 export type ApiKeyCache = {
   get: (secretHash: string) => ApiKeyAuth | undefined;
-  set: (secretHash: string, auth: ApiKeyAuth) => void;
+  /** A mark to pass to `set` for what is read from the database after this call. */
+  readMark: () => number;
+  /**
+   * Caches a look-up made after `mark` was taken — unless a revocation was evicted since:
+   * a look-up that began before a revocation committed, and ended after its eviction, would
+   * otherwise put the key back as valid for a whole TTL.
+   */
+  set: (secretHash: string, auth: ApiKeyAuth, mark: number) => void;
   evict: (secretHash: string) => void;
   clear: () => void;
   /** Remembers that a key was used, for the next last_used_at flush. */
@@ -18,6 +25,7 @@ export type ApiKeyCache = {
 export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, maxEntries = 10_000): ApiKeyCache {
   const entries = new Map<string, { auth: ApiKeyAuth; expires: number }>();
   const used = new Map<string, Set<string>>();
+  let evictions = 0;
   return {
     get(secretHash) {
       const entry = entries.get(secretHash);
@@ -28,13 +36,20 @@ export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, m
       }
       return entry.auth;
     },
-    set(secretHash, auth) {
-      if (ttlMs === 0) return;
+    readMark: () => evictions,
+    set(secretHash, auth, mark) {
+      if (ttlMs === 0 || mark !== evictions) return;
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
       entries.set(secretHash, { auth, expires: now() + ttlMs });
     },
-    evict: (secretHash) => void entries.delete(secretHash),
-    clear: () => entries.clear(),
+    evict: (secretHash) => {
+      evictions++;
+      entries.delete(secretHash);
+    },
+    clear: () => {
+      evictions++;
+      entries.clear();
+    },
     noteUsage(auth) {
       let keys = used.get(auth.creatorId);
       if (!keys) used.set(auth.creatorId, (keys = new Set()));

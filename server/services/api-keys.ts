@@ -92,10 +92,11 @@ export async function authenticateApiKey(rt: Runtime, presented: string): Promis
   const secretHash = hashSecret(presented);
   let auth = rt.apiKeys.get(secretHash);
   if (!auth) {
+    const mark = rt.apiKeys.readMark();
     const found = await findApiKeyAuth(rt.db, secretHash);
     if (!found) throw unauthorized('The API key is not valid.');
     auth = found;
-    rt.apiKeys.set(secretHash, auth);
+    rt.apiKeys.set(secretHash, auth, mark);
   }
   if (auth.revoked) throw unauthorized('The API key has been revoked.');
   rt.apiKeys.noteUsage(auth);

@@ -123,7 +123,8 @@ export async function createWebhookEndpoint(rt: Runtime, creatorId: string, inpu
     if (input.enabled) return created;
     return (await updateEndpointRow(tx, created.id, { enabled: false, disabledReason: 'Created disabled.' }, rt.now()))!;
   });
-  rt.log.info({ creatorId, endpointId: endpoint.id, url: endpoint.url }, 'webhook endpoint created');
+  // The origin only: a URL's path or query may be its secret (hooks.slack.com/services/…).
+  rt.log.info({ creatorId, endpointId: endpoint.id, origin: new URL(endpoint.url).origin }, 'webhook endpoint created');
   return { endpoint, secret };
 }
 
