@@ -1,5 +1,7 @@
+import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Db } from '../../db/client.js';
+import { withCreator } from '../../db/tenant.js';
 import { startIngestTransaction } from '../../db/queries/usage.js';
 import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -119,6 +121,8 @@ export class GroupCommitter {
       const receivedAt = this.options.now();
       const started = performance.now();
       let committed: Map<Submission, EventOutcome[]>;
+      // Every request's outcome, once the transaction's work is done and COMMIT goes out.
+      let decided: Map<Submission, EventOutcome[]> | null = null;
       try {
         const written: Array<Promise<void>> = [];
         const results = await this.db.transaction(async (tx) => {
@@ -136,6 +140,7 @@ export class GroupCommitter {
               offset += s.events.length;
             }
           }
+          decided = out;
           return out;
         }).catch(async (error: unknown) => {
           // The connection is gone: nothing of the transaction was committed, and the writes
@@ -154,31 +159,23 @@ export class GroupCommitter {
         await Promise.all(written);
         committed = results;
       } catch (error) {
-        const code = pgError(error)?.code;
-        // Deadlock or serialization failure: nothing committed, the whole group may retry.
-        // So may a group that lost an idempotency key to a concurrent commit: the retry
-        // finds that key's answer and replays it (each such retry is caused by another
-        // commit of one of its keys, so a few attempts are plenty).
-        if (((code === '40P01' || code === '40001') && attempt < 3) || (error instanceof IdempotencyKeyRace && attempt < 8)) {
-          this.stats.retries++;
-          metrics?.transactions.inc({ result: 'retried' });
-          continue;
-        }
-        // Nothing of the group was recorded. Unless the database itself is gone, the cause
-        // may be one request's alone (another creator's, even): each request then commits
-        // on its own, so that only the one that cannot commit fails.
-        if (group.length > 1 && !isDatabaseUnavailable(error)) {
-          this.options.log.warn({ err: error, requests: group.length }, 'group commit failed; committing its requests one by one');
-          this.stats.splits++;
-          metrics?.transactions.inc({ result: 'split' });
-          for (const s of group) await this.commit([s]);
+        // The connection went with the COMMIT on its way or its answer: Postgres may have
+        // committed. Answered "nothing recorded", a client would send again what is
+        // recorded (counted twice without an idempotency key). Asked on another connection:
+        // found, the group is committed; not found, it may still be — the old backend may not
+        // have read the COMMIT waiting in its socket yet — so the answer says it is unknown.
+        const cutAtCommit = decided !== null && isDatabaseUnavailable(error);
+        if (cutAtCommit && (await this.recordedAfterAll(decided!))) {
+          this.options.log.warn({ err: error }, 'the answer to a COMMIT was lost; the group was committed');
+          committed = decided!;
+        } else {
+          const failure = cutAtCommit
+            ? unavailable('The database stopped answering while these events were being committed: they may or may not have been recorded. Send them again with the same idempotency keys (each is recorded once); an event sent without one may be counted twice.')
+            : undefined;
+          const settled = await this.failed(group, attempt, error, failure);
+          if (settled === 'retry') continue;
           return;
         }
-        const failure = error instanceof AppError ? error : isDatabaseUnavailable(error) ? unavailable() : unavailable('The events could not be committed. Nothing was recorded; retry.');
-        this.options.log.error({ err: error, events: group.reduce((n, s) => n + s.events.length, 0) }, 'commit failed; its requests answered 503');
-        metrics?.transactions.inc({ result: 'failed' });
-        for (const s of group) s.reject(failure);
-        return;
       }
       // Committed: what follows is bookkeeping, outside the try, so that nothing failing here
       // could send a committed group round again.
@@ -191,5 +188,58 @@ export class GroupCommitter {
       for (const s of group) s.resolve(committed.get(s)!);
       return;
     }
+  }
+
+  /**
+   * Whether a group whose COMMIT lost its answer is known to be committed: its first
+   * accepted event is in usage_events (a transaction commits whole). False when not found
+   * or the database cannot say. A group that accepted nothing changed nothing its answers
+   * depend on (refusals and replays), which stand either way.
+   */
+  private async recordedAfterAll(decided: Map<Submission, EventOutcome[]>): Promise<boolean> {
+    for (const [submission, outcomes] of decided) {
+      const accepted = outcomes.find((o): o is Extract<EventOutcome, { ok: true }> => o.ok && !o.replayed);
+      if (!accepted) continue;
+      try {
+        const found = await withCreator(this.db, submission.creatorId, (tx) =>
+          tx.execute(sql`select 1 from usage_events where creator_id = ${submission.creatorId} and event_id = ${accepted.body.id} and occurred_at = ${accepted.body.timestamp}::timestamptz`),
+        );
+        return found.length > 0;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** A group that did not commit: retried (the caller goes round again), split, or its requests answered 503. */
+  private async failed(group: Submission[], attempt: number, error: unknown, unknownOutcome?: AppError): Promise<'retry' | 'done'> {
+    const metrics = this.options.metrics;
+    const code = pgError(error)?.code;
+    // Deadlock or serialization failure: nothing committed, the whole group may retry.
+    // So may a group that lost an idempotency key to a concurrent commit: the retry
+    // finds that key's answer and replays it (each such retry is caused by another
+    // commit of one of its keys, so a few attempts are plenty).
+    if (((code === '40P01' || code === '40001') && attempt < 3) || (error instanceof IdempotencyKeyRace && attempt < 8)) {
+      this.stats.retries++;
+      metrics?.transactions.inc({ result: 'retried' });
+      return 'retry';
+    }
+    // Nothing of the group was recorded. Unless the database itself is gone, the cause
+    // may be one request's alone (another creator's, even): each request then commits
+    // on its own, so that only the one that cannot commit fails.
+    if (group.length > 1 && !isDatabaseUnavailable(error)) {
+      this.options.log.warn({ err: error, requests: group.length }, 'group commit failed; committing its requests one by one');
+      this.stats.splits++;
+      metrics?.transactions.inc({ result: 'split' });
+      for (const s of group) await this.commit([s]);
+      return 'done';
+    }
+    const failure =
+      unknownOutcome ?? (error instanceof AppError ? error : isDatabaseUnavailable(error) ? unavailable() : unavailable('The events could not be committed. Nothing was recorded; retry.'));
+    this.options.log.error({ err: error, events: group.reduce((n, s) => n + s.events.length, 0), outcome: unknownOutcome ? 'unknown' : 'not recorded' }, 'commit failed; its requests answered 503');
+    metrics?.transactions.inc({ result: 'failed' });
+    for (const s of group) s.reject(failure);
+    return 'done';
   }
 }
