@@ -354,6 +354,26 @@ describe('Stripe reporting through the ledger', () => {
     await expectExact(c);
   });
 
+  it('in production, a server without STRIPE_KEYS_ENCRYPTION_KEY stores no Stripe secret (409 naming the setting) and keeps nothing', async () => {
+    const production = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, NODE_ENV: 'production', STRIPE_KEYS_ENCRYPTION_KEY: '' } });
+    try {
+      const { apiKey, creator } = await createCreatorWithKey(production.rt);
+      const call = api(production.url, apiKey);
+      for (const body of [{ secret_key: 'sk_test_productionNoKey0001' }, { webhook_secret: 'whsec_productionNoKey0001' }]) {
+        const refused = await call('PUT', '/api/usage/settings/stripe', body);
+        expect(refused.status, refused.text).toBe(409);
+        expect(refused.json.detail).toContain('STRIPE_KEYS_ENCRYPTION_KEY');
+      }
+      expect((await call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: null, webhook_configured: false });
+      const [row] = await server.rt.ownerDb.execute<{ k: string | null; w: string | null }>(
+        sql`select stripe_secret_key_encrypted as k, stripe_webhook_secret_encrypted as w from creator_settings where creator_id = ${creator.id}`,
+      );
+      expect(row ?? { k: null, w: null }).toEqual({ k: null, w: null });
+    } finally {
+      await production.close();
+    }
+  });
+
   it('secrets never appear in logs, API responses or the database in clear', async () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import type { TEnv } from '../env.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -61,8 +62,18 @@ function encryptionKey(env: TEnv, log?: Logger): Buffer {
   return createHash('sha256').update(DEV_KEY_SEED).digest();
 }
 
-/** `v1.<iv>.<tag>.<ciphertext>` (base64url), AES-256-GCM. */
+/**
+ * `v1.<iv>.<tag>.<ciphertext>` (base64url), AES-256-GCM. In production a secret is not
+ * stored under the development key, which is in the source: anyone with a copy of the
+ * database could read it.
+ */
 export function encryptStripeSecret(env: TEnv, plain: string, log?: Logger): string {
+  if (env.NODE_ENV === 'production' && !env.STRIPE_KEYS_ENCRYPTION_KEY) {
+    throw new AppError('conflict', {
+      code: 'encryption_key_missing',
+      detail: 'This server stores no Stripe secrets until its operator sets STRIPE_KEYS_ENCRYPTION_KEY (README, "Configuration"): without it they would be encrypted with a key anyone can read.',
+    });
+  }
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', encryptionKey(env, log), iv);
   const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
