@@ -682,6 +682,11 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       if (target.stripeAccountId !== null && target.stripeAccountId !== connected) {
         throw new AppError('conflict', { code: 'stripe_account_disconnected', detail: `Reported to Stripe account ${target.stripeAccountId}, which is no longer connected: not checked (connect it again to reconcile it).` });
       }
+      // Reported with the creator's own key, which a Connect account has replaced: the account
+      // asked now is not the one reported to (a compensation would go to the wrong one).
+      if (target.stripeAccountId === null && connected !== null) {
+        throw new AppError('conflict', { code: 'stripe_account_disconnected', detail: 'Reported with your own Stripe key, which a Connect account has replaced since: not checked.' });
+      }
       const clientKey = target.stripeAccountId ?? '';
       let stripe = clients.get(clientKey);
       if (!stripe) {
