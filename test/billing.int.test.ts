@@ -343,6 +343,17 @@ describe('Stripe reporting through the ledger', () => {
     expect(rows[1]).toMatchObject({ stripe_account_id: null });
   });
 
+  it('reports made with the creator’s own key are not reconciled through a Connect account that replaced the key', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    await trackSome(c, 0);
+    await sync(c);
+    expect((await c.call('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1ReplacesKey' })).status).toBe(200);
+    const asked = () => fake.requests.filter((r) => r.stripeAccount === 'acct_1ReplacesKey').length;
+    const before = asked();
+    expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ errors: 1, compensated: 0 });
+    expect(asked()).toBe(before);
+  });
+
   it('the job reports on schedule (billing.schedule → billing.report)', async () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);
