@@ -44,7 +44,7 @@ function assertTenantId(creatorId: string) {
  * any row lock on both sides; transaction-scoped, so it cannot outlive a connection.
  */
 export async function lockCreatorConfig(tx: Tx, creatorId: string, mode: 'shared' | 'exclusive'): Promise<void> {
-  // The same key as ingestion's lockCreatorConfigShared (db/queries/usage.ts).
+  // The same key as ingestion's share of it, taken with the tenant switch (startIngestTransaction, db/queries/usage.ts).
   const key = `config|${creatorId}`;
   await tx.execute(mode === 'shared' ? sql`select pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))` : sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
 }

@@ -89,8 +89,11 @@ export function preparedJobExecutor(q: Queryable, onIssued?: () => void): { exec
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Switches an ingestion transaction to a creator: the RLS tenant and, transaction-local,
- * nested loops only (prepared, so it can travel in one write with the reads after it). Every statement of an ingestion transaction is driven by a handful
+ * Switches an ingestion transaction to a creator: the RLS tenant, the creator's
+ * configuration lock held shared until commit (lockCreatorConfig in db/tenant.ts, same key:
+ * a change in progress is waited for here, before the reads that follow, and none can commit
+ * until this transaction has) and, transaction-local, nested loops only (prepared, so it can
+ * travel in one write with the reads after it). Every statement of an ingestion transaction is driven by a handful
  * of keys (counters, idempotency keys) against tables holding a creator's whole history;
  * row-set parameters are estimated at 10–100 rows, and the planner then prefers hashing
  * the creator's whole table over probing its primary key per key (measured: 5–10 ms vs
@@ -98,16 +101,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export async function startIngestTransaction(tx: Queryable, creatorId: string): Promise<void> {
   if (!UUID.test(creatorId)) throw new Error('invalid tenant id');
-  await runPrepared(tx, statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`);
-}
-
-/**
- * Ingestion's share of the creator's configuration lock (lockCreatorConfig in db/tenant.ts,
- * same key), as a prepared statement: it then goes out in the same write as the reads after
- * it and ahead of them — an unprepared one would wait for its parameter types while they went first.
- */
-export async function lockCreatorConfigShared(tx: Queryable, creatorId: string): Promise<void> {
-  await runPrepared(tx, statement`select pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0))`);
+  await runPrepared(
+    tx,
+    statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0))`,
+  );
 }
 
 type CounterRow = { meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number };

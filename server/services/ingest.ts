@@ -15,7 +15,6 @@ import {
   findSeenDistinct,
   insertDistinct,
   lockCounters,
-  lockCreatorConfigShared,
   preparedJobExecutor,
   writeAccepted,
   type LockedCounter,
@@ -178,11 +177,10 @@ export async function commitCreatorEvents(
   // Independent reads go out together (postgres.js pipelines them on the transaction's
   // connection, in the order issued: after the tenant switch).
   const keys = [...new Set(events.flatMap((e) => (e.idempotencyKey === null ? [] : [e.idempotencyKey])))];
-  const [, , settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
+  // The tenant switch also takes the creator's configuration lock, shared (db/tenant.ts): the
+  // reads below see any change that was in progress, and none commits before this group.
+  const [, settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
     tenantSet,
-    // Ahead of the reads on the connection: a configuration change in progress is waited for
-    // (the reads then see it), and none can commit until this group has (db/tenant.ts).
-    lockCreatorConfigShared(tx, creatorId),
     findIngestSettings(tx, creatorId),
     findLiveMeters(tx, creatorId, [...new Set(events.map((e) => e.eventName))]),
     findCustomersByUserIdList(tx, creatorId, [...new Set(events.map((e) => e.userId))]),
