@@ -449,6 +449,25 @@ describe('check API and browser tokens', () => {
   });
 });
 
+describe('tokens naming a creator that does not exist', () => {
+  it('are refused (401) at the cost of one database look-up a minute, not one per request', async () => {
+    // Anyone can write such a token: its signature cannot be checked without a creator's secret
+    const claims = Buffer.from(JSON.stringify({ cid: crypto.randomUUID(), sub: 'x', aud: 'staryer-usage:track', exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
+    const forged = api(server.url, `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${claims}.c2lnbmF0dXJl`);
+    // Counting the application's transactions while they come in
+    const db = server.rt.db;
+    const transaction = db.transaction.bind(db);
+    let transactions = 0;
+    db.transaction = ((...args: Parameters<typeof transaction>) => (transactions++, transaction(...args))) as typeof db.transaction;
+    try {
+      for (let i = 0; i < 20; i++) expect((await forged('GET', '/api/usage/check?user_id=x&event_name=calls')).status).toBe(401);
+    } finally {
+      db.transaction = transaction;
+    }
+    expect(transactions).toBe(1);
+  });
+});
+
 describe('tenant isolation of metering', () => {
   it("gives creator B's key a turn at every one of creator A's resources: 404 or nothing of A's, nothing changed", async () => {
     const a = await creator();

@@ -15,12 +15,29 @@ export type UserToken = { creatorId: string; userId: string; expiresAt: Date };
 const AUDIENCE = 'staryer-usage:track';
 const ZClaims = z.object({ cid: z.uuid(), sub: z.string().min(1).max(256) });
 
+/**
+ * Creator ids a token named that have no secret, for a minute: a stream of tokens with made-up
+ * ids (anyone can write one; its signature cannot be checked without a secret) would otherwise
+ * cost a database transaction each. Bounded; per runtime.
+ */
+const UNKNOWN_TTL_MS = 60_000;
+const UNKNOWN_MAX = 10_000;
+const unknownCreators = new WeakMap<Runtime, Map<string, number>>();
+
 /** Minting creates the secret on first use; verifying only reads it (a forged creator id has none). */
 async function secretOf(rt: Runtime, creatorId: string, mode: 'mint' | 'verify'): Promise<Uint8Array | null> {
   let secret = rt.tokenSecrets.get(creatorId);
   if (!secret) {
+    let unknown = unknownCreators.get(rt);
+    if (!unknown) unknownCreators.set(rt, (unknown = new Map()));
+    if (mode === 'verify' && (unknown.get(creatorId) ?? 0) > Date.now()) return null;
     const settings = await withCreator(rt.db, creatorId, (tx) => (mode === 'mint' ? ensureSettings(tx, creatorId) : findSettings(tx, creatorId)));
-    if (!settings) return null;
+    if (!settings) {
+      if (unknown.size >= UNKNOWN_MAX) unknown.delete(unknown.keys().next().value!);
+      unknown.set(creatorId, Date.now() + UNKNOWN_TTL_MS);
+      return null;
+    }
+    unknown.delete(creatorId);
     secret = new TextEncoder().encode(settings.tokenSecret);
     rt.tokenSecrets.set(creatorId, secret);
   }
