@@ -123,5 +123,18 @@ export async function enqueueInTx<Q extends QueueName>(
   const startAfter = startInMs !== undefined && startInMs > 0 ? startInMs / 1000 : undefined;
   await boss.send(queue, QUEUES[queue].payload.parse(payload) as object, { ...rest, ...(startAfter ? { startAfter } : {}), db: fromDrizzle(tx, sql) });
 }
+/**
+ * Enqueues many jobs of one queue inside the caller's transaction, a thousand per statement
+ * (pg-boss's insert: the queue's own retry and expiry settings apply, as with send). A
+ * change that owes an alert to every customer of a meter holds its creator's configuration
+ * lock while it enqueues (db/tenant.ts): one statement per job held it for seconds.
+ */
+export async function enqueueManyInTx<Q extends QueueName>(boss: PgBoss, tx: DrizzleTransactionLike, queue: Q, payloads: Array<QueuePayload<Q>>): Promise<void> {
+  for (let i = 0; i < payloads.length; i += 1000) {
+    const jobs = payloads.slice(i, i + 1000).map((payload) => ({ data: QUEUES[queue].payload.parse(payload) as object }));
+    await boss.insert(queue, jobs, { db: fromDrizzle(tx, sql) });
+  }
+}
+
 export type QueuePayload<Q extends QueueName> = z.infer<(typeof QUEUES)[Q]['payload']>;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];

@@ -76,7 +76,7 @@ export function createMetrics() {
     }),
     transactions: new client.Counter({
       name: 'staryer_ingest_transactions_total',
-      help: 'Group commit transactions by result: committed; retried (a deadlock, a serialization failure or an idempotency key committed concurrently: tried again whole); split (failed: its requests committed one by one); failed (its requests answered 503)',
+      help: 'Group commit transactions by result: committed; retried (a deadlock, a serialization failure or an idempotency key committed concurrently: tried again whole); split (failed: its requests committed one by one); failed (its requests answered 503); deferred (a committed group that left out a creator whose configuration was being changed: its requests commit apart, once the change is done)',
       labelNames: ['result'] as const,
       registers: [registry],
     }),

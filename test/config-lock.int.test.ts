@@ -85,4 +85,35 @@ describe('the configuration lock', () => {
       expect(tracked.status).toBe(201);
     });
   });
+
+  it('events of a creator whose change is in progress wait apart: other creators’ events, sent after them and beside them, are answered meanwhile', async () => {
+    const a = await cappedCreator();
+    const b = await cappedCreator();
+    let waiting: Array<ReturnType<typeof settle<Awaited<ReturnType<typeof a.call>>>>> = [];
+    await server.rt.ownerDb.transaction(async (tx) => {
+      // A's change in progress, held open for as long as this test needs
+      await lockCreatorConfig(tx, a.creatorId, 'exclusive');
+      // More of A's requests than the committer has transactions in flight (2 for a small queue, 4 at most)…
+      waiting = Array.from({ length: 6 }, (_, i) => settle(a.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 1, idempotency_key: `a-${i}` })));
+      await sleep(100);
+      // …then B's: single events and a batch, some in the same groups as A's
+      const singles = Array.from({ length: 5 }, (_, i) => b.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 1, idempotency_key: `b-${i}` }));
+      const batch = b.call('POST', '/api/usage/track', [1, 2, 3].map((n) => ({ event_name: 'calls', user_id: `v${n}`, value: n })));
+      const interleaved = [...Array.from({ length: 3 }, (_, i) => settle(a.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 1, idempotency_key: `a-late-${i}` })))];
+      waiting.push(...interleaved);
+      for (const r of await Promise.all(singles)) expect(r.status, r.text).toBe(201);
+      const batched = await batch;
+      expect(batched.status, batched.text).toBe(200);
+      expect(batched.json.results.map((r: { status: number }) => r.status)).toEqual([201, 201, 201]);
+      expect((await b.call('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '95' });
+      // A's events are still waiting for the change: none answered, none recorded
+      expect(waiting.filter((w) => w.done)).toHaveLength(0);
+      const counted = (await tx.execute(sql`select count(*)::int as n from usage_events where creator_id = ${a.creatorId}`)) as unknown as Array<{ n: number }>;
+      expect(counted[0]!.n).toBe(1);
+    });
+    // The change committed: A's events are committed, each once, by the configuration now in force
+    await expect.poll(() => waiting.every((w) => w.done), { timeout: 10_000 }).toBe(true);
+    for (const w of waiting) expect(w.value!.status, w.value!.text).toBe(201);
+    expect((await a.call('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '99' });
+  });
 });

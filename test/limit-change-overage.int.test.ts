@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookReceiver, type WebhookReceiver } from './fakes/webhook-receiver.js';
 import { useTestDatabase } from './harness/db.js';
@@ -196,5 +197,35 @@ describe('the other alerts a limit change owes, and only once a period', () => {
     // And saving the same list again, or another field, raises nothing more
     expect((await call('PATCH', `/api/usage/meters/${meterId}`, { alert_thresholds: [0.9, 0.5], display_name: 'Storage!' })).status).toBe(200);
     expect(await thresholdAlerts('g1')).toEqual(['0.5']);
+  });
+
+  it('a limit lowered under 6,000 customers’ usage raises 6,000 alerts, each notified once', async () => {
+    // Given 6,000 customers on gold (limit 10) who used 8 each (more alerts than one insert statement has parameters for)
+    const { apiKey, creator } = await createCreatorWithKey(server.rt);
+    const call = api(server.url, apiKey);
+    const meter = await call('POST', '/api/usage/meters', {
+      event_name: 'storage',
+      display_name: 'Storage',
+      aggregation_type: 'sum',
+      unit_name: 'gb',
+      plan_limits: [{ plan_name: 'gold', limit_value: 10, overage_price: 2 }],
+    });
+    expect(meter.status, meter.text).toBe(201);
+    expect((await call('PUT', '/api/usage/settings', { default_plan: 'gold' })).status).toBe(200);
+    for (let b = 0; b < 6; b++) {
+      const batch = await call('POST', '/api/usage/track', Array.from({ length: 1000 }, (_, i) => ({ event_name: 'storage', user_id: `c${b * 1000 + i}`, value: 8 })));
+      expect(batch.status, batch.text).toBe(200);
+      expect(batch.json.results.every((r: { status: number }) => r.status === 201)).toBe(true);
+    }
+
+    // When gold's limit is lowered to 5
+    const patched = await call('PATCH', `/api/usage/meters/${meter.json.id}`, { plan_limits: [{ plan_name: 'gold', limit_value: 5, overage_price: 2 }] });
+    expect(patched.status, patched.text).toBe(200);
+
+    // Then every customer has an overage_started alert, and one notification job each
+    const alerts = (await server.rt.ownerDb.execute(sql`select count(*)::int as n, count(distinct customer_id)::int as customers from usage_alerts where creator_id = ${creator.id} and kind = 'overage_started'`)) as unknown as Array<{ n: number; customers: number }>;
+    expect(alerts[0]).toEqual({ n: 6000, customers: 6000 });
+    const jobs = (await server.rt.ownerDb.execute(sql`select count(*)::int as n, count(distinct data->>'alertId')::int as alerts from pgboss.job where name = 'alerts.notify' and data->>'creatorId' = ${creator.id}`)) as unknown as Array<{ n: number; alerts: number }>;
+    expect(jobs[0]).toEqual({ n: 6000, alerts: 6000 });
   });
 });

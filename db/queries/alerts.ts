@@ -43,6 +43,12 @@ export type NewAlert = Omit<Alert, 'id' | 'status' | 'acknowledgedAt' | 'acknowl
 /** Inserts the alerts that do not exist yet (the unique key makes each fire once); returns the new ones. */
 export async function insertAlertsOnce(tx: Queryable, alerts: NewAlert[], at: Date): Promise<Alert[]> {
   if (alerts.length === 0) return [];
+  // 11 parameters a row: a statement takes at most 65,535 (a limit lowered under 6,000 customers' usage raises that many).
+  if (alerts.length > 2000) {
+    const created: Alert[] = [];
+    for (let i = 0; i < alerts.length; i += 2000) created.push(...(await insertAlertsOnce(tx, alerts.slice(i, i + 2000), at)));
+    return created;
+  }
   const rows = await tx
     .insert(usageAlerts)
     .values(

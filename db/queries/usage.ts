@@ -91,20 +91,28 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
  * Switches an ingestion transaction to a creator: the RLS tenant, the creator's
  * configuration lock held shared until commit (lockCreatorConfig in db/tenant.ts, same key:
- * a change in progress is waited for here, before the reads that follow, and none can commit
- * until this transaction has) and, transaction-local, nested loops only (prepared, so it can
+ * none can commit until this transaction has) and, transaction-local, nested loops only (prepared, so it can
  * travel in one write with the reads after it). Every statement of an ingestion transaction is driven by a handful
  * of keys (counters, idempotency keys) against tables holding a creator's whole history;
  * row-set parameters are estimated at 10–100 rows, and the planner then prefers hashing
  * the creator's whole table over probing its primary key per key (measured: 5–10 ms vs
  * 0.2 ms per statement).
+ *
+ * With `wait: false` a change in progress (or waiting for its turn) is not waited for: the
+ * answer is false, and the creator's events must not be judged in this transaction (the
+ * reads issued with the switch ran, unlocked; nothing may be written). The group commit
+ * then commits them apart, waiting (`wait: true`), so that one creator's change never holds
+ * up a transaction carrying other creators' events.
  */
-export async function startIngestTransaction(tx: Queryable, creatorId: string): Promise<void> {
+export async function startIngestTransaction(tx: Queryable, creatorId: string, options: { wait: boolean }): Promise<boolean> {
   if (!UUID.test(creatorId)) throw new Error('invalid tenant id');
-  await runPrepared(
+  const [row] = await runPrepared<{ locked: boolean }>(
     tx,
-    statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0))`,
+    options.wait
+      ? statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0)), true as locked`
+      : statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_try_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0)) as locked`,
   );
+  return row!.locked;
 }
 
 type CounterRow = { meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string; event_count: string | number };

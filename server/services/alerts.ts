@@ -18,7 +18,7 @@ import { updateSettingsRow, ensureSettings, type Settings } from '../../db/queri
 import type { Tx } from '../../db/client.js';
 import type { PlannedCounter } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
-import { enqueueInTx } from '../../jobs/queues.js';
+import { enqueueManyInTx } from '../../jobs/queues.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TListAlertsInput, TUpdateAlertSettingsInput } from '../schemas/alerts.js';
@@ -70,7 +70,7 @@ export async function raiseLimitChangeAlerts(rt: Runtime, tx: Tx, creatorId: str
     }
   }
   const created = await insertAlertsOnce(tx, alerts, rt.now());
-  for (const alert of created) await enqueueInTx(rt.boss, tx, 'alerts.notify', { creatorId, alertId: alert.id });
+  await enqueueManyInTx(rt.boss, tx, 'alerts.notify', created.map((alert) => ({ creatorId, alertId: alert.id })));
 }
 
 export async function listAlerts(rt: Runtime, creatorId: string, input: TListAlertsInput): Promise<AlertView[]> {

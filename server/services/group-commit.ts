@@ -9,6 +9,9 @@ import type { Metrics } from '../metrics.js';
 import { pgError } from './db-errors.js';
 import { commitCreatorEvents, IdempotencyKeyRace, type EventOutcome, type PreparedEvent } from './ingest.js';
 
+/** Lanes for creators whose configuration is being changed (each holds a connection while it waits). */
+const MAX_LANES = 2;
+
 type Submission = {
   creatorId: string;
   events: PreparedEvent[];
@@ -51,6 +54,9 @@ export type GroupCommitterOptions = {
  * acknowledged only after its transaction commits. A failed commit records none of its
  * events; its requests are then committed one by one, so that a request that cannot
  * commit (whoever sent it) fails alone, with 503, and the others of its group do not.
+ * A creator whose configuration is being changed (db/tenant.ts) is left out of a group
+ * rather than waited for in it: its requests commit apart, in a lane that waits for the
+ * change, and everyone else's keep committing.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
@@ -59,6 +65,14 @@ export class GroupCommitter {
   private inFlight = 0;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  /**
+   * Submissions of creators whose configuration is being changed (their lock was not free
+   * in a group), by creator, in arrival order: committed apart, in a lane that waits for
+   * the change, so that the groups keep committing everyone else's events meanwhile.
+   */
+  private waiting = new Map<string, Submission[]>();
+  /** Creators with a lane transaction in flight (one each, at most MAX_LANES in all). */
+  private lanes = new Set<string>();
   readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0 };
 
   constructor(
@@ -78,8 +92,16 @@ export class GroupCommitter {
   /** Stops taking submissions and waits for queued ones to commit. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.inFlight === 0 && this.queue.length === 0) return;
+    if (this.idle()) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return this.inFlight === 0 && this.queue.length === 0 && this.lanes.size === 0 && this.waiting.size === 0;
+  }
+
+  private wakeIfIdle() {
+    if (this.idle()) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /** How many transactions may be in flight for the queue as it is now. */
@@ -101,15 +123,47 @@ export class GroupCommitter {
       this.inFlight++;
       // The queue is in arrival order: the group's first request waited longest.
       this.options.metrics?.queueWaitSeconds.observe((performance.now() - group[0]!.queuedAt) / 1000);
-      void this.commit(group).finally(() => {
+      void this.commit(group, { wait: false }).finally(() => {
         this.inFlight--;
         if (this.queue.length > 0) this.pump();
-        else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        else this.wakeIfIdle();
       });
     }
   }
 
-  private async commit(group: Submission[]) {
+  /** Submissions whose creator's configuration lock was taken by a change: they wait in a lane. */
+  private defer(submissions: Submission[]) {
+    for (const s of submissions) this.waiting.set(s.creatorId, [...(this.waiting.get(s.creatorId) ?? []), s]);
+    this.pumpLanes();
+  }
+
+  /**
+   * A lane is one transaction that waits for a creator's change and then commits that
+   * creator's waiting submissions (up to maxEvents; the rest go next). Lanes hold connections
+   * of their own while they wait, so there are few: a creator beyond them waits its turn.
+   */
+  private pumpLanes() {
+    for (const [creatorId, submissions] of this.waiting) {
+      if (this.lanes.size >= MAX_LANES) return;
+      if (this.lanes.has(creatorId)) continue;
+      const group: Submission[] = [];
+      let size = 0;
+      while (submissions.length > 0 && (group.length === 0 || size + submissions[0]!.events.length <= this.options.maxEvents)) {
+        const next = submissions.shift()!;
+        group.push(next);
+        size += next.events.length;
+      }
+      if (submissions.length === 0) this.waiting.delete(creatorId);
+      this.lanes.add(creatorId);
+      void this.commit(group, { wait: true }).finally(() => {
+        this.lanes.delete(creatorId);
+        this.pumpLanes();
+        this.wakeIfIdle();
+      });
+    }
+  }
+
+  private async commit(group: Submission[], options: { wait: boolean }) {
     const metrics = this.options.metrics;
     // Per creator (each creator's submissions in arrival order): one tenant switch per
     // creator, not per request. Creators in id order, so two groups lock rows in the same order.
@@ -121,17 +175,26 @@ export class GroupCommitter {
       const receivedAt = this.options.now();
       const started = performance.now();
       let committed: Map<Submission, EventOutcome[]>;
+      // Creators whose configuration lock a change holds: left out of this transaction.
+      let deferred: Submission[] = [];
       // Every request's outcome, once the transaction's work is done and COMMIT goes out.
       let decided: Map<Submission, EventOutcome[]> | null = null;
       try {
         const written: Array<Promise<void>> = [];
         const results = await this.db.transaction(async (tx) => {
           const out = new Map<Submission, EventOutcome[]>();
+          deferred = [];
           for (const [creatorId, submissions] of byCreator) {
             // Not awaited here: the tenant switch goes out in one write with the creator's
             // first reads, ahead of them on the connection (commitCreatorEvents awaits it).
-            const tenantSet = startIngestTransaction(tx, creatorId);
+            // It takes the creator's configuration lock shared; in a group, only if no change
+            // holds it or waits for it (a lane waits instead, see defer).
+            const tenantSet = startIngestTransaction(tx, creatorId, options);
             const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt, tenantSet);
+            if (!share.locked) {
+              deferred.push(...submissions);
+              continue;
+            }
             written.push(share.written);
             const outcomes = share.outcomes;
             let offset = 0;
@@ -172,7 +235,7 @@ export class GroupCommitter {
           const failure = cutAtCommit
             ? unavailable('The database stopped answering while these events were being committed: they may or may not have been recorded. Send them again with the same idempotency keys (each is recorded once); an event sent without one may be counted twice.')
             : undefined;
-          const settled = await this.failed(group, attempt, error, failure);
+          const settled = await this.failed(group, attempt, error, options, failure);
           if (settled === 'retry') continue;
           return;
         }
@@ -180,12 +243,16 @@ export class GroupCommitter {
       // Committed: what follows is bookkeeping, outside the try, so that nothing failing here
       // could send a committed group round again.
       this.stats.transactions++;
-      const events = group.reduce((n, s) => n + s.events.length, 0);
+      const events = group.reduce((n, s) => n + (committed.has(s) ? s.events.length : 0), 0);
       this.stats.events += events;
       metrics?.commitSeconds.observe((performance.now() - started) / 1000);
       metrics?.groupEvents.observe(events);
       metrics?.transactions.inc({ result: 'committed' });
-      for (const s of group) s.resolve(committed.get(s)!);
+      for (const s of group) if (committed.has(s)) s.resolve(committed.get(s)!);
+      if (deferred.length > 0) {
+        metrics?.transactions.inc({ result: 'deferred' });
+        this.defer(deferred);
+      }
       return;
     }
   }
@@ -213,7 +280,7 @@ export class GroupCommitter {
   }
 
   /** A group that did not commit: retried (the caller goes round again), split, or its requests answered 503. */
-  private async failed(group: Submission[], attempt: number, error: unknown, unknownOutcome?: AppError): Promise<'retry' | 'done'> {
+  private async failed(group: Submission[], attempt: number, error: unknown, options: { wait: boolean }, unknownOutcome?: AppError): Promise<'retry' | 'done'> {
     const metrics = this.options.metrics;
     const code = pgError(error)?.code;
     // Deadlock or serialization failure: nothing committed, the whole group may retry.
@@ -232,7 +299,7 @@ export class GroupCommitter {
       this.options.log.warn({ err: error, requests: group.length }, 'group commit failed; committing its requests one by one');
       this.stats.splits++;
       metrics?.transactions.inc({ result: 'split' });
-      for (const s of group) await this.commit([s]);
+      for (const s of group) await this.commit([s], options);
       return 'done';
     }
     const failure =

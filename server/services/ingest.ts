@@ -20,7 +20,7 @@ import {
   type LockedCounter,
   type NewEvent,
 } from '../../db/queries/usage.js';
-import { enqueueInTx, QUEUES } from '../../jobs/queues.js';
+import { enqueueManyInTx, QUEUES } from '../../jobs/queues.js';
 import { AppError } from '../errors.js';
 import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
 import { aggregationOf, distinctKeyOf } from './aggregation/index.js';
@@ -51,7 +51,7 @@ export type PreparedEvent = {
  * A creator's share of a group, judged: the outcomes, and its writes, already queued on
  * the transaction's connection ahead of the COMMIT that will follow them.
  */
-export type CreatorCommit = { outcomes: EventOutcome[]; written: Promise<void> };
+export type CreatorCommit = { locked: true; outcomes: EventOutcome[]; written: Promise<void> } | { locked: false };
 
 export type EventOutcome =
   | { ok: true; status: 201; body: TTrackedEvent; replayed: boolean }
@@ -170,8 +170,12 @@ export async function commitCreatorEvents(
   creatorId: string,
   events: PreparedEvent[],
   receivedAt: Date,
-  /** The switch of the transaction's RLS tenant to creatorId, already sent (see group-commit.ts). */
-  tenantSet: Promise<void>,
+  /**
+   * The switch of the transaction's RLS tenant to creatorId, already sent (see group-commit.ts):
+   * whether it took the creator's configuration lock. If not, nothing is judged or written
+   * ({ locked: false }): the events are to be committed apart, once the change is done.
+   */
+  tenantSet: Promise<boolean>,
 ): Promise<CreatorCommit> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   // Independent reads go out together (postgres.js pipelines them on the transaction's
@@ -179,13 +183,15 @@ export async function commitCreatorEvents(
   const keys = [...new Set(events.flatMap((e) => (e.idempotencyKey === null ? [] : [e.idempotencyKey])))];
   // The tenant switch also takes the creator's configuration lock, shared (db/tenant.ts): the
   // reads below see any change that was in progress, and none commits before this group.
-  const [, settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
+  const [locked, settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
     tenantSet,
     findIngestSettings(tx, creatorId),
     findLiveMeters(tx, creatorId, [...new Set(events.map((e) => e.eventName))]),
     findCustomersByUserIdList(tx, creatorId, [...new Set(events.map((e) => e.userId))]),
     findIdempotencyAnswers(tx, creatorId, keys),
   ]);
+  // A change to this creator's configuration is in progress: what was read may be replaced.
+  if (!locked) return { locked: false };
   const settings = settingsRow ?? (await ensureSettings(tx, creatorId));
   const meters = new Map(meterList.map((m) => [m.eventName, m]));
 
@@ -392,7 +398,7 @@ export async function commitCreatorEvents(
   if (alerts.length > 0) {
     writes.push(
       insertAlertsOnce(tx, alerts, receivedAt).then((created) =>
-        Promise.all(created.map((alert) => enqueueInTx(boss, tx, 'alerts.notify', { creatorId, alertId: alert.id }))),
+        enqueueManyInTx(boss, tx, 'alerts.notify', created.map((alert) => ({ creatorId, alertId: alert.id }))),
       ),
     );
   }
@@ -408,7 +414,7 @@ export async function commitCreatorEvents(
   // those must be queued inside the transaction, so wait for them before the COMMIT.
   if (alerts.length > 0 || newDistinct.length > 0 || orphanCustomers.length > 0 || orphanCounters.length > 0) await written;
 
-  return { outcomes: outcomes.map((o) => o!), written };
+  return { locked: true, outcomes: outcomes.map((o) => o!), written };
 }
 
 /** The alerts each counter this group changed (or whose hard cap refused an event) owes. */
