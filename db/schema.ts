@@ -621,6 +621,15 @@ export const usageBillingSync = pgTable(
     sendingUntil: timestamp({ withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
     reportedAt: timestamp({ withTimezone: true, mode: 'date' }),
+    /** When the row was first sent to Stripe (its first claim). */
+    firstSentAt: timestamp({ withTimezone: true, mode: 'date' }),
+    /**
+     * When Stripe took the event, as far as we can tell: its 2xx, for an answer to the call
+     * that sent it; the first send, for a success known only later (Stripe's "already
+     * exists" to a resend, or the quantity found in Stripe's total by reconciliation) — the
+     * earliest it can have been. Decides whether a report came after the period's invoice.
+     */
+    stripeTookAt: timestamp({ withTimezone: true, mode: 'date' }),
   },
   (t) => [
     primaryKey({ name: 'usage_billing_sync_pkey', columns: [t.creatorId, t.syncId] }),

@@ -241,6 +241,24 @@ describe('usage reported after Stripe finalized the period’s invoice', () => {
     expect(await reconcile(d)).toMatchObject({ compensated: 1 });
     expect(await novemberOf()).toMatchObject({ after_invoice_quantity: '6' });
   });
+
+  it('a report Stripe took in time, whose answer was lost, is not counted after the invoice when a later resend is told it already exists', async () => {
+    clock = new Date('2026-12-01T00:10:00Z');
+    const c = await createLinkedMeter(server, fake, sumMeter('copies'));
+    const november = async () => (await statusRows(c)).find((r) => r.period_start === '2026-11-01T00:00:00.000Z');
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'copies', user_id: 's1', value: 4, timestamp: '2026-11-30T23:58:00Z' })).status).toBe(201);
+    // At 00:10 Stripe takes the report but its answer is a 500, and the retries are rate limited: the report stays pending
+    fake.inject({ kind: '500-after', times: 1, pathPrefix: '/v1/billing/meter_events' });
+    stripeUnreachable();
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ pending: 1 });
+    expect(c.stripeTotal()).toBe('4');
+    fake.clearFaults();
+    // At 03:10 (after the invoice) the resend is told the identifier already exists: it was on the invoice
+    clock = new Date('2026-12-01T03:10:00Z');
+    await syncToStripe(c.call);
+    expect(c.stripeTotal()).toBe('4');
+    expect(await november()).toMatchObject({ reported_quantity: '4', after_invoice_quantity: '0' });
+  });
 });
 
 describe('reports with no known outcome (unanswered past Stripe’s 24 h identifier window)', () => {

@@ -449,6 +449,9 @@ describe('Stripe reporting through the ledger', () => {
       identifiers.map(async (identifier) => (await server.rt.ownerDb.execute<{ status: string }>(sql`select status from usage_billing_sync where creator_id = ${c.creatorId} and identifier = ${identifier}`))[0]!.status),
     );
     expect([row0, row1]).toEqual(['succeeded', 'failed']);
+    // Stripe took user-0's at its send, 25 h ago (the earliest it can have been), not at this reconciliation
+    const [took] = await server.rt.ownerDb.execute<{ stripe_took_at: Date | string }>(sql`select stripe_took_at from usage_billing_sync where creator_id = ${c.creatorId} and identifier = ${identifiers[0]!}`);
+    expect(new Date(took!.stripe_took_at).getTime()).toBe(past.getTime());
     // …and the next report sends user-1's usage under a new identifier: exact.
     expect(await sync(c)).toMatchObject({ reported: 1, up_to_date: 1 });
     await c.call('POST', '/api/usage/billing/reconcile');

@@ -105,7 +105,7 @@ export async function lockSync(tx: Queryable, syncId: string): Promise<BillingSy
 export async function updateSync(
   tx: Queryable,
   syncId: string,
-  patch: Partial<Pick<BillingSync, 'status' | 'attempts' | 'lastError' | 'stripeRequestId' | 'reportedAt' | 'nextAttemptAt' | 'sendingUntil'>> & { status?: BillingSyncStatus },
+  patch: Partial<Pick<BillingSync, 'status' | 'attempts' | 'lastError' | 'stripeRequestId' | 'reportedAt' | 'nextAttemptAt' | 'sendingUntil' | 'firstSentAt' | 'stripeTookAt'>> & { status?: BillingSyncStatus },
 ): Promise<void> {
   await tx.update(usageBillingSync).set(patch).where(eq(usageBillingSync.syncId, syncId));
 }
@@ -144,13 +144,14 @@ export async function listSyncStatus(tx: Queryable, invoiceGraceHours: number): 
   }>(sql`
     select s.meter_id, s.customer_id, c.user_id, m.event_name, s.period_start, max(s.period_end) as period_end,
       coalesce(max(s.cumulative_total) filter (where s.status = 'succeeded'), 0)::text as reported,
-      -- Reports Stripe took after the invoice was finalized, and compensations sent after it
+      -- Reports Stripe took after the invoice was finalized (stripe_took_at: for a success known
+      -- only later, the first send, the earliest it can have been), and compensations sent after it
       -- (each restores a quantity Stripe lost, taken to be from the reports on the invoice, so
       -- at most their total: a lost late report is counted once, as a late report).
-      (coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and not s.compensates and coalesce(s.reported_at, s.created_at) > s.period_end + make_interval(hours => ${invoiceGraceHours})), 0)
+      (coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and not s.compensates and coalesce(s.stripe_took_at, s.reported_at, s.created_at) > s.period_end + make_interval(hours => ${invoiceGraceHours})), 0)
         + least(
-          coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and s.compensates and coalesce(s.reported_at, s.created_at) > s.period_end + make_interval(hours => ${invoiceGraceHours})), 0),
-          coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and not s.compensates and coalesce(s.reported_at, s.created_at) <= s.period_end + make_interval(hours => ${invoiceGraceHours})), 0)
+          coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and s.compensates and coalesce(s.stripe_took_at, s.reported_at, s.created_at) > s.period_end + make_interval(hours => ${invoiceGraceHours})), 0),
+          coalesce(sum(s.quantity_delta) filter (where s.status = 'succeeded' and not s.compensates and coalesce(s.stripe_took_at, s.reported_at, s.created_at) <= s.period_end + make_interval(hours => ${invoiceGraceHours})), 0)
         ))::text as after_invoice,
       (array_agg(s.status order by s.sequence desc))[1] as last_status,
       (array_agg(s.last_error order by s.sequence desc))[1] as last_error,

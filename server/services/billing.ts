@@ -262,7 +262,7 @@ export class BillingService {
   /** One try of sendRow: `claimed` (the row) when another run holds it. */
   private async sendRowUnlessClaimed(stripe: StripeBilling, syncId: string): Promise<SyncOutcome | { claimed: BillingSync }> {
     const { rt, creatorId } = this;
-    const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<{ outcome: SyncOutcome | { claimed: BillingSync } } | { row: BillingSync; until: Date }> => {
+    const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<{ outcome: SyncOutcome | { claimed: BillingSync } } | { row: BillingSync; until: Date; firstSentAt: Date }> => {
       const row = await lockSync(tx, syncId);
       if (!row) throw notFound('Billing sync');
       if (row.status !== 'pending' && row.status !== 'in_flight') return { outcome: this.outcomeOf(row) };
@@ -276,18 +276,21 @@ export class BillingService {
         return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
       const until = new Date(now.getTime() + SEND_BUDGET_MS + REPORT_CLAIM_MARGIN_MS);
-      await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until });
-      return { row, until };
+      const firstSentAt = row.firstSentAt ?? now;
+      await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until, firstSentAt });
+      return { row, until, firstSentAt };
     });
     if ('outcome' in claimed) return claimed.outcome;
-    const { row, until } = claimed;
+    const { row, until, firstSentAt } = claimed;
 
     const started = performance.now();
     let attempts = row.attempts;
     let lastError: string | null = null;
     let answer: { patch: SyncPatch; outcome: SyncOutcome } | null = null;
-    const reported = (requestId: string | null) => ({
-      patch: { status: 'succeeded', attempts, lastError: null, stripeRequestId: requestId, reportedAt: rt.now(), nextAttemptAt: null } as const,
+    // Stripe took it with this call (its 2xx), or, answered "already exists", with an earlier
+    // send of the same identifier: at the first, at the earliest (stripeTookAt, db/schema.ts).
+    const reported = (requestId: string | null, took: 'now' | 'earlier') => ({
+      patch: { status: 'succeeded', attempts, lastError: null, stripeRequestId: requestId, reportedAt: rt.now(), stripeTookAt: took === 'now' ? rt.now() : firstSentAt, nextAttemptAt: null } as const,
       outcome: { status: 'reported', reported: row.cumulativeTotal } as const,
     });
     try {
@@ -301,10 +304,10 @@ export class BillingService {
             identifier: row.identifier,
             timestamp: row.eventTimestamp,
           });
-          answer = reported(requestId);
+          answer = reported(requestId, 'now');
         } catch (error) {
           if (!(error instanceof StripeCallError)) throw error;
-          if (error.kind === 'duplicate') answer = reported(error.requestId);
+          if (error.kind === 'duplicate') answer = reported(error.requestId, 'earlier');
           else if (error.kind === 'rejected') {
             rt.log.warn({ creatorId, syncId, error: error.message }, 'Stripe refused a meter event');
             answer = {
@@ -731,7 +734,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       const isUnknown = (r: BillingSync) => (status.get(r.syncId) ?? r.status) === 'unknown';
       const settle = async (row: BillingSync, applied: boolean) => {
         status.set(row.syncId, applied ? 'succeeded' : 'failed');
-        await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
+        await updateSync(tx, row.syncId, applied ? { status: 'succeeded', reportedAt: now, stripeTookAt: row.firstSentAt ?? row.createdAt, lastError: 'reconciled: found in Stripe’s total' } : { status: 'failed', lastError: 'reconciled: not in Stripe’s total; resent under a new identifier' });
         actions.push(`${row.identifier} ${applied ? 'applied' : 'not applied'}`);
         summary.resolved++;
       };
