@@ -124,8 +124,12 @@ export function useUsage(userId: string, eventName: string, options: { pollInter
   const [usage, setUsage] = useState<UsageCheck | null>(null);
   const [error, setError] = useState<UsageError | null>(null);
   const [loading, setLoading] = useState(true);
+  // What is shown now: set once a render is committed (a render React throws away must not
+  // make the shown answer look stale), ahead of the effect below that asks for it.
   const key = useRef({ tracker, userId, eventName });
-  key.current = { tracker, userId, eventName };
+  useEffect(() => {
+    key.current = { tracker, userId, eventName };
+  }, [tracker, userId, eventName]);
 
   const refresh = useCallback(async () => {
     if (!tracker) {

@@ -501,15 +501,25 @@ export class UsageTracker {
     this.emit({ userId: tracked.user_id, eventName: tracked.event_name, ...tracked.usage, exceeded: false });
   }
 
-  private fail(pending: Pending, error: UsageError): void {
+  private fail(pending: Pending, shared: UsageError): void {
     if (pending.settled) return;
     pending.settled = true;
     this.inFlight.delete(pending);
-    // As sent: tracked again, it is the same event (same key, same timestamp).
-    const sent: TrackEvent = pending.wire
-      ? { ...pending.event, idempotencyKey: pending.wire.idempotency_key, ...(pending.wire.timestamp ? { timestamp: pending.wire.timestamp } : {}) }
+    const wire = pending.wire;
+    // As sent, from the copy made when it was tracked (the caller's properties object may
+    // have changed since): tracked again, it is the same event (same key, same timestamp).
+    const sent: TrackEvent = wire
+      ? {
+          eventName: wire.event_name,
+          userId: wire.user_id,
+          ...(wire.value === undefined ? {} : { value: wire.value }),
+          ...(wire.properties === undefined ? {} : { properties: wire.properties }),
+          ...(wire.timestamp === undefined ? {} : { timestamp: wire.timestamp }),
+          idempotencyKey: wire.idempotency_key,
+        }
       : pending.event;
-    if (pending.wire) error.idempotencyKey = pending.wire.idempotency_key;
+    // One error may stand for a whole request's events: each gets its own copy, with its key.
+    const error = wire ? withKey(shared, wire.idempotency_key) : shared;
     pending.reject(error);
     if (error instanceof QuotaExceededError) {
       this.emit({ userId: pending.event.userId, eventName: pending.event.eventName, used: error.used, limit: error.limit, remaining: error.remaining, period_end: error.period_end, exceeded: true });
@@ -615,6 +625,13 @@ function toWireValue(value: number | string): number | string {
   if (typeof value !== 'number' || Number.isInteger(value)) return value;
   const rounded = value.toFixed(9).replace(/\.?0+$/, '');
   return Number(rounded) === value ? value : rounded;
+}
+
+/** A copy of an error (same class, fields, message and stack) naming one event's key. */
+function withKey(error: UsageError, idempotencyKey: string): UsageError {
+  const copy = Object.create(Object.getPrototypeOf(error) as object, Object.getOwnPropertyDescriptors(error)) as UsageError;
+  copy.idempotencyKey = idempotencyKey;
+  return copy;
 }
 
 /** A failure without an answer, as the UsageError it stands for. */

@@ -215,6 +215,32 @@ describe('what a tracked event carries', () => {
     expect(row).toEqual({ event_id: again.id, idempotency_key: error.idempotencyKey });
   });
 
+  it('events that fail together each get their own error and key, and onError the properties as sent, though the caller changed them', async () => {
+    const { creatorId, tracker } = await setup([{ event_name: 'files', aggregation_type: 'count' }]);
+    const onError = vi.fn();
+    const t = tracker({ maxRetries: 1, flushInterval: 50, retryBaseDelay: 10, retryMaxDelay: 20, onError });
+    // Both events go in one request; both attempts are committed by the server and their answers lost
+    proxy.script({ kind: 'drop' }, { kind: 'drop' });
+    const properties: Record<string, unknown> = { file: 'a' };
+    const failure = (tracked: Promise<unknown>) => tracked.then(() => expect.fail('recorded, though no answer came back'), (e: unknown) => e as UsageError);
+    const first = failure(t.track({ userId: 'u', eventName: 'files', properties }));
+    const second = failure(t.track({ userId: 'v', eventName: 'files', properties: { file: 'b' } }));
+    properties.file = 'changed';
+    const [e1, e2] = await Promise.all([first, second]);
+    expect(proxy.requests().filter((q) => q.fault === 'drop')).toHaveLength(2);
+    expect(e1).not.toBe(e2);
+    expect(e1.idempotencyKey).not.toBe(e2.idempotencyKey);
+    const calls = onError.mock.calls as Array<[UsageError, Parameters<UsageTracker['track']>[0]]>;
+    expect(calls.map(([error, sent]) => [error.idempotencyKey, sent.idempotencyKey, sent.userId, sent.properties])).toEqual([
+      [e1.idempotencyKey, e1.idempotencyKey, 'u', { file: 'a' }],
+      [e2.idempotencyKey, e2.idempotencyKey, 'v', { file: 'b' }],
+    ]);
+    // Tracked again as handed over: answered from the record, each stored once
+    for (const [, sent] of calls) await t.track(sent);
+    expect(await stored(creatorId)).toEqual({ rows: 2, keys: 2 });
+    expect(await storedProperties(creatorId, 'file')).toEqual(['a', 'b']);
+  });
+
   it('a 200 without per-event results (cut short by a proxy) is sent again, answered from the record', async () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20 });
