@@ -43,7 +43,8 @@ export const QUEUES = {
   },
   /** One delivery attempt of a webhook message; failures schedule the next attempt themselves (up to 3 days). */
   'webhooks.deliver': {
-    payload: ZCreatorJob.extend({ messageId: z.string().min(1) }),
+    /** attempt: which attempt of the message the job is for (its attempts + 1 when queued); absent in jobs queued before it was added. */
+    payload: ZCreatorJob.extend({ messageId: z.string().min(1), attempt: z.number().int().positive().optional() }),
     options: { notify: true, heartbeatSeconds: 10, retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
   },
   /** Reports a creator's unreported usage to Stripe (meter events, exactly once through the ledger). */

@@ -6,6 +6,6 @@ import { defineHandler } from './handler.js';
  * them and schedules the next attempt itself. Only our own failures (the database) throw,
  * and pg-boss retries those.
  */
-export const deliverWebhookHandler = defineHandler('webhooks.deliver', async (rt, { creatorId, messageId }) => {
-  await deliverWebhook(rt, creatorId, messageId);
+export const deliverWebhookHandler = defineHandler('webhooks.deliver', async (rt, { creatorId, messageId, attempt }) => {
+  await deliverWebhook(rt, creatorId, messageId, attempt);
 });

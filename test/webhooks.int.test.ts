@@ -375,6 +375,15 @@ describe('delivery', () => {
       );
       expect(jobs.map((j) => j.singleton_key)).toEqual([`${id}:1`, `${id}:2`, `${id}:3`]);
       expect((await call('GET', `/api/usage/webhooks/${endpoint.id}`)).json.failing_since).not.toBeNull();
+      // A duplicate job for the attempt already made ends; the job for the next attempt, started
+      // early (its wait was set by another server's clock, this one's is behind), waits again for the rest
+      expect(await deliverWebhook(server.rt, creatorId, id, 2)).toBe('skipped');
+      expect(await deliverWebhook(server.rt, creatorId, id, 3)).toBe('skipped');
+      const requeued = await server.rt.ownerDb.execute<{ singleton_key: string; wait_ms: number }>(
+        sql`select singleton_key, (extract(epoch from start_after - created_on) * 1000)::float8 as wait_ms from pgboss.job where name = 'webhooks.deliver' and data->>'messageId' = ${id} order by created_on`,
+      );
+      expect(requeued.map((j) => j.singleton_key)).toEqual([`${id}:1`, `${id}:2`, `${id}:3`, `${id}:3`]);
+      expect(Math.abs(requeued[3]!.wait_ms - 2 * HOUR)).toBeLessThan(30_000);
 
       offsetMs += 2 * HOUR + 60_000;
       expect(await deliverWebhook(server.rt, creatorId, id)).toBe('delivered');

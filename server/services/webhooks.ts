@@ -190,7 +190,7 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
     now,
   );
   for (const message of inserted) {
-    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId: message.creatorId, messageId: message.id }, { singletonKey: `${message.id}:1` });
+    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId: message.creatorId, messageId: message.id, attempt: 1 }, { singletonKey: `${message.id}:1` });
   }
 }
 
@@ -286,14 +286,24 @@ export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skip
  * recorded (the message is delivered or not due) or its process died mid-attempt (and this
  * run sends it).
  */
-export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: string): Promise<DeliveryOutcome> {
+export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: string, forAttempt?: number): Promise<DeliveryOutcome> {
   const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome | (Send & { until: Date })> => {
     const message = await findMessage(tx, messageId, { forUpdate: true });
     if (!message || message.status !== 'pending') return 'skipped';
     const now = rt.now();
-    if (message.nextAttemptAt && message.nextAttemptAt.getTime() - now.getTime() > WEBHOOK_RETRY.dueToleranceMs) return 'skipped';
+    const next = message.attempts + 1;
+    if (message.nextAttemptAt && message.nextAttemptAt.getTime() - now.getTime() > WEBHOOK_RETRY.dueToleranceMs) {
+      // The job for the next attempt, started early: the time it waited for was set by
+      // another server's clock (the one that recorded the last attempt), this one's is
+      // behind. It waits again, for the rest by this clock, or the message would be left
+      // pending with no job. A job for an attempt already made (a duplicate) just ends.
+      if (forAttempt === next) {
+        await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: next }, { startInMs: message.nextAttemptAt.getTime() - now.getTime(), singletonKey: `${messageId}:${next}` });
+      }
+      return 'skipped';
+    }
     if (isClaimed(message.sendingUntil, now)) {
-      await runAgainAfterClaim(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, messageId, message.sendingUntil!, now);
+      await runAgainAfterClaim(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: next }, messageId, message.sendingUntil!, now);
       return 'skipped';
     }
     const endpoint = await findEndpoint(tx, message.endpointId);
@@ -342,7 +352,7 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     await updateMessageRow(tx, messageId, { attempts, nextAttemptAt: next, sendingUntil: null });
     // singletonKey names the attempt, so the queue shows which attempt a job is; the due
     // check above is what keeps a duplicate run from starting a second chain.
-    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startInMs: next.getTime() - nowMs, singletonKey: `${messageId}:${attempts + 1}` });
+    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: attempts + 1 }, { startInMs: next.getTime() - nowMs, singletonKey: `${messageId}:${attempts + 1}` });
     return 'retry_scheduled';
   });
 }
@@ -452,7 +462,7 @@ export async function replayWebhookMessage(rt: Runtime, creatorId: string, messa
         // job too many is harmless (a run that finds the message not due does nothing).
         if (message.status === 'pending' && message.nextAttemptAt) {
           const at = new Date(Math.max(message.nextAttemptAt.getTime(), attempt.attemptedAt.getTime()));
-          await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId }, { startInMs: at.getTime() - attempt.attemptedAt.getTime(), singletonKey: `${messageId}:${attempts + 1}` });
+          await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: attempts + 1 }, { startInMs: at.getTime() - attempt.attemptedAt.getTime(), singletonKey: `${messageId}:${attempts + 1}` });
         }
       }
     } else await recordLateAnswer(tx, messageId, attempt);
