@@ -1,6 +1,9 @@
 import net from 'node:net';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockCreatorConfig } from '../db/tenant.js';
+import { GroupCommitter } from '../server/services/group-commit.js';
+import { prepareEvent } from '../server/services/ingest.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -96,5 +99,36 @@ describe('a COMMIT whose answer is lost with its connection', () => {
     expect(await stored('cut-before-commit')).toBe(0);
     // And the server goes on
     await expect.poll(async () => (await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'after' })).status, { timeout: 10_000 }).toBe(201);
+  });
+
+  it('in a group that left out a creator mid-change: that creator’s events are committed once, after the change, not once more for the lost answer', async () => {
+    const a = await createCreatorWithKey(server.rt);
+    expect((await api(server.url, a.apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    const b = await createCreatorWithKey(server.rt);
+    const bCall = api(server.url, b.apiKey);
+    expect((await bCall('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    expect((await bCall('PUT', '/api/usage/customers/cut-after-commit', {})).status).toBe(201);
+    const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log });
+    const status = (submitted: Promise<Array<{ ok: boolean; status?: number; error?: { status: number } }>>) =>
+      submitted.then(([o]) => (o!.ok ? o!.status : o!.error!.status), (error: { status?: number }) => error.status ?? 'rejected');
+    let statuses!: Promise<Array<number | string | undefined>>;
+    await server.rt.ownerDb.transaction(async (tx) => {
+      await lockCreatorConfig(tx, a.creator.id, 'exclusive');
+      // The first commits alone; A's event (no idempotency key) and B's marked one go together, and that COMMIT's answer is lost
+      armed = { marker: 'cut-after-commit', commit: 'reaches Postgres' };
+      statuses = Promise.all([
+        status(committer.submit(b.creator.id, [prepareEvent({ event_name: 'calls', user_id: 'first' })])),
+        status(committer.submit(a.creator.id, [prepareEvent({ event_name: 'calls', user_id: 'ua' })])),
+        status(committer.submit(b.creator.id, [prepareEvent({ event_name: 'calls', user_id: 'cut-after-commit' })])),
+      ]);
+      await expect.poll(() => armed, { timeout: 10_000 }).toBeNull();
+      await new Promise((r) => setTimeout(r, 1_000));
+    });
+    expect(await statuses).toEqual([201, 201, 201]);
+    await committer.close();
+    const stored = await server.rt.ownerDb.execute<{ creator_id: string; n: number }>(
+      sql`select creator_id, count(*)::int as n from usage_events where creator_id in (${a.creator.id}, ${b.creator.id}) group by creator_id`,
+    );
+    expect(Object.fromEntries(stored.map((r) => [r.creator_id, r.n]))).toEqual({ [a.creator.id]: 1, [b.creator.id]: 2 });
   });
 });

@@ -111,9 +111,43 @@ describe('the configuration lock', () => {
       const counted = (await tx.execute(sql`select count(*)::int as n from usage_events where creator_id = ${a.creatorId}`)) as unknown as Array<{ n: number }>;
       expect(counted[0]!.n).toBe(1);
     });
+    const released = Date.now();
     // The change committed: A's events are committed, each once, by the configuration now in force
     await expect.poll(() => waiting.every((w) => w.done), { timeout: 10_000 }).toBe(true);
     for (const w of waiting) expect(w.value!.status, w.value!.text).toBe(201);
+    // …and stamped as received when they arrived, not when the change let them through
+    for (const w of waiting) expect(Date.parse(w.value!.json.timestamp)).toBeLessThan(released);
     expect((await a.call('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '99' });
+  });
+
+  it('more creators mid-change than lanes: one whose change is over is not held behind the others’', async () => {
+    const [a, b, c] = [await cappedCreator(), await cappedCreator(), await cappedCreator()];
+    // Three changes in progress, each held open on its own connection
+    const holds = [a, b, c].map(({ creatorId }) => {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const done = server.rt.db.transaction(async (tx) => {
+        await lockCreatorConfig(tx, creatorId, 'exclusive');
+        locked();
+        await released;
+      });
+      return { release, isLocked, done };
+    });
+    await Promise.all(holds.map((h) => h.isLocked));
+    const tracked = [a, b, c].map((x, i) => settle(x.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u', value: 1, idempotency_key: `k${i}` })));
+    await sleep(200);
+    expect(tracked.map((t) => t.done)).toEqual([false, false, false]);
+    // C's change ends: its event is committed while A's and B's changes are still in progress
+    holds[2]!.release();
+    await holds[2]!.done;
+    await expect.poll(() => tracked[2]!.done, { timeout: 5_000 }).toBe(true);
+    expect(tracked[2]!.value!.status, tracked[2]!.value!.text).toBe(201);
+    expect(tracked.slice(0, 2).map((t) => t.done)).toEqual([false, false]);
+    for (const h of holds.slice(0, 2)) h.release();
+    await Promise.all(holds.map((h) => h.done));
+    await expect.poll(() => tracked.every((t) => t.done), { timeout: 5_000 }).toBe(true);
+    expect(tracked.map((t) => t.value!.status)).toEqual([201, 201, 201]);
   });
 });

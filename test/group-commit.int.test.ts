@@ -142,4 +142,64 @@ describe('a request that cannot commit', () => {
       await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
     }
   });
+
+  it('a creator whose configuration is being changed waits apart, also in a group that fails: its events commit once the change does, each once', async () => {
+    const server = testServer();
+    const a = await createCreatorWithKey(server.rt);
+    const b = await createCreatorWithKey(server.rt);
+    for (const { apiKey } of [a, b]) {
+      expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    }
+    await server.rt.ownerDb.execute(sql`
+      create or replace function test_poison() returns trigger language plpgsql as $$
+      begin
+        if new.user_id = 'poison' then raise exception 'this event cannot be stored'; end if;
+        return new;
+      end $$`);
+    await server.rt.ownerDb.execute(sql`create trigger test_poison before insert on usage_events for each row execute function test_poison()`);
+    try {
+      const metrics = createMetrics().ingest;
+      const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log, metrics });
+      const answered: string[] = [];
+      const submit = (creatorId: string, userId: string, key: string) =>
+        committer.submit(creatorId, [prepareEvent({ event_name: 'calls', user_id: userId, idempotency_key: key })]).then(
+          ([o]) => {
+            answered.push(key);
+            return o!.ok ? o!.status : o!.error.status;
+          },
+          (error: { status?: number }) => error.status ?? 'rejected',
+        );
+      let statuses: Promise<Array<number | string>>;
+      await server.rt.ownerDb.transaction(async (tx) => {
+        // A's change in progress
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`config|${a.creator.id}`}, 0))`);
+        // b0 commits alone; the rest wait for it and go as one group, which b1 makes fail
+        statuses = Promise.all([
+          submit(b.creator.id, 'u0', 'b0'),
+          submit(a.creator.id, 'u1', 'a1'),
+          submit(b.creator.id, 'poison', 'b1'),
+          submit(a.creator.id, 'u2', 'a2'),
+          submit(b.creator.id, 'u3', 'b2'),
+        ]);
+        await expect.poll(() => answered.includes('b2'), { timeout: 10_000 }).toBe(true);
+        // B's answered (b1 alone refused); A's wait for the change, nothing of them recorded
+        expect(answered.filter((k) => k.startsWith('a'))).toEqual([]);
+        const [pending] = await tx.execute<{ n: number }>(sql`select count(*)::int as n from usage_events where creator_id = ${a.creator.id}`);
+        expect(pending!.n).toBe(0);
+      });
+      expect(await statuses!).toEqual([201, 201, 503, 201, 201]);
+      const results = Object.fromEntries((await metrics.transactions.get()).values.map((v) => [v.labels.result, v.value]));
+      expect(results.deferred).toBeGreaterThanOrEqual(1);
+      const rows = await server.rt.ownerDb.execute<{ creator_id: string; keys: string[]; counted: string }>(sql`
+        select e.creator_id, array_agg(e.idempotency_key order by e.idempotency_key) as keys,
+               (select sum(event_count)::text from usage_aggregates g where g.creator_id = e.creator_id and g."window" = 'period') as counted
+        from usage_events e where e.creator_id in (${a.creator.id}, ${b.creator.id}) group by e.creator_id`);
+      const byCreator = new Map(rows.map((r) => [r.creator_id, { keys: r.keys, counted: Number(r.counted) }]));
+      expect(byCreator.get(a.creator.id)).toEqual({ keys: ['a1', 'a2'], counted: 2 });
+      expect(byCreator.get(b.creator.id)).toEqual({ keys: ['b0', 'b2'], counted: 2 });
+      await committer.close();
+    } finally {
+      await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
+    }
+  });
 });

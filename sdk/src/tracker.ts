@@ -627,9 +627,10 @@ function toWireValue(value: number | string): number | string {
   return Number(rounded) === value ? value : rounded;
 }
 
-/** A copy of an error (same class, fields, message and stack) naming one event's key. */
+/** A copy of an error (a real Error of the same class, with its fields, message and stack) naming one event's key. */
 function withKey(error: UsageError, idempotencyKey: string): UsageError {
-  const copy = Object.create(Object.getPrototypeOf(error) as object, Object.getOwnPropertyDescriptors(error)) as UsageError;
+  const copy = Reflect.construct(Error, [error.message], (Object.getPrototypeOf(error) as { constructor: new () => UsageError }).constructor) as UsageError;
+  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(error));
   copy.idempotencyKey = idempotencyKey;
   return copy;
 }

@@ -276,7 +276,8 @@ export class BillingService {
         return { outcome: { status: 'unknown', reported: row.cumulativeTotal, error: 'outcome unknown past the identifier window' } };
       }
       const until = new Date(now.getTime() + SEND_BUDGET_MS + REPORT_CLAIM_MARGIN_MS);
-      const firstSentAt = row.firstSentAt ?? now;
+      // A row sent before first_sent_at existed (migration 0030): its creation is the earliest.
+      const firstSentAt = row.firstSentAt ?? (row.attempts > 0 || row.status === 'in_flight' ? row.createdAt : now);
       await updateSync(tx, syncId, { status: 'in_flight', sendingUntil: until, firstSentAt });
       return { row, until, firstSentAt };
     });

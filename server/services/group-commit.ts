@@ -11,12 +11,16 @@ import { commitCreatorEvents, IdempotencyKeyRace, type EventOutcome, type Prepar
 
 /** Lanes for creators whose configuration is being changed (each holds a connection while it waits). */
 const MAX_LANES = 2;
+/** How long requests that found no lane wait before a group tries their creator again. */
+const BOUNCE_MS = 25;
 
 type Submission = {
   creatorId: string;
   events: PreparedEvent[];
   /** performance.now() when it was queued. */
   queuedAt: number;
+  /** The clock's time when it arrived: a lane, which commits it later, judges it as received then. */
+  arrivedAt: Date;
   resolve: (outcomes: EventOutcome[]) => void;
   reject: (error: unknown) => void;
 };
@@ -73,6 +77,8 @@ export class GroupCommitter {
   private waiting = new Map<string, Submission[]>();
   /** Creators with a lane transaction in flight (one each, at most MAX_LANES in all). */
   private lanes = new Set<string>();
+  /** Sends waiting requests that found no lane back to the queue (pumpLanes). */
+  private bounce: ReturnType<typeof setTimeout> | null = null;
   readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0 };
 
   constructor(
@@ -83,7 +89,7 @@ export class GroupCommitter {
   submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
     if (this.closed) return Promise.reject(unavailable('The server is shutting down. Retry shortly.'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ creatorId, events, queuedAt: performance.now(), resolve, reject });
+      this.queue.push({ creatorId, events, queuedAt: performance.now(), arrivedAt: this.options.now(), resolve, reject });
       this.queued += events.length;
       this.pump();
     });
@@ -97,7 +103,7 @@ export class GroupCommitter {
   }
 
   private idle(): boolean {
-    return this.inFlight === 0 && this.queue.length === 0 && this.lanes.size === 0 && this.waiting.size === 0;
+    return this.inFlight === 0 && this.queue.length === 0 && this.lanes.size === 0 && this.waiting.size === 0 && this.bounce === null;
   }
 
   private wakeIfIdle() {
@@ -144,7 +150,7 @@ export class GroupCommitter {
    */
   private pumpLanes() {
     for (const [creatorId, submissions] of this.waiting) {
-      if (this.lanes.size >= MAX_LANES) return;
+      if (this.lanes.size >= MAX_LANES) break;
       if (this.lanes.has(creatorId)) continue;
       const group: Submission[] = [];
       let size = 0;
@@ -161,9 +167,28 @@ export class GroupCommitter {
         this.wakeIfIdle();
       });
     }
+    // Creators beyond the lanes are not held behind other creators' changes: their requests
+    // go back to the queue shortly, and a group takes them if their change is over (else
+    // they come back here). Only while more creators than lanes are mid-change.
+    if (this.bounce === null && [...this.waiting.keys()].some((creatorId) => !this.lanes.has(creatorId))) {
+      this.bounce = setTimeout(() => {
+        this.bounce = null;
+        const back: Submission[] = [];
+        for (const [creatorId, submissions] of this.waiting) {
+          if (this.lanes.has(creatorId)) continue;
+          back.push(...submissions);
+          this.waiting.delete(creatorId);
+        }
+        this.queue.unshift(...back);
+        this.queued += back.reduce((n, s) => n + s.events.length, 0);
+        this.pump();
+        this.pumpLanes();
+      }, BOUNCE_MS);
+    }
   }
 
-  private async commit(group: Submission[], options: { wait: boolean }) {
+  private async commit(submitted: Submission[], options: { wait: boolean }) {
+    let group = submitted;
     const metrics = this.options.metrics;
     // Per creator (each creator's submissions in arrival order): one tenant switch per
     // creator, not per request. Creators in id order, so two groups lock rows in the same order.
@@ -172,7 +197,10 @@ export class GroupCommitter {
       byCreator.set(s.creatorId, [...(byCreator.get(s.creatorId) ?? []), s]);
     }
     for (let attempt = 1; ; attempt++) {
-      const receivedAt = this.options.now();
+      // As of the group's first arrival: requests that waited for a change (in a lane, or
+      // sent back to the queue) are stamped and judged (future timestamps, the late-event
+      // grace) as of when they arrived, as they would have been without it.
+      const receivedAt = new Date(Math.min(...group.map((s) => s.arrivedAt.getTime())));
       const started = performance.now();
       let committed: Map<Submission, EventOutcome[]>;
       // Creators whose configuration lock a change holds: left out of this transaction.
@@ -222,6 +250,18 @@ export class GroupCommitter {
         await Promise.all(written);
         committed = results;
       } catch (error) {
+        // Creators left out of this transaction had nothing in it: whatever happened to it
+        // did not happen to them. They wait in a lane, and the rest is retried or answered.
+        if (deferred.length > 0) {
+          const out = new Set(deferred);
+          group = group.filter((s) => !out.has(s));
+          for (const s of deferred) byCreator.delete(s.creatorId);
+          metrics?.transactions.inc({ result: 'deferred' });
+          this.defer(deferred);
+          // Handed over: not again below, should the group turn out committed after all.
+          deferred = [];
+          if (group.length === 0) return;
+        }
         // The connection went with the COMMIT on its way or its answer: Postgres may have
         // committed. Answered "nothing recorded", a client would send again what is
         // recorded (counted twice without an idempotency key). Asked on another connection:
@@ -242,12 +282,15 @@ export class GroupCommitter {
       }
       // Committed: what follows is bookkeeping, outside the try, so that nothing failing here
       // could send a committed group round again.
-      this.stats.transactions++;
-      const events = group.reduce((n, s) => n + (committed.has(s) ? s.events.length : 0), 0);
-      this.stats.events += events;
-      metrics?.commitSeconds.observe((performance.now() - started) / 1000);
-      metrics?.groupEvents.observe(events);
-      metrics?.transactions.inc({ result: 'committed' });
+      // (A transaction whose creators were all left out committed nothing: not counted.)
+      if (committed.size > 0) {
+        this.stats.transactions++;
+        const events = group.reduce((n, s) => n + (committed.has(s) ? s.events.length : 0), 0);
+        this.stats.events += events;
+        metrics?.commitSeconds.observe((performance.now() - started) / 1000);
+        metrics?.groupEvents.observe(events);
+        metrics?.transactions.inc({ result: 'committed' });
+      }
       for (const s of group) if (committed.has(s)) s.resolve(committed.get(s)!);
       if (deferred.length > 0) {
         metrics?.transactions.inc({ result: 'deferred' });

@@ -229,6 +229,11 @@ describe('what a tracked event carries', () => {
     const [e1, e2] = await Promise.all([first, second]);
     expect(proxy.requests().filter((q) => q.fault === 'drop')).toHaveLength(2);
     expect(e1).not.toBe(e2);
+    for (const e of [e1, e2]) {
+      expect(e).toBeInstanceOf(UsageError);
+      expect(Object.prototype.toString.call(e)).toBe('[object Error]');
+      expect(e).toMatchObject({ code: 'network', message: expect.stringMatching(/Could not reach/) });
+    }
     expect(e1.idempotencyKey).not.toBe(e2.idempotencyKey);
     const calls = onError.mock.calls as Array<[UsageError, Parameters<UsageTracker['track']>[0]]>;
     expect(calls.map(([error, sent]) => [error.idempotencyKey, sent.idempotencyKey, sent.userId, sent.properties])).toEqual([
