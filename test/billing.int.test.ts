@@ -354,6 +354,27 @@ describe('Stripe reporting through the ledger', () => {
     expect(asked()).toBe(before);
   });
 
+  it('Connect: a report whose sender died mid-call to an account the creator has since left is not sent anywhere again, and says it may be there', async () => {
+    const c = await linkedCreator({ customers: 1, connect: 'acct_1LeftMidCall' });
+    await trackSome(c, 0);
+    // Given a run that claimed the report for the connected account and died mid-call (its claim lapsed)
+    const { identifier, quantity } = await leftByDeadRun(c, c.users[0]!, { status: 'in_flight', attempts: 1, stripeAccountId: 'acct_1LeftMidCall', sendingUntil: new Date(Date.now() - 1000) });
+    // When the creator moves to a key of its own and the next report runs
+    expect((await c.call('PUT', '/api/usage/settings/stripe', { secret_key: c.secretKey })).status).toBe(200);
+    const sent = fake.requests.length;
+    await sync(c);
+    // Then neither the account it left nor the new one gets that row's event; its quantity goes with the next row, for the new one
+    const calls = fake.requests.slice(sent).filter((r) => r.path === '/v1/billing/meter_events');
+    expect(calls.filter((r) => r.stripeAccount === 'acct_1LeftMidCall')).toHaveLength(0);
+    expect(fake.events.filter((e) => e.identifier === identifier)).toHaveLength(0);
+    const rows = await server.rt.ownerDb.execute<{ status: string; last_error: string | null; stripe_account_id: string | null; quantity_delta: string }>(
+      sql`select status, last_error, stripe_account_id, quantity_delta::text from usage_billing_sync where creator_id = ${c.creatorId} order by sequence`,
+    );
+    expect(rows[0]).toMatchObject({ status: 'failed', stripe_account_id: 'acct_1LeftMidCall', last_error: expect.stringMatching(/may have reached it — check that account for identifier/) });
+    // (Stripe refuses it there until the customer is linked to one of that account's customers: another story)
+    expect(rows[1]).toMatchObject({ stripe_account_id: null, quantity_delta: quantity });
+  });
+
   it('the job reports on schedule (billing.schedule → billing.report)', async () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);

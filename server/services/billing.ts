@@ -184,10 +184,20 @@ export class BillingService {
       const next = await withCreator(rt.db, creatorId, async (tx) => {
         await lockBillingPair(tx, creatorId, meterId, target.customer.id);
         const open = await findOpenSync(tx, meterId, target.customer.id);
-        if (open && open.stripeAccountId !== stripeAccountId && open.status === 'pending') {
+        if (open && open.stripeAccountId !== stripeAccountId && (open.status === 'pending' || !isClaimed(open.sendingUntil, rt.now()))) {
           // Written for a Stripe account this creator no longer reports to: not sent there
-          // now; the quantity goes with the next row, to the account reported to now.
-          await updateSync(tx, open.syncId, { status: 'failed', lastError: `not sent: its Stripe account (${open.stripeAccountId ?? 'the creator’s own key'}) is no longer the one reported to` });
+          // now (nor through the current credentials, which do not know its customer); the
+          // quantity goes with the next row, to the account reported to now. A row already
+          // tried (or whose sender died mid-call) may have reached the old account: it says so.
+          const account = open.stripeAccountId ?? 'the creator’s own key';
+          const tried = open.attempts > 0 || open.status === 'in_flight';
+          await updateSync(tx, open.syncId, {
+            status: 'failed',
+            sendingUntil: null,
+            lastError: tried
+              ? `not sent again: its Stripe account (${account}) is no longer the one reported to; an earlier attempt may have reached it — check that account for identifier ${open.identifier}`
+              : `not sent: its Stripe account (${account}) is no longer the one reported to`,
+          });
           return { again: true as const };
         }
         if (open) return { row: open, fresh: false, complete: false };
