@@ -202,4 +202,49 @@ describe('a request that cannot commit', () => {
       await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
     }
   });
+
+  it('each creator of a group is stamped as of its own arrival: not as of an older request of another creator that waited for a change', async () => {
+    const server = testServer();
+    const [x, c, d] = [await createCreatorWithKey(server.rt), await createCreatorWithKey(server.rt), await createCreatorWithKey(server.rt)];
+    for (const { apiKey } of [x, c, d]) {
+      expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    }
+    expect((await api(server.url, x.apiKey)('POST', '/api/usage/track', { event_name: 'calls', user_id: 'ux' })).status).toBe(201);
+    const t0 = new Date(Date.now() - 120_000);
+    const t1 = new Date(t0.getTime() + 60_000);
+    let clock = t0;
+    const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => clock, log: server.rt.log });
+    const track = (creatorId: string, userId: string) => committer.submit(creatorId, [prepareEvent({ event_name: 'calls', user_id: userId })]).then(([o]) => o!);
+    let release!: () => void;
+    const counterHeld = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    // X's counter row locked: X's commit holds the committer's one transaction slot meanwhile
+    const holder = server.rt.ownerDb.transaction(async (tx) => {
+      await tx.execute(sql`select 1 from usage_aggregates where creator_id = ${x.creator.id} for update`);
+      locked();
+      await counterHeld;
+    });
+    await isLocked;
+    let outcomes!: Promise<Array<Awaited<ReturnType<typeof track>>>>;
+    await server.rt.ownerDb.transaction(async (tx) => {
+      // C's change in progress
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`config|${c.creator.id}`}, 0))`);
+      const first = track(x.creator.id, 'ux');
+      await new Promise((r) => setTimeout(r, 100));
+      // C's request arrives at t0, D's a minute later; both wait for X's commit and go as one group
+      const fromC = track(c.creator.id, 'uc');
+      clock = t1;
+      const fromD = track(d.creator.id, 'ud');
+      release();
+      await holder;
+      const answered = await fromD;
+      expect(answered).toMatchObject({ ok: true, status: 201, body: { timestamp: t1.toISOString() } });
+      outcomes = Promise.all([first, fromC, fromD]);
+    });
+    const [, cAnswer] = await outcomes;
+    // C, committed once its change was done, as of its own arrival
+    expect(cAnswer).toMatchObject({ ok: true, status: 201, body: { timestamp: t0.toISOString() } });
+    await committer.close();
+  });
 });

@@ -197,10 +197,6 @@ export class GroupCommitter {
       byCreator.set(s.creatorId, [...(byCreator.get(s.creatorId) ?? []), s]);
     }
     for (let attempt = 1; ; attempt++) {
-      // As of the group's first arrival: requests that waited for a change (in a lane, or
-      // sent back to the queue) are stamped and judged (future timestamps, the late-event
-      // grace) as of when they arrived, as they would have been without it.
-      const receivedAt = new Date(Math.min(...group.map((s) => s.arrivedAt.getTime())));
       const started = performance.now();
       let committed: Map<Submission, EventOutcome[]>;
       // Creators whose configuration lock a change holds: left out of this transaction.
@@ -218,6 +214,11 @@ export class GroupCommitter {
             // It takes the creator's configuration lock shared; in a group, only if no change
             // holds it or waits for it (a lane waits instead, see defer).
             const tenantSet = startIngestTransaction(tx, creatorId, options);
+            // As of the creator's first arrival in the group (its own requests only: another
+            // creator's may have waited seconds for a change): requests that waited for a change
+            // (in a lane, or sent back to the queue) are stamped and judged (future timestamps,
+            // the late-event grace) as of when they arrived, as they would have been without it.
+            const receivedAt = new Date(Math.min(...submissions.map((s) => s.arrivedAt.getTime())));
             const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt, tenantSet);
             if (!share.locked) {
               deferred.push(...submissions);
