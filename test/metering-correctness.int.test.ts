@@ -353,6 +353,25 @@ describe('periods, timestamps and plans', () => {
     expect(next.json.usage).toMatchObject({ used: '3', limit: '5', remaining: '2' });
   });
 
+  it('a customer created without a plan_name is on the default plan, as check judged it before; plan_name null says no plan', async () => {
+    const { call } = await creator();
+    await meter(call, { event_name: 'calls', aggregation_type: 'count', plan_limits: [{ plan_name: 'free', limit_value: 1, hard_cap: true }] });
+    expect((await call('PUT', '/api/usage/settings', { default_plan: 'free' })).status).toBe(200);
+    expect((await call('GET', '/api/usage/check?user_id=signup&event_name=calls')).json).toMatchObject({ allowed: true, limit: '1', hard_cap: true });
+    const created = await call('PUT', '/api/usage/customers/signup', { email: 'signup@example.com' });
+    expect(created.status, created.text).toBe(201);
+    expect(created.json).toMatchObject({ user_id: 'signup', plan_name: 'free', email: 'signup@example.com' });
+    expect((await call('GET', '/api/usage/check?user_id=signup&event_name=calls')).json).toMatchObject({ allowed: true, limit: '1', hard_cap: true });
+    expect((await track(call, { event_name: 'calls', user_id: 'signup' })).status).toBe(201);
+    expect((await track(call, { event_name: 'calls', user_id: 'signup' })).status).toBe(402);
+    // Updating it without plan_name leaves its plan; null takes it off any plan
+    expect((await call('PUT', '/api/usage/customers/signup', { name: 'Sign Up' })).json).toMatchObject({ plan_name: 'free' });
+    const planless = await call('PUT', '/api/usage/customers/explicit', { plan_name: null });
+    expect(planless.status, planless.text).toBe(201);
+    expect(planless.json).toMatchObject({ plan_name: null });
+    for (let i = 0; i < 2; i++) expect((await track(call, { event_name: 'calls', user_id: 'explicit' })).status).toBe(201);
+  });
+
   it('customers without a plan are recorded and never limited; a changed limit applies to the next event', async () => {
     const { call } = await creator();
     const m = await meter(call, { event_name: 'calls', aggregation_type: 'count', plan_limits: [{ plan_name: 'p', limit_value: 1, hard_cap: true }] });

@@ -65,10 +65,14 @@ export async function upsertCustomer(rt: Runtime, creatorId: string, userId: str
   const fields = fieldsOf(input);
   return withCreator(rt.db, creatorId, async (tx) => {
     // A plan or anchor changes how events are judged: not while a group judges them (db/tenant.ts).
-    if (fields.planName !== undefined || fields.billingAnchor !== undefined) await lockCreatorConfig(tx, creatorId, 'exclusive');
+    // Otherwise shared, as a group holds it: a new customer takes the default plan in force.
+    await lockCreatorConfig(tx, creatorId, fields.planName !== undefined || fields.billingAnchor !== undefined ? 'exclusive' : 'shared');
     const existing = await findCustomerByUserId(tx, userId, { forUpdate: true });
     if (!existing) {
-      const created = await insertCustomer(tx, creatorId, userId, fields, at);
+      // A customer created without a plan is on the creator's default plan, as one first seen
+      // through an event is (and as the check API judged it until now); null says no plan.
+      const planName = fields.planName !== undefined ? fields.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
+      const created = await insertCustomer(tx, creatorId, userId, { ...fields, planName }, at);
       if (created) return { customer: created, created: true };
     }
     // Created concurrently by an event between our look-up and insert: update it.
