@@ -172,6 +172,8 @@ const EVENT_CASES: EventCase[] = [
   invalid('properties with a NUL byte in a value', 'properties', event({ properties: '{"endpoint":"/a\\u0000b"}' })),
   invalid('properties with a NUL byte in a key', 'properties', event({ properties: '{"end\\u0000point":"/a"}' })),
   invalid('properties with a NUL byte deep inside', 'properties', event({ properties: '{"a":[{"b":"\\u0000"}]}' })),
+  invalid('properties with an integer past 2^53 (read rounded: 1234567890123456789 and …788 would be one value)', 'properties', event({ properties: '{"order_id":1234567890123456789}' })),
+  invalid('properties with an integer past 2^53 deep inside', 'properties', event({ properties: '{"a":[{"b":-9007199254740993}]}' })),
   invalid('properties with a lone surrogate in a value', 'properties', event({ properties: '{"endpoint":"\\ud800"}' })),
   invalid('properties with a lone surrogate in a key', 'properties', event({ properties: '{"\\udbff":1}' })),
   invalid('properties with __proto__', 'properties', event({ properties: '{"__proto__":{"isAdmin":true}}' })),

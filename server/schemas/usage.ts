@@ -38,8 +38,13 @@ function nestsDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+/** A string or number in a JSON value that could not be kept as sent, as what is wrong with it. */
 function findBadString(value: unknown): string | null {
   if (typeof value === 'string') return value.includes('\u0000') ? 'NUL characters' : value.isWellFormed() ? null : 'invalid Unicode';
+  // Past 2^53 an integer is rounded when it is read (…789 and …788 are the same number): it
+  // would be stored altered, two distinct values would count once on a unique meter, and
+  // two different payloads would look alike to idempotency. Such ids travel as strings.
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value) ? 'integers beyond ±9007199254740991 (they cannot be kept exactly: send them as strings)' : null;
   if (Array.isArray(value)) return value.map(findBadString).find((x) => x !== null) ?? null;
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
