@@ -179,6 +179,20 @@ describe('webhook endpoints over REST', () => {
     expect((await call('GET', '/api/usage/webhooks')).json.webhooks).toEqual([]);
   });
 
+  it('a read-only key sees each endpoint’s origin, not its path and query (often the receiver’s credential); an admin key sees it whole', async () => {
+    const { call } = await creator();
+    const created = await createEndpoint(call, { url: 'https://hooks.example.com/services/T0/B0/tokenXYZ?team=1', events: ['usage.overage_started'] });
+    const readKey = await call('POST', '/api/usage/keys', { name: 'reader', scopes: ['read'] });
+    expect(readKey.status, readKey.text).toBe(201);
+    const reader = api(server.url, readKey.json.api_key);
+    const list = await reader('GET', '/api/usage/webhooks');
+    const one = await reader('GET', `/api/usage/webhooks/${created.id}`);
+    expect(list.json.webhooks).toEqual([expect.objectContaining({ id: created.id, url: 'https://hooks.example.com/…', events: ['usage.overage_started'] })]);
+    expect(one.json).toMatchObject({ id: created.id, url: 'https://hooks.example.com/…' });
+    for (const body of [list.text, one.text]) expect(body).not.toContain('tokenXYZ');
+    expect((await call('GET', `/api/usage/webhooks/${created.id}`)).json.url).toBe('https://hooks.example.com/services/T0/B0/tokenXYZ?team=1');
+  });
+
   it('answers 422 naming the field for bad URLs and unknown event types', async () => {
     const { call } = await creator();
     const bad = async (body: unknown, field: string, method = 'POST', path = '/api/usage/webhooks') => {

@@ -24,7 +24,11 @@ import {
   sendTestWebhook,
   updateWebhookEndpoint,
 } from '../services/webhooks.js';
+import { hasScope } from '../services/api-keys.js';
 import { router, tenantProcedure } from '../trpc.js';
+
+/** A dashboard session, or an API key that may change endpoints (and so sees their URLs whole). */
+const mayAdminister = (auth: { kind: string; scopes?: readonly Parameters<typeof hasScope>[1][] }) => auth.kind !== 'api_key' || hasScope(auth.scopes ?? [], 'admin');
 
 export const webhooksRouter = router({
   create: tenantProcedure('admin')
@@ -35,14 +39,15 @@ export const webhooksRouter = router({
       return { ...toApiWebhook(endpoint), secret };
     }),
 
+  // A key that may only read sees each URL's origin, not its path (often a credential).
   list: tenantProcedure('read')
     .output(ZWebhookList)
-    .query(async ({ ctx }) => ({ webhooks: (await listWebhookEndpoints(ctx.rt, ctx.creatorId)).map(toApiWebhook) })),
+    .query(async ({ ctx }) => ({ webhooks: (await listWebhookEndpoints(ctx.rt, ctx.creatorId)).map((e) => toApiWebhook(e, { maskUrl: !mayAdminister(ctx.auth) })) })),
 
   get: tenantProcedure('read')
     .input(ZWebhookIdInput)
     .output(ZWebhook)
-    .query(async ({ ctx, input }) => toApiWebhook(await getWebhookEndpoint(ctx.rt, ctx.creatorId, input.id))),
+    .query(async ({ ctx, input }) => toApiWebhook(await getWebhookEndpoint(ctx.rt, ctx.creatorId, input.id), { maskUrl: !mayAdminister(ctx.auth) })),
 
   update: tenantProcedure('admin')
     .input(ZWebhookIdInput.extend({ patch: ZUpdateWebhookInput }))

@@ -140,9 +140,22 @@ type EndpointDomain = {
   updatedAt: Date;
 };
 
-export const toApiWebhook = (endpoint: EndpointDomain): TWebhook => ({
+/**
+ * A webhook URL as shown to a caller that may not change it: its origin only. The path and
+ * query of many receivers (chat incoming webhooks, say) are a credential for posting there;
+ * a read-only API key sees where messages go, not how to send them.
+ */
+export function maskedWebhookUrl(url: string): string {
+  try {
+    return `${new URL(url).origin}/…`;
+  } catch {
+    return '…';
+  }
+}
+
+export const toApiWebhook = (endpoint: EndpointDomain, options: { maskUrl?: boolean } = {}): TWebhook => ({
   id: endpoint.id,
-  url: endpoint.url,
+  url: options.maskUrl ? maskedWebhookUrl(endpoint.url) : endpoint.url,
   events: endpoint.eventTypes,
   enabled: endpoint.enabled,
   disabled_reason: endpoint.disabledReason,
