@@ -4,7 +4,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { usageBillingSync } from '../db/schema.js';
 import { createLogger } from '../server/logger.js';
-import { REPORT_CLAIM_MARGIN_MS, syncIdentifier } from '../server/services/billing.js';
+import { BillingService, REPORT_CLAIM_MARGIN_MS, syncIdentifier } from '../server/services/billing.js';
 import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -373,6 +373,19 @@ describe('Stripe reporting through the ledger', () => {
     expect(rows[0]).toMatchObject({ status: 'failed', stripe_account_id: 'acct_1LeftMidCall', last_error: expect.stringMatching(/may have reached it — check that account for identifier/) });
     // (Stripe refuses it there until the customer is linked to one of that account's customers: another story)
     expect(rows[1]).toMatchObject({ stripe_account_id: null, quantity_delta: quantity });
+  });
+
+  it('Connect: the service reports only to the account the creator connected, whatever account its caller names', async () => {
+    const c = await linkedCreator({ customers: 1, connect: 'acct_1MineOnly' });
+    await trackSome(c, 0);
+    const usage = (await c.call('GET', `/api/usage/customers/${c.users[0]!.userId}/usage`)).json;
+    const period = { start: new Date(usage.period_start), end: new Date(usage.period_end) };
+    const sent = fake.requests.length;
+    const service = new BillingService(server.rt, c.creatorId);
+    const refused = await service.syncUsageToBilling(c.meterId, c.users[0]!.userId, period, usage.meters[0].used, 'acct_1SomeoneElses', null).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 422, errors: [expect.objectContaining({ field: 'stripeAccountId' })] });
+    expect(fake.requests.slice(sent).filter((r) => r.stripeAccount === 'acct_1SomeoneElses')).toHaveLength(0);
+    expect(await service.syncUsageToBilling(c.meterId, c.users[0]!.userId, period, usage.meters[0].used, 'acct_1MineOnly', null)).toMatchObject({ status: 'reported' });
   });
 
   it('the job reports on schedule (billing.schedule → billing.report)', async () => {

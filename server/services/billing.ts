@@ -175,6 +175,10 @@ export class BillingService {
       const customer = await findCustomerByUserId(tx, userId);
       if (!customer) throw notFound('Customer');
       if (!customer.stripeCustomerId) throw validationError([{ field: 'stripe_customer_id', message: 'this customer is not linked to a Stripe customer' }]);
+      // The platform key reaches every account of the platform: only the one this creator connected.
+      if (stripeAccountId !== null && (await findStripeSettings(tx))?.connectAccountId !== stripeAccountId) {
+        throw validationError([{ field: 'stripeAccountId', message: 'is not the Stripe account this creator has connected' }]);
+      }
       return { meter, customer, eventName: meter.stripeMeterEventName, stripeCustomerId: customer.stripeCustomerId };
     });
     const stripe = await this.client(stripeAccountId);
