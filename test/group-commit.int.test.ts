@@ -13,6 +13,7 @@ import { prepareEvent } from '../server/services/ingest.js';
  * made in one tick arrive before any transaction can finish, so the grouping is exact.
  */
 const { url } = await useTestDatabase();
+type Creator = Awaited<ReturnType<typeof createCreatorWithKey>>;
 const testServer = useTestServer(url);
 
 async function submitTogether(options: Partial<GroupCommitterOptions>, n: number) {
@@ -28,6 +29,47 @@ async function submitTogether(options: Partial<GroupCommitterOptions>, n: number
     select (select count(*)::int from usage_events where creator_id = ${creator.id}) as events,
            (select sum(value)::text from usage_aggregates where creator_id = ${creator.id} and "window" = 'period') as total`);
   return { transactions: committer.stats.transactions, statuses: outcomes.map(([o]) => (o!.ok ? o!.status : o!.error.status)), events: row!.events, total: Number(row!.total) };
+}
+
+/** Creators with a `calls` count meter each. */
+async function creatorsWithCalls(n: number) {
+  const server = testServer();
+  const creators = [];
+  for (let i = 0; i < n; i++) {
+    const created = await createCreatorWithKey(server.rt);
+    expect((await api(server.url, created.apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    creators.push(created);
+  }
+  return creators;
+}
+
+/**
+ * Runs `body` while any event of user "poison" makes its transaction fail, as a value
+ * Postgres cannot store would (the trigger stands in for such a value).
+ */
+async function withPoisonedUser(body: () => Promise<void>) {
+  const server = testServer();
+  await server.rt.ownerDb.execute(sql`
+    create or replace function test_poison() returns trigger language plpgsql as $$
+    begin
+      if new.user_id = 'poison' then raise exception 'this event cannot be stored'; end if;
+      return new;
+    end $$`);
+  await server.rt.ownerDb.execute(sql`create trigger test_poison before insert on usage_events for each row execute function test_poison()`);
+  try {
+    await body();
+  } finally {
+    await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
+  }
+}
+
+/** Each creator's stored idempotency keys and the events its period counters count. */
+async function storedByCreator(creatorIds: string[]) {
+  const rows = await testServer().rt.ownerDb.execute<{ creator_id: string; keys: string[]; counted: string }>(sql`
+    select e.creator_id, array_agg(e.idempotency_key order by e.idempotency_key) as keys,
+           (select sum(event_count)::text from usage_aggregates g where g.creator_id = e.creator_id and g."window" = 'period') as counted
+    from usage_events e where e.creator_id in (${sql.join(creatorIds.map((id) => sql`${id}`), sql`, `)}) group by e.creator_id`);
+  return new Map(rows.map((r) => [r.creator_id, { keys: r.keys, counted: Number(r.counted) }]));
 }
 
 describe('group commit', () => {
@@ -92,21 +134,8 @@ describe('a request that cannot commit', () => {
 
   it("fails alone: the other requests of its group, another creator's too, are committed", async () => {
     const server = testServer();
-    const a = await createCreatorWithKey(server.rt);
-    const b = await createCreatorWithKey(server.rt);
-    for (const { apiKey } of [a, b]) {
-      expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-    }
-    // Any event of user "poison" makes its transaction fail, as a value Postgres cannot
-    // store would (the trigger stands in for such a value).
-    await server.rt.ownerDb.execute(sql`
-      create or replace function test_poison() returns trigger language plpgsql as $$
-      begin
-        if new.user_id = 'poison' then raise exception 'this event cannot be stored'; end if;
-        return new;
-      end $$`);
-    await server.rt.ownerDb.execute(sql`create trigger test_poison before insert on usage_events for each row execute function test_poison()`);
-    try {
+    const [a, b] = (await creatorsWithCalls(2)) as [Creator, Creator];
+    await withPoisonedUser(async () => {
       const metrics = createMetrics().ingest;
       const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log, metrics });
       const submit = (creatorId: string, userId: string, key: string) =>
@@ -131,33 +160,16 @@ describe('a request that cannot commit', () => {
       expect(sizes.find((v) => v.metricName === 'staryer_ingest_group_events_sum')?.value).toBe(4);
       expect(sizes.find((v) => v.metricName === 'staryer_ingest_group_events_count')?.value).toBe(4);
       expect((await metrics.queueWaitSeconds.get()).values.find((v) => v.metricName === 'staryer_ingest_queue_wait_seconds_count')?.value).toBe(2);
-      const rows = await server.rt.ownerDb.execute<{ creator_id: string; keys: string[]; counted: string }>(sql`
-        select e.creator_id, array_agg(e.idempotency_key order by e.idempotency_key) as keys,
-               (select sum(event_count)::text from usage_aggregates g where g.creator_id = e.creator_id and g."window" = 'period') as counted
-        from usage_events e where e.creator_id in (${a.creator.id}, ${b.creator.id}) group by e.creator_id`);
-      const byCreator = new Map(rows.map((r) => [r.creator_id, { keys: r.keys, counted: Number(r.counted) }]));
+      const byCreator = await storedByCreator([a.creator.id, b.creator.id]);
       expect(byCreator.get(a.creator.id)).toEqual({ keys: ['a1', 'a2', 'a3'], counted: 3 });
       expect(byCreator.get(b.creator.id)).toEqual({ keys: ['b2'], counted: 1 });
-    } finally {
-      await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
-    }
+    });
   });
 
   it('a creator whose configuration is being changed waits apart, also in a group that fails: its events commit once the change does, each once', async () => {
     const server = testServer();
-    const a = await createCreatorWithKey(server.rt);
-    const b = await createCreatorWithKey(server.rt);
-    for (const { apiKey } of [a, b]) {
-      expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-    }
-    await server.rt.ownerDb.execute(sql`
-      create or replace function test_poison() returns trigger language plpgsql as $$
-      begin
-        if new.user_id = 'poison' then raise exception 'this event cannot be stored'; end if;
-        return new;
-      end $$`);
-    await server.rt.ownerDb.execute(sql`create trigger test_poison before insert on usage_events for each row execute function test_poison()`);
-    try {
+    const [a, b] = (await creatorsWithCalls(2)) as [Creator, Creator];
+    await withPoisonedUser(async () => {
       const metrics = createMetrics().ingest;
       const committer = new GroupCommitter(server.rt.db, { boss: server.rt.boss, maxEvents: 1000, maxInFlight: 1, now: () => new Date(), log: server.rt.log, metrics });
       const answered: string[] = [];
@@ -190,25 +202,16 @@ describe('a request that cannot commit', () => {
       expect(await statuses!).toEqual([201, 201, 503, 201, 201]);
       const results = Object.fromEntries((await metrics.transactions.get()).values.map((v) => [v.labels.result, v.value]));
       expect(results.deferred).toBeGreaterThanOrEqual(1);
-      const rows = await server.rt.ownerDb.execute<{ creator_id: string; keys: string[]; counted: string }>(sql`
-        select e.creator_id, array_agg(e.idempotency_key order by e.idempotency_key) as keys,
-               (select sum(event_count)::text from usage_aggregates g where g.creator_id = e.creator_id and g."window" = 'period') as counted
-        from usage_events e where e.creator_id in (${a.creator.id}, ${b.creator.id}) group by e.creator_id`);
-      const byCreator = new Map(rows.map((r) => [r.creator_id, { keys: r.keys, counted: Number(r.counted) }]));
+      const byCreator = await storedByCreator([a.creator.id, b.creator.id]);
       expect(byCreator.get(a.creator.id)).toEqual({ keys: ['a1', 'a2'], counted: 2 });
       expect(byCreator.get(b.creator.id)).toEqual({ keys: ['b0', 'b2'], counted: 2 });
       await committer.close();
-    } finally {
-      await server.rt.ownerDb.execute(sql`drop trigger test_poison on usage_events`);
-    }
+    });
   });
 
   it('each creator of a group is stamped as of its own arrival: not as of an older request of another creator that waited for a change', async () => {
     const server = testServer();
-    const [x, c, d] = [await createCreatorWithKey(server.rt), await createCreatorWithKey(server.rt), await createCreatorWithKey(server.rt)];
-    for (const { apiKey } of [x, c, d]) {
-      expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-    }
+    const [x, c, d] = (await creatorsWithCalls(3)) as [Creator, Creator, Creator];
     expect((await api(server.url, x.apiKey)('POST', '/api/usage/track', { event_name: 'calls', user_id: 'ux' })).status).toBe(201);
     const t0 = new Date(Date.now() - 120_000);
     const t1 = new Date(t0.getTime() + 60_000);
