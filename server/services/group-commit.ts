@@ -19,7 +19,7 @@ type Submission = {
   events: PreparedEvent[];
   /** performance.now() when it was queued. */
   queuedAt: number;
-  /** The clock's time when it arrived: a lane, which commits it later, judges it as received then. */
+  /** The clock's time when it arrived: it is judged as received then, however long it waited (for a change, in a lane). */
   arrivedAt: Date;
   resolve: (outcomes: EventOutcome[]) => void;
   reject: (error: unknown) => void;
@@ -146,7 +146,8 @@ export class GroupCommitter {
   /**
    * A lane is one transaction that waits for a creator's change and then commits that
    * creator's waiting submissions (up to maxEvents; the rest go next). Lanes hold connections
-   * of their own while they wait, so there are few: a creator beyond them waits its turn.
+   * of their own while they wait, so there are few: a creator beyond them goes back to the
+   * queue shortly (below), and is tried again there.
    */
   private pumpLanes() {
     for (const [creatorId, submissions] of this.waiting) {
