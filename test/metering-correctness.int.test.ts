@@ -244,6 +244,23 @@ describe('aggregations over a period', () => {
     expect((await send('a')).status).toBe(201);
   });
 
+  it('a unique meter counting values at its cap: check allows a value already seen, as track accepts it, and refuses a new one', async () => {
+    const { call } = await creator();
+    await meter(call, { event_name: 'regions', aggregation_type: 'unique', plan_limits: [{ plan_name: 'p', limit_value: 2, hard_cap: true }] });
+    await call('PUT', '/api/usage/customers/u', { plan_name: 'p' });
+    for (const value of [1, 2]) expect((await track(call, { event_name: 'regions', user_id: 'u', value })).status).toBe(201);
+    const check = async (value: string) => (await call('GET', `/api/usage/check?user_id=u&event_name=regions&value=${value}`)).json;
+    expect(await check('2')).toMatchObject({ allowed: true, used: '2', limit: '2' });
+    expect(await check('2.0')).toMatchObject({ allowed: true });
+    expect(await check('3')).toMatchObject({ allowed: false, used: '2' });
+    expect((await track(call, { event_name: 'regions', user_id: 'u', value: 2 })).status).toBe(201);
+    expect((await track(call, { event_name: 'regions', user_id: 'u', value: 3 })).status).toBe(402);
+    // With a unique_property, the value tells nothing: a new distinct value is assumed (the worst case)
+    await meter(call, { event_name: 'seats', aggregation_type: 'unique', unique_property: 'member', plan_limits: [{ plan_name: 'p', limit_value: 1, hard_cap: true }] });
+    expect((await track(call, { event_name: 'seats', user_id: 'u', properties: { member: 'a' } })).status).toBe(201);
+    expect((await call('GET', '/api/usage/check?user_id=u&event_name=seats')).json).toMatchObject({ allowed: false });
+  });
+
   it('a unique meter counts long values exactly, however long (up to the property limits)', async () => {
     const { call } = await creator();
     await meter(call, { event_name: 'docs', aggregation_type: 'unique', unique_property: 'doc' });

@@ -1,11 +1,12 @@
 import { findCustomerByUserId, findPlanAt } from '../../db/queries/customers.js';
 import { findPlanLimitAt, listMeters, type PlanLimit } from '../../db/queries/meters.js';
-import { counterKey, readCheckState, readCounters } from '../../db/queries/usage.js';
+import { counterKey, findSeenDistinct, readCheckState, readCounters } from '../../db/queries/usage.js';
 import { withCreator } from '../../db/tenant.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCheckInput, TCheckResult, TCustomerUsage } from '../schemas/usage.js';
 import { aggregationOf } from './aggregation/index.js';
+import { distinctKeyOf } from './aggregation/unique.js';
 import { D } from './decimal.js';
 import { unknownMeter, type EventOutcome, type PreparedEvent } from './ingest.js';
 import { periodAt, previousPeriod } from './periods.js';
@@ -17,7 +18,8 @@ export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEven
 /**
  * Whether an event of `value` would be accepted now, from the live counter; records
  * nothing. An unknown user is judged as a new customer on the default plan. For unique
- * meters the value is assumed new (the worst case). One statement (readCheckState, which
+ * meters the value is assumed new (the worst case) unless the meter counts values and this
+ * one was seen this period. One statement (readCheckState, which
  * sets the tenant inside it): meters and limits are read, not cached, so a changed limit
  * is seen by the next check in every process.
  */
@@ -33,9 +35,20 @@ export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckIn
   const current = new D(counter?.value ?? 0);
   const limit = limitFor(meter, planName);
   const aggregation = aggregationOf(meter.aggregationType);
-  const next = aggregation.next(current, { value: new D(input.value ?? '1'), isNewDistinct: true });
   const hardCap = Boolean(limit?.hardCap && limit.limitValue !== null);
-  const allowed = !hardCap || !(next.greaterThan(aggregation.toBase(new D(limit!.limitValue!), meter.unitName)) && next.greaterThan(current));
+  const refuses = (isNewDistinct: boolean) => {
+    const next = aggregation.next(current, { value: new D(input.value ?? '1'), isNewDistinct });
+    return hardCap && next.greaterThan(aggregation.toBase(new D(limit!.limitValue!), meter.unitName)) && next.greaterThan(current);
+  };
+  let allowed = !refuses(true);
+  // A unique meter counting values (no unique_property) knows the event's distinct key: a
+  // value already seen this period adds nothing, and track accepts it at the cap. Asked only
+  // when the answer would be a refusal (one more statement, for this case alone).
+  if (!allowed && meter.aggregationType === 'unique' && !meter.uniqueProperty && customer && counter) {
+    const key = distinctKeyOf({ value: input.value ?? '1', properties: {} }, null)!;
+    const seen = await withCreator(rt.db, creatorId, (tx) => findSeenDistinct(tx, { meterId: meter.id, customerId: customer.id, periodStart: period.start }, [key]));
+    if (seen.has(key)) allowed = !refuses(false);
+  }
   const figures = usageFigures(meter, current, limit, period);
   return { allowed, used: figures.used, limit: figures.limit, remaining: figures.remaining, hard_cap: hardCap, period_start: figures.period_start, period_end: figures.period_end };
 }
