@@ -190,7 +190,7 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
     now,
   );
   for (const message of inserted) {
-    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId: message.creatorId, messageId: message.id, attempt: 1 }, { singletonKey: `${message.id}:1` });
+    await queueDelivery(rt, tx, message.creatorId, message.id, 1, 0);
   }
 }
 
@@ -273,6 +273,15 @@ async function recordLateAnswer(tx: Tx, messageId: string, attempt: WebhookAttem
 export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'skipped';
 
 /**
+ * Queues the job for a message's `attempt`-th delivery, `inMs` from now (a wait, on the
+ * database's clock). The job names its attempt (so a duplicate for an attempt already made
+ * ends, see deliverWebhook), and so does its singletonKey (so the queue shows which it is).
+ */
+function queueDelivery(rt: Runtime, tx: Tx, creatorId: string, messageId: string, attempt: number, inMs: number): Promise<void> {
+  return enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt }, { startInMs: inMs, singletonKey: `${messageId}:${attempt}` });
+}
+
+/**
  * One scheduled delivery attempt of a message (the webhooks.deliver job). Idempotent: a
  * delivered or failed message is left alone, and so is one whose next attempt is not due
  * yet (a duplicate run of an attempt already made). 2xx → delivered; otherwise the next
@@ -298,7 +307,7 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
       // behind. It waits again, for the rest by this clock, or the message would be left
       // pending with no job. A job for an attempt already made (a duplicate) just ends.
       if (forAttempt === next) {
-        await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: next }, { startInMs: message.nextAttemptAt.getTime() - now.getTime(), singletonKey: `${messageId}:${next}` });
+        await queueDelivery(rt, tx, creatorId, messageId, next, message.nextAttemptAt.getTime() - now.getTime());
       }
       return 'skipped';
     }
@@ -352,7 +361,7 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     await updateMessageRow(tx, messageId, { attempts, nextAttemptAt: next, sendingUntil: null });
     // singletonKey names the attempt, so the queue shows which attempt a job is; the due
     // check above is what keeps a duplicate run from starting a second chain.
-    await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: attempts + 1 }, { startInMs: next.getTime() - nowMs, singletonKey: `${messageId}:${attempts + 1}` });
+    await queueDelivery(rt, tx, creatorId, messageId, attempts + 1, next.getTime() - nowMs);
     return 'retry_scheduled';
   });
 }
@@ -462,7 +471,7 @@ export async function replayWebhookMessage(rt: Runtime, creatorId: string, messa
         // job too many is harmless (a run that finds the message not due does nothing).
         if (message.status === 'pending' && message.nextAttemptAt) {
           const at = new Date(Math.max(message.nextAttemptAt.getTime(), attempt.attemptedAt.getTime()));
-          await enqueueInTx(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: attempts + 1 }, { startInMs: at.getTime() - attempt.attemptedAt.getTime(), singletonKey: `${messageId}:${attempts + 1}` });
+          await queueDelivery(rt, tx, creatorId, messageId, attempts + 1, at.getTime() - attempt.attemptedAt.getTime());
         }
       }
     } else await recordLateAnswer(tx, messageId, attempt);
