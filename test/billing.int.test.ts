@@ -392,11 +392,39 @@ describe('Stripe reporting through the ledger', () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);
     const { queueDueBillingReports, reportUsageToStripe } = await import('../server/services/billing.js');
+    const waitingJobs = async () =>
+      (
+        await server.rt.ownerDb.execute<{ n: number }>(
+          sql`select count(*)::int as n from pgboss.job where name = 'billing.report' and singleton_key = ${c.creatorId} and state in ('created', 'retry')`,
+        )
+      )[0]!.n;
     expect(await queueDueBillingReports(server.rt)).toBeGreaterThanOrEqual(1);
+    // The schedule runs every minute; with no worker taking the job (workers down, Stripe
+    // failing), the creator still has one report waiting, not one more per minute.
+    await queueDueBillingReports(server.rt);
+    await queueDueBillingReports(server.rt);
+    expect(await waitingJobs()).toBe(1);
     const job = await server.rt.boss.fetch('billing.report', { batchSize: 50 });
     expect(job?.some((j) => (j.data as { creatorId: string }).creatorId === c.creatorId)).toBe(true);
+    // A running report may have read the ledger before newer usage: one more may wait behind it.
+    await queueDueBillingReports(server.rt);
+    expect(await waitingJobs()).toBe(1);
     await reportUsageToStripe(server.rt, c.creatorId);
     await expectExact(c);
+  });
+
+  it('the nightly reconciliation queues one job per creator, not one more each night while one waits', async () => {
+    const c = await linkedCreator({ customers: 1 });
+    const { queueBillingReconciliations } = await import('../server/services/billing.js');
+    const waiting = async () =>
+      (
+        await server.rt.ownerDb.execute<{ n: number }>(
+          sql`select count(*)::int as n from pgboss.job where name = 'billing.reconcile' and singleton_key = ${c.creatorId} and state in ('created', 'retry')`,
+        )
+      )[0]!.n;
+    await queueBillingReconciliations(server.rt);
+    await queueBillingReconciliations(server.rt);
+    expect(await waiting()).toBe(1);
   });
 
   it('in production, a server without STRIPE_KEYS_ENCRYPTION_KEY stores no Stripe secret (409 naming the setting) and keeps nothing', async () => {

@@ -13,3 +13,17 @@ export async function oldestReadyJobAges(db: Queryable, schema: string): Promise
     group by name`);
   return new Map(rows.map((r) => [r.name, Math.max(0, Number(r.age))]));
 }
+
+/**
+ * The singleton keys of a queue's jobs that are waiting to run (created, or failed and
+ * waiting for a retry): a scheduler that queues one job per key skips these, so that jobs
+ * do not pile up while workers are down or every run fails (a standard pg-boss queue does
+ * not deduplicate on singletonKey). A running job does not count: what it read may be out
+ * of date by the time it finishes, so one more may wait behind it.
+ */
+export async function waitingJobKeys(db: Queryable, schema: string, queue: string): Promise<Set<string>> {
+  const rows = await db.execute<{ key: string }>(sql`
+    select distinct singleton_key as key from ${sql.identifier(schema)}.job
+    where name = ${queue} and state in ('created', 'retry') and singleton_key is not null`);
+  return new Set(rows.map((r) => r.key));
+}

@@ -32,6 +32,8 @@ import { findCustomerByUserId } from '../../db/queries/customers.js';
 import { findMeter, listMeters, updateMeterRow, type Meter } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import { counterKey, readCounters } from '../../db/queries/usage.js';
+import { waitingJobKeys } from '../../db/queries/jobs.js';
+import { BOSS_SCHEMA } from '../../jobs/boss.js';
 import type { Queryable } from '../../db/client.js';
 import type { usageBillingReconciliations } from '../../db/schema.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
@@ -563,11 +565,22 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
   });
 }
 
-/** Queues billing.report for every creator whose report interval has passed (one queued job per creator). */
+/**
+ * Queues billing.report for every creator whose report interval has passed and who has none
+ * waiting to run: with workers down or Stripe failing every run, one job a minute per creator
+ * would otherwise pile up (a report sends each row once through the ledger, so that was load,
+ * not double billing). Returns how many it queued.
+ */
 export async function queueDueBillingReports(rt: Runtime): Promise<number> {
-  const due = await findCreatorsDueForReport(rt.ownerDb, rt.now());
-  for (const creatorId of due) await rt.boss.send('billing.report', { creatorId }, { singletonKey: creatorId });
-  return due.length;
+  return queueOncePerCreator(rt, 'billing.report', await findCreatorsDueForReport(rt.ownerDb, rt.now()));
+}
+
+/** One job of the queue per creator, unless one is already waiting; how many were queued. */
+async function queueOncePerCreator(rt: Runtime, queue: 'billing.report' | 'billing.reconcile', creatorIds: string[]): Promise<number> {
+  const waiting = await waitingJobKeys(rt.ownerDb, BOSS_SCHEMA, queue);
+  const queued = creatorIds.filter((creatorId) => !waiting.has(creatorId));
+  for (const creatorId of queued) await rt.boss.send(queue, { creatorId }, { singletonKey: creatorId });
+  return queued.length;
 }
 
 export type ReconcileSummary = { pairs: number; in_sync: number; drifting: number; resolved: number; errors: number; compensated: number; over_reported: number };
@@ -874,11 +887,9 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
   return summary;
 }
 
-/** Queues billing.reconcile for every creator with Stripe configured (nightly). */
+/** Queues billing.reconcile for every creator with Stripe configured and none waiting (nightly); how many it queued. */
 export async function queueBillingReconciliations(rt: Runtime): Promise<number> {
-  const creators = await findCreatorsWithStripe(rt.ownerDb);
-  for (const creatorId of creators) await rt.boss.send('billing.reconcile', { creatorId }, { singletonKey: creatorId });
-  return creators.length;
+  return queueOncePerCreator(rt, 'billing.reconcile', await findCreatorsWithStripe(rt.ownerDb));
 }
 
 const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted']);
