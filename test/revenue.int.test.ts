@@ -135,7 +135,53 @@ describe('overage revenue this period', () => {
     expect(byName.render_time).toMatchObject({ projection: 'run_rate', quantity_so_far: '5', amount_so_far: '2.5', quantity_projected: '20', amount_projected: '10' });
     expect(byName.seats).toMatchObject({ projection: 'current', quantity_so_far: '3', amount_so_far: '6', quantity_projected: '3', amount_projected: '6' });
     expect(data.totals).toMatchObject({ amount_so_far: '8.5', amount_projected: '16' });
-    expect(data.plans).toEqual([{ plan_name: 'pro', customers_in_overage: 2, amount_so_far: '8.5', customers_projected: 2, amount_projected: '16' }]);
+    // u1 is beyond both meters' limits: one customer in overage, not one per meter.
+    expect(data.plans).toEqual([{ plan_name: 'pro', customers_in_overage: 1, amount_so_far: '8.5', customers_projected: 1, amount_projected: '16' }]);
+    expect(data.totals).toMatchObject({ customers_in_overage: 1, customers_projected: 1 });
+  });
+
+  it('counts each customer beyond a limit once, also under a limit without an overage price, as the live overview does', async () => {
+    clock = HALF_JUNE;
+    const { call, trpc } = await creator();
+    // Given: calls bills 0.01 beyond 10 on pro; seats has a limit of 2 on pro and on team with no price.
+    await meter(call, { event_name: 'calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: '0.01' }] });
+    await meter(call, {
+      event_name: 'seats',
+      aggregation_type: 'max',
+      unit_name: 'seats',
+      plan_limits: [
+        { plan_name: 'pro', limit_value: 2, overage_price: '0' },
+        { plan_name: 'team', limit_value: 2 },
+      ],
+    });
+    for (const [user, plan] of [
+      ['both', 'pro'],
+      ['calls-only', 'pro'],
+      ['seats-only', 'team'],
+      ['within', 'pro'],
+    ] as const)
+      await customer(call, user, plan);
+    // When: "both" passes both pro limits, "calls-only" the calls limit, "seats-only" the unpriced team seat limit.
+    for (let i = 0; i < 12; i++) await track(call, 'calls', 'both', 1);
+    await track(call, 'seats', 'both', 3);
+    for (let i = 0; i < 11; i++) await track(call, 'calls', 'calls-only', 1);
+    await track(call, 'seats', 'seats-only', 5);
+    await track(call, 'calls', 'within', 1);
+
+    // Then: three customers are beyond a limit; "both" counts once in pro and in the total.
+    const data = await overview(trpc);
+    expect(data.plans).toEqual([
+      expect.objectContaining({ plan_name: 'pro', customers_in_overage: 2, amount_so_far: '0.03' }),
+      expect.objectContaining({ plan_name: 'team', customers_in_overage: 1, amount_so_far: '0' }),
+    ]);
+    expect(data.totals).toMatchObject({ customers_in_overage: 3, amount_so_far: '0.03' });
+    const byName = Object.fromEntries(data.meters.map((m: { event_name: string }) => [m.event_name, m]));
+    expect(byName.calls).toMatchObject({ customers_in_overage: 2 });
+    expect(byName.seats).toMatchObject({ customers_in_overage: 2, amount_so_far: '0' });
+    // The live overview says the same of this period.
+    const live = await call('GET', `/api/trpc/insights.overview`);
+    expect(live.status).toBe(200);
+    expect(live.json.result.data.overage).toEqual({ amount: '0.03', customers: 3 });
   });
 
   it('uses the limit in force now after a mid-period change, and each customer’s plan now after a plan change', async () => {

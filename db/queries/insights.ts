@@ -149,6 +149,8 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
  * fired: a limit lowered below usage raises none at ingest): units beyond the limit (meter
  * unit) × its overage price, each rounded to 9 decimals as a customer's usage answer does;
  * hard-capped and unlimited plans bill none. Archived meters count while their period has usage.
+ * `customers`: those beyond a limit that bills overage, each once — also when its price is
+ * none or 0 (beyond the limit, owing nothing), as the revenue page counts them.
  */
 export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<{ amount: string; customers: number }> {
   const [row] = await tx.execute<{ amount: string | null; customers: string | number }>(sql`
@@ -162,7 +164,7 @@ export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now
         and g.window_start > ${ts(now)} - interval '32 days'
         and not l.hard_cap and l.limit_value is not null and g.value / ${unitFactorSql} > l.limit_value
     )
-    select trim_scale(sum(amount))::text as amount, count(distinct customer_id) filter (where amount > 0) as customers from owed`);
+    select trim_scale(sum(amount))::text as amount, count(distinct customer_id) as customers from owed`);
   return { amount: row?.amount ?? '0', customers: Number(row?.customers ?? 0) };
 }
 

@@ -18,7 +18,22 @@ export type OverageSums = {
   projectedSum: string;
 };
 
-type SumsRow = { meter_id: string; plan_name: string; over_count: string | number; over_sum: string; projected_count: string | number; projected_sum: string };
+/**
+ * Customers beyond a limit, each counted once however many meters put them there: per plan
+ * (a customer is on one plan now) and in all.
+ */
+export type OverageCustomers = { byPlan: Map<string, { over: number; projected: number }>; total: { over: number; projected: number } };
+
+type SumsRow = {
+  meter_id: string | null;
+  plan_name: string | null;
+  /** grouping(meter_id, plan_name): 0 for a meter × plan row, 2 for a plan's row, 3 for the total. */
+  level: number;
+  over_count: string | number;
+  over_sum: string;
+  projected_count: string | number;
+  projected_sum: string;
+};
 
 /**
  * Sums, per meter × plan, the current period counters beyond the limit — now, and
@@ -27,19 +42,26 @@ type SumsRow = { meter_id: string; plan_name: string; over_count: string | numbe
  * on window_start stays within the last 32 days and never reads older periods, the hour
  * and day rollups, or raw events. Customers are judged on their plan now.
  */
-export async function sumCurrentOverage(tx: Queryable, creatorId: string, now: Date, groups: OverageGroup[]): Promise<OverageSums[]> {
-  if (groups.length === 0) return [];
+export async function sumCurrentOverage(
+  tx: Queryable,
+  creatorId: string,
+  now: Date,
+  groups: OverageGroup[],
+): Promise<{ sums: OverageSums[]; customers: OverageCustomers }> {
+  const customers: OverageCustomers = { byPlan: new Map(), total: { over: 0, projected: 0 } };
+  if (groups.length === 0) return { sums: [], customers };
   // Enough memory to hash-aggregate every candidate instead of sorting them on disk.
   await tx.execute(sql`set local work_mem = '32MB'`);
   const rows = await tx.execute<SumsRow>(currentOverageQuery(creatorId, now, groups));
-  return rows.map((r) => ({
-    meterId: r.meter_id,
-    planName: r.plan_name,
-    overCount: Number(r.over_count),
-    overSum: r.over_sum,
-    projectedCount: Number(r.projected_count),
-    projectedSum: r.projected_sum,
-  }));
+  const sums: OverageSums[] = [];
+  for (const r of rows) {
+    const counts = { over: Number(r.over_count), projected: Number(r.projected_count) };
+    if (Number(r.level) === 0) {
+      sums.push({ meterId: r.meter_id!, planName: r.plan_name!, overCount: counts.over, overSum: r.over_sum, projectedCount: counts.projected, projectedSum: r.projected_sum });
+    } else if (Number(r.level) === 2) customers.byPlan.set(r.plan_name!, counts);
+    else customers.total = counts;
+  }
+  return { sums, customers };
 }
 
 /** The statement of sumCurrentOverage, also for EXPLAIN in the benchmark. */
@@ -78,15 +100,17 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
         and a.window_start > ${at}::timestamptz - interval '32 days'
         and (a.value > m.min_limit or p.projected > m.min_limit_f)
     )
-    select g.meter_id, g.plan_name,
-      count(*) filter (where k.value > g.limit_base) as over_count,
+    -- Rows per meter × plan (level 0), and customer counts per plan (2) and in all (3), where a
+    -- customer beyond the limits of two meters is one customer (their sums there mix units: unused).
+    select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
+      count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
       coalesce(sum(k.value) filter (where k.value > g.limit_base), 0)::text as over_sum,
-      count(*) filter (where k.projected > g.limit_base::float8) as projected_count,
+      count(distinct k.customer_id) filter (where k.projected > g.limit_base::float8) as projected_count,
       coalesce(sum(k.projected) filter (where k.projected > g.limit_base::float8), 0)::numeric::text as projected_sum
     from candidates k
     join customers c on c.creator_id = ${creatorId}::uuid and c.customer_id = k.customer_id
     join g on g.meter_id = k.meter_id and g.plan_name = c.plan_name
-    group by g.meter_id, g.plan_name`;
+    group by grouping sets ((g.meter_id, g.plan_name), (g.plan_name), ())`;
 }
 
 /** A closed period counter of one meter, with its customer and the plan it ended on. */

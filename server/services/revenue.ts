@@ -125,7 +125,8 @@ export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Da
         });
       }
     }
-    const sums = new Map((await sumCurrentOverage(tx, creatorId, now, groups)).map((s) => [`${s.meterId}|${s.planName}`, s]));
+    const current = await sumCurrentOverage(tx, creatorId, now, groups);
+    const sums = new Map(current.sums.map((s) => [`${s.meterId}|${s.planName}`, s]));
 
     const totals = emptyFigures();
     const byMeter = new Map<string, Figures>();
@@ -161,6 +162,14 @@ export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Da
         ...toWireFigures(figures),
       });
     }
+    // A customer beyond the limits of several meters is one customer in a plan's and the total's counts.
+    for (const [planName, figures] of byPlan) {
+      const counted = current.customers.byPlan.get(planName);
+      figures.customersInOverage = counted?.over ?? 0;
+      figures.customersProjected = counted?.projected ?? 0;
+    }
+    totals.customersInOverage = current.customers.total.over;
+    totals.customersProjected = current.customers.total.projected;
     const meterRows = meters.flatMap((meter) => {
       const figures = byMeter.get(meter.id) ?? emptyFigures();
       if (meter.archivedAt && figures.customersProjected === 0) return [];
