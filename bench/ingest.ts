@@ -20,13 +20,15 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  *            the 64-connection throughput (latency at a load the server keeps up with)
  * with two baselines run under the same load generator in the same run: a bare
  * `node:http` hello world, and a naive server doing one transaction per event on the
- * same Postgres (bench/naive-server.ts). Every measured run is a fixed number of
+ * same Postgres (bench/naive-server.ts), and the floor: the least any server can do that
+ * answers events once durable in this Postgres (bench/floor-server.ts: parse, group
+ * commit into a table with only a primary key; single events and batches). Every measured run is a fixed number of
  * requests (calibrated by a warm-up of the same kind), so each request is answered and
  * the rows in the database must equal the 201 answers exactly.
  *
  * Environment: BENCH_DURATION (s per measured run, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
- * (comma list of hello,naive,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
+ * (comma list of hello,naive,floor,floor-batch,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
  * BENCH_NODE_FLAGS (more node flags for the servers, e.g. --trace-gc), BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info), BENCH_WORKERS=1
  * (the servers run their job workers too, as `npm start` does: rollups compete for the CPU),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
@@ -46,7 +48,7 @@ const WARMUP = num('BENCH_WARMUP', 3);
 const CONNECTIONS = num('BENCH_CONNECTIONS', 64);
 const USERS = num('BENCH_USERS', 10_000);
 const BATCH = num('BENCH_BATCH', 1000);
-const ALL: Scenario[] = ['hello', 'naive', 'single', 'batch', 'hot', 'check'];
+const ALL: Scenario[] = ['hello', 'naive', 'floor', 'floor-batch', 'single', 'batch', 'hot', 'check'];
 const SCENARIOS = new Set((process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? ALL) as Scenario[]);
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 const PG_STATS = process.env.BENCH_PG_STATS === '1';
@@ -400,17 +402,17 @@ export async function runIngest(): Promise<string> {
       scenario: Scenario,
       on: Target,
       sut: Sut,
-      options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' } = {},
+      options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' | 'bench_floor_events' } = {},
     ) => {
       const sql = sut.sql;
-      const tree = scenario === 'hello' || scenario === 'naive' ? null : sut.tree;
+      const tree = isBaseline(scenario) ? null : sut.tree;
       if (tree === 'before') name = `${name} (before)`;
       const { table, ...overrides } = options;
       const spec: LoadSpec = { ...base, scenario, url: on.url, apiKey: on.apiKey, keyPrefix: '', ...overrides };
       // A batch takes long enough that a warm-up cut off after WARMUP seconds would leave
       // dozens still committing; its warm-up is a fixed number instead, at 16 connections.
       const warmSize = Math.min(16, spec.connections);
-      const warmup = scenario === 'batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
+      const warmup = scenario === 'batch' || scenario === 'floor-batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
       const warm = await load({ ...spec, ...warmup, keyPrefix: `${scenario}-w${randomBytes(3).toString('hex')}` }, `${name} (warm-up)`);
       if (warm.errors > 0 || Object.keys(warm.statuses).some((s) => !s.startsWith('2'))) {
         log(`  warm-up of ${name}: statuses ${JSON.stringify(warm.statuses)}, errors ${warm.errors}`);
@@ -444,12 +446,12 @@ export async function runIngest(): Promise<string> {
                 from usage_events where starts_with(idempotency_key, ${prefix})`
             : await sql<Array<{ n: number; distinct: number; commits: number }>>`
                 select count(*)::int as n, count(distinct idempotency_key)::int as distinct, count(distinct received_at)::int as commits
-                from bench_naive_events where starts_with(idempotency_key, ${prefix})`;
+                from ${sql(table)} where starts_with(idempotency_key, ${prefix})`;
         rows = found!.n;
         eventsPerCommit = found!.commits > 0 ? found!.n / found!.commits : null;
         verified = found!.n === result.events201 && found!.distinct === found!.n;
       }
-      const eventsPerRequest = scenario === 'batch' ? (spec.batchSize ?? BATCH) : 1;
+      const eventsPerRequest = scenario === 'batch' || scenario === 'floor-batch' ? (spec.batchSize ?? BATCH) : 1;
       const m: Measured = {
         name,
         tree,
@@ -473,8 +475,8 @@ export async function runIngest(): Promise<string> {
       if (table) await settle(sql);
       const r = result;
       log(
-        `  ${name}: ${fmtInt(r.requestsPerSecond * eventsPerRequest)} ${eventsPerRequest > 1 || scenario === 'single' || scenario === 'hot' || scenario === 'naive' ? 'events' : 'requests'}/s, p50 ${fmtMs(r.p50)} ms, p99 ${fmtMs(r.p99)} ms, statuses ${JSON.stringify(r.statuses)}` +
-          (scenario === 'batch' ? ` events ${JSON.stringify(r.eventStatuses)}` : '') +
+        `  ${name}: ${fmtInt(r.requestsPerSecond * eventsPerRequest)} ${scenario === 'hello' || scenario === 'check' ? 'requests' : 'events'}/s, p50 ${fmtMs(r.p50)} ms, p99 ${fmtMs(r.p99)} ms, statuses ${JSON.stringify(r.statuses)}` +
+          (eventsPerRequest > 1 ? ` events ${JSON.stringify(r.eventStatuses)}` : '') +
           (rows !== null ? `, rows ${fmtInt(rows)} vs 201s ${fmtInt(r.events201)} → ${verified ? 'OK' : 'MISMATCH'}` : ''),
       );
       return m;
@@ -498,6 +500,17 @@ export async function runIngest(): Promise<string> {
       await waitForHealth(`http://127.0.0.1:${port}/`, naive, 30_000);
       await measure('naive 1 tx per event', 'naive', { url: `http://127.0.0.1:${port}`, pid: naive.pid! }, after, { table: 'bench_naive_events' });
       await stop(naive);
+    }
+
+    if (SCENARIOS.has('floor') || SCENARIOS.has('floor-batch')) {
+      const port = await freePort();
+      const floor = spawnDetached('node', ['--import', 'tsx', path.join(ROOT, 'bench', 'floor-server.ts')], { PORT: String(port), PG_URL: after.ownerUrl });
+      extras.push(floor);
+      await waitForHealth(`http://127.0.0.1:${port}/`, floor, 30_000);
+      const target = { url: `http://127.0.0.1:${port}`, pid: floor.pid! };
+      if (SCENARIOS.has('floor')) await measure('floor: single events', 'floor', target, after, { table: 'bench_floor_events' });
+      if (SCENARIOS.has('floor-batch')) await measure(`floor: batches of ${BATCH}`, 'floor-batch', target, after, { table: 'bench_floor_events' });
+      await stop(floor);
     }
 
     // Each scenario on the before tree (if any), then on this one, so both see the same machine.
@@ -565,8 +578,11 @@ export async function runIngest(): Promise<string> {
   return report(measured, notes);
 }
 
+/** Baselines run on this tree's Postgres whatever the trees compared: not the product. */
+const isBaseline = (s: Scenario) => s === 'hello' || s === 'naive' || s === 'floor' || s === 'floor-batch';
+
 function report(measured: Measured[], notes: string[]): string {
-  const find = (s: Scenario, connections = CONNECTIONS, tree: Measured['tree'] = s === 'hello' || s === 'naive' ? null : 'after', paced = false) =>
+  const find = (s: Scenario, connections = CONNECTIONS, tree: Measured['tree'] = isBaseline(s) ? null : 'after', paced = false) =>
     measured.find((m) => m.scenario === s && m.connections === connections && m.tree === tree && (m.rate !== null) === paced);
   const hello = find('hello');
   // Rows are compared with the hello world at their own connection count when there is one.
@@ -589,6 +605,10 @@ function report(measured: Measured[], notes: string[]): string {
   });
   const single = find('single');
   const batch = find('batch');
+  const floorSingle = find('floor');
+  const floorBatch = find('floor-batch');
+  const ofFloor = (m: Measured | undefined, floor: Measured | undefined) =>
+    m && floor ? ` (${((100 * perSecond(m)) / perSecond(floor)).toFixed(0)} % of the floor's ${fmtInt(perSecond(floor))})` : '';
   const check1 = find('check', 1);
   const check64 = find('check');
   const checkPaced = find('check', CONNECTIONS, 'after', true);
@@ -596,8 +616,8 @@ function report(measured: Measured[], notes: string[]): string {
   const targets = [
     '| target | measured | |',
     '| --- | --- | --- |',
-    single ? `| ≥ 10,000 single events/s, durable | ${fmtInt(perSecond(single))} events/s | ${verdict(perSecond(single) >= 10_000)} |` : null,
-    batch ? `| ≥ 100,000 batched events/s, durable | ${fmtInt(perSecond(batch))} events/s | ${verdict(perSecond(batch) >= 100_000)} |` : null,
+    single ? `| ≥ 10,000 single events/s, durable | ${fmtInt(perSecond(single))} events/s${ofFloor(single, floorSingle)} | ${verdict(perSecond(single) >= 10_000)} |` : null,
+    batch ? `| ≥ 100,000 batched events/s, durable | ${fmtInt(perSecond(batch))} events/s${ofFloor(batch, floorBatch)} | ${verdict(perSecond(batch) >= 100_000)} |` : null,
     check1
       ? `| check p99 < 2 ms (1 connection) | ${fmtMs(check1.result.p99)} ms${find('hello', 1) ? ` (bare hello world at 1 connection: ${fmtMs(find('hello', 1)!.result.p99)} ms)` : ''} | ${verdict(check1.result.p99 < 2)} |`
       : null,
