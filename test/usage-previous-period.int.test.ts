@@ -60,3 +60,34 @@ describe('usage of the previous period', () => {
     expect(previous.json.meters).toEqual([expect.objectContaining({ used: '0', limit: null, overage_amount: '0' })]);
   });
 });
+
+describe('a billing anchor change next to a closed period', () => {
+  it('is refused when a period still taking events would start inside a closed period with usage, and allowed when it starts after it', async () => {
+    setNow(new Date('2026-10-25T12:00:00.000Z'));
+    const call = api(server().url, (await createCreatorWithKey(server().rt)).apiKey);
+    // Given: 10 calls included, hard cap; cal used all 10 in October (calendar month) and nothing since
+    await createMeter(call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: [{ plan_name: 'capped', limit_value: 10, hard_cap: true }] });
+    expect((await call('PUT', '/api/usage/customers/cal', { plan_name: 'capped' })).status).toBe(201);
+    const events = await call('POST', '/api/usage/track', Array.from({ length: 10 }, () => ({ event_name: 'calls', user_id: 'cal', timestamp: '2026-10-25T10:00:00Z' })));
+    expect(events.json.results.map((r: { status: number }) => r.status)).toEqual(Array(10).fill(201));
+
+    // When, on 5 November (October closed, the late-event grace of 24 h over), the anchor moves to the 20th
+    setNow(new Date('2026-11-05T12:00:00.000Z'));
+    const before = await call('GET', '/api/usage/customers/cal/usage');
+    const moved = await call('PUT', '/api/usage/customers/cal', { billing_anchor: '2026-01-20T00:00:00Z' });
+
+    // Then it is refused: 20 October – 20 November would take events again for days October's capped usage billed
+    expect(moved.status, moved.text).toBe(409);
+    expect(moved.json).toMatchObject({ type: expect.stringContaining('billing-anchor-in-use'), errors: [{ field: 'billing_anchor' }] });
+    expect((await call('GET', '/api/usage/customers/cal/usage')).json).toEqual(before.json);
+    // An event of 25 October still counts nowhere (its period closed), and the cap's period stays October's
+    expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'cal', timestamp: '2026-10-25T11:00:00Z' })).status).toBe(422);
+
+    // An anchor on the 3rd starts the periods still taking events after October ended: accepted
+    const later = await call('PUT', '/api/usage/customers/cal', { billing_anchor: '2026-01-03T00:00:00Z' });
+    expect(later.status, later.text).toBe(200);
+    const usage = await call('GET', '/api/usage/customers/cal/usage');
+    expect(usage.json).toMatchObject({ period_start: '2026-11-03T00:00:00.000Z', period_end: '2026-12-03T00:00:00.000Z' });
+    expect(usage.json.meters[0]).toMatchObject({ used: '0', limit: '10' });
+  });
+});

@@ -927,7 +927,7 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
           // Stripe is the authority on its periods, so the anchor moves even when that moves
           // usage recorded in an open period out of its counter (ADR 0009): say so.
           const moved = await periodAnchorWouldMove(tx, creatorId, customer.id, anchor, now);
-          if (moved) rt.log.warn({ creatorId, customerId: customer.id, period: moved, anchor }, 'Stripe moved the billing anchor of a customer with usage in an open period; that usage leaves the current figures');
+          if (moved) rt.log.warn({ creatorId, customerId: customer.id, period: moved, anchor }, 'Stripe moved the billing anchor of a customer with usage in a period still taking events, or overlapped by one under the new anchor; that usage leaves the current figures or its days are metered twice');
         }
         await updateCustomerSubscription(
           tx,

@@ -24,10 +24,18 @@ function fieldsOf(input: TUpsertCustomerInput): CustomerFields {
   return fields;
 }
 
-/** A period with usage, still open to events, that `anchor` would give other bounds (null: none). */
+/**
+ * A period with usage that `anchor` would give other bounds while it still matters (null:
+ * none): one still open to events, or a closed one that a period still open to events under
+ * `anchor` would overlap — events of the overlap would then count in two periods' usage (two
+ * limits' worth of quota for the same days, billed in both).
+ */
 export async function periodAnchorWouldMove(tx: Tx, creatorId: string, customerId: string, anchor: Date | null, at: Date): Promise<Period | null> {
   const settings = await ensureSettings(tx, creatorId);
-  const open = await listCustomerPeriodsEndingAfter(tx, customerId, new Date(at.getTime() - settings.lateEventGraceHours * 3_600_000));
+  // Under the new anchor, the earliest period still taking events is the one holding the
+  // late-event grace's start; a recorded period ending after its start would overlap it.
+  const stillOpen = periodAt(new Date(at.getTime() - settings.lateEventGraceHours * 3_600_000), anchor);
+  const open = await listCustomerPeriodsEndingAfter(tx, customerId, stillOpen.start);
   const moved = open.find((period) => {
     const under = periodAt(period.start, anchor);
     return under.start.getTime() !== period.start.getTime() || under.end.getTime() !== period.end.getTime();
@@ -39,16 +47,18 @@ export async function periodAnchorWouldMove(tx: Tx, creatorId: string, customerI
  * A new billing anchor may not cut across a period that still takes events (the current
  * one, or one within the late-event grace) and has usage recorded: its counter is keyed
  * by the period's start, so the usage would fall out of every figure under the new
- * periods — a hard cap passed twice over, overage and Stripe reports lost. Such a change
- * is refused (409) until a re-partition of recorded usage exists; an anchor that gives
- * those periods unchanged, or a customer without open usage, changes freely.
+ * periods — a hard cap passed twice over, overage and Stripe reports lost. Nor may it start
+ * a period still taking events inside a closed period with usage (that usage billed, and the
+ * same days metered again under the new period's limit). Such a change is refused (409)
+ * until a re-partition of recorded usage exists; an anchor that gives those periods
+ * unchanged, or a customer without such usage, changes freely.
  */
 async function assertAnchorKeepsPeriods(tx: Tx, creatorId: string, customer: Customer, anchor: Date | null, at: Date): Promise<void> {
   const moved = await periodAnchorWouldMove(tx, creatorId, customer.id, anchor, at);
   if (moved) {
     throw conflict(
       'billing_anchor_in_use',
-      `This customer has usage recorded in the billing period ${moved.start.toISOString()} – ${moved.end.toISOString()}, which still takes events; a new billing anchor would move that usage to other periods, which is not supported. Set the anchor before the customer's first event, or while it has no usage in a period still open to events (the current one, or one that ended less than the late-event grace ago).`,
+      `This customer has usage recorded in the billing period ${moved.start.toISOString()} – ${moved.end.toISOString()}; the new billing anchor would give that period other bounds while it, or a new period overlapping it, still takes events — usage would move between periods or the same days be metered twice, which is not supported. Set the anchor before the customer's first event, or choose one whose periods still taking events start after that period ends.`,
       'billing_anchor',
     );
   }
