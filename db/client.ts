@@ -6,7 +6,10 @@ import postgres from 'postgres';
  * drizzle builds a query builder for each of its tables on every transaction it opens
  * (0.8 % of the server's CPU under single-event ingestion, in a V8 profile).
  */
-export type Db = PostgresJsDatabase;
+export type Db = PostgresJsDatabase & {
+  /** The postgres.js pool underneath (e.g. to reserve a connection for a session-level lock). */
+  $client: postgres.Sql;
+};
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** A database handle or an open transaction: what queries accept. */
 export type Queryable = Db | Tx;

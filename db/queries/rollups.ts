@@ -517,6 +517,14 @@ export async function findDayHourDisagreements(tx: Queryable, creatorId: string,
 }
 
 /** Every creator's id (owner connection: row-level security would hide the others). */
+/** Each creator's late-event grace in hours (owner connection; 24, the default, without a settings row). */
+export async function listLateEventGraces(tx: Queryable): Promise<Map<string, number>> {
+  const rows = await tx.execute<{ creator_id: string; hours: number }>(sql`
+    select c.creator_id, coalesce(s.late_event_grace_hours, 24)::int as hours
+    from creators c left join creator_settings s on s.creator_id = c.creator_id`);
+  return new Map(rows.map((r) => [r.creator_id, Number(r.hours)]));
+}
+
 export async function listCreatorIds(tx: Queryable): Promise<string[]> {
   const rows = await tx.execute<{ creator_id: string }>(sql`select creator_id from creators order by creator_id`);
   return rows.map((r) => r.creator_id);

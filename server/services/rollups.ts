@@ -13,6 +13,7 @@ import {
   findPeriodEventDisagreements,
   findRollupExtent,
   listCreatorIds,
+  listLateEventGraces,
   lockRollups,
   pruneMinuteRollups,
   type ConsistencyKind,
@@ -208,10 +209,21 @@ export type Disagreement = {
   expected: { value: string; eventCount: number };
 };
 
-export type ConsistencyReport = { checkedAt: string; since: string; creators: number; disagreements: Disagreement[] };
+/** `skipped`: a scheduled check found another still running and checked nothing. `since`: the earliest period end covered. */
+export type ConsistencyReport = { checkedAt: string; since: string; creators: number; disagreements: Disagreement[]; skipped?: true };
 
-/** How far back the check looks by default: the open period and the two before it. */
+/** How far back an explicit check (the CLI's default) looks: the open period and the two before it. */
 const CHECK_LOOKBACK_MS = 62 * DAY_MS;
+/**
+ * The scheduled check covers, per creator, the periods still taking events — open, or ended
+ * less than the late-event grace ago — and those that closed within a day before that (a
+ * closed period changes no more: its counter is final, and its rollups only take the jobs
+ * still pending when it closed). Months past are left to `aggregates check`: every half
+ * hour they made the check read two more months of raw events per creator.
+ */
+const SCHEDULED_MARGIN_MS = DAY_MS;
+/** Session advisory lock that one scheduled check holds while it runs (any server). */
+const SCHEDULED_CHECK_LOCK = 'staryer|rollups.check-consistency';
 
 /**
  * Compares, per creator, for periods ending after `since`: period counters against raw
@@ -234,8 +246,40 @@ const CHECK_LOOKBACK_MS = 62 * DAY_MS;
 export async function checkConsistency(rt: Runtime, options: { since?: Date; creatorIds?: string[] } = {}): Promise<ConsistencyReport> {
   const since = options.since ?? new Date(rt.now().getTime() - CHECK_LOOKBACK_MS);
   const creatorIds = options.creatorIds ?? (await listCreatorIds(rt.ownerDb));
+  return checkCreators(rt, creatorIds.map((creatorId) => ({ creatorId, since })), since);
+}
+
+/**
+ * The half-hourly check (rollups.check-consistency): each creator's periods still taking
+ * events and the day before (SCHEDULED_MARGIN_MS). One at a time across servers: a run that
+ * finds another still going (a large database, or pg-boss retrying one that outran its
+ * expiry) checks nothing and says so, instead of doubling the load.
+ */
+export async function checkConsistencyScheduled(rt: Runtime): Promise<ConsistencyReport> {
+  const connection = await rt.ownerDb.$client.reserve();
+  try {
+    const [lock] = await connection<Array<{ taken: boolean }>>`select pg_try_advisory_lock(hashtextextended(${SCHEDULED_CHECK_LOCK}, 0)) as taken`;
+    if (!lock?.taken) {
+      rt.log.info('rollup consistency check skipped: another is still running');
+      return { checkedAt: rt.now().toISOString(), since: rt.now().toISOString(), creators: 0, disagreements: [], skipped: true };
+    }
+    try {
+      const now = rt.now().getTime();
+      const graces = await listLateEventGraces(rt.ownerDb);
+      const targets = [...graces].sort(([a], [b]) => (a < b ? -1 : 1)).map(([creatorId, hours]) => ({ creatorId, since: new Date(now - hours * 3_600_000 - SCHEDULED_MARGIN_MS) }));
+      const earliest = targets.reduce((min, t) => (t.since < min ? t.since : min), new Date(now - SCHEDULED_MARGIN_MS));
+      return await checkCreators(rt, targets, earliest);
+    } finally {
+      await connection`select pg_advisory_unlock(hashtextextended(${SCHEDULED_CHECK_LOCK}, 0))`;
+    }
+  } finally {
+    connection.release();
+  }
+}
+
+async function checkCreators(rt: Runtime, targets: Array<{ creatorId: string; since: Date }>, reportedSince: Date): Promise<ConsistencyReport> {
   const disagreements: Disagreement[] = [];
-  for (const creatorId of creatorIds) {
+  for (const { creatorId, since } of targets) {
     const rows = await rt.ownerDb.transaction(
       async (tx) => {
         const eventsFrom = (await findEarliestPeriodStart(tx, creatorId, since)) ?? since;
@@ -255,8 +299,8 @@ export async function checkConsistency(rt: Runtime, options: { since?: Date; cre
     }
   }
   recordDisagreements(rt, disagreements);
-  rt.log.info({ creators: creatorIds.length, disagreements: disagreements.length }, 'rollup consistency checked');
-  return { checkedAt: rt.now().toISOString(), since: since.toISOString(), creators: creatorIds.length, disagreements };
+  rt.log.info({ creators: targets.length, disagreements: disagreements.length }, 'rollup consistency checked');
+  return { checkedAt: rt.now().toISOString(), since: reportedSince.toISOString(), creators: targets.length, disagreements };
 }
 
 const GAUGE_NAME = 'staryer_rollup_disagreements';
