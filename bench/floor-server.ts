@@ -14,13 +14,21 @@ import postgres from 'postgres';
  * No validation, no idempotency, no counters, no limits, no tenancy, no jobs: everything
  * the product does per event beyond this costs more than this.
  *
- *   PG_URL=postgres://… PORT=… node --import tsx bench/floor-server.ts
+ * With LEAN=1 it is the floor plus the two guarantees no design of this product can drop,
+ * at their cheapest: each idempotency key stored once (a unique index, `on conflict do
+ * nothing`) and a usage counter per customer, upserted once per customer per statement, in
+ * the same statement (tables bench_lean_events and bench_lean_counters). Still no
+ * validation, answers for replays, limits, periods, tenancy or jobs.
+ *
+ *   PG_URL=postgres://… PORT=… [LEAN=1] node --import tsx bench/floor-server.ts
  * GET / answers 200 (readiness); POST / with an event answers 201, with an array of events
  * 200 and `{"results":[{"status":201},…]}` (the shape of the product's batch answer).
  */
 const sql = postgres(process.env.PG_URL!, { max: 2, onnotice: () => undefined });
 
-await sql`create table if not exists bench_floor_events (
+const LEAN = process.env.LEAN === '1';
+const TABLE = LEAN ? 'bench_lean_events' : 'bench_floor_events';
+await sql`create table if not exists ${sql(TABLE)} (
   id bigint generated always as identity primary key,
   event_name text not null,
   user_id text not null,
@@ -29,6 +37,10 @@ await sql`create table if not exists bench_floor_events (
   idempotency_key text,
   received_at timestamptz not null default now()
 )`;
+if (LEAN) {
+  await sql`create unique index if not exists bench_lean_events_key on bench_lean_events (idempotency_key)`;
+  await sql`create table if not exists bench_lean_counters (user_id text primary key, events bigint not null, total numeric not null)`;
+}
 const [setting] = await sql<Array<{ synchronous_commit: string }>>`show synchronous_commit`;
 if (setting?.synchronous_commit !== 'on') throw new Error(`synchronous_commit is ${setting?.synchronous_commit}, not on`);
 
@@ -62,9 +74,21 @@ function pump() {
       }
     }
     inFlight++;
-    sql`
+    (LEAN
+      ? sql`
+      with inserted as (
+        insert into bench_lean_events (event_name, user_id, value, properties, idempotency_key)
+        select n, u, v, p::jsonb, k from unnest(${names}::text[], ${users}::text[], ${values}::numeric[], ${properties}::text[], ${keys}::text[]) as t(n, u, v, p, k)
+        on conflict (idempotency_key) do nothing
+        returning user_id, value
+      )
+      insert into bench_lean_counters (user_id, events, total)
+      select user_id, count(*), sum(value) from inserted group by user_id order by user_id
+      on conflict (user_id) do update set events = bench_lean_counters.events + excluded.events, total = bench_lean_counters.total + excluded.total`
+      : sql`
       insert into bench_floor_events (event_name, user_id, value, properties, idempotency_key)
       select n, u, v, p::jsonb, k from unnest(${names}::text[], ${users}::text[], ${values}::numeric[], ${properties}::text[], ${keys}::text[]) as t(n, u, v, p, k)`
+    )
       .then(
         () => group.forEach((w) => w.done(true)),
         () => group.forEach((w) => w.done(false)),

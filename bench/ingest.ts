@@ -22,13 +22,14 @@ import type { LoadResult, LoadSpec, Scenario } from './load.js';
  * `node:http` hello world, and a naive server doing one transaction per event on the
  * same Postgres (bench/naive-server.ts), and the floor: the least any server can do that
  * answers events once durable in this Postgres (bench/floor-server.ts: parse, group
- * commit into a table with only a primary key; single events and batches). Every measured run is a fixed number of
+ * commit into a table with only a primary key; single events and batches), and the lean
+ * floor (the same plus a unique idempotency key and a counter per customer). Every measured run is a fixed number of
  * requests (calibrated by a warm-up of the same kind), so each request is answered and
  * the rows in the database must equal the 201 answers exactly.
  *
  * Environment: BENCH_DURATION (s per measured run, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (64), BENCH_USERS (10000), BENCH_BATCH (1000), BENCH_SCENARIOS
- * (comma list of hello,naive,floor,floor-batch,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
+ * (comma list of hello,naive,floor,floor-batch,lean,lean-batch,single,batch,hot,check), BENCH_KEEP=1 (keep DATA_DIR),
  * BENCH_NODE_FLAGS (more node flags for the servers, e.g. --trace-gc), BENCH_LOG_LEVEL (the servers' LOG_LEVEL, warn; the product's default is info), BENCH_WORKERS=1
  * (the servers run their job workers too, as `npm start` does: rollups compete for the CPU),
  * and for profiling: BENCH_CPU_PROF=<dir> (server under `node --cpu-prof`),
@@ -48,7 +49,7 @@ const WARMUP = num('BENCH_WARMUP', 3);
 const CONNECTIONS = num('BENCH_CONNECTIONS', 64);
 const USERS = num('BENCH_USERS', 10_000);
 const BATCH = num('BENCH_BATCH', 1000);
-const ALL: Scenario[] = ['hello', 'naive', 'floor', 'floor-batch', 'single', 'batch', 'hot', 'check'];
+const ALL: Scenario[] = ['hello', 'naive', 'floor', 'floor-batch', 'lean', 'lean-batch', 'single', 'batch', 'hot', 'check'];
 const SCENARIOS = new Set((process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? ALL) as Scenario[]);
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 const PG_STATS = process.env.BENCH_PG_STATS === '1';
@@ -402,7 +403,7 @@ export async function runIngest(): Promise<string> {
       scenario: Scenario,
       on: Target,
       sut: Sut,
-      options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' | 'bench_floor_events' } = {},
+      options: Partial<LoadSpec> & { table?: 'usage_events' | 'bench_naive_events' | 'bench_floor_events' | 'bench_lean_events' } = {},
     ) => {
       const sql = sut.sql;
       const tree = isBaseline(scenario) ? null : sut.tree;
@@ -412,7 +413,7 @@ export async function runIngest(): Promise<string> {
       // A batch takes long enough that a warm-up cut off after WARMUP seconds would leave
       // dozens still committing; its warm-up is a fixed number instead, at 16 connections.
       const warmSize = Math.min(16, spec.connections);
-      const warmup = scenario === 'batch' || scenario === 'floor-batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
+      const warmup = scenario === 'batch' || scenario === 'floor-batch' || scenario === 'lean-batch' ? { connections: warmSize, amount: warmSize } : { duration: WARMUP };
       const warm = await load({ ...spec, ...warmup, keyPrefix: `${scenario}-w${randomBytes(3).toString('hex')}` }, `${name} (warm-up)`);
       if (warm.errors > 0 || Object.keys(warm.statuses).some((s) => !s.startsWith('2'))) {
         log(`  warm-up of ${name}: statuses ${JSON.stringify(warm.statuses)}, errors ${warm.errors}`);
@@ -451,7 +452,7 @@ export async function runIngest(): Promise<string> {
         eventsPerCommit = found!.commits > 0 ? found!.n / found!.commits : null;
         verified = found!.n === result.events201 && found!.distinct === found!.n;
       }
-      const eventsPerRequest = scenario === 'batch' || scenario === 'floor-batch' ? (spec.batchSize ?? BATCH) : 1;
+      const eventsPerRequest = scenario === 'batch' || scenario === 'floor-batch' || scenario === 'lean-batch' ? (spec.batchSize ?? BATCH) : 1;
       const m: Measured = {
         name,
         tree,
@@ -511,6 +512,17 @@ export async function runIngest(): Promise<string> {
       if (SCENARIOS.has('floor')) await measure('floor: single events', 'floor', target, after, { table: 'bench_floor_events' });
       if (SCENARIOS.has('floor-batch')) await measure(`floor: batches of ${BATCH}`, 'floor-batch', target, after, { table: 'bench_floor_events' });
       await stop(floor);
+    }
+
+    if (SCENARIOS.has('lean') || SCENARIOS.has('lean-batch')) {
+      const port = await freePort();
+      const lean = spawnDetached('node', ['--import', 'tsx', path.join(ROOT, 'bench', 'floor-server.ts')], { PORT: String(port), PG_URL: after.ownerUrl, LEAN: '1' });
+      extras.push(lean);
+      await waitForHealth(`http://127.0.0.1:${port}/`, lean, 30_000);
+      const target = { url: `http://127.0.0.1:${port}`, pid: lean.pid! };
+      if (SCENARIOS.has('lean')) await measure('lean floor: single events', 'lean', target, after, { table: 'bench_lean_events' });
+      if (SCENARIOS.has('lean-batch')) await measure(`lean floor: batches of ${BATCH}`, 'lean-batch', target, after, { table: 'bench_lean_events' });
+      await stop(lean);
     }
 
     // Each scenario on the before tree (if any), then on this one, so both see the same machine.
@@ -579,7 +591,7 @@ export async function runIngest(): Promise<string> {
 }
 
 /** Baselines run on this tree's Postgres whatever the trees compared: not the product. */
-const isBaseline = (s: Scenario) => s === 'hello' || s === 'naive' || s === 'floor' || s === 'floor-batch';
+const isBaseline = (s: Scenario) => s === 'hello' || s === 'naive' || s === 'floor' || s === 'floor-batch' || s === 'lean' || s === 'lean-batch';
 
 function report(measured: Measured[], notes: string[]): string {
   const find = (s: Scenario, connections = CONNECTIONS, tree: Measured['tree'] = isBaseline(s) ? null : 'after', paced = false) =>

@@ -11,7 +11,7 @@ import { percentile } from './lib.js';
  * Latencies are kept per request (autocannon's own histogram has 1 ms buckets, too coarse
  * for the check endpoint) and cover every answer, not only 2xx ones.
  */
-export type Scenario = 'hello' | 'naive' | 'floor' | 'floor-batch' | 'single' | 'batch' | 'hot' | 'check';
+export type Scenario = 'hello' | 'naive' | 'floor' | 'floor-batch' | 'lean' | 'lean-batch' | 'single' | 'batch' | 'hot' | 'check';
 
 export type LoadSpec = {
   scenario: Scenario;
@@ -69,12 +69,13 @@ function requestsFor(spec: LoadSpec, onBatch: (body: string) => void): autocanno
       return [{ method: 'GET', path: '/' }];
     case 'naive':
     case 'floor':
+    case 'lean':
     case 'single':
     case 'hot':
       return [
         {
           method: 'POST',
-          path: spec.scenario === 'naive' || spec.scenario === 'floor' ? '/' : '/api/usage/track',
+          path: spec.scenario === 'naive' || spec.scenario === 'floor' || spec.scenario === 'lean' ? '/' : '/api/usage/track',
           setupRequest: (request) => {
             const i = n++;
             request.body = event(spec.scenario === 'hot' ? spec.hotUser : user(i), `${spec.keyPrefix}-${i}`);
@@ -84,10 +85,11 @@ function requestsFor(spec: LoadSpec, onBatch: (body: string) => void): autocanno
       ];
     case 'batch':
     case 'floor-batch':
+    case 'lean-batch':
       return [
         {
           method: 'POST',
-          path: spec.scenario === 'floor-batch' ? '/' : '/api/usage/track',
+          path: spec.scenario === 'floor-batch' || spec.scenario === 'lean-batch' ? '/' : '/api/usage/track',
           setupRequest: (request) => {
             const parts: string[] = [];
             for (let j = 0; j < spec.batchSize; j++) {
@@ -230,7 +232,7 @@ export function runLoad(spec: LoadSpec, onTick: (completed: number) => void = ()
           requests: latencies.length,
           seconds,
           requestsPerSecond: latencies.length / seconds,
-          events201: spec.scenario === 'batch' || spec.scenario === 'floor-batch' ? batch201 : (statuses['201'] ?? 0),
+          events201: spec.scenario === 'batch' || spec.scenario === 'floor-batch' || spec.scenario === 'lean-batch' ? batch201 : (statuses['201'] ?? 0),
           statuses,
           eventStatuses,
           errors: result.errors,
