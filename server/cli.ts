@@ -8,6 +8,7 @@ import { env as readEnv, EnvError } from './env.js';
 import { AppError } from './errors.js';
 import { createLogger } from './logger.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
+import { ZInstantInput } from './schemas/common.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
 import { checkConsistency, rebuildAggregates } from './services/rollups.js';
@@ -121,7 +122,7 @@ key
     });
   });
 
-const ZInstant = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z' }).transform((v) => new Date(v));
+const ZInstant = ZInstantInput('must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z').transform((v) => new Date(v));
 
 const aggregates = program.command('aggregates').description('hourly and daily usage rollups');
 aggregates

@@ -536,6 +536,26 @@ export async function listCustomerPeriodsEndingAfter(tx: Queryable, customerId: 
   const rows = await tx.execute<{ window_start: string | Date; window_end: string | Date }>(sql`
     select distinct window_start, window_end from usage_aggregates
     where creator_id = app_current_creator() and customer_id = ${customerId}::uuid and "window" = 'period'
-      and window_end > ${ts(since)}`);
+      and window_end > ${ts(since)} and event_count > 0`);
   return rows.map((r) => ({ start: new Date(r.window_start), end: new Date(r.window_end) }));
+}
+
+/**
+ * Every customer's periods with usage recorded that end after `since` (one row per customer
+ * and period), with the customer's billing anchor: what a longer late-event grace would open
+ * to events again. Empty counters (a refused event's, kept for its alert) are not usage.
+ */
+export async function listRecordedPeriodsEndingAfter(tx: Queryable, since: Date): Promise<Array<{ customerId: string; userId: string; anchor: Date | null; start: Date; end: Date }>> {
+  const rows = await tx.execute<{ customer_id: string; user_id: string; billing_anchor: string | Date | null; window_start: string | Date; window_end: string | Date }>(sql`
+    select distinct a.customer_id, c.user_id, c.billing_anchor, a.window_start, a.window_end
+    from usage_aggregates a
+    join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+    where a.creator_id = app_current_creator() and a."window" = 'period' and a.window_end > ${ts(since)} and a.event_count > 0`);
+  return rows.map((r) => ({
+    customerId: r.customer_id,
+    userId: r.user_id,
+    anchor: r.billing_anchor === null ? null : new Date(r.billing_anchor),
+    start: new Date(r.window_start),
+    end: new Date(r.window_end),
+  }));
 }

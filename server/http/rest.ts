@@ -258,7 +258,7 @@ export const REST_ROUTES: RestRoute[] = [
     responses: {
       200: { description: 'Updated', schema: ZCustomer },
       201: { description: 'Created', schema: ZCustomer },
-      409: { description: 'A new billing_anchor would move usage recorded in a period still open to events' },
+      409: { description: 'A new billing_anchor would move usage recorded in a period still open to events, or open a period over a closed one with usage (billing-anchor-in-use)' },
     },
     handle: async ({ caller, params, body }) => {
       const { created, ...customer } = await caller.customers.upsert({ user_id: params.user_id ?? '', customer: parseInput(ZUpsertCustomerInput, body) });
@@ -297,7 +297,10 @@ export const REST_ROUTES: RestRoute[] = [
     tag: 'Settings',
     scope: 'admin',
     body: ZUpdateSettingsInput,
-    responses: { 200: { description: 'Settings after the change', schema: ZSettings } },
+    responses: {
+      200: { description: 'Settings after the change', schema: ZSettings },
+      409: { description: 'A longer late_event_grace_hours would open a period again over days a closed period with usage already metered (late-event-grace-reopens-period)' },
+    },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.settings.update(parseInput(ZUpdateSettingsInput, body)) }),
   },
   ...ALERT_ROUTES,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ALERT_KINDS, ALERT_STATUSES } from '../../db/schema.js';
-import { ZText } from './common.js';
+import { ZInstantInput, ZText } from './common.js';
 
 export { ALERT_KINDS, ALERT_STATUSES };
 
@@ -11,7 +11,7 @@ export const ZListAlertsInput = z
     kind: z.enum(ALERT_KINDS).optional(),
     status: z.enum(ALERT_STATUSES).optional(),
     limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(500, 'must be at most 500').default(100),
-    before: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp' }).optional(),
+    before: ZInstantInput('must be an RFC 3339 timestamp').optional(),
   })
   .strict();
 export type TListAlertsInput = z.infer<typeof ZListAlertsInput>;

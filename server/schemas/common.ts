@@ -19,3 +19,17 @@ export const ZUserId = ZText(256)
   .refine((s) => s !== '.' && s !== '..', 'must not be "." or "..": they cannot be a segment of a URL path (…/customers/{user_id})');
 
 export const ZId = z.uuid('must be a UUID');
+
+/**
+ * An instant from the outside (RFC 3339, Z or an offset), in the years 1970–9999. Postgres
+ * refuses year 0 (a 500 on write), and postgres.js reads a year below 100 back through
+ * `new Date(text)`, which V8 takes for another date (0012-03-20 → 2020-12-03): a billing
+ * anchor would silently move to another day of the month.
+ */
+export const ZInstantInput = (error: string) =>
+  z.iso.datetime({ offset: true, error }).refine((v) => {
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) return true; // the format's own error says it
+    const year = new Date(ms).getUTCFullYear();
+    return year >= 1970 && year <= 9999;
+  }, 'must be between 1970-01-01 and 9999-12-31');

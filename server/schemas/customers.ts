@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AGGREGATION_TYPES } from '../../db/schema.js';
-import { ZText } from './common.js';
+import { ZInstantInput, ZText } from './common.js';
 import { ZCustomer } from './usage.js';
 
 /** Opaque keyset cursors: base64url JSON the server wrote; anything else is refused by name. */
@@ -91,8 +91,8 @@ export const ZCustomerEventsInput = z
   .object({
     user_id: ZText(256).min(1, 'must not be empty'),
     meter_id: z.uuid('must be a UUID').optional(),
-    from: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp, e.g. 2026-11-25T13:00:00Z' }).optional(),
-    to: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp, e.g. 2026-11-25T13:00:00Z' }).optional(),
+    from: ZInstantInput('must be an RFC 3339 timestamp, e.g. 2026-11-25T13:00:00Z').optional(),
+    to: ZInstantInput('must be an RFC 3339 timestamp, e.g. 2026-11-25T13:00:00Z').optional(),
     property_key: ZText(200).min(1, 'must not be empty').optional(),
     /** Matched as a string, and as a number or boolean when it reads as one ("42" finds 42 and "42"). */
     property_value: ZText(1000).optional(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AGGREGATION_TYPES } from '../../db/schema.js';
-import { ZId, ZText } from './common.js';
+import { ZId, ZInstantInput, ZText } from './common.js';
 
 /** Quantities and money on the wire: exact decimal strings. */
 const ZDecimal = z.string();
@@ -70,8 +70,8 @@ export const ZTrendsInput = z
   .object({
     meter_id: ZId,
     grain: z.enum(TREND_GRAINS).default('day'),
-    from: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
-    to: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
+    from: ZInstantInput('must be an ISO 8601 date-time'),
+    to: ZInstantInput('must be an ISO 8601 date-time'),
     compare: z.boolean().default(false),
     breakdown: z.enum(TREND_BREAKDOWNS).default('none'),
     /** With breakdown 'dimension': one of the meter's rollup dimensions. */

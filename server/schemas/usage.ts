@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ZText, ZUserId } from './common.js';
+import { ZInstantInput, ZText, ZUserId } from './common.js';
 import { ZDecimal } from './decimal.js';
 import { ZEventName, ZPlanName } from './meters.js';
 
@@ -71,7 +71,7 @@ export const ZProperties = z
     if (Buffer.byteLength(JSON.stringify(props)) > MAX_PROPERTIES_BYTES) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_PROPERTIES_BYTES} bytes of JSON` });
   });
 
-export const ZTimestamp = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp with Z or an offset, e.g. 2026-11-25T13:00:00Z' });
+export const ZTimestamp = ZInstantInput('must be an RFC 3339 timestamp with Z or an offset, e.g. 2026-11-25T13:00:00Z');
 
 export const ZTrackEvent = z
   .object({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WEBHOOK_EVENT_TYPES, WEBHOOK_MESSAGE_STATUSES } from '../../db/schema.js';
-import { ZText } from './common.js';
+import { ZInstantInput, ZText } from './common.js';
 
 export { WEBHOOK_EVENT_TYPES };
 
@@ -124,7 +124,7 @@ export const ZWebhookDeliveries = z.object({ messages: z.array(ZWebhookMessage) 
 export const ZListDeliveriesInput = z
   .object({
     limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(200, 'must be at most 200').default(50),
-    before: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp' }).optional(),
+    before: ZInstantInput('must be an RFC 3339 timestamp').optional(),
   })
   .strict();
 export type TListDeliveriesInput = z.infer<typeof ZListDeliveriesInput>;

@@ -1,7 +1,15 @@
 import { ensureSettings, updateSettingsRow, type Settings } from '../../db/queries/settings.js';
+import { listRecordedPeriodsEndingAfter } from '../../db/queries/usage.js';
+import type { Tx } from '../../db/client.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
+import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpdateSettingsInput } from '../schemas/usage.js';
+import { periodAt } from './periods.js';
+
+const HOUR_MS = 3_600_000;
+/** The longest a billing period lasts (a calendar month), and then some. */
+const LONGEST_PERIOD_MS = 32 * 24 * HOUR_MS;
 
 export type { Settings };
 
@@ -11,6 +19,10 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
   return withCreator(rt.db, creatorId, async (tx) => {
     // The default plan and the grace decide how events are judged (db/tenant.ts).
     await lockCreatorConfig(tx, creatorId, 'exclusive');
+    const now = rt.now();
+    if (input.late_event_grace_hours !== undefined && input.late_event_grace_hours > (await ensureSettings(tx, creatorId)).lateEventGraceHours) {
+      await assertGraceReopensNoOverlap(tx, input.late_event_grace_hours, now);
+    }
     return updateSettingsRow(
       tx,
       creatorId,
@@ -18,7 +30,31 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
         ...(input.default_plan !== undefined ? { defaultPlan: input.default_plan } : {}),
         ...(input.late_event_grace_hours !== undefined ? { lateEventGraceHours: input.late_event_grace_hours } : {}),
       },
-      rt.now(),
+      now,
     );
   });
+}
+
+/**
+ * A longer late-event grace opens closed periods to events again. Under each customer's
+ * anchor now, those periods must be the ones usage was recorded in: a customer whose anchor
+ * moved since would get a period taking events again over days a closed period already
+ * metered and billed — counted twice, past a hard cap (the overlap an anchor change itself
+ * may not make, customers.ts). Such a change is refused (409), naming a customer.
+ */
+async function assertGraceReopensNoOverlap(tx: Tx, graceHours: number, now: Date): Promise<void> {
+  const graceStart = new Date(now.getTime() - graceHours * HOUR_MS);
+  const recorded = await listRecordedPeriodsEndingAfter(tx, new Date(graceStart.getTime() - LONGEST_PERIOD_MS));
+  for (const period of recorded) {
+    // The earliest period that would take events under this grace, by the customer's anchor now.
+    const earliestOpen = periodAt(graceStart, period.anchor);
+    if (period.end.getTime() <= earliestOpen.start.getTime()) continue;
+    const under = periodAt(period.start, period.anchor);
+    if (under.start.getTime() === period.start.getTime() && under.end.getTime() === period.end.getTime()) continue;
+    throw conflict(
+      'late_event_grace_reopens_period',
+      `A late-event grace of ${graceHours} h would open billing periods to events again over customer "${period.userId}"'s period ${period.start.toISOString()} – ${period.end.toISOString()}, which has usage recorded and other bounds under the customer's billing anchor now: the same days would be metered twice. Keep the grace shorter, or raise it once that period lies further back than the grace.`,
+      'late_event_grace_hours',
+    );
+  }
 }
