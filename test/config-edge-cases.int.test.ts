@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
 import { useClockedServer } from './harness/server.js';
+import { lockCreatorConfig, withCreator } from '../db/tenant.js';
 
 /**
  * Configuration changes at their edges, where they meet ingestion (from a review of the
@@ -96,5 +97,40 @@ describe('a billing anchor for a customer with no recorded usage', () => {
     const anchored = await call('PUT', '/api/usage/customers/dan', { billing_anchor: '2026-01-20T00:00:00Z' });
     // dan has no usage recorded anywhere: a customer without usage takes any anchor.
     expect(anchored.status, anchored.text).toBe(200);
+  });
+});
+
+describe('a change that waited for the configuration lock', () => {
+  it('takes effect (and is dated) when it got the lock, not when it was asked for', async () => {
+    setNow(new Date('2026-10-25T12:00:00.000Z'));
+    const { creator, apiKey } = await createCreatorWithKey(server().rt);
+    const call = api(server().url, apiKey);
+    const meter = await createMeter(call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: [{ plan_name: 'pro', limit_value: 10 }] });
+    expect((await call('PUT', '/api/usage/customers/eve', { plan_name: 'pro' })).status).toBe(201);
+
+    // A group commit judging events holds the creator's configuration lock (shared) …
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const group = withCreator(server().rt.db, creator.id, async (tx) => {
+      await lockCreatorConfig(tx, creator.id, 'shared');
+      locked();
+      await held;
+    });
+    await isLocked;
+    // … when the limit and eve's plan are changed at 12:00; the group ends at 12:05.
+    const patched = call('PATCH', `/api/usage/meters/${meter.id}`, { plan_limits: [{ plan_name: 'pro', limit_value: 20 }] });
+    const moved = call('PUT', '/api/usage/customers/eve', { plan_name: 'team' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    setNow(new Date('2026-10-25T12:05:00.000Z'));
+    release();
+    await group;
+    expect((await patched).status).toBe(200);
+    expect((await moved).status).toBe(200);
+
+    // The events of that group were judged by the old limit and plan: the new ones start at 12:05.
+    expect((await patched).json.plan_limits).toEqual([expect.objectContaining({ plan_name: 'pro', limit_value: '20', effective_from: '2026-10-25T12:05:00.000Z' })]);
+    expect((await moved).json).toMatchObject({ plan_name: 'team', updated_at: '2026-10-25T12:05:00.000Z' });
   });
 });

@@ -71,12 +71,14 @@ async function assertAnchorKeepsPeriods(tx: Tx, creatorId: string, customer: Cus
  * is kept in history.
  */
 export async function upsertCustomer(rt: Runtime, creatorId: string, userId: string, input: TUpsertCustomerInput): Promise<{ customer: Customer; created: boolean }> {
-  const at = rt.now();
   const fields = fieldsOf(input);
   return withCreator(rt.db, creatorId, async (tx) => {
     // A plan or anchor changes how events are judged: not while a group judges them (db/tenant.ts).
     // Otherwise shared, as a group holds it: a new customer takes the default plan in force.
     await lockCreatorConfig(tx, creatorId, fields.planName !== undefined || fields.billingAnchor !== undefined ? 'exclusive' : 'shared');
+    // Read once the lock is held: events committed while the change waited were judged by the
+    // plan it replaces, so its history starts after them.
+    const at = rt.now();
     const existing = await findCustomerByUserId(tx, userId, { forUpdate: true });
     if (!existing) {
       // A customer created without a plan is on the creator's default plan, as one first seen

@@ -77,10 +77,12 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
  * customers it leaves beyond their limit get their overage alert at once.
  */
 export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput): Promise<Meter> {
-  const at = rt.now();
   return withCreator(rt.db, creatorId, async (tx) => {
     // Limits, units and the meter itself decide how events are judged: not while a group judges them (db/tenant.ts).
     await lockCreatorConfig(tx, creatorId, 'exclusive');
+    // Effective from when the change could take effect: events committed while it waited for
+    // the lock were judged by the limits it replaces, and history must say so.
+    const at = rt.now();
     const meter = await findMeter(tx, meterId, { forUpdate: true });
     if (!meter) throw notFound('Meter');
     if (meter.archivedAt) throw conflict('meter_archived', 'This meter is archived; create a new one.');
