@@ -132,6 +132,13 @@ export const creatorSettings = pgTable('creator_settings', {
    * per account (unique across creators): the platform key acts on any of its accounts.
    */
   stripeConnectAccountId: text(),
+  /**
+   * A Connect authorization in progress (Stripe's OAuth): the SHA-256 of the `state` sent to
+   * Stripe's authorize page, and when it lapses. The account comes only from Stripe's answer
+   * to the code that page returns with this state (server/services/billing.ts).
+   */
+  stripeConnectStateHash: text(),
+  stripeConnectStateExpiresAt: timestamp({ withTimezone: true, mode: 'date' }),
   stripeReportIntervalMinutes: integer().notNull().default(5),
   /**
    * The invoice finalization grace set in the creator's Stripe account (Stripe's default

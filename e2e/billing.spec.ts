@@ -3,8 +3,9 @@ import { DASHBOARD, expect, signUpInBrowser, test, type CreatorCredentials } fro
 
 /**
  * The Billing page, end to end: a new creator sees what is needed before anything reaches
- * Stripe, a refused setting keeps what they typed, and a key or a Connect account is saved
- * and shown as configured (the key never again). No Stripe call is made: nothing is linked.
+ * Stripe, a refused setting keeps what they typed, a key is saved and shown as configured
+ * (the key never again), and a Connect account comes through Stripe's authorization page (the
+ * local fake's). No meter event reaches Stripe: nothing is linked.
  */
 
 async function openBilling(page: Page, creator: CreatorCredentials) {
@@ -69,36 +70,36 @@ test('a new creator sees the empty billing health, a refused interval, and saves
   await expect(page.getByTestId('billing-empty')).toBeVisible();
 });
 
-test('a Connect account id is saved and shown as configured', async ({ page, creator }) => {
-  // Connect accounts are reached with the platform key, and the server refuses one without it.
-  // The e2e server's environment is the runner's (playwright.config.ts sets no key of its own).
-  test.skip(!process.env.STRIPE_SECRET_KEY, 'the e2e server has no platform key (run with STRIPE_SECRET_KEY=sk_test_…)');
-
-  // Given a new creator on the Billing page
+test('a Stripe account is connected through Stripe’s authorization page, and a declined one is not', async ({ page, creator }) => {
+  // Given a new creator on the Billing page (the e2e server's Stripe is the local fake, its authorize page included)
   await openBilling(page, creator);
-  const connect = page.getByLabel('Or a Connect account id');
-  const interval = page.getByLabel('Report interval (minutes)');
+  await expect(page.getByLabel('Or a Connect account id')).toHaveCount(0);
 
-  // When they submit a Connect account id with an interval over a day
-  await connect.fill('acct_1E2eTest');
-  await interval.fill('2000');
-  await page.getByRole('button', { name: 'Save Stripe settings' }).click();
+  // When they connect, and decline on Stripe's page
+  await page.getByRole('button', { name: 'Connect with Stripe' }).click();
+  await expect(page.getByRole('heading', { name: 'Connect your Stripe account' })).toBeVisible();
+  await page.getByRole('button', { name: 'Decline' }).click();
 
-  // Then the interval is refused beside its field and both fields keep what they typed
-  await expect(interval).toHaveAttribute('aria-invalid', 'true');
-  await expect(interval).toHaveValue('2000');
-  await expect(connect).toHaveValue('acct_1E2eTest');
+  // Then they are back on the Billing page, told so, and nothing is connected
+  await expect(page).toHaveURL(new RegExp(`${DASHBOARD}/billing\\?connect_error=`));
+  await expect(page.getByRole('alert')).toContainText('The Stripe account was not connected: The user denied your request');
   await expect(page.getByTestId('stripe-configured')).toHaveText('Not connected: no key or Connect account yet');
 
-  // When they correct it
-  await interval.fill('10');
-  await page.getByRole('button', { name: 'Save Stripe settings' }).click();
+  // When they connect again and the account's owner authorizes access
+  await page.getByRole('button', { name: 'Connect with Stripe' }).click();
+  await page.getByLabel('Stripe account').fill('acct_1E2eApproved');
+  await page.getByRole('button', { name: 'Authorize access' }).click();
 
-  // Then the account is shown as configured, after a reload too
-  await expect(page.getByRole('status')).toHaveText('Stripe settings saved.');
-  await expect(page.getByTestId('stripe-configured')).toContainText('Connect account acct_1E2eTest');
-  await expect(page.getByTestId('stripe-interval')).toHaveText('Every 10 minutes');
+  // Then that account is connected, after a reload too
+  await expect(page).toHaveURL(new RegExp(`${DASHBOARD}/billing\\?connected=1`));
+  await expect(page.getByRole('status')).toHaveText('Stripe account acct_1E2eApproved connected.');
+  await expect(page.getByTestId('stripe-configured')).toContainText('Connect account acct_1E2eApproved');
   await page.reload();
-  await expect(page.getByTestId('stripe-configured')).toContainText('Connect account acct_1E2eTest');
-  await expect(connect).toHaveValue('acct_1E2eTest');
+  await expect(page.getByTestId('stripe-configured')).toContainText('Connect account acct_1E2eApproved');
+  await expect(page.getByRole('button', { name: 'Connect another Stripe account' })).toBeVisible();
+
+  // And a forged redirect (no authorization in progress) connects nothing
+  await page.goto(`${DASHBOARD}/billing/connect?code=ac_forged&state=whatever`);
+  await expect(page.getByRole('alert')).toContainText('The Stripe account was not connected');
+  await expect(page.getByTestId('stripe-configured')).toContainText('Connect account acct_1E2eApproved');
 });

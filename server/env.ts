@@ -69,6 +69,8 @@ export const ZEnv = z
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     /** Platform secret key, used with a creator's Connect account id (Stripe-Account header). */
     STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret or restricted key (sk_… / rk_…)').optional(),
+    /** The platform's Connect client id (ca_…, Stripe Dashboard → Connect → Onboarding options → OAuth): creators connect their account through Stripe's authorization. */
+    STRIPE_CONNECT_CLIENT_ID: z.string().regex(/^ca_[A-Za-z0-9]+$/, 'must be a Stripe Connect client id (ca_…)').optional(),
     /** Send every Stripe call to this base URL instead of api.stripe.com (stripe-mock, the test fake). */
     STRIPE_API_BASE: z.url().optional(),
     /** AES-256-GCM key (32 bytes, base64) encrypting creators' Stripe keys at rest; unset → a fixed development key, with a warning. */

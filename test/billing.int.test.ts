@@ -17,6 +17,7 @@ import { startTestServer, type TestServer } from './harness/server.js';
  */
 
 const PLATFORM_KEY = 'sk_test_platformSECRET0123456789';
+const CONNECT_CLIENT_ID = 'ca_platformClient0123456789';
 const { url } = await useTestDatabase();
 let fake: FakeStripe;
 let server: TestServer;
@@ -33,7 +34,7 @@ beforeAll(async () => {
   });
   server = await startTestServer(url, {
     // The fake's meter summaries include an event as soon as it is taken: no lag to wait out (one test below has its own server with one).
-    env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY, STRIPE_TIMEOUT_MS: '300', LOG_LEVEL: 'trace', STRIPE_SUMMARY_LAG_MS: '0' },
+    env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY, STRIPE_CONNECT_CLIENT_ID: CONNECT_CLIENT_ID, STRIPE_TIMEOUT_MS: '300', LOG_LEVEL: 'trace', STRIPE_SUMMARY_LAG_MS: '0' },
     log: createLogger('trace', {}, sink),
   });
 });
@@ -47,6 +48,20 @@ beforeEach(() => {
 });
 
 type Call = ReturnType<typeof api>;
+
+const REDIRECT_URI = 'https://usage.example.com/creator/dashboard/usage/billing/connect';
+
+/**
+ * Connects a Stripe account the way its owner does (Connect OAuth): the creator starts, the
+ * owner approves on Stripe's page (the fake mints the code Stripe's redirect carries), the
+ * creator completes with that code and the state. Answers the completion.
+ */
+async function connectAccount(call: Call, accountId: string) {
+  const started = await call('POST', '/api/usage/settings/stripe/connect', { redirect_uri: REDIRECT_URI });
+  expect(started.status, started.text).toBe(201);
+  const state = new URL(started.json.authorize_url as string).searchParams.get('state')!;
+  return call('POST', '/api/usage/settings/stripe/connect/complete', { code: fake.authorizeConnect(accountId), state });
+}
 
 /** A creator linked to Stripe: one meter, `customers` customers, each with a Stripe customer in the fake. */
 async function linkedCreator(options: { customers?: number; connect?: string; target?: TestServer } = {}) {
@@ -63,7 +78,7 @@ async function linkedCreator(options: { customers?: number; connect?: string; ta
   const requestOptions = options.connect ? { stripeAccount: options.connect } : undefined;
   const eventName = `api_calls_${creator.id.slice(0, 8)}`;
   const stripeMeter = await stripe.billing.meters.create({ display_name: 'API calls', event_name: eventName, default_aggregation: { formula: 'sum' } }, requestOptions);
-  const settings = await call('PUT', '/api/usage/settings/stripe', options.connect ? { connect_account_id: options.connect } : { secret_key: secretKey, report_interval_minutes: 5 });
+  const settings = options.connect ? await connectAccount(call, options.connect) : await call('PUT', '/api/usage/settings/stripe', { secret_key: secretKey, report_interval_minutes: 5 });
   expect(settings.status, settings.text).toBe(200);
   const meter = await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'sum' });
   expect(meter.status, meter.text).toBe(201);
@@ -143,6 +158,94 @@ async function expectExact(c: Linked) {
   for (const row of status.json.rows) expect(row, JSON.stringify(row)).toMatchObject({ status: 'in_sync' });
   return status.json.rows;
 }
+
+describe('Connect: an account is connected only through Stripe’s authorization (OAuth)', () => {
+  it('starts with Stripe’s authorize page for this platform and a one-time state, and connects the account its owner approved', async () => {
+    const { apiKey, creator } = await createCreatorWithKey(server.rt);
+    const call = api(server.url, apiKey);
+    const started = await call('POST', '/api/usage/settings/stripe/connect', { redirect_uri: REDIRECT_URI });
+    expect(started.status, started.text).toBe(201);
+    const authorize = new URL(started.json.authorize_url);
+    // The fake stands where connect.stripe.com would (STRIPE_API_BASE).
+    expect(`${authorize.origin}${authorize.pathname}`).toBe(`${fake.url}/oauth/authorize`);
+    expect(Object.fromEntries(authorize.searchParams)).toEqual({ response_type: 'code', client_id: CONNECT_CLIENT_ID, scope: 'read_write', state: expect.stringMatching(/^[\w-]{43}$/), redirect_uri: REDIRECT_URI });
+    expect(Date.parse(started.json.expires_at) - Date.now()).toBeGreaterThan(14 * 60_000);
+    const state = authorize.searchParams.get('state')!;
+    // Only the state's hash is kept.
+    const [stored] = await server.rt.ownerDb.execute<{ hash: string }>(sql`select stripe_connect_state_hash as hash from creator_settings where creator_id = ${creator.id}`);
+    expect(stored!.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored!.hash).not.toContain(state);
+
+    const done = await call('POST', '/api/usage/settings/stripe/connect/complete', { code: fake.authorizeConnect('acct_1OAuthApproved'), state });
+    expect(done.status, done.text).toBe(200);
+    expect(done.json).toMatchObject({ configured: 'connect', connect_account_id: 'acct_1OAuthApproved' });
+    const exchange = fake.requests.filter((r) => r.path === '/oauth/token').at(-1)!;
+    expect(exchange).toMatchObject({ status: 200, authorization: `Bearer ${PLATFORM_KEY}` });
+
+    // The state is spent: it connects nothing a second time, even with a new code.
+    const again = await call('POST', '/api/usage/settings/stripe/connect/complete', { code: fake.authorizeConnect('acct_1SomethingElse'), state });
+    expect(again.status).toBe(422);
+    expect(again.json.errors).toEqual([expect.objectContaining({ field: 'state' })]);
+    expect((await call('GET', '/api/usage/settings/stripe')).json.connect_account_id).toBe('acct_1OAuthApproved');
+  });
+
+  it('refuses another creator’s state, a code Stripe refuses, and bad input — naming the field, connecting nothing', async () => {
+    const victim = api(server.url, (await createCreatorWithKey(server.rt)).apiKey);
+    const attacker = api(server.url, (await createCreatorWithKey(server.rt)).apiKey);
+    const victimStart = await victim('POST', '/api/usage/settings/stripe/connect', { redirect_uri: REDIRECT_URI });
+    const victimState = new URL(victimStart.json.authorize_url).searchParams.get('state')!;
+    // The attacker's own approval, completed with a state the attacker did not start, connects nothing …
+    await attacker('POST', '/api/usage/settings/stripe/connect', { redirect_uri: REDIRECT_URI });
+    const crossed = await attacker('POST', '/api/usage/settings/stripe/connect/complete', { code: fake.authorizeConnect('acct_1AttackerOwn'), state: victimState });
+    expect(crossed.status).toBe(422);
+    expect(crossed.json.errors).toEqual([expect.objectContaining({ field: 'state', message: expect.stringContaining('not the one issued') })]);
+    // … and a code Stripe never issued (or issued for nobody) is refused by Stripe: nothing connected.
+    const unknown = await victim('POST', '/api/usage/settings/stripe/connect/complete', { code: 'ac_neverIssued', state: victimState });
+    expect(unknown.status).toBe(422);
+    expect(unknown.json.errors).toEqual([expect.objectContaining({ field: 'code', message: expect.stringContaining('Authorization code does not exist') })]);
+    for (const who of [victim, attacker]) expect((await who('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: null, connect_account_id: null });
+    // Completion without a start, and bad input.
+    const fresh = api(server.url, (await createCreatorWithKey(server.rt)).apiKey);
+    const unstarted = await fresh('POST', '/api/usage/settings/stripe/connect/complete', { code: fake.authorizeConnect('acct_1Unstarted'), state: 'x'.repeat(43) });
+    expect(unstarted.json.errors).toEqual([expect.objectContaining({ field: 'state', message: expect.stringContaining('no Connect authorization was started') })]);
+    for (const [path, body, field] of [
+      ['/api/usage/settings/stripe/connect', { redirect_uri: 'javascript:alert(1)' }, 'redirect_uri'],
+      ['/api/usage/settings/stripe/connect', {}, 'redirect_uri'],
+      ['/api/usage/settings/stripe/connect/complete', { state: victimState }, 'code'],
+      ['/api/usage/settings/stripe/connect/complete', { code: 'ac_x y', state: victimState }, 'code'],
+      ['/api/usage/settings/stripe/connect/complete', { code: 'ac_1', state: '' }, 'state'],
+    ] as const) {
+      const refused = await fresh('POST', path, body);
+      expect(refused.status, `${path} ${JSON.stringify(body)}`).toBe(422);
+      expect(refused.json.errors, JSON.stringify(body)).toEqual([expect.objectContaining({ field })]);
+    }
+    expect((await fresh('GET', '/api/usage/settings/stripe')).json.connect_account_id).toBeNull();
+  });
+
+  it('a state older than 15 minutes is refused; a server without the platform key or Connect client id says so (409)', async () => {
+    let clock = new Date('2026-11-27T10:00:00Z');
+    const clocked = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY, STRIPE_CONNECT_CLIENT_ID: CONNECT_CLIENT_ID }, now: () => clock });
+    const bare = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: PLATFORM_KEY } });
+    try {
+      const call = api(clocked.url, (await createCreatorWithKey(clocked.rt)).apiKey);
+      const started = await call('POST', '/api/usage/settings/stripe/connect', { redirect_uri: REDIRECT_URI });
+      expect(started.json.expires_at).toBe('2026-11-27T10:15:00.000Z');
+      clock = new Date('2026-11-27T10:15:01Z');
+      const late = await call('POST', '/api/usage/settings/stripe/connect/complete', { code: fake.authorizeConnect('acct_1TooLate'), state: new URL(started.json.authorize_url).searchParams.get('state')! });
+      expect(late.status).toBe(422);
+      expect(late.json.errors).toEqual([expect.objectContaining({ field: 'state', message: expect.stringContaining('expired') })]);
+      expect((await call('GET', '/api/usage/settings/stripe')).json.connect_account_id).toBeNull();
+
+      const noClient = api(bare.url, (await createCreatorWithKey(bare.rt)).apiKey);
+      const unavailable = await noClient('POST', '/api/usage/settings/stripe/connect', { redirect_uri: REDIRECT_URI });
+      expect(unavailable.status).toBe(409);
+      expect(unavailable.json).toMatchObject({ type: expect.stringContaining('stripe-connect-unavailable'), detail: expect.stringContaining('STRIPE_CONNECT_CLIENT_ID') });
+    } finally {
+      await clocked.close();
+      await bare.close();
+    }
+  });
+});
 
 describe('Stripe reporting through the ledger', () => {
   it('creates the Stripe Billing Meter for a meter on request, reuses it when asked again, and reports to it', async () => {
@@ -298,16 +401,21 @@ describe('Stripe reporting through the ledger', () => {
     const before = fake.requests.filter((r) => r.stripeAccount === 'acct_1OwnedByOne').length;
     const { apiKey } = await createCreatorWithKey(server.rt);
     const intruder = api(server.url, apiKey);
-    const claim = await intruder('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1OwnedByOne' });
+    // Naming the account is no longer a way in at all …
+    const named = await intruder('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1OwnedByOne' });
+    expect(named.status).toBe(422);
+    expect(named.json).toMatchObject({ errors: [{ field: 'connect_account_id', message: expect.stringContaining('/api/usage/settings/stripe/connect') }] });
+    // … and even with the owner's approval (a code Stripe issued for it), an account connected here stays its creator's.
+    const claim = await connectAccount(intruder, 'acct_1OwnedByOne');
     expect(claim.status).toBe(409);
-    expect(claim.json).toMatchObject({ type: expect.stringContaining('stripe-account-taken'), errors: [{ field: 'connect_account_id' }] });
+    expect(claim.json).toMatchObject({ type: expect.stringContaining('stripe-account-taken') });
     expect((await intruder('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: null, connect_account_id: null });
     expect((await intruder('POST', '/api/usage/billing/sync')).json).toMatchObject({ pairs: 0, reported: 0 });
     expect(fake.requests.filter((r) => r.stripeAccount === 'acct_1OwnedByOne')).toHaveLength(before);
     expect((await owner.call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: 'connect', connect_account_id: 'acct_1OwnedByOne' });
     // Once its creator moves to a key of its own, the account is free to connect.
     expect((await owner.call('PUT', '/api/usage/settings/stripe', { secret_key: owner.secretKey })).status).toBe(200);
-    expect((await intruder('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1OwnedByOne' })).status).toBe(200);
+    expect((await connectAccount(intruder, 'acct_1OwnedByOne')).status).toBe(200);
     // …and the creator who left it no longer reads it or writes into it, even to reconcile
     // what it reported there (here: an event Stripe lost, which it would have compensated)
     const reported = fake.events.find((e) => e.stripeAccountHeader === 'acct_1OwnedByOne')!;
@@ -347,7 +455,7 @@ describe('Stripe reporting through the ledger', () => {
     const c = await linkedCreator({ customers: 1 });
     await trackSome(c, 0);
     await sync(c);
-    expect((await c.call('PUT', '/api/usage/settings/stripe', { connect_account_id: 'acct_1ReplacesKey' })).status).toBe(200);
+    expect((await connectAccount(c.call, 'acct_1ReplacesKey')).status).toBe(200);
     const asked = () => fake.requests.filter((r) => r.stripeAccount === 'acct_1ReplacesKey').length;
     const before = asked();
     expect((await c.call('POST', '/api/usage/billing/reconcile')).json).toMatchObject({ errors: 1, compensated: 0 });

@@ -1,4 +1,4 @@
-import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
+import { json, redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
 import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
@@ -22,21 +22,27 @@ export const meta: MetaFunction = () => [{ title: 'Billing · Staryer Usage' }];
 
 export const headers = pageHeaders;
 
+/** Where Stripe's Connect authorization sends the creator back (creator.dashboard.usage.billing_.connect.tsx). */
+export const CONNECT_CALLBACK_PATH = `${dashboardPath('billing')}/connect`;
+
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
   const [stripe, { rows }, { meters }] = await Promise.all([caller.billing.stripeSettings(), caller.billing.status(), caller.meters.list({ include_archived: false })]);
+  // The outcome of a Connect authorization, from its callback's redirect.
+  const params = new URL(request.url).searchParams;
+  const connect = params.has('connect_error') ? { ok: false, message: params.get('connect_error')!.slice(0, 500) } : params.has('connected') ? { ok: true, message: '' } : null;
   return json(
-    { stripe, rows, meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name })) },
+    { stripe, rows, connect, meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name })) },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
 }
 
-const INTENTS = ['stripe-settings', 'report', 'reconcile', 'link-meter'] as const;
+const INTENTS = ['stripe-settings', 'stripe-connect', 'report', 'reconcile', 'link-meter'] as const;
 type Intent = (typeof INTENTS)[number];
 const isIntent = (value: string): value is Intent => (INTENTS as readonly string[]).includes(value);
 
 /** What the settings form posted, kept so a refused form shows it again (never the key). */
-type Values = { connect_account_id: string; report_interval_minutes: string };
+type Values = { report_interval_minutes: string };
 
 type ActionResult = {
   intent: Intent;
@@ -54,25 +60,23 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const intent = formText(formData, 'intent');
   if (!isIntent(intent)) throw json({ message: 'This form does not exist.' }, { status: 400 });
 
-  const values: Values = {
-    connect_account_id: formText(formData, 'connect_account_id').trim(),
-    report_interval_minutes: formText(formData, 'report_interval_minutes').trim(),
-  };
+  const values: Values = { report_interval_minutes: formText(formData, 'report_interval_minutes').trim() };
   const result: ActionResult = { intent, ok: false, formError: null, values, report: null, reconcile: null };
   try {
     switch (intent) {
       case 'stripe-settings': {
         const secretKey = formText(formData, 'secret_key').trim();
-        // The Connect field shows the stored account: left as it was, a new key replaces it.
-        const connectUnchanged = values.connect_account_id === formText(formData, 'current_connect_account_id');
-        const connect = values.connect_account_id && !(secretKey && connectUnchanged) ? values.connect_account_id : undefined;
         await caller.billing.updateStripeSettings({
           ...(secretKey ? { secret_key: secretKey } : {}),
-          ...(connect ? { connect_account_id: connect } : {}),
           // Empty is not "unchanged": the server's message says what a valid value is.
           report_interval_minutes: values.report_interval_minutes === '' ? Number.NaN : Number(values.report_interval_minutes),
         });
         break;
+      }
+      case 'stripe-connect': {
+        // To Stripe's page, where the account's owner approves this platform; back at the callback.
+        const started = await caller.billing.startConnect({ redirect_uri: new URL(CONNECT_CALLBACK_PATH, request.url).toString() });
+        return redirect(started.authorize_url, { headers: { 'Cache-Control': 'no-store' } });
       }
       case 'report':
         result.report = await caller.billing.sync();
@@ -166,7 +170,6 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
     <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={own?.ok ? 'saved' : 'form'}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="stripe-settings" />
-      <input type="hidden" name="current_connect_account_id" value={stripe.connect_account_id ?? ''} />
       {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice>Stripe settings saved.</SuccessNotice> : null}
       <div className="grid gap-5 md:grid-cols-2">
         <TextField
@@ -179,17 +182,6 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
           placeholder={stripe.configured === 'secret_key' ? 'Set — type a new key to replace it' : 'sk_live_… or rk_live_…'}
           error={fields.secret_key}
           hint="Write-only: stored encrypted and never shown again. Leave empty to keep the current one. A key replaces a Connect account."
-        />
-        <TextField
-          label="Or a Connect account id"
-          name="connect_account_id"
-          autoComplete="off"
-          spellCheck={false}
-          maxLength={255}
-          placeholder="acct_…"
-          defaultValue={failed ? failed.values.connect_account_id : (stripe.connect_account_id ?? '')}
-          error={fields.connect_account_id}
-          hint="Your connected account, reached with this server’s platform key (STRIPE_SECRET_KEY). An account replaces a stored key."
         />
         <TextField
           label="Report interval (minutes)"
@@ -207,6 +199,28 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
       </div>
       <Button pending={isPending('stripe-settings')} pendingLabel="Saving…">
         Save Stripe settings
+      </Button>
+    </Form>
+  );
+}
+
+/** Or a Connect account: approved by its owner on Stripe's page (OAuth), never typed in. */
+function ConnectForm({ stripe, csrf, result, outcome }: { stripe: LoaderData['stripe']; csrf: string; result: Result; outcome: LoaderData['connect'] }) {
+  const isPending = usePending();
+  const failed = result?.intent === 'stripe-connect' ? result.formError : null;
+  return (
+    <Form method="post" noValidate preventScrollReset className="space-y-3" aria-label="Connect a Stripe account">
+      <CsrfField token={csrf} />
+      <input type="hidden" name="intent" value="stripe-connect" />
+      {failed ? <FormAlert>{failed.message}</FormAlert> : null}
+      {outcome && !outcome.ok ? <FormAlert>{`The Stripe account was not connected: ${outcome.message}`}</FormAlert> : null}
+      {outcome?.ok && stripe.configured === 'connect' ? <SuccessNotice>{`Stripe account ${stripe.connect_account_id} connected.`}</SuccessNotice> : null}
+      <p className="max-w-3xl text-tremor-default text-tremor-content">
+        Or connect a Stripe account through this server’s platform (Stripe Connect): Stripe asks the account’s owner to approve it, then sends you back here. A connected
+        account replaces a stored key.
+      </p>
+      <Button variant="secondary" pending={isPending('stripe-connect')} pendingLabel="Opening Stripe…">
+        {stripe.configured === 'connect' ? 'Connect another Stripe account' : 'Connect with Stripe'}
       </Button>
     </Form>
   );
@@ -435,7 +449,7 @@ function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData
 }
 
 export default function BillingPage() {
-  const { stripe, rows, meters } = useLoaderData<typeof loader>();
+  const { stripe, rows, meters, connect } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   return (
@@ -447,6 +461,9 @@ export default function BillingPage() {
             <ConnectionSummary stripe={stripe} />
             <div className="border-t border-tremor-border pt-6">
               <StripeSettingsForm stripe={stripe} csrf={csrf} result={result} />
+            </div>
+            <div className="border-t border-tremor-border pt-6">
+              <ConnectForm stripe={stripe} csrf={csrf} result={result} outcome={connect} />
             </div>
           </div>
         </Section>

@@ -28,10 +28,27 @@ export async function findStripeSettings(tx: Queryable): Promise<StripeSettings 
 
 export async function updateStripeSettingsRow(
   tx: Queryable,
-  patch: Partial<{ stripeSecretKeyEncrypted: string | null; stripeConnectAccountId: string | null; stripeReportIntervalMinutes: number; stripeInvoiceGraceHours: number; stripeLastReportAt: Date }>,
+  patch: Partial<{
+    stripeSecretKeyEncrypted: string | null;
+    stripeConnectAccountId: string | null;
+    stripeConnectStateHash: string | null;
+    stripeConnectStateExpiresAt: Date | null;
+    stripeReportIntervalMinutes: number;
+    stripeInvoiceGraceHours: number;
+    stripeLastReportAt: Date;
+  }>,
   at: Date,
 ): Promise<void> {
   await tx.update(creatorSettings).set({ ...patch, updatedAt: at });
+}
+
+/** The Connect authorization in progress, locked until the transaction ends (one completion at a time). */
+export async function lockConnectState(tx: Queryable): Promise<{ hash: string | null; expiresAt: Date | null } | null> {
+  const [row] = await tx
+    .select({ hash: creatorSettings.stripeConnectStateHash, expiresAt: creatorSettings.stripeConnectStateExpiresAt })
+    .from(creatorSettings)
+    .for('update');
+  return row ?? null;
 }
 
 /** Creators with Stripe configured whose report interval has passed (owner connection: across creators). */

@@ -906,6 +906,30 @@ export type BillingUpdateStripeSettingsOutput = {
   webhook_path: string;
 };
 
+export type BillingStartConnectInput = {
+  redirect_uri: string;
+};
+
+export type BillingStartConnectOutput = {
+  authorize_url: string;
+  expires_at: string;
+};
+
+export type BillingCompleteConnectInput = {
+  code: string;
+  state: string;
+};
+
+export type BillingCompleteConnectOutput = {
+  configured: null | "secret_key" | "connect";
+  connect_account_id: null | string;
+  report_interval_minutes: number;
+  invoice_grace_hours: number;
+  last_report_at: null | string;
+  webhook_configured: boolean;
+  webhook_path: string;
+};
+
 export type BillingSyncInput = void;
 
 export type BillingSyncOutput = {
@@ -1261,6 +1285,8 @@ export type UsageRouter = TRPCBuiltRouter<
     billing: {
       stripeSettings: TRPCQueryProcedure<{ input: BillingStripeSettingsInput; output: BillingStripeSettingsOutput; meta: object }>;
       updateStripeSettings: TRPCMutationProcedure<{ input: BillingUpdateStripeSettingsInput; output: BillingUpdateStripeSettingsOutput; meta: object }>;
+      startConnect: TRPCMutationProcedure<{ input: BillingStartConnectInput; output: BillingStartConnectOutput; meta: object }>;
+      completeConnect: TRPCMutationProcedure<{ input: BillingCompleteConnectInput; output: BillingCompleteConnectOutput; meta: object }>;
       sync: TRPCMutationProcedure<{ input: BillingSyncInput; output: BillingSyncOutput; meta: object }>;
       reconcile: TRPCMutationProcedure<{ input: BillingReconcileInput; output: BillingReconcileOutput; meta: object }>;
       linkMeter: TRPCMutationProcedure<{ input: BillingLinkMeterInput; output: BillingLinkMeterOutput; meta: object }>;

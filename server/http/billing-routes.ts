@@ -1,4 +1,13 @@
-import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
+import {
+  ZBillingStatus,
+  ZBillingSyncResult,
+  ZCompleteStripeConnectInput,
+  ZReconcileResult,
+  ZStartStripeConnectInput,
+  ZStripeConnectStart,
+  ZStripeSettings,
+  ZUpdateStripeSettingsInput,
+} from '../schemas/billing.js';
 import { ZMeter } from '../schemas/meters.js';
 import type { RestRoute } from './rest.js';
 import { parseInput, ZIdParam } from './validation.js';
@@ -18,12 +27,44 @@ export const BILLING_ROUTES: RestRoute[] = [
     method: 'PUT',
     path: '/api/usage/settings/stripe',
     operationId: 'updateStripeSettings',
-    summary: 'Set a Stripe secret key (write-only, encrypted at rest) or a Connect account id, and the report interval',
+    summary: 'Set a Stripe secret key (write-only, encrypted at rest; it replaces a Connect account), the report interval, the invoice grace, the webhook secret',
     tag: 'Billing',
     scope: 'admin',
     body: ZUpdateStripeSettingsInput,
-    responses: { 200: { description: 'Stripe settings after the change', schema: ZStripeSettings } },
+    responses: {
+      200: { description: 'Stripe settings after the change', schema: ZStripeSettings },
+      422: { description: 'A field is invalid; connect_account_id is refused (a Connect account comes from Stripe’s authorization: POST …/stripe/connect)' },
+    },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.billing.updateStripeSettings(parseInput(ZUpdateStripeSettingsInput, body)) }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/settings/stripe/connect',
+    operationId: 'startStripeConnect',
+    summary: 'Start connecting a Stripe account (Connect OAuth): Stripe’s page where its owner approves this platform',
+    tag: 'Billing',
+    scope: 'admin',
+    body: ZStartStripeConnectInput,
+    responses: {
+      201: { description: 'Open authorize_url in the account owner’s browser; Stripe sends it to redirect_uri with code and state', schema: ZStripeConnectStart },
+      409: { description: 'The server has no platform key or Connect client id (stripe-connect-unavailable)' },
+    },
+    handle: async ({ caller, body }) => ({ status: 201, body: await caller.billing.startConnect(parseInput(ZStartStripeConnectInput, body)) }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/settings/stripe/connect/complete',
+    operationId: 'completeStripeConnect',
+    summary: 'Complete it with the code and state of Stripe’s redirect: the approved account is connected',
+    tag: 'Billing',
+    scope: 'admin',
+    body: ZCompleteStripeConnectInput,
+    responses: {
+      200: { description: 'Stripe settings, the account connected', schema: ZStripeSettings },
+      409: { description: 'The account is connected to another creator (stripe-account-taken)' },
+      422: { description: 'The state is not this creator’s, used or expired; or Stripe refused the code' },
+    },
+    handle: async ({ caller, body }) => ({ status: 200, body: await caller.billing.completeConnect(parseInput(ZCompleteStripeConnectInput, body)) }),
   },
   {
     method: 'POST',

@@ -1,6 +1,24 @@
-import { ZBillingStatus, ZBillingSyncResult, ZReconcileResult, ZStripeSettings, ZUpdateStripeSettingsInput } from '../schemas/billing.js';
+import {
+  ZBillingStatus,
+  ZBillingSyncResult,
+  ZCompleteStripeConnectInput,
+  ZReconcileResult,
+  ZStartStripeConnectInput,
+  ZStripeConnectStart,
+  ZStripeSettings,
+  ZUpdateStripeSettingsInput,
+} from '../schemas/billing.js';
 import { ZMeter, ZMeterIdInput, toApiMeter } from '../schemas/meters.js';
-import { getBillingStatus, getStripeSettings, linkMeterToStripe, reconcileBilling, reportUsageToStripe, updateStripeSettings } from '../services/billing.js';
+import {
+  completeStripeConnect,
+  getBillingStatus,
+  getStripeSettings,
+  linkMeterToStripe,
+  reconcileBilling,
+  reportUsageToStripe,
+  startStripeConnect,
+  updateStripeSettings,
+} from '../services/billing.js';
 import { router, tenantProcedure } from '../trpc.js';
 
 export const billingRouter = router({
@@ -11,6 +29,16 @@ export const billingRouter = router({
     .input(ZUpdateStripeSettingsInput)
     .output(ZStripeSettings)
     .mutation(({ ctx, input }) => updateStripeSettings(ctx.rt, ctx.creatorId, input)),
+  /** Connect OAuth: Stripe's authorize page for this creator (a one-time state inside). */
+  startConnect: tenantProcedure('admin')
+    .input(ZStartStripeConnectInput)
+    .output(ZStripeConnectStart)
+    .mutation(({ ctx, input }) => startStripeConnect(ctx.rt, ctx.creatorId, input)),
+  /** Connect OAuth: the code and state of Stripe's redirect; connects the account its owner approved. */
+  completeConnect: tenantProcedure('admin')
+    .input(ZCompleteStripeConnectInput)
+    .output(ZStripeSettings)
+    .mutation(({ ctx, input }) => completeStripeConnect(ctx.rt, ctx.creatorId, input)),
   sync: tenantProcedure('admin')
     .output(ZBillingSyncResult)
     .mutation(({ ctx }) => reportUsageToStripe(ctx.rt, ctx.creatorId)),

@@ -7,8 +7,8 @@ export const ZUpdateStripeSettingsInput = z
       .string()
       .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}$/, 'must be a Stripe secret (sk_…) or restricted (rk_…) key')
       .optional(),
-    /** Or a Connect account, reached with the platform key. */
-    connect_account_id: z.string().regex(/^acct_[A-Za-z0-9]{4,}$/, 'must be a Stripe account id (acct_…)').optional(),
+    /** Not settable: a Connect account comes from Stripe's authorization (refused with a pointer there). */
+    connect_account_id: z.string().optional(),
     report_interval_minutes: z.number().int().min(1).max(1440).optional(),
     /** The invoice finalization grace set in Stripe (its default 1 h; Stripe allows at most 72). */
     invoice_grace_hours: z.number({ error: 'must be a whole number of hours' }).int('must be a whole number of hours').min(0, 'must be ≥ 0').max(72, 'must be at most 72 (Stripe’s limit)').optional(),
@@ -78,3 +78,28 @@ export const ZReconcileResult = z.object({
   /** Pairs where Stripe holds more than the ledger (not corrected: meter events cannot be negative). */
   over_reported: z.number().int(),
 });
+
+/** Starts connecting a Stripe account: where Stripe sends the owner's browser back. */
+export const ZStartStripeConnectInput = z
+  .object({
+    redirect_uri: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL registered as a redirect URI in the platform’s Connect settings' })
+      .max(2000, 'must be at most 2000 characters'),
+  })
+  .strict();
+export type TStartStripeConnectInput = z.infer<typeof ZStartStripeConnectInput>;
+
+export const ZStripeConnectStart = z.object({
+  /** Stripe's authorize page, with this authorization's one-time state; open it in the account owner's browser. */
+  authorize_url: z.string(),
+  expires_at: z.iso.datetime(),
+});
+
+/** What Stripe's redirect brings back: the one-time code and the state. */
+export const ZCompleteStripeConnectInput = z
+  .object({
+    code: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').regex(/^[A-Za-z0-9_]+$/, 'must be the code from Stripe’s redirect'),
+    state: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters'),
+  })
+  .strict();
+export type TCompleteStripeConnectInput = z.infer<typeof ZCompleteStripeConnectInput>;

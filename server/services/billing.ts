@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import {
   findCreatorsDueForReport,
   claimStripeWebhookEvent,
@@ -10,6 +10,7 @@ import {
   updateCustomerSubscription,
   findPeriodPosition,
   findStripeSettings,
+  lockConnectState,
   insertSync,
   listPeriodSyncs,
   listReconcileTargets,
@@ -46,8 +47,10 @@ import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
 import {
+  connectAuthorizeUrl,
   createStripeBilling,
   decryptStripeSecret,
+  exchangeConnectCode,
   encryptStripeSecret,
   StripeCallError,
   verifyStripeWebhook,
@@ -461,17 +464,25 @@ export async function getStripeSettings(rt: Runtime, creatorId: string): Promise
   });
 }
 
-/** Stores a key (encrypted, write-only) or a Connect account id; one replaces the other. */
+/**
+ * Stores a key (encrypted, write-only; it replaces a Connect account), the report interval,
+ * the invoice grace and the webhook secret. A Connect account is not set here: an account id
+ * is no proof of owning the account, and the platform key reaches every account of the
+ * platform, so the first creator to name one would report into it. It comes only from
+ * Stripe's answer to an authorization its owner approved (startStripeConnect).
+ */
 export async function updateStripeSettings(
   rt: Runtime,
   creatorId: string,
   input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number; invoice_grace_hours?: number; webhook_secret?: string },
 ): Promise<StripeSettingsView> {
-  if (input.secret_key && input.connect_account_id) {
-    throw validationError([{ field: 'secret_key', message: 'send either secret_key or connect_account_id, not both' }]);
-  }
-  if (input.connect_account_id && !rt.env.STRIPE_SECRET_KEY) {
-    throw validationError([{ field: 'connect_account_id', message: 'Connect accounts need the platform key STRIPE_SECRET_KEY on this server' }]);
+  if (input.connect_account_id !== undefined) {
+    throw validationError([
+      {
+        field: 'connect_account_id',
+        message: 'is set by connecting through Stripe, where the account’s owner approves it: POST /api/usage/settings/stripe/connect, or “Connect with Stripe” on the dashboard’s Billing page',
+      },
+    ]);
   }
   const at = rt.now();
   return withCreator(rt.db, creatorId, async (tx) => {
@@ -480,21 +491,85 @@ export async function updateStripeSettings(
       tx,
       {
         ...(input.secret_key ? { stripeSecretKeyEncrypted: encryptStripeSecret(rt.env, input.secret_key, rt.log), stripeConnectAccountId: null } : {}),
-        ...(input.connect_account_id ? { stripeConnectAccountId: input.connect_account_id, stripeSecretKeyEncrypted: null } : {}),
         ...(input.report_interval_minutes !== undefined ? { stripeReportIntervalMinutes: input.report_interval_minutes } : {}),
         ...(input.invoice_grace_hours !== undefined ? { stripeInvoiceGraceHours: input.invoice_grace_hours } : {}),
         ...(input.webhook_secret ? { stripeWebhookSecretEncrypted: encryptStripeSecret(rt.env, input.webhook_secret, rt.log) } : {}),
       },
       at,
-    ).catch((error: unknown) => {
+    );
+    return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
+  });
+}
+
+/** How long a Connect authorization may take, from its start to Stripe's redirect back. */
+const CONNECT_STATE_TTL_MS = 15 * 60_000;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * Starts connecting a Stripe account (Connect OAuth): a one-time `state` bound to this
+ * creator (only its hash is stored; a new start replaces an unfinished one), and the URL of
+ * Stripe's page where the account's owner approves this platform. Stripe then sends their
+ * browser to `redirect_uri` with a code and the state, which completeStripeConnect checks.
+ */
+export async function startStripeConnect(rt: Runtime, creatorId: string, input: { redirect_uri: string }): Promise<{ authorize_url: string; expires_at: string }> {
+  if (!rt.env.STRIPE_SECRET_KEY || !rt.env.STRIPE_CONNECT_CLIENT_ID) {
+    throw conflict(
+      'stripe_connect_unavailable',
+      'This server cannot connect Stripe accounts: its operator has not set STRIPE_SECRET_KEY (the platform key) and STRIPE_CONNECT_CLIENT_ID (README, "Configuration"). Use a secret key of your own account instead.',
+    );
+  }
+  const state = randomBytes(32).toString('base64url');
+  const expiresAt = new Date(rt.now().getTime() + CONNECT_STATE_TTL_MS);
+  await withCreator(rt.db, creatorId, async (tx) => {
+    await ensureSettings(tx, creatorId);
+    await updateStripeSettingsRow(tx, { stripeConnectStateHash: sha256(state).toString('hex'), stripeConnectStateExpiresAt: expiresAt }, rt.now());
+  });
+  return { authorize_url: connectAuthorizeUrl(rt.env, { state, redirectUri: input.redirect_uri }), expires_at: expiresAt.toISOString() };
+}
+
+/**
+ * Completes a Connect authorization: the `state` must be the one this creator's start issued,
+ * unexpired and unused (it is spent here, whatever follows); the account is the one Stripe
+ * says the `code` was approved for. One creator per account (409 otherwise). The account
+ * replaces a secret key, as a key replaces an account.
+ */
+export async function completeStripeConnect(rt: Runtime, creatorId: string, input: { code: string; state: string }): Promise<StripeSettingsView> {
+  const now = rt.now();
+  const spent = await withCreator(rt.db, creatorId, async (tx) => {
+    const pending = await lockConnectState(tx);
+    if (!pending?.hash || !pending.expiresAt) return 'none';
+    const given = sha256(input.state);
+    const expected = Buffer.from(pending.hash, 'hex');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'mismatch';
+    await updateStripeSettingsRow(tx, { stripeConnectStateHash: null, stripeConnectStateExpiresAt: null }, now);
+    return pending.expiresAt.getTime() <= now.getTime() ? 'expired' : 'ok';
+  });
+  if (spent !== 'ok') {
+    const why = { none: 'no Connect authorization was started for this account', mismatch: 'is not the one issued when this account started connecting', expired: 'has expired (15 minutes)' }[spent];
+    throw validationError([{ field: 'state', message: `${why}: start again (POST /api/usage/settings/stripe/connect)` }]);
+  }
+  // Outside any transaction: a call to Stripe holds none (ADR 0015).
+  let accountId: string;
+  try {
+    accountId = (await exchangeConnectCode(rt.env, input.code)).accountId;
+  } catch (error) {
+    if (error instanceof StripeCallError && error.kind === 'rejected') {
+      throw validationError([{ field: 'code', message: `Stripe refused it (${error.message}): start again` }]);
+    }
+    throw new AppError('unavailable', { code: 'stripe_unavailable', detail: 'Stripe could not be reached to complete the connection. Start again in a moment.' });
+  }
+  return withCreator(rt.db, creatorId, async (tx) => {
+    await updateStripeSettingsRow(tx, { stripeConnectAccountId: accountId, stripeSecretKeyEncrypted: null }, rt.now()).catch((error: unknown) => {
       // The platform key acts on any account of the platform: an account connected to
       // another creator must not be reachable through this one (usage reported into it,
       // its totals read back by reconciliation).
-      if (input.connect_account_id && isUniqueViolation(error, 'creator_settings_stripe_connect_account_key')) {
-        throw conflict('stripe_account_taken', 'This Stripe account is connected to another creator. Connect an account of your own.', 'connect_account_id');
+      if (isUniqueViolation(error, 'creator_settings_stripe_connect_account_key')) {
+        throw conflict('stripe_account_taken', `The Stripe account ${accountId} is connected to another creator here. Connect an account of your own.`);
       }
       throw error;
     });
+    rt.log.info({ creatorId, accountId }, 'Stripe account connected');
     return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
   });
 }

@@ -180,6 +180,41 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
   };
 }
 
+/**
+ * Connect (Stripe's OAuth, "Standard" accounts): the page on connect.stripe.com where the
+ * owner of a Stripe account approves this platform; Stripe then sends their browser to
+ * `redirectUri` with a one-time `code` and our `state`.
+ */
+export function connectAuthorizeUrl(env: TEnv, input: { state: string; redirectUri: string }): string {
+  if (!env.STRIPE_SECRET_KEY || !env.STRIPE_CONNECT_CLIENT_ID) throw new Error('Connect needs STRIPE_SECRET_KEY and STRIPE_CONNECT_CLIENT_ID');
+  const stripe = new Stripe(env.STRIPE_SECRET_KEY, clientConfig(env));
+  const url = stripe.oauth.authorizeUrl({ response_type: 'code', client_id: env.STRIPE_CONNECT_CLIENT_ID, scope: 'read_write', state: input.state, redirect_uri: input.redirectUri });
+  // With STRIPE_API_BASE (a local Stripe) the SDK keeps https and drops the port: point at that server.
+  if (!env.STRIPE_API_BASE) return url;
+  const local = new URL(url);
+  const base = new URL(env.STRIPE_API_BASE);
+  local.protocol = base.protocol;
+  local.host = base.host;
+  return local.toString();
+}
+
+/**
+ * Exchanges the code of an approved authorization (once) for the account it approved,
+ * with the platform's key. A code that is unknown, used or expired is `rejected`.
+ */
+export async function exchangeConnectCode(env: TEnv, code: string): Promise<{ accountId: string }> {
+  if (!env.STRIPE_SECRET_KEY) throw new StripeCallError('rejected', 'Connect needs the platform key STRIPE_SECRET_KEY, which is not set.', null);
+  const stripe = new Stripe(env.STRIPE_SECRET_KEY, clientConfig(env));
+  try {
+    const token = await stripe.oauth.token({ grant_type: 'authorization_code', code });
+    if (!token.stripe_user_id) throw new StripeCallError('rejected', 'Stripe answered without the connected account (stripe_user_id).', null);
+    return { accountId: token.stripe_user_id };
+  } catch (error) {
+    // OAuth errors (invalid_grant: unknown, used or expired code) are 4xx: `rejected`.
+    throw error instanceof StripeCallError ? error : translate(error);
+  }
+}
+
 /** What billing reads from a verified subscription webhook. */
 export type SubscriptionEvent = {
   id: string;

@@ -104,6 +104,12 @@ export type FakeStripe = {
   loseEvent: (q: { account: string; identifier: string }) => StoredMeterEvent;
   /** Identifiers applied more than once (must always be empty). */
   duplicateIdentifiers: () => string[];
+  /**
+   * Connect OAuth: the owner of `accountId` approves the platform on Stripe's authorize page;
+   * returns the one-time code Stripe puts in the redirect (exchanged at POST /oauth/token with
+   * the platform's secret key for `stripe_user_id`). Also `POST /_fake/connect/authorize {"account"}`.
+   */
+  authorizeConnect: (accountId: string) => string;
   close: () => Promise<void>;
 };
 
@@ -389,7 +395,82 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
   const sendError = (res: http.ServerResponse, error: StripeError) =>
     send(res, error.status, { error: { type: error.type, code: error.code, message: error.message, param: error.param } }, error.headers);
 
+  /** Connect OAuth codes, one use each: code → the account that approved the platform. */
+  const oauthCodes = new Map<string, { account: string; used: boolean }>();
+  const authorizeConnect = (accountId: string) => {
+    const code = `ac_${randomBytes(12).toString('hex')}`;
+    oauthCodes.set(code, { account: accountId, used: false });
+    return code;
+  };
+  /** POST /oauth/token (connect.stripe.com): OAuth 2 errors are `{error, error_description}`, not Stripe's `{error: {…}}`. */
+  const oauthToken = (authorization: string, body: string, reply: (status: number, payload: unknown) => void) => {
+    const oauthError = (status: number, error: string, description: string) => reply(status, { error, error_description: description });
+    const key = /^Bearer (sk_(?:test|live)_[A-Za-z0-9_]+)$/.exec(authorization)?.[1];
+    if (!key) return oauthError(401, 'invalid_client', 'No valid platform secret key was provided.');
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'authorization_code') return oauthError(400, 'unsupported_grant_type', `Unsupported grant type: ${form.get('grant_type') ?? '(none)'}`);
+    const code = form.get('code') ?? '';
+    const grant = oauthCodes.get(code);
+    if (!grant) return oauthError(400, 'invalid_grant', `Authorization code does not exist: ${code}`);
+    if (grant.used) return oauthError(400, 'invalid_grant', `Authorization code has already been used: ${code}`);
+    grant.used = true;
+    return reply(200, {
+      access_token: `sk_test_${randomBytes(12).toString('hex')}`,
+      livemode: false,
+      refresh_token: `rt_${randomBytes(12).toString('hex')}`,
+      scope: 'read_write',
+      stripe_publishable_key: `pk_test_${randomBytes(12).toString('hex')}`,
+      stripe_user_id: grant.account,
+      token_type: 'bearer',
+    });
+  };
+
+  const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  /**
+   * Stripe's Connect authorize page, reduced to what a browser test drives: the platform's
+   * client id, the account that approves (a field here; on Stripe, whoever signs in), and
+   * "Authorize access" or "Decline", which send the browser to redirect_uri.
+   */
+  const authorizePage = (url: URL, res: http.ServerResponse, log: RequestLog) => {
+    const q = url.searchParams;
+    const problems = [
+      q.get('response_type') !== 'code' && 'response_type must be code',
+      !/^ca_\w+$/.test(q.get('client_id') ?? '') && 'client_id must be a Connect client id (ca_…)',
+      !q.get('state') && 'state is missing',
+      !/^https?:\/\//.test(q.get('redirect_uri') ?? '') && 'redirect_uri must be an http(s) URL',
+    ].filter(Boolean);
+    log.status = problems.length ? 400 : 200;
+    res.writeHead(log.status, { 'Content-Type': 'text/html; charset=utf-8' });
+    if (problems.length) return res.end(`<!doctype html><title>Stripe: invalid request</title><p>${problems.map((p) => escapeHtml(String(p))).join('<br>')}</p>`);
+    const hidden = ['state', 'redirect_uri', 'client_id'].map((k) => `<input type="hidden" name="${k}" value="${escapeHtml(q.get(k)!)}">`).join('');
+    res.end(`<!doctype html><html lang="en"><title>Connect with Stripe (fake)</title>
+<h1>Connect your Stripe account</h1>
+<p>The platform <code>${escapeHtml(q.get('client_id')!)}</code> asks for <code>${escapeHtml(q.get('scope') ?? 'read_only')}</code> access.</p>
+<form action="/oauth/authorize/decide" method="get">${hidden}
+<label>Stripe account <input name="account" value="acct_1FakeOwner"></label>
+<button name="decision" value="allow">Authorize access</button> <button name="decision" value="deny">Decline</button>
+</form></html>`);
+  };
+  const authorizeDecision = (url: URL, res: http.ServerResponse, log: RequestLog) => {
+    const q = url.searchParams;
+    const back = new URL(q.get('redirect_uri') ?? '');
+    back.searchParams.set('state', q.get('state') ?? '');
+    if (q.get('decision') === 'allow') back.searchParams.set('code', authorizeConnect(q.get('account') ?? ''));
+    else {
+      back.searchParams.set('error', 'access_denied');
+      back.searchParams.set('error_description', 'The user denied your request');
+    }
+    log.status = 302;
+    res.writeHead(302, { Location: back.toString() });
+    res.end();
+  };
+
   const control = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => {
+    if (req.url === '/_fake/connect/authorize' && req.method === 'POST') {
+      const account = (JSON.parse(body || '{}') as { account?: string }).account;
+      if (!account || !/^acct_[A-Za-z0-9]+$/.test(account)) return send(res, 400, { error: 'account (acct_…) is required' });
+      return send(res, 200, { code: authorizeConnect(account) });
+    }
     if (req.url === '/_fake/faults' && req.method === 'POST') {
       fakeStripe.inject(JSON.parse(body || '{}') as Fault);
       return send(res, 200, { faults });
@@ -433,6 +514,10 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
       log.status = error.status;
       sendError(res, error);
     };
+
+    if (url.pathname === '/oauth/token' && req.method === 'POST') return oauthToken(authorization, body, reply);
+    if (url.pathname === '/oauth/authorize' && req.method === 'GET') return authorizePage(url, res, log);
+    if (url.pathname === '/oauth/authorize/decide' && req.method === 'GET') return authorizeDecision(url, res, log);
 
     const key = /^Bearer ((?:sk|rk)_(?:test|live)_[A-Za-z0-9_]+)$/.exec(authorization)?.[1];
     if (!key) {
@@ -563,6 +648,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
       events.splice(events.indexOf(lost!), 1);
       return lost!;
     },
+    authorizeConnect,
     duplicateIdentifiers: () => {
       const seen = new Map<string, number>();
       for (const e of events) seen.set(`${e.account}|${e.identifier}`, (seen.get(`${e.account}|${e.identifier}`) ?? 0) + 1);

@@ -1,0 +1,2 @@
+ALTER TABLE "creator_settings" ADD COLUMN "stripe_connect_state_hash" text;--> statement-breakpoint
+ALTER TABLE "creator_settings" ADD COLUMN "stripe_connect_state_expires_at" timestamp with time zone;
