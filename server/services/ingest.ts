@@ -23,7 +23,7 @@ import {
 import { enqueueManyInTx, QUEUES } from '../../jobs/queues.js';
 import { AppError } from '../errors.js';
 import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
-import { aggregationOf, distinctKeyOf } from './aggregation/index.js';
+import { aggregationOf, canonicalJson, distinctKeyOf, legacyDistinctKeyOf } from './aggregation/index.js';
 import { alertsCrossed } from './alert-crossings.js';
 import { D, toWireRounded } from './decimal.js';
 import { newEventId } from './event-ids.js';
@@ -72,17 +72,6 @@ export function prepareEvent(input: TTrackEvent, headerKey?: string): PreparedEv
     idempotencyKey: input.idempotency_key ?? headerKey ?? null,
     requestHash: createHash('sha256').update(canonical).digest('base64url'),
   };
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 export const unknownMeter = (eventName: string) =>
@@ -271,6 +260,8 @@ export async function commitCreatorEvents(
     const ck = p.counterKey;
     const entry = distinctByCounter.get(ck) ?? { p, values: [] };
     entry.values.push(key);
+    const legacy = legacyDistinctKeyOf(p.event, p.meter.uniqueProperty);
+    if (legacy !== null) entry.values.push(legacy);
     distinctByCounter.set(ck, entry);
   }
   await Promise.all(
@@ -301,7 +292,8 @@ export async function commitCreatorEvents(
     const aggregation = aggregationOf(p.meter.aggregationType);
     const distinctKey = aggregation.distinct ? distinctKeyOf(p.event, p.meter.uniqueProperty) : null;
     const seenHere = seen.get(ck);
-    const isNewDistinct = distinctKey !== null && !(seenHere?.has(distinctKey) ?? false);
+    const legacyKey = distinctKey === null ? null : legacyDistinctKeyOf(p.event, p.meter.uniqueProperty);
+    const isNewDistinct = distinctKey !== null && !(seenHere?.has(distinctKey) ?? false) && !(legacyKey !== null && (seenHere?.has(legacyKey) ?? false));
     const current = new D(counter.value);
     const next = aggregation.next(current, { value: new D(p.event.value), isNewDistinct });
     const limit = limitOf(p);
@@ -321,6 +313,11 @@ export async function commitCreatorEvents(
     if (isNewDistinct && distinctKey !== null) {
       newDistinctEvents.add(p.eventId);
       seenHere?.add(distinctKey);
+      newDistinct.push({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, value: distinctKey });
+    } else if (distinctKey !== null && seenHere && !seenHere.has(distinctKey)) {
+      // Seen only under its key as sent (before keys were sorted): its sorted key is stored
+      // too, not counted, so that the same value in any key order is found from now on.
+      seenHere.add(distinctKey);
       newDistinct.push({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, value: distinctKey });
     }
     const body: TTrackedEvent = {

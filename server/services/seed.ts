@@ -25,7 +25,7 @@ import { withCreator } from '../../db/tenant.js';
 import { conflict, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCreateMeterInput } from '../schemas/meters.js';
-import { aggregationOf } from './aggregation/index.js';
+import { aggregationOf, canonicalJson } from './aggregation/index.js';
 import { createApiKey } from './api-keys.js';
 import { createCreatorAccount } from './creators.js';
 import { D, toWireRounded } from './decimal.js';
@@ -831,7 +831,7 @@ class EventGenerator {
         break;
       case 'unique': {
         const property = sm.meter.uniqueProperty;
-        distinctKey = property ? `p:${JSON.stringify((JSON.parse(properties) as Record<string, unknown>)[property] ?? null)}` : `v:${value / sm.template.scale}`;
+        distinctKey = property ? `p:${canonicalJson((JSON.parse(properties) as Record<string, unknown>)[property] ?? null)}` : `v:${value / sm.template.scale}`;
         isNew = !this.distinct.get(s)!.has(distinctKey);
         next = isNew ? current + 1 : current;
         break;

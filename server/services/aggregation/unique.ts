@@ -14,16 +14,48 @@ export const unique: Aggregation = {
   next: (current, { isNewDistinct }) => (isNewDistinct ? current.plus(1) : current),
 };
 
+/** JSON with every object's keys in sorted order: one spelling per value, whatever order the keys were sent in. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const keyFor = (json: string) => {
+  const key = `p:${json}`;
+  return Buffer.byteLength(key) > MAX_DISTINCT_KEY_BYTES ? `h:${createHash('sha256').update(key).digest('hex')}` : key;
+};
+
+const propertyOf = (event: { properties: Record<string, unknown> }, uniqueProperty: string): unknown =>
+  Object.hasOwn(event.properties, uniqueProperty) ? event.properties[uniqueProperty] : undefined;
+
 /**
- * The distinct key of an event: the property's JSON (so 1 and "1" differ), or the value;
- * `h:` and the SHA-256 (hex) of that when it is longer than MAX_DISTINCT_KEY_BYTES
- * (db/queries/seed.ts rebuilds keys the same way).
+ * The distinct key of an event: the property's JSON (so 1 and "1" differ; an object's keys
+ * in sorted order, so {"a":1,"b":2} and {"b":2,"a":1} are one value, as the consistency check
+ * and the preview, reading jsonb, count them), or the value; `h:` and the SHA-256 (hex) of
+ * that when it is longer than MAX_DISTINCT_KEY_BYTES (db/queries/seed.ts rebuilds keys the same way).
  */
 export function distinctKeyOf(event: { value: string; properties: Record<string, unknown> }, uniqueProperty: string | null): string | null {
   if (!uniqueProperty) return `v:${event.value}`;
-  if (!Object.hasOwn(event.properties, uniqueProperty)) return null;
-  const raw = event.properties[uniqueProperty];
+  const raw = propertyOf(event, uniqueProperty);
   if (raw === null || raw === undefined) return null;
-  const key = `p:${JSON.stringify(raw)}`;
-  return Buffer.byteLength(key) > MAX_DISTINCT_KEY_BYTES ? `h:${createHash('sha256').update(key).digest('hex')}` : key;
+  return keyFor(canonicalJson(raw));
+}
+
+/**
+ * The key the same value was stored under before object keys were sorted (2026-11-27: the
+ * JSON as sent), when it differs from distinctKeyOf's; null otherwise. Looked up alongside,
+ * so that a value seen before that change is not counted again in its period.
+ */
+export function legacyDistinctKeyOf(event: { value: string; properties: Record<string, unknown> }, uniqueProperty: string | null): string | null {
+  if (!uniqueProperty) return null;
+  const raw = propertyOf(event, uniqueProperty);
+  if (raw === null || raw === undefined || typeof raw !== 'object') return null;
+  const legacy = keyFor(JSON.stringify(raw));
+  return legacy === keyFor(canonicalJson(raw)) ? null : legacy;
 }
