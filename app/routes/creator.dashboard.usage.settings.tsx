@@ -618,7 +618,7 @@ export default function SettingsPage() {
         <Section
           id="queues"
           title="Job queues"
-          description="Background work shared by the whole service: rollups, alert notifications, emails, webhooks. A growing queue or failed jobs mean deliveries are late."
+          description="Your background work waiting, running or failed: rollups behind the charts, alert notifications, emails, webhooks, Stripe reports. A growing queue or failed jobs mean they are late. (The whole service’s queues are on /metrics, for its operator.)"
         >
           <QueueHealth queues={queues} />
         </Section>

@@ -27,3 +27,20 @@ export async function waitingJobKeys(db: Queryable, schema: string, queue: strin
     where name = ${queue} and state in ('created', 'retry') and singleton_key is not null`);
   return new Set(rows.map((r) => r.key));
 }
+
+/**
+ * One creator's jobs in these queues, by queue: waiting (created or retrying), running, and
+ * failed for good while pg-boss retains them. Jobs name their creator in their payload.
+ */
+export async function creatorJobCounts(db: Queryable, schema: string, queues: string[], creatorId: string): Promise<Map<string, { queued: number; active: number; failed: number }>> {
+  const rows = await db.execute<{ name: string; queued: number; active: number; failed: number }>(sql`
+    select name,
+      count(*) filter (where state in ('created', 'retry'))::int as queued,
+      count(*) filter (where state = 'active')::int as active,
+      count(*) filter (where state = 'failed')::int as failed
+    from ${sql.identifier(schema)}.job
+    where name in (${sql.join(queues.map((q) => sql`${q}`), sql`, `)}) and state in ('created', 'retry', 'active', 'failed')
+      and data ->> 'creatorId' = ${creatorId}
+    group by name`);
+  return new Map(rows.map((r) => [r.name, { queued: Number(r.queued), active: Number(r.active), failed: Number(r.failed) }]));
+}

@@ -15,8 +15,8 @@ export const ZQueueHealthList = z.object({ queues: z.array(ZQueueHealth) });
 export type TQueueHealthList = z.infer<typeof ZQueueHealthList>;
 
 export const systemRouter = router({
-  /** Job queue depth and failures (system-wide counts, no tenant data). */
+  /** Depth and failures of the creator's own jobs, by queue. */
   queues: tenantProcedure('read')
     .output(ZQueueHealthList)
-    .query(async ({ ctx }) => ({ queues: await getQueueHealth(ctx.rt) })),
+    .query(async ({ ctx }) => ({ queues: await getQueueHealth(ctx.rt, ctx.creatorId) })),
 });
