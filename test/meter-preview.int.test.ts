@@ -126,6 +126,16 @@ describe('meters.preview', () => {
     expect(planOf(preview, 'pro')).toMatchObject({ soft_limit_threshold: '0.5', customers_over_soft_limit: 0, customers_over_limit: 0 });
   });
 
+  it('soft limits of a zero limit: none, as ingestion raises none (only the limit itself is reached)', async () => {
+    const res = await query(call, 'meters.preview', {
+      ...definition({ plan_limits: [{ plan_name: 'free', limit_value: 0, soft_limit_threshold: '0.8', hard_cap: true }, { plan_name: 'pro', limit_value: 0, soft_limit_threshold: '0.8' }] }),
+      meter_id: meterId,
+    });
+    const preview = res.json.result.data;
+    expect(planOf(preview, 'free')).toMatchObject({ customers_over_soft_limit: 0, customers_over_limit: 1 });
+    expect(planOf(preview, 'pro')).toMatchObject({ customers_over_soft_limit: 0, customers_over_limit: 1 });
+  });
+
   it('sum: values add up (pro 1+…+7 = 28, over a limit of 20 by 8 at 0.1 = 0.8)', async () => {
     const res = await query(call, 'meters.preview', definition({ aggregation_type: 'sum', unit_name: 'credits', plan_limits: [{ plan_name: 'pro', limit_value: 20, overage_price: '0.1' }] }));
     const preview = res.json.result.data;

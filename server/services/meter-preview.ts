@@ -146,7 +146,9 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
     tally.customerIds.add(row.customerId);
     tally.events += row.events;
     tally.quantityD = tally.quantityD.plus(used);
-    if (tally.limit_value !== null && tally.soft_limit_threshold !== null && used.greaterThanOrEqualTo(new D(tally.limit_value).times(tally.soft_limit_threshold))) {
+    // As ingestion alerts (alert-crossings.ts): a zero limit has no fraction to reach, only the limit itself.
+    const softLine = tally.limit_value !== null && tally.soft_limit_threshold !== null && !new D(tally.limit_value).isZero() ? new D(tally.limit_value).times(tally.soft_limit_threshold) : null;
+    if (softLine !== null && used.greaterThanOrEqualTo(softLine)) {
       tally.softCustomers.add(row.customerId);
     }
     if (tally.limit_value !== null && used.greaterThan(tally.limit_value)) {
