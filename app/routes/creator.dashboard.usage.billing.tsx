@@ -75,7 +75,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
       }
       case 'stripe-connect': {
         // To Stripe's page, where the account's owner approves this platform; back at the callback.
-        const started = await caller.billing.startConnect({ redirect_uri: new URL(CONNECT_CALLBACK_PATH, request.url).toString() });
+        const callback = new URL(CONNECT_CALLBACK_PATH, request.url);
+        // Behind a TLS-terminating proxy the request reaches us over http: Stripe must send the browser back over https.
+        if (context.secureCookies) callback.protocol = 'https:';
+        const started = await caller.billing.startConnect({ redirect_uri: callback.toString() });
         return redirect(started.authorize_url, { headers: { 'Cache-Control': 'no-store' } });
       }
       case 'report':
