@@ -94,7 +94,7 @@ export const ZEnv = z
       // A key that could never authenticate would be created and then refused on every request.
       .refine(
         isPlausibleApiKey,
-        `must be a key made by \`staryer-usage key create\` or the dashboard (${KEY_PREFIX} + 36 letters and digits, the last 6 a checksum), or any other string of 32–256 printable ASCII characters without spaces that does not start with ${KEY_PREFIX}`,
+        `must be a key made by \`staryer-usage key create\` or the dashboard (${KEY_PREFIX} + 36 letters and digits, the last 6 a checksum), or any other string of 32–256 printable ASCII characters without spaces that does not start with ${KEY_PREFIX} and is not shaped like a browser token (three dot-separated base64url parts)`,
       )
       .optional(),
   })

@@ -33,6 +33,20 @@ function notFoundOr(error: unknown): never {
   throw error;
 }
 
+/**
+ * The customer's id from the URL's last segment, decoded once. Not `params.userId`: the
+ * router decodes params but turns "%2F" back into "/", so a user id holding a literal "%2F"
+ * (linked as "%252F") opened — and its plan form changed — the customer with "/" in its place.
+ */
+function userIdOf(request: Request): string {
+  const segment = new URL(request.url).pathname.replace(/\/+$/, '').split('/').at(-1) ?? '';
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw json({ message: 'There is no customer at this address.' }, { status: 404 });
+  }
+}
+
 /** datetime-local ("2026-11-19T10:00") is read as UTC; `to` covers its whole minute. */
 function toInstant(local: string, end: boolean): string {
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(local)) return `${local}:${end ? '59.999' : '00'}Z`;
@@ -43,9 +57,9 @@ function toInstant(local: string, end: boolean): string {
 /** Field names of customers.events → the explorer's query-string names. */
 const EVENT_FIELDS: Record<string, keyof EventFilters> = { meter_id: 'meter', from: 'from', to: 'to', property_key: 'key', property_value: 'value', cursor: 'cursor' };
 
-export async function loader({ request, context, params }: LoaderFunctionArgs) {
+export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
-  const userId = params.userId ?? '';
+  const userId = userIdOf(request);
   const search = new URL(request.url).searchParams;
   const filters = Object.fromEntries(EVENT_FILTER_NAMES.map((name) => [name, (search.get(name) ?? '').trim()])) as EventFilters;
   const chart = search.get('chart') ?? '';
@@ -93,12 +107,12 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   );
 }
 
-export async function action({ request, context, params }: ActionFunctionArgs) {
+export async function action({ request, context }: ActionFunctionArgs) {
   const { caller, session } = await requireCreator(request, context);
   const formData = await readFormData(request);
   requireSessionCsrf(request, session, formData);
   if (formText(formData, 'intent') !== 'plan') throw json({ message: 'This form does not exist.' }, { status: 400 });
-  const userId = params.userId ?? '';
+  const userId = userIdOf(request);
   // Only a customer of this creator can be changed here (upsert would create one).
   await caller.customers.get({ user_id: userId }).catch(notFoundOr);
   const plan = formText(formData, 'plan_name').trim();

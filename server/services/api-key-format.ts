@@ -31,11 +31,15 @@ export function generateApiKey(): string {
   return body + checksum(body);
 }
 
+/** A bearer shaped like a JWT (three base64url parts): a browser token, never looked up as a key. */
+export const looksLikeUserToken = (bearer: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(bearer);
+
 /** Keys in our format must carry a valid checksum; other strings (bootstrap keys chosen
- * by an operator) can only be checked against the database. */
+ * by an operator) can only be checked against the database — and must not look like a
+ * browser token, which is what a bearer of that shape is taken for (it could never authenticate). */
 export function isPlausibleApiKey(key: string): boolean {
   if (key.length < 32 || key.length > 256) return false;
-  if (!key.startsWith(KEY_PREFIX)) return /^[\x21-\x7e]+$/.test(key);
+  if (!key.startsWith(KEY_PREFIX)) return /^[\x21-\x7e]+$/.test(key) && !looksLikeUserToken(key);
   if (key.length !== KEY_PREFIX.length + RANDOM_LENGTH + CHECKSUM_LENGTH) return false;
   const body = key.slice(0, -CHECKSUM_LENGTH);
   return /^[0-9A-Za-z]+$/.test(key.slice(KEY_PREFIX.length)) && checksum(body) === key.slice(-CHECKSUM_LENGTH);

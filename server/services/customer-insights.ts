@@ -6,6 +6,7 @@ import { withCreator } from '../../db/tenant.js';
 import { notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCustomerDetail, TCustomerEvent, TCustomerEvents, TTopCustomers, ZCustomerEventsInput, ZTopCustomersInput } from '../schemas/customers.js';
+import { ZUserId } from '../schemas/common.js';
 import { aggregationOf } from './aggregation/index.js';
 import { pgError } from './db-errors.js';
 import type { Customer } from './customers.js';
@@ -68,7 +69,9 @@ export async function listTopCustomersOf(rt: Runtime, creatorId: string, input: 
   const now = rt.now();
   const after = input.cursor ? decodeCursor(input.cursor, 3) : null;
   if (after && after[0] !== input.sort) throw badCursor();
-  if (after && input.sort !== 'user_id' && !/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(after[1]!)) throw badCursor();
+  // As written by this server: Postgres's numeric text (no exponent: 1e999999 overflowed into a 500), a user id Postgres text can hold.
+  if (after && input.sort !== 'user_id' && !/^-?\d{1,1000}(\.\d{1,1000})?$/.test(after[1]!)) throw badCursor();
+  if (after && !ZUserId.safeParse(after[2]).success) throw badCursor();
   return withCreator(rt.db, creatorId, async (tx) => {
     const meter = await findMeter(tx, input.meter_id);
     if (!meter) throw unknownMeterField();
@@ -228,12 +231,22 @@ async function periodsFirstDay(tx: Tx, q: { creatorId: string; customerId: strin
   return { day, totals };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An events cursor's instant as this server writes it: microseconds, UTC, years 1970–9999. */
+function isExactInstant(text: string): boolean {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(text)) return false;
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).getUTCFullYear() >= 1970;
+}
+
 /** The JSON objects a `key = value` filter looks for: the string, and the number/boolean/null it reads as. */
 function containmentsOf(key: string, value: string): string[] {
   const candidates: unknown[] = [value];
   try {
     const parsed: unknown = JSON.parse(value);
-    if (parsed === null || typeof parsed === 'number' || typeof parsed === 'boolean') candidates.push(parsed);
+    // A number JSON cannot hold (1e400 parses to Infinity, which stringifies as null) matches only as the string.
+    if (parsed === null || (typeof parsed === 'number' && Number.isFinite(parsed)) || typeof parsed === 'boolean') candidates.push(parsed);
   } catch {
     // Not JSON: the string alone.
   }
@@ -249,7 +262,9 @@ function countedFor(meter: Meter, event: RawEvent): string {
 /** A customer's raw events, newest first, one keyset page at a time. */
 export async function listEventsOfCustomer(rt: Runtime, creatorId: string, input: EventsInput): Promise<TCustomerEvents> {
   const after = input.cursor ? decodeCursor(input.cursor, 2) : null;
-  if (after && (Number.isNaN(Date.parse(after[0]!)) || !/^[0-9a-f-]{36}$/i.test(after[1]!))) throw badCursor();
+  // As written by this server (microseconds, UTC; a UUID): anything else Date.parse takes ("1",
+  // year 275760) or a dash-only "UUID" reached Postgres and failed there with a 500.
+  if (after && (!isExactInstant(after[0]!) || !UUID.test(after[1]!))) throw badCursor();
   return withCreator(rt.db, creatorId, async (tx) => {
     const customer = await findCustomerByUserId(tx, input.user_id);
     if (!customer) throw notFound('Customer');

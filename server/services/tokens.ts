@@ -57,7 +57,7 @@ export async function mintUserToken(rt: Runtime, creatorId: string, input: { use
   return { token, expiresAt };
 }
 
-export const looksLikeUserToken = (bearer: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(bearer);
+export { looksLikeUserToken } from './api-key-format.js';
 
 export async function authenticateUserToken(rt: Runtime, token: string): Promise<UserToken> {
   let claims;
