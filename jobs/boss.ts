@@ -28,6 +28,7 @@ export async function startBoss(ownerUrl: string, options: { schedule: boolean; 
     await boss.createQueue(name, queueOptions);
     await boss.updateQueue(name, queueOptions);
   }
+  await keyLegacyRollupJobs(boss);
   if (options.schedule) {
     for (const name of QUEUE_NAMES) {
       const definition = QUEUES[name];
@@ -36,4 +37,16 @@ export async function startBoss(ownerUrl: string, options: { schedule: boolean; 
     }
   }
   return boss;
+}
+
+/**
+ * rollups.apply jobs queued before they carried their creator as singleton key (2026-11-27)
+ * get it now, so that the look-ups by creator (db/queries/rollups.ts) find them. Idempotent;
+ * run at every start.
+ */
+export async function keyLegacyRollupJobs(boss: PgBoss): Promise<void> {
+  await boss.getDb().executeSql(
+    `update ${BOSS_SCHEMA}.job set singleton_key = data ->> 'creatorId'
+     where name = 'rollups.apply' and state < 'completed' and singleton_key is null and data ? 'creatorId'`,
+  );
 }

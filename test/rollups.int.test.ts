@@ -7,10 +7,12 @@ import { parsePayload } from '../jobs/handler.js';
 import type { QueuePayload } from '../jobs/queues.js';
 import { purgeRollupBatchesHandler } from '../jobs/purge-rollup-batches.js';
 import { applyRollupHandler } from '../jobs/rollups-apply.js';
+import { keyLegacyRollupJobs } from '../jobs/boss.js';
 import { checkConsistencyHandler } from '../jobs/rollups-check.js';
 import { D } from '../server/services/decimal.js';
 import { periodAt } from '../server/services/periods.js';
 import { checkConsistency, rebuildAggregates } from '../server/services/rollups.js';
+import { oldestPendingRollupQuery } from '../db/queries/rollups.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -442,6 +444,33 @@ describe('the overview says when the charts are behind', () => {
     expect(Date.parse((await pendingSince(ctx.call))!)).toBe(created.get(newer!.id));
     await applyJobs(jobs);
     expect(await pendingSince(ctx.call)).toBeNull();
+  }, 60_000);
+});
+
+describe('pending rollups, by creator', () => {
+  it('are found through pg-boss’s index of queued jobs by key (ingestion keys them by creator), and jobs queued unkeyed get their key at start', async () => {
+    const ctx = await setUpCreator();
+    await track(ctx.call, makeEvents(Date.now(), 7).slice(0, 3));
+    const keys = await server.rt.ownerDb.execute<{ key: string | null }>(
+      sql`select singleton_key as key from pgboss.job where name = 'rollups.apply' and data ->> 'creatorId' = ${ctx.creatorId}`,
+    );
+    expect(keys).toEqual([{ key: ctx.creatorId }]);
+    // The look-up is an index probe on (name, singleton_key), not a read of every creator's pending jobs.
+    const plan = await server.rt.ownerDb.transaction(async (tx) => {
+      await tx.execute(sql`set local enable_seqscan = off`);
+      return tx.execute<{ 'QUERY PLAN': unknown }>(sql`explain (format json) ${oldestPendingRollupQuery(ctx.creatorId, { schema: 'pgboss', queue: 'rollups.apply' })}`);
+    });
+    const text = JSON.stringify(plan);
+    expect(text).toMatch(/"Index Name":"job(_common)?_i17"/);
+    expect(text).toMatch(/"Index Cond":"[^"]*singleton_key = /);
+
+    // A job queued by an earlier version, without the key: not found until a start keys it.
+    const unkeyed = await server.rt.boss.send('rollups.apply', { creatorId: ctx.creatorId, eventIds: [crypto.randomUUID()], from: new Date(0).toISOString(), to: new Date(0).toISOString() }, { startAfter: 3600 });
+    const keyOf = async () => (await server.rt.ownerDb.execute<{ key: string | null }>(sql`select singleton_key as key from pgboss.job where id = ${unkeyed}::uuid`))[0]!.key;
+    expect(await keyOf()).toBeNull();
+    await keyLegacyRollupJobs(server.rt.boss);
+    expect(await keyOf()).toBe(ctx.creatorId);
+    await applyJobs(await fetchRollupJobs(server, ctx.creatorId));
   }, 60_000);
 });
 

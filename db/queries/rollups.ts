@@ -64,13 +64,28 @@ function combineSql(rules: RollupRules, creatorId: string): SQL {
 }
 
 /** Ids of events in rollup jobs that are waiting, retrying or running and not applied yet. */
-function pendingEventIdsSql(creatorId: string, pending: PendingJobs): SQL {
+/**
+ * A creator's rollups.apply jobs not applied yet: waiting (by singleton key, which ingestion
+ * sets to the creator and pg-boss indexes for queued jobs) or running (few), not in
+ * rollup_batches. Not by the payload's creator: that read every creator's pending jobs.
+ */
+function pendingJobsSql(creatorId: string, pending: PendingJobs, columns: SQL): SQL {
+  const job = sql`${sql.identifier(pending.schema)}.job`;
+  const applied = sql`exists (select 1 from rollup_batches b where b.creator_id = ${creatorId} and b.batch_id = j.id::text)`;
   return sql`
-    select (jsonb_array_elements_text(j.data -> 'eventIds'))::uuid as event_id
-    from ${sql.identifier(pending.schema)}.job j
-    where j.name = ${pending.queue} and j.state in ('created', 'retry', 'active')
-      and j.data ->> 'creatorId' = ${creatorId}
-      and not exists (select 1 from rollup_batches b where b.creator_id = ${creatorId} and b.batch_id = j.id::text)`;
+    select ${columns} from ${job} j
+    where j.name = ${pending.queue} and j.state < 'active' and j.singleton_key = ${creatorId} and not ${applied}
+    union all
+    select ${columns} from ${job} j
+    where j.name = ${pending.queue} and j.state = 'active' and j.singleton_key = ${creatorId} and not ${applied}`;
+}
+
+/** The statement of findOldestPendingRollup (also for EXPLAIN in tests). */
+export const oldestPendingRollupQuery = (creatorId: string, pending: PendingJobs): SQL =>
+  sql`select min(p.created_on) as since from (${pendingJobsSql(creatorId, pending, sql`j.created_on`)}) p`;
+
+function pendingEventIdsSql(creatorId: string, pending: PendingJobs): SQL {
+  return pendingJobsSql(creatorId, pending, sql`(jsonb_array_elements_text(j.data -> 'eventIds'))::uuid as event_id`);
 }
 
 /** CTEs `ev` (the source's events with their meter's type and dimensions) and `w` (× hour and day windows). */
@@ -234,12 +249,7 @@ export async function pruneMinuteRollups(tx: Queryable, creatorId: string, befor
  * or null when there is none.
  */
 export async function findOldestPendingRollup(tx: Queryable, creatorId: string, pending: PendingJobs): Promise<Date | null> {
-  const [row] = await tx.execute<{ since: string | Date | null }>(sql`
-    select min(j.created_on) as since
-    from ${sql.identifier(pending.schema)}.job j
-    where j.name = ${pending.queue} and j.state in ('created', 'retry', 'active')
-      and j.data ->> 'creatorId' = ${creatorId}
-      and not exists (select 1 from rollup_batches b where b.creator_id = ${creatorId} and b.batch_id = j.id::text)`);
+  const [row] = await tx.execute<{ since: string | Date | null }>(oldestPendingRollupQuery(creatorId, pending));
   return row?.since ? new Date(row.since) : null;
 }
 

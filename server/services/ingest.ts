@@ -386,7 +386,9 @@ export async function commitCreatorEvents(
     });
     let issued!: () => void;
     const jobIssued = new Promise<void>((resolve) => (issued = resolve));
-    const sent = boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx, issued) });
+    // Keyed by creator: pg-boss indexes queued jobs by singleton key (job_i17), so a creator's
+    // pending rollups are found without reading every creator's (rollupsPendingSince, the check).
+    const sent = boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx, issued), singletonKey: creatorId });
     writes.push(sent);
     // pg-boss awaits its queue cache before it hands over its statement: the COMMIT must
     // not be queued before it (awaited below, once every write has a handler).
