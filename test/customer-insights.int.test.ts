@@ -173,6 +173,18 @@ describe('Top users and the customer page', () => {
     }
   });
 
+  it('a page cursor pages only the list it came from: another meter or period refuses it (422 naming cursor)', async () => {
+    const first = await top({ sort: 'usage', limit: 1 });
+    const cursor = first.data.next_cursor as string;
+    expect(cursor).toEqual(expect.any(String));
+    for (const other of [{ meter_id: watch }, { period: 'previous' }, { sort: 'overage' }]) {
+      const refused = await top({ sort: 'usage', limit: 1, cursor, ...other });
+      expect(refused.status, JSON.stringify(other)).toBe(422);
+      expect(refused.error.data.problem.errors, JSON.stringify(other)).toEqual([expect.objectContaining({ field: 'cursor' })]);
+    }
+    expect((await top({ sort: 'usage', limit: 1, cursor })).status).toBe(200);
+  });
+
   it('searches user id, email and name by case-insensitive prefix; wildcards are literal', async () => {
     expect(ids((await top({ search: 'ALI' })).data)).toEqual(['alice']);
     expect(ids((await top({ search: 'robert@' })).data)).toEqual(['bob']);

@@ -67,8 +67,9 @@ const limitOf = (row: { planName: string | null; limitValue: string | null; over
  */
 export async function listTopCustomersOf(rt: Runtime, creatorId: string, input: TopInput): Promise<TTopCustomers> {
   const now = rt.now();
-  const after = input.cursor ? decodeCursor(input.cursor, 3) : null;
-  if (after && after[0] !== input.sort) throw badCursor();
+  // A cursor carries the list it pages (sort, meter, period): reused on another, it would page the wrong order.
+  const after = input.cursor ? decodeCursor(input.cursor, 5) : null;
+  if (after && (after[0] !== input.sort || after[3] !== input.meter_id || after[4] !== input.period)) throw badCursor();
   // As written by this server: Postgres's numeric text (no exponent: 1e999999 overflowed into a 500), a user id Postgres text can hold.
   if (after && input.sort !== 'user_id' && !/^-?\d{1,1000}(\.\d{1,1000})?$/.test(after[1]!)) throw badCursor();
   if (after && !ZUserId.safeParse(after[2]).success) throw badCursor();
@@ -95,7 +96,7 @@ export async function listTopCustomersOf(rt: Runtime, creatorId: string, input: 
       period: input.period,
       sort: input.sort,
       total,
-      next_cursor: rows.length > input.limit && last ? encodeCursor([input.sort, last.sortKey, last.userId]) : null,
+      next_cursor: rows.length > input.limit && last ? encodeCursor([input.sort, last.sortKey, last.userId, input.meter_id, input.period]) : null,
       customers: page.map((row) => {
         const limit = limitOf(row);
         const base = new D(row.value);
