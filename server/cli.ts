@@ -1,12 +1,15 @@
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { runMigrations } from '../db/migrate.js';
+import { UnsafeAppRoleError } from '../db/client.js';
+import { MissingCredentialsError } from '../db/embedded.js';
+import { DatabaseUnreachableError, runMigrations } from '../db/migrate.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
 import { boot, orderlyStop, resolveDatabase, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { AppError } from './errors.js';
 import { createLogger } from './logger.js';
+import { ZCreateApiKeyInput } from './schemas/api-keys.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { ZInstantInput } from './schemas/common.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
@@ -20,7 +23,8 @@ import { SEED_LIMITS, seedDemo, type SeedPhase } from './services/seed.js';
  * server is running, started and stopped again if not). Results are JSON on stdout;
  * logs go to stderr.
  */
-const log = () => createLogger(process.env.LOG_LEVEL ?? 'warn').child({ component: 'cli' });
+// `||`: a blank LOG_LEVEL means unset, as the environment check reads it (pino refuses '').
+const log = () => createLogger(process.env.LOG_LEVEL || 'warn').child({ component: 'cli' });
 
 function parseWith<T>(schema: z.ZodType<T>, label: string) {
   return (value: string): T => {
@@ -103,7 +107,7 @@ key
   .description('create an API key for a creator; prints {"apiKey","prefix","scopes"}')
   .requiredOption('--creator <email>', 'the creator’s email', parseWith(ZEmail, 'creator'))
   .option('--scopes <scopes>', `comma-separated: ${API_KEY_SCOPES.join(',')}`, parseScopes, ['track'] as ApiKeyScope[])
-  .option('--name <name>', 'a name to recognise the key by', 'cli')
+  .option('--name <name>', 'a name to recognise the key by (1–100 characters, as in the dashboard)', parseWith(ZCreateApiKeyInput.shape.name, 'name'), 'cli')
   .action(async (options: { creator: string; scopes: ApiKeyScope[]; name: string }) => {
     await withApp(async ({ rt }) => {
       const owner = await getCreatorByEmailAsOwner(rt, options.creator);
@@ -236,6 +240,15 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof AppError) {
     process.stderr.write(`error: ${error.detail}\n`);
     process.exit(error.category === 'not_found' ? 3 : error.category === 'conflict' ? 4 : 2);
+  }
+  // As the server answers them (server/main.ts): a configuration error (78), the database unreachable (1); the message, no stack.
+  if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    process.exit(78);
+  }
+  if (error instanceof DatabaseUnreachableError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);

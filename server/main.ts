@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
+import { MissingCredentialsError } from '../db/embedded.js';
 import { DatabaseUnreachableError } from '../db/migrate.js';
 import { boot, orderlyStop, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
@@ -49,7 +50,7 @@ async function main() {
   try {
     booted = await boot({ env, workers: env.RUN_WORKERS, log });
   } catch (error) {
-    if (error instanceof UnsafeAppRoleError) {
+    if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError) {
       console.error(error.message);
       process.exit(78);
     }

