@@ -273,6 +273,9 @@ async function readCredentials(dataDir: string): Promise<Credentials> {
   return JSON.parse(raw) as Credentials;
 }
 
+/** The embedded Postgres did not start: the message says why (and where its log is), a stack would not. */
+export class EmbeddedStartError extends Error {}
+
 /** DATA_DIR/pg holds a cluster but its credentials are gone: never initialised over (the data would go). */
 export class MissingCredentialsError extends Error {}
 
@@ -409,13 +412,16 @@ async function spawnPostmaster(dataDir: string, pgData: string, port: number, se
   for (let i = 0; i < 600; i++) {
     if (exited !== null) {
       const tail = await fs.readFile(path.join(dataDir, 'postgres.log'), 'utf8').catch(() => '');
-      throw new Error(`The embedded Postgres exited with code ${exited} while starting:\n${tail.slice(-2000)}`);
+      if (/Address already in use/i.test(tail.slice(-4000))) {
+        throw new EmbeddedStartError(`The embedded Postgres could not listen on port ${port}: another program uses it. Set EMBEDDED_PG_PORT to a free port, or leave it unset to pick one.`);
+      }
+      throw new EmbeddedStartError(`The embedded Postgres exited with code ${exited} while starting (its log, ${path.join(dataDir, 'postgres.log')}, ends):\n${tail.slice(-2000)}`);
     }
     const running = await readRunningPostmaster(pgData);
     if (running && running.pid === child.pid && running.status === 'ready') return { pid: child.pid, exited: exit };
     await sleep(20);
   }
-  throw new Error('The embedded Postgres did not become ready within 12 s');
+  throw new EmbeddedStartError(`The embedded Postgres did not become ready within 12 s (its log: ${path.join(dataDir, 'postgres.log')})`);
 }
 
 type Postmaster = { pid: number; exited: Promise<number> };

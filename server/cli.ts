@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { UnsafeAppRoleError } from '../db/client.js';
-import { MissingCredentialsError } from '../db/embedded.js';
+import { EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
 import { DatabaseUnreachableError, runMigrations } from '../db/migrate.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
 import { boot, orderlyStop, resolveDatabase, type Booted } from './boot.js';
@@ -246,7 +246,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.stderr.write(`error: ${error.message}\n`);
     process.exit(78);
   }
-  if (error instanceof DatabaseUnreachableError) {
+  if (error instanceof DatabaseUnreachableError || error instanceof EmbeddedStartError) {
     process.stderr.write(`error: ${error.message}\n`);
     process.exit(1);
   }

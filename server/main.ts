@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
-import { MissingCredentialsError } from '../db/embedded.js';
+import { EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
 import { DatabaseUnreachableError } from '../db/migrate.js';
 import { boot, orderlyStop, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
@@ -54,7 +54,7 @@ async function main() {
       console.error(error.message);
       process.exit(78);
     }
-    if (error instanceof DatabaseUnreachableError) {
+    if (error instanceof DatabaseUnreachableError || error instanceof EmbeddedStartError) {
       console.error(error.message);
       process.exit(1);
     }

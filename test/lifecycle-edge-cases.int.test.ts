@@ -237,3 +237,22 @@ describe('the start lock', () => {
     expect(existsSync(path.join(dir, 'pg.lock'))).toBe(false);
   }, 60_000);
 });
+
+describe('a start that cannot listen', () => {
+  it('an embedded Postgres port another program uses is said in a sentence naming EMBEDDED_PG_PORT, not a stack', async () => {
+    const dir = await dataDir();
+    const net = await import('node:net');
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const failed = await startEmbeddedPostgres({ dataDir: dir, port }).then(
+        () => null,
+        (error: Error) => error,
+      );
+      expect(failed?.message).toBe(`The embedded Postgres could not listen on port ${port}: another program uses it. Set EMBEDDED_PG_PORT to a free port, or leave it unset to pick one.`);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  }, 60_000);
+});
