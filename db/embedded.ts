@@ -125,6 +125,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
           await own({ pid: again.pid, exited: untilDead(again.pid) }, again.port);
           return { port: again.port, credentials: await readCredentials(dataDir) };
         }
+        // One still starting or stopping (a restart right after a stop that gave up waiting for
+        // it): a second postmaster would be refused on its lock file; wait for it instead.
+        if (await postmasterInTransition(pgData)) {
+          await sleep(100);
+          continue;
+        }
         await assertReachableByPostgresUser(dataDir);
         const credentials = await initialiseIfNeeded(dataDir, pgData, log);
         await removeStaleLockFile(pgData, log);
@@ -436,6 +442,17 @@ async function stopPostmaster(pid: number) {
 }
 
 type Running = { pid: number; port: number; status: string };
+
+/** Whether a postmaster of this directory is alive but not ready (starting, or stopping). */
+async function postmasterInTransition(pgData: string): Promise<boolean> {
+  const raw = await fs.readFile(path.join(pgData, 'postmaster.pid'), 'utf8').catch(() => null);
+  if (!raw) return false;
+  const lines = raw.split('\n');
+  const pid = Number(lines[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+  if ((await servesDirectory(pid, pgData)) === false) return false;
+  return (lines[7] ?? '').trim() !== 'ready';
+}
 
 async function readRunningPostmaster(pgData: string): Promise<Running | null> {
   const raw = await fs.readFile(path.join(pgData, 'postmaster.pid'), 'utf8').catch(() => null);

@@ -256,3 +256,28 @@ describe('a start that cannot listen', () => {
     }
   }, 60_000);
 });
+
+describe('a restart while the last Postgres is still stopping', () => {
+  it('waits for it to be gone instead of starting a second one that its lock file refuses', async () => {
+    const dir = await dataDir();
+    const first = await startEmbeddedPostgres({ dataDir: dir });
+    await first.stop();
+    // A postmaster of this directory still stopping (a stop that gave up waiting for its checkpoint):
+    // a live process serving the directory, its postmaster.pid saying "stopping".
+    const pgData = path.join(dir, 'pg');
+    const stopping = spawn('sleep', ['60'], { cwd: pgData, stdio: 'ignore' });
+    children.push(stopping);
+    await fs.writeFile(path.join(pgData, 'postmaster.pid'), `${stopping.pid}\n${pgData}\n0\n5432\n\n127.0.0.1\n0 0\nstopping\n`);
+    let settled = false;
+    const again = startEmbeddedPostgres({ dataDir: dir }).finally(() => (settled = true));
+    again.catch(() => undefined);
+    await sleep(1_500);
+    expect(settled, 'started (or failed) while the old postmaster was still stopping').toBe(false);
+    stopping.kill();
+    const pg = await again;
+    const sql = postgres(pg.url, { max: 1, onnotice: () => undefined });
+    expect((await sql`select 1 as one`)[0]).toEqual({ one: 1 });
+    await sql.end();
+    await pg.stop();
+  }, 60_000);
+});
