@@ -60,11 +60,17 @@ describe('embedded Postgres lifecycle', () => {
     const dir = await dataDir();
     const before = new Set((await fs.readdir(os.tmpdir())).filter((f) => f.startsWith('pg-password-')));
     const server = startServer({ DATA_DIR: path.join(dir, 'data') });
-    // initdb has begun writing the cluster.
-    expect(await until(() => existsSync(path.join(dir, 'data', 'pg', 'PG_VERSION')), 60_000, 5), server.output()).toBe(true);
+    // initdb has begun writing the cluster (in pg.init; renamed to pg once complete).
+    expect(await until(() => existsSync(path.join(dir, 'data', 'pg.init', 'PG_VERSION')), 60_000, 5), server.output()).toBe(true);
     server.child.kill('SIGTERM');
     const code = await server.exited;
-    const leftPasswordFiles = (await fs.readdir(os.tmpdir())).filter((f) => f.startsWith('pg-password-') && !before.has(f));
+    // Ours only: other test files run initdb alongside (their password files come and go).
+    const credentials = await fs.readFile(path.join(dir, 'data', 'pg-credentials.json'), 'utf8').then((t) => (JSON.parse(t) as { password: string }).password).catch(() => null);
+    const leftPasswordFiles: string[] = [];
+    for (const f of (await fs.readdir(os.tmpdir())).filter((name) => name.startsWith('pg-password-') && !before.has(name))) {
+      const content = await fs.readFile(path.join(os.tmpdir(), f), 'utf8').catch(() => null);
+      if (content !== null && (credentials === null || content.trim() === credentials)) leftPasswordFiles.push(f);
+    }
     // Let the orphaned initdb (if any) finish before the directory is removed.
     await sleep(3_000);
     for (const file of leftPasswordFiles) await fs.rm(path.join(os.tmpdir(), file), { force: true });
