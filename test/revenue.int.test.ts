@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentOverageQuery } from '../db/queries/revenue.js';
 import { listMeters } from '../db/queries/meters.js';
 import { withCreator } from '../db/tenant.js';
-import { getRevenueOverview, PROJECTION, simulateWhatIf, sumRevenueOverview } from '../server/services/revenue.js';
-import { D, toWire } from '../server/services/decimal.js';
-import { limitInBase, overageTerms } from '../server/services/usage-snapshot.js';
+import { getRevenueOverview, overageGroups, simulateWhatIf, sumRevenueOverview } from '../server/services/revenue.js';
+import { D } from '../server/services/decimal.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
@@ -431,12 +430,7 @@ describe.runIf(process.env.REVENUE_BENCH === '1')('benchmark', () => {
 
     const plan = await withCreator(server.rt.db, owner.id, async (tx) => {
       const meters = await listMeters(tx, { includeArchived: true });
-      const groups = meters.flatMap((m) =>
-        m.planLimits.flatMap((l) => {
-          const terms = overageTerms(l);
-          return terms ? [{ meterId: m.id, planName: l.planName, limitBase: toWire(limitInBase(m, terms.limitValue)), runRate: PROJECTION[m.aggregationType] === 'run_rate' }] : [];
-        }),
-      );
+      const groups = overageGroups(meters);
       await tx.execute(sql`set local work_mem = '32MB'`);
       return tx.execute<{ 'QUERY PLAN': string }>(sql`explain (analyze, buffers) ${currentOverageQuery(owner.id, HALF_JUNE, groups)}`);
     });

@@ -19,10 +19,10 @@ export function RevenueSummary({ overview }: { overview: TRevenueOverview }) {
         value={<MoneyAtAGlance amount={totals.amount_so_far} />}
         testId="revenue-so-far"
       >
-        {plural(totals.customers_in_overage, 'customer × meter', 'customer × meter pairs')} over the limit
+        {plural(totals.customers_in_overage, 'customer')} over a limit
       </RevenueStat>
       <RevenueStat label="Projected to period end" value={formatEstimate(totals.amount_projected)} testId="revenue-projected">
-        {plural(totals.customers_projected, 'customer × meter', 'customer × meter pairs')} on course to pass the limit
+        {plural(totals.customers_projected, 'customer')} on course to pass a limit
       </RevenueStat>
       <RevenueStat label="Customers" value={new Intl.NumberFormat('en-US').format(overview.customers_count)}>
         on {plural(overview.meters_count, 'live meter')}
@@ -134,7 +134,7 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
             <TableRow>
               <TableFooterCell className="pl-6">Total</TableFooterCell>
               <TableFooterCell className="hidden text-right tabular-nums sm:table-cell">
-                {overview.totals.customers_in_overage}
+                <span title="Customers over any meter's limit, each counted once">{overview.totals.customers_in_overage} distinct</span>
                 <span className="block text-tremor-label font-normal">{overview.totals.customers_projected} by period end</span>
               </TableFooterCell>
               <TableFooterCell className="text-right tabular-nums" data-testid="revenue-total-so-far">

@@ -6,7 +6,16 @@ import type { Queryable } from '../client.js';
  * in the meter's base quantity (what period counters hold) and whether usage projects
  * linearly to the period's end (count, sum, duration) or stays where it is (max, unique).
  */
-export type OverageGroup = { meterId: string; planName: string; limitBase: string; runRate: boolean };
+export type OverageGroup = {
+  meterId: string;
+  planName: string;
+  limitBase: string;
+  runRate: boolean;
+  /** The limit in the meter's unit, base quantity per unit, and the overage price (0 when none): to price each counter. */
+  limitUnit: string;
+  unitFactor: string;
+  price: string;
+};
 
 /** Counters beyond the limit in a group: how many, and the sum of their values (base quantity). */
 export type OverageSums = {
@@ -14,6 +23,8 @@ export type OverageSums = {
   planName: string;
   overCount: number;
   overSum: string;
+  /** Σ over the counters beyond the limit of (used − limit) × price, each rounded to 9 decimals as its customer's usage answer is. */
+  overAmount: string;
   projectedCount: number;
   projectedSum: string;
 };
@@ -31,6 +42,7 @@ type SumsRow = {
   level: number;
   over_count: string | number;
   over_sum: string;
+  over_amount: string;
   projected_count: string | number;
   projected_sum: string;
 };
@@ -57,7 +69,7 @@ export async function sumCurrentOverage(
   for (const r of rows) {
     const counts = { over: Number(r.over_count), projected: Number(r.projected_count) };
     if (Number(r.level) === 0) {
-      sums.push({ meterId: r.meter_id!, planName: r.plan_name!, overCount: counts.over, overSum: r.over_sum, projectedCount: counts.projected, projectedSum: r.projected_sum });
+      sums.push({ meterId: r.meter_id!, planName: r.plan_name!, overCount: counts.over, overSum: r.over_sum, overAmount: r.over_amount, projectedCount: counts.projected, projectedSum: r.projected_sum });
     } else if (Number(r.level) === 2) customers.byPlan.set(r.plan_name!, counts);
     else customers.total = counts;
   }
@@ -76,8 +88,8 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
   return sql`
     with g as (
       select * from json_to_recordset(${JSON.stringify(
-        groups.map((g) => ({ meter_id: g.meterId, plan_name: g.planName, limit_base: g.limitBase, run_rate: g.runRate })),
-      )}::json) as g(meter_id uuid, plan_name text, limit_base numeric, run_rate boolean)
+        groups.map((g) => ({ meter_id: g.meterId, plan_name: g.planName, limit_base: g.limitBase, run_rate: g.runRate, limit_unit: g.limitUnit, unit_factor: g.unitFactor, price: g.price })),
+      )}::json) as g(meter_id uuid, plan_name text, limit_base numeric, run_rate boolean, limit_unit numeric, unit_factor numeric, price numeric)
     ),
     m as (
       select meter_id, min(limit_base) as min_limit, min(limit_base)::float8 as min_limit_f, bool_and(run_rate) as run_rate from g group by meter_id
@@ -105,6 +117,7 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
       count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
       coalesce(sum(k.value) filter (where k.value > g.limit_base), 0)::text as over_sum,
+      trim_scale(coalesce(sum(round((k.value / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
       count(distinct k.customer_id) filter (where k.projected > g.limit_base::float8) as projected_count,
       coalesce(sum(k.projected) filter (where k.projected > g.limit_base::float8), 0)::numeric::text as projected_sum
     from candidates k

@@ -106,25 +106,34 @@ async function computeRevenueOverview(rt: Runtime, creatorId: string, byCreator:
   return overview;
 }
 
-/** The overview computed now, without the snapshot (the benchmark measures it). */
-export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Date): Promise<TRevenueOverview> {
-  return withCreator(rt.db, creatorId, async (tx) => {
-    const [meters, customersCount] = await Promise.all([listMeters(tx, { includeArchived: true }), countCustomers(tx)]);
-    const groups: Array<OverageGroup & { meter: Meter; limit: PlanLimit }> = [];
-    for (const meter of meters) {
-      for (const limit of meter.planLimits) {
-        const terms = overageTerms(limit);
-        if (!terms) continue;
-        groups.push({
+/** Every meter × plan that bills overage, with what the overage query needs to judge and price its counters. */
+export function overageGroups(meters: Meter[]): Array<OverageGroup & { meter: Meter; limit: PlanLimit }> {
+  return meters.flatMap((meter) =>
+    meter.planLimits.flatMap((limit) => {
+      const terms = overageTerms(limit);
+      if (!terms) return [];
+      return [
+        {
           meter,
           limit,
           meterId: meter.id,
           planName: limit.planName,
           limitBase: toWire(limitInBase(meter, terms.limitValue)),
           runRate: PROJECTION[meter.aggregationType] === 'run_rate',
-        });
-      }
-    }
+          limitUnit: toWire(terms.limitValue),
+          unitFactor: toWire(limitInBase(meter, new D(1))),
+          price: toWire(terms.overagePrice),
+        },
+      ];
+    }),
+  );
+}
+
+/** The overview computed now, without the snapshot (the benchmark measures it). */
+export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Date): Promise<TRevenueOverview> {
+  return withCreator(rt.db, creatorId, async (tx) => {
+    const [meters, customersCount] = await Promise.all([listMeters(tx, { includeArchived: true }), countCustomers(tx)]);
+    const groups = overageGroups(meters);
     const current = await sumCurrentOverage(tx, creatorId, now, groups);
     const sums = new Map(current.sums.map((s) => [`${s.meterId}|${s.planName}`, s]));
 
@@ -139,7 +148,8 @@ export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Da
       const figures: Figures = {
         customersInOverage: s?.overCount ?? 0,
         quantitySoFar: soFar.quantity,
-        amountSoFar: soFar.amount,
+        // Each customer's amount rounded as their usage answer and the overview round it, then added.
+        amountSoFar: new D(s?.overAmount ?? 0),
         customersProjected: s?.projectedCount ?? 0,
         quantityProjected: projected.quantity,
         amountProjected: projected.amount,
