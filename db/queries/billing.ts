@@ -331,15 +331,22 @@ export async function setStripeWebhookOutcome(tx: Queryable, eventId: string, ou
   await tx.update(stripeWebhookEvents).set({ outcome }).where(eq(stripeWebhookEvents.eventId, eventId));
 }
 
-/** The customer linked to a Stripe customer id, locked for the subscription update. */
-export async function findCustomerByStripeId(tx: Queryable, stripeCustomerId: string) {
-  const [row] = await tx
-    .select({ id: customers.customerId, eventAt: customers.stripeSubscriptionEventAt, billingAnchor: customers.billingAnchor })
+/**
+ * Every customer linked to a Stripe customer id (several may share one: members of one
+ * organisation billed together), locked in id order for the subscription update.
+ */
+export async function findCustomersByStripeId(tx: Queryable, stripeCustomerId: string) {
+  return tx
+    .select({
+      id: customers.customerId,
+      eventAt: customers.stripeSubscriptionEventAt,
+      billingAnchor: customers.billingAnchor,
+      subscriptionItems: customers.stripeSubscriptionItems,
+    })
     .from(customers)
     .where(eq(customers.stripeCustomerId, stripeCustomerId))
-    .limit(1)
+    .orderBy(asc(customers.customerId))
     .for('update');
-  return row ?? null;
 }
 
 export async function updateCustomerSubscription(

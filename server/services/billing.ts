@@ -3,7 +3,7 @@ import {
   findCreatorsDueForReport,
   claimStripeWebhookEvent,
   findCreatorsWithStripe,
-  findCustomerByStripeId,
+  findCustomersByStripeId,
   findOpenSync,
   findStripeWebhookSecret,
   setStripeWebhookOutcome,
@@ -994,9 +994,21 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
     if (sub && SUBSCRIPTION_EVENTS.has(event.type)) {
       // It may move a billing anchor: not while a group judges events by it (db/tenant.ts).
       await lockCreatorConfig(tx, creatorId, 'exclusive');
-      const customer = await findCustomerByStripeId(tx, sub.customer);
-      if (customer && customer.eventAt && event.created < customer.eventAt) outcome = 'stale';
-      else if (customer) {
+      const linked = await findCustomersByStripeId(tx, sub.customer);
+      const outcomes: string[] = [];
+      for (const customer of linked) {
+        // A customer whose meters are linked to subscription items follows the subscription
+        // that carries them: another subscription of the same Stripe customer (an add-on on
+        // another cycle) would move its periods away from the invoice that bills its usage.
+        const items = Object.values(customer.subscriptionItems ?? {});
+        if (items.length > 0 && !sub.itemIds.some((id) => items.includes(id))) {
+          outcomes.push('other_subscription');
+          continue;
+        }
+        if (customer.eventAt && event.created < customer.eventAt) {
+          outcomes.push('stale');
+          continue;
+        }
         const anchor = event.type === 'customer.subscription.deleted' ? null : (sub.billingCycleAnchor ?? sub.periodStart);
         if (anchor && anchor.getTime() !== customer.billingAnchor?.getTime()) {
           // Stripe is the authority on its periods, so the anchor moves even when that moves
@@ -1015,8 +1027,11 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
           },
           now,
         );
-        outcome = 'applied';
+        outcomes.push('applied');
       }
+      // Applied to any customer: applied; else what kept it from all of them.
+      if (outcomes.includes('applied')) outcome = 'applied';
+      else if (outcomes.length > 0) outcome = outcomes.includes('stale') ? 'stale' : 'other_subscription';
     }
     await setStripeWebhookOutcome(tx, event.id, outcome);
     return { received: true as const, outcome };

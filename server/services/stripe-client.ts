@@ -220,7 +220,7 @@ export type SubscriptionEvent = {
   id: string;
   type: string;
   created: Date;
-  subscription: { id: string; customer: string; status: string; billingCycleAnchor: Date | null; periodStart: Date | null; periodEnd: Date | null } | null;
+  subscription: { id: string; customer: string; status: string; billingCycleAnchor: Date | null; periodStart: Date | null; periodEnd: Date | null; itemIds: string[] } | null;
 };
 
 /**
@@ -252,6 +252,7 @@ export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: 
       billingCycleAnchor: sub.billing_cycle_anchor ? new Date(sub.billing_cycle_anchor * 1000) : null,
       periodStart: start ? new Date(start * 1000) : null,
       periodEnd: end ? new Date(end * 1000) : null,
+      itemIds: (sub.items?.data ?? []).map((i) => i.id).filter((id): id is string => typeof id === 'string'),
     },
   };
 }
