@@ -179,8 +179,14 @@ export async function boot(options: BootOptions): Promise<Booted> {
     metrics.dbPoolMax.set(poolMax);
     const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, now, log, metrics: metrics.ingest });
     closers.push(() => ingest.close());
-    // Services enqueue jobs inside their own transactions, as the application role.
-    await owner.db.execute(sql.raw(`GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`));
+    // Services enqueue jobs inside their own transactions, as the application role, and read
+    // pending ones (rollups): insert and read, never change a queued job (UPDATE, granted
+    // before 2026-11-27, is taken back: the app role could otherwise rewrite any creator's job).
+    await owner.db.execute(
+      sql.raw(
+        `GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; REVOKE UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} FROM staryer_app; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`,
+      ),
+    );
 
     const rt: Runtime = {
       env,
