@@ -443,18 +443,8 @@ async function stopPostmaster(pid: number) {
 
 type Running = { pid: number; port: number; status: string };
 
-/** Whether a postmaster of this directory is alive but not ready (starting, or stopping). */
-async function postmasterInTransition(pgData: string): Promise<boolean> {
-  const raw = await fs.readFile(path.join(pgData, 'postmaster.pid'), 'utf8').catch(() => null);
-  if (!raw) return false;
-  const lines = raw.split('\n');
-  const pid = Number(lines[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
-  if ((await servesDirectory(pid, pgData)) === false) return false;
-  return (lines[7] ?? '').trim() !== 'ready';
-}
-
-async function readRunningPostmaster(pgData: string): Promise<Running | null> {
+/** The live postmaster of this directory, whatever its status (postmaster.pid), or null. */
+async function readPostmaster(pgData: string): Promise<Running | null> {
   const raw = await fs.readFile(path.join(pgData, 'postmaster.pid'), 'utf8').catch(() => null);
   if (!raw) return null;
   const lines = raw.split('\n');
@@ -463,8 +453,19 @@ async function readRunningPostmaster(pgData: string): Promise<Running | null> {
   const status = (lines[7] ?? '').trim();
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
   if ((await servesDirectory(pid, pgData)) === false) return null; // a stale file (removeStaleLockFile)
-  if (status !== 'ready') return null; // starting or stopping: the caller waits and looks again
   return { pid, port, status };
+}
+
+/** Whether a postmaster of this directory is alive but not ready (starting, or stopping). */
+async function postmasterInTransition(pgData: string): Promise<boolean> {
+  const postmaster = await readPostmaster(pgData);
+  return postmaster !== null && postmaster.status !== 'ready';
+}
+
+/** The postmaster of this directory once ready; null while starting or stopping (the caller waits and looks again) or when none runs. */
+async function readRunningPostmaster(pgData: string): Promise<Running | null> {
+  const postmaster = await readPostmaster(pgData);
+  return postmaster?.status === 'ready' ? postmaster : null;
 }
 
 function isAlive(pid: number): boolean {

@@ -6,7 +6,7 @@ import { withCreator } from '../../db/tenant.js';
 import { notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCustomerDetail, TCustomerEvent, TCustomerEvents, TTopCustomers, ZCustomerEventsInput, ZTopCustomersInput } from '../schemas/customers.js';
-import { ZUserId } from '../schemas/common.js';
+import { ZId, ZUserId } from '../schemas/common.js';
 import { aggregationOf } from './aggregation/index.js';
 import { pgError } from './db-errors.js';
 import type { Customer } from './customers.js';
@@ -232,8 +232,6 @@ async function periodsFirstDay(tx: Tx, q: { creatorId: string; customerId: strin
   return { day, totals };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** An events cursor's instant as this server writes it: microseconds, UTC, years 1970–9999. */
 function isExactInstant(text: string): boolean {
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(text)) return false;
@@ -265,7 +263,7 @@ export async function listEventsOfCustomer(rt: Runtime, creatorId: string, input
   const after = input.cursor ? decodeCursor(input.cursor, 2) : null;
   // As written by this server (microseconds, UTC; a UUID): anything else Date.parse takes ("1",
   // year 275760) or a dash-only "UUID" reached Postgres and failed there with a 500.
-  if (after && (!isExactInstant(after[0]!) || !UUID.test(after[1]!))) throw badCursor();
+  if (after && (!isExactInstant(after[0]!) || !ZId.safeParse(after[1]).success)) throw badCursor();
   return withCreator(rt.db, creatorId, async (tx) => {
     const customer = await findCustomerByUserId(tx, input.user_id);
     if (!customer) throw notFound('Customer');

@@ -8,7 +8,7 @@ import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
-import { periodAt, type Period } from './periods.js';
+import { periodAt, periodConflictsWithAnchor, type Period } from './periods.js';
 
 export type { Customer };
 
@@ -32,15 +32,10 @@ function fieldsOf(input: TUpsertCustomerInput): CustomerFields {
  */
 export async function periodAnchorWouldMove(tx: Tx, creatorId: string, customerId: string, anchor: Date | null, at: Date): Promise<Period | null> {
   const settings = await ensureSettings(tx, creatorId);
-  // Under the new anchor, the earliest period still taking events is the one holding the
-  // late-event grace's start; a recorded period ending after its start would overlap it.
-  const stillOpen = periodAt(new Date(at.getTime() - settings.lateEventGraceHours * 3_600_000), anchor);
-  const open = await listCustomerPeriodsEndingAfter(tx, customerId, stillOpen.start);
-  const moved = open.find((period) => {
-    const under = periodAt(period.start, anchor);
-    return under.start.getTime() !== period.start.getTime() || under.end.getTime() !== period.end.getTime();
-  });
-  return moved ?? null;
+  const openFrom = new Date(at.getTime() - settings.lateEventGraceHours * 3_600_000);
+  // Only periods ending after the earliest one still taking events under `anchor` can conflict.
+  const recorded = await listCustomerPeriodsEndingAfter(tx, customerId, periodAt(openFrom, anchor).start);
+  return recorded.find((period) => periodConflictsWithAnchor(period, anchor, openFrom)) ?? null;
 }
 
 /**

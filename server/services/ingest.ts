@@ -23,7 +23,7 @@ import {
 import { enqueueManyInTx, QUEUES } from '../../jobs/queues.js';
 import { AppError } from '../errors.js';
 import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
-import { aggregationOf, canonicalJson, distinctKeyOf, legacyDistinctKeyOf } from './aggregation/index.js';
+import { aggregationOf, canonicalJson, distinctKeysOf } from './aggregation/index.js';
 import { alertsCrossed } from './alert-crossings.js';
 import { D, toWireRounded } from './decimal.js';
 import { newEventId } from './event-ids.js';
@@ -250,17 +250,18 @@ export async function commitCreatorEvents(
     pending.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
   );
 
-  // Distinct values already seen, per unique counter.
+  // Distinct values already seen, per unique counter; each event's keys worked out once.
   const seen = new Map<string, Set<string>>();
+  const distinctKeys = new Map<Pending, { key: string; legacy: string | null }>();
   const distinctByCounter = new Map<string, { p: Pending; values: string[] }>();
   for (const p of pending) {
     if (!aggregationOf(p.meter.aggregationType).distinct) continue;
-    const key = distinctKeyOf(p.event, p.meter.uniqueProperty);
+    const { key, legacy } = distinctKeysOf(p.event, p.meter.uniqueProperty);
     if (key === null) continue;
+    distinctKeys.set(p, { key, legacy });
     const ck = p.counterKey;
     const entry = distinctByCounter.get(ck) ?? { p, values: [] };
     entry.values.push(key);
-    const legacy = legacyDistinctKeyOf(p.event, p.meter.uniqueProperty);
     if (legacy !== null) entry.values.push(legacy);
     distinctByCounter.set(ck, entry);
   }
@@ -290,9 +291,8 @@ export async function commitCreatorEvents(
     const ck = p.counterKey;
     const counter = counters.get(ck)!;
     const aggregation = aggregationOf(p.meter.aggregationType);
-    const distinctKey = aggregation.distinct ? distinctKeyOf(p.event, p.meter.uniqueProperty) : null;
+    const { key: distinctKey = null, legacy: legacyKey = null } = distinctKeys.get(p) ?? {};
     const seenHere = seen.get(ck);
-    const legacyKey = distinctKey === null ? null : legacyDistinctKeyOf(p.event, p.meter.uniqueProperty);
     const isNewDistinct = distinctKey !== null && !(seenHere?.has(distinctKey) ?? false) && !(legacyKey !== null && (seenHere?.has(legacyKey) ?? false));
     const current = new D(counter.value);
     const next = aggregation.next(current, { value: new D(p.event.value), isNewDistinct });

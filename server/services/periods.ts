@@ -38,3 +38,15 @@ export function previousPeriod(at: Date, anchor: Date | null): Period {
   const current = periodAt(at, anchor);
   return periodAt(new Date(current.start.getTime() - 1), anchor);
 }
+
+/**
+ * Whether a billing period with usage recorded is at odds with `anchor` while events can still
+ * reach it: some period under `anchor` still taking events (the earliest holds `openFrom`, the
+ * late-event grace's start) overlaps it, and it is not itself a period under `anchor` — its
+ * usage would move between periods, or its days be metered again under another period's limit.
+ */
+export function periodConflictsWithAnchor(period: Period, anchor: Date | null, openFrom: Date): boolean {
+  if (period.end.getTime() <= periodAt(openFrom, anchor).start.getTime()) return false;
+  const under = periodAt(period.start, anchor);
+  return under.start.getTime() !== period.start.getTime() || under.end.getTime() !== period.end.getTime();
+}

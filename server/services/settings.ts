@@ -5,7 +5,7 @@ import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpdateSettingsInput } from '../schemas/usage.js';
-import { periodAt } from './periods.js';
+import { periodConflictsWithAnchor } from './periods.js';
 
 const HOUR_MS = 3_600_000;
 /** The longest a billing period lasts (a calendar month), and then some. */
@@ -45,12 +45,9 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
 async function assertGraceReopensNoOverlap(tx: Tx, graceHours: number, now: Date): Promise<void> {
   const graceStart = new Date(now.getTime() - graceHours * HOUR_MS);
   const recorded = await listRecordedPeriodsEndingAfter(tx, new Date(graceStart.getTime() - LONGEST_PERIOD_MS));
-  for (const period of recorded) {
-    // The earliest period that would take events under this grace, by the customer's anchor now.
-    const earliestOpen = periodAt(graceStart, period.anchor);
-    if (period.end.getTime() <= earliestOpen.start.getTime()) continue;
-    const under = periodAt(period.start, period.anchor);
-    if (under.start.getTime() === period.start.getTime() && under.end.getTime() === period.end.getTime()) continue;
+  // The rule an anchor change is held to (customers.ts), with the customer's anchor now and the new grace.
+  const period = recorded.find((p) => periodConflictsWithAnchor(p, p.anchor, graceStart));
+  if (period) {
     throw conflict(
       'late_event_grace_reopens_period',
       `A late-event grace of ${graceHours} h would open billing periods to events again over customer "${period.userId}"'s period ${period.start.toISOString()} – ${period.end.toISOString()}, which has usage recorded and other bounds under the customer's billing anchor now: the same days would be metered twice. Keep the grace shorter, or raise it once that period lies further back than the grace.`,

@@ -7,7 +7,7 @@ import { unique } from './unique.js';
 import { sum } from './sum.js';
 
 export type { Aggregation };
-export { canonicalJson, distinctKeyOf, legacyDistinctKeyOf } from './unique.js';
+export { canonicalJson, distinctKeyOf, distinctKeysOf } from './unique.js';
 
 export const AGGREGATIONS = { count, sum, max, unique, duration } as const satisfies Record<AggregationType, Aggregation>;
 

@@ -48,14 +48,15 @@ export function distinctKeyOf(event: { value: string; properties: Record<string,
 }
 
 /**
- * The key the same value was stored under before object keys were sorted (2026-11-27: the
- * JSON as sent), when it differs from distinctKeyOf's; null otherwise. Looked up alongside,
- * so that a value seen before that change is not counted again in its period.
+ * An event's distinct key (distinctKeyOf) and, when it differs, the key the same value was
+ * stored under before object keys were sorted (2026-11-27: the JSON as sent; null otherwise).
+ * Both are looked up, so that a value seen before that change is not counted again in its period.
  */
-export function legacyDistinctKeyOf(event: { value: string; properties: Record<string, unknown> }, uniqueProperty: string | null): string | null {
-  if (!uniqueProperty) return null;
+export function distinctKeysOf(event: { value: string; properties: Record<string, unknown> }, uniqueProperty: string | null): { key: string | null; legacy: string | null } {
+  const key = distinctKeyOf(event, uniqueProperty);
+  if (key === null || !uniqueProperty) return { key, legacy: null };
   const raw = propertyOf(event, uniqueProperty);
-  if (raw === null || raw === undefined || typeof raw !== 'object') return null;
+  if (typeof raw !== 'object') return { key, legacy: null };
   const legacy = keyFor(JSON.stringify(raw));
-  return legacy === keyFor(canonicalJson(raw)) ? null : legacy;
+  return { key, legacy: legacy === key ? null : legacy };
 }
