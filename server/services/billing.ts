@@ -384,8 +384,9 @@ export type ReportSummary = { pairs: number; reported: number; up_to_date: numbe
 
 /**
  * Reports every Stripe-linked customer × meter of a creator, archived meters included:
- * the current period's total, and the previous period's while it is within the late-event
- * grace (its final total at period end). The job `billing.report` and `POST /api/usage/billing/sync` both call it.
+ * the current period's total, the previous period's while it is within the late-event
+ * grace (its final total at period end), and any older period Stripe still takes (35 days)
+ * whose total the ledger has not reported yet. The job `billing.report` and `POST /api/usage/billing/sync` both call it.
  */
 export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promise<ReportSummary> {
   const now = rt.now();
@@ -404,13 +405,22 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
       // minutes are owed too, and the next scheduled report may be a whole interval away.
       const finalReportBy = previous.end.getTime() + settings.lateEventGraceHours * 3600_000 + (stripe?.reportIntervalMinutes ?? 5) * 60_000 + 3600_000;
       if (now.getTime() < finalReportBy) periods.push(previous);
-      const keys = periods.flatMap((p) => meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: p.start })));
+      // Older periods Stripe still takes (35 days) are reported where the ledger is short of
+      // the counter: their window passed with usage unreported (workers down, reports
+      // refused until the creator fixed a key or a customer). Read, not sent, when up to date.
+      const owedIfShort: Period[] = [];
+      for (let p = periods.includes(previous) ? previousPeriod(previous.start, customer.billingAnchor) : previous; now.getTime() - p.end.getTime() < MAX_EVENT_AGE_MS; ) {
+        owedIfShort.push(p);
+        p = previousPeriod(p.start, customer.billingAnchor);
+      }
+      const keys = [...periods, ...owedIfShort].flatMap((p) => meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: p.start })));
       const counters = await readCounters(tx, keys);
-      for (const period of periods) {
+      for (const period of [...periods, ...owedIfShort]) {
         for (const meter of meters) {
           const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
           if (!counter) continue;
           const quantity = billedQuantity(meter, counter.value);
+          if (owedIfShort.includes(period) && quantity.lessThanOrEqualTo((await findPeriodPosition(tx, meter.id, customer.id, period.start)).cumulative)) continue;
           work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null });
         }
       }

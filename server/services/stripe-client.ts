@@ -126,7 +126,14 @@ function translate(error: unknown): StripeCallError {
 /** A Stripe client acting for one creator, with the platform key for Connect accounts. */
 export function createStripeBilling(env: TEnv, credentials: StripeCredentials): StripeBilling {
   const key = credentials.kind === 'secret_key' ? credentials.secretKey : env.STRIPE_SECRET_KEY;
-  if (!key) throw new StripeCallError('rejected', 'A Connect account id needs the platform key STRIPE_SECRET_KEY, which is not set.', null);
+  // The operator's setting, not Stripe's answer nor the caller's input: a conflict to say (409), never a 500.
+  if (!key) {
+    throw new AppError('conflict', {
+      code: 'stripe_platform_key_missing',
+      title: 'Stripe platform key missing',
+      detail: 'This creator reports through a Stripe Connect account, which needs the server’s platform key (STRIPE_SECRET_KEY); the operator has not set it.',
+    });
+  }
   const stripe = new Stripe(key, clientConfig(env));
   const options: Stripe.RequestOptions = credentials.kind === 'connect' ? { stripeAccount: credentials.accountId } : {};
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {

@@ -1,0 +1,78 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import { useTestDatabase } from './harness/db.js';
+import { startTestServer, type TestServer } from './harness/server.js';
+import { createLinkedMeter } from './harness/stripe-linked.js';
+
+/** Stripe reporting (ADR 0013): usage owed for a period whose report window passed, and a Connect creator on a server without its platform key. */
+const { url } = await useTestDatabase();
+let fake: FakeStripe;
+let server: TestServer;
+let clock = new Date('2026-11-30T22:00:00Z');
+
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  fake.setNow(() => clock);
+  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '0' }, now: () => clock });
+});
+afterAll(async () => {
+  await server?.close();
+  await fake?.close();
+});
+
+const NOVEMBER = { start: new Date('2026-11-01T00:00:00Z'), end: new Date('2026-12-01T00:00:00Z') };
+
+describe('Stripe reporting: owed periods and a missing platform key', () => {
+  it('usage of a closed period not yet reported when the final-report window passed is still reported by POST /billing/sync (Stripe takes it for 35 days)', async () => {
+    clock = new Date('2026-11-30T22:00:00Z');
+    const c = await createLinkedMeter(server, fake, {
+      event_name: 'calls',
+      display_name: 'Calls',
+      aggregation_type: 'sum',
+      unit_name: 'calls',
+      plan_limits: [{ plan_name: 'ov', limit_value: 1000, overage_price: 0.01 }],
+    });
+    // Given: 5 calls reported on Nov 30, 3 more in the period's last hour
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's1', value: 5 })).status).toBe(201);
+    expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ reported: 1, failed: 0 });
+    clock = new Date('2026-11-30T23:30:00Z');
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's1', value: 3 })).status).toBe(201);
+
+    // When: no report runs for 26 h (workers down, or every report refused — a revoked key, a
+    // Stripe customer deleted by mistake — until the creator fixes it), then the creator syncs
+    clock = new Date('2026-12-02T02:00:00Z');
+    const synced = await c.call('POST', '/api/usage/billing/sync');
+    expect(synced.status, synced.text).toBe(200);
+
+    // Then: November's invoice usage in Stripe is what the customer used in November
+    const previous = await c.call('GET', '/api/usage/customers/s1/usage?period=previous');
+    expect(previous.json.meters[0].used).toBe('8');
+    const eventName = fake.events.find((e) => e.account === c.account)!.eventName;
+    const stripeCustomer = fake.events.find((e) => e.account === c.account)!.customer;
+    expect(fake.total({ account: c.account, eventName, customer: stripeCustomer, start: NOVEMBER.start, end: NOVEMBER.end })).toBe('8');
+  });
+
+  it('a Connect creator on a server whose platform key is not set gets problem JSON from sync and stripe-meter, not a 500', async () => {
+    clock = new Date();
+    const { apiKey, creator } = await createCreatorWithKey(server.rt);
+    const call = api(server.url, apiKey);
+    // Given: a creator connected to a Stripe account (as Connect OAuth leaves it), a linked meter and customer, usage
+    expect((await call('GET', '/api/usage/settings/stripe')).status).toBe(200);
+    await server.rt.ownerDb.execute(sql`update creator_settings set stripe_connect_account_id = 'acct_1NoPlatformKey' where creator_id = ${creator.id}`);
+    const meter = await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'sum' });
+    expect(meter.status, meter.text).toBe(201);
+    expect((await call('PATCH', `/api/usage/meters/${meter.json.id}`, { stripe_meter_event_name: 'calls_np' })).status).toBe(200);
+    expect((await call('PUT', '/api/usage/customers/u1', { stripe_customer_id: 'cus_NoPlatformKey' })).status).toBe(201);
+    expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', value: 2 })).status).toBe(201);
+    // (this server has no STRIPE_SECRET_KEY: the operator has not set it, or removed it)
+    const synced = await call('POST', '/api/usage/billing/sync');
+    const linked = await call('POST', `/api/usage/meters/${meter.json.id}/stripe-meter`);
+    const reconciled = await call('POST', '/api/usage/billing/reconcile');
+    // Then: problem JSON saying what is missing, as reconciliation records it — never a 500
+    expect({ sync: synced.status, link: linked.status }).toEqual({ sync: expect.toBeOneOf([409, 503]), link: expect.toBeOneOf([409, 503]) });
+    for (const response of [synced, linked]) expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(reconciled.status, reconciled.text).toBe(200);
+  });
+});
