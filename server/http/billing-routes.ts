@@ -73,7 +73,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     summary: 'Report all unreported usage to Stripe now; answers when done',
     tag: 'Billing',
     scope: 'admin',
-    responses: { 200: { description: 'Customer × meter × period pairs by outcome', schema: ZBillingSyncResult }, 409: { description: 'Stripe is not configured' } },
+    responses: { 200: { description: 'Customer × meter × period pairs by outcome', schema: ZBillingSyncResult }, 409: { description: 'Stripe is not configured (stripe-not-configured), or a Connect account without the server’s platform key (stripe-platform-key-missing)' } },
     handle: async ({ caller }) => ({ status: 200, body: await caller.billing.sync() }),
   },
   {
@@ -105,7 +105,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     scope: 'admin',
     responses: {
       200: { description: 'The meter, now linked (stripe_meter_event_name set)', schema: ZMeter },
-      409: { description: 'Stripe is not configured, or the meter is archived' },
+      409: { description: 'Stripe is not configured, a Connect account without the server’s platform key (stripe-platform-key-missing), or the meter is archived' },
       502: { description: 'Stripe refused' },
     },
     handle: async ({ caller, params }) => ({ status: 200, body: await caller.billing.linkMeter(parseInput(ZIdParam, params)) }),
