@@ -301,7 +301,9 @@ describe('insights.overview: the live picture of this period', () => {
     const timing = { ...periodFiguresTiming };
     Object.assign(periodFiguresTiming, { freshMs: 50, staleMs: 100 });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Quiet for well past staleMs and past 5 × the last computation's time (figures that took
+      // long stay fresh longer: 40 ms under a loaded CI box keeps them 200 ms).
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       const next = await query(call, 'insights.overview');
       expect(next.data.meters.map((m: { event_name: string }) => m.event_name).sort()).toEqual(['calls', 'exports', 'peak', 'watch']);
       expect(next.data.meters.find((m: { event_name: string }) => m.event_name === 'exports')).toMatchObject({ used: '1', customers: 1 });

@@ -117,7 +117,7 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
       count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
       coalesce(sum(k.value) filter (where k.value > g.limit_base), 0)::text as over_sum,
-      trim_scale(coalesce(sum(round((k.value / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
+      trim_scale(coalesce(sum(app_round_half_even((k.value / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
       count(distinct k.customer_id) filter (where k.projected > g.limit_base::float8) as projected_count,
       coalesce(sum(k.projected) filter (where k.projected > g.limit_base::float8), 0)::numeric::text as projected_sum
     from candidates k
