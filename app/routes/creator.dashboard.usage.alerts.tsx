@@ -36,16 +36,19 @@ export const action = alertAction;
 
 const PAGE_SIZE = 50;
 
-/** The filters of the URL (?status=&kind=&meter=&user_id=&before=), so a filtered list is a link to share. */
-type Filters = { status: string; kind: string; meter: string; user_id: string; before: string };
+/**
+ * The filters of the URL (?status=&kind=&meter=&user_id=&before=&before_id=), so a filtered
+ * list is a link to share. `before` + `before_id` are the page's cursor: the last alert shown.
+ */
+type Filters = { status: string; kind: string; meter: string; user_id: string; before: string; before_id: string };
 
 function readFilters(params: URLSearchParams): Filters {
   const get = (name: string) => (params.get(name) ?? '').trim();
-  return { status: get('status'), kind: get('kind'), meter: get('meter'), user_id: get('user_id'), before: get('before') };
+  return { status: get('status'), kind: get('kind'), meter: get('meter'), user_id: get('user_id'), before: get('before'), before_id: get('before_id') };
 }
 
 /** Query-string names of the list input's fields, for the server's field errors. */
-const FILTER_FIELDS: Record<string, keyof Filters> = { status: 'status', kind: 'kind', meter_id: 'meter', user_id: 'user_id', before: 'before' };
+const FILTER_FIELDS: Record<string, keyof Filters> = { status: 'status', kind: 'kind', meter_id: 'meter', user_id: 'user_id', before: 'before', before_id: 'before_id' };
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
@@ -60,6 +63,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     ...(filters.meter ? { meter_id: filters.meter } : {}),
     ...(filters.user_id ? { user_id: filters.user_id } : {}),
     ...(filters.before ? { before: filters.before } : {}),
+    ...(filters.before_id ? { before_id: filters.before_id } : {}),
   };
 
   const listAlerts = async (): Promise<TAlert[]> => {
@@ -82,7 +86,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       filterErrors,
       filtered: Object.values(filters).some(Boolean),
       meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, archived: m.status === 'archived' })),
-      olderBefore: alerts.length === PAGE_SIZE && last ? last.created_at : null,
+      // Both halves of the cursor: alerts raised together share a created_at.
+      older: alerts.length === PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
     },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
@@ -307,12 +312,11 @@ function MuteForm({ meters, csrf, result }: { meters: LoaderData['meters']; csrf
 }
 
 export default function AlertsPage() {
-  const { alerts, filters, filterErrors, filtered, meters, olderBefore } = useLoaderData<typeof loader>();
+  const { alerts, filters, filterErrors, filtered, meters, older } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   const meterName = (id: string) => meters.find((m) => m.id === id)?.event_name ?? id;
-  const olderParams = new URLSearchParams(Object.entries(filters).filter(([name, value]) => value && name !== 'before'));
-  if (olderBefore) olderParams.set('before', olderBefore);
+  const olderParams = new URLSearchParams(Object.entries({ ...filters, ...older }).filter(([, value]) => value));
   return (
     <>
       <PageHeader
@@ -347,7 +351,7 @@ export default function AlertsPage() {
             ) : (
               <AlertsTable alerts={alerts} csrf={csrf} />
             )}
-            {olderBefore ? (
+            {older ? (
               <div className="border-t border-tremor-border px-6 py-3 text-right">
                 <Link to={`?${olderParams.toString()}`} className={linkClass}>
                   Older alerts →

@@ -30,16 +30,25 @@ function notFoundOr(error: unknown): never {
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
   const id = params.id ?? '';
-  const before = new URL(request.url).searchParams.get('before') ?? undefined;
+  const search = new URL(request.url).searchParams;
+  const before = search.get('before') ?? undefined;
+  const beforeId = search.get('before_id') ?? undefined;
   const endpoint = await caller.webhooks.get({ id }).catch(notFoundOr);
-  const { messages } = await caller.webhooks.deliveries({ id, limit: PAGE_SIZE, ...(before ? { before } : {}) }).catch((error: unknown) => {
-    // A hand-edited `before`: show the newest instead.
+  const cursor = { ...(before ? { before } : {}), ...(beforeId ? { before_id: beforeId } : {}) };
+  const { messages } = await caller.webhooks.deliveries({ id, limit: PAGE_SIZE, ...cursor }).catch((error: unknown) => {
+    // A hand-edited `before` or `before_id`: show the newest instead.
     if (toFormError(error).status === 422) return caller.webhooks.deliveries({ id, limit: PAGE_SIZE });
     throw error;
   });
   const last = messages.at(-1);
   return json(
-    { endpoint, messages, olderBefore: messages.length === PAGE_SIZE && last ? last.created_at : null, paged: Boolean(before) },
+    {
+      endpoint,
+      messages,
+      // Both halves of the cursor: messages created in the same millisecond share a created_at.
+      older: messages.length === PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
+      paged: Boolean(before),
+    },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
 }
@@ -86,7 +95,7 @@ function AttemptOutcome({ attempt, label }: { attempt: NonNullable<ActionResult[
 }
 
 export default function WebhookDeliveriesPage() {
-  const { endpoint, messages, olderBefore, paged } = useLoaderData<typeof loader>();
+  const { endpoint, messages, older, paged } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   const navigation = useNavigation();
@@ -225,9 +234,9 @@ export default function WebhookDeliveriesPage() {
               </TableBody>
             </Table>
           )}
-          {olderBefore ? (
+          {older ? (
             <div className="border-t border-tremor-border px-6 py-3 text-right">
-              <Link to={`?before=${encodeURIComponent(olderBefore)}`} className={linkClass}>
+              <Link to={`?${new URLSearchParams(older).toString()}`} className={linkClass}>
                 Older messages →
               </Link>
             </div>

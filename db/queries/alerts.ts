@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, ne, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, lte, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { alertMutes, customers, usageAlerts, usageMeters, type AlertKind, type AlertStatus } from '../schema.js';
 
@@ -76,20 +76,40 @@ export async function findAlert(tx: Queryable, alertId: string): Promise<Alert |
   return row ? fromDb(row) : null;
 }
 
-export type AlertFilters = { meterId?: string; customerId?: string; kind?: AlertKind; status?: AlertStatus; limit: number; before?: Date };
+export type AlertFilters = {
+  meterId?: string;
+  customerId?: string;
+  kind?: AlertKind;
+  status?: AlertStatus;
+  limit: number;
+  /** Alerts created before this instant; with `beforeId`, those after that alert in the list's order. */
+  before?: Date;
+  beforeId?: string;
+};
 
+/**
+ * Newest first, by keyset on (created_at desc, alert_id desc): one event or one limit change
+ * raises many alerts with the same created_at, and a cursor on created_at alone would skip
+ * the rest of that instant. created_at is written from a JS Date, so a cursor in
+ * milliseconds is exact.
+ */
 export async function listAlerts(tx: Queryable, filters: AlertFilters): Promise<Alert[]> {
   const conditions: SQL[] = [];
   if (filters.meterId) conditions.push(eq(usageAlerts.meterId, filters.meterId));
   if (filters.customerId) conditions.push(eq(usageAlerts.customerId, filters.customerId));
   if (filters.kind) conditions.push(eq(usageAlerts.kind, filters.kind));
   if (filters.status) conditions.push(eq(usageAlerts.status, filters.status));
-  if (filters.before) conditions.push(lt(usageAlerts.createdAt, filters.before));
+  if (filters.before && filters.beforeId) {
+    conditions.push(lte(usageAlerts.createdAt, filters.before));
+    conditions.push(or(lt(usageAlerts.createdAt, filters.before), lt(usageAlerts.alertId, filters.beforeId))!);
+  } else if (filters.before) {
+    conditions.push(lt(usageAlerts.createdAt, filters.before));
+  }
   const rows = await tx
     .select()
     .from(usageAlerts)
     .where(conditions.length ? and(...conditions) : undefined)
-    .orderBy(desc(usageAlerts.createdAt))
+    .orderBy(desc(usageAlerts.createdAt), desc(usageAlerts.alertId))
     .limit(filters.limit);
   return rows.map(fromDb);
 }

@@ -1,4 +1,4 @@
-import { and, arrayContains, asc, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, arrayContains, asc, desc, eq, inArray, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { webhookAttempts, webhookEndpoints, webhookMessages, type WEBHOOK_MESSAGE_STATUSES, type WebhookEventType } from '../schema.js';
 
@@ -265,14 +265,25 @@ export async function listRecentAttempts(tx: Queryable, endpointId: string, limi
 
 export type MessageWithAttempts = WebhookMessage & { attemptLog: WebhookAttempt[] };
 
-/** An endpoint's messages, newest first, each with its attempts (oldest first). */
+/**
+ * An endpoint's messages, newest first, each with its attempts (oldest first). Keyset on
+ * (created_at desc, message_id desc): messages of alerts notified in the same millisecond
+ * share a created_at, so `before` alone would skip the rest of that instant; `beforeId`
+ * (the last message shown) resumes right after it. created_at is written from a JS Date: a cursor in
+ * milliseconds is exact.
+ */
 export async function listMessagesWithAttempts(
   tx: Queryable,
   endpointId: string,
-  options: { limit: number; before?: Date },
+  options: { limit: number; before?: Date; beforeId?: string },
 ): Promise<MessageWithAttempts[]> {
   const conditions: SQL[] = [eq(webhookMessages.endpointId, endpointId)];
-  if (options.before) conditions.push(lt(webhookMessages.createdAt, options.before));
+  if (options.before && options.beforeId) {
+    conditions.push(lte(webhookMessages.createdAt, options.before));
+    conditions.push(or(lt(webhookMessages.createdAt, options.before), lt(webhookMessages.messageId, options.beforeId))!);
+  } else if (options.before) {
+    conditions.push(lt(webhookMessages.createdAt, options.before));
+  }
   const messages = (
     await tx
       .select()

@@ -626,6 +626,7 @@ export type AlertsListInput = {
   status?: undefined | "open" | "acknowledged" | "resolved";
   limit?: unknown;
   before?: undefined | string;
+  before_id?: undefined | string;
 };
 
 export type AlertsListOutput = {
@@ -850,6 +851,7 @@ export type WebhooksDeliveriesInput = {
   id: string;
   limit?: unknown;
   before?: undefined | string;
+  before_id?: undefined | string;
 };
 
 export type WebhooksDeliveriesOutput = {

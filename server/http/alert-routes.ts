@@ -10,7 +10,7 @@ export const ALERT_ROUTES: RestRoute[] = [
     method: 'GET',
     path: '/api/usage/alerts',
     operationId: 'listAlerts',
-    summary: 'Threshold crossings, newest first (filters: user_id, meter_id, kind, status; limit, before)',
+    summary: 'Threshold crossings, newest first (filters: user_id, meter_id, kind, status; pages: limit, before + before_id of the last alert shown)',
     tag: 'Alerts',
     scope: 'read',
     query: ZListAlertsInput,

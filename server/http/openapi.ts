@@ -44,7 +44,9 @@ function operation(route: RestRoute) {
   if (route.query) {
     const schema = schemaOf(route.query, 'input') as { properties?: Record<string, unknown>; required?: string[] };
     for (const [name, property] of Object.entries(schema.properties ?? {})) {
-      params.push({ name, in: 'query', required: schema.required?.includes(name) ?? false, schema: property });
+      // A parameter's description belongs on the parameter, where viewers show it.
+      const { description, ...rest } = property as JsonSchema & { description?: string };
+      params.push({ name, in: 'query', required: schema.required?.includes(name) ?? false, ...(description ? { description } : {}), schema: rest });
     }
   }
   const responses: Record<string, unknown> = {};

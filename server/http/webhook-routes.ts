@@ -103,7 +103,7 @@ export const WEBHOOK_ROUTES: RestRoute[] = [
     method: 'GET',
     path: '/api/usage/webhooks/:id/deliveries',
     operationId: 'listWebhookDeliveries',
-    summary: 'An endpoint’s messages, newest first, each with its attempts (status code, latency, response snippet, error)',
+    summary: 'An endpoint’s messages, newest first, each with its attempts (status code, latency, response snippet, error); pages: limit, before + before_id of the last message shown',
     tag: TAG,
     scope: 'read',
     query: ZListDeliveriesInput,

@@ -79,7 +79,8 @@ export const webhooksRouter = router({
     }),
 
   deliveries: tenantProcedure('read')
-    .input(ZWebhookIdInput.extend(ZListDeliveriesInput.shape))
+    // safeExtend keeps the input's refinement (before_id needs before).
+    .input(ZListDeliveriesInput.safeExtend(ZWebhookIdInput.shape))
     .output(ZWebhookDeliveries)
     .query(async ({ ctx, input }) => ({
       messages: (await listWebhookDeliveries(ctx.rt, ctx.creatorId, input.id, input)).map(toApiWebhookMessage),

@@ -11,9 +11,14 @@ export const ZListAlertsInput = z
     kind: z.enum(ALERT_KINDS).optional(),
     status: z.enum(ALERT_STATUSES).optional(),
     limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(500, 'must be at most 500').default(100),
-    before: ZInstantInput('must be an RFC 3339 timestamp').optional(),
+    before: ZInstantInput('must be an RFC 3339 timestamp').optional().describe('Only alerts created before this instant (the `created_at` of the last one shown)'),
+    before_id: z
+      .uuid('must be a UUID')
+      .optional()
+      .describe('With `before`, the `id` of the last alert shown: the next page then starts right after it, alerts created at that same instant included'),
   })
-  .strict();
+  .strict()
+  .refine((input) => input.before_id === undefined || input.before !== undefined, { path: ['before_id'], message: 'needs before (the created_at of the same alert)' });
 export type TListAlertsInput = z.infer<typeof ZListAlertsInput>;
 
 export const ZAlert = z.object({

@@ -124,9 +124,13 @@ export const ZWebhookDeliveries = z.object({ messages: z.array(ZWebhookMessage) 
 export const ZListDeliveriesInput = z
   .object({
     limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(200, 'must be at most 200').default(50),
-    before: ZInstantInput('must be an RFC 3339 timestamp').optional(),
+    before: ZInstantInput('must be an RFC 3339 timestamp').optional().describe('Only messages created before this instant (the `created_at` of the last one shown)'),
+    before_id: ZMessageId.optional().describe(
+      'With `before`, the `id` of the last message shown: the next page then starts right after it, messages created at that same instant included',
+    ),
   })
-  .strict();
+  .strict()
+  .refine((input) => input.before_id === undefined || input.before !== undefined, { path: ['before_id'], message: 'needs before (the created_at of the same message)' });
 export type TListDeliveriesInput = z.infer<typeof ZListDeliveriesInput>;
 
 type EndpointDomain = {

@@ -88,6 +88,7 @@ export async function listAlerts(rt: Runtime, creatorId: string, input: TListAle
       status: input.status,
       limit: input.limit,
       before: input.before ? new Date(input.before) : undefined,
+      beforeId: input.before_id,
     });
     return withNames(tx, alerts);
   });

@@ -228,6 +228,8 @@ export async function safePost(url: URL, body: string, options: SafePostOptions)
   const client = url.protocol === 'https:' ? https : http;
   return new Promise<PostResult>((resolve) => {
     let settled = false;
+    /** Set once the status line is in: finishes with that status and the body read so far. */
+    let answered: (() => void) | null = null;
     const finish = (result: Omit<PostResult, 'latencyMs'>) => {
       if (settled) return;
       settled = true;
@@ -260,6 +262,7 @@ export async function safePost(url: URL, body: string, options: SafePostOptions)
           });
           response.destroy();
         };
+        answered = done;
         response.on('data', (chunk: Buffer) => {
           chunks.push(chunk);
           size += chunk.length;
@@ -270,7 +273,11 @@ export async function safePost(url: URL, body: string, options: SafePostOptions)
       },
     );
     const timer = setTimeout(() => {
-      finish({ statusCode: null, responseSnippet: null, error: `timed out after ${options.timeoutMs} ms` });
+      // A receiver that sent its status and is still streaming the body has answered (a
+      // framework flushing headers before its handler is done): a 2xx is delivered. Counting
+      // it as a timeout would send the message again and mark the endpoint failing.
+      if (answered) answered();
+      else finish({ statusCode: null, responseSnippet: null, error: `timed out after ${options.timeoutMs} ms` });
       request.destroy();
     }, options.timeoutMs);
     request.on('error', (error: NodeJS.ErrnoException) => {

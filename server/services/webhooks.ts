@@ -482,6 +482,10 @@ export async function replayWebhookMessage(rt: Runtime, creatorId: string, messa
 export async function listWebhookDeliveries(rt: Runtime, creatorId: string, endpointId: string, input: TListDeliveriesInput): Promise<MessageWithAttempts[]> {
   return withCreator(rt.db, creatorId, async (tx) => {
     if (!(await findEndpoint(tx, endpointId))) throw notFound('Webhook endpoint');
-    return listMessagesWithAttempts(tx, endpointId, { limit: input.limit, before: input.before ? new Date(input.before) : undefined });
+    return listMessagesWithAttempts(tx, endpointId, {
+      limit: input.limit,
+      before: input.before ? new Date(input.before) : undefined,
+      beforeId: input.before_id,
+    });
   });
 }
