@@ -1,6 +1,7 @@
 import { createTRPCClient, httpBatchLink, isTRPCClientError, type TRPCClient } from '@trpc/client';
 import { Credentials, type TokenResult } from './credentials';
 import { UsageError, errorFromProblem } from './errors';
+import { toWireValue } from './tracker';
 import type { UsageCheckOutput, UsageRouter } from './router.generated';
 
 export type UsageClientOptions = {
@@ -10,6 +11,8 @@ export type UsageClientOptions = {
   apiKey?: string;
   /** Instead of a key (browser): a user token, which can only track and check for its user. */
   getToken?: () => TokenResult | Promise<TokenResult>;
+  /** How long `getToken` may take before the call that needs it fails (`token-unavailable`). Default 10 s. */
+  tokenTimeout?: number;
   /** Your own fetch. Default: the global fetch. */
   fetch?: typeof fetch;
 };
@@ -31,22 +34,39 @@ export type UsageClient = TRPCClient<UsageRouter> & {
 export function createUsageClient(options: UsageClientOptions): UsageClient {
   const baseURL = options.baseURL.replace(/\/+$/, '');
   // The client's credentials are its own: no creator to check a token against.
-  const credentials = new Credentials({ creatorId: '', apiKey: options.apiKey, getToken: options.getToken });
+  // A getToken that never settles must not hold every call for good (as in the tracker).
+  const credentials = new Credentials({ creatorId: '', apiKey: options.apiKey, getToken: options.getToken, timeout: options.tokenTimeout ?? 10_000 });
+  const send: typeof fetch = (input, init) => (options.fetch ?? fetch)(input, init);
+  // A token the server refuses (401: expired early, a rotated secret) is asked for again
+  // once and the request sent again with the fresh one, as the tracker does (ADR 0012).
+  const fetchWithFreshToken: typeof fetch = async (input, init) => {
+    const response = await send(input, init);
+    if (response.status !== 401 || credentials.kind !== 'token') return response;
+    await response.body?.cancel().catch(() => undefined);
+    const headers = new Headers(init?.headers);
+    credentials.invalidate(headers.get('authorization')?.replace(/^Bearer /, ''));
+    headers.set('authorization', `Bearer ${await credentials.bearer()}`);
+    return send(input, { ...init, headers });
+  };
   const trpc = createTRPCClient<UsageRouter>({
     links: [
       httpBatchLink({
         url: `${baseURL}/api/trpc`,
         maxURLLength: 2083,
         headers: async () => ({ authorization: `Bearer ${await credentials.bearer()}` }),
-        fetch: options.fetch,
+        fetch: fetchWithFreshToken,
       }),
     ],
   });
   const checkUsage: UsageClient['checkUsage'] = async ({ userId, eventName, value }) => {
     try {
-      return await trpc.usage.check.query({ user_id: userId, event_name: eventName, ...(value === undefined ? {} : { value }) });
+      // Rounded as the tracker rounds it: the server refuses more than 9 decimal places.
+      return await trpc.usage.check.query({ user_id: userId, event_name: eventName, ...(value === undefined ? {} : { value: toWireValue(value) }) });
     } catch (error) {
       if (isTRPCClientError<UsageRouter>(error) && error.data?.problem) throw errorFromProblem(error.data.problem.status, error.data.problem);
+      // The credentials' own failure (getToken), carried through the tRPC client.
+      const cause = (error as { cause?: unknown } | null)?.cause;
+      if (cause instanceof UsageError) throw cause;
       if (error instanceof UsageError) throw error;
       throw new UsageError(`Could not check usage: ${error instanceof Error ? error.message : String(error)}`, { code: 'network', cause: error });
     }

@@ -13,13 +13,21 @@ export type UsageTrackingApi = {
   flush: () => Promise<void>;
 };
 
-type SharedState = { tracker: UsageTracker | null; hook: (() => UsageTrackingApi) | null };
+type SharedState = {
+  tracker: UsageTracker | null;
+  hook: (() => UsageTrackingApi) | null;
+  /** Whether React is rendering now (undefined: cannot tell); set with `hook`. */
+  isRendering?: (() => boolean | undefined) | null;
+  /** Told when the default tracker is replaced (hooks that use it render again). */
+  listeners?: Set<() => void>;
+};
 
 // One default tracker per page or process, even when the ESM and CJS builds (or two
 // bundled copies) are both loaded: two queues would split batches and flushes.
 const KEY = Symbol.for('@staryer/usage-sdk');
 const registry = globalThis as unknown as Record<symbol, SharedState | undefined>;
 const shared: SharedState = (registry[KEY] ??= { tracker: null, hook: null });
+const listeners = (shared.listeners ??= new Set());
 
 /**
  * Sets up the default tracker that `trackUsage` and `useUsageTracking` use. Calling it
@@ -27,9 +35,17 @@ const shared: SharedState = (registry[KEY] ??= { tracker: null, hook: null });
  */
 export function initUsageTracking(options: UsageTrackingOptions): UsageTracker {
   const previous = shared.tracker;
-  shared.tracker = new UsageTracker(options);
+  const tracker = new UsageTracker(options);
+  shared.tracker = tracker;
+  for (const listener of listeners) listener();
   if (previous) void previous.shutdown();
-  return shared.tracker;
+  return tracker;
+}
+
+/** Calls `listener` whenever `initUsageTracking` replaces the default tracker; returns the unsubscribe. */
+export function subscribeToUsageTracker(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
 }
 
 /** The default tracker, or null before `initUsageTracking`. */
@@ -86,16 +102,31 @@ export function trackingApi(tracker: UsageTracker | null): UsageTrackingApi {
   return api;
 }
 
-/** Lets `@staryer/usage-sdk/react` make the root `useUsageTracking` read its provider. */
-export function registerTrackingHook(hook: () => UsageTrackingApi): void {
+/**
+ * Lets `@staryer/usage-sdk/react` make the root `useUsageTracking` read its provider
+ * during a render; `isRendering` tells when that is (undefined: it cannot tell).
+ */
+export function registerTrackingHook(hook: () => UsageTrackingApi, isRendering: () => boolean | undefined): void {
   shared.hook = hook;
+  shared.isRendering = isRendering;
 }
 
 /**
  * The seed's React hook: `const { trackAPICall, trackFeatureUsage } = useUsageTracking()`.
- * Importable from the package root without React: it uses the default tracker, or the
- * nearest `<UsageTrackingProvider>` once `@staryer/usage-sdk/react` is loaded.
+ * Importable from the package root without React: it uses the default tracker, or —
+ * during a render, once `@staryer/usage-sdk/react` is loaded — the nearest
+ * `<UsageTrackingProvider>`. Outside a render (an HTTP handler of a server that also
+ * renders pages) it stays the React-free default-tracker API: React refuses hooks there.
  */
 export function useUsageTracking(): UsageTrackingApi {
-  return shared.hook ? shared.hook() : trackingApi(null);
+  const hook = shared.hook;
+  if (!hook) return trackingApi(null);
+  const rendering = shared.isRendering?.();
+  if (rendering !== undefined) return rendering ? hook() : trackingApi(null);
+  // A React whose internals are unknown: its hooks throw outside a render.
+  try {
+    return hook();
+  } catch {
+    return trackingApi(null);
+  }
 }

@@ -12,6 +12,12 @@ export type CredentialOptions = {
   timeout?: number;
 };
 
+/** A token from getToken; `sub` is the user it acts for, when the token says. */
+type CachedToken = { token: string; sub?: string; refreshAt: number };
+
+/** Whether a token may act for `userId` (unknown user on either side: left to the server). */
+const isFor = (token: CachedToken, userId: string | undefined) => userId === undefined || token.sub === undefined || token.sub === userId;
+
 /** Refresh this long before a token expires, so no request carries an expiring one. */
 const EXPIRY_MARGIN_MS = 30_000;
 
@@ -24,8 +30,8 @@ export class Credentials {
   readonly kind: 'api_key' | 'token' | 'none';
   private readonly apiKey?: string;
   private readonly getToken?: CredentialOptions['getToken'];
-  private cached: { token: string; refreshAt: number } | null = null;
-  private fetching: Promise<string> | null = null;
+  private cached: CachedToken | null = null;
+  private fetching: Promise<CachedToken> | null = null;
 
   constructor(private readonly options: CredentialOptions) {
     const apiKey = options.apiKey ?? (isBrowser() ? undefined : nodeProcess()?.env?.STARYER_API_KEY);
@@ -56,24 +62,50 @@ export class Credentials {
     }
   }
 
-  /** The bearer value, or an error for the caller to settle events with. */
-  async bearer(): Promise<string> {
+  /**
+   * The bearer value, or an error for the caller to settle events with. `userId`: the
+   * user the request tracks or checks for. A user token may only act for its own user
+   * (its `sub`): when another user is named (the page signed someone else in), the cached
+   * token is dropped and getToken asked again; if the fresh token still names another
+   * user, this rejects with `token-user-mismatch`.
+   */
+  async bearer(userId?: string): Promise<string> {
     if (this.kind === 'api_key') return this.apiKey!;
     if (this.kind === 'none') throw new UsageError('No credentials: pass apiKey (server side) or getToken (browser).', { code: 'no-credentials' });
-    if (this.cached && Date.now() < this.cached.refreshAt) return this.cached.token;
-    // One request to the creator's backend however many callers wait.
+    const cached = this.cached;
+    if (cached && Date.now() < cached.refreshAt && isFor(cached, userId)) return cached.token;
+    if (cached && !isFor(cached, userId)) this.invalidate(cached.token);
+    const joined = this.fetching !== null;
+    let fetched = await this.fetchOnce();
+    if (!isFor(fetched, userId) && joined) {
+      // The getToken call joined may have started before the page signed another user
+      // in: one more call, started now, tells who is signed in.
+      this.invalidate(fetched.token);
+      fetched = await this.fetchOnce();
+    }
+    if (!isFor(fetched, userId)) {
+      throw new UsageError(`getToken returned a token for user ${fetched.sub}, not for ${userId}: a user token may only track and check usage for its own user.`, { code: 'token-user-mismatch' });
+    }
+    return fetched.token;
+  }
+
+  /**
+   * Forget the cached token (after a 401): the next request asks getToken again. Given
+   * the refused token, only that one is forgotten, not a fresh one fetched meanwhile.
+   */
+  invalidate(refused?: string): void {
+    if (refused === undefined || this.cached?.token === refused) this.cached = null;
+  }
+
+  /** One request to the creator's backend however many callers wait. */
+  private fetchOnce(): Promise<CachedToken> {
     this.fetching ??= this.fetchToken().finally(() => {
       this.fetching = null;
     });
     return this.fetching;
   }
 
-  /** Forget the cached token (after a 401): the next request asks getToken again. */
-  invalidate(): void {
-    this.cached = null;
-  }
-
-  private async fetchToken(): Promise<string> {
+  private async fetchToken(): Promise<CachedToken> {
     let result: TokenResult;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -100,7 +132,8 @@ export class Credentials {
     const token = typeof result === 'string' ? result : result?.token;
     if (typeof token !== 'string' || token === '') throw new UsageError('getToken returned no token.', { code: 'token-unavailable' });
     const claims = decodeClaims(token);
-    if (claims?.cid && claims.cid !== this.options.creatorId) {
+    // The typed client has no creatorId to check against ('').
+    if (claims?.cid && this.options.creatorId && claims.cid !== this.options.creatorId) {
       warnOnce('creator-mismatch', `The token belongs to creator ${claims.cid}, but initUsageTracking was given creatorId ${this.options.creatorId}.`);
     }
     const now = Date.now();
@@ -110,20 +143,21 @@ export class Credentials {
     // kept until the server refuses it (401).
     const expiresAt = typeof result === 'object' && result.expires_at ? Date.parse(result.expires_at) : claims?.exp ? claims.exp * 1000 : NaN;
     const lifetime = claims?.exp !== undefined && claims.iat !== undefined ? (claims.exp - claims.iat) * 1000 : Number.isFinite(expiresAt) ? expiresAt - now : Infinity;
-    this.cached = { token, refreshAt: now + Math.max(0, lifetime - Math.min(EXPIRY_MARGIN_MS, lifetime / 2)) };
-    return token;
+    this.cached = { token, sub: claims?.sub, refreshAt: now + Math.max(0, lifetime - Math.min(EXPIRY_MARGIN_MS, lifetime / 2)) };
+    return this.cached;
   }
 }
 
-/** The claims of a JWT, unverified (the server verifies): `cid` is the creator, `exp` the expiry. */
-function decodeClaims(token: string): { cid?: string; exp?: number; iat?: number } | null {
+/** The claims of a JWT, unverified (the server verifies): `cid` is the creator, `sub` the user, `exp` the expiry. */
+function decodeClaims(token: string): { cid?: string; sub?: string; exp?: number; iat?: number } | null {
   const payload = token.split('.')[1];
   if (!payload || typeof atob !== 'function') return null;
   try {
     const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
-    const claims = JSON.parse(json) as { cid?: unknown; exp?: unknown; iat?: unknown };
+    const claims = JSON.parse(json) as { cid?: unknown; sub?: unknown; exp?: unknown; iat?: unknown };
     const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
-    return { cid: typeof claims.cid === 'string' ? claims.cid : undefined, exp: number(claims.exp), iat: number(claims.iat) };
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    return { cid: text(claims.cid), sub: text(claims.sub), exp: number(claims.exp), iat: number(claims.iat) };
   } catch {
     return null;
   }

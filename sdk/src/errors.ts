@@ -27,7 +27,9 @@ function brand(error: Error, kind: string): void {
  * Why an event was not recorded. `code` is the problem type's last segment for server
  * answers (`unknown-meter`, `validation-failed`, `payload-too-large`, `forbidden`…) or
  * one of the SDK's own: `network` (no answer; retries exhausted), `timeout` (no answer
- * in `timeout`), `token-unavailable` (getToken failed or did not answer), `invalid-event`,
+ * in `timeout`), `token-unavailable` (getToken failed or did not answer),
+ * `token-user-mismatch` (getToken's token is for another user than the event's or
+ * check's — the page signed in someone else; never retried), `invalid-event`,
  * `payload-too-large` (an event too large to send), `queue-overflow`, `shutdown`,
  * `not-initialized`, `no-credentials`.
  */

@@ -1,5 +1,6 @@
-import { createContext, useCallback, useContext, useEffect, useId, useMemo, useRef, useState, type CSSProperties, type ReactNode } from 'react';
-import { getUsageTracker, registerTrackingHook, trackingApi, type UsageTrackingApi } from './core';
+import * as React from 'react';
+import { createContext, useCallback, useContext, useEffect, useId, useMemo, useRef, useState, useSyncExternalStore, type CSSProperties, type ReactNode } from 'react';
+import { getUsageTracker, registerTrackingHook, subscribeToUsageTracker, trackingApi, type UsageTrackingApi } from './core';
 import { UsageError } from './errors';
 import { UsageTracker, type UsageCheck, type UsageTrackingOptions, type UsageUpdate } from './tracker';
 
@@ -51,9 +52,14 @@ export function UsageTrackingProvider(props: UsageTrackingProviderProps): ReactN
   return <TrackerContext.Provider value={tracker}>{props.children}</TrackerContext.Provider>;
 }
 
-/** The nearest provider's tracker, else the default one (null before initUsageTracking). */
+/**
+ * The nearest provider's tracker, else the default one (null before initUsageTracking) —
+ * the current one: a component renders again when `initUsageTracking` replaces it.
+ */
 export function useUsageTracker(): UsageTracker | null {
-  return useContext(TrackerContext) ?? getUsageTracker();
+  const provided = useContext(TrackerContext);
+  const byDefault = useSyncExternalStore(subscribeToUsageTracker, getUsageTracker, getUsageTracker);
+  return provided ?? byDefault;
 }
 
 /**
@@ -65,8 +71,30 @@ export function useUsageTracking(): UsageTrackingApi {
   return trackingApi(useContext(TrackerContext));
 }
 
-// The root entry's useUsageTracking reads the provider too once this module is loaded.
-registerTrackingHook(useUsageTracking);
+type ReactInternals = {
+  /** React 19: the dispatcher, set while a component renders. */
+  __CLIENT_INTERNALS_DO_NOT_USE_OR_WARN_USERS_THEY_CANNOT_UPGRADE?: { H?: unknown };
+  /** React 18. */
+  __SECRET_INTERNALS_DO_NOT_USE_OR_YOU_WILL_BE_FIRED?: { ReactCurrentDispatcher?: { current?: unknown } };
+};
+
+/**
+ * Whether React is rendering a component now, so that hooks may be called: React sets its
+ * dispatcher for the length of a render and clears it after. There is no public API for
+ * this; undefined when this React's internals are not the known ones.
+ */
+function isRendering(): boolean | undefined {
+  const internals = React as unknown as ReactInternals;
+  const v19 = internals.__CLIENT_INTERNALS_DO_NOT_USE_OR_WARN_USERS_THEY_CANNOT_UPGRADE;
+  if (v19 && 'H' in v19) return v19.H != null;
+  const v18 = internals.__SECRET_INTERNALS_DO_NOT_USE_OR_YOU_WILL_BE_FIRED?.ReactCurrentDispatcher;
+  if (v18 && 'current' in v18) return v18.current != null;
+  return undefined;
+}
+
+// The root entry's useUsageTracking reads the provider too, during a render, once this
+// module is loaded.
+registerTrackingHook(useUsageTracking, isRendering);
 
 export type UsageState = {
   /** Quantities as numbers, for display; null while loading (limit: also for unlimited plans). */
@@ -120,52 +148,56 @@ const toNumber = (value: string | null | undefined) => (value === null || value 
  */
 export function useUsage(userId: string, eventName: string, options: { pollInterval?: number } = {}): UsageState {
   const tracker = useUsageTracker();
+  const provided = useContext(TrackerContext);
   const pollInterval = options.pollInterval ?? 30_000;
-  const [usage, setUsage] = useState<UsageCheck | null>(null);
-  const [error, setError] = useState<UsageError | null>(null);
-  const [loading, setLoading] = useState(true);
+  // The state names whom it is about: in the render after userId (or the meter, or the
+  // tracker) changes, and before the effect below asks for the new one, what it holds is
+  // another customer's — shown as loading, never as this one's.
+  const [view, setView] = useState<UsageView>(() => emptyView({ tracker, userId, eventName }));
+  const { usage, error, loading } = sameKey(view.key, { tracker, userId, eventName }) ? view : emptyView({ tracker, userId, eventName });
   // What is shown now: set once a render is committed (a render React throws away must not
   // make the shown answer look stale), ahead of the effect below that asks for it.
-  const key = useRef({ tracker, userId, eventName });
+  const key = useRef<UsageKey>({ tracker, userId, eventName });
   useEffect(() => {
     key.current = { tracker, userId, eventName };
   }, [tracker, userId, eventName]);
 
   const refresh = useCallback(async () => {
+    const asked: UsageKey = { tracker, userId, eventName };
+    const update = (change: (current: UsageView) => Partial<UsageView>) =>
+      setView((previous) => {
+        const current = sameKey(previous.key, asked) ? previous : emptyView(asked);
+        return { ...current, ...change(current) };
+      });
     if (!tracker) {
-      setError(new UsageError('Call initUsageTracking or render a <UsageTrackingProvider> before useUsage.', { code: 'not-initialized' }));
-      setLoading(false);
+      update(() => ({ error: new UsageError('Call initUsageTracking or render a <UsageTrackingProvider> before useUsage.', { code: 'not-initialized' }), loading: false }));
       return;
     }
     // An answer for another user, meter or tracker (changed while it was asked) is dropped,
-    // error or not: it must not show as this one's, nor end this one's loading.
-    const stale = () => {
-      const current = key.current;
-      return current.tracker !== tracker || current.userId !== userId || current.eventName !== eventName;
-    };
+    // error or not: it must not show as this one's, nor end this one's loading. So is one
+    // from a default tracker initUsageTracking replaced meanwhile (say, its `shutdown`).
+    const stale = () => !sameKey(key.current, asked) || (tracker !== provided && tracker !== getUsageTracker());
     try {
       const answer = await tracker.checkUsage({ userId, eventName });
       if (stale()) return;
-      setUsage((previous) => merge(previous, answer));
-      setError(null);
-      setLoading(false);
+      update((current) => ({ usage: merge(current.usage, answer), error: null, loading: false }));
     } catch (cause) {
       if (stale()) return;
-      setError(cause instanceof UsageError ? cause : new UsageError(String(cause), { code: 'network', cause }));
-      setLoading(false);
+      update(() => ({ error: cause instanceof UsageError ? cause : new UsageError(String(cause), { code: 'network', cause }), loading: false }));
     }
-  }, [tracker, userId, eventName]);
+  }, [tracker, provided, userId, eventName]);
 
   useEffect(() => {
-    setUsage(null);
-    setLoading(true);
+    const asked: UsageKey = { tracker, userId, eventName };
+    setView((previous) => (sameKey(previous.key, asked) && previous.usage === null && previous.error === null && previous.loading ? previous : emptyView(asked)));
     void refresh();
     const poll = () => {
       if (typeof document === 'undefined' || document.visibilityState !== 'hidden') void refresh();
     };
     const timer = setInterval(poll, pollInterval);
     const unsubscribe = tracker?.subscribe((update) => {
-      if (update.userId === userId && update.eventName === eventName) setUsage((previous) => fromUpdate(previous, update));
+      if (update.userId !== userId || update.eventName !== eventName) return;
+      setView((previous) => (sameKey(previous.key, asked) ? { ...previous, usage: fromUpdate(previous.usage, update) } : previous));
     });
     return () => {
       clearInterval(timer);
@@ -186,6 +218,13 @@ export function useUsage(userId: string, eventName: string, options: { pollInter
     refresh,
   };
 }
+
+/** Whom useUsage's state is about. */
+type UsageKey = { tracker: UsageTracker | null; userId: string; eventName: string };
+type UsageView = { key: UsageKey; usage: UsageCheck | null; error: UsageError | null; loading: boolean };
+
+const emptyView = (key: UsageKey): UsageView => ({ key, usage: null, error: null, loading: true });
+const sameKey = (a: UsageKey, b: UsageKey) => a.tracker === b.tracker && a.userId === b.userId && a.eventName === b.eventName;
 
 const formatNumber = (n: number) => new Intl.NumberFormat().format(n);
 const formatDate = (iso: string) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(iso));

@@ -127,6 +127,8 @@ let keepaliveInFlight = 0;
 const encoder = new TextEncoder();
 const byteLength = (text: string) => encoder.encode(text).length;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
+/** Failures without an answer that sending again cannot mend: the batch's events are rejected at once. */
+const FINAL_CODES = new Set(['no-credentials', 'shutdown', 'token-user-mismatch']);
 const RETRYABLE = (status: number) => status === 408 || status === 425 || status === 429 || status >= 500;
 
 /** Trackers with events to deliver, for the process-exit and page-hide hooks. */
@@ -327,7 +329,7 @@ export class UsageTracker {
     if (input.value !== undefined) query.set('value', String(toWireValue(input.value)));
     let answer: Answer;
     try {
-      answer = await this.request('GET', `/api/usage/check?${query}`);
+      answer = await this.request('GET', `/api/usage/check?${query}`, { userId: input.userId });
     } catch (error) {
       throw toUsageError(error, this.baseURL);
     }
@@ -396,18 +398,25 @@ export class UsageTracker {
   /**
    * The next batch off the front of the queue, by count and by UTF-8 bytes of the body
    * (`[`, the events, their commas, `]`). An event larger than `maxBytes` on its own goes
-   * alone when `oversizeAlone`, else it waits.
+   * alone when `oversizeAlone`, else it waits. With a user token, a batch holds the events
+   * of one user (the first waiting one's), each user's in the order tracked: a token acts
+   * for its own user only.
    */
   private take(maxBytes: number, oversizeAlone: boolean): { batch: Pending[]; bytes: number } {
     const batch: Pending[] = [];
     let bytes = 1;
     let limit = this.options.maxBatchSize;
-    while (this.queue.length > 0 && batch.length < limit) {
-      const next = this.queue[0]!;
+    const user = this.credentials.kind === 'token' ? this.queue[0]?.wire.user_id : undefined;
+    for (let i = 0; i < this.queue.length && batch.length < limit; ) {
+      const next = this.queue[i]!;
+      if (user !== undefined && next.wire.user_id !== user) {
+        i++;
+        continue;
+      }
       if (batch.length === 0) limit = Math.min(limit, next.batchLimit ?? limit);
       if (bytes + next.bytes + 1 > maxBytes && !(batch.length === 0 && oversizeAlone)) break;
       bytes += next.bytes + 1;
-      batch.push(this.queue.shift()!);
+      batch.push(...this.queue.splice(i, 1));
     }
     for (const pending of batch) {
       pending.inFlight = true;
@@ -422,10 +431,10 @@ export class UsageTracker {
     let answer: Answer;
     keepaliveInFlight += keepaliveBytes;
     try {
-      answer = await this.request('POST', '/api/usage/track', batch.map((p) => p.wire), keepaliveBytes > 0);
+      answer = await this.request('POST', '/api/usage/track', { body: batch.map((p) => p.wire), keepalive: keepaliveBytes > 0, userId: batch[0]!.wire.user_id });
     } catch (error) {
       const usageError = toUsageError(error, this.baseURL);
-      if (usageError.code === 'no-credentials' || usageError.code === 'shutdown') return this.settleAll(batch, usageError);
+      if (FINAL_CODES.has(usageError.code)) return this.settleAll(batch, usageError);
       return this.retry(batch, usageError);
     } finally {
       keepaliveInFlight -= keepaliveBytes;
@@ -542,9 +551,12 @@ export class UsageTracker {
     }
   }
 
-  /** One HTTP exchange with the bearer credential; a 401 on a cached token asks getToken once more. */
-  private async request(method: 'GET' | 'POST', path: string, body?: unknown, keepalive = false, retried = false): Promise<Answer> {
-    const bearer = await this.credentials.bearer();
+  /**
+   * One HTTP exchange with the bearer credential (a user token for `userId`, the user the
+   * request is about); a 401 on a cached token asks getToken once more.
+   */
+  private async request(method: 'GET' | 'POST', path: string, { body, keepalive = false, userId }: { body?: unknown; keepalive?: boolean; userId: string }, retried = false): Promise<Answer> {
+    const bearer = await this.credentials.bearer(userId);
     if (this.stopped) throw new UsageError('The tracker was shut down.', { code: 'shutdown' });
     const controller = typeof AbortController === 'function' ? new AbortController() : undefined;
     const timer = controller ? setTimeout(() => controller.abort(), this.options.timeout) : undefined;
@@ -569,8 +581,8 @@ export class UsageTracker {
       if (controller) this.controllers.delete(controller);
     }
     if (response.status === 401 && this.credentials.kind === 'token' && !retried) {
-      this.credentials.invalidate();
-      return this.request(method, path, body, keepalive, true);
+      this.credentials.invalidate(bearer);
+      return this.request(method, path, { body, keepalive, userId }, true);
     }
     let parsed: unknown = null;
     try {
@@ -621,7 +633,7 @@ function toWire(event: TrackEvent): WireEvent {
  * 0.30000000000000004) is refused. Such a number is rounded to 9 places, to nearest with
  * ties up, as `toFixed(9)` rounds the double's exact value, and sent as a decimal string.
  */
-function toWireValue(value: number | string): number | string {
+export function toWireValue(value: number | string): number | string {
   if (typeof value !== 'number' || Number.isInteger(value)) return value;
   const rounded = value.toFixed(9).replace(/\.?0+$/, '');
   return Number(rounded) === value ? value : rounded;
