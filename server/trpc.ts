@@ -40,6 +40,12 @@ export function appErrorOf(error: TRPCError): AppError {
   if (error.code === 'NOT_FOUND' || error.code === 'METHOD_NOT_SUPPORTED') {
     return new AppError(error.code === 'NOT_FOUND' ? 'not_found' : 'method_not_allowed', { code: 'no_such_procedure', detail: error.message });
   }
+  // tRPC's own refusals of the request's shape (a body that is not JSON by its content type,
+  // a batch input that is not an object, an unreadable form): the client's, never a 500.
+  if (error.code === 'UNSUPPORTED_MEDIA_TYPE') {
+    return new AppError('unsupported_media_type', { code: 'unsupported_media_type', detail: 'Send the body as application/json (Content-Type: application/json).' });
+  }
+  if (error.code === 'BAD_REQUEST') return new AppError('bad_request', { code: 'bad_request', detail: error.message });
   return toAppError(error.cause ?? error);
 }
 

@@ -83,9 +83,11 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     maxBodySize: MAX_BODY_BYTES,
     onError: () => undefined, // logged by the procedure middleware with the request id
     // Problems that ask the client to wait say so in a header too, as REST does.
+    // An error answer is JSON whatever the request was (tRPC leaves a refused content type's text/plain).
     responseMeta: ({ errors }) => {
+      if (errors.length === 0) return {};
       const retryAfter = errors.map((e) => appErrorOf(e).retryAfter).find((s) => s !== undefined);
-      return retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } };
+      return { headers: { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) } };
     },
   });
 
@@ -163,6 +165,13 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     }
     // The dashboard's own tRPC calls carry the session cookie and no API key: Remix
     // serves them (app/routes/api.trpc.$.ts), with the session's identity.
+    // Queries are GETs and mutations POSTs: any other method is refused before tRPC reads it.
+    if (pathname.startsWith('/api/trpc/') && req.method !== 'GET' && req.method !== 'POST') {
+      labelEarly('/api/trpc');
+      res.setHeader('allow', 'GET, POST');
+      sendProblem(res, new AppError('method_not_allowed', { code: 'method_not_allowed', detail: `${req.method} is not allowed here; use GET (queries) or POST (mutations).` }), requestId);
+      return '/api/trpc';
+    }
     if (pathname.startsWith('/api/trpc/') && options.pages && !req.headers.authorization && /(?:^|;\s*)staryer_session=/.test(req.headers.cookie ?? '')) {
       labelEarly('/api/trpc (session)');
       await options.pages(req, res, { requestId, nonce });
