@@ -76,3 +76,42 @@ describe('Stripe reporting: owed periods and a missing platform key', () => {
     expect(reconciled.status, reconciled.text).toBe(200);
   });
 });
+
+/**
+ * A report run over many Stripe-linked customers, all up to date (the usual case every
+ * interval): BILLING_BENCH=1 prints its time. Rows are written directly: 5,000 customers
+ * with a counter this period and last, each already reported in full.
+ */
+describe.runIf(process.env.BILLING_BENCH === '1')('benchmark', () => {
+  it('a report over 5,000 up-to-date customers', { timeout: 600_000 }, async () => {
+    clock = new Date('2026-11-20T12:00:00Z');
+    const c = await createLinkedMeter(server, fake, { event_name: 'bench_calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' });
+    const [{ creator_id: creatorId }] = (await server.rt.ownerDb.execute<{ creator_id: string }>(sql`select creator_id from usage_meters where meter_id = ${c.meterId}`)) as unknown as [{ creator_id: string }];
+    const n = 5000;
+    await server.rt.ownerDb.execute(sql`
+      insert into customers (creator_id, customer_id, user_id, plan_name, stripe_customer_id, created_at, updated_at)
+      select ${creatorId}::uuid, gen_random_uuid(), 'bench_' || i, 'ov', 'cus_bench_' || i, now(), now() from generate_series(1, ${n}) i`);
+    for (const [start, end] of [['2026-11-01', '2026-12-01'], ['2026-10-01', '2026-11-01']] as const) {
+      await server.rt.ownerDb.execute(sql`
+        insert into usage_aggregates (creator_id, meter_id, customer_id, "window", window_start, window_end, value, event_count, updated_at)
+        select ${creatorId}::uuid, ${c.meterId}::uuid, customer_id, 'period', ${start}::timestamptz, ${end}::timestamptz, 7, 7, now()
+        from customers where creator_id = ${creatorId}::uuid and user_id like 'bench_%'`);
+      await server.rt.ownerDb.execute(sql`
+        insert into usage_billing_sync (creator_id, sync_id, meter_id, customer_id, period_start, period_end, sequence, quantity_delta, cumulative_total,
+          identifier, event_timestamp, stripe_event_name, stripe_customer_id, status, created_at)
+        select ${creatorId}::uuid, gen_random_uuid(), ${c.meterId}::uuid, customer_id, ${start}::timestamptz, ${end}::timestamptz, 1, 7, 7,
+          'bench_' || ${start} || '_' || user_id, ${start}::timestamptz, 'bench_calls', stripe_customer_id, 'succeeded', now()
+        from customers where creator_id = ${creatorId}::uuid and user_id like 'bench_%'`);
+    }
+    await server.rt.ownerDb.execute(sql`analyze`);
+    const times: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const started = performance.now();
+      const synced = await c.call('POST', '/api/usage/billing/sync');
+      times.push(performance.now() - started);
+      expect(synced.status, synced.text).toBe(200);
+      expect(synced.json).toMatchObject({ up_to_date: n, reported: 0, failed: 0 });
+    }
+    console.log(`report over ${n} up-to-date customers: ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
+  });
+});

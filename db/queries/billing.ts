@@ -51,6 +51,53 @@ export async function lockConnectState(tx: Queryable): Promise<{ hash: string | 
   return row ?? null;
 }
 
+/**
+ * A report run's reads in two statements instead of a few per customer: the period
+ * counters of Stripe-linked customers on these meters whose period ends after `since`, and
+ * the ledger's position of each such meter × customer × period (the last non-failed row's
+ * cumulative total, as findPeriodPosition) with whether one of its rows has no known outcome.
+ */
+export async function readReportState(
+  tx: Queryable,
+  creatorId: string,
+  meterIds: string[],
+  since: Date,
+): Promise<{
+  counters: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }>;
+  positions: Map<string, { cumulative: string; hasUnknown: boolean }>;
+  openPairs: Set<string>;
+}> {
+  if (meterIds.length === 0) return { counters: [], positions: new Map(), openPairs: new Set() };
+  const [counterRows, positionRows, openRows] = await Promise.all([
+    tx.execute<{ meter_id: string; customer_id: string; window_start: Date | string; value: string }>(sql`
+      select a.meter_id, a.customer_id, a.window_start, a.value::text as value
+      from usage_aggregates a
+      join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+      where a.creator_id = ${creatorId} and a."window" = 'period' and a.window_end > ${since.toISOString()}::timestamptz
+        and a.meter_id = any(${`{${meterIds.join(',')}}`}::uuid[]) and c.stripe_customer_id is not null`),
+    tx.execute<{ meter_id: string; customer_id: string; period_start: Date | string; cumulative: string | null; has_unknown: boolean }>(sql`
+      select meter_id, customer_id, period_start,
+        (array_agg(cumulative_total::text order by sequence desc) filter (where status <> 'failed'))[1] as cumulative,
+        bool_or(status = 'unknown') as has_unknown
+      from usage_billing_sync
+      where creator_id = ${creatorId} and period_end > ${since.toISOString()}::timestamptz
+      group by meter_id, customer_id, period_start`),
+    // Rows still to send (any period): the pair's sync finishes them first.
+    tx.execute<{ meter_id: string; customer_id: string }>(sql`
+      select distinct meter_id, customer_id from usage_billing_sync where creator_id = ${creatorId} and status in ('pending', 'in_flight')`),
+  ]);
+  return {
+    counters: counterRows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.window_start), value: r.value })),
+    positions: new Map(
+      positionRows.map((r) => [reportKey(r.meter_id, r.customer_id, new Date(r.period_start)), { cumulative: r.cumulative ?? '0', hasUnknown: r.has_unknown }]),
+    ),
+    openPairs: new Set(openRows.map((r) => `${r.meter_id}|${r.customer_id}`)),
+  };
+}
+
+/** A meter × customer × period's key in readReportState's maps. */
+export const reportKey = (meterId: string, customerId: string, periodStart: Date) => `${meterId}|${customerId}|${periodStart.getTime()}`;
+
 /** Creators with Stripe configured whose report interval has passed (owner connection: across creators). */
 export async function findCreatorsDueForReport(db: Db, now: Date): Promise<string[]> {
   const rows = await db

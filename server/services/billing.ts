@@ -9,6 +9,8 @@ import {
   setStripeWebhookOutcome,
   updateCustomerSubscription,
   findPeriodPosition,
+  readReportState,
+  reportKey,
   findStripeSettings,
   lockConnectState,
   insertSync,
@@ -397,7 +399,12 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
     // Archived meters too: usage recorded while they were live is still owed to Stripe.
     const meters = (await listMeters(tx, { includeArchived: true })).filter((m) => m.stripeMeterEventName);
     const customers = await listStripeCustomers(tx);
+    // Every counter and ledger position the run needs, in one round trip whatever the number
+    // of customers (it read each customer's counters, and each pair's ledger, in turn).
+    const state = await readReportState(tx, creatorId, meters.map((m) => m.id), new Date(now.getTime() - MAX_EVENT_AGE_MS));
+    const counterValues = new Map(state.counters.map((c) => [reportKey(c.meterId, c.customerId, c.periodStart), c.value]));
     const work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null }> = [];
+    let upToDate = 0;
     for (const customer of customers) {
       const periods = [periodAt(now, customer.billingAnchor)];
       const previous = previousPeriod(now, customer.billingAnchor);
@@ -407,27 +414,33 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
       if (now.getTime() < finalReportBy) periods.push(previous);
       // Older periods Stripe still takes (35 days) are reported where the ledger is short of
       // the counter: their window passed with usage unreported (workers down, reports
-      // refused until the creator fixed a key or a customer). Read, not sent, when up to date.
-      const owedIfShort: Period[] = [];
+      // refused until the creator fixed a key or a customer). Not counted when up to date.
+      const older: Period[] = [];
       for (let p = periods.includes(previous) ? previousPeriod(previous.start, customer.billingAnchor) : previous; now.getTime() - p.end.getTime() < MAX_EVENT_AGE_MS; ) {
-        owedIfShort.push(p);
+        older.push(p);
         p = previousPeriod(p.start, customer.billingAnchor);
       }
-      const keys = [...periods, ...owedIfShort].flatMap((p) => meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: p.start })));
-      const counters = await readCounters(tx, keys);
-      for (const period of [...periods, ...owedIfShort]) {
+      for (const [period, isOlder] of [...periods.map((p) => [p, false] as const), ...older.map((p) => [p, true] as const)]) {
         for (const meter of meters) {
-          const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
-          if (!counter) continue;
-          const quantity = billedQuantity(meter, counter.value);
-          if (owedIfShort.includes(period) && quantity.lessThanOrEqualTo((await findPeriodPosition(tx, meter.id, customer.id, period.start)).cumulative)) continue;
+          const key = reportKey(meter.id, customer.id, period.start);
+          const value = counterValues.get(key);
+          if (value === undefined) continue;
+          const quantity = billedQuantity(meter, value);
+          const position = state.positions.get(key) ?? { cumulative: '0', hasUnknown: false };
+          // What syncUsageToBilling would answer "up to date" without a call: nothing above
+          // the ledger's total, no row of unknown outcome, no row of the pair left to send.
+          const rose = quantity.greaterThan(position.cumulative);
+          if (isOlder ? !rose : !rose && !position.hasUnknown && !state.openPairs.has(`${meter.id}|${customer.id}`)) {
+            if (!isOlder) upToDate++;
+            continue;
+          }
           work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null });
         }
       }
     }
-    return { work, connectAccountId: stripe?.connectAccountId ?? null };
+    return { work, upToDate, connectAccountId: stripe?.connectAccountId ?? null };
   });
-  const summary: ReportSummary = { pairs: plan.work.length, reported: 0, up_to_date: 0, pending: 0, failed: 0, unknown: 0 };
+  const summary: ReportSummary = { pairs: plan.work.length + plan.upToDate, reported: 0, up_to_date: plan.upToDate, pending: 0, failed: 0, unknown: 0 };
   if (plan.work.length === 0) return summary;
   const service = new BillingService(rt, creatorId);
   // A few pairs at once; each pair is sent one row at a time.
