@@ -126,8 +126,11 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
   }>(sql`
     with lim as materialized (
       -- This meter's limit rows, all plans and their history: a handful, joined in memory.
-      select l.plan_name, l.limit_value, l.overage_price, l.soft_limit_threshold, l.hard_cap, l.effective_from, l.effective_to
+      -- A closed period is judged at its end; for a meter created after it ended (late events
+      -- within the grace), by the limits it was created with, as ingestion judged them.
+      select l.plan_name, l.limit_value, l.overage_price, l.soft_limit_threshold, l.hard_cap, l.effective_from, l.effective_to, m.created_at as meter_created_at
       from meter_plan_limits l
+      join usage_meters m on m.creator_id = l.creator_id and m.meter_id = l.meter_id
       where l.creator_id = ${q.creatorId} and l.meter_id = ${q.meterId}
     ),
     base as (
@@ -137,7 +140,8 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
       join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
       ${planJoin}
       -- Limit rows of one plan never overlap in time: at most one matches.
-      left join lim l on l.plan_name = ${planName} and l.effective_from <= ${at} and (l.effective_to is null or l.effective_to > ${at})
+      left join lim l on l.plan_name = ${planName} and l.effective_from <= greatest(${at}, l.meter_created_at)
+        and (l.effective_to is null or l.effective_to > greatest(${at}, l.meter_created_at))
       where a.creator_id = ${q.creatorId} and a.meter_id = ${q.meterId} and a.window = 'period' and ${window} ${search}
     ),
     keyed as (select r.*, (${sortKey})::numeric as sort_key from base r)

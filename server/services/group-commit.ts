@@ -215,12 +215,13 @@ export class GroupCommitter {
             // It takes the creator's configuration lock shared; in a group, only if no change
             // holds it or waits for it (a lane waits instead, see defer).
             const tenantSet = startIngestTransaction(tx, creatorId, options);
-            // As of the creator's first arrival in the group (its own requests only: another
-            // creator's may have waited seconds for a change): requests that waited for a change
-            // (in a lane, or sent back to the queue) are stamped and judged (future timestamps,
-            // the late-event grace) as of when they arrived, as they would have been without it.
-            const receivedAt = new Date(Math.min(...submissions.map((s) => s.arrivedAt.getTime())));
-            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), receivedAt, tenantSet);
+            // Each event as of its own request's arrival: requests that waited (behind other
+            // commits, in a lane for a change, sent back to the queue) are stamped and judged
+            // (future timestamps, the late-event grace) as of when they arrived, as they would
+            // have been without waiting — and one that arrived after midnight on the 1st is the
+            // new month's, whatever request of the old month it shares a transaction with.
+            const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
+            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), arrivals, tenantSet);
             if (!share.locked) {
               deferred.push(...submissions);
               continue;

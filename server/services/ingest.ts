@@ -158,7 +158,13 @@ export async function commitCreatorEvents(
   tx: Tx,
   creatorId: string,
   events: PreparedEvent[],
-  receivedAt: Date,
+  /**
+   * When each event's request arrived (aligned with `events`): an event is stamped (no
+   * timestamp of its own) and judged — the 5-minute future limit, the late-event grace — as of
+   * its own request's arrival, not an earlier request's it shares a transaction with (one sent
+   * at 00:00:00.100 on the 1st belongs to the new month, whoever it waited behind).
+   */
+  arrivals: Date[],
   /**
    * The switch of the transaction's RLS tenant to creatorId, already sent (see group-commit.ts):
    * whether it took the creator's configuration lock. If not, nothing is judged or written
@@ -167,6 +173,8 @@ export async function commitCreatorEvents(
   tenantSet: Promise<boolean>,
 ): Promise<CreatorCommit> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
+  // Rows' received_at, counters' updated_at, alerts: the share's first arrival.
+  const receivedAt = new Date(Math.min(...arrivals.map((a) => a.getTime())));
   // Independent reads go out together (postgres.js pipelines them on the transaction's
   // connection, in the order issued: after the tenant switch).
   const keys = [...new Set(events.flatMap((e) => (e.idempotencyKey === null ? [] : [e.idempotencyKey])))];
@@ -184,6 +192,20 @@ export async function commitCreatorEvents(
   const settings = settingsRow ?? (await ensureSettings(tx, creatorId));
   const meters = new Map(meterList.map((m) => [m.eventName, m]));
 
+  // A key is judged before anything else about an event (ADR 0009). An event refused here
+  // whose key an earlier event of this group also carries waits for that event's judgement:
+  // if it was accepted, this one is its replay or a key reuse — as when sent after it.
+  const firstWithKey = new Map<string, number>();
+  events.forEach((event, index) => {
+    if (event.idempotencyKey !== null && !firstWithKey.has(event.idempotencyKey)) firstWithKey.set(event.idempotencyKey, index);
+  });
+  const keyRefusals: Array<{ index: number; error: AppError }> = [];
+  const refuse = (index: number, error: AppError) => {
+    const key = events[index]!.idempotencyKey;
+    if (key !== null && firstWithKey.get(key)! < index) keyRefusals.push({ index, error });
+    else outcomes[index] = { ok: false, error };
+  };
+
   const metered: Array<{ index: number; event: PreparedEvent; meter: Meter }> = [];
   events.forEach((event, index) => {
     // A key committed before answers as it did then, forever: even once its meter is
@@ -197,18 +219,20 @@ export async function commitCreatorEvents(
       return;
     }
     const meter = meters.get(event.eventName);
-    if (!meter) outcomes[index] = { ok: false, error: unknownMeter(event.eventName) };
-    else if (event.timestamp && event.timestamp.getTime() > receivedAt.getTime() + MAX_FUTURE_MS) outcomes[index] = { ok: false, error: futureTimestamp() };
+    if (!meter) refuse(index, unknownMeter(event.eventName));
+    else if (event.timestamp && event.timestamp.getTime() > arrivals[index]!.getTime() + MAX_FUTURE_MS) refuse(index, futureTimestamp());
     else metered.push({ index, event, meter });
   });
 
   const graceMs = settings.lateEventGraceHours * 3_600_000;
-  const isClosed = (period: Period) => receivedAt.getTime() > period.end.getTime() + graceMs;
+  const isClosed = (period: Period, index: number) => arrivals[index]!.getTime() > period.end.getTime() + graceMs;
   const customers = new Map(knownCustomers.map((c) => [c.userId, c]));
   // An unknown user becomes a customer only through an event that is judged further: one
   // refused for a closed period must leave nothing behind. A new customer has no anchor.
   const missing = [
-    ...new Set(metered.filter(({ event }) => !customers.has(event.userId) && !isClosed(periodAt(event.timestamp ?? receivedAt, null))).map(({ event }) => event.userId)),
+    ...new Set(
+      metered.filter(({ event, index }) => !customers.has(event.userId) && !isClosed(periodAt(event.timestamp ?? arrivals[index]!, null), index)).map(({ event }) => event.userId),
+    ),
   ];
   const createdCustomers = await insertMissingCustomers(tx, creatorId, missing, settings.defaultPlan, receivedAt);
   if (missing.length > 0) {
@@ -218,10 +242,10 @@ export async function commitCreatorEvents(
   const pending: Pending[] = [];
   for (const { index, event, meter } of metered) {
     const customer = customers.get(event.userId);
-    const occurredAt = event.timestamp ?? receivedAt;
+    const occurredAt = event.timestamp ?? arrivals[index]!;
     const period = periodAt(occurredAt, customer?.billingAnchor ?? null);
-    if (!customer || isClosed(period)) {
-      outcomes[index] = { ok: false, error: periodClosed(period, settings.lateEventGraceHours) };
+    if (!customer || isClosed(period, index)) {
+      refuse(index, periodClosed(period, settings.lateEventGraceHours));
       continue;
     }
     // Time-ordered (UUIDv7): usage_events' primary key grows at its right edge instead of
@@ -241,7 +265,7 @@ export async function commitCreatorEvents(
   // at its period's end, as that period is reported and billed (getCustomerUsage, Stripe):
   // the customer may be on another plan, or the plan's limit changed, since. Extra reads
   // only when a group has such events.
-  const closedLimits = await limitsAtPeriodEnd(tx, pending.filter((p) => p.period.end.getTime() <= receivedAt.getTime()));
+  const closedLimits = await limitsAtPeriodEnd(tx, pending.filter((p) => p.period.end.getTime() <= arrivals[p.index]!.getTime()));
   const limitOf = (p: Pending): PlanLimit | null => (closedLimits.has(p) ? closedLimits.get(p)! : limitFor(p.meter, p.customer.planName));
 
   const { counters, created: createdCounters } = await lockCounters(
@@ -333,6 +357,14 @@ export async function commitCreatorEvents(
     if (key !== null) keyHolders.set(key, p);
   }
 
+  for (const { index, error } of keyRefusals) {
+    const holder = keyHolders.get(events[index]!.idempotencyKey!);
+    if (holder && holder.index < index) {
+      const first = outcomes[holder.index] as Extract<EventOutcome, { ok: true }>;
+      outcomes[index] = events[index]!.requestHash === holder.event.requestHash ? { ...first, replayed: true } : { ok: false, error: keyReused() };
+    } else outcomes[index] = { ok: false, error };
+  }
+
   const rows: NewEvent[] = accepted.map((p) => ({
     eventId: p.eventId,
     meterId: p.meter.id,
@@ -345,7 +377,7 @@ export async function commitCreatorEvents(
     newDistinct: newDistinctEvents.has(p.eventId),
     periodStart: p.period.start,
     occurredAt: p.occurredAt,
-    receivedAt,
+    receivedAt: arrivals[p.index]!,
   }));
   const alerts = detectAlerts(creatorId, crossings, before, counters, limitOf);
   // A refused event records nothing: customers and counters created in this transaction
@@ -450,8 +482,11 @@ async function limitsAtPeriodEnd(tx: Tx, late: Pending[]): Promise<Map<Pending, 
       if (!plans.has(planKey)) plans.set(planKey, findPlanAt(tx, p.customer.id, at));
       const plan = await plans.get(planKey)!;
       if (plan === null) return limits.set(p, null);
-      const limitKey = `${p.meter.id}|${plan}|${at.getTime()}`;
-      if (!planLimits.has(limitKey)) planLimits.set(limitKey, findPlanLimitAt(tx, p.meter.id, plan, at));
+      // A meter created after the period ended judges its late events by the limits it was
+      // created with (nothing of it was in force at the period's end; none would mean no cap).
+      const limitAt = new Date(Math.max(at.getTime(), p.meter.createdAt.getTime()));
+      const limitKey = `${p.meter.id}|${plan}|${limitAt.getTime()}`;
+      if (!planLimits.has(limitKey)) planLimits.set(limitKey, findPlanLimitAt(tx, p.meter.id, plan, limitAt));
       limits.set(p, await planLimits.get(limitKey)!);
     }),
   );

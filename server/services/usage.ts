@@ -72,8 +72,10 @@ export async function getCustomerUsage(rt: Runtime, creatorId: string, userId: s
       const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
       // Archived meters appear only where they have usage in the period.
       if (meter.archivedAt && !counter) continue;
-      const limit: PlanLimit | null =
-        which === 'current' ? limitFor(meter, planName) : planName ? await findPlanLimitAt(tx, meter.id, planName, new Date(period.end.getTime() - 1)) : null;
+      // A closed period: the limit at its end — for a meter created after it ended, the limits
+      // it was created with (as ingestion judged the period's late events).
+      const limitAt = new Date(Math.max(period.end.getTime() - 1, meter.createdAt.getTime()));
+      const limit: PlanLimit | null = which === 'current' ? limitFor(meter, planName) : planName ? await findPlanLimitAt(tx, meter.id, planName, limitAt) : null;
       const base = new D(counter?.value ?? 0);
       const figures = usageFigures(meter, base, limit, period);
       const over = overage(meter, base, limit);
