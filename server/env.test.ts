@@ -21,7 +21,6 @@ describe('environment', () => {
     const env = parseEnv(parseDotenv(text));
     expect(env.PORT).toBe(3000);
     for (const name of Object.keys(ZEnv.shape)) {
-      if (name === 'NODE_ENV') continue;
       expect(text, `${name} missing from .env.example`).toContain(name);
     }
   });

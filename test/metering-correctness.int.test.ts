@@ -215,6 +215,20 @@ describe('idempotency', () => {
     });
     expect((await track(call, { event_name: 'calls', user_id: 'u', idempotency_key: 'c' })).status).toBe(201);
   });
+
+  it('refuses an Idempotency-Key header on a batch (it names one event; a retried batch would count twice): 422, nothing recorded', async () => {
+    const { call } = await creator();
+    await meter(call, { event_name: 'calls', aggregation_type: 'count' });
+    const batch = [{ event_name: 'calls', user_id: 'u' }, { event_name: 'calls', user_id: 'v' }];
+    const refused = await track(call, batch, { 'idempotency-key': 'batch-1' });
+    expect(refused.status, refused.text).toBe(422);
+    expect(refused.json.errors).toEqual([expect.objectContaining({ field: 'Idempotency-Key' })]);
+    expect((await call('GET', '/api/usage/customers/u/usage')).status).toBe(404);
+    // Keys per event are how a batch is made safe to retry.
+    const keyed = batch.map((e, i) => ({ ...e, idempotency_key: `batch-1-${i}` }));
+    expect((await track(call, keyed)).json.results.map((r: { status: number }) => r.status)).toEqual([201, 201]);
+    expect((await track(call, keyed)).json.results.map((r: { replayed?: boolean }) => r.replayed)).toEqual([true, true]);
+  });
 });
 
 describe('aggregations over a period', () => {

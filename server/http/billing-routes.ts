@@ -33,6 +33,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     body: ZUpdateStripeSettingsInput,
     responses: {
       200: { description: 'Stripe settings after the change', schema: ZStripeSettings },
+      409: { description: 'In production (NODE_ENV=production) without STRIPE_KEYS_ENCRYPTION_KEY, storing a secret key or webhook secret is refused (encryption-key-missing)' },
       422: { description: 'A field is invalid; connect_account_id is refused (a Connect account comes from Stripe’s authorization: POST …/stripe/connect)' },
     },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.billing.updateStripeSettings(parseInput(ZUpdateStripeSettingsInput, body)) }),

@@ -66,7 +66,14 @@ function operation(route: RestRoute) {
     };
   }
   responses['401'] = problemResponse('Missing, unknown or revoked API key');
-  if (route.scope !== 'any') responses['403'] = problemResponse(`The API key lacks the "${route.scope}" scope`);
+  // Every route may answer 403: a key without the scope, or a browser token beyond what it may do.
+  responses['403'] = problemResponse(
+    route.scope === 'any'
+      ? 'A browser token (browser tokens may only track and check)'
+      : route.scope === 'track'
+        ? 'The API key lacks the "track" scope, or a browser token acts beyond its own user (browser tokens may only track and check, for their own user_id)'
+        : `The API key lacks the "${route.scope}" scope, or a browser token (browser tokens may only track and check)`,
+  );
   if (route.body || route.query || pathParamCount > 0) responses['422'] = problemResponse('Invalid fields (a malformed id in the path too), named in `errors`');
   if (route.body) {
     responses['400'] = problemResponse('Malformed JSON');

@@ -129,7 +129,8 @@ export const REST_ROUTES: RestRoute[] = [
     summary: 'Record one usage event (201) or a batch of up to 1,000 (200, judged per event in order)',
     tag: 'Usage',
     scope: 'track',
-    body: z.union([ZTrackEvent, z.array(ZTrackEvent).max(MAX_BATCH)]),
+    // For the OpenAPI document only (the handler validates per event, through ZTrackBatchInput and ZTrackEvent): its limits and messages.
+    body: z.union([ZTrackEvent, z.array(ZTrackEvent).min(1, 'must hold at least one event').max(MAX_BATCH, `must hold at most ${MAX_BATCH} events`)]),
     responses: {
       200: { description: 'Batch: one result per event, in order', schema: ZBatchResponse },
       201: {
@@ -139,10 +140,16 @@ export const REST_ROUTES: RestRoute[] = [
       },
       402: { description: 'A hard-capped customer would pass the limit; nothing recorded (`used`, `limit`, `remaining`, `period_end`)' },
     },
-    requestHeaders: { 'Idempotency-Key': 'The event’s idempotency key (single events), instead of `idempotency_key` in the body; if both are sent they must be equal' },
+    requestHeaders: { 'Idempotency-Key': 'The event’s idempotency key (single events; refused on a batch, whose events carry their own), instead of `idempotency_key` in the body; if both are sent they must be equal' },
     handle: async ({ ctx, body, headers }) => {
       const auth = trackAuth(ctx);
-      if (Array.isArray(body)) return { status: 200, body: await trackMany(ctx.rt, auth, body, ctx.requestId) };
+      if (Array.isArray(body)) {
+        // One key cannot stand for a batch's events: ignored, a retried batch would count twice.
+        if (headers['idempotency-key'] !== undefined) {
+          throw validationError([{ field: 'Idempotency-Key', message: 'names a single event; give each event of a batch its own idempotency_key' }]);
+        }
+        return { status: 200, body: await trackMany(ctx.rt, auth, body, ctx.requestId) };
+      }
       if (body === null || typeof body !== 'object') {
         throw validationError([{ field: '(body)', message: `must be an event object or an array of up to ${MAX_BATCH} events` }]);
       }

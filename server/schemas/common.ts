@@ -21,15 +21,33 @@ export const ZUserId = ZText(256)
 export const ZId = z.uuid('must be a UUID');
 
 /**
- * An instant from the outside (RFC 3339, Z or an offset), in the years 1970–9999. Postgres
- * refuses year 0 (a 500 on write), and postgres.js reads a year below 100 back through
- * `new Date(text)`, which V8 takes for another date (0012-03-20 → 2020-12-03): a billing
- * anchor would silently move to another day of the month.
+ * RFC 3339 §5.6 lets the "T" and "Z" of a date-time be lower case; zod's datetime format
+ * takes only upper. Typed `string` so the schema's input type (tRPC, the SDK) stays a
+ * string; anything else passes through to the format's own error.
+ */
+const upperCase = (value: string) => (typeof value === 'string' ? value.toUpperCase() : value);
+
+/** zod's own date-time pattern, its one "T" and one "Z" made either case: what the OpenAPI document shows. */
+const RFC3339_PATTERN = (() => {
+  const source = z.iso.datetime({ offset: true })._zod.def.pattern?.source ?? '';
+  if (source.split('T').length !== 2 || source.split('Z').length !== 2) throw new Error('zod’s date-time pattern changed: review ZInstantInput');
+  return source.replace('T', '[Tt]').replace('Z', '[Zz]');
+})();
+
+/**
+ * An instant from the outside (RFC 3339, Z or an offset, "t" and "z" in either case), in
+ * the years 1970–9999. Postgres refuses year 0 (a 500 on write), and postgres.js reads a
+ * year below 100 back through `new Date(text)`, which V8 takes for another date
+ * (0012-03-20 → 2020-12-03): a billing anchor would silently move to another day of the
+ * month. Parsed values come out upper-cased (…T…Z), so both spellings are the same instant.
  */
 export const ZInstantInput = (error: string) =>
-  z.iso.datetime({ offset: true, error }).refine((v) => {
-    const ms = Date.parse(v);
-    if (Number.isNaN(ms)) return true; // the format's own error says it
-    const year = new Date(ms).getUTCFullYear();
-    return year >= 1970 && year <= 9999;
-  }, 'must be between 1970-01-01 and 9999-12-31');
+  z
+    .preprocess(upperCase, z.iso.datetime({ offset: true, error }))
+    .refine((v) => {
+      const ms = Date.parse(v);
+      if (Number.isNaN(ms)) return true; // the format's own error says it
+      const year = new Date(ms).getUTCFullYear();
+      return year >= 1970 && year <= 9999;
+    }, 'must be between 1970-01-01 and 9999-12-31')
+    .meta({ pattern: RFC3339_PATTERN });
