@@ -97,6 +97,11 @@ async function workQueue(rt: Runtime, boss: PgBoss, handler: JobHandler<QueueNam
   });
 }
 
+/**
+ * Stops every queue's workers at once: none fetches another job from now on. Running jobs are
+ * not waited for here (one queue at a time, each wait unbounded, while the queues not yet
+ * stopped went on fetching): boss.stop's graceful timeout bounds that wait.
+ */
 export async function stopWorkers(boss: PgBoss): Promise<void> {
-  for (const handler of HANDLERS) await boss.offWork(handler.queue);
+  await Promise.all(HANDLERS.map((handler) => boss.offWork(handler.queue, { wait: false })));
 }

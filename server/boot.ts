@@ -169,6 +169,12 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const owner: DbPool = openPool(ownerUrl, { max: 3, applicationName: 'staryer-admin' });
     closers.push(() => owner.sql.end({ timeout: 5 }));
 
+    // The job workers' pool, if this process runs workers: closed after pg-boss has stopped,
+    // since until then (its graceful timeout) a running job may still be using it.
+    let workerPool: DbPool | null = null;
+    closers.push(async () => {
+      await workerPool?.sql.end({ timeout: 5 });
+    });
     const boss: PgBoss = await startBoss(ownerUrl, {
       schedule: options.workers,
       onError: (error) => log.error({ err: error }, 'pg-boss error'),
@@ -180,11 +186,28 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, now, log, metrics: metrics.ingest });
     closers.push(() => ingest.close());
     // Services enqueue jobs inside their own transactions, as the application role, and read
-    // pending ones (rollups): insert and read, never change a queued job (UPDATE, granted
-    // before 2026-11-27, is taken back: the app role could otherwise rewrite any creator's job).
+    // pending ones (rollups). That takes SELECT and INSERT on the job table (pg-boss's send
+    // inserts into the queue's partition of it, job_common or one of its own, and returns the
+    // id) and SELECT on queue (the insert reads the queue's defaults); nothing else. Taken back
+    // on 2026-11-27: UPDATE (the app role could rewrite any creator's job) and INSERT on
+    // pg-boss's other tables (it could plant a schedule, a queue, a version). One transaction,
+    // one process at a time (a server and a worker starting together would otherwise update the
+    // same grants at once: "tuple concurrently updated").
     await owner.db.execute(
       sql.raw(
-        `GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app; REVOKE UPDATE ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} FROM staryer_app; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} TO staryer_app`,
+        `SELECT pg_advisory_xact_lock(hashtext('staryer-usage:pgboss-grants'));
+        REVOKE ALL ON ALL TABLES IN SCHEMA ${BOSS_SCHEMA} FROM staryer_app;
+        GRANT USAGE ON SCHEMA ${BOSS_SCHEMA} TO staryer_app;
+        GRANT SELECT ON ${BOSS_SCHEMA}.queue TO staryer_app;
+        GRANT SELECT, INSERT ON ${BOSS_SCHEMA}.job TO staryer_app;
+        DO $$
+        DECLARE part regclass;
+        BEGIN
+          FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = '${BOSS_SCHEMA}.job'::regclass LOOP
+            EXECUTE format('GRANT SELECT, INSERT ON TABLE %s TO staryer_app', part);
+          END LOOP;
+        END
+        $$`,
       ),
     );
 
@@ -228,9 +251,10 @@ export async function boot(options: BootOptions): Promise<Booted> {
       // Jobs talk to SMTP servers, Stripe and webhook endpoints inside their transactions
       // (up to each one's timeout): on a pool of their own, slow ones cannot hold the
       // connections that ingestion and the dashboard need.
-      const workerPool: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: WORKER_POOL_MAX, applicationName: 'staryer-usage-worker' });
-      closers.push(() => workerPool.sql.end({ timeout: 5 }));
-      await startWorkers({ ...rt, db: workerPool.db }, boss);
+      const pool: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: WORKER_POOL_MAX, applicationName: 'staryer-usage-worker' });
+      workerPool = pool;
+      await startWorkers({ ...rt, db: pool.db }, boss);
+      // First thing on close: no queue takes another job (running ones are left to boss.stop).
       closers.push(() => stopWorkers(boss));
     }
     return { rt, ownerUrl, appSql: app.sql, close, stopDatabase };
