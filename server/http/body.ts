@@ -1,12 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
+import { findAlteredNumbers, restoreAlteredNumbers } from './json-numbers.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Reads a JSON request body: 415 for another content type, 413 past the limit (without
- * reading the rest into memory), 400 when it does not parse.
+ * reading the rest into memory), 400 when it does not parse. Number literals keep the value
+ * written (server/http/json-numbers.ts).
  */
 export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -37,11 +39,16 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES)
     throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid UTF-8.' });
   }
   if (text.trim() === '') throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is empty; send a JSON document.' });
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new AppError('bad_request', { code: 'malformed_json', detail: `The request body is not valid JSON: ${(error as Error).message}` });
   }
+  // JSON.parse reads every number as a double: 12345678.123456789 would be recorded as
+  // 12345678.12345679. A literal it alters is put back as written (ADR 0009, 2026-11-27).
+  const altered = findAlteredNumbers(text);
+  return altered.length === 0 ? value : restoreAlteredNumbers(text, altered);
 }
 
 export const tooLarge = (limit = MAX_BODY_BYTES) =>
