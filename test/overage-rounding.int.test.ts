@@ -1,8 +1,4 @@
-import type { Job } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePayload } from '../jobs/handler.js';
-import { applyRollupHandler } from '../jobs/rollups-apply.js';
-import { checkConsistency } from '../server/services/rollups.js';
 import { periodFiguresTiming } from '../server/services/insights.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
@@ -33,19 +29,6 @@ async function track(call: Call, events: Array<Record<string, unknown>>): Promis
   const results = response.json.results as Array<{ status: number; id: string; error?: unknown }>;
   expect(results.filter((r) => r.status !== 201), JSON.stringify(results.find((r) => r.status !== 201))).toEqual([]);
   return results.map((r) => r.id);
-}
-
-async function applyRollups(creatorId: string) {
-  const jobs: Array<Job<unknown>> = [];
-  for (;;) {
-    const batch = await server.rt.boss.fetch<unknown>('rollups.apply', { batchSize: 100 });
-    if (batch.length === 0) break;
-    jobs.push(...batch);
-  }
-  for (const job of jobs.filter((j) => (j.data as { creatorId: string }).creatorId === creatorId)) {
-    await applyRollupHandler.run(server.rt, parsePayload('rollups.apply', job.data), job);
-  }
-  if (jobs.length > 0) await server.rt.boss.complete('rollups.apply', jobs.map((j) => j.id));
 }
 
 async function setUp() {
