@@ -1,53 +1,21 @@
 import { act, createElement as h } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { UsageTracker, createUsageClient, initUsageTracking, getUsageTracker, trackUsage, type UsageTrackingOptions } from '../../sdk/src/index';
+import { describe, expect, it } from 'vitest';
+import { UsageTracker, createUsageClient, initUsageTracking, getUsageTracker, trackUsage } from '../../sdk/src/index';
 import { trackingApi, type UsageTrackingApi } from '../../sdk/src/core';
 import { useUsage, type UsageState } from '../../sdk/src/react';
 import { useTestDatabase } from '../harness/db.js';
-import { api, createCreatorWithKey } from '../harness/fixtures.js';
-import { startTestServer, type TestServer } from '../harness/server.js';
-import { startFaultProxy } from './fault-proxy.js';
+
+import { useTrackerServer } from './tracker-server.js';
 import { installMiniDom } from './mini-dom.js';
 
 /** Fixes from a review of the SDK: defects a developer (or their billed customers) would observe. */
 const { url } = await useTestDatabase();
-let server: TestServer;
-let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
-beforeAll(async () => {
-  server = await startTestServer(url);
-  proxy = await startFaultProxy(server.url);
-});
-afterAll(async () => {
-  await proxy.close();
-  await server.close();
-});
-
-const trackers: UsageTracker[] = [];
-afterEach(async () => {
-  await Promise.all(trackers.splice(0).map((t) => t.shutdown({ timeoutMs: 1000 })));
-  proxy.log.splice(0);
-});
-
-async function setup(meters: Array<Record<string, unknown>> = [{ event_name: 'calls', aggregation_type: 'count' }]) {
-  const { apiKey, creator } = await createCreatorWithKey(server.rt);
-  const call = api(server.url, apiKey);
-  for (const meter of meters) {
-    const created = await call('POST', '/api/usage/meters', { display_name: 'M', unit_name: 'units', ...meter });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-  }
-  const tracker = (options: Partial<UsageTrackingOptions> = {}) => {
-    const t = new UsageTracker({ creatorId: creator.id, baseURL: proxy.url, apiKey, onError: () => undefined, ...options });
-    trackers.push(t);
-    return t;
-  };
-  const mint = async (userId: string) => (await call('POST', '/api/usage/tokens', { user_id: userId, ttl_seconds: 600 })).json as { token: string; expires_at: string };
-  return { apiKey, creatorId: creator.id, call, tracker, mint };
-}
+const { server, proxy, setup, trackers } = useTrackerServer(url);
 
 const storedRows = async (creatorId: string) => {
-  const [row] = await server.rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`);
+  const [row] = await server().rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`);
   return Number(row!.n);
 };
 
@@ -82,7 +50,7 @@ describe('browser tokens across a change of signed-in user', () => {
     expect(third.status).toBe('fulfilled');
     expect(bob).toMatchObject({ status: 'rejected', reason: { code: 'token-user-mismatch' } });
     // Alice's two events went in one request; Bob's never left the page
-    expect(proxy.log.filter((r) => r.path === '/api/usage/track').map((r) => r.events)).toEqual([2]);
+    expect(proxy().log.filter((r) => r.path === '/api/usage/track').map((r) => r.events)).toEqual([2]);
     expect(asked).toBe(2);
     expect(await storedRows(creatorId)).toBe(2);
     // A check for Bob is refused the same way
@@ -95,7 +63,7 @@ describe('typed client', () => {
     const { apiKey, tracker } = await setup([{ event_name: 'bytes', aggregation_type: 'sum' }]);
     const viaTracker = await tracker().checkUsage({ userId: 'u', eventName: 'bytes', value: 0.1 + 0.2 });
     expect(viaTracker.allowed).toBe(true);
-    const client = createUsageClient({ baseURL: server.url, apiKey });
+    const client = createUsageClient({ baseURL: server().url, apiKey });
     await expect(client.checkUsage({ userId: 'u', eventName: 'bytes', value: 0.1 + 0.2 })).resolves.toMatchObject({ allowed: true });
   });
 });
@@ -105,7 +73,7 @@ describe('typed client with browser tokens', () => {
     const { mint } = await setup();
     let asked = 0;
     const client = createUsageClient({
-      baseURL: server.url,
+      baseURL: server().url,
       // The first answer is a token the server refuses (say, minted before a secret rotation)
       getToken: async () => (asked++ === 0 ? 'eyJhbGciOiJIUzI1NiJ9.eyJjaWQiOiJ4In0.AAAA' : mint('u')),
     });
@@ -123,7 +91,7 @@ describe('typed client with browser tokens', () => {
   });
 
   it('a getToken that never answers fails the call with token-unavailable after tokenTimeout instead of hanging it', async () => {
-    const client = createUsageClient({ baseURL: server.url, getToken: () => new Promise<string>(() => undefined), tokenTimeout: 200 });
+    const client = createUsageClient({ baseURL: server().url, getToken: () => new Promise<string>(() => undefined), tokenTimeout: 200 });
     await expect(client.checkUsage({ userId: 'u', eventName: 'calls' })).rejects.toMatchObject({ code: 'token-unavailable' });
   });
 });
@@ -132,7 +100,7 @@ describe('the root useUsageTracking', () => {
   it('outside a render it uses the default tracker, even when @staryer/usage-sdk/react is loaded in the same process (SSR app)', async () => {
     const { apiKey, creatorId } = await setup();
     const { useUsageTracking } = await import('../../sdk/src/index');
-    initUsageTracking({ creatorId, baseURL: server.url, apiKey, onError: () => undefined });
+    initUsageTracking({ creatorId, baseURL: server().url, apiKey, onError: () => undefined });
     try {
       // e.g. in an HTTP handler of the same server that renders pages with <UsageBar>
       const api = (() => {
@@ -187,7 +155,7 @@ describe('React useUsage', () => {
     for (let i = 0; i < 3; i++) expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'alice' })).status).toBe(201);
     const dom = installMiniDom();
     (globalThis as Record<string, unknown>).IS_REACT_ACT_ENVIRONMENT = true;
-    const t = new UsageTracker({ creatorId, baseURL: server.url, apiKey, onError: () => undefined });
+    const t = new UsageTracker({ creatorId, baseURL: server().url, apiKey, onError: () => undefined });
     trackers.push(t);
     const renders: Array<{ userId: string; used: number | null }> = [];
     const Probe = ({ userId }: { userId: string }) => {
@@ -219,7 +187,7 @@ describe('React useUsage', () => {
     const { apiKey, creatorId } = await setup();
     const dom = installMiniDom();
     (globalThis as Record<string, unknown>).IS_REACT_ACT_ENVIRONMENT = true;
-    initUsageTracking({ creatorId, baseURL: server.url, apiKey, onError: () => undefined, flushInterval: 10 });
+    initUsageTracking({ creatorId, baseURL: server().url, apiKey, onError: () => undefined, flushInterval: 10 });
     let state: UsageState | undefined;
     const history: Array<{ used: number | null; error?: string; loading: boolean }> = [];
     const Probe = () => {
@@ -238,7 +206,7 @@ describe('React useUsage', () => {
       await waitFor(() => state?.used === 1);
       // The app re-initialises (say, a rotated key): the old tracker is shut down. In act:
       // hooks that use the default tracker render again.
-      await act(async () => void initUsageTracking({ creatorId, baseURL: server.url, apiKey, onError: () => undefined, flushInterval: 10 }));
+      await act(async () => void initUsageTracking({ creatorId, baseURL: server().url, apiKey, onError: () => undefined, flushInterval: 10 }));
       await act(async () => void (await trackUsage({ userId: 'u', eventName: 'calls' })));
       await waitFor(() => state?.used === 2);
       // and at no point did it show the old tracker's shutdown as this customer's error

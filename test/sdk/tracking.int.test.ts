@@ -4,13 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { trackingApi } from '../../sdk/src/core';
-import { QuotaExceededError, UsageError, UsageTracker, createUsageClient, initUsageTracking, shutdown, trackUsage, useUsageTracking, type TrackedEvent, type UsageTrackingOptions } from '../../sdk/src/index';
+import { QuotaExceededError, UsageError, UsageTracker, createUsageClient, initUsageTracking, shutdown, trackUsage, useUsageTracking, type TrackedEvent } from '../../sdk/src/index';
 import { useTestDatabase } from '../harness/db.js';
-import { api, createCreatorWithKey } from '../harness/fixtures.js';
-import { startTestServer, type TestServer } from '../harness/server.js';
-import { startFaultProxy } from './fault-proxy.js';
+
+import { useTrackerServer } from './tracker-server.js';
 
 /**
  * The SDK's tracker against the real server (and, for faults, through a proxy in front
@@ -18,47 +17,16 @@ import { startFaultProxy } from './fault-proxy.js';
  * hard caps, tokens.
  */
 const { url } = await useTestDatabase();
-let server: TestServer;
-let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
-beforeAll(async () => {
-  server = await startTestServer(url);
-  proxy = await startFaultProxy(server.url);
-});
-afterAll(async () => {
-  await proxy.close();
-  await server.close();
-});
-
-const trackers: UsageTracker[] = [];
-afterEach(async () => {
-  await Promise.all(trackers.splice(0).map((t) => t.shutdown({ timeoutMs: 1000 })));
-  proxy.log.splice(0);
-});
-
-/** A creator with a `calls` count meter (and whatever else the test asks for). */
-async function setup(meters: Array<Record<string, unknown>> = [{ event_name: 'calls', aggregation_type: 'count' }]) {
-  const { apiKey, creator } = await createCreatorWithKey(server.rt);
-  const call = api(server.url, apiKey);
-  for (const meter of meters) {
-    const created = await call('POST', '/api/usage/meters', { display_name: 'M', unit_name: 'units', ...meter });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-  }
-  const tracker = (options: Partial<UsageTrackingOptions> = {}) => {
-    const t = new UsageTracker({ creatorId: creator.id, baseURL: proxy.url, apiKey, onError: () => undefined, ...options });
-    trackers.push(t);
-    return t;
-  };
-  return { apiKey, creatorId: creator.id, call, tracker };
-}
+const { server, proxy, setup, trackers } = useTrackerServer(url);
 
 /** One property of each stored event, oldest first. */
 const storedProperties = async (creatorId: string, key: string) =>
   (
-    await server.rt.ownerDb.execute<{ v: string }>(sql`select properties->>${key} as v from usage_events where creator_id = ${creatorId} order by received_at, event_id`)
+    await server().rt.ownerDb.execute<{ v: string }>(sql`select properties->>${key} as v from usage_events where creator_id = ${creatorId} order by received_at, event_id`)
   ).map((r) => r.v);
 
 const stored = async (creatorId: string) => {
-  const [row] = await server.rt.ownerDb.execute<{ n: string; keys: string }>(
+  const [row] = await server().rt.ownerDb.execute<{ n: string; keys: string }>(
     sql`select count(*) as n, count(distinct idempotency_key) as keys from usage_events where creator_id = ${creatorId}`,
   );
   return { rows: Number(row!.n), keys: Number(row!.keys) };
@@ -71,7 +39,7 @@ describe('batching', () => {
     const results = await Promise.all(Array.from({ length: 250 }, (_, i) => t.track({ userId: `u${i % 5}`, eventName: 'calls', properties: { i } })));
     expect(results.every((r) => r.event_name === 'calls' && typeof r.id === 'string')).toBe(true);
     expect(new Set(results.map((r) => r.id)).size).toBe(250);
-    const batches = proxy.requests();
+    const batches = proxy().requests();
     expect(batches.every((b) => b.events <= 100)).toBe(true);
     expect(batches.reduce((s, b) => s + b.events, 0)).toBe(250);
     expect(batches.length).toBeLessThanOrEqual(4);
@@ -86,11 +54,11 @@ describe('batching', () => {
     const settled: TrackedEvent[] = [];
     for (let i = 0; i < 3; i++) void t.track({ userId: 'u', eventName: 'calls' }).then((e) => settled.push(e));
     await new Promise((r) => setTimeout(r, 200));
-    expect(proxy.requests()).toHaveLength(0);
+    expect(proxy().requests()).toHaveLength(0);
     expect(t.pending).toBe(3);
     await t.flush();
     expect(settled).toHaveLength(3);
-    expect(proxy.requests()).toHaveLength(1);
+    expect(proxy().requests()).toHaveLength(1);
     expect(t.pending).toBe(0);
     expect((await stored(creatorId)).rows).toBe(3);
   });
@@ -111,12 +79,12 @@ describe('the seed’s API', () => {
       { event_name: 'api_calls', aggregation_type: 'count' },
       { event_name: 'feature_usage', aggregation_type: 'duration', unit_name: 'seconds' },
     ]);
-    initUsageTracking({ creatorId, baseURL: proxy.url + '/', apiKey });
+    initUsageTracking({ creatorId, baseURL: proxy().url + '/', apiKey });
     try {
       const { trackAPICall, trackFeatureUsage } = useUsageTracking();
       expect(useUsageTracking().trackAPICall).toBe(trackAPICall); // stable identity
       await Promise.all([trackAPICall('user-123', '/api/data', 'GET'), trackFeatureUsage('user-123', 'advanced_editor', 300), trackUsage({ userId: 'user-123', eventName: 'api_calls' })]);
-      const rows = await server.rt.ownerDb.execute<{ value: string; properties: Record<string, unknown> }>(
+      const rows = await server().rt.ownerDb.execute<{ value: string; properties: Record<string, unknown> }>(
         sql`select value::text as value, properties from usage_events where creator_id = ${creatorId} order by value, properties::text`,
       );
       const events = rows.map((r) => [Number(r.value), r.properties]);
@@ -133,10 +101,10 @@ describe('retries never duplicate', () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ maxBatchSize: 20, flushInterval: 10, retryBaseDelay: 20, retryMaxDelay: 100 });
     // The first three requests are committed by the server, and then the client loses the answer.
-    proxy.script({ kind: 'drop' }, { kind: 'drop' }, { kind: 'pass' }, { kind: 'drop' });
+    proxy().script({ kind: 'drop' }, { kind: 'drop' }, { kind: 'pass' }, { kind: 'drop' });
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i } })));
     expect(results).toHaveLength(60);
-    const sent = proxy.requests();
+    const sent = proxy().requests();
     expect(sent.filter((r) => r.fault === 'drop').every((r) => r.upstreamStatus === 200)).toBe(true);
     expect(sent.reduce((s, r) => s + r.events, 0)).toBeGreaterThan(60); // some events went twice…
     expect(await stored(creatorId)).toEqual({ rows: 60, keys: 60 }); // …and were stored once
@@ -146,10 +114,10 @@ describe('retries never duplicate', () => {
   it('answers held past the client timeout → aborted and retried → stored once, usage exact', async () => {
     const { creatorId, call, tracker } = await setup([{ event_name: 'bytes', aggregation_type: 'sum' }]);
     const t = tracker({ timeout: 700, flushInterval: 10, retryBaseDelay: 20, retryMaxDelay: 50 });
-    proxy.script({ kind: 'delay', ms: 1500 }, { kind: 'delay', ms: 1500 });
+    proxy().script({ kind: 'delay', ms: 1500 }, { kind: 'delay', ms: 1500 });
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => t.track({ userId: 'slow', eventName: 'bytes', value: i + 1 })));
     expect(results.map((r) => r.value).sort((a, b) => Number(a) - Number(b))).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
-    expect(proxy.requests().length).toBeGreaterThanOrEqual(2);
+    expect(proxy().requests().length).toBeGreaterThanOrEqual(2);
     expect(await stored(creatorId)).toEqual({ rows: 10, keys: 10 });
     const usage = await call('GET', '/api/usage/customers/slow/usage');
     expect(usage.json.meters[0]).toMatchObject({ used: '55' });
@@ -159,11 +127,11 @@ describe('retries never duplicate', () => {
     const { tracker } = await setup();
     const onError = vi.fn();
     const t = tracker({ maxRetries: 2, retryBaseDelay: 10, retryMaxDelay: 20, onError });
-    proxy.script({ kind: 'status', status: 500 }, { kind: 'status', status: 502 }, { kind: 'status', status: 500 });
+    proxy().script({ kind: 'status', status: 500 }, { kind: 'status', status: 502 }, { kind: 'status', status: 500 });
     const error = await t.track({ userId: 'u', eventName: 'calls' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UsageError).status).toBe(500);
-    expect(proxy.requests()).toHaveLength(3);
+    expect(proxy().requests()).toHaveLength(3);
     expect(onError).toHaveBeenCalledWith(error, expect.objectContaining({ userId: 'u', eventName: 'calls' }));
   });
 });
@@ -184,10 +152,10 @@ describe('what a tracked event carries', () => {
     expect(results.map((r) => r.usage.used)).toEqual(['1', '2', '3']);
     // A retry after a lost answer carries the payload first sent, though the object changed: answered from the record, not 422
     const r = tracker({ flushInterval: 10, retryBaseDelay: 300, retryMaxDelay: 300 });
-    proxy.script({ kind: 'drop' });
+    proxy().script({ kind: 'drop' });
     const object: Record<string, unknown> = { file: 'g1' };
     const retried = r.track({ userId: 'v', eventName: 'files', properties: object });
-    await vi.waitFor(() => expect(proxy.requests().filter((q) => q.fault === 'drop')).toHaveLength(1));
+    await vi.waitFor(() => expect(proxy().requests().filter((q) => q.fault === 'drop')).toHaveLength(1));
     object.file = 'g2';
     expect((await retried).usage.used).toBe('1');
     expect(await stored(creatorId)).toEqual({ rows: 4, keys: 4 });
@@ -202,7 +170,7 @@ describe('what a tracked event carries', () => {
     const onError = vi.fn();
     const t = tracker({ maxRetries: 1, flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20, onError });
     // Both attempts are committed by the server and their answers lost
-    proxy.script({ kind: 'drop' }, { kind: 'drop' });
+    proxy().script({ kind: 'drop' }, { kind: 'drop' });
     const error = (await t.track({ userId: 'u', eventName: 'calls', value: 2 }).catch((e: unknown) => e)) as UsageError;
     expect(error).toBeInstanceOf(UsageError);
     expect(error.idempotencyKey).toMatch(/^[0-9a-f-]{36}$/);
@@ -211,7 +179,7 @@ describe('what a tracked event carries', () => {
     // Tracking it again: the server answers from its record, the event is stored once
     const again = await t.track(sent);
     expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
-    const [row] = await server.rt.ownerDb.execute<{ event_id: string; idempotency_key: string }>(sql`select event_id, idempotency_key from usage_events where creator_id = ${creatorId}`);
+    const [row] = await server().rt.ownerDb.execute<{ event_id: string; idempotency_key: string }>(sql`select event_id, idempotency_key from usage_events where creator_id = ${creatorId}`);
     expect(row).toEqual({ event_id: again.id, idempotency_key: error.idempotencyKey });
   });
 
@@ -220,14 +188,14 @@ describe('what a tracked event carries', () => {
     const onError = vi.fn();
     const t = tracker({ maxRetries: 1, flushInterval: 50, retryBaseDelay: 10, retryMaxDelay: 20, onError });
     // Both events go in one request; both attempts are committed by the server and their answers lost
-    proxy.script({ kind: 'drop' }, { kind: 'drop' });
+    proxy().script({ kind: 'drop' }, { kind: 'drop' });
     const properties: Record<string, unknown> = { file: 'a' };
     const failure = (tracked: Promise<unknown>) => tracked.then(() => expect.fail('recorded, though no answer came back'), (e: unknown) => e as UsageError);
     const first = failure(t.track({ userId: 'u', eventName: 'files', properties }));
     const second = failure(t.track({ userId: 'v', eventName: 'files', properties: { file: 'b' } }));
     properties.file = 'changed';
     const [e1, e2] = await Promise.all([first, second]);
-    expect(proxy.requests().filter((q) => q.fault === 'drop')).toHaveLength(2);
+    expect(proxy().requests().filter((q) => q.fault === 'drop')).toHaveLength(2);
     expect(e1).not.toBe(e2);
     for (const e of [e1, e2]) {
       expect(e).toBeInstanceOf(UsageError);
@@ -249,10 +217,10 @@ describe('what a tracked event carries', () => {
   it('a 200 without per-event results (cut short by a proxy) is sent again, answered from the record', async () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20 });
-    proxy.script({ kind: 'status', status: 200, body: { ok: true } });
+    proxy().script({ kind: 'status', status: 200, body: { ok: true } });
     const tracked = await t.track({ userId: 'u', eventName: 'calls' });
     expect(tracked.event_name).toBe('calls');
-    expect(proxy.requests()).toHaveLength(2);
+    expect(proxy().requests()).toHaveLength(2);
     expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
   });
 
@@ -267,10 +235,10 @@ describe('Retry-After', () => {
   it('503 and 429 with Retry-After: 1 → the next attempts wait at least a second each, then succeed once', async () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ retryBaseDelay: 10, retryMaxDelay: 20 });
-    proxy.script({ kind: 'status', status: 503, headers: { 'retry-after': '1' } }, { kind: 'status', status: 429, headers: { 'retry-after': '1' } });
+    proxy().script({ kind: 'status', status: 503, headers: { 'retry-after': '1' } }, { kind: 'status', status: 429, headers: { 'retry-after': '1' } });
     await t.track({ userId: 'u', eventName: 'calls' });
-    const [first, second, third] = proxy.requests();
-    expect(proxy.requests()).toHaveLength(3);
+    const [first, second, third] = proxy().requests();
+    expect(proxy().requests()).toHaveLength(3);
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(990);
     expect(third!.at - second!.at).toBeGreaterThanOrEqual(990);
     expect((await stored(creatorId)).rows).toBe(1);
@@ -280,9 +248,9 @@ describe('Retry-After', () => {
     const { tracker } = await setup();
     const t = tracker({ retryBaseDelay: 10, retryMaxDelay: 20 });
     // HTTP dates have whole seconds: this one is 2–3 s away.
-    proxy.script({ kind: 'status', status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } });
+    proxy().script({ kind: 'status', status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } });
     await t.track({ userId: 'u', eventName: 'calls' });
-    const [first, second] = proxy.requests();
+    const [first, second] = proxy().requests();
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(1500);
   });
 });
@@ -294,7 +262,7 @@ describe('answers that are final', () => {
     const onError = vi.fn();
     const t = tracker({ onError, flushInterval: 50 });
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => t.track({ userId: 'capped', eventName: 'calls' })));
-    expect(proxy.requests()).toHaveLength(1); // one batch, judged per event
+    expect(proxy().requests()).toHaveLength(1); // one batch, judged per event
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
     const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as QuotaExceededError);
     expect(refused).toHaveLength(2);
@@ -312,12 +280,12 @@ describe('answers that are final', () => {
     const t = tracker();
     const unknown = await t.track({ userId: 'u', eventName: 'no_such_meter' }).catch((e: unknown) => e);
     expect(unknown).toMatchObject({ status: 422, code: 'unknown-meter' });
-    expect(proxy.requests()).toHaveLength(1);
-    proxy.log.splice(0);
+    expect(proxy().requests()).toHaveLength(1);
+    proxy().log.splice(0);
     const badKey = tracker({ apiKey: 'su_live_000000000000000000000000000000000000', creatorId });
     const refused = await badKey.track({ userId: 'u', eventName: 'calls' }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ status: 401 });
-    expect(proxy.requests()).toHaveLength(1);
+    expect(proxy().requests()).toHaveLength(1);
   });
 
   it('a full queue drops its oldest waiting event with queue-overflow', async () => {
@@ -335,9 +303,9 @@ describe('answers that are final', () => {
   it('a full queue never drops an event already sent once (waiting for a retry; the server may have it): it drops the oldest not yet sent', async () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ maxQueueSize: 2, flushInterval: 10, retryBaseDelay: 400, retryMaxDelay: 400 });
-    proxy.script({ kind: 'status', status: 503 });
+    proxy().script({ kind: 'status', status: 503 });
     const first = t.track({ userId: 'u', eventName: 'calls', properties: { n: 0 } });
-    await vi.waitFor(() => expect(proxy.requests()).toHaveLength(1));
+    await vi.waitFor(() => expect(proxy().requests()).toHaveLength(1));
     // The first waits for its retry; two more overflow the queue of 2
     const second = t.track({ userId: 'u', eventName: 'calls', properties: { n: 1 } });
     const third = t.track({ userId: 'u', eventName: 'calls', properties: { n: 2 } });
@@ -403,8 +371,8 @@ describe('browser tokens', () => {
     globals.window = globalThis;
     globals.document = { visibilityState: 'visible', addEventListener: () => undefined };
     try {
-      trackers.push(new UsageTracker({ creatorId, baseURL: server.url, apiKey }));
-      trackers.push(new UsageTracker({ creatorId, baseURL: server.url, apiKey }));
+      trackers.push(new UsageTracker({ creatorId, baseURL: server().url, apiKey }));
+      trackers.push(new UsageTracker({ creatorId, baseURL: server().url, apiKey }));
       const warnings = warn.mock.calls.filter(([message]) => String(message).includes('API KEY WAS GIVEN IN A BROWSER'));
       expect(warnings).toHaveLength(1);
     } finally {
@@ -418,7 +386,7 @@ describe('browser tokens', () => {
 describe('typed client', () => {
   it('createUsageClient calls procedures with full types and checkUsage; errors carry the problem', async () => {
     const { apiKey } = await setup([]);
-    const client = createUsageClient({ baseURL: server.url, apiKey });
+    const client = createUsageClient({ baseURL: server().url, apiKey });
     const meter = await client.meters.create.mutate({
       event_name: 'api_calls',
       display_name: 'API Calls',
@@ -465,7 +433,7 @@ describe('events too large for one request', () => {
     const text = '漢'.repeat(2700); // 8,100 bytes, 2,700 characters
     const outcomes = await Promise.allSettled(Array.from({ length: 400 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i, text } })));
     expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as UsageError).map((e) => e.code)).toEqual([]);
-    const sent = proxy.requests();
+    const sent = proxy().requests();
     expect(sent.every((r) => r.bytes <= 900_000)).toBe(true);
     expect(sent.every((r) => r.upstreamStatus === 200)).toBe(true);
     expect(await stored(creatorId)).toEqual({ rows: 400, keys: 400 });
@@ -475,10 +443,10 @@ describe('events too large for one request', () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ flushInterval: 50 });
     const tooLarge = { type: 'https://staryer.dev/problems/payload-too-large', title: 'Payload too large', status: 413, detail: 'Too large.' };
-    proxy.script({ kind: 'status', status: 413, body: tooLarge }, { kind: 'status', status: 413, body: tooLarge });
+    proxy().script({ kind: 'status', status: 413, body: tooLarge }, { kind: 'status', status: 413, body: tooLarge });
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => t.track({ userId: 'u', eventName: 'calls', properties: { i } })));
     expect(results).toHaveLength(10);
-    const sent = proxy.requests();
+    const sent = proxy().requests();
     expect(sent.slice(0, 2).map((r) => [r.events, r.fault])).toEqual([
       [10, 'status'],
       [5, 'status'],
@@ -486,7 +454,7 @@ describe('events too large for one request', () => {
     expect(sent.slice(2).every((r) => r.events <= 5 && r.upstreamStatus === 200)).toBe(true);
     expect(sent.slice(2).reduce((n, r) => n + r.events, 0)).toBe(10);
     expect(await stored(creatorId)).toEqual({ rows: 10, keys: 10 });
-    proxy.script({ kind: 'status', status: 413, body: tooLarge });
+    proxy().script({ kind: 'status', status: 413, body: tooLarge });
     await expect(t.track({ userId: 'u', eventName: 'calls' })).rejects.toMatchObject({ code: 'payload-too-large', status: 413 });
   });
 });
@@ -506,10 +474,10 @@ describe('your own idempotency key', () => {
   it('the SDK’s own retries of an event with your key send the same payload: an answer lost after commit is not an error, and not counted twice', async () => {
     const { creatorId, tracker } = await setup();
     const t = tracker({ flushInterval: 10, retryBaseDelay: 20, retryMaxDelay: 50 });
-    proxy.script({ kind: 'drop' });
+    proxy().script({ kind: 'drop' });
     const tracked = await t.track({ userId: 'u', eventName: 'calls', idempotencyKey: 'job-43' });
     expect(tracked.event_name).toBe('calls');
-    expect(proxy.requests().map((r) => r.fault)).toEqual(['drop', 'pass']);
+    expect(proxy().requests().map((r) => r.fault)).toEqual(['drop', 'pass']);
     expect(await stored(creatorId)).toEqual({ rows: 1, keys: 1 });
   });
 });
@@ -535,20 +503,20 @@ describe('shutdown with requests in flight', () => {
     const { tracker } = await setup();
     const onError = vi.fn();
     const t = tracker({ onError, flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20 });
-    proxy.script({ kind: 'delay', ms: 1500 }, { kind: 'status', status: 503 }, { kind: 'status', status: 503 });
+    proxy().script({ kind: 'delay', ms: 1500 }, { kind: 'status', status: 503 }, { kind: 'status', status: 503 });
     const event = t.track({ userId: 'u', eventName: 'calls' });
     const outcome = event.then(
       () => 'resolved',
       (e: UsageError) => e.code,
     );
     await new Promise((r) => setTimeout(r, 100));
-    expect(proxy.requests()).toHaveLength(1);
+    expect(proxy().requests()).toHaveLength(1);
     await t.shutdown({ timeoutMs: 300 });
     expect(await Promise.race([outcome, new Promise((r) => setTimeout(() => r('pending'), 20))])).toBe('shutdown');
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'shutdown' }), expect.objectContaining({ userId: 'u' }));
     expect(t.pending).toBe(0);
     await new Promise((r) => setTimeout(r, 2000));
-    expect(proxy.requests()).toHaveLength(1);
+    expect(proxy().requests()).toHaveLength(1);
   });
 });
 
@@ -579,7 +547,7 @@ describe('errors', () => {
       .catch((e: unknown) => e);
     expect(down).toBeInstanceOf(UsageError);
     expect(down).toMatchObject({ code: 'network' });
-    proxy.script({ kind: 'delay', ms: 1500 });
+    proxy().script({ kind: 'delay', ms: 1500 });
     const slow = await tracker({ timeout: 300 })
       .checkUsage({ userId: 'u', eventName: 'calls' })
       .catch((e: unknown) => e);
@@ -617,7 +585,7 @@ describe('a Node process that ends', () => {
     writeFileSync(
       script,
       `import { initUsageTracking, trackUsage } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../sdk/src/index.ts'))};
-initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(server.url)}, apiKey: ${JSON.stringify(apiKey)} });
+initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(server().url)}, apiKey: ${JSON.stringify(apiKey)} });
 trackUsage({ userId: 'u', eventName: 'calls' });
 process.exit(0);
 `,
