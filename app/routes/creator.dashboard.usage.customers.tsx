@@ -42,7 +42,8 @@ function readFilters(params: URLSearchParams): Filters {
     sort,
     size: get('size') === '50' ? '50' : '25',
     cursor: get('cursor'),
-    page: Number.isSafeInteger(page) && page > 1 ? page : 1,
+    // A page number only ranks the rows of its cursor: without one, the rows are the first page.
+    page: get('cursor') && Number.isSafeInteger(page) && page > 1 ? page : 1,
   };
 }
 

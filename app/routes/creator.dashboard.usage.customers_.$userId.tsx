@@ -90,7 +90,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   };
   const [{ meters }, { alerts }, events] = await Promise.all([
     caller.meters.list({ include_archived: true }),
-    caller.alerts.list({ user_id: userId, limit: 20 }),
+    // One more than the card shows: whether there are more (then it links to all of them).
+    caller.alerts.list({ user_id: userId, limit: ALERTS_SHOWN + 1 }),
     listEvents(),
   ]);
   return json(
@@ -319,7 +320,11 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
   );
 }
 
-function AlertsCard({ alerts }: { alerts: LoaderData['alerts'] }) {
+/** The newest alerts the customer page shows; past them, a link to the alerts list of this customer. */
+const ALERTS_SHOWN = 20;
+
+function AlertsCard({ alerts: loaded, userId }: { alerts: LoaderData['alerts']; userId: string }) {
+  const alerts = loaded.slice(0, ALERTS_SHOWN);
   return (
     <Card className="p-0">
       <div className="px-6 pt-6">
@@ -366,6 +371,14 @@ function AlertsCard({ alerts }: { alerts: LoaderData['alerts'] }) {
           </TableBody>
         </Table>
       )}
+      {loaded.length > ALERTS_SHOWN ? (
+        <p className="px-6 pb-6 pt-2 text-tremor-default text-tremor-content">
+          {`The newest ${ALERTS_SHOWN} are shown. `}
+          <Link to={`${dashboardPath('alerts')}?user_id=${encodeURIComponent(userId)}`} className={linkClass} data-testid="customer-all-alerts">
+            All alerts of this customer
+          </Link>
+        </p>
+      ) : null}
     </Card>
   );
 }
@@ -391,7 +404,7 @@ export default function CustomerPage() {
         <UsageCards detail={detail} />
         <HistoryCharts detail={detail} chart={chart} />
         <ChangePlanForm key={c.plan_name ?? ''} currentPlan={c.plan_name} meters={meters.filter((m) => !m.archived)} csrf={csrf} error={result && !result.ok ? result.error : null} />
-        <AlertsCard alerts={alerts} />
+        <AlertsCard alerts={alerts} userId={c.user_id} />
         <EventsExplorer
           events={events.events}
           nextCursor={events.next_cursor}

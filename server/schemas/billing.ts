@@ -9,7 +9,12 @@ export const ZUpdateStripeSettingsInput = z
       .optional(),
     /** Not settable: a Connect account comes from Stripe's authorization (refused with a pointer there). */
     connect_account_id: z.string().optional(),
-    report_interval_minutes: z.number().int().min(1).max(1440).optional(),
+    report_interval_minutes: z
+      .number({ error: 'must be a whole number of minutes from 1 to 1440' })
+      .int('must be a whole number of minutes from 1 to 1440')
+      .min(1, 'must be a whole number of minutes from 1 to 1440')
+      .max(1440, 'must be a whole number of minutes from 1 to 1440 (a day)')
+      .optional(),
     /** The invoice finalization grace set in Stripe (its default 1 h; Stripe allows at most 72). */
     invoice_grace_hours: z.number({ error: 'must be a whole number of hours' }).int('must be a whole number of hours').min(0, 'must be ≥ 0').max(72, 'must be at most 72 (Stripe’s limit)').optional(),
     /** Signing secret of the Stripe webhook endpoint pointed at `webhook_path` (write-only). */

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from './harness/db.js';
+import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
+import { useTestServer } from './harness/server.js';
+
+const { url } = await useTestDatabase();
+const server = useTestServer(url, { pages: true, env: { AUTH_RATE_LIMIT_PER_EMAIL: '1000', AUTH_RATE_LIMIT_PER_IP: '1000' } });
+
+const raw = (path: string, init: RequestInit = {}) => fetch(server().url + path, { redirect: 'manual', ...init });
+
+/** Log in through the real form: CSRF cookie + hidden field, answers the session cookie. */
+async function login(email: string, password: string) {
+  const page = await raw('/login');
+  const token = /staryer_csrf=([^;]+)/.exec(page.headers.getSetCookie().join('\n'))![1]!;
+  const res = await raw('/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `staryer_csrf=${token}` },
+    body: new URLSearchParams({ csrf: token, email, password }).toString(),
+  });
+  const session = /staryer_session=([^;]+)/.exec(res.headers.getSetCookie().join('\n'))?.[1];
+  expect(session, `login answered ${res.status}`).toBeTruthy();
+  return `staryer_session=${session}`;
+}
+
+async function creator() {
+  const password = 'a sound passphrase';
+  const { creator, apiKey, email } = await createCreatorWithKey(server().rt, { password });
+  const cookie = await login(email, password);
+  const page = async (path: string) => {
+    const r = await raw(path, { headers: { cookie } });
+    return { status: r.status, html: await r.text(), location: r.headers.get('location') };
+  };
+  const csrfOf = async (path: string) => /name="csrf" value="([^"]+)"/.exec((await page(path)).html)![1]!;
+  const post = async (path: string, fields: Record<string, string>) => {
+    const csrf = await csrfOf('/creator/dashboard/usage');
+    const r = await raw(path, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, ...fields }).toString() });
+    return { status: r.status, html: await r.text(), location: r.headers.get('location') };
+  };
+  return { creator, call: api(server().url, apiKey), page, post, cookie };
+}
+
+const D = '/creator/dashboard/usage';
+
+
+
+/** The page's visible text, tags dropped (React's <!-- --> separators too). */
+const text = (html: string) => html.replace(/<script[\s\S]*?<\/script>/g, ' ').replace(/<!-- -->/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+
+describe('Billing: the report-interval field says what a valid value is', () => {
+  it('an emptied (or fractional) report interval is refused with a message naming the valid range, not "expected number, received NaN"', async () => {
+    const c = await creator();
+    for (const typed of ['', '1.5']) {
+      const res = await c.post(`${D}/billing`, { intent: 'stripe-settings', report_interval_minutes: typed });
+      expect(res.status).toBe(422);
+      const messages = [...res.html.matchAll(/class="mt-1\.5 text-tremor-label text-red-600">([^<]*)</g)].map((m) => m[1]!);
+      expect(messages, `field messages for ${JSON.stringify(typed)}`).toHaveLength(1);
+      // The Settings page's grace field answers "must be a whole number of hours"; here zod's
+      // default for NaN / a fraction reached the creator ("Invalid input: expected number, received NaN").
+      expect(messages[0]).not.toMatch(/NaN|Invalid input|expected (number|int)/);
+      expect(messages[0]).toMatch(/1440/);
+    }
+  });
+});
+
+describe('Top users: a page number without its cursor', () => {
+  it('?page=5 without a cursor shows the first page ranked from 1, not "Showing 101–102" of 2 customers', async () => {
+    const c = await creator();
+    const meter = await createMeter(c.call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' });
+    for (const user of ['ann', 'bob']) expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: user })).status).toBe(201);
+    const page = await c.page(`${D}/customers?meter=${meter.id}&page=5`);
+    expect(page.status).toBe(200);
+    const summary = text(/data-testid="top-summary"[^>]*>([\s\S]*?)<\/p>/.exec(page.html)?.[1] ?? '');
+    // The rows are the first page (no cursor), so they are ranks 1 and 2.
+    expect(summary).toContain('2 customers with usage of calls');
+    expect(summary).toContain('Showing 1–2');
+  });
+});
+
+describe('Customer page: the customer’s alerts', () => {
+  it('a customer with more alerts than the card shows gets a way to all of them (the card silently stopped at 20)', async () => {
+    const c = await creator();
+    const thresholds = ['0.1', '0.2', '0.3', '0.4', '0.5', '0.6', '0.7', '0.8', '0.9', '0.95'];
+    for (const name of ['calls', 'tokens']) {
+      await createMeter(c.call, {
+        event_name: name,
+        display_name: name,
+        aggregation_type: 'sum',
+        unit_name: name,
+        alert_thresholds: thresholds,
+        plan_limits: [{ plan_name: 'free', limit_value: 10, overage_price: '1', soft_limit_threshold: '0.05' }],
+      });
+    }
+    expect((await c.call('PUT', '/api/usage/customers/ann', { plan_name: 'free' })).status).toBe(201);
+    for (const name of ['calls', 'tokens']) expect((await c.call('POST', '/api/usage/track', { event_name: name, user_id: 'ann', value: 20 })).status).toBe(201);
+    const all = (await c.call('GET', '/api/usage/alerts?user_id=ann&limit=100')).json.alerts as unknown[];
+    expect(all.length).toBeGreaterThan(20);
+    const page = await c.page(`${D}/customers/ann`);
+    expect(page.status).toBe(200);
+    const shown = page.html.match(/data-testid="customer-alert"/g)?.length ?? 0;
+    expect(shown).toBeGreaterThan(0);
+    // 20 rows of more, with nothing saying so nor a link to this customer's alerts list.
+    const linksToAll = /href="\/creator\/dashboard\/usage\/alerts\?user_id=ann"/.test(page.html);
+    expect(shown === all.length || linksToAll, `${shown} of ${all.length} alerts shown, no link to the rest`).toBe(true);
+  });
+});
