@@ -183,7 +183,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const now = options.now ?? (() => new Date());
     const metrics = createMetrics();
     metrics.dbPoolMax.set(poolMax);
-    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, now, log, metrics: metrics.ingest });
+    const ingest = new GroupCommitter(app.db, { boss, maxEvents: 1000, maxInFlight: 4, smallQueueInFlight: 2, largeQueue: 250, timeoutMs: env.INGEST_TIMEOUT_MS, now, log, metrics: metrics.ingest });
     closers.push(() => ingest.close());
     // Services enqueue jobs inside their own transactions, as the application role, and read
     // pending ones (rollups). That takes SELECT and INSERT on the job table (pg-boss's send

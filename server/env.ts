@@ -67,6 +67,13 @@ export const ZEnv = z
     /** Allow webhook URLs that resolve to loopback/private/link-local addresses (tests, local development). */
     ALLOW_PRIVATE_WEBHOOK_URLS: booleanString.default(false),
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    /**
+     * The longest a track request waits for its events' commit (queue and transaction): past
+     * it the request is answered 503 + Retry-After — "nothing recorded" if it had not reached
+     * the database, else "may or may not have been recorded" — instead of hanging while the
+     * database is silent. Far above a loaded server's slowest batch (p99 ≈ 8 s, BENCHMARKS.md).
+     */
+    INGEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(300_000).default(30_000),
     /** Platform secret key, used with a creator's Connect account id (Stripe-Account header). */
     STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret or restricted key (sk_… / rk_…)').optional(),
     /** The platform's Connect client id (ca_…, Stripe Dashboard → Connect → Onboarding options → OAuth): creators connect their account through Stripe's authorization. */

@@ -43,6 +43,13 @@ export type GroupCommitterOptions = {
   smallQueueInFlight?: number;
   /** Events waiting at which the queue counts as large (default: maxEvents). */
   largeQueue?: number;
+  /**
+   * The longest a submission waits for its commit (INGEST_TIMEOUT_MS; default: no limit).
+   * Past it the request is answered 503: "nothing recorded" while it is still queued (it is
+   * taken out), "may or may not have been recorded" once its transaction is under way (a
+   * silent database: its COMMIT may be on its way or done).
+   */
+  timeoutMs?: number;
   now: () => Date;
   log: Logger;
   /** Where commit latency, queue wait, group sizes and transaction results are counted (/metrics). */
@@ -89,10 +96,45 @@ export class GroupCommitter {
   submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
     if (this.closed) return Promise.reject(unavailable('The server is shutting down. Retry shortly.'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ creatorId, events, queuedAt: performance.now(), arrivedAt: this.options.now(), resolve, reject });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const submission: Submission = {
+        creatorId,
+        events,
+        queuedAt: performance.now(),
+        arrivedAt: this.options.now(),
+        resolve: (outcomes) => (clearTimeout(timer), resolve(outcomes)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      };
+      if (this.options.timeoutMs !== undefined) {
+        timer = setTimeout(() => this.expire(submission, reject), this.options.timeoutMs);
+        timer.unref();
+      }
+      this.queue.push(submission);
       this.queued += events.length;
       this.pump();
     });
+  }
+
+  /**
+   * A submission past timeoutMs: answered 503. Still queued, it is taken out and nothing of it
+   * is recorded. Otherwise its transaction is under way (or it waits in a lane for a change):
+   * it may still commit, and the answer says so — a retry with the same idempotency keys is
+   * recorded once. (A later settlement of its promise is ignored.)
+   */
+  private expire(submission: Submission, reject: (error: unknown) => void) {
+    const at = this.queue.indexOf(submission);
+    if (at !== -1) {
+      this.queue.splice(at, 1);
+      this.queued -= submission.events.length;
+      reject(unavailable('The database did not take these events in time: nothing was recorded. Send them again.'));
+      this.wakeIfIdle();
+      return;
+    }
+    reject(
+      unavailable(
+        'The database did not answer in time while these events were being committed: they may or may not have been recorded. Send them again with the same idempotency keys (each is recorded once); an event sent without one may be counted twice.',
+      ),
+    );
   }
 
   /** Stops taking submissions and waits for queued ones to commit. */
