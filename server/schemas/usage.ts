@@ -160,6 +160,8 @@ export const ZUpsertCustomerInput = z
           .record(ZEventName, ZText(255).regex(/^si_[A-Za-z0-9]+$/, 'must look like si_…'))
           .refine((r) => Object.keys(r).length <= 100, 'at most 100 items'),
       )
+      // null clears the mapping, as null clears every other field.
+      .nullable()
       .optional(),
     tenant_id: ZText(256).min(1).nullable().optional(),
   })

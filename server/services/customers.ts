@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { findCustomerByUserId, insertCustomer, insertPlanChange, updateCustomerRow, type Customer, type CustomerFields } from '../../db/queries/customers.js';
 import { listMeters } from '../../db/queries/meters.js';
 import { ensureSettings } from '../../db/queries/settings.js';
@@ -12,6 +13,20 @@ import { periodAt, periodConflictsWithAnchor, type Period } from './periods.js';
 
 export type { Customer };
 
+/** Whether `fields` would change anything of `customer` (anchors by instant, subscription items by content). */
+function changes(customer: Customer, fields: CustomerFields): boolean {
+  const same = {
+    planName: () => fields.planName === customer.planName,
+    email: () => fields.email === customer.email,
+    name: () => fields.name === customer.name,
+    billingAnchor: () => (fields.billingAnchor?.getTime() ?? null) === (customer.billingAnchor?.getTime() ?? null),
+    stripeCustomerId: () => fields.stripeCustomerId === customer.stripeCustomerId,
+    stripeSubscriptionItems: () => isDeepStrictEqual(fields.stripeSubscriptionItems, customer.stripeSubscriptionItems),
+    tenantId: () => fields.tenantId === customer.tenantId,
+  } satisfies Record<keyof CustomerFields, () => boolean>;
+  return (Object.keys(fields) as Array<keyof CustomerFields>).some((key) => fields[key] !== undefined && !same[key]());
+}
+
 function fieldsOf(input: TUpsertCustomerInput): CustomerFields {
   const fields: CustomerFields = {};
   if (input.plan_name !== undefined) fields.planName = input.plan_name;
@@ -19,7 +34,7 @@ function fieldsOf(input: TUpsertCustomerInput): CustomerFields {
   if (input.name !== undefined) fields.name = input.name;
   if (input.billing_anchor !== undefined) fields.billingAnchor = input.billing_anchor === null ? null : new Date(input.billing_anchor);
   if (input.stripe_customer_id !== undefined) fields.stripeCustomerId = input.stripe_customer_id;
-  if (input.stripe_subscription_items !== undefined) fields.stripeSubscriptionItems = input.stripe_subscription_items;
+  if (input.stripe_subscription_items !== undefined) fields.stripeSubscriptionItems = input.stripe_subscription_items ?? {};
   if (input.tenant_id !== undefined) fields.tenantId = input.tenant_id;
   return fields;
 }
@@ -87,6 +102,8 @@ export async function upsertCustomer(rt: Runtime, creatorId: string, userId: str
     if (fields.billingAnchor !== undefined && fields.billingAnchor?.getTime() !== current.billingAnchor?.getTime()) {
       await assertAnchorKeepsPeriods(tx, creatorId, current, fields.billingAnchor, at);
     }
+    // A PUT naming only what the customer already has changes nothing, updated_at included.
+    if (!changes(current, fields)) return { customer: current, created: false };
     const customer = await updateCustomerRow(tx, current.id, fields, at);
     if (fields.planName !== undefined && fields.planName !== current.planName) {
       await insertPlanChange(tx, creatorId, current.id, fields.planName, at);
