@@ -98,6 +98,16 @@ export async function readReportState(
 /** A meter × customer × period's key in readReportState's maps. */
 export const reportKey = (meterId: string, customerId: string, periodStart: Date) => `${meterId}|${customerId}|${periodStart.getTime()}`;
 
+/** Whether usage of this meter in a period ending after `after` was reported (or is being reported) to Stripe. */
+export async function hasReportsEndingAfter(tx: Queryable, meterId: string, after: Date): Promise<boolean> {
+  const [row] = await tx
+    .select({ id: usageBillingSync.syncId })
+    .from(usageBillingSync)
+    .where(and(eq(usageBillingSync.meterId, meterId), ne(usageBillingSync.status, 'failed'), sql`${usageBillingSync.periodEnd} > ${after.toISOString()}::timestamptz`))
+    .limit(1);
+  return row !== undefined;
+}
+
 /** Creators with Stripe configured whose report interval has passed (owner connection: across creators). */
 export async function findCreatorsDueForReport(db: Db, now: Date): Promise<string[]> {
   const rows = await db

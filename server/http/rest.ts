@@ -237,7 +237,7 @@ export const REST_ROUTES: RestRoute[] = [
     body: ZUpdateMeterInput,
     responses: {
       200: { description: 'The meter after the change', schema: ZMeter },
-      409: { description: 'The meter is archived (meter-archived), or a duration meter with usage was given another unit_name (meter-unit-fixed)' },
+      409: { description: 'The meter is archived (meter-archived), a duration meter with usage was given another unit_name (meter-unit-fixed), or its Stripe meter was changed while usage of a period still taking events was reported to the old one (meter-stripe-link-fixed)' },
     },
     handle: async ({ caller, params, body }) => ({
       status: 200,

@@ -11,6 +11,8 @@ import {
   type Meter,
   type NewPlanLimit,
 } from '../../db/queries/meters.js';
+import { hasReportsEndingAfter } from '../../db/queries/billing.js';
+import { ensureSettings } from '../../db/queries/settings.js';
 import { listLiveCounters } from '../../db/queries/usage.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
@@ -98,6 +100,20 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
         `This duration meter has recorded usage in ${meter.unitName}; its limits, overage and what was reported to Stripe are in that unit. Create a new meter to measure in ${input.unit_name}.`,
         'unit_name',
       );
+    }
+    // A period still taking events whose usage went to one Stripe meter must not continue on
+    // another: reports send the difference from what the ledger sent, so the new meter would
+    // hold only the rest of the period (a price on it bills 3 of 8), and reconciliation,
+    // adding both, would call it in sync.
+    if (input.stripe_meter_event_name !== undefined && meter.stripeMeterEventName !== null && input.stripe_meter_event_name !== meter.stripeMeterEventName) {
+      const graceHours = (await ensureSettings(tx, creatorId)).lateEventGraceHours;
+      if (await hasReportsEndingAfter(tx, meterId, new Date(at.getTime() - graceHours * 3_600_000))) {
+        throw conflict(
+          'meter_stripe_link_fixed',
+          `Usage of a billing period still taking events was reported to the Stripe meter "${meter.stripeMeterEventName}"; its next reports must go there too. Change the link once those periods have closed (the late-event grace included), or create a new meter for the new Stripe meter.`,
+          'stripe_meter_event_name',
+        );
+      }
     }
     const overlap = (input.remove_plans ?? []).filter((p) => input.plan_limits?.some((l) => l.plan_name === p));
     if (overlap.length > 0) throw validationError([{ field: 'remove_plans', message: `cannot both set and remove ${overlap.join(', ')}` }]);
