@@ -186,16 +186,32 @@ async function silentRelay(target: string) {
   };
 }
 
+/**
+ * A server (commit deadline 3 s: INGEST_TIMEOUT_MS, 30 s by default) whose database sits
+ * behind a relay that can go silent, a creator with a `calls` count meter and one event
+ * already recorded; closed after `run`.
+ */
+async function withSilentDatabase(
+  run: (s: { relay: Awaited<ReturnType<typeof silentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
+) {
+  const relay = await silentRelay(shared.url);
+  const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000' } });
+  try {
+    const { apiKey, creator } = await createCreatorWithKey(server.rt);
+    const call = api(server.url, apiKey);
+    expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
+    expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', idempotency_key: 'before' })).status).toBe(201);
+    await run({ relay, server, call, creatorId: creator.id });
+  } finally {
+    relay.resume();
+    await server.close();
+    await relay.close();
+  }
+}
+
 describe('a database that stops answering (hung, or the network to it drops packets)', () => {
   it('a track request is answered within a bounded time (503 + Retry-After), not held for as long as the database is silent; a retry with its key after recovery counts it once', async () => {
-    const relay = await silentRelay(shared.url);
-    // A commit deadline of 3 s (INGEST_TIMEOUT_MS; 30 s by default).
-    const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000' } });
-    try {
-      const { apiKey, creator } = await createCreatorWithKey(server.rt);
-      const call = api(server.url, apiKey);
-      expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-      expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', idempotency_key: 'before' })).status).toBe(201);
+    await withSilentDatabase(async ({ relay, server, call, creatorId }) => {
       relay.silence();
       const started = Date.now();
       const [track, health] = await Promise.all([
@@ -209,25 +225,15 @@ describe('a database that stops answering (hung, or the network to it drops pack
       // Its transaction was under way: the answer cannot say it was not recorded.
       expect(track.text).toContain('may or may not have been recorded');
       await expect.poll(async () => (await within(call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', idempotency_key: 'silent-1' }), 5_000)).status, { timeout: 15_000 }).toBe(201);
-      const [row] = await server.rt.ownerDb.execute<{ n: number }>(sql`select count(*)::int as n from usage_events where creator_id = ${creator.id} and idempotency_key = 'silent-1'`);
+      const [row] = await server.rt.ownerDb.execute<{ n: number }>(sql`select count(*)::int as n from usage_events where creator_id = ${creatorId} and idempotency_key = 'silent-1'`);
       expect(row!.n).toBe(1);
-    } finally {
-      relay.resume();
-      await server.close();
-      await relay.close();
-    }
+    });
   }, 120_000);
 });
 
 describe('requests queued behind commits that a silent database holds', () => {
   it('are answered 503 "nothing was recorded" at the deadline and taken out of the queue: after recovery none of them is recorded', async () => {
-    const relay = await silentRelay(shared.url);
-    const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000' } });
-    try {
-      const { apiKey, creator } = await createCreatorWithKey(server.rt);
-      const call = api(server.url, apiKey);
-      expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-      expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', idempotency_key: 'before' })).status).toBe(201);
+    await withSilentDatabase(async ({ relay, server, call, creatorId }) => {
       relay.silence();
       // Two transactions may be in flight for single events; the other two requests wait in the queue.
       const answers: Answer[] = [];
@@ -245,12 +251,8 @@ describe('requests queued behind commits that a silent database holds', () => {
       // Once the database answers again, the transactions under way finish (or fail); the queued requests never ran.
       await expect.poll(async () => (await within(call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u2', idempotency_key: 'after' }), 5_000)).status, { timeout: 15_000 }).toBe(201);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const rows = await server.rt.ownerDb.execute<{ key: string }>(sql`select idempotency_key as key from usage_events where creator_id = ${creator.id} and idempotency_key like 'held-%'`);
+      const rows = await server.rt.ownerDb.execute<{ key: string }>(sql`select idempotency_key as key from usage_events where creator_id = ${creatorId} and idempotency_key like 'held-%'`);
       expect(rows.map((r) => r.key).filter((k) => queued.includes(k))).toEqual([]);
-    } finally {
-      relay.resume();
-      await server.close();
-      await relay.close();
-    }
+    });
   }, 60_000);
 });
