@@ -29,7 +29,7 @@ import { D, toWireRounded } from './decimal.js';
 import { newEventId } from './event-ids.js';
 import { periodAt, type Period } from './periods.js';
 import { pgError } from './db-errors.js';
-import { limitFor, usageFigures } from './usage-snapshot.js';
+import { closedPeriodLimitAt, limitFor, usageFigures } from './usage-snapshot.js';
 
 /** How far ahead of the server's clock an event's timestamp may be. */
 export const MAX_FUTURE_MS = 5 * 60_000;
@@ -482,9 +482,7 @@ async function limitsAtPeriodEnd(tx: Tx, late: Pending[]): Promise<Map<Pending, 
       if (!plans.has(planKey)) plans.set(planKey, findPlanAt(tx, p.customer.id, at));
       const plan = await plans.get(planKey)!;
       if (plan === null) return limits.set(p, null);
-      // A meter created after the period ended judges its late events by the limits it was
-      // created with (nothing of it was in force at the period's end; none would mean no cap).
-      const limitAt = new Date(Math.max(at.getTime(), p.meter.createdAt.getTime()));
+      const limitAt = closedPeriodLimitAt(p.meter, p.period);
       const limitKey = `${p.meter.id}|${plan}|${limitAt.getTime()}`;
       if (!planLimits.has(limitKey)) planLimits.set(limitKey, findPlanLimitAt(tx, p.meter.id, plan, limitAt));
       limits.set(p, await planLimits.get(limitKey)!);

@@ -9,6 +9,13 @@ export function limitFor(meter: Meter, planName: string | null): PlanLimit | nul
   return meter.planLimits.find((l) => l.planName === planName) ?? null;
 }
 
+/**
+ * When a closed period's plan limit is read: its last millisecond, as it is reported and
+ * billed — or, for a meter created after the period ended (late events within the grace),
+ * the meter's creation: the limits it was created with, none having been in force at the end.
+ */
+export const closedPeriodLimitAt = (meter: Meter, period: Period): Date => new Date(Math.max(period.end.getTime() - 1, meter.createdAt.getTime()));
+
 export type UsageFigures = {
   used: string;
   limit: string | null;

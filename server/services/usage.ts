@@ -10,7 +10,7 @@ import { distinctKeyOf } from './aggregation/unique.js';
 import { D } from './decimal.js';
 import { unknownMeter, type EventOutcome, type PreparedEvent } from './ingest.js';
 import { periodAt, previousPeriod } from './periods.js';
-import { limitFor, overage, usageFigures } from './usage-snapshot.js';
+import { closedPeriodLimitAt, limitFor, overage, usageFigures } from './usage-snapshot.js';
 
 /** Records events through the group committer; resolves once they are committed. */
 export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> => rt.ingest.submit(creatorId, events);
@@ -72,10 +72,8 @@ export async function getCustomerUsage(rt: Runtime, creatorId: string, userId: s
       const counter = counters.get(counterKey({ meterId: meter.id, customerId: customer.id, periodStart: period.start }));
       // Archived meters appear only where they have usage in the period.
       if (meter.archivedAt && !counter) continue;
-      // A closed period: the limit at its end — for a meter created after it ended, the limits
-      // it was created with (as ingestion judged the period's late events).
-      const limitAt = new Date(Math.max(period.end.getTime() - 1, meter.createdAt.getTime()));
-      const limit: PlanLimit | null = which === 'current' ? limitFor(meter, planName) : planName ? await findPlanLimitAt(tx, meter.id, planName, limitAt) : null;
+      const limit: PlanLimit | null =
+        which === 'current' ? limitFor(meter, planName) : planName ? await findPlanLimitAt(tx, meter.id, planName, closedPeriodLimitAt(meter, period)) : null;
       const base = new D(counter?.value ?? 0);
       const figures = usageFigures(meter, base, limit, period);
       const over = overage(meter, base, limit);
