@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -11,6 +10,7 @@ import { ensureDatabase, runMigrations } from '../db/migrate.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
+import { startTcpRelay } from './harness/tcp-relay.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -154,35 +154,18 @@ const shared = await useTestDatabase();
 
 /** A TCP relay in front of the test Postgres that can go silent (hold everything both ways, as a hung database or a dropped network does) and resume. */
 async function silentRelay(target: string) {
-  const parsed = new URL(target);
   let silent = false;
   const held: Array<() => void> = [];
-  const sockets = new Set<net.Socket>();
-  const relay = net.createServer((client) => {
-    const upstream = net.connect(Number(parsed.port), parsed.hostname);
-    sockets.add(client).add(upstream);
-    const pass = (to: net.Socket) => (data: Buffer) => (silent ? held.push(() => to.write(data)) : to.write(data));
-    client.on('data', pass(upstream));
-    upstream.on('data', pass(client));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  const url = new URL(target);
-  url.port = String((relay.address() as net.AddressInfo).port);
+  const pass = (_data: Buffer, forward: () => void) => (silent ? held.push(forward) : forward());
+  const relay = await startTcpRelay(target, { toUpstream: pass, toClient: pass });
   return {
-    url: url.toString(),
+    url: relay.url,
     silence: () => void (silent = true),
     resume: () => {
       silent = false;
       for (const f of held.splice(0)) f();
     },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => relay.close(resolve));
-    },
+    close: relay.close,
   };
 }
 

@@ -1,10 +1,10 @@
-import net from 'node:net';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { useTestServer } from './harness/server.js';
+import { startTcpRelay } from './harness/tcp-relay.js';
 
 /**
  * postgres.js 3.4.9 flushes small writes from a timer; when the connection closed in the
@@ -75,39 +75,21 @@ async function countingRelay(
   /** Sees each client write first; true keeps it from Postgres. */
   hold: (data: Buffer) => boolean = () => false,
 ): Promise<{ url: string; clientChunks: () => number; reset: () => void; close: () => Promise<void> }> {
-  const parsed = new URL(target);
   let chunks = 0;
-  const sockets = new Set<net.Socket>();
-  const clients = new Set<net.Socket>();
-  const relay = net.createServer((client) => {
-    const upstream = net.connect(Number(parsed.port), parsed.hostname);
-    sockets.add(client).add(upstream);
-    clients.add(client);
-    client.on('close', () => clients.delete(client));
-    client.on('data', (data) => {
+  const relay = await startTcpRelay(target, {
+    toUpstream: (data, forward) => {
       chunks++;
-      if (!hold(data)) upstream.write(data);
-    });
-    upstream.on('data', (data) => client.write(data));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
+      if (!hold(data)) forward();
+    },
   });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  const url = new URL(target);
-  url.port = String((relay.address() as net.AddressInfo).port);
   return {
-    url: url.toString(),
+    url: relay.url,
     clientChunks: () => chunks,
     /** Cuts every client connection with a TCP reset (the client sees ECONNRESET, not an orderly close). */
     reset: () => {
-      for (const c of clients) c.resetAndDestroy();
+      for (const c of relay.clients) c.resetAndDestroy();
     },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => relay.close(resolve));
-    },
+    close: relay.close,
   };
 }
 
