@@ -68,6 +68,9 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
+/** An AppError as tRPC answers it: its category's code, the problem in data.problem. */
+export const toTrpcError = (appError: AppError) => new TRPCError({ code: TRPC_CODES[appError.category], message: appError.detail, cause: appError });
+
 /** Our errors keep their category; anything else is logged once here with the request id. */
 const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();
@@ -76,7 +79,7 @@ const errorMapping = t.middleware(async ({ ctx, next, path }) => {
     if (appError.category === 'internal') ctx.rt.log.error({ err: result.error.cause ?? result.error, requestId: ctx.requestId, path }, 'procedure failed');
     // A service's AppError reaches here wrapped as INTERNAL_SERVER_ERROR: give it its category's code.
     if (!(result.error.cause instanceof AppError) || result.error.code !== TRPC_CODES[appError.category]) {
-      result.error = new TRPCError({ code: TRPC_CODES[appError.category], message: appError.detail, cause: appError });
+      result.error = toTrpcError(appError);
     }
   }
   return result;

@@ -73,4 +73,40 @@ describe('values sent as JSON numbers', () => {
     expect(grace.json.errors[0].field).toBe('late_event_grace_hours');
   });
 
+  it('over tRPC, a value sent as a JSON number is kept exactly or refused, as over REST', async () => {
+    setNow(new Date('2026-03-10T12:00:00.000Z'));
+    const { apiKey } = await createCreatorWithKey(server().rt);
+    const call = api(server().url, apiKey);
+    await createMeter(call, { event_name: 'storage', display_name: 'Storage', unit_name: 'gb', aggregation_type: 'sum' });
+    const one = await call('POST', '/api/trpc/usage.track', '{"event_name":"storage","user_id":"t","value":12345678.123456789}');
+    expect(one.status, one.text).toBe(200);
+    expect(one.json.result.data).toMatchObject({ value: '12345678.123456789', usage: { used: '12345678.123456789' } });
+    // A batch of calls (?batch=1) and trackBatch's array: each literal as written.
+    const calls = await call(
+      'POST',
+      '/api/trpc/usage.track,usage.trackBatch?batch=1',
+      '{"0":{"event_name":"storage","user_id":"t","value":0.000000001},"1":[{"event_name":"storage","user_id":"t","value":999999999999999.999999999},{"event_name":"storage","user_id":"t","value":1.0000000000000001}]}',
+    );
+    expect(calls.status, calls.text).toBe(200);
+    const [single, batch] = calls.json as Array<Record<string, any>>;
+    expect(single!.result.data.value).toBe('0.000000001');
+    expect(batch!.result.data.results.map((r: { status: number }) => r.status)).toEqual([201, 422]);
+    expect(batch!.result.data.results[1].error.errors).toEqual([{ field: 'value', message: expect.stringContaining('at most 9 decimal places') }]);
+    const usage = await call('GET', '/api/usage/customers/t/usage');
+    expect(usage.json.meters[0].used).toBe('1000000012345678.123456789');
+    // A property the parse would alter is refused, naming it, and nothing is recorded.
+    const property = await call('POST', '/api/trpc/usage.track', '{"event_name":"storage","user_id":"t2","properties":{"price":0.1000000000000000001}}');
+    expect(property.status, property.text).toBe(422);
+    expect(property.json.error.data.problem.errors).toEqual([{ field: 'properties.price', message: expect.stringContaining('send it as a string') }]);
+    expect((await call('GET', '/api/usage/customers/t2/usage')).status).toBe(404);
+    // Bytes that are not UTF-8 are refused, not recorded as U+FFFD under another user_id.
+    const bytes = Buffer.concat([Buffer.from('{"event_name":"storage","user_id":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const latin1 = await fetch(`${server().url}/api/trpc/usage.track`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: bytes,
+    });
+    expect(latin1.status).toBe(400);
+    expect((await call('GET', `/api/usage/customers/${encodeURIComponent('caf\uFFFD')}/usage`)).status).toBe(404);
+  });
 });

@@ -10,13 +10,13 @@ import sirv from 'sirv';
 import { sql } from 'drizzle-orm';
 import { AppError, forbidden, toAppError, unauthorized } from '../errors.js';
 import { appRouter } from '../root.js';
-import { appErrorOf } from '../trpc.js';
+import { appErrorOf, toTrpcError } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
 import { z } from 'zod';
 import { receiveStripeWebhook } from '../services/billing.js';
 import { jobQueueLag } from '../services/maintenance.js';
 import { pooledRandomBytes } from '../services/random-pool.js';
-import { MAX_BODY_BYTES, readRawBody } from './body.js';
+import { isJsonContentType, MAX_BODY_BYTES, readRawBody, readTrpcBody } from './body.js';
 import { clientInfo, contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { sendJson, sendProblem } from './problem.js';
@@ -76,10 +76,16 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
   }
   const openApi = JSON.stringify(buildOpenApiDocument(VERSION));
 
+  const bodyRefusals = new WeakMap<IncomingMessage, AppError>();
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/api/trpc/',
-    createContext: ({ req }) => contextFromRequest(rt, req, (req as IncomingMessage & { id?: string }).id ?? randomUUID()),
+    createContext: ({ req }) => {
+      // A body refused as it was read (readTrpcBody): every call of the request is answered with it.
+      const refused = bodyRefusals.get(req);
+      if (refused) throw toTrpcError(refused);
+      return contextFromRequest(rt, req, (req as IncomingMessage & { id?: string }).id ?? randomUUID());
+    },
     maxBodySize: MAX_BODY_BYTES,
     onError: () => undefined, // logged by the procedure middleware with the request id
     // Problems that ask the client to wait say so in a header too, as REST does.
@@ -179,6 +185,16 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     }
     if (pathname.startsWith('/api/trpc/')) {
       labelEarly('/api/trpc');
+      // Read here, not by tRPC: with the REST routes' rules for bytes and number literals.
+      if (req.method === 'POST' && isJsonContentType(req)) {
+        const withBody = req as IncomingMessage & { body?: unknown };
+        try {
+          withBody.body = await readTrpcBody(req, { batch: url.searchParams.get('batch') === '1' });
+        } catch (error) {
+          withBody.body = '';
+          bodyRefusals.set(req, toAppError(error));
+        }
+      }
       await trpc(req, res);
       return '/api/trpc';
     }

@@ -11,33 +11,14 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * written (server/http/json-numbers.ts).
  */
 export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json' && !type.endsWith('+json')) {
+  if (!isJsonContentType(req)) {
+    const type = contentTypeOf(req);
     throw new AppError('unsupported_media_type', {
       code: 'unsupported_media_type',
       detail: `Send the body as application/json${type ? `, not ${type}` : ''}.`,
     });
   }
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      throw tooLarge(limit);
-    }
-    chunks.push(chunk);
-  }
-  let text: string;
-  try {
-    // JSON is UTF-8 (RFC 8259); replacing bad bytes with U+FFFD would record, say, a
-    // user_id other than the one sent, and merge distinct ones.
-    text = UTF8.decode(Buffer.concat(chunks));
-  } catch {
-    throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid UTF-8.' });
-  }
+  const text = await readUtf8Body(req, limit);
   if (text.trim() === '') throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is empty; send a JSON document.' });
   let value: unknown;
   try {
@@ -49,6 +30,45 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES)
   // 12345678.12345679. A literal it alters is put back as written (ADR 0009, 2026-11-27).
   const altered = findAlteredNumbers(text);
   return altered.length === 0 ? value : restoreAlteredNumbers(text, altered);
+}
+
+/**
+ * A tRPC call's JSON body, read ahead of tRPC, which takes a body it is handed in `req.body`
+ * (as text, or a value it serialises again). The REST routes' rules: 413 past the limit, 400
+ * for bytes that are not UTF-8 (tRPC would read them as U+FFFD: another user_id), and a number
+ * literal a double would change put back as written — serialised again, a `JsonNumberText` is
+ * its decimal string. A body that is not JSON is left as it came, for tRPC to refuse. `batch`:
+ * the body holds one input per call (`?batch=1`: `{"0": …, "1": …}`).
+ */
+export async function readTrpcBody(req: IncomingMessage, options: { batch: boolean }): Promise<unknown> {
+  const text = await readUtf8Body(req, MAX_BODY_BYTES);
+  const altered = findAlteredNumbers(text);
+  if (altered.length === 0) return text;
+  try {
+    JSON.parse(text);
+  } catch {
+    return text;
+  }
+  return restoreAlteredNumbers(text, altered, { inputs: options.batch ? 'members' : 'root' });
+}
+
+const contentTypeOf = (req: IncomingMessage) => (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+
+export function isJsonContentType(req: IncomingMessage): boolean {
+  const type = contentTypeOf(req);
+  return type === 'application/json' || type.endsWith('+json');
+}
+
+/** The body as UTF-8 text: 413 past the limit (without reading the rest into memory), 400 for bytes that are not UTF-8. */
+async function readUtf8Body(req: IncomingMessage, limit: number): Promise<string> {
+  const bytes = await readRawBody(req, limit);
+  try {
+    // JSON is UTF-8 (RFC 8259); replacing bad bytes with U+FFFD would record, say, a
+    // user_id other than the one sent, and merge distinct ones.
+    return UTF8.decode(bytes);
+  } catch {
+    throw new AppError('bad_request', { code: 'malformed_json', detail: 'The request body is not valid UTF-8.' });
+  }
 }
 
 export const tooLarge = (limit = MAX_BODY_BYTES) =>

@@ -59,6 +59,8 @@ function isEscaped(text: string, at: number): boolean {
 
 /** Where a value sits: the body, an event of a batch, an event's `properties`, inside them, anywhere else. */
 const enum Zone {
+  /** A tRPC batch's body: one call's input per member. */
+  Inputs,
   Body,
   BatchEvent,
   Properties,
@@ -74,6 +76,7 @@ type Frame = { value: unknown; holder: object | null; key: string | number; pare
  * literals would otherwise cost depth × literals.
  */
 function zoneOf(parent: Frame, key: string | number): Zone {
+  if (parent.zone === Zone.Inputs) return Zone.Body;
   if (parent.zone === Zone.Properties || parent.zone === Zone.InProperties) return Zone.InProperties;
   if (parent.zone === Zone.Body && Array.isArray(parent.value)) return Zone.BatchEvent;
   if ((parent.zone === Zone.Body || parent.zone === Zone.BatchEvent) && key === 'properties') return Zone.Properties;
@@ -104,8 +107,10 @@ const MAX_PATH = 40;
  * a number. Inside `properties`, stored as JSON, a number must stay a number: an integer
  * past 2^53 is left as read, for the rule on properties to refuse it (with the event
  * alone, in a batch), and any other such literal refuses the request, naming it.
+ * `inputs: 'members'`: a tRPC batch's body, each member one call's input (a named field's
+ * path starts with its call's index).
  */
-export function restoreAlteredNumbers(text: string, altered: Array<[number, number]>): unknown {
+export function restoreAlteredNumbers(text: string, altered: Array<[number, number]>, options: { inputs: 'root' | 'members' } = { inputs: 'root' }): unknown {
   const marker = `${randomUUID()}#`;
   let rewritten = '';
   let from = 0;
@@ -117,7 +122,7 @@ export function restoreAlteredNumbers(text: string, altered: Array<[number, numb
   const root = JSON.parse(rewritten) as unknown;
   const problems: Array<{ at: number; frame: Frame; literal: string }> = [];
   let result = root;
-  const stack: Frame[] = [{ value: root, holder: null, key: '', parent: null, zone: Zone.Body }];
+  const stack: Frame[] = [{ value: root, holder: null, key: '', parent: null, zone: options.inputs === 'members' ? Zone.Inputs : Zone.Body }];
   while (stack.length > 0) {
     const frame = stack.pop()!;
     const { value } = frame;

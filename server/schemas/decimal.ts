@@ -16,6 +16,16 @@ const MAX_SAFE = String(Number.MAX_SAFE_INTEGER);
  */
 export class JsonNumberText {
   constructor(readonly text: string) {}
+
+  /**
+   * Serialised again (tRPC takes a body read ahead of it as a value and writes it back out):
+   * the decimal string it stands for, which ZDecimal reads the same; as written when it is
+   * no such decimal (too large, negative), for ZDecimal's string rules to refuse.
+   */
+  toJSON(): string {
+    const plain = plainDecimal(numberParts(this.text) ?? { negative: false, digits: '', exponent: 0 });
+    return 'text' in plain ? plain.text : this.text;
+  }
 }
 
 /** A number's value as `digits × 10^exponent`, digits without leading or trailing zeros ('' for zero). */
