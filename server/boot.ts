@@ -234,8 +234,14 @@ export async function boot(options: BootOptions): Promise<Booted> {
       now,
     };
 
-    // Revocations from other processes evict our cached copy at once.
-    const listener = await app.sql.listen(API_KEY_REVOKED_CHANNEL, (secretHash) => rt.apiKeys.evict(secretHash));
+    // Revocations from other processes evict our cached copy at once. A notice sent while the
+    // listening connection was down is lost: each time it listens again (postgres.js reconnects
+    // it), the whole cache goes, so that a key revoked meanwhile fails on the next request.
+    const listener = await app.sql.listen(
+      API_KEY_REVOKED_CHANNEL,
+      (secretHash) => rt.apiKeys.evict(secretHash),
+      () => rt.apiKeys.clear(),
+    );
     closers.push(() => listener.unlisten());
 
     const usageTimer = setInterval(() => void flushApiKeyUsage(rt), 10_000);

@@ -71,6 +71,17 @@ export const createCallerFactory = t.createCallerFactory;
 /** An AppError as tRPC answers it: its category's code, the problem in data.problem. */
 export const toTrpcError = (appError: AppError) => new TRPCError({ code: TRPC_CODES[appError.category], message: appError.detail, cause: appError });
 
+/**
+ * Headers of a tRPC answer, on both ways in (the API's handler and the dashboard's, through
+ * Remix): problems that ask the client to wait say so in Retry-After too, as REST does, and an
+ * error answer is JSON whatever the request was (tRPC leaves a refused content type's text/plain).
+ */
+export function trpcResponseMeta({ errors }: { errors: TRPCError[] }) {
+  if (errors.length === 0) return {};
+  const retryAfter = errors.map((e) => appErrorOf(e).retryAfter).find((s) => s !== undefined);
+  return { headers: { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) } };
+}
+
 /** Our errors keep their category; anything else is logged once here with the request id. */
 const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();

@@ -10,7 +10,7 @@ import sirv from 'sirv';
 import { sql } from 'drizzle-orm';
 import { AppError, forbidden, toAppError, unauthorized } from '../errors.js';
 import { appRouter } from '../root.js';
-import { appErrorOf, toTrpcError } from '../trpc.js';
+import { appErrorOf, toTrpcError, trpcResponseMeta } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
 import { z } from 'zod';
 import { receiveStripeWebhook } from '../services/billing.js';
@@ -88,13 +88,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     },
     maxBodySize: MAX_BODY_BYTES,
     onError: () => undefined, // logged by the procedure middleware with the request id
-    // Problems that ask the client to wait say so in a header too, as REST does.
-    // An error answer is JSON whatever the request was (tRPC leaves a refused content type's text/plain).
-    responseMeta: ({ errors }) => {
-      if (errors.length === 0) return {};
-      const retryAfter = errors.map((e) => appErrorOf(e).retryAfter).find((s) => s !== undefined);
-      return { headers: { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) } };
-    },
+    responseMeta: trpcResponseMeta,
   });
 
   const securityHeaders = cachedHeaders(helmet({

@@ -7,6 +7,7 @@ import { AppError, forbidden } from '../errors.js';
 import { appRouter, createCaller } from '../root.js';
 import type { SessionAuth } from '../services/sessions.js';
 import type { Runtime } from '../runtime.js';
+import { trpcResponseMeta } from '../trpc.js';
 import { isValidCsrfToken } from '../services/csrf.js';
 import { authenticateSession } from '../services/sessions.js';
 import type { PageHandler, RequestLocals } from './app.js';
@@ -93,6 +94,7 @@ export function createRemixPages(rt: Runtime, build: ServerBuild): PageHandler {
           router: appRouter,
           createContext: () => ctx,
           onError: () => undefined, // logged by the procedure middleware
+          responseMeta: trpcResponseMeta,
         });
       },
     };

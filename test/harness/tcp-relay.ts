@@ -8,13 +8,20 @@ const passOn: Pass = (_data, forward) => forward();
  * A TCP relay in front of a Postgres URL (tests put faults between the server and its
  * database): every client connection gets its own upstream connection, and each direction's
  * bytes go through `toUpstream` / `toClient`. Answers the URL to connect through instead.
+ * `cut()` drops every connection and refuses new ones until `restore()` (a database restart,
+ * a failover, a network blip).
  */
 export async function startTcpRelay(target: string, options: { toUpstream?: Pass; toClient?: Pass } = {}) {
   const { toUpstream = passOn, toClient = passOn } = options;
   const parsed = new URL(target);
   const sockets = new Set<net.Socket>();
   const clients = new Set<net.Socket>();
+  let down = false;
   const relay = net.createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(Number(parsed.port), parsed.hostname);
     sockets.add(client).add(upstream);
     clients.add(client);
@@ -33,7 +40,16 @@ export async function startTcpRelay(target: string, options: { toUpstream?: Pass
     url: url.toString(),
     /** The client connections open now. */
     clients,
+    cut: () => {
+      down = true;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    restore: () => {
+      down = false;
+    },
     close: async () => {
+      down = true;
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => relay.close(resolve));
     },
