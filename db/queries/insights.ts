@@ -55,19 +55,40 @@ export async function findLiveTotals(tx: Queryable, creatorId: string, now: Date
 const unitFactorSql = sql`(case when m.aggregation_type = 'duration' then case m.unit_name when 'ms' then 0.001 when 'minutes' then 60 when 'hours' then 3600 else 1 end else 1 end)::numeric`;
 
 /**
- * This period's open or acknowledged limit alerts, one row per meter × customer (over
- * when any of its alerts is a hard limit or an overage), as a CTE for the statements below.
+ * This period's open or acknowledged limit alerts, one row per meter × customer, judged again
+ * against the customer's plan and its limit now (a limit raised or a plan upgraded since an
+ * alert was raised leaves a customer within it, no longer near or over): over when the live
+ * counter is at or past the limit, near when past the soft threshold only; rows neither are
+ * left out. `alert_id` is the newest alert of the row's standing (over: a hard limit or
+ * overage; near: the soft limit), as a CTE for the statements below.
  */
 const limitAlertsSql = (creatorId: string, now: Date) => sql`
-  al as materialized (
+  raised as (
     select a.meter_id, a.customer_id, a.period_start,
-      bool_or(a.kind <> 'soft_limit_reached') as is_over,
-      bool_or(a.kind = 'overage_started') as in_overage,
-      (array_agg(a.alert_id order by (a.kind <> 'soft_limit_reached') desc, a.created_at desc))[1] as alert_id
+      (array_agg(a.alert_id order by a.created_at desc, a.alert_id) filter (where a.kind <> 'soft_limit_reached'))[1] as over_alert,
+      (array_agg(a.alert_id order by a.created_at desc, a.alert_id) filter (where a.kind = 'soft_limit_reached'))[1] as near_alert
     from usage_alerts a
     where a.creator_id = ${creatorId} and a.status in ('open', 'acknowledged') and a.period_end > ${ts(now)} and a.period_start <= ${ts(now)}
       and a.kind in ('soft_limit_reached', 'hard_limit_reached', 'overage_started')
     group by a.meter_id, a.customer_id, a.period_start
+  ),
+  judged as (
+    select r.*, l.limit_value, g.value as counter_value,
+      coalesce(g.value, 0) >= l.limit_value * ${unitFactorSql} as is_over,
+      l.soft_limit_threshold is not null and coalesce(g.value, 0) >= l.limit_value * ${unitFactorSql} * l.soft_limit_threshold as is_near
+    from raised r
+    join customers c on c.creator_id = ${creatorId} and c.customer_id = r.customer_id
+    join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = r.meter_id
+    join meter_plan_limits l on l.creator_id = ${creatorId} and l.meter_id = r.meter_id and l.plan_name = c.plan_name
+      and l.effective_to is null and l.limit_value is not null
+    left join usage_aggregates g on g.creator_id = ${creatorId} and g.meter_id = r.meter_id and g.customer_id = r.customer_id
+      and g."window" = 'period' and g.window_start = r.period_start
+  ),
+  al as materialized (
+    select meter_id, customer_id, period_start, is_over, limit_value, counter_value,
+      case when is_over then coalesce(over_alert, near_alert) else coalesce(near_alert, over_alert) end as alert_id
+    from judged
+    where is_over or is_near
   )`;
 
 export type LimitAlertCounts = { meterId: string; near: number; over: number };
@@ -96,8 +117,8 @@ export type AttentionRow = {
 };
 
 /**
- * The `limit` customers furthest along their limit this period (live counter ÷ the limit
- * of their newest limit alert, in the meter's unit), among this period's limit alerts.
+ * The `limit` customers furthest along their limit this period (live counter ÷ the limit of
+ * their plan now, in the meter's unit), among this period's limit alerts still standing.
  */
 export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: Date, limit: number): Promise<AttentionRow[]> {
   const rows = await tx.execute<{
@@ -114,17 +135,15 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
   }>(sql`
     with ${limitAlertsSql(creatorId, now)},
     ranked as (
-      select al.alert_id, g.value as counter_value,
-        coalesce(g.value / ${unitFactorSql}, x.used) / nullif(x.limit_value, 0) as ratio
+      select al.alert_id, al.counter_value, al.limit_value,
+        coalesce(al.counter_value / ${unitFactorSql}, x.used) / nullif(al.limit_value, 0) as ratio
       from al
       join usage_alerts x on x.creator_id = ${creatorId} and x.alert_id = al.alert_id
       join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = al.meter_id
-      left join usage_aggregates g on g.creator_id = ${creatorId} and g.meter_id = al.meter_id and g.customer_id = al.customer_id
-        and g."window" = 'period' and g.window_start = al.period_start
       order by ratio desc nulls first, al.alert_id
       limit ${limit}
     )
-    select x.alert_id, x.meter_id, c.user_id, c.name, c.plan_name, x.kind, x.status, x.used, x.limit_value, r.counter_value
+    select x.alert_id, x.meter_id, c.user_id, c.name, c.plan_name, x.kind, x.status, x.used, r.limit_value::text as limit_value, r.counter_value
     from ranked r
     join usage_alerts x on x.creator_id = ${creatorId} and x.alert_id = r.alert_id
     join customers c on c.creator_id = ${creatorId} and c.customer_id = x.customer_id
