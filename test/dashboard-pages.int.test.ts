@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loginThroughForm } from './harness/dashboard.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
 import { useTestServer } from './harness/server.js';
@@ -8,24 +9,10 @@ const server = useTestServer(url, { pages: true, env: { AUTH_RATE_LIMIT_PER_EMAI
 
 const raw = (path: string, init: RequestInit = {}) => fetch(server().url + path, { redirect: 'manual', ...init });
 
-/** Log in through the real form: CSRF cookie + hidden field, answers the session cookie. */
-async function login(email: string, password: string) {
-  const page = await raw('/login');
-  const token = /staryer_csrf=([^;]+)/.exec(page.headers.getSetCookie().join('\n'))![1]!;
-  const res = await raw('/login', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `staryer_csrf=${token}` },
-    body: new URLSearchParams({ csrf: token, email, password }).toString(),
-  });
-  const session = /staryer_session=([^;]+)/.exec(res.headers.getSetCookie().join('\n'))?.[1];
-  expect(session, `login answered ${res.status}`).toBeTruthy();
-  return `staryer_session=${session}`;
-}
-
 async function creator() {
   const password = 'a sound passphrase';
   const { creator, apiKey, email } = await createCreatorWithKey(server().rt, { password });
-  const cookie = await login(email, password);
+  const cookie = await loginThroughForm(server().url, email, password);
   const page = async (path: string) => {
     const r = await raw(path, { headers: { cookie } });
     return { status: r.status, html: await r.text(), location: r.headers.get('location') };

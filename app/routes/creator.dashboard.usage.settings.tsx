@@ -40,7 +40,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   return json({ settings, alertSettings, webhooks, emails, queues, planNames }, { headers: { 'Cache-Control': 'private, no-store' } });
 }
 
-const INTENTS = ['defaults', 'alert-emails', 'webhook-create', 'webhook-enable', 'webhook-disable', 'webhook-delete', 'webhook-test'] as const;
+const INTENTS = ['defaults', 'alert-emails', 'webhook-create', 'webhook-enable', 'webhook-disable', 'webhook-delete', 'webhook-test', 'password', 'logout-others'] as const;
 type Intent = (typeof INTENTS)[number];
 const isIntent = (value: string): value is Intent => (INTENTS as readonly string[]).includes(value);
 
@@ -65,6 +65,8 @@ type ActionResult = {
   values: Values;
   created: { id: string; url: string; secret: string } | null;
   test: { statusCode: number | null; latencyMs: number; success: boolean; error: string | null } | null;
+  /** Other sessions a password change or "sign out everywhere else" ended. */
+  sessionsEnded: number | null;
 };
 
 function readValues(formData: FormData): Values {
@@ -89,7 +91,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
   const values = readValues(formData);
   const endpointId = formText(formData, 'id');
-  const result: ActionResult = { intent, ok: false, endpointId: endpointId || null, formError: null, values, created: null, test: null };
+  const result: ActionResult = { intent, ok: false, endpointId: endpointId || null, formError: null, values, created: null, test: null, sessionsEnded: null };
   try {
     switch (intent) {
       case 'defaults':
@@ -121,6 +123,15 @@ export async function action({ request, context }: ActionFunctionArgs) {
         break;
       case 'webhook-delete':
         await caller.webhooks.delete({ id: endpointId });
+        break;
+      case 'password':
+        // Passwords are never echoed back into the form (values holds none).
+        result.sessionsEnded = (
+          await caller.auth.changePassword({ current_password: formText(formData, 'current_password'), new_password: formText(formData, 'new_password') })
+        ).sessions_ended;
+        break;
+      case 'logout-others':
+        result.sessionsEnded = (await caller.auth.logoutOthers()).sessions_ended;
         break;
       case 'webhook-test': {
         const attempt = await caller.webhooks.sendTest({ id: endpointId });
@@ -275,6 +286,49 @@ function AlertEmailsForm({ alertSettings, accountEmail, csrf, result }: { alertS
         Save alert emails
       </Button>
     </Form>
+  );
+}
+
+const sessionsEndedText = (n: number) => (n === 0 ? 'No other session was signed in.' : `${n} other ${n === 1 ? 'session was' : 'sessions were'} signed out.`);
+
+function AccountSecurity({ csrf, result }: { csrf: string; result: Result }) {
+  const isPending = usePending();
+  const failed = result?.intent === 'password' && result.formError ? result : null;
+  const fields = failed?.formError?.fields ?? {};
+  const ended = result?.ok && result.sessionsEnded !== null ? sessionsEndedText(result.sessionsEnded) : '';
+  return (
+    <div className="space-y-8">
+      <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Change password">
+        <CsrfField token={csrf} />
+        <input type="hidden" name="intent" value="password" />
+        <FormOutcome result={result} intents={['password']} success={`Password changed. ${ended}`} />
+        <div className="grid gap-5 md:grid-cols-2">
+          <TextField label="Current password" name="current_password" type="password" autoComplete="current-password" required error={fields.current_password} />
+          <TextField
+            label="New password"
+            name="new_password"
+            type="password"
+            autoComplete="new-password"
+            required
+            minLength={10}
+            maxLength={256}
+            error={fields.new_password}
+            hint="At least 10 characters. Every other session is signed out."
+          />
+        </div>
+        <Button pending={isPending('password')} pendingLabel="Changing…">
+          Change password
+        </Button>
+      </Form>
+      <Form method="post" preventScrollReset className="space-y-3" aria-label="Other sessions">
+        <CsrfField token={csrf} />
+        <input type="hidden" name="intent" value="logout-others" />
+        <FormOutcome result={result} intents={['logout-others']} success={ended} />
+        <Button variant="secondary" pending={isPending('logout-others')} pendingLabel="Signing out…">
+          Sign out everywhere else
+        </Button>
+      </Form>
+    </div>
   );
 }
 
@@ -565,6 +619,7 @@ function QueueHealth({ queues }: { queues: LoaderData['queues'] }) {
 
 const SECTIONS = [
   { id: 'defaults', label: 'Defaults' },
+  { id: 'account', label: 'Password and sessions' },
   { id: 'alert-emails', label: 'Alert emails' },
   { id: 'webhooks', label: 'Webhooks' },
   { id: 'emails', label: 'Email log' },
@@ -592,6 +647,13 @@ export default function SettingsPage() {
       <div className="space-y-8">
         <Section id="defaults" title="Defaults" description="How customers and events your apps report are treated before you say otherwise.">
           <DefaultsForm settings={settings} planNames={planNames} csrf={csrf} result={result} />
+        </Section>
+        <Section
+          id="account"
+          title="Password and sessions"
+          description="Change your dashboard password, or sign out every other browser signed in to this account. API keys are not affected: revoke them on the API keys page."
+        >
+          <AccountSecurity csrf={csrf} result={result} />
         </Section>
         <Section id="alert-emails" title="Alert emails" description="Which alerts are emailed to you, and whether your customers hear about their own usage.">
           <AlertEmailsForm alertSettings={alertSettings} accountEmail={creator.email} csrf={csrf} result={result} />

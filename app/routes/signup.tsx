@@ -19,9 +19,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const formData = await readFormData(request);
   requireAnonymousCsrf(request, formData);
   const values = { email: formText(formData, 'email'), name: formText(formData, 'name') };
-  const { caller } = await getCaller(request, context);
+  const { caller, session } = await getCaller(request, context);
   try {
     const grant = await caller.auth.signup({ ...values, password: formText(formData, 'password') });
+    // The session this browser's cookie held (a form sent over it) ends: the cookie gets the new one.
+    if (session) await caller.auth.logout();
     return startSession(grant, formData.get('next'), context);
   } catch (error) {
     return authFormFailure(error, values);

@@ -41,3 +41,13 @@ export async function findLoginByEmail(tx: Queryable, email: string): Promise<{ 
   const row = rows[0];
   return row ? { creatorId: row.creator_id, passwordHash: row.password_hash } : null;
 }
+
+/** The creator's password hash (tenant set: its own row only). */
+export async function findPasswordHash(tx: Queryable, creatorId: string): Promise<string | null> {
+  const [row] = await tx.select({ passwordHash: creators.passwordHash }).from(creators).where(eq(creators.creatorId, creatorId));
+  return row?.passwordHash ?? null;
+}
+
+export async function updatePasswordHash(tx: Queryable, creatorId: string, passwordHash: string): Promise<void> {
+  await tx.update(creators).set({ passwordHash }).where(eq(creators.creatorId, creatorId));
+}

@@ -1,4 +1,4 @@
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, lt, ne, sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { creatorSessions } from '../schema.js';
 
@@ -24,6 +24,15 @@ export async function findSessionByTokenHash(tx: Queryable, tokenHash: string): 
 
 export async function deleteSession(tx: Queryable, sessionId: string): Promise<void> {
   await tx.delete(creatorSessions).where(eq(creatorSessions.sessionId, sessionId));
+}
+
+/** Ends every session of the creator but `keepSessionId`; answers how many. */
+export async function deleteOtherSessions(tx: Queryable, creatorId: string, keepSessionId: string): Promise<number> {
+  const rows = await tx
+    .delete(creatorSessions)
+    .where(and(eq(creatorSessions.creatorId, creatorId), ne(creatorSessions.sessionId, keepSessionId)))
+    .returning({ id: creatorSessions.sessionId });
+  return rows.length;
 }
 
 /** Owner connection: removes expired sessions of every creator. */

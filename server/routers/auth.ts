@@ -1,6 +1,6 @@
-import { ZLoginInput, ZMe, ZSessionGrant, ZSignupInput, type TSessionGrant } from '../schemas/auth.js';
-import { getCreator, logIn, signUp } from '../services/creators.js';
-import { endSession, type SessionGrant } from '../services/sessions.js';
+import { ZChangePasswordInput, ZLoginInput, ZMe, ZSessionGrant, ZSessionsEnded, ZSignupInput, type TSessionGrant } from '../schemas/auth.js';
+import { changePassword, getCreator, logIn, signUp } from '../services/creators.js';
+import { endOtherSessions, endSession, type SessionGrant } from '../services/sessions.js';
 import { creatorProcedure, publicProcedure, router, tenantProcedure } from '../trpc.js';
 
 const toSessionGrant = (grant: SessionGrant): TSessionGrant => ({
@@ -23,6 +23,15 @@ export const authRouter = router({
   logout: creatorProcedure.mutation(async ({ ctx }) => {
     await endSession(ctx.rt, ctx.auth);
   }),
+
+  /** A new password (the current one verifies); every other session ends. */
+  changePassword: creatorProcedure
+    .input(ZChangePasswordInput)
+    .output(ZSessionsEnded)
+    .mutation(async ({ ctx, input }) => ({ sessions_ended: (await changePassword(ctx.rt, ctx.auth, input, ctx.client)).sessionsEnded })),
+
+  /** "Sign out everywhere else": every session but this one ends. */
+  logoutOthers: creatorProcedure.output(ZSessionsEnded).mutation(async ({ ctx }) => ({ sessions_ended: await endOtherSessions(ctx.rt, ctx.auth) })),
 
   me: tenantProcedure('any')
     .output(ZMe)

@@ -25,6 +25,14 @@ export const ZLoginInput = z.object({
 });
 export type TLoginInput = z.infer<typeof ZLoginInput>;
 
+export const ZChangePasswordInput = z.object({
+  current_password: ZText(256).min(1, 'is required'),
+  new_password: ZNewPassword,
+});
+export type TChangePasswordInput = z.infer<typeof ZChangePasswordInput>;
+
+export const ZSessionsEnded = z.object({ sessions_ended: z.number().int() });
+
 export const ZSessionGrant = z.object({
   creatorId: z.uuid(),
   sessionToken: z.string(),

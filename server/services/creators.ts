@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { findCreatorByEmail, findCreatorById, findLoginByEmail, insertCreator, type Creator } from '../../db/queries/creators.js';
+import { findCreatorByEmail, findCreatorById, findLoginByEmail, findPasswordHash, insertCreator, updatePasswordHash, type Creator } from '../../db/queries/creators.js';
+import { deleteOtherSessions } from '../../db/queries/sessions.js';
 import { withCreator } from '../../db/tenant.js';
-import { AppError, conflict, notFound } from '../errors.js';
+import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import type { TLoginInput, TSignupInput } from '../schemas/auth.js';
+import type { TChangePasswordInput, TLoginInput, TSignupInput } from '../schemas/auth.js';
 import { isUniqueViolation } from './db-errors.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
-import { createSession, type SessionGrant } from './sessions.js';
+import { createSession, type SessionAuth, type SessionGrant } from './sessions.js';
 
 export type { Creator };
 
@@ -41,6 +42,28 @@ export async function logIn(rt: Runtime, input: TLoginInput, client: ClientInfo)
   const ok = login ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDummy(input.password);
   if (!login || !ok) throw new AppError('unauthorized', { code: 'invalid_credentials', detail: INVALID_CREDENTIALS_DETAIL });
   return createSession(rt, { creatorId: login.creatorId, ip: client.ip, userAgent: client.userAgent });
+}
+
+/**
+ * A logged-in creator's new password: the current one must verify (a session left open on a
+ * shared machine must not be enough to take the account), guessed at no faster than a login
+ * (the same limiter, per email and IP). Every other session ends with the old password: one
+ * opened by whoever knew it is signed out. API keys are not touched (they are revoked apart).
+ */
+export async function changePassword(rt: Runtime, session: SessionAuth, input: TChangePasswordInput, client: ClientInfo): Promise<{ sessionsEnded: number }> {
+  const creator = await getCreator(rt, session.creatorId);
+  await rt.authLimiter.consume({ action: 'login', email: creator.email, ip: client.ip });
+  const current = await withCreator(rt.db, session.creatorId, (tx) => findPasswordHash(tx, session.creatorId));
+  if (current === null || !(await verifyPassword(current, input.current_password))) {
+    throw validationError([{ field: 'current_password', message: 'is not your current password' }]);
+  }
+  const passwordHash = await hashPassword(input.new_password);
+  const sessionsEnded = await withCreator(rt.db, session.creatorId, async (tx) => {
+    await updatePasswordHash(tx, session.creatorId, passwordHash);
+    return deleteOtherSessions(tx, session.creatorId, session.sessionId);
+  });
+  rt.log.info({ creatorId: session.creatorId, sessionsEnded }, 'creator changed password');
+  return { sessionsEnded };
 }
 
 export async function getCreator(rt: Runtime, creatorId: string): Promise<Creator> {

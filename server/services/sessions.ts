@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { deleteSession, findSessionByTokenHash, insertSession, type SessionAuth } from '../../db/queries/sessions.js';
+import { deleteOtherSessions, deleteSession, findSessionByTokenHash, insertSession, type SessionAuth } from '../../db/queries/sessions.js';
 import { withCreator } from '../../db/tenant.js';
 import type { Runtime } from '../runtime.js';
 
@@ -38,4 +38,9 @@ export async function authenticateSession(rt: Runtime, token: string): Promise<S
 
 export async function endSession(rt: Runtime, session: { creatorId: string; sessionId: string }): Promise<void> {
   await withCreator(rt.db, session.creatorId, (tx) => deleteSession(tx, session.sessionId));
+}
+
+/** "Sign out everywhere else": every other session of the creator ends; answers how many. */
+export async function endOtherSessions(rt: Runtime, session: { creatorId: string; sessionId: string }): Promise<number> {
+  return withCreator(rt.db, session.creatorId, (tx) => deleteOtherSessions(tx, session.creatorId, session.sessionId));
 }
