@@ -37,8 +37,10 @@ export const QUEUES = {
     options: { retryLimit: 3, retryDelay: 60, retryBackoff: true, expireInSeconds: 600 },
     schedule: '5 * * * *',
   },
+  /** One attempt to send an email; an SMTP failure schedules the next attempt itself (up to 3 days). */
   'email.send': {
-    payload: ZCreatorJob.extend({ emailId: z.uuid() }),
+    /** attempt: which attempt the job is for (absent: the first, and in jobs queued before it was added). */
+    payload: ZCreatorJob.extend({ emailId: z.uuid(), attempt: z.number().int().positive().optional() }),
     options: { notify: true, heartbeatSeconds: 10, retryLimit: 8, retryDelay: 10, retryBackoff: true, expireInSeconds: 120 },
   },
   /** One delivery attempt of a webhook message; failures schedule the next attempt themselves (up to 3 days). */

@@ -75,6 +75,11 @@ export async function recordEmailError(tx: Queryable, emailId: string, error: st
   await tx.update(emailMessages).set({ error, sendingUntil: null }).where(eq(emailMessages.emailId, emailId));
 }
 
+/** Given up: the email stays in the log as failed, with its last error. */
+export async function markEmailFailed(tx: Queryable, emailId: string, error: string): Promise<void> {
+  await tx.update(emailMessages).set({ status: 'failed', error, sendingUntil: null }).where(eq(emailMessages.emailId, emailId));
+}
+
 /** Claims the email for one attempt to send it (see email_messages.sending_until). */
 export async function claimEmail(tx: Queryable, emailId: string, until: Date): Promise<void> {
   await tx.update(emailMessages).set({ sendingUntil: until }).where(eq(emailMessages.emailId, emailId));

@@ -7,6 +7,7 @@ import {
   insertEmailsOnce,
   listEmailRows,
   markEmailDelivered,
+  markEmailFailed,
   recordEmailError,
   type Email,
   type NewEmail,
@@ -20,6 +21,21 @@ import type { Runtime } from '../runtime.js';
 import type { AlertContext } from './alert-context.js';
 import { CLAIM_MARGIN_MS, holdsClaim, isClaimed, runAgainAfterClaim } from './claims.js';
 import { emailSubject, renderCreatorAlertEmail, renderCustomerAlertEmail, renderNoticeHtml } from './email-templates.js';
+import { retryDelayMs, type RetrySchedule } from './webhooks.js';
+
+const HOUR = 3_600_000;
+
+/**
+ * When an email the SMTP server refused is tried again, and when it is given up on: as
+ * webhooks, for 3 days (an SMTP outage of hours must not lose an alert), sooner at first. A
+ * module object so tests can shorten it.
+ */
+export const EMAIL_RETRY: RetrySchedule & { giveUpAfterMs: number } = {
+  delaysMs: [10_000, 30_000, 120_000, 600_000, 1_800_000, HOUR],
+  tailMs: [HOUR, 2 * HOUR],
+  jitter: 0.2,
+  giveUpAfterMs: 72 * HOUR,
+};
 
 export type { Email };
 
@@ -136,8 +152,10 @@ export const emailClaimMs = (rt: Runtime): number => rt.env.SMTP_TIMEOUT_MS + CL
 /**
  * Delivers one email, idempotently: a sent (or outboxed) email is never sent again. With
  * SMTP_URL it goes out over SMTP and is marked sent; without, it is marked 'outbox' (shown
- * in the dashboard). An SMTP failure is recorded on the row and thrown, so the job retries
- * with backoff; after the last retry the email stays pending with its last error.
+ * in the dashboard). An SMTP failure is recorded on the row and the next attempt queued
+ * with backoff (EMAIL_RETRY), in the same transaction; 3 days after the email was created it
+ * is marked failed instead, with its last error. (pg-boss's own retries are for failures of
+ * ours: the database, a crash.)
  *
  * No transaction stays open while the SMTP server takes its time: a short one claims the
  * email (`sending_until`), the message is handed over, another records the outcome. A run
@@ -147,7 +165,7 @@ export const emailClaimMs = (rt: Runtime): number => rt.env.SMTP_TIMEOUT_MS + CL
  * successful send fails, the retry sends again, with the same Message-ID so mail systems
  * can tell.
  */
-export async function sendEmail(rt: Runtime, creatorId: string, emailId: string): Promise<void> {
+export async function sendEmail(rt: Runtime, creatorId: string, emailId: string, attempt = 1): Promise<void> {
   const url = rt.env.SMTP_URL;
   const claimed = await withCreator(rt.db, creatorId, async (tx) => {
     const email = await findEmail(tx, emailId, { forUpdate: true });
@@ -155,7 +173,8 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
       rt.log.warn({ creatorId, emailId }, 'email to send not found; nothing to do');
       return null;
     }
-    if (email.status === 'sent' || email.status === 'outbox') return null;
+    // Sent, kept in the outbox, or given up: final.
+    if (email.status !== 'pending') return null;
     if (!url) {
       await markEmailDelivered(tx, emailId, 'outbox', rt.now());
       return null;
@@ -192,13 +211,23 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string)
     if (!current || current.status !== 'pending') return;
     // A successful send is a fact whoever holds the claim now; a failure is recorded only
     // by the claim's holder (another run may have taken a lapsed claim over meanwhile).
-    if (!failure) await markEmailDelivered(tx, emailId, 'sent', rt.now());
-    else if (holdsClaim(current.sendingUntil, until)) await recordEmailError(tx, emailId, describeSmtpError(failure));
+    if (!failure) {
+      await markEmailDelivered(tx, emailId, 'sent', rt.now());
+      return;
+    }
+    if (!holdsClaim(current.sendingUntil, until)) return;
+    const error = describeSmtpError(failure);
+    const now = rt.now();
+    if (now.getTime() - current.createdAt.getTime() >= EMAIL_RETRY.giveUpAfterMs) {
+      await markEmailFailed(tx, emailId, error);
+      rt.log.error({ creatorId, emailId, attempt, err: failure }, 'email delivery failed for 3 days; given up');
+      return;
+    }
+    await recordEmailError(tx, emailId, error);
+    const inMs = retryDelayMs(attempt, Math.random, EMAIL_RETRY);
+    await enqueueInTx(rt.boss, tx, 'email.send', { creatorId, emailId, attempt: attempt + 1 }, { startInMs: inMs, singletonKey: `${emailId}:${attempt + 1}` });
+    rt.log.warn({ creatorId, emailId, attempt, retryInMs: inMs, err: failure }, 'email delivery failed; the next attempt is queued');
   });
-  if (failure) {
-    rt.log.warn({ creatorId, emailId, err: failure }, 'email delivery failed; the job will retry');
-    throw failure;
-  }
 }
 
 /** The domain of MAIL_FROM ("Name <alerts@example.com>" → "example.com"), for Message-IDs. */

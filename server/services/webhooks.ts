@@ -66,11 +66,14 @@ export const WEBHOOK_RETRY = {
   disableAfterFailures: 5,
 };
 
-/** Delay before the attempt after `attempts` failed ones. */
-export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
-  const listed = WEBHOOK_RETRY.delaysMs[attempts - 1];
-  if (listed !== undefined) return Math.round(listed * (1 + WEBHOOK_RETRY.jitter * (2 * random() - 1)));
-  const [min, max] = WEBHOOK_RETRY.tailMs;
+/** A backoff schedule: listed waits (± jitter), then a random wait in `tailMs`. */
+export type RetrySchedule = { delaysMs: number[]; tailMs: [number, number]; jitter: number };
+
+/** Delay before the attempt after `attempts` failed ones (webhooks' schedule unless another is given). */
+export function retryDelayMs(attempts: number, random: () => number = Math.random, schedule: RetrySchedule = WEBHOOK_RETRY): number {
+  const listed = schedule.delaysMs[attempts - 1];
+  if (listed !== undefined) return Math.round(listed * (1 + schedule.jitter * (2 * random() - 1)));
+  const [min, max] = schedule.tailMs;
   return Math.round(min + (max - min) * random());
 }
 
