@@ -126,7 +126,8 @@ export const ZTrackBatchInput = z.array(z.unknown()).min(1, 'must hold at least 
 
 export const ZCheckInput = z
   .object({
-    user_id: ZText(256).min(1, 'must not be empty'),
+    // As track judges it: a check must not allow what track refuses ("." and "..").
+    user_id: ZUserId,
     event_name: ZEventName,
     value: ZDecimal.optional(),
   })
