@@ -15,6 +15,19 @@ export const FIRST_CONNECT_TIMEOUT_MS = 30_000;
 /** The database named in DATABASE_URL does not answer (a wrong host, a firewall). */
 export class DatabaseUnreachableError extends Error {}
 
+/**
+ * The database answers but refuses DATABASE_URL's login (a wrong user or password, no
+ * pg_hba entry for it) or has no database of that name: a configuration error (exit 78).
+ */
+export class DatabaseLoginError extends Error {}
+
+/** The SQLSTATEs of a login refused, with what the operator should check. */
+const LOGIN_REFUSED: Record<string, string> = {
+  '28P01': 'check the user name and password in DATABASE_URL',
+  '28000': "check the user name in DATABASE_URL, and that Postgres's pg_hba.conf lets it connect from here",
+  '3D000': 'check the database name in DATABASE_URL, or create that database',
+};
+
 /** host:port of a Postgres URL, without credentials, for messages. */
 export const describeDatabase = (url: string) => {
   const parsed = new URL(url);
@@ -33,7 +46,11 @@ export async function runMigrations(ownerUrl: string, options: { connectTimeoutM
   let answered = false;
   try {
     await Promise.race([
-      sql`select 1`,
+      sql`select 1`.catch((error: { code?: string; message?: string }) => {
+        const check = error.code ? LOGIN_REFUSED[error.code] : undefined;
+        if (!check) throw error;
+        throw new DatabaseLoginError(`The database at ${describeDatabase(ownerUrl)} refused DATABASE_URL: ${error.message} (${error.code}); ${check}.`);
+      }),
       new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new DatabaseUnreachableError(`The database at ${describeDatabase(ownerUrl)} did not answer within ${timeoutMs / 1000} s: check DATABASE_URL's host and port, and that Postgres accepts connections from here.`)),

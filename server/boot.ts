@@ -163,11 +163,11 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const poolMax = 10;
     const app: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: poolMax });
     closers.push(() => app.sql.end({ timeout: 5 }));
-    await assertRowLevelSecurityApplies(app.sql);
     const pipelined: DbPool = openAppPool({ ownerUrl, appUrl: env.APP_DATABASE_URL, max: 2 });
     closers.push(() => pipelined.sql.end({ timeout: 5 }));
     const owner: DbPool = openPool(ownerUrl, { max: 3, applicationName: 'staryer-admin' });
     closers.push(() => owner.sql.end({ timeout: 5 }));
+    await assertRowLevelSecurityApplies(app.sql, owner.sql);
 
     // The job workers' pool, if this process runs workers: closed after pg-boss has stopped,
     // since until then (its graceful timeout) a running job may still be using it.

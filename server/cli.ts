@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { UnsafeAppRoleError } from '../db/client.js';
 import { EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
-import { DatabaseUnreachableError, runMigrations } from '../db/migrate.js';
+import { DatabaseLoginError, DatabaseUnreachableError, runMigrations } from '../db/migrate.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
 import { boot, orderlyStop, resolveDatabase, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
@@ -13,6 +13,7 @@ import { ZCreateApiKeyInput } from './schemas/api-keys.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { ZInstantInput } from './schemas/common.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
+import { isBootstrapConflict } from './services/bootstrap.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
 import { checkConsistency, rebuildAggregates } from './services/rollups.js';
 import { SEED_LIMITS, seedDemo, type SeedPhase } from './services/seed.js';
@@ -237,14 +238,14 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.stderr.write(`${error.message}\n`);
     process.exit(78);
   }
+  // As the server answers them (server/main.ts): a configuration error (78), the database unreachable (1); the message, no stack.
+  if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError || error instanceof DatabaseLoginError || isBootstrapConflict(error)) {
+    process.stderr.write(`error: ${error.message}\n`);
+    process.exit(78);
+  }
   if (error instanceof AppError) {
     process.stderr.write(`error: ${error.detail}\n`);
     process.exit(error.category === 'not_found' ? 3 : error.category === 'conflict' ? 4 : 2);
-  }
-  // As the server answers them (server/main.ts): a configuration error (78), the database unreachable (1); the message, no stack.
-  if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError) {
-    process.stderr.write(`error: ${error.message}\n`);
-    process.exit(78);
   }
   if (error instanceof DatabaseUnreachableError || error instanceof EmbeddedStartError) {
     process.stderr.write(`error: ${error.message}\n`);

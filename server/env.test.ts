@@ -80,6 +80,13 @@ describe('environment', () => {
     expect(problems({ SMTP_URL: 'smtp.example.com:587' })).toEqual([expect.stringMatching(/^SMTP_URL: must be a smtp:\/\/ or smtps:\/\/ URL/)]);
     expect(problems({ SMTP_URL: 'smtps://u:p@smtp.example.com:465' })).toEqual([]);
     expect(problems({ PUBLIC_URL: 'usage.example.com:443' })).toEqual([expect.stringMatching(/^PUBLIC_URL: must be a http:\/\/ or https:\/\/ URL/)]);
+    expect(problems({ STRIPE_API_BASE: 'localhost:12111' })).toEqual([expect.stringMatching(/^STRIPE_API_BASE: must be a http:\/\/ or https:\/\/ URL/)]);
+    expect(problems({ STRIPE_API_BASE: 'ftp://127.0.0.1:12111' })).toEqual([expect.stringMatching(/^STRIPE_API_BASE: must be a http:\/\/ or https:\/\/ URL/)]);
+    expect(problems({ STRIPE_API_BASE: 'http://127.0.0.1:12111' })).toEqual([]);
+    // Sent as "Authorization: Bearer <token>": a secret file's trailing newline is trimmed, a space inside could never be sent.
+    expect(parseEnv({ METRICS_TOKEN: 'metrics-token-0123456789abcdef\n' }).METRICS_TOKEN).toBe('metrics-token-0123456789abcdef');
+    expect(problems({ METRICS_TOKEN: 'correct horse battery staple' })).toEqual([expect.stringMatching(/^METRICS_TOKEN: must be at least 16 characters, without spaces/)]);
+    expect(problems({ METRICS_TOKEN: ' short-token \n' })).toEqual([expect.stringMatching(/^METRICS_TOKEN: must be at least 16 characters/)]);
     expect(problems({ DATABASE_URL: 'mysql://u:p@db/x' })).toEqual([expect.stringMatching(/^DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/)]);
     expect(problems({ DATABASE_URL: 'postgresql://u:p@db:5432/x', APP_DATABASE_URL: 'postgres://a:b@db/x' })).toEqual([]);
     expect(problems({ PORT: ' ' })).toEqual(['PORT: must be a port number (0–65535)']);

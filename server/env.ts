@@ -44,8 +44,11 @@ export const ZEnv = z
       .regex(/^(true|false|\d{1,2})$/, 'must be true, false or a number of proxies (0–99)')
       .transform((value) => (value === 'true' ? 1 : value === 'false' ? 0 : Number(value)))
       .default(0),
-    /** Bearer token that /metrics requires; unset → /metrics answers loopback clients only. */
-    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    /**
+     * Bearer token that /metrics requires; unset → /metrics answers loopback clients only.
+     * Trimmed (a secret file's trailing newline); a space inside could never be sent in the header.
+     */
+    METRICS_TOKEN: z.string().trim().regex(/^\S{16,}$/, 'must be at least 16 characters, without spaces (it is sent as "Authorization: Bearer <token>")').optional(),
     COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
     API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
     AUTH_RATE_LIMIT_PER_EMAIL: z.coerce.number().int().min(1).default(10),
@@ -79,7 +82,7 @@ export const ZEnv = z
     /** The platform's Connect client id (ca_…, Stripe Dashboard → Connect → Onboarding options → OAuth): creators connect their account through Stripe's authorization. */
     STRIPE_CONNECT_CLIENT_ID: z.string().regex(/^ca_[A-Za-z0-9]+$/, 'must be a Stripe Connect client id (ca_…)').optional(),
     /** Send every Stripe call to this base URL instead of api.stripe.com (stripe-mock, the test fake). */
-    STRIPE_API_BASE: z.url().optional(),
+    STRIPE_API_BASE: urlOf(['http', 'https'], 'http://localhost:12111').optional(),
     /** AES-256-GCM key (32 bytes, base64) encrypting creators' Stripe keys at rest; unset → a fixed development key, with a warning. */
     STRIPE_KEYS_ENCRYPTION_KEY: z
       .string()

@@ -5,12 +5,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
 import { EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
-import { DatabaseUnreachableError } from '../db/migrate.js';
+import { DatabaseLoginError, DatabaseUnreachableError } from '../db/migrate.js';
 import { boot, orderlyStop, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
 import { createRemixPages } from './http/remix.js';
 import { createLogger } from './logger.js';
+import { isBootstrapConflict } from './services/bootstrap.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -50,7 +51,8 @@ async function main() {
   try {
     booted = await boot({ env, workers: env.RUN_WORKERS, log });
   } catch (error) {
-    if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError) {
+    // Configuration errors (EX_CONFIG): the sentence that says which variable to change, no stack.
+    if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError || error instanceof DatabaseLoginError || isBootstrapConflict(error)) {
       console.error(error.message);
       process.exit(78);
     }

@@ -8,9 +8,15 @@ BEGIN
     CREATE ROLE staryer_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
   END IF;
   -- The owner connects with role=staryer_app when no APP_DATABASE_URL is given, which
-  -- needs membership (superusers have it implicitly).
-  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-    EXECUTE format('GRANT staryer_app TO %I', current_user);
+  -- needs membership (superusers have it implicitly). A member already (a DBA granted it,
+  -- or another installation on the cluster did) is left as it is: granting again needs
+  -- ADMIN OPTION on the role, which such an owner does not have.
+  IF NOT pg_has_role(current_user, 'staryer_app', 'MEMBER') THEN
+    BEGIN
+      EXECUTE format('GRANT staryer_app TO %I', current_user);
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE EXCEPTION 'the role staryer_app exists, and % is neither a member of it nor allowed to grant it: as a superuser or the role''s admin, run GRANT staryer_app TO %, then migrate again', current_user, quote_ident(current_user);
+    END;
   END IF;
 END
 $$;

@@ -6,6 +6,11 @@ import { hashSecret } from './api-key-format.js';
 import { createApiKey } from './api-keys.js';
 import { createCreatorAccount } from './creators.js';
 
+/** The bootstrap key is another creator's: a configuration error, reported as such by main.ts and the CLI (exit 78). */
+const KEY_TAKEN = 'bootstrap_key_taken';
+
+export const isBootstrapConflict = (error: unknown): error is AppError => error instanceof AppError && error.code === KEY_TAKEN;
+
 /**
  * STARYER_BOOTSTRAP_*: creates that creator and that admin key when they do not exist
  * yet (as Lago's LAGO_CREATE_ORG does). Idempotent, and safe when two processes start
@@ -16,6 +21,17 @@ export async function bootstrapFromEnv(rt: Runtime): Promise<{ creatorId: string
   if (!email || !password || !apiKey) return null;
   let created = false;
   let creator = await findCreatorByEmail(rt.ownerDb, email);
+  // The key first: a changed email with the same key would otherwise leave a creator behind
+  // on every start before being refused.
+  const existingKey = await findApiKeyBySecretHashForOwner(rt.ownerDb, hashSecret(apiKey));
+  if (existingKey && existingKey.creatorId !== creator?.id) {
+    throw new AppError('conflict', {
+      code: KEY_TAKEN,
+      detail:
+        `STARYER_BOOTSTRAP_API_KEY belongs to another creator than STARYER_BOOTSTRAP_EMAIL (${email}), nothing was created: ` +
+        'set STARYER_BOOTSTRAP_EMAIL back to the email it was bootstrapped with, or give the new email a new STARYER_BOOTSTRAP_API_KEY.',
+    });
+  }
   if (!creator) {
     creator = await createCreatorAccount(rt, { email: email.toLowerCase(), name: email.split('@')[0] ?? email, password }).catch(
       async (error: unknown) => {
@@ -25,10 +41,6 @@ export async function bootstrapFromEnv(rt: Runtime): Promise<{ creatorId: string
       },
     );
     created = true;
-  }
-  const existingKey = await findApiKeyBySecretHashForOwner(rt.ownerDb, hashSecret(apiKey));
-  if (existingKey && existingKey.creatorId !== creator.id) {
-    throw new AppError('conflict', { code: 'bootstrap_key_taken', detail: 'STARYER_BOOTSTRAP_API_KEY belongs to another creator.' });
   }
   if (!existingKey) {
     await createApiKey(rt, creator.id, { name: 'bootstrap', scopes: ['admin'], secret: apiKey }).catch(async (error: unknown) => {
