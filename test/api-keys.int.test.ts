@@ -113,6 +113,39 @@ describe('API keys over HTTP', () => {
     }
   });
 
+  it('a browser token dies with the API key that minted it, here and in another process — not only when it expires', async () => {
+    const other = await startTestServer(url);
+    try {
+      const { apiKey } = await createCreatorWithKey(server.rt);
+      const admin = api(server.url, apiKey);
+      expect((await admin('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' })).status).toBe(201);
+      const { json: backend } = await admin('POST', '/api/usage/keys', { name: 'backend', scopes: ['track'] });
+      const minted = await api(server.url, backend.api_key)('POST', '/api/usage/tokens', { user_id: 'u1', ttl_seconds: 3600 });
+      expect(minted.status).toBe(201);
+      // A token minted by another key (the admin's) stays valid throughout.
+      const { json: survivor } = await admin('POST', '/api/usage/tokens', { user_id: 'u1', ttl_seconds: 3600 });
+      const track = (base: string, token: string) => api(base, token)('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1' });
+      expect((await track(server.url, minted.json.token)).status).toBe(201);
+      expect((await track(other.url, minted.json.token)).status).toBe(201); // the key's state cached over there too
+
+      expect((await admin('DELETE', `/api/usage/keys/${backend.id}`)).status).toBe(200);
+      const here = await track(server.url, minted.json.token);
+      expect(here.status).toBe(401);
+      expect(here.json.detail).toMatch(/revoked/);
+      let status = 201;
+      for (let i = 0; i < 50 && status === 201; i++) {
+        await new Promise((r) => setTimeout(r, 20)); // NOTIFY crosses processes asynchronously
+        status = (await track(other.url, minted.json.token)).status;
+      }
+      expect(status).toBe(401);
+      expect((await api(server.url, minted.json.token)('GET', '/api/usage/check?user_id=u1&event_name=calls')).status).toBe(401);
+      expect((await track(server.url, survivor.token)).status).toBe(201);
+      expect((await track(other.url, survivor.token)).status).toBe(201);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('records when a key was last used', async () => {
     const { apiKey, creator, key } = await createCreatorWithKey(server.rt);
     expect((await api(server.url, apiKey)('GET', '/api/usage/me')).status).toBe(200);

@@ -76,6 +76,12 @@ export async function findApiKeyAuth(tx: Queryable, secretHash: string): Promise
     : null;
 }
 
+/** Whether the creator's key `keyId` is revoked (tenant set); null: no such key. */
+export async function findApiKeyRevoked(tx: Queryable, keyId: string): Promise<boolean | null> {
+  const [row] = await tx.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.keyId, keyId));
+  return row ? row.revokedAt !== null : null;
+}
+
 export async function touchApiKeys(tx: Queryable, keyIds: string[], at: Date): Promise<void> {
   if (keyIds.length === 0) return;
   await tx

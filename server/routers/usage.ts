@@ -32,7 +32,7 @@ export const usageRouter = router({
     .input(ZCreateTokenInput)
     .output(ZToken)
     .mutation(async ({ ctx, input }) => {
-      const { token, expiresAt } = await mintUserToken(ctx.rt, ctx.creatorId, input);
+      const { token, expiresAt } = await mintUserToken(ctx.rt, ctx.creatorId, input, ctx.auth.kind === 'api_key' ? { keyId: ctx.auth.keyId } : null);
       return { token, expires_at: expiresAt.toISOString() };
     }),
 });

@@ -15,6 +15,10 @@ export type ApiKeyCache = {
    * otherwise put the key back as valid for a whole TTL.
    */
   set: (secretHash: string, auth: ApiKeyAuth, mark: number) => void;
+  /** Whether a key (by id) is revoked, as cached for browser tokens it minted; undefined: not cached. */
+  getRevoked: (keyId: string) => boolean | undefined;
+  setRevoked: (keyId: string, revoked: boolean, mark: number) => void;
+  /** Evicts the key's look-up, and every key-id state (revocations are rare; a notice names the hash only). */
   evict: (secretHash: string) => void;
   clear: () => void;
   /** Remembers that a key was used, for the next last_used_at flush. */
@@ -25,6 +29,7 @@ export type ApiKeyCache = {
 export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, maxEntries = 10_000): ApiKeyCache {
   const entries = new Map<string, { auth: ApiKeyAuth; expires: number }>();
   const used = new Map<string, Set<string>>();
+  const revokedById = new Map<string, { revoked: boolean; expires: number }>();
   let evictions = 0;
   return {
     get(secretHash) {
@@ -42,13 +47,29 @@ export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, m
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
       entries.set(secretHash, { auth, expires: now() + ttlMs });
     },
+    getRevoked(keyId) {
+      const entry = revokedById.get(keyId);
+      if (!entry) return undefined;
+      if (entry.expires <= now()) {
+        revokedById.delete(keyId);
+        return undefined;
+      }
+      return entry.revoked;
+    },
+    setRevoked(keyId, revoked, mark) {
+      if (ttlMs === 0 || mark !== evictions) return;
+      if (revokedById.size >= maxEntries) revokedById.delete(revokedById.keys().next().value!);
+      revokedById.set(keyId, { revoked, expires: now() + ttlMs });
+    },
     evict: (secretHash) => {
       evictions++;
       entries.delete(secretHash);
+      revokedById.clear();
     },
     clear: () => {
       evictions++;
       entries.clear();
+      revokedById.clear();
     },
     noteUsage(auth) {
       let keys = used.get(auth.creatorId);

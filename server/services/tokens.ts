@@ -1,5 +1,6 @@
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
+import { findApiKeyRevoked } from '../../db/queries/api-keys.js';
 import { ensureSettings, findSettings } from '../../db/queries/settings.js';
 import { withCreator } from '../../db/tenant.js';
 import { forbidden, unauthorized } from '../errors.js';
@@ -13,7 +14,8 @@ import type { Runtime } from '../runtime.js';
 export type UserToken = { creatorId: string; userId: string; expiresAt: Date };
 
 const AUDIENCE = 'staryer-usage:track';
-const ZClaims = z.object({ cid: z.uuid(), sub: z.string().min(1).max(256) });
+/** cid: the creator; sub: the user; kid: the API key that minted it (absent: minted with a dashboard session, or before keys were named). */
+const ZClaims = z.object({ cid: z.uuid(), sub: z.string().min(1).max(256), kid: z.uuid().optional() });
 
 /**
  * Creator ids a token named that have no secret, for a minute: a stream of tokens with made-up
@@ -44,10 +46,19 @@ async function secretOf(rt: Runtime, creatorId: string, mode: 'mint' | 'verify')
   return secret;
 }
 
-export async function mintUserToken(rt: Runtime, creatorId: string, input: { user_id: string; ttl_seconds: number }): Promise<{ token: string; expiresAt: Date }> {
+/**
+ * A token for one user. Minted with an API key, it names the key (`kid`) and dies with it:
+ * revoking a leaked key also stops every browser token it minted, not only after their TTL.
+ */
+export async function mintUserToken(
+  rt: Runtime,
+  creatorId: string,
+  input: { user_id: string; ttl_seconds: number },
+  mintedWith: { keyId: string } | null = null,
+): Promise<{ token: string; expiresAt: Date }> {
   const issuedAt = Math.floor(rt.now().getTime() / 1000);
   const expiresAt = new Date((issuedAt + input.ttl_seconds) * 1000);
-  const token = await new SignJWT({ cid: creatorId })
+  const token = await new SignJWT({ cid: creatorId, ...(mintedWith ? { kid: mintedWith.keyId } : {}) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(input.user_id)
     .setAudience(AUDIENCE)
@@ -68,17 +79,32 @@ export async function authenticateUserToken(rt: Runtime, token: string): Promise
   }
   const secret = await secretOf(rt, claims.cid, 'verify');
   if (!secret) throw unauthorized('The token is not valid.');
+  let verified: UserToken;
   try {
     const { payload } = await jwtVerify(token, secret, {
       audience: AUDIENCE,
       algorithms: ['HS256'],
       currentDate: rt.now(),
     });
-    return { creatorId: claims.cid, userId: claims.sub, expiresAt: new Date((payload.exp ?? 0) * 1000) };
+    verified = { creatorId: claims.cid, userId: claims.sub, expiresAt: new Date((payload.exp ?? 0) * 1000) };
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_JWT_EXPIRED') throw unauthorized('The token has expired; ask your backend for a new one.');
     throw unauthorized('The token is not valid.');
   }
+  if (claims.kid !== undefined && (await keyRevoked(rt, claims.cid, claims.kid))) {
+    throw unauthorized('The API key that minted this token was revoked; ask your backend for a new token.');
+  }
+  return verified;
+}
+
+/** Whether the key that minted a token is revoked (or gone): cached as key look-ups are, evicted on every revocation. */
+async function keyRevoked(rt: Runtime, creatorId: string, keyId: string): Promise<boolean> {
+  const cached = rt.apiKeys.getRevoked(keyId);
+  if (cached !== undefined) return cached;
+  const mark = rt.apiKeys.readMark();
+  const revoked = (await withCreator(rt.db, creatorId, (tx) => findApiKeyRevoked(tx, keyId))) ?? true;
+  rt.apiKeys.setRevoked(keyId, revoked, mark);
+  return revoked;
 }
 
 /** A browser token may act only for the user it was minted for. */
