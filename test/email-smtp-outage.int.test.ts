@@ -4,6 +4,7 @@ import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
 import { listEmails } from '../server/services/email.js';
 import { useClockedServer } from './harness/server.js';
+import { eventually } from './harness/wait.js';
 
 /**
  * Review of limit alerts and their delivery, end to end: events go in over HTTP, the real
@@ -27,16 +28,6 @@ async function creator() {
   return { call: api(server().url, apiKey), creatorId: creator.id, email: creator.email };
 }
 
-async function eventually<T>(read: () => Promise<T> | T, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function track(call: Call, body: unknown) {
   return call('POST', '/api/usage/track', body);
 }
@@ -52,7 +43,7 @@ describe('alert email delivery', () => {
     let emailId: string;
     try {
       expect((await track(c.call, { event_name: 'calls', user_id: 'smtp_1' })).status).toBe(201);
-      emailId = (await eventually(() => listEmails(rt, c.creatorId, { limit: 10 }), (rows) => rows.length === 1))[0]!.id;
+      emailId = (await eventually(() => listEmails(rt, c.creatorId, { limit: 10 }), (rows) => rows.length === 1, 15_000))[0]!.id;
       // The SMTP outage lasts through what used to be every retry (pg-boss's 8, 10 s doubling: 20–40
       // min in all); the test pulls each attempt due later forward instead of waiting for it.
       await eventually(

@@ -1,13 +1,14 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../db/embedded.js';
 import { useTestDatabase } from './harness/db.js';
+import { sleep, useProcessScratch } from './harness/processes.js';
 
 /**
  * The self-hosting lifecycle and the CLI at their edges (from a review, 2026-11-27): each test
@@ -15,35 +16,8 @@ import { useTestDatabase } from './harness/db.js';
  */
 const run = promisify(execFile);
 const { url } = await useTestDatabase();
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
-});
-
-async function dataDir() {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-review-'));
-  await fs.chmod(dir, 0o755); // the unprivileged postgres user must traverse it when we run as root
-  dirs.push(dir);
-  return dir;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function spawnLogged(args: string[], env: Record<string, string>) {
-  const child = spawn('node', args, {
-    env: { ...process.env, LOG_LEVEL: 'info', NODE_ENV: 'production', RUN_WORKERS: 'false', HOST: '127.0.0.1', PORT: '0', DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += String(d)));
-  child.stderr!.on('data', (d) => (output += String(d)));
-  let code: number | null = null;
-  const exited = new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve((code = c ?? (signal ? -1 : -2)))));
-  return { child, output: () => output, exited, code: () => code };
-}
+const { dataDir, adopt, spawnLogged: spawnCommand } = useProcessScratch('staryer-review-');
+const spawnLogged = (args: string[], env: Record<string, string>) => spawnCommand('node', args, env);
 
 const startServer = (env: Record<string, string>) => spawnLogged(['--import', 'tsx', 'server/main.ts'], env);
 
@@ -90,7 +64,7 @@ describe('embedded Postgres lifecycle', () => {
     // Left as the test above leaves it (or a SIGKILL during initdb / spawnPostmaster); after
     // a container restart its PID belongs to another live process — often the new server itself.
     const other = spawn('sleep', ['120'], { stdio: 'ignore' });
-    children.push(other);
+    adopt(other);
     await fs.writeFile(path.join(dir, 'pg.lock'), String(other.pid));
     const starting = startEmbeddedPostgres({ dataDir: dir });
     starting.catch(() => undefined);
@@ -233,7 +207,7 @@ describe('the start lock', () => {
   it('a lock naming a live process that started at another time (its pid reused) is stale: the start goes ahead (concurrent starters wait: test/embedded.int.test.ts)', async () => {
     const dir = await dataDir();
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
-    children.push(other);
+    adopt(other);
     // Written by this version (pid and start time), for a process long gone whose pid `sleep` has now.
     await fs.writeFile(path.join(dir, 'pg.lock'), `${other.pid} 1`);
     const started = await Promise.race([startEmbeddedPostgres({ dataDir: dir }), sleep(30_000).then(() => null)]);
@@ -272,7 +246,7 @@ describe('a restart while the last Postgres is still stopping', () => {
     // a live process serving the directory, its postmaster.pid saying "stopping".
     const pgData = path.join(dir, 'pg');
     const stopping = spawn('sleep', ['60'], { cwd: pgData, stdio: 'ignore' });
-    children.push(stopping);
+    adopt(stopping);
     await fs.writeFile(path.join(pgData, 'postmaster.pid'), `${stopping.pid}\n${pgData}\n0\n5432\n\n127.0.0.1\n0 0\nstopping\n`);
     let settled = false;
     const again = startEmbeddedPostgres({ dataDir: dir }).finally(() => (settled = true));

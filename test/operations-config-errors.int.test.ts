@@ -1,7 +1,6 @@
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
@@ -9,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withDatabase } from '../db/client.js';
 import { EnvError, parseEnv } from '../server/env.js';
 import { useTestDatabase } from './harness/db.js';
+import { isAlive, sleep, useProcessScratch } from './harness/processes.js';
 import { startTestServer } from './harness/server.js';
 
 /**
@@ -18,22 +18,11 @@ import { startTestServer } from './harness/server.js';
 const run = promisify(execFile);
 const { url } = await useTestDatabase();
 const serverUrl = withDatabase(url, 'postgres');
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
+const { dataDir, spawnLogged } = useProcessScratch('staryer-review-ops-');
 /** Pids of processes a test started indirectly (a server under npm), to be stopped at the end. */
 const strays: Array<{ pid: number; signal: NodeJS.Signals }> = [];
 const cleanups: Array<() => Promise<unknown>> = [];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function isAlive(pid: number) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', ms = 25_000) {
   if (!isAlive(pid)) return;
@@ -47,31 +36,9 @@ async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', ms = 25_
 }
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const { pid, signal } of strays) await stopPid(pid, signal);
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
 }, 90_000);
-
-async function dataDir() {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'staryer-review-ops-'));
-  await fs.chmod(dir, 0o755); // the unprivileged postgres user must traverse it when we run as root
-  dirs.push(dir);
-  return dir;
-}
-
-function spawnLogged(command: string, args: string[], env: Record<string, string>) {
-  const child = spawn(command, args, {
-    env: { ...process.env, LOG_LEVEL: 'info', NODE_ENV: 'production', RUN_WORKERS: 'false', HOST: '127.0.0.1', PORT: '0', DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += String(d)));
-  child.stderr!.on('data', (d) => (output += String(d)));
-  const exited = new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? -1 : -2))));
-  return { child, output: () => output, exited };
-}
 
 const startServer = (env: Record<string, string>) => spawnLogged('node', ['--import', 'tsx', 'server/main.ts'], env);
 

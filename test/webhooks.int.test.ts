@@ -19,6 +19,7 @@ import { startWebhookReceiver, type WebhookReceiver } from './fakes/webhook-rece
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
+import { eventually } from './harness/wait.js';
 
 /**
  * Webhook endpoints over REST, and delivery to a real local receiver that checks every
@@ -121,16 +122,6 @@ async function attemptsOf(messageId: string) {
   return server.rt.ownerDb.execute<{ status_code: number | null; error: string | null }>(
     sql`select status_code, error from webhook_attempts where message_id = ${messageId} order by attempted_at, attempt_id`,
   );
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('webhook endpoints over REST', () => {
