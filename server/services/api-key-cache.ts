@@ -27,49 +27,46 @@ export type ApiKeyCache = {
 };
 
 export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, maxEntries = 10_000): ApiKeyCache {
-  const entries = new Map<string, { auth: ApiKeyAuth; expires: number }>();
-  const used = new Map<string, Set<string>>();
-  const revokedById = new Map<string, { revoked: boolean; expires: number }>();
   let evictions = 0;
+  /** Entries live ttlMs; one set with a mark taken before an eviction since is not kept. */
+  const ttlMap = <V>() => {
+    const map = new Map<string, { value: V; expires: number }>();
+    return {
+      map,
+      get(key: string): V | undefined {
+        const entry = map.get(key);
+        if (!entry) return undefined;
+        if (entry.expires <= now()) {
+          map.delete(key);
+          return undefined;
+        }
+        return entry.value;
+      },
+      set(key: string, value: V, mark: number) {
+        if (ttlMs === 0 || mark !== evictions) return;
+        if (map.size >= maxEntries) map.delete(map.keys().next().value!);
+        map.set(key, { value, expires: now() + ttlMs });
+      },
+    };
+  };
+  const entries = ttlMap<ApiKeyAuth>();
+  const revokedById = ttlMap<boolean>();
+  const used = new Map<string, Set<string>>();
   return {
-    get(secretHash) {
-      const entry = entries.get(secretHash);
-      if (!entry) return undefined;
-      if (entry.expires <= now()) {
-        entries.delete(secretHash);
-        return undefined;
-      }
-      return entry.auth;
-    },
+    get: entries.get,
     readMark: () => evictions,
-    set(secretHash, auth, mark) {
-      if (ttlMs === 0 || mark !== evictions) return;
-      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-      entries.set(secretHash, { auth, expires: now() + ttlMs });
-    },
-    getRevoked(keyId) {
-      const entry = revokedById.get(keyId);
-      if (!entry) return undefined;
-      if (entry.expires <= now()) {
-        revokedById.delete(keyId);
-        return undefined;
-      }
-      return entry.revoked;
-    },
-    setRevoked(keyId, revoked, mark) {
-      if (ttlMs === 0 || mark !== evictions) return;
-      if (revokedById.size >= maxEntries) revokedById.delete(revokedById.keys().next().value!);
-      revokedById.set(keyId, { revoked, expires: now() + ttlMs });
-    },
+    set: entries.set,
+    getRevoked: revokedById.get,
+    setRevoked: revokedById.set,
     evict: (secretHash) => {
       evictions++;
-      entries.delete(secretHash);
-      revokedById.clear();
+      entries.map.delete(secretHash);
+      revokedById.map.clear();
     },
     clear: () => {
       evictions++;
-      entries.clear();
-      revokedById.clear();
+      entries.map.clear();
+      revokedById.map.clear();
     },
     noteUsage(auth) {
       let keys = used.get(auth.creatorId);
