@@ -49,7 +49,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const log = options.log ?? (() => undefined);
   const settings = options.settings ?? {};
   const startPostmaster = (port: number) => spawnPostmaster(dataDir, pgData, port, settings, log, options.postgresBinary);
-  await fs.mkdir(dataDir, { recursive: true });
+  await fs.mkdir(dataDir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    // A file where the directory should be, a parent not writable: the operator's to fix, said so.
+    throw new EmbeddedStartError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : error.message}. Choose another DATA_DIR.`);
+  });
 
   let supervisor: ReturnType<typeof superviseFrom> | null = null;
   let stopping = false;
@@ -374,7 +377,7 @@ async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
     const { mode, uid, gid } = await fs.stat(dir);
     const passes = (mode & 0o001) !== 0 || (uid === ids.uid && (mode & 0o100) !== 0) || (groups.has(gid) && (mode & 0o010) !== 0);
     if (!passes) {
-      throw new Error(
+      throw new EmbeddedStartError(
         `The embedded Postgres cannot use DATA_DIR ${dataDir}: running as root, Postgres runs as the "postgres" system user, ` +
           `and ${dir} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) does not let it through. ` +
           `Run \`chmod o+x ${dir}\`, choose another DATA_DIR, or start the server as a regular user.`,
@@ -414,7 +417,9 @@ async function spawnPostmaster(
 ): Promise<Postmaster> {
   const binary = binaryOverride ?? (await postgresBinary());
   const ids = await systemUserIds('postgres');
-  const logFile = await fs.open(path.join(dataDir, 'postgres.log'), 'a');
+  // Its lines can quote statements and the values in them: readable by its owner only.
+  const logFile = await fs.open(path.join(dataDir, 'postgres.log'), 'a', 0o600);
+  await logFile.chmod(0o600);
   if (ids.uid !== undefined) await fs.chown(path.join(dataDir, 'postgres.log'), ids.uid, ids.gid ?? ids.uid);
   const all = {
     listen_addresses: '127.0.0.1',

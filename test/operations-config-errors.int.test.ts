@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withDatabase } from '../db/client.js';
+import { startEmbeddedPostgres } from '../db/embedded.js';
 import { EnvError, parseEnv } from '../server/env.js';
 import { useTestDatabase } from './harness/db.js';
 import { isAlive, sleep, useProcessScratch } from './harness/processes.js';
@@ -258,4 +259,27 @@ describe('STRIPE_API_BASE', () => {
     const result = await cli({ DATABASE_URL: url, STRIPE_API_BASE: 'localhost:12111' }, 'migrate');
     expect({ code: result.code, namesIt: result.stderr.includes('STRIPE_API_BASE') }, result.stdout + result.stderr).toEqual({ code: 78, namesIt: true });
   }, 60_000);
+});
+
+describe('DATA_DIR', () => {
+  it('a DATA_DIR that is a file: one sentence naming DATA_DIR, no stack trace', async () => {
+    const dir = await dataDir();
+    const file = path.join(dir, 'not-a-dir');
+    await fs.writeFile(file, 'x');
+    const server = startServer({ DATA_DIR: file });
+    const code = await server.exited;
+    expect(code, server.output()).toBe(1);
+    expect(server.output()).toContain(`DATA_DIR ${file}`);
+    expect(server.output()).not.toMatch(/\n\s+at /);
+  });
+
+  it('postgres.log, whose lines can quote statements and their values, is readable by its owner only', async () => {
+    const dir = await dataDir();
+    const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data') });
+    try {
+      expect((await fs.stat(path.join(dir, 'data', 'postgres.log'))).mode & 0o777).toBe(0o600);
+    } finally {
+      await pg.stop();
+    }
+  });
 });
