@@ -122,7 +122,7 @@ export type RollupWriteCounts = { hourRows: number; dayRows: number; dimensionRo
  */
 export async function addEventsToRollups(tx: Queryable, creatorId: string, source: RollupEventSource, rules: RollupRules, at: Date): Promise<RollupWriteCounts> {
   const value = windowValueSql(rules);
-  const windows = await tx.execute<{ win: 'hour' | 'day'; n: number }>(sql`
+  const windows = await tx.execute<{ events: number; hour_rows: number; day_rows: number }>(sql`
     ${eventWindowsSql(creatorId, source)},
     ins as (
       insert into usage_aggregates as a (creator_id, meter_id, customer_id, "window", window_start, window_end, value, event_count, updated_at)
@@ -136,9 +136,12 @@ export async function addEventsToRollups(tx: Queryable, creatorId: string, sourc
         updated_at = excluded.updated_at
       returning "window"
     )
-    select "window" as win, count(*)::int as n from ins group by 1`);
+    select (select count(*)::int from ev) as events,
+      (select count(*)::int from ins where "window" = 'hour') as hour_rows,
+      (select count(*)::int from ins where "window" = 'day') as day_rows`);
+  assertAllEventsSeen(source, windows[0]?.events);
   const dimensionValue = dimensionValueSql(rules, sql`w`);
-  const [dimensions] = await tx.execute<{ n: number }>(sql`
+  const [dimensions] = await tx.execute<{ n: number; events: number }>(sql`
     ${eventWindowsSql(creatorId, source)},
     dv as (
       select w.*, d.dimension, ${dimensionValue} as dimension_value
@@ -156,14 +159,31 @@ export async function addEventsToRollups(tx: Queryable, creatorId: string, sourc
         updated_at = excluded.updated_at
       returning 1
     )
-    select count(*)::int as n from ins`);
+    select count(*)::int as n, (select count(*)::int from ev) as events from ins`);
+  assertAllEventsSeen(source, dimensions?.events);
   const meterRows = await addEventsToMeterRollups(tx, creatorId, source, rules, at);
   return {
     meterRows,
-    hourRows: Number(windows.find((r) => r.win === 'hour')?.n ?? 0),
-    dayRows: Number(windows.find((r) => r.win === 'day')?.n ?? 0),
+    hourRows: Number(windows[0]?.hour_rows ?? 0),
+    dayRows: Number(windows[0]?.day_rows ?? 0),
     dimensionRows: Number(dimensions?.n ?? 0),
   };
+}
+
+/** A statement of a batch's rollups saw fewer of its events than the batch holds: see assertAllEventsSeen. */
+export class RollupEventsUnseen extends Error {}
+
+/**
+ * Every event of a batch exists (it committed with its job), so each rollup statement must
+ * see all of them. One planned while a new month's partition was being attached (its early rows
+ * moved out of the default partition) can see none of them: committed behind the batch's claim,
+ * they would never be counted. Such a statement fails the transaction instead (claim and all),
+ * and the job is retried.
+ */
+function assertAllEventsSeen(source: RollupEventSource, seen: number | undefined): void {
+  if (source.kind !== 'batch') return;
+  const expected = new Set(source.eventIds).size;
+  if (Number(seen ?? 0) !== expected) throw new RollupEventsUnseen(`a rollup statement saw ${Number(seen ?? 0)} of the batch's ${expected} events; retried`);
 }
 
 /** A rollup dimension's value in an event's properties (`alias`.properties, CTE alias `d` for the dimension). */
@@ -182,7 +202,7 @@ const dimensionValueSql = (rules: RollupRules, alias: SQL) => sql`case jsonb_typ
  * rebuild all file an event under the same plan.
  */
 async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source: RollupEventSource, rules: RollupRules, at: Date): Promise<number> {
-  const [row] = await tx.execute<{ n: number }>(sql`
+  const [row] = await tx.execute<{ n: number; events: number }>(sql`
     ${eventWindowsSql(creatorId, source)},
     mw as (
       -- The plan at the event's time: one index probe per event (the latest change at or
@@ -234,7 +254,8 @@ async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source:
         updated_at = excluded.updated_at
       returning 1
     )
-    select count(*)::int as n from ins`);
+    select count(*)::int as n, (select count(*)::int from ev) as events from ins`);
+  assertAllEventsSeen(source, row?.events);
   return Number(row?.n ?? 0);
 }
 
