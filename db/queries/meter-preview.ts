@@ -18,8 +18,16 @@ export type PlanLimitHistoryRow = {
   effectiveTo: Date | null;
 };
 
-/** Every limit row of a meter (meter_plan_limits_meter_idx), by plan, newest first. */
-export async function listPlanLimitHistory(tx: Queryable, creatorId: string, meterId: string): Promise<PlanLimitHistoryRow[]> {
+/** Older limits listed per plan, besides its current one: a bound on the answer, never on the plans. */
+export const LIMIT_HISTORY_PER_PLAN = 100;
+
+/**
+ * A meter's limit rows (meter_plan_limits_meter_idx), by plan, newest first: every plan's
+ * current limit and its LIMIT_HISTORY_PER_PLAN newest older ones, and per plan how many older
+ * ones were left out. (A cap on the whole list cut whole plans, current limit and all, off
+ * the end of the alphabet.)
+ */
+export async function listPlanLimitHistory(tx: Queryable, creatorId: string, meterId: string): Promise<{ rows: PlanLimitHistoryRow[]; omitted: Map<string, number> }> {
   const rows = await tx.execute<{
     plan_name: string;
     limit_value: string | null;
@@ -28,13 +36,21 @@ export async function listPlanLimitHistory(tx: Queryable, creatorId: string, met
     hard_cap: boolean;
     effective_from: string | Date;
     effective_to: string | Date | null;
+    rank: number;
+    plan_rows: number;
   }>(sql`
-    select plan_name, limit_value::text, overage_price::text, soft_limit_threshold::text, hard_cap, effective_from, effective_to
-    from meter_plan_limits
-    where creator_id = ${creatorId} and meter_id = ${meterId}
-    order by plan_name, effective_from desc, effective_to desc nulls first
-    limit 1000`);
-  return rows.map((r) => ({
+    select * from (
+      select plan_name, limit_value::text, overage_price::text, soft_limit_threshold::text, hard_cap, effective_from, effective_to,
+        row_number() over (partition by plan_name order by effective_from desc, effective_to desc nulls first)::int as rank,
+        count(*) over (partition by plan_name)::int as plan_rows
+      from meter_plan_limits
+      where creator_id = ${creatorId} and meter_id = ${meterId}
+    ) h
+    where rank <= ${LIMIT_HISTORY_PER_PLAN + 1} or effective_to is null
+    order by plan_name, effective_from desc, effective_to desc nulls first`);
+  const omitted = new Map<string, number>();
+  for (const r of rows) if (r.plan_rows > LIMIT_HISTORY_PER_PLAN + 1) omitted.set(r.plan_name, r.plan_rows - (LIMIT_HISTORY_PER_PLAN + 1));
+  const listed = rows.map((r) => ({
     planName: r.plan_name,
     limitValue: r.limit_value,
     overagePrice: r.overage_price,
@@ -43,6 +59,7 @@ export async function listPlanLimitHistory(tx: Queryable, creatorId: string, met
     effectiveFrom: new Date(r.effective_from),
     effectiveTo: r.effective_to === null ? null : new Date(r.effective_to),
   }));
+  return { rows: listed, omitted };
 }
 
 export type PreviewSource = {

@@ -23,10 +23,15 @@ export type OverageSums = {
   planName: string;
   overCount: number;
   overSum: string;
+  /** Σ over the counters beyond the limit of used − limit (the meter's unit), each rounded to 9 decimals as its customer's usage answer is. */
+  overQuantity: string;
   /** Σ over the counters beyond the limit of (used − limit) × price, each rounded to 9 decimals as its customer's usage answer is. */
   overAmount: string;
   projectedCount: number;
   projectedSum: string;
+  /** The same two sums over the counters projected beyond the limit, each customer rounded alike. */
+  projectedQuantity: string;
+  projectedAmount: string;
 };
 
 /**
@@ -42,9 +47,12 @@ type SumsRow = {
   level: number;
   over_count: string | number;
   over_sum: string;
+  over_quantity: string;
   over_amount: string;
   projected_count: string | number;
   projected_sum: string;
+  projected_quantity: string;
+  projected_amount: string;
 };
 
 /**
@@ -69,7 +77,18 @@ export async function sumCurrentOverage(
   for (const r of rows) {
     const counts = { over: Number(r.over_count), projected: Number(r.projected_count) };
     if (Number(r.level) === 0) {
-      sums.push({ meterId: r.meter_id!, planName: r.plan_name!, overCount: counts.over, overSum: r.over_sum, overAmount: r.over_amount, projectedCount: counts.projected, projectedSum: r.projected_sum });
+      sums.push({
+        meterId: r.meter_id!,
+        planName: r.plan_name!,
+        overCount: counts.over,
+        overSum: r.over_sum,
+        overQuantity: r.over_quantity,
+        overAmount: r.over_amount,
+        projectedCount: counts.projected,
+        projectedSum: r.projected_sum,
+        projectedQuantity: r.projected_quantity,
+        projectedAmount: r.projected_amount,
+      });
     } else if (Number(r.level) === 2) customers.byPlan.set(r.plan_name!, counts);
     else customers.total = counts;
   }
@@ -123,9 +142,12 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
       count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
       coalesce(sum(k.value) filter (where k.value > g.limit_base), 0)::text as over_sum,
+      trim_scale(coalesce(sum(app_round_half_even(k.value / g.unit_factor - g.limit_unit, 9)) filter (where k.value > g.limit_base), 0))::text as over_quantity,
       trim_scale(coalesce(sum(app_round_half_even((k.value / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
       count(distinct k.customer_id) filter (where k.projected > g.limit_base) as projected_count,
-      trim_scale(coalesce(sum(k.projected) filter (where k.projected > g.limit_base), 0))::text as projected_sum
+      trim_scale(coalesce(sum(k.projected) filter (where k.projected > g.limit_base), 0))::text as projected_sum,
+      trim_scale(coalesce(sum(app_round_half_even(k.projected / g.unit_factor - g.limit_unit, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_quantity,
+      trim_scale(coalesce(sum(app_round_half_even((k.projected / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_amount
     from candidates k
     join customers c on c.creator_id = ${creatorId}::uuid and c.customer_id = k.customer_id
     join g on g.meter_id = k.meter_id and g.plan_name = c.plan_name

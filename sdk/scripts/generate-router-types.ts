@@ -16,7 +16,7 @@ import ts from 'typescript';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = path.join(ROOT, 'sdk/src/router.generated.ts');
 /** Dashboard-only procedures: they need a browser session, never an API key. */
-export const EXCLUDED = new Set(['auth.signup', 'auth.login', 'auth.logout']);
+export const EXCLUDED = new Set(['auth.signup', 'auth.login', 'auth.logout', 'auth.changePassword', 'auth.logoutOthers']);
 const ROUTER_KEYS = new Set(['_def', 'createCaller']);
 
 const configFile = ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), (f) => ts.sys.readFile(f));

@@ -282,6 +282,10 @@ export type MetersLimitHistoryOutput = {
     effective_from: string;
     effective_to: null | string;
   }>;
+  older_omitted: Array<{
+    plan_name: string;
+    count: number;
+  }>;
 };
 
 export type MetersPreviewInput = {

@@ -192,8 +192,14 @@ export const ZPlanLimitHistoryEntry = ZPlanLimit.extend({
 });
 export type TPlanLimitHistoryEntry = z.infer<typeof ZPlanLimitHistoryEntry>;
 
-/** Every limit each plan has had on a meter, newest first within a plan. */
-export const ZPlanLimitHistory = z.object({ history: z.array(ZPlanLimitHistoryEntry) });
+/**
+ * The limits each plan has had on a meter, newest first within a plan: every plan's current
+ * one and its 100 newest older ones; `older_omitted` counts, per plan, the older ones beyond.
+ */
+export const ZPlanLimitHistory = z.object({
+  history: z.array(ZPlanLimitHistoryEntry),
+  older_omitted: z.array(z.object({ plan_name: z.string(), count: z.number().int().positive() })),
+});
 export type TPlanLimitHistory = z.infer<typeof ZPlanLimitHistory>;
 
 /**

@@ -21,8 +21,9 @@ export const PREVIEW_STATEMENT_TIMEOUT_MS = 15_000;
 export async function getPlanLimitHistory(rt: Runtime, creatorId: string, meterId: string): Promise<TPlanLimitHistory> {
   return withCreator(rt.db, creatorId, async (tx) => {
     if (!(await findMeter(tx, meterId))) throw notFound('Meter');
-    const rows = await listPlanLimitHistory(tx, creatorId, meterId);
+    const { rows, omitted } = await listPlanLimitHistory(tx, creatorId, meterId);
     return {
+      older_omitted: [...omitted].map(([plan_name, count]) => ({ plan_name, count })),
       history: rows.map((r) => ({
         plan_name: r.planName,
         limit_value: r.limitValue,

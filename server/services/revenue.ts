@@ -8,7 +8,7 @@ import type { Runtime } from '../runtime.js';
 import type { Projection, TRevenueOverview, TTerms, TWhatIfCustomer, TWhatIfResult, ZWhatIfInput } from '../schemas/revenue.js';
 import { D, toWire, toWireRounded } from './decimal.js';
 import { previousPeriod } from './periods.js';
-import { limitFor, limitInBase, overage, overageOfCounters, overageTerms, usageFigures } from './usage-snapshot.js';
+import { limitFor, limitInBase, overage, overageTerms, usageFigures } from './usage-snapshot.js';
 
 /**
  * Usage that accumulates (count, sum, duration) is carried to the period's end at its
@@ -143,16 +143,15 @@ export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Da
     const planMeters: TRevenueOverview['plan_meters'] = [];
     for (const group of groups) {
       const s = sums.get(`${group.meterId}|${group.planName}`);
-      const soFar = overageOfCounters(group.meter, group.limit, new D(s?.overSum ?? 0), s?.overCount ?? 0);
-      const projected = overageOfCounters(group.meter, group.limit, new D(s?.projectedSum ?? 0), s?.projectedCount ?? 0);
+      // Each customer's quantity and amount rounded as their usage answer and the overview round
+      // them, then added — so far and projected alike (a max meter projects at its value: the same figures).
       const figures: Figures = {
         customersInOverage: s?.overCount ?? 0,
-        quantitySoFar: soFar.quantity,
-        // Each customer's amount rounded as their usage answer and the overview round it, then added.
+        quantitySoFar: new D(s?.overQuantity ?? 0),
         amountSoFar: new D(s?.overAmount ?? 0),
         customersProjected: s?.projectedCount ?? 0,
-        quantityProjected: projected.quantity,
-        amountProjected: projected.amount,
+        quantityProjected: new D(s?.projectedQuantity ?? 0),
+        amountProjected: new D(s?.projectedAmount ?? 0),
       };
       if (!byMeter.has(group.meterId)) byMeter.set(group.meterId, emptyFigures());
       add(byMeter.get(group.meterId)!, figures);
