@@ -201,4 +201,32 @@ describe('bootstrap from the environment', () => {
       await second.close();
     }
   });
+
+  it('a new STARYER_BOOTSTRAP_API_KEY rotates the key: the new one works, the earlier one is revoked, other keys stay', async () => {
+    const env = {
+      STARYER_BOOTSTRAP_EMAIL: 'rotate@example.com',
+      STARYER_BOOTSTRAP_PASSWORD: 'a long enough password',
+      STARYER_BOOTSTRAP_API_KEY: 'bootstrap-key-before-rotation-0123456789',
+    };
+    const first = await startTestRuntime(url, { env });
+    await first.close();
+    const other = await api(server.url, env.STARYER_BOOTSTRAP_API_KEY)('POST', '/api/usage/keys', { name: 'backend', scopes: ['track'] });
+    expect(other.status).toBe(201);
+    const rotated = { ...env, STARYER_BOOTSTRAP_API_KEY: 'bootstrap-key-after-rotation-9876543210' };
+    const second = await startTestRuntime(url, { env: rotated });
+    try {
+      expect((await api(server.url, env.STARYER_BOOTSTRAP_API_KEY)('GET', '/api/usage/keys')).status).toBe(401);
+      const keys = await api(server.url, rotated.STARYER_BOOTSTRAP_API_KEY)('GET', '/api/usage/keys');
+      expect(keys.status).toBe(200);
+      const byName = (keys.json.keys as Array<{ name: string; revoked_at: string | null }>).map((k) => [k.name, k.revoked_at === null]).sort();
+      expect(byName).toEqual([
+        ['backend', true],
+        ['bootstrap', false],
+        ['bootstrap', true],
+      ]);
+      expect((await api(server.url, other.json.api_key)('GET', '/api/usage/me')).status).toBe(200);
+    } finally {
+      await second.close();
+    }
+  });
 });

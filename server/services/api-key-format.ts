@@ -47,7 +47,11 @@ export function isPlausibleApiKey(key: string): boolean {
 
 /** The part shown in lists and accepted by `key revoke`. */
 export function displayPrefix(key: string): string {
-  return key.startsWith(KEY_PREFIX) ? key.slice(0, KEY_PREFIX.length + DISPLAY_RANDOM) : key.slice(0, 12);
+  if (key.startsWith(KEY_PREFIX)) return key.slice(0, KEY_PREFIX.length + DISPLAY_RANDOM);
+  // A key of the operator's own (STARYER_BOOTSTRAP_API_KEY): its start, and a few characters of
+  // its hash — the start alone is often shared by the key that replaces it ("acme-key-v1",
+  // "acme-key-v2"), and prefixes are unique per creator, so the rotation failed at start.
+  return `${key.slice(0, 8)}~${hashSecret(key).slice(0, 4)}`;
 }
 
 export const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
