@@ -72,7 +72,7 @@ test('a creator creates, edits, previews and archives a meter', async ({ page, c
   const row = page.getByTestId('meter-row').filter({ hasText: 'api_calls' });
   await expect(row).toContainText('free → 3');
   await expect(row).toContainText('hard cap');
-  await expect(row).toContainText('pro → 5 · soft 80 % · 0.5/unit over');
+  await expect(row).toContainText('pro → 5 calls · soft 80 % · then $0.50 each');
   await expect(row).toContainText('No usage yet');
   const meterUrl = (await row.getByRole('link', { name: 'API calls', exact: true }).getAttribute('href')) ?? '';
   expect(meterUrl).toMatch(new RegExp(`^${DASHBOARD}/meters/[0-9a-f-]{36}$`));

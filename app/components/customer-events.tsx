@@ -1,11 +1,12 @@
 import { Form, Link } from '@remix-run/react';
-import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TCustomerEvent, TCustomerMeterUsage } from '../../server/schemas/customers';
 import { Button, buttonClassName } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { TextField } from '~/components/form-field';
 import { formatDateTime } from '~/lib/format';
 import { formatDecimal } from '~/lib/numbers';
+import { DataTable } from './data-table';
 
 /** The explorer's filters as the URL carries them (?meter=&from=&to=&key=&value=&cursor=). */
 export type EventFilters = { meter: string; from: string; to: string; key: string; value: string; cursor: string };
@@ -129,7 +130,7 @@ export function EventsExplorer({
           {filtered ? 'No events match these filters.' : 'No events from this customer yet.'}
         </p>
       ) : (
-        <Table className="mt-4" aria-label="Events of this customer">
+        <DataTable className="mt-4" aria-label="Events of this customer">
           <TableHead>
             <TableRow>
               <TableHeaderCell className="pl-6">Occurred</TableHeaderCell>
@@ -175,7 +176,7 @@ export function EventsExplorer({
               );
             })}
           </TableBody>
-        </Table>
+        </DataTable>
       )}
       {nextCursor || filters.cursor ? (
         <nav aria-label="Event pages" className="flex items-center justify-between gap-3 border-t border-tremor-border px-6 py-3">

@@ -1,9 +1,10 @@
 import { Link } from '@remix-run/react';
-import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
 import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
 import { formatCompact, formatCount, formatQuantity } from '~/lib/numbers';
+import { DataTable } from './data-table';
 import { MoneyAtAGlance } from './revenue-figures';
 
 const TIME = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'UTC' });
@@ -35,6 +36,8 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
   // few seconds (workers stopped or behind), say so rather than draw a fall that did not happen.
   const behindSeconds =
     overview.rollups_pending_since === null ? 0 : Math.floor((Date.parse(overview.generated_at) - Date.parse(overview.rollups_pending_since)) / 1000);
+  // An attention row's meter is always among the overview's meters (archived ones are left out of both).
+  const unitOf = new Map(overview.meters.map((m) => [m.meter_id, m.unit_name]));
   return (
     <div className="space-y-6">
       <div className="grid grid-cols-1 gap-4 sm:grid-cols-2 xl:grid-cols-4">
@@ -95,7 +98,7 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
             <p className="mt-4 text-tremor-default text-tremor-content">No active meters.</p>
           ) : (
             <div className="mt-4 overflow-x-auto">
-              <Table data-testid="overview-meters">
+              <DataTable data-testid="overview-meters">
                 <TableHead>
                   <TableRow>
                     <TableHeaderCell>Meter</TableHeaderCell>
@@ -123,7 +126,7 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
                     </TableRow>
                   ))}
                 </TableBody>
-              </Table>
+              </DataTable>
             </div>
           )}
         </Card>
@@ -148,8 +151,10 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
                     <ProgressBar value={Math.min(100, row.percent)} color={over ? 'rose' : 'amber'} className="mt-1" />
                     <p className="mt-1 flex flex-wrap gap-x-2 text-tremor-label text-tremor-content">
                       <span>
-                        {formatQuantity(row.used)} of {formatQuantity(row.limit)} {row.event_name}
+                        {formatQuantity(row.used)} of {formatQuantity(row.limit)} {unitOf.get(row.meter_id)}
                       </span>
+                      <span aria-hidden="true">·</span>
+                      <span className="font-mono">{row.event_name}</span>
                       <span aria-hidden="true">·</span>
                       <span>{row.plan_name ?? 'no plan'}</span>
                       <span aria-hidden="true">·</span>

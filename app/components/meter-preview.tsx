@@ -1,10 +1,14 @@
-import { BarChart, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { BarChart, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TMeterPreview, TPlanLimitHistoryEntry } from '../../server/schemas/meters';
+import { compactAxis } from '~/components/chart-tooltip';
+import { DataTable } from '~/components/data-table';
 import { Timestamp } from '~/components/timestamp';
 import { formatDate } from '~/lib/format';
-import { formatDecimal } from '~/lib/numbers';
+import { formatDecimal, formatMoney } from '~/lib/numbers';
 
 const planLabel = (name: string | null) => name ?? 'No plan';
+/** Bytes and tokens run into the billions: the axis compact, the tooltip exact. */
+const PREVIEW_AXIS = compactAxis((v) => formatDecimal(String(v)));
 
 /** The preview's loading state: the same frame, so the page does not jump. */
 export function MeterPreviewLoading() {
@@ -64,7 +68,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
         <Figure label="Overage" value={formatDecimal(preview.overage_amount)} />
       </div>
       <div className="relative mt-6 overflow-x-auto">
-        <Table aria-label="Preview per plan">
+        <DataTable aria-label="Preview per plan">
           <TableHead>
             <TableRow>
               <TableHeaderCell>Plan</TableHeaderCell>
@@ -83,7 +87,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
                   <span className="block font-medium text-tremor-content-strong">{planLabel(plan.plan_name)}</span>
                   <span className="text-tremor-label">
                     {plan.limit_value === null ? 'unlimited' : `limit ${formatDecimal(plan.limit_value)}`}
-                    {plan.hard_cap ? ' · hard cap' : plan.overage_price !== null && plan.limit_value !== null ? ` · ${formatDecimal(plan.overage_price)}/unit over` : ''}
+                    {plan.hard_cap ? ' · hard cap' : plan.overage_price !== null && plan.limit_value !== null ? ` · then ${formatMoney(plan.overage_price)} each` : ''}
                     {!plan.in_definition && plan.plan_name !== null ? ' · not in this meter' : ''}
                   </span>
                 </TableCell>
@@ -102,7 +106,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
               </TableRow>
             ))}
           </TableBody>
-        </Table>
+        </DataTable>
       </div>
       {preview.events === 0 ? null : (
         <>
@@ -115,7 +119,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
             colors={['indigo']}
             showLegend={false}
             yAxisWidth={56}
-            valueFormatter={(v) => formatDecimal(String(v))}
+            {...PREVIEW_AXIS}
             noDataText="No events in the last 30 days"
           />
         </>
@@ -129,7 +133,7 @@ export function PlanLimitHistory({ history }: { history: TPlanLimitHistoryEntry[
   if (history.length === 0) return <p className="text-tremor-default text-tremor-content">No plan has had a limit on this meter.</p>;
   return (
     <div className="relative overflow-x-auto">
-      <Table aria-label="Plan limit history">
+      <DataTable aria-label="Plan limit history">
         <TableHead>
           <TableRow>
             <TableHeaderCell>Plan</TableHeaderCell>
@@ -156,7 +160,7 @@ export function PlanLimitHistory({ history }: { history: TPlanLimitHistoryEntry[
             </TableRow>
           ))}
         </TableBody>
-      </Table>
+      </DataTable>
     </div>
   );
 }

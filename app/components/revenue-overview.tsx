@@ -1,9 +1,10 @@
 import type { ReactNode } from 'react';
 import { Link } from '@remix-run/react';
-import { BarChart, Card, Table, TableBody, TableCell, TableFoot, TableFooterCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { BarChart, Card, TableBody, TableCell, TableFoot, TableFooterCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TRevenueOverview } from '../../server/schemas/revenue';
 import { dashboardPath } from '~/lib/dashboard';
 import { formatEstimate, formatMoney } from '~/lib/numbers';
+import { DataTable } from './data-table';
 import { chartNumber, formatRevenueQuantity, MoneyAtAGlance, plural, RevenueStat } from './revenue-figures';
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
@@ -99,7 +100,7 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
         data={meters.map((m) => ({ name: m.display_name, [SERIES.soFar]: chartNumber(m.amount_so_far), [SERIES.projected]: chartNumber(m.amount_projected) }))}
       />
       <div className="mt-4 overflow-x-auto">
-        <Table aria-label="Overage per meter">
+        <DataTable aria-label="Overage per meter">
           <TableHead>
             <TableRow>
               <TableHeaderCell className="pl-6">Meter</TableHeaderCell>
@@ -143,7 +144,7 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
               <TableFooterCell className="pr-6 text-right tabular-nums">{formatEstimate(overview.totals.amount_projected)}</TableFooterCell>
             </TableRow>
           </TableFoot>
-        </Table>
+        </DataTable>
       </div>
     </Card>
   );
@@ -178,7 +179,7 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
         data={overview.plans.map((p) => ({ name: p.plan_name, [SERIES.soFar]: chartNumber(p.amount_so_far), [SERIES.projected]: chartNumber(p.amount_projected) }))}
       />
       <div className="mt-4 overflow-x-auto">
-        <Table aria-label="Overage per plan and meter">
+        <DataTable aria-label="Overage per plan and meter">
           <TableHead>
             <TableRow>
               <TableHeaderCell className="pl-6">Plan · meter</TableHeaderCell>
@@ -218,7 +219,7 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
               </TableRow>
             ))}
           </TableFoot>
-        </Table>
+        </DataTable>
       </div>
     </Card>
   );

@@ -1,8 +1,9 @@
 import { Form, Link, useNavigation, useSubmit } from '@remix-run/react';
-import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TTerms, TWhatIfResult } from '../../server/schemas/revenue';
 import { Button, buttonClassName } from './buttons';
 import { SelectField } from './choice-fields';
+import { DataTable } from './data-table';
 import { FormAlert, TextField } from './form-field';
 import { Period } from './timestamp';
 import { customerPath } from '~/lib/dashboard';
@@ -166,7 +167,7 @@ function WhatIfResults({ result }: { result: TWhatIfResult }) {
         </p>
       ) : (
         <div className="-mx-6 overflow-x-auto">
-          <Table aria-label="Affected customers">
+          <DataTable aria-label="Affected customers">
             <TableHead>
               <TableRow>
                 <TableHeaderCell className="pl-6">Customer</TableHeaderCell>
@@ -207,7 +208,7 @@ function WhatIfResults({ result }: { result: TWhatIfResult }) {
                 </TableRow>
               ))}
             </TableBody>
-          </Table>
+          </DataTable>
           {result.affected_count > result.affected.length ? (
             <p className="px-6 pt-3 text-tremor-label text-tremor-content">
               The {result.affected.length} largest changes of {plural(result.affected_count, 'affected customer')}.

@@ -1,10 +1,11 @@
 import { json, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import { ALERT_KINDS, AlertKindBadge, AlertStatusBadge, DeliveryStatusBadge, formatThreshold } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
 import { CsrfField } from '~/components/csrf-field';
+import { DataTable } from '~/components/data-table';
 import { FormAlert } from '~/components/form-field';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
@@ -169,7 +170,7 @@ export default function AlertDetailPage() {
                   <h3 id="emails-title" className="px-6 text-tremor-default font-semibold text-tremor-content-strong">
                     Emails
                   </h3>
-                  <Table className="mt-2" aria-label="Emails of this alert">
+                  <DataTable className="mt-2" aria-label="Emails of this alert">
                     <TableHead>
                       <TableRow>
                         <TableHeaderCell className="pl-6">Recipient</TableHeaderCell>
@@ -193,7 +194,7 @@ export default function AlertDetailPage() {
                         </TableRow>
                       ))}
                     </TableBody>
-                  </Table>
+                  </DataTable>
                 </section>
               ) : null}
               {messages.length > 0 ? (
@@ -201,7 +202,7 @@ export default function AlertDetailPage() {
                   <h3 id="webhooks-title" className="px-6 text-tremor-default font-semibold text-tremor-content-strong">
                     Webhook messages
                   </h3>
-                  <Table className="mt-2" aria-label="Webhook messages of this alert">
+                  <DataTable className="mt-2" aria-label="Webhook messages of this alert">
                     <TableHead>
                       <TableRow>
                         <TableHeaderCell className="pl-6">Endpoint</TableHeaderCell>
@@ -242,7 +243,7 @@ export default function AlertDetailPage() {
                         );
                       })}
                     </TableBody>
-                  </Table>
+                  </DataTable>
                 </section>
               ) : null}
             </div>

@@ -1,10 +1,11 @@
 import { json, redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import { BILLING_STATUSES, BillingStatusBadge, type BillingHealth } from '~/components/billing-status';
 import { Button } from '~/components/buttons';
 import { CsrfField } from '~/components/csrf-field';
+import { DataTable } from '~/components/data-table';
 import { FormAlert, TextField } from '~/components/form-field';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
@@ -325,7 +326,7 @@ function HealthSummary({ rows }: { rows: Row[] }) {
 function HealthTable({ rows }: { rows: Row[] }) {
   return (
     <div className="-mx-6 overflow-x-auto">
-      <Table aria-label="Billing health per customer, meter and period">
+      <DataTable aria-label="Billing health per customer, meter and period">
         <TableHead>
           <TableRow>
             <TableHeaderCell className="pl-6">Customer</TableHeaderCell>
@@ -380,7 +381,7 @@ function HealthTable({ rows }: { rows: Row[] }) {
             </TableRow>
           ))}
         </TableBody>
-      </Table>
+      </DataTable>
     </div>
   );
 }

@@ -1,10 +1,11 @@
 import { json, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useLoaderData, useNavigation } from '@remix-run/react';
-import { Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TTopCustomers } from '../../server/schemas/customers';
 import { Button, buttonClassName } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { LimitBar } from '~/components/customer-usage';
+import { DataTable } from '~/components/data-table';
 import { inputClassName } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
 import { Period } from '~/components/timestamp';
@@ -194,7 +195,7 @@ const who = (c: TTopCustomers['customers'][number]) => [c.name, c.email].filter(
 function TopTable({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
   const unit = top.meter.unit_name;
   return (
-    <Table aria-label={`Top users on ${top.meter.display_name}`}>
+    <DataTable aria-label={`Top users on ${top.meter.display_name}`}>
       <TableHead>
         <TableRow>
           <TableHeaderCell className="pl-6 text-right">#</TableHeaderCell>
@@ -237,7 +238,7 @@ function TopTable({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
           </TableRow>
         ))}
       </TableBody>
-    </Table>
+    </DataTable>
   );
 }
 

@@ -1,13 +1,15 @@
 import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Link, useActionData, useLoaderData } from '@remix-run/react';
-import { BarChart, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { BarChart, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import type { TCustomerEvents } from '../../server/schemas/customers';
 import { ALERT_KINDS, AlertKindBadge, AlertStatusBadge, formatThreshold } from '~/components/alert-badges';
 import { buttonClassName } from '~/components/buttons';
+import { compactAxis } from '~/components/chart-tooltip';
 import { EVENT_FILTER_NAMES, EventsExplorer, type EventFilters } from '~/components/customer-events';
 import { ChangePlanForm } from '~/components/customer-plan-form';
 import { HardCapBadge, LimitBar } from '~/components/customer-usage';
+import { DataTable } from '~/components/data-table';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { Period, Timestamp } from '~/components/timestamp';
@@ -253,6 +255,9 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
   );
 }
 
+/** The axis compact, the tooltip exact. */
+const HISTORY_AXIS = { ...compactAxis((v) => formatDecimal(String(v))), yAxisWidth: 56 };
+
 function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart: string }) {
   const withUsage = detail.meters.filter((m) => m.event_count > 0 || detail.history.some((h) => h.meter_id === m.meter_id));
   const chosen = withUsage.find((m) => m.meter_id === chart) ?? withUsage[0];
@@ -272,7 +277,6 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
     { period: `${MONTH.format(new Date(detail.period_start))} (now)`, [unit]: Number(chosen.used) },
   ];
   const days = detail.daily.filter((d) => d.meter_id === chosen.meter_id).map((d) => ({ day: DAY.format(new Date(d.day)), [unit]: Number(d.used) }));
-  const format = (v: number) => formatDecimal(String(v));
   return (
     <Card id="history">
       <div className="flex flex-col gap-3 sm:flex-row sm:items-start sm:justify-between">
@@ -299,7 +303,7 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
       <div className="mt-4 grid gap-6 lg:grid-cols-2">
         <div>
           <h3 className="text-tremor-default font-semibold text-tremor-content-strong">Billing periods</h3>
-          <BarChart className="mt-2 h-52" data={periods} index="period" categories={[unit]} colors={['indigo']} showLegend={false} yAxisWidth={56} valueFormatter={format} />
+          <BarChart className="mt-2 h-52" data={periods} index="period" categories={[unit]} colors={['indigo']} showLegend={false} {...HISTORY_AXIS} />
         </div>
         <div>
           <h3 className="text-tremor-default font-semibold text-tremor-content-strong">This period per day (UTC)</h3>
@@ -310,8 +314,7 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
             categories={[unit]}
             colors={['cyan']}
             showLegend={false}
-            yAxisWidth={56}
-            valueFormatter={format}
+            {...HISTORY_AXIS}
             noDataText="No daily totals yet (they follow events within a minute)"
           />
         </div>
@@ -335,7 +338,7 @@ function AlertsCard({ alerts: loaded, userId }: { alerts: LoaderData['alerts']; 
           No alerts for this customer: they have not crossed a soft limit, hard cap or threshold.
         </p>
       ) : (
-        <Table className="mt-2" aria-label="Alerts of this customer">
+        <DataTable className="mt-2" aria-label="Alerts of this customer">
           <TableHead>
             <TableRow>
               <TableHeaderCell className="pl-6">Alert</TableHeaderCell>
@@ -369,7 +372,7 @@ function AlertsCard({ alerts: loaded, userId }: { alerts: LoaderData['alerts']; 
               </TableRow>
             ))}
           </TableBody>
-        </Table>
+        </DataTable>
       )}
       {loaded.length > ALERTS_SHOWN ? (
         <p className="px-6 pb-6 pt-2 text-tremor-default text-tremor-content">

@@ -1,9 +1,10 @@
 import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TCreateApiKeyInput } from '../../server/schemas/api-keys';
 import { CopyButton } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
+import { DataTable } from '~/components/data-table';
 import { FormAlert, TextField } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
@@ -204,7 +205,7 @@ export default function ApiKeysPage() {
               No API keys yet. Create one to start sending usage.
             </p>
           ) : (
-            <Table className="mt-4" aria-label="API keys">
+            <DataTable className="mt-4" aria-label="API keys">
               <TableHead>
                 <TableRow>
                   <TableHeaderCell className="pl-6">Name</TableHeaderCell>
@@ -264,7 +265,7 @@ export default function ApiKeysPage() {
                   </TableRow>
                 ))}
               </TableBody>
-            </Table>
+            </DataTable>
           )}
         </Card>
       </div>

@@ -1,15 +1,19 @@
 import { json, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Link, useLoaderData } from '@remix-run/react';
-import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import { buttonClassName } from '~/components/buttons';
+import { DataTable } from '~/components/data-table';
 import { AGGREGATIONS } from '~/components/meter-labels';
 import { SuccessNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
-import { Timestamp } from '~/components/timestamp';
+import type { TOverview } from '../../server/schemas/insights.js';
+import { LiveIndicator } from '~/components/live-indicator';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
-import { formatDecimal, formatQuantity } from '~/lib/numbers';
+import { formatDecimal, formatMoney, formatQuantity } from '~/lib/numbers';
+import { trpc } from '~/lib/trpc.client';
+import { useLive } from '~/lib/use-live';
 
 export const meta: MetaFunction = () => [{ title: 'Meters · Staryer Usage' }];
 
@@ -21,18 +25,16 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const showArchived = params.get('archived') === '1';
   // The meters with their current limits, and this period's usage per meter from the
   // dashboard's shared period figures (insights.overview: computed from the live counters
-  // in the background and served from memory, so no page waits for a scan of every counter).
+  // in the background and served from memory, so no page waits for a scan of every
+  // counter); the page then polls them, as the Overview does.
   const [{ meters }, overview] = await Promise.all([caller.meters.list({ include_archived: true }), caller.insights.overview()]);
-  const usageOf = new Map(overview.meters.map((u) => [u.meter_id, { used: u.used, customers: u.customers }]));
   const active = meters.filter((m) => m.status === 'active');
   const archived = meters.filter((m) => m.status === 'archived');
   const created = meters.find((m) => m.id === params.get('created')) ?? null;
   return json(
     {
-      meters: [...active, ...(showArchived ? archived : [])].map((m) => ({
-        ...m,
-        usage: usageOf.get(m.id) ?? null,
-      })),
+      meters: [...active, ...(showArchived ? archived : [])],
+      usage: usageByMeter(overview),
       archivedCount: archived.length,
       showArchived,
       created: created
@@ -49,6 +51,12 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
 type MeterRow = LoaderData['meters'][number];
+type Usage = { used: string; customers: number };
+
+/** This period's usage per active meter id, from the overview's period figures. */
+function usageByMeter(overview: Pick<TOverview, 'meters'>): Record<string, Usage> {
+  return Object.fromEntries(overview.meters.map((u) => [u.meter_id, { used: u.used, customers: u.customers }]));
+}
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
@@ -71,7 +79,7 @@ function EmptyState() {
   );
 }
 
-/** plan → limit · soft · hard/overage, one line per plan. */
+/** plan → limit · soft · hard cap or overage price (money, per unit of the limit), one line per plan. */
 function LimitsSummary({ meter }: { meter: MeterRow }) {
   if (meter.plan_limits.length === 0) return <span className="text-tremor-content-subtle">No limits (unlimited)</span>;
   return (
@@ -80,7 +88,8 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
         // Each part keeps together; a long line wraps between them, so the table fits beside its actions.
         <li key={l.plan_name}>
           <span className="whitespace-nowrap">
-            <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> → {l.limit_value === null ? 'unlimited' : formatDecimal(l.limit_value)}
+            <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> →{' '}
+            {l.limit_value === null ? 'unlimited' : `${formatDecimal(l.limit_value)} ${meter.unit_name}`}
           </span>
           {l.soft_limit_threshold ? (
             <>
@@ -97,7 +106,7 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
           ) : l.overage_price !== null ? (
             <>
               {' '}
-              <span className="whitespace-nowrap text-tremor-content">· {formatDecimal(l.overage_price)}/unit over</span>
+              <span className="whitespace-nowrap text-tremor-content">· then {formatMoney(l.overage_price)} each</span>
             </>
           ) : null}
         </li>
@@ -106,17 +115,16 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
   );
 }
 
-function PeriodUsage({ meter }: { meter: MeterRow }) {
-  if (!meter.usage || meter.usage.customers === 0) return <span className="text-tremor-content-subtle">{meter.status === 'archived' ? '—' : 'No usage yet'}</span>;
-  const { used, customers } = meter.usage;
+/** Labelled as the Overview's "Meters this period": the customers' periods added up (max meters: the largest customer). */
+function PeriodUsage({ meter, usage }: { meter: MeterRow; usage: Usage | undefined }) {
+  if (!usage || usage.customers === 0) return <span className="text-tremor-content-subtle">{meter.status === 'archived' ? '—' : 'No usage yet'}</span>;
+  const { used, customers } = usage;
   return (
     <>
-      {meter.aggregation_type === 'unique' ? null : (
-        <span className="block tabular-nums text-tremor-content-strong">
-          {meter.aggregation_type === 'max' ? 'largest ' : ''}
-          <span title={`Exactly ${formatDecimal(used)} ${meter.unit_name}`}>{formatQuantity(used)}</span> {meter.unit_name}
-        </span>
-      )}
+      <span className="block tabular-nums text-tremor-content-strong">
+        {meter.aggregation_type === 'max' ? 'largest ' : ''}
+        <span title={`Exactly ${formatDecimal(used)} ${meter.unit_name}`}>{formatQuantity(used)}</span> {meter.unit_name}
+      </span>
       <span className="text-tremor-label">
         {formatDecimal(String(customers))} customer{customers === 1 ? '' : 's'} metered
       </span>
@@ -125,7 +133,8 @@ function PeriodUsage({ meter }: { meter: MeterRow }) {
 }
 
 export default function MetersPage() {
-  const { meters, archivedCount, showArchived, created } = useLoaderData<typeof loader>();
+  const { meters, usage: initialUsage, archivedCount, showArchived, created } = useLoaderData<typeof loader>();
+  const { data: usage, state, updatedAt } = useLive(initialUsage, (signal) => trpc.insights.overview.query(undefined, { signal }).then(usageByMeter));
   const newMeter = (
     <Link to={`${dashboardPath('meters')}/new`} className={buttonClassName('primary')}>
       Create meter
@@ -147,7 +156,10 @@ export default function MetersPage() {
         ) : (
           <Card className="p-0">
             <div className="flex flex-wrap items-center justify-between gap-2 px-6 pt-5 pb-2">
-              <p className="text-tremor-default text-tremor-content">Usage is this billing period’s across customers, refreshed every few seconds.</p>
+              <div className="flex flex-wrap items-center gap-x-3 gap-y-1">
+                <p className="text-tremor-default text-tremor-content">Usage is this billing period’s across customers, refreshed every few seconds.</p>
+                <LiveIndicator state={state} updatedAt={updatedAt} />
+              </div>
               {archivedCount > 0 ? (
                 <Link to={showArchived ? dashboardPath('meters') : '?archived=1'} className={`text-tremor-default ${linkClass}`} data-testid="archived-toggle">
                   {showArchived ? 'Hide archived' : `Show archived (${archivedCount})`}
@@ -158,14 +170,13 @@ export default function MetersPage() {
               <p className="px-6 pb-8 text-tremor-default text-tremor-content">No active meters. Archived meters are kept for their history.</p>
             ) : (
               <div className="relative overflow-x-auto">
-                <Table aria-label="Meters">
+                <DataTable aria-label="Meters">
                   <TableHead>
                     <TableRow>
                       <TableHeaderCell className="pl-6">Meter</TableHeaderCell>
                       <TableHeaderCell>Aggregation</TableHeaderCell>
                       <TableHeaderCell>Plan limits</TableHeaderCell>
                       <TableHeaderCell>This period</TableHeaderCell>
-                      <TableHeaderCell>Created</TableHeaderCell>
                       <TableHeaderCell className="pr-6 text-right">
                         <span className="sr-only">Actions</span>
                       </TableHeaderCell>
@@ -196,11 +207,9 @@ export default function MetersPage() {
                         <TableCell className="min-w-[16rem] whitespace-normal">
                           <LimitsSummary meter={meter} />
                         </TableCell>
-                        <TableCell>
-                          <PeriodUsage meter={meter} />
-                        </TableCell>
-                        <TableCell>
-                          <Timestamp iso={meter.created_at} />
+                        {/* Wraps (a bytes figure is long), and no Created column (the meter's page says it): Edit fits at 1280 px. */}
+                        <TableCell className="min-w-[9rem] whitespace-normal">
+                          <PeriodUsage meter={meter} usage={usage[meter.id]} />
                         </TableCell>
                         <TableCell className="pr-6 text-right">
                           <Link to={`${dashboardPath('meters')}/${meter.id}`} className={buttonClassName('small')}>
@@ -211,7 +220,7 @@ export default function MetersPage() {
                       </TableRow>
                     ))}
                   </TableBody>
-                </Table>
+                </DataTable>
               </div>
             )}
           </Card>

@@ -1,6 +1,6 @@
 import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import { ALERT_KINDS, ALERT_KIND_NAMES, DeliveryStatusBadge, WEBHOOK_EVENTS, WEBHOOK_EVENT_NAMES, isAlertKind, isWebhookEvent } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
@@ -8,6 +8,7 @@ import { CheckboxField, CheckboxGroup } from '~/components/choice-fields';
 import { ConfirmAction } from '~/components/confirm-action';
 import { CopyButton } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
+import { DataTable } from '~/components/data-table';
 import { FormAlert, TextField } from '~/components/form-field';
 import { SuccessNotice, WarningNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
@@ -435,7 +436,7 @@ function WebhooksSection({ webhooks, csrf, result }: { webhooks: LoaderData['web
         </p>
       ) : (
         <div className="-mx-6 overflow-x-auto">
-          <Table aria-label="Webhook endpoints">
+          <DataTable aria-label="Webhook endpoints">
             <TableHead>
               <TableRow>
                 <TableHeaderCell className="pl-6">URL</TableHeaderCell>
@@ -511,7 +512,7 @@ function WebhooksSection({ webhooks, csrf, result }: { webhooks: LoaderData['web
                 );
               })}
             </TableBody>
-          </Table>
+          </DataTable>
         </div>
       )}
       <div className="border-t border-tremor-border pt-6">
@@ -531,7 +532,7 @@ function EmailLog({ emails }: { emails: LoaderData['emails'] }) {
   }
   return (
     <div className="-mx-6 overflow-x-auto">
-      <Table aria-label="Recent emails">
+      <DataTable aria-label="Recent emails">
         <TableHead>
           <TableRow>
             <TableHeaderCell className="pl-6">Created</TableHeaderCell>
@@ -572,7 +573,7 @@ function EmailLog({ emails }: { emails: LoaderData['emails'] }) {
             </TableRow>
           ))}
         </TableBody>
-      </Table>
+      </DataTable>
     </div>
   );
 }
@@ -582,7 +583,7 @@ function QueueHealth({ queues }: { queues: LoaderData['queues'] }) {
   const largest = Math.max(1, ...queues.map((q) => q.queued + q.active + q.failed));
   return (
     <div className="-mx-6 overflow-x-auto">
-      <Table aria-label="Job queues">
+      <DataTable aria-label="Job queues">
         <TableHead>
           <TableRow>
             <TableHeaderCell className="pl-6">Queue</TableHeaderCell>
@@ -612,7 +613,7 @@ function QueueHealth({ queues }: { queues: LoaderData['queues'] }) {
             </TableRow>
           ))}
         </TableBody>
-      </Table>
+      </DataTable>
     </div>
   );
 }

@@ -1,9 +1,10 @@
 import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Badge, Card, Table, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import { DeliveryStatusBadge } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
 import { CsrfField } from '~/components/csrf-field';
+import { DataTable } from '~/components/data-table';
 import { FormAlert } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
 import { Timestamp } from '~/components/timestamp';
@@ -144,7 +145,7 @@ export default function WebhookDeliveriesPage() {
               {paged ? 'No older messages.' : 'Nothing sent to this endpoint yet. Alerts it subscribes to are delivered here within seconds; a test event shows how it answers.'}
             </p>
           ) : (
-            <Table aria-label="Webhook messages">
+            <DataTable aria-label="Webhook messages">
               <TableHead>
                 <TableRow>
                   <TableHeaderCell className="pl-6">Message</TableHeaderCell>
@@ -232,7 +233,7 @@ export default function WebhookDeliveriesPage() {
                   );
                 })}
               </TableBody>
-            </Table>
+            </DataTable>
           )}
           {older ? (
             <div className="border-t border-tremor-border px-6 py-3 text-right">

@@ -3,6 +3,7 @@ import { Form, Link, useLoaderData, useNavigation, useSubmit } from '@remix-run/
 import { AreaChart, BarChart, Card, LineChart } from '@tremor/react';
 import { useId } from 'react';
 import type { TTrends, TTrendsInput } from '../../server/schemas/insights.js';
+import { compactAxis } from '~/components/chart-tooltip';
 import { CheckboxField, SelectField } from '~/components/choice-fields';
 import { FormAlert, inputClassName } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
@@ -123,16 +124,18 @@ function change(current: string, previous: string): string | null {
   return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`;
 }
 
+/** The axis compact, the tooltip (and the table view) exact. */
+const axisProps = { ...compactAxis(formatQuantity), yAxisWidth: 64 };
+
 function TrendChart({ trends }: { trends: TTrends }) {
-  const format = (v: number) => formatQuantity(v);
   if (trends.previous) {
     // The range's total per bucket (over the plans when broken down), beside the previous range's.
     const combine = (values: number[]) => (trends.aggregation_type === 'max' ? Math.max(0, ...values) : values.reduce((a, b) => a + b, 0));
     const data = trends.points.map((p, i) => ({ bucket: bucketLabel(trends.grain, p.bucket), [CURRENT]: combine(Object.values(p.values)), [PREVIOUS]: trends.previous!.points[i]?.value ?? 0 }));
-    return <LineChart className="h-72" data={data} index="bucket" categories={[CURRENT, PREVIOUS]} colors={['indigo', 'gray']} valueFormatter={format} yAxisWidth={64} />;
+    return <LineChart className="h-72" data={data} index="bucket" categories={[CURRENT, PREVIOUS]} colors={['indigo', 'gray']} {...axisProps} />;
   }
   const data = trends.points.map((p) => ({ bucket: bucketLabel(trends.grain, p.bucket), ...p.values }));
-  const common = { className: 'h-72', data, index: 'bucket', categories: trends.series, colors: COLORS.slice(0, trends.series.length), valueFormatter: format, yAxisWidth: 64 };
+  const common = { className: 'h-72', data, index: 'bucket', categories: trends.series, colors: COLORS.slice(0, trends.series.length), ...axisProps };
   // Max meters: series are not parts of a whole, so they are not stacked.
   const stack = trends.series.length > 1 && trends.aggregation_type !== 'max';
   if (trends.grain === 'month') return <BarChart {...common} stack={stack} showLegend={trends.series.length > 1} />;

@@ -78,7 +78,7 @@ async function computePeriodFigures(rt: Runtime, creatorId: string): Promise<Per
   });
 }
 
-async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigures> {
+function cacheEntry(rt: Runtime, creatorId: string): CacheEntry {
   let byCreator = periodFiguresCache.get(rt);
   if (!byCreator) periodFiguresCache.set(rt, (byCreator = new Map()));
   let entry = byCreator.get(creatorId);
@@ -86,7 +86,11 @@ async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigu
     if (byCreator.size >= PERIOD_FIGURES_KEPT) byCreator.clear();
     byCreator.set(creatorId, (entry = { figures: null, computedAt: 0, tookMs: 0, pending: null }));
   }
-  const current = entry;
+  return entry;
+}
+
+async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigures> {
+  const current = cacheEntry(rt, creatorId);
   const freshFor = Math.max(periodFiguresTiming.freshMs, current.tookMs * PERIOD_FIGURES_BUSY_SHARE);
   const age = Date.now() - current.computedAt;
   if (!current.pending && age > freshFor) {
@@ -106,17 +110,37 @@ async function periodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigu
   return current.pending ?? current.figures!;
 }
 
+/** Figures computed now, bypassing the cache (which keeps them if no newer ones were stored meanwhile). */
+async function recomputePeriodFigures(rt: Runtime, creatorId: string): Promise<PeriodFigures> {
+  const entry = cacheEntry(rt, creatorId);
+  const startedAt = Date.now();
+  const figures = await computePeriodFigures(rt, creatorId);
+  if (startedAt >= entry.computedAt) Object.assign(entry, { figures, computedAt: startedAt, tookMs: Date.now() - startedAt });
+  return figures;
+}
+
+const sameMeters = (a: Meter[], b: Meter[]) => a.length === b.length && a.every((m, i) => m.id === b[i]?.id);
+
 export async function getOverview(rt: Runtime, creatorId: string): Promise<TOverview> {
   const now = rt.now();
   const currentMinute = Math.floor(now.getTime() / MINUTE_MS) * MINUTE_MS;
   const from = new Date(currentMinute - 59 * MINUTE_MS);
-  const [figures, [minutes, hasUsage, pendingSince]] = await Promise.all([
+  const [cached, [minutes, hasUsage, pendingSince, meterList]] = await Promise.all([
     periodFigures(rt, creatorId),
     withCreator(rt.db, creatorId, (tx) =>
       // Independent reads: they go out together on the transaction's connection.
-      Promise.all([findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)), hasAnyUsage(tx, creatorId), rollupsPendingSince(tx, creatorId)]),
+      Promise.all([
+        findEventsPerMinute(tx, creatorId, from, new Date(currentMinute + MINUTE_MS)),
+        hasAnyUsage(tx, creatorId),
+        rollupsPendingSince(tx, creatorId),
+        listMeters(tx, { includeArchived: false }),
+      ]),
     ),
   ]);
+  // Figures from before a meter was created (or archived) are not served: for up to
+  // staleMs they would leave it out, and the Meters page would say "No usage yet" beside
+  // its first events. The meters themselves are a small read; recounting is rare.
+  const figures = sameMeters(cached.meters, meterList) ? cached : await recomputePeriodFigures(rt, creatorId);
   const { live, meters } = figures;
 
   const perMinute = new Map(minutes.map((m) => [m.minute.getTime(), m.events]));
