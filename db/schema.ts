@@ -230,6 +230,13 @@ export const customers = pgTable(
     stripeSubscriptionStatus: text(),
     /** `created` of the last subscription event applied: an older one arriving later is stale. */
     stripeSubscriptionEventAt: timestamp({ withTimezone: true, mode: 'date' }),
+    /**
+     * The subscription's billing interval as its last event carried it (`month`, `year`,
+     * `week`, `day`; null when not carried) and its count. Periods here are monthly only: a
+     * subscription on any other interval does not move billing_anchor (ADR 0013, amendment of 2026-11-27 on subscription intervals).
+     */
+    stripeSubscriptionInterval: text(),
+    stripeSubscriptionIntervalCount: integer(),
     tenantId: text(),
     createdAt: createdAt(),
     updatedAt: createdAt(),

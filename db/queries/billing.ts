@@ -66,8 +66,10 @@ export async function readReportState(
   counters: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }>;
   positions: Map<string, { cumulative: string; hasUnknown: boolean }>;
   openPairs: Set<string>;
+  /** Per customer × meter with rows still to send, the oldest of them (the one its sync sends first): its period and cumulative total. */
+  openRows: Array<{ meterId: string; customerId: string; periodStart: Date; periodEnd: Date; cumulative: string }>;
 }> {
-  if (meterIds.length === 0) return { counters: [], positions: new Map(), openPairs: new Set() };
+  if (meterIds.length === 0) return { counters: [], positions: new Map(), openPairs: new Set(), openRows: [] };
   const [counterRows, positionRows, openRows] = await Promise.all([
     tx.execute<{ meter_id: string; customer_id: string; window_start: Date | string; value: string }>(sql`
       select a.meter_id, a.customer_id, a.window_start, a.value::text as value
@@ -82,9 +84,11 @@ export async function readReportState(
       from usage_billing_sync
       where creator_id = ${creatorId} and period_end > ${since.toISOString()}::timestamptz
       group by meter_id, customer_id, period_start`),
-    // Rows still to send (any period): the pair's sync finishes them first.
-    tx.execute<{ meter_id: string; customer_id: string }>(sql`
-      select distinct meter_id, customer_id from usage_billing_sync where creator_id = ${creatorId} and status in ('pending', 'in_flight')`),
+    // Rows still to send (any period): the pair's sync finishes them first, oldest first.
+    tx.execute<{ meter_id: string; customer_id: string; period_start: Date | string; period_end: Date | string; cumulative: string }>(sql`
+      select distinct on (meter_id, customer_id) meter_id, customer_id, period_start, period_end, cumulative_total::text as cumulative
+      from usage_billing_sync where creator_id = ${creatorId} and status in ('pending', 'in_flight')
+      order by meter_id, customer_id, created_at, sequence`),
   ]);
   return {
     counters: counterRows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.window_start), value: r.value })),
@@ -92,6 +96,7 @@ export async function readReportState(
       positionRows.map((r) => [reportKey(r.meter_id, r.customer_id, new Date(r.period_start)), { cumulative: r.cumulative ?? '0', hasUnknown: r.has_unknown }]),
     ),
     openPairs: new Set(openRows.map((r) => `${r.meter_id}|${r.customer_id}`)),
+    openRows: openRows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.period_start), periodEnd: new Date(r.period_end), cumulative: r.cumulative })),
   };
 }
 
@@ -409,8 +414,38 @@ export async function findCustomersByStripeId(tx: Queryable, stripeCustomerId: s
 export async function updateCustomerSubscription(
   tx: Queryable,
   customerId: string,
-  patch: { stripeSubscriptionId: string; stripeSubscriptionStatus: string; stripeSubscriptionEventAt: Date; billingAnchor?: Date },
+  patch: {
+    stripeSubscriptionId: string;
+    stripeSubscriptionStatus: string;
+    stripeSubscriptionEventAt: Date;
+    billingAnchor?: Date;
+    stripeSubscriptionInterval?: string;
+    stripeSubscriptionIntervalCount?: number;
+  },
   at: Date,
 ): Promise<void> {
   await tx.update(customers).set({ ...patch, updatedAt: at }).where(eq(customers.customerId, customerId));
+}
+
+/**
+ * Customers whose live Stripe subscription bills on an interval other than one month (as its
+ * last event said): their periods here are monthly all the same (ADR 0013, amendment of 2026-11-27 on subscription intervals).
+ */
+export async function listUnsupportedIntervalCustomers(tx: Queryable) {
+  return tx
+    .select({
+      userId: customers.userId,
+      subscriptionId: customers.stripeSubscriptionId,
+      interval: customers.stripeSubscriptionInterval,
+      intervalCount: customers.stripeSubscriptionIntervalCount,
+    })
+    .from(customers)
+    .where(
+      and(
+        isNotNull(customers.stripeSubscriptionInterval),
+        sql`not (${customers.stripeSubscriptionInterval} = 'month' and coalesce(${customers.stripeSubscriptionIntervalCount}, 1) = 1)`,
+        sql`coalesce(${customers.stripeSubscriptionStatus}, '') not in ('canceled', 'incomplete_expired')`,
+      ),
+    )
+    .orderBy(asc(customers.userId));
 }

@@ -1009,6 +1009,11 @@ export type BillingStatusOutput = {
     last_reported_at: null | string;
     after_invoice_quantity: string;
   }>;
+  customer_notes: Array<{
+    user_id: string;
+    code: "unsupported_interval";
+    detail: string;
+  }>;
 };
 
 export type SystemQueuesInput = void;

@@ -106,7 +106,10 @@ export const BILLING_ROUTES: RestRoute[] = [
     scope: 'admin',
     responses: {
       200: { description: 'The meter, now linked (stripe_meter_event_name set)', schema: ZMeter },
-      409: { description: 'Stripe is not configured, a Connect account without the server’s platform key (stripe-platform-key-missing), or the meter is archived' },
+      409: {
+        description:
+          'Stripe is not configured, a Connect account without the server’s platform key (stripe-platform-key-missing), the meter is archived, or the Stripe meter of that event name would not bill our reports as used (stripe-meter-incompatible: its formula is not sum, its payload keys are not stripe_customer_id and value, or it has an event_time_window; `mismatches` names what differs)',
+      },
       502: { description: 'Stripe refused' },
     },
     handle: async ({ caller, params }) => ({ status: 200, body: await caller.billing.linkMeter(parseInput(ZIdParam, params)) }),

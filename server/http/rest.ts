@@ -237,7 +237,12 @@ export const REST_ROUTES: RestRoute[] = [
     body: ZUpdateMeterInput,
     responses: {
       200: { description: 'The meter after the change', schema: ZMeter },
-      409: { description: 'The meter is archived (meter-archived), a duration meter with usage was given another unit_name (meter-unit-fixed), or its Stripe meter was changed while usage of a period still taking events was reported to the old one (meter-stripe-link-fixed)' },
+      409: {
+        description:
+          'The meter is archived (meter-archived), a duration meter with usage was given another unit_name (meter-unit-fixed), its Stripe meter was changed while usage of a period still taking events was reported to the old one (meter-stripe-link-fixed), or the Stripe meter named by stripe_meter_event_name would not bill our reports as used (stripe-meter-incompatible)',
+      },
+      502: { description: 'Stripe refused when asked about the Stripe meter named by stripe_meter_event_name; nothing changed' },
+      503: { description: 'Stripe could not be reached to check stripe_meter_event_name; nothing changed' },
     },
     handle: async ({ caller, params, body }) => ({
       status: 200,

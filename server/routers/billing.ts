@@ -11,6 +11,7 @@ import {
 import { ZMeter, ZMeterIdInput, toApiMeter } from '../schemas/meters.js';
 import {
   completeStripeConnect,
+  getBillingCustomerNotes,
   getBillingStatus,
   getStripeSettings,
   linkMeterToStripe,
@@ -52,5 +53,5 @@ export const billingRouter = router({
     .mutation(async ({ ctx, input }) => toApiMeter(await linkMeterToStripe(ctx.rt, ctx.creatorId, input.id))),
   status: tenantProcedure('read')
     .output(ZBillingStatus)
-    .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId) })),
+    .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId), customer_notes: await getBillingCustomerNotes(ctx.rt, ctx.creatorId) })),
 });

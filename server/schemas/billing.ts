@@ -70,7 +70,14 @@ export const ZBillingStatusRow = z.object({
    */
   after_invoice_quantity: z.string(),
 });
-export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow) });
+/** About a customer rather than a period: `unsupported_interval` — its Stripe subscription is not monthly, and periods here are (ADR 0013, amendment of 2026-11-27 on subscription intervals). */
+export const ZBillingCustomerNote = z.object({
+  user_id: z.string(),
+  code: z.enum(['unsupported_interval']),
+  detail: z.string(),
+});
+
+export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow), customer_notes: z.array(ZBillingCustomerNote) });
 
 export const ZReconcileResult = z.object({
   pairs: z.number().int(),

@@ -21,6 +21,7 @@ import {
   listReconciliations,
   listStripeCustomers,
   listSyncStatus,
+  listUnsupportedIntervalCustomers,
   lockBillingPair,
   lockSync,
   updateStripeSettingsRow,
@@ -58,6 +59,7 @@ import {
   verifyStripeWebhook,
   type StripeBilling,
   type StripeCredentials,
+  type StripeMeterFound,
 } from './stripe-client.js';
 
 /**
@@ -100,6 +102,26 @@ export type SyncOutcome = {
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Meter event calls in flight in this process, per Stripe account × customer × event name:
+ * Stripe takes one call at a time there (a second draws a 429), and several of our pairs can
+ * reach one — customers of an organisation sharing a Stripe customer, an archived meter and
+ * its successor sharing an event name, a report run and a compensation at once. The pair
+ * lock serialises rows of one pair only; this queues the calls of all of them.
+ */
+const stripeSlots = new Map<string, Promise<unknown>>();
+
+async function oneCallAtATime<T>(key: string, call: () => Promise<T>): Promise<T> {
+  const mine = (stripeSlots.get(key) ?? Promise.resolve()).then(call);
+  const tail = mine.catch(() => undefined);
+  stripeSlots.set(key, tail);
+  try {
+    return await mine;
+  } finally {
+    if (stripeSlots.get(key) === tail) stripeSlots.delete(key);
+  }
+}
 
 /** Deterministic: the same row always sends the same identifier. */
 export function syncIdentifier(creatorId: string, meterId: string, customerId: string, periodStart: Date, sequence: number): string {
@@ -319,13 +341,15 @@ export class BillingService {
       for (let i = 0; i < MAX_ATTEMPTS_PER_CALL && !answer; i++) {
         attempts++;
         try {
-          const { requestId } = await stripe.createMeterEvent({
-            eventName: row.stripeEventName,
-            stripeCustomerId: row.stripeCustomerId,
-            value: row.quantityDelta,
-            identifier: row.identifier,
-            timestamp: row.eventTimestamp,
-          });
+          const { requestId } = await oneCallAtATime(`${row.stripeAccountId ?? `key:${creatorId}`}|${row.stripeCustomerId}|${row.stripeEventName}`, () =>
+            stripe.createMeterEvent({
+              eventName: row.stripeEventName,
+              stripeCustomerId: row.stripeCustomerId,
+              value: row.quantityDelta,
+              identifier: row.identifier,
+              timestamp: row.eventTimestamp,
+            }),
+          );
           answer = reported(requestId, 'now');
         } catch (error) {
           if (!(error instanceof StripeCallError)) throw error;
@@ -382,6 +406,9 @@ export class BillingService {
   }
 }
 
+/** The Stripe customer × meter event name a customer × meter reports to: one call at a time there. */
+const laneOf = (customer: { stripeCustomerId: string | null }, meter: Meter) => `${customer.stripeCustomerId}|${meter.stripeMeterEventName}`;
+
 export type ReportSummary = { pairs: number; reported: number; up_to_date: number; pending: number; failed: number; unknown: number };
 
 /**
@@ -403,7 +430,8 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
     // of customers (it read each customer's counters, and each pair's ledger, in turn).
     const state = await readReportState(tx, creatorId, meters.map((m) => m.id), new Date(now.getTime() - MAX_EVENT_AGE_MS));
     const counterValues = new Map(state.counters.map((c) => [reportKey(c.meterId, c.customerId, c.periodStart), c.value]));
-    const work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null }> = [];
+    // `lane`: the Stripe customer × meter event name the item reports to (below).
+    const work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null; lane: string }> = [];
     let upToDate = 0;
     for (const customer of customers) {
       const periods = [periodAt(now, customer.billingAnchor)];
@@ -434,22 +462,46 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
             if (!isOlder) upToDate++;
             continue;
           }
-          work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null });
+          work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null, lane: laneOf(customer, meter) });
         }
       }
+    }
+    // A row left to send (Stripe rate-limited a period's final report, or its sender died) is
+    // sent by its pair's sync, which the loop above queues only for a period it looks at with
+    // a counter: a customer with no usage since, or a row of a period the anchor no longer
+    // yields, would keep it unsent for good. Each such pair gets an item for the open row's
+    // own period (its quantity: the period's total when known, else what the row carries).
+    const queued = new Set(work.map((w) => `${w.meterId}|${w.userId}`));
+    const byId = { meters: new Map(meters.map((m) => [m.id, m])), customers: new Map(customers.map((c) => [c.id, c])) };
+    for (const open of state.openRows) {
+      const meter = byId.meters.get(open.meterId);
+      const customer = byId.customers.get(open.customerId);
+      // A pair no longer linked (meter or customer) cannot be synced; its row waits for the link.
+      if (!meter || !customer || queued.has(`${meter.id}|${customer.userId}`)) continue;
+      const value = counterValues.get(reportKey(meter.id, customer.id, open.periodStart));
+      const quantity = value === undefined ? new D(open.cumulative) : D.max(billedQuantity(meter, value), open.cumulative);
+      const period = { start: open.periodStart, end: open.periodEnd };
+      work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null, lane: laneOf(customer, meter) });
+      queued.add(`${meter.id}|${customer.userId}`);
     }
     return { work, upToDate, connectAccountId: stripe?.connectAccountId ?? null };
   });
   const summary: ReportSummary = { pairs: plan.work.length + plan.upToDate, reported: 0, up_to_date: plan.upToDate, pending: 0, failed: 0, unknown: 0 };
   if (plan.work.length === 0) return summary;
   const service = new BillingService(rt, creatorId);
-  // A few pairs at once; each pair is sent one row at a time.
-  const queue = [...plan.work];
+  // A few lanes at once. A lane is one Stripe customer × meter event name: Stripe takes one
+  // call at a time there (a second gets 429), and our customers of one organisation share a
+  // Stripe customer, so their pairs go one after the other; each pair sends one row at a time.
+  const lanes = new Map<string, typeof plan.work>();
+  for (const item of plan.work) lanes.set(item.lane, [...(lanes.get(item.lane) ?? []), item]);
+  const queue = [...lanes.values()];
   await Promise.all(
     Array.from({ length: Math.min(4, queue.length) }, async () => {
-      for (let item = queue.shift(); item; item = queue.shift()) {
-        const outcome = await service.syncUsageToBilling(item.meterId, item.userId, item.period, item.quantity, plan.connectAccountId, item.subscriptionItemId);
-        summary[outcome.status]++;
+      for (let lane = queue.shift(); lane; lane = queue.shift()) {
+        for (const item of lane) {
+          const outcome = await service.syncUsageToBilling(item.meterId, item.userId, item.period, item.quantity, plan.connectAccountId, item.subscriptionItemId);
+          summary[outcome.status]++;
+        }
       }
     }),
   );
@@ -614,6 +666,25 @@ export type BillingStatusRow = {
   last_reported_at: string | null;
   after_invoice_quantity: string;
 };
+
+export type BillingCustomerNote = { user_id: string; code: 'unsupported_interval'; detail: string };
+
+/**
+ * What the billing status says about customers rather than periods: a customer whose Stripe
+ * subscription bills on an interval other than one month keeps monthly periods here (its
+ * anchor is not applied), so limits, overage and reports do not follow Stripe's invoices.
+ */
+export async function getBillingCustomerNotes(rt: Runtime, creatorId: string): Promise<BillingCustomerNote[]> {
+  const rows = await withCreator(rt.db, creatorId, (tx) => listUnsupportedIntervalCustomers(tx));
+  return rows.map((r) => {
+    const every = r.intervalCount && r.intervalCount !== 1 ? `every ${r.intervalCount} ${r.interval}s` : `every ${r.interval}`;
+    return {
+      user_id: r.userId,
+      code: 'unsupported_interval' as const,
+      detail: `Stripe bills subscription ${r.subscriptionId ?? '(unknown)'} ${every}; periods here are monthly only, so this customer's periods (limits, overage, reports) stay monthly on their previous anchor and do not match Stripe's invoices. Bill this customer on a monthly subscription, or reconcile its invoices by hand.`,
+    };
+  });
+}
 
 /** Per customer × meter × period with ledger rows: our total now, what Stripe accepted, Stripe's own total at the last reconciliation, the state. */
 export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<BillingStatusRow[]> {
@@ -1032,7 +1103,18 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
           outcomes.push('stale');
           continue;
         }
-        const anchor = event.type === 'customer.subscription.deleted' ? null : (sub.billingCycleAnchor ?? sub.periodStart);
+        // Periods here are monthly (server/services/periods.ts): a subscription billed on
+        // another interval (yearly, weekly, every 3 months) would get monthly periods from its
+        // anchor, which Stripe's invoices do not have. Its anchor is not taken; the interval is
+        // recorded, warned about, and shown on the billing status (ADR 0013, amendment of 2026-11-27 on subscription intervals).
+        const unsupported = sub.interval !== null && !(sub.interval.interval === 'month' && sub.interval.count === 1);
+        if (unsupported && event.type !== 'customer.subscription.deleted') {
+          rt.log.warn(
+            { creatorId, customerId: customer.id, subscriptionId: sub.id, interval: sub.interval },
+            'Stripe subscription bills on an interval other than one month, which periods here do not follow: its billing anchor is not applied',
+          );
+        }
+        const anchor = event.type === 'customer.subscription.deleted' || unsupported ? null : (sub.billingCycleAnchor ?? sub.periodStart);
         if (anchor && anchor.getTime() !== customer.billingAnchor?.getTime()) {
           // Stripe is the authority on its periods, so the anchor moves even when that moves
           // usage recorded in an open period out of its counter (ADR 0009): say so.
@@ -1047,13 +1129,15 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
             stripeSubscriptionStatus: sub.status,
             stripeSubscriptionEventAt: event.created,
             ...(anchor ? { billingAnchor: anchor } : {}),
+            ...(sub.interval ? { stripeSubscriptionInterval: sub.interval.interval, stripeSubscriptionIntervalCount: sub.interval.count } : {}),
           },
           now,
         );
-        outcomes.push('applied');
+        outcomes.push(unsupported && event.type !== 'customer.subscription.deleted' ? 'unsupported_interval' : 'applied');
       }
       // Applied to any customer: applied; else what kept it from all of them.
       if (outcomes.includes('applied')) outcome = 'applied';
+      else if (outcomes.includes('unsupported_interval')) outcome = 'unsupported_interval';
       else if (outcomes.length > 0) outcome = outcomes.includes('stale') ? 'stale' : 'other_subscription';
     }
     await setStripeWebhookOutcome(tx, event.id, outcome);
@@ -1062,10 +1146,57 @@ export async function receiveStripeWebhook(rt: Runtime, creatorId: string, rawBo
 }
 
 /**
+ * A Stripe meter that would bill our reports wrongly (a `last` meter bills the last delta, a
+ * `count` meter the number of reports, other payload keys find no customer or value): 409,
+ * naming what differs, rather than a link that bills the wrong quantity.
+ */
+function stripeMeterIncompatible(eventName: string, found: StripeMeterFound): AppError {
+  return new AppError('conflict', {
+    code: 'stripe_meter_incompatible',
+    title: 'Stripe meter incompatible',
+    detail: `The Stripe meter ${found.id} for event name "${eventName}" would not bill our reports as used: ${found.mismatches.join('; ')}. Our reports are deltas of the period total, sent with payload keys stripe_customer_id and value, so its meter must sum them. Deactivate that Stripe meter (or give this meter another stripe_meter_event_name) and link again.`,
+    errors: [{ field: 'stripe_meter_event_name', message: found.mismatches.join('; ') }],
+    meta: { stripe_meter_id: found.id, mismatches: found.mismatches },
+  });
+}
+
+/**
+ * Before `PATCH /meters/{id} {"stripe_meter_event_name"}` links a meter by name: when the
+ * creator can reach Stripe (a key, or a Connect account on a server with the platform key),
+ * a Stripe meter of that name that would bill our reports wrongly is refused (409), as
+ * linking through `POST …/stripe-meter` refuses it. No Stripe meter of that name yet is
+ * accepted (Stripe refuses reports until it exists). With no Stripe client for the creator
+ * (nothing configured, or a Connect account on a server without the platform key) nothing
+ * can be asked and the name is stored as given. A Stripe that cannot be asked refuses the
+ * change (nothing changed): what it would link is unknown. Outside any transaction (ADR 0015).
+ */
+export async function requireCompatibleStripeMeter(rt: Runtime, creatorId: string, eventName: string): Promise<void> {
+  let stripe: StripeBilling;
+  try {
+    stripe = createStripeBilling(rt.env, await credentialsOf(rt, creatorId, null));
+  } catch (error) {
+    // No Stripe client for this creator (nothing configured, or a Connect account without the platform key): nothing to ask.
+    if (error instanceof AppError && (error.code === 'stripe_not_configured' || error.code === 'stripe_platform_key_missing')) return;
+    throw error;
+  }
+  let found: StripeMeterFound | null;
+  try {
+    found = await stripe.findMeter(eventName);
+  } catch (error) {
+    if (!(error instanceof StripeCallError)) throw error;
+    const detail = `Could not check the Stripe meter for event name "${eventName}" (${error.message}); nothing was changed. Try again.`;
+    throw error.kind === 'rejected' ? new AppError('upstream', { code: 'stripe_error', detail }) : new AppError('unavailable', { code: 'stripe_unavailable', detail, retryAfter: 5 });
+  }
+  if (found && found.mismatches.length > 0) throw stripeMeterIncompatible(eventName, found);
+}
+
+/**
  * Links a meter to a Stripe Billing Meter, creating it in the creator's Stripe account
  * when none has its event name (formula sum, customer mapped by `stripe_customer_id`,
  * value from `value` — the payload our reports send). Uses the meter's Stripe event name
- * when one is set, else its own event name. Idempotent: an existing Stripe meter is reused.
+ * when one is set, else its own event name. Idempotent: an existing Stripe meter is reused
+ * when it bills our reports that way (any Stripe meter of the name, every page of them);
+ * one that does not (another formula, payload keys or an event time window) is a 409.
  */
 export async function linkMeterToStripe(rt: Runtime, creatorId: string, meterId: string): Promise<Meter> {
   const meter = await withCreator(rt.db, creatorId, (tx) => findMeter(tx, meterId));
@@ -1073,7 +1204,7 @@ export async function linkMeterToStripe(rt: Runtime, creatorId: string, meterId:
   if (meter.archivedAt) throw new AppError('conflict', { code: 'meter_archived', detail: 'This meter is archived; create a new one.' });
   const eventName = meter.stripeMeterEventName ?? meter.eventName;
   const stripe = createStripeBilling(rt.env, await credentialsOf(rt, creatorId, null));
-  let stripeMeter: { id: string };
+  let stripeMeter: StripeMeterFound;
   try {
     stripeMeter = await stripe.ensureMeter({ eventName, displayName: meter.displayName });
   } catch (error) {
@@ -1082,6 +1213,7 @@ export async function linkMeterToStripe(rt: Runtime, creatorId: string, meterId:
     }
     throw error;
   }
+  if (stripeMeter.mismatches.length > 0) throw stripeMeterIncompatible(eventName, stripeMeter);
   return withCreator(rt.db, creatorId, async (tx) => {
     await updateMeterRow(tx, meterId, { stripeMeterEventName: eventName, stripeMeterId: stripeMeter.id }, rt.now());
     return (await findMeter(tx, meterId))!;

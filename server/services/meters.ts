@@ -19,6 +19,7 @@ import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
+import { requireCompatibleStripeMeter } from './billing.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
@@ -79,6 +80,15 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
  * customers it leaves beyond their limit get their overage alert at once.
  */
 export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput): Promise<Meter> {
+  // A Stripe meter of that name that would bill our reports wrongly (not a sum of them) is
+  // refused, as linking through POST …/stripe-meter refuses it; asked before the transaction
+  // (no Stripe call holds one). Only when the link changes: an unchanged one is left as it is.
+  if (typeof input.stripe_meter_event_name === 'string') {
+    const current = await withCreator(rt.db, creatorId, (tx) => findMeter(tx, meterId));
+    if (current && !current.archivedAt && current.stripeMeterEventName !== input.stripe_meter_event_name) {
+      await requireCompatibleStripeMeter(rt, creatorId, input.stripe_meter_event_name);
+    }
+  }
   return withCreator(rt.db, creatorId, async (tx) => {
     // Limits, units and the meter itself decide how events are judged: not while a group judges them (db/tenant.ts).
     await lockCreatorConfig(tx, creatorId, 'exclusive');

@@ -46,9 +46,38 @@ export type StripeBilling = {
   meterTotal: (input: { meterId: string; stripeCustomerId: string; start: Date; end: Date }) => Promise<string>;
   /** The active meter of an event name, or null. */
   findMeterId: (eventName: string) => Promise<string | null>;
-  /** Finds the active meter of an event name, or creates it (formula sum). */
-  ensureMeter: (input: { eventName: string; displayName: string }) => Promise<{ id: string }>;
+  /** The active meter of an event name and how it differs from what our reports need (empty: it bills them right), or null. */
+  findMeter: (eventName: string) => Promise<StripeMeterFound | null>;
+  /**
+   * Finds the active meter of an event name, or creates it (formula sum, our payload keys).
+   * A meter found that would not bill our reports right is not used: `mismatches` says why.
+   */
+  ensureMeter: (input: { eventName: string; displayName: string }) => Promise<StripeMeterFound>;
 };
+
+/** A Stripe Billing Meter, and what in it would bill our reports wrongly (empty when nothing). */
+export type StripeMeterFound = { id: string; mismatches: string[] };
+
+/**
+ * What a Stripe meter must be to bill our reports as the usage endpoint shows them: each
+ * report is a delta of the period total (so `sum`; `last` would bill the last delta, `count`
+ * the number of reports), sent with `payload[stripe_customer_id]` and `payload[value]`, and
+ * billed over the whole subscription period (no `event_time_window` splitting it).
+ */
+function meterMismatches(meter: Stripe.Billing.Meter): string[] {
+  const mismatches: string[] = [];
+  const formula = meter.default_aggregation?.formula;
+  if (formula !== 'sum') mismatches.push(`default_aggregation.formula is "${formula}", not "sum" (our reports are deltas of the period total)`);
+  const customerKey = meter.customer_mapping?.event_payload_key;
+  if (customerKey !== 'stripe_customer_id') mismatches.push(`customer_mapping.event_payload_key is "${customerKey}", not "stripe_customer_id"`);
+  const valueKey = meter.value_settings?.event_payload_key;
+  if (valueKey !== 'value') mismatches.push(`value_settings.event_payload_key is "${valueKey}", not "value"`);
+  if (meter.event_time_window) mismatches.push(`event_time_window is "${meter.event_time_window}" (none expected)`);
+  return mismatches;
+}
+
+/** Stripe refuses more than 100 per page; a long-lived account can have more meters. */
+const METER_PAGES_LIMIT = 10_000;
 
 const DEV_KEY_SEED = 'staryer-usage development key for Stripe secrets — set STRIPE_KEYS_ENCRYPTION_KEY';
 let warnedDevKey = false;
@@ -136,6 +165,9 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
   }
   const stripe = new Stripe(key, clientConfig(env));
   const options: Stripe.RequestOptions = credentials.kind === 'connect' ? { stripeAccount: credentials.accountId } : {};
+  // Every page: the meter may be past the first 100 (has_more).
+  const activeMeter = async (eventName: string) =>
+    (await stripe.billing.meters.list({ status: 'active', limit: 100 }, options).autoPagingToArray({ limit: METER_PAGES_LIMIT })).find((m) => m.event_name === eventName) ?? null;
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -166,12 +198,16 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
         );
         return String(summaries.data.reduce((sum, s) => sum + s.aggregated_value, 0));
       }),
-    findMeterId: (eventName) =>
-      call(async () => (await stripe.billing.meters.list({ status: 'active', limit: 100 }, options)).data.find((m) => m.event_name === eventName)?.id ?? null),
+    findMeterId: (eventName) => call(async () => (await activeMeter(eventName))?.id ?? null),
+    findMeter: (eventName) =>
+      call(async () => {
+        const meter = await activeMeter(eventName);
+        return meter ? { id: meter.id, mismatches: meterMismatches(meter) } : null;
+      }),
     ensureMeter: (input) =>
       call(async () => {
-        const existing = (await stripe.billing.meters.list({ status: 'active', limit: 100 }, options)).data.find((m) => m.event_name === input.eventName);
-        if (existing) return { id: existing.id };
+        const existing = await activeMeter(input.eventName);
+        if (existing) return { id: existing.id, mismatches: meterMismatches(existing) };
         const meter = await stripe.billing.meters.create(
           {
             display_name: input.displayName,
@@ -182,7 +218,7 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
           },
           options,
         );
-        return { id: meter.id };
+        return { id: meter.id, mismatches: [] };
       }),
   };
 }
@@ -227,7 +263,17 @@ export type SubscriptionEvent = {
   id: string;
   type: string;
   created: Date;
-  subscription: { id: string; customer: string; status: string; billingCycleAnchor: Date | null; periodStart: Date | null; periodEnd: Date | null; itemIds: string[] } | null;
+  subscription: {
+    id: string;
+    customer: string;
+    status: string;
+    billingCycleAnchor: Date | null;
+    periodStart: Date | null;
+    periodEnd: Date | null;
+    itemIds: string[];
+    /** The billing interval of its items' prices (`month` × 1 for monthly), when the event carries it. */
+    interval: { interval: string; count: number } | null;
+  } | null;
 };
 
 /**
@@ -248,6 +294,8 @@ export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: 
   // Current API versions carry the period on the items; older ones on the subscription.
   const start = item?.current_period_start ?? sub.current_period_start ?? null;
   const end = item?.current_period_end ?? sub.current_period_end ?? null;
+  // Every item of a subscription bills on one interval: its price's recurring one (the plan's on older API versions).
+  const recurring = (sub.items?.data ?? []).map((i) => i.price?.recurring ?? i.plan ?? null).find((r) => r?.interval);
   return {
     id: event.id,
     type: event.type,
@@ -260,6 +308,7 @@ export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: 
       periodStart: start ? new Date(start * 1000) : null,
       periodEnd: end ? new Date(end * 1000) : null,
       itemIds: (sub.items?.data ?? []).map((i) => i.id).filter((id): id is string => typeof id === 'string'),
+      interval: recurring ? { interval: recurring.interval, count: recurring.interval_count ?? 1 } : null,
     },
   };
 }

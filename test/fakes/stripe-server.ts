@@ -69,7 +69,7 @@ export type RequestLog = {
 };
 
 type Account = {
-  meters: Map<string, { id: string; event_name: string; display_name: string; status: 'active' | 'inactive'; created: number; default_aggregation: { formula: string }; customer_mapping: unknown; value_settings: unknown }>;
+  meters: Map<string, { id: string; event_name: string; display_name: string; status: 'active' | 'inactive'; created: number; default_aggregation: { formula: string }; customer_mapping: unknown; value_settings: unknown; event_time_window: string | null }>;
   customers: Map<string, Record<string, unknown>>;
   subscriptions: Map<string, Record<string, unknown>>;
   identifiers: Map<string, number>;
@@ -305,20 +305,32 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
           default_aggregation: { formula },
           customer_mapping: obj(params, 'customer_mapping') ?? { event_payload_key: 'stripe_customer_id', type: 'by_id' },
           value_settings: obj(params, 'value_settings') ?? { event_payload_key: 'value' },
+          event_time_window: str(params, 'event_time_window') ?? null,
         };
         acct.meters.set(meter.id, meter);
-        return { object: 'billing.meter', livemode: false, event_time_window: null, updated: meter.created, ...meter };
+        return { object: 'billing.meter', livemode: false, updated: meter.created, ...meter };
       },
     },
     {
       method: 'GET',
       pattern: /^\/v1\/billing\/meters$/,
-      handle: ({ acct }) => ({
-        object: 'list',
-        url: '/v1/billing/meters',
-        has_more: false,
-        data: [...acct.meters.values()].map((m) => ({ object: 'billing.meter', livemode: false, ...m })),
-      }),
+      // Stripe's list: `status` filters, at most `limit` (default 10, 1–100) per page, the next page `starting_after` the last id.
+      handle: ({ acct, query }) => {
+        const limit = intParam(query.get('limit'), 'limit') ?? 10;
+        if (limit < 1 || limit > 100) throw invalid('limit must be between 1 and 100.', 'limit');
+        const status = query.get('status');
+        const all = [...acct.meters.values()].filter((m) => !status || m.status === status);
+        const after = query.get('starting_after');
+        const from = after ? all.findIndex((m) => m.id === after) + 1 : 0;
+        if (after && from === 0) throw new StripeError(404, 'invalid_request_error', `No such billing meter: '${after}'`, 'resource_missing', 'starting_after');
+        const page = all.slice(from, from + limit);
+        return {
+          object: 'list',
+          url: '/v1/billing/meters',
+          has_more: from + limit < all.length,
+          data: page.map((m) => ({ object: 'billing.meter', livemode: false, ...m })),
+        };
+      },
     },
     { method: 'POST', pattern: /^\/v1\/billing\/meter_events$/, handle: createMeterEvent },
     {
