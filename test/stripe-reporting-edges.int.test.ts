@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendStripeWebhook, startFakeStripe, stripeEvent, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
+import { createSession } from '../server/services/sessions.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 import { createLinkedMeter } from './harness/stripe-linked.js';
 
@@ -15,7 +16,7 @@ let clock = new Date('2026-11-30T22:00:00Z');
 beforeAll(async () => {
   fake = await startFakeStripe();
   fake.setNow(() => clock);
-  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '0' }, now: () => clock });
+  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '0' }, now: () => clock, pages: true });
 });
 afterAll(async () => {
   await server?.close();
@@ -208,5 +209,12 @@ describe('review: Stripe reporting, second pass', () => {
     const status = await call('GET', '/api/usage/billing/status');
     expect(status.status, status.text).toBe(200);
     expect(status.json.customer_notes).toEqual([{ user_id: 'y1', code: 'unsupported_interval', detail: expect.stringContaining('every year') }]);
+    // The dashboard's Billing page says so too.
+    const { sessionToken } = await createSession(server.rt, { creatorId: creator.id, ip: null, userAgent: null });
+    const page = await fetch(`${server.url}/creator/dashboard/usage/billing`, { headers: { cookie: `staryer_session=${sessionToken}` } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('A customer needs your attention');
+    expect(html.replace(/<!-- -->/g, '')).toMatch(/<code>y1<\/code>: [^<]*every year/);
   });
 });

@@ -7,7 +7,7 @@ import { Button } from '~/components/buttons';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
 import { FormAlert, TextField } from '~/components/form-field';
-import { SuccessNotice } from '~/components/notices';
+import { SuccessNotice, WarningNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { Period, Timestamp } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
@@ -28,12 +28,16 @@ export const CONNECT_CALLBACK_PATH = `${dashboardPath('billing')}/connect`;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
-  const [stripe, { rows }, { meters }] = await Promise.all([caller.billing.stripeSettings(), caller.billing.status(), caller.meters.list({ include_archived: false })]);
+  const [stripe, { rows, customer_notes: customerNotes }, { meters }] = await Promise.all([
+    caller.billing.stripeSettings(),
+    caller.billing.status(),
+    caller.meters.list({ include_archived: false }),
+  ]);
   // The outcome of a Connect authorization, from its callback's redirect.
   const params = new URL(request.url).searchParams;
   const connect = params.has('connect_error') ? { ok: false, message: params.get('connect_error')!.slice(0, 500) } : params.has('connected') ? { ok: true, message: '' } : null;
   return json(
-    { stripe, rows, connect, meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name })) },
+    { stripe, rows, customerNotes, connect, meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name })) },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
 }
@@ -453,13 +457,24 @@ function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData
 }
 
 export default function BillingPage() {
-  const { stripe, rows, meters, connect } = useLoaderData<typeof loader>();
+  const { stripe, rows, customerNotes, meters, connect } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   return (
     <>
       <PageHeader title="Billing" description="What is reported to Stripe, and whether Stripe agrees." />
       <div className="space-y-8">
+        {customerNotes.length > 0 ? (
+          <WarningNotice titleId="customer-notes-title" title={`${customerNotes.length === 1 ? 'A customer needs' : `${customerNotes.length} customers need`} your attention`}>
+            <ul className="mt-1 list-disc space-y-1 pl-5" data-testid="customer-notes">
+              {customerNotes.map((note) => (
+                <li key={`${note.user_id}|${note.code}`}>
+                  <code>{note.user_id}</code>: {note.detail}
+                </li>
+              ))}
+            </ul>
+          </WarningNotice>
+        ) : null}
         <Section id="stripe" title="Stripe connection" description="The Stripe account usage is reported to, and how often.">
           <div className="space-y-6">
             <ConnectionSummary stripe={stripe} />
