@@ -1,7 +1,7 @@
-import { createTRPCClient, httpBatchLink, isTRPCClientError, type TRPCClient } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import { Credentials, type TokenResult } from './credentials';
 import { UsageError, errorFromProblem } from './errors';
-import { toWireValue } from './tracker';
+import { toDecimalString } from './tracker';
 import type { UsageCheckOutput, UsageRouter } from './router.generated';
 
 export type UsageClientOptions = {
@@ -21,7 +21,8 @@ export type UsageClientOptions = {
 export type UsageClient = TRPCClient<UsageRouter> & {
   /**
    * Would an event of `value` (default 1) be accepted now? Records nothing. Rejects with
-   * a `UsageError` carrying the server's problem.
+   * a `UsageError` carrying the server's problem. Asked over REST (`GET /api/usage/check`,
+   * as the tracker asks), which — unlike `/api/trpc` — answers pages on other origins.
    */
   checkUsage: (input: { userId: string; eventName: string; value?: number | string }) => Promise<UsageCheckOutput>;
 };
@@ -39,13 +40,14 @@ export function createUsageClient(options: UsageClientOptions): UsageClient {
   const send: typeof fetch = (input, init) => (options.fetch ?? fetch)(input, init);
   // A token the server refuses (401: expired early, a rotated secret) is asked for again
   // once and the request sent again with the fresh one, as the tracker does (ADR 0012).
-  const fetchWithFreshToken: typeof fetch = async (input, init) => {
+  // `userId`: whom the request is about, when it is about one user (checkUsage).
+  const fetchWithFreshToken = async (input: Parameters<typeof fetch>[0], init?: RequestInit, userId?: string): Promise<Response> => {
     const response = await send(input, init);
     if (response.status !== 401 || credentials.kind !== 'token') return response;
     await response.body?.cancel().catch(() => undefined);
     const headers = new Headers(init?.headers);
     credentials.invalidate(headers.get('authorization')?.replace(/^Bearer /, ''));
-    headers.set('authorization', `Bearer ${await credentials.bearer()}`);
+    headers.set('authorization', `Bearer ${await credentials.bearer(userId)}`);
     return send(input, { ...init, headers });
   };
   const trpc = createTRPCClient<UsageRouter>({
@@ -54,22 +56,37 @@ export function createUsageClient(options: UsageClientOptions): UsageClient {
         url: `${baseURL}/api/trpc`,
         maxURLLength: 2083,
         headers: async () => ({ authorization: `Bearer ${await credentials.bearer()}` }),
-        fetch: fetchWithFreshToken,
+        fetch: (input, init) => fetchWithFreshToken(input, init),
       }),
     ],
   });
+  // Over REST (GET /api/usage/check), as the tracker asks: the same schema, service and
+  // answer as tRPC's usage.check, and — unlike /api/trpc — it answers the CORS preflight
+  // of a page on another origin, which is where a user token is used.
   const checkUsage: UsageClient['checkUsage'] = async ({ userId, eventName, value }) => {
+    const query = new URLSearchParams({ user_id: userId, event_name: eventName });
+    // Rounded as the tracker rounds it (the server refuses more than 9 decimal places),
+    // and written out in full: "5e-7" is no decimal string.
+    if (value !== undefined) query.set('value', toDecimalString(value));
+    let response: Response;
+    let text: string;
     try {
-      // Rounded as the tracker rounds it: the server refuses more than 9 decimal places.
-      return await trpc.usage.check.query({ user_id: userId, event_name: eventName, ...(value === undefined ? {} : { value: toWireValue(value) }) });
+      // A user token acts for one user: one for another user is asked for again (as in the tracker).
+      const bearer = await credentials.bearer(userId);
+      response = await fetchWithFreshToken(`${baseURL}/api/usage/check?${query}`, { method: 'GET', headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' } }, userId);
+      text = await response.text();
     } catch (error) {
-      if (isTRPCClientError<UsageRouter>(error) && error.data?.problem) throw errorFromProblem(error.data.problem.status, error.data.problem);
-      // The credentials' own failure (getToken), carried through the tRPC client.
-      const cause = (error as { cause?: unknown } | null)?.cause;
-      if (cause instanceof UsageError) throw cause;
       if (error instanceof UsageError) throw error;
       throw new UsageError(`Could not check usage: ${error instanceof Error ? error.message : String(error)}`, { code: 'network', cause: error });
     }
+    let body: unknown = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = null;
+    }
+    if (response.status !== 200) throw errorFromProblem(response.status, body);
+    return body as UsageCheckOutput;
   };
   // The tRPC client is a proxy that makes a procedure path of any property; checkUsage
   // is answered before it.

@@ -1,3 +1,4 @@
+import { warnOnce } from './env';
 import { UsageError } from './errors';
 import { UsageTracker, type TrackEvent, type TrackedEvent, type UsageCheck, type UsageTrackingOptions } from './tracker';
 
@@ -60,12 +61,25 @@ const notInitialized = () => {
 };
 
 /**
+ * An event tracked before `initUsageTracking`: its promise rejects, and — since callers
+ * often do not await it (the seed's click handlers) and there is no tracker whose
+ * `onError` could hear of it — the console says so once, as for every other lost event.
+ */
+const notRecorded = () => {
+  warnOnce(
+    'event-not-initialized',
+    'An event was not recorded (not-initialized): trackUsage was called before initUsageTracking({ creatorId, baseURL, … }). Call initUsageTracking first (at start-up, before any component or module tracks); further "not-initialized" errors are not logged.',
+  );
+  return notInitialized();
+};
+
+/**
  * Tracks one usage event with the default tracker. Resolves once the server has
  * committed it, with the customer's usage after it; rejects with a
  * `QuotaExceededError` when a hard cap refuses it, or another `UsageError`.
  */
 export function trackUsage(event: TrackEvent): Promise<TrackedEvent> {
-  return shared.tracker ? shared.tracker.track(event) : notInitialized();
+  return shared.tracker ? shared.tracker.track(event) : notRecorded();
 }
 
 /** Sends what the default tracker holds; resolves when it is settled. */

@@ -141,12 +141,24 @@ function fromUpdate(current: UsageCheck | null, update: UsageUpdate): UsageCheck
 
 const toNumber = (value: string | null | undefined) => (value === null || value === undefined ? null : Number(value));
 
+/** Longest delay setInterval takes (2^31 − 1 ms, ≈ 24.8 days); past it, it fires at once. */
+const MAX_INTERVAL = 2 ** 31 - 1;
+
+export type UseUsageOptions = {
+  /**
+   * Ask the server again this often, in ms (default 30 s; skipped while the page is
+   * hidden). `Infinity`, 0 or a negative number: no polling — asked once, then kept live
+   * by this tracker's own events only. At most 2^31 − 1 ms (≈ 24.8 days).
+   */
+  pollInterval?: number;
+};
+
 /**
  * Live usage of one customer × meter: asks `GET /api/usage/check` now and every
- * `pollInterval` (default 30 s, skipped while the page is hidden), and takes each event
- * this tracker commits or gets refused for the customer as it happens.
+ * `pollInterval` (default 30 s, skipped while the page is hidden; `Infinity` or 0: never),
+ * and takes each event this tracker commits or gets refused for the customer as it happens.
  */
-export function useUsage(userId: string, eventName: string, options: { pollInterval?: number } = {}): UsageState {
+export function useUsage(userId: string, eventName: string, options: UseUsageOptions = {}): UsageState {
   const tracker = useUsageTracker();
   const provided = useContext(TrackerContext);
   const pollInterval = options.pollInterval ?? 30_000;
@@ -189,21 +201,30 @@ export function useUsage(userId: string, eventName: string, options: { pollInter
 
   useEffect(() => {
     const asked: UsageKey = { tracker, userId, eventName };
-    setView((previous) => (sameKey(previous.key, asked) && previous.usage === null && previous.error === null && previous.loading ? previous : emptyView(asked)));
+    // What is held about this same customer × meter × tracker stays (it is shown while the
+    // new answer comes); anyone else's is dropped.
+    setView((previous) => (sameKey(previous.key, asked) ? previous : emptyView(asked)));
     void refresh();
-    const poll = () => {
-      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') void refresh();
-    };
-    const timer = setInterval(poll, pollInterval);
     const unsubscribe = tracker?.subscribe((update) => {
       if (update.userId !== userId || update.eventName !== eventName) return;
       setView((previous) => (sameKey(previous.key, asked) ? { ...previous, usage: fromUpdate(previous.usage, update) } : previous));
     });
     return () => {
-      clearInterval(timer);
       unsubscribe?.();
     };
-  }, [tracker, userId, eventName, pollInterval, refresh]);
+  }, [tracker, userId, eventName, refresh]);
+
+  // Polling on its own: a new pollInterval restarts the timer, and neither asks again now
+  // nor shows loading. Only a finite interval > 0 polls (setInterval treats Infinity, NaN
+  // and anything past 2^31 − 1 as 1 ms).
+  useEffect(() => {
+    if (!(Number.isFinite(pollInterval) && pollInterval > 0)) return;
+    const poll = () => {
+      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') void refresh();
+    };
+    const timer = setInterval(poll, Math.min(pollInterval, MAX_INTERVAL));
+    return () => clearInterval(timer);
+  }, [refresh, pollInterval]);
 
   return {
     used: toNumber(usage?.used),
@@ -226,11 +247,17 @@ type UsageView = { key: UsageKey; usage: UsageCheck | null; error: UsageError | 
 const emptyView = (key: UsageKey): UsageView => ({ key, usage: null, error: null, loading: true });
 const sameKey = (a: UsageKey, b: UsageKey) => a.tracker === b.tracker && a.userId === b.userId && a.eventName === b.eventName;
 
-const formatNumber = (n: number) => new Intl.NumberFormat().format(n);
-const formatDate = (iso: string) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(iso));
+/**
+ * Numbers and dates are written in a locale the component is given (default en-US), never
+ * the host's default: a server's (en-US) and a browser's (de-DE) would render different
+ * HTML, and React would report a hydration mismatch.
+ */
+const DEFAULT_LOCALE = 'en-US';
+const formatNumber = (n: number, locale = DEFAULT_LOCALE) => new Intl.NumberFormat(locale).format(n);
+const formatDate = (iso: string, locale = DEFAULT_LOCALE) => new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(iso));
 
 type Tone = 'ok' | 'warning' | 'exceeded';
-const TONES: Record<Tone, string> = { ok: '#16a34a', warning: '#d97706', exceeded: '#dc2626' };
+const TONES: Record<Tone | 'error', string> = { ok: '#16a34a', warning: '#d97706', exceeded: '#dc2626', error: '#6b7280' };
 const toneOf = (used: number, limit: number | null, warnAt: number): Tone =>
   limit === null ? 'ok' : used >= limit ? 'exceeded' : limit > 0 && used / limit >= warnAt ? 'warning' : 'ok';
 
@@ -239,6 +266,12 @@ type Styling = {
   style?: CSSProperties;
   /** Leave out the built-in inline styles (keep only className and data-state). */
   unstyled?: boolean;
+  /**
+   * The BCP 47 locale numbers (and dates) are written in. Default 'en-US' — fixed, not the
+   * host's, so a server-rendered page and its hydration in any browser match; pass the
+   * page's own locale (the same on the server and in the browser).
+   */
+  locale?: string;
 };
 
 export type UsageBarProps = Styling & {
@@ -248,34 +281,46 @@ export type UsageBarProps = Styling & {
   unit?: string;
   /** From this fraction of the limit on, the bar turns amber. Default 0.8. */
   warnAt?: number;
+  /** Writes a quantity. Default: `Intl.NumberFormat(locale)`. */
   format?: (n: number) => string;
 } & ({ userId: string; eventName: string; pollInterval?: number } | { used: number | string; limit: number | string | null; userId?: never; eventName?: string });
 
 /**
  * A labelled progress bar of usage against the limit: live for `userId` × `eventName`,
  * or for the `used` and `limit` you pass. role="progressbar" with aria-valuenow/max/text.
+ * Live usage that cannot be read (an unknown meter, the server unreachable, no user yet)
+ * shows "Usage unavailable" with data-state="error" — never as "0 used · no limit".
  */
 export function UsageBar(props: UsageBarProps): ReactNode {
   if (props.userId !== undefined) return <LiveUsageBar {...props} />;
-  return <UsageBarView {...props} used={Number(props.used)} limit={props.limit === null ? null : Number(props.limit)} loading={false} />;
+  return <UsageBarView {...props} used={Number(props.used)} limit={props.limit === null ? null : Number(props.limit)} status="ready" />;
 }
 
 function LiveUsageBar(props: UsageBarProps & { userId: string; eventName: string }): ReactNode {
   const state = useUsage(props.userId, props.eventName, { pollInterval: props.pollInterval });
-  return <UsageBarView {...props} used={state.used ?? 0} limit={state.limit} loading={state.loading && state.usage === null} />;
+  // Once read, the last usage stays shown through a failed poll; never read, it is unknown.
+  const status = state.usage !== null ? 'ready' : state.loading ? 'loading' : 'error';
+  return <UsageBarView {...props} used={state.used ?? 0} limit={state.limit} status={status} />;
 }
 
-function UsageBarView(props: Styling & { label?: string; eventName?: string; unit?: string; warnAt?: number; format?: (n: number) => string; used: number; limit: number | null; loading: boolean }): ReactNode {
+function UsageBarView(
+  props: Styling & { label?: string; eventName?: string; unit?: string; warnAt?: number; format?: (n: number) => string; used: number; limit: number | null; status: 'loading' | 'error' | 'ready' },
+): ReactNode {
   const labelId = useId();
-  const format = props.format ?? formatNumber;
-  const tone = toneOf(props.used, props.limit, props.warnAt ?? 0.8);
+  const format = props.format ?? ((n: number) => formatNumber(n, props.locale));
+  const loading = props.status === 'loading';
+  const failed = props.status === 'error';
+  const tone = failed ? 'error' : toneOf(props.used, props.limit, props.warnAt ?? 0.8);
   const unit = props.unit ? ` ${props.unit}` : '';
-  const percent = props.limit === null ? null : props.limit === 0 ? 100 : Math.min(100, (props.used / props.limit) * 100);
-  const text = props.loading
+  // Unknown (error): an empty bar; no limit (or loading): a faint full one.
+  const percent = failed ? 0 : props.limit === null ? null : props.limit === 0 ? 100 : Math.min(100, (props.used / props.limit) * 100);
+  const text = loading
     ? 'Loading…'
-    : props.limit === null
-      ? `${format(props.used)}${unit} used · no limit`
-      : `${format(props.used)} of ${format(props.limit)}${unit} (${props.limit === 0 ? 100 : Math.round((props.used / props.limit) * 100)}%)`;
+    : failed
+      ? 'Usage unavailable'
+      : props.limit === null
+        ? `${format(props.used)}${unit} used · no limit`
+        : `${format(props.used)} of ${format(props.limit)}${unit} (${props.limit === 0 ? 100 : Math.round((props.used / props.limit) * 100)}%)`;
   const s = !props.unstyled;
   return (
     <div className={props.className} data-state={tone} style={s ? { font: 'inherit', display: 'grid', gap: 6, minWidth: 180, ...props.style } : props.style}>
@@ -289,10 +334,10 @@ function UsageBarView(props: Styling & { label?: string; eventName?: string; uni
         role="progressbar"
         aria-labelledby={labelId}
         aria-valuemin={0}
-        aria-valuemax={props.limit ?? undefined}
-        aria-valuenow={props.loading || props.limit === null ? undefined : Math.min(props.used, props.limit)}
+        aria-valuemax={failed ? undefined : (props.limit ?? undefined)}
+        aria-valuenow={loading || failed || props.limit === null ? undefined : Math.min(props.used, props.limit)}
         aria-valuetext={text}
-        aria-busy={props.loading || undefined}
+        aria-busy={loading || undefined}
         style={s ? { height: 8, borderRadius: 999, background: 'rgba(127,127,127,0.2)', overflow: 'hidden' } : undefined}
       >
         <div
@@ -333,10 +378,10 @@ export function LimitBanner(props: LimitBannerProps): ReactNode {
   const exceeded = state.used >= state.limit || state.allowed === false;
   if (!exceeded && fraction < (props.threshold ?? 0.8)) return null;
   const what = props.label ?? props.eventName;
-  const resets = state.periodEnd ? ` It resets on ${formatDate(state.periodEnd)}.` : '';
+  const resets = state.periodEnd ? ` It resets on ${formatDate(state.periodEnd, props.locale)}.` : '';
   const message = exceeded
-    ? `You have used all ${formatNumber(state.limit)} ${what} of this billing period.${resets}`
-    : `You have used ${Math.floor(fraction * 100)}% of your ${formatNumber(state.limit)} ${what} this billing period.`;
+    ? `You have used all ${formatNumber(state.limit, props.locale)} ${what} of this billing period.${resets}`
+    : `You have used ${Math.floor(fraction * 100)}% of your ${formatNumber(state.limit, props.locale)} ${what} this billing period.`;
   const tone = exceeded ? TONES.exceeded : TONES.warning;
   const s = !props.unstyled;
   return (

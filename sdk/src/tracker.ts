@@ -112,6 +112,11 @@ type Pending = {
 };
 
 type Answer = { status: number; body: unknown; retryAfterMs?: number };
+/** One event's entry in the answer to a batch. */
+type BatchResult = { index: number; status: number; event?: TrackedEvent; error?: Problem };
+
+const isBatchResult = (value: unknown): value is BatchResult =>
+  typeof value === 'object' && value !== null && Number.isInteger((value as BatchResult).index) && Number.isInteger((value as BatchResult).status);
 
 const MAX_SERVER_BATCH = 1000;
 /** The server takes 1 MiB of body (bytes, not characters); stay well under it. */
@@ -201,13 +206,16 @@ export class UsageTracker {
     this.options = {
       creatorId: options.creatorId,
       baseURL: this.baseURL,
-      flushInterval: options.flushInterval ?? 250,
-      maxBatchSize: Math.min(Math.max(1, options.maxBatchSize ?? 100), MAX_SERVER_BATCH),
-      maxQueueSize: Math.max(1, options.maxQueueSize ?? 10_000),
-      maxRetries: Math.max(0, options.maxRetries ?? 8),
-      retryBaseDelay: options.retryBaseDelay ?? 500,
-      retryMaxDelay: options.retryMaxDelay ?? 30_000,
-      timeout: options.timeout ?? 10_000,
+      // NaN (a value parsed from a missing setting) falls back to the default, rather than
+      // send nothing (maxBatchSize) or abort every request (timeout); delays stay within
+      // what setTimeout takes (past 2^31 − 1 ms it fires at once).
+      flushInterval: numberOption(options.flushInterval, 250, 0, MAX_DELAY),
+      maxBatchSize: Math.floor(numberOption(options.maxBatchSize, 100, 1, MAX_SERVER_BATCH)),
+      maxQueueSize: Math.floor(numberOption(options.maxQueueSize, 10_000, 1, Infinity)),
+      maxRetries: Math.floor(numberOption(options.maxRetries, 8, 0, Infinity)),
+      retryBaseDelay: numberOption(options.retryBaseDelay, 500, 0, MAX_DELAY),
+      retryMaxDelay: numberOption(options.retryMaxDelay, 30_000, 0, MAX_DELAY),
+      timeout: numberOption(options.timeout, 10_000, 0, MAX_DELAY),
       onError: options.onError,
       fetch: options.fetch,
     };
@@ -326,7 +334,7 @@ export class UsageTracker {
   /** Usage against the limit, from the live counter; records nothing. Rejects with a {@link UsageError}. */
   async checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
     const query = new URLSearchParams({ user_id: input.userId, event_name: input.eventName });
-    if (input.value !== undefined) query.set('value', String(toWireValue(input.value)));
+    if (input.value !== undefined) query.set('value', toDecimalString(input.value));
     let answer: Answer;
     try {
       answer = await this.request('GET', `/api/usage/check?${query}`, { userId: input.userId });
@@ -426,8 +434,20 @@ export class UsageTracker {
     return { batch, bytes };
   }
 
-  /** Sends one batch; `keepaliveBytes` > 0 sends it keepalive, holding that much of the page's quota until it ends. */
+  /**
+   * Sends one batch; `keepaliveBytes` > 0 sends it keepalive, holding that much of the
+   * page's quota until it ends. Never rejects: should reading the answer fail in a way
+   * not foreseen, the batch's unsettled events are sent again rather than left in flight.
+   */
   private async send(batch: Pending[], keepaliveBytes = 0): Promise<void> {
+    try {
+      await this.sendBatch(batch, keepaliveBytes);
+    } catch (error) {
+      this.retry(batch.filter((p) => p.inFlight), new UsageError(`The answer to a batch could not be read: ${describe(error)}`, { code: 'network', cause: error }));
+    }
+  }
+
+  private async sendBatch(batch: Pending[], keepaliveBytes: number): Promise<void> {
     let answer: Answer;
     keepaliveInFlight += keepaliveBytes;
     try {
@@ -452,15 +472,19 @@ export class UsageTracker {
       this.queue.unshift(...batch.filter((p) => !p.settled));
       return;
     }
-    const results = (answer.body as { results?: Array<{ index: number; status: number; event?: TrackedEvent; error?: Problem }> } | null)?.results;
+    const results = (answer.body as { results?: unknown } | null)?.results;
     if (answer.status === 200 && Array.isArray(results)) {
       this.failures = 0;
+      // An entry that is not a result (null, a proxy's rewrite) answers for no event: its
+      // event is sent again, like one the answer leaves out, never left in flight.
+      const byIndex = new Map<number, BatchResult>();
+      for (const result of results) if (isBatchResult(result) && !byIndex.has(result.index)) byIndex.set(result.index, result);
       const again: Pending[] = [];
       let retryAfterMs: number | undefined;
       batch.forEach((pending, index) => {
-        const result = results.find((r) => r.index === index);
+        const result = byIndex.get(index);
         if (!result) again.push(pending);
-        else if (result.status === 201 && result.event) this.commit(pending, result.event);
+        else if (result.status === 201 && typeof result.event === 'object' && result.event !== null) this.commit(pending, result.event);
         else if (RETRYABLE(result.status)) {
           pending.lastError = errorFromProblem(result.status, result.error);
           retryAfterMs = Math.max(retryAfterMs ?? 0, numberOr(result.error?.retry_after, 0) * 1000);
@@ -639,6 +663,19 @@ export function toWireValue(value: number | string): number | string {
   return Number(rounded) === value ? value : rounded;
 }
 
+/**
+ * A value as a plain decimal string (a query parameter), rounded as {@link toWireValue}
+ * rounds it: `String(0.0000005)` is "5e-7", which the server's decimal-string rule
+ * refuses; this gives "0.0000005". Strings are sent as given.
+ */
+export function toDecimalString(value: number | string): string {
+  if (typeof value === 'string') return value;
+  if (!Number.isFinite(value)) return String(value); // for the server to refuse
+  // toFixed writes exponents from 1e21 on; such integers are written out in full.
+  if (Number.isInteger(value)) return Math.abs(value) < 1e21 ? value.toFixed(0) : BigInt(value).toString();
+  return value.toFixed(9).replace(/\.?0+$/, '');
+}
+
 /** A copy of an error (a real Error of the same class, with its fields, message and stack) naming one event's key. */
 function withKey(error: UsageError, idempotencyKey: string): UsageError {
   const copy = Reflect.construct(Error, [error.message], (Object.getPrototypeOf(error) as { constructor: new () => UsageError }).constructor) as UsageError;
@@ -663,6 +700,15 @@ function parseRetryAfter(header: string | null): number | undefined {
 }
 
 const numberOr = (value: unknown, fallback: number) => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
+
+/** Longest delay setTimeout takes (2^31 − 1 ms, ≈ 24.8 days); past it, it fires at once. */
+export const MAX_DELAY = 2 ** 31 - 1;
+
+/** A numeric option: `fallback` when not a number (undefined, NaN), else within [min, max] (Infinity: max). */
+function numberOption(value: unknown, fallback: number, min: number, max: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) return fallback;
+  return Math.min(Math.max(value, min), max);
+}
 
 function describe(error: unknown): string {
   if (error instanceof Error) {
