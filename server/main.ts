@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
@@ -9,6 +11,7 @@ import { DatabaseLoginError, DatabaseUnreachableError } from '../db/migrate.js';
 import { boot, orderlyStop, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { createHttpApp } from './http/app.js';
+import { answerClientError } from './http/problem.js';
 import { createRemixPages } from './http/remix.js';
 import { createLogger } from './logger.js';
 import { isBootstrapConflict } from './services/bootstrap.js';
@@ -77,6 +80,22 @@ async function main() {
     // While stopping, each connection closes after its answer rather than carrying more.
     if (lifecycle.stopping) res.setHeader('connection', 'close');
     void app(req, res);
+  });
+  // A client that sends requests and never reads the answers held them, and the connection, for
+  // ever. A socket on which nothing moved for 30 s is closed (Node waits once more when a write
+  // was under way: at most 60 s, within keepAliveTimeout) — unless a handler is still working on
+  // its answer with nothing yet to write (a track waits up to INGEST_TIMEOUT_MS for its commit).
+  // Idle keep-alive sockets still close after keepAliveTimeout, here too.
+  server.timeout = 30_000;
+  server.on('timeout', (socket: Socket) => {
+    const answering = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+    if (answering && socket.writableLength === 0) return;
+    socket.destroy();
+  });
+  // What Node's parser refuses (431, 400, 408) is answered as problem JSON, not a bare status line.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const status = answerClientError(error, socket);
+    if (status > 0) log.info({ status, code: error.code }, 'request refused by the HTTP parser');
   });
   const listening = server;
   try {

@@ -2,7 +2,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { ApiKeyScope } from '../db/schema.js';
 import type { Context } from './context.js';
 import { AppError, forbidden, toAppError, validationError, type ErrorCategory } from './errors.js';
-import { tooLarge } from './http/body.js';
+import { CONTENT_CODING_REFUSED, tooLarge } from './http/body.js';
 import { toProblem, type Problem } from './http/problem.js';
 import { zodFieldErrors } from './http/validation.js';
 import { requireScope } from './services/api-keys.js';
@@ -73,13 +73,26 @@ export const toTrpcError = (appError: AppError) => new TRPCError({ code: TRPC_CO
 
 /**
  * Headers of a tRPC answer, on both ways in (the API's handler and the dashboard's, through
- * Remix): problems that ask the client to wait say so in Retry-After too, as REST does, and an
- * error answer is JSON whatever the request was (tRPC leaves a refused content type's text/plain).
+ * Remix): problems that ask the client to wait say so in Retry-After too, as REST does; a body
+ * refused for its content coding names the one taken (Accept-Encoding: identity); and an error
+ * answer is JSON whatever the request was. tRPC sets application/json itself once it has read
+ * the request; a request it could not read (refused content type, method or batch shape: no
+ * `info`) or an unbatched streaming one it answers as text/plain, so only those get it here —
+ * the fetch adapter (the dashboard's way in) appends these headers to tRPC's own, and setting
+ * it on every error answered "application/json, application/json".
  */
-export function trpcResponseMeta({ errors }: { errors: TRPCError[] }) {
+export function trpcResponseMeta({ errors, info }: { errors: TRPCError[]; info?: { isBatchCall: boolean; accept: string | null } | undefined }) {
   if (errors.length === 0) return {};
-  const retryAfter = errors.map((e) => appErrorOf(e).retryAfter).find((s) => s !== undefined);
-  return { headers: { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) } };
+  const problems = errors.map(appErrorOf);
+  const retryAfter = problems.map((p) => p.retryAfter).find((s) => s !== undefined);
+  const unread = !info || (info.accept === 'application/jsonl' && !info.isBatchCall);
+  return {
+    headers: {
+      ...(unread ? { 'content-type': 'application/json' } : {}),
+      ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }),
+      ...(problems.some((p) => p.code === CONTENT_CODING_REFUSED) ? { 'accept-encoding': 'identity' } : {}),
+    },
+  };
 }
 
 /** Our errors keep their category; anything else is logged once here with the request id. */

@@ -21,6 +21,7 @@ import { clientInfo, contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { sendJson, sendProblem } from './problem.js';
 import { REST_ROUTES, runRestRoute, type RestRoute } from './rest.js';
+import { requireUtf8Query } from './validation.js';
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 /** Renders everything that is not API: the Remix dashboard. */
@@ -70,7 +71,9 @@ const BROWSER_PATHS = new Set(['/api/usage/track', '/api/usage/check']);
 export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publicDir?: string }): RequestListener {
   // Path parameters carry user_ids of up to 256 characters, percent-encoded (up to 9
   // characters per UTF-16 unit); find-my-way's default of 100 answered 404 to longer ones.
-  const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true, maxParamLength: 256 * 9 });
+  // A path find-my-way cannot decode (`%zz`, bytes that are not UTF-8) is found with no store
+  // (onBadUrl), and answered 400 rather than "nothing at this path".
+  const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true, maxParamLength: 256 * 9, onBadUrl: () => undefined });
   for (const route of REST_ROUTES) {
     router.on(route.method, route.path, () => undefined, { route });
   }
@@ -124,13 +127,16 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
 
   /** Returns the route label for metrics; `labelEarly` sets it before the response finishes. */
   async function handle(req: IncomingMessage, res: ServerResponse, requestId: string, nonce: string, labelEarly: (route: string) => void): Promise<string> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestTarget(req);
     const pathname = url.pathname;
+    if (pathname.startsWith('/api/')) requireUtf8Query(req.url!);
     if (pathname === '/api/health') {
+      requireGetOrHead(req, res);
       await health(rt, res, requestId);
       return '/api/health';
     }
     if (pathname === '/metrics') {
+      requireGetOrHead(req, res);
       // Cross-tenant operational figures: for the operator's scraper, not the public.
       metricsAccess(rt, req);
       await metrics(rt, res);
@@ -150,15 +156,18 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       return '/api/stripe/webhooks/:creatorId';
     }
     if (pathname === '/api/openapi.json') {
+      requireGetOrHead(req, res);
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' });
       res.end(openApi);
       return pathname;
     }
     if (pathname === '/api/docs' || pathname === '/api/docs/') {
+      requireGetOrHead(req, res);
       sendDocsPage(res, nonce);
       return '/api/docs';
     }
     if (pathname.startsWith('/api/docs/assets/')) {
+      requireGetOrHead(req, res);
       req.url = pathname.slice('/api/docs/assets'.length);
       await new Promise<void>((resolve) => swagger(req, res, () => (notFoundProblem(res, requestId), resolve())));
       return '/api/docs/assets';
@@ -209,9 +218,18 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       }
     }
     if (pathname.startsWith('/api/')) {
-      const found = router.find(req.method as 'GET', pathname);
+      // HEAD is GET without the body (RFC 9110 §9.3.2): Node leaves the body out of the answer.
+      const found = router.find((req.method === 'HEAD' ? 'GET' : req.method) as 'GET', pathname);
       const route = (found?.store as { route?: RestRoute } | undefined)?.route;
       if (!found || !route) {
+        // Found without a store: a path find-my-way could not percent-decode (onBadUrl above).
+        if ((found ?? router.find('GET', pathname))?.store === null) {
+          throw new AppError('bad_request', {
+            code: 'malformed_path',
+            detail: 'The path is not validly percent-encoded: each % must be followed by two hex digits, and the bytes they encode must be UTF-8.',
+          });
+        }
+        // HEAD is served wherever GET is, but not listed: test/http.int.test.ts pins Allow to the route table's methods.
         const allowed = REST_ROUTES.filter((r) => router.find(r.method, pathname)?.store?.route === r).map((r) => r.method);
         if (allowed.length > 0) {
           res.setHeader('allow', allowed.join(', '));
@@ -277,6 +295,40 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
         }
       });
   };
+}
+
+const ORIGIN = 'http://localhost';
+
+/**
+ * The request target as a URL: its path and query only, never a host. `//x/…` and `/\x/…` are
+ * refused (400), as every URL reader after this one (Remix's, tRPC's) takes `x` for a host, and
+ * so is a target that is no path at all (`*`, `//[`). An absolute-form target (`http://host/p?q`,
+ * RFC 9112 §3.2.2) counts for its path and query, which become req.url for the readers after us.
+ */
+function requestTarget(req: IncomingMessage): URL {
+  const raw = req.url ?? '/';
+  const second = raw.charCodeAt(1);
+  try {
+    if (raw.charCodeAt(0) === 47 && second !== 47 && second !== 92) return new URL(raw, ORIGIN); // '/', not '//' or '/\'
+    const absolute = raw.charCodeAt(0) === 47 ? null : URL.parse(raw);
+    if (absolute && (absolute.protocol === 'http:' || absolute.protocol === 'https:') && !absolute.pathname.startsWith('//')) {
+      req.url = absolute.pathname + absolute.search;
+      return new URL(req.url, ORIGIN);
+    }
+  } catch {
+    // not a URL: refused below
+  }
+  throw new AppError('bad_request', {
+    code: 'invalid_request_target',
+    detail: 'The request target must be a path that starts with a single "/" (or an absolute http URL).',
+  });
+}
+
+/** The operational endpoints are read-only: any method but GET and HEAD is answered 405. */
+function requireGetOrHead(req: IncomingMessage, res: ServerResponse) {
+  if (req.method === 'GET' || req.method === 'HEAD') return;
+  res.setHeader('allow', 'GET, HEAD');
+  throw new AppError('method_not_allowed', { code: 'method_not_allowed', detail: `${req.method} is not allowed here; use GET or HEAD.` });
 }
 
 function notFoundProblem(res: ServerResponse, requestId: string) {

@@ -74,8 +74,31 @@ async function readUtf8Body(req: IncomingMessage, limit: number): Promise<string
 export const tooLarge = (limit = MAX_BODY_BYTES) =>
   new AppError('payload_too_large', { code: 'payload_too_large', detail: `The request body is larger than ${limit} bytes.` });
 
-/** The raw bytes of a body (webhook signatures are computed over them), 413 past the limit. */
+/** The problem code of a body sent in a content coding; its answer carries `Accept-Encoding: identity`. */
+export const CONTENT_CODING_REFUSED = 'unsupported_content_encoding';
+
+/**
+ * 415 for a body in a content coding (gzip, br…): bodies are read as sent, and a coded one
+ * would be parsed as if it had none. RFC 9110 §15.5.16: the answer names the coding taken
+ * (`Accept-Encoding: identity`, server/http/problem.ts).
+ */
+function requireIdentityCoding(req: IncomingMessage): void {
+  const coding = req.headers['content-encoding'];
+  if (coding === undefined) return;
+  for (const part of coding.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name !== '' && name !== 'identity') {
+      throw new AppError('unsupported_media_type', {
+        code: CONTENT_CODING_REFUSED,
+        detail: `Send the body without a content coding: Content-Encoding "${coding.slice(0, 100)}" is not accepted, only identity.`,
+      });
+    }
+  }
+}
+
+/** The raw bytes of a body (webhook signatures are computed over them), 413 past the limit, 415 in a content coding. */
 export async function readRawBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  requireIdentityCoding(req);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validationError, type FieldError } from '../errors.js';
+import { AppError, validationError, type FieldError } from '../errors.js';
 
 type Issue = { path?: ReadonlyArray<PropertyKey>; message?: string; code?: string; keys?: readonly string[] };
 
@@ -39,3 +39,25 @@ export const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
  */
 export const queryObject = (query: URLSearchParams, keys?: string[]): Record<string, string> =>
   keys ? Object.fromEntries(keys.filter((k) => query.has(k)).map((k) => [k, query.get(k)!])) : Object.fromEntries(query.entries());
+
+/** A '%' not followed by two hex digits: URLSearchParams keeps it as it is. */
+const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
+
+/**
+ * 400 when the query's percent-encoded bytes are not UTF-8: URLSearchParams reads them as
+ * U+FFFD, another value than the one sent (`user_id=%FF` and `user_id=%FE` would be one
+ * customer) — the body refuses such bytes the same way. `target` is the raw request target;
+ * only a query holding a '%' is decoded to check.
+ */
+export function requireUtf8Query(target: string): void {
+  const query = target.indexOf('?');
+  if (query === -1 || target.indexOf('%', query) === -1) return;
+  try {
+    decodeURIComponent(target.slice(query + 1).replace(LONE_PERCENT, '%25'));
+  } catch {
+    throw new AppError('bad_request', {
+      code: 'malformed_query',
+      detail: 'The query string is not valid UTF-8 once percent-decoded: percent-encode the UTF-8 bytes of each character.',
+    });
+  }
+}
