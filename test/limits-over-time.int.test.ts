@@ -34,6 +34,10 @@ async function patch(call: Call, meterId: string, body: Record<string, unknown>)
   return answer.json;
 }
 
+/** A count meter `calls` with these plan limits. */
+const callsMeter = (call: ReturnType<typeof api>, planLimits: Array<Record<string, unknown>>) =>
+  createMeter(call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: planLimits });
+
 describe('limit changes next to a period boundary', () => {
   it('a closed period is billed by the last limit in force in it: a change in its last millisecond counts, one at the boundary does not', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
@@ -72,16 +76,10 @@ describe('limit changes next to a period boundary', () => {
   it('a plan change and a limit change in the same millisecond at the boundary: the closed period keeps the plan and limit it ended on', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [
+    const meter = await callsMeter(call, [
         { plan_name: 'gold', limit_value: 2, overage_price: '0.5' },
         { plan_name: 'silver', limit_value: 1, overage_price: 9 },
-      ],
-    });
+      ]);
     await put(call, 'bob', { plan_name: 'gold' });
     for (let i = 0; i < 5; i++) await track(call, 'calls', 'bob', 1);
     setNow(new Date('2026-11-01T00:00:00.000Z'));
@@ -100,13 +98,7 @@ describe('PATCH of plan limits', () => {
   it('sending the same limits again (written differently) keeps the history as it is', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: '0.25', soft_limit_threshold: 0.8 }],
-    });
+    const meter = await callsMeter(call, [{ plan_name: 'pro', limit_value: 10, overage_price: '0.25', soft_limit_threshold: 0.8 }]);
     setNow(new Date('2026-10-11T12:00:00.000Z'));
     await patch(call, meter.id, { plan_limits: [{ plan_name: ' pro ', limit_value: '10.0', overage_price: '0.250', soft_limit_threshold: '0.80' }] });
     const history = (await trpcQuery(call, 'meters.limitHistory', { id: meter.id })).history;
@@ -117,13 +109,7 @@ describe('PATCH of plan limits', () => {
   it('removing a plan’s limit: unlimited from then on, last period still billed by the limit it had', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 1, overage_price: 2 }],
-    });
+    const meter = await callsMeter(call, [{ plan_name: 'pro', limit_value: 1, overage_price: 2 }]);
     await put(call, 'cy', { plan_name: ' pro ' });
     await track(call, 'calls', 'cy', 1);
     await track(call, 'calls', 'cy', 1);
@@ -142,13 +128,7 @@ describe('PATCH of plan limits', () => {
   it('a hard cap turned on for a customer already past the limit: track refuses, check says so, the usage answer agrees', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'free', limit_value: 2, overage_price: 1 }],
-    });
+    const meter = await callsMeter(call, [{ plan_name: 'free', limit_value: 2, overage_price: 1 }]);
     await put(call, 'dee', { plan_name: 'free' });
     for (let i = 0; i < 4; i++) await track(call, 'calls', 'dee', 1);
     await patch(call, meter.id, { plan_limits: [{ plan_name: 'free', limit_value: 2, hard_cap: true }] });
@@ -167,13 +147,7 @@ describe('meters.limitHistory with many changes', () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
     const plans = Array.from({ length: 100 }, (_, i) => `p${String(i).padStart(3, '0')}`);
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: plans.map((plan_name) => ({ plan_name, limit_value: 0 })),
-    });
+    const meter = await callsMeter(call, plans.map((plan_name) => ({ plan_name, limit_value: 0 })));
     for (let round = 1; round <= 10; round++) {
       setNow(new Date(Date.UTC(2026, 9, 10, 12, round)));
       await patch(call, meter.id, { plan_limits: plans.map((plan_name) => ({ plan_name, limit_value: round })) });
@@ -271,13 +245,7 @@ describe('what-if on other aggregations', () => {
   it('with no closed period yet: nothing considered, zeros', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 1, overage_price: 1 }],
-    });
+    const meter = await callsMeter(call, [{ plan_name: 'pro', limit_value: 1, overage_price: 1 }]);
     await put(call, 'e', { plan_name: 'pro' });
     for (let i = 0; i < 3; i++) await track(call, 'calls', 'e', 1);
     const w = await trpcQuery(call, 'revenue.whatIf', { meter_id: meter.id, plan_name: 'pro', limit_value: 0, overage_price: 1 });
@@ -317,16 +285,10 @@ describe('the default plan changing, and archived meters', () => {
   it('a new default applies to customers first seen after it; those seen before keep theirs', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [
+    await callsMeter(call, [
         { plan_name: 'free', limit_value: 1, hard_cap: true },
         { plan_name: 'pro', limit_value: 100, overage_price: 1 },
-      ],
-    });
+      ]);
     expect((await call('PUT', '/api/usage/settings', { default_plan: ' free ' })).status).toBe(200);
     await track(call, 'calls', 'early', 1);
     expect((await call('PUT', '/api/usage/settings', { default_plan: 'pro' })).status).toBe(200);
@@ -340,13 +302,7 @@ describe('the default plan changing, and archived meters', () => {
   it('an archived meter: last period still billed by its limit, the what-if still answers, PATCH refused', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 1, overage_price: 2 }],
-    });
+    const meter = await callsMeter(call, [{ plan_name: 'pro', limit_value: 1, overage_price: 2 }]);
     await put(call, 'f', { plan_name: 'pro' });
     for (let i = 0; i < 3; i++) await track(call, 'calls', 'f', 1);
     setNow(new Date('2026-11-10T12:00:00.000Z'));
@@ -362,13 +318,7 @@ describe('the default plan changing, and archived meters', () => {
   it('a soft threshold lowered below usage raises the soft-limit alert at once; a later change raises no second one', async () => {
     setNow(new Date('2026-10-10T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: 1, soft_limit_threshold: 0.9 }],
-    });
+    const meter = await callsMeter(call, [{ plan_name: 'pro', limit_value: 10, overage_price: 1, soft_limit_threshold: 0.9 }]);
     await put(call, 'g', { plan_name: 'pro' });
     for (let i = 0; i < 6; i++) await track(call, 'calls', 'g', 1);
     await patch(call, meter.id, { plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: 1, soft_limit_threshold: 0.5 }] });
