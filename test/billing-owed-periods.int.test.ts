@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
-import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import type { FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
-import { startTestServer, type TestServer } from './harness/server.js';
-import { createLinkedMeter } from './harness/stripe-linked.js';
+import type { TestServer } from './harness/server.js';
+import { createLinkedMeter, LINKED_CALLS_METER, startServerWithFakeStripe } from './harness/stripe-linked.js';
 
 /** Stripe reporting (ADR 0013): usage owed for a period whose report window passed, and a Connect creator on a server without its platform key. */
 const { url } = await useTestDatabase();
@@ -12,11 +12,7 @@ let fake: FakeStripe;
 let server: TestServer;
 let clock = new Date('2026-11-30T22:00:00Z');
 
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  fake.setNow(() => clock);
-  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '0' }, now: () => clock });
-});
+beforeAll(async () => ({ server, fake } = await startServerWithFakeStripe(url, { now: () => clock })));
 afterAll(async () => {
   await server?.close();
   await fake?.close();
@@ -27,13 +23,7 @@ const NOVEMBER = { start: new Date('2026-11-01T00:00:00Z'), end: new Date('2026-
 describe('Stripe reporting: owed periods and a missing platform key', () => {
   it('usage of a closed period not yet reported when the final-report window passed is still reported by POST /billing/sync (Stripe takes it for 35 days)', async () => {
     clock = new Date('2026-11-30T22:00:00Z');
-    const c = await createLinkedMeter(server, fake, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'sum',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'ov', limit_value: 1000, overage_price: 0.01 }],
-    });
+    const c = await createLinkedMeter(server, fake, LINKED_CALLS_METER);
     // Given: 5 calls reported on Nov 30, 3 more in the period's last hour
     expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's1', value: 5 })).status).toBe(201);
     expect((await c.call('POST', '/api/usage/billing/sync')).json).toMatchObject({ reported: 1, failed: 0 });

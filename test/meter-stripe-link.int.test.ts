@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
-import { createLinkedMeter, syncToStripe, useServerWithFakeStripe } from './harness/stripe-linked.js';
+import { createLinkedMeter, LINKED_CALLS_METER, syncToStripe, useServerWithFakeStripe } from './harness/stripe-linked.js';
 
 const { url } = await useTestDatabase();
 const { server, fake } = useServerWithFakeStripe(url);
 
 describe('re-linking a meter to another Stripe meter after part of the period was reported', () => {
   it('a PATCH of stripe_meter_event_name mid-period either refuses the change (409) or brings the newly linked Stripe meter to the period total', async () => {
-    const c = await createLinkedMeter(server(), fake(), {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'sum',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'ov', limit_value: 1000, overage_price: 0.01 }],
-    });
+    const c = await createLinkedMeter(server(), fake(), LINKED_CALLS_METER);
     expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's1', value: 5 })).status).toBe(201);
     await syncToStripe(c.call);
     expect(c.stripeTotal()).toBe('5');

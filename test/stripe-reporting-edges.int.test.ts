@@ -1,11 +1,11 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendStripeWebhook, startFakeStripe, stripeEvent, type FakeStripe } from './fakes/stripe-server.js';
+import { sendStripeWebhook, stripeEvent, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { createSession } from '../server/services/sessions.js';
-import { startTestServer, type TestServer } from './harness/server.js';
-import { createLinkedMeter } from './harness/stripe-linked.js';
+import type { TestServer } from './harness/server.js';
+import { createLinkedMeter, LINKED_CALLS_METER, startServerWithFakeStripe } from './harness/stripe-linked.js';
 
 /** Second review of Stripe reporting (ADR 0013): each test fails on the code it was written against. */
 const { url } = await useTestDatabase();
@@ -13,11 +13,7 @@ let fake: FakeStripe;
 let server: TestServer;
 let clock = new Date('2026-11-30T22:00:00Z');
 
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  fake.setNow(() => clock);
-  server = await startTestServer(url, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '0' }, now: () => clock, pages: true });
-});
+beforeAll(async () => ({ server, fake } = await startServerWithFakeStripe(url, { now: () => clock, pages: true })));
 afterAll(async () => {
   await server?.close();
   await fake?.close();
@@ -28,13 +24,7 @@ const NOVEMBER = { start: new Date('2026-11-01T00:00:00Z'), end: new Date('2026-
 describe('review: Stripe reporting, second pass', () => {
   it('a report left pending (Stripe rate-limiting its final report) for a customer with no usage since is still sent once Stripe answers again', async () => {
     clock = new Date('2026-11-30T22:00:00Z');
-    const c = await createLinkedMeter(server, fake, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'sum',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'ov', limit_value: 1000, overage_price: 0.01 }],
-    });
+    const c = await createLinkedMeter(server, fake, LINKED_CALLS_METER);
     // Given: 5 calls in November; the final report of November (in the late-event grace) is
     // rate-limited by Stripe (Retry-After 60 s, longer than one run waits): the row stays pending.
     expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 's1', value: 5 })).status).toBe(201);

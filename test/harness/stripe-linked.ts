@@ -8,6 +8,26 @@ import { startTestServer, type TestServer } from './server.js';
  * For the whole test file: a fake Stripe, and a test server whose Stripe calls go to it
  * (STRIPE_API_BASE). The getters answer once both are up (inside a test).
  */
+/**
+ * A fake Stripe and a server using it, on a clock of the test's (`now`, the fake's too): short
+ * Stripe timeouts, and meter summaries that include an event as soon as it is taken.
+ */
+export async function startServerWithFakeStripe(dbUrl: string, options: { now: () => Date; pages?: boolean }): Promise<{ server: TestServer; fake: FakeStripe }> {
+  const fake = await startFakeStripe();
+  fake.setNow(options.now);
+  const server = await startTestServer(dbUrl, { env: { STRIPE_API_BASE: fake.url, STRIPE_TIMEOUT_MS: '300', STRIPE_SUMMARY_LAG_MS: '0' }, now: options.now, pages: options.pages });
+  return { server, fake };
+}
+
+/** The sum meter `calls` with an overage plan `ov` (1,000, then 0.01 each) that Stripe tests link. */
+export const LINKED_CALLS_METER = {
+  event_name: 'calls',
+  display_name: 'Calls',
+  aggregation_type: 'sum',
+  unit_name: 'calls',
+  plan_limits: [{ plan_name: 'ov', limit_value: 1000, overage_price: 0.01 }],
+};
+
 export function useServerWithFakeStripe(dbUrl: string): { server: () => TestServer; fake: () => FakeStripe } {
   let fake: FakeStripe | undefined;
   let server: TestServer | undefined;
