@@ -215,7 +215,13 @@ describe('bootstrap from the environment', () => {
     const rotated = { ...env, STARYER_BOOTSTRAP_API_KEY: 'bootstrap-key-after-rotation-9876543210' };
     const second = await startTestRuntime(url, { env: rotated });
     try {
-      expect((await api(server.url, env.STARYER_BOOTSTRAP_API_KEY)('GET', '/api/usage/keys')).status).toBe(401);
+      // Revoked by the other runtime: this server hears it through NOTIFY, asynchronously.
+      let status = 200;
+      for (let i = 0; i < 50 && status === 200; i++) {
+        status = (await api(server.url, env.STARYER_BOOTSTRAP_API_KEY)('GET', '/api/usage/keys')).status;
+        if (status === 200) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(status).toBe(401);
       const keys = await api(server.url, rotated.STARYER_BOOTSTRAP_API_KEY)('GET', '/api/usage/keys');
       expect(keys.status).toBe(200);
       const byName = (keys.json.keys as Array<{ name: string; revoked_at: string | null }>).map((k) => [k.name, k.revoked_at === null]).sort();
