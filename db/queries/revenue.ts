@@ -17,18 +17,16 @@ export type OverageGroup = {
   price: string;
 };
 
-/** Counters beyond the limit in a group: how many, and the sum of their values (base quantity). */
+/** Counters beyond the limit in a group (now, and projected to their period end): how many, and their overage. */
 export type OverageSums = {
   meterId: string;
   planName: string;
   overCount: number;
-  overSum: string;
   /** Σ over the counters beyond the limit of used − limit (the meter's unit), each rounded to 9 decimals as its customer's usage answer is. */
   overQuantity: string;
   /** Σ over the counters beyond the limit of (used − limit) × price, each rounded to 9 decimals as its customer's usage answer is. */
   overAmount: string;
   projectedCount: number;
-  projectedSum: string;
   /** The same two sums over the counters projected beyond the limit, each customer rounded alike. */
   projectedQuantity: string;
   projectedAmount: string;
@@ -46,11 +44,9 @@ type SumsRow = {
   /** grouping(meter_id, plan_name): 0 for a meter × plan row, 2 for a plan's row, 3 for the total. */
   level: number;
   over_count: string | number;
-  over_sum: string;
   over_quantity: string;
   over_amount: string;
   projected_count: string | number;
-  projected_sum: string;
   projected_quantity: string;
   projected_amount: string;
 };
@@ -81,11 +77,9 @@ export async function sumCurrentOverage(
         meterId: r.meter_id!,
         planName: r.plan_name!,
         overCount: counts.over,
-        overSum: r.over_sum,
         overQuantity: r.over_quantity,
         overAmount: r.over_amount,
         projectedCount: counts.projected,
-        projectedSum: r.projected_sum,
         projectedQuantity: r.projected_quantity,
         projectedAmount: r.projected_amount,
       });
@@ -141,11 +135,9 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     -- customer beyond the limits of two meters is one customer (their sums there mix units: unused).
     select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
       count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
-      coalesce(sum(k.value) filter (where k.value > g.limit_base), 0)::text as over_sum,
       trim_scale(coalesce(sum(app_round_half_even(k.value / g.unit_factor - g.limit_unit, 9)) filter (where k.value > g.limit_base), 0))::text as over_quantity,
       trim_scale(coalesce(sum(app_round_half_even((k.value / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
       count(distinct k.customer_id) filter (where k.projected > g.limit_base) as projected_count,
-      trim_scale(coalesce(sum(k.projected) filter (where k.projected > g.limit_base), 0))::text as projected_sum,
       trim_scale(coalesce(sum(app_round_half_even(k.projected / g.unit_factor - g.limit_unit, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_quantity,
       trim_scale(coalesce(sum(app_round_half_even((k.projected / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_amount
     from candidates k
