@@ -241,7 +241,15 @@ describe('errors are RFC 9457 problem JSON', () => {
     expect(missing.headers.get('content-type')).toBe('application/problem+json');
     const wrong = await raw('/api/usage/keys', { method: 'PATCH', headers: { authorization: `Bearer ${apiKey}` } });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET, POST');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD, POST');
+    // HEAD, listed, is answered as GET without a body
+    const head = await raw('/api/usage/keys', { method: 'HEAD', headers: { authorization: `Bearer ${apiKey}` } });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    // A route without GET lists no HEAD
+    const track = await raw('/api/usage/track', { method: 'GET', headers: { authorization: `Bearer ${apiKey}` } });
+    expect(track.status).toBe(405);
+    expect(track.headers.get('allow')).toBe('POST');
   });
 
   it('database unavailable → 503 with Retry-After, no stack trace', async () => {

@@ -229,8 +229,8 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
             detail: 'The path is not validly percent-encoded: each % must be followed by two hex digits, and the bytes they encode must be UTF-8.',
           });
         }
-        // HEAD is served wherever GET is, but not listed: test/http.int.test.ts pins Allow to the route table's methods.
-        const allowed = REST_ROUTES.filter((r) => router.find(r.method, pathname)?.store?.route === r).map((r) => r.method);
+        // HEAD is served wherever GET is (RFC 9110 §9.3.2), so Allow lists it there too.
+        const allowed = REST_ROUTES.filter((r) => router.find(r.method, pathname)?.store?.route === r).flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method]));
         if (allowed.length > 0) {
           res.setHeader('allow', allowed.join(', '));
           sendProblem(res, new AppError('method_not_allowed', { code: 'method_not_allowed', detail: `${req.method} is not allowed here; use ${allowed.join(', ')}.` }), requestId);
