@@ -21,7 +21,7 @@ import type { Runtime } from '../runtime.js';
 import type { AlertContext } from './alert-context.js';
 import { CLAIM_MARGIN_MS, holdsClaim, isClaimed, runAgainAfterClaim } from './claims.js';
 import { emailSubject, renderCreatorAlertEmail, renderCustomerAlertEmail, renderNoticeHtml } from './email-templates.js';
-import { retryDelayMs, type RetrySchedule } from './webhooks.js';
+import { backoffDelayMs, type RetrySchedule } from './backoff.js';
 
 const HOUR = 3_600_000;
 
@@ -224,7 +224,7 @@ export async function sendEmail(rt: Runtime, creatorId: string, emailId: string,
       return;
     }
     await recordEmailError(tx, emailId, error);
-    const inMs = retryDelayMs(attempt, Math.random, EMAIL_RETRY);
+    const inMs = backoffDelayMs(EMAIL_RETRY, attempt);
     await enqueueInTx(rt.boss, tx, 'email.send', { creatorId, emailId, attempt: attempt + 1 }, { startInMs: inMs, singletonKey: `${emailId}:${attempt + 1}` });
     rt.log.warn({ creatorId, emailId, attempt, retryInMs: inMs, err: failure }, 'email delivery failed; the next attempt is queued');
   });

@@ -30,6 +30,7 @@ import { AppError, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
 import { alertWebhookPayload, WEBHOOK_EVENT_OF, type AlertContext } from './alert-context.js';
+import { backoffDelayMs } from './backoff.js';
 import { CLAIM_MARGIN_MS, holdsClaim, isClaimed, runAgainAfterClaim } from './claims.js';
 import { queueCreatorEmail } from './email.js';
 import { safePost, UnsafeUrlError, vetUrl, type PostResult } from './ssrf.js';
@@ -66,15 +67,9 @@ export const WEBHOOK_RETRY = {
   disableAfterFailures: 5,
 };
 
-/** A backoff schedule: listed waits (± jitter), then a random wait in `tailMs`. */
-export type RetrySchedule = { delaysMs: number[]; tailMs: [number, number]; jitter: number };
-
-/** Delay before the attempt after `attempts` failed ones (webhooks' schedule unless another is given). */
-export function retryDelayMs(attempts: number, random: () => number = Math.random, schedule: RetrySchedule = WEBHOOK_RETRY): number {
-  const listed = schedule.delaysMs[attempts - 1];
-  if (listed !== undefined) return Math.round(listed * (1 + schedule.jitter * (2 * random() - 1)));
-  const [min, max] = schedule.tailMs;
-  return Math.round(min + (max - min) * random());
+/** Delay before the attempt after `attempts` failed deliveries (WEBHOOK_RETRY). */
+export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
+  return backoffDelayMs(WEBHOOK_RETRY, attempts, random);
 }
 
 /** Standard Webhooks secret: whsec_ + base64 of 32 random bytes. */
