@@ -89,8 +89,8 @@ test('a creator’s first day, from sign-up to a what-if, and 404s for another c
   await expect(page.getByTestId('kpi-events-value')).toHaveText('9', { timeout: 20_000 });
   await expect(page.getByTestId('kpi-customers-value')).toHaveText('2', { timeout: 10_000 });
   await expect(page.getByTestId('kpi-overage-value')).toHaveText('$1.00');
-  await expect(page.getByTestId('attention-bo')).toContainText('166.7%');
-  await expect(page.getByTestId('attention-ada')).toContainText('80%');
+  await expect(page.getByTestId('attention-bo')).toContainText('166.7 %');
+  await expect(page.getByTestId('attention-ada')).toContainText('80 %');
   expect(page.url()).toBe(url);
   await screenshots(page, 'journey-overview');
 

@@ -65,8 +65,8 @@ test('the overview updates live as events arrive, and trends chart them', async 
   await expect(page.getByTestId('kpi-customers-value')).toHaveText('2');
   await expect(page.getByTestId('kpi-overage-value')).toHaveText('$0.60');
   await expect(page.getByTestId('overview-meter-api_calls').getByTestId('meter-used')).toContainText('14');
-  await expect(page.getByTestId('attention-bo')).toContainText('160%');
-  await expect(page.getByTestId('attention-ada')).toContainText('60%');
+  await expect(page.getByTestId('attention-bo')).toContainText('160 %');
+  await expect(page.getByTestId('attention-ada')).toContainText('60 %');
   await expect(page.getByTestId('live-indicator')).toHaveAttribute('data-state', 'live');
   await expect(page.locator('[data-testid="events-per-minute"] svg').first()).toBeVisible();
   await screenshot(page, 'overview');

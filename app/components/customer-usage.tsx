@@ -1,8 +1,5 @@
 import { Badge } from '@tremor/react';
-import { formatDecimal } from '~/lib/numbers';
-
-/** "150 %" from "150" (two decimals at most, as the server rounds). */
-export const formatPercent = (value: string) => `${formatDecimal(value)} %`;
+import { formatPercent } from '~/lib/numbers';
 
 const barColor = (percent: number, soft: number | null) => (percent > 100 ? 'bg-red-500' : percent >= 100 || (soft !== null && percent >= soft) ? 'bg-amber-500' : 'bg-tremor-brand');
 

@@ -3,7 +3,7 @@ import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, TableBody, TableCe
 import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
 import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
-import { formatCompact, formatCount, formatQuantity } from '~/lib/numbers';
+import { formatCompact, formatCount, formatPercent, formatQuantity } from '~/lib/numbers';
 import { DataTable } from './data-table';
 import { MoneyAtAGlance } from './revenue-figures';
 
@@ -146,7 +146,7 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
                       <Link to={customerPath(row.user_id)} className={`truncate ${linkClass}`}>
                         {row.customer_name ?? row.user_id}
                       </Link>
-                      <span className={`shrink-0 text-tremor-default font-semibold tabular-nums ${over ? 'text-rose-600' : 'text-amber-600'}`}>{row.percent}%</span>
+                      <span className={`shrink-0 text-tremor-default font-semibold tabular-nums ${over ? 'text-rose-600' : 'text-amber-600'}`}>{formatPercent(row.percent)}</span>
                     </div>
                     <ProgressBar value={Math.min(100, row.percent)} color={over ? 'rose' : 'amber'} className="mt-1" />
                     <p className="mt-1 flex flex-wrap gap-x-2 text-tremor-label text-tremor-content">

@@ -55,5 +55,8 @@ export function formatQuantity(value: string | number): string {
   return formatDecimal(text, 0, Math.abs(Number(text)) >= 100 ? 0 : 4);
 }
 
+/** A percentage as every dashboard page writes it: its digits as given (no float), thousands grouped, then " %" ("166.7 %"). */
+export const formatPercent = (value: string | number) => `${formatDecimal(String(value))} %`;
+
 export const formatCount = (n: number) => INTEGER.format(n);
 export const formatCompact = (n: number) => COMPACT.format(n);

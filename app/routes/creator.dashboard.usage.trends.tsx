@@ -121,7 +121,7 @@ function change(current: string, previous: string): string | null {
   const p = Number(previous);
   if (!Number.isFinite(c) || !Number.isFinite(p) || p === 0) return null;
   const pct = ((c - p) / p) * 100;
-  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`;
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %`;
 }
 
 /** The axis compact, the tooltip (and the table view) exact. */
