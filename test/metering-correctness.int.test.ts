@@ -441,12 +441,20 @@ describe('periods, timestamps and plans', () => {
     const countersOf = async () => count(sql`select count(*) as n from usage_aggregates where creator_id = ${creatorId}`);
     expect(await customersOf()).toEqual(['known']);
     expect(await countersOf()).toBe(1);
-    // Refused by the hard cap (value above the limit): the refusal is an alert, so the customer stays.
+    // Refused by the hard cap far below it (one event larger than the whole limit): no alert
+    // (the customer is not at the cap), so nothing of the new user is left either.
     const capped = await track(call, { event_name: 'calls', user_id: 'ghost-2', value: 6 });
     expect(capped.status).toBe(402);
-    expect(await customersOf()).toEqual(['ghost-2', 'known']);
-    const alerts = await call('GET', '/api/usage/alerts?user_id=ghost-2');
-    expect(alerts.json.alerts.map((a: { kind: string }) => a.kind)).toEqual(['hard_limit_reached']);
+    expect(await customersOf()).toEqual(['known']);
+    expect(await countersOf()).toBe(1);
+    expect((await call('GET', '/api/usage/alerts?user_id=ghost-2')).json.alerts).toEqual([]);
+    // Refused at the cap (a limit of 0 takes nothing): the refusal is an alert, so the customer stays.
+    await meter(call, { event_name: 'blocked', aggregation_type: 'count', plan_limits: [{ plan_name: 'tiny', limit_value: 0, hard_cap: true }] });
+    const blocked = await track(call, { event_name: 'blocked', user_id: 'ghost-3' });
+    expect(blocked.status).toBe(402);
+    expect(await customersOf()).toEqual(['ghost-3', 'known']);
+    const alerts = await call('GET', '/api/usage/alerts?user_id=ghost-3');
+    expect(alerts.json.alerts.map((a: { kind: string; used: string }) => [a.kind, a.used])).toEqual([['hard_limit_reached', '0']]);
   });
 
   it('refuses a second live meter with the same event_name (409)', async () => {

@@ -35,10 +35,21 @@ export const ZIdParam = z.object({ id: z.uuid('must be a UUID') });
 
 /**
  * Query parameters as an object for a schema: all of them (a strict schema then refuses
- * unknown ones), or only `keys` (others ignored).
+ * unknown ones), or only `keys` (others ignored). A parameter given twice is refused (422
+ * naming it): which of its values to take would be a guess (`status=bogus&status=open`
+ * would filter by one and never check the other).
  */
-export const queryObject = (query: URLSearchParams, keys?: string[]): Record<string, string> =>
-  keys ? Object.fromEntries(keys.filter((k) => query.has(k)).map((k) => [k, query.get(k)!])) : Object.fromEntries(query.entries());
+export function queryObject(query: URLSearchParams, keys?: string[]): Record<string, string> {
+  const values = new Map<string, string>();
+  const repeated = new Set<string>();
+  for (const [key, value] of query) {
+    if (keys && !keys.includes(key)) continue;
+    if (values.has(key)) repeated.add(key);
+    else values.set(key, value);
+  }
+  if (repeated.size > 0) throw validationError([...repeated].map((field) => ({ field, message: 'is given more than once; give it once' })));
+  return Object.fromEntries(values);
+}
 
 /** A '%' not followed by two hex digits: URLSearchParams keeps it as it is. */
 const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;

@@ -6,12 +6,18 @@ import { D } from './decimal.js';
 /**
  * The alerts a counter owes for going from `from` to `to` (base quantities) under `limit`:
  * each threshold usage went from below to at or above (overage: strictly above the limit).
- * A hard cap that refused an event counts as reaching the limit even when usage stopped
- * just short of it. Unlimited plans never alert; a zero limit has no fractions to reach,
+ * A hard cap that refused an event counts as reaching the limit when usage stopped just
+ * short of it (within REFUSAL_NEAR_LIMIT): the customer is blocked in practice. A refusal
+ * further below (one event larger than all that is left) is answered 402 but alerts nothing:
+ * the period's one hard_limit_reached is kept for the usage that really reaches the limit.
+ * Unlimited plans never alert; a zero limit has no fractions to reach,
  * only the limit itself. Ingest asks for one group's change; a limit change asks from zero
  * (what a customer at this usage would have been told under these limits). Each alert
  * fires once per period all the same: the unique key of usage_alerts.
  */
+/** A refusal counts as reaching a hard cap once usage is at least this fraction of the limit. */
+export const REFUSAL_NEAR_LIMIT = '0.9';
+
 export function alertsCrossed(meter: Meter, limit: PlanLimit | null, from: D, to: D, refused = false): Array<{ kind: AlertKind; threshold: string }> {
   if (!limit || limit.limitValue === null) return [];
   const limitBase = aggregationOf(meter.aggregationType).toBase(new D(limit.limitValue), meter.unitName);
@@ -25,7 +31,7 @@ export function alertsCrossed(meter: Meter, limit: PlanLimit | null, from: D, to
   if (limit.softLimitThreshold !== null && reached(new D(limit.softLimitThreshold))) alerts.push({ kind: 'soft_limit_reached', threshold: limit.softLimitThreshold });
   for (const threshold of meter.alertThresholds) if (reached(new D(threshold))) alerts.push({ kind: 'threshold_reached', threshold });
   if (limit.hardCap) {
-    if (refused || reached(new D(1))) alerts.push({ kind: 'hard_limit_reached', threshold: '1' });
+    if ((refused && to.greaterThanOrEqualTo(limitBase.times(REFUSAL_NEAR_LIMIT))) || reached(new D(1))) alerts.push({ kind: 'hard_limit_reached', threshold: '1' });
   } else if (from.lessThanOrEqualTo(limitBase) && to.greaterThan(limitBase)) {
     alerts.push({ kind: 'overage_started', threshold: '1' });
   }

@@ -299,9 +299,22 @@ export async function commitCreatorEvents(
   const newDistinct: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }> = [];
   const newDistinctEvents = new Set<string>();
   const touched = new Map<string, LockedCounter>();
-  // Counter values before this group, and counters whose hard cap refused an event: alerts.
-  const before = new Map([...counters].map(([k, c]) => [k, new D(c.value)]));
-  const crossings = new Map<string, { p: Pending; refused: boolean }>();
+  // What each event's change of its counter crossed (or its refusal reached), with the usage
+  // right after it — as the same events sent one by one would raise them; once per counter ×
+  // kind × threshold in the group (usage_alerts' unique key keeps it once per period).
+  const alerts: NewAlert[] = [];
+  const alertedKinds = new Set<string>();
+  const alertsOf = (p: Pending, from: D, to: D, refused: boolean) => {
+    const limit = limitOf(p);
+    if (!limit || limit.limitValue === null) return;
+    for (const alert of alertsCrossed(p.meter, limit, from, to, refused)) {
+      const once = `${p.counterKey}|${alert.kind}|${alert.threshold}`;
+      if (alertedKinds.has(once)) continue;
+      alertedKinds.add(once);
+      const used = toWireRounded(aggregationOf(p.meter.aggregationType).toUnit(to, p.meter.unitName));
+      alerts.push({ creatorId, meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end, used, limitValue: limit.limitValue, ...alert });
+    }
+  };
   for (const p of pending) {
     const key = p.event.idempotencyKey;
     const holder = key === null ? undefined : keyHolders.get(key);
@@ -326,14 +339,14 @@ export async function commitCreatorEvents(
       // Rejected only when the event would raise usage above the limit.
       if (next.greaterThan(limitBase) && next.greaterThan(current)) {
         outcomes[p.index] = { ok: false, error: quotaExceeded(usageFigures(p.meter, current, limit, p.period), p.meter.eventName) };
-        crossings.set(ck, { p, refused: true });
+        alertsOf(p, current, current, true);
         continue;
       }
     }
     counter.value = next.toFixed();
     counter.eventCount += 1;
     touched.set(ck, counter);
-    if (!crossings.has(ck)) crossings.set(ck, { p, refused: false });
+    alertsOf(p, current, next, false);
     if (isNewDistinct && distinctKey !== null) {
       newDistinctEvents.add(p.eventId);
       seenHere?.add(distinctKey);
@@ -379,7 +392,6 @@ export async function commitCreatorEvents(
     occurredAt: p.occurredAt,
     receivedAt: arrivals[p.index]!,
   }));
-  const alerts = detectAlerts(creatorId, crossings, before, counters, limitOf);
   // A refused event records nothing: customers and counters created in this transaction
   // only for refused events go again (unless an alert now refers to them).
   const kept = new Set([...accepted.map((p) => p.customer.id), ...alerts.map((a) => a.customerId)]);
@@ -446,27 +458,6 @@ export async function commitCreatorEvents(
   if (alerts.length > 0 || newDistinct.length > 0 || orphanCustomers.length > 0 || orphanCounters.length > 0) await written;
 
   return { locked: true, outcomes: outcomes.map((o) => o!), written };
-}
-
-/** The alerts each counter this group changed (or whose hard cap refused an event) owes. */
-function detectAlerts(
-  creatorId: string,
-  crossings: Map<string, { p: Pending; refused: boolean }>,
-  before: Map<string, D>,
-  counters: Map<string, LockedCounter>,
-  limitOf: (p: Pending) => PlanLimit | null,
-): NewAlert[] {
-  const alerts: NewAlert[] = [];
-  for (const [ck, { p, refused }] of crossings) {
-    const limit = limitOf(p);
-    if (!limit || limit.limitValue === null) continue;
-    const to = new D(counters.get(ck)!.value);
-    const used = toWireRounded(aggregationOf(p.meter.aggregationType).toUnit(to, p.meter.unitName));
-    for (const alert of alertsCrossed(p.meter, limit, before.get(ck) ?? new D(0), to, refused)) {
-      alerts.push({ creatorId, meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end, used, limitValue: limit.limitValue, ...alert });
-    }
-  }
-  return alerts;
 }
 
 /** For each late event, the plan limit of its meter on the customer's plan at its period's end (null: none). */
