@@ -1,8 +1,16 @@
+import { AppError } from '../server/errors.js';
 import { queueBillingReconciliations, queueDueBillingReports, reconcileBilling, reportUsageToStripe } from '../server/services/billing.js';
 import { defineHandler } from './handler.js';
 
+/** The creator removed their Stripe key or account after the job was queued: nothing to do, not a failure to retry. */
+const unconfigured = (error: unknown) => error instanceof AppError && error.code === 'stripe_not_configured';
+
 export const reportBillingHandler = defineHandler('billing.report', async (rt, payload) => {
-  const summary = await reportUsageToStripe(rt, payload.creatorId);
+  const summary = await reportUsageToStripe(rt, payload.creatorId).catch((error: unknown) => {
+    if (unconfigured(error)) return null;
+    throw error;
+  });
+  if (!summary) return rt.log.info({ creatorId: payload.creatorId }, 'billing report skipped: Stripe is no longer configured');
   rt.log.info({ creatorId: payload.creatorId, ...summary }, 'billing report');
   // Rows left pending (Stripe down, rate limited): the job's retry sends them again.
   if (summary.pending > 0) throw new Error(`${summary.pending} Stripe report(s) still pending`);
@@ -13,7 +21,11 @@ export const scheduleBillingHandler = defineHandler('billing.schedule', async (r
 });
 
 export const reconcileBillingHandler = defineHandler('billing.reconcile', async (rt, payload) => {
-  const summary = await reconcileBilling(rt, payload.creatorId);
+  const summary = await reconcileBilling(rt, payload.creatorId).catch((error: unknown) => {
+    if (unconfigured(error)) return null;
+    throw error;
+  });
+  if (!summary) return rt.log.info({ creatorId: payload.creatorId }, 'billing reconciliation skipped: Stripe is no longer configured');
   rt.log.info({ creatorId: payload.creatorId, ...summary }, 'billing reconciliation');
 });
 

@@ -410,7 +410,9 @@ describe('Stripe reporting through the ledger', () => {
     expect(claim.status).toBe(409);
     expect(claim.json).toMatchObject({ type: expect.stringContaining('stripe-account-taken') });
     expect((await intruder('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: null, connect_account_id: null });
-    expect((await intruder('POST', '/api/usage/billing/sync')).json).toMatchObject({ pairs: 0, reported: 0 });
+    const synced = await intruder('POST', '/api/usage/billing/sync');
+    expect(synced.status).toBe(409);
+    expect(synced.json).toMatchObject({ type: expect.stringContaining('stripe-not-configured') });
     expect(fake.requests.filter((r) => r.stripeAccount === 'acct_1OwnedByOne')).toHaveLength(before);
     expect((await owner.call('GET', '/api/usage/settings/stripe')).json).toMatchObject({ configured: 'connect', connect_account_id: 'acct_1OwnedByOne' });
     // Once its creator moves to a key of its own, the account is free to connect.

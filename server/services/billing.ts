@@ -151,12 +151,19 @@ export function eventTimestamp(period: BillingPeriod, now: Date): Date {
   return new Date(Math.min(Math.max(second, window.start.getTime()), window.end.getTime() - 1000));
 }
 
+const stripeNotConfigured = () =>
+  new AppError('conflict', { code: 'stripe_not_configured', detail: 'Set a Stripe key or Connect account first (PUT /api/usage/settings/stripe).' });
+
+/** Whether a creator's settings reach a Stripe account at all (a key of their own, or a connected account). */
+const stripeConfigured = (settings: { connectAccountId: string | null; secretKeyEncrypted: string | null } | null | undefined) =>
+  Boolean(settings?.connectAccountId || settings?.secretKeyEncrypted);
+
 async function credentialsOf(rt: Runtime, creatorId: string, stripeAccountId: string | null): Promise<StripeCredentials> {
   if (stripeAccountId) return { kind: 'connect', accountId: stripeAccountId };
   const settings = await withCreator(rt.db, creatorId, (tx) => findStripeSettings(tx));
   if (settings?.connectAccountId) return { kind: 'connect', accountId: settings.connectAccountId };
   if (settings?.secretKeyEncrypted) return { kind: 'secret_key', secretKey: decryptStripeSecret(rt.env, settings.secretKeyEncrypted, rt.log) };
-  throw new AppError('conflict', { code: 'stripe_not_configured', detail: 'Set a Stripe key or Connect account first (PUT /api/usage/settings/stripe).' });
+  throw stripeNotConfigured();
 }
 
 export class BillingService {
@@ -422,6 +429,9 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
   const plan = await withCreator(rt.db, creatorId, async (tx) => {
     const settings = await ensureSettings(tx, creatorId);
     const stripe = await findStripeSettings(tx);
+    // Without a Stripe account nothing can be reported: refused before anything is recorded
+    // (a "last report" time included), whether or not there is usage to report.
+    if (!stripeConfigured(stripe)) throw stripeNotConfigured();
     await updateStripeSettingsRow(tx, { stripeLastReportAt: now }, now);
     // Archived meters too: usage recorded while they were live is still owed to Stripe.
     const meters = (await listMeters(tx, { includeArchived: true })).filter((m) => m.stripeMeterEventName);
@@ -844,11 +854,15 @@ const isOpen = (r: BillingSync) => r.status === 'pending' || r.status === 'in_fl
  */
 export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
   const now = rt.now();
-  const { targets, meters, connected } = await withCreator(rt.db, creatorId, async (tx) => ({
-    targets: await listReconcileTargets(tx, new Date(now.getTime() - MAX_EVENT_AGE_MS)),
-    meters: new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m])),
-    connected: (await findStripeSettings(tx))?.connectAccountId ?? null,
-  }));
+  const { targets, meters, connected } = await withCreator(rt.db, creatorId, async (tx) => {
+    const settings = await findStripeSettings(tx);
+    if (!stripeConfigured(settings)) throw stripeNotConfigured();
+    return {
+      targets: await listReconcileTargets(tx, new Date(now.getTime() - MAX_EVENT_AGE_MS)),
+      meters: new Map((await listMeters(tx, { includeArchived: true })).map((m) => [m.id, m])),
+      connected: settings?.connectAccountId ?? null,
+    };
+  });
   const summary: ReconcileSummary = { pairs: targets.length, in_sync: 0, drifting: 0, resolved: 0, errors: 0, compensated: 0, over_reported: 0 };
   const clients = new Map<string, StripeBilling>();
   const meterIds = new Map<string, string | null>();
