@@ -94,7 +94,7 @@ export const ZTrends = z.object({
   grain: z.enum(TREND_GRAINS),
   from: z.iso.datetime(),
   to: z.iso.datetime(),
-  /** Series names, in legend order ('Total', plans, or dimension values; 'Other' gathers the rest). */
+  /** Series names, in legend order ('Total', plans, or dimension values; 'Other' gathers the rest — 'Other (N more)' when a real value is named Other), all distinct. */
   series: z.array(z.string()),
   /** One point per bucket in [from, to): its start and each series' value (meter unit). */
   points: z.array(z.object({ bucket: z.iso.datetime(), values: z.record(z.string(), z.number()), events: z.number().int() })),

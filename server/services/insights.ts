@@ -31,6 +31,32 @@ const ATTENTION_SHOWN = 10;
 const SERIES_SHOWN = 8;
 export const NO_PLAN = '(no plan)';
 export const OTHER_SERIES = 'Other';
+/** Series keys of the trends' made-up series, apart from every real plan name and property value. */
+const NO_PLAN_KEY = '\u0000no-plan';
+const REST_KEY = '\u0000rest';
+
+/**
+ * Legend names of a trend's series keys: real values as they are, "(no plan)" and "Other"
+ * for the made-up ones — unless a real value already has that name, then "Other (3 more)",
+ * "(no plan) (2)"…: no two legend entries alike.
+ */
+function seriesNames(keys: string[], gathered: number): Map<string, string> {
+  const taken = new Set(keys.filter((k) => k !== NO_PLAN_KEY && k !== REST_KEY));
+  const names = new Map<string, string>();
+  for (const key of keys) {
+    if (key !== NO_PLAN_KEY && key !== REST_KEY) {
+      names.set(key, key);
+      continue;
+    }
+    const base = key === NO_PLAN_KEY ? NO_PLAN : OTHER_SERIES;
+    let name = base;
+    if (taken.has(name) && key === REST_KEY) name = `${OTHER_SERIES} (${gathered} more)`;
+    for (let n = 2; taken.has(name); n++) name = `${base} (${n})`;
+    taken.add(name);
+    names.set(key, name);
+  }
+  return names;
+}
 export const TOTAL_SERIES = 'Total';
 
 const inUnit = (meter: Meter, base: D) => aggregationOf(meter.aggregationType).toUnit(base, meter.unitName);
@@ -258,16 +284,20 @@ export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsIn
     const dimension = breakdown === 'dimension' ? (input.dimension ?? '') : '';
     const rows = await findMeterTrend(tx, creatorId, { ...query, from: start, to, dimension, split: breakdown !== 'none' });
 
-    // Series: the largest first; past SERIES_SHOWN they are gathered into "Other".
+    // Series: the largest first; past SERIES_SHOWN they are gathered into "Other". Kept apart
+    // by key from real values (a plan or a property value may be "Other" or "(no plan)"
+    // itself: NUL never is one), and named so that no legend entry stands for two things.
     const combine = (a: D, b: D) => (combineMax ? D.max(a, b) : a.plus(b));
-    const label = (series: string) => (breakdown === 'none' ? TOTAL_SERIES : breakdown === 'plan' && series === '' ? NO_PLAN : series);
+    const label = (series: string) => (breakdown === 'none' ? TOTAL_SERIES : breakdown === 'plan' && series === '' ? NO_PLAN_KEY : series);
     const totals = new Map<string, D>();
     for (const r of rows) totals.set(label(r.series), combine(totals.get(label(r.series)) ?? new D(0), new D(r.value)));
     const ranked = [...totals.entries()].sort((a, b) => b[1].comparedTo(a[1]) || a[0].localeCompare(b[0])).map(([name]) => name);
     const shown = new Set(ranked.length > SERIES_SHOWN ? ranked.slice(0, SERIES_SHOWN - 1) : ranked);
-    const seriesOf = (name: string) => (shown.has(name) ? name : OTHER_SERIES);
-    const series = [...shown, ...(ranked.length > shown.size ? [OTHER_SERIES] : [])];
-    if (series.length === 0) series.push(breakdown === 'none' ? TOTAL_SERIES : OTHER_SERIES);
+    const seriesOf = (key: string) => (shown.has(key) ? key : REST_KEY);
+    const keys = [...shown, ...(ranked.length > shown.size ? [REST_KEY] : [])];
+    if (keys.length === 0) keys.push(breakdown === 'none' ? TOTAL_SERIES : REST_KEY);
+    const nameOf = seriesNames(keys, ranked.length - shown.size);
+    const series = keys.map((key) => nameOf.get(key)!);
 
     const cells = new Map<number, { values: Map<string, D>; events: number }>();
     let total = new D(0);
@@ -285,7 +315,7 @@ export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsIn
     const points = buckets.map((bucket) => {
       const cell = cells.get(bucket.getTime());
       const values: Record<string, number> = {};
-      for (const name of series) values[name] = inUnit(meter, cell?.values.get(name) ?? new D(0)).toNumber();
+      for (const key of keys) values[nameOf.get(key)!] = inUnit(meter, cell?.values.get(key) ?? new D(0)).toNumber();
       return { bucket: bucket.toISOString(), values, events: cell?.events ?? 0 };
     });
 
