@@ -71,8 +71,11 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
     q.period === 'current'
       ? sql`a.window_start > ${now}::timestamptz - ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz and a.window_end > ${now}::timestamptz`
       : // The previous period started at least 28 days ago (a month before the current one) and less than 64.
+        // It ends at the current period's start or, after an anchor move, less than the shortest
+        // period before it (the old anchor's last period: isPreviousPeriod, server/services/periods.ts).
         sql`a.window_start > ${now}::timestamptz - 2 * ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz - interval '28 days'
-            and a.window_end <= ${now}::timestamptz and a.window_end = ${currentPeriodStart(now)}`;
+            and a.window_end <= ${now}::timestamptz and a.window_end <= ${currentPeriodStart(now)}
+            and a.window_end > ${currentPeriodStart(now)} - interval '28 days'`;
   // A closed period is judged by the plan and limit in force at its end (as getCustomerUsage does).
   const at = q.period === 'current' ? sql`${now}::timestamptz` : sql`(a.window_end - interval '1 millisecond')`;
   const planJoin =

@@ -39,6 +39,21 @@ export function previousPeriod(at: Date, anchor: Date | null): Period {
   return periodAt(new Date(current.start.getTime() - 1), anchor);
 }
 
+/** The shortest billing period (a February): two periods of one customer never end closer together. */
+export const SHORTEST_PERIOD_MS = 28 * 24 * 3600_000;
+
+/**
+ * Whether a recorded period (with usage) is a customer's previous one at `at`: it ends at the
+ * current period's start (under the anchor now) or, after the anchor moved, less than the
+ * shortest period before it — the period last metered under the old anchor, whose usage and
+ * overage stand (the anchor-derived previous period would be days never metered as one).
+ */
+export function isPreviousPeriod(period: Period, at: Date, anchor: Date | null): boolean {
+  const currentStart = periodAt(at, anchor).start.getTime();
+  const end = period.end.getTime();
+  return end <= currentStart && end > currentStart - SHORTEST_PERIOD_MS;
+}
+
 /**
  * Whether a billing period with usage recorded is at odds with `anchor` while events can still
  * reach it: some period under `anchor` still taking events (the earliest holds `openFrom`, the

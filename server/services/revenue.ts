@@ -7,7 +7,7 @@ import { AppError, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { Projection, TRevenueOverview, TTerms, TWhatIfCustomer, TWhatIfResult, ZWhatIfInput } from '../schemas/revenue.js';
 import { D, toWire, toWireRounded } from './decimal.js';
-import { previousPeriod } from './periods.js';
+import { isPreviousPeriod } from './periods.js';
 import { limitFor, limitInBase, overage, overageTerms, usageFigures } from './usage-snapshot.js';
 
 /**
@@ -254,16 +254,6 @@ export async function simulateWhatIf(rt: Runtime, creatorId: string, input: z.ou
         ? []
         : await listRecentClosedCounters(tx, creatorId, { meterId: meter.id, planName: input.plan_name, now, minBase: toWire(D.min(...limits)) });
 
-    const previousStarts = new Map<number | null, number>();
-    const previousStartOf = (anchor: Date | null): number => {
-      const key = anchor?.getTime() ?? null;
-      let start = previousStarts.get(key);
-      if (start === undefined) {
-        start = previousPeriod(now, anchor).start.getTime();
-        previousStarts.set(key, start);
-      }
-      return start;
-    };
 
     const before = { revenue: new D(0), quantity: new D(0), overage: 0, capped: 0 };
     const after = { revenue: new D(0), quantity: new D(0), overage: 0, capped: 0 };
@@ -273,8 +263,9 @@ export async function simulateWhatIf(rt: Runtime, creatorId: string, input: z.ou
     let considered = 0;
     const affected: Array<TWhatIfCustomer & { deltaValue: D }> = [];
     for (const counter of counters) {
-      // Each customer's own previous period: their anchor decides which closed counter that is.
-      if (counter.periodStart.getTime() !== previousStartOf(counter.billingAnchor)) continue;
+      // Each customer's own previous period: their anchor decides which closed counter that is
+      // (after an anchor move, the last period metered under the old one: isPreviousPeriod).
+      if (!isPreviousPeriod({ start: counter.periodStart, end: counter.periodEnd }, now, counter.billingAnchor)) continue;
       considered += 1;
       const base = new D(counter.value);
       const used = new D(usageFigures(meter, base, null, { start: counter.periodStart, end: counter.periodEnd }).used);

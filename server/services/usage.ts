@@ -1,6 +1,7 @@
 import { findCustomerByUserId, findPlanAt } from '../../db/queries/customers.js';
 import { findPlanLimitAt, listMeters, type PlanLimit } from '../../db/queries/meters.js';
-import { counterKey, findSeenDistinct, readCheckState, readCounters } from '../../db/queries/usage.js';
+import { counterKey, findSeenDistinct, listCustomerPeriodsEndingAfter, readCheckState, readCounters } from '../../db/queries/usage.js';
+import type { Tx } from '../../db/client.js';
 import { withCreator } from '../../db/tenant.js';
 import { notFound } from '../errors.js';
 import type { Runtime } from '../runtime.js';
@@ -9,7 +10,7 @@ import { aggregationOf } from './aggregation/index.js';
 import { distinctKeyOf } from './aggregation/unique.js';
 import { D } from './decimal.js';
 import { unknownMeter, type EventOutcome, type PreparedEvent } from './ingest.js';
-import { periodAt, previousPeriod } from './periods.js';
+import { isPreviousPeriod, periodAt, previousPeriod, SHORTEST_PERIOD_MS, type Period } from './periods.js';
 import { closedPeriodLimitAt, limitFor, overage, usageFigures } from './usage-snapshot.js';
 
 /** Records events through the group committer; resolves once they are committed. */
@@ -54,6 +55,19 @@ export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckIn
 }
 
 /**
+ * A customer's previous period: the one recorded usage was last metered in before the current
+ * one (isPreviousPeriod: after an anchor move, the old anchor's last period), else the period
+ * before the current one under the anchor now.
+ */
+async function previousPeriodOf(tx: Tx, customer: { id: string; billingAnchor: Date | null }, now: Date): Promise<Period> {
+  const current = periodAt(now, customer.billingAnchor);
+  const recorded = (await listCustomerPeriodsEndingAfter(tx, customer.id, new Date(current.start.getTime() - SHORTEST_PERIOD_MS)))
+    .filter((p) => isPreviousPeriod(p, now, customer.billingAnchor))
+    .sort((a, b) => b.end.getTime() - a.end.getTime());
+  return recorded[0] ?? previousPeriod(now, customer.billingAnchor);
+}
+
+/**
  * A customer's usage per meter for the current or previous period, with overage priced
  * by the limit that applied: the current one now, and for a closed period the plan and
  * limit in force at its end.
@@ -63,7 +77,7 @@ export async function getCustomerUsage(rt: Runtime, creatorId: string, userId: s
   return withCreator(rt.db, creatorId, async (tx) => {
     const customer = await findCustomerByUserId(tx, userId);
     if (!customer) throw notFound('Customer');
-    const period = which === 'current' ? periodAt(now, customer.billingAnchor) : previousPeriod(now, customer.billingAnchor);
+    const period = which === 'current' ? periodAt(now, customer.billingAnchor) : await previousPeriodOf(tx, customer, now);
     const meters = await listMeters(tx, { includeArchived: true });
     const counters = await readCounters(tx, meters.map((m) => ({ meterId: m.id, customerId: customer.id, periodStart: period.start })));
     const planName = which === 'current' ? customer.planName : await findPlanAt(tx, customer.id, new Date(period.end.getTime() - 1));
