@@ -21,11 +21,14 @@ export const WEBHOOK_EVENT_OF = {
   threshold_reached: 'usage.threshold_reached',
 } as const satisfies Record<AlertKind, WebhookEventType>;
 
-/** The webhook body of DESIGN.md: {"type","timestamp","data":{…}}. */
-export function alertWebhookPayload(ctx: AlertContext, at: Date) {
+/**
+ * The webhook body of DESIGN.md: {"type","timestamp","data":{…}}. `timestamp` is when the
+ * event happened (Standard Webhooks): the alert's creation, however late workers notify it.
+ */
+export function alertWebhookPayload(ctx: AlertContext) {
   return {
     type: WEBHOOK_EVENT_OF[ctx.alert.kind],
-    timestamp: at.toISOString(),
+    timestamp: ctx.alert.createdAt.toISOString(),
     data: {
       user_id: ctx.customer.userId,
       meter_id: ctx.meter.id,

@@ -178,7 +178,7 @@ describe('vetUrl', () => {
 
 describe('pinnedLookup', () => {
   it('answers the pinned address for any name, in both callback shapes', () => {
-    const lookup = pinnedLookup({ address: '93.184.215.14', family: 4 });
+    const lookup = pinnedLookup([{ address: '93.184.215.14', family: 4 }]);
     const single: unknown[] = [];
     lookup('evil.test', {}, (...args: unknown[]) => single.push(...args));
     expect(single).toEqual([null, '93.184.215.14', 4]);

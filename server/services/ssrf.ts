@@ -149,7 +149,31 @@ export class UnsafeUrlError extends Error {
   }
 }
 
-export type VetOptions = { allowPrivate: boolean; resolve?: HostResolver };
+export type VetOptions = {
+  allowPrivate: boolean;
+  resolve?: HostResolver;
+  /** The longest the host's resolution may take (a name server that never answers): then 'unresolvable'. */
+  resolveTimeoutMs?: number;
+};
+
+/** Names that are loopback by definition (RFC 6761), whatever a resolver says of them or whether it knows them. */
+const isLoopbackName = (host: string) => {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return name === 'localhost' || name.endsWith('.localhost');
+};
+
+async function resolveWithin(resolve: HostResolver, host: string, timeoutMs: number | undefined): Promise<ResolvedAddress[]> {
+  if (timeoutMs === undefined) return resolve(host);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: `no answer within ${timeoutMs} ms` })), Math.max(0, timeoutMs));
+  });
+  try {
+    return await Promise.race([resolve(host), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const hostOf = (url: URL) => (url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname);
 
@@ -164,11 +188,14 @@ export async function vetUrl(url: URL, options: VetOptions): Promise<ResolvedAdd
   if (!host) throw new UnsafeUrlError('must have a host', 'invalid');
   let addresses: ResolvedAddress[];
   const literal = isIP(host);
+  if (!options.allowPrivate && !literal && isLoopbackName(host)) {
+    throw new UnsafeUrlError(`host "${host}" is ${KIND_LABELS.loopback} name; webhooks go to public addresses only`, 'blocked_address', undefined, 'loopback');
+  }
   if (literal) {
     addresses = [{ address: host, family: literal === 6 ? 6 : 4 }];
   } else {
     try {
-      addresses = await (options.resolve ?? systemResolver)(host);
+      addresses = await resolveWithin(options.resolve ?? systemResolver, host, options.resolveTimeoutMs);
     } catch (error) {
       const code = (error as { code?: string }).code;
       throw new UnsafeUrlError(`host "${host}" could not be resolved${code ? ` (${code})` : ''}`, 'unresolvable');
@@ -187,12 +214,18 @@ export async function vetUrl(url: URL, options: VetOptions): Promise<ResolvedAdd
   return addresses;
 }
 
-/** A lookup that answers the vetted address whatever the name, for http(s).request. */
-export function pinnedLookup(target: ResolvedAddress): LookupFunction {
-  // Node asks for `all` addresses when it races IPv4 and IPv6 (autoSelectFamily).
+/**
+ * A lookup that answers the vetted addresses whatever the name, for http(s).request: all of
+ * them when Node asks for all (autoSelectFamily tries each in turn: a dual-stack host whose
+ * IPv6 address does not answer here is reached over IPv4, a down A record is passed over),
+ * else the first.
+ */
+export function pinnedLookup(targets: ResolvedAddress[]): LookupFunction {
+  const [first] = targets;
+  if (!first) throw new Error('pinnedLookup needs at least one vetted address');
   return (_hostname, options, callback) => {
-    if (options.all) callback(null, [{ address: target.address, family: target.family }]);
-    else callback(null, target.address, target.family);
+    if (options.all) callback(null, targets.map(({ address, family }) => ({ address, family })));
+    else callback(null, first.address, first.family);
   };
 }
 
@@ -218,13 +251,15 @@ export type SafePostOptions = VetOptions & { headers: Record<string, string>; ti
 export async function safePost(url: URL, body: string, options: SafePostOptions): Promise<PostResult> {
   const started = performance.now();
   const elapsed = () => Math.max(0, Math.round(performance.now() - started));
-  let target: ResolvedAddress;
+  // timeoutMs bounds the whole attempt, the host's resolution included.
+  let targets: ResolvedAddress[];
   try {
-    [target] = (await vetUrl(url, options)) as [ResolvedAddress];
+    targets = await vetUrl(url, { ...options, resolveTimeoutMs: options.timeoutMs });
   } catch (error) {
     const message = error instanceof UnsafeUrlError ? `refused: ${error.message}` : `refused: ${(error as Error).message}`;
     return { statusCode: null, latencyMs: elapsed(), responseSnippet: null, error: message };
   }
+  const remainingMs = Math.max(1, options.timeoutMs - (performance.now() - started));
   const client = url.protocol === 'https:' ? https : http;
   return new Promise<PostResult>((resolve) => {
     let settled = false;
@@ -244,7 +279,8 @@ export async function safePost(url: URL, body: string, options: SafePostOptions)
         port: url.port || undefined,
         path: `${url.pathname}${url.search}`,
         headers: { ...options.headers, 'content-length': String(Buffer.byteLength(body)) },
-        lookup: pinnedLookup(target),
+        // Node 20 tries each address of an `all` lookup in turn (autoSelectFamily, on by default).
+        lookup: pinnedLookup(targets),
         // A fresh connection per attempt: no socket of another (earlier vetted) address is reused.
         agent: false,
       },
@@ -279,7 +315,7 @@ export async function safePost(url: URL, body: string, options: SafePostOptions)
       if (answered) answered();
       else finish({ statusCode: null, responseSnippet: null, error: `timed out after ${options.timeoutMs} ms` });
       request.destroy();
-    }, options.timeoutMs);
+    }, remainingMs);
     request.on('error', (error: NodeJS.ErrnoException) => {
       finish({ statusCode: null, responseSnippet: null, error: describeNetworkError(error) });
     });

@@ -86,7 +86,8 @@ const USER_AGENT = 'Staryer-Usage-Webhooks/1';
 async function requirePublicUrl(rt: Runtime, url: string): Promise<void> {
   if (rt.env.ALLOW_PRIVATE_WEBHOOK_URLS) return;
   try {
-    await vetUrl(new URL(url), { allowPrivate: false });
+    // A name server that does not answer holds the request no longer than a delivery attempt.
+    await vetUrl(new URL(url), { allowPrivate: false, resolveTimeoutMs: rt.env.WEBHOOK_TIMEOUT_MS });
   } catch (error) {
     if (error instanceof UnsafeUrlError && error.reason === 'unresolvable') return;
     if (error instanceof UnsafeUrlError) throw validationError([{ field: 'url', message: error.message }]);
@@ -173,7 +174,7 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
   const endpoints = await listSubscribedEndpoints(tx, eventType);
   if (endpoints.length === 0) return;
   const now = rt.now();
-  const payload = alertWebhookPayload(ctx, now);
+  const payload = alertWebhookPayload(ctx);
   const inserted = await insertMessagesOnce(
     tx,
     endpoints.map((endpoint) => ({
@@ -314,8 +315,10 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
       return 'skipped';
     }
     const endpoint = await findEndpoint(tx, message.endpointId);
-    if (!endpoint || !endpoint.enabled) {
-      // Disabled endpoints get nothing; the creator can replay once it is enabled again.
+    // Disabled endpoints get nothing, nor do endpoints that no longer subscribe to the message's
+    // event type (a retry due after the creator unsubscribed); the creator can replay it.
+    const unsubscribed = endpoint !== null && message.alertId !== null && !(endpoint.eventTypes as readonly string[]).includes(message.eventType);
+    if (!endpoint || !endpoint.enabled || unsubscribed) {
       await updateMessageRow(tx, messageId, { status: 'failed', nextAttemptAt: null });
       return 'failed';
     }
