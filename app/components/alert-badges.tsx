@@ -2,7 +2,7 @@ import { Badge } from '@tremor/react';
 import type { TEmailList } from '../../server/routers/emails';
 import type { TAlert } from '../../server/schemas/alerts';
 import type { TWebhook, TWebhookMessage } from '../../server/schemas/webhooks';
-import { formatPercent } from '~/lib/numbers';
+import { formatFractionAsPercent } from '~/lib/numbers';
 
 /**
  * Words and colours for alert kinds, statuses and delivery outcomes. Each table is typed
@@ -91,7 +91,4 @@ export function DeliveryStatusBadge({ channel, status }: { channel: 'email' | 'w
 }
 
 /** A threshold fraction ("0.8") as a percentage ("80 %"). */
-export function formatThreshold(fraction: string): string {
-  const percent = Math.round(Number(fraction) * 1000) / 10;
-  return Number.isFinite(percent) ? formatPercent(percent) : fraction;
-}
+export const formatThreshold = (fraction: string): string => formatFractionAsPercent(fraction);

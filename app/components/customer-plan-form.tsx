@@ -21,11 +21,14 @@ const describeLimit = (meter: MeterLimits, plan: string) => {
  * saving: each meter's limit now → under the chosen plan, from now on.
  */
 export function ChangePlanForm({
+  action,
   currentPlan,
   meters,
   csrf,
   error,
 }: {
+  /** The customer page's path, its user_id encoded (customerPath). */
+  action: string;
   currentPlan: string | null;
   meters: MeterLimits[];
   csrf: string;
@@ -43,7 +46,8 @@ export function ChangePlanForm({
         The new plan’s limits apply from now on: usage so far this period stays, and the next event is judged against the new limit. Earlier periods keep the plan they
         ended on.
       </p>
-      <Form method="post" className="mt-4 space-y-4" aria-label="Change plan">
+      {/* Posted to the customer's own encoded path: Remix's default is the decoded one, where a user_id holding "#" or "?" names another customer. */}
+      <Form method="post" action={action} className="mt-4 space-y-4" aria-label="Change plan">
         <CsrfField token={csrf} />
         <input type="hidden" name="intent" value="plan" />
         {error ? <FormAlert>{error.message}</FormAlert> : null}

@@ -1,5 +1,5 @@
 import { Badge } from '@tremor/react';
-import { formatPercent } from '~/lib/numbers';
+import { formatFractionAsPercent, formatPercent } from '~/lib/numbers';
 
 const barColor = (percent: number, soft: number | null) => (percent > 100 ? 'bg-red-500' : percent >= 100 || (soft !== null && percent >= soft) ? 'bg-amber-500' : 'bg-tremor-brand');
 
@@ -31,12 +31,12 @@ export function LimitBar({
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={Math.min(value, 100)}
-        aria-valuetext={`${formatPercent(percent)} of the limit${soft !== null ? `, soft limit at ${soft} %` : ''}`}
+        aria-valuetext={`${formatPercent(percent)} of the limit${softThreshold !== null ? `, soft limit at ${formatFractionAsPercent(softThreshold)}` : ''}`}
         className={`relative overflow-hidden rounded-full bg-tremor-background-subtle ${compact ? 'h-1.5' : 'h-2.5'}`}
       >
         <div className={`h-full rounded-full ${barColor(value, soft)}`} style={{ width: `${Math.min(Math.max(value, 0), 100)}%` }} />
         {soft !== null && soft > 0 && soft < 100 ? (
-          <span aria-hidden="true" title={`Soft limit: ${soft} %`} className="absolute inset-y-0 w-0.5 bg-tremor-content-emphasis" style={{ left: `${soft}%` }} />
+          <span aria-hidden="true" title={`Soft limit: ${formatFractionAsPercent(softThreshold!)}`} className="absolute inset-y-0 w-0.5 bg-tremor-content-emphasis" style={{ left: `${soft}%` }} />
         ) : null}
       </div>
       <p className={`mt-1 tabular-nums text-tremor-label ${value > 100 ? 'font-medium text-red-700' : 'text-tremor-content'}`}>{formatPercent(percent)}</p>

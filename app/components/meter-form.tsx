@@ -1,6 +1,6 @@
 import { Form, useNavigation } from '@remix-run/react';
 import { Card } from '@tremor/react';
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { AGGREGATION_TYPES, BILLING_MODELS, DURATION_UNITS, ZCreateMeterInput, ZUpdateMeterInput, type TMeter } from '../../server/schemas/meters';
 import { Button } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
@@ -257,6 +257,7 @@ function CellInput({
   placeholder,
   disabled,
   inputMode,
+  onInput,
 }: {
   name: string;
   label: string;
@@ -265,6 +266,7 @@ function CellInput({
   placeholder?: string;
   disabled?: boolean;
   inputMode?: 'decimal';
+  onInput?: (value: string) => void;
 }) {
   const id = `field-${name}`;
   const message = fieldMessage(label, error);
@@ -281,6 +283,7 @@ function CellInput({
         defaultValue={defaultValue}
         placeholder={placeholder}
         disabled={disabled}
+        onInput={onInput ? (event) => onInput(event.currentTarget.value) : undefined}
         aria-invalid={message ? true : undefined}
         aria-describedby={message ? `${id}-error` : undefined}
         className={`mt-1 md:mt-0 ${inputClassName}`}
@@ -296,9 +299,29 @@ function CellInput({
 
 type Row = { key: number; values: PlanLimitValues };
 
+/** A row's field errors (`plan_limits[i].field`, i its place when they were found), by the row's key. */
+function errorsByRowKey(errors: Record<string, string>, rows: Row[]): Map<number, Record<string, string>> {
+  const byKey = new Map<number, Record<string, string>>();
+  for (const [field, message] of Object.entries(errors)) {
+    const match = /^plan_limits\[(\d+)\]\.(\w+)$/.exec(field);
+    const row = match ? rows[Number(match[1])] : undefined;
+    if (!match || !row) continue;
+    byKey.set(row.key, { ...byKey.get(row.key), [match[2]!]: message });
+  }
+  return byKey;
+}
+
 function PlanLimitsTable({ initial, errors, readOnly }: { initial: PlanLimitValues[]; errors: Record<string, string>; readOnly: boolean }) {
   const [rows, setRows] = useState<Row[]>(() => initial.map((values, key) => ({ key, values })));
   const [nextKey, setNextKey] = useState(initial.length);
+  // Plan names as typed, by row key: the Remove buttons say which plan they remove.
+  const [typedNames, setTypedNames] = useState<Record<number, string>>({});
+  // Errors name rows by their place when they were found (the rows then are the rows now):
+  // held by row key from there on, so that removing a row takes its errors with it instead of
+  // handing them to the row that moves up into its place.
+  const rowErrors = useRef<{ source: Record<string, string>; byKey: Map<number, Record<string, string>> } | null>(null);
+  if (rowErrors.current?.source !== errors) rowErrors.current = { source: errors, byKey: errorsByRowKey(errors, rows) };
+  const errorsOf = rowErrors.current.byKey;
   const tableError = errors.plan_limits ?? errors.remove_plans;
   return (
     <fieldset aria-describedby={tableError ? 'plan_limits-error' : 'plan_limits-hint'}>
@@ -326,7 +349,7 @@ function PlanLimitsTable({ initial, errors, readOnly }: { initial: PlanLimitValu
       <ul className="mt-2 space-y-3" data-testid="plan-limit-rows">
         {rows.map((row, index) => {
           const name = (field: string) => `plan_limits[${index}].${field}`;
-          const err = (field: string) => errors[name(field)];
+          const err = (field: string) => errorsOf.get(row.key)?.[field];
           return (
             <li
               key={row.key}
@@ -334,7 +357,15 @@ function PlanLimitsTable({ initial, errors, readOnly }: { initial: PlanLimitValu
               className="grid grid-cols-2 items-start gap-3 rounded-tremor-default border border-tremor-border p-3 md:grid-cols-[minmax(0,1.3fr)_minmax(0,1fr)_minmax(0,0.8fr)_auto_minmax(0,1fr)_auto] md:border-0 md:p-1"
             >
               <div className="col-span-2 md:col-span-1">
-                <CellInput name={name('plan_name')} label="Plan name" defaultValue={row.values.plan_name} error={err('plan_name')} placeholder="pro" disabled={readOnly} />
+                <CellInput
+                  name={name('plan_name')}
+                  label="Plan name"
+                  defaultValue={row.values.plan_name}
+                  error={err('plan_name')}
+                  placeholder="pro"
+                  disabled={readOnly}
+                  onInput={(value) => setTypedNames((current) => ({ ...current, [row.key]: value }))}
+                />
               </div>
               <CellInput
                 name={name('limit_value')}
@@ -380,7 +411,7 @@ function PlanLimitsTable({ initial, errors, readOnly }: { initial: PlanLimitValu
                 {readOnly ? null : (
                   <Button type="button" variant="small" className="w-16" onClick={() => setRows((current) => current.filter((r) => r.key !== row.key))}>
                     Remove
-                    <span className="sr-only"> plan {row.values.plan_name || index + 1}</span>
+                    <span className="sr-only"> plan {(typedNames[row.key] ?? row.values.plan_name) || index + 1}</span>
                   </Button>
                 )}
               </div>

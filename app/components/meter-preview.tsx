@@ -4,7 +4,7 @@ import { compactAxis } from '~/components/chart-tooltip';
 import { DataTable } from '~/components/data-table';
 import { Timestamp } from '~/components/timestamp';
 import { formatDate } from '~/lib/format';
-import { formatDecimal, formatMoney } from '~/lib/numbers';
+import { formatCents, formatDecimal, formatFractionAsPercent, formatMoney } from '~/lib/numbers';
 
 const planLabel = (name: string | null) => name ?? 'No plan';
 /** Bytes and tokens run into the billions: the axis compact, the tooltip exact. */
@@ -65,7 +65,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
         <Figure label="Events" value={formatDecimal(String(preview.events))} />
         <Figure label="Customers" value={formatDecimal(String(preview.customers))} />
         <Figure label={`Total (${unit})`} value={formatDecimal(preview.quantity)} />
-        <Figure label="Overage" value={formatDecimal(preview.overage_amount)} />
+        <Figure label="Overage" value={formatCents(preview.overage_amount)} />
       </div>
       <div className="relative mt-6 overflow-x-auto">
         <DataTable aria-label="Preview per plan">
@@ -102,7 +102,7 @@ export function MeterPreviewResult({ preview }: { preview: TMeterPreview }) {
                   {formatDecimal(plan.quantity_over_limit)}
                   {plan.hard_cap && plan.quantity_over_limit !== '0' ? <span className="block text-tremor-label">refused</span> : null}
                 </TableCell>
-                <TableCell className="text-right tabular-nums">{plan.hard_cap ? '—' : formatDecimal(plan.overage_amount)}</TableCell>
+                <TableCell className="text-right tabular-nums">{plan.hard_cap ? '—' : formatMoney(plan.overage_amount)}</TableCell>
               </TableRow>
             ))}
           </TableBody>
@@ -150,9 +150,9 @@ export function PlanLimitHistory({ history }: { history: TPlanLimitHistoryEntry[
             <TableRow key={`${h.plan_name}-${h.effective_from}`} data-testid="limit-history-row" data-plan={h.plan_name} data-current={h.effective_to === null ? 'true' : 'false'}>
               <TableCell className="font-medium text-tremor-content-strong">{h.plan_name}</TableCell>
               <TableCell className="text-right tabular-nums">{h.limit_value === null ? 'Unlimited' : formatDecimal(h.limit_value)}</TableCell>
-              <TableCell className="text-right tabular-nums">{h.soft_limit_threshold ?? '—'}</TableCell>
+              <TableCell className="text-right tabular-nums">{h.soft_limit_threshold === null ? '—' : formatFractionAsPercent(h.soft_limit_threshold)}</TableCell>
               <TableCell>{h.hard_cap ? 'Yes' : 'No'}</TableCell>
-              <TableCell className="text-right tabular-nums">{h.overage_price === null ? '—' : formatDecimal(h.overage_price)}</TableCell>
+              <TableCell className="text-right tabular-nums">{h.overage_price === null ? '—' : formatMoney(h.overage_price)}</TableCell>
               <TableCell>
                 <Timestamp iso={h.effective_from} withTime />
               </TableCell>

@@ -58,5 +58,14 @@ export function formatQuantity(value: string | number): string {
 /** A percentage as every dashboard page writes it: its digits as given (no float), thousands grouped, then " %" ("166.7 %"). */
 export const formatPercent = (value: string | number) => `${formatDecimal(String(value))} %`;
 
+/** A fraction of a limit ("0.57") as a percentage ("57 %"), exact: never through a float (0.57 × 100 = 56.99999999999999). */
+export function formatFractionAsPercent(fraction: string): string {
+  try {
+    return formatPercent(new Decimal(fraction).times(100).toFixed());
+  } catch {
+    return fraction;
+  }
+}
+
 export const formatCount = (n: number) => INTEGER.format(n);
 export const formatCompact = (n: number) => COMPACT.format(n);

@@ -406,7 +406,7 @@ export default function CustomerPage() {
         <ProfileCard detail={detail} />
         <UsageCards detail={detail} />
         <HistoryCharts detail={detail} chart={chart} />
-        <ChangePlanForm key={c.plan_name ?? ''} currentPlan={c.plan_name} meters={meters.filter((m) => !m.archived)} csrf={csrf} error={result && !result.ok ? result.error : null} />
+        <ChangePlanForm key={c.plan_name ?? ''} action={customerPath(c.user_id)} currentPlan={c.plan_name} meters={meters.filter((m) => !m.archived)} csrf={csrf} error={result && !result.ok ? result.error : null} />
         <AlertsCard alerts={alerts} userId={c.user_id} />
         <EventsExplorer
           events={events.events}
