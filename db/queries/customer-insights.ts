@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
-import { uuidArray } from './params.js';
+import { notSuperseded, uuidArray } from './params.js';
 import { windowValueSql, type RollupRules } from './rollups.js';
 
 /**
@@ -69,13 +69,14 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
   // The period rows of the meter, one per customer: a range of usage_aggregates_meter_window_idx.
   const window =
     q.period === 'current'
-      ? sql`a.window_start > ${now}::timestamptz - ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz and a.window_end > ${now}::timestamptz`
+      ? sql`a.window_start > ${now}::timestamptz - ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz and a.window_end > ${now}::timestamptz
+            and ${notSuperseded('a')}`
       : // The previous period started at least 28 days ago (a month before the current one) and less than 64.
         // It ends at the current period's start or, after an anchor move, less than the shortest
         // period before it (the old anchor's last period: isPreviousPeriod, server/services/periods.ts).
         sql`a.window_start > ${now}::timestamptz - 2 * ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz - interval '28 days'
             and a.window_end <= ${now}::timestamptz and a.window_end <= ${currentPeriodStart(now)}
-            and a.window_end > ${currentPeriodStart(now)} - interval '28 days'`;
+            and a.window_end > ${currentPeriodStart(now)} - interval '28 days' and ${notSuperseded('a')}`;
   // A closed period is judged by the plan and limit in force at its end (as getCustomerUsage does).
   const at = q.period === 'current' ? sql`${now}::timestamptz` : sql`(a.window_end - interval '1 millisecond')`;
   const planJoin =
@@ -93,7 +94,8 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
   const search = q.searchPrefix
     ? sql`and (lower(c.user_id) like ${`${q.searchPrefix}%`} or lower(c.email) like ${`${q.searchPrefix}%`} or lower(c.name) like ${`${q.searchPrefix}%`})`
     : sql``;
-  const used = sql`(r.value / ${q.unitFactor}::numeric)`;
+  // Divided at 40 decimals, as the revenue and overview queries divide (insights.ts unitFactorSql).
+  const used = sql`(r.value / round(${q.unitFactor}::numeric, 40))`;
   const sortKey =
     q.sort === 'usage'
       ? sql`r.value`

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import type { MeterRollupGrain } from '../schema.js';
-import { ts } from './params.js';
+import { notSuperseded, ts } from './params.js';
 
 /**
  * Creator-wide figures for the dashboard's overview and trends, read from pre-computed
@@ -52,7 +52,10 @@ export async function findLiveTotals(tx: Queryable, creatorId: string, now: Date
 }
 
 /** Base quantity per unit of a meter (duration meters keep seconds); `m` is usage_meters. */
-const unitFactorSql = sql`(case when m.aggregation_type = 'duration' then case m.unit_name when 'ms' then 0.001 when 'minutes' then 60 when 'hours' then 3600 else 1 end else 1 end)::numeric`;
+// At 40 decimals: a numeric quotient takes the larger of its operands' scales, and Postgres's
+// default (16 significant digits) left an hours meter's 11,112-hour usage 12 decimals, rounded
+// twice on the way to a 9-decimal amount (…001 where the usage answer says …000000001 less).
+const unitFactorSql = sql`round((case when m.aggregation_type = 'duration' then case m.unit_name when 'ms' then 0.001 when 'minutes' then 60 when 'hours' then 3600 else 1 end else 1 end)::numeric, 40)`;
 
 /**
  * This period's open or acknowledged limit alerts, one row per meter × customer, judged again
@@ -182,6 +185,7 @@ export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now
       where g.creator_id = ${creatorId} and g."window" = 'period' and g.window_end > ${ts(now)} and g.window_start <= ${ts(now)}
         and g.window_start > ${ts(now)} - interval '32 days'
         and not l.hard_cap and l.limit_value is not null and g.value / ${unitFactorSql} > l.limit_value
+        and ${notSuperseded('g')}
     )
     select trim_scale(sum(amount))::text as amount, count(distinct customer_id) as customers from owed`);
   return { amount: row?.amount ?? '0', customers: Number(row?.customers ?? 0) };

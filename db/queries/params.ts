@@ -1,7 +1,23 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 
 /** A timestamp parameter, typed for Postgres (a bare Date cannot be bound in a raw `sql` template). */
 export const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
 
 /** A uuid[] parameter, for `= any(…)` over ids we generated (uuids: no quoting needed). */
 export const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
+
+/**
+ * A period counter (alias of usage_aggregates) that no later period of the same customer ×
+ * meter starts inside. Periods of one customer overlap only after Stripe moved the billing
+ * anchor while the old period had usage (billing.ts warns): the old one is then over for
+ * metering (new events go to the new period, as the usage answer shows), and counting it as
+ * current — or as the previous period — too would price and rank the customer twice. One
+ * primary-key probe per row.
+ */
+export const notSuperseded = (alias: string) => {
+  const a = sql.raw(alias);
+  return sql`not exists (
+    select 1 from usage_aggregates later
+    where later.creator_id = ${a}.creator_id and later.meter_id = ${a}.meter_id and later.customer_id = ${a}.customer_id
+      and later."window" = 'period' and later.window_start > ${a}.window_start and later.window_start < ${a}.window_end)`;
+};

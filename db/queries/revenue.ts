@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
+import { notSuperseded } from './params.js';
 
 /**
  * One meter × plan whose customers may owe overage, as the service judged it: the limit
@@ -121,6 +122,7 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
         and (a.value > m.min_limit
           or (m.run_rate and ${at}::timestamptz > a.window_start
             and a.value::float8 * (date_part('epoch', a.window_end - a.window_start) / date_part('epoch', ${at}::timestamptz - a.window_start)) > m.min_limit_f * 0.999999))
+        and ${notSuperseded('a')}
     ),
     candidates as (
       select s.meter_id, s.customer_id, s.value,
@@ -135,11 +137,11 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     -- customer beyond the limits of two meters is one customer (their sums there mix units: unused).
     select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
       count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
-      trim_scale(coalesce(sum(app_round_half_even(k.value / g.unit_factor - g.limit_unit, 9)) filter (where k.value > g.limit_base), 0))::text as over_quantity,
-      trim_scale(coalesce(sum(app_round_half_even((k.value / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
+      trim_scale(coalesce(sum(app_round_half_even(k.value / round(g.unit_factor, 40) - g.limit_unit, 9)) filter (where k.value > g.limit_base), 0))::text as over_quantity,
+      trim_scale(coalesce(sum(app_round_half_even((k.value / round(g.unit_factor, 40) - g.limit_unit) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
       count(distinct k.customer_id) filter (where k.projected > g.limit_base) as projected_count,
-      trim_scale(coalesce(sum(app_round_half_even(k.projected / g.unit_factor - g.limit_unit, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_quantity,
-      trim_scale(coalesce(sum(app_round_half_even((k.projected / g.unit_factor - g.limit_unit) * g.price, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_amount
+      trim_scale(coalesce(sum(app_round_half_even(k.projected / round(g.unit_factor, 40) - g.limit_unit, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_quantity,
+      trim_scale(coalesce(sum(app_round_half_even((k.projected / round(g.unit_factor, 40) - g.limit_unit) * g.price, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_amount
     from candidates k
     join customers c on c.creator_id = ${creatorId}::uuid and c.customer_id = k.customer_id
     join g on g.meter_id = k.meter_id and g.plan_name = c.plan_name
@@ -189,7 +191,8 @@ export async function listRecentClosedCounters(tx: Queryable, creatorId: string,
       and a.window_end <= ${at}::timestamptz
       and a.window_end > ${at}::timestamptz - interval '32 days'
       and a.value >= ${input.minBase}::numeric
-      and p.plan_name = ${input.planName}`);
+      and p.plan_name = ${input.planName}
+      and ${notSuperseded('a')}`);
   return rows.map((r) => ({
     customerId: r.customer_id,
     userId: r.user_id,

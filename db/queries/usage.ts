@@ -4,7 +4,7 @@ import type { Db, Queryable } from '../client.js';
 import type { Customer } from './customers.js';
 import type { Meter, PlanLimit } from './meters.js';
 import { usageUniqueValues } from '../schema.js';
-import { ts, uuidArray } from './params.js';
+import { notSuperseded, ts, uuidArray } from './params.js';
 
 /** The period counter of one meter × customer × billing period. */
 export type CounterKey = { meterId: string; customerId: string; periodStart: Date; periodEnd: Date };
@@ -527,7 +527,8 @@ export async function listLiveCounters(tx: Queryable, q: { meterIds: string[]; c
     join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
     where a.creator_id = app_current_creator() and a.meter_id = any(${uuidArray(q.meterIds)}) and a.window = 'period'
       ${q.customerId ? sql`and a.customer_id = ${q.customerId}::uuid` : sql``}
-      and a.window_start <= ${now} and a.window_end > ${now} and a.window_start > ${now} - interval '32 days'`);
+      and a.window_start <= ${now} and a.window_end > ${now} and a.window_start > ${now} - interval '32 days'
+      and ${notSuperseded('a')}`);
   return rows.map((r) => ({ ...fromCounterRow(r), planName: r.plan_name }));
 }
 
