@@ -32,7 +32,14 @@ export function toDb(sql: postgres.Sql): Db {
   return drizzle({ client: sql, casing: 'snake_case' });
 }
 
-export function openPool(url: string, options: { max?: number; role?: string; applicationName?: string } = {}): DbPool {
+/**
+ * The application's transactions are never idle for long (outside calls hold none, ADR 0015):
+ * one idle this long lost its client (a half-open connection), and Postgres ends it, releasing
+ * the counter locks it held for every other server.
+ */
+const APP_IDLE_IN_TRANSACTION_MS = 60_000;
+
+export function openPool(url: string, options: { max?: number; role?: string; applicationName?: string; idleInTransactionMs?: number } = {}): DbPool {
   const sql = postgres(url, {
     max: options.max ?? 10,
     idle_timeout: 30,
@@ -43,6 +50,7 @@ export function openPool(url: string, options: { max?: number; role?: string; ap
     connection: {
       application_name: options.applicationName ?? 'staryer-usage',
       ...(options.role ? { role: options.role } : {}),
+      ...(options.idleInTransactionMs ? { idle_in_transaction_session_timeout: options.idleInTransactionMs } : {}),
     },
   });
   return { sql, db: toDb(sql) };
@@ -50,8 +58,9 @@ export function openPool(url: string, options: { max?: number; role?: string; ap
 
 /** The application's pool: every query is subject to row-level security. */
 export function openAppPool(options: DbOptions): DbPool {
-  if (options.appUrl) return openPool(options.appUrl, { max: options.max, applicationName: options.applicationName });
-  return openPool(options.ownerUrl, { max: options.max, role: APP_ROLE, applicationName: options.applicationName });
+  const idleInTransactionMs = APP_IDLE_IN_TRANSACTION_MS;
+  if (options.appUrl) return openPool(options.appUrl, { max: options.max, applicationName: options.applicationName, idleInTransactionMs });
+  return openPool(options.ownerUrl, { max: options.max, role: APP_ROLE, applicationName: options.applicationName, idleInTransactionMs });
 }
 
 /** The application's login cannot serve: it would see every creator's rows, or none of the application's tables. */

@@ -98,6 +98,21 @@ export const rateLimited = (retryAfter: number) =>
 export const unavailable = (detail = 'The database is unavailable. Try again shortly.') =>
   new AppError('unavailable', { code: 'unavailable', detail, retryAfter: 5 });
 
+/**
+ * `work`, or a 503 `unavailable(detail)` once `ms` have passed without its answer (a database
+ * that stopped answering: a read on a silent pooled connection has no deadline of its own).
+ * For reads only: the work goes on, and its late answer is dropped.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, detail: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unavailable(detail)), ms);
+    timer.unref();
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** Postgres connection-level failures: the caller should retry, nothing was committed. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   // Drivers and the ORM wrap the connection error; look down the cause chain.

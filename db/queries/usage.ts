@@ -104,13 +104,19 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * then commits them apart, waiting (`wait: true`), so that one creator's change never holds
  * up a transaction carrying other creators' events.
  */
-export async function startIngestTransaction(tx: Queryable, creatorId: string, options: { wait: boolean }): Promise<boolean> {
+export async function startIngestTransaction(tx: Queryable, creatorId: string, options: { wait: boolean; lockTimeoutMs?: number }): Promise<boolean> {
   if (!UUID.test(creatorId)) throw new Error('invalid tenant id');
+  // Row locks (the counters') wait at most lockTimeoutMs (0: no limit): a counter held by a
+  // backend whose client is gone (a half-open connection) fails the group, which is then split,
+  // instead of holding the committer's transactions — and everyone else's events — behind it.
+  // Set after the lane's configuration lock (the target list runs in order): a lane waits for
+  // a change as long as it takes.
+  const lockTimeout = String(options.lockTimeoutMs ?? 0);
   const [row] = await runPrepared<{ locked: boolean }>(
     tx,
     options.wait
-      ? statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0)), true as locked`
-      : statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_try_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0)) as locked`,
+      ? statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), pg_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0)), set_config('lock_timeout', ${lockTimeout}, true), true as locked`
+      : statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('lock_timeout', ${lockTimeout}, true), pg_try_advisory_xact_lock_shared(hashtextextended('config|' || ${creatorId}::text, 0)) as locked`,
   );
   return row!.locked;
 }

@@ -12,7 +12,7 @@ import {
 } from '../../db/queries/api-keys.js';
 import type { ApiKeyScope } from '../../db/schema.js';
 import { withCreator } from '../../db/tenant.js';
-import { AppError, forbidden, notFound, unauthorized } from '../errors.js';
+import { AppError, forbidden, notFound, unauthorized, withDeadline } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCreateApiKeyInput } from '../schemas/api-keys.js';
 import { API_KEY_REVOKED_CHANNEL } from './api-key-cache.js';
@@ -93,7 +93,9 @@ export async function authenticateApiKey(rt: Runtime, presented: string): Promis
   let auth = rt.apiKeys.get(secretHash);
   if (!auth) {
     const mark = rt.apiKeys.readMark();
-    const found = await findApiKeyAuth(rt.db, secretHash);
+    // Bounded like a commit (INGEST_TIMEOUT_MS): with the database silent, a key not in the
+    // cache (new, or its entry expired) got no answer at all instead of a 503 to retry.
+    const found = await withDeadline(findApiKeyAuth(rt.db, secretHash), rt.env.INGEST_TIMEOUT_MS, 'The database did not answer in time to check the API key. Retry shortly.');
     if (!found) throw unauthorized('The API key is not valid.');
     auth = found;
     rt.apiKeys.set(secretHash, auth, mark);

@@ -23,6 +23,8 @@ type Submission = {
   arrivedAt: Date;
   resolve: (outcomes: EventOutcome[]) => void;
   reject: (error: unknown) => void;
+  /** Answered 503 at its deadline ("may or may not have been recorded"): not committed again on its own after its group failed. */
+  expired?: boolean;
 };
 
 export type GroupCommitterOptions = {
@@ -87,11 +89,19 @@ export class GroupCommitter {
   /** Sends waiting requests that found no lane back to the queue (pumpLanes). */
   private bounce: ReturnType<typeof setTimeout> | null = null;
   readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0 };
+  /**
+   * How long a group waits for a row lock (a counter) before it fails and is split: half the
+   * requests' deadline, so that a counter locked by a lost connection costs its own requests
+   * their answer and holds no one else's past theirs (no limit without a deadline).
+   */
+  private readonly lockTimeoutMs: number;
 
   constructor(
     private readonly db: Db,
     private readonly options: GroupCommitterOptions,
-  ) {}
+  ) {
+    this.lockTimeoutMs = options.timeoutMs === undefined ? 0 : Math.max(500, Math.floor(options.timeoutMs / 2));
+  }
 
   submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
     if (this.closed) return Promise.reject(unavailable('The server is shutting down. Retry shortly.'));
@@ -122,6 +132,7 @@ export class GroupCommitter {
    * recorded once. (A later settlement of its promise is ignored.)
    */
   private expire(submission: Submission, reject: (error: unknown) => void) {
+    submission.expired = true;
     const at = this.queue.indexOf(submission);
     if (at !== -1) {
       this.queue.splice(at, 1);
@@ -256,7 +267,7 @@ export class GroupCommitter {
             // first reads, ahead of them on the connection (commitCreatorEvents awaits it).
             // It takes the creator's configuration lock shared; in a group, only if no change
             // holds it or waits for it (a lane waits instead, see defer).
-            const tenantSet = startIngestTransaction(tx, creatorId, options);
+            const tenantSet = startIngestTransaction(tx, creatorId, { ...options, lockTimeoutMs: this.lockTimeoutMs });
             // Each event as of its own request's arrival: requests that waited (behind other
             // commits, in a lane for a change, sent back to the queue) are stamped and judged
             // (future timestamps, the late-event grace) as of when they arrived, as they would
@@ -387,7 +398,10 @@ export class GroupCommitter {
       this.options.log.warn({ err: error, requests: group.length }, 'group commit failed; committing its requests one by one');
       this.stats.splits++;
       metrics?.transactions.inc({ result: 'split' });
-      for (const s of group) await this.commit([s], options);
+      // A request already answered at its deadline is not tried again alone: its answer said it
+      // may not have been recorded, and a counter that cannot be locked in time would cost each
+      // such retry another lock timeout, holding this transaction's turn from everyone else.
+      for (const s of group) if (!s.expired) await this.commit([s], options);
       return 'done';
     }
     const failure =

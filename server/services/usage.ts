@@ -3,7 +3,7 @@ import { findPlanLimitAt, listMeters, type PlanLimit } from '../../db/queries/me
 import { counterKey, findSeenDistinct, listCustomerPeriodsEndingAfter, readCheckState, readCounters } from '../../db/queries/usage.js';
 import type { Tx } from '../../db/client.js';
 import { withCreator } from '../../db/tenant.js';
-import { notFound } from '../errors.js';
+import { notFound, withDeadline } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCheckInput, TCheckResult, TCustomerUsage } from '../schemas/usage.js';
 import { aggregationOf } from './aggregation/index.js';
@@ -26,7 +26,7 @@ export const trackEvents = (rt: Runtime, creatorId: string, events: PreparedEven
  */
 export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckInput): Promise<TCheckResult> {
   const now = rt.now();
-  const state = await readCheckState(rt.pipelinedDb, creatorId, input.event_name, input.user_id, now);
+  const state = await withDeadline(readCheckState(rt.pipelinedDb, creatorId, input.event_name, input.user_id, now), rt.env.INGEST_TIMEOUT_MS, 'The database did not answer the check in time. Retry shortly.');
   const meter = state.meter;
   if (!meter) throw unknownMeter(input.event_name);
   const customer = state.customer;
