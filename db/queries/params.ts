@@ -1,4 +1,4 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 
 /** A timestamp parameter, typed for Postgres (a bare Date cannot be bound in a raw `sql` template). */
 export const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
