@@ -396,7 +396,7 @@ export type CustomersTopInput = {
   period?: undefined | "current" | "previous";
   search?: undefined | string;
   sort?: undefined | "user_id" | "usage" | "percent" | "overage";
-  limit?: unknown;
+  limit?: undefined | string | number;
   cursor?: undefined | string;
 };
 
@@ -489,7 +489,7 @@ export type CustomersEventsInput = {
   to?: undefined | string;
   property_key?: undefined | string;
   property_value?: undefined | string;
-  limit?: unknown;
+  limit?: undefined | string | number;
   cursor?: undefined | string;
 };
 
@@ -628,7 +628,7 @@ export type AlertsListInput = {
   meter_id?: undefined | string;
   kind?: undefined | "soft_limit_reached" | "hard_limit_reached" | "overage_started" | "threshold_reached";
   status?: undefined | "open" | "acknowledged" | "resolved";
-  limit?: unknown;
+  limit?: undefined | string | number;
   before?: undefined | string;
   before_id?: undefined | string;
 };
@@ -853,7 +853,7 @@ export type WebhooksReplayOutput = {
 
 export type WebhooksDeliveriesInput = {
   id: string;
-  limit?: unknown;
+  limit?: undefined | string | number;
   before?: undefined | string;
   before_id?: undefined | string;
 };

@@ -8,7 +8,8 @@ import FindMyWay from 'find-my-way';
 import helmet from 'helmet';
 import sirv from 'sirv';
 import { sql } from 'drizzle-orm';
-import { AppError, forbidden, toAppError, unauthorized } from '../errors.js';
+import { AppError, forbidden, toAppError, unauthorized, validationError } from '../errors.js';
+import { MAX_BATCH } from '../schemas/usage.js';
 import { appRouter } from '../root.js';
 import { appErrorOf, toTrpcError, trpcResponseMeta } from '../trpc.js';
 import type { Runtime } from '../runtime.js';
@@ -17,6 +18,7 @@ import { receiveStripeWebhook } from '../services/billing.js';
 import { jobQueueLag } from '../services/maintenance.js';
 import { pooledRandomBytes } from '../services/random-pool.js';
 import { isJsonContentType, MAX_BODY_BYTES, readRawBody, readTrpcBody } from './body.js';
+import { findAlteredNumbers, restoreAlteredNumbers } from './json-numbers.js';
 import { clientInfo, contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { sendJson, sendProblem } from './problem.js';
@@ -189,10 +191,15 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     if (pathname.startsWith('/api/trpc/')) {
       labelEarly('/api/trpc');
       // Read here, not by tRPC: with the REST routes' rules for bytes and number literals.
+      if (req.method === 'GET') {
+        const refused = exactQueryInput(req, url);
+        if (refused) bodyRefusals.set(req, refused);
+      }
       if (req.method === 'POST' && isJsonContentType(req)) {
         const withBody = req as IncomingMessage & { body?: unknown };
         try {
           withBody.body = await readTrpcBody(req, { batch: url.searchParams.get('batch') === '1' });
+          if (url.searchParams.get('batch') === '1') requireBatchedEventsWithin(pathname, withBody.body);
         } catch (error) {
           withBody.body = '';
           bodyRefusals.set(req, toAppError(error));
@@ -305,6 +312,58 @@ const ORIGIN = 'http://localhost';
  * so is a target that is no path at all (`*`, `//[`). An absolute-form target (`http://host/p?q`,
  * RFC 9112 §3.2.2) counts for its path and query, which become req.url for the readers after us.
  */
+/**
+ * A tRPC batch (`usage.trackBatch,usage.trackBatch?batch=1`) holds at most MAX_BATCH events in
+ * all, as one REST request does: each call was judged alone, so one request of 1 MB recorded
+ * 30,000 events past the documented "≤ 1,000 per request".
+ */
+function requireBatchedEventsWithin(pathname: string, body: unknown): void {
+  const procedures = pathname.slice('/api/trpc/'.length).split(',');
+  if (!procedures.some((p) => p === 'usage.track' || p === 'usage.trackBatch')) return;
+  let inputs: unknown;
+  try {
+    inputs = typeof body === 'string' ? JSON.parse(body) : body;
+  } catch {
+    return; // tRPC answers the malformed body
+  }
+  if (typeof inputs !== 'object' || inputs === null) return;
+  let events = 0;
+  procedures.forEach((procedure, index) => {
+    const input = (inputs as Record<string, unknown>)[String(index)];
+    if (procedure === 'usage.track') events += 1;
+    else if (procedure === 'usage.trackBatch' && Array.isArray(input)) events += input.length;
+  });
+  if (events > MAX_BATCH) {
+    throw validationError([{ field: '(body)', message: `holds ${events} events across its calls; a request holds at most ${MAX_BATCH} (send the rest in another request)` }]);
+  }
+}
+
+/**
+ * A tRPC query's `?input=` with its number literals kept as written, as a POST body's are:
+ * tRPC parses it as doubles (`12345678.123456789` became `…79`, and usage.check judged another
+ * value than its REST twin). A literal a double would alter is written back as its decimal
+ * string, which decimal fields read exactly and other fields refuse or read as digits.
+ */
+function exactQueryInput(req: IncomingMessage, url: URL): AppError | null {
+  const input = url.searchParams.get('input');
+  if (input === null) return null;
+  const altered = findAlteredNumbers(input);
+  if (altered.length === 0) return null;
+  try {
+    JSON.parse(input);
+  } catch {
+    return null; // tRPC answers the malformed input
+  }
+  try {
+    const exact = restoreAlteredNumbers(input, altered, { inputs: url.searchParams.get('batch') === '1' ? 'members' : 'root' });
+    url.searchParams.set('input', JSON.stringify(exact));
+    req.url = `${url.pathname}${url.search}`;
+    return null;
+  } catch (error) {
+    return toAppError(error);
+  }
+}
+
 function requestTarget(req: IncomingMessage): URL {
   const raw = req.url ?? '/';
   const second = raw.charCodeAt(1);

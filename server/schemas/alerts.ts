@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ALERT_KINDS, ALERT_STATUSES } from '../../db/schema.js';
-import { ZInstantInput, ZText } from './common.js';
+import { ZInstantInput, ZLimit, ZText } from './common.js';
 
 export { ALERT_KINDS, ALERT_STATUSES };
 
@@ -10,7 +10,7 @@ export const ZListAlertsInput = z
     meter_id: z.uuid('must be a UUID').optional(),
     kind: z.enum(ALERT_KINDS).optional(),
     status: z.enum(ALERT_STATUSES).optional(),
-    limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(500, 'must be at most 500').default(100),
+    limit: ZLimit(500, 100),
     before: ZInstantInput('must be an RFC 3339 timestamp').optional().describe('Only alerts created before this instant (the `created_at` of the last one shown)'),
     before_id: z
       .uuid('must be a UUID')

@@ -5,13 +5,16 @@ import { ZText } from './common.js';
 export { API_KEY_SCOPES };
 export const ZApiKeyScope = z.enum(API_KEY_SCOPES);
 
-export const ZCreateApiKeyInput = z.object({
+export const ZCreateApiKeyInput = z
+  .object({
   name: ZText(100).trim().min(1, 'is required'),
   scopes: z
     .array(ZApiKeyScope)
     .min(1, 'must name at least one scope')
     .transform((scopes) => [...new Set(scopes)]),
-});
+  })
+  // A field not known here (an `expires_at` a client expects honoured) is refused, not dropped.
+  .strict();
 export type TCreateApiKeyInput = z.infer<typeof ZCreateApiKeyInput>;
 
 export const ZApiKey = z.object({

@@ -51,3 +51,14 @@ export const ZInstantInput = (error: string) =>
       return year >= 1970 && year <= 9999;
     }, 'must be between 1970-01-01 and 9999-12-31')
     .meta({ pattern: RFC3339_PATTERN });
+
+/**
+ * A page size: a JSON integer, or a query string's digits (`?limit=20`), from 1 to `max`.
+ * Not `z.coerce.number()`, which read `[5]` as 5, `true` as 1 and `"0x10"` as 16.
+ */
+export const ZLimit = (max: number, fallback: number) =>
+  z
+    .union([z.number(), z.string().regex(/^\d{1,9}$/, 'must be a whole number')], { error: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().int('must be a whole number').min(1, 'must be ≥ 1').max(max, `must be at most ${max}`))
+    .default(fallback);

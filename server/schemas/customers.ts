@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AGGREGATION_TYPES } from '../../db/schema.js';
-import { ZInstantInput, ZText } from './common.js';
+import { ZInstantInput, ZLimit, ZText } from './common.js';
 import { ZCustomer } from './usage.js';
 
 /** Opaque keyset cursors: base64url JSON the server wrote; anything else is refused by name. */
@@ -17,7 +17,7 @@ export const ZTopCustomersInput = z
     /** Case-insensitive prefix of the user id, email or name. */
     search: ZText(256).trim().optional(),
     sort: z.enum(TOP_SORTS, { error: `must be one of ${TOP_SORTS.join(', ')}` }).default('usage'),
-    limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(100, 'must be at most 100').default(25),
+    limit: ZLimit(100, 25),
     cursor: ZCursor.optional(),
   })
   .strict();
@@ -96,7 +96,7 @@ export const ZCustomerEventsInput = z
     property_key: ZText(200).min(1, 'must not be empty').optional(),
     /** Matched as a string, and as a number or boolean when it reads as one ("42" finds 42 and "42"). */
     property_value: ZText(1000).optional(),
-    limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(100, 'must be at most 100').default(50),
+    limit: ZLimit(100, 50),
     cursor: ZCursor.optional(),
   })
   .strict()

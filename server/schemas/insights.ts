@@ -77,6 +77,7 @@ export const ZTrendsInput = z
     /** With breakdown 'dimension': one of the meter's rollup dimensions. */
     dimension: ZText(128).optional(),
   })
+  .strict()
   .superRefine((input, ctx) => {
     const from = Date.parse(input.from);
     const to = Date.parse(input.to);

@@ -183,10 +183,12 @@ export const ZCustomer = z.object({
 });
 export type TCustomer = z.infer<typeof ZCustomer>;
 
-export const ZCustomerUsageInput = z.object({
-  user_id: ZText(256).min(1),
-  period: z.enum(['current', 'previous']).default('current'),
-});
+export const ZCustomerUsageInput = z
+  .object({
+    user_id: ZText(256).min(1),
+    period: z.enum(['current', 'previous']).default('current'),
+  })
+  .strict();
 
 export const ZCustomerUsage = z.object({
   user_id: z.string(),

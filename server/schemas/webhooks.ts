@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WEBHOOK_EVENT_TYPES, WEBHOOK_MESSAGE_STATUSES } from '../../db/schema.js';
-import { ZInstantInput, ZText } from './common.js';
+import { ZInstantInput, ZLimit, ZText } from './common.js';
 
 export { WEBHOOK_EVENT_TYPES };
 
@@ -123,7 +123,7 @@ export const ZWebhookDeliveries = z.object({ messages: z.array(ZWebhookMessage) 
 
 export const ZListDeliveriesInput = z
   .object({
-    limit: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(200, 'must be at most 200').default(50),
+    limit: ZLimit(200, 50),
     before: ZInstantInput('must be an RFC 3339 timestamp').optional().describe('Only messages created before this instant (the `created_at` of the last one shown)'),
     before_id: ZMessageId.optional().describe(
       'With `before`, the `id` of the last message shown: the next page then starts right after it, messages created at that same instant included',
