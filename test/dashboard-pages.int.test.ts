@@ -90,3 +90,17 @@ describe('Customer page: the customer’s alerts', () => {
     expect(shown === all.length || linksToAll, `${shown} of ${all.length} alerts shown, no link to the rest`).toBe(true);
   });
 });
+
+describe('Trends: a unique meter says how its points count', () => {
+  it('a unique meter’s chart explains that a value counts once per billing period; a count meter’s does not', async () => {
+    const c = await creator();
+    const unique = await createMeter(c.call, { event_name: 'visitors', display_name: 'Visitors', aggregation_type: 'unique', unit_name: 'visitors' });
+    const count = await createMeter(c.call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' });
+    const uniquePage = await c.page(`${D}/trends?meter=${unique.id}`);
+    expect(uniquePage.status).toBe(200);
+    expect(text(/data-testid="trends-unique-note"[^>]*>([\s\S]*?)<\/p>/.exec(uniquePage.html)?.[1] ?? '')).toMatch(/first seen in its customer’s billing period/);
+    const countPage = await c.page(`${D}/trends?meter=${count.id}`);
+    expect(countPage.status).toBe(200);
+    expect(countPage.html).not.toContain('trends-unique-note');
+  });
+});

@@ -272,6 +272,12 @@ export default function TrendsPage() {
             <h2 className="text-tremor-title font-semibold text-tremor-content-strong">
               {trends.event_name} · {GRAINS.find((g) => g.value === trends.grain)?.label.toLowerCase()} ({trends.unit_name})
             </h2>
+            {trends.aggregation_type === 'unique' ? (
+              <p className="mt-1 text-tremor-label text-tremor-content" data-testid="trends-unique-note">
+                Each distinct value counts in the hour it was first seen in its customer’s billing period: a point spanning two billing periods can count a returning value once
+                in each. A customer’s exact distinct count for a period is on their page.
+              </p>
+            ) : null}
             {trends.events === 0 && !trends.previous?.points.some((p) => p.value > 0) ? (
               <p className="mt-4 text-tremor-default text-tremor-content" data-testid="trends-no-data">
                 No usage in this range.
