@@ -166,3 +166,23 @@ export async function findCustomerPlans(tx: Queryable, creatorId: string, custom
 export async function boundPreviewStatements(tx: Queryable, timeoutMs: number): Promise<void> {
   await tx.execute(sql`select set_config('statement_timeout', ${String(timeoutMs)}, true), set_config('work_mem', '64MB', true)`);
 }
+
+/**
+ * The values of these customers' events in the window, per customer × billing period in the
+ * order ingestion judged them (arrival: `received_at`, then the time-ordered event id, a
+ * batch's order): what a hard cap's replay needs.
+ */
+export async function listPreviewEventValues(
+  tx: Queryable,
+  creatorId: string,
+  source: { from: Date; to: Date; meterIds: string[]; customerIds: string[] },
+): Promise<Array<{ customerId: string; periodStart: Date; value: string }>> {
+  if (source.meterIds.length === 0 || source.customerIds.length === 0) return [];
+  const rows = await tx.execute<{ customer_id: string; period_start: string | Date; value: string }>(sql`
+    select e.customer_id, e.period_start, e.value::text as value
+    from usage_events e
+    where e.creator_id = ${creatorId} and e.occurred_at >= ${ts(source.from)} and e.occurred_at < ${ts(source.to)}
+      and e.meter_id = any(${uuidArray(source.meterIds)}) and e.customer_id = any(${uuidArray(source.customerIds)})
+    order by e.customer_id, e.period_start, e.received_at, e.event_id`);
+  return rows.map((r) => ({ customerId: r.customer_id, periodStart: new Date(r.period_start), value: r.value }));
+}

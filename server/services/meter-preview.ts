@@ -1,4 +1,4 @@
-import { boundPreviewStatements, findCustomerPlans, findMeterIdsByEventName, groupPreviewEvents, listPlanLimitHistory, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
+import { boundPreviewStatements, findCustomerPlans, findMeterIdsByEventName, groupPreviewEvents, listPlanLimitHistory, listPreviewEventValues, type PreviewGroupRow } from '../../db/queries/meter-preview.js';
 import { findMeter } from '../../db/queries/meters.js';
 import { withCreator } from '../../db/tenant.js';
 import { AppError, notFound } from '../errors.js';
@@ -8,6 +8,7 @@ import type { AggregationType } from '../../db/schema.js';
 import { aggregationOf } from './aggregation/index.js';
 import { pgError } from './db-errors.js';
 import { D, toWire, toWireRounded } from './decimal.js';
+import { MAX_FUTURE_MS } from './ingest.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -35,6 +36,36 @@ export async function getPlanLimitHistory(rt: Runtime, creatorId: string, meterI
       })),
     };
   });
+}
+
+/** Aggregations whose total under a hard cap depends on the order of the events (replayed). */
+const ORDER_MATTERS_UNDER_A_CAP = new Set<AggregationType>(['sum', 'duration', 'max']);
+
+/**
+ * One customer × period under a hard cap of `limitBase`, judged as ingestion judges (an event
+ * is refused when it would raise usage above the limit): `accepted` is the usage the customer
+ * would have had, `over` what was refused (events or distinct values beyond the limit; for
+ * sums the refused quantity; for a max how far the highest refused value went past the limit).
+ * Count and unique meters add 1 per accepted event or new value, so no order is needed.
+ */
+function underCap(type: AggregationType, raw: D, limitBase: D, values: string[]): { accepted: D; over: D; refused: boolean } {
+  if (!ORDER_MATTERS_UNDER_A_CAP.has(type)) {
+    const accepted = D.min(raw, limitBase.floor());
+    return { accepted, over: raw.minus(accepted), refused: raw.greaterThan(accepted) };
+  }
+  const aggregation = aggregationOf(type);
+  let current = new D(0);
+  let over = new D(0);
+  let refused = false;
+  for (const text of values) {
+    const value = new D(text);
+    const next = aggregation.next(current, { value, isNewDistinct: false });
+    if (next.greaterThan(limitBase) && next.greaterThan(current)) {
+      refused = true;
+      over = type === 'max' ? D.max(over, value.minus(limitBase)) : over.plus(value);
+    } else current = next;
+  }
+  return { accepted: current, over, refused };
 }
 
 /** A group's figure in base quantity for an aggregation type. */
@@ -68,13 +99,16 @@ type PlanTally = TMeterPreviewPlan & { customerIds: Set<string>; softCustomers: 
  * - The chart uses UTC calendar days.
  */
 export async function previewMeter(rt: Runtime, creatorId: string, input: TMeterPreviewInput): Promise<TMeterPreview> {
-  const to = rt.now();
-  const today = Date.UTC(to.getUTCFullYear(), to.getUTCMonth(), to.getUTCDate());
+  const now = rt.now();
+  // Up to now and the few minutes ahead an event's timestamp may be (ingest.ts MAX_FUTURE_MS):
+  // such an event is in the customer's usage already.
+  const to = new Date(now.getTime() + MAX_FUTURE_MS + 1);
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   const from = new Date(today - (PREVIEW_DAYS - 1) * DAY_MS);
   const aggregation = aggregationOf(input.aggregation_type);
   const toUnit = (base: D) => aggregation.toUnit(base, input.unit_name);
 
-  const { rows, plans } = await withCreator(rt.db, creatorId, async (tx) => {
+  const { rows, plans, replayed } = await withCreator(rt.db, creatorId, async (tx) => {
     if (input.meter_id && !(await findMeter(tx, input.meter_id))) throw notFound('Meter');
     // A new definition reads the events of every meter that had its name (none: nothing to read).
     const meterIds = input.meter_id ? [input.meter_id] : await findMeterIdsByEventName(tx, creatorId, input.event_name);
@@ -88,7 +122,15 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
         uniqueProperty: input.aggregation_type === 'unique' ? input.unique_property : null,
       });
       const customerIds = [...new Set(rows.flatMap((r) => (r.customerId ? [r.customerId] : [])))];
-      return { rows, plans: await findCustomerPlans(tx, creatorId, customerIds) };
+      const plans = await findCustomerPlans(tx, creatorId, customerIds);
+      // Under a hard cap, sums and maxima depend on the order events came in (each is refused
+      // or not on the total before it): those customers' events are replayed one by one.
+      const capped = customerIds.filter((id) => {
+        const limit = input.plan_limits.find((l) => l.plan_name === plans.get(id));
+        return limit?.hard_cap && limit.limit_value !== null;
+      });
+      const replayed = ORDER_MATTERS_UNDER_A_CAP.has(input.aggregation_type) ? await listPreviewEventValues(tx, creatorId, { from, to, meterIds, customerIds: capped }) : [];
+      return { rows, plans, replayed };
     } catch (error) {
       if (pgError(error)?.code === '57014') {
         throw new AppError('unavailable', {
@@ -135,6 +177,12 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
   // Every plan of the definition is listed, with or without customers.
   for (const limit of input.plan_limits) tallyOf(limit.plan_name);
 
+  const valuesOf = new Map<string, string[]>();
+  for (const v of replayed) {
+    const key = `${v.customerId}|${v.periodStart.toISOString()}`;
+    valuesOf.set(key, [...(valuesOf.get(key) ?? []), v.value]);
+  }
+
   const daily = new Map<string, { events: number; quantity: D }>();
   for (const row of rows) {
     if (row.day !== null) {
@@ -143,8 +191,23 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
     }
     if (row.customerId === null) continue;
     const tally = tallyOf(plans.get(row.customerId) ?? null);
-    const used = toUnit(baseFigure(input.aggregation_type, row));
+    const raw = baseFigure(input.aggregation_type, row);
     tally.customerIds.add(row.customerId);
+    if (tally.hard_cap && tally.limit_value !== null) {
+      // What the cap would have let in, and what it would have refused (the meter's unit).
+      const judged = underCap(input.aggregation_type, raw, aggregation.toBase(new D(tally.limit_value), input.unit_name), valuesOf.get(`${row.customerId}|${row.periodStart!.toISOString()}`) ?? []);
+      const used = toUnit(judged.accepted);
+      tally.events += row.events;
+      tally.quantityD = tally.quantityD.plus(used);
+      const softLine = tally.soft_limit_threshold !== null && !new D(tally.limit_value).isZero() ? new D(tally.limit_value).times(tally.soft_limit_threshold) : null;
+      if (softLine !== null && used.greaterThanOrEqualTo(softLine)) tally.softCustomers.add(row.customerId);
+      if (judged.refused) {
+        tally.overCustomers.add(row.customerId);
+        tally.overD = tally.overD.plus(toUnit(judged.over));
+      }
+      continue;
+    }
+    const used = toUnit(raw);
     tally.events += row.events;
     tally.quantityD = tally.quantityD.plus(used);
     // As ingestion alerts (alert-crossings.ts): a zero limit has no fraction to reach, only the limit itself.
@@ -156,7 +219,8 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
       const beyond = used.minus(tally.limit_value);
       tally.overCustomers.add(row.customerId);
       tally.overD = tally.overD.plus(beyond);
-      if (!tally.hard_cap && tally.overage_price !== null) tally.amountD = tally.amountD.plus(beyond.times(tally.overage_price));
+      // Each customer × period's amount rounded as their usage answer bills it (usage-snapshot.ts overage), then added.
+      if (!tally.hard_cap && tally.overage_price !== null) tally.amountD = tally.amountD.plus(beyond.times(tally.overage_price).toDecimalPlaces(9, D.ROUND_HALF_EVEN));
     }
   }
 
@@ -181,7 +245,7 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
     aggregation_type: input.aggregation_type,
     unit_name: input.unit_name,
     from: from.toISOString(),
-    to: to.toISOString(),
+    to: now.toISOString(),
     events: planList.reduce((n, p) => n + p.events, 0),
     customers: planList.reduce((n, p) => n + p.customers, 0),
     quantity: toWireRounded(total),
