@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import pino from 'pino';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { UnsafeAppRoleError } from '../db/client.js';
@@ -24,8 +25,34 @@ import { SEED_LIMITS, seedDemo, type SeedPhase } from './services/seed.js';
  * server is running, started and stopped again if not). Results are JSON on stdout;
  * logs go to stderr.
  */
+/** Logs on stderr: stdout is the command's JSON answer alone (a warning there broke `| jq`). */
+const STDERR = pino.destination(2);
 // `||`: a blank LOG_LEVEL means unset, as the environment check reads it (pino refuses '').
-const log = () => createLogger(process.env.LOG_LEVEL || 'warn').child({ component: 'cli' });
+const log = () => createLogger(process.env.LOG_LEVEL || 'warn', {}, STDERR).child({ component: 'cli' });
+
+/**
+ * Ctrl-C (or SIGTERM) in a one-shot command: `stop` (closing what the command started — the
+ * embedded Postgres included, which is detached from the terminal and never gets the signal
+ * itself), then exit 130/143. A stop that does not finish within 10 s exits anyway.
+ */
+function stopOnSignal(stop: () => Promise<void>): () => void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const code = signal === 'SIGINT' ? 130 : 143;
+    process.stderr.write(`\n${signal}: stopping…\n`);
+    const exit = () => process.exit(code);
+    setTimeout(exit, 10_000).unref();
+    void stop().then(exit, exit);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
 
 function parseWith<T>(schema: z.ZodType<T>, label: string) {
   return (value: string): T => {
@@ -46,11 +73,21 @@ const parseScopes = (value: string): ApiKeyScope[] => {
 
 async function withApp<T>(fn: (booted: Booted) => Promise<T>): Promise<T> {
   const env = readEnv();
-  const booted = await boot({ env: { ...env, STARYER_BOOTSTRAP_EMAIL: undefined }, workers: false, log: createLogger(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL) });
+  // A signal during boot closes it once it is up (its Postgres may be starting).
+  let up: Promise<Booted> | null = null;
+  const release = stopOnSignal(async () => {
+    if (up) await (await up).close();
+  });
   try {
-    return await fn(booted);
+    up = boot({ env: { ...env, STARYER_BOOTSTRAP_EMAIL: undefined }, workers: false, log: createLogger(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, {}, STDERR) });
+    const booted = await up;
+    try {
+      return await fn(booted);
+    } finally {
+      await booted.close();
+    }
   } finally {
-    await booted.close();
+    release();
   }
 }
 
@@ -67,10 +104,14 @@ program
   .action(async () => {
     const env = readEnv();
     const { ownerUrl, embedded } = await resolveDatabase(env, log());
+    const release = stopOnSignal(async () => {
+      await embedded?.stop();
+    });
     try {
       await runMigrations(ownerUrl);
       print({ migrated: true });
     } finally {
+      release();
       await embedded?.stop(); // a no-op unless this command started it
     }
   });
@@ -127,6 +168,9 @@ key
     });
   });
 
+/** The exit of `aggregates check` when it found disagreements (1–4 are errors, 78 configuration). */
+const CHECK_FOUND_DISAGREEMENTS = 5;
+
 const ZInstant = ZInstantInput('must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z').transform((v) => new Date(v));
 
 const aggregates = program.command('aggregates').description('hourly and daily usage rollups');
@@ -145,14 +189,17 @@ aggregates
         cliProgress.Presets.shades_classic,
       );
       let started = false;
+      let shown = -1;
       try {
         const result = await rebuildAggregates(rt, owner.id, {
           from: options.from,
           to: options.to,
           onProgress: (done, total) => {
+            // Started on its first call; an update in the same instant made cli-progress's ETA 0 ÷ 0 ("ETA LLs").
             if (!started) bar.start(total, done);
-            else bar.update(done);
+            else if (done !== shown) bar.update(done);
             started = true;
+            shown = done;
           },
         });
         bar.stop();
@@ -169,7 +216,10 @@ aggregates
   .option('--since <iso>', 'check billing periods ending after this instant (default: 62 days ago)', parseWith(ZInstant, 'since'))
   .action(async (options: { since?: Date }) => {
     await withApp(async ({ rt }) => {
-      print(await checkConsistency(rt, { since: options.since }));
+      const report = await checkConsistency(rt, { since: options.since });
+      print(report);
+      // Disagreements found: a non-zero exit, so that cron or a script notices without reading the JSON.
+      if (report.disagreements.length > 0) process.exitCode = CHECK_FOUND_DISAGREEMENTS;
     });
   });
 
@@ -221,6 +271,8 @@ program
           bars.set(phase, bar);
           started.set(phase, performance.now());
           bar.start(total, done, { rate: '0' });
+          // Not updated in the same instant: cli-progress's ETA would be 0 ÷ 0 ("ETA LLs").
+          return;
         }
         const seconds = (performance.now() - started.get(phase)!) / 1000;
         bar.update(done, { rate: seconds > 0 ? Math.round(done / seconds).toLocaleString('en-US') : '0' });

@@ -260,8 +260,12 @@ async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source:
 }
 
 /** Minute rollups are for the live overview: older than `before` they are dropped. */
-export async function pruneMinuteRollups(tx: Queryable, creatorId: string, before: Date): Promise<void> {
-  await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)}`);
+/** Deletes minute rollups older than `before`; answers how many rows went. */
+export async function pruneMinuteRollups(tx: Queryable, creatorId: string, before: Date): Promise<number> {
+  const [row] = await tx.execute<{ n: number }>(sql`
+    with gone as (delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)} returning 1)
+    select count(*)::int as n from gone`);
+  return Number(row?.n ?? 0);
 }
 
 /**

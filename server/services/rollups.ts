@@ -182,8 +182,9 @@ export async function rebuildAggregates(rt: Runtime, creatorId: string, options:
       await lockRollups(tx, creatorId, 'exclusive');
       await deleteRollupWindows(tx, creatorId, dayStart, dayEnd);
       const written = await addEventsToRollups(tx, creatorId, { kind: 'range', from: dayStart, to: dayEnd, pending: PENDING_JOBS }, ROLLUP_RULES, rt.now());
-      await pruneMinuteRollups(tx, creatorId, new Date(rt.now().getTime() - MINUTE_ROLLUPS_KEPT_MS));
-      return written;
+      // Minute rows of a day older than they are kept go again at once: the summary counts the rows left.
+      const pruned = await pruneMinuteRollups(tx, creatorId, new Date(rt.now().getTime() - MINUTE_ROLLUPS_KEPT_MS));
+      return { ...written, meterRows: Math.max(0, written.meterRows - pruned) };
     });
     result.hourRows += counts.hourRows;
     result.dayRows += counts.dayRows;
