@@ -29,8 +29,9 @@ export async function alertAction({ request, context }: ActionFunctionArgs) {
   const intent = formText(formData, 'intent');
   if (!isIntent(intent)) throw json({ message: 'This form does not exist.' }, { status: 400 });
 
-  // The user_id as it is: spaces around it are part of some customers' ids.
-  const values = { user_id: formText(formData, 'user_id'), meter_id: formText(formData, 'meter_id') };
+  // The user_id as it is (spaces around it are part of some customers' ids); only blanks are none.
+  const typed = formText(formData, 'user_id');
+  const values = { user_id: typed.trim() === '' ? '' : typed, meter_id: formText(formData, 'meter_id') };
   const result: AlertActionResult = { intent, ok: false, alertId: null, values, formError: null };
   try {
     if (intent === 'acknowledge') {

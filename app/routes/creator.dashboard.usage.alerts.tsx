@@ -46,7 +46,7 @@ type Filters = { status: string; kind: string; meter: string; user_id: string; b
 function readFilters(params: URLSearchParams): Filters {
   const get = (name: string) => (params.get(name) ?? '').trim();
   // A user_id is taken as it is: spaces around it are part of some customers' ids (" padded " is not "padded").
-  return { status: get('status'), kind: get('kind'), meter: get('meter'), user_id: params.get('user_id') ?? '', before: get('before'), before_id: get('before_id') };
+  return { status: get('status'), kind: get('kind'), meter: get('meter'), user_id: (params.get('user_id') ?? '').trim() === '' ? '' : params.get('user_id')!, before: get('before'), before_id: get('before_id') };
 }
 
 /** Query-string names of the list input's fields, for the server's field errors. */
