@@ -1,8 +1,6 @@
-import type { Job } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePayload } from '../jobs/handler.js';
-import { applyRollupHandler } from '../jobs/rollups-apply.js';
 import { useTestDatabase } from './harness/db.js';
+import { applyRollupJobs } from './harness/rollups.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 
@@ -43,18 +41,6 @@ async function track(call: Call, events: Array<Record<string, unknown>>): Promis
   return results.map((r) => r.id);
 }
 
-async function applyRollups(creatorId: string) {
-  const jobs: Array<Job<unknown>> = [];
-  for (;;) {
-    const batch = await server.rt.boss.fetch<unknown>('rollups.apply', { batchSize: 100 });
-    if (batch.length === 0) break;
-    jobs.push(...batch);
-  }
-  for (const job of jobs.filter((j) => (j.data as { creatorId: string }).creatorId === creatorId)) {
-    await applyRollupHandler.run(server.rt, parsePayload('rollups.apply', job.data), job);
-  }
-  if (jobs.length > 0) await server.rt.boss.complete('rollups.apply', jobs.map((j) => j.id));
-}
 
 const times = (n: number, event: Record<string, unknown>, at: (i: number) => string) => Array.from({ length: n }, (_, i) => ({ ...event, timestamp: at(i) }));
 
@@ -207,7 +193,7 @@ describe('Top users and the customer page', () => {
   });
 
   it('the customer page: profile, usage against each limit, earlier periods and this period’s days', async () => {
-    await applyRollups(creatorId);
+    await applyRollupJobs(server.rt, creatorId);
     const { status, data } = await query(call, 'customers.get', { user_id: 'alice' });
     expect(status).toBe(200);
     expect(data.customer).toMatchObject({ user_id: 'alice', email: 'alice@acme.test', plan_name: 'starter' });
@@ -397,7 +383,7 @@ describe('The customer page of a customer whose periods start at a time of day',
       ...each('17:00:00', { bytes: '0.3', peak: '5', page: '/c' }),
       { event_name: 'calls', user_id: 'gus', timestamp: '2026-11-11T08:00:00Z' },
     ]);
-    await applyRollups(a.creator.id);
+    await applyRollupJobs(server.rt, a.creator.id);
 
     const { status, data } = await query(call, 'customers.get', { user_id: 'gus' });
     expect(status).toBe(200);

@@ -6,7 +6,7 @@ import { createApiKey } from '../server/services/api-keys.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
-import { startTcpRelay } from './harness/tcp-relay.js';
+import { startSilentRelay } from './harness/tcp-relay.js';
 
 /**
  * Ingestion's answers stay bounded under faults: a key looked up while the database is silent,
@@ -22,28 +22,12 @@ const within = async (p: Promise<{ status: number; headers: Headers; text: strin
     new Promise<Answer>((resolve) => setTimeout(() => resolve({ status: 'no answer', retryAfter: null, text: '' }), ms).unref()),
   ]);
 
-/** A relay whose `silence()` holds everything both ways (a hung database, a network dropping packets). */
-async function silentRelay(target: string) {
-  let silent = false;
-  const held: Array<() => void> = [];
-  const pass = (_data: Buffer, forward: () => void) => (silent ? held.push(forward) : forward());
-  const relay = await startTcpRelay(target, { toUpstream: pass, toClient: pass });
-  return {
-    url: relay.url,
-    silence: () => void (silent = true),
-    resume: () => {
-      silent = false;
-      for (const f of held.splice(0)) f();
-    },
-    close: relay.close,
-  };
-}
 
 async function withSilentDatabase(
   env: Record<string, string>,
-  run: (s: { relay: Awaited<ReturnType<typeof silentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
+  run: (s: { relay: Awaited<ReturnType<typeof startSilentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
 ) {
-  const relay = await silentRelay(shared.url);
+  const relay = await startSilentRelay(shared.url);
   const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000', ...env } });
   try {
     const { apiKey, creator } = await createCreatorWithKey(server.rt);

@@ -10,7 +10,7 @@ import { ensureDatabase, runMigrations } from '../db/migrate.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
-import { startTcpRelay } from './harness/tcp-relay.js';
+import { startSilentRelay } from './harness/tcp-relay.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -152,22 +152,6 @@ describe('Postgres refusing new connections: "sorry, too many clients already" (
 
 const shared = await useTestDatabase();
 
-/** A TCP relay in front of the test Postgres that can go silent (hold everything both ways, as a hung database or a dropped network does) and resume. */
-async function silentRelay(target: string) {
-  let silent = false;
-  const held: Array<() => void> = [];
-  const pass = (_data: Buffer, forward: () => void) => (silent ? held.push(forward) : forward());
-  const relay = await startTcpRelay(target, { toUpstream: pass, toClient: pass });
-  return {
-    url: relay.url,
-    silence: () => void (silent = true),
-    resume: () => {
-      silent = false;
-      for (const f of held.splice(0)) f();
-    },
-    close: relay.close,
-  };
-}
 
 /**
  * A server (commit deadline 3 s: INGEST_TIMEOUT_MS, 30 s by default) whose database sits
@@ -175,9 +159,9 @@ async function silentRelay(target: string) {
  * already recorded; closed after `run`.
  */
 async function withSilentDatabase(
-  run: (s: { relay: Awaited<ReturnType<typeof silentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
+  run: (s: { relay: Awaited<ReturnType<typeof startSilentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
 ) {
-  const relay = await silentRelay(shared.url);
+  const relay = await startSilentRelay(shared.url);
   const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000' } });
   try {
     const { apiKey, creator } = await createCreatorWithKey(server.rt);

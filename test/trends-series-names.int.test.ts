@@ -1,8 +1,6 @@
-import type { Job } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePayload } from '../jobs/handler.js';
-import { applyRollupHandler } from '../jobs/rollups-apply.js';
 import { useTestDatabase } from './harness/db.js';
+import { applyRollupJobs } from './harness/rollups.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 
@@ -33,18 +31,6 @@ async function track(call: Call, events: Array<Record<string, unknown>>) {
   expect(results.filter((r) => r.status !== 201), JSON.stringify(results.find((r) => r.status !== 201))).toEqual([]);
 }
 
-async function applyRollups(creatorId: string) {
-  const jobs: Array<Job<unknown>> = [];
-  for (;;) {
-    const batch = await server.rt.boss.fetch<unknown>('rollups.apply', { batchSize: 100 });
-    if (batch.length === 0) break;
-    jobs.push(...batch);
-  }
-  for (const job of jobs.filter((j) => (j.data as { creatorId: string }).creatorId === creatorId)) {
-    await applyRollupHandler.run(server.rt, parsePayload('rollups.apply', job.data), job);
-  }
-  if (jobs.length > 0) await server.rt.boss.complete('rollups.apply', jobs.map((j) => j.id));
-}
 
 async function setUp() {
   const { apiKey, creator } = await createCreatorWithKey(server.rt);
@@ -62,7 +48,7 @@ describe('trends broken down by a property whose value is literally "Other"', ()
       Array.from({ length: n }, (_, i) => ({ event_name: 'tickets', user_id: `u${i % 3}`, timestamp: '2026-11-19T10:00:00Z', properties: { category } })),
     );
     await track(call, events);
-    await applyRollups(creatorId);
+    await applyRollupJobs(server.rt, creatorId);
     const trend = await query(call, 'insights.trends', {
       meter_id: meter.id,
       grain: 'day',
@@ -87,7 +73,7 @@ describe('trends broken down by a property whose value is literally "Other"', ()
       ...Array.from({ length: 3 }, () => ({ event_name: 'calls', user_id: 'planned', timestamp: at })),
       { event_name: 'calls', user_id: 'planless', timestamp: at },
     ]);
-    await applyRollups(creatorId);
+    await applyRollupJobs(server.rt, creatorId);
     const trend = await query(call, 'insights.trends', { meter_id: meter.id, grain: 'day', breakdown: 'plan', from: '2026-11-19T00:00:00Z', to: '2026-11-20T00:00:00Z' });
     expect(trend.series).toEqual(['(no plan)', '(no plan) (2)']);
     expect(trend.points[0].values).toEqual({ '(no plan)': 3, '(no plan) (2)': 1 });
@@ -99,7 +85,7 @@ describe('trends broken down by a property whose value is literally "Other"', ()
     const meter = await createMeter(call, { event_name: 'tickets', display_name: 'Tickets', aggregation_type: 'count', unit_name: 'tickets', rollup_dimensions: ['category'] });
     const categories: Array<[string, number]> = [['Other', 20], ['billing', 9], ['bug', 8], ['login', 7], ['feature', 6], ['account', 5], ['refund', 4], ['spam', 3], ['legal', 2], ['misc', 1]];
     await track(call, categories.flatMap(([category, n]) => Array.from({ length: n }, () => ({ event_name: 'tickets', user_id: 'u', timestamp: '2026-11-19T10:00:00Z', properties: { category } }))));
-    await applyRollups(creatorId);
+    await applyRollupJobs(server.rt, creatorId);
     const trend = await query(call, 'insights.trends', { meter_id: meter.id, grain: 'day', breakdown: 'dimension', dimension: 'category', from: '2026-11-19T00:00:00Z', to: '2026-11-20T00:00:00Z' });
     expect(trend.series).toEqual(['Other', 'billing', 'bug', 'login', 'feature', 'account', 'refund', 'Other (3 more)']);
     expect(trend.points[0].values['Other (3 more)']).toBe(6);

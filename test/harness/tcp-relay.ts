@@ -55,3 +55,20 @@ export async function startTcpRelay(target: string, options: { toUpstream?: Pass
     },
   };
 }
+
+/** A relay in front of `target` that can go silent (hold everything both ways, as a hung database or a dropped network does) and resume. */
+export async function startSilentRelay(target: string) {
+  let silent = false;
+  const held: Array<() => void> = [];
+  const pass = (_data: Buffer, forward: () => void) => (silent ? held.push(forward) : forward());
+  const relay = await startTcpRelay(target, { toUpstream: pass, toClient: pass });
+  return {
+    url: relay.url,
+    silence: () => void (silent = true),
+    resume: () => {
+      silent = false;
+      for (const f of held.splice(0)) f();
+    },
+    close: relay.close,
+  };
+}
