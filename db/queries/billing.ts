@@ -103,6 +103,22 @@ export async function readReportState(
 /** A meter × customer × period's key in readReportState's maps. */
 export const reportKey = (meterId: string, customerId: string, periodStart: Date) => `${meterId}|${customerId}|${periodStart.getTime()}`;
 
+/**
+ * A meter whose usage of a period ending after `after` was reported (or is being reported) to
+ * a Stripe meter other than the one it is linked to now, or null: what a longer late-event
+ * grace must not open to events again (their late usage would go to the new Stripe meter).
+ */
+export async function findReportToAnotherStripeMeter(tx: Queryable, after: Date): Promise<{ eventName: string; reportedTo: string; periodEnd: Date } | null> {
+  const [row] = await tx.execute<{ event_name: string; reported_to: string; period_end: string | Date }>(sql`
+    select m.event_name, s.stripe_event_name as reported_to, s.period_end
+    from usage_billing_sync s
+    join usage_meters m on m.creator_id = s.creator_id and m.meter_id = s.meter_id
+    where s.status <> 'failed' and s.period_end > ${after.toISOString()}::timestamptz
+      and s.stripe_event_name is distinct from m.stripe_meter_event_name
+    limit 1`);
+  return row ? { eventName: row.event_name, reportedTo: row.reported_to, periodEnd: new Date(row.period_end) } : null;
+}
+
 /** Whether usage of this meter in a period ending after `after` was reported (or is being reported) to Stripe. */
 export async function hasReportsEndingAfter(tx: Queryable, meterId: string, after: Date): Promise<boolean> {
   const [row] = await tx

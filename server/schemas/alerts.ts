@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ALERT_KINDS, ALERT_STATUSES } from '../../db/schema.js';
-import { ZInstantInput, ZLimit, ZText } from './common.js';
+import { ZInstantInput, ZLimit, ZMailbox, ZText } from './common.js';
 
 export { ALERT_KINDS, ALERT_STATUSES };
 
@@ -70,7 +70,7 @@ export type TAlertSettings = z.infer<typeof ZAlertSettings>;
 
 export const ZUpdateAlertSettingsInput = z
   .object({
-    creator_email: ZText(254).pipe(z.email('must be a valid email address')).nullable().optional(),
+    creator_email: ZMailbox.nullable().optional(),
     email_customers: z.boolean({ error: 'must be true or false' }).optional(),
     email_kinds: z.array(z.enum(ALERT_KINDS)).max(ALERT_KINDS.length).transform((k) => [...new Set(k)]).optional(),
     upgrade_url: ZText(2000)

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ZText } from './common.js';
+import { ZMailbox, ZText } from './common.js';
 
 export const ZEmail = ZText(254)
   .trim()
-  .pipe(z.email('must be a valid email address'))
+  .pipe(ZMailbox)
   .transform((s) => s.toLowerCase());
 
 export const PASSWORD_MIN = 10;

@@ -62,3 +62,30 @@ export const ZLimit = (max: number, fallback: number) =>
     .transform(Number)
     .pipe(z.number().int('must be a whole number').min(1, 'must be ≥ 1').max(max, `must be at most ${max}`))
     .default(fallback);
+
+const MAIL_LABEL = /^(?!-)[\p{L}\p{N}-]{1,63}(?<!-)$/u;
+const MAIL_LOCAL = /^(?!\.)(?!.*\.\.)[^\s@"(),:;<>[\]\\]+(?<!\.)$/u;
+
+/**
+ * Whether `address` is a mailbox a mail server can take (RFC 5321 with internationalized
+ * domains and local parts, RFC 6531): a local part of 1–64 octets without spaces or specials,
+ * and a domain of two or more labels of 1–63 letters, digits or hyphens (not at either end),
+ * the last one not all digits. zod's default refused `.рф` and `münchen.de` and took a
+ * 65-octet local part and `example-.com`.
+ */
+export function isMailbox(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  if (at <= 0) return false;
+  const local = address.slice(0, at);
+  const labels = address.slice(at + 1).split('.');
+  return (
+    Buffer.byteLength(local) <= 64 &&
+    MAIL_LOCAL.test(local) &&
+    labels.length >= 2 &&
+    labels.every((label) => MAIL_LABEL.test(label)) &&
+    !/^\d+$/.test(labels.at(-1)!)
+  );
+}
+
+/** An email address as mail servers take it (isMailbox), at most 254 characters. */
+export const ZMailbox = ZText(254).refine(isMailbox, 'must be a valid email address');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ZInstantInput, ZText, ZUserId } from './common.js';
+import { ZInstantInput, ZMailbox, ZText, ZUserId } from './common.js';
 import { ZDecimal } from './decimal.js';
 import { ZEventName, ZPlanName } from './meters.js';
 
@@ -148,7 +148,7 @@ export type TCheckResult = z.infer<typeof ZCheckResult>;
 export const ZUpsertCustomerInput = z
   .object({
     plan_name: ZPlanName.nullable().optional(),
-    email: ZText(254).pipe(z.email('must be a valid email address')).nullable().optional(),
+    email: ZMailbox.nullable().optional(),
     name: ZText(200).nullable().optional(),
     billing_anchor: ZTimestamp.nullable().optional(),
     stripe_customer_id: ZText(255).regex(/^cus_[A-Za-z0-9]+$/, 'must look like cus_…').nullable().optional(),

@@ -1,3 +1,4 @@
+import { findReportToAnotherStripeMeter } from '../../db/queries/billing.js';
 import { ensureSettings, updateSettingsRow, type Settings } from '../../db/queries/settings.js';
 import { listRecordedPeriodsEndingAfter } from '../../db/queries/usage.js';
 import type { Tx } from '../../db/client.js';
@@ -46,6 +47,17 @@ async function assertGraceReopensNoOverlap(tx: Tx, graceHours: number, now: Date
   const graceStart = new Date(now.getTime() - graceHours * HOUR_MS);
   const recorded = await listRecordedPeriodsEndingAfter(tx, new Date(graceStart.getTime() - LONGEST_PERIOD_MS));
   // The rule an anchor change is held to (customers.ts), with the customer's anchor now and the new grace.
+  // Nor may it open a period whose usage went to a Stripe meter the meter is no longer linked
+  // to: its late usage would go to the new one (5 on calls, 3 on calls_v2), the split a link
+  // change is refused for (meters.ts, meter-stripe-link-fixed).
+  const reported = await findReportToAnotherStripeMeter(tx, graceStart);
+  if (reported) {
+    throw conflict(
+      'late_event_grace_reopens_period',
+      `A late-event grace of ${graceHours} h would open a billing period ending ${reported.periodEnd.toISOString()} to events again, whose usage of meter "${reported.eventName}" was reported to the Stripe meter "${reported.reportedTo}" it is no longer linked to: its late usage would go to the new Stripe meter, splitting the period's usage between two. Keep the grace shorter, or raise it once that period lies further back than the grace.`,
+      'late_event_grace_hours',
+    );
+  }
   const period = recorded.find((p) => periodConflictsWithAnchor(p, p.anchor, graceStart));
   if (period) {
     throw conflict(
