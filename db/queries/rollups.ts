@@ -260,11 +260,14 @@ async function addEventsToMeterRollups(tx: Queryable, creatorId: string, source:
 }
 
 /** Minute rollups are for the live overview: older than `before` they are dropped. */
-/** Deletes minute rollups older than `before`; answers how many rows went. */
-export async function pruneMinuteRollups(tx: Queryable, creatorId: string, before: Date): Promise<number> {
+export async function pruneMinuteRollups(tx: Queryable, creatorId: string, before: Date): Promise<void> {
+  await tx.execute(sql`delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)}`);
+}
+
+/** The creator's meter rollup rows (every grain) whose window starts in [from, to). */
+export async function countMeterRollups(tx: Queryable, creatorId: string, from: Date, to: Date): Promise<number> {
   const [row] = await tx.execute<{ n: number }>(sql`
-    with gone as (delete from usage_meter_rollups where creator_id = ${creatorId} and grain = 'minute' and window_start < ${ts(before)} returning 1)
-    select count(*)::int as n from gone`);
+    select count(*)::int as n from usage_meter_rollups where creator_id = ${creatorId} and window_start >= ${ts(from)} and window_start < ${ts(to)}`);
   return Number(row?.n ?? 0);
 }
 

@@ -16,6 +16,7 @@ import {
   listLateEventGraces,
   lockRollups,
   pruneMinuteRollups,
+  countMeterRollups,
   type ConsistencyKind,
   type PendingJobs,
   type RollupRule,
@@ -182,16 +183,17 @@ export async function rebuildAggregates(rt: Runtime, creatorId: string, options:
       await lockRollups(tx, creatorId, 'exclusive');
       await deleteRollupWindows(tx, creatorId, dayStart, dayEnd);
       const written = await addEventsToRollups(tx, creatorId, { kind: 'range', from: dayStart, to: dayEnd, pending: PENDING_JOBS }, ROLLUP_RULES, rt.now());
-      // Minute rows of a day older than they are kept go again at once: the summary counts the rows left.
-      const pruned = await pruneMinuteRollups(tx, creatorId, new Date(rt.now().getTime() - MINUTE_ROLLUPS_KEPT_MS));
-      return { ...written, meterRows: Math.max(0, written.meterRows - pruned) };
+      await pruneMinuteRollups(tx, creatorId, new Date(rt.now().getTime() - MINUTE_ROLLUPS_KEPT_MS));
+      return written;
     });
     result.hourRows += counts.hourRows;
     result.dayRows += counts.dayRows;
     result.dimensionRows += counts.dimensionRows;
-    result.meterRows += counts.meterRows;
     options.onProgress?.(i + 1, total);
   }
+  // Counted once the range is rebuilt: minute rows of days older than they are kept went again
+  // in the same run (the rows written per day overstated what is left).
+  result.meterRows = await withCreator(rt.db, creatorId, (tx) => countMeterRollups(tx, creatorId, start, end));
   rt.log.info({ ...result }, 'rollups rebuilt');
   return result;
 }
