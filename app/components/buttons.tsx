@@ -1,7 +1,7 @@
 import type { ButtonHTMLAttributes, ReactNode } from 'react';
 
 const base =
-  'inline-flex items-center justify-center gap-1.5 whitespace-nowrap font-medium focus:outline-none focus-visible:ring-2 focus-visible:ring-offset-1 disabled:cursor-wait disabled:opacity-70';
+  'inline-flex items-center justify-center gap-1.5 whitespace-nowrap font-medium focus:outline-none focus-visible:ring-2 focus-visible:ring-offset-1 disabled:cursor-not-allowed disabled:opacity-70 aria-disabled:cursor-wait aria-disabled:opacity-70';
 
 const VARIANTS = {
   primary: `${base} rounded-tremor-default bg-tremor-brand px-4 py-2 text-tremor-default text-tremor-brand-inverted shadow-tremor-input hover:bg-tremor-brand-emphasis focus-visible:ring-tremor-brand-muted`,
@@ -14,7 +14,11 @@ export type ButtonVariant = keyof typeof VARIANTS;
 
 export const buttonClassName = (variant: ButtonVariant) => VARIANTS[variant];
 
-/** A form button: type="submit" unless told otherwise, disabled while its form is pending. */
+/**
+ * A form button: type="submit" unless told otherwise. While its form is pending it is
+ * `aria-disabled` and ignores clicks, keeping the keyboard focus (a `disabled` one drops it to
+ * <body>: form-field.tsx ignoreWhilePending).
+ */
 export function Button({
   variant = 'primary',
   pending = false,
@@ -22,10 +26,20 @@ export function Button({
   children,
   className = '',
   type = 'submit',
+  onClick,
   ...props
 }: { variant?: ButtonVariant; pending?: boolean; pendingLabel?: ReactNode; children: ReactNode } & ButtonHTMLAttributes<HTMLButtonElement>) {
   return (
-    <button type={type} disabled={pending || props.disabled} className={`${VARIANTS[variant]} ${className}`} {...props}>
+    <button
+      type={type}
+      aria-disabled={pending || undefined}
+      onClick={(event) => {
+        if (pending) event.preventDefault();
+        else onClick?.(event);
+      }}
+      className={`${VARIANTS[variant]} ${className}`}
+      {...props}
+    >
       {pending && pendingLabel ? pendingLabel : children}
     </button>
   );

@@ -28,7 +28,15 @@ export function ConfirmAction({
   width?: string;
 }) {
   return (
-    <details className="group inline-block text-right">
+    <details
+      className="group inline-block text-right"
+      onKeyDown={(event) => {
+        // Escape closes the confirmation, back on its summary (a native <details> does not).
+        if (event.key !== 'Escape' || !event.currentTarget.open) return;
+        event.currentTarget.open = false;
+        event.currentTarget.querySelector('summary')?.focus();
+      }}
+    >
       <summary className="inline-block cursor-pointer list-none rounded-tremor-small px-2.5 py-1 text-tremor-label font-medium text-red-600 ring-1 ring-red-200 hover:bg-red-50 group-open:bg-red-50 [&::-webkit-details-marker]:hidden">
         <span className="group-open:hidden">{label}</span>
         <span className="hidden group-open:inline">Cancel</span>

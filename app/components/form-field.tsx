@@ -45,12 +45,22 @@ export function FormAlert({ children }: { children: ReactNode }) {
   );
 }
 
+/**
+ * While its form is sending, a submit button is `aria-disabled` and ignores clicks (an Enter in
+ * a field clicks it too), not `disabled`: a button that becomes disabled loses the keyboard
+ * focus to <body>, and the next Tab starts again from the top of the page.
+ */
+export const ignoreWhilePending = (pending: boolean | undefined) => (event: { preventDefault: () => void }) => {
+  if (pending) event.preventDefault();
+};
+
 export function SubmitButton({ children, pending, pendingLabel }: { children: ReactNode; pending?: boolean; pendingLabel?: string }) {
   return (
     <button
       type="submit"
-      disabled={pending}
-      className="inline-flex w-full items-center justify-center rounded-tremor-default bg-tremor-brand px-4 py-2 text-tremor-default font-medium text-tremor-brand-inverted shadow-tremor-input hover:bg-tremor-brand-emphasis focus:outline-none focus-visible:ring-2 focus-visible:ring-tremor-brand-muted focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-70"
+      aria-disabled={pending || undefined}
+      onClick={ignoreWhilePending(pending)}
+      className="inline-flex w-full items-center justify-center rounded-tremor-default bg-tremor-brand px-4 py-2 text-tremor-default font-medium text-tremor-brand-inverted shadow-tremor-input hover:bg-tremor-brand-emphasis focus:outline-none focus-visible:ring-2 focus-visible:ring-tremor-brand-muted focus-visible:ring-offset-2 aria-disabled:cursor-wait aria-disabled:opacity-70"
     >
       {pending && pendingLabel ? pendingLabel : children}
     </button>

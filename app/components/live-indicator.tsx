@@ -14,12 +14,15 @@ export function LiveIndicator({ state, updatedAt }: { state: LiveState; updatedA
   }, []);
   const seconds = now === null ? 0 : Math.max(0, Math.round((now - updatedAt) / 1000));
   return (
-    <p className="flex items-center gap-2 text-tremor-label text-tremor-content" data-testid="live-indicator" data-state={state} aria-live="polite">
+    <p className="flex items-center gap-2 text-tremor-label text-tremor-content" data-testid="live-indicator" data-state={state}>
       <span className="relative flex h-2.5 w-2.5">
         {state === 'live' ? <span className="absolute inline-flex h-full w-full animate-ping rounded-full bg-emerald-400 opacity-60 motion-reduce:hidden" /> : null}
         <span className={`relative inline-flex h-2.5 w-2.5 rounded-full ${DOT[state]}`} />
       </span>
-      <span className="font-medium text-tremor-content-emphasis">{LABEL[state]}</span>
+      {/* Only the state is announced (Live, Paused, Reconnecting…): the age below changes every second. */}
+      <span className="font-medium text-tremor-content-emphasis" aria-live="polite">
+        {LABEL[state]}
+      </span>
       <span aria-hidden="true">·</span>
       <span>{now === null ? 'just loaded' : seconds < 2 ? 'updated just now' : `updated ${seconds} s ago`}</span>
     </p>

@@ -409,7 +409,22 @@ function PlanLimitsTable({ initial, errors, readOnly }: { initial: PlanLimitValu
               />
               <div className="col-span-2 flex justify-end md:col-span-1 md:h-9 md:items-center">
                 {readOnly ? null : (
-                  <Button type="button" variant="small" className="w-16" onClick={() => setRows((current) => current.filter((r) => r.key !== row.key))}>
+                  <Button
+                    type="button"
+                    variant="small"
+                    className="w-16"
+                    data-remove-key={row.key}
+                    onClick={(event) => {
+                      // The keyboard focus goes to the next row's Remove (else the previous one's, else Add a plan), not to <body>.
+                      const next = rows[index + 1]?.key ?? rows[index - 1]?.key;
+                      const table = event.currentTarget.closest('fieldset');
+                      setRows((current) => current.filter((r) => r.key !== row.key));
+                      setTimeout(() => {
+                        const target = next === undefined ? table?.querySelector<HTMLElement>('[data-add-plan]') : table?.querySelector<HTMLElement>(`[data-remove-key="${next}"]`);
+                        target?.focus();
+                      });
+                    }}
+                  >
                     Remove
                     <span className="sr-only"> plan {(typedNames[row.key] ?? row.values.plan_name) || index + 1}</span>
                   </Button>
@@ -425,6 +440,7 @@ function PlanLimitsTable({ initial, errors, readOnly }: { initial: PlanLimitValu
           type="button"
           variant="secondary"
           className="mt-3"
+          data-add-plan
           onClick={() => {
             setRows((current) => [...current, { key: nextKey, values: EMPTY_PLAN_LIMIT }]);
             setNextKey((k) => k + 1);

@@ -5,7 +5,7 @@ import type { TCreateApiKeyInput } from '../../server/schemas/api-keys';
 import { CopyButton } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
-import { FormAlert, TextField } from '~/components/form-field';
+import { FormAlert, ignoreWhilePending, TextField } from '~/components/form-field';
 import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
 import { requireSessionCsrf } from '~/lib/csrf.server';
@@ -159,8 +159,9 @@ function CreateKeyForm({ result, csrf }: { result: ActionResult | undefined; csr
         </fieldset>
         <button
           type="submit"
-          disabled={creating}
-          className="inline-flex items-center justify-center rounded-tremor-default bg-tremor-brand px-4 py-2 text-tremor-default font-medium text-tremor-brand-inverted shadow-tremor-input hover:bg-tremor-brand-emphasis focus:outline-none focus-visible:ring-2 focus-visible:ring-tremor-brand-muted focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-70"
+          aria-disabled={creating || undefined}
+          onClick={ignoreWhilePending(creating)}
+          className="inline-flex items-center justify-center rounded-tremor-default bg-tremor-brand px-4 py-2 text-tremor-default font-medium text-tremor-brand-inverted shadow-tremor-input hover:bg-tremor-brand-emphasis focus:outline-none focus-visible:ring-2 focus-visible:ring-tremor-brand-muted focus-visible:ring-offset-2 aria-disabled:cursor-wait aria-disabled:opacity-70"
         >
           {creating ? 'Creating…' : 'Create key'}
         </button>
