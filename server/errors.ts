@@ -103,10 +103,13 @@ export const unavailable = (detail = 'The database is unavailable. Try again sho
  * that stopped answering: a read on a silent pooled connection has no deadline of its own).
  * For reads only: the work goes on, and its late answer is dropped.
  */
-export function withDeadline<T>(work: Promise<T>, ms: number, detail: string): Promise<T> {
+export const withDeadline = <T>(work: Promise<T>, ms: number, detail: string): Promise<T> => withTimeout(work, ms, () => unavailable(detail));
+
+/** `work`, or a rejection with `timedOut()` once `ms` have passed without its answer (the work goes on; its late answer is dropped). */
+export function withTimeout<T>(work: Promise<T>, ms: number, timedOut: () => unknown): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable(detail)), ms);
+    timer = setTimeout(() => reject(timedOut()), Math.max(0, ms));
     timer.unref();
   });
   work.catch(() => undefined);

@@ -191,15 +191,16 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     if (pathname.startsWith('/api/trpc/')) {
       labelEarly('/api/trpc');
       // Read here, not by tRPC: with the REST routes' rules for bytes and number literals.
+      const batch = url.searchParams.get('batch') === '1';
       if (req.method === 'GET') {
-        const refused = exactQueryInput(req, url);
+        const refused = exactQueryInput(req, url, batch);
         if (refused) bodyRefusals.set(req, refused);
       }
       if (req.method === 'POST' && isJsonContentType(req)) {
         const withBody = req as IncomingMessage & { body?: unknown };
         try {
-          withBody.body = await readTrpcBody(req, { batch: url.searchParams.get('batch') === '1' });
-          if (url.searchParams.get('batch') === '1') requireBatchedEventsWithin(pathname, withBody.body);
+          withBody.body = await readTrpcBody(req, { batch });
+          if (batch) requireBatchedEventsWithin(pathname, withBody.body);
         } catch (error) {
           withBody.body = '';
           bodyRefusals.set(req, toAppError(error));
@@ -307,12 +308,6 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
 const ORIGIN = 'http://localhost';
 
 /**
- * The request target as a URL: its path and query only, never a host. `//x/…` and `/\x/…` are
- * refused (400), as every URL reader after this one (Remix's, tRPC's) takes `x` for a host, and
- * so is a target that is no path at all (`*`, `//[`). An absolute-form target (`http://host/p?q`,
- * RFC 9112 §3.2.2) counts for its path and query, which become req.url for the readers after us.
- */
-/**
  * A tRPC batch (`usage.trackBatch,usage.trackBatch?batch=1`) holds at most MAX_BATCH events in
  * all, as one REST request does: each call was judged alone, so one request of 1 MB recorded
  * 30,000 events past the documented "≤ 1,000 per request".
@@ -344,7 +339,7 @@ function requireBatchedEventsWithin(pathname: string, body: unknown): void {
  * value than its REST twin). A literal a double would alter is written back as its decimal
  * string, which decimal fields read exactly and other fields refuse or read as digits.
  */
-function exactQueryInput(req: IncomingMessage, url: URL): AppError | null {
+function exactQueryInput(req: IncomingMessage, url: URL, batch: boolean): AppError | null {
   const input = url.searchParams.get('input');
   if (input === null) return null;
   const altered = findAlteredNumbers(input);
@@ -355,7 +350,7 @@ function exactQueryInput(req: IncomingMessage, url: URL): AppError | null {
     return null; // tRPC answers the malformed input
   }
   try {
-    const exact = restoreAlteredNumbers(input, altered, { inputs: url.searchParams.get('batch') === '1' ? 'members' : 'root' });
+    const exact = restoreAlteredNumbers(input, altered, { inputs: batch ? 'members' : 'root' });
     url.searchParams.set('input', JSON.stringify(exact));
     req.url = `${url.pathname}${url.search}`;
     return null;
@@ -364,6 +359,12 @@ function exactQueryInput(req: IncomingMessage, url: URL): AppError | null {
   }
 }
 
+/**
+ * The request target as a URL: its path and query only, never a host. `//x/…` and `/\x/…` are
+ * refused (400), as every URL reader after this one (Remix's, tRPC's) takes `x` for a host, and
+ * so is a target that is no path at all (`*`, `//[`). An absolute-form target (`http://host/p?q`,
+ * RFC 9112 §3.2.2) counts for its path and query, which become req.url for the readers after us.
+ */
 function requestTarget(req: IncomingMessage): URL {
   const raw = req.url ?? '/';
   const second = raw.charCodeAt(1);

@@ -180,7 +180,9 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
   const valuesOf = new Map<string, string[]>();
   for (const v of replayed) {
     const key = `${v.customerId}|${v.periodStart.toISOString()}`;
-    valuesOf.set(key, [...(valuesOf.get(key) ?? []), v.value]);
+    const values = valuesOf.get(key);
+    if (values) values.push(v.value);
+    else valuesOf.set(key, [v.value]);
   }
 
   const daily = new Map<string, { events: number; quantity: D }>();
@@ -193,30 +195,19 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
     const tally = tallyOf(plans.get(row.customerId) ?? null);
     const raw = baseFigure(input.aggregation_type, row);
     tally.customerIds.add(row.customerId);
-    if (tally.hard_cap && tally.limit_value !== null) {
-      // What the cap would have let in, and what it would have refused (the meter's unit).
-      const judged = underCap(input.aggregation_type, raw, aggregation.toBase(new D(tally.limit_value), input.unit_name), valuesOf.get(`${row.customerId}|${row.periodStart!.toISOString()}`) ?? []);
-      const used = toUnit(judged.accepted);
-      tally.events += row.events;
-      tally.quantityD = tally.quantityD.plus(used);
-      const softLine = tally.soft_limit_threshold !== null && !new D(tally.limit_value).isZero() ? new D(tally.limit_value).times(tally.soft_limit_threshold) : null;
-      if (softLine !== null && used.greaterThanOrEqualTo(softLine)) tally.softCustomers.add(row.customerId);
-      if (judged.refused) {
-        tally.overCustomers.add(row.customerId);
-        tally.overD = tally.overD.plus(toUnit(judged.over));
-      }
-      continue;
-    }
-    const used = toUnit(raw);
+    // Under a hard cap: what the cap would have let in, and what it would have refused.
+    const capped =
+      tally.hard_cap && tally.limit_value !== null
+        ? underCap(input.aggregation_type, raw, aggregation.toBase(new D(tally.limit_value), input.unit_name), valuesOf.get(`${row.customerId}|${row.periodStart!.toISOString()}`) ?? [])
+        : null;
+    const used = toUnit(capped ? capped.accepted : raw);
     tally.events += row.events;
     tally.quantityD = tally.quantityD.plus(used);
     // As ingestion alerts (alert-crossings.ts): a zero limit has no fraction to reach, only the limit itself.
     const softLine = tally.limit_value !== null && tally.soft_limit_threshold !== null && !new D(tally.limit_value).isZero() ? new D(tally.limit_value).times(tally.soft_limit_threshold) : null;
-    if (softLine !== null && used.greaterThanOrEqualTo(softLine)) {
-      tally.softCustomers.add(row.customerId);
-    }
-    if (tally.limit_value !== null && used.greaterThan(tally.limit_value)) {
-      const beyond = used.minus(tally.limit_value);
+    if (softLine !== null && used.greaterThanOrEqualTo(softLine)) tally.softCustomers.add(row.customerId);
+    const beyond = capped ? (capped.refused ? toUnit(capped.over) : null) : tally.limit_value !== null && used.greaterThan(tally.limit_value) ? used.minus(tally.limit_value) : null;
+    if (beyond !== null) {
       tally.overCustomers.add(row.customerId);
       tally.overD = tally.overD.plus(beyond);
       // Each customer × period's amount rounded as their usage answer bills it (usage-snapshot.ts overage), then added.

@@ -254,7 +254,6 @@ export async function simulateWhatIf(rt: Runtime, creatorId: string, input: z.ou
         ? []
         : await listRecentClosedCounters(tx, creatorId, { meterId: meter.id, planName: input.plan_name, now, minBase: toWire(D.min(...limits)) });
 
-
     const before = { revenue: new D(0), quantity: new D(0), overage: 0, capped: 0 };
     const after = { revenue: new D(0), quantity: new D(0), overage: 0, capped: 0 };
     let newlyCapped = 0;

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { isIP } from 'node:net';
+import { withTimeout } from '../errors.js';
 
 /**
  * Outbound requests to URLs creators give us (webhook endpoints) must not reach our own
@@ -162,18 +163,8 @@ const isLoopbackName = (host: string) => {
   return name === 'localhost' || name.endsWith('.localhost');
 };
 
-async function resolveWithin(resolve: HostResolver, host: string, timeoutMs: number | undefined): Promise<ResolvedAddress[]> {
-  if (timeoutMs === undefined) return resolve(host);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: `no answer within ${timeoutMs} ms` })), Math.max(0, timeoutMs));
-  });
-  try {
-    return await Promise.race([resolve(host), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const resolveWithin = (resolve: HostResolver, host: string, timeoutMs: number | undefined): Promise<ResolvedAddress[]> =>
+  timeoutMs === undefined ? resolve(host) : withTimeout(resolve(host), timeoutMs, () => Object.assign(new Error('timed out'), { code: `no answer within ${timeoutMs} ms` }));
 
 const hostOf = (url: URL) => (url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname);
 
