@@ -275,3 +275,23 @@ describe("revenue: overage so far agrees with the customer’s usage answer", ()
       .toEqual(["ann"]);
   });
 });
+
+describe("overview: a customer whose billing anchor moved is counted once", () => {
+  it("usage totals, customers and limit standing count ann's Stripe period only, not also the calendar month she left", async () => {
+    const { call, meterId } = await subscribedMidJune();
+    // ann's usage answer this period: 12 calls, over pro's limit of 10.
+    const usage = (await call("GET", "/api/usage/customers/ann/usage")).json;
+    expect(usage.meters[0]).toMatchObject({ used: "12" });
+
+    // Then: the overview (and the Meters page, which shows its figures) says 12 calls by one customer,
+    // one customer over the limit — not 27 calls (15 of June's calendar-month counter, still
+    // containing "now", plus 12) by two customers.
+    const overview = await trpcQuery(call, "insights.overview", undefined as never);
+    expect(overview.active_customers).toBe(1);
+    expect(overview.meters).toEqual([
+      expect.objectContaining({ meter_id: meterId, used: usage.meters[0].used, customers: 1, over_limit: 1, near_limit: 0 }),
+    ]);
+    // "Needs attention" lists ann once, with her Stripe period's usage.
+    expect(overview.attention.map((a: Record<string, string>) => [a.user_id, a.used])).toEqual([["ann", "12"]]);
+  });
+});

@@ -31,14 +31,18 @@ export type LiveMeterTotals = { meterId: string; value: string; maxValue: string
  */
 export async function findLiveTotals(tx: Queryable, creatorId: string, now: Date): Promise<{ meters: LiveMeterTotals[]; activeCustomers: number }> {
   // One pass over the live index (a period lasts at most 31 days: older starts are not
-  // read), hashed twice: per meter, and distinct customers.
+  // read), hashed twice: per meter, and distinct customers. A customer × meter with two live
+  // periods (Stripe moved the billing anchor: the later one starts inside the earlier one, as
+  // notSuperseded says) counts its later one only — one sort of the live rows, not a probe each.
   const rows = await tx.execute<{ meter_id: string | null; value: string | null; max_value: string | null; customers: string | number }>(sql`
-    with live as materialized (
-      select meter_id, customer_id, value
+    with current_periods as (
+      select distinct on (meter_id, customer_id) meter_id, customer_id, value, event_count
       from usage_aggregates
       where creator_id = ${creatorId} and "window" = 'period' and window_end > ${ts(now)} and window_start <= ${ts(now)}
-        and window_start > ${ts(now)} - interval '32 days' and event_count > 0
-    )
+        and window_start > ${ts(now)} - interval '32 days'
+      order by meter_id, customer_id, window_start desc
+    ),
+    live as materialized (select meter_id, customer_id, value from current_periods where event_count > 0)
     select meter_id, sum(value) as value, max(value) as max_value, count(*) as customers from live group by meter_id
     union all
     select null, null, null, (select count(*) from (select distinct customer_id from live) d)`);
@@ -73,6 +77,8 @@ const limitAlertsSql = (creatorId: string, now: Date) => sql`
     from usage_alerts a
     where a.creator_id = ${creatorId} and a.status in ('open', 'acknowledged') and a.period_end > ${ts(now)} and a.period_start <= ${ts(now)}
       and a.kind in ('soft_limit_reached', 'hard_limit_reached', 'overage_started')
+      -- A period Stripe's moved anchor superseded is no longer the customer's current one.
+      and ${notSuperseded('a', { start: 'period_start', end: 'period_end' })}
     group by a.meter_id, a.customer_id, a.period_start
   ),
   judged as (

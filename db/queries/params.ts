@@ -12,12 +12,12 @@ export const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`
  * anchor while the old period had usage (billing.ts warns): the old one is then over for
  * metering (new events go to the new period, as the usage answer shows), and counting it as
  * current — or as the previous period — too would price and rank the customer twice. One
- * primary-key probe per row.
+ * primary-key probe per row. `period` names the alias's period columns (usage_alerts: period_start, period_end).
  */
-export const notSuperseded = (alias: string) => {
-  const a = sql.raw(alias);
+export const notSuperseded = (alias: string, period: { start: string; end: string } = { start: 'window_start', end: 'window_end' }) => {
+  const [a, start, end] = [sql.raw(alias), sql.raw(period.start), sql.raw(period.end)];
   return sql`not exists (
     select 1 from usage_aggregates later
     where later.creator_id = ${a}.creator_id and later.meter_id = ${a}.meter_id and later.customer_id = ${a}.customer_id
-      and later."window" = 'period' and later.window_start > ${a}.window_start and later.window_start < ${a}.window_end)`;
+      and later."window" = 'period' and later.window_start > ${a}.${start} and later.window_start < ${a}.${end})`;
 };
