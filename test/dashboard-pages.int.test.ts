@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loginThroughForm } from './harness/dashboard.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
+import { applyRollupJobs } from './harness/rollups.js';
 import { useTestServer } from './harness/server.js';
 
 const { url } = await useTestDatabase();
@@ -102,5 +103,26 @@ describe('Trends: a unique meter says how its points count', () => {
     const countPage = await c.page(`${D}/trends?meter=${count.id}`);
     expect(countPage.status).toBe(200);
     expect(countPage.html).not.toContain('trends-unique-note');
+  });
+});
+
+describe('Charts have their figures as tables (a screen reader cannot read an SVG chart)', () => {
+  it('the overview’s events per minute and the customer page’s history each carry a table of what they draw', async () => {
+    const c = await creator();
+    await createMeter(c.call, { event_name: 'storage', display_name: 'Storage', aggregation_type: 'sum', unit_name: 'GB' });
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'storage', user_id: 'ann', value: '2.25' })).status).toBe(201);
+    await applyRollupJobs(server().rt, c.creator.id);
+
+    const overview = await c.page(D);
+    expect(overview.status).toBe(200);
+    const minutes = /data-testid="events-per-minute-table"[\s\S]*?<\/details>/.exec(overview.html)?.[0] ?? '';
+    expect(text(minutes)).toMatch(/Show as a table Events per minute, the last hour \(UTC\) Minute \(UTC\) Events \d\d:\d\d UTC 0/);
+
+    const customer = await c.page(`${D}/customers/ann`);
+    expect(customer.status).toBe(200);
+    const periods = /data-testid="history-periods-table"[\s\S]*?<\/details>/.exec(customer.html)?.[0] ?? '';
+    expect(text(periods)).toMatch(/Period GB \w+ \d{4} \(now\) 2\.25/);
+    const days = /data-testid="history-days-table"[\s\S]*?<\/details>/.exec(customer.html)?.[0] ?? '';
+    expect(text(days)).toMatch(/Day \(UTC\) GB \d+ \w+ 2\.25/);
   });
 });

@@ -4,6 +4,7 @@ import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
 import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
 import { formatCompact, formatCount, formatPercent, formatQuantity } from '~/lib/numbers';
+import { ChartTable } from './chart-table';
 import { DataTable } from './data-table';
 import { MoneyAtAGlance } from './revenue-figures';
 
@@ -87,6 +88,12 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
           allowDecimals={false}
           startEndOnly
           data-testid="events-per-minute"
+        />
+        <ChartTable
+          label="Events per minute, the last hour (UTC)"
+          columns={['Minute (UTC)', 'Events']}
+          rows={minutes.map((m) => ({ key: m.minute, cells: [m.minute, formatCount(m.Events)] }))}
+          testId="events-per-minute-table"
         />
       </Card>
 

@@ -5,6 +5,7 @@ import type { ReactNode } from 'react';
 import type { TCustomerEvents } from '../../server/schemas/customers';
 import { ALERT_KINDS, AlertKindBadge, AlertStatusBadge, formatThreshold } from '~/components/alert-badges';
 import { buttonClassName } from '~/components/buttons';
+import { ChartTable } from '~/components/chart-table';
 import { compactAxis } from '~/components/chart-tooltip';
 import { EVENT_FILTER_NAMES, EventsExplorer, type EventFilters } from '~/components/customer-events';
 import { ChangePlanForm } from '~/components/customer-plan-form';
@@ -269,14 +270,17 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
       </Card>
     );
   const unit = chosen.unit_name;
-  const periods = [
+  // Each bar with its exact figure, for the tables under the charts.
+  const periodRows = [
     ...detail.history
       .filter((h) => h.meter_id === chosen.meter_id)
       .reverse()
-      .map((h) => ({ period: MONTH.format(new Date(h.period_start)), [unit]: Number(h.used) })),
-    { period: `${MONTH.format(new Date(detail.period_start))} (now)`, [unit]: Number(chosen.used) },
+      .map((h) => ({ period: MONTH.format(new Date(h.period_start)), used: h.used })),
+    { period: `${MONTH.format(new Date(detail.period_start))} (now)`, used: chosen.used },
   ];
-  const days = detail.daily.filter((d) => d.meter_id === chosen.meter_id).map((d) => ({ day: DAY.format(new Date(d.day)), [unit]: Number(d.used) }));
+  const dayRows = detail.daily.filter((d) => d.meter_id === chosen.meter_id).map((d) => ({ day: DAY.format(new Date(d.day)), used: d.used }));
+  const periods = periodRows.map((r) => ({ period: r.period, [unit]: Number(r.used) }));
+  const days = dayRows.map((r) => ({ day: r.day, [unit]: Number(r.used) }));
   return (
     <Card id="history">
       <div className="flex flex-col gap-3 sm:flex-row sm:items-start sm:justify-between">
@@ -304,6 +308,12 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
         <div>
           <h3 className="text-tremor-default font-semibold text-tremor-content-strong">Billing periods</h3>
           <BarChart className="mt-2 h-52" data={periods} index="period" categories={[unit]} colors={['indigo']} showLegend={false} {...HISTORY_AXIS} />
+          <ChartTable
+            label={`${chosen.event_name} per billing period, in ${unit}`}
+            columns={['Period', unit]}
+            rows={periodRows.map((r, i) => ({ key: `${i}`, cells: [r.period, formatDecimal(r.used)] }))}
+            testId="history-periods-table"
+          />
         </div>
         <div>
           <h3 className="text-tremor-default font-semibold text-tremor-content-strong">This period per day (UTC)</h3>
@@ -317,6 +327,14 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
             {...HISTORY_AXIS}
             noDataText="No daily totals yet (they follow events within a minute)"
           />
+          {dayRows.length > 0 ? (
+            <ChartTable
+              label={`${chosen.event_name} per day of this period (UTC), in ${unit}`}
+              columns={['Day (UTC)', unit]}
+              rows={dayRows.map((r) => ({ key: r.day, cells: [r.day, formatDecimal(r.used)] }))}
+              testId="history-days-table"
+            />
+          ) : null}
         </div>
       </div>
     </Card>

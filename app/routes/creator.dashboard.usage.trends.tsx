@@ -3,6 +3,7 @@ import { Form, Link, useLoaderData, useNavigation, useSubmit } from '@remix-run/
 import { AreaChart, BarChart, Card, LineChart } from '@tremor/react';
 import { useId } from 'react';
 import type { TTrends, TTrendsInput } from '../../server/schemas/insights.js';
+import { ChartTable } from '~/components/chart-table';
 import { compactAxis } from '~/components/chart-tooltip';
 import { CheckboxField, SelectField } from '~/components/choice-fields';
 import { FormAlert, inputClassName } from '~/components/form-field';
@@ -287,37 +288,18 @@ export default function TrendsPage() {
                 <TrendChart trends={trends} />
               </div>
             )}
-            <details className="mt-4">
-              <summary className="cursor-pointer text-tremor-default font-medium text-tremor-content-emphasis">Show as a table</summary>
-              <div className="mt-2 max-h-80 overflow-auto">
-                <table className="w-full text-left text-tremor-default">
-                  <thead>
-                    <tr>
-                      <th className="py-1 pr-4 font-medium">Start (UTC)</th>
-                      {trends.series.map((s) => (
-                        <th key={s} className="py-1 pr-4 text-right font-medium">
-                          {s}
-                        </th>
-                      ))}
-                      {trends.previous ? <th className="py-1 pr-4 text-right font-medium">{PREVIOUS}</th> : null}
-                    </tr>
-                  </thead>
-                  <tbody className="tabular-nums">
-                    {trends.points.map((p, i) => (
-                      <tr key={p.bucket} className="border-t border-tremor-border">
-                        <td className="py-1 pr-4">{bucketLabel(trends.grain, p.bucket)}</td>
-                        {trends.series.map((s) => (
-                          <td key={s} className="py-1 pr-4 text-right">
-                            {formatQuantity(p.values[s] ?? 0)}
-                          </td>
-                        ))}
-                        {trends.previous ? <td className="py-1 pr-4 text-right">{formatQuantity(trends.previous.points[i]?.value ?? 0)}</td> : null}
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            </details>
+            <ChartTable
+              label={`${trends.series.length > 1 ? 'Usage per series' : 'Usage'}, per ${trends.grain} (UTC)`}
+              columns={['Start (UTC)', ...trends.series, ...(trends.previous ? [PREVIOUS] : [])]}
+              rows={trends.points.map((p, i) => ({
+                key: p.bucket,
+                cells: [
+                  bucketLabel(trends.grain, p.bucket),
+                  ...trends.series.map((s) => formatQuantity(p.values[s] ?? 0)),
+                  ...(trends.previous ? [formatQuantity(trends.previous.points[i]?.value ?? 0)] : []),
+                ],
+              }))}
+            />
           </Card>
         </div>
       ) : null}
