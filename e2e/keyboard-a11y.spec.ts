@@ -125,3 +125,42 @@ test('confirm actions: Escape closes an opened Revoke confirmation', async ({ pa
   // Back on the summary that opened it
   expect(await focused(page)).toMatch(/^summary /);
 });
+
+test('keys: creating a key with Enter hands focus to the new key’s notice; revoking one to the result', async ({ page, creator }) => {
+  await creatorWithKey(page, creator);
+  await page.goto(`${DASHBOARD}/keys`);
+  await page.getByLabel('Name').fill('worker');
+  await page.getByRole('button', { name: 'Create key' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText('worker', { exact: false }).first()).toBeVisible();
+  await expect.poll(() => focused(page)).not.toBe('BODY');
+  const summary = page.locator('summary', { hasText: 'Revoke' }).first();
+  await summary.focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: /^Revoke key / }).first().focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('status').filter({ hasText: /revoked/i })).toBeVisible();
+  await expect.poll(() => focused(page)).not.toBe('BODY');
+});
+
+test('a meter archived, a plan changed with the keyboard: focus goes to the outcome, not <body>', async ({ page, creator, baseURL }) => {
+  const apiKey = await creatorWithKey(page, creator);
+  const meterId = await meterWithUsage(page, baseURL!, apiKey);
+
+  // The plan form keeps its button: focus stays on it (or on the notice), never on <body>.
+  await page.goto(`${DASHBOARD}/customers/alice`);
+  await page.getByLabel('Plan', { exact: true }).selectOption('pro');
+  await page.getByRole('button', { name: 'Save plan' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('plan-saved')).toBeVisible();
+  await expect.poll(() => focused(page)).not.toBe('BODY');
+
+  // Archiving takes the Archive button away with it: focus goes to the "Meter archived." notice.
+  await page.goto(`${DASHBOARD}/meters/${meterId}`);
+  await page.locator('summary', { hasText: 'Archive meter' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Archive API calls' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('meter-archived')).toBeVisible();
+  await expect.poll(() => focused(page)).toMatch(/Meter archived/);
+});

@@ -329,7 +329,7 @@ export default function AlertsPage() {
       />
       <div className="space-y-6">
         {result?.ok ? (
-          <SuccessNotice>
+          <SuccessNotice focusIfLost={result}>
             {result.intent === 'acknowledge'
               ? 'Alert acknowledged.'
               : result.intent === 'mute'

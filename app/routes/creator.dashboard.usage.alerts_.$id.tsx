@@ -81,7 +81,7 @@ export default function AlertDetailPage() {
       />
       <div className="space-y-6">
         {result?.ok ? (
-          <SuccessNotice>
+          <SuccessNotice focusIfLost={result}>
             {result.intent === 'acknowledge'
               ? 'Alert acknowledged.'
               : result.intent === 'mute'

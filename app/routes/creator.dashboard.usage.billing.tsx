@@ -178,7 +178,7 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
     <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={own?.ok ? 'saved' : 'form'}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="stripe-settings" />
-      {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice>Stripe settings saved.</SuccessNotice> : null}
+      {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice focusIfLost={own}>Stripe settings saved.</SuccessNotice> : null}
       <div className="grid gap-5 md:grid-cols-2">
         <TextField
           label="Secret or restricted key"
@@ -222,7 +222,7 @@ function ConnectForm({ stripe, csrf, result, outcome }: { stripe: LoaderData['st
       <input type="hidden" name="intent" value="stripe-connect" />
       {failed ? <FormAlert>{failed.message}</FormAlert> : null}
       {outcome && !outcome.ok ? <FormAlert>{`The Stripe account was not connected: ${outcome.message}`}</FormAlert> : null}
-      {outcome?.ok && stripe.configured === 'connect' ? <SuccessNotice>{`Stripe account ${stripe.connect_account_id} connected.`}</SuccessNotice> : null}
+      {outcome?.ok && stripe.configured === 'connect' ? <SuccessNotice focusIfLost={outcome}>{`Stripe account ${stripe.connect_account_id} connected.`}</SuccessNotice> : null}
       <p className="max-w-3xl text-tremor-default text-tremor-content">
         Or connect a Stripe account through this server’s platform (Stripe Connect): Stripe asks the account’s owner to approve it, then sends you back here. A connected
         account replaces a stored key.
@@ -243,7 +243,7 @@ function RunOutcome({ result }: { result: Result }) {
       r.pairs === 0
         ? 'Nothing to report: no meter and customer are linked to Stripe, or they have no usage this period.'
         : `Report finished for ${r.pairs} customer × meter × period: ${r.reported} reported, ${r.up_to_date} already up to date, ${r.pending} pending, ${r.failed} failed, ${r.unknown} unknown.`;
-    return <SuccessNotice testId="run-outcome">{text}</SuccessNotice>;
+    return <SuccessNotice testId="run-outcome" focusIfLost={result}>{text}</SuccessNotice>;
   }
   if (result.reconcile) {
     const r = result.reconcile;
@@ -251,7 +251,7 @@ function RunOutcome({ result }: { result: Result }) {
       r.pairs === 0
         ? 'Nothing to reconcile: nothing has been reported to Stripe in the last 35 days.'
         : `Reconciliation finished for ${r.pairs} customer × meter × period: ${r.in_sync} in sync, ${r.drifting} drifting (${r.compensated} corrected with a compensating event, ${r.over_reported} where Stripe has more than we reported), ${r.resolved} unknown reports settled, ${r.errors} could not be checked.`;
-    return <SuccessNotice testId="run-outcome">{text}</SuccessNotice>;
+    return <SuccessNotice testId="run-outcome" focusIfLost={result}>{text}</SuccessNotice>;
   }
   return null;
 }

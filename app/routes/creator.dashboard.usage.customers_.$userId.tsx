@@ -420,7 +420,7 @@ export default function CustomerPage() {
       </Link>
       <PageHeader title={c.user_id} description={[c.name, c.email].filter(Boolean).join(' · ') || `Customer since ${formatDateTime(c.created_at)}`} />
       <div className="space-y-6">
-        {result?.ok ? <SuccessNotice testId="plan-saved">{`Plan changed to ${result.plan ?? 'no plan'}. Its limits apply from now on.`}</SuccessNotice> : null}
+        {result?.ok ? <SuccessNotice testId="plan-saved" focusIfLost={result}>{`Plan changed to ${result.plan ?? 'no plan'}. Its limits apply from now on.`}</SuccessNotice> : null}
         <ProfileCard detail={detail} />
         <UsageCards detail={detail} />
         <HistoryCharts detail={detail} chart={chart} />

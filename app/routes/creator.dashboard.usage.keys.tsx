@@ -6,6 +6,7 @@ import { CopyButton } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
 import { FormAlert, ignoreWhilePending, TextField } from '~/components/form-field';
+import { SuccessNotice, useFocusIfLost } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
 import { requireSessionCsrf } from '~/lib/csrf.server';
@@ -77,8 +78,15 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 function NewKeyNotice({ created }: { created: CreatedKey }) {
+  // The form that created it is rebuilt empty for the next key: focus comes here instead of <body>.
+  const ref = useFocusIfLost<HTMLElement>(created);
   return (
-    <section aria-labelledby="new-key-title" className="mb-8 rounded-tremor-default border border-amber-300 bg-amber-50 p-5 shadow-tremor-card">
+    <section
+      ref={ref}
+      tabIndex={-1}
+      aria-labelledby="new-key-title"
+      className="mb-8 rounded-tremor-default border border-amber-300 bg-amber-50 p-5 shadow-tremor-card focus:outline-none focus-visible:ring-2 focus-visible:ring-amber-400"
+    >
       <h2 id="new-key-title" className="text-tremor-default font-semibold text-amber-900">
         Your new API key “{created.name}”
       </h2>
@@ -185,8 +193,10 @@ export default function ApiKeysPage() {
       />
       {result?.created ? <NewKeyNotice created={result.created} /> : null}
       {result?.revoked ? (
-        <div role="status" className="mb-6 rounded-tremor-default border border-emerald-200 bg-emerald-50 px-4 py-3 text-tremor-default text-emerald-800">
-          Revoked “{result.revoked.name}” ({result.revoked.prefix}). Requests with it now answer 401.
+        <div className="mb-6">
+          <SuccessNotice focusIfLost={result}>
+            Revoked “{result.revoked.name}” ({result.revoked.prefix}). Requests with it now answer 401.
+          </SuccessNotice>
         </div>
       ) : null}
       {revokeError ? (

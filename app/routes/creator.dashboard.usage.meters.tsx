@@ -147,7 +147,7 @@ export default function MetersPage() {
       </PageHeader>
       <div className="space-y-6">
         {created ? (
-          <SuccessNotice testId="meter-created">
+          <SuccessNotice testId="meter-created" focusIfLost={created}>
             Meter “{created.display_name}” created. Events named <span className="font-mono">{created.event_name}</span> are metered from now on.
           </SuccessNotice>
         ) : null}

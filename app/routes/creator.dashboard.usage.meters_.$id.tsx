@@ -150,9 +150,9 @@ export default function EditMeterPage() {
       </PageHeader>
       <div className="space-y-6">
         {result?.ok && result.intent === 'save' ? (
-          <SuccessNotice testId="meter-saved">Meter saved. Changed limits apply from the next event; the history below keeps the old ones.</SuccessNotice>
+          <SuccessNotice testId="meter-saved" focusIfLost={result}>Meter saved. Changed limits apply from the next event; the history below keeps the old ones.</SuccessNotice>
         ) : null}
-        {result?.ok && result.intent === 'archive' ? <SuccessNotice testId="meter-archived">Meter archived.</SuccessNotice> : null}
+        {result?.ok && result.intent === 'archive' ? <SuccessNotice testId="meter-archived" focusIfLost={result}>Meter archived.</SuccessNotice> : null}
         {result?.intent === 'archive' && result.formError ? <FormAlert>{result.formError.message}</FormAlert> : null}
         {archived ? (
           <div

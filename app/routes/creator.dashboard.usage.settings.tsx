@@ -179,7 +179,7 @@ function Section({ id, title, description, children }: { id: string; title: stri
 function FormOutcome({ result, intents, success }: { result: Result; intents: readonly Intent[]; success: ReactNode }) {
   if (!result || !intents.includes(result.intent)) return null;
   if (result.formError) return <FormAlert>{result.formError.message}</FormAlert>;
-  return result.ok ? <SuccessNotice>{success}</SuccessNotice> : null;
+  return result.ok ? <SuccessNotice focusIfLost={result}>{success}</SuccessNotice> : null;
 }
 
 function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderData['settings']; planNames: string[]; csrf: string; result: Result }) {
@@ -335,7 +335,7 @@ function AccountSecurity({ csrf, result }: { csrf: string; result: Result }) {
 
 function NewWebhookSecret({ created }: { created: NonNullable<ActionResult['created']> }) {
   return (
-    <WarningNotice titleId="new-webhook-title" title={`Signing secret for ${created.url}`}>
+    <WarningNotice titleId="new-webhook-title" title={`Signing secret for ${created.url}`} focusIfLost={created}>
       <p>
         Verify every delivery with it (Standard Webhooks: <code>webhook-id</code>, <code>webhook-timestamp</code>, <code>webhook-signature</code>). Copy it now —{' '}
         <strong>it will not be shown again</strong>.
@@ -428,7 +428,7 @@ function WebhooksSection({ webhooks, csrf, result }: { webhooks: LoaderData['web
   return (
     <div className="space-y-6">
       {result?.created ? <NewWebhookSecret created={result.created} /> : null}
-      {deleted ? <SuccessNotice>Endpoint deleted.</SuccessNotice> : null}
+      {deleted ? <SuccessNotice focusIfLost={result}>Endpoint deleted.</SuccessNotice> : null}
       {rowError ? <FormAlert>{rowError.message}</FormAlert> : null}
       {webhooks.length === 0 ? (
         <p className="text-tremor-default text-tremor-content" data-testid="no-webhooks">
