@@ -215,26 +215,31 @@ export async function listCustomerWindows(
 
 /**
  * A customer's raw events in a short range (under an hour: the part of a period's first
- * hour before the rollups' hour windows line up) as one window per meter, measured by the
- * rollups' own rules, over the (creator, customer, occurred_at) index.
+ * hour before the rollups' hour windows line up; or the days a superseded period overlaps)
+ * as one window per meter, or per meter × UTC day (`byDay`), measured by the rollups' own
+ * rules, over the (creator, customer, occurred_at) index. With `periodStart`, only the
+ * events metered in the period starting then (a period Stripe's moved anchor superseded
+ * keeps its own events, which the day rollups hold beside the new period's).
  */
 export async function measureCustomerEvents(
   tx: Queryable,
-  q: { creatorId: string; customerId: string; meterIds: string[]; from: Date; to: Date },
+  q: { creatorId: string; customerId: string; meterIds: string[]; from: Date; to: Date; periodStart?: Date; byDay?: boolean },
   rules: RollupRules,
-): Promise<Array<{ meterId: string; value: string; eventCount: number }>> {
+): Promise<Array<{ meterId: string; day: Date | null; value: string; eventCount: number }>> {
   if (q.meterIds.length === 0 || q.from >= q.to) return [];
-  const rows = await tx.execute<{ meter_id: string; value: string; event_count: number }>(sql`
-    select meter_id, (${windowValueSql(rules)})::text as value, count(*)::int as event_count
+  const day = q.byDay ? sql`date_trunc('day', e.occurred_at at time zone 'UTC') at time zone 'UTC'` : sql`null::timestamptz`;
+  const period = q.periodStart ? sql`and e.period_start = ${q.periodStart.toISOString()}::timestamptz` : sql``;
+  const rows = await tx.execute<{ meter_id: string; day: string | Date | null; value: string; event_count: number }>(sql`
+    select meter_id, day, (${windowValueSql(rules)})::text as value, count(*)::int as event_count
     from (
-      select e.meter_id, e.value, e.new_distinct, m.aggregation_type
+      select e.meter_id, ${day} as day, e.value, e.new_distinct, m.aggregation_type
       from usage_events e
       join usage_meters m on m.creator_id = e.creator_id and m.meter_id = e.meter_id
       where e.creator_id = ${q.creatorId} and e.customer_id = ${q.customerId} and e.meter_id = any(${uuidArray(q.meterIds)})
-        and e.occurred_at >= ${q.from.toISOString()}::timestamptz and e.occurred_at < ${q.to.toISOString()}::timestamptz
+        and e.occurred_at >= ${q.from.toISOString()}::timestamptz and e.occurred_at < ${q.to.toISOString()}::timestamptz ${period}
     ) ev
-    group by meter_id, aggregation_type`);
-  return rows.map((r) => ({ meterId: r.meter_id, value: String(r.value), eventCount: Number(r.event_count) }));
+    group by meter_id, day, aggregation_type`);
+  return rows.map((r) => ({ meterId: r.meter_id, day: r.day === null ? null : new Date(r.day), value: String(r.value), eventCount: Number(r.event_count) }));
 }
 
 export type RawEvent = {

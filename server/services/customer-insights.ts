@@ -194,12 +194,40 @@ async function readCustomerCounters(rt: Runtime, creatorId: string, userId: stri
       listCustomerWindows(tx, { creatorId, customerId: customer.id, meterIds, window: 'day', since: startOfUtcDay(periodStart), until: periodEnd }),
       periodsFirstDay(tx, { creatorId, customerId: customer.id, meters, periodStart, periodEnd }),
     ]);
-    if (!firstDay) return { customer, meters, periods, days, periodStart };
     // The UTC day the period starts in also holds the previous period's end: its bar is
     // this period's part of the day only.
-    const rest = days.filter((d) => d.windowStart.getTime() !== firstDay.day.getTime());
-    return { customer, meters, periods, days: [...rest, ...firstDay.totals], periodStart };
+    const ownDays = firstDay ? [...days.filter((d) => d.windowStart.getTime() !== firstDay.day.getTime()), ...firstDay.totals] : days;
+    const overlapped = await daysOfSupersededOverlap(tx, { creatorId, customerId: customer.id, meters, periods, periodStart, periodEnd });
+    if (!overlapped) return { customer, meters, periods, days: ownDays, periodStart };
+    const kept = ownDays.filter((d) => d.windowStart < overlapped.from || d.windowStart >= overlapped.to);
+    return { customer, meters, periods, days: [...kept, ...overlapped.totals], periodStart };
   });
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * After Stripe moved a customer's billing anchor, an earlier period of a meter may still run
+ * into this one (the old calendar month past the new period's start): the day rollups of those
+ * days hold both periods' events, and the old period's are its own (its history bar). Those days
+ * are measured from the raw events this period metered instead, by the rollups' rules — a few
+ * days of one customer, and only on such a customer's page. Null when no period overlaps this one.
+ */
+async function daysOfSupersededOverlap(
+  tx: Tx,
+  q: { creatorId: string; customerId: string; meters: Meter[]; periods: WindowTotal[]; periodStart: Date; periodEnd: Date },
+): Promise<{ from: Date; to: Date; totals: WindowTotal[] } | null> {
+  const overlapEnd = Math.max(0, ...q.periods.filter((p) => p.windowStart < q.periodStart && p.windowEnd > q.periodStart).map((p) => p.windowEnd.getTime()));
+  if (overlapEnd === 0) return null;
+  const from = startOfUtcDay(q.periodStart);
+  const to = new Date(Math.min(Math.ceil(overlapEnd / DAY_MS) * DAY_MS, Math.ceil(q.periodEnd.getTime() / DAY_MS) * DAY_MS));
+  const measured = await measureCustomerEvents(
+    tx,
+    { creatorId: q.creatorId, customerId: q.customerId, meterIds: q.meters.map((m) => m.id), from: q.periodStart, to: new Date(Math.min(to.getTime(), q.periodEnd.getTime())), periodStart: q.periodStart, byDay: true },
+    ROLLUP_RULES,
+  );
+  const totals = measured.map((w) => ({ meterId: w.meterId, windowStart: w.day!, windowEnd: new Date(w.day!.getTime() + DAY_MS), value: w.value, eventCount: w.eventCount }));
+  return { from, to, totals };
 }
 
 const HOUR_MS = 3_600_000;
@@ -218,7 +246,7 @@ async function periodsFirstDay(tx: Tx, q: { creatorId: string; customerId: strin
   const meterIds = q.meters.map((m) => m.id);
   const [hours, head] = await Promise.all([
     listCustomerWindows(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, window: 'hour', since: firstWholeHour, until: dayEnd }),
-    measureCustomerEvents(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, from: q.periodStart, to: firstWholeHour }, ROLLUP_RULES),
+    measureCustomerEvents(tx, { creatorId: q.creatorId, customerId: q.customerId, meterIds, from: q.periodStart, to: firstWholeHour, periodStart: q.periodStart }, ROLLUP_RULES),
   ]);
   const totals: WindowTotal[] = [];
   for (const meter of q.meters) {
