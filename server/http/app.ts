@@ -146,7 +146,12 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     }
     // Stripe's webhooks authenticate by signature (the creator's whsec_), not by API key.
     const stripeWebhook = /^\/api\/stripe\/webhooks\/([^/]+)$/.exec(pathname);
-    if (stripeWebhook && req.method === 'POST') {
+    if (stripeWebhook && req.method !== 'POST') {
+      labelEarly('/api/stripe/webhooks/:creatorId');
+      res.setHeader('allow', 'POST');
+      throw new AppError('method_not_allowed', { code: 'method_not_allowed', detail: `${req.method} is not allowed here; Stripe delivers its events with POST.` });
+    }
+    if (stripeWebhook) {
       labelEarly('/api/stripe/webhooks/:creatorId');
       const creatorId = stripeWebhook[1]!;
       const body = await readRawBody(req);

@@ -75,8 +75,11 @@ function operation(route: RestRoute) {
         : `The API key lacks the "${route.scope}" scope, or a browser token (browser tokens may only track and check)`,
   );
   if (route.body || route.query || pathParamCount > 0) responses['422'] = problemResponse('Invalid fields (a malformed id in the path too), named in `errors`');
+  // Every /api/ route checks its path and query bytes before anything else (server/http/app.ts).
+  responses['400'] = problemResponse(
+    `${route.body ? 'Malformed JSON (malformed-json), or a' : 'A'} path or query whose %-escapes do not decode to UTF-8 (malformed-path, malformed-query)`,
+  );
   if (route.body) {
-    responses['400'] = problemResponse('Malformed JSON');
     responses['413'] = problemResponse('Body larger than 1 MB');
     responses['415'] = problemResponse('Body is not application/json');
   }
@@ -137,10 +140,14 @@ export function buildOpenApiDocument(version: string) {
         requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'A Stripe event, as Stripe sends it' } } } },
         responses: {
           200: {
-            description: 'Received (outcome: applied, duplicate, stale, ignored)',
+            description:
+              'Received. outcome: applied (the customer’s Stripe ids and billing period were updated), duplicate (this event was received before), stale (an older event than one already applied), ignored (not a subscription event, or no customer here has its Stripe customer id), other_subscription (the customer is pinned to another subscription’s items), unsupported_interval (not a monthly subscription: nothing changed)',
             content: { 'application/json': { schema: { type: 'object', properties: { received: { type: 'boolean' }, outcome: { type: 'string' } }, required: ['received', 'outcome'] } } },
           },
-          400: problemResponse('The signature does not verify, or the delivery is older than 5 minutes'),
+          400: problemResponse('The signature does not verify, or the delivery is older than 5 minutes; or a path whose %-escapes do not decode'),
+          405: problemResponse('A method other than POST (Allow: POST)'),
+          413: problemResponse('Body larger than 1 MB'),
+          415: problemResponse('A body in a content coding (Content-Encoding other than identity)'),
         },
       },
     },

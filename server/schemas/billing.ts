@@ -8,7 +8,10 @@ export const ZUpdateStripeSettingsInput = z
       .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}$/, 'must be a Stripe secret (sk_…) or restricted (rk_…) key')
       .optional(),
     /** Not settable: a Connect account comes from Stripe's authorization (refused with a pointer there). */
-    connect_account_id: z.string().optional(),
+    connect_account_id: z
+      .string()
+      .describe('Refused (422): a Stripe account is connected only through Stripe’s authorization (POST /api/usage/settings/stripe/connect), so that no one can name an account they do not own.')
+      .optional(),
     report_interval_minutes: z
       .number({ error: 'must be a whole number of minutes from 1 to 1440' })
       .int('must be a whole number of minutes from 1 to 1440')

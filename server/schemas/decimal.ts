@@ -62,7 +62,7 @@ function plainDecimal({ negative, digits, exponent }: NumberParts): { text: stri
   if (negative) return { problem: 'must be ≥ 0' };
   const integerDigits = digits.length + exponent;
   if (integerDigits > MAX_SAFE.length || (integerDigits === MAX_SAFE.length && digits.slice(0, integerDigits).padEnd(integerDigits, '0') > MAX_SAFE)) {
-    return { problem: 'is too large; send large values as a decimal string (at most 10^18)' };
+    return { problem: 'is too large for a JSON number (its integer part must be below 2^53); send it as a decimal string (below 10^18)' };
   }
   if (-exponent > MAX_DECIMALS) return { problem: `must have at most ${MAX_DECIMALS} decimal places` };
   if (exponent >= 0) return { text: digits + '0'.repeat(exponent) };
