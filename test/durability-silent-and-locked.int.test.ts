@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { createApiKey } from '../server/services/api-keys.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
-import { startTestServer, type TestServer } from './harness/server.js';
-import { startSilentRelay } from './harness/tcp-relay.js';
+import { startTestServer } from './harness/server.js';
+import { withSilentDatabase } from './harness/silent-database.js';
 
 /**
  * Ingestion's answers stay bounded under faults: a key looked up while the database is silent,
@@ -23,28 +23,10 @@ const within = async (p: Promise<{ status: number; headers: Headers; text: strin
   ]);
 
 
-async function withSilentDatabase(
-  env: Record<string, string>,
-  run: (s: { relay: Awaited<ReturnType<typeof startSilentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
-) {
-  const relay = await startSilentRelay(shared.url);
-  const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000', ...env } });
-  try {
-    const { apiKey, creator } = await createCreatorWithKey(server.rt);
-    const call = api(server.url, apiKey);
-    expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-    expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', idempotency_key: 'before' })).status).toBe(201);
-    await run({ relay, server, call, creatorId: creator.id });
-  } finally {
-    relay.resume();
-    await server.close();
-    await relay.close();
-  }
-}
 
 describe('a database that stops answering, for a track request whose API key is not in the cache', () => {
   it('a key not used before (or whose cache entry expired, API_KEY_CACHE_TTL_MS) gets 503 + Retry-After within the commit deadline, not no answer for as long as the database is silent', async () => {
-    await withSilentDatabase({ API_KEY_CACHE_TTL_MS: '1000' }, async ({ relay, server, call, creatorId }) => {
+    await withSilentDatabase(shared.url, { API_KEY_CACHE_TTL_MS: '1000' }, async ({ relay, server, call, creatorId }) => {
       // A second key of the creator, never used yet (a new deployment of the creator's app).
       const { secret: freshKey } = await createApiKey(server.rt, creatorId, { name: 'second', scopes: ['track'] });
       await new Promise((r) => setTimeout(r, 1_200)); // the first key's cache entry has expired

@@ -10,7 +10,7 @@ import { ensureDatabase, runMigrations } from '../db/migrate.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
-import { startSilentRelay } from './harness/tcp-relay.js';
+import { withSilentDatabase } from './harness/silent-database.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -153,32 +153,10 @@ describe('Postgres refusing new connections: "sorry, too many clients already" (
 const shared = await useTestDatabase();
 
 
-/**
- * A server (commit deadline 3 s: INGEST_TIMEOUT_MS, 30 s by default) whose database sits
- * behind a relay that can go silent, a creator with a `calls` count meter and one event
- * already recorded; closed after `run`.
- */
-async function withSilentDatabase(
-  run: (s: { relay: Awaited<ReturnType<typeof startSilentRelay>>; server: TestServer; call: ReturnType<typeof api>; creatorId: string }) => Promise<void>,
-) {
-  const relay = await startSilentRelay(shared.url);
-  const server = await startTestServer(relay.url, { env: { INGEST_TIMEOUT_MS: '3000' } });
-  try {
-    const { apiKey, creator } = await createCreatorWithKey(server.rt);
-    const call = api(server.url, apiKey);
-    expect((await call('POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', unit_name: 'calls', aggregation_type: 'count' })).status).toBe(201);
-    expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'u1', idempotency_key: 'before' })).status).toBe(201);
-    await run({ relay, server, call, creatorId: creator.id });
-  } finally {
-    relay.resume();
-    await server.close();
-    await relay.close();
-  }
-}
 
 describe('a database that stops answering (hung, or the network to it drops packets)', () => {
   it('a track request is answered within a bounded time (503 + Retry-After), not held for as long as the database is silent; a retry with its key after recovery counts it once', async () => {
-    await withSilentDatabase(async ({ relay, server, call, creatorId }) => {
+    await withSilentDatabase(shared.url, {}, async ({ relay, server, call, creatorId }) => {
       relay.silence();
       const started = Date.now();
       const [track, health] = await Promise.all([
@@ -200,7 +178,7 @@ describe('a database that stops answering (hung, or the network to it drops pack
 
 describe('requests queued behind commits that a silent database holds', () => {
   it('are answered 503 "nothing was recorded" at the deadline and taken out of the queue: after recovery none of them is recorded', async () => {
-    await withSilentDatabase(async ({ relay, server, call, creatorId }) => {
+    await withSilentDatabase(shared.url, {}, async ({ relay, server, call, creatorId }) => {
       relay.silence();
       // Two transactions may be in flight for single events; the other two requests wait in the queue.
       const answers: Answer[] = [];
