@@ -4,7 +4,7 @@ import { sendStripeWebhook, stripeEvent } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter, trpcQuery } from './harness/fixtures.js';
 import { applyRollupJobs } from './harness/rollups.js';
-import { startServerWithFakeStripe } from './harness/stripe-linked.js';
+import { startServerWithFakeStripe, subscriptionWithPeriod } from './harness/stripe-linked.js';
 
 /**
  * The customer page's day bars after Stripe moved the billing anchor mid-period: the days the
@@ -47,15 +47,7 @@ describe('the customer page after Stripe moved the billing anchor mid-period', (
     // When: Stripe moves her period to 10 June – 10 July (a subscription anchored on the 10th), and she makes 2 more calls that day
     const start = new Date('2026-06-10T00:00:00Z');
     const end = new Date('2026-07-10T00:00:00Z');
-    const moved = {
-      ...subscription,
-      status: 'active',
-      billing_cycle_anchor: start.getTime() / 1000,
-      items: {
-        ...subscription.items,
-        data: subscription.items.data.map((item: Record<string, unknown>) => ({ ...item, current_period_start: start.getTime() / 1000, current_period_end: end.getTime() / 1000 })),
-      },
-    };
+    const moved = subscriptionWithPeriod(subscription, start, end);
     const hook = await sendStripeWebhook(`${server.url}/api/stripe/webhooks/${creator.id}`, WEBHOOK_SECRET, stripeEvent('customer.subscription.updated', moved));
     expect(hook.json?.outcome).toBe('applied');
     now = new Date('2026-06-16T13:00:00Z');

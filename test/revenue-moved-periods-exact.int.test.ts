@@ -13,7 +13,7 @@ import {
   trpcQuery,
 } from "./harness/fixtures.js";
 import type { TestServer } from "./harness/server.js";
-import { startServerWithFakeStripe } from "./harness/stripe-linked.js";
+import { startServerWithFakeStripe, subscriptionWithPeriod } from "./harness/stripe-linked.js";
 
 /**
  * The revenue page (overage so far / projected), the overview and Top users: their figures are
@@ -100,19 +100,7 @@ async function subscribedMidJune() {
   })) as unknown as Record<string, any>;
   const start = new Date("2026-06-15T12:00:00Z");
   const end = new Date("2026-07-15T12:00:00Z");
-  const object = {
-    ...subscription,
-    status: "active",
-    billing_cycle_anchor: start.getTime() / 1000,
-    items: {
-      ...subscription.items,
-      data: subscription.items.data.map((item: Record<string, unknown>) => ({
-        ...item,
-        current_period_start: start.getTime() / 1000,
-        current_period_end: end.getTime() / 1000,
-      })),
-    },
-  };
+  const object = subscriptionWithPeriod(subscription, start, end);
   const hook = await sendStripeWebhook(
     `${server.url}${settings.json.webhook_path}`,
     WEBHOOK_SECRET,

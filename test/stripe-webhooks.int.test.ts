@@ -4,7 +4,7 @@ import { sendStripeWebhook, stripeEvent } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
-import { useServerWithFakeStripe } from './harness/stripe-linked.js';
+import { subscriptionWithPeriod, useServerWithFakeStripe } from './harness/stripe-linked.js';
 
 /**
  * Stripe's customer.subscription.* webhooks keep a customer's billing period on Stripe's:
@@ -33,13 +33,6 @@ async function setup(target: TestServer = server()) {
   return { call, endpoint: target.url + settings.json.webhook_path, subscription: subscription as unknown as Record<string, any> };
 }
 
-/** The subscription with its item's current period moved to [start, end), anchored on `anchor` (default: the period's start). */
-const withPeriod = (subscription: Record<string, any>, start: Date, end: Date, status = 'active', anchor = start) => ({
-  ...subscription,
-  status,
-  billing_cycle_anchor: anchor.getTime() / 1000,
-  items: { ...subscription.items, data: subscription.items.data.map((item: Record<string, unknown>) => ({ ...item, current_period_start: start.getTime() / 1000, current_period_end: end.getTime() / 1000 })) },
-});
 
 const periodStartOf = async (call: ReturnType<typeof api>) => (await call('GET', '/api/usage/customers/sub-user/usage')).json.period_start as string;
 
@@ -49,7 +42,7 @@ describe('Stripe subscription webhooks', () => {
     const now = Date.now();
     const start = new Date(Math.floor((now - 3 * 86400_000) / 1000) * 1000);
     const end = new Date(start.getTime() + 30 * 86400_000);
-    const created = stripeEvent('customer.subscription.created', withPeriod(subscription, start, end), Math.floor(now / 1000) - 60);
+    const created = stripeEvent('customer.subscription.created', subscriptionWithPeriod(subscription, start, end), Math.floor(now / 1000) - 60);
     expect(await sendStripeWebhook(endpoint, WEBHOOK_SECRET, created)).toMatchObject({ status: 200, json: { outcome: 'applied' } });
     expect(await periodStartOf(call)).toBe(start.toISOString());
     // The same event again (Stripe delivers at least once).
@@ -57,12 +50,12 @@ describe('Stripe subscription webhooks', () => {
 
     // A newer update moves the period; an older one arriving after it is ignored.
     const start2 = new Date(start.getTime() - 86400_000);
-    const newer = stripeEvent('customer.subscription.updated', withPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000)), Math.floor(now / 1000) - 10);
-    const older = stripeEvent('customer.subscription.updated', withPeriod(subscription, start, end, 'past_due'), Math.floor(now / 1000) - 30);
+    const newer = stripeEvent('customer.subscription.updated', subscriptionWithPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000)), Math.floor(now / 1000) - 10);
+    const older = stripeEvent('customer.subscription.updated', subscriptionWithPeriod(subscription, start, end, 'past_due'), Math.floor(now / 1000) - 30);
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, newer)).json.outcome).toBe('applied');
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, older)).json.outcome).toBe('stale');
     expect(await periodStartOf(call)).toBe(start2.toISOString());
-    const deleted = stripeEvent('customer.subscription.deleted', withPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000), 'canceled'));
+    const deleted = stripeEvent('customer.subscription.deleted', subscriptionWithPeriod(subscription, start2, new Date(start2.getTime() + 30 * 86400_000), 'canceled'));
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, deleted)).json.outcome).toBe('applied');
   });
 
@@ -73,7 +66,7 @@ describe('Stripe subscription webhooks', () => {
     try {
       const { call, endpoint, subscription } = await setup(clocked);
       // Given the Nov 30 renewal of a subscription anchored on Jan 31: Stripe's period is Nov 30 → Dec 31
-      const renewal = withPeriod(subscription, new Date('2026-11-30T09:00:00Z'), new Date('2026-12-31T09:00:00Z'), 'active', new Date('2026-01-31T09:00:00Z'));
+      const renewal = subscriptionWithPeriod(subscription, new Date('2026-11-30T09:00:00Z'), new Date('2026-12-31T09:00:00Z'), 'active', new Date('2026-01-31T09:00:00Z'));
       expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, stripeEvent('customer.subscription.updated', renewal))).json.outcome).toBe('applied');
       // Then on Dec 30 the customer is still in Stripe's period, not in one from Dec 30
       const periodOf = async () => {
@@ -94,7 +87,7 @@ describe('Stripe subscription webhooks', () => {
   it('refuses tampered bodies, wrong secrets, old timestamps and missing signatures with 400', async () => {
     const { call, endpoint, subscription } = await setup();
     const before = await periodStartOf(call);
-    const event = () => stripeEvent('customer.subscription.updated', withPeriod(subscription, new Date('2026-01-05T00:00:00Z'), new Date('2026-02-05T00:00:00Z')));
+    const event = () => stripeEvent('customer.subscription.updated', subscriptionWithPeriod(subscription, new Date('2026-01-05T00:00:00Z'), new Date('2026-02-05T00:00:00Z')));
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, event(), { tamper: true })).status).toBe(400);
     expect((await sendStripeWebhook(endpoint, 'whsec_someoneElse0123456789', event())).status).toBe(400);
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, event(), { timestamp: Math.floor(Date.now() / 1000) - 600 })).status).toBe(400);

@@ -84,3 +84,15 @@ export async function syncToStripe(call: ReturnType<typeof api>) {
   expect(synced.json).toMatchObject({ failed: 0, pending: 0, unknown: 0 });
   return synced.json;
 }
+
+/**
+ * A Stripe subscription (as the fake returns it) with its items' current period moved to
+ * [start, end) and anchored on `anchor` (default: the period's start): the object of a
+ * `customer.subscription.*` webhook that moves a customer's billing period.
+ */
+export const subscriptionWithPeriod = (subscription: Record<string, any>, start: Date, end: Date, status = 'active', anchor = start) => ({
+  ...subscription,
+  status,
+  billing_cycle_anchor: anchor.getTime() / 1000,
+  items: { ...subscription.items, data: subscription.items.data.map((item: Record<string, unknown>) => ({ ...item, current_period_start: start.getTime() / 1000, current_period_end: end.getTime() / 1000 })) },
+});
