@@ -164,3 +164,26 @@ test('a meter archived, a plan changed with the keyboard: focus goes to the outc
   await expect(page.getByTestId('meter-archived')).toBeVisible();
   await expect.poll(() => focused(page)).toMatch(/Meter archived/);
 });
+
+test('trends: changing the range with the arrow keys keeps focus on the select; a refused custom date names its message', async ({ page, creator, baseURL }) => {
+  const apiKey = await creatorWithKey(page, creator);
+  const meterId = await meterWithUsage(page, baseURL!, apiKey);
+  await page.goto(`${DASHBOARD}/trends?meter=${meterId}`);
+  const range = page.getByLabel('Range', { exact: true });
+  await range.focus();
+  const before = await range.inputValue();
+  await page.keyboard.press('ArrowDown');
+  await expect(page).not.toHaveURL(new RegExp(`range=${before}(&|$)`));
+  await expect(page.getByTestId('trends')).not.toHaveAttribute('aria-busy', 'true');
+  // The form's fields are rebuilt with the new range: focus comes back to the select the user is on.
+  await expect.poll(() => focused(page)).toMatch(/^select#/);
+  await expect(page.getByLabel('Range', { exact: true })).toBeFocused();
+
+  // A custom range that ends before it starts: the date fields say which message is theirs.
+  await page.goto(`${DASHBOARD}/trends?meter=${meterId}&range=custom&from=2026-06-10&to=2026-06-01`);
+  const alert = page.getByRole('alert');
+  await expect(alert).toBeVisible();
+  const invalid = page.locator('input[type="date"][aria-invalid="true"]');
+  await expect(invalid).toHaveCount(1);
+  await expect(invalid).toHaveAccessibleDescription(((await alert.textContent()) ?? '').trim());
+});

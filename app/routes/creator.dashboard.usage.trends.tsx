@@ -1,7 +1,7 @@
 import { json, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, Link, useLoaderData, useNavigation, useSubmit } from '@remix-run/react';
 import { AreaChart, BarChart, Card, LineChart } from '@tremor/react';
-import { useId } from 'react';
+import { useEffect, useId, useRef } from 'react';
 import type { TTrends, TTrendsInput } from '../../server/schemas/insights.js';
 import { ChartTable } from '~/components/chart-table';
 import { compactAxis } from '~/components/chart-tooltip';
@@ -151,6 +151,19 @@ export default function TrendsPage() {
   const dimensions = meters.find((m) => m.id === meterId)?.dimensions ?? [];
   const fromId = useId();
   const toId = useId();
+  const dateErrorId = useId();
+  // The fields are rebuilt for each new set of options (their defaults are the loaded ones):
+  // the one the user just changed gets the focus back, or a keyboard user arrowing through
+  // the ranges would be sent to <body> at each step.
+  const form = useRef<HTMLFormElement>(null);
+  const changed = useRef<string | null>(null);
+  const fieldsKey = JSON.stringify(params);
+  useEffect(() => {
+    const name = changed.current;
+    changed.current = null;
+    const field = name ? form.current?.elements.namedItem(name) : null;
+    if (field instanceof HTMLElement && (document.activeElement === null || document.activeElement === document.body)) field.focus();
+  }, [fieldsKey]);
 
   if (meters.length === 0) {
     return (
@@ -171,6 +184,7 @@ export default function TrendsPage() {
     <>
       <PageHeader title="Trends" description="Usage of each meter over hours, days and months, against the previous range or broken down by plan or property. Times are UTC." />
       <Form
+        ref={form}
         method="get"
         aria-label="Chart options"
         className="mb-6"
@@ -181,10 +195,13 @@ export default function TrendsPage() {
           const preset = RANGES.find((r) => r.value === target.value);
           const grain = event.currentTarget.elements.namedItem('grain');
           if (target.name === 'range' && preset && grain instanceof HTMLSelectElement) grain.value = preset.grain;
-          if (target.type !== 'date') submit(event.currentTarget, { replace: true, preventScrollReset: true });
+          if (target.type !== 'date') {
+            changed.current = target.name;
+            submit(event.currentTarget, { replace: true, preventScrollReset: true });
+          }
         }}
       >
-        <div key={JSON.stringify(params)} className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4 lg:items-start">
+        <div key={fieldsKey} className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4 lg:items-start">
           <SelectField label="Meter" name="meter" idPrefix="trend" defaultValue={meterId ?? ''} options={meters.map((m) => ({ value: m.id, label: m.label }))} />
           <SelectField label="Range" name="range" idPrefix="trend" defaultValue={params.range} options={RANGES.map((r) => ({ value: r.value, label: r.label }))} />
           <SelectField label="Granularity" name="grain" idPrefix="trend" defaultValue={params.grain} error={errors.grain} options={GRAINS} />
@@ -202,13 +219,13 @@ export default function TrendsPage() {
                 <label htmlFor={fromId} className="block text-tremor-default font-medium text-tremor-content-strong">
                   From
                 </label>
-                <input id={fromId} name="from" type="date" defaultValue={params.from || isoDay(new Date(Date.now() - 30 * DAY_MS))} className={`mt-1.5 ${inputClassName}`} aria-invalid={errors.from ? true : undefined} />
+                <input id={fromId} name="from" type="date" defaultValue={params.from || isoDay(new Date(Date.now() - 30 * DAY_MS))} className={`mt-1.5 ${inputClassName}`} aria-invalid={errors.from ? true : undefined} aria-describedby={errors.from ? dateErrorId : undefined} />
               </div>
               <div>
                 <label htmlFor={toId} className="block text-tremor-default font-medium text-tremor-content-strong">
                   To (inclusive)
                 </label>
-                <input id={toId} name="to" type="date" defaultValue={params.to || isoDay(new Date())} className={`mt-1.5 ${inputClassName}`} aria-invalid={errors.to ? true : undefined} />
+                <input id={toId} name="to" type="date" defaultValue={params.to || isoDay(new Date())} className={`mt-1.5 ${inputClassName}`} aria-invalid={errors.to ? true : undefined} aria-describedby={errors.to ? dateErrorId : undefined} />
               </div>
             </>
           ) : null}
@@ -231,7 +248,7 @@ export default function TrendsPage() {
       </Form>
 
       {errors.from || errors.to || errors.form ? (
-        <div className="mb-6">
+        <div className="mb-6" id={dateErrorId}>
           <FormAlert>
             {errors.from ? `Range: ${errors.from}.` : errors.to ? `End: ${errors.to}.` : errors.form}
           </FormAlert>
