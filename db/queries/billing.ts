@@ -63,7 +63,7 @@ export async function readReportState(
   meterIds: string[],
   since: Date,
 ): Promise<{
-  counters: Array<{ meterId: string; customerId: string; periodStart: Date; value: string }>;
+  counters: Array<{ meterId: string; customerId: string; periodStart: Date; periodEnd: Date; value: string }>;
   positions: Map<string, { cumulative: string; hasUnknown: boolean }>;
   openPairs: Set<string>;
   /** Per customer × meter with rows still to send, the oldest of them (the one its sync sends first): its period and cumulative total. */
@@ -71,8 +71,8 @@ export async function readReportState(
 }> {
   if (meterIds.length === 0) return { counters: [], positions: new Map(), openPairs: new Set(), openRows: [] };
   const [counterRows, positionRows, openRows] = await Promise.all([
-    tx.execute<{ meter_id: string; customer_id: string; window_start: Date | string; value: string }>(sql`
-      select a.meter_id, a.customer_id, a.window_start, a.value::text as value
+    tx.execute<{ meter_id: string; customer_id: string; window_start: Date | string; window_end: Date | string; value: string }>(sql`
+      select a.meter_id, a.customer_id, a.window_start, a.window_end, a.value::text as value
       from usage_aggregates a
       join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
       where a.creator_id = ${creatorId} and a."window" = 'period' and a.window_end > ${since.toISOString()}::timestamptz
@@ -91,7 +91,7 @@ export async function readReportState(
       order by meter_id, customer_id, created_at, sequence`),
   ]);
   return {
-    counters: counterRows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.window_start), value: r.value })),
+    counters: counterRows.map((r) => ({ meterId: r.meter_id, customerId: r.customer_id, periodStart: new Date(r.window_start), periodEnd: new Date(r.window_end), value: r.value })),
     positions: new Map(
       positionRows.map((r) => [reportKey(r.meter_id, r.customer_id, new Date(r.period_start)), { cumulative: r.cumulative ?? '0', hasUnknown: r.has_unknown }]),
     ),
@@ -173,7 +173,12 @@ export async function findOpenSync(tx: Queryable, meterId: string, customerId: s
 }
 
 /** The last sequence number of a period, and the cumulative total of its last row that counts (not failed). */
-export async function findPeriodPosition(tx: Queryable, meterId: string, customerId: string, periodStart: Date): Promise<{ lastSequence: number; cumulative: string; hasUnknown: boolean }> {
+export async function findPeriodPosition(
+  tx: Queryable,
+  meterId: string,
+  customerId: string,
+  periodStart: Date,
+): Promise<{ lastSequence: number; cumulative: string; unknown: Array<Pick<BillingSync, 'syncId' | 'stripeAccountId' | 'identifier'>> }> {
   const where = and(eq(usageBillingSync.meterId, meterId), eq(usageBillingSync.customerId, customerId), eq(usageBillingSync.periodStart, periodStart));
   const [last] = await tx.select({ sequence: usageBillingSync.sequence }).from(usageBillingSync).where(where).orderBy(desc(usageBillingSync.sequence)).limit(1);
   const [counted] = await tx
@@ -182,8 +187,11 @@ export async function findPeriodPosition(tx: Queryable, meterId: string, custome
     .where(and(where, ne(usageBillingSync.status, 'failed')))
     .orderBy(desc(usageBillingSync.sequence))
     .limit(1);
-  const [unknown] = await tx.select({ id: usageBillingSync.syncId }).from(usageBillingSync).where(and(where, eq(usageBillingSync.status, 'unknown'))).limit(1);
-  return { lastSequence: last?.sequence ?? 0, cumulative: counted?.cumulative ?? '0', hasUnknown: Boolean(unknown) };
+  const unknown = await tx
+    .select({ syncId: usageBillingSync.syncId, stripeAccountId: usageBillingSync.stripeAccountId, identifier: usageBillingSync.identifier })
+    .from(usageBillingSync)
+    .where(and(where, eq(usageBillingSync.status, 'unknown')));
+  return { lastSequence: last?.sequence ?? 0, cumulative: counted?.cumulative ?? '0', unknown };
 }
 
 export async function insertSync(tx: Queryable, row: NewBillingSync): Promise<BillingSync> {

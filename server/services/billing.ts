@@ -242,7 +242,22 @@ export class BillingService {
         }
         if (open) return { row: open, fresh: false, complete: false };
         const position = await findPeriodPosition(tx, meterId, target.customer.id, billingPeriod.start);
-        if (position.hasUnknown) return { outcome: { status: 'unknown', reported: position.cumulative, error: 'An earlier report has no known outcome; reconcile first.' } as SyncOutcome };
+        // A report of unknown outcome to an account the creator no longer reports to can never be
+        // reconciled (its target is not read any more: stripe_account_disconnected): like a tried
+        // row left open there, it is closed saying where it may have landed, and the quantity goes
+        // with the next report, to the account reported to now.
+        const elsewhere = position.unknown.filter((u) => u.stripeAccountId !== stripeAccountId);
+        if (elsewhere.length > 0) {
+          for (const u of elsewhere) {
+            await updateSync(tx, u.syncId, {
+              status: 'failed',
+              sendingUntil: null,
+              lastError: `not settled: its Stripe account (${u.stripeAccountId ?? 'the creator’s own key'}) is no longer the one reported to, and its outcome was never known — check that account for identifier ${u.identifier}`,
+            });
+          }
+          return { again: true as const };
+        }
+        if (position.unknown.length > 0) return { outcome: { status: 'unknown', reported: position.cumulative, error: 'An earlier report has no known outcome; reconcile first.' } as SyncOutcome };
         const delta = total.minus(position.cumulative);
         // A total below what was reported (a correction) is reconciliation's to compensate.
         if (delta.lessThanOrEqualTo(0)) return { outcome: { status: 'up_to_date', reported: position.cumulative } as SyncOutcome };
@@ -413,6 +428,13 @@ export class BillingService {
   }
 }
 
+/**
+ * How long after a period's end its usage may still be reported: late events are accepted
+ * through the grace, and the report after them may be a whole interval (and an hour of slack
+ * for a slow run) later. Until then the period is still being reported, to the meter it was.
+ */
+export const finalReportWindowMs = (graceHours: number, reportIntervalMinutes: number) => graceHours * 3_600_000 + reportIntervalMinutes * 60_000 + 3_600_000;
+
 /** The Stripe customer × meter event name a customer × meter reports to: one call at a time there. */
 const laneOf = (customer: { stripeCustomerId: string | null }, meter: Meter) => `${customer.stripeCustomerId}|${meter.stripeMeterEventName}`;
 
@@ -440,6 +462,14 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
     // of customers (it read each customer's counters, and each pair's ledger, in turn).
     const state = await readReportState(tx, creatorId, meters.map((m) => m.id), new Date(now.getTime() - MAX_EVENT_AGE_MS));
     const counterValues = new Map(state.counters.map((c) => [reportKey(c.meterId, c.customerId, c.periodStart), c.value]));
+    // Each customer's periods with counters, as they were metered: an anchor moved since (by the
+    // creator, or by Stripe) leaves periods the current anchor no longer yields.
+    const meteredPeriods = new Map<string, Map<number, Period>>();
+    for (const c of state.counters) {
+      const periods = meteredPeriods.get(c.customerId) ?? new Map<number, Period>();
+      periods.set(c.periodStart.getTime(), { start: c.periodStart, end: c.periodEnd });
+      meteredPeriods.set(c.customerId, periods);
+    }
     // `lane`: the Stripe customer × meter event name the item reports to (below).
     const work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null; lane: string }> = [];
     let upToDate = 0;
@@ -448,16 +478,15 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
       const previous = previousPeriod(now, customer.billingAnchor);
       // Until one report has surely run after the grace: late events accepted in its last
       // minutes are owed too, and the next scheduled report may be a whole interval away.
-      const finalReportBy = previous.end.getTime() + settings.lateEventGraceHours * 3600_000 + (stripe?.reportIntervalMinutes ?? 5) * 60_000 + 3600_000;
+      const finalReportBy = previous.end.getTime() + finalReportWindowMs(settings.lateEventGraceHours, stripe?.reportIntervalMinutes ?? 5);
       if (now.getTime() < finalReportBy) periods.push(previous);
       // Older periods Stripe still takes (35 days) are reported where the ledger is short of
       // the counter: their window passed with usage unreported (workers down, reports
       // refused until the creator fixed a key or a customer). Not counted when up to date.
-      const older: Period[] = [];
-      for (let p = periods.includes(previous) ? previousPeriod(previous.start, customer.billingAnchor) : previous; now.getTime() - p.end.getTime() < MAX_EVENT_AGE_MS; ) {
-        older.push(p);
-        p = previousPeriod(p.start, customer.billingAnchor);
-      }
+      // The periods metered, not the current anchor's: one of an earlier anchor is owed too.
+      const older = [...(meteredPeriods.get(customer.id)?.values() ?? [])].filter(
+        (p) => p.end.getTime() <= now.getTime() && now.getTime() - p.end.getTime() < MAX_EVENT_AGE_MS && !periods.some((q) => q.start.getTime() === p.start.getTime()),
+      );
       for (const [period, isOlder] of [...periods.map((p) => [p, false] as const), ...older.map((p) => [p, true] as const)]) {
         for (const meter of meters) {
           const key = reportKey(meter.id, customer.id, period.start);

@@ -11,7 +11,7 @@ import {
   type Meter,
   type NewPlanLimit,
 } from '../../db/queries/meters.js';
-import { hasReportsEndingAfter } from '../../db/queries/billing.js';
+import { findStripeSettings, hasReportsEndingAfter } from '../../db/queries/billing.js';
 import { ensureSettings } from '../../db/queries/settings.js';
 import { listLiveCounters } from '../../db/queries/usage.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
@@ -19,7 +19,7 @@ import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
-import { requireCompatibleStripeMeter } from './billing.js';
+import { finalReportWindowMs, requireCompatibleStripeMeter } from './billing.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
@@ -116,11 +116,13 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
     // hold only the rest of the period (a price on it bills 3 of 8), and reconciliation,
     // adding both, would call it in sync.
     if (input.stripe_meter_event_name !== undefined && meter.stripeMeterEventName !== null && input.stripe_meter_event_name !== meter.stripeMeterEventName) {
+      // Until its final report: the late events of the grace are reported up to an interval later.
       const graceHours = (await ensureSettings(tx, creatorId)).lateEventGraceHours;
-      if (await hasReportsEndingAfter(tx, meterId, new Date(at.getTime() - graceHours * 3_600_000))) {
+      const intervalMinutes = (await findStripeSettings(tx))?.reportIntervalMinutes ?? 5;
+      if (await hasReportsEndingAfter(tx, meterId, new Date(at.getTime() - finalReportWindowMs(graceHours, intervalMinutes)))) {
         throw conflict(
           'meter_stripe_link_fixed',
-          `Usage of a billing period still taking events was reported to the Stripe meter "${meter.stripeMeterEventName}"; its next reports must go there too. Change the link once those periods have closed (the late-event grace included), or create a new meter for the new Stripe meter.`,
+          `Usage of a billing period still taking events or awaiting its final report was reported to the Stripe meter "${meter.stripeMeterEventName}"; its next reports must go there too. Change the link once those periods have closed and been reported (the late-event grace and one report interval after it), or create a new meter for the new Stripe meter.`,
           'stripe_meter_event_name',
         );
       }
