@@ -161,7 +161,22 @@ function NoMeters() {
   );
 }
 
-function NoCustomers({ eventName }: { eventName: string }) {
+function NoCustomers({ eventName, period, meterId }: { eventName: string; period: Filters['period']; meterId: string | null }) {
+  // The previous period may be empty for a creator with customers now (their first month):
+  // that is not a first run, and the setup steps would say otherwise.
+  if (period === 'previous') {
+    return (
+      <div className="px-6 pb-8 pt-2" data-testid="top-empty">
+        <h2 className="text-tremor-title font-semibold text-tremor-content-strong">No usage in the previous period</h2>
+        <p className="mt-2 max-w-2xl text-tremor-default text-tremor-content">
+          No customer used <span className="font-mono">{eventName}</span> in their previous billing period.{' '}
+          <Link to={`?${new URLSearchParams({ meter: meterId ?? '', period: 'current' }).toString()}`} className={linkClass}>
+            See the current period
+          </Link>
+        </p>
+      </div>
+    );
+  }
   return (
     <div className="px-6 pb-8 pt-2" data-testid="top-empty">
       <h2 className="text-tremor-title font-semibold text-tremor-content-strong">No customers yet</h2>
@@ -313,7 +328,7 @@ export default function TopUsersPage() {
               : `${top.total.toLocaleString('en-US')} ${top.total === 1 ? 'customer' : 'customers'} with usage of ${top.meter.event_name} in their ${filters.period} period${filters.q ? ` matching “${filters.q}”` : ''}. Showing ${rankFrom.toLocaleString('en-US')}–${(rankFrom + top.customers.length - 1).toLocaleString('en-US')}.`}
           </p>
           {top.total === 0 && !filters.q ? (
-            <NoCustomers eventName={top.meter.event_name} />
+            <NoCustomers eventName={top.meter.event_name} period={filters.period} meterId={meterId} />
           ) : top.customers.length === 0 ? (
             <p className="px-6 pb-8 text-tremor-default text-tremor-content" data-testid="top-none-match">
               {filters.q ? `No customer’s user id, email or name starts with “${filters.q}”.` : 'No more customers.'}{' '}

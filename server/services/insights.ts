@@ -166,7 +166,12 @@ export async function getOverview(rt: Runtime, creatorId: string): Promise<TOver
   // Figures from before a meter was created (or archived) are not served: for up to
   // staleMs they would leave it out, and the Meters page would say "No usage yet" beside
   // its first events. The meters themselves are a small read; recounting is rare.
-  const figures = sameMeters(cached.meters, meterList) ? cached : await recomputePeriodFigures(rt, creatorId);
+  // Nor, once the creator has usage, figures with no customer this period: computed before the
+  // first events (or their customers' period), beside the fresh has_usage they would read "0
+  // customers, 0 calls" on the page that replaced the setup steps. Without live counters the
+  // computation reads next to nothing.
+  const behind = !sameMeters(cached.meters, meterList) || (hasUsage && cached.live.activeCustomers === 0);
+  const figures = behind ? await recomputePeriodFigures(rt, creatorId) : cached;
   const { live, meters } = figures;
 
   const perMinute = new Map(minutes.map((m) => [m.minute.getTime(), m.events]));
