@@ -60,3 +60,16 @@ test('Top users: the previous period without usage is not shown as "No customers
   await expect(empty).toContainText('No usage in the previous period');
   await expect(empty).not.toContainText('No customers yet');
 });
+
+// The SDK's setup asks for `creatorId` (README: initUsageTracking({ creatorId, … })); a creator who
+// signed up in the browser found it nowhere on the dashboard (only GET /api/usage/me had it).
+test('API keys: the page shows the creator id the SDK asks for', async ({ page, creator, baseURL }) => {
+  await signUpInBrowser(page, creator);
+  await expect(page).toHaveURL(DASHBOARD);
+  const apiKey = await createAdminKeyInBrowser(page);
+  const me = await rest(baseURL!, apiKey, 'GET', '/api/usage/me');
+  ok(me);
+  await page.goto(`${DASHBOARD}/keys`);
+  await expect(page.getByTestId('creator-id')).toHaveText(String(me.body.creator_id));
+  await expect(page.getByRole('button', { name: 'Copy creator id' })).toBeVisible();
+});

@@ -183,7 +183,7 @@ function CreateKeyForm({ result, csrf }: { result: ActionResult | undefined; csr
 export default function ApiKeysPage() {
   const { keys } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
-  const { csrf } = useDashboard();
+  const { csrf, creator } = useDashboard();
   const revokeError = result?.intent === 'revoke' ? result.formError : null;
   return (
     <>
@@ -205,6 +205,19 @@ export default function ApiKeysPage() {
         </div>
       ) : null}
       <div className="space-y-8">
+        <Card>
+          <h2 className="text-tremor-title font-semibold text-tremor-content-strong">Your creator id</h2>
+          <p className="mt-1 text-tremor-default text-tremor-content">
+            The SDK’s <code className="font-mono">creatorId</code> (<code className="font-mono">initUsageTracking</code>,{' '}
+            <code className="font-mono">UsageTrackingProvider</code>): browser tokens are checked against it. Not a secret.
+          </p>
+          <div className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-center">
+            <code data-testid="creator-id" className="block min-w-0 flex-1 select-all break-all rounded-tremor-small border border-tremor-border bg-tremor-background-muted px-3 py-2 font-mono text-[13px] text-tremor-content-strong">
+              {creator.id}
+            </code>
+            <CopyButton text={creator.id} label="Copy creator id" />
+          </div>
+        </Card>
         <CreateKeyForm result={result} csrf={csrf} />
         <Card className="p-0">
           <div className="px-6 pt-6">

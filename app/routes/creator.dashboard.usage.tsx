@@ -14,7 +14,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller, session } = await requireCreator(request, context);
   const me = await caller.auth.me();
   return json(
-    { creator: { name: me.name, email: me.email }, csrf: session.csrfSecret },
+    { creator: { id: me.creator_id, name: me.name, email: me.email }, csrf: session.csrfSecret },
     // Private pages: not kept by shared caches, nor shown from history after logging out.
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
