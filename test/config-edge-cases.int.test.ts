@@ -134,3 +134,18 @@ describe('a change that waited for the configuration lock', () => {
     expect((await moved).json).toMatchObject({ plan_name: 'team', updated_at: '2026-10-25T12:05:00.000Z' });
   });
 });
+
+describe('list limits of a meter definition', () => {
+  it('too many rollup dimensions or alert thresholds are refused with a sentence that reads after the field’s label', async () => {
+    const call = await newCreator();
+    const meter = { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' };
+    const dimensions = await call('POST', '/api/usage/meters', { ...meter, rollup_dimensions: ['a', 'b', 'c', 'd'] });
+    expect(dimensions.status, dimensions.text).toBe(422);
+    // The form shows "Rollup dimensions " + message: it read "Rollup dimensions at most 3 dimensions".
+    expect(dimensions.json.errors).toEqual([{ field: 'rollup_dimensions', message: 'must list at most 3 properties' }]);
+    const thresholds = await call('POST', '/api/usage/meters', { ...meter, alert_thresholds: Array.from({ length: 11 }, (_, i) => String((i + 1) / 20)) });
+    expect(thresholds.status, thresholds.text).toBe(422);
+    expect(thresholds.json.errors).toEqual([{ field: 'alert_thresholds', message: 'must list at most 10 thresholds' }]);
+    expect((await call('GET', '/api/usage/meters')).json.meters).toEqual([]);
+  });
+});

@@ -41,12 +41,12 @@ const planLimitsArray = z
 
 const ZAlertThresholds = z
   .array(ZDecimal.refine((t) => Number(t) > 0 && Number(t) <= 10, 'must be greater than 0 and at most 10 (1 = the limit)'), { error: 'must be an array of fractions' })
-  .max(10, 'at most 10 thresholds')
+  .max(10, 'must list at most 10 thresholds')
   .transform((ts) => [...new Set(ts)].sort((a, b) => Number(a) - Number(b)));
 
 const ZRollupDimensions = z
   .array(ZText(100).trim().min(1, 'must not be empty'), { error: 'must be an array of property names' })
-  .max(3, 'at most 3 dimensions')
+  .max(3, 'must list at most 3 properties')
   .transform((ds) => [...new Set(ds)]);
 
 const meterFields = {
