@@ -1,8 +1,8 @@
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeStripe, type FakeStripe } from './fakes/stripe-server.js';
+import { sendStripeWebhook, startFakeStripe, stripeEvent, type FakeStripe } from './fakes/stripe-server.js';
 import { useTestDatabase } from './harness/db.js';
-import { createLinkedMeter, LINKED_CALLS_METER, syncToStripe } from './harness/stripe-linked.js';
+import { createLinkedMeter, LINKED_CALLS_METER, subscriptionWithPeriod, syncToStripe } from './harness/stripe-linked.js';
 import { startTestServer, type TestServer } from './harness/server.js';
 
 /**
@@ -156,5 +156,49 @@ describe('Stripe reporting after a change', () => {
     // Workers are back: the next report runs.
     await syncToStripe(c.call);
     expect(c.stripeTotal()).toBe('9');
+  });
+});
+
+describe('reconciliation after Stripe moved a customer’s billing anchor mid-period', () => {
+  it('the old and the new period overlap: each window is compared with every report Stripe counts in it, not flagged over-reported', async () => {
+    // Money: the old period's window (June) also holds the new period's reports made since it
+    // began (June 15 on): Stripe's June total is 5 + 3 against 5 reported "for June", and the
+    // creator was told to cancel events or credit the invoice — a refund of usage rightly billed.
+    clock = new Date('2026-06-10T10:00:00Z');
+    const c = await createLinkedMeter(server, fake, LINKED_CALLS_METER);
+    await track(c, 5);
+    await syncToStripe(c.call);
+    const secret = 'whsec_reconcileOverlap0123456789';
+    expect((await c.call('PUT', '/api/usage/settings/stripe', { webhook_secret: secret })).status).toBe(200);
+    const creatorId = (await c.call('GET', '/api/usage/me')).json.creator_id as string;
+
+    // June 16: s1 subscribes; Stripe's period (and so s1's) is June 15 → July 15. 3 more calls, reported.
+    clock = new Date('2026-06-16T10:00:00Z');
+    const subscription = (await c.stripe.subscriptions.create({ customer: c.stripeCustomerId, items: [{ price: 'price_metered' }] })) as unknown as Record<string, any>;
+    const moved = subscriptionWithPeriod(subscription, new Date('2026-06-15T00:00:00Z'), new Date('2026-07-15T00:00:00Z'));
+    const hook = await sendStripeWebhook(`${server.url}/api/stripe/webhooks/${creatorId}`, secret, stripeEvent('customer.subscription.updated', moved, Math.floor(clock.getTime() / 1000)));
+    expect(hook.json?.outcome, JSON.stringify(hook)).toBe('applied');
+    await track(c, 3);
+    await syncToStripe(c.call);
+    expect(c.stripeTotal()).toBe('8');
+
+    clock = new Date('2026-06-16T11:00:00Z');
+    const reconciled = await c.call('POST', '/api/usage/billing/reconcile');
+    expect(reconciled.status, reconciled.text).toBe(200);
+    expect(reconciled.json).toMatchObject({ pairs: 2, in_sync: 2, drifting: 0, over_reported: 0, compensated: 0 });
+
+    // Stripe then loses the new period's report (stamped June 16, inside both windows): each window
+    // is short of 3, but only one loss happened — compensated by both, s1 would be billed 3 twice.
+    const lost = fake.events.filter((e) => e.account === c.account).at(-1)!;
+    expect(lost.value).toBe('3');
+    fake.loseEvent({ account: c.account, identifier: lost.identifier });
+    clock = new Date('2026-06-16T12:00:00Z');
+    const again = await c.call('POST', '/api/usage/billing/reconcile');
+    expect(again.status, again.text).toBe(200);
+    // The new period's window, which no other period's report reaches, compensates its loss; the
+    // old one's, which cannot tell whose the missing 3 are, leaves it (and says why): once.
+    expect(again.json).toMatchObject({ pairs: 2, compensated: 1, over_reported: 0 });
+    await c.call('POST', '/api/usage/billing/sync');
+    expect(c.stripeTotal()).toBe('8');
   });
 });

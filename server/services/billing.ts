@@ -960,11 +960,18 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
       const status = new Map(rows.map((r) => [r.syncId, r.status]));
       const inWindow = (r: BillingSync) => r.eventTimestamp >= window.start && r.eventTimestamp < window.end;
       const counted = () => here.filter((r) => status.get(r.syncId) === 'succeeded' && inWindow(r));
-      /** What Stripe should hold here from one pair (or all): its succeeded reports; compensations only restore. */
+      // Another period's reports stamped inside this window: after Stripe moved a customer's
+      // anchor, the old period and the new one overlap, and each one's reports made during the
+      // overlap lie in both windows — Stripe's total here counts them too.
+      const overlapping = (await listTargetSyncsBetween(tx, target, window.start, window.end)).filter(
+        (r) => r.periodStart.getTime() !== target.periodStart.getTime() && r.status === 'succeeded' && !r.compensates,
+      );
+      const fromOverlap = overlapping.reduce((sum, r) => sum.plus(r.quantityDelta), new D(0));
+      /** What Stripe should hold here from one pair (or all, with other periods' reports in the window): its succeeded reports; compensations only restore. */
       const expectedOf = (pair?: BillingPair) =>
         counted()
           .filter((r) => !r.compensates && (!pair || pairKey(r) === pairKey(pair)))
-          .reduce((sum, r) => sum.plus(r.quantityDelta), new D(0));
+          .reduce((sum, r) => sum.plus(r.quantityDelta), pair ? new D(0) : fromOverlap);
       const actions: string[] = [];
       // Stripe's total may not include a report made shortly before it was read (its
       // summaries are eventually consistent), nor one made after (a report run between the
@@ -1005,7 +1012,7 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
         }
       }
       const expected = expectedOf();
-      const drift = stripeTotal === null ? null : withinStripeRounding(stripeTotal, expected, counted().length) ? new D(0) : stripeTotal.minus(expected);
+      const drift = stripeTotal === null ? null : withinStripeRounding(stripeTotal, expected, counted().length + overlapping.length) ? new D(0) : stripeTotal.minus(expected);
       // Drift is the business of the pair that reported here last: it gets any compensation.
       const holder = here.length > 0 ? here.reduce((a, b) => (b.createdAt > a.createdAt || (b.createdAt.getTime() === a.createdAt.getTime() && b.sequence > a.sequence) ? b : a)) : null;
       let compensation: BillingSync | null = null;
@@ -1026,6 +1033,10 @@ export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<
           overReported = true;
           summary.over_reported++;
           actions.push(OVER_REPORTED_REASON);
+        } else if (overlapping.length > 0) {
+          // Missing here may be the overlapping period's loss, which its own reconciliation
+          // compensates: compensated here too, it would be billed twice.
+          actions.push('not corrected: another billing period of this customer overlaps this one (Stripe moved the billing anchor), and Stripe’s total here holds reports of both; what is missing cannot be told apart');
         } else if (now.getTime() - stamp.getTime() <= MAX_EVENT_AGE_MS) {
           const own = rows.filter((r) => pairKey(r) === pairKey(holder));
           const sequence = Math.max(...own.map((r) => r.sequence)) + 1;

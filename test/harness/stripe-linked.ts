@@ -74,6 +74,9 @@ export async function createLinkedMeter(server: TestServer, fake: FakeStripe, me
     sent: () => fake.events.filter((e) => e.account === account).map((e) => e.value),
     /** What the fake Stripe holds for s1 on this meter. */
     stripeTotal: () => fake.total({ account, eventName, customer: customer.id }),
+    /** s1's Stripe customer, and the creator's Stripe (its own key) through the real SDK. */
+    stripeCustomerId: customer.id,
+    stripe,
   };
 }
 
