@@ -153,7 +153,9 @@ function decodeClaims(token: string): { cid?: string; sub?: string; exp?: number
   const payload = token.split('.')[1];
   if (!payload || typeof atob !== 'function') return null;
   try {
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    // atob gives one character per byte: the claims are UTF-8 (a user_id "josé" is 5 bytes).
+    const bytes = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    const json = new TextDecoder().decode(Uint8Array.from(bytes, (c) => c.charCodeAt(0)));
     const claims = JSON.parse(json) as { cid?: unknown; sub?: unknown; exp?: unknown; iat?: unknown };
     const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
     const text = (value: unknown) => (typeof value === 'string' ? value : undefined);

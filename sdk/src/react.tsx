@@ -113,30 +113,45 @@ export type UsageState = {
   refresh: () => Promise<void>;
 };
 
+/**
+ * Views built from a tracked event's answer, whose `hard_cap` is a guess: a track answer does
+ * not say whether the plan caps (only a refusal shows it). A check's answer says.
+ */
+const guessedCap = new WeakSet<UsageCheck>();
+
+/** Whether one more event (of value 1) would be accepted, from the figures. */
+const allowsOneMore = (hardCap: boolean, remaining: string | null) => !hardCap || remaining === null || Number(remaining) >= 1;
+
 /** Later of two views of the same customer × meter: usage only grows within a period. */
 function merge(current: UsageCheck | null, next: UsageCheck): UsageCheck {
   if (!current || next.period_start > current.period_start) return next;
   if (next.period_start < current.period_start) return current;
-  return Number(next.used) >= Number(current.used) ? next : current;
+  const [later, other] = Number(next.used) >= Number(current.used) ? [next, current] : [current, next];
+  // A commit's figures with the cap a check of the same period knew (the commit may be seen
+  // before the check that was answered ahead of it): not "no cap" for want of knowing.
+  if (guessedCap.has(later) && !guessedCap.has(other) && later.hard_cap !== other.hard_cap) {
+    return { ...later, hard_cap: other.hard_cap, allowed: allowsOneMore(other.hard_cap, later.remaining) };
+  }
+  return later;
 }
 
 function fromUpdate(current: UsageCheck | null, update: UsageUpdate): UsageCheck | null {
   const periodStart = update.period_start ?? current?.period_start;
   if (!periodStart) return current; // a refusal before the first answer: the poll will tell
   const hardCap = update.exceeded || (current?.hard_cap ?? false);
-  const remaining = update.remaining === null ? null : Number(update.remaining);
   // From the figures, not from the refusal: a refused event of 600 with 500 left says
   // nothing against an event of 1, which is what `allowed` is about.
-  const allowed = !hardCap || remaining === null || remaining >= 1;
-  return merge(current, {
-    allowed,
+  const view: UsageCheck = {
+    allowed: allowsOneMore(hardCap, update.remaining),
     used: update.used,
     limit: update.limit,
     remaining: update.remaining,
     hard_cap: hardCap,
     period_start: periodStart,
     period_end: update.period_end,
-  });
+  };
+  if (!update.exceeded) guessedCap.add(view);
+  return merge(current, view);
 }
 
 const toNumber = (value: string | null | undefined) => (value === null || value === undefined ? null : Number(value));
