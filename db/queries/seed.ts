@@ -5,6 +5,7 @@ import type postgres from 'postgres';
 import type { Db, Queryable } from '../client.js';
 import { MAX_DISTINCT_KEY_BYTES, type AlertKind, type AlertStatus } from '../schema.js';
 import { ts } from './params.js';
+import { PLAN_AT, planAtJoins } from './rollups.js';
 
 /**
  * Bulk loading for `staryer-usage seed` (owner connection): customers, raw events by COPY,
@@ -330,46 +331,86 @@ export async function rebuildRollupRange(
         returning 1
       )
       select count(*)::int as n from ins`);
-    // usage_meter_rollups: per meter, hours and days split by the customer's plan (from the
-    // customer windows), by dimension value (from the dimension windows), and minutes of
-    // the last days (what the live overview keeps) from the events.
-    const combined = sql`case m.aggregation_type when 'max' then max(a.value) else sum(a.value) end`;
-    const meterRows =
-      (await count(sql`
+    // usage_meter_rollups: per meter, hours and days split by the plan the customer was on when
+    // each event occurred (as the jobs file them: planAtJoins), by dimension value (from the
+    // dimension windows), and minutes of the last days (what the live overview keeps) from the
+    // events. An hour of a customer window is one plan's unless the customer's plan changed
+    // inside it: those few hours are measured from their events, each under its own plan.
+    const combined = sql`case aggregation_type when 'max' then max(value) else sum(value) end`;
+    const planHours = await count(sql`
+      with ${events},
+      changed as (
+        select distinct pc.customer_id, date_trunc('hour', pc.effective_from, 'UTC') as hour
+        from customer_plan_changes pc
+        where pc.creator_id = ${creatorId} and pc.effective_from >= ${ts(from)} and pc.effective_from < ${ts(to)}
+          and pc.effective_from <> date_trunc('hour', pc.effective_from, 'UTC')
+      ),
+      whole as (
+        select a.meter_id, a.window_start, m.aggregation_type, a.value, a.event_count, ${PLAN_AT} as plan_name
+        from usage_aggregates a
+        join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
+        ${planAtJoins(creatorId, sql`a.customer_id`, sql`a.window_start`)}
+        where a.creator_id = ${creatorId} and a."window" = 'hour' and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
+          and not exists (select 1 from changed where changed.customer_id = a.customer_id and changed.hour = a.window_start)
+      ),
+      split as (
+        select meter_id, hour as window_start, aggregation_type, ${measure} as value, count(*) as event_count, plan_name
+        from (
+          select ev.meter_id, ev.hour, ev.aggregation_type, ev.value, ev.new_distinct, ${PLAN_AT} as plan_name
+          from ev ${planAtJoins(creatorId, sql`ev.customer_id`, sql`ev.occurred_at`)}
+          where exists (select 1 from changed where changed.customer_id = ev.customer_id and changed.hour = ev.hour)
+        ) planned
+        group by meter_id, hour, aggregation_type, plan_name
+      ),
+      ins as (
+        insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
+        select ${creatorId}::uuid, meter_id, 'hour', window_start, '', plan_name, ${combined}, sum(event_count), ${ts(at)}
+        from (select * from whole union all select * from split) parts
+        group by meter_id, window_start, plan_name, aggregation_type
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    const planDays = await count(sql`
+      with ins as (
+        insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
+        select ${creatorId}::uuid, r.meter_id, 'day', date_trunc('day', r.window_start, 'UTC'), '', r.dimension_value,
+          case m.aggregation_type when 'max' then max(r.value) else sum(r.value) end, sum(r.event_count), ${ts(at)}
+        from usage_meter_rollups r
+        join usage_meters m on m.creator_id = r.creator_id and m.meter_id = r.meter_id
+        where r.creator_id = ${creatorId} and r.grain = 'hour' and r.dimension = '' and r.window_start >= ${ts(from)} and r.window_start < ${ts(to)}
+        group by r.meter_id, 4, r.dimension_value, m.aggregation_type
+        returning 1
+      )
+      select count(*)::int as n from ins`);
+    const dimensionMeterRows = await count(sql`
         with ins as (
           insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
-          select ${creatorId}::uuid, a.meter_id, a."window"::text, a.window_start, '', coalesce(c.plan_name, ''), ${combined}, sum(a.event_count), ${ts(at)}
-          from usage_aggregates a
-          join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
-          join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
-          where a.creator_id = ${creatorId} and a."window" in ('hour', 'day') and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
-          group by a.meter_id, a."window", a.window_start, coalesce(c.plan_name, ''), m.aggregation_type
-          returning 1
-        )
-        select count(*)::int as n from ins`)) +
-      (await count(sql`
-        with ins as (
-          insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
-          select ${creatorId}::uuid, a.meter_id, a."window"::text, a.window_start, a.dimension, a.dimension_value, ${combined}, sum(a.event_count), ${ts(at)}
+          select ${creatorId}::uuid, a.meter_id, a."window"::text, a.window_start, a.dimension, a.dimension_value, case m.aggregation_type when 'max' then max(a.value) else sum(a.value) end, sum(a.event_count), ${ts(at)}
           from usage_dimension_aggregates a
           join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
           where a.creator_id = ${creatorId} and a."window" in ('hour', 'day') and a.window_start >= ${ts(from)} and a.window_start < ${ts(to)}
           group by a.meter_id, a."window", a.window_start, a.dimension, a.dimension_value, m.aggregation_type
           returning 1
         )
-        select count(*)::int as n from ins`)) +
-      (rules.minutesFrom < to
+        select count(*)::int as n from ins`);
+    const minuteRows =
+      rules.minutesFrom < to
         ? await count(sql`
         with ${eventsOf(rules.minutesFrom > from ? rules.minutesFrom : from)},
+        planned as (
+          select ev.meter_id, ev.aggregation_type, ev.value, ev.new_distinct, date_trunc('minute', ev.occurred_at, 'UTC') as minute, ${PLAN_AT} as plan_name
+          from ev ${planAtJoins(creatorId, sql`ev.customer_id`, sql`ev.occurred_at`)}
+        ),
         ins as (
           insert into usage_meter_rollups (creator_id, meter_id, grain, window_start, dimension, dimension_value, value, event_count, updated_at)
-          select ${creatorId}::uuid, ev.meter_id, 'minute', date_trunc('minute', ev.occurred_at, 'UTC'), '', coalesce(c.plan_name, ''), ${measure}, count(*), ${ts(at)}
-          from ev join customers c on c.creator_id = ${creatorId} and c.customer_id = ev.customer_id
-          group by ev.meter_id, ev.aggregation_type, 4, coalesce(c.plan_name, '')
+          select ${creatorId}::uuid, meter_id, 'minute', minute, '', plan_name, ${measure}, count(*), ${ts(at)}
+          from planned
+          group by meter_id, aggregation_type, minute, plan_name
           returning 1
         )
         select count(*)::int as n from ins`)
-        : 0);
+        : 0;
+    const meterRows = planHours + planDays + dimensionMeterRows + minuteRows;
     return { hourRows, dayRows, dimensionRows: dimensionHours + dimensionDays, meterRows };
   });
 }
