@@ -7,6 +7,7 @@ import {
   deleteAppliedRollupBatches,
   deleteRollupWindows,
   findDayHourDisagreements,
+  findMeterRollupDisagreements,
   findEarliestPeriodStart,
   findOldestPendingRollup,
   findHourPeriodDisagreements,
@@ -202,7 +203,8 @@ export type Disagreement = {
   kind: ConsistencyKind;
   creatorId: string;
   meterId: string;
-  customerId: string;
+  /** Null for a meter's rollup of all its customers (meter_rollups_vs_events). */
+  customerId: string | null;
   aggregationType: AggregationType;
   windowStart: string;
   windowEnd: string;
@@ -291,6 +293,7 @@ async function checkCreators(rt: Runtime, targets: Array<{ creatorId: string; si
           ...(await findPeriodEventDisagreements(tx, creatorId, since, from, ROLLUP_RULES)),
           ...(await findHourPeriodDisagreements(tx, creatorId, since, from, ROLLUP_RULES, PENDING_JOBS)),
           ...(await findDayHourDisagreements(tx, creatorId, since, ROLLUP_RULES)),
+          ...(await findMeterRollupDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS)),
         ];
       },
       { isolationLevel: 'repeatable read', accessMode: 'read only' },
@@ -307,7 +310,7 @@ async function checkCreators(rt: Runtime, targets: Array<{ creatorId: string; si
 }
 
 const GAUGE_NAME = 'staryer_rollup_disagreements';
-const KINDS: ConsistencyKind[] = ['period_vs_events', 'hours_vs_period', 'day_vs_hours'];
+const KINDS: ConsistencyKind[] = ['period_vs_events', 'hours_vs_period', 'day_vs_hours', 'meter_rollups_vs_events'];
 
 /** Disagreements found by the last check, by kind (registered on first use). */
 function recordDisagreements(rt: Runtime, disagreements: Disagreement[]): void {
