@@ -296,7 +296,7 @@ describe('hourly and daily rollups', () => {
         order by window_start limit 1)
       returning meter_id, customer_id, window_start`);
     const report = mine(await checkConsistency(server.rt, { creatorIds: [ctx.creatorId] }), ctx.creatorId);
-    expect(report.map((d) => d.kind).sort()).toEqual(['day_vs_hours', 'hours_vs_period']);
+    expect(report.map((d) => d.kind).sort()).toEqual(['day_vs_hours', 'hours_vs_events', 'hours_vs_period']);
     const hoursVsPeriod = report.find((d) => d.kind === 'hours_vs_period')!;
     expect(hoursVsPeriod).toMatchObject({ meterId: hour!.meter_id, customerId: hour!.customer_id, aggregationType: 'sum' });
     expect(new D(hoursVsPeriod.actual!.value).minus(hoursVsPeriod.expected.value).toFixed()).toBe('1');
@@ -380,8 +380,8 @@ describe('hourly and daily rollups', () => {
     // Retries exhausted: pg-boss marks the job failed (and dead-letters a copy).
     await server.rt.ownerDb.execute(sql`update pgboss.job set state = 'failed' where name = 'rollups.apply' and id = any(${`{${jobs.map((j) => j.id).join(',')}}`}::uuid[])`);
     const kinds = new Set(mine(await checkConsistency(server.rt, { creatorIds: [ctx.creatorId] }), ctx.creatorId).map((d) => d.kind));
-    // The customer windows miss them against the period counter, and the meters' rollups against the raw events.
-    expect(kinds).toEqual(new Set(['hours_vs_period', 'meter_rollups_vs_events']));
+    // The customer windows miss them against the period counter and the raw events, and the meters' rollups against the raw events.
+    expect(kinds).toEqual(new Set(['hours_vs_period', 'hours_vs_events', 'meter_rollups_vs_events']));
     // A rebuild brings the lost events in.
     await rebuildAggregates(server.rt, ctx.creatorId);
     expect(mine(await checkConsistency(server.rt, { creatorIds: [ctx.creatorId] }), ctx.creatorId)).toEqual([]);

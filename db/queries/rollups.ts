@@ -366,7 +366,7 @@ export async function findRollupExtent(tx: Queryable, creatorId: string): Promis
 // ---------------------------------------------------------------------------------------
 // Consistency: each query returns only the windows that disagree.
 
-export type ConsistencyKind = 'period_vs_events' | 'hours_vs_period' | 'day_vs_hours' | 'meter_rollups_vs_events';
+export type ConsistencyKind = 'period_vs_events' | 'hours_vs_period' | 'hours_vs_events' | 'day_vs_hours' | 'meter_rollups_vs_events';
 
 export type ConsistencyRow = {
   kind: ConsistencyKind;
@@ -562,6 +562,42 @@ export async function findDayHourDisagreements(tx: Queryable, creatorId: string,
     where h.actual_value is distinct from ${fromHours} or h.actual_count is distinct from coalesce(h.n, 0)
     order by h.meter_id, h.customer_id, h.window_start`);
   return toConsistencyRows('day_vs_hours', rows);
+}
+
+/**
+ * Each customer's hour windows (from since's day on) against the raw events in them, pending
+ * jobs' events left out. The hours of a period agreeing with its counter in sum does not put
+ * each event in its hour (usage filed under the wrong day of the right period passed); days
+ * are checked against their hours (findDayHourDisagreements).
+ */
+export async function findHourEventDisagreements(tx: Queryable, creatorId: string, since: Date, rules: RollupRules, pending: PendingJobs): Promise<ConsistencyRow[]> {
+  const rows = await tx.execute<RawRow>(sql`
+    with pending as (${pendingEventIdsSql(creatorId, pending)}),
+    x as (
+      select e.meter_id, e.customer_id, date_trunc('hour', e.occurred_at, 'UTC') as window_start,
+        count(*) as n, sum(e.value) as s, max(e.value) as mx, count(*) filter (where e.new_distinct) as nd
+      from usage_events e
+      where e.creator_id = ${creatorId} and e.occurred_at >= date_trunc('day', ${ts(since)}, 'UTC')
+        and not exists (select 1 from pending q where q.event_id = e.event_id)
+      group by 1, 2, 3
+    ),
+    h as (
+      select meter_id, customer_id, window_start, value, event_count
+      from usage_aggregates
+      where creator_id = ${creatorId} and "window" = 'hour' and window_start >= date_trunc('day', ${ts(since)}, 'UTC')
+    ),
+    j as (
+      select coalesce(h.meter_id, x.meter_id) as meter_id, coalesce(h.customer_id, x.customer_id) as customer_id,
+        coalesce(h.window_start, x.window_start) as window_start, h.value as actual_value, h.event_count as actual_count, x.n, x.s, x.mx, x.nd
+      from h full join x on x.meter_id = h.meter_id and x.customer_id = h.customer_id and x.window_start = h.window_start
+    )
+    select x.meter_id, x.customer_id, m.aggregation_type, x.window_start, x.window_start + interval '1 hour' as window_end,
+      x.actual_value, x.actual_count, ${fromEventsSql(rules, 'flags')} as expected_value, coalesce(x.n, 0) as expected_count
+    from j x
+    join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = x.meter_id
+    where x.actual_value is distinct from ${fromEventsSql(rules, 'flags')} or x.actual_count is distinct from coalesce(x.n, 0)
+    order by x.meter_id, x.customer_id, x.window_start`);
+  return toConsistencyRows('hours_vs_events', rows);
 }
 
 /**

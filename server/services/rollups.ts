@@ -7,6 +7,7 @@ import {
   deleteAppliedRollupBatches,
   deleteRollupWindows,
   findDayHourDisagreements,
+  findHourEventDisagreements,
   findMeterRollupDisagreements,
   findEarliestPeriodStart,
   findOldestPendingRollup,
@@ -292,6 +293,7 @@ async function checkCreators(rt: Runtime, targets: Array<{ creatorId: string; si
         return [
           ...(await findPeriodEventDisagreements(tx, creatorId, since, from, ROLLUP_RULES)),
           ...(await findHourPeriodDisagreements(tx, creatorId, since, from, ROLLUP_RULES, PENDING_JOBS)),
+          ...(await findHourEventDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS)),
           ...(await findDayHourDisagreements(tx, creatorId, since, ROLLUP_RULES)),
           ...(await findMeterRollupDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS)),
         ];
@@ -310,7 +312,7 @@ async function checkCreators(rt: Runtime, targets: Array<{ creatorId: string; si
 }
 
 const GAUGE_NAME = 'staryer_rollup_disagreements';
-const KINDS: ConsistencyKind[] = ['period_vs_events', 'hours_vs_period', 'day_vs_hours', 'meter_rollups_vs_events'];
+const KINDS: ConsistencyKind[] = ['period_vs_events', 'hours_vs_period', 'hours_vs_events', 'day_vs_hours', 'meter_rollups_vs_events'];
 
 /** Disagreements found by the last check, by kind (registered on first use). */
 function recordDisagreements(rt: Runtime, disagreements: Disagreement[]): void {

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import { getCustomerDetail } from '../server/services/customer-insights.js';
 import { getTrends } from '../server/services/insights.js';
 import { checkConsistency } from '../server/services/rollups.js';
 import { useTestDatabase } from './harness/db.js';
@@ -8,9 +9,11 @@ import { applyRollupJobs } from './harness/rollups.js';
 import { useClockedServer } from './harness/server.js';
 
 /**
- * `aggregates check` compares the meters' rollups (what Trends and the overview chart read,
- * written by their own statement) with the raw events too: it compared only the customer
- * windows, so a Trends chart showing 6 calls for a day of 1 event passed the check (from a review).
+ * `aggregates check` compares each window with the raw events in it (from a review): the
+ * meters' rollups (what Trends and the overview chart read, written by their own statement),
+ * which were never compared with anything — a Trends day of 6 calls for 1 event passed — and
+ * each customer hour, which was only summed against its period — usage filed under the wrong
+ * day of the right period passed.
  */
 const { url } = await useTestDatabase();
 const NOW = new Date('2026-12-01T00:10:00.000Z');
@@ -74,3 +77,29 @@ describe('aggregates check: the meters’ rollups against the raw events', () =>
     ]);
   }, 60_000);
 });
+
+describe('aggregates check: each customer hour against its events', () => {
+  it('usage filed under the wrong day of the right period (the day and its hours moved together) is reported', async () => {
+    setNow(NOW);
+    const { creatorId, meters } = await creatorWithEvents();
+    await applyRollupJobs(server().rt, creatorId);
+    await server().rt.ownerDb.execute(sql`
+      update usage_aggregates set window_start = window_start - interval '1 day', window_end = window_end - interval '1 day'
+      where creator_id = ${creatorId} and meter_id = ${meters.peak} and "window" in ('hour', 'day')`);
+    // What the creator sees (in November): ann's peak on the 29th; her event is of the 30th.
+    setNow(new Date('2026-11-30T12:00:00Z'));
+    const detail = await getCustomerDetail(server().rt, creatorId, 'ann');
+    expect(detail.daily.filter((d) => d.meter_id === meters.peak).map((d) => d.day)).toEqual(['2026-11-29T00:00:00.000Z']);
+    setNow(NOW);
+    const found = mine(await checkConsistency(server().rt, { creatorIds: [creatorId] }), creatorId).filter((d) => d.kind === 'hours_vs_events');
+    // Both customers' peak hours: each missing where its event is, and a stray a day before.
+    expect(found).toHaveLength(4);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ meterId: meters.peak, windowStart: '2026-11-30T10:00:00.000Z', actual: null, expected: { value: '4', eventCount: 1 } }),
+        expect.objectContaining({ meterId: meters.peak, windowStart: '2026-11-29T10:00:00.000Z', actual: { value: '4', eventCount: 1 }, expected: { value: '0', eventCount: 0 } }),
+      ]),
+    );
+  }, 60_000);
+});
+
