@@ -565,6 +565,22 @@ export async function findDayHourDisagreements(tx: Queryable, creatorId: string,
 }
 
 /**
+ * CTEs `pending` and `name`: the raw events from since's day on, per meter (and customer, with
+ * `byCustomer` = `e.customer_id,`) × UTC hour (window_start), measured every way a rule may ask
+ * (n, s, mx, nd); events of rollup jobs not applied yet are left out (their jobs add them).
+ */
+const eventHoursSql = (creatorId: string, since: Date, pending: PendingJobs, name: string, byCustomer: SQL) => sql`
+    pending as (${pendingEventIdsSql(creatorId, pending)}),
+    ${sql.raw(name)} as (
+      select e.meter_id, ${byCustomer} date_trunc('hour', e.occurred_at, 'UTC') as window_start,
+        count(*) as n, sum(e.value) as s, max(e.value) as mx, count(*) filter (where e.new_distinct) as nd
+      from usage_events e
+      where e.creator_id = ${creatorId} and e.occurred_at >= date_trunc('day', ${ts(since)}, 'UTC')
+        and not exists (select 1 from pending q where q.event_id = e.event_id)
+      group by e.meter_id, ${byCustomer} date_trunc('hour', e.occurred_at, 'UTC')
+    )`;
+
+/**
  * Each customer's hour windows (from since's day on) against the raw events in them, pending
  * jobs' events left out. The hours of a period agreeing with its counter in sum does not put
  * each event in its hour (usage filed under the wrong day of the right period passed); days
@@ -572,15 +588,7 @@ export async function findDayHourDisagreements(tx: Queryable, creatorId: string,
  */
 export async function findHourEventDisagreements(tx: Queryable, creatorId: string, since: Date, rules: RollupRules, pending: PendingJobs): Promise<ConsistencyRow[]> {
   const rows = await tx.execute<RawRow>(sql`
-    with pending as (${pendingEventIdsSql(creatorId, pending)}),
-    x as (
-      select e.meter_id, e.customer_id, date_trunc('hour', e.occurred_at, 'UTC') as window_start,
-        count(*) as n, sum(e.value) as s, max(e.value) as mx, count(*) filter (where e.new_distinct) as nd
-      from usage_events e
-      where e.creator_id = ${creatorId} and e.occurred_at >= date_trunc('day', ${ts(since)}, 'UTC')
-        and not exists (select 1 from pending q where q.event_id = e.event_id)
-      group by 1, 2, 3
-    ),
+    with ${eventHoursSql(creatorId, since, pending, 'x', sql`e.customer_id,`)},
     h as (
       select meter_id, customer_id, window_start, value, event_count
       from usage_aggregates
@@ -608,19 +616,11 @@ export async function findHourEventDisagreements(tx: Queryable, creatorId: strin
  */
 export async function findMeterRollupDisagreements(tx: Queryable, creatorId: string, since: Date, rules: RollupRules, pending: PendingJobs): Promise<ConsistencyRow[]> {
   const rows = await tx.execute<RawRow>(sql`
-    with pending as (${pendingEventIdsSql(creatorId, pending)}),
-    hours as (
-      select e.meter_id, date_trunc('hour', e.occurred_at, 'UTC') as hour,
-        count(*) as n, sum(e.value) as s, max(e.value) as mx, count(*) filter (where e.new_distinct) as nd
-      from usage_events e
-      where e.creator_id = ${creatorId} and e.occurred_at >= date_trunc('day', ${ts(since)}, 'UTC')
-        and not exists (select 1 from pending q where q.event_id = e.event_id)
-      group by 1, 2
-    ),
+    with ${eventHoursSql(creatorId, since, pending, 'hours', sql``)},
     x as (
-      select meter_id, 'hour' as grain, hour as window_start, n, s, mx, nd from hours
+      select meter_id, 'hour' as grain, window_start, n, s, mx, nd from hours
       union all
-      select meter_id, 'day', date_trunc('day', hour, 'UTC'), sum(n), sum(s), max(mx), sum(nd) from hours group by 1, 3
+      select meter_id, 'day', date_trunc('day', window_start, 'UTC'), sum(n), sum(s), max(mx), sum(nd) from hours group by 1, 3
     ),
     r as (
       select r.meter_id, r.grain, r.window_start,

@@ -1,6 +1,5 @@
 import { act, createElement as h } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { UsageTracker, createUsageClient, initUsageTracking, getUsageTracker, trackUsage } from '../../sdk/src/index';
 import { trackingApi, type UsageTrackingApi } from '../../sdk/src/core';
@@ -12,12 +11,7 @@ import { installMiniDom } from './mini-dom.js';
 
 /** Fixes from a review of the SDK: defects a developer (or their billed customers) would observe. */
 const { url } = await useTestDatabase();
-const { server, proxy, setup, trackers } = useTrackerServer(url);
-
-const storedRows = async (creatorId: string) => {
-  const [row] = await server().rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`);
-  return Number(row!.n);
-};
+const { server, proxy, setup, trackers, storedRows } = useTrackerServer(url);
 
 describe('browser tokens across a change of signed-in user', () => {
   it('events for another user than the cached token’s ask getToken again, and the new user’s events are recorded', async () => {

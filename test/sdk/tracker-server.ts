@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { UsageTracker, type UsageTrackingOptions } from '../../sdk/src/index';
 import { api, createCreatorWithKey } from '../harness/fixtures.js';
@@ -47,6 +48,12 @@ export function useTrackerServer(dbUrl: string) {
     return { apiKey, creatorId: creator.id, call, tracker, mint };
   }
 
+  /** The usage events stored for a creator (owner connection). */
+  const storedRows = async (creatorId: string) => {
+    const [row] = await started(server).rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`);
+    return Number(row!.n);
+  };
+
   // trackers: the file's own trackers made otherwise are pushed here too, to be shut down after their test.
-  return { server: () => started(server), proxy: () => started(proxy), setup, trackers };
+  return { server: () => started(server), proxy: () => started(proxy), setup, trackers, storedRows };
 }

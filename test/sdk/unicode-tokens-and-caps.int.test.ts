@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import { act, createElement as h } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { describe, expect, it, vi } from 'vitest';
@@ -14,12 +13,7 @@ import { useTrackerServer } from './tracker-server.js';
  * each test failed before its fix).
  */
 const { url } = await useTestDatabase();
-const { server, setup } = useTrackerServer(url);
-
-const storedRows = async (creatorId: string) => {
-  const [row] = await server().rt.ownerDb.execute<{ n: string }>(sql`select count(*) as n from usage_events where creator_id = ${creatorId}`);
-  return Number(row!.n);
-};
+const { server, setup, storedRows } = useTrackerServer(url);
 
 describe('browser tokens for user ids that are not ASCII', () => {
   // user_id is any text of 1–256 characters (DESIGN.md), and the server mints and accepts
