@@ -71,4 +71,42 @@ describe('the previous period of a customer whose billing anchor moved', () => {
     expect(previous.json).toMatchObject({ period_start: '2026-10-01T00:00:00.000Z', period_end: '2026-11-01T00:00:00.000Z' });
     expect(previous.json.meters[0].used).toBe('0');
   });
+
+  it('an old period ending up to 28 days before the new current one is the previous period everywhere: Top users and the what-if too', async () => {
+    // The smallest case a property test over the TS and SQL period rules found: March metered
+    // under calendar months, an idle April, the anchor moved to the 28th; on May 27 (23:59:59.999)
+    // the current period starts April 28, and March (ending April 1, 27 days before) is the
+    // previous one (isPreviousPeriod) — but the SQL of Top users (start after now − 64 days) and
+    // of the what-if (end after now − 32 days) left it out.
+    setNow(new Date('2025-03-15T12:00:00.000Z'));
+    const call = await newCreator();
+    const meter = await createMeter(call, {
+      event_name: 'calls',
+      display_name: 'Calls',
+      aggregation_type: 'count',
+      unit_name: 'calls',
+      plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: '0.5' }],
+    });
+    expect((await call('PUT', '/api/usage/customers/fay', { plan_name: 'pro' })).status).toBe(201);
+    const march = await call('POST', '/api/usage/track', Array.from({ length: 14 }, () => ({ event_name: 'calls', user_id: 'fay' })));
+    expect(march.json.results.map((r: { status: number }) => r.status)).toEqual(Array(14).fill(201));
+    setNow(new Date('2025-04-29T12:00:00.000Z'));
+    const moved = await call('PUT', '/api/usage/customers/fay', { billing_anchor: '2025-04-28T00:00:00.000Z' });
+    expect(moved.status, moved.text).toBe(200);
+
+    setNow(new Date('2025-05-27T23:59:59.999Z'));
+    const previous = await call('GET', '/api/usage/customers/fay/usage?period=previous');
+    expect(previous.json).toMatchObject({ period_start: '2025-03-01T00:00:00.000Z', period_end: '2025-04-01T00:00:00.000Z' });
+    expect(previous.json.meters[0]).toMatchObject({ used: '14', overage_amount: '2' });
+    const trpc = async (procedure: string, input: unknown) => {
+      const res = await call('GET', `/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`);
+      expect(res.status, res.text).toBe(200);
+      return res.json.result.data;
+    };
+    const top = await trpc('customers.top', { meter_id: meter.id, period: 'previous' });
+    expect(top.customers.map((c: Record<string, string>) => [c.user_id, c.period_start, c.used])).toEqual([['fay', '2025-03-01T00:00:00.000Z', '14']]);
+    const whatIf = await trpc('revenue.whatIf', { meter_id: meter.id, plan_name: 'pro', limit_value: '5', overage_price: '1' });
+    expect(whatIf.customers_considered).toBe(1);
+    expect([whatIf.before.revenue, whatIf.after.revenue]).toEqual(['2', '9']);
+  });
 });

@@ -71,10 +71,11 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
     q.period === 'current'
       ? sql`a.window_start > ${now}::timestamptz - ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz and a.window_end > ${now}::timestamptz
             and ${notSuperseded('a')}`
-      : // The previous period started at least 28 days ago (a month before the current one) and less than 64.
-        // It ends at the current period's start or, after an anchor move, less than the shortest
-        // period before it (the old anchor's last period: isPreviousPeriod, server/services/periods.ts).
-        sql`a.window_start > ${now}::timestamptz - 2 * ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz - interval '28 days'
+      : // The previous period ends at the current period's start or, after an anchor move, less than
+        // the shortest period before it (the old anchor's last period: isPreviousPeriod,
+        // server/services/periods.ts): it ends less than 32 + 28 days ago, so it started less than
+        // three month bounds ago, and at least 28 days ago.
+        sql`a.window_start > ${now}::timestamptz - 3 * ${MONTH_BOUND} and a.window_start <= ${now}::timestamptz - interval '28 days'
             and a.window_end <= ${now}::timestamptz and a.window_end <= ${currentPeriodStart(now)}
             and a.window_end > ${currentPeriodStart(now)} - interval '28 days' and ${notSuperseded('a')}`;
   // A closed period is judged by the plan and limit in force at its end (as getCustomerUsage does).

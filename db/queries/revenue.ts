@@ -163,7 +163,7 @@ type ClosedRow = { customer_id: string; user_id: string; billing_anchor: Date | 
 
 /**
  * Period counters of a meter that closed in the last two months (a customer's previous
- * period ends at most 31 days ago and lasts at most 31 days), at least `minBase`, whose
+ * period ends less than 32 + 28 days ago, after an anchor move, and lasts at most 31 days), at least `minBase`, whose
  * customer ended that period on `planName` (the plan history, as overage of a past period
  * is judged). The caller keeps each customer's previous period among them.
  */
@@ -186,10 +186,12 @@ export async function listRecentClosedCounters(tx: Queryable, creatorId: string,
     where a.creator_id = ${creatorId}::uuid
       and a.meter_id = ${input.meterId}::uuid
       and a.window = 'period'
-      and a.window_start > ${at}::timestamptz - interval '64 days'
+      -- Wide enough for every period isPreviousPeriod may take (server/services/periods.ts): after an
+      -- anchor move, the old anchor's last period ends up to 28 days before the current one's start.
+      and a.window_start > ${at}::timestamptz - interval '96 days'
       and a.window_start < ${at}::timestamptz
       and a.window_end <= ${at}::timestamptz
-      and a.window_end > ${at}::timestamptz - interval '32 days'
+      and a.window_end > ${at}::timestamptz - interval '60 days'
       and a.value >= ${input.minBase}::numeric
       and p.plan_name = ${input.planName}
       and ${notSuperseded('a')}`);
