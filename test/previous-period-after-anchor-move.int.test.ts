@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
-import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
+import { api, createCreatorWithKey, createMeter, trpcQuery } from './harness/fixtures.js';
 import { useClockedServer } from './harness/server.js';
 
 /** A customer's previous period after their billing anchor moved: the one last metered, in every answer that shows it. */
@@ -9,18 +9,21 @@ const { server, setNow } = useClockedServer(url, new Date('2026-10-25T12:00:00.0
 
 const newCreator = async () => api(server().url, (await createCreatorWithKey(server().rt)).apiKey);
 
+/** A count meter: 10 calls included on `pro`, then 0.5 each. */
+const PRO_CALLS = {
+  event_name: 'calls',
+  display_name: 'Calls',
+  aggregation_type: 'count',
+  unit_name: 'calls',
+  plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: '0.5' }],
+};
+
 describe('the previous period of a customer whose billing anchor moved', () => {
   it('still answers the usage (and overage) the customer was last billed for, not zero over a period that never existed', async () => {
     setNow(new Date('2026-10-25T12:00:00.000Z'));
     const call = await newCreator();
     // 10 calls included, 0.5 each beyond; dan (calendar months) used 14 in October
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: '0.5' }],
-    });
+    const meter = await createMeter(call, PRO_CALLS);
     expect((await call('PUT', '/api/usage/customers/dan', { plan_name: 'pro' })).status).toBe(201);
     const october = await call('POST', '/api/usage/track', Array.from({ length: 14 }, () => ({ event_name: 'calls', user_id: 'dan', timestamp: '2026-10-25T10:00:00Z' })));
     expect(october.json.results.map((r: { status: number }) => r.status)).toEqual(Array(14).fill(201));
@@ -46,16 +49,11 @@ describe('the previous period of a customer whose billing anchor moved', () => {
     expect(after.json.period_end).toBe('2026-11-01T00:00:00.000Z');
 
     // Top users of the previous period list him with that period's figures
-    const trpc = async (procedure: string, input: unknown) => {
-      const res = await call('GET', `/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`);
-      expect(res.status, res.text).toBe(200);
-      return res.json.result.data;
-    };
-    const top = await trpc('customers.top', { meter_id: meter.id, period: 'previous' });
+    const top = await trpcQuery(call, 'customers.top', { meter_id: meter.id, period: 'previous' });
     expect(top.customers.map((c: Record<string, string>) => [c.user_id, c.period_start, c.used, c.overage_amount])).toEqual([['dan', '2026-10-01T00:00:00.000Z', '14', '2']]);
 
     // And a what-if on his plan's last period counts him: 4 over at 0.5 now, 9 over at 1 with a limit of 5
-    const whatIf = await trpc('revenue.whatIf', { meter_id: meter.id, plan_name: 'pro', limit_value: '5', overage_price: '1' });
+    const whatIf = await trpcQuery(call, 'revenue.whatIf', { meter_id: meter.id, plan_name: 'pro', limit_value: '5', overage_price: '1' });
     expect(whatIf.customers_considered).toBe(1);
     expect([whatIf.before.revenue, whatIf.after.revenue]).toEqual(['2', '9']);
   });
@@ -80,13 +78,7 @@ describe('the previous period of a customer whose billing anchor moved', () => {
     // of the what-if (end after now − 32 days) left it out.
     setNow(new Date('2025-03-15T12:00:00.000Z'));
     const call = await newCreator();
-    const meter = await createMeter(call, {
-      event_name: 'calls',
-      display_name: 'Calls',
-      aggregation_type: 'count',
-      unit_name: 'calls',
-      plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: '0.5' }],
-    });
+    const meter = await createMeter(call, PRO_CALLS);
     expect((await call('PUT', '/api/usage/customers/fay', { plan_name: 'pro' })).status).toBe(201);
     const march = await call('POST', '/api/usage/track', Array.from({ length: 14 }, () => ({ event_name: 'calls', user_id: 'fay' })));
     expect(march.json.results.map((r: { status: number }) => r.status)).toEqual(Array(14).fill(201));
@@ -98,14 +90,9 @@ describe('the previous period of a customer whose billing anchor moved', () => {
     const previous = await call('GET', '/api/usage/customers/fay/usage?period=previous');
     expect(previous.json).toMatchObject({ period_start: '2025-03-01T00:00:00.000Z', period_end: '2025-04-01T00:00:00.000Z' });
     expect(previous.json.meters[0]).toMatchObject({ used: '14', overage_amount: '2' });
-    const trpc = async (procedure: string, input: unknown) => {
-      const res = await call('GET', `/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`);
-      expect(res.status, res.text).toBe(200);
-      return res.json.result.data;
-    };
-    const top = await trpc('customers.top', { meter_id: meter.id, period: 'previous' });
+    const top = await trpcQuery(call, 'customers.top', { meter_id: meter.id, period: 'previous' });
     expect(top.customers.map((c: Record<string, string>) => [c.user_id, c.period_start, c.used])).toEqual([['fay', '2025-03-01T00:00:00.000Z', '14']]);
-    const whatIf = await trpc('revenue.whatIf', { meter_id: meter.id, plan_name: 'pro', limit_value: '5', overage_price: '1' });
+    const whatIf = await trpcQuery(call, 'revenue.whatIf', { meter_id: meter.id, plan_name: 'pro', limit_value: '5', overage_price: '1' });
     expect(whatIf.customers_considered).toBe(1);
     expect([whatIf.before.revenue, whatIf.after.revenue]).toEqual(['2', '9']);
   });
