@@ -200,7 +200,8 @@ function figures(meter: ModelMeter, base: M, limit: Limit | null, period: Period
 }
 function overage(meter: ModelMeter, base: M, limit: Limit | null) {
   if (!limit || limit.limit === null || limit.hard) return { overage_quantity: '0', overage_amount: '0' };
-  const q = M.max(toUnit(meter, base).minus(limit.limit), 0);
+  // The quantity answered (9 decimals) is what is priced, as Stripe is sent it.
+  const q = new M(r9(M.max(toUnit(meter, base).minus(limit.limit), 0)));
   return { overage_quantity: r9(q), overage_amount: r9(q.times(limit.price ?? 0)) };
 }
 const canonical = (v: unknown): string =>

@@ -175,7 +175,7 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
  * Overage so far this period, from every customer's live counter and the current limit of
  * their plan (as the usage endpoint and the revenue page judge it, whether or not an alert
  * fired: a limit lowered below usage raises none at ingest): units beyond the limit (meter
- * unit) × its overage price, each rounded half-even to 9 decimals as a customer’s usage answer does (app_round_half_even, migration 0033);
+ * unit, rounded half-even to 9 decimals) × its overage price, rounded again, as a customer’s usage answer does (usage-snapshot.ts overage; app_round_half_even, migration 0033);
  * hard-capped and unlimited plans bill none. Archived meters count while their period has usage.
  * `customers`: those beyond a limit that bills overage, each once — also when its price is
  * none or 0 (beyond the limit, owing nothing), as the revenue page counts them.
@@ -183,7 +183,7 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
 export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<{ amount: string; customers: number }> {
   const [row] = await tx.execute<{ amount: string | null; customers: string | number }>(sql`
     with owed as (
-      select g.customer_id, app_round_half_even(greatest(g.value / ${unitFactorSql} - l.limit_value, 0) * coalesce(l.overage_price, 0), 9) as amount
+      select g.customer_id, app_round_half_even(app_round_half_even(greatest(g.value / ${unitFactorSql} - l.limit_value, 0), 9) * coalesce(l.overage_price, 0), 9) as amount
       from usage_aggregates g
       join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = g.meter_id
       join customers c on c.creator_id = ${creatorId} and c.customer_id = g.customer_id

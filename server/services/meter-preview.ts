@@ -7,7 +7,7 @@ import type { TMeterPreview, TMeterPreviewInput, TMeterPreviewPlan, TPlanLimitHi
 import type { AggregationType } from '../../db/schema.js';
 import { aggregationOf } from './aggregation/index.js';
 import { pgError } from './db-errors.js';
-import { D, toWire, toWireRounded } from './decimal.js';
+import { D, roundQuantity, toWire, toWireRounded } from './decimal.js';
 import { MAX_FUTURE_MS } from './ingest.js';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -209,9 +209,11 @@ export async function previewMeter(rt: Runtime, creatorId: string, input: TMeter
     const beyond = capped ? (capped.refused ? toUnit(capped.over) : null) : tally.limit_value !== null && used.greaterThan(tally.limit_value) ? used.minus(tally.limit_value) : null;
     if (beyond !== null) {
       tally.overCustomers.add(row.customerId);
-      tally.overD = tally.overD.plus(beyond);
-      // Each customer × period's amount rounded as their usage answer bills it (usage-snapshot.ts overage), then added.
-      if (!tally.hard_cap && tally.overage_price !== null) tally.amountD = tally.amountD.plus(beyond.times(tally.overage_price).toDecimalPlaces(9, D.ROUND_HALF_EVEN));
+      // Each customer × period's quantity and amount rounded as their usage answer bills them
+      // (usage-snapshot.ts overage: the rounded quantity is priced), then added.
+      const quantity = roundQuantity(beyond);
+      tally.overD = tally.overD.plus(quantity);
+      if (!tally.hard_cap && tally.overage_price !== null) tally.amountD = tally.amountD.plus(roundQuantity(quantity.times(tally.overage_price)));
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Meter, PlanLimit } from '../../db/queries/meters.js';
 import { aggregationOf } from './aggregation/index.js';
-import { D, toWire, toWireRounded } from './decimal.js';
+import { D, roundQuantity, toWire, toWireRounded } from './decimal.js';
 import type { Period } from './periods.js';
 
 /** The plan limit that applies to a customer on a meter now (none: unlimited). */
@@ -51,20 +51,16 @@ export function overageTerms(limit: PlanLimit | null): { limitValue: D; overageP
 export const limitInBase = (meter: Meter, limitValue: D): D => aggregationOf(meter.aggregationType).toBase(limitValue, meter.unitName);
 
 /**
- * Overage of `counters` counters that are all beyond the limit, from the sum of their
- * values (base quantity): each is (used − limit), so together Σused − n × limit, priced
- * per unit. One counter is the single-customer case; many is a whole meter × plan.
+ * Units beyond the limit and what they cost; none on unlimited and hard-capped plans. The
+ * quantity is rounded to 9 decimals (a duration in minutes or hours may repeat) before it is
+ * priced: the amount is the quantity answered × the price, rounded half-even to 9 decimals —
+ * what Stripe bills, since it is sent the rounded usage (ADR 0013). The SQL figures (overview,
+ * revenue, Top users) price the same rounded quantity.
  */
-export function overageOfCounters(meter: Meter, limit: PlanLimit | null, totalBase: D, counters: number): { quantity: D; amount: D } {
-  const terms = overageTerms(limit);
-  if (!terms || counters === 0) return { quantity: new D(0), amount: new D(0) };
-  const used = aggregationOf(meter.aggregationType).toUnit(totalBase, meter.unitName);
-  const quantity = D.max(used.minus(terms.limitValue.times(counters)), 0);
-  return { quantity, amount: quantity.times(terms.overagePrice) };
-}
-
-/** Units beyond the limit and what they cost (exact decimals); none on unlimited and hard-capped plans. */
 export function overage(meter: Meter, counterBase: D, limit: PlanLimit | null): { quantity: string; amount: string } {
-  const { quantity, amount } = overageOfCounters(meter, limit, counterBase, 1);
-  return { quantity: toWireRounded(quantity), amount: toWire(amount.toDecimalPlaces(9, D.ROUND_HALF_EVEN)) };
+  const terms = overageTerms(limit);
+  if (!terms) return { quantity: '0', amount: '0' };
+  const used = aggregationOf(meter.aggregationType).toUnit(counterBase, meter.unitName);
+  const quantity = roundQuantity(D.max(used.minus(terms.limitValue), 0));
+  return { quantity: toWire(quantity), amount: toWireRounded(quantity.times(terms.overagePrice)) };
 }
