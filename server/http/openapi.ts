@@ -70,8 +70,8 @@ function operation(route: RestRoute) {
   responses['403'] = problemResponse(
     route.scope === 'any'
       ? 'A browser token (browser tokens may only track and check)'
-      : route.scope === 'track'
-        ? 'The API key lacks the "track" scope, or a browser token acts beyond its own user (browser tokens may only track and check, for their own user_id)'
+      : route.browserToken
+        ? `The API key lacks the "${route.scope}" scope, or a browser token acts beyond its own user (browser tokens may only track and check, for their own user_id)`
         : `The API key lacks the "${route.scope}" scope, or a browser token (browser tokens may only track and check)`,
   );
   if (route.body || route.query || pathParamCount > 0) responses['422'] = problemResponse('Invalid fields (a malformed id in the path too), named in `errors`');

@@ -50,9 +50,10 @@ export type RestRoute = {
   operationId: string;
   summary: string;
   tag: string;
-  /** The API key scope required (`any`: any valid key); every /api/usage route is authenticated.
-   * `track` routes also take a browser token (acting for its own user only). */
+  /** The API key scope required (`any`: any valid key); every /api/usage route is authenticated. */
   scope: ApiKeyScope | 'any';
+  /** Also taken with a browser token, acting for its own user only: track and check. */
+  browserToken?: true;
   body?: z.ZodType;
   /** Query parameters, for the OpenAPI document (handlers parse them). */
   query?: z.ZodObject;
@@ -129,6 +130,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: 'Record one usage event (201) or a batch of up to 1,000 (200, judged per event in order)',
     tag: 'Usage',
     scope: 'track',
+    browserToken: true,
     // For the OpenAPI document only (the handler validates per event, through ZTrackBatchInput and ZTrackEvent): its limits and messages.
     body: z.union([ZTrackEvent, z.array(ZTrackEvent).min(1, 'must hold at least one event').max(MAX_BATCH, `must hold at most ${MAX_BATCH} events`)]),
     responses: {
@@ -176,6 +178,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: 'Would an event of `value` (default 1) be accepted now? Records nothing',
     tag: 'Usage',
     scope: 'track',
+    browserToken: true,
     query: ZCheckInput,
     responses: { 200: { description: 'Usage against the limit, from the live counter', schema: ZCheckResult } },
     // Served directly (same schema and service as usage.check): the hot read path.
@@ -330,7 +333,7 @@ export async function runRestRoute(
   if (ctx.auth.kind === 'anonymous') throw ctx.authError ?? unauthorized('Send an API key as "Authorization: Bearer <key>".');
   // Scope before body: a key that may not call the route learns nothing from validation.
   if (ctx.auth.kind === 'api_key' && route.scope !== 'any') requireScope(ctx.auth, route.scope);
-  if (ctx.auth.kind === 'user_token' && route.scope !== 'track') throw forbidden('A browser token can only track and check usage.');
+  if (ctx.auth.kind === 'user_token' && !route.browserToken) throw forbidden('A browser token can only track and check usage.');
   const body = route.body ? await readJsonBody(req) : undefined;
   return route.handle({ caller: createCaller(ctx), ctx, params, body, query, headers: req.headers });
 }
