@@ -3,7 +3,7 @@ import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, TableBody, TableCe
 import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
 import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
-import { formatCompact, formatCount, formatPercent, formatQuantity } from '~/lib/numbers';
+import { formatCompact, formatCount, formatDecimal, formatPercent, formatQuantity } from '~/lib/numbers';
 import { ChartTable } from './chart-table';
 import { DataTable } from './data-table';
 import { MoneyAtAGlance } from './revenue-figures';
@@ -159,7 +159,7 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
                     <ProgressBar value={Math.min(100, row.percent)} color={over ? 'rose' : 'amber'} className="mt-1" />
                     <p className="mt-1 flex flex-wrap gap-x-2 text-tremor-label text-tremor-content">
                       <span>
-                        {formatQuantity(row.used)} of {formatQuantity(row.limit)} {unitOf.get(row.meter_id)}
+                        {formatDecimal(row.used)} of {formatDecimal(row.limit)} {unitOf.get(row.meter_id)}
                       </span>
                       <span aria-hidden="true">·</span>
                       <span className="font-mono">{row.event_name}</span>

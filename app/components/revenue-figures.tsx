@@ -2,8 +2,11 @@ import Decimal from 'decimal.js';
 import type { ReactNode } from 'react';
 import { formatCents, formatDecimal, formatMoney } from '~/lib/numbers';
 
-/** A quantity in a meter's unit: whole numbers grouped, up to 2 decimals (exact values stay in the API). */
-export const formatRevenueQuantity = (value: string) => formatDecimal(value, 0, 2);
+/** A quantity in a meter's unit as billed or as the plan's terms say it: exact, grouped (the API's figure). */
+export const formatRevenueQuantity = (value: string) => formatDecimal(value);
+
+/** A projected quantity (an estimate to the period's end): up to 2 decimals. */
+export const formatProjectedQuantity = (value: string) => formatDecimal(value, 0, 2);
 
 /** Chart values are plain numbers (Tremor draws floats); tables keep the exact figures. */
 export const chartNumber = (value: string) => Number(value);

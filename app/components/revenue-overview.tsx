@@ -5,7 +5,7 @@ import type { TRevenueOverview } from '../../server/schemas/revenue';
 import { dashboardPath } from '~/lib/dashboard';
 import { formatEstimate, formatMoney } from '~/lib/numbers';
 import { DataTable } from './data-table';
-import { chartNumber, formatRevenueQuantity, MoneyAtAGlance, plural, RevenueStat } from './revenue-figures';
+import { chartNumber, formatProjectedQuantity, formatRevenueQuantity, MoneyAtAGlance, plural, RevenueStat } from './revenue-figures';
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const SERIES = { soFar: 'So far', projected: 'Projected' } as const;
@@ -78,7 +78,7 @@ function OverageCells({ row, amountTestId }: { row: OverageFigures; amountTestId
       <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
         <span className="block">{formatEstimate(row.amount_projected)}</span>
         <span className="text-tremor-label">
-          {formatRevenueQuantity(row.quantity_projected)} {row.unit_name} over
+          {formatProjectedQuantity(row.quantity_projected)} {row.unit_name} over
         </span>
       </TableCell>
     </>

@@ -241,7 +241,7 @@ function TopTable({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
               {c.limit !== null ? <span className="block text-tremor-label text-tremor-content">of {formatDecimal(c.limit)}</span> : null}
             </TableCell>
             <TableCell>
-              <LimitBar percent={c.percent_of_limit} label={`${c.user_id}: share of the limit used`} compact />
+              <LimitBar percent={c.percent_of_limit} limit={c.limit} used={c.used} label={`${c.user_id}: share of the limit used`} compact />
             </TableCell>
             <TableCell className="text-right tabular-nums" data-testid="top-overage">
               <Overage c={c} unit={unit} />
@@ -276,7 +276,7 @@ function TopList({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
                   {formatDecimal(c.used)}
                   {c.limit !== null ? ` / ${formatDecimal(c.limit)}` : ''} {unit}
                 </p>
-                <LimitBar percent={c.percent_of_limit} label={`${c.user_id}: share of the limit used`} />
+                <LimitBar percent={c.percent_of_limit} limit={c.limit} used={c.used} label={`${c.user_id}: share of the limit used`} />
               </div>
               <div className="shrink-0 text-right tabular-nums">
                 <Overage c={c} unit={unit} />

@@ -234,7 +234,7 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
               <span className="text-tremor-default text-tremor-content">{m.unit_name}</span>
             </p>
             <div className="mt-2">
-              <LimitBar percent={m.percent_of_limit} softThreshold={m.soft_limit_threshold} label={`${m.display_name}: share of the limit used`} />
+              <LimitBar percent={m.percent_of_limit} limit={m.limit} used={m.used} softThreshold={m.soft_limit_threshold} label={`${m.display_name}: share of the limit used`} />
             </div>
             <p className="mt-2 text-tremor-label text-tremor-content">
               {m.soft_limit_threshold !== null ? `Soft limit at ${formatThreshold(m.soft_limit_threshold)}. ` : ''}

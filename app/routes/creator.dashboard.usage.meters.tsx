@@ -11,7 +11,7 @@ import { LiveIndicator } from '~/components/live-indicator';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
-import { formatDecimal, formatMoney, formatQuantity } from '~/lib/numbers';
+import { formatDecimal, formatFractionAsPercent, formatMoney, formatQuantity } from '~/lib/numbers';
 import { trpc } from '~/lib/trpc.client';
 import { useLive } from '~/lib/use-live';
 
@@ -94,7 +94,7 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
           {l.soft_limit_threshold ? (
             <>
               {' '}
-              <span className="whitespace-nowrap text-tremor-content">· soft {Math.round(Number(l.soft_limit_threshold) * 10_000) / 100} %</span>
+              <span className="whitespace-nowrap text-tremor-content">· soft {formatFractionAsPercent(l.soft_limit_threshold)}</span>
             </>
           ) : null}
           {l.hard_cap ? (
