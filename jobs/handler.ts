@@ -17,9 +17,27 @@ export type JobHandler<Q extends QueueName> = {
   localConcurrency?: number;
   /** Fetch again at once, without waiting for the next poll, while fetches come back full. */
   burstWhenBatchFull?: boolean;
+  /**
+   * Bursts drained at once (a queue whose jobs reach people): a worker takes up to `batchSize`
+   * waiting jobs, runs them side by side, each settled alone (retried or dead-lettered on its
+   * own), and fetches again at once while fetches come back full. Without it a worker takes one
+   * job and then waits for a NOTIFY or its 5 s poll: a backlog that no new job's NOTIFY wakes
+   * (300 alerts crossing together, or what was queued when the server restarted) drained at
+   * 3 jobs per 5 s.
+   */
+  drain?: { batchSize: number };
 };
 
-export const defineHandler = <Q extends QueueName>(queue: Q, run: JobHandler<Q>['run']): JobHandler<Q> => ({ queue, run });
+/** What the queues that reach people (alerts, emails, webhooks) take: a burst drains at 15 jobs at a time per process. */
+export const DRAIN: HandlerOptions = { drain: { batchSize: 5 } };
+
+type HandlerOptions = { drain?: { batchSize: number }; localConcurrency?: number };
+
+export const defineHandler = <Q extends QueueName>(queue: Q, run: JobHandler<Q>['run'], options: HandlerOptions = {}): JobHandler<Q> => ({
+  queue,
+  run,
+  ...options,
+});
 
 /**
  * Thrown for failures no retry can fix (a payload that does not parse, a 4xx-class

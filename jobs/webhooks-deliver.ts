@@ -1,5 +1,5 @@
 import { deliverWebhook } from '../server/services/webhooks.js';
-import { defineHandler } from './handler.js';
+import { defineHandler, DRAIN } from './handler.js';
 
 /**
  * One delivery attempt. The endpoint's failures do not fail the job: the service records
@@ -8,4 +8,4 @@ import { defineHandler } from './handler.js';
  */
 export const deliverWebhookHandler = defineHandler('webhooks.deliver', async (rt, { creatorId, messageId, attempt }) => {
   await deliverWebhook(rt, creatorId, messageId, attempt);
-});
+}, DRAIN);

@@ -51,6 +51,21 @@ async function workQueue(rt: Runtime, boss: PgBoss, handler: JobHandler<QueueNam
     notifyPollingIntervalSeconds: 5,
   };
   const many = handler.many;
+  if (!many && handler.drain) {
+    await boss.work(handler.queue, { ...options, batchSize: handler.drain.batchSize, burstWhenBatchFull: true, perJobResults: true }, (jobs) =>
+      Promise.all(
+        jobs.map(async (job): Promise<JobResult> => {
+          try {
+            await handler.run(rt, parsePayload(handler.queue, job.data), job);
+            return { id: job.id, status: 'completed' };
+          } catch (error) {
+            return settleFailed(job, error);
+          }
+        }),
+      ),
+    );
+    return;
+  }
   if (!many) {
     await boss.work(handler.queue, options, async (jobs) => {
       for (const job of jobs) {
