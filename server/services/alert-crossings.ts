@@ -1,7 +1,7 @@
 import type { AlertKind } from '../../db/schema.js';
 import type { Meter, PlanLimit } from '../../db/queries/meters.js';
 import { aggregationOf } from './aggregation/index.js';
-import { D } from './decimal.js';
+import { D, roundQuantity } from './decimal.js';
 
 /**
  * The alerts a counter owes for going from `from` to `to` (base quantities) under `limit`:
@@ -20,11 +20,17 @@ export const REFUSAL_NEAR_LIMIT = '0.9';
 
 export function alertsCrossed(meter: Meter, limit: PlanLimit | null, from: D, to: D, refused = false): Array<{ kind: AlertKind; threshold: string }> {
   if (!limit || limit.limitValue === null) return [];
-  const limitBase = aggregationOf(meter.aggregationType).toBase(new D(limit.limitValue), meter.unitName);
+  const aggregation = aggregationOf(meter.aggregationType);
+  const limitValue = new D(limit.limitValue);
+  const limitBase = aggregation.toBase(limitValue, meter.unitName);
+  // Overage starts when there is overage to bill: the usage answered (the meter's unit, 9
+  // decimals) past the limit — 60.000000001 s on a 1-minute limit answers "1" used and bills
+  // nothing, so it raises nothing (the hard cap, exact, refuses it all the same).
+  const billedPast = (usage: D) => roundQuantity(aggregation.toUnit(usage, meter.unitName)).greaterThan(limitValue);
   const alerts: Array<{ kind: AlertKind; threshold: string }> = [];
   if (limitBase.isZero()) {
     if (limit.hardCap && (refused || to.greaterThan(from))) alerts.push({ kind: 'hard_limit_reached', threshold: '1' });
-    if (!limit.hardCap && to.greaterThan(0) && from.isZero()) alerts.push({ kind: 'overage_started', threshold: '1' });
+    if (!limit.hardCap && billedPast(to) && !billedPast(from)) alerts.push({ kind: 'overage_started', threshold: '1' });
     return alerts;
   }
   const reached = (fraction: D) => from.lessThan(limitBase.times(fraction)) && to.greaterThanOrEqualTo(limitBase.times(fraction));
@@ -32,7 +38,7 @@ export function alertsCrossed(meter: Meter, limit: PlanLimit | null, from: D, to
   for (const threshold of meter.alertThresholds) if (reached(new D(threshold))) alerts.push({ kind: 'threshold_reached', threshold });
   if (limit.hardCap) {
     if ((refused && to.greaterThanOrEqualTo(limitBase.times(REFUSAL_NEAR_LIMIT))) || reached(new D(1))) alerts.push({ kind: 'hard_limit_reached', threshold: '1' });
-  } else if (from.lessThanOrEqualTo(limitBase) && to.greaterThan(limitBase)) {
+  } else if (!billedPast(from) && billedPast(to)) {
     alerts.push({ kind: 'overage_started', threshold: '1' });
   }
   return alerts;

@@ -66,17 +66,37 @@ export function formatQuantity(value: string): string {
   return fraction ? `${grouped}.${fraction}` : grouped;
 }
 
-/** used / limit as a percentage, rounded down to one decimal (99.96 % is not yet 100 %); null for a zero limit. */
+/**
+ * used / limit as a percentage, rounded down to one decimal (99.96 % is not yet 100 %), with
+ * more decimals where one would misstate the position: past the limit it reads above 100
+ * (10.126 of 10.125 is "100.009", not "100"), and usage above zero never reads "0"
+ * (5 of 10,000 is "0.05"). Null for a zero limit.
+ */
 export function usagePercent(used: string, limit: string): string | null {
   const l = new D(limit);
   if (l.isZero()) return null;
-  return new D(used).div(l).times(100).toDecimalPlaces(1, D.ROUND_DOWN).toFixed();
+  const percent = new D(used).div(l).times(100);
+  for (let places = 1; places <= 9; places++) {
+    const shown = percent.toDecimalPlaces(places, D.ROUND_DOWN);
+    if ((percent.greaterThan(100) && shown.lessThanOrEqualTo(100)) || (percent.greaterThan(0) && shown.isZero())) continue;
+    return shown.toFixed();
+  }
+  return percent.toDecimalPlaces(9, D.ROUND_UP).toFixed();
 }
 
-const fractionPercent = (fraction: string): string => new D(fraction).times(100).toDecimalPlaces(1, D.ROUND_DOWN).toFixed();
+/** A threshold (a fraction of the limit, "0.12345") as the percentage it is, exactly: "12.345". */
+const fractionPercent = (fraction: string): string => new D(fraction).times(100).toFixed();
 
-/** Unambiguous for every reader, whatever their locale: "2025-04-01 00:00 UTC". */
-export const formatUtc = (at: Date): string => `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/**
+ * Unambiguous for every reader, whatever their locale: "2025-04-01 00:00 UTC", with the
+ * seconds when there are any (a Stripe billing anchor has them: a period ending at 09:30:45
+ * is not over at 09:30).
+ */
+export function formatUtc(at: Date): string {
+  const iso = at.toISOString();
+  const length = at.getUTCMilliseconds() !== 0 ? 23 : at.getUTCSeconds() !== 0 ? 19 : 16;
+  return `${iso.slice(0, length).replace('T', ' ')} UTC`;
+}
 
 /** Subjects are one header line: no line breaks, bounded length. */
 const oneLine = (value: string, max = 200): string => {
