@@ -126,7 +126,8 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
                         <p className="text-tremor-label text-tremor-content">{meter.event_name}</p>
                       </TableCell>
                       <TableCell className="text-right tabular-nums" data-testid="meter-used">
-                        {formatQuantity(meter.used)} <span className="text-tremor-label text-tremor-content">{meter.unit_name}</span>
+                        <span title={`Exactly ${formatDecimal(meter.used)} ${meter.unit_name}`}>{formatQuantity(meter.used)}</span>{' '}
+                        <span className="text-tremor-label text-tremor-content">{meter.unit_name}</span>
                       </TableCell>
                       <TableCell className="text-right tabular-nums">{formatCount(meter.customers)}</TableCell>
                       <TableCell className="text-right">{meter.near_limit > 0 ? <Badge color="amber">{meter.near_limit}</Badge> : '0'}</TableCell>
