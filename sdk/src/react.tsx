@@ -1,6 +1,7 @@
 import * as React from 'react';
 import { createContext, useCallback, useContext, useEffect, useId, useMemo, useRef, useState, useSyncExternalStore, type CSSProperties, type ReactNode } from 'react';
 import { getUsageTracker, registerTrackingHook, subscribeToUsageTracker, trackingApi, type UsageTrackingApi } from './core';
+import { reaches, percentOf } from './decimal';
 import { UsageError } from './errors';
 import { UsageTracker, type UsageCheck, type UsageTrackingOptions, type UsageUpdate } from './tracker';
 
@@ -101,7 +102,11 @@ export type UsageState = {
   used: number | null;
   limit: number | null;
   remaining: number | null;
-  /** Whether one more event (of value 1) would be accepted. */
+  /**
+   * Whether one more event (of value 1) would be accepted. After a commit whose figures do
+   * not tell (less than 1 left in a meter counted in hours, a max meter at its limit), the
+   * previous answer until the server's, which is asked for at once.
+   */
   allowed: boolean | null;
   hardCap: boolean;
   periodEnd: string | null;
@@ -119,30 +124,63 @@ export type UsageState = {
  */
 const guessedCap = new WeakSet<UsageCheck>();
 
-/** Whether one more event (of value 1) would be accepted, from the figures. */
-const allowsOneMore = (hardCap: boolean, remaining: string | null) => !hardCap || remaining === null || Number(remaining) >= 1;
+/**
+ * Whether one more event (of value 1) would be accepted, from a commit's or refusal's
+ * figures, and whether that is certain. Remaining is in the meter's unit, and an event of 1
+ * is 1 of it for a count, sum or unique meter, 1 second of a duration meter (1/3600 of one
+ * counted in hours), and adds nothing to a max meter already at 1 or more. So:
+ * - no hard cap, or no limit: allowed;
+ * - remaining ≥ 1: allowed, whatever the aggregation;
+ * - otherwise, a view of the same period that was refused already stays refused (usage only
+ *   grows within a period);
+ * - remaining ≤ 0: refused for every aggregation but max (the check that follows tells);
+ * - between 0 and 1: unknown (a second of a meter in hours fits, 1 of a sum does not): the
+ *   previous answer is kept, and the check that follows tells.
+ */
+function allowsOneMore(hardCap: boolean, remaining: string | null, previous: boolean | undefined): { allowed: boolean; certain: boolean } {
+  if (!hardCap || remaining === null || reaches(remaining, 1)) return { allowed: true, certain: true };
+  if (previous === false) return { allowed: false, certain: true };
+  if (reaches(0, remaining)) return { allowed: false, certain: false };
+  return { allowed: previous ?? true, certain: false };
+}
 
 /** Later of two views of the same customer × meter: usage only grows within a period. */
 function merge(current: UsageCheck | null, next: UsageCheck): UsageCheck {
   if (!current || next.period_start > current.period_start) return next;
   if (next.period_start < current.period_start) return current;
-  const [later, other] = Number(next.used) >= Number(current.used) ? [next, current] : [current, next];
+  const [later, other] = reaches(next.used, current.used) ? [next, current] : [current, next];
   // A commit's figures with the cap a check of the same period knew (the commit may be seen
   // before the check that was answered ahead of it): not "no cap" for want of knowing.
   if (guessedCap.has(later) && !guessedCap.has(other) && later.hard_cap !== other.hard_cap) {
-    return { ...later, hard_cap: other.hard_cap, allowed: allowsOneMore(other.hard_cap, later.remaining) };
+    return { ...later, hard_cap: other.hard_cap, allowed: allowsOneMore(other.hard_cap, later.remaining, other.allowed).allowed };
   }
   return later;
 }
 
-function fromUpdate(current: UsageCheck | null, update: UsageUpdate): UsageCheck | null {
+const samePeriod = (a: string, b: string) => a === b || Date.parse(a) === Date.parse(b);
+
+/**
+ * Whether a commit or refusal speaks of the period the view shows: one of another period
+ * (a late event, refused for last period's cap or committed to it) is not this period's
+ * usage. A commit of a later period (the view's has ended) starts the new one.
+ */
+function isForView(current: UsageCheck | null, update: UsageUpdate): boolean {
+  if (!current) return update.period_start !== undefined; // a refusal before the first answer: the poll will tell
+  if (samePeriod(update.period_end, current.period_end)) return true;
+  return update.period_start !== undefined && Date.parse(update.period_end) > Date.parse(current.period_end);
+}
+
+/** The view after a commit or refusal (isForView), and whether its `allowed` is certain. */
+function fromUpdate(current: UsageCheck | null, update: UsageUpdate): { usage: UsageCheck | null; certain: boolean } {
   const periodStart = update.period_start ?? current?.period_start;
-  if (!periodStart) return current; // a refusal before the first answer: the poll will tell
+  if (!periodStart || !isForView(current, update)) return { usage: current, certain: true };
   const hardCap = update.exceeded || (current?.hard_cap ?? false);
   // From the figures, not from the refusal: a refused event of 600 with 500 left says
   // nothing against an event of 1, which is what `allowed` is about.
+  const previous = current && samePeriod(current.period_end, update.period_end) ? current.allowed : undefined;
+  const { allowed, certain } = allowsOneMore(hardCap, update.remaining, previous);
   const view: UsageCheck = {
-    allowed: allowsOneMore(hardCap, update.remaining),
+    allowed,
     used: update.used,
     limit: update.limit,
     remaining: update.remaining,
@@ -151,8 +189,33 @@ function fromUpdate(current: UsageCheck | null, update: UsageUpdate): UsageCheck
     period_end: update.period_end,
   };
   if (!update.exceeded) guessedCap.add(view);
-  return merge(current, view);
+  // Whether the plan caps is known from a check (or a refusal); a commit seen before any
+  // check answered guesses "no cap", which the check that follows must confirm.
+  const capKnown = update.exceeded || (current !== null && !guessedCap.has(current));
+  return { usage: merge(current, view), certain: certain && (capKnown || update.remaining === null || reaches(update.remaining, 1)) };
 }
+
+/**
+ * Orders what a view is made of: each check sent and each commit or refusal a hook takes
+ * gets the next tick. A check's answer is the server's word for its period and replaces the
+ * view (a lower used after a meter was archived and created again, another limit) unless a
+ * commit was taken after the check was sent (then the larger used wins, as the commit may be
+ * the later) or a check sent after it has answered already (then it is dropped).
+ */
+let clock = 0;
+
+function withCheck(current: UsageView, answer: UsageCheck, sent: number): Partial<UsageView> {
+  if (current.checkedAt > sent) return {}; // a later check has answered
+  const usage = current.changedAt > sent ? merge(current.usage, answer) : answer;
+  return { usage, checkedAt: sent, error: null, loading: false };
+}
+
+/** A check's answer, for the other useUsage hooks on the same tracker; `by` names the hook that asked. */
+type CheckListener = (userId: string, eventName: string, answer: UsageCheck, sent: number, by: object) => void;
+const checkListeners = new WeakMap<UsageTracker, Set<CheckListener>>();
+
+/** After commits whose figures leave `allowed` unknown, the server is asked once this much later (commits meanwhile share it). */
+const FOLLOW_UP_DELAY = 100;
 
 const toNumber = (value: string | null | undefined) => (value === null || value === undefined ? null : Number(value));
 
@@ -171,7 +234,10 @@ export type UseUsageOptions = {
 /**
  * Live usage of one customer × meter: asks `GET /api/usage/check` now and every
  * `pollInterval` (default 30 s, skipped while the page is hidden; `Infinity` or 0: never),
- * and takes each event this tracker commits or gets refused for the customer as it happens.
+ * and takes each event this tracker commits or gets refused for the customer as it happens
+ * (in the period shown: a late event of last period's is not this period's usage). A check's
+ * answer is the server's word: it replaces what is shown, in every useUsage of the same
+ * customer × meter and tracker.
  */
 export function useUsage(userId: string, eventName: string, options: UseUsageOptions = {}): UsageState {
   const tracker = useUsageTracker();
@@ -189,6 +255,18 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
     key.current = { tracker, userId, eventName };
   }, [tracker, userId, eventName]);
 
+  // The tick of the last commit or refusal this hook took for the view's period.
+  const lastChange = useRef(0);
+  // The shown view, for deciding outside a state update whether a commit leaves `allowed` unknown.
+  const shown = useRef<UsageCheck | null>(usage);
+  useEffect(() => {
+    shown.current = usage;
+  }, [usage]);
+  // This hook, to tell its own check answers from other hooks'.
+  const self = useRef<object>({});
+  // Set by the effect below while mounted: asks the server again shortly (commits meanwhile share the one check).
+  const followUp = useRef<(() => void) | null>(null);
+
   const refresh = useCallback(async () => {
     const asked: UsageKey = { tracker, userId, eventName };
     const update = (change: (current: UsageView) => Partial<UsageView>) =>
@@ -204,10 +282,17 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
     // error or not: it must not show as this one's, nor end this one's loading. So is one
     // from a default tracker initUsageTracking replaced meanwhile (say, its `shutdown`).
     const stale = () => !sameKey(key.current, asked) || (tracker !== provided && tracker !== getUsageTracker());
+    const sent = ++clock;
     try {
       const answer = await tracker.checkUsage({ userId, eventName });
       if (stale()) return;
-      update((current) => ({ usage: merge(current.usage, answer), error: null, loading: false }));
+      update((current) => withCheck(current, answer, sent));
+      // The other hooks of this customer × meter on this tracker (a <LimitBanner> beside a
+      // <UsageBar>) show the same answer: one refresh() or poll updates them all.
+      for (const listener of checkListeners.get(tracker) ?? []) listener(userId, eventName, answer, sent, self.current);
+      // Merged with a commit seen after this check was sent: a capped view short of 1 left
+      // is asked again (the commit's own follow-up may have been sent before this answer).
+      if (lastChange.current > sent && answer.hard_cap && answer.remaining !== null && !reaches(answer.remaining, 1)) followUp.current?.();
     } catch (cause) {
       if (stale()) return;
       update(() => ({ error: cause instanceof UsageError ? cause : new UsageError(String(cause), { code: 'network', cause }), loading: false }));
@@ -220,12 +305,39 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
     // new answer comes); anyone else's is dropped.
     setView((previous) => (sameKey(previous.key, asked) ? previous : emptyView(asked)));
     void refresh();
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    followUp.current = () => {
+      timer ??= setTimeout(() => {
+        timer = null;
+        void refresh();
+      }, FOLLOW_UP_DELAY);
+    };
+    const onCheck: CheckListener = (user, meter, answer, sent, by) => {
+      if (user !== userId || meter !== eventName || by === self.current) return;
+      setView((previous) => (sameKey(previous.key, asked) ? { ...previous, ...withCheck(previous, answer, sent) } : previous));
+    };
+    if (tracker) {
+      const listeners = checkListeners.get(tracker) ?? new Set<CheckListener>();
+      checkListeners.set(tracker, listeners.add(onCheck));
+    }
     const unsubscribe = tracker?.subscribe((update) => {
       if (update.userId !== userId || update.eventName !== eventName) return;
-      setView((previous) => (sameKey(previous.key, asked) ? { ...previous, usage: fromUpdate(previous.usage, update) } : previous));
+      const at = ++clock;
+      // Figures that leave `allowed` unknown (a meter in hours with less than 1 left, a max
+      // meter at its limit, a cap not yet known): the server decides, once for all commits
+      // of the next moment rather than once per commit.
+      if (!fromUpdate(shown.current, update).certain) followUp.current?.();
+      if (isForView(shown.current, update)) lastChange.current = at;
+      setView((previous) => {
+        if (!sameKey(previous.key, asked) || !isForView(previous.usage, update)) return previous;
+        return { ...previous, usage: fromUpdate(previous.usage, update).usage, changedAt: at };
+      });
     });
     return () => {
       unsubscribe?.();
+      if (tracker) checkListeners.get(tracker)?.delete(onCheck);
+      if (timer !== null) clearTimeout(timer);
+      followUp.current = null;
     };
   }, [tracker, userId, eventName, refresh]);
 
@@ -257,9 +369,10 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
 
 /** Whom useUsage's state is about. */
 type UsageKey = { tracker: UsageTracker | null; userId: string; eventName: string };
-type UsageView = { key: UsageKey; usage: UsageCheck | null; error: UsageError | null; loading: boolean };
+/** checkedAt: the tick the shown check was sent at; changedAt: the tick of the last commit or refusal taken. */
+type UsageView = { key: UsageKey; usage: UsageCheck | null; error: UsageError | null; loading: boolean; checkedAt: number; changedAt: number };
 
-const emptyView = (key: UsageKey): UsageView => ({ key, usage: null, error: null, loading: true });
+const emptyView = (key: UsageKey): UsageView => ({ key, usage: null, error: null, loading: true, checkedAt: 0, changedAt: 0 });
 const sameKey = (a: UsageKey, b: UsageKey) => a.tracker === b.tracker && a.userId === b.userId && a.eventName === b.eventName;
 
 /**
@@ -273,8 +386,12 @@ const formatDate = (iso: string, locale = DEFAULT_LOCALE) => new Intl.DateTimeFo
 
 type Tone = 'ok' | 'warning' | 'exceeded';
 const TONES: Record<Tone | 'error', string> = { ok: '#16a34a', warning: '#d97706', exceeded: '#dc2626', error: '#6b7280' };
-const toneOf = (used: number, limit: number | null, warnAt: number): Tone =>
-  limit === null ? 'ok' : used >= limit ? 'exceeded' : limit > 0 && used / limit >= warnAt ? 'warning' : 'ok';
+/** Exactly, on the figures as given (decimal strings, or numbers as written): never through a division of doubles. */
+const toneOf = (used: Figure, limit: Figure | null, warnAt: number): Tone =>
+  limit === null ? 'ok' : reaches(used, limit) ? 'exceeded' : !reaches(0, limit) && reaches(used, limit, warnAt) ? 'warning' : 'ok';
+
+/** A quantity as the server gives it (a decimal string) or as passed. */
+type Figure = number | string;
 
 type Styling = {
   className?: string;
@@ -308,19 +425,22 @@ export type UsageBarProps = Styling & {
  */
 export function UsageBar(props: UsageBarProps): ReactNode {
   if (props.userId !== undefined) return <LiveUsageBar {...props} />;
-  return <UsageBarView {...props} used={Number(props.used)} limit={props.limit === null ? null : Number(props.limit)} status="ready" />;
+  return <UsageBarView {...props} used={props.used} limit={props.limit} status="ready" />;
 }
 
 function LiveUsageBar(props: UsageBarProps & { userId: string; eventName: string }): ReactNode {
   const state = useUsage(props.userId, props.eventName, { pollInterval: props.pollInterval });
   // Once read, the last usage stays shown through a failed poll; never read, it is unknown.
   const status = state.usage !== null ? 'ready' : state.loading ? 'loading' : 'error';
-  return <UsageBarView {...props} used={state.used ?? 0} limit={state.limit} status={status} />;
+  return <UsageBarView {...props} used={state.usage?.used ?? 0} limit={state.usage?.limit ?? null} status={status} />;
 }
 
 function UsageBarView(
-  props: Styling & { label?: string; eventName?: string; unit?: string; warnAt?: number; format?: (n: number) => string; used: number; limit: number | null; status: 'loading' | 'error' | 'ready' },
+  props: Styling & { label?: string; eventName?: string; unit?: string; warnAt?: number; format?: (n: number) => string; used: Figure; limit: Figure | null; status: 'loading' | 'error' | 'ready' },
 ): ReactNode {
+  // Numbers to write and draw; the tone and the percentage from the exact figures.
+  const used = Number(props.used);
+  const limit = props.limit === null ? null : Number(props.limit);
   const labelId = useId();
   const format = props.format ?? ((n: number) => formatNumber(n, props.locale));
   const loading = props.status === 'loading';
@@ -328,14 +448,14 @@ function UsageBarView(
   const tone = failed ? 'error' : toneOf(props.used, props.limit, props.warnAt ?? 0.8);
   const unit = props.unit ? ` ${props.unit}` : '';
   // Unknown (error): an empty bar; no limit (or loading): a faint full one.
-  const percent = failed ? 0 : props.limit === null ? null : props.limit === 0 ? 100 : Math.min(100, (props.used / props.limit) * 100);
+  const percent = failed ? 0 : limit === null ? null : limit === 0 ? 100 : Math.min(100, (used / limit) * 100);
   const text = loading
     ? 'Loading…'
     : failed
       ? 'Usage unavailable'
-      : props.limit === null
-        ? `${format(props.used)}${unit} used · no limit`
-        : `${format(props.used)} of ${format(props.limit)}${unit} (${props.limit === 0 ? 100 : Math.round((props.used / props.limit) * 100)}%)`;
+      : props.limit === null || limit === null
+        ? `${format(used)}${unit} used · no limit`
+        : `${format(used)} of ${format(limit)}${unit} (${limit === 0 ? 100 : percentOf(props.used, props.limit, 'round')}%)`;
   const s = !props.unstyled;
   return (
     <div className={props.className} data-state={tone} style={s ? { font: 'inherit', display: 'grid', gap: 6, minWidth: 180, ...props.style } : props.style}>
@@ -349,8 +469,8 @@ function UsageBarView(
         role="progressbar"
         aria-labelledby={labelId}
         aria-valuemin={0}
-        aria-valuemax={failed ? undefined : (props.limit ?? undefined)}
-        aria-valuenow={loading || failed || props.limit === null ? undefined : Math.min(props.used, props.limit)}
+        aria-valuemax={failed ? undefined : (limit ?? undefined)}
+        aria-valuenow={loading || failed || limit === null ? undefined : Math.min(used, limit)}
         aria-valuetext={text}
         aria-busy={loading || undefined}
         style={s ? { height: 8, borderRadius: 999, background: 'rgba(127,127,127,0.2)', overflow: 'hidden' } : undefined}
@@ -388,15 +508,18 @@ export type LimitBannerProps = Styling & {
  */
 export function LimitBanner(props: LimitBannerProps): ReactNode {
   const state = useUsage(props.userId, props.eventName, { pollInterval: props.pollInterval });
-  if (state.used === null || state.limit === null) return null;
-  const fraction = state.limit === 0 ? 1 : state.used / state.limit;
-  const exceeded = state.used >= state.limit || state.allowed === false;
-  if (!exceeded && fraction < (props.threshold ?? 0.8)) return null;
+  const usage = state.usage;
+  if (usage === null || usage.limit === null || state.limit === null) return null;
+  // Exactly, on the server's decimal strings. At the limit is "used all"; short of it is a
+  // warning, also on a hard cap that refuses an event of 1 (`allowed` false): what is left
+  // may still be used (0.5 GB of 10.125).
+  const exceeded = reaches(usage.used, usage.limit);
+  if (!exceeded && !reaches(usage.used, usage.limit, props.threshold ?? 0.8)) return null;
   const what = props.label ?? props.eventName;
   const resets = state.periodEnd ? ` It resets on ${formatDate(state.periodEnd, props.locale)}.` : '';
   const message = exceeded
     ? `You have used all ${formatNumber(state.limit, props.locale)} ${what} of this billing period.${resets}`
-    : `You have used ${Math.floor(fraction * 100)}% of your ${formatNumber(state.limit, props.locale)} ${what} this billing period.`;
+    : `You have used ${percentOf(usage.used, usage.limit, 'floor')}% of your ${formatNumber(state.limit, props.locale)} ${what} this billing period.`;
   const tone = exceeded ? TONES.exceeded : TONES.warning;
   const s = !props.unstyled;
   return (
