@@ -294,12 +294,16 @@ export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsIn
         },
       ]);
     }
+    // Rollups hold whole hours and days: the range read is the buckets' (from down to the start
+    // of its bucket, to up to the end of its own), and the answer says so — a total for
+    // 10:30–12:30 that counted 12:45 (the 12:00 hour is read whole) must not claim to end at 12:30.
     const start = buckets[0] ?? floorTo(grain, from);
+    const end = buckets.length > 0 ? step(grain, buckets[buckets.length - 1]!) : start;
     const rollupGrain = grain === 'hour' ? 'hour' : 'day';
     const combineMax = meter.aggregationType === 'max';
     const query = { meterId: meter.id, grain: rollupGrain, bucket: grain, combineMax } as const;
     const dimension = breakdown === 'dimension' ? (input.dimension ?? '') : '';
-    const rows = await findMeterTrend(tx, creatorId, { ...query, from: start, to, dimension, split: breakdown !== 'none' });
+    const rows = await findMeterTrend(tx, creatorId, { ...query, from: start, to: end, dimension, split: breakdown !== 'none' });
 
     // Series: the largest first; past SERIES_SHOWN they are gathered into "Other". Kept apart
     // by key from real values (a plan or a property value may be "Other" or "(no plan)"
@@ -361,7 +365,7 @@ export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsIn
       aggregation_type: meter.aggregationType,
       grain,
       from: start.toISOString(),
-      to: to.toISOString(),
+      to: end.toISOString(),
       series,
       points,
       total: toWireRounded(inUnit(meter, total)),
