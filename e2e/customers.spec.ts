@@ -145,7 +145,7 @@ test('Top users and a customer page', async ({ page, creator, baseURL, browser }
 
   // When they move alice to the pro plan, the effect is shown before saving
   await page.getByLabel('Plan', { exact: true }).selectOption('pro');
-  await expect(page.getByTestId('plan-effect')).toContainText('api_calls: 10 calls → 100 calls (hard cap)');
+  await expect(page.getByTestId('plan-effect')).toContainText('api_calls: 10 calls · soft limit at 80 % · then $0.25 each → 100 calls (hard cap)');
   await page.getByRole('button', { name: 'Save plan' }).click();
   await expect(page.getByTestId('plan-saved')).toHaveText('Plan changed to pro. Its limits apply from now on.');
   await expect(page.getByTestId('customer-plan')).toHaveText('pro');

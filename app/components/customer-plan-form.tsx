@@ -6,14 +6,18 @@ import { Button } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { CsrfField } from '~/components/csrf-field';
 import { FormAlert } from '~/components/form-field';
-import { formatDecimal } from '~/lib/numbers';
+import { formatDecimal, formatFractionAsPercent, formatMoney } from '~/lib/numbers';
 
 type MeterLimits = Pick<TMeter, 'id' | 'event_name' | 'unit_name' | 'plan_limits'>;
 
+/** A plan's terms on a meter as the customer will be judged and billed by them: the limit, a hard cap, the soft limit and the overage price. */
 const describeLimit = (meter: MeterLimits, plan: string) => {
   const limit = plan ? meter.plan_limits.find((l) => l.plan_name === plan) : undefined;
   if (!limit || limit.limit_value === null) return 'unlimited';
-  return `${formatDecimal(limit.limit_value)} ${meter.unit_name}${limit.hard_cap ? ' (hard cap)' : ''}`;
+  const terms = [`${formatDecimal(limit.limit_value)} ${meter.unit_name}${limit.hard_cap ? ' (hard cap)' : ''}`];
+  if (limit.soft_limit_threshold !== null) terms.push(`soft limit at ${formatFractionAsPercent(limit.soft_limit_threshold)}`);
+  if (!limit.hard_cap && limit.overage_price !== null) terms.push(`then ${formatMoney(limit.overage_price)} each`);
+  return terms.join(' · ');
 };
 
 /**

@@ -81,9 +81,12 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
         values,
         meter.plan_limits.map((l) => l.plan_name)
       );
+      // The meter as the page showed it: a form opened before another change must not undo it.
+      const expected = formText(formData, 'expected_updated_at');
       await caller.meters.update({
         id,
         patch: patch as Parameters<typeof caller.meters.update>[0]['patch'],
+        ...(expected ? { expected_updated_at: expected } : {}),
       });
     }
     result.ok = true;
@@ -174,6 +177,7 @@ export default function EditMeterPage() {
           readOnly={archived}
           currentPlans={meter.plan_limits.map((l) => l.plan_name)}
         >
+          <input type="hidden" name="expected_updated_at" value={meter.updated_at} />
           {previewing ? <MeterPreviewLoading /> : result?.preview ? <MeterPreviewResult preview={result.preview} /> : null}
         </MeterForm>
         <Card data-testid="limit-history">

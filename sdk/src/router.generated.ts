@@ -210,6 +210,7 @@ export type MetersUpdateInput = {
     rollup_dimensions?: undefined | Array<string>;
     stripe_meter_event_name?: undefined | null | string;
   };
+  expected_updated_at?: undefined | string;
 };
 
 export type MetersUpdateOutput = {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import {
   ZCreateMeterInput,
   ZListMetersInput,
@@ -31,9 +32,9 @@ export const metersRouter = router({
     .query(async ({ ctx, input }) => toApiMeter(await getMeter(ctx.rt, ctx.creatorId, input.id))),
 
   update: tenantProcedure('admin')
-    .input(ZMeterIdInput.extend({ patch: ZUpdateMeterInput }))
+    .input(ZMeterIdInput.extend({ patch: ZUpdateMeterInput, expected_updated_at: z.iso.datetime().optional() }))
     .output(ZMeter)
-    .mutation(async ({ ctx, input }) => toApiMeter(await updateMeter(ctx.rt, ctx.creatorId, input.id, input.patch))),
+    .mutation(async ({ ctx, input }) => toApiMeter(await updateMeter(ctx.rt, ctx.creatorId, input.id, input.patch, { expectedUpdatedAt: input.expected_updated_at }))),
 
   archive: tenantProcedure('admin')
     .input(ZMeterIdInput)

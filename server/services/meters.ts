@@ -79,7 +79,13 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
  * transaction. A changed limit closes the old row and opens a new one (history), and
  * customers it leaves beyond their limit get their overage alert at once.
  */
-export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput): Promise<Meter> {
+/**
+ * `expectedUpdatedAt`: the meter's `updated_at` as the caller saw it (the dashboard's edit form
+ * sends every field and plan it showed): if the meter changed since, nothing is saved (409
+ * meter-changed) — a page opened before a teammate's or the API's change would otherwise put
+ * the old limits back and end the plans added since.
+ */
+export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput, options: { expectedUpdatedAt?: string } = {}): Promise<Meter> {
   // A Stripe meter of that name that would bill our reports wrongly (not a sum of them) is
   // refused, as linking through POST …/stripe-meter refuses it; asked before the transaction
   // (no Stripe call holds one). Only when the link changes: an unchanged one is left as it is.
@@ -98,6 +104,12 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
     const meter = await findMeter(tx, meterId, { forUpdate: true });
     if (!meter) throw notFound('Meter');
     if (meter.archivedAt) throw conflict('meter_archived', 'This meter is archived; create a new one.');
+    if (options.expectedUpdatedAt !== undefined && meter.updatedAt.toISOString() !== new Date(options.expectedUpdatedAt).toISOString()) {
+      throw conflict(
+        'meter_changed',
+        `This meter was changed at ${meter.updatedAt.toISOString()}, after this page was opened (elsewhere in the dashboard or through the API). Nothing was saved: reload to see its limits as they are now, then make your change again.`,
+      );
+    }
     if (input.unit_name !== undefined && meter.aggregationType === 'duration' && !(DURATION_UNITS as readonly string[]).includes(input.unit_name)) {
       throw validationError([{ field: 'unit_name', message: `must be one of ${DURATION_UNITS.join(', ')} for a duration meter` }]);
     }
