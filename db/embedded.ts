@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { constants as fsConstants, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -52,6 +52,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await fs.mkdir(dataDir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     // A file where the directory should be, a parent not writable: the operator's to fix, said so.
     throw new EmbeddedStartError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : error.message}. Choose another DATA_DIR.`);
+  });
+  // An existing directory this process cannot write to (another user's, read-only): said so,
+  // not a stack trace from the first lock file written in it.
+  await fs.access(dataDir, fsConstants.W_OK | fsConstants.X_OK).catch((error: NodeJS.ErrnoException) => {
+    throw new EmbeddedStartError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: this process (uid ${process.getuid?.() ?? '?'}) cannot write to it (${error.code}). Give it write access, or choose another DATA_DIR.`);
   });
 
   let supervisor: ReturnType<typeof superviseFrom> | null = null;
@@ -152,6 +157,24 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
 
   const { port, credentials } = await acquire();
+  // Every process of ours using this Postgres says so while it does (a file named by its pid):
+  // the one that started it does not stop it under another still at work (two CLI commands at
+  // once, a CLI command beside a worker), and the last one stops it.
+  const usersDir = path.join(dataDir, 'pg.users');
+  const userFile = path.join(usersDir, String(process.pid));
+  // Synchronous: stop() runs on Ctrl-C, while the thread pool async fs calls need may be busy
+  // with the command's own work (a seed's COPY): an fs.promises call there waited past the exit.
+  mkdirSync(usersDir, { recursive: true });
+  writeFileSync(userFile, '');
+  const otherUsers = (): number[] => {
+    let names: string[] = [];
+    try {
+      names = readdirSync(usersDir);
+    } catch {
+      // none
+    }
+    return names.map(Number).filter((pid) => Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid));
+  };
   return {
     url: toUrl(credentials, port),
     port,
@@ -162,10 +185,35 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       stopping = true;
       // A take-over still starting Postgres finishes first; what it started is then ours to stop.
       await acquiring?.catch(() => undefined);
+      rmSync(userFile, { force: true });
       const owned = supervisor as ReturnType<typeof superviseFrom> | null;
-      if (!owned) return;
-      await owned.stop();
-      await fs.rm(ownerFile, { force: true });
+      if (owned) {
+        const others = otherUsers();
+        if (others.length > 0) {
+          await owned.release();
+          log(`leaving the embedded Postgres running for process${others.length > 1 ? 'es' : ''} ${others.join(', ')}, still using it (the last to finish stops it)`);
+          return;
+        }
+        await owned.stop();
+        await fs.rm(ownerFile, { force: true });
+        return;
+      }
+      // Shared: once the process that started it has gone (leaving it to us) and no one else
+      // uses it, this process was its last user, and stops it. Under the start lock, so that a
+      // process adopting it meanwhile keeps it.
+      const release = await tryLock(path.join(dataDir, 'pg.lock'));
+      if (!release) return;
+      try {
+        const running = await readRunningPostmaster(pgData);
+        if (!running) return;
+        const owner = await ownerOf(ownerFile, running.pid);
+        if ((owner > 0 && isAlive(owner)) || otherUsers().length > 0) return;
+        log(`stopping the embedded Postgres (pid ${running.pid}): the process that started it has gone and this one was the last to use it`);
+        await stopPostmaster(running.pid);
+        await fs.rm(ownerFile, { force: true });
+      } finally {
+        await release();
+      }
     },
   };
 }
@@ -242,6 +290,11 @@ function superviseFrom(first: Postmaster, restart: () => Promise<Postmaster | nu
       const started = await restarting?.catch(() => null);
       if (started) await stopPostmaster(started.pid);
       await stopPostmaster(current.pid);
+    },
+    /** Stops watching, and leaves the postmaster running (for other processes still using it). */
+    release: async () => {
+      stopping = true;
+      await restarting?.catch(() => null);
     },
   };
 }

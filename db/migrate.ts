@@ -28,6 +28,9 @@ const LOGIN_REFUSED: Record<string, string> = {
   '3D000': 'check the database name in DATABASE_URL, or create that database',
 };
 
+/** Connection errors that mean no Postgres is there to answer (a refused port, an unknown host, no route). */
+const NOT_THERE = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'];
+
 /** host:port of a Postgres URL, without credentials, for messages. */
 export const describeDatabase = (url: string) => {
   const parsed = new URL(url);
@@ -47,6 +50,10 @@ export async function runMigrations(ownerUrl: string, options: { connectTimeoutM
   try {
     await Promise.race([
       sql`select 1`.catch((error: { code?: string; message?: string }) => {
+        // Nothing listening, no such host, no route: the operator's DATABASE_URL (or a Postgres not started).
+        if (error.code && NOT_THERE.includes(error.code)) {
+          throw new DatabaseUnreachableError(`The database at ${describeDatabase(ownerUrl)} could not be reached (${error.code}): is Postgres running there? Check DATABASE_URL's host and port.`);
+        }
         const check = error.code ? LOGIN_REFUSED[error.code] : undefined;
         if (!check) throw error;
         throw new DatabaseLoginError(`The database at ${describeDatabase(ownerUrl)} refused DATABASE_URL: ${error.message} (${error.code}); ${check}.`);

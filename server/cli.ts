@@ -176,7 +176,7 @@ const ZInstant = ZInstantInput('must be an ISO 8601 timestamp, e.g. 2026-01-31T0
 const aggregates = program.command('aggregates').description('hourly and daily usage rollups');
 aggregates
   .command('rebuild')
-  .description('recompute a creator’s hour and day rollups from raw events, whole UTC days at a time; prints a JSON summary')
+  .description('recompute a creator’s hour, day, dimension and meter rollups from raw events, whole UTC days at a time; prints a JSON summary')
   .requiredOption('--creator <email>', 'the creator’s email', parseWith(ZEmail, 'creator'))
   .option('--from <iso>', 'first instant to rebuild (default: the first event or rollup)', parseWith(ZInstant, 'from'))
   .option('--to <iso>', 'end of the range, exclusive (default: after the last event or rollup)', parseWith(ZInstant, 'to'))
@@ -216,7 +216,20 @@ aggregates
   .option('--since <iso>', 'check billing periods ending after this instant (default: 62 days ago)', parseWith(ZInstant, 'since'))
   .action(async (options: { since?: Date }) => {
     await withApp(async ({ rt }) => {
-      const report = await checkConsistency(rt, { since: options.since });
+      // Progress on stderr, as rebuild's: each creator's five comparisons (each reads its raw events).
+      const bar = new cliProgress.SingleBar(
+        { stream: process.stderr, format: 'checking {bar} {value}/{total} comparisons | {eta_formatted} left', hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
+      let started = false;
+      const report = await checkConsistency(rt, {
+        since: options.since,
+        onProgress: (done, total) => {
+          if (!started) bar.start(total, done);
+          else bar.update(done);
+          started = true;
+        },
+      }).finally(() => bar.stop());
       print(report);
       // Disagreements found: a non-zero exit, so that cron or a script notices without reading the JSON.
       if (report.disagreements.length > 0) process.exitCode = CHECK_FOUND_DISAGREEMENTS;

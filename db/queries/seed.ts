@@ -7,6 +7,12 @@ import { MAX_DISTINCT_KEY_BYTES, type AlertKind, type AlertStatus } from '../sch
 import { ts } from './params.js';
 import { PLAN_AT, planAtJoins } from './rollups.js';
 
+/** Whether the owner login is a superuser: COPY into tables under row-level security needs one. */
+export async function isOwnerSuperuser(db: Db): Promise<boolean> {
+  const [row] = await db.execute<{ rolsuper: boolean }>(sql`select rolsuper from pg_roles where rolname = current_user`);
+  return row?.rolsuper === true;
+}
+
 /**
  * Bulk loading for `staryer-usage seed` (owner connection): customers, raw events by COPY,
  * and the derived tables rebuilt set-based from raw events. Every statement names the

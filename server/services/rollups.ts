@@ -249,10 +249,13 @@ const SCHEDULED_CHECK_LOCK = 'staryer|rollups.check-consistency';
  * the comparison exact at any instant. A job that failed for good is not pending, so its
  * missing events are reported, as they should be.
  */
-export async function checkConsistency(rt: Runtime, options: { since?: Date; creatorIds?: string[] } = {}): Promise<ConsistencyReport> {
+export async function checkConsistency(
+  rt: Runtime,
+  options: { since?: Date; creatorIds?: string[]; onProgress?: (done: number, total: number) => void } = {},
+): Promise<ConsistencyReport> {
   const since = options.since ?? new Date(rt.now().getTime() - CHECK_LOOKBACK_MS);
   const creatorIds = options.creatorIds ?? (await listCreatorIds(rt.ownerDb));
-  return checkCreators(rt, creatorIds.map((creatorId) => ({ creatorId, since })), since);
+  return checkCreators(rt, creatorIds.map((creatorId) => ({ creatorId, since })), since, options.onProgress);
 }
 
 /**
@@ -283,19 +286,36 @@ export async function checkConsistencyScheduled(rt: Runtime): Promise<Consistenc
   }
 }
 
-async function checkCreators(rt: Runtime, targets: Array<{ creatorId: string; since: Date }>, reportedSince: Date): Promise<ConsistencyReport> {
+/** The comparisons made for each creator (KINDS): progress counts them. */
+const CHECK_STEPS = 5;
+
+async function checkCreators(
+  rt: Runtime,
+  targets: Array<{ creatorId: string; since: Date }>,
+  reportedSince: Date,
+  onProgress: (done: number, total: number) => void = () => undefined,
+): Promise<ConsistencyReport> {
   const disagreements: Disagreement[] = [];
+  const total = targets.length * CHECK_STEPS;
+  let done = 0;
+  onProgress(done, total);
+  /** A comparison's rows, counted once it answered (each reads a creator's events: seconds per million). */
+  const step = async <T>(rows: Promise<T[]>): Promise<T[]> => {
+    const answered = await rows;
+    onProgress(++done, total);
+    return answered;
+  };
   for (const { creatorId, since } of targets) {
     const rows = await rt.ownerDb.transaction(
       async (tx) => {
         const eventsFrom = (await findEarliestPeriodStart(tx, creatorId, since)) ?? since;
         const from = eventsFrom < since ? eventsFrom : since;
         return [
-          ...(await findPeriodEventDisagreements(tx, creatorId, since, from, ROLLUP_RULES)),
-          ...(await findHourPeriodDisagreements(tx, creatorId, since, from, ROLLUP_RULES, PENDING_JOBS)),
-          ...(await findHourEventDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS)),
-          ...(await findDayHourDisagreements(tx, creatorId, since, ROLLUP_RULES)),
-          ...(await findMeterRollupDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS)),
+          ...(await step(findPeriodEventDisagreements(tx, creatorId, since, from, ROLLUP_RULES))),
+          ...(await step(findHourPeriodDisagreements(tx, creatorId, since, from, ROLLUP_RULES, PENDING_JOBS))),
+          ...(await step(findHourEventDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS))),
+          ...(await step(findDayHourDisagreements(tx, creatorId, since, ROLLUP_RULES))),
+          ...(await step(findMeterRollupDisagreements(tx, creatorId, since, ROLLUP_RULES, PENDING_JOBS))),
         ];
       },
       { isolationLevel: 'repeatable read', accessMode: 'read only' },

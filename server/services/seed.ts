@@ -8,6 +8,7 @@ import {
   ensureSeedPartitions,
   insertSeedAlerts,
   insertSeedCustomers,
+  isOwnerSuperuser,
   listPeriodCounters,
   listSeedCustomers,
   listUniqueValues,
@@ -354,6 +355,14 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
   const to = new Date(Math.floor(until.getTime() / 1000) * 1000);
   const from = new Date(to.getTime() - options.days * DAY_MS);
 
+  // Asked before anything is written: found only at the COPY, a creator, its key, meters and
+  // customers were left behind, and a second try was told the creator already exists.
+  if (!(await isOwnerSuperuser(rt.ownerDb))) {
+    throw conflict(
+      'seed_needs_superuser',
+      'seed writes its history with COPY, which Postgres refuses into tables under row-level security unless the login is a superuser: run it with a DATABASE_URL whose user is a superuser (the embedded Postgres\'s is). Nothing was written.',
+    );
+  }
   let existing = await findCreatorByEmail(rt.ownerDb, options.email);
   if (existing && options.reset) {
     await deleteCreatorEverywhere(rt.ownerDb, existing.id);
