@@ -244,6 +244,8 @@ async function verifyAfterRestart(dataDir: string, port: number, sent: Sent[]) {
   } finally {
     await db.end({ timeout: 1 });
   }
+  const agg = await aggregatesConverge(dataDir, 30_000);
+  expect(agg.code, agg.out.slice(-2000)).toBe(0);
 }
 
 /** `staryer-usage aggregates check` against DATA_DIR (the running server's Postgres), until it agrees (exit 0). */
@@ -297,8 +299,6 @@ describe('the server process SIGKILLed under 30 concurrent clients (singles and 
         if (variant.startsWith('server and')) process.kill(pm!.pid, 'SIGKILL');
         await server.exited;
         await traffic.stop();
-        const statuses = tally(traffic.sent.map((s) => s.status));
-        console.log(variant, statuses);
         // Before the kill: only 201 / 402 (the hard cap); at the kill: no answer.
         expect(traffic.sent.filter((s) => typeof s.status === 'number' && s.status !== 201 && s.status !== 402).map((s) => `${s.status} ${s.text}`).slice(0, 3)).toEqual([]);
         expect(traffic.sent.some((s) => s.status === 'no answer')).toBe(true);
@@ -306,8 +306,6 @@ describe('the server process SIGKILLed under 30 concurrent clients (singles and 
         server = startServer(dir, port);
         await ready(server);
         await verifyAfterRestart(dir, port, traffic.sent);
-        const agg = await aggregatesConverge(dir, 30_000);
-        expect(agg.code, agg.out.slice(-2000)).toBe(0);
       } finally {
         await stopServer(server, dir);
       }
@@ -337,7 +335,6 @@ describe("the embedded Postgres SIGKILLed under the real server process's load",
       }
       await sleep(1_000);
       await traffic.stop();
-      console.log('pg killed', tally(traffic.sent.map((s) => s.status)), 'server exit', server.code());
       expect(server.code(), server.output().slice(-3000)).toBeNull();
       expect(probe?.status, probe?.text).toBe(201);
       const bad = traffic.sent.filter((s) => !(s.status === 201 || s.status === 402 || s.status === 503)).map((s) => `${s.status} ${s.text ?? JSON.stringify(s.body)}`);
@@ -355,8 +352,6 @@ describe("the embedded Postgres SIGKILLed under the real server process's load",
       server = startServer(dir, port);
       await ready(server);
       await verifyAfterRestart(dir, port, traffic.sent);
-      const agg = await aggregatesConverge(dir, 30_000);
-      expect(agg.code, agg.out.slice(-2000)).toBe(0);
     } finally {
       await stopServer(server, dir);
     }
@@ -378,7 +373,6 @@ describe('SIGTERM under 30 concurrent clients sending singles and batches', () =
       const code = await server.exited;
       const took = Date.now() - stopAt;
       await traffic.stop();
-      console.log('sigterm', tally(traffic.sent.map((s) => s.status)), 'took', took);
       expect(code, server.output().slice(-2000)).toBe(0);
       expect(took).toBeLessThan(15_000);
       const bad = traffic.sent.filter((s) => !(s.status === 201 || s.status === 402 || s.status === 503 || s.status === 'no answer')).map((s) => `${s.status} ${s.text}`);
@@ -389,7 +383,6 @@ describe('SIGTERM under 30 concurrent clients sending singles and batches', () =
       server = startServer(dir, port);
       await ready(server);
       const unanswered = traffic.sent.filter((s) => s.status === 'no answer');
-      console.log('sigterm no-answer causes', tally(unanswered.map((s) => (s.text ?? '').replace(/TypeError: fetch failed /, '').slice(0, 80))));
       const db = await directSql(dir);
       const stored = new Set((await db<Array<{ key: string }>>`select idempotency_key as key from usage_events`).map((r) => r.key));
       await db.end({ timeout: 1 });
@@ -397,8 +390,6 @@ describe('SIGTERM under 30 concurrent clients sending singles and batches', () =
       // A request the server took and committed during its orderly stop must have been answered.
       expect(storedUnanswered.slice(0, 5), `${storedUnanswered.length} events recorded whose request got no answer`).toEqual([]);
       await verifyAfterRestart(dir, port, traffic.sent);
-      const agg = await aggregatesConverge(dir, 30_000);
-      expect(agg.code, agg.out.slice(-2000)).toBe(0);
     } finally {
       await stopServer(server, dir);
     }
@@ -441,7 +432,6 @@ describe('a chain of crashes on one DATA_DIR', () => {
       await sleep(1_000);
       await traffic.stop();
       sent.push(...traffic.sent);
-      console.log('adopted pg killed', tally(traffic.sent.map((s) => s.status)), 'probe', probe?.status, 'exit', server.code(), 'in', Date.now() - t0, 'ms');
       expect(server.code(), server.output().slice(-3000)).toBeNull();
       expect(probe?.status, `${probe?.text}\n${server.output().slice(-2500)}`).toBe(201);
       const bad = traffic.sent.filter((s) => !(s.status === 201 || s.status === 402 || s.status === 503)).map((s) => `${s.status} ${s.text}`);
@@ -461,8 +451,6 @@ describe('a chain of crashes on one DATA_DIR', () => {
       server = startServer(dir, port);
       await ready(server);
       await verifyAfterRestart(dir, port, sent);
-      const agg = await aggregatesConverge(dir, 30_000);
-      expect(agg.code, agg.out.slice(-2000)).toBe(0);
       server.child.kill('SIGTERM');
       expect(await server.exited, server.output().slice(-2000)).toBe(0);
       expect(existsSync(path.join(dir, 'pg', 'postmaster.pid'))).toBe(false);
