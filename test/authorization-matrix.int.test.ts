@@ -1,7 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REST_ROUTES } from '../server/http/rest.js';
+import { startWebhookReceiver, type WebhookReceiver } from './fakes/webhook-receiver.js';
 import { createApiKey } from '../server/services/api-keys.js';
 import { authenticateSession, createSession } from '../server/services/sessions.js';
 import { useTestDatabase } from './harness/db.js';
@@ -22,19 +21,15 @@ const server = useTestServer(url, {
 });
 const owner = ownerSql(url);
 
-let receiver: http.Server;
+let receiver: WebhookReceiver;
 let receiverUrl: string;
 beforeAll(async () => {
-  receiver = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200).end('ok'));
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook/secret-path`;
+  receiver = await startWebhookReceiver();
+  receiverUrl = `${receiver.url}/hook/secret-path`;
 });
 afterAll(async () => {
   await owner.end();
-  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  await receiver.close();
 });
 
 type W = {
