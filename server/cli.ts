@@ -173,6 +173,24 @@ const CHECK_FOUND_DISAGREEMENTS = 5;
 
 const ZInstant = ZInstantInput('must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z').transform((v) => new Date(v));
 
+/**
+ * A bar on stderr (stdout stays one JSON document; drawn only on a terminal) for work that
+ * reports `onProgress(done, total)`: started on the first call, and not updated again in the
+ * same instant with the same figure (cli-progress's ETA would be 0 ÷ 0, "ETA LLs").
+ */
+function progressBar(format: string): { onProgress: (done: number, total: number) => void; stop: () => void } {
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true }, cliProgress.Presets.shades_classic);
+  let shown = -1;
+  return {
+    onProgress: (done, total) => {
+      if (shown === -1) bar.start(total, done);
+      else if (done !== shown) bar.update(done);
+      shown = done;
+    },
+    stop: () => bar.stop(),
+  };
+}
+
 const aggregates = program.command('aggregates').description('hourly and daily usage rollups');
 aggregates
   .command('rebuild')
@@ -183,31 +201,9 @@ aggregates
   .action(async (options: { creator: string; from?: Date; to?: Date }) => {
     await withApp(async ({ rt }) => {
       const owner = await getCreatorByEmailAsOwner(rt, options.creator);
-      // Progress on stderr, so stdout stays one JSON document; drawn only on a terminal.
-      const bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: 'rebuilding {bar} {value}/{total} days | {eta_formatted} left', hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      );
-      let started = false;
-      let shown = -1;
-      try {
-        const result = await rebuildAggregates(rt, owner.id, {
-          from: options.from,
-          to: options.to,
-          onProgress: (done, total) => {
-            // Started on its first call; an update in the same instant made cli-progress's ETA 0 ÷ 0 ("ETA LLs").
-            if (!started) bar.start(total, done);
-            else if (done !== shown) bar.update(done);
-            started = true;
-            shown = done;
-          },
-        });
-        bar.stop();
-        print(result);
-      } catch (error) {
-        bar.stop();
-        throw error;
-      }
+      const bar = progressBar('rebuilding {bar} {value}/{total} days | {eta_formatted} left');
+      const result = await rebuildAggregates(rt, owner.id, { from: options.from, to: options.to, onProgress: bar.onProgress }).finally(bar.stop);
+      print(result);
     });
   });
 aggregates
@@ -216,20 +212,9 @@ aggregates
   .option('--since <iso>', 'check billing periods ending after this instant (default: 62 days ago)', parseWith(ZInstant, 'since'))
   .action(async (options: { since?: Date }) => {
     await withApp(async ({ rt }) => {
-      // Progress on stderr, as rebuild's: each creator's five comparisons (each reads its raw events).
-      const bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: 'checking {bar} {value}/{total} comparisons | {eta_formatted} left', hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      );
-      let started = false;
-      const report = await checkConsistency(rt, {
-        since: options.since,
-        onProgress: (done, total) => {
-          if (!started) bar.start(total, done);
-          else bar.update(done);
-          started = true;
-        },
-      }).finally(() => bar.stop());
+      // Each creator's five comparisons, each reading its raw events.
+      const bar = progressBar('checking {bar} {value}/{total} comparisons | {eta_formatted} left');
+      const report = await checkConsistency(rt, { since: options.since, onProgress: bar.onProgress }).finally(bar.stop);
       print(report);
       // Disagreements found: a non-zero exit, so that cron or a script notices without reading the JSON.
       if (report.disagreements.length > 0) process.exitCode = CHECK_FOUND_DISAGREEMENTS;
