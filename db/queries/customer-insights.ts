@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
-import { notSuperseded, uuidArray } from './params.js';
+import { notSuperseded, overageAmountSql, uuidArray } from './params.js';
 import { windowValueSql, type RollupRules } from './rollups.js';
 
 /**
@@ -105,7 +105,7 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
           sql`case when r.limit_value is null then -1 when r.limit_value = 0 then (case when r.value > 0 then 1e30 else 0 end) else round(${used} / r.limit_value * 100, 6) end`
         : q.sort === 'overage'
           ? // Hard-capped plans bill no overage (overageTerms), whatever their usage.
-            sql`case when r.limit_value is null or r.hard_cap then 0 else app_round_half_even(app_round_half_even(greatest(${used} - r.limit_value, 0), 9) * coalesce(r.overage_price, 0), 9) end`
+            sql`case when r.limit_value is null or r.hard_cap then 0 else ${overageAmountSql(sql`greatest(${used} - r.limit_value, 0)`, sql`coalesce(r.overage_price, 0)`)} end`
           : sql`0`;
   const order = q.sort === 'user_id' ? sql`r.user_id asc` : sql`sort_key desc, r.user_id asc`;
   const keyset = !q.after

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import type { MeterRollupGrain } from '../schema.js';
-import { notSuperseded, ts } from './params.js';
+import { notSuperseded, overageAmountSql, ts } from './params.js';
 
 /**
  * Creator-wide figures for the dashboard's overview and trends, read from pre-computed
@@ -183,7 +183,7 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
 export async function sumOverageThisPeriod(tx: Queryable, creatorId: string, now: Date): Promise<{ amount: string; customers: number }> {
   const [row] = await tx.execute<{ amount: string | null; customers: string | number }>(sql`
     with owed as (
-      select g.customer_id, app_round_half_even(app_round_half_even(greatest(g.value / ${unitFactorSql} - l.limit_value, 0), 9) * coalesce(l.overage_price, 0), 9) as amount
+      select g.customer_id, ${overageAmountSql(sql`greatest(g.value / ${unitFactorSql} - l.limit_value, 0)`, sql`coalesce(l.overage_price, 0)`)} as amount
       from usage_aggregates g
       join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = g.meter_id
       join customers c on c.creator_id = ${creatorId} and c.customer_id = g.customer_id

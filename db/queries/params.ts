@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 
 /** A timestamp parameter, typed for Postgres (a bare Date cannot be bound in a raw `sql` template). */
 export const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
@@ -21,3 +21,12 @@ export const notSuperseded = (alias: string, period: { start: string; end: strin
     where later.creator_id = ${a}.creator_id and later.meter_id = ${a}.meter_id and later.customer_id = ${a}.customer_id
       and later."window" = 'period' and later.window_start > ${a}.${start} and later.window_start < ${a}.${end})`;
 };
+
+/**
+ * What units beyond a limit cost: the quantity rounded half-even to 9 decimals, times the
+ * price, rounded again. The amount is the quantity as answered × the price, as
+ * usage-snapshot.ts overage() computes it, because Stripe is sent the rounded quantity and
+ * bills that (ADR 0013); pricing the unrounded quantity would drift from the invoice.
+ */
+export const overageAmountSql = (quantityOver: SQL, price: SQL): SQL =>
+  sql`app_round_half_even(app_round_half_even(${quantityOver}, 9) * ${price}, 9)`;

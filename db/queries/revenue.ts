@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
-import { notSuperseded } from './params.js';
+import { notSuperseded, overageAmountSql } from './params.js';
 
 /**
  * One meter × plan whose customers may owe overage, as the service judged it: the limit
@@ -138,10 +138,10 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
     select g.meter_id, g.plan_name, grouping(g.meter_id, g.plan_name) as level,
       count(distinct k.customer_id) filter (where k.value > g.limit_base) as over_count,
       trim_scale(coalesce(sum(app_round_half_even(k.value / round(g.unit_factor, 40) - g.limit_unit, 9)) filter (where k.value > g.limit_base), 0))::text as over_quantity,
-      trim_scale(coalesce(sum(app_round_half_even(app_round_half_even(k.value / round(g.unit_factor, 40) - g.limit_unit, 9) * g.price, 9)) filter (where k.value > g.limit_base), 0))::text as over_amount,
+      trim_scale(coalesce(sum(${overageAmountSql(sql`k.value / round(g.unit_factor, 40) - g.limit_unit`, sql`g.price`)}) filter (where k.value > g.limit_base), 0))::text as over_amount,
       count(distinct k.customer_id) filter (where k.projected > g.limit_base) as projected_count,
       trim_scale(coalesce(sum(app_round_half_even(k.projected / round(g.unit_factor, 40) - g.limit_unit, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_quantity,
-      trim_scale(coalesce(sum(app_round_half_even(app_round_half_even(k.projected / round(g.unit_factor, 40) - g.limit_unit, 9) * g.price, 9)) filter (where k.projected > g.limit_base), 0))::text as projected_amount
+      trim_scale(coalesce(sum(${overageAmountSql(sql`k.projected / round(g.unit_factor, 40) - g.limit_unit`, sql`g.price`)}) filter (where k.projected > g.limit_base), 0))::text as projected_amount
     from candidates k
     join customers c on c.creator_id = ${creatorId}::uuid and c.customer_id = k.customer_id
     join g on g.meter_id = k.meter_id and g.plan_name = c.plan_name
