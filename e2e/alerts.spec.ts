@@ -112,7 +112,7 @@ test('a soft-limit crossing shows up as an alert with its webhook and email, and
   await row.getByRole('link', { name: /^Details/ }).click();
   await expect(page).toHaveURL(new RegExp(`${DASHBOARD}/alerts/[0-9a-f-]{36}$`));
   await expect(page.getByRole('heading', { name: 'Soft limit reached: cust-e2e' })).toBeVisible();
-  await expect(page.getByTestId('alert-used')).toHaveText('8 / 10');
+  await expect(page.getByTestId('alert-used')).toHaveText('8 / 10 calls');
 
   // Then its delivery log shows the webhook delivered (200) and the email to the creator kept in the outbox
   const webhookRow = page.getByTestId('webhook-delivery-row');

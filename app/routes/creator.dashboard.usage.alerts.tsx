@@ -59,7 +59,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   if (filters.status && !isAlertStatus(filters.status)) filterErrors.status = 'is not a status we know.';
   if (filters.kind && !isAlertKind(filters.kind)) filterErrors.kind = 'is not a kind of alert we know.';
   const input: TListAlertsInput = {
-    limit: PAGE_SIZE,
+    // One more than a page: whether older alerts exist, without a link to an empty page.
+    limit: PAGE_SIZE + 1,
     ...(isAlertStatus(filters.status) ? { status: filters.status } : {}),
     ...(isAlertKind(filters.kind) ? { kind: filters.kind } : {}),
     ...(filters.meter ? { meter_id: filters.meter } : {}),
@@ -79,7 +80,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       return [];
     }
   };
-  const [{ meters }, alerts] = await Promise.all([caller.meters.list({ include_archived: true }), listAlerts()]);
+  const [{ meters }, fetched] = await Promise.all([caller.meters.list({ include_archived: true }), listAlerts()]);
+  const alerts = fetched.slice(0, PAGE_SIZE);
   const last = alerts.at(-1);
   return json(
     {
@@ -89,7 +91,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       filtered: Object.values(filters).some(Boolean),
       meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, archived: m.status === 'archived' })),
       // Both halves of the cursor: alerts raised together share a created_at.
-      older: alerts.length === PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
+      older: fetched.length > PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
     },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
@@ -252,7 +254,7 @@ function AlertsTable({ alerts, csrf }: { alerts: LoaderData['alerts']; csrf: str
               </TableCell>
               <TableCell className="text-right tabular-nums">
                 <span className="block text-tremor-content-strong">
-                  {formatDecimal(alert.used)} / {formatDecimal(alert.limit)}
+                  {formatDecimal(alert.used)} / {formatDecimal(alert.limit)} <span className="text-tremor-label">{alert.unit_name}</span>
                 </span>
                 <span className="text-tremor-label">at {formatThreshold(alert.threshold)}</span>
               </TableCell>

@@ -101,7 +101,7 @@ export default function AlertDetailPage() {
             </Fact>
             <Fact label="Used / limit">
               <span className="tabular-nums" data-testid="alert-used">
-                {formatDecimal(alert.used)} / {formatDecimal(alert.limit)}
+                {formatDecimal(alert.used)} / {formatDecimal(alert.limit)} {alert.unit_name}
               </span>
             </Fact>
             <Fact label="Threshold">{formatThreshold(alert.threshold)} of the limit</Fact>

@@ -377,7 +377,7 @@ function AlertsCard({ alerts: loaded, userId }: { alerts: LoaderData['alerts']; 
                 </TableCell>
                 <TableCell className="font-mono text-[12px]">{a.event_name}</TableCell>
                 <TableCell className="text-right tabular-nums">
-                  {formatDecimal(a.used)} / {formatDecimal(a.limit)}
+                  {formatDecimal(a.used)} / {formatDecimal(a.limit)} <span className="text-tremor-label">{a.unit_name}</span>
                 </TableCell>
                 <TableCell>
                   <Period start={a.period_start} end={a.period_end} />

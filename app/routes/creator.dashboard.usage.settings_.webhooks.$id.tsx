@@ -36,18 +36,20 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const beforeId = search.get('before_id') ?? undefined;
   const endpoint = await caller.webhooks.get({ id }).catch(notFoundOr);
   const cursor = { ...(before ? { before } : {}), ...(beforeId ? { before_id: beforeId } : {}) };
-  const { messages } = await caller.webhooks.deliveries({ id, limit: PAGE_SIZE, ...cursor }).catch((error: unknown) => {
+  // One more than a page: whether older messages exist, without a link to an empty page.
+  const { messages: fetched } = await caller.webhooks.deliveries({ id, limit: PAGE_SIZE + 1, ...cursor }).catch((error: unknown) => {
     // A hand-edited `before` or `before_id`: show the newest instead.
-    if (toFormError(error).status === 422) return caller.webhooks.deliveries({ id, limit: PAGE_SIZE });
+    if (toFormError(error).status === 422) return caller.webhooks.deliveries({ id, limit: PAGE_SIZE + 1 });
     throw error;
   });
+  const messages = fetched.slice(0, PAGE_SIZE);
   const last = messages.at(-1);
   return json(
     {
       endpoint,
       messages,
       // Both halves of the cursor: messages created in the same millisecond share a created_at.
-      older: messages.length === PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
+      older: fetched.length > PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
       paged: Boolean(before),
     },
     { headers: { 'Cache-Control': 'private, no-store' } },

@@ -183,16 +183,22 @@ export async function findAlertDeliveries(tx: Queryable, alertId: string): Promi
   ];
 }
 
-/** user_id of each alert's customer and event_name of its meter. */
-export async function findAlertNames(tx: Queryable, alerts: Alert[]): Promise<{ userIds: Map<string, string>; eventNames: Map<string, string> }> {
-  if (alerts.length === 0) return { userIds: new Map(), eventNames: new Map() };
+/** user_id of each alert's customer, and event_name and unit_name of its meter. */
+export async function findAlertNames(
+  tx: Queryable,
+  alerts: Alert[],
+): Promise<{ userIds: Map<string, string>; meters: Map<string, { eventName: string; unitName: string }> }> {
+  if (alerts.length === 0) return { userIds: new Map(), meters: new Map() };
   const customerRows = await tx
     .select({ id: customers.customerId, userId: customers.userId })
     .from(customers)
     .where(inArray(customers.customerId, [...new Set(alerts.map((a) => a.customerId))]));
   const meterRows = await tx
-    .select({ id: usageMeters.meterId, eventName: usageMeters.eventName })
+    .select({ id: usageMeters.meterId, eventName: usageMeters.eventName, unitName: usageMeters.unitName })
     .from(usageMeters)
     .where(inArray(usageMeters.meterId, [...new Set(alerts.map((a) => a.meterId))]));
-  return { userIds: new Map(customerRows.map((c) => [c.id, c.userId])), eventNames: new Map(meterRows.map((m) => [m.id, m.eventName])) };
+  return {
+    userIds: new Map(customerRows.map((c) => [c.id, c.userId])),
+    meters: new Map(meterRows.map((m) => [m.id, { eventName: m.eventName, unitName: m.unitName }])),
+  };
 }

@@ -641,6 +641,7 @@ export type AlertsListOutput = {
     status: "open" | "acknowledged" | "resolved";
     meter_id: string;
     event_name: string;
+    unit_name: string;
     user_id: string;
     threshold: string;
     used: string;
@@ -664,6 +665,7 @@ export type AlertsGetOutput = {
   status: "open" | "acknowledged" | "resolved";
   meter_id: string;
   event_name: string;
+  unit_name: string;
   user_id: string;
   threshold: string;
   used: string;
@@ -698,6 +700,7 @@ export type AlertsAcknowledgeOutput = {
   status: "open" | "acknowledged" | "resolved";
   meter_id: string;
   event_name: string;
+  unit_name: string;
   user_id: string;
   threshold: string;
   used: string;

@@ -10,6 +10,7 @@ export const toApiAlert = (a: AlertView): TAlert => ({
   status: a.status,
   meter_id: a.meterId,
   event_name: a.eventName,
+  unit_name: a.unitName,
   user_id: a.userId,
   threshold: a.threshold,
   used: a.used,

@@ -27,6 +27,7 @@ export const ZAlert = z.object({
   status: z.enum(ALERT_STATUSES),
   meter_id: z.uuid(),
   event_name: z.string(),
+  unit_name: z.string().describe('The unit `used` and `limit` are in: the meter\'s `unit_name`'),
   user_id: z.string(),
   threshold: z.string(),
   used: z.string(),

@@ -29,12 +29,12 @@ import { limitFor } from './usage-snapshot.js';
 
 export type { AlertDelivery };
 
-/** An alert with the names a person reads it by. */
-export type AlertView = Alert & { userId: string; eventName: string };
+/** An alert with the names a person reads it by, and the unit its figures are in. */
+export type AlertView = Alert & { userId: string; eventName: string; unitName: string };
 
 async function withNames(tx: Tx, alerts: Alert[]): Promise<AlertView[]> {
-  const { userIds, eventNames } = await findAlertNames(tx, alerts);
-  return alerts.map((a) => ({ ...a, userId: userIds.get(a.customerId) ?? '', eventName: eventNames.get(a.meterId) ?? '' }));
+  const { userIds, meters } = await findAlertNames(tx, alerts);
+  return alerts.map((a) => ({ ...a, userId: userIds.get(a.customerId) ?? '', eventName: meters.get(a.meterId)?.eventName ?? '', unitName: meters.get(a.meterId)?.unitName ?? '' }));
 }
 
 /**
