@@ -37,7 +37,13 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const params = new URL(request.url).searchParams;
   const connect = params.has('connect_error') ? { ok: false, message: params.get('connect_error')!.slice(0, 500) } : params.has('connected') ? { ok: true, message: '' } : null;
   return json(
-    { stripe, rows, customerNotes, connect, meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name })) },
+    {
+      stripe,
+      rows,
+      customerNotes,
+      connect,
+      meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name, stripe_meter_id: m.stripe_meter_id })),
+    },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
 }
@@ -51,11 +57,15 @@ type Values = { report_interval_minutes: string };
 
 type ActionResult = {
   intent: Intent;
+  /** When it was answered: tells two saves of the same form apart (each resets the form). */
+  at: number;
   ok: boolean;
   formError: FormFailure | null;
   values: Values;
   report: Awaited<ReturnType<Caller['billing']['sync']>> | null;
   reconcile: Awaited<ReturnType<Caller['billing']['reconcile']>> | null;
+  /** The meter linked by link-meter, and its Stripe meter. */
+  linked: { id: string; stripe_meter_event_name: string | null; stripe_meter_id: string | null } | null;
 };
 
 export async function action({ request, context }: ActionFunctionArgs) {
@@ -66,7 +76,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (!isIntent(intent)) throw json({ message: 'This form does not exist.' }, { status: 400 });
 
   const values: Values = { report_interval_minutes: formText(formData, 'report_interval_minutes').trim() };
-  const result: ActionResult = { intent, ok: false, formError: null, values, report: null, reconcile: null };
+  const result: ActionResult = { intent, at: Date.now(), ok: false, formError: null, values, report: null, reconcile: null, linked: null };
   try {
     switch (intent) {
       case 'stripe-settings': {
@@ -92,9 +102,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
       case 'reconcile':
         result.reconcile = await caller.billing.reconcile();
         break;
-      case 'link-meter':
-        await caller.billing.linkMeter({ id: formText(formData, 'id') });
+      case 'link-meter': {
+        const meter = await caller.billing.linkMeter({ id: formText(formData, 'id') });
+        result.linked = { id: meter.id, stripe_meter_event_name: meter.stripe_meter_event_name, stripe_meter_id: meter.stripe_meter_id };
         break;
+      }
     }
     result.ok = true;
     return json(result, { headers: { 'Cache-Control': 'no-store' } });
@@ -112,10 +124,11 @@ type Row = LoaderData['rows'][number];
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
 
+/** Whether a form of this intent (and, for a form per row, this id) is being submitted. */
 function usePending() {
   const navigation = useNavigation();
   const data = navigation.state === 'submitting' ? navigation.formData : undefined;
-  return (intent: Intent) => data?.get('intent') === intent;
+  return (intent: Intent, id?: string) => data?.get('intent') === intent && (id === undefined || data.get('id') === id);
 }
 
 function Section({ id, title, description, children }: { id: string; title: string; description: ReactNode; children: ReactNode }) {
@@ -175,7 +188,7 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
   const fields = failed?.formError?.fields ?? {};
   return (
     // The key changes after a save so the fields show what is stored now.
-    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={own?.ok ? 'saved' : 'form'}>
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={own?.ok ? `saved-${own.at}` : 'form'}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="stripe-settings" />
       {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice focusIfLost={own}>Stripe settings saved.</SuccessNotice> : null}
@@ -247,10 +260,18 @@ function RunOutcome({ result }: { result: Result }) {
   }
   if (result.reconcile) {
     const r = result.reconcile;
+    // Drift is corrected, reported as Stripe holding more, or left (too recent to judge, a
+    // report still open…): each row below says which and what to do.
+    const left = r.drifting - r.compensated - r.over_reported;
+    const drift = [
+      r.compensated > 0 ? `${r.compensated} corrected with a compensating event` : null,
+      r.over_reported > 0 ? `${r.over_reported} where Stripe has more than we reported (to fix in Stripe)` : null,
+      left > 0 ? `${left} not corrected now (see each row below)` : null,
+    ].filter(Boolean);
     const text =
       r.pairs === 0
         ? 'Nothing to reconcile: nothing has been reported to Stripe in the last 35 days.'
-        : `Reconciliation finished for ${r.pairs} customer × meter × period: ${r.in_sync} in sync, ${r.drifting} drifting (${r.compensated} corrected with a compensating event, ${r.over_reported} where Stripe has more than we reported), ${r.resolved} unknown reports settled, ${r.errors} could not be checked.`;
+        : `Reconciliation finished for ${r.pairs} customer × meter × period: ${r.in_sync} in sync, ${r.drifting} drifting${drift.length > 0 ? ` (${drift.join(', ')})` : ''}, ${r.resolved} unknown reports settled, ${r.errors} could not be checked.`;
     return <SuccessNotice testId="run-outcome" focusIfLost={result}>{text}</SuccessNotice>;
   }
   return null;
@@ -258,13 +279,15 @@ function RunOutcome({ result }: { result: Result }) {
 
 function RunButtons({ csrf, configured }: { csrf: string; configured: boolean }) {
   const isPending = usePending();
+  // One run at a time: both buttons hold while either runs; the running one says so.
+  const running = isPending('report') || isPending('reconcile');
   return (
     <Form method="post" preventScrollReset className="flex flex-wrap items-center gap-3" aria-label="Run now">
       <CsrfField token={csrf} />
-      <Button name="intent" value="report" variant="secondary" pending={isPending('report')} pendingLabel="Reporting…">
+      <Button name="intent" value="report" variant="secondary" pending={running} pendingLabel={isPending('report') ? 'Reporting…' : undefined}>
         Report now
       </Button>
-      <Button name="intent" value="reconcile" variant="secondary" pending={isPending('reconcile')} pendingLabel="Reconciling…">
+      <Button name="intent" value="reconcile" variant="secondary" pending={running} pendingLabel={isPending('reconcile') ? 'Reconciling…' : undefined}>
         Reconcile now
       </Button>
       {configured ? null : <p className="text-tremor-label text-tremor-content">Connect Stripe above first.</p>}
@@ -278,18 +301,42 @@ const HEALTH: Record<BillingHealth, { label: string; className: string }> = {
   failing: { label: 'Failing', className: 'text-red-700' },
 };
 
-/** Why a row is not in sync, in a sentence. */
+/** What happened to a row that is not in sync, in a sentence (what to do is the row's next_step). */
 function reasonOf(row: Row): string | null {
   switch (row.status) {
     case 'in_sync':
       return null;
     case 'behind':
-      return `${row.quantity} counted, ${row.reported_quantity} reported; the next report sends the rest.`;
+      return `${row.quantity} counted, ${row.reported_quantity} reported.`;
     case 'drifting':
-      return `Stripe had ${row.stripe_quantity ?? '?'} where we reported ${row.reported_quantity} (drift ${row.drift ?? '?'}).${row.last_error ? ` ${row.last_error}` : ''}`;
+      // Both figures as of the reconciliation: what was reported since is not in Stripe's total it read.
+      return `At the last reconciliation Stripe had ${row.stripe_quantity ?? '?'} where we had reported ${row.reconciled_reported_quantity ?? '?'} (drift ${row.drift ?? '?'}).`;
     default:
-      return row.last_error ?? BILLING_STATUSES[row.status].description;
+      return BILLING_STATUSES[row.status].description;
   }
+}
+
+/** Why a row is not in sync, what Stripe said, and what to do. */
+function RowExplanation({ row }: { row: Row }) {
+  const reason = reasonOf(row);
+  if (reason === null) return null;
+  // The over-reported reason is a next step of its own, already given.
+  const said = row.last_error && row.status !== 'behind' && !row.last_error.startsWith('over_reported:') ? row.last_error : null;
+  return (
+    <>
+      {reason}
+      {said ? (
+        <span className="block break-words text-tremor-content-subtle" data-testid="billing-stripe-said">
+          {row.status === 'failed' && !said.startsWith('not settled:') ? `Stripe said: ${said}` : said}
+        </span>
+      ) : null}
+      {row.next_step ? (
+        <span className="block font-medium text-tremor-content-strong" data-testid="billing-next-step">
+          {row.next_step}
+        </span>
+      ) : null}
+    </>
+  );
 }
 
 function HealthSummary({ rows }: { rows: Row[] }) {
@@ -297,7 +344,7 @@ function HealthSummary({ rows }: { rows: Row[] }) {
   for (const row of rows) counts[BILLING_STATUSES[row.status].health]++;
   const reasons = rows
     .map((row) => ({ row, reason: reasonOf(row) }))
-    .filter((r): r is { row: Row; reason: string } => r.reason !== null && BILLING_STATUSES[r.row.status].health !== 'in_sync');
+    .filter((r) => r.reason !== null && BILLING_STATUSES[r.row.status].health !== 'in_sync');
   return (
     <div className="space-y-4">
       <dl className="grid gap-4 sm:grid-cols-3" data-testid="billing-summary">
@@ -314,10 +361,10 @@ function HealthSummary({ rows }: { rows: Row[] }) {
         <div>
           <h3 className="text-tremor-default font-semibold text-tremor-content-strong">Why</h3>
           <ul className="mt-2 space-y-1 text-tremor-default text-tremor-content">
-            {reasons.map(({ row, reason }) => (
-              <li key={`${row.meter_id}|${row.user_id}|${row.period_start}`}>
+            {reasons.map(({ row }) => (
+              <li key={`${row.meter_id}|${row.user_id}|${row.period_start}`} data-testid="billing-reason">
                 <span className="font-medium text-tremor-content-strong">{row.user_id}</span> on <code className="font-mono text-[13px]">{row.event_name}</code>:{' '}
-                {reason}
+                <RowExplanation row={row} />
               </li>
             ))}
           </ul>
@@ -373,7 +420,11 @@ function HealthTable({ rows }: { rows: Row[] }) {
               </TableCell>
               <TableCell className="max-w-xs whitespace-normal pr-6">
                 <BillingStatusBadge status={row.status} />
-                {row.status !== 'in_sync' ? <p className="mt-1 break-words text-tremor-label text-tremor-content">{reasonOf(row)}</p> : null}
+                {row.status !== 'in_sync' ? (
+                  <p className="mt-1 break-words text-tremor-label text-tremor-content">
+                    <RowExplanation row={row} />
+                  </p>
+                ) : null}
                 {row.attempts > 1 ? <p className="mt-1 text-tremor-label text-tremor-content">{row.attempts} attempts</p> : null}
                 {row.after_invoice_quantity !== '0' ? (
                   <p className="mt-1 break-words text-tremor-label text-amber-700" data-testid="after-invoice">
@@ -419,37 +470,64 @@ function EmptyState() {
   );
 }
 
-/** Each meter's Stripe Billing Meter, or a button that creates one (formula sum) and links it. */
+/**
+ * Each meter's Stripe Billing Meter, or a button that finds or creates it (formula sum) and
+ * links it. A meter linked by name only (PATCH stripe_meter_event_name) was not looked up in
+ * Stripe, which refuses reports until a meter of that name exists: the same button finds or
+ * creates it.
+ */
 function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData['meters']; csrf: string; configured: boolean; result: Result }) {
   const isPending = usePending();
-  const failed = result?.intent === 'link-meter' && !result.ok ? result.formError : null;
+  const own = result?.intent === 'link-meter' ? result : null;
+  const failed = own && !own.ok ? own.formError : null;
+  const linked = own?.ok ? own.linked : null;
+  const linkedMeter = linked ? meters.find((m) => m.id === linked.id) : undefined;
   if (meters.length === 0) {
     return <p className="text-tremor-default text-tremor-content">No meters yet. Create one, then link it to a Stripe Billing Meter here.</p>;
   }
   return (
     <div className="space-y-3">
       {failed ? <FormAlert>{failed.message}</FormAlert> : null}
+      {linked ? (
+        <SuccessNotice testId="stripe-meter-linked" focusIfLost={own}>
+          {`${linkedMeter?.display_name ?? 'The meter'} now reports to Stripe meter ${linked.stripe_meter_event_name ?? ''}${linked.stripe_meter_id ? ` (${linked.stripe_meter_id})` : ''}.`}
+        </SuccessNotice>
+      ) : null}
       <ul className="divide-y divide-tremor-border" aria-label="Meters in Stripe">
-        {meters.map((meter) => (
-          <li key={meter.id} className="flex items-center justify-between gap-4 py-2" data-testid="stripe-meter-row">
-            <span className="text-tremor-default text-tremor-content-strong">
-              {meter.display_name} <code className={code}>{meter.event_name}</code>
-            </span>
-            {meter.stripe_meter_event_name ? (
-              <span className="text-tremor-label text-tremor-content">
-                Reported to Stripe meter <code className={code}>{meter.stripe_meter_event_name}</code>
+        {meters.map((meter) => {
+          const button = (label: string) => (
+            <Form method="post" preventScrollReset>
+              <CsrfField token={csrf} />
+              <input type="hidden" name="id" value={meter.id} />
+              <Button name="intent" value="link-meter" variant="secondary" disabled={!configured} pending={isPending('link-meter', meter.id)} pendingLabel="Creating…">
+                {label}
+                <span className="sr-only"> for {meter.display_name}</span>
+              </Button>
+            </Form>
+          );
+          return (
+            <li key={meter.id} className="flex items-center justify-between gap-4 py-2" data-testid="stripe-meter-row">
+              <span className="text-tremor-default text-tremor-content-strong">
+                {meter.display_name} <code className={code}>{meter.event_name}</code>
               </span>
-            ) : (
-              <Form method="post" preventScrollReset>
-                <CsrfField token={csrf} />
-                <input type="hidden" name="id" value={meter.id} />
-                <Button name="intent" value="link-meter" variant="secondary" disabled={!configured} pending={isPending('link-meter')} pendingLabel="Creating…">
-                  Create in Stripe<span className="sr-only"> for {meter.display_name}</span>
-                </Button>
-              </Form>
-            )}
-          </li>
-        ))}
+              {meter.stripe_meter_event_name === null ? (
+                button('Create in Stripe')
+              ) : meter.stripe_meter_id ? (
+                <span className="text-tremor-label text-tremor-content">
+                  Reported to Stripe meter <code className={code}>{meter.stripe_meter_event_name}</code> <span className="font-mono">{meter.stripe_meter_id}</span>
+                </span>
+              ) : (
+                <span className="flex flex-wrap items-center justify-end gap-3">
+                  <span className="max-w-md text-right text-tremor-label text-tremor-content" data-testid="stripe-meter-by-name">
+                    Reported to Stripe meter <code className={code}>{meter.stripe_meter_event_name}</code>, linked by name: not looked up in Stripe, which refuses reports
+                    until a meter of this event name exists.
+                  </span>
+                  {button('Find or create in Stripe')}
+                </span>
+              )}
+            </li>
+          );
+        })}
       </ul>
       {!configured ? <p className="text-tremor-label text-tremor-content">Connect Stripe above first.</p> : null}
     </div>

@@ -116,6 +116,7 @@ export type MetersCreateOutput = {
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
   stripe_meter_event_name: null | string;
+  stripe_meter_id: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -147,6 +148,7 @@ export type MetersListOutput = {
     rollup_dimensions: Array<string>;
     status: "active" | "archived";
     stripe_meter_event_name: null | string;
+    stripe_meter_id: null | string;
     created_at: string;
     updated_at: string;
     archived_at: null | string;
@@ -178,6 +180,7 @@ export type MetersGetOutput = {
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
   stripe_meter_event_name: null | string;
+  stripe_meter_id: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -226,6 +229,7 @@ export type MetersUpdateOutput = {
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
   stripe_meter_event_name: null | string;
+  stripe_meter_id: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -256,6 +260,7 @@ export type MetersArchiveOutput = {
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
   stripe_meter_event_name: null | string;
+  stripe_meter_id: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -980,6 +985,7 @@ export type BillingLinkMeterOutput = {
   rollup_dimensions: Array<string>;
   status: "active" | "archived";
   stripe_meter_event_name: null | string;
+  stripe_meter_id: null | string;
   created_at: string;
   updated_at: string;
   archived_at: null | string;
@@ -1006,9 +1012,11 @@ export type BillingStatusOutput = {
     reported_quantity: string;
     stripe_quantity: null | string;
     reconciled_at: null | string;
+    reconciled_reported_quantity: null | string;
     drift: null | string;
     status: "unknown" | "pending" | "failed" | "in_sync" | "drifting" | "behind";
     last_error: null | string;
+    next_step: null | string;
     attempts: number;
     last_reported_at: null | string;
     after_invoice_quantity: string;

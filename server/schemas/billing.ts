@@ -60,11 +60,15 @@ export const ZBillingStatusRow = z.object({
   /** Stripe's total at the last reconciliation (null: not reconciled yet). */
   stripe_quantity: z.string().nullable(),
   reconciled_at: z.iso.datetime().nullable(),
+  /** What we had reported at the last reconciliation (null: not reconciled yet): `stripe_quantity` is compared with it, not with `reported_quantity` now. */
+  reconciled_reported_quantity: z.string().nullable(),
   /** Stripe's total − what the ledger reported, at the last reconciliation. */
   drift: z.string().nullable(),
   /** in_sync · behind (usage not reported yet) · drifting (Stripe disagrees with the ledger) · pending · failed · unknown (reconcile). */
   status: z.enum(['in_sync', 'behind', 'drifting', 'pending', 'failed', 'unknown']),
   last_error: z.string().nullable(),
+  /** What the creator can do about a row that is not in sync, in a sentence (null: nothing). */
+  next_step: z.string().nullable(),
   attempts: z.number().int(),
   last_reported_at: z.iso.datetime().nullable(),
   /**

@@ -128,6 +128,8 @@ export const ZMeter = z.object({
   rollup_dimensions: z.array(z.string()),
   status: z.enum(['active', 'archived']),
   stripe_meter_event_name: z.string().nullable(),
+  /** The Stripe Billing Meter found or created through POST …/stripe-meter; null when linked by name only (not looked up in Stripe). */
+  stripe_meter_id: z.string().nullable(),
   created_at: z.iso.datetime(),
   updated_at: z.iso.datetime(),
   archived_at: z.iso.datetime().nullable(),
@@ -151,6 +153,7 @@ type MeterDomain = {
   alertThresholds: string[];
   rollupDimensions: string[];
   stripeMeterEventName: string | null;
+  stripeMeterId: string | null;
   createdAt: Date;
   updatedAt: Date;
   archivedAt: Date | null;
@@ -170,6 +173,7 @@ export const toApiMeter = (meter: MeterDomain): TMeter => ({
   rollup_dimensions: meter.rollupDimensions,
   status: meter.archivedAt ? 'archived' : 'active',
   stripe_meter_event_name: meter.stripeMeterEventName,
+  stripe_meter_id: meter.stripeMeterId,
   created_at: meter.createdAt.toISOString(),
   updated_at: meter.updatedAt.toISOString(),
   archived_at: meter.archivedAt?.toISOString() ?? null,

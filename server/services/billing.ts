@@ -698,9 +698,11 @@ export type BillingStatusRow = {
   reported_quantity: string;
   stripe_quantity: string | null;
   reconciled_at: string | null;
+  reconciled_reported_quantity: string | null;
   drift: string | null;
   status: 'in_sync' | 'behind' | 'drifting' | 'pending' | 'failed' | 'unknown';
   last_error: string | null;
+  next_step: string | null;
   attempts: number;
   last_reported_at: string | null;
   after_invoice_quantity: string;
@@ -723,6 +725,46 @@ export async function getBillingCustomerNotes(rt: Runtime, creatorId: string): P
       detail: `Stripe bills subscription ${r.subscriptionId ?? '(unknown)'} ${every}; periods here are monthly only, so this customer's periods (limits, overage, reports) stay monthly on their previous anchor and do not match Stripe's invoices. Bill this customer on a monthly subscription, or reconcile its invoices by hand.`,
     };
   });
+}
+
+/**
+ * What a creator can do about a row that is not in sync. Stripe's own message (last_error)
+ * says what it refused; this says where that is fixed here. A failed report's quantity is
+ * sent again by the next report (a failed row is not part of what Stripe holds).
+ */
+function nextStepOf(status: BillingStatusRow['status'], lastError: string | null, reconciliation: { error: string | null; action: string } | null): string | null {
+  const error = lastError ?? '';
+  switch (status) {
+    case 'in_sync':
+      return null;
+    case 'behind':
+      return 'Nothing: the next report (every report interval, or Report now) sends it.';
+    case 'pending':
+      return 'Nothing unless it stays pending: it is sent again with the same identifier, so Stripe counts it once.';
+    case 'unknown':
+      return 'Reconcile now: it finds out from Stripe’s totals whether the report counted, and sends it again if not.';
+    case 'failed':
+      if (error.startsWith('not settled:')) return 'Check that Stripe account for the identifier named, and bill what it lacks by hand.';
+      if (/no such customer/i.test(error))
+        return 'Give this customer the stripe_customer_id of a customer in the Stripe account usage is reported to (PUT /api/usage/customers/{user_id}), then Report now.';
+      if (/meter/i.test(error) && /resource_missing|no active/i.test(error))
+        return 'Create the Stripe meter (Create in Stripe under Meters in Stripe, or POST /api/usage/meters/{id}/stripe-meter) or give the meter the stripe_meter_event_name of an existing one, then Report now.';
+      if (/authentication|permission|api key/i.test(error))
+        return 'Save a Stripe key that may write Billing meter events (or connect the account again) under Stripe connection, then Report now.';
+      return 'Fix what Stripe says, then Report now: the next report sends this quantity again.';
+    case 'drifting': {
+      const action = reconciliation?.action ?? '';
+      if (reconciliation?.error === OVER_REPORTED_REASON)
+        return 'Cancel the extra meter events in Stripe (meter event adjustments, within 24 h, by identifier) or credit the customer’s invoice: events cannot be negative, so this is not corrected here.';
+      if (action.includes('reported too recently'))
+        return 'Nothing yet: Stripe’s totals lag its meter events; a later reconciliation (nightly, or Reconcile now in a few minutes) checks again and corrects what is still missing.';
+      if (action.startsWith('compensat')) return 'Nothing: a compensating meter event was sent for what Stripe lacked; the next reconciliation confirms it.';
+      if (action.includes('still open')) return 'Reconcile again once the open report is settled (Report now sends it).';
+      if (action.includes('no known outcome')) return 'Reconcile again: the report whose outcome is unknown is settled first.';
+      if (action.includes('overlaps')) return 'Check this customer’s invoices in Stripe by hand: two of its billing periods overlap there, and what is missing cannot be told apart.';
+      return 'Reconcile now to check again; what is missing and recent enough is sent as a compensating meter event.';
+    }
+  }
 }
 
 /** Per customer × meter × period with ledger rows: our total now, what Stripe accepted, Stripe's own total at the last reconciliation, the state. */
@@ -762,9 +804,11 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
         reported_quantity: toWire(new D(r.reported)),
         stripe_quantity: reconciliation?.stripeQuantity ?? null,
         reconciled_at: reconciliation?.checkedAt.toISOString() ?? null,
+        reconciled_reported_quantity: reconciliation?.reportedQuantity ?? null,
         drift: reconciliation?.drift ?? null,
         status,
         last_error: r.lastError ?? reconciliation?.error ?? null,
+        next_step: nextStepOf(status, r.lastError, reconciliation ?? null),
         attempts: r.attempts,
         last_reported_at: r.lastReportedAt?.toISOString() ?? null,
         after_invoice_quantity: toWire(new D(r.afterInvoice)),

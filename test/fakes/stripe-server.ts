@@ -104,6 +104,8 @@ export type FakeStripe = {
   loseEvent: (q: { account: string; identifier: string }) => StoredMeterEvent;
   /** Identifiers applied more than once (must always be empty). */
   duplicateIdentifiers: () => string[];
+  /** Rolls a key (its owner did, in Stripe's dashboard): from now on every call with it is refused 401 as Stripe refuses an expired key. */
+  revokeKey: (key: string) => void;
   /**
    * Connect OAuth: the owner of `accountId` approves the platform on Stripe's authorize page;
    * returns the one-time code Stripe puts in the redirect (exchanged at POST /oauth/token with
@@ -214,6 +216,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
   };
 
   const state = { concurrencyViolations: 0, maxConcurrentPerKey: 0 };
+  const revokedKeys = new Set<string>();
   const nowS = () => Math.floor(now().getTime() / 1000);
 
   const account = (key: string): Account => {
@@ -537,6 +540,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
         new StripeError(401, 'invalid_request_error', authorization ? 'Invalid API Key provided.' : 'You did not provide an API key. Provide it in the Authorization header (Bearer auth).', 'api_key_invalid'),
       );
     }
+    if (revokedKeys.has(key)) return fail(new StripeError(401, 'invalid_request_error', `Expired API Key provided: ${key.slice(0, 12)}***`, 'api_key_expired'));
     if (stripeAccount !== null && !/^acct_[A-Za-z0-9]+$/.test(stripeAccount)) {
       return fail(new StripeError(403, 'invalid_request_error', `The provided key does not have access to account '${stripeAccount}' (or that account does not exist).`, 'account_invalid'));
     }
@@ -652,6 +656,9 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
         )
         .reduce((acc, e) => acc.plus(e.value), new Decimal(0))
         .toString(),
+    revokeKey: (key) => {
+      revokedKeys.add(key);
+    },
     loseEvent: ({ account: acctKey, identifier }) => {
       const acct = accounts.get(acctKey);
       const at = acct?.events.findIndex((e) => e.identifier === identifier) ?? -1;
