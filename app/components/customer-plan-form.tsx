@@ -7,6 +7,7 @@ import { SelectField } from '~/components/choice-fields';
 import { CsrfField } from '~/components/csrf-field';
 import { FormAlert } from '~/components/form-field';
 import { formatDecimal, formatFractionAsPercent, formatMoney } from '~/lib/numbers';
+import { planNamesOf } from '~/lib/plans';
 
 type MeterLimits = Pick<TMeter, 'id' | 'event_name' | 'unit_name' | 'plan_limits'>;
 
@@ -39,7 +40,7 @@ export function ChangePlanForm({
   error: { message: string; fields: Record<string, string> } | null;
 }) {
   const navigation = useNavigation();
-  const plans = [...new Set(meters.flatMap((m) => m.plan_limits.map((l) => l.plan_name)))].sort();
+  const plans = planNamesOf(meters);
   if (currentPlan && !plans.includes(currentPlan)) plans.unshift(currentPlan);
   const [chosen, setChosen] = useState(currentPlan ?? '');
   const changes = meters.filter((m) => describeLimit(m, currentPlan ?? '') !== describeLimit(m, chosen));

@@ -23,6 +23,7 @@ import { readFormData } from '~/lib/form.server';
 import { formatDateTime } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
+import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: data ? `${data.detail.customer.user_id} · Top users · Staryer Usage` : 'Customer · Staryer Usage' }];
 
@@ -152,14 +153,20 @@ function describeAnchor(anchor: string | null): string {
   return `Day ${at.getUTCDate()} of each month at ${time} UTC${at.getUTCDate() > 28 ? ' (or the month’s last day)' : ''}`;
 }
 
-function ProfileCard({ detail }: { detail: LoaderData['detail'] }) {
+function ProfileCard({ detail, meters }: { detail: LoaderData['detail']; meters: LoaderData['meters'] }) {
   const c = detail.customer;
+  const planNote = unlimitedPlanNote(c.plan_name, planNamesOf(meters.filter((m) => !m.archived)), 'customer');
   const items = Object.entries(c.stripe_subscription_items);
   return (
     <Card>
       <dl className="grid gap-6 sm:grid-cols-2 lg:grid-cols-4">
         <Fact label="Plan">
           <span data-testid="customer-plan">{c.plan_name ?? 'No plan'}</span>
+          {planNote ? (
+            <span className="mt-1 block text-tremor-label font-normal text-amber-700" data-testid="customer-plan-unlimited">
+              {planNote}
+            </span>
+          ) : null}
         </Fact>
         <Fact label="Email">{c.email ?? <span className="text-tremor-content-subtle">—</span>}</Fact>
         <Fact label="Name">{c.name ?? <span className="text-tremor-content-subtle">—</span>}</Fact>
@@ -421,7 +428,7 @@ export default function CustomerPage() {
       <PageHeader title={c.user_id} description={[c.name, c.email].filter(Boolean).join(' · ') || `Customer since ${formatDateTime(c.created_at)}`} />
       <div className="space-y-6">
         {result?.ok ? <SuccessNotice testId="plan-saved" focusIfLost={result}>{`Plan changed to ${result.plan ?? 'no plan'}. Its limits apply from now on.`}</SuccessNotice> : null}
-        <ProfileCard detail={detail} />
+        <ProfileCard detail={detail} meters={meters} />
         <UsageCards detail={detail} />
         <HistoryCharts detail={detail} chart={chart} />
         <ChangePlanForm key={c.plan_name ?? ''} action={customerPath(c.user_id)} currentPlan={c.plan_name} meters={meters.filter((m) => !m.archived)} csrf={csrf} error={result && !result.ok ? result.error : null} />

@@ -20,6 +20,7 @@ import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
 
 export const meta: MetaFunction = () => [{ title: 'Settings · Staryer Usage' }];
 
@@ -37,7 +38,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     caller.system.queues(),
     caller.meters.list({ include_archived: false }),
   ]);
-  const planNames = [...new Set(meters.flatMap((m) => m.plan_limits.map((l) => l.plan_name)))].sort();
+  const planNames = planNamesOf(meters);
   return json({ settings, alertSettings, webhooks, emails, queues, planNames }, { headers: { 'Cache-Control': 'private, no-store' } });
 }
 
@@ -202,6 +203,11 @@ function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderD
           error={fields.default_plan}
           hint="Customers your apps report before you assign them a plan get this one. Empty: no plan — usage is recorded but never limited."
         />
+        {unlimitedPlanNote(settings.default_plan, planNames, 'default') ? (
+          <p className="text-tremor-label text-amber-700 md:col-span-2" data-testid="default-plan-unlimited">
+            {unlimitedPlanNote(settings.default_plan, planNames, 'default')}
+          </p>
+        ) : null}
         <datalist id="plan-names">
           {planNames.map((name) => (
             <option key={name} value={name} />
