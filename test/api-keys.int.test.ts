@@ -92,7 +92,11 @@ describe('API keys over HTTP', () => {
     const after = await victimApi('GET', '/api/usage/me');
     expect(after.status).toBe(401);
     expect(after.json.detail).toMatch(/revoked/);
-    expect((await admin('DELETE', `/api/usage/keys/${victim.id}`)).status).toBe(404);
+    // Revoking again (a retry, another tab) answers the key as it is, revoked when it was: DELETE is idempotent.
+    const again = await admin('DELETE', `/api/usage/keys/${victim.id}`);
+    expect(again.status, again.text).toBe(200);
+    expect(again.json).toMatchObject({ id: victim.id, revoked_at: revoked.json.revoked_at });
+    expect((await victimApi('GET', '/api/usage/me')).status).toBe(401);
   });
 
   it('evicts a revoked key from the cache of another server process at once', async () => {

@@ -1,4 +1,4 @@
-import { Form } from '@remix-run/react';
+import { Form, useNavigation } from '@remix-run/react';
 import { Button } from '~/components/buttons';
 import { CsrfField } from '~/components/csrf-field';
 
@@ -10,6 +10,7 @@ import { CsrfField } from '~/components/csrf-field';
 export function ConfirmAction({
   label,
   confirmLabel,
+  pendingLabel,
   consequence,
   subject,
   intent,
@@ -19,6 +20,8 @@ export function ConfirmAction({
 }: {
   label: string;
   confirmLabel: string;
+  /** What the button says while its form is sent ("Revoking…"). */
+  pendingLabel: string;
   consequence: string;
   /** Read to screen readers after each label, so two rows' buttons differ. */
   subject: string;
@@ -27,6 +30,9 @@ export function ConfirmAction({
   csrf: string;
   width?: string;
 }) {
+  const navigation = useNavigation();
+  // This row's form, not another row's of the same intent.
+  const pending = navigation.state === 'submitting' && navigation.formData?.get('intent') === intent && navigation.formData.get('id') === id;
   return (
     <details
       className="group inline-block text-right"
@@ -47,7 +53,17 @@ export function ConfirmAction({
         <input type="hidden" name="intent" value={intent} />
         <input type="hidden" name="id" value={id} />
         <p className="text-tremor-label text-tremor-content-emphasis">{consequence}</p>
-        <Button variant="danger" className="mt-2 w-full">
+        <Button
+          variant="danger"
+          className="mt-2 w-full"
+          pending={pending}
+          pendingLabel={
+            <>
+              {pendingLabel}
+              <span className="sr-only"> {subject}</span>
+            </>
+          }
+        >
           {confirmLabel}
           <span className="sr-only"> {subject}</span>
         </Button>

@@ -279,6 +279,7 @@ export default function ApiKeysPage() {
                     <TableCell className="pr-6 text-right">{key.revoked_at ? null : <ConfirmAction
                             label="Revoke"
                             confirmLabel="Revoke key"
+                            pendingLabel="Revoking…"
                             consequence="Apps using this key stop working at once."
                             subject={key.name}
                             intent="revoke"

@@ -142,6 +142,7 @@ export default function EditMeterPage() {
           <ConfirmAction
             label="Archive meter"
             confirmLabel="Archive"
+            pendingLabel="Archiving…"
             consequence={`Events named ${meter.event_name} will be refused as an unknown meter. Usage, limits and their history are kept; this cannot be undone.`}
             subject={meter.display_name}
             intent="archive"

@@ -60,6 +60,8 @@ type Values = {
 
 type ActionResult = {
   intent: Intent;
+  /** When it was answered: each successful save resets its form to what is stored (two saves alike included). */
+  at: number;
   ok: boolean;
   /** The endpoint a row action was about. */
   endpointId: string | null;
@@ -93,7 +95,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
   const values = readValues(formData);
   const endpointId = formText(formData, 'id');
-  const result: ActionResult = { intent, ok: false, endpointId: endpointId || null, formError: null, values, created: null, test: null, sessionsEnded: null };
+  const result: ActionResult = { intent, at: Date.now(), ok: false, endpointId: endpointId || null, formError: null, values, created: null, test: null, sessionsEnded: null };
   try {
     switch (intent) {
       case 'defaults':
@@ -176,6 +178,15 @@ function Section({ id, title, description, children }: { id: string; title: stri
   );
 }
 
+/**
+ * A form's React key: new after each of its successful saves, so its fields show what the
+ * server stored (trimmed, normalised, passwords gone) rather than what was typed. It holds
+ * the stored values too: the answer can be rendered before the reloaded settings arrive,
+ * and the form must be drawn again from those.
+ */
+const savedKey = (result: Result, intent: Intent, stored: unknown = null) =>
+  result?.intent === intent && result.ok ? `${intent}-saved-${result.at}-${JSON.stringify(stored)}` : intent;
+
 /** The outcome of one form, shown beside it. */
 function FormOutcome({ result, intents, success }: { result: Result; intents: readonly Intent[]; success: ReactNode }) {
   if (!result || !intents.includes(result.intent)) return null;
@@ -188,7 +199,7 @@ function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderD
   const failed = result?.intent === 'defaults' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
   return (
-    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Defaults">
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Defaults" key={savedKey(result, 'defaults', settings)}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="defaults" />
       <FormOutcome result={result} intents={['defaults']} success="Defaults saved." />
@@ -247,7 +258,7 @@ function AlertEmailsForm({ alertSettings, accountEmail, csrf, result }: { alertS
         email_customers: alertSettings.email_customers,
       };
   return (
-    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Alert emails">
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Alert emails" key={savedKey(result, 'alert-emails', alertSettings)}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="alert-emails" />
       <FormOutcome result={result} intents={['alert-emails']} success="Alert email settings saved." />
@@ -305,7 +316,7 @@ function AccountSecurity({ csrf, result }: { csrf: string; result: Result }) {
   const ended = result?.ok && result.sessionsEnded !== null ? sessionsEndedText(result.sessionsEnded) : '';
   return (
     <div className="space-y-8">
-      <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Change password">
+      <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Change password" key={savedKey(result, 'password')}>
         <CsrfField token={csrf} />
         <input type="hidden" name="intent" value="password" />
         <FormOutcome result={result} intents={['password']} success={`Password changed. ${ended}`} />
@@ -504,6 +515,7 @@ function WebhooksSection({ webhooks, csrf, result }: { webhooks: LoaderData['web
                         <ConfirmAction
                           label="Delete"
                           confirmLabel="Delete endpoint"
+                          pendingLabel="Deleting…"
                           consequence="Pending deliveries to it stop. Its delivery log is kept."
                           subject={hook.url}
                           intent="webhook-delete"

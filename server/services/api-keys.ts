@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import {
+  findApiKey,
   findApiKeyAuth,
   findApiKeysByPrefix,
   insertApiKey,
@@ -64,9 +65,20 @@ async function announceRevocation(rt: Runtime, secretHash: string) {
   await rt.db.execute(sql`select pg_notify(${API_KEY_REVOKED_CHANNEL}, ${secretHash})`);
 }
 
+/**
+ * Revokes a key. Idempotent: a key already revoked (from another tab, a retried request) is
+ * answered as it is, revoked when it was; only a key that does not exist is 404.
+ */
 export async function revokeApiKey(rt: Runtime, creatorId: string, keyId: string): Promise<ApiKey> {
-  const revoked = await withCreator(rt.db, creatorId, (tx) => revokeApiKeyRow(tx, keyId, rt.now()));
-  if (!revoked) throw notFound('API key');
+  const outcome = await withCreator(rt.db, creatorId, async (tx) => {
+    const revoked = await revokeApiKeyRow(tx, keyId, rt.now());
+    return revoked ? { revoked } : { already: await findApiKey(tx, keyId) };
+  });
+  if ('already' in outcome) {
+    if (!outcome.already) throw notFound('API key');
+    return outcome.already;
+  }
+  const { revoked } = outcome;
   await announceRevocation(rt, revoked.secretHash);
   rt.log.info({ creatorId, keyId, prefix: revoked.prefix }, 'api key revoked');
   const { secretHash: _omit, ...key } = revoked;
