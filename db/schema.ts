@@ -538,6 +538,8 @@ export const webhookMessages = pgTable(
     primaryKey({ name: 'webhook_messages_pkey', columns: [t.creatorId, t.messageId] }),
     uniqueIndex('webhook_messages_alert_endpoint_key').on(t.creatorId, t.alertId, t.endpointId),
     index('webhook_messages_endpoint_idx').on(t.creatorId, t.endpointId, t.createdAt),
+    // The attempts being sent to an endpoint (its cap on requests in flight): few rows, whatever the log's size.
+    index('webhook_messages_sending_idx').on(t.creatorId, t.endpointId).where(sql`sending_until is not null`),
   ],
 );
 

@@ -1,4 +1,4 @@
-import { deliverWebhook } from '../server/services/webhooks.js';
+import { deliverWebhook, ENDPOINT_IN_FLIGHT } from '../server/services/webhooks.js';
 import { defineHandler, DRAIN } from './handler.js';
 
 /**
@@ -6,6 +6,11 @@ import { defineHandler, DRAIN } from './handler.js';
  * them and schedules the next attempt itself. Only our own failures (the database) throw,
  * and pg-boss retries those.
  */
-export const deliverWebhookHandler = defineHandler('webhooks.deliver', async (rt, { creatorId, messageId, attempt }) => {
-  await deliverWebhook(rt, creatorId, messageId, attempt);
-}, DRAIN);
+// More workers than an endpoint may hold at once (ENDPOINT_IN_FLIGHT): a stuck receiver never takes them all.
+export const deliverWebhookHandler = defineHandler(
+  'webhooks.deliver',
+  async (rt, { creatorId, messageId, attempt }) => {
+    await deliverWebhook(rt, creatorId, messageId, attempt);
+  },
+  { ...DRAIN, localConcurrency: ENDPOINT_IN_FLIGHT.workers },
+);

@@ -72,6 +72,23 @@ export async function findEndpoint(tx: Queryable, endpointId: string, options: {
   return row ? fromEndpointColumns(row) : null;
 }
 
+/** When the attempts now being sent to an endpoint (other than this message's) stop holding it: their claims' ends, earliest first. */
+export async function listEndpointClaims(tx: Queryable, endpointId: string, exceptMessageId: string, now: Date): Promise<Date[]> {
+  const rows = await tx
+    .select({ until: webhookMessages.sendingUntil })
+    .from(webhookMessages)
+    .where(
+      and(
+        eq(webhookMessages.endpointId, endpointId),
+        sql`${webhookMessages.sendingUntil} is not null`,
+        sql`${webhookMessages.sendingUntil} > ${now.toISOString()}::timestamptz`,
+        sql`${webhookMessages.messageId} <> ${exceptMessageId}`,
+      ),
+    )
+    .orderBy(asc(webhookMessages.sendingUntil));
+  return rows.map((r) => r.until!);
+}
+
 /** The signing secret, for delivery only: it never leaves the server. */
 export async function findEndpointSecret(tx: Queryable, endpointId: string): Promise<string | null> {
   const [row] = await tx.select({ secret: webhookEndpoints.secret }).from(webhookEndpoints).where(eq(webhookEndpoints.endpointId, endpointId));

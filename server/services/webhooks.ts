@@ -5,6 +5,7 @@ import {
   deleteEndpointRow,
   failPendingMessages,
   findEndpoint,
+  listEndpointClaims,
   findEndpointSecret,
   findMessage,
   insertAttempt,
@@ -66,6 +67,47 @@ export const WEBHOOK_RETRY = {
   disableAfterMs: 24 * HOUR,
   disableAfterFailures: 5,
 };
+
+/**
+ * Attempts in flight to one endpoint at once, across processes. A receiver that never answers
+ * holds each attempt for WEBHOOK_TIMEOUT_MS, and with it the worker running it (a worker runs
+ * a drained batch together and fetches again once all of it settled). Uncapped, one creator's
+ * dead endpoint with a backlog held every worker, and so every other creator's webhooks (45 of
+ * its messages delayed another creator's by 16 s). A healthy endpoint takes `healthy` at once
+ * (a burst still drains in parallel), one whose last attempt failed one: fewer than a process's
+ * `workers`, so one is always free for everyone else. A message of an endpoint at its cap waits
+ * (see deliverWebhook).
+ */
+export const ENDPOINT_IN_FLIGHT = { healthy: 8, failing: 1, workers: 10, localWaitMs: 250 };
+
+/**
+ * Runs of this process waiting for an attempt to an endpoint at its cap to end: woken when one
+ * of this process's ends (an attempt elsewhere ends unseen: they look again after localWaitMs).
+ * A burst to a healthy endpoint is thus handed on attempt by attempt, not put off through the
+ * queue, whose delayed jobs wait for a worker's next poll.
+ */
+const endpointWaiters = new Map<string, Set<() => void>>();
+
+function waitForEndpoint(endpointId: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const waiters = endpointWaiters.get(endpointId) ?? new Set<() => void>();
+    endpointWaiters.set(endpointId, waiters);
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(done);
+      if (waiters.size === 0 && endpointWaiters.get(endpointId) === waiters) endpointWaiters.delete(endpointId);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    waiters.add(done);
+  });
+}
+
+/** An attempt to the endpoint ended here: one waiting run looks again. */
+function endpointFreed(endpointId: string) {
+  const next = endpointWaiters.get(endpointId)?.values().next().value;
+  next?.();
+}
 
 /** Delay before the attempt after `attempts` failed deliveries (WEBHOOK_RETRY). */
 export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
@@ -295,7 +337,35 @@ function queueDelivery(rt: Runtime, tx: Tx, creatorId: string, messageId: string
  * run sends it).
  */
 export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: string, forAttempt?: number): Promise<DeliveryOutcome> {
-  const claimed = await withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome | (Send & { until: Date })> => {
+  const started = performance.now();
+  for (;;) {
+    const claimed = await claimForDelivery(rt, creatorId, messageId, forAttempt);
+    if (typeof claimed === 'string') return claimed;
+    if ('busy' in claimed) {
+      // The endpoint is at its cap. A healthy one's attempts end in moments: wait for one here,
+      // a little. Otherwise (a failing endpoint, or still full) the attempt is put off.
+      const left = ENDPOINT_IN_FLIGHT.localWaitMs - (performance.now() - started);
+      if (!claimed.busy.failing && left > 0) {
+        await waitForEndpoint(claimed.busy.endpointId, left);
+        continue;
+      }
+      await withCreator(rt.db, creatorId, (tx) => enqueueInTx(rt.boss, tx, 'webhooks.deliver', claimed.busy.job, claimed.busy.options));
+      return 'skipped';
+    }
+    try {
+      return await sendAndRecord(rt, creatorId, messageId, claimed);
+    } finally {
+      endpointFreed(claimed.endpoint.id);
+    }
+  }
+}
+
+/** An endpoint at its cap of attempts in flight: the job that runs this attempt later. */
+type Busy = { busy: { endpointId: string; failing: boolean; job: { creatorId: string; messageId: string; attempt: number }; options: { startInMs: number; singletonKey: string } } };
+
+/** The first step of deliverWebhook: the message claimed for an attempt, or why not. */
+async function claimForDelivery(rt: Runtime, creatorId: string, messageId: string, forAttempt?: number): Promise<DeliveryOutcome | Busy | (Send & { until: Date })> {
+  return withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome | Busy | (Send & { until: Date })> => {
     const message = await findMessage(tx, messageId, { forUpdate: true });
     if (!message || message.status !== 'pending') return 'skipped';
     const now = rt.now();
@@ -314,7 +384,9 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
       await runAgainAfterClaim(rt.boss, tx, 'webhooks.deliver', { creatorId, messageId, attempt: next }, messageId, message.sendingUntil!, now);
       return 'skipped';
     }
-    const endpoint = await findEndpoint(tx, message.endpointId);
+    // Locked (after the message, the order deleting an endpoint takes them in): claims on one
+    // endpoint are made one at a time, so its cap on attempts in flight holds across processes.
+    const endpoint = await findEndpoint(tx, message.endpointId, { forUpdate: true });
     // Disabled endpoints get nothing, nor do endpoints that no longer subscribe to the message's
     // event type (a retry due after the creator unsubscribed); the creator can replay it.
     const unsubscribed = endpoint !== null && message.alertId !== null && !(endpoint.eventTypes as readonly string[]).includes(message.eventType);
@@ -322,9 +394,24 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
       await updateMessageRow(tx, messageId, { status: 'failed', nextAttemptAt: null });
       return 'failed';
     }
+    const sending = await listEndpointClaims(tx, endpoint.id, messageId, now);
+    const failing = endpoint.failingSince !== null;
+    if (sending.length >= (failing ? ENDPOINT_IN_FLIGHT.failing : ENDPOINT_IN_FLIGHT.healthy)) {
+      // Not an attempt: the same one runs later. A failing endpoint's once the attempt in flight
+      // has answered or timed out (spread a little, so that its backlog does not come back all at
+      // once); a healthy one's at once, behind every job queued meanwhile (the queue is in
+      // creation order): everyone else's go first.
+      const waitMs = failing ? sending[0]!.getTime() - now.getTime() + Math.floor(Math.random() * 250) : 0;
+      return {
+        busy: { endpointId: endpoint.id, failing, job: { creatorId, messageId, attempt: next }, options: { startInMs: waitMs, singletonKey: `${messageId}:${next}:wait:${now.getTime() + waitMs}` } },
+      };
+    }
     return claim(rt, tx, message, endpoint, now);
   });
-  if (typeof claimed === 'string') return claimed;
+}
+
+/** The second and third steps of deliverWebhook: the attempt sent, outside any transaction, then recorded. */
+async function sendAndRecord(rt: Runtime, creatorId: string, messageId: string, claimed: Send & { until: Date }): Promise<DeliveryOutcome> {
   const sent = await sendOnce(rt, claimed);
   return withCreator(rt.db, creatorId, async (tx): Promise<DeliveryOutcome> => {
     // The message's lock before the endpoint's (recordAttempt updates its health): the order

@@ -1,0 +1,1 @@
+CREATE INDEX "webhook_messages_sending_idx" ON "webhook_messages" USING btree ("creator_id","endpoint_id") WHERE sending_until is not null;
