@@ -1,7 +1,7 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import { Credentials, type TokenResult } from './credentials';
 import { UsageError, errorFromProblem } from './errors';
-import { toDecimalString } from './tracker';
+import { toDecimalString, validateCheck } from './tracker';
 import type { UsageCheckOutput, UsageRouter } from './router.generated';
 
 export type UsageClientOptions = {
@@ -63,7 +63,10 @@ export function createUsageClient(options: UsageClientOptions): UsageClient {
   // Over REST (GET /api/usage/check), as the tracker asks: the same schema, service and
   // answer as tRPC's usage.check, and — unlike /api/trpc — it answers the CORS preflight
   // of a page on another origin, which is where a user token is used.
-  const checkUsage: UsageClient['checkUsage'] = async ({ userId, eventName, value }) => {
+  const checkUsage: UsageClient['checkUsage'] = async (input) => {
+    const invalid = validateCheck(input);
+    if (invalid) throw invalid;
+    const { userId, eventName, value } = input;
     const query = new URLSearchParams({ user_id: userId, event_name: eventName });
     // Rounded as the tracker rounds it (the server refuses more than 9 decimal places),
     // and written out in full: "5e-7" is no decimal string.

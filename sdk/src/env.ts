@@ -1,7 +1,15 @@
 /** Whether this runs in a web page (where anything in the bundle is public). */
 export const isBrowser = (): boolean => typeof window !== 'undefined' && typeof document !== 'undefined';
 
-type NodeProcess = { env?: Record<string, string | undefined>; once?: (event: string, listener: () => void) => unknown };
+type NodeProcess = {
+  env?: Record<string, string | undefined>;
+  once?: (event: string, listener: () => void) => unknown;
+  on?: (event: string, listener: () => void) => unknown;
+  removeListener?: (event: string, listener: () => void) => unknown;
+  listenerCount?: (event: string) => number;
+  kill?: (pid: number, signal: string) => unknown;
+  pid?: number;
+};
 
 /** Node's `process`, looked up at run time so bundlers for the browser do not pull a shim in. */
 export const nodeProcess = (): NodeProcess | undefined => {

@@ -58,11 +58,17 @@ export class UsageError extends Error {
   /**
    * The event's idempotency key, when the error is about one tracked event. After an
    * unclear failure (`timeout`, `network`, a 5xx, `shutdown` while sending) the server may
-   * have recorded it: track the event `onError` was given again — it carries this key and
-   * the timestamp that was sent — and the server answers from its record, never counting
-   * it twice.
+   * have recorded it: track {@link event} again — it carries this key and the timestamp that
+   * was sent — and the server answers from its record, never counting it twice.
    */
   idempotencyKey?: string;
+  /**
+   * The event as it was sent (key and timestamp included), when the error is about one
+   * tracked event: `trackUsage(error.event)` is the same event again. (The key alone is not:
+   * the server stamped a timestamp the SDK made, and another one would make it a different
+   * event under the same key, refused 422.)
+   */
+  event?: { eventName: string; userId: string; value?: number | string; properties?: Record<string, unknown>; timestamp?: Date | string; idempotencyKey?: string };
 
   constructor(message: string, options: { code: string; status?: number; problem?: Problem; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

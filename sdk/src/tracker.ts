@@ -71,7 +71,7 @@ export type UsageTrackingOptions = {
   retryBaseDelay?: number;
   /** Longest backoff step (a server's Retry-After may ask for more, up to 5 minutes). Default 30 s. */
   retryMaxDelay?: number;
-  /** A request (or a `getToken` call) that has not answered in this long is aborted and retried. Default 10 s. */
+  /** A request (or a `getToken` call) that has not answered in this long is aborted and retried. Default 10 s; 0: no timeout. */
   timeout?: number;
   /**
    * Called for every event that is not recorded, with the same error its promise rejects
@@ -138,6 +138,8 @@ const RETRYABLE = (status: number) => status === 408 || status === 425 || status
 
 /** Trackers with events to deliver, for the process-exit and page-hide hooks. */
 const live = new Set<UsageTracker>();
+/** How long a SIGTERM or SIGINT waits for queued events to be sent before the process ends (a container gets 10 s). */
+const SIGNAL_FLUSH_MS = 5_000;
 let hooksInstalled = false;
 
 function installHooks(): void {
@@ -162,11 +164,30 @@ function installHooks(): void {
     if (pending.length > 0) void Promise.all(pending.map((t) => t.flush())).finally(() => nodeProcess()?.once?.('beforeExit', onBeforeExit));
     else nodeProcess()?.once?.('beforeExit', onBeforeExit);
   });
-  // process.exit() and signals skip beforeExit, and nothing asynchronous runs after
-  // 'exit': what is still queued is lost. Say so rather than lose it silently.
+  // A signal (docker stop, a deploy, Ctrl-C) skips beforeExit: Node's default is to end at
+  // once, losing what is queued. While nothing else listens for it, what is queued is sent
+  // first (for SIGNAL_FLUSH_MS at most), then the process ends as the signal would have ended
+  // it. An app with a handler of its own decides when to exit: what is queued is sent meanwhile.
+  const proc = nodeProcess();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      const ownHandler = (proc?.listenerCount?.(signal) ?? 0) > 1;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const flushed = Promise.all([...live].map((t) => t.flush()));
+      void Promise.race([flushed, new Promise<void>((resolve) => (timer = setTimeout(resolve, SIGNAL_FLUSH_MS)))]).finally(() => {
+        clearTimeout(timer);
+        if (ownHandler || proc?.pid === undefined) return;
+        proc.removeListener?.(signal, onSignal);
+        proc.kill?.(proc.pid, signal);
+      });
+    };
+    proc?.on?.(signal, onSignal);
+  }
+  // process.exit() skips beforeExit, and nothing asynchronous runs after 'exit': what is
+  // still queued is lost. Say so rather than lose it silently.
   nodeProcess()?.once?.('exit', () => {
     const lost = [...live].reduce((n, t) => n + t.pending, 0);
-    if (lost > 0) warnOnce('exit', `${lost} event(s) were not delivered: the process exited (process.exit() or a signal) before they were sent. Await trackUsage(), flush() or shutdown() before exiting.`);
+    if (lost > 0) warnOnce('exit', `${lost} event(s) were not delivered: the process exited (process.exit(), or a signal not answered within ${SIGNAL_FLUSH_MS / 1000} s) before they were sent. Await trackUsage(), flush() or shutdown() before exiting.`);
   });
 }
 
@@ -219,7 +240,7 @@ export class UsageTracker {
       onError: options.onError,
       fetch: options.fetch,
     };
-    this.credentials = new Credentials({ ...options, timeout: this.options.timeout });
+    this.credentials = new Credentials({ ...options, timeout: this.options.timeout > 0 ? this.options.timeout : undefined });
     installHooks();
   }
 
@@ -323,16 +344,20 @@ export class UsageTracker {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    for (const pending of this.queue.splice(0)) this.fail(pending, new UsageError('The tracker was shut down before this event was delivered.', { code: 'shutdown' }));
-    for (const pending of [...this.inFlight]) {
-      this.fail(pending, new UsageError('The tracker was shut down while this event was being sent; the server may or may not have recorded it.', { code: 'shutdown' }));
+    // An event sent before (its answer lost, waiting for a retry) may be recorded: it is told so, as one in flight is.
+    const mayBeRecorded = (what: string) => new UsageError(`The tracker was shut down ${what}; the server may or may not have recorded it. Track error.event again to be sure (it is never counted twice).`, { code: 'shutdown' });
+    for (const pending of this.queue.splice(0)) {
+      this.fail(pending, pending.attempts > 0 ? mayBeRecorded('while this event waited to be sent again') : new UsageError('The tracker was shut down before this event was sent.', { code: 'shutdown' }));
     }
+    for (const pending of [...this.inFlight]) this.fail(pending, mayBeRecorded('while this event was being sent'));
     for (const controller of this.controllers) controller.abort();
     live.delete(this);
   }
 
   /** Usage against the limit, from the live counter; records nothing. Rejects with a {@link UsageError}. */
   async checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
+    const invalid = validateCheck(input);
+    if (invalid) throw invalid;
     const query = new URLSearchParams({ user_id: input.userId, event_name: input.eventName });
     if (input.value !== undefined) query.set('value', toDecimalString(input.value));
     let answer: Answer;
@@ -551,8 +576,9 @@ export class UsageTracker {
           idempotencyKey: wire.idempotency_key,
         }
       : pending.event;
-    // One error may stand for a whole request's events: each gets its own copy, with its key.
-    const error = wire ? withKey(shared, wire.idempotency_key) : shared;
+    // One error may stand for a whole request's events: each gets its own copy, with its key
+    // and the event as sent (what an awaiting caller tracks again after an unclear failure).
+    const error = wire ? withEvent(shared, sent, wire.idempotency_key) : shared;
     pending.reject(error);
     if (error instanceof QuotaExceededError) {
       this.emit({ userId: pending.event.userId, eventName: pending.event.eventName, used: error.used, limit: error.limit, remaining: error.remaining, period_end: error.period_end, exceeded: true });
@@ -583,7 +609,8 @@ export class UsageTracker {
     const bearer = await this.credentials.bearer(userId);
     if (this.stopped) throw new UsageError('The tracker was shut down.', { code: 'shutdown' });
     const controller = typeof AbortController === 'function' ? new AbortController() : undefined;
-    const timer = controller ? setTimeout(() => controller.abort(), this.options.timeout) : undefined;
+    // 0: no timeout (as Node's http and fetch libraries read it), not "abort at once".
+    const timer = controller && this.options.timeout > 0 ? setTimeout(() => controller.abort(), this.options.timeout) : undefined;
     if (controller) this.controllers.add(controller);
     let response: Response;
     let text: string;
@@ -629,7 +656,20 @@ function validate(event: TrackEvent): UsageError | null {
   if (event.properties !== undefined && (typeof event.properties !== 'object' || event.properties === null || Array.isArray(event.properties))) {
     return bad('properties must be a JSON object.');
   }
+  if (event.timestamp !== undefined && !(typeof event.timestamp === 'string' || (event.timestamp instanceof Date && !Number.isNaN(event.timestamp.getTime())))) {
+    return bad('timestamp must be a valid Date or an RFC 3339 string.');
+  }
   return null;
+}
+
+/**
+ * What `checkUsage` is asked, checked as `trackUsage` checks an event: a missing userId
+ * (`req.user?.id` undefined) would otherwise ask about a customer named "undefined" — no
+ * plan, so "allowed" — and let usage through a quota gate.
+ */
+export function validateCheck(input: { userId: string; eventName: string; value?: number | string }): UsageError | null {
+  if (!input || typeof input !== 'object') return new UsageError('checkUsage takes an object: { userId, eventName, value? }.', { code: 'invalid-event' });
+  return validate({ userId: input.userId, eventName: input.eventName, ...(input.value === undefined ? {} : { value: input.value }) });
 }
 
 /**
@@ -676,11 +716,12 @@ export function toDecimalString(value: number | string): string {
   return value.toFixed(9).replace(/\.?0+$/, '');
 }
 
-/** A copy of an error (a real Error of the same class, with its fields, message and stack) naming one event's key. */
-function withKey(error: UsageError, idempotencyKey: string): UsageError {
+/** A copy of an error (a real Error of the same class, with its fields, message and stack) naming one event, as sent, and its key. */
+function withEvent(error: UsageError, event: TrackEvent, idempotencyKey: string): UsageError {
   const copy = Reflect.construct(Error, [error.message], (Object.getPrototypeOf(error) as { constructor: new () => UsageError }).constructor) as UsageError;
   Object.defineProperties(copy, Object.getOwnPropertyDescriptors(error));
   copy.idempotencyKey = idempotencyKey;
+  copy.event = event;
   return copy;
 }
 

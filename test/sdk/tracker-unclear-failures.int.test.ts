@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it, vi } from 'vitest';
+import { UsageError, createUsageClient, type TrackEvent } from '../../sdk/src/index';
+import { useTestDatabase } from '../harness/db.js';
+import { useTrackerServer } from './tracker-server.js';
+
+/**
+ * The tracker after unclear failures and at the edges of its options, as a developer using it
+ * observes: the rejection carries the event to send again, shutdown and signals do not lose or
+ * misdescribe what is queued, and bad options or input are refused naming what is wrong.
+ */
+const { url } = await useTestDatabase();
+const { server, proxy, setup, storedRows } = useTrackerServer(url);
+
+describe('re-sending an event after an unclear failure, from the rejection', () => {
+  it('a developer who awaits trackUsage and gets a network rejection can send the same event again from what the rejection carries (not 422 idempotency-key-reused)', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ maxRetries: 0, flushInterval: 10 });
+    // The server commits the event; the answer is lost on the way back.
+    proxy().script({ kind: 'drop' });
+    const original: TrackEvent = { userId: 'u', eventName: 'calls', value: 2 };
+    const error = (await t.track(original).catch((e: unknown) => e)) as UsageError;
+    expect(error).toMatchObject({ code: 'network', idempotencyKey: expect.any(String) });
+    expect(await storedRows(creatorId)).toBe(1); // it was recorded
+    // The README: "error.idempotencyKey names it". The rejection is all an awaiting caller
+    // has; it carries the key but not the timestamp the SDK stamped and sent.
+    const resend = ((error as unknown as { event?: TrackEvent }).event ?? { ...original, idempotencyKey: error.idempotencyKey }) as TrackEvent;
+    const again = await t.track(resend).catch((e: unknown) => e);
+    expect(again, `re-sending with the rejection's key: ${(again as Error).message}`).not.toBeInstanceOf(Error);
+    expect(await storedRows(creatorId)).toBe(1);
+  });
+});
+
+describe('shutdown', () => {
+  it('an event whose first attempt was recorded (answer lost) and that waits for its retry is not told it was shut down "before it was delivered"', async () => {
+    const { creatorId, tracker } = await setup();
+    const onError = vi.fn();
+    const t = tracker({ flushInterval: 10, retryBaseDelay: 5_000, retryMaxDelay: 5_000, onError });
+    proxy().script({ kind: 'drop' });
+    const outcome = t.track({ userId: 'u', eventName: 'calls' }).then(
+      () => null,
+      (e: unknown) => e as UsageError,
+    );
+    await vi.waitFor(() => expect(proxy().requests()[0]?.upstreamStatus).toBe(200));
+    await t.shutdown({ timeoutMs: 200 });
+    const error = await outcome;
+    expect(await storedRows(creatorId)).toBe(1); // the server has it
+    expect(error).toMatchObject({ code: 'shutdown' });
+    // Not "shut down before this event was delivered": it may well have been.
+    expect(error!.message).not.toMatch(/before this event was/);
+    expect(error!.message).toMatch(/may (or may not )?have recorded/);
+  });
+});
+
+describe('a Node server stopped by a signal', () => {
+  /** Runs a script that tracks one event (fire-and-forget, flushed in 5 s) and gets SIGTERM 100 ms later; `handler` is the app's own, if any. */
+  async function stoppedBySigterm(handler: string) {
+    const { apiKey, creatorId } = await setup();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdk-sigterm-'));
+    const script = path.join(dir, 'sigterm.ts');
+    writeFileSync(
+      script,
+      `import { initUsageTracking, trackUsage } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../sdk/src/index.ts'))};
+initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(server().url)}, apiKey: ${JSON.stringify(apiKey)}, flushInterval: 5000 });
+setInterval(() => undefined, 1000); // a server, alive
+${handler}
+trackUsage({ userId: 'u', eventName: 'calls' }); // a request handler tracks, not awaiting (the README's fire-and-forget)
+setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
+`,
+    );
+    try {
+      const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(import.meta.dirname, '../..'), encoding: 'utf8', timeout: 20_000 }).then(
+        (r) => ({ ...r, signal: null as string | null, code: 0 }),
+        (e: { stderr?: string; signal?: string | null; code?: number }) => ({ stderr: e.stderr ?? '', signal: e.signal ?? null, code: e.code ?? null }),
+      );
+      return { ...run, stored: await storedRows(creatorId) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('SIGTERM (docker stop, a deploy) with an event queued and no handler of the app: the event is delivered, then the process ends by the signal', async () => {
+    const run = await stoppedBySigterm('');
+    expect(run.stored, `stderr: ${run.stderr}`).toBe(1);
+    expect(run.signal).toBe('SIGTERM');
+  });
+
+  it('an app with its own SIGTERM handler decides when to exit: the SDK delivers meanwhile and does not end the process itself', async () => {
+    const run = await stoppedBySigterm(`process.on('SIGTERM', () => setTimeout(() => process.exit(7), 1500));`);
+    expect(run.stored, `stderr: ${run.stderr}`).toBe(1);
+    expect(run).toMatchObject({ signal: null, code: 7 });
+  });
+});
+
+describe('options and input caught client-side', () => {
+  it('timeout: 0 (the common spelling of "no timeout") does not abort every request and lose every event', async () => {
+    const { creatorId, tracker } = await setup();
+    let t: ReturnType<typeof tracker>;
+    try {
+      t = tracker({ timeout: 0, maxRetries: 2, flushInterval: 10, retryBaseDelay: 10, retryMaxDelay: 20 });
+    } catch (error) {
+      // Refusing the option with a clear error at construction is a fix too.
+      expect(error).toBeInstanceOf(RangeError);
+      return;
+    }
+    const outcome = await t.track({ userId: 'u', eventName: 'calls' }).catch((e: unknown) => e);
+    expect(outcome, `track with timeout 0: ${(outcome as Error).message}`).not.toBeInstanceOf(Error);
+    expect(await storedRows(creatorId)).toBe(1);
+  });
+
+  it('an invalid Date timestamp is refused naming the timestamp, not "properties must be JSON"', async () => {
+    const { tracker } = await setup();
+    const error = await tracker()
+      .track({ userId: 'u', eventName: 'calls', timestamp: new Date('not a date') })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error).toMatchObject({ code: 'invalid-event' });
+    expect((error as Error).message).not.toMatch(/properties/);
+    expect((error as Error).message).toMatch(/timestamp/);
+  });
+
+  it('checkUsage with no userId (req.user?.id undefined) rejects, as trackUsage does, instead of answering allowed for a customer named "undefined"', async () => {
+    const { apiKey, call, tracker } = await setup([{ event_name: 'calls', aggregation_type: 'count', plan_limits: [{ plan_name: 'free', limit_value: 0, hard_cap: true }] }]);
+    // No default plan (the creator puts each customer on its plan): an unknown user is never limited.
+    await call('PUT', '/api/usage/customers/someone', { plan_name: 'free' });
+    const t = tracker();
+    // The real customer is refused (limit 0, hard cap)…
+    await expect(t.checkUsage({ userId: 'someone', eventName: 'calls' })).resolves.toMatchObject({ allowed: false });
+    // …trackUsage refuses a missing userId at once…
+    await expect(t.track({ userId: undefined as unknown as string, eventName: 'calls' })).rejects.toMatchObject({ code: 'invalid-event' });
+    // …but checkUsage asks the server about user "undefined" and answers allowed: true.
+    const checked = await t.checkUsage({ userId: undefined as unknown as string, eventName: 'calls' }).catch((e: unknown) => e);
+    expect(checked, `tracker.checkUsage({ userId: undefined }) answered ${JSON.stringify(checked)}`).toBeInstanceOf(UsageError);
+    const client = createUsageClient({ baseURL: proxy().url, apiKey });
+    const viaClient = await client.checkUsage({ userId: undefined as unknown as string, eventName: 'calls' }).catch((e: unknown) => e);
+    expect(viaClient, `client.checkUsage({ userId: undefined }) answered ${JSON.stringify(viaClient)}`).toBeInstanceOf(UsageError);
+  });
+});
