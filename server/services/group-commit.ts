@@ -274,7 +274,7 @@ export class GroupCommitter {
             // have been without waiting — and one that arrived after midnight on the 1st is the
             // new month's, whatever request of the old month it shares a transaction with.
             const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
-            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), arrivals, tenantSet);
+            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), arrivals, tenantSet, this.options.now);
             if (!share.locked) {
               deferred.push(...submissions);
               continue;

@@ -171,6 +171,8 @@ export async function commitCreatorEvents(
    * ({ locked: false }): the events are to be committed apart, once the change is done.
    */
   tenantSet: Promise<boolean>,
+  /** The clock (the group commit's): when, once the configuration lock is held, the events are judged. */
+  now: () => Date,
 ): Promise<CreatorCommit> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   // Rows' received_at, counters' updated_at, alerts: the share's first arrival.
@@ -189,6 +191,9 @@ export async function commitCreatorEvents(
   ]);
   // A change to this creator's configuration is in progress: what was read may be replaced.
   if (!locked) return { locked: false };
+  // No change can commit from here until this transaction has: every change read above was made
+  // before this moment.
+  const judgedAt = now().getTime();
   const settings = settingsRow ?? (await ensureSettings(tx, creatorId));
   const meters = new Map(meterList.map((m) => [m.eventName, m]));
 
@@ -265,7 +270,10 @@ export async function commitCreatorEvents(
   // at its period's end, as that period is reported and billed (getCustomerUsage, Stripe):
   // the customer may be on another plan, or the plan's limit changed, since. Extra reads
   // only when a group has such events.
-  const closedLimits = await limitsAtPeriodEnd(tx, pending.filter((p) => p.period.end.getTime() <= arrivals[p.index]!.getTime()));
+  // So is an event whose period ended while it waited to be judged (it arrived at 23:59:59.999,
+  // a plan change committed at 00:00:00.100 was ahead of it): that change came after its period,
+  // and is not what the period is billed on.
+  const closedLimits = await limitsAtPeriodEnd(tx, pending.filter((p) => p.period.end.getTime() <= judgedAt));
   const limitOf = (p: Pending): PlanLimit | null => (closedLimits.has(p) ? closedLimits.get(p)! : limitFor(p.meter, p.customer.planName));
 
   const { counters, created: createdCounters } = await lockCounters(
