@@ -342,10 +342,10 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
     const claimed = await claimForDelivery(rt, creatorId, messageId, forAttempt);
     if (typeof claimed === 'string') return claimed;
     if ('busy' in claimed) {
-      // The endpoint is at its cap. A healthy one's attempts end in moments: wait for one here,
-      // a little. Otherwise (a failing endpoint, or still full) the attempt is put off.
+      // The endpoint is at its cap: wait here a little for one of its attempts to end (most end
+      // in moments), then put the attempt off.
       const left = ENDPOINT_IN_FLIGHT.localWaitMs - (performance.now() - started);
-      if (!claimed.busy.failing && left > 0) {
+      if (left > 0) {
         await waitForEndpoint(claimed.busy.endpointId, left);
         continue;
       }
@@ -397,11 +397,15 @@ async function claimForDelivery(rt: Runtime, creatorId: string, messageId: strin
     const sending = await listEndpointClaims(tx, endpoint.id, messageId, now);
     const failing = endpoint.failingSince !== null;
     if (sending.length >= (failing ? ENDPOINT_IN_FLIGHT.failing : ENDPOINT_IN_FLIGHT.healthy)) {
-      // Not an attempt: the same one runs later. A failing endpoint's once the attempt in flight
-      // has answered or timed out (spread a little, so that its backlog does not come back all at
-      // once); a healthy one's at once, behind every job queued meanwhile (the queue is in
-      // creation order): everyone else's go first.
-      const waitMs = failing ? sending[0]!.getTime() - now.getTime() + Math.floor(Math.random() * 250) : 0;
+      // Not an attempt: the same one runs later. A healthy endpoint's at once, behind every job
+      // queued meanwhile (the queue is in creation order): everyone else's go first. A failing
+      // one's after as long as its attempt in flight has run so far (a receiver answering 503 at
+      // once is tried again soon, one that takes its timeout is not polled meanwhile), at most
+      // until that attempt's claim ends; spread a little, so that a backlog comes back apart.
+      const oldestStarted = sending[0]!.getTime() - (rt.env.WEBHOOK_TIMEOUT_MS + CLAIM_MARGIN_MS);
+      const waitMs = failing
+        ? Math.min(Math.max(now.getTime() - oldestStarted, ENDPOINT_IN_FLIGHT.localWaitMs), sending[0]!.getTime() - now.getTime()) + Math.floor(Math.random() * 250)
+        : 0;
       return {
         busy: { endpointId: endpoint.id, failing, job: { creatorId, messageId, attempt: next }, options: { startInMs: waitMs, singletonKey: `${messageId}:${next}:wait:${now.getTime() + waitMs}` } },
       };
