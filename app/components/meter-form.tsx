@@ -1,6 +1,6 @@
 import { Form, useNavigation } from '@remix-run/react';
 import { Card } from '@tremor/react';
-import { useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { AGGREGATION_TYPES, BILLING_MODELS, DURATION_UNITS, ZCreateMeterInput, ZUpdateMeterInput, type TMeter } from '../../server/schemas/meters';
 import { Button } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
@@ -483,6 +483,14 @@ export function MeterForm({
   const errors = clientErrors ?? serverErrors;
   const hasErrors = Object.keys(errors).length > 0;
   const isDuration = aggregation === 'duration';
+  // What was typed in fields that leave the form with some aggregations (a text unit, the unique
+  // property): switching to another aggregation and back brings it back.
+  const typed = useRef({ unit_name: initial.unit_name, unique_property: initial.unique_property });
+  const formRef = useRef<HTMLFormElement>(null);
+  // The server's field errors take the creator to the first of them, as the browser's do.
+  useEffect(() => {
+    if (Object.keys(serverErrors).length > 0) formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [serverErrors]);
 
   const onSubmit = (event: FormEvent<HTMLFormElement>) => {
     const form = event.currentTarget;
@@ -498,7 +506,7 @@ export function MeterForm({
   };
 
   return (
-    <Form method="post" noValidate onSubmit={onSubmit} className="space-y-6" aria-label={mode === 'create' ? 'New meter' : 'Edit meter'}>
+    <Form ref={formRef} method="post" noValidate onSubmit={onSubmit} className="space-y-6" aria-label={mode === 'create' ? 'New meter' : 'Edit meter'}>
       <CsrfField token={csrf} />
       {hasErrors || formMessage ? <FormAlert>{clientErrors ? 'Please correct the highlighted fields.' : formMessage ?? 'Please correct the highlighted fields.'}</FormAlert> : null}
       <fieldset disabled={readOnly} className="space-y-6">
@@ -582,7 +590,8 @@ export function MeterForm({
                 name="unit_name"
                 required
                 maxLength={50}
-                defaultValue={initial.unit_name}
+                defaultValue={typed.current.unit_name}
+                onInput={(e) => (typed.current.unit_name = e.currentTarget.value)}
                 error={errors.unit_name}
                 placeholder="calls"
                 hint="What one unit is called: calls, tokens, GB, seats."
@@ -594,7 +603,8 @@ export function MeterForm({
                   label="Unique property"
                   name="unique_property"
                   maxLength={200}
-                  defaultValue={initial.unique_property}
+                  defaultValue={typed.current.unique_property}
+                  onInput={(e) => (typed.current.unique_property = e.currentTarget.value)}
                   error={errors.unique_property}
                   placeholder="user_id"
                   hint="The event property whose distinct values count. Empty: the event’s value."

@@ -91,13 +91,14 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
             <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> →{' '}
             {l.limit_value === null ? 'unlimited' : `${formatDecimal(l.limit_value)} ${meter.unit_name}`}
           </span>
-          {l.soft_limit_threshold ? (
+          {/* An unlimited plan never alerts, blocks or bills overage: terms it was given say nothing. */}
+          {l.limit_value !== null && l.soft_limit_threshold ? (
             <>
               {' '}
               <span className="whitespace-nowrap text-tremor-content">· soft {formatFractionAsPercent(l.soft_limit_threshold)}</span>
             </>
           ) : null}
-          {l.hard_cap ? (
+          {l.limit_value === null ? null : l.hard_cap ? (
             <span className="ml-1 inline-flex">
               <Badge color="red" size="xs">
                 hard cap

@@ -1,0 +1,88 @@
+import type { Page } from '@playwright/test';
+import { creatorWithKey, DASHBOARD, expect, rest, test } from './fixtures';
+
+/**
+ * The Meters pages as a creator configuring billing uses them: the list shows no terms an
+ * unlimited plan cannot apply, the new meter form keeps what was typed across aggregation
+ * changes, and the server's field errors take the focus as the browser's do.
+ */
+
+const field = (page: Page, name: string) => page.locator(`[id="field-${name}"]`);
+const fieldError = (page: Page, name: string) => page.locator(`[id="field-${name}-error"]`);
+
+/** What has keyboard focus, described (tag, id, text). */
+async function focused(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return 'BODY';
+    return `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''} "${(el.textContent ?? '').trim().slice(0, 60)}"`;
+  });
+}
+
+// DESIGN: "unlimited plans (limit_value null) never alert or block" and have no overage: a plan
+// with an empty limit given a hard cap, a soft limit or an overage price is listed without them.
+test('Meters list: an unlimited plan is not shown with a soft limit, an overage price or a hard cap it can never apply', async ({ page, creator }) => {
+  await creatorWithKey(page, creator);
+  await page.goto(`${DASHBOARD}/meters/new`);
+  await field(page, 'display_name').fill('Active users');
+  await field(page, 'event_name').fill('active_users');
+  await page.getByLabel('Aggregation').selectOption('unique');
+  await field(page, 'unit_name').fill('users');
+  await field(page, 'plan_limits[0].plan_name').fill('pro');
+  await field(page, 'plan_limits[0].soft_limit_threshold').fill('0.8');
+  await field(page, 'plan_limits[0].overage_price').fill('0.5');
+  await page.getByRole('button', { name: 'Add a plan' }).click();
+  await field(page, 'plan_limits[1].plan_name').fill('free');
+  await page.locator('[id="field-plan_limits[1].hard_cap"]').check();
+  await page.getByRole('button', { name: 'Create meter' }).click();
+
+  // Either the form explains beside the rows that these need a limit (what was typed kept)…
+  const rowErrors = page.locator('[id^="field-plan_limits["][id$="-error"]');
+  await expect(page.getByTestId('meter-created').or(rowErrors.first())).toBeVisible();
+  if (!page.url().includes('created=')) {
+    await expect(rowErrors.first()).toBeVisible();
+    await expect(field(page, 'plan_limits[0].overage_price')).toHaveValue('0.5');
+    return;
+  }
+  // …or the list does not promise terms an unlimited plan never applies.
+  const row = page.getByTestId('meter-row').filter({ hasText: 'active_users' });
+  await expect(row).toContainText('pro → unlimited');
+  await expect(row).not.toContainText('then $0.50 each');
+  await expect(row).not.toContainText('soft 80 %');
+  await expect(row.getByText('hard cap')).toHaveCount(0);
+});
+
+// A creator types the unit "calls", tries Duration in the Aggregation select, and goes back to
+// Count: the Unit field is now empty (the text field is rebuilt from the page's initial value).
+// Same for the unique property after leaving Unique and coming back. What was typed should stay.
+test('New meter: switching the aggregation away and back keeps the unit and unique property typed', async ({ page, creator }) => {
+  await creatorWithKey(page, creator);
+  await page.goto(`${DASHBOARD}/meters/new`);
+  await field(page, 'unit_name').fill('calls');
+  await page.getByLabel('Aggregation').selectOption('duration');
+  await page.getByLabel('Aggregation').selectOption('count');
+  await expect(field(page, 'unit_name')).toHaveValue('calls');
+
+  await page.getByLabel('Aggregation').selectOption('unique');
+  await field(page, 'unique_property').fill('member_id');
+  await page.getByLabel('Aggregation').selectOption('sum');
+  await page.getByLabel('Aggregation').selectOption('unique');
+  await expect(field(page, 'unique_property')).toHaveValue('member_id');
+});
+
+// Errors the browser finds take the keyboard focus to the first invalid field. An error only the
+// server finds (an event name already used by a meter) is shown beside Event name, but focus
+// stays where Enter was pressed (Unit): a keyboard or screen-reader user has to hunt for the field.
+test('New meter: an event name the server refuses takes the focus to that field, as browser-side errors do', async ({ page, creator, baseURL }) => {
+  const apiKey = await creatorWithKey(page, creator);
+  const first = await rest(baseURL!, apiKey, 'POST', '/api/usage/meters', { event_name: 'api_calls', display_name: 'API calls', aggregation_type: 'count', unit_name: 'calls' });
+  expect(first.status, first.text).toBe(201);
+  await page.goto(`${DASHBOARD}/meters/new`);
+  await field(page, 'display_name').fill('Again');
+  await field(page, 'event_name').fill('api_calls');
+  await field(page, 'unit_name').fill('calls');
+  await field(page, 'unit_name').press('Enter');
+  await expect(fieldError(page, 'event_name')).toHaveText('A meter for event_name "api_calls" already exists.');
+  await expect(field(page, 'event_name')).toHaveAttribute('aria-invalid', 'true');
+  await expect.poll(() => focused(page)).toBe('input#field-event_name ""');
+});
