@@ -392,7 +392,7 @@ function CreateWebhookForm({ csrf, result }: { csrf: string; result: Result }) {
         placeholder="https://example.com/webhooks/staryer"
         defaultValue={failed?.values.url}
         error={fields.url}
-        hint="An https URL of yours that answers 2xx. Deliveries are retried with backoff for up to 3 days."
+        hint="An https URL of yours that answers 2xx. Deliveries are retried with backoff for up to 3 days; an endpoint whose every delivery fails for 24 h is disabled, and you are emailed."
       />
       <CheckboxGroup
         legend="Events"
