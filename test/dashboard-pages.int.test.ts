@@ -126,3 +126,24 @@ describe('Charts have their figures as tables (a screen reader cannot read an SV
     expect(text(days)).toMatch(/Day \(UTC\) GB \d+ \w+ 2\.25/);
   });
 });
+
+describe('Customer page: the charts’ meter and the events explorer’s filters keep each other', () => {
+  it('a chart tab keeps the explorer’s filters and page; filtering and paging keep the chart’s meter', async () => {
+    const c = await creator();
+    const calls = await createMeter(c.call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' });
+    const storage = await createMeter(c.call, { event_name: 'storage', display_name: 'Storage', aggregation_type: 'sum', unit_name: 'GB' });
+    for (const body of [{ event_name: 'calls', user_id: 'ann', properties: { endpoint: '/v1/search' } }, { event_name: 'storage', user_id: 'ann', value: 2 }]) {
+      expect((await c.call('POST', '/api/usage/track', body)).status).toBe(201);
+    }
+    const page = await c.page(`${D}/customers/ann?meter=${calls.id}&key=endpoint&value=%2Fv1%2Fsearch&chart=${storage.id}`);
+    expect(page.status).toBe(200);
+    const decode = (href: string) => new URLSearchParams(href.replace(/&amp;/g, '&').split('?')[1]!.split('#')[0]);
+    // The tab of the other meter: same filters, the chart switched.
+    const tabs = [...page.html.matchAll(/<a[^>]*href="([^"]*chart=[^"]*#history)"/g)].map((m) => decode(m[1]!));
+    const toCalls = tabs.find((q) => q.get('chart') === calls.id);
+    expect(toCalls, 'a tab for the calls meter').toBeDefined();
+    expect(Object.fromEntries(toCalls!)).toEqual({ meter: calls.id, key: 'endpoint', value: '/v1/search', chart: calls.id });
+    // The filter form carries the chart's meter along.
+    expect(page.html).toMatch(new RegExp(`<input type="hidden" name="chart" value="${storage.id}"/>`));
+  });
+});

@@ -63,6 +63,7 @@ export function EventsExplorer({
   periodStart,
   firstPageLink,
   nextPageLink,
+  chart,
 }: {
   /** As the loader serialised them (properties: any JSON). */
   events: Array<Omit<TCustomerEvent, 'properties'> & { properties?: unknown }>;
@@ -73,6 +74,8 @@ export function EventsExplorer({
   periodStart: string;
   firstPageLink: string;
   nextPageLink: string;
+  /** The meter the page's charts show: filtering keeps it. */
+  chart?: string;
 }) {
   const byId = new Map(meters.map((m) => [m.meter_id, m]));
   const chosen = filters.meter ? byId.get(filters.meter) : undefined;
@@ -96,6 +99,7 @@ export function EventsExplorer({
           </ul>
         ) : null}
         <Form method="get" action="#events" className="mt-5" aria-label="Filter events">
+          {chart ? <input type="hidden" name="chart" value={chart} /> : null}
           <div key={JSON.stringify(filters)} className="grid gap-4 sm:grid-cols-2 lg:grid-cols-[repeat(5,minmax(0,1fr))_auto] lg:items-start">
             <SelectField
               label="Meter"
@@ -112,7 +116,7 @@ export function EventsExplorer({
             <div className="flex gap-2 lg:pt-7">
               <Button variant="secondary">Filter</Button>
               {filtered ? (
-                <Link to={firstPageLink.split('?')[0] + '#events'} className={buttonClassName('secondary')}>
+                <Link to={`${firstPageLink.split('?')[0]}${chart ? `?chart=${encodeURIComponent(chart)}` : ''}#events`} className={buttonClassName('secondary')}>
                   Clear
                 </Link>
               ) : null}

@@ -266,7 +266,7 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
 /** The axis compact, the tooltip exact. */
 const HISTORY_AXIS = { ...compactAxis((v) => formatDecimal(String(v))), yAxisWidth: 56 };
 
-function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart: string }) {
+function HistoryCharts({ detail, chart, filters }: { detail: LoaderData['detail']; chart: string; filters: LoaderData['filters'] }) {
   const withUsage = detail.meters.filter((m) => m.event_count > 0 || detail.history.some((h) => h.meter_id === m.meter_id));
   const chosen = withUsage.find((m) => m.meter_id === chart) ?? withUsage[0];
   if (!chosen)
@@ -300,7 +300,8 @@ function HistoryCharts({ detail, chart }: { detail: LoaderData['detail']; chart:
             {withUsage.map((m) => (
               <Link
                 key={m.meter_id}
-                to={`?chart=${m.meter_id}#history`}
+                // The events explorer's filters and page stay as they are.
+                to={`?${new URLSearchParams([...Object.entries(filters).filter(([, value]) => value), ['chart', m.meter_id]]).toString()}#history`}
                 preventScrollReset
                 aria-current={m.meter_id === chosen.meter_id ? 'true' : undefined}
                 className={`${buttonClassName('small')} ${m.meter_id === chosen.meter_id ? 'bg-tremor-brand-faint text-tremor-brand-emphasis ring-tremor-brand-subtle' : ''}`}
@@ -418,6 +419,8 @@ export default function CustomerPage() {
   const c = detail.customer;
   const here = customerPath(c.user_id);
   const kept = new URLSearchParams(Object.entries(filters).filter(([name, value]) => value && name !== 'cursor'));
+  // The events explorer's pages keep the meter the charts show.
+  if (chart) kept.set('chart', chart);
   const next = new URLSearchParams(kept);
   if (events.next_cursor) next.set('cursor', events.next_cursor);
   return (
@@ -430,7 +433,7 @@ export default function CustomerPage() {
         {result?.ok ? <SuccessNotice testId="plan-saved" focusIfLost={result}>{`Plan changed to ${result.plan ?? 'no plan'}. Its limits apply from now on.`}</SuccessNotice> : null}
         <ProfileCard detail={detail} meters={meters} />
         <UsageCards detail={detail} />
-        <HistoryCharts detail={detail} chart={chart} />
+        <HistoryCharts detail={detail} chart={chart} filters={filters} />
         <ChangePlanForm key={c.plan_name ?? ''} action={customerPath(c.user_id)} currentPlan={c.plan_name} meters={meters.filter((m) => !m.archived)} csrf={csrf} error={result && !result.ok ? result.error : null} />
         <AlertsCard alerts={alerts} userId={c.user_id} />
         <EventsExplorer
@@ -440,6 +443,7 @@ export default function CustomerPage() {
           errors={eventErrors}
           meters={detail.meters}
           periodStart={detail.period_start}
+          chart={chart}
           firstPageLink={`${here}${kept.size ? `?${kept.toString()}` : ''}#events`}
           nextPageLink={`${here}?${next.toString()}#events`}
         />
