@@ -109,6 +109,9 @@ function endpointFreed(endpointId: string) {
   next?.();
 }
 
+/** How long an attempt's claim holds its message: the attempt's timeout and a margin for its process to record it. */
+const claimMs = (rt: Runtime) => rt.env.WEBHOOK_TIMEOUT_MS + CLAIM_MARGIN_MS;
+
 /** Delay before the attempt after `attempts` failed deliveries (WEBHOOK_RETRY). */
 export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
   return backoffDelayMs(WEBHOOK_RETRY, attempts, random);
@@ -286,7 +289,7 @@ async function signingSecret(tx: Tx, endpointId: string): Promise<string> {
 /** Claims the (locked) message for one attempt: no other run sends it until the claim lapses. */
 async function claim(rt: Runtime, tx: Tx, message: WebhookMessage, endpoint: WebhookEndpoint, now: Date): Promise<Send & { until: Date }> {
   const secret = await signingSecret(tx, endpoint.id);
-  const until = new Date(now.getTime() + rt.env.WEBHOOK_TIMEOUT_MS + CLAIM_MARGIN_MS);
+  const until = new Date(now.getTime() + claimMs(rt));
   await updateMessageRow(tx, message.id, { sendingUntil: until });
   return { endpoint, message, secret, until };
 }
@@ -361,7 +364,7 @@ export async function deliverWebhook(rt: Runtime, creatorId: string, messageId: 
 }
 
 /** An endpoint at its cap of attempts in flight: the job that runs this attempt later. */
-type Busy = { busy: { endpointId: string; failing: boolean; job: { creatorId: string; messageId: string; attempt: number }; options: { startInMs: number; singletonKey: string } } };
+type Busy = { busy: { endpointId: string; job: { creatorId: string; messageId: string; attempt: number }; options: { startInMs: number; singletonKey: string } } };
 
 /** The first step of deliverWebhook: the message claimed for an attempt, or why not. */
 async function claimForDelivery(rt: Runtime, creatorId: string, messageId: string, forAttempt?: number): Promise<DeliveryOutcome | Busy | (Send & { until: Date })> {
@@ -402,12 +405,12 @@ async function claimForDelivery(rt: Runtime, creatorId: string, messageId: strin
       // one's after as long as its attempt in flight has run so far (a receiver answering 503 at
       // once is tried again soon, one that takes its timeout is not polled meanwhile), at most
       // until that attempt's claim ends; spread a little, so that a backlog comes back apart.
-      const oldestStarted = sending[0]!.getTime() - (rt.env.WEBHOOK_TIMEOUT_MS + CLAIM_MARGIN_MS);
+      const oldestStarted = sending[0]!.getTime() - claimMs(rt);
       const waitMs = failing
         ? Math.min(Math.max(now.getTime() - oldestStarted, ENDPOINT_IN_FLIGHT.localWaitMs), sending[0]!.getTime() - now.getTime()) + Math.floor(Math.random() * 250)
         : 0;
       return {
-        busy: { endpointId: endpoint.id, failing, job: { creatorId, messageId, attempt: next }, options: { startInMs: waitMs, singletonKey: `${messageId}:${next}:wait:${now.getTime() + waitMs}` } },
+        busy: { endpointId: endpoint.id, job: { creatorId, messageId, attempt: next }, options: { startInMs: waitMs, singletonKey: `${messageId}:${next}:wait:${now.getTime() + waitMs}` } },
       };
     }
     return claim(rt, tx, message, endpoint, now);
