@@ -107,6 +107,9 @@ async function computeRevenueOverview(rt: Runtime, creatorId: string, byCreator:
 }
 
 /** Every meter × plan that bills overage, with what the overage query needs to judge and price its counters. */
+/** An archived meter meters nothing more: its period ends where it is, whatever its aggregation. */
+const projectionOf = (meter: Meter): Projection => (meter.archivedAt ? 'current' : PROJECTION[meter.aggregationType]);
+
 export function overageGroups(meters: Meter[]): Array<OverageGroup & { meter: Meter; limit: PlanLimit }> {
   return meters.flatMap((meter) =>
     meter.planLimits.flatMap((limit) => {
@@ -119,7 +122,7 @@ export function overageGroups(meters: Meter[]): Array<OverageGroup & { meter: Me
           meterId: meter.id,
           planName: limit.planName,
           limitBase: toWire(limitInBase(meter, terms.limitValue)),
-          runRate: PROJECTION[meter.aggregationType] === 'run_rate',
+          runRate: projectionOf(meter) === 'run_rate',
           limitUnit: toWire(terms.limitValue),
           unitFactor: toWire(limitInBase(meter, new D(1))),
           price: toWire(terms.overagePrice),
@@ -189,7 +192,7 @@ export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Da
           display_name: meter.displayName,
           unit_name: meter.unitName,
           aggregation_type: meter.aggregationType,
-          projection: PROJECTION[meter.aggregationType],
+          projection: projectionOf(meter),
           archived: meter.archivedAt !== null,
           billing_plans: groups.filter((g) => g.meterId === meter.id).length,
           ...toWireFigures(figures),
@@ -211,11 +214,17 @@ export async function sumRevenueOverview(rt: Runtime, creatorId: string, now: Da
 
 type Status = TWhatIfCustomer['before'];
 
-/** Where a period's usage leaves a customer under some terms: within them, billed overage, or stopped at a hard cap. */
-function statusUnder(used: D, limit: PlanLimit): Status {
+/**
+ * Where a period's usage leaves a customer under some terms: within them, billed overage, or
+ * stopped at a hard cap. Judged on the exact counter against the limit in base units, as the
+ * overview counts customers in overage and ingestion caps them (not on usage rounded to 9
+ * decimals of the unit: 3600.000001 s is past a 1-hour limit, 59.999999999 s is within a minute).
+ */
+function statusUnder(meter: Meter, base: D, limit: PlanLimit): Status {
   if (limit.limitValue === null) return 'within';
-  if (limit.hardCap) return used.greaterThanOrEqualTo(limit.limitValue) ? 'capped' : 'within';
-  return used.greaterThan(limit.limitValue) ? 'overage' : 'within';
+  const limitBase = limitInBase(meter, new D(limit.limitValue));
+  if (limit.hardCap) return base.greaterThanOrEqualTo(limitBase) ? 'capped' : 'within';
+  return base.greaterThan(limitBase) ? 'overage' : 'within';
 }
 
 const toTerms = (limit: PlanLimit): TTerms => ({ limit_value: limit.limitValue, overage_price: limit.overagePrice, hard_cap: limit.hardCap });
@@ -270,8 +279,8 @@ export async function simulateWhatIf(rt: Runtime, creatorId: string, input: z.ou
       const used = new D(usageFigures(meter, base, null, { start: counter.periodStart, end: counter.periodEnd }).used);
       const was = overage(meter, base, current);
       const would = overage(meter, base, proposed);
-      const statusBefore = statusUnder(used, current);
-      const statusAfter = statusUnder(used, proposed);
+      const statusBefore = statusUnder(meter, base, current);
+      const statusAfter = statusUnder(meter, base, proposed);
       for (const [side, money, status] of [
         [before, was, statusBefore],
         [after, would, statusAfter],
