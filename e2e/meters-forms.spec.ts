@@ -86,3 +86,24 @@ test('New meter: an event name the server refuses takes the focus to that field,
   await expect(field(page, 'event_name')).toHaveAttribute('aria-invalid', 'true');
   await expect.poll(() => focused(page)).toBe('input#field-event_name ""');
 });
+
+// A duration meter's limits are numbers in its unit: picking another unit (allowed while it has no
+// usage) says what that does to them before anything is saved.
+test('Meter page: choosing another unit for a duration meter with limits says what becomes of them', async ({ page, creator, baseURL }) => {
+  const apiKey = await creatorWithKey(page, creator);
+  const meter = await rest(baseURL!, apiKey, 'POST', '/api/usage/meters', {
+    event_name: 'render',
+    display_name: 'Render time',
+    aggregation_type: 'duration',
+    unit_name: 'minutes',
+    plan_limits: [{ plan_name: 'pro', limit_value: 10, overage_price: 0.5 }],
+  });
+  expect(meter.status, meter.text).toBe(201);
+  await page.goto(`${DASHBOARD}/meters/${meter.body.id as string}`);
+  const hint = page.locator('[id="field-unit_name-hint"]');
+  await expect(hint).toHaveText('Events send seconds; totals and limits are in this unit.');
+  await field(page, 'unit_name').selectOption('hours');
+  await expect(hint).toHaveText('Limits are numbers in this unit: a limit of 10 minutes becomes 10 hours. Change the limits below too if they should stay the same time.');
+  await field(page, 'unit_name').selectOption('minutes');
+  await expect(hint).toHaveText('Events send seconds; totals and limits are in this unit.');
+});

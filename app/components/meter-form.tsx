@@ -486,6 +486,9 @@ export function MeterForm({
   // What was typed in fields that leave the form with some aggregations (a text unit, the unique
   // property): switching to another aggregation and back brings it back.
   const typed = useRef({ unit_name: initial.unit_name, unique_property: initial.unique_property });
+  // A duration meter's limits are numbers in its unit: another unit changes what they mean.
+  const [durationUnit, setDurationUnit] = useState(initial.unit_name);
+  const limitsChangeMeaning = mode === 'edit' && isDuration && durationUnit !== initial.unit_name && initial.plan_limits.some((l) => l.limit_value !== '');
   const formRef = useRef<HTMLFormElement>(null);
   // The server's field errors take the creator to the first of them, as the browser's do.
   useEffect(() => {
@@ -579,8 +582,13 @@ export function MeterForm({
                 label="Unit"
                 name="unit_name"
                 defaultValue={(DURATION_UNITS as readonly string[]).includes(initial.unit_name) ? initial.unit_name : 'seconds'}
+                onChange={(e) => setDurationUnit(e.target.value)}
                 error={errors.unit_name}
-                hint="Events send seconds; totals and limits are in this unit."
+                hint={
+                  limitsChangeMeaning
+                    ? `Limits are numbers in this unit: a limit of 10 ${initial.unit_name} becomes 10 ${durationUnit}. Change the limits below too if they should stay the same time.`
+                    : 'Events send seconds; totals and limits are in this unit.'
+                }
                 options={DURATION_UNITS.map((u) => ({ value: u, label: u }))}
               />
             ) : (
