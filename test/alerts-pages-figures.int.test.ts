@@ -1,9 +1,10 @@
 /**
  * The alert pages as a creator reads them: figures carry their meter's unit (the API says
- * which), and a list that ends exactly at a page's length offers no link to an empty page.
+ * which), a list that ends exactly at a page's length offers no link to an empty page, and a
+ * webhook message given up without an attempt says why.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { insertEndpoint, insertMessagesOnce } from '../db/queries/webhooks.js';
+import { insertEndpoint, insertMessagesOnce, updateMessageRow } from '../db/queries/webhooks.js';
 import { withCreator } from '../db/tenant.js';
 import { describe, expect, it } from 'vitest';
 import { loginThroughForm } from './harness/dashboard.js';
@@ -126,5 +127,26 @@ describe('a list exactly one page long', () => {
     const second = await page(older!.startsWith('/') ? older! : `${D}/settings/webhooks/${endpointId}${older!}`);
     expect(second.match(/data-testid="webhook-message-row"/g)).toHaveLength(1);
     expect(olderLink(second)).toBeUndefined();
+  });
+});
+
+describe('a webhook message given up without an attempt', () => {
+  it('says why it was not sent and that a replay sends it, instead of an empty cell', async () => {
+    const { creatorId, page } = await creator();
+    const endpointId = randomUUID();
+    const [message] = await withCreator(server().rt.db, creatorId, async (tx) => {
+      await insertEndpoint(tx, { creatorId, id: endpointId, url: 'https://hooks.example.com/in', eventTypes: ['usage.overage_started'], secret: `whsec_${randomBytes(24).toString('base64')}` }, new Date());
+      const inserted = await insertMessagesOnce(
+        tx,
+        [{ id: `msg_${randomBytes(18).toString('base64url')}`, creatorId, endpointId, alertId: randomUUID(), eventType: 'usage.overage_started' as const, payload: {}, nextAttemptAt: null }],
+        new Date(),
+      );
+      // As a delivery leaves it when its endpoint was disabled by the time its turn came.
+      await updateMessageRow(tx, inserted[0]!.id, { status: 'failed', nextAttemptAt: null });
+      return inserted;
+    });
+    const html = await page(`${D}/settings/webhooks/${endpointId}`);
+    expect(html).toMatch(new RegExp(`data-message-id="${message!.id}"`));
+    expect(text(html)).toContain('Not sent: the endpoint was disabled, or no longer takes this event type. Replay it to send it now.');
   });
 });

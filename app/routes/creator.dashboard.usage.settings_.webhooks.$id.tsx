@@ -194,6 +194,10 @@ export default function WebhookDeliveriesPage() {
                             <>
                               Next try <Timestamp iso={message.next_attempt_at} withTime />
                             </>
+                          ) : message.status === 'failed' && message.attempts.length === 0 ? (
+                            // Failed without an attempt: given up when the endpoint was disabled, or no
+                            // longer took this event type when its turn came.
+                            <span data-testid="webhook-message-not-sent">Not sent: the endpoint was disabled, or no longer takes this event type. Replay it to send it now.</span>
                           ) : null}
                         </p>
                       </TableCell>
