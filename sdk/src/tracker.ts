@@ -288,7 +288,7 @@ export class UsageTracker {
       wire: wire!,
       bytes,
       attempts: 0,
-      queuedAt: Date.now(),
+      queuedAt: monotonicNow(),
       inFlight: false,
       settled: false,
       done: promise.then(
@@ -398,7 +398,7 @@ export class UsageTracker {
       return;
     }
     if (this.sending) return; // the send loop picks the queue up when its request ends
-    const now = Date.now();
+    const now = monotonicNow();
     const due =
       this.backoffUntil > now
         ? this.backoffUntil
@@ -414,7 +414,7 @@ export class UsageTracker {
     if (this.sending) return;
     this.sending = true;
     try {
-      while (!this.stopped && Date.now() >= this.backoffUntil) {
+      while (!this.stopped && monotonicNow() >= this.backoffUntil) {
         const browser = isBrowser();
         const { batch, bytes } = this.take(browser ? KEEPALIVE_BYTES : MAX_BATCH_BYTES, true);
         if (batch.length === 0) break;
@@ -533,7 +533,7 @@ export class UsageTracker {
     // failed together do not come back together.
     const backoff = step / 2 + Math.random() * (step / 2);
     const wait = Math.max(backoff, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-    this.backoffUntil = Math.max(this.backoffUntil, Date.now() + wait);
+    this.backoffUntil = Math.max(this.backoffUntil, monotonicNow() + wait);
     const keep: Pending[] = [];
     for (const pending of batch) {
       if (pending.settled) continue;
@@ -739,6 +739,12 @@ function parseRetryAfter(header: string | null): number | undefined {
   const date = Date.parse(header);
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
+
+/**
+ * Milliseconds on a clock that only moves forward, for waits (batching, backoff): the wall
+ * clock may be set back (NTP, a suspended laptop), which would hold a retry for that long.
+ */
+const monotonicNow = (): number => (typeof performance !== 'undefined' && typeof performance.now === 'function' ? performance.now() : Date.now());
 
 const numberOr = (value: unknown, fallback: number) => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
 

@@ -96,6 +96,26 @@ setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
   });
 });
 
+describe('a wall clock set back', () => {
+  it('an event waiting for its retry is sent after its backoff, not held for as long as the clock went back', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 10, retryBaseDelay: 50, retryMaxDelay: 50 });
+    // The first attempt's answer is lost: the event waits ≈ 50 ms for its retry…
+    proxy().script({ kind: 'drop' });
+    const outcome = t.track({ userId: 'u', eventName: 'calls' });
+    await vi.waitFor(() => expect(proxy().requests().length).toBe(1));
+    // …while NTP sets the host's clock back an hour.
+    const realNow = Date.now;
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
+    try {
+      await expect(Promise.race([outcome, new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting after 3 s')), 3_000))])).resolves.toMatchObject({ user_id: 'u' });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await storedRows(creatorId)).toBe(1);
+  });
+});
+
 describe('options and input caught client-side', () => {
   it('timeout: 0 (the common spelling of "no timeout") does not abort every request and lose every event', async () => {
     const { creatorId, tracker } = await setup();
