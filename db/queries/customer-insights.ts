@@ -38,6 +38,7 @@ export type TopCustomersQuery = {
   period: 'current' | 'previous';
   now: Date;
   /** Lower-cased, LIKE-escaped prefix. */
+  /** A LIKE prefix (wildcards escaped), matched case-insensitively: lower-cased here as the columns are. */
   searchPrefix: string | null;
   sort: TopSortKey;
   limit: number;
@@ -93,7 +94,7 @@ export async function listTopCustomers(tx: Queryable, q: TopCustomersQuery): Pro
         ) pc on true`;
   const planName = q.period === 'current' ? sql`c.plan_name` : sql`pc.plan_name`;
   const search = q.searchPrefix
-    ? sql`and (lower(c.user_id) like ${`${q.searchPrefix}%`} or lower(c.email) like ${`${q.searchPrefix}%`} or lower(c.name) like ${`${q.searchPrefix}%`})`
+    ? sql`and (lower(c.user_id) like lower(${`${q.searchPrefix}%`}) or lower(c.email) like lower(${`${q.searchPrefix}%`}) or lower(c.name) like lower(${`${q.searchPrefix}%`}))`
     : sql``;
   // Divided at 40 decimals, as the revenue and overview queries divide (insights.ts unitFactorSql).
   const used = sql`(r.value / round(${q.unitFactor}::numeric, 40))`;

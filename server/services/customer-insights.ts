@@ -51,8 +51,12 @@ export function percentOfLimit(used: string, limit: string | null): string | nul
   return new D(used).dividedBy(limit).times(100).toDecimalPlaces(2, D.ROUND_HALF_EVEN).toFixed();
 }
 
-/** LIKE pattern text of a search term, lower-cased, its wildcards taken literally. */
-const likePrefix = (term: string) => term.toLowerCase().replace(/[\\%_]/g, '\\$&');
+/**
+ * LIKE pattern text of a search term, its wildcards taken literally. Not lower-cased here: the
+ * query lower-cases it as it does the columns (JavaScript and Postgres fold some letters apart:
+ * "İ" is "i̇" in one, "i" in the other, and the customer typed exactly was not found).
+ */
+const likePrefix = (term: string) => term.replace(/[\\%_]/g, '\\$&');
 
 /** The limit row the query joined (a plan without a row on this meter: unlimited, as limitFor answers). */
 const limitOf = (row: { planName: string | null; limitValue: string | null; overagePrice: string | null; softLimitThreshold: string | null; hardCap: boolean }): PlanLimit | null =>
