@@ -101,8 +101,11 @@ test('settings: after “Defaults saved.” Default plan shows the saved value',
 
   // Whitespace only clears the default plan: the field must then be empty, not three spaces.
   await page.getByLabel('Default plan').fill('   ');
+  // The first save's notice is still on screen while this one is sent: wait for its answer.
+  const answered = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === SETTINGS);
   await page.getByRole('button', { name: 'Save defaults' }).click();
+  await answered;
   await expect(page.getByRole('form', { name: 'Defaults' }).getByRole('status')).toHaveText('Defaults saved.');
-  expect((await rest(baseURL!, apiKey, 'GET', '/api/usage/settings')).body).toMatchObject({ default_plan: null });
   await expect(page.getByLabel('Default plan')).toHaveValue('');
+  expect((await rest(baseURL!, apiKey, 'GET', '/api/usage/settings')).body).toMatchObject({ default_plan: null });
 });
