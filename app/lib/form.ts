@@ -25,3 +25,14 @@ export function formAlertMessage(error: { status: number; message: string; field
   if (error.status === 422 && Object.keys(error.fields).length > 0) return 'Please correct the highlighted fields.';
   return error.message;
 }
+
+/**
+ * A form's React key: new after each of its successful saves (`at`: when the action answered),
+ * so its fields show what the server stored (trimmed, normalised, a write-only key or a password
+ * gone) rather than what was typed — two saves alike included. It holds the stored values too:
+ * the answer can be rendered before the reloaded data arrive, and the form must be drawn again
+ * from those. A refused save keeps the key, and what was typed.
+ */
+export function savedFormKey(result: { intent: string; ok: boolean; at: number } | null | undefined, intent: string, stored: unknown = null): string {
+  return result?.intent === intent && result.ok ? `${intent}-saved-${result.at}-${JSON.stringify(stored)}` : intent;
+}

@@ -28,6 +28,7 @@ import { toFormError } from '~/lib/errors.server';
 import { fieldMessage } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal } from '~/lib/numbers';
+import { keysetPage } from '~/lib/paging';
 
 export const meta: MetaFunction = () => [{ title: 'Alerts · Staryer Usage' }];
 
@@ -59,7 +60,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   if (filters.status && !isAlertStatus(filters.status)) filterErrors.status = 'is not a status we know.';
   if (filters.kind && !isAlertKind(filters.kind)) filterErrors.kind = 'is not a kind of alert we know.';
   const input: TListAlertsInput = {
-    // One more than a page: whether older alerts exist, without a link to an empty page.
+    // One more than a page: whether older alerts exist (keysetPage).
     limit: PAGE_SIZE + 1,
     ...(isAlertStatus(filters.status) ? { status: filters.status } : {}),
     ...(isAlertKind(filters.kind) ? { kind: filters.kind } : {}),
@@ -81,8 +82,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     }
   };
   const [{ meters }, fetched] = await Promise.all([caller.meters.list({ include_archived: true }), listAlerts()]);
-  const alerts = fetched.slice(0, PAGE_SIZE);
-  const last = alerts.at(-1);
+  const { rows: alerts, older } = keysetPage(fetched, PAGE_SIZE);
   return json(
     {
       alerts,
@@ -90,8 +90,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       filterErrors,
       filtered: Object.values(filters).some(Boolean),
       meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, archived: m.status === 'archived' })),
-      // Both halves of the cursor: alerts raised together share a created_at.
-      older: fetched.length > PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
+      older,
     },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );

@@ -15,7 +15,7 @@ import { requireSessionCsrf } from '~/lib/csrf.server';
 import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { readFormData } from '~/lib/form.server';
-import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
+import { formAlertMessage, formText, savedFormKey, type FormFailure } from '~/lib/form';
 import type { Caller } from '~/lib/load-context';
 import { pageHeaders } from '~/lib/page-headers';
 
@@ -187,8 +187,7 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
   const failed = own?.formError ? own : null;
   const fields = failed?.formError?.fields ?? {};
   return (
-    // The key changes after a save so the fields show what is stored now.
-    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={own?.ok ? `saved-${own.at}` : 'form'}>
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Stripe settings" key={savedFormKey(result, 'stripe-settings', stripe)}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="stripe-settings" />
       {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice focusIfLost={own}>Stripe settings saved.</SuccessNotice> : null}

@@ -18,7 +18,7 @@ import { requireSessionCsrf } from '~/lib/csrf.server';
 import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { readFormData } from '~/lib/form.server';
-import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
+import { formAlertMessage, formText, savedFormKey, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
 
@@ -178,15 +178,6 @@ function Section({ id, title, description, children }: { id: string; title: stri
   );
 }
 
-/**
- * A form's React key: new after each of its successful saves, so its fields show what the
- * server stored (trimmed, normalised, passwords gone) rather than what was typed. It holds
- * the stored values too: the answer can be rendered before the reloaded settings arrive,
- * and the form must be drawn again from those.
- */
-const savedKey = (result: Result, intent: Intent, stored: unknown = null) =>
-  result?.intent === intent && result.ok ? `${intent}-saved-${result.at}-${JSON.stringify(stored)}` : intent;
-
 /** The outcome of one form, shown beside it. */
 function FormOutcome({ result, intents, success }: { result: Result; intents: readonly Intent[]; success: ReactNode }) {
   if (!result || !intents.includes(result.intent)) return null;
@@ -198,8 +189,9 @@ function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderD
   const isPending = usePending();
   const failed = result?.intent === 'defaults' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
+  const planNote = unlimitedPlanNote(settings.default_plan, planNames, 'default');
   return (
-    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Defaults" key={savedKey(result, 'defaults', settings)}>
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Defaults" key={savedFormKey(result, 'defaults', settings)}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="defaults" />
       <FormOutcome result={result} intents={['defaults']} success="Defaults saved." />
@@ -214,9 +206,9 @@ function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderD
           error={fields.default_plan}
           hint="Customers your apps report before you assign them a plan get this one. Empty: no plan — usage is recorded but never limited."
         />
-        {unlimitedPlanNote(settings.default_plan, planNames, 'default') ? (
+        {planNote ? (
           <p className="text-tremor-label text-amber-700 md:col-span-2" data-testid="default-plan-unlimited">
-            {unlimitedPlanNote(settings.default_plan, planNames, 'default')}
+            {planNote}
           </p>
         ) : null}
         <datalist id="plan-names">
@@ -258,7 +250,7 @@ function AlertEmailsForm({ alertSettings, accountEmail, csrf, result }: { alertS
         email_customers: alertSettings.email_customers,
       };
   return (
-    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Alert emails" key={savedKey(result, 'alert-emails', alertSettings)}>
+    <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Alert emails" key={savedFormKey(result, 'alert-emails', alertSettings)}>
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="alert-emails" />
       <FormOutcome result={result} intents={['alert-emails']} success="Alert email settings saved." />
@@ -316,7 +308,7 @@ function AccountSecurity({ csrf, result }: { csrf: string; result: Result }) {
   const ended = result?.ok && result.sessionsEnded !== null ? sessionsEndedText(result.sessionsEnded) : '';
   return (
     <div className="space-y-8">
-      <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Change password" key={savedKey(result, 'password')}>
+      <Form method="post" noValidate preventScrollReset className="space-y-5" aria-label="Change password" key={savedFormKey(result, 'password')}>
         <CsrfField token={csrf} />
         <input type="hidden" name="intent" value="password" />
         <FormOutcome result={result} intents={['password']} success={`Password changed. ${ended}`} />

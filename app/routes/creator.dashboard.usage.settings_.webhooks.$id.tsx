@@ -15,6 +15,7 @@ import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { keysetPage } from '~/lib/paging';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: data ? `Deliveries to ${data.endpoint.url} · Staryer Usage` : 'Webhook deliveries · Staryer Usage' }];
 
@@ -36,20 +37,18 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const beforeId = search.get('before_id') ?? undefined;
   const endpoint = await caller.webhooks.get({ id }).catch(notFoundOr);
   const cursor = { ...(before ? { before } : {}), ...(beforeId ? { before_id: beforeId } : {}) };
-  // One more than a page: whether older messages exist, without a link to an empty page.
+  // One more than a page: whether older messages exist (keysetPage).
   const { messages: fetched } = await caller.webhooks.deliveries({ id, limit: PAGE_SIZE + 1, ...cursor }).catch((error: unknown) => {
     // A hand-edited `before` or `before_id`: show the newest instead.
     if (toFormError(error).status === 422) return caller.webhooks.deliveries({ id, limit: PAGE_SIZE + 1 });
     throw error;
   });
-  const messages = fetched.slice(0, PAGE_SIZE);
-  const last = messages.at(-1);
+  const { rows: messages, older } = keysetPage(fetched, PAGE_SIZE);
   return json(
     {
       endpoint,
       messages,
-      // Both halves of the cursor: messages created in the same millisecond share a created_at.
-      older: fetched.length > PAGE_SIZE && last ? { before: last.created_at, before_id: last.id } : null,
+      older,
       paged: Boolean(before),
     },
     { headers: { 'Cache-Control': 'private, no-store' } },

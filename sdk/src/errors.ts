@@ -1,3 +1,4 @@
+import type { TrackEvent } from './tracker';
 /** An RFC 9457 problem as the server answers it (`type`, `title`, `status`, `detail`, extensions). */
 export type Problem = {
   type: string;
@@ -68,7 +69,7 @@ export class UsageError extends Error {
    * the server stamped a timestamp the SDK made, and another one would make it a different
    * event under the same key, refused 422.)
    */
-  event?: { eventName: string; userId: string; value?: number | string; properties?: Record<string, unknown>; timestamp?: Date | string; idempotencyKey?: string };
+  event?: TrackEvent;
 
   constructor(message: string, options: { code: string; status?: number; problem?: Problem; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
