@@ -203,7 +203,10 @@ describe('a worker killed mid-delivery', () => {
       await Promise.race([firstArrival, new Promise((_, reject) => setTimeout(() => reject(new Error('no delivery attempt')), 15_000))]);
       worker.kill('SIGKILL');
       replacement = startWorker();
-      await until(async () => seen.some((s) => s.answered), 45_000).catch(async (error: unknown) => {
+      // The killed worker's claim lapses WEBHOOK_TIMEOUT_MS (10 s) + 30 s after the attempt began; the
+      // job that takes over is due 1 s later and is fetched at a worker's next poll (up to 5 s, no
+      // NOTIFY for a delayed job): ≈ 46 s at worst, so 45 s failed now and then.
+      await until(async () => seen.some((s) => s.answered), 60_000).catch(async (error: unknown) => {
         const jobs = await server.rt.ownerDb.execute(sql`select name, state, retry_count, retry_limit, heartbeat_seconds, heartbeat_on, started_on, start_after, output from pgboss.job where name in ('webhooks.deliver', 'alerts.notify') order by created_on`);
         console.error(JSON.stringify(jobs, null, 1));
         throw error;
