@@ -108,6 +108,19 @@ export const apiKeys = pgTable(
   ],
 );
 
+/**
+ * A creator's configuration version: raised by a trigger (migration 0041) whenever something
+ * ingestion judges events by changes — a meter or its plan limits, a customer's plan or billing
+ * anchor, the default plan or the late-event grace. The group commit reads it under the
+ * configuration lock and judges by what it holds in memory while it is unchanged
+ * (server/services/ingest-config-cache.ts). No foreign key: a creator's deletion cascades to
+ * its customers, whose trigger would otherwise raise the version of a creator being deleted.
+ */
+export const creatorConfigVersions = pgTable('creator_config_versions', {
+  creatorId: uuid().primaryKey(),
+  version: bigint({ mode: 'number' }).notNull().default(0),
+});
+
 export const creatorSettings = pgTable('creator_settings', {
   creatorId: uuid()
     .primaryKey()

@@ -164,6 +164,32 @@ async function selectCountersForUpdate(tx: Queryable, creatorId: string, keys: C
 }
 
 /**
+ * The creator's configuration version (creator_config_versions; 0 before any change) and, in the
+ * same statement, these existing period counters locked (FOR UPDATE, in the keys' order; a key
+ * without a counter is left out). To be issued after the statement that takes the configuration
+ * lock (startIngestTransaction): a statement of its own, so its snapshot is taken once the lock
+ * is held, and the version it reads is the one the group is judged at.
+ */
+export async function lockCountersAtVersion(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<{ version: number; counters: Map<string, LockedCounter> }> {
+  const rows = await runPrepared<{ version: string | number } & ({ row_id: string } & CounterRow | { row_id: null })>(tx, statement`
+    select v.version, a.meter_id, a.customer_id, a.window_start, a.window_end, a.value, a.event_count, a.row_id
+    from (select coalesce((select version from creator_config_versions where creator_id = ${creatorId}), 0) as version) v
+    left join lateral (
+      select c.meter_id, c.customer_id, c.window_start, c.window_end, c.value, c.event_count, c.row_id
+      from app_counter_rows(${keysJson(keys)}::json) k
+      cross join lateral (
+        select c.meter_id, c.customer_id, c.window_start, c.window_end, c.value, c.event_count, c.ctid::text as row_id
+        from usage_aggregates c
+        where c.creator_id = ${creatorId} and c.meter_id = k.meter_id and c.customer_id = k.customer_id
+          and c.window = 'period' and c.window_start = k.window_start
+        for update
+      ) c
+    ) a on true`);
+  const locked = rows.filter((r): r is { version: string | number } & CounterRow & { row_id: string } => r.row_id !== null);
+  return { version: Number(rows[0]!.version), counters: toLockedMap(locked) };
+}
+
+/**
  * Locks the period counters of these keys (FOR UPDATE), creating missing ones. The caller
  * decides under the lock and writes back once. Existing counters — the usual case — are
  * locked by one statement in key order; missing ones are then inserted in key order
@@ -172,12 +198,19 @@ async function selectCountersForUpdate(tx: Queryable, creatorId: string, keys: C
  * cycle between a group still creating counters and one locking them is a deadlock that
  * Postgres detects, and the group commit retries the whole group.
  */
-export async function lockCounters(tx: Queryable, creatorId: string, keys: CounterKey[]): Promise<{ counters: Map<string, LockedCounter>; created: Set<string> }> {
+export async function lockCounters(
+  tx: Queryable,
+  creatorId: string,
+  keys: CounterKey[],
+  /** Counters this transaction has locked already (lockCountersAtVersion): not asked for again. */
+  locked: Map<string, LockedCounter> = new Map(),
+): Promise<{ counters: Map<string, LockedCounter>; created: Set<string> }> {
   // Each key's string worked out once (sorting 1,000 keys compares ~10,000 pairs).
   const byString = new Map(keys.map((k) => [keyOf(k), k]));
-  const unique = [...byString.keys()].sort().map((key) => byString.get(key)!);
-  if (unique.length === 0) return { counters: new Map(), created: new Set() };
-  const counters = await selectCountersForUpdate(tx, creatorId, unique);
+  const counters = new Map([...locked].filter(([key]) => byString.has(key)));
+  const unique = [...byString.keys()].filter((key) => !counters.has(key)).sort().map((key) => byString.get(key)!);
+  if (unique.length === 0) return { counters, created: new Set() };
+  for (const [key, counter] of await selectCountersForUpdate(tx, creatorId, unique)) counters.set(key, counter);
   const missing = unique.filter((k) => !counters.has(keyOf(k)));
   const created = new Set<string>();
   if (missing.length === 0) return { counters, created };

@@ -7,6 +7,7 @@ import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { pgError } from './db-errors.js';
+import { IngestConfigCache } from './ingest-config-cache.js';
 import { commitCreatorEvents, IdempotencyKeyRace, type EventOutcome, type PreparedEvent } from './ingest.js';
 
 /** Lanes for creators whose configuration is being changed (each holds a connection while it waits). */
@@ -54,6 +55,8 @@ export type GroupCommitterOptions = {
   timeoutMs?: number;
   now: () => Date;
   log: Logger;
+  /** Creators' configuration kept between groups (default: one of its own). */
+  configCache?: IngestConfigCache;
   /** Where commit latency, queue wait, group sizes and transaction results are counted (/metrics). */
   metrics?: Metrics['ingest'];
 };
@@ -89,6 +92,8 @@ export class GroupCommitter {
   /** Sends waiting requests that found no lane back to the queue (pumpLanes). */
   private bounce: ReturnType<typeof setTimeout> | null = null;
   readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0 };
+  /** Creators' configuration as read by earlier groups, trusted at the version it was read at. */
+  private readonly configCache: IngestConfigCache;
   /**
    * How long a group waits for a row lock (a counter) before it fails and is split: half the
    * requests' deadline, so that a counter locked by a lost connection costs its own requests
@@ -101,6 +106,7 @@ export class GroupCommitter {
     private readonly options: GroupCommitterOptions,
   ) {
     this.lockTimeoutMs = options.timeoutMs === undefined ? 0 : Math.max(500, Math.floor(options.timeoutMs / 2));
+    this.configCache = options.configCache ?? new IngestConfigCache();
   }
 
   submit(creatorId: string, events: PreparedEvent[]): Promise<EventOutcome[]> {
@@ -274,7 +280,7 @@ export class GroupCommitter {
             // have been without waiting — and one that arrived after midnight on the 1st is the
             // new month's, whatever request of the old month it shares a transaction with.
             const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
-            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), arrivals, tenantSet, this.options.now);
+            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), arrivals, tenantSet, this.options.now, this.configCache);
             if (!share.locked) {
               deferred.push(...submissions);
               continue;

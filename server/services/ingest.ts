@@ -15,7 +15,9 @@ import {
   findSeenDistinct,
   insertDistinct,
   lockCounters,
+  lockCountersAtVersion,
   preparedJobExecutor,
+  type CounterKey,
   writeAccepted,
   type LockedCounter,
   type NewEvent,
@@ -29,6 +31,7 @@ import { D, toWireRounded } from './decimal.js';
 import { newEventId } from './event-ids.js';
 import { periodAt, type Period } from './periods.js';
 import { pgError } from './db-errors.js';
+import { type IngestConfig, type IngestConfigCache, type IngestSettings } from './ingest-config-cache.js';
 import { closedPeriodLimitAt, limitFor, usageFigures } from './usage-snapshot.js';
 
 /** How far ahead of the server's clock an event's timestamp may be. */
@@ -173,6 +176,8 @@ export async function commitCreatorEvents(
   tenantSet: Promise<boolean>,
   /** The clock (the group commit's): when, once the configuration lock is held, the events are judged. */
   now: () => Date,
+  /** The configuration read by earlier groups of this process (the group commit's). */
+  cache: IngestConfigCache,
 ): Promise<CreatorCommit> {
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   // Rows' received_at, counters' updated_at, alerts: the share's first arrival.
@@ -180,22 +185,30 @@ export async function commitCreatorEvents(
   // Independent reads go out together (postgres.js pipelines them on the transaction's
   // connection, in the order issued: after the tenant switch).
   const keys = [...new Set(events.flatMap((e) => (e.idempotencyKey === null ? [] : [e.idempotencyKey])))];
+  const eventNames = [...new Set(events.map((e) => e.eventName))];
+  const userIds = [...new Set(events.map((e) => e.userId))];
+  // The configuration this process read for the creator before, at some version: the counters
+  // it says the events will touch are locked with the version read, in the first round trip.
+  // Without it, the configuration is read in that round trip instead (and the counters locked after).
+  const memory = cache.peek(creatorId);
   // The tenant switch also takes the creator's configuration lock, shared (db/tenant.ts): the
-  // reads below see any change that was in progress, and none commits before this group.
-  const [locked, settingsRow, meterList, knownCustomers, earlier] = await Promise.all([
-    tenantSet,
-    findIngestSettings(tx, creatorId),
-    findLiveMeters(tx, creatorId, [...new Set(events.map((e) => e.eventName))]),
-    findCustomersByUserIdList(tx, creatorId, [...new Set(events.map((e) => e.userId))]),
-    findIdempotencyAnswers(tx, creatorId, keys),
-  ]);
+  // statements below see any change that was in progress, and none commits before this group.
+  // The version first: what is read after it is at least as new (a change committed meanwhile by
+  // a path that does not take the lock raises it again, and the next group reads again).
+  const atVersion = lockCountersAtVersion(tx, creatorId, memory ? expectedCounters(memory, events, arrivals) : []);
+  const earlierAnswers = findIdempotencyAnswers(tx, creatorId, keys);
+  const initialReads = memory
+    ? null
+    : Promise.all([findIngestSettings(tx, creatorId), findLiveMeters(tx, creatorId, eventNames), findCustomersByUserIdList(tx, creatorId, userIds)]);
+  const [locked, { version, counters: prelocked }, earlier, read] = await Promise.all([tenantSet, atVersion, earlierAnswers, initialReads]);
   // A change to this creator's configuration is in progress: what was read may be replaced.
   if (!locked) return { locked: false };
   // No change can commit from here until this transaction has: every change read above was made
   // before this moment.
   const judgedAt = now().getTime();
-  const settings = settingsRow ?? (await ensureSettings(tx, creatorId));
-  const meters = new Map(meterList.map((m) => [m.eventName, m]));
+  const config = await configAt(tx, cache, creatorId, version, eventNames, userIds, read ?? undefined);
+  const settings = config.settings ?? (await ensureSettings(tx, creatorId));
+  const meters = config.meters;
 
   // A key is judged before anything else about an event (ADR 0009). An event refused here
   // whose key an earlier event of this group also carries waits for that event's judgement:
@@ -231,7 +244,7 @@ export async function commitCreatorEvents(
 
   const graceMs = settings.lateEventGraceHours * 3_600_000;
   const isClosed = (period: Period, index: number) => arrivals[index]!.getTime() > period.end.getTime() + graceMs;
-  const customers = new Map(knownCustomers.map((c) => [c.userId, c]));
+  const customers = new Map(userIds.flatMap((userId) => (config.customers.has(userId) ? [[userId, config.customers.get(userId)!] as const] : [])));
   // An unknown user becomes a customer only through an event that is judged further: one
   // refused for a closed period must leave nothing behind. A new customer has no anchor.
   const missing = [
@@ -280,6 +293,7 @@ export async function commitCreatorEvents(
     tx,
     creatorId,
     pending.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
+    prelocked,
   );
 
   // Distinct values already seen, per unique counter; each event's keys worked out once.
@@ -466,6 +480,55 @@ export async function commitCreatorEvents(
   if (alerts.length > 0 || newDistinct.length > 0 || orphanCustomers.length > 0 || orphanCounters.length > 0) await written;
 
   return { locked: true, outcomes: outcomes.map((o) => o!), written };
+}
+
+/**
+ * The counters these events will touch if what is kept in memory is still the creator's
+ * configuration (checked once they are locked), in lock order. An event whose meter or
+ * customer is not kept has none here: its counter is locked later, with any that turn out missing.
+ */
+function expectedCounters(memory: IngestConfig, events: PreparedEvent[], arrivals: Date[]): CounterKey[] {
+  const keys = new Map<string, CounterKey>();
+  events.forEach((event, index) => {
+    const meter = memory.meters.get(event.eventName);
+    const customer = memory.customers.get(event.userId);
+    if (!meter || !customer) return;
+    const period = periodAt(event.timestamp ?? arrivals[index]!, customer.billingAnchor);
+    const key = { meterId: meter.id, customerId: customer.id, periodStart: period.start, periodEnd: period.end };
+    keys.set(counterKey(key), key);
+  });
+  return [...keys.keys()].sort().map((key) => keys.get(key)!);
+}
+
+/**
+ * The creator's settings, the live meters of these event names and the customers of these
+ * user ids, as of `version` (read under the configuration lock): from memory what was read at
+ * that version, from Postgres the rest (or everything, `read` in the first round trip), and kept.
+ */
+async function configAt(
+  tx: Tx,
+  cache: IngestConfigCache,
+  creatorId: string,
+  version: number,
+  eventNames: string[],
+  userIds: string[],
+  read?: [IngestSettings | null, Meter[], Customer[]],
+): Promise<IngestConfig> {
+  const kept = cache.peek(creatorId);
+  const current = kept?.version === version ? kept : undefined;
+  if (read === undefined) {
+    const names = eventNames.filter((name) => !current?.meters.has(name));
+    const users = userIds.filter((userId) => !current?.customers.has(userId));
+    const needsSettings = current?.settings === undefined;
+    if (names.length === 0 && users.length === 0 && !needsSettings) return current!;
+    read = await Promise.all([
+      needsSettings ? findIngestSettings(tx, creatorId) : Promise.resolve(null),
+      names.length > 0 ? findLiveMeters(tx, creatorId, names) : Promise.resolve([]),
+      users.length > 0 ? findCustomersByUserIdList(tx, creatorId, users) : Promise.resolve([]),
+    ]);
+  }
+  const [settings, meters, customers] = read;
+  return cache.remember(creatorId, version, { settings: settings ?? undefined, meters, customers });
 }
 
 /** For each late event, the plan limit of its meter on the customer's plan at its period's end (null: none). */
