@@ -88,7 +88,7 @@ type Measured = {
 };
 
 /** Cumulative ingestion figures from a server's /metrics (see server/metrics.ts). */
-type IngestFigures = { committed: number; retried: number; split: number; failed: number; events: number; commitSeconds: number; commits: number; waitSeconds: number; waits: number };
+type IngestFigures = { committed: number; fromMemory: number; memoryMissed: number; retried: number; split: number; failed: number; events: number; commitSeconds: number; commits: number; waitSeconds: number; waits: number };
 
 async function scrapeIngest(url: string): Promise<IngestFigures | null> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -96,6 +96,8 @@ async function scrapeIngest(url: string): Promise<IngestFigures | null> {
   const read = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
     committed: read('staryer_ingest_transactions_total{result="committed"}'),
+    fromMemory: read('staryer_ingest_from_memory_total'),
+    memoryMissed: read('staryer_ingest_transactions_total{result="memory_missed"}'),
     retried: read('staryer_ingest_transactions_total{result="retried"}'),
     split: read('staryer_ingest_transactions_total{result="split"}'),
     failed: read('staryer_ingest_transactions_total{result="failed"}'),
@@ -649,11 +651,11 @@ function report(measured: Measured[], notes: string[]): string {
         '',
         'Group commits during each run, from the server’s own /metrics (the warm-up’s last commits may be in them):',
         '',
-        '| run | conns | transactions committed | events per commit | commit ms (mean) | queue wait ms (mean) | retried / split / failed |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
+        '| run | conns | transactions committed | of which judged from memory | memory missed | events per commit | commit ms (mean) | queue wait ms (mean) | retried / split / failed |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
         ...withCommits.map(({ name, connections, commits: c }) => {
           const ms = (seconds: number, n: number) => (n > 0 ? ((seconds * 1000) / n).toFixed(2) : '–');
-          return `| ${name} | ${connections} | ${fmtInt(c.committed)} | ${(c.events / c.commits).toFixed(1)} | ${ms(c.commitSeconds, c.commits)} | ${ms(c.waitSeconds, c.waits)} | ${c.retried} / ${c.split} / ${c.failed} |`;
+          return `| ${name} | ${connections} | ${fmtInt(c.committed)} | ${fmtInt(c.fromMemory)} | ${fmtInt(c.memoryMissed)} | ${(c.events / c.commits).toFixed(1)} | ${ms(c.commitSeconds, c.commits)} | ${ms(c.waitSeconds, c.waits)} | ${c.retried} / ${c.split} / ${c.failed} |`;
         }),
       ]
     : [];

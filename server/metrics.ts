@@ -76,8 +76,13 @@ export function createMetrics() {
     }),
     transactions: new client.Counter({
       name: 'staryer_ingest_transactions_total',
-      help: 'Group commit transactions by result: committed; retried (a deadlock, a serialization failure or an idempotency key committed concurrently: tried again whole); split (failed: its requests committed one by one); failed (its requests answered 503); deferred (a committed group that left out a creator whose configuration was being changed: its requests commit apart, once the change is done)',
+      help: 'Group commit transactions by result: committed; retried (a deadlock, a serialization failure or an idempotency key committed concurrently: tried again whole); split (failed: its requests committed one by one); failed (its requests answered 503); deferred (a committed group that left out a creator whose configuration was being changed: its requests commit apart, once the change is done); memory_missed (a group judged from the configuration and counters kept in memory whose assumptions no longer held when written: nothing recorded, committed the usual way)',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    fromMemory: new client.Counter({
+      name: 'staryer_ingest_from_memory_total',
+      help: 'Committed group commit transactions judged from the configuration and counters kept in memory (one round trip; also counted as committed in staryer_ingest_transactions_total)',
       registers: [registry],
     }),
   };

@@ -128,3 +128,70 @@ describe('the configuration kept in memory between groups', () => {
     expect((await track(10)).status).toBe(402);
   });
 });
+
+describe('groups judged from memory (one round trip)', () => {
+  const fromMemory = (server: TestServer) => server.rt.ingest.stats.fromMemory;
+  const missed = (server: TestServer) => server.rt.ingest.stats.memoryMissed;
+
+  it('a customer’s later events are judged from memory, each answered with the usage the database then holds', async () => {
+    const { track, viaFirst } = await creatorWithCappedMeter();
+    const before = fromMemory(first);
+    const used: string[] = [];
+    for (const value of [1, 2, 3, 4]) {
+      const answer = await track(value);
+      expect(answer.status, answer.text).toBe(201);
+      used.push(answer.json.usage.used);
+    }
+    expect(fromMemory(first) - before).toBeGreaterThanOrEqual(3);
+    expect(used).toEqual(['96', '98', '101', '105']);
+    expect((await viaFirst('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '105' });
+  });
+
+  it('two processes taking turns on one capped customer: each one’s memory is stale after the other’s commit, and the cap is exact', async () => {
+    const { viaFirst, viaSecond } = await creatorWithCappedMeter();
+    expect((await viaFirst('PUT', '/api/usage/customers/c', { plan_name: 'free' })).status).toBe(201);
+    const statuses: number[] = [];
+    const missedBefore = missed(first) + missed(second);
+    for (let i = 0; i < 30; i++) {
+      const answer = await (i % 2 === 0 ? viaFirst : viaSecond)('POST', '/api/usage/track', { event_name: 'calls', user_id: 'c', value: 7 });
+      statuses.push(answer.status);
+      if (answer.status === 201) expect(answer.json.usage.used).toBe(String(7 * statuses.filter((s) => s === 201).length));
+    }
+    // 14 × 7 = 98 ≤ 100; the 15th would make 105
+    expect(statuses.filter((s) => s === 201)).toHaveLength(14);
+    expect(statuses.slice(14).every((s) => s === 402)).toBe(true);
+    expect(missed(first) + missed(second) - missedBefore).toBeGreaterThan(0);
+    expect((await viaSecond('GET', '/api/usage/customers/c/usage')).json.meters[0]).toMatchObject({ used: '98', limit: '100' });
+  });
+
+  it('concurrent events from two processes against a cap, with both memories warm: exactly the cap is accepted', async () => {
+    const { viaFirst, viaSecond } = await creatorWithCappedMeter();
+    expect((await viaFirst('PUT', '/api/usage/customers/d', { plan_name: 'free' })).status).toBe(201);
+    for (const call of [viaFirst, viaSecond]) expect((await call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'd', value: 1 })).status).toBe(201);
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? viaFirst : viaSecond)('POST', '/api/usage/track', { event_name: 'calls', user_id: 'd', value: 1 })),
+    );
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(98);
+    expect(answers.filter((a) => a.status === 402)).toHaveLength(202);
+    expect((await viaFirst('GET', '/api/usage/customers/d/usage')).json.meters[0]).toMatchObject({ used: '100' });
+  });
+
+  it('an accepted event sent again is replayed, not judged again from memory (even once its customer is capped)', async () => {
+    const { viaFirst } = await creatorWithCappedMeter();
+    expect((await viaFirst('PUT', '/api/usage/customers/r', { plan_name: 'free' })).status).toBe(201);
+    const send = (value: number, key: string) => viaFirst('POST', '/api/usage/track', { event_name: 'calls', user_id: 'r', value, idempotency_key: key });
+    const original = await send(60, 'r-1');
+    expect(original.status).toBe(201);
+    const again = await send(60, 'r-1');
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.json).toEqual(original.json);
+    expect((await send(40, 'r-2')).status).toBe(201);
+    // At the cap now: the first event's replay is still its first answer, not a 402
+    const late = await send(60, 'r-1');
+    expect(late.status, late.text).toBe(201);
+    expect(late.json).toEqual(original.json);
+    expect((await send(1, 'r-3')).status).toBe(402);
+    expect((await viaFirst('GET', '/api/usage/customers/r/usage')).json.meters[0]).toMatchObject({ used: '100' });
+  });
+});

@@ -104,8 +104,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * then commits them apart, waiting (`wait: true`), so that one creator's change never holds
  * up a transaction carrying other creators' events.
  */
-export async function startIngestTransaction(tx: Queryable, creatorId: string, options: { wait: boolean; lockTimeoutMs?: number }): Promise<boolean> {
+export async function startIngestTransaction(tx: Queryable, creatorId: string, options: { wait: boolean; lockTimeoutMs?: number; expectedVersion?: number }): Promise<boolean> {
   if (!UUID.test(creatorId)) throw new Error('invalid tenant id');
+  if (options.expectedVersion !== undefined) {
+    // A group judged from memory: the lock taken with try and the version checked by
+    // app_ingest_guard (migration 0042), which fails the statement (SQLSTATE SU001) if either
+    // is not as the judgement assumed — and so the transaction.
+    await runPrepared(
+      tx,
+      statement`select set_config('app.creator_id', ${creatorId}, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('lock_timeout', ${String(options.lockTimeoutMs ?? 0)}, true), app_ingest_guard(${creatorId}::uuid, ${options.expectedVersion}::bigint)`,
+    );
+    return true;
+  }
   // Row locks (the counters') wait at most lockTimeoutMs (0: no limit): a counter held by a
   // backend whose client is gone (a half-open connection) fails the group, which is then split,
   // instead of holding the committer's transactions — and everyone else's events — behind it.
@@ -318,12 +328,19 @@ export async function writeAccepted(
   creatorId: string,
   group: {
     events: NewEvent[];
-    counters: LockedCounter[];
+    /**
+     * The counters, locked by this transaction (written where the lock found them), or not
+     * locked yet: each written only if it still holds the value the judgement started from
+     * (app_write_counters_unchanged, migration 0042; else the statement fails with SU002).
+     */
+    counters: LockedCounter[] | { unchanged: UnchangedCounter[] };
     answers: Array<{ idempotencyKey: string; requestHash: string; eventId: string; response: unknown }>;
     at: Date;
   },
 ): Promise<void> {
-  if (group.events.length === 0 && group.counters.length === 0 && group.answers.length === 0) return;
+  const unchanged = 'unchanged' in group.counters ? group.counters.unchanged : null;
+  const locked = 'unchanged' in group.counters ? [] : group.counters;
+  if (group.events.length === 0 && locked.length === 0 && (unchanged?.length ?? 0) === 0 && group.answers.length === 0) return;
   const events = group.events.map((e) => ({
     event_id: e.eventId,
     meter_id: e.meterId,
@@ -338,7 +355,7 @@ export async function writeAccepted(
     occurred_at: e.occurredAt.toISOString(),
     received_at: e.receivedAt.toISOString(),
   }));
-  const counters = group.counters.map((c) => ({
+  const counters = locked.map((c) => ({
     row_id: c.rowId,
     meter_id: c.meterId,
     customer_id: c.customerId,
@@ -351,6 +368,14 @@ export async function writeAccepted(
   // A counter not where its lock found it fails the statement itself (app_write_counters
   // raises, migration 0027), and so the transaction: COMMIT is queued right behind this
   // statement, so a check made here afterwards could not have stopped it.
+  const unchangedRows = (unchanged ?? []).map((c) => ({
+    meter_id: c.meterId,
+    customer_id: c.customerId,
+    window_start: c.periodStart.toISOString(),
+    expected: c.expected,
+    value: c.value,
+    events: c.events,
+  }));
   await runPrepared(tx, statement`
     with events as (
       insert into usage_events (creator_id, event_id, meter_id, customer_id, event_name, user_id, value, properties,
@@ -366,8 +391,12 @@ export async function writeAccepted(
       from json_to_recordset(${JSON.stringify(answers)}::json) as c(k text, h text, e uuid, r json)
       order by c.k
     )
-    select app_write_counters(${JSON.stringify(counters)}::json, ${at}::timestamptz) as n`);
+    select case when ${unchanged !== null}::boolean then app_write_counters_unchanged(${JSON.stringify(unchangedRows)}::json, ${creatorId}::uuid, ${at}::timestamptz)
+                else app_write_counters(${JSON.stringify(counters)}::json, ${at}::timestamptz) end as n`);
 }
+
+/** A period counter written from the value a judgement from memory started from (writeAccepted). */
+export type UnchangedCounter = { meterId: string; customerId: string; periodStart: Date; expected: string; value: string; events: number };
 
 export type StoredAnswer = { idempotencyKey: string; requestHash: string; eventId: string; status: number; response: unknown };
 

@@ -8,12 +8,19 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { pgError } from './db-errors.js';
 import { IngestConfigCache } from './ingest-config-cache.js';
-import { commitCreatorEvents, IdempotencyKeyRace, type EventOutcome, type PreparedEvent } from './ingest.js';
+import { commitCreatorEvents, IdempotencyKeyRace, judgeFromMemory, type CommittedCounter, type EventOutcome, type MemoryShare, type PreparedEvent } from './ingest.js';
 
 /** Lanes for creators whose configuration is being changed (each holds a connection while it waits). */
 const MAX_LANES = 2;
 /** How long requests that found no lane wait before a group tries their creator again. */
 const BOUNCE_MS = 25;
+/**
+ * Failures of a group judged from memory that say only that what it assumed did not hold: the
+ * configuration changed or is being changed (SU001, app_ingest_guard), a counter changed
+ * (SU002, app_write_counters_unchanged), an idempotency key was used before (23505), or its
+ * counter locks crossed another group's (40P01).
+ */
+const MEMORY_MISSED = new Set(['SU001', 'SU002', '23505', '40P01']);
 
 type Submission = {
   creatorId: string;
@@ -91,7 +98,7 @@ export class GroupCommitter {
   private lanes = new Set<string>();
   /** Sends waiting requests that found no lane back to the queue (pumpLanes). */
   private bounce: ReturnType<typeof setTimeout> | null = null;
-  readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0 };
+  readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0, fromMemory: 0, memoryMissed: 0 };
   /** Creators' configuration as read by earlier groups, trusted at the version it was read at. */
   private readonly configCache: IngestConfigCache;
   /**
@@ -256,6 +263,10 @@ export class GroupCommitter {
     for (const s of [...group].sort((a, b) => (a.creatorId < b.creatorId ? -1 : a.creatorId > b.creatorId ? 1 : 0))) {
       byCreator.set(s.creatorId, [...(byCreator.get(s.creatorId) ?? []), s]);
     }
+    // First, unless it waits in a lane: judged from memory, and sent in one round trip with its
+    // COMMIT. If memory cannot judge it, or the statements find that what it assumed no longer
+    // holds, the group goes the usual way (reading first).
+    let fromMemory = options.wait ? null : await this.judgeFromMemory(byCreator);
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       let committed: Map<Submission, EventOutcome[]>;
@@ -263,11 +274,39 @@ export class GroupCommitter {
       let deferred: Submission[] = [];
       // Every request's outcome, once the transaction's work is done and COMMIT goes out.
       let decided: Map<Submission, EventOutcome[]> | null = null;
+      // The counters each creator's share is changing: kept in memory once it commits.
+      let held: Array<{ creatorId: string; version: number; counters: CommittedCounter[] }> = [];
+      const memoryShares = fromMemory;
+      const hold = (creatorId: string, version: number, counters: CommittedCounter[]) => {
+        this.configCache.hold(
+          creatorId,
+          counters.map((c) => c.key),
+        );
+        held.push({ creatorId, version, counters });
+      };
+      const release = (committedNow: boolean) => {
+        for (const h of held) this.configCache.release(h.creatorId, h.version, h.counters, committedNow);
+        held = [];
+      };
       try {
         const written: Array<Promise<void>> = [];
         const results = await this.db.transaction(async (tx) => {
           const out = new Map<Submission, EventOutcome[]>();
           deferred = [];
+          if (memoryShares) {
+            for (const [creatorId, submissions] of byCreator) {
+              const share = memoryShares.get(creatorId)!;
+              hold(creatorId, share.version, share.counters);
+              written.push((await share.send(tx, { lockTimeoutMs: this.lockTimeoutMs })).written);
+              let offset = 0;
+              for (const s of submissions) {
+                out.set(s, share.outcomes.slice(offset, offset + s.events.length));
+                offset += s.events.length;
+              }
+            }
+            decided = out;
+            return out;
+          }
           for (const [creatorId, submissions] of byCreator) {
             // Not awaited here: the tenant switch goes out in one write with the creator's
             // first reads, ahead of them on the connection (commitCreatorEvents awaits it).
@@ -285,6 +324,7 @@ export class GroupCommitter {
               deferred.push(...submissions);
               continue;
             }
+            hold(creatorId, share.version, share.counters);
             written.push(share.written);
             const outcomes = share.outcomes;
             let offset = 0;
@@ -311,7 +351,21 @@ export class GroupCommitter {
         // was recorded, and the failure is handled below like any other.
         await Promise.all(written);
         committed = results;
+        release(true);
       } catch (error) {
+        // What a group judged from memory assumed did not hold (a change, another process's
+        // commit, a key used before): nothing of it was recorded. It goes the usual way now,
+        // not counted as an attempt.
+        if (memoryShares && !isDatabaseUnavailable(error) && MEMORY_MISSED.has(pgError(error)?.code ?? '')) {
+          release(false);
+          fromMemory = null;
+          this.stats.memoryMissed++;
+          this.options.metrics?.transactions.inc({ result: 'memory_missed' });
+          attempt--;
+          continue;
+        }
+        // Committed or not is unknown when the COMMIT's answer was lost: forgotten either way.
+        release(false);
         // Creators left out of this transaction had nothing in it: whatever happened to it
         // did not happen to them. They wait in a lane, and the rest is retried or answered.
         if (deferred.length > 0) {
@@ -352,6 +406,10 @@ export class GroupCommitter {
         metrics?.commitSeconds.observe((performance.now() - started) / 1000);
         metrics?.groupEvents.observe(events);
         metrics?.transactions.inc({ result: 'committed' });
+        if (memoryShares) {
+          this.stats.fromMemory++;
+          metrics?.fromMemory.inc();
+        }
       }
       for (const s of group) if (committed.has(s)) s.resolve(committed.get(s)!);
       if (deferred.length > 0) {
@@ -360,6 +418,18 @@ export class GroupCommitter {
       }
       return;
     }
+  }
+
+  /** Each creator's share of the group judged from memory, or null if memory cannot judge one of them. */
+  private async judgeFromMemory(byCreator: Map<string, Submission[]>): Promise<Map<string, MemoryShare> | null> {
+    const shares = new Map<string, MemoryShare>();
+    for (const [creatorId, submissions] of byCreator) {
+      const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
+      const share = await judgeFromMemory(this.options.boss, creatorId, submissions.flatMap((s) => s.events), arrivals, this.options.now, this.configCache);
+      if (!share) return null;
+      shares.set(creatorId, share);
+    }
+    return shares;
   }
 
   /**

@@ -17,6 +17,8 @@ import {
   lockCounters,
   lockCountersAtVersion,
   preparedJobExecutor,
+  startIngestTransaction,
+  type StoredAnswer,
   type CounterKey,
   writeAccepted,
   type LockedCounter,
@@ -54,7 +56,22 @@ export type PreparedEvent = {
  * A creator's share of a group, judged: the outcomes, and its writes, already queued on
  * the transaction's connection ahead of the COMMIT that will follow them.
  */
-export type CreatorCommit = { locked: true; outcomes: EventOutcome[]; written: Promise<void> } | { locked: false };
+export type CreatorCommit = { locked: true; outcomes: EventOutcome[]; written: Promise<void>; version: number; counters: CommittedCounter[] } | { locked: false };
+
+/** A period counter's value once a share commits (by counterKey). */
+export type CommittedCounter = { key: string; value: string };
+
+/**
+ * A share judged from memory (judgeFromMemory): its outcomes hold once `send`'s statements
+ * (issued in the group's transaction; it resolves once they are queued, to their results) and
+ * the COMMIT behind them succeed.
+ */
+export type MemoryShare = {
+  outcomes: EventOutcome[];
+  version: number;
+  counters: CommittedCounter[];
+  send: (tx: Tx, options: { lockTimeoutMs: number }) => Promise<{ written: Promise<void> }>;
+};
 
 export type EventOutcome =
   | { ok: true; status: 201; body: TTrackedEvent; replayed: boolean }
@@ -156,9 +173,45 @@ export class IdempotencyKeyRace extends Error {
  * write that fails aborts the transaction, so the COMMIT behind it rolls back and
  * `written` rejects: the group then fails as a whole, as before.
  */
-export async function commitCreatorEvents(
+export function commitCreatorEvents(
   boss: PgBoss,
   tx: Tx,
+  creatorId: string,
+  events: PreparedEvent[],
+  arrivals: Date[],
+  tenantSet: Promise<boolean>,
+  now: () => Date,
+  cache: IngestConfigCache,
+): Promise<CreatorCommit> {
+  return judgeShare(boss, { tx, tenantSet }, creatorId, events, arrivals, now, cache) as Promise<CreatorCommit>;
+}
+
+/**
+ * Judges one creator's share of a group from what this process keeps in memory — the
+ * configuration at its version, the counters' values as last committed — without a statement:
+ * null when memory cannot say (a name or user not kept, a counter not kept or in another
+ * group's transaction, a late event, a unique meter, an alert to raise, a new customer or
+ * counter). The share's statements are then sent in one round trip with the COMMIT
+ * (`send`); each checks under its lock what the judgement assumed (app_ingest_guard,
+ * app_write_counters_unchanged, the idempotency keys' unique index) and fails the transaction
+ * if it does not hold, and the group is then committed the usual way.
+ */
+export async function judgeFromMemory(boss: PgBoss, creatorId: string, events: PreparedEvent[], arrivals: Date[], now: () => Date, cache: IngestConfigCache): Promise<MemoryShare | null> {
+  try {
+    return (await judgeShare(boss, null, creatorId, events, arrivals, now, cache)) as MemoryShare;
+  } catch (error) {
+    if (error instanceof NotInMemory) return null;
+    throw error;
+  }
+}
+
+/** Memory cannot judge this share: it goes the usual way. */
+class NotInMemory extends Error {}
+
+async function judgeShare(
+  boss: PgBoss,
+  /** The transaction (and its tenant switch, sent) to read and write in; null: judged from memory. */
+  io: { tx: Tx; tenantSet: Promise<boolean> } | null,
   creatorId: string,
   events: PreparedEvent[],
   /**
@@ -168,17 +221,12 @@ export async function commitCreatorEvents(
    * at 00:00:00.100 on the 1st belongs to the new month, whoever it waited behind).
    */
   arrivals: Date[],
-  /**
-   * The switch of the transaction's RLS tenant to creatorId, already sent (see group-commit.ts):
-   * whether it took the creator's configuration lock. If not, nothing is judged or written
-   * ({ locked: false }): the events are to be committed apart, once the change is done.
-   */
-  tenantSet: Promise<boolean>,
   /** The clock (the group commit's): when, once the configuration lock is held, the events are judged. */
   now: () => Date,
   /** The configuration read by earlier groups of this process (the group commit's). */
   cache: IngestConfigCache,
-): Promise<CreatorCommit> {
+): Promise<CreatorCommit | MemoryShare> {
+  const tx = io?.tx as Tx;
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   // Rows' received_at, counters' updated_at, alerts: the share's first arrival.
   const receivedAt = new Date(Math.min(...arrivals.map((a) => a.getTime())));
@@ -191,22 +239,27 @@ export async function commitCreatorEvents(
   // it says the events will touch are locked with the version read, in the first round trip.
   // Without it, the configuration is read in that round trip instead (and the counters locked after).
   const memory = cache.peek(creatorId);
+  if (!io && memory === undefined) throw new NotInMemory();
   // The tenant switch also takes the creator's configuration lock, shared (db/tenant.ts): the
   // statements below see any change that was in progress, and none commits before this group.
   // The version first: what is read after it is at least as new (a change committed meanwhile by
   // a path that does not take the lock raises it again, and the next group reads again).
-  const atVersion = lockCountersAtVersion(tx, creatorId, memory ? expectedCounters(memory, events, arrivals) : []);
-  const earlierAnswers = findIdempotencyAnswers(tx, creatorId, keys);
-  const initialReads = memory
-    ? null
-    : Promise.all([findIngestSettings(tx, creatorId), findLiveMeters(tx, creatorId, eventNames), findCustomersByUserIdList(tx, creatorId, userIds)]);
-  const [locked, { version, counters: prelocked }, earlier, read] = await Promise.all([tenantSet, atVersion, earlierAnswers, initialReads]);
+  // From memory: no earlier answer is assumed for any key (an insert of a key committed before
+  // fails the transaction, and the usual way then finds its answer).
+  const [locked, { version, counters: prelocked }, earlier, read] = io
+    ? await Promise.all([
+        io.tenantSet,
+        lockCountersAtVersion(tx, creatorId, memory ? expectedCounters(memory, events, arrivals) : []),
+        findIdempotencyAnswers(tx, creatorId, keys),
+        memory ? null : Promise.all([findIngestSettings(tx, creatorId), findLiveMeters(tx, creatorId, eventNames), findCustomersByUserIdList(tx, creatorId, userIds)]),
+      ])
+    : [true, { version: memory!.version, counters: new Map<string, LockedCounter>() }, new Map<string, StoredAnswer>(), null];
   // A change to this creator's configuration is in progress: what was read may be replaced.
   if (!locked) return { locked: false };
   // No change can commit from here until this transaction has: every change read above was made
   // before this moment.
   const judgedAt = now().getTime();
-  const config = await configAt(tx, cache, creatorId, version, eventNames, userIds, read ?? undefined);
+  const config = io ? await configAt(tx, cache, creatorId, version, eventNames, userIds, read ?? undefined) : configInMemory(memory!, eventNames, userIds);
   const settings = config.settings ?? (await ensureSettings(tx, creatorId));
   const meters = config.meters;
 
@@ -252,6 +305,7 @@ export async function commitCreatorEvents(
       metered.filter(({ event, index }) => !customers.has(event.userId) && !isClosed(periodAt(event.timestamp ?? arrivals[index]!, null), index)).map(({ event }) => event.userId),
     ),
   ];
+  if (!io && missing.length > 0) throw new NotInMemory();
   const createdCustomers = await insertMissingCustomers(tx, creatorId, missing, settings.defaultPlan, receivedAt);
   if (missing.length > 0) {
     for (const customer of await findCustomersByUserIdList(tx, creatorId, missing)) customers.set(customer.userId, customer);
@@ -286,15 +340,15 @@ export async function commitCreatorEvents(
   // So is an event whose period ended while it waited to be judged (it arrived at 23:59:59.999,
   // a plan change committed at 00:00:00.100 was ahead of it): that change came after its period,
   // and is not what the period is billed on.
-  const closedLimits = await limitsAtPeriodEnd(tx, pending.filter((p) => p.period.end.getTime() <= judgedAt));
+  const ended = pending.filter((p) => p.period.end.getTime() <= judgedAt);
+  if (!io && ended.length > 0) throw new NotInMemory();
+  const closedLimits = await limitsAtPeriodEnd(tx, ended);
   const limitOf = (p: Pending): PlanLimit | null => (closedLimits.has(p) ? closedLimits.get(p)! : limitFor(p.meter, p.customer.planName));
 
-  const { counters, created: createdCounters } = await lockCounters(
-    tx,
-    creatorId,
-    pending.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end })),
-    prelocked,
-  );
+  const counterKeys = pending.map((p) => ({ meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start, periodEnd: p.period.end }));
+  const { counters, created: createdCounters } = io ? await lockCounters(tx, creatorId, counterKeys, prelocked) : { counters: cache.countersOf(creatorId, counterKeys) ?? notInMemory(), created: new Set<string>() };
+  // The values the judgement starts from (a judgement from memory writes only if they still hold).
+  const startValues = new Map([...counters].map(([key, counter]) => [key, counter.value]));
 
   // Distinct values already seen, per unique counter; each event's keys worked out once.
   const seen = new Map<string, Set<string>>();
@@ -311,6 +365,7 @@ export async function commitCreatorEvents(
     if (legacy !== null) entry.values.push(legacy);
     distinctByCounter.set(ck, entry);
   }
+  if (!io && distinctByCounter.size > 0) throw new NotInMemory();
   await Promise.all(
     [...distinctByCounter].map(async ([ck, { p, values }]) =>
       seen.set(ck, await findSeenDistinct(tx, { meterId: p.meter.id, customerId: p.customer.id, periodStart: p.period.start }, [...new Set(values)])),
@@ -430,6 +485,33 @@ export async function commitCreatorEvents(
   // A refused event leaves nothing: customers and counters created for it alone go again.
   const orphanCustomers = createdCustomers.filter((id) => !kept.has(id));
   const orphanCounters = [...createdCounters].filter((ck) => !touched.has(ck) && !alerted.has(ck)).map((ck) => counters.get(ck)!);
+  // What the counters hold once this share commits, for the memory of the next groups.
+  const committedCounters = [...touched].map(([key, counter]) => ({ key, value: counter.value }));
+  if (!io) {
+    // Only accepted events (and replays of them within the group): a refusal may rest on what the
+    // writes do not check — a counter it leaves as it is, or an earlier answer its key would
+    // replay (a key is judged before anything else: ADR 0009).
+    if (alerts.length > 0 || newDistinct.length > 0 || outcomes.some((o) => !o!.ok)) throw new NotInMemory();
+    const unchanged = [...touched].map(([key, c]) => ({ meterId: c.meterId, customerId: c.customerId, periodStart: c.periodStart, expected: startValues.get(key)!, value: c.value, events: c.eventCount }));
+    return {
+      outcomes: outcomes.map((o) => o!),
+      version,
+      counters: committedCounters,
+      send: async (sendTx, options) => {
+        // The guard first: nothing of the share is written unless the configuration is as judged.
+        const sent: Array<Promise<unknown>> = [
+          startIngestTransaction(sendTx, creatorId, { wait: false, lockTimeoutMs: options.lockTimeoutMs, expectedVersion: version }),
+          writeAccepted(sendTx, creatorId, { events: rows, counters: { unchanged }, answers, at: receivedAt }),
+        ];
+        const job = accepted.length > 0 ? sendRollupJob(boss, sendTx, creatorId, accepted) : null;
+        if (job) sent.push(job.sent);
+        const written = Promise.all(sent).then(() => undefined);
+        written.catch(() => undefined);
+        if (job) await job.queued;
+        return { written };
+      },
+    };
+  }
   // The writes do not depend on each other: they go out together, one round trip.
   const writes: Array<Promise<unknown>> = [
     writeAccepted(tx, creatorId, { events: rows, counters: [...touched.values()], answers, at: receivedAt }).catch((error: unknown) => {
@@ -440,26 +522,9 @@ export async function commitCreatorEvents(
     deleteCounters(tx, creatorId, orphanCounters),
   ];
   // Follow-ups, in this transaction: they exist if and only if the events do.
-  let jobQueued: Promise<unknown> = Promise.resolve();
-  if (accepted.length > 0) {
-    const times = accepted.map((p) => p.occurredAt.getTime());
-    // enqueueInTx's payload check, with an executor whose statement is prepared (pipelined with the rest).
-    const payload = QUEUES['rollups.apply'].payload.parse({
-      creatorId,
-      eventIds: accepted.map((p) => p.eventId),
-      from: new Date(Math.min(...times)).toISOString(),
-      to: new Date(Math.max(...times)).toISOString(),
-    });
-    let issued!: () => void;
-    const jobIssued = new Promise<void>((resolve) => (issued = resolve));
-    // Keyed by creator: pg-boss indexes queued jobs by singleton key (job_i17), so a creator's
-    // pending rollups are found without reading every creator's (rollupsPendingSince, the check).
-    const sent = boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx, issued), singletonKey: creatorId });
-    writes.push(sent);
-    // pg-boss awaits its queue cache before it hands over its statement: the COMMIT must
-    // not be queued before it (awaited below, once every write has a handler).
-    jobQueued = Promise.race([jobIssued, sent]);
-  }
+  const job = accepted.length > 0 ? sendRollupJob(boss, tx, creatorId, accepted) : null;
+  if (job) writes.push(job.sent);
+  const jobQueued = job?.queued ?? Promise.resolve();
   if (alerts.length > 0) {
     writes.push(
       insertAlertsOnce(tx, alerts, receivedAt).then((created) =>
@@ -479,7 +544,39 @@ export async function commitCreatorEvents(
   // those must be queued inside the transaction, so wait for them before the COMMIT.
   if (alerts.length > 0 || newDistinct.length > 0 || orphanCustomers.length > 0 || orphanCounters.length > 0) await written;
 
-  return { locked: true, outcomes: outcomes.map((o) => o!), written };
+  return { locked: true, outcomes: outcomes.map((o) => o!), written, version, counters: committedCounters };
+}
+
+/**
+ * The rollup job of a share's accepted events, enqueued in its transaction: they exist if and
+ * only if the events do. `queued` settles once pg-boss has handed its statement to the
+ * connection (it awaits its queue cache first): the COMMIT must not be queued before it.
+ */
+function sendRollupJob(boss: PgBoss, tx: Tx, creatorId: string, accepted: Pending[]): { sent: Promise<unknown>; queued: Promise<unknown> } {
+  const times = accepted.map((p) => p.occurredAt.getTime());
+  // enqueueInTx's payload check, with an executor whose statement is prepared (pipelined with the rest).
+  const payload = QUEUES['rollups.apply'].payload.parse({
+    creatorId,
+    eventIds: accepted.map((p) => p.eventId),
+    from: new Date(Math.min(...times)).toISOString(),
+    to: new Date(Math.max(...times)).toISOString(),
+  });
+  let issued!: () => void;
+  const jobIssued = new Promise<void>((resolve) => (issued = resolve));
+  // Keyed by creator: pg-boss indexes queued jobs by singleton key (job_i17), so a creator's
+  // pending rollups are found without reading every creator's (rollupsPendingSince, the check).
+  const sent = boss.send('rollups.apply', payload, { db: preparedJobExecutor(tx, issued), singletonKey: creatorId });
+  return { sent, queued: Promise.race([jobIssued, sent]) };
+}
+
+const notInMemory = (): never => {
+  throw new NotInMemory();
+};
+
+/** The configuration of a judgement from memory: every name, user and the settings must be kept. */
+function configInMemory(memory: IngestConfig, eventNames: string[], userIds: string[]): IngestConfig {
+  if (memory.settings === undefined || eventNames.some((name) => !memory.meters.has(name)) || userIds.some((userId) => !memory.customers.has(userId))) notInMemory();
+  return memory;
 }
 
 /**
