@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { pgError } from './db-errors.js';
 import { IngestConfigCache } from './ingest-config-cache.js';
-import { commitCreatorEvents, IdempotencyKeyRace, judgeFromMemory, type CommittedCounter, type EventOutcome, type MemoryShare, type PreparedEvent } from './ingest.js';
+import { commitCreatorEvents, expectedCounterKeys, IdempotencyKeyRace, judgeFromMemory, type CommittedCounter, type EventOutcome, type MemoryShare, type PreparedEvent } from './ingest.js';
 
 /** Lanes for creators whose configuration is being changed (each holds a connection while it waits). */
 const MAX_LANES = 2;
@@ -101,6 +101,8 @@ export class GroupCommitter {
   readonly stats = { transactions: 0, events: 0, retries: 0, splits: 0, fromMemory: 0, memoryMissed: 0 };
   /** Creators' configuration as read by earlier groups, trusted at the version it was read at. */
   private readonly configCache: IngestConfigCache;
+  /** Groups are judged from memory one at a time (judgeFromMemory). */
+  private memoryTurn: Promise<unknown> = Promise.resolve();
   /**
    * How long a group waits for a row lock (a counter) before it fails and is split: half the
    * requests' deadline, so that a counter locked by a lost connection costs its own requests
@@ -274,18 +276,16 @@ export class GroupCommitter {
       let deferred: Submission[] = [];
       // Every request's outcome, once the transaction's work is done and COMMIT goes out.
       let decided: Map<Submission, EventOutcome[]> | null = null;
-      // The counters each creator's share is changing: kept in memory once it commits.
-      let held: Array<{ creatorId: string; version: number; counters: CommittedCounter[] }> = [];
+      // The counters each creator's share holds (no group is judged from memory on them but from
+      // the values this one leaves, if known), and the values it leaves, kept once it commits.
+      let held: Array<{ creatorId: string; version: number; keys: string[]; counters: CommittedCounter[] }> = [];
       const memoryShares = fromMemory;
-      const hold = (creatorId: string, version: number, counters: CommittedCounter[]) => {
-        this.configCache.hold(
-          creatorId,
-          counters.map((c) => c.key),
-        );
-        held.push({ creatorId, version, counters });
-      };
+      // A group judged from memory holds its counters already (judgeFromMemory).
+      if (memoryShares) {
+        for (const [creatorId, share] of memoryShares) held.push({ creatorId, version: share.version, keys: share.counters.map((c) => c.key), counters: share.counters });
+      }
       const release = (committedNow: boolean) => {
-        for (const h of held) this.configCache.release(h.creatorId, h.version, h.counters, committedNow);
+        for (const h of held) this.configCache.release(h.creatorId, h.version, h.keys, h.counters, committedNow);
         held = [];
       };
       try {
@@ -296,7 +296,6 @@ export class GroupCommitter {
           if (memoryShares) {
             for (const [creatorId, submissions] of byCreator) {
               const share = memoryShares.get(creatorId)!;
-              hold(creatorId, share.version, share.counters);
               written.push((await share.send(tx, { lockTimeoutMs: this.lockTimeoutMs })).written);
               let offset = 0;
               for (const s of submissions) {
@@ -319,12 +318,20 @@ export class GroupCommitter {
             // have been without waiting — and one that arrived after midnight on the 1st is the
             // new month's, whatever request of the old month it shares a transaction with.
             const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
-            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, submissions.flatMap((s) => s.events), arrivals, tenantSet, this.options.now, this.configCache);
+            const events = submissions.flatMap((s) => s.events);
+            // The counters memory says these events touch, held with their values unknown until
+            // this group settles: a group judged from memory meanwhile would start from values this
+            // one is about to change.
+            const holding = { creatorId, version: -1, keys: expectedCounterKeys(this.configCache, creatorId, events, arrivals), counters: [] as CommittedCounter[] };
+            this.configCache.hold(creatorId, holding.keys.map((key) => ({ key })));
+            held.push(holding);
+            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, events, arrivals, tenantSet, this.options.now, this.configCache);
             if (!share.locked) {
               deferred.push(...submissions);
               continue;
             }
-            hold(creatorId, share.version, share.counters);
+            holding.version = share.version;
+            holding.counters = share.counters;
             written.push(share.written);
             const outcomes = share.outcomes;
             let offset = 0;
@@ -364,8 +371,10 @@ export class GroupCommitter {
           attempt--;
           continue;
         }
-        // Committed or not is unknown when the COMMIT's answer was lost: forgotten either way.
+        // Committed or not is unknown when the COMMIT's answer was lost: forgotten either way;
+        // and whatever happens next to the group goes the usual way.
         release(false);
+        fromMemory = null;
         // Creators left out of this transaction had nothing in it: whatever happened to it
         // did not happen to them. They wait in a lane, and the rest is retried or answered.
         if (deferred.length > 0) {
@@ -420,16 +429,30 @@ export class GroupCommitter {
     }
   }
 
-  /** Each creator's share of the group judged from memory, or null if memory cannot judge one of them. */
-  private async judgeFromMemory(byCreator: Map<string, Submission[]>): Promise<Map<string, MemoryShare> | null> {
-    const shares = new Map<string, MemoryShare>();
-    for (const [creatorId, submissions] of byCreator) {
-      const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
-      const share = await judgeFromMemory(this.options.boss, creatorId, submissions.flatMap((s) => s.events), arrivals, this.options.now, this.configCache);
-      if (!share) return null;
-      shares.set(creatorId, share);
-    }
-    return shares;
+  /**
+   * Each creator's share of the group judged from memory, its counters held (the next group
+   * judged from memory starts from the values this one leaves), or null if memory cannot judge
+   * one of them. One group at a time: a group judged while another was between its judgement and
+   * its hold would start from the values the other is changing, and its write would find them changed.
+   */
+  private judgeFromMemory(byCreator: Map<string, Submission[]>): Promise<Map<string, MemoryShare> | null> {
+    const turn = this.memoryTurn.then(async () => {
+      const shares = new Map<string, MemoryShare>();
+      for (const [creatorId, submissions] of byCreator) {
+        const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
+        const share = await judgeFromMemory(this.options.boss, creatorId, submissions.flatMap((s) => s.events), arrivals, this.options.now, this.configCache);
+        if (!share) return null;
+        shares.set(creatorId, share);
+      }
+      for (const [creatorId, share] of shares) this.configCache.hold(creatorId, share.counters);
+      return shares;
+    });
+    this.memoryTurn = turn.catch(() => undefined);
+    // Memory is only a shortcut: whatever goes wrong in it, the group goes the usual way.
+    return turn.catch((error: unknown) => {
+      this.options.log.error({ err: error }, 'judging a group from memory failed; it is committed the usual way');
+      return null;
+    });
   }
 
   /**

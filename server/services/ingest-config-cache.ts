@@ -30,8 +30,12 @@ export type IngestConfig = {
  */
 export class IngestConfigCache {
   private readonly entries = new Map<string, IngestConfig>();
-  /** Counters (creatorId|counterKey) in a group's transaction that has not settled: their values are about to change. */
-  private readonly inFlight = new Map<string, number>();
+  /**
+   * Counters (creatorId|counterKey) in groups' transactions that have not settled: how many, and
+   * the value the latest of them leaves (the next group judged from memory starts from it; if a
+   * group before it does not commit, its own write finds the counter changed and it goes the usual way).
+   */
+  private readonly inFlight = new Map<string, { groups: number; value: string | undefined }>();
 
   constructor(private readonly limits: { creators: number; customersPerCreator: number; countersPerCreator: number } = {
       creators: 1_000,
@@ -70,9 +74,9 @@ export class IngestConfigCache {
   }
 
   /**
-   * These counters as this process last committed them, ready to judge from (their event
-   * counts start at 0: what a judgement adds); null if one is not kept, or is in a group's
-   * transaction that has not settled.
+   * These counters as this process last committed them — or as the latest group in flight
+   * leaves them —, ready to judge from (their event counts start at 0: what a judgement adds);
+   * null if one is not kept.
    */
   countersOf(creatorId: string, keys: CounterKey[]): Map<string, LockedCounter> | null {
     const entry = this.entries.get(creatorId);
@@ -81,34 +85,42 @@ export class IngestConfigCache {
     for (const key of keys) {
       const ck = counterKey(key);
       if (counters.has(ck)) continue;
-      const value = entry.counters.get(ck);
-      if (value === undefined || this.inFlight.has(`${creatorId}|${ck}`)) return null;
+      const held = this.inFlight.get(`${creatorId}|${ck}`);
+      const value = held ? held.value : entry.counters.get(ck);
+      if (value === undefined) return null;
       counters.set(ck, { ...key, value, eventCount: 0, rowId: '' });
     }
     return counters;
   }
 
-  /** Counters whose values a group is changing: not judged from memory until it settles (release). */
-  hold(creatorId: string, keys: string[]): void {
-    for (const key of keys) this.inFlight.set(`${creatorId}|${key}`, (this.inFlight.get(`${creatorId}|${key}`) ?? 0) + 1);
+  /**
+   * Counters a group may change, until it settles (release), and the values it leaves them at:
+   * known for a group judged from memory (the next one starts from them), unknown for a group
+   * that reads them under lock (no group is judged from memory on them meanwhile).
+   */
+  hold(creatorId: string, counters: Array<{ key: string; value?: string }>): void {
+    for (const { key, value } of counters) {
+      const held = `${creatorId}|${key}`;
+      this.inFlight.set(held, { groups: (this.inFlight.get(held)?.groups ?? 0) + 1, value });
+    }
   }
 
   /**
-   * A group settled: its counters' values as it committed them are kept (if the configuration is
-   * still at the version it was judged at), or forgotten (`committed` false: rolled back, or not
-   * known whether it committed — read again next time).
+   * A group settled: the counters it held are free again, and the values it left (`counters`)
+   * are kept if it committed at the version memory is at; if it did not commit (or it is not
+   * known whether it did), what memory had for them is forgotten (read again next time).
    */
-  release(creatorId: string, version: number, counters: Array<{ key: string; value: string }>, committed: boolean): void {
-    const entry = this.entries.get(creatorId);
-    for (const { key, value } of counters) {
-      const held = `${creatorId}|${key}`;
-      const n = (this.inFlight.get(held) ?? 1) - 1;
-      if (n > 0) this.inFlight.set(held, n);
-      else this.inFlight.delete(held);
-      if (!entry) continue;
-      if (committed && entry.version === version) entry.counters.set(key, value);
-      else entry.counters.delete(key);
+  release(creatorId: string, version: number, held: string[], counters: Array<{ key: string; value: string }>, committed: boolean): void {
+    for (const key of held) {
+      const inFlight = this.inFlight.get(`${creatorId}|${key}`);
+      if (inFlight && inFlight.groups > 1) inFlight.groups--;
+      else this.inFlight.delete(`${creatorId}|${key}`);
     }
+    const entry = this.entries.get(creatorId);
+    if (!entry) return;
+    if (committed && entry.version === version) for (const { key, value } of counters) entry.counters.set(key, value);
+    else if (!committed) for (const key of [...held, ...counters.map((c) => c.key)]) entry.counters.delete(key);
+    else for (const { key } of counters) entry.counters.delete(key);
     if (entry && entry.counters.size > this.limits.countersPerCreator) entry.counters.clear();
   }
 }

@@ -579,6 +579,12 @@ function configInMemory(memory: IngestConfig, eventNames: string[], userIds: str
   return memory;
 }
 
+/** The counterKeys of the counters memory says these events touch (none without memory of the creator). */
+export function expectedCounterKeys(cache: IngestConfigCache, creatorId: string, events: PreparedEvent[], arrivals: Date[]): string[] {
+  const memory = cache.peek(creatorId);
+  return memory ? expectedCounters(memory, events, arrivals).map(counterKey) : [];
+}
+
 /**
  * The counters these events will touch if what is kept in memory is still the creator's
  * configuration (checked once they are locked), in lock order. An event whose meter or
