@@ -163,10 +163,12 @@ export class IdempotencyKeyRace extends Error {
  * once, decided in memory, and written back once. Accepted events, their idempotency
  * answers and counter changes commit together or not at all.
  *
- * Round trips to Postgres in the usual case (known customers, existing counters, no
- * unique meters): one for the reads (settings, meters with limits, customers, earlier
- * idempotency answers, pipelined), one to lock the counters, one for all the writes
- * (pipelined). Each idempotency key is written once, with its final answer.
+ * This is the usual way, taken when memory cannot judge the share (judgeFromMemory). Round
+ * trips to Postgres when this process has read the creator's configuration before, at the
+ * version it is still at (known customers, existing counters, no unique meters): one for the
+ * version, the counters it touches (locked) and the earlier idempotency answers, pipelined; one
+ * for all the writes. Without it, the configuration is read in the first and the counters are
+ * locked in a second. Each idempotency key is written once, with its final answer.
  *
  * The writes are not awaited here (unless alerts need their ids): the group commit sends
  * COMMIT right behind them, one round trip for both, and awaits `written` afterwards. A
