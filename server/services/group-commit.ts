@@ -22,6 +22,15 @@ const BOUNCE_MS = 25;
  */
 const MEMORY_MISSED = new Set(['SU001', 'SU002', '23505', '40P01']);
 
+/** A creator's outcomes (its submissions' events in order) given back to each submission. */
+function answerEach(out: Map<Submission, EventOutcome[]>, submissions: Submission[], outcomes: EventOutcome[]) {
+  let offset = 0;
+  for (const s of submissions) {
+    out.set(s, outcomes.slice(offset, offset + s.events.length));
+    offset += s.events.length;
+  }
+}
+
 type Submission = {
   creatorId: string;
   events: PreparedEvent[];
@@ -297,11 +306,7 @@ export class GroupCommitter {
             for (const [creatorId, submissions] of byCreator) {
               const share = memoryShares.get(creatorId)!;
               written.push((await share.send(tx, { lockTimeoutMs: this.lockTimeoutMs })).written);
-              let offset = 0;
-              for (const s of submissions) {
-                out.set(s, share.outcomes.slice(offset, offset + s.events.length));
-                offset += s.events.length;
-              }
+              answerEach(out, submissions, share.outcomes);
             }
             decided = out;
             return out;
@@ -333,12 +338,7 @@ export class GroupCommitter {
             holding.version = share.version;
             holding.counters = share.counters;
             written.push(share.written);
-            const outcomes = share.outcomes;
-            let offset = 0;
-            for (const s of submissions) {
-              out.set(s, outcomes.slice(offset, offset + s.events.length));
-              offset += s.events.length;
-            }
+            answerEach(out, submissions, share.outcomes);
           }
           decided = out;
           return out;

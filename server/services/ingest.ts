@@ -191,9 +191,10 @@ export function commitCreatorEvents(
 /**
  * Judges one creator's share of a group from what this process keeps in memory — the
  * configuration at its version, the counters' values as last committed — without a statement:
- * null when memory cannot say (a name or user not kept, a counter not kept or in another
- * group's transaction, a late event, a unique meter, an alert to raise, a new customer or
- * counter). The share's statements are then sent in one round trip with the COMMIT
+ * null when memory cannot say (a name or user not kept, a counter not kept or being read
+ * under lock by another group, a late event, a unique meter, an alert to raise, a refusal, a
+ * new customer or counter). A counter another group judged from memory is changing is judged
+ * from the value that group leaves it at. The share's statements are then sent in one round trip with the COMMIT
  * (`send`); each checks under its lock what the judgement assumed (app_ingest_guard,
  * app_write_counters_unchanged, the idempotency keys' unique index) and fails the transaction
  * if it does not hold, and the group is then committed the usual way.
