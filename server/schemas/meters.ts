@@ -32,12 +32,20 @@ const planLimitsArray = z
   .array(ZPlanLimitInput, { error: 'must be an array of plan limits' })
   .max(100, 'at most 100 plans')
   .superRefine((limits, ctx) => {
-    const seen = new Set<string>();
+    // By name as customers are matched to it (exactly), and without case: "Pro" beside "pro" is
+    // a typo that would leave customers on one of them without the limit meant for them.
+    const seen = new Map<string, string>();
     limits.forEach((limit, index) => {
-      if (seen.has(limit.plan_name)) ctx.addIssue({ code: 'custom', path: [index, 'plan_name'], message: 'appears twice' });
-      seen.add(limit.plan_name);
+      const other = seen.get(limit.plan_name.toLowerCase());
+      if (other === limit.plan_name) ctx.addIssue({ code: 'custom', path: [index, 'plan_name'], message: 'appears twice' });
+      else if (other !== undefined) ctx.addIssue({ code: 'custom', path: [index, 'plan_name'], message: planCaseMessage(other) });
+      seen.set(limit.plan_name.toLowerCase(), limit.plan_name);
     });
   });
+
+/** Two plans of a meter whose names differ only in case (plan names are matched exactly). */
+export const planCaseMessage = (other: string) =>
+  `differs only in case from the plan "${other}"; plan names are matched exactly, so a customer on one would not get the other's limit — use one spelling`;
 
 const ZAlertThresholds = z
   .array(ZDecimal.refine((t) => Number(t) > 0 && Number(t) <= 10, 'must be greater than 0 and at most 10 (1 = the limit)'), { error: 'must be an array of fractions' })

@@ -17,7 +17,7 @@ import { listLiveCounters } from '../../db/queries/usage.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import { DURATION_UNITS, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
+import { DURATION_UNITS, planCaseMessage, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
 import { finalReportWindowMs, requireCompatibleStripeMeter } from './billing.js';
 import { isUniqueViolation } from './db-errors.js';
@@ -141,6 +141,13 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
     }
     const overlap = (input.remove_plans ?? []).filter((p) => input.plan_limits?.some((l) => l.plan_name === p));
     if (overlap.length > 0) throw validationError([{ field: 'remove_plans', message: `cannot both set and remove ${overlap.join(', ')}` }]);
+    // A plan added beside one the meter keeps whose name differs only in case (the request's own are checked by its schema).
+    const kept = meter.planLimits.map((l) => l.planName).filter((name) => !(input.remove_plans ?? []).includes(name));
+    const caseClashes = (input.plan_limits ?? []).flatMap((l, index) => {
+      const other = kept.find((name) => name !== l.plan_name && name.toLowerCase() === l.plan_name.toLowerCase());
+      return other === undefined ? [] : [{ field: `plan_limits[${index}].plan_name`, message: planCaseMessage(other) }];
+    });
+    if (caseClashes.length > 0) throw validationError(caseClashes);
     await updateMeterRow(
       tx,
       meterId,
