@@ -2,13 +2,13 @@ import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Db } from '../../db/client.js';
 import { withCreator } from '../../db/tenant.js';
-import { startIngestTransaction } from '../../db/queries/usage.js';
+import { counterKey, startIngestTransaction } from '../../db/queries/usage.js';
 import { AppError, isDatabaseUnavailable, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { pgError } from './db-errors.js';
 import { IngestConfigCache } from './ingest-config-cache.js';
-import { commitCreatorEvents, expectedCounterKeys, IdempotencyKeyRace, judgeFromMemory, type CommittedCounter, type EventOutcome, type MemoryShare, type PreparedEvent } from './ingest.js';
+import { commitCreatorEvents, expectedCountersOf, IdempotencyKeyRace, judgeFromMemory, type CommittedCounter, type EventOutcome, type MemoryShare, type PreparedEvent } from './ingest.js';
 
 /** Lanes for creators whose configuration is being changed (each holds a connection while it waits). */
 const MAX_LANES = 2;
@@ -327,10 +327,11 @@ export class GroupCommitter {
             // The counters memory says these events touch, held with their values unknown until
             // this group settles: a group judged from memory meanwhile would start from values this
             // one is about to change.
-            const holding = { creatorId, version: -1, keys: expectedCounterKeys(this.configCache, creatorId, events, arrivals), counters: [] as CommittedCounter[] };
+            const expected = expectedCountersOf(this.configCache, creatorId, events, arrivals);
+            const holding = { creatorId, version: -1, keys: expected.map(counterKey), counters: [] as CommittedCounter[] };
             this.configCache.hold(creatorId, holding.keys.map((key) => ({ key })));
             held.push(holding);
-            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, events, arrivals, tenantSet, this.options.now, this.configCache);
+            const share = await commitCreatorEvents(this.options.boss, tx, creatorId, events, arrivals, tenantSet, this.options.now, this.configCache, expected);
             if (!share.locked) {
               deferred.push(...submissions);
               continue;

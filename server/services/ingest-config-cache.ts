@@ -121,6 +121,6 @@ export class IngestConfigCache {
     if (committed && entry.version === version) for (const { key, value } of counters) entry.counters.set(key, value);
     else if (!committed) for (const key of [...held, ...counters.map((c) => c.key)]) entry.counters.delete(key);
     else for (const { key } of counters) entry.counters.delete(key);
-    if (entry && entry.counters.size > this.limits.countersPerCreator) entry.counters.clear();
+    if (entry.counters.size > this.limits.countersPerCreator) entry.counters.clear();
   }
 }

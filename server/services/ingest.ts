@@ -184,8 +184,10 @@ export function commitCreatorEvents(
   tenantSet: Promise<boolean>,
   now: () => Date,
   cache: IngestConfigCache,
+  /** The counters memory says these events touch (expectedCountersOf): locked in the first round trip. */
+  expected: CounterKey[],
 ): Promise<CreatorCommit> {
-  return judgeShare(boss, { tx, tenantSet }, creatorId, events, arrivals, now, cache) as Promise<CreatorCommit>;
+  return judgeShare(boss, { tx, tenantSet, expected }, creatorId, events, arrivals, now, cache) as Promise<CreatorCommit>;
 }
 
 /**
@@ -214,7 +216,7 @@ class NotInMemory extends Error {}
 async function judgeShare(
   boss: PgBoss,
   /** The transaction (and its tenant switch, sent) to read and write in; null: judged from memory. */
-  io: { tx: Tx; tenantSet: Promise<boolean> } | null,
+  io: { tx: Tx; tenantSet: Promise<boolean>; expected: CounterKey[] } | null,
   creatorId: string,
   events: PreparedEvent[],
   /**
@@ -252,7 +254,7 @@ async function judgeShare(
   const [locked, { version, counters: prelocked }, earlier, read] = io
     ? await Promise.all([
         io.tenantSet,
-        lockCountersAtVersion(tx, creatorId, memory ? expectedCounters(memory, events, arrivals) : []),
+        lockCountersAtVersion(tx, creatorId, io.expected),
         findIdempotencyAnswers(tx, creatorId, keys),
         memory ? null : Promise.all([findIngestSettings(tx, creatorId), findLiveMeters(tx, creatorId, eventNames), findCustomersByUserIdList(tx, creatorId, userIds)]),
       ])
@@ -582,18 +584,15 @@ function configInMemory(memory: IngestConfig, eventNames: string[], userIds: str
   return memory;
 }
 
-/** The counterKeys of the counters memory says these events touch (none without memory of the creator). */
-export function expectedCounterKeys(cache: IngestConfigCache, creatorId: string, events: PreparedEvent[], arrivals: Date[]): string[] {
-  const memory = cache.peek(creatorId);
-  return memory ? expectedCounters(memory, events, arrivals).map(counterKey) : [];
-}
-
 /**
  * The counters these events will touch if what is kept in memory is still the creator's
- * configuration (checked once they are locked), in lock order. An event whose meter or
- * customer is not kept has none here: its counter is locked later, with any that turn out missing.
+ * configuration (checked once they are locked), in lock order; none without memory of the
+ * creator. An event whose meter or customer is not kept has none here: its counter is locked
+ * later, with any that turn out missing.
  */
-function expectedCounters(memory: IngestConfig, events: PreparedEvent[], arrivals: Date[]): CounterKey[] {
+export function expectedCountersOf(cache: IngestConfigCache, creatorId: string, events: PreparedEvent[], arrivals: Date[]): CounterKey[] {
+  const memory = cache.peek(creatorId);
+  if (!memory) return [];
   const keys = new Map<string, CounterKey>();
   events.forEach((event, index) => {
     const meter = memory.meters.get(event.eventName);
