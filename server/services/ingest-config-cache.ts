@@ -60,7 +60,11 @@ export class IngestConfigCache {
    */
   remember(creatorId: string, version: number, read: { settings?: IngestSettings; meters: Meter[]; customers: Customer[] }): IngestConfig {
     let entry = this.entries.get(creatorId);
-    if (!entry || entry.version !== version) {
+    if (entry && entry.version > version) {
+      // Read at an older version than memory is at now (a group that read later kept its own):
+      // answered, not kept.
+      entry = { version, meters: new Map(), customers: new Map(), counters: new Map() };
+    } else if (!entry || entry.version !== version) {
       entry = { version, meters: new Map(), customers: new Map(), counters: new Map() };
       this.entries.delete(creatorId);
       this.entries.set(creatorId, entry);

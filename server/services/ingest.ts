@@ -632,8 +632,14 @@ async function configAt(
       users.length > 0 ? findCustomersByUserIdList(tx, creatorId, users) : Promise.resolve([]),
     ]);
   }
+  // With what memory had at this version: another group may have replaced it meanwhile (the
+  // reads above are awaited), and what is returned must hold every name and user asked for.
   const [settings, meters, customers] = read;
-  return cache.remember(creatorId, version, { settings: settings ?? undefined, meters, customers });
+  return cache.remember(creatorId, version, {
+    settings: settings ?? current?.settings,
+    meters: [...eventNames.flatMap((name) => current?.meters.get(name) ?? []), ...meters],
+    customers: [...userIds.flatMap((userId) => current?.customers.get(userId) ?? []), ...customers],
+  });
 }
 
 /** For each late event, the plan limit of its meter on the customer's plan at its period's end (null: none). */
