@@ -1,6 +1,6 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import { Credentials, type TokenResult } from './credentials';
-import { UsageError, errorFromProblem } from './errors';
+import { UsageError, errorFromProblem, redirectError } from './errors';
 import { toDecimalString, validateCheck } from './tracker';
 import type { UsageCheckOutput, UsageRouter } from './router.generated';
 
@@ -37,7 +37,14 @@ export function createUsageClient(options: UsageClientOptions): UsageClient {
   // The client's credentials are its own: no creator to check a token against.
   // A getToken that never settles must not hold every call for good (as in the tracker).
   const credentials = new Credentials({ creatorId: '', apiKey: options.apiKey, getToken: options.getToken, timeout: options.tokenTimeout ?? 10_000 });
-  const send: typeof fetch = (input, init) => (options.fetch ?? fetch)(input, init);
+  // Redirects are not followed (redirectError): the failed call names where baseURL points.
+  const send: typeof fetch = async (input, init) => {
+    const response = await (options.fetch ?? fetch)(input, { ...init, redirect: 'manual' });
+    const redirected = redirectError(response, baseURL);
+    if (!redirected) return response;
+    await response.body?.cancel().catch(() => undefined);
+    throw redirected;
+  };
   // A token the server refuses (401: expired early, a rotated secret) is asked for again
   // once and the request sent again with the fresh one, as the tracker does (ADR 0012).
   // `userId`: whom the request is about, when it is about one user (checkUsage).

@@ -32,7 +32,8 @@ function brand(error: Error, kind: string): void {
  * `token-user-mismatch` (getToken's token is for another user than the event's or
  * check's — the page signed in someone else; never retried), `invalid-event`,
  * `payload-too-large` (an event too large to send), `queue-overflow`, `shutdown`,
- * `not-initialized`, `no-credentials`.
+ * `not-initialized`, `no-credentials`, `redirected` (the server at `baseURL` answered a
+ * redirect: set `baseURL` to the address it points to; never retried).
  */
 export class UsageError extends Error {
   /**
@@ -107,6 +108,24 @@ export class QuotaExceededError extends UsageError {
 }
 
 /** The error a problem answer stands for. */
+/**
+ * A redirect answered instead of the API (fetch is told not to follow: `redirect: 'manual'`),
+ * or null. Followed, a 301/302 turns the POST of events into a GET without them, and a
+ * redirect to another origin drops the credentials (or sends them where the creator did not
+ * point the SDK): an error naming where it points is what the creator can act on. In a
+ * browser the answer is opaque (no status, no Location).
+ */
+export function redirectError(response: Response, baseURL: string): UsageError | null {
+  const opaque = response.type === 'opaqueredirect';
+  if (!opaque && (response.status < 300 || response.status > 399)) return null;
+  const location = opaque ? null : response.headers.get('location');
+  const where = location ? `${response.status} to ${location}` : opaque ? 'a redirect' : String(response.status);
+  return new UsageError(
+    `${baseURL} answered a redirect (${where}) instead of the API: set baseURL to the address the API is served at. Redirects are not followed: a POST would arrive without its events, and the credentials would go elsewhere.`,
+    { code: 'redirected', status: response.status },
+  );
+}
+
 export function errorFromProblem(status: number, body: unknown): UsageError {
   const problem = isProblem(body) ? body : undefined;
   if (status === 402 && problem) return new QuotaExceededError(problem);

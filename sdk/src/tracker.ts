@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { Credentials, type TokenResult } from './credentials';
 import { isBrowser, nodeProcess, warnOnce } from './env';
-import { QuotaExceededError, UsageError, errorFromProblem, type Problem } from './errors';
+import { QuotaExceededError, UsageError, errorFromProblem, redirectError, type Problem } from './errors';
 import type { UsageCheckOutput, UsageTrackOutput } from './router.generated';
 
 /** One usage event, as the seed's `trackUsage` takes it. */
@@ -133,7 +133,7 @@ const encoder = new TextEncoder();
 const byteLength = (text: string) => encoder.encode(text).length;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 /** Failures without an answer that sending again cannot mend: the batch's events are rejected at once. */
-const FINAL_CODES = new Set(['no-credentials', 'shutdown', 'token-user-mismatch']);
+const FINAL_CODES = new Set(['no-credentials', 'shutdown', 'token-user-mismatch', 'redirected']);
 const RETRYABLE = (status: number) => status === 408 || status === 425 || status === 429 || status >= 500;
 
 /** Trackers with events to deliver, for the process-exit and page-hide hooks. */
@@ -622,7 +622,13 @@ export class UsageTracker {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: controller?.signal,
         keepalive,
+        redirect: 'manual',
       });
+      const redirected = redirectError(response, this.baseURL);
+      if (redirected) {
+        await response.body?.cancel().catch(() => undefined);
+        throw redirected;
+      }
       text = await response.text();
     } catch (error) {
       if (this.stopped) throw new UsageError('The tracker was shut down while the request was in flight.', { code: 'shutdown', cause: error });
