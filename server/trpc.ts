@@ -117,9 +117,16 @@ const unauthorizedError = (ctx: Context) =>
     cause: ctx.authError ?? new AppError('unauthorized', { code: 'unauthorized', detail: 'Log in or send an API key.' }),
   });
 
-/** The dashboard: a logged-in creator's session. */
+/**
+ * The dashboard: a logged-in creator's session. A valid API key or browser token is told 403
+ * (it is who it says, and may not do this — DESIGN.md's "a key without the scope → 403"),
+ * not 401, which would send a client to fix credentials that are fine.
+ */
 export const creatorProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (ctx.auth.kind !== 'session') throw unauthorizedError(ctx);
+  if (ctx.auth.kind === 'anonymous') throw unauthorizedError(ctx);
+  if (ctx.auth.kind !== 'session') {
+    throw new TRPCError({ code: 'FORBIDDEN', cause: forbidden('Only the dashboard can do this: log in as the creator. An API key or a browser token cannot, whatever its scopes.') });
+  }
   return next({ ctx: { ...ctx, auth: ctx.auth, creatorId: ctx.auth.creatorId } });
 });
 

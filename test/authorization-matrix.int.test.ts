@@ -227,10 +227,10 @@ describe('tRPC: every procedure × the same credentials, and a session cookie wi
       const cells: Array<[string, Parameters<typeof trpc>[3], number | null, string]> = [
         ['none', {}, 401, 'unauthorized'],
         ['revoked', { bearer: w.keys.revoked }, 401, 'unauthorized'],
-        // Session-only procedures: the existing suite pins 401 for a key (password-and-sessions).
-        ['track', { bearer: w.keys.track }, scope === 'session' ? 401 : allows(scope, 'track') ? null : 403, scope === 'session' ? 'unauthorized' : 'forbidden'],
-        ['read', { bearer: w.keys.read }, scope === 'session' ? 401 : allows(scope, 'read') ? null : 403, scope === 'session' ? 'unauthorized' : 'forbidden'],
-        ['token', { bearer: w.tokenAnn }, tokenAllowed ? 403 : scope === 'session' ? 401 : procedure === 'usage.trackBatch' ? null : 403, scope === 'session' ? 'unauthorized' : 'forbidden'],
+        // Session-only procedures: a valid key or token is who it says and may not do this — 403, not 401.
+        ['track', { bearer: w.keys.track }, scope === 'session' ? 403 : allows(scope, 'track') ? null : 403, 'forbidden'],
+        ['read', { bearer: w.keys.read }, scope === 'session' ? 403 : allows(scope, 'read') ? null : 403, 'forbidden'],
+        ['token', { bearer: w.tokenAnn }, tokenAllowed ? 403 : scope === 'session' ? 403 : procedure === 'usage.trackBatch' ? null : 403, 'forbidden'],
       ];
       if (kind === 'mutation') cells.push(['session without CSRF token', { cookie: w.sessionA.cookie }, 403, 'csrf-token-invalid']);
       for (const [label, cred, status, type] of cells) {
