@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { loginThroughForm } from './harness/dashboard.js';
 import { useTestDatabase } from './harness/db.js';
@@ -124,6 +125,35 @@ describe('Charts have their figures as tables (a screen reader cannot read an SV
     expect(text(periods)).toMatch(/Period GB \w+ \d{4} \(now\) 2\.25/);
     const days = /data-testid="history-days-table"[\s\S]*?<\/details>/.exec(customer.html)?.[0] ?? '';
     expect(text(days)).toMatch(/Day \(UTC\) GB \d+ \w+ 2\.25/);
+  });
+});
+
+describe('Customer page: billing periods read as themselves', () => {
+  it('two periods in one month (the billing anchor moved mid-month) are labelled by their days, not both by the month', async () => {
+    const c = await creator();
+    const meter = await createMeter(c.call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' });
+    expect((await c.call('POST', '/api/usage/track', { event_name: 'calls', user_id: 'ann' })).status).toBe(201);
+    // Last month: the calendar period until the 15th, when the anchor moved, then a period from the 15th
+    const now = new Date();
+    const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+    const moved = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 15));
+    const thisMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    await server().rt.ownerDb.execute(sql`
+      insert into usage_aggregates (creator_id, meter_id, customer_id, "window", window_start, window_end, value, event_count)
+      select ${c.creator.id}, ${meter.id}, customer_id, 'period', s, e, v, v from customers,
+        (values (${monthStart.toISOString()}::timestamptz, ${moved.toISOString()}::timestamptz, 3), (${moved.toISOString()}::timestamptz, ${thisMonth.toISOString()}::timestamptz, 4)) p(s, e, v)
+      where creator_id = ${c.creator.id} and user_id = 'ann'`);
+    const customer = await c.page(`${D}/customers/ann`);
+    expect(customer.status).toBe(200);
+    const periods = text(/data-testid="history-periods-table"[\s\S]*?<\/details>/.exec(customer.html)?.[0] ?? '');
+    const month = new Intl.DateTimeFormat('en-GB', { month: 'short', timeZone: 'UTC' }).format(monthStart);
+    const year = monthStart.getUTCFullYear();
+    const lastDay = new Date(thisMonth.getTime() - 1).getUTCDate();
+    // Before: "Oct 2026 3 Oct 2026 4" — two bars of one name
+    expect(periods).toContain(`1–14 ${month} ${year} 3`);
+    expect(periods).toContain(`15–${lastDay} ${month} ${year} 4`);
+    // This period, a calendar month, keeps its month's name
+    expect(periods).toMatch(new RegExp(`${new Intl.DateTimeFormat('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' }).format(thisMonth)} \\(now\\) 1`));
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDayRange, isCalendarDay } from './format.js';
+import { formatDayRange, formatPeriodLabel, isCalendarDay } from './format.js';
 
 describe('formatDayRange', () => {
   const range = (a: string, b: string) => formatDayRange(new Date(a), new Date(b));
@@ -12,6 +12,23 @@ describe('formatDayRange', () => {
     // Days are UTC days: 23:30 UTC on the 1st is the 1st, wherever the browser is.
     expect(range('2026-03-01T23:30:00Z', '2026-03-31T23:30:00Z')).toBe('1–31 Mar 2026');
     for (const text of [range('2026-10-31T00:00:00Z', '2026-11-30T00:00:00Z')]) expect(text).not.toMatch(/[\u2009\u202f]/);
+  });
+});
+
+describe('formatPeriodLabel', () => {
+  const label = (a: string, b: string) => formatPeriodLabel(new Date(a), new Date(b));
+
+  it('names a calendar month by the month, any other period by its days: two periods in one month read apart', () => {
+    expect(label('2026-11-01T00:00:00Z', '2026-12-01T00:00:00Z')).toBe('Nov 2026');
+    expect(label('2026-12-01T00:00:00Z', '2027-01-01T00:00:00Z')).toBe('Dec 2026');
+    // The anchor moved to the 15th: the month's first period ends there, the next starts there
+    expect(label('2026-11-01T00:00:00Z', '2026-11-15T00:00:00Z')).toBe('1–14 Nov 2026');
+    expect(label('2026-11-15T00:00:00Z', '2026-12-15T00:00:00Z')).toBe('15 Nov – 14 Dec 2026');
+    // Anchored at a time of day; across a year
+    expect(label('2026-12-15T09:30:00Z', '2027-01-15T09:30:00Z')).toBe('15 Dec 2026 – 15 Jan 2027');
+    // Starts on the 1st but is not the whole month
+    expect(label('2026-11-01T00:00:00Z', '2026-12-01T00:00:01Z')).toBe('1 Nov – 1 Dec 2026');
+    expect(label('2026-11-01T06:00:00Z', '2026-12-01T06:00:00Z')).toBe('1 Nov – 1 Dec 2026');
   });
 });
 

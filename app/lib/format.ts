@@ -34,6 +34,21 @@ export function formatDayRange(first: Date, last: Date): string {
   return `${b.day} ${b.month} ${b.year}`;
 }
 
+const MONTH = new Intl.DateTimeFormat('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' });
+
+/**
+ * A billing period [start, end) in a few words: "Nov 2026" when it is exactly that calendar
+ * month (UTC), else the days it covers ("15 Nov – 14 Dec 2026", "1–14 Nov 2026"): periods of
+ * an anchored customer, or two periods in one month after the anchor changed, each read as
+ * themselves rather than as the month they start in.
+ */
+export function formatPeriodLabel(start: Date, end: Date): string {
+  const nextMonth = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
+  const isCalendarMonth = start.getTime() === Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), 1) && end.getTime() === nextMonth.getTime();
+  if (isCalendarMonth) return MONTH.format(start);
+  return formatDayRange(start, new Date(Math.max(start.getTime(), end.getTime() - 1)));
+}
+
 /** A real calendar day written YYYY-MM-DD, in 2000–2999 (Date.parse takes 2026-02-30 as 2 March). */
 export function isCalendarDay(text: string): boolean {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;

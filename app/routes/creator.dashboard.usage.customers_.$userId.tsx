@@ -20,7 +20,7 @@ import { customerPath, dashboardPath, useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { formAlertMessage, formText } from '~/lib/form';
 import { readFormData } from '~/lib/form.server';
-import { formatDateTime } from '~/lib/format';
+import { formatDateTime, formatPeriodLabel } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
@@ -133,7 +133,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
-const MONTH = new Intl.DateTimeFormat('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
@@ -282,8 +281,8 @@ function HistoryCharts({ detail, chart, filters }: { detail: LoaderData['detail'
     ...detail.history
       .filter((h) => h.meter_id === chosen.meter_id)
       .reverse()
-      .map((h) => ({ period: MONTH.format(new Date(h.period_start)), used: h.used })),
-    { period: `${MONTH.format(new Date(detail.period_start))} (now)`, used: chosen.used },
+      .map((h) => ({ period: formatPeriodLabel(new Date(h.period_start), new Date(h.period_end)), used: h.used })),
+    { period: `${formatPeriodLabel(new Date(detail.period_start), new Date(detail.period_end))} (now)`, used: chosen.used },
   ];
   const dayRows = detail.daily.filter((d) => d.meter_id === chosen.meter_id).map((d) => ({ day: DAY.format(new Date(d.day)), used: d.used }));
   const periods = periodRows.map((r) => ({ period: r.period, [unit]: Number(r.used) }));
