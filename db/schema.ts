@@ -513,8 +513,11 @@ export const webhookEndpoints = pgTable(
     endpointId: uuid().notNull(),
     url: text().notNull(),
     eventTypes: text().array().$type<WebhookEventType[]>().notNull(),
-    /** Standard Webhooks signing secret (whsec_…), shown once at creation. */
+    /** Standard Webhooks signing secret (whsec_…), shown once at creation (and at each rotation). */
     secret: text().notNull(),
+    /** The secret before the last rotation: messages are signed with it too until previousSecretExpiresAt. */
+    previousSecret: text(),
+    previousSecretExpiresAt: timestamp({ withTimezone: true, mode: 'date' }),
     enabled: boolean().notNull().default(true),
     disabledReason: text(),
     /** Start of the current run of failed deliveries (null when the last one succeeded). */

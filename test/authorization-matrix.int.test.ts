@@ -144,6 +144,7 @@ function procedureCalls(): Array<[string, unknown, 'query' | 'mutation', Scope]>
     ['webhooks.update', { id: w.endpointA.id, patch: { enabled: false } }, 'mutation', 'admin'],
     ['webhooks.delete', { id: w.endpointA.id }, 'mutation', 'admin'],
     ['webhooks.sendTest', { id: w.endpointA.id }, 'mutation', 'admin'],
+    ['webhooks.rotateSecret', { id: w.endpointA.id }, 'mutation', 'admin'],
     ['webhooks.replay', { message_id: w.messageIdA }, 'mutation', 'admin'],
     ['webhooks.deliveries', { id: w.endpointA.id }, 'query', 'read'],
     ['billing.stripeSettings', undefined, 'query', 'admin'],

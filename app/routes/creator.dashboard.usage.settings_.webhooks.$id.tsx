@@ -3,9 +3,12 @@ import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-
 import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import { DeliveryStatusBadge } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
+import { SelectField } from '~/components/choice-fields';
+import { CopyButton } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
 import { FormAlert } from '~/components/form-field';
+import { WarningNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { Timestamp } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
@@ -56,7 +59,9 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 }
 
 type ActionResult = {
-  intent: 'replay' | 'test';
+  intent: 'replay' | 'test' | 'rotate';
+  /** A rotation's new secret: in this response only. */
+  rotated: { secret: string; previousExpiresAt: string | null } | null;
   messageId: string | null;
   attempt: { statusCode: number | null; latencyMs: number; success: boolean; error: string | null } | null;
   formError: FormFailure | null;
@@ -67,9 +72,16 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const formData = await readFormData(request);
   requireSessionCsrf(request, session, formData);
   const intent = formText(formData, 'intent');
-  if (intent !== 'replay' && intent !== 'test') throw json({ message: 'This form does not exist.' }, { status: 400 });
-  const result: ActionResult = { intent, messageId: null, attempt: null, formError: null };
+  if (intent !== 'replay' && intent !== 'test' && intent !== 'rotate') throw json({ message: 'This form does not exist.' }, { status: 400 });
+  const result: ActionResult = { intent, rotated: null, messageId: null, attempt: null, formError: null };
   try {
+    if (intent === 'rotate') {
+      const hours = Number(formText(formData, 'previous_secret_expires_in_hours') || '24');
+      const rotated = await caller.webhooks.rotateSecret({ id: params.id ?? '', rotation: { previous_secret_expires_in_hours: hours } });
+      result.rotated = { secret: rotated.secret, previousExpiresAt: rotated.previous_secret_expires_at };
+      // The secret is in this response only: no cache may keep it.
+      return json(result, { headers: { 'Cache-Control': 'no-store' } });
+    }
     const sent =
       intent === 'replay' ? await caller.webhooks.replay({ message_id: formText(formData, 'message_id') }) : await caller.webhooks.sendTest({ id: params.id ?? '' });
     result.messageId = sent.message_id;
@@ -93,6 +105,67 @@ function AttemptOutcome({ attempt, label }: { attempt: NonNullable<ActionResult[
     >
       {label}: {attempt.statusCode === null ? 'no answer' : `HTTP ${attempt.statusCode}`} in {attempt.latencyMs} ms{attempt.error ? ` — ${attempt.error}` : ''}
     </div>
+  );
+}
+
+const OVERLAPS = [
+  { value: '24', label: 'Keep signing with the old secret for 24 hours' },
+  { value: '1', label: 'Keep signing with the old secret for 1 hour' },
+  { value: '168', label: 'Keep signing with the old secret for 7 days' },
+  { value: '0', label: 'Stop the old secret now (it leaked)' },
+];
+
+/** A new signing secret; meanwhile messages carry a signature by the old one too, so the receiver can switch over. */
+function RotateSecretForm({ csrf, pending, previousExpiresAt }: { csrf: string; pending: boolean; previousExpiresAt: string | null }) {
+  const overlapping = previousExpiresAt !== null && new Date(previousExpiresAt).getTime() > Date.now();
+  return (
+    <Card>
+      <h2 className="text-tremor-title font-semibold text-tremor-content-strong">Signing secret</h2>
+      <p className="mt-1 text-tremor-default text-tremor-content">
+        A new secret replaces the current one. Until the time you choose, every message carries two signatures in <code>webhook-signature</code>, by the new secret and
+        the old one: a receiver verifying with either accepts it, so you can update it without losing a message.
+        {overlapping ? (
+          <span data-testid="previous-secret-until">
+            {' '}
+            The secret replaced last still signs until <Timestamp iso={previousExpiresAt} withTime />.
+          </span>
+        ) : null}
+      </p>
+      <Form method="post" className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-end">
+        <CsrfField token={csrf} />
+        <input type="hidden" name="intent" value="rotate" />
+        <SelectField label="The old secret" name="previous_secret_expires_in_hours" options={OVERLAPS} defaultValue="24" className="sm:w-96" idPrefix="rotate" />
+        <Button variant="secondary" pending={pending} pendingLabel="Rotating…">
+          Rotate secret
+        </Button>
+      </Form>
+    </Card>
+  );
+}
+
+function RotatedSecret({ rotated, url }: { rotated: NonNullable<ActionResult['rotated']>; url: string }) {
+  return (
+    <WarningNotice titleId="rotated-secret-title" title={`New signing secret for ${url}`} focusIfLost={rotated}>
+      <p>
+        {rotated.previousExpiresAt ? (
+          <>
+            Messages are signed with it and with the old secret until <Timestamp iso={rotated.previousExpiresAt} withTime />: switch your receiver to it before then.
+          </>
+        ) : (
+          <>Messages are signed with it only, from now on: the old secret no longer verifies.</>
+        )}{' '}
+        Copy it now — <strong>it will not be shown again</strong>.
+      </p>
+      <div className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-center">
+        <code
+          data-testid="rotated-webhook-secret"
+          className="block min-w-0 flex-1 select-all break-all rounded-tremor-small border border-amber-200 bg-white px-3 py-2 font-mono text-[13px] text-tremor-content-strong"
+        >
+          {rotated.secret}
+        </code>
+        <CopyButton text={rotated.secret} label="Copy secret" />
+      </div>
+    </WarningNotice>
   );
 }
 
@@ -138,6 +211,8 @@ export default function WebhookDeliveriesPage() {
           {endpoint.disabled_reason ? <span>{endpoint.disabled_reason}</span> : null}
           <span>Events: {endpoint.events.join(', ')}</span>
         </div>
+        {result?.rotated ? <RotatedSecret rotated={result.rotated} url={endpoint.url} /> : null}
+        <RotateSecretForm csrf={csrf} pending={pending?.get('intent') === 'rotate'} previousExpiresAt={endpoint.previous_secret_expires_at} />
         {result?.attempt ? <AttemptOutcome attempt={result.attempt} label={result.intent === 'test' ? 'Test event' : `Replay of ${result.messageId ?? 'the message'}`} /> : null}
         {result?.formError ? <FormAlert>{result.formError.message}</FormAlert> : null}
         <Card className="p-0">

@@ -13,6 +13,8 @@ export type WebhookEndpoint = {
   enabled: boolean;
   disabledReason: string | null;
   failingSince: Date | null;
+  /** Until when messages are signed with the secret before the last rotation too (null: no such secret). */
+  previousSecretExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -25,6 +27,7 @@ const fromDbEndpoint = (row: typeof webhookEndpoints.$inferSelect): WebhookEndpo
   enabled: row.enabled,
   disabledReason: row.disabledReason,
   failingSince: row.failingSince,
+  previousSecretExpiresAt: row.previousSecretExpiresAt,
   createdAt: row.createdAt,
   updatedAt: row.updatedAt,
 });
@@ -38,10 +41,11 @@ const endpointColumns = {
   enabled: webhookEndpoints.enabled,
   disabledReason: webhookEndpoints.disabledReason,
   failingSince: webhookEndpoints.failingSince,
+  previousSecretExpiresAt: webhookEndpoints.previousSecretExpiresAt,
   createdAt: webhookEndpoints.createdAt,
   updatedAt: webhookEndpoints.updatedAt,
 };
-const fromEndpointColumns = (row: Omit<typeof webhookEndpoints.$inferSelect, 'secret'>) => fromDbEndpoint({ ...row, secret: '' });
+const fromEndpointColumns = (row: Omit<typeof webhookEndpoints.$inferSelect, 'secret' | 'previousSecret'>) => fromDbEndpoint({ ...row, secret: '', previousSecret: null });
 
 export type NewWebhookEndpoint = { creatorId: string; id: string; url: string; eventTypes: WebhookEventType[]; secret: string };
 
@@ -89,10 +93,32 @@ export async function listEndpointClaims(tx: Queryable, endpointId: string, exce
   return rows.map((r) => r.until!);
 }
 
-/** The signing secret, for delivery only: it never leaves the server. */
-export async function findEndpointSecret(tx: Queryable, endpointId: string): Promise<string | null> {
-  const [row] = await tx.select({ secret: webhookEndpoints.secret }).from(webhookEndpoints).where(eq(webhookEndpoints.endpointId, endpointId));
-  return row?.secret ?? null;
+/** The signing secrets, for delivery only: they never leave the server. */
+export async function findEndpointSecrets(tx: Queryable, endpointId: string): Promise<{ secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null } | null> {
+  const [row] = await tx
+    .select({ secret: webhookEndpoints.secret, previousSecret: webhookEndpoints.previousSecret, previousSecretExpiresAt: webhookEndpoints.previousSecretExpiresAt })
+    .from(webhookEndpoints)
+    .where(eq(webhookEndpoints.endpointId, endpointId));
+  return row ?? null;
+}
+
+/**
+ * A new signing secret; the one it replaces signs messages too until `previousExpiresAt` (null:
+ * not at all). A secret rotated again before that replaces the previous one: only the secret
+ * being replaced is kept.
+ */
+export async function rotateEndpointSecret(tx: Queryable, endpointId: string, secret: string, previousExpiresAt: Date | null, at: Date): Promise<WebhookEndpoint | null> {
+  const [row] = await tx
+    .update(webhookEndpoints)
+    .set({
+      previousSecret: previousExpiresAt ? sql`${webhookEndpoints.secret}` : null,
+      previousSecretExpiresAt: previousExpiresAt,
+      secret,
+      updatedAt: at,
+    })
+    .where(eq(webhookEndpoints.endpointId, endpointId))
+    .returning(endpointColumns);
+  return row ? fromEndpointColumns(row) : null;
 }
 
 export type EndpointFields = Partial<Pick<WebhookEndpoint, 'url' | 'eventTypes' | 'enabled' | 'disabledReason' | 'failingSince'>>;

@@ -766,6 +766,27 @@ export type WebhooksCreateOutput = {
   enabled: boolean;
   disabled_reason: null | string;
   failing_since: null | string;
+  previous_secret_expires_at: null | string;
+  created_at: string;
+  updated_at: string;
+  secret: string;
+};
+
+export type WebhooksRotateSecretInput = {
+  id: string;
+  rotation?: undefined | {
+    previous_secret_expires_in_hours?: undefined | number;
+  };
+};
+
+export type WebhooksRotateSecretOutput = {
+  id: string;
+  url: string;
+  events: Array<"usage.soft_limit_reached" | "usage.hard_limit_reached" | "usage.overage_started" | "usage.threshold_reached">;
+  enabled: boolean;
+  disabled_reason: null | string;
+  failing_since: null | string;
+  previous_secret_expires_at: null | string;
   created_at: string;
   updated_at: string;
   secret: string;
@@ -781,6 +802,7 @@ export type WebhooksListOutput = {
     enabled: boolean;
     disabled_reason: null | string;
     failing_since: null | string;
+    previous_secret_expires_at: null | string;
     created_at: string;
     updated_at: string;
   }>;
@@ -797,6 +819,7 @@ export type WebhooksGetOutput = {
   enabled: boolean;
   disabled_reason: null | string;
   failing_since: null | string;
+  previous_secret_expires_at: null | string;
   created_at: string;
   updated_at: string;
 };
@@ -817,6 +840,7 @@ export type WebhooksUpdateOutput = {
   enabled: boolean;
   disabled_reason: null | string;
   failing_since: null | string;
+  previous_secret_expires_at: null | string;
   created_at: string;
   updated_at: string;
 };
@@ -1297,6 +1321,7 @@ export type UsageRouter = TRPCBuiltRouter<
     };
     webhooks: {
       create: TRPCMutationProcedure<{ input: WebhooksCreateInput; output: WebhooksCreateOutput; meta: object }>;
+      rotateSecret: TRPCMutationProcedure<{ input: WebhooksRotateSecretInput; output: WebhooksRotateSecretOutput; meta: object }>;
       list: TRPCQueryProcedure<{ input: WebhooksListInput; output: WebhooksListOutput; meta: object }>;
       get: TRPCQueryProcedure<{ input: WebhooksGetInput; output: WebhooksGetOutput; meta: object }>;
       update: TRPCMutationProcedure<{ input: WebhooksUpdateInput; output: WebhooksUpdateOutput; meta: object }>;

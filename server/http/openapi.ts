@@ -93,7 +93,7 @@ function operation(route: RestRoute) {
     'x-required-scope': route.scope,
     ...(params.length ? { parameters: params } : {}),
     ...(route.body
-      ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } }
+      ? { requestBody: { required: !route.bodyOptional, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } }
       : {}),
     responses,
   };

@@ -55,6 +55,8 @@ export type RestRoute = {
   /** Also taken with a browser token, acting for its own user only: track and check. */
   browserToken?: true;
   body?: z.ZodType;
+  /** The body may be left out (no Content-Length, or 0): every field has a default. */
+  bodyOptional?: true;
   /** Query parameters, for the OpenAPI document (handlers parse them). */
   query?: z.ZodObject;
   responses: Record<number, { description: string; schema?: z.ZodType; headers?: Record<string, string> }>;
@@ -334,6 +336,7 @@ export async function runRestRoute(
   // Scope before body: a key that may not call the route learns nothing from validation.
   if (ctx.auth.kind === 'api_key' && route.scope !== 'any') requireScope(ctx.auth, route.scope);
   if (ctx.auth.kind === 'user_token' && !route.browserToken) throw forbidden('A browser token can only track and check usage.');
-  const body = route.body ? await readJsonBody(req) : undefined;
+  const noBody = route.bodyOptional && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
+  const body = route.body && !noBody ? await readJsonBody(req) : undefined;
   return route.handle({ caller: createCaller(ctx), ctx, params, body, query, headers: req.headers });
 }

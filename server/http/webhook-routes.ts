@@ -3,6 +3,7 @@ import {
   ZCreatedWebhook,
   ZListDeliveriesInput,
   ZReplayInput,
+  ZRotateWebhookSecretInput,
   ZUpdateWebhookInput,
   ZWebhook,
   ZWebhookAttemptResult,
@@ -85,6 +86,22 @@ export const WEBHOOK_ROUTES: RestRoute[] = [
     scope: 'admin',
     responses: { 200: { description: 'The attempt: status code, latency, response snippet or error', schema: ZWebhookAttemptResult } },
     handle: async ({ caller, params }) => ({ status: 200, body: await caller.webhooks.sendTest(parseInput(ZWebhookIdInput, params)) }),
+  },
+  {
+    method: 'POST',
+    path: '/api/usage/webhooks/:id/rotate-secret',
+    operationId: 'rotateWebhookSecret',
+    summary:
+      'A new signing `secret`, shown once. For `previous_secret_expires_in_hours` (default 24, 0–168; 0: at once) every message carries a second signature, by the secret replaced, in the same `webhook-signature` header — switch the receiver over meanwhile',
+    tag: TAG,
+    scope: 'admin',
+    body: ZRotateWebhookSecretInput,
+    bodyOptional: true,
+    responses: { 200: { description: 'The endpoint, with its new signing secret', schema: ZCreatedWebhook } },
+    handle: async ({ caller, params, body }) => ({
+      status: 200,
+      body: await caller.webhooks.rotateSecret({ ...parseInput(ZWebhookIdInput, params), rotation: parseInput(ZRotateWebhookSecretInput, body ?? {}) }),
+    }),
   },
   {
     method: 'POST',

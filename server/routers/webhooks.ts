@@ -4,6 +4,7 @@ import {
   ZDeletedWebhook,
   ZListDeliveriesInput,
   ZReplayInput,
+  ZRotateWebhookSecretInput,
   ZUpdateWebhookInput,
   ZWebhook,
   ZWebhookAttemptResult,
@@ -21,6 +22,7 @@ import {
   listWebhookDeliveries,
   listWebhookEndpoints,
   replayWebhookMessage,
+  rotateWebhookSecret,
   sendTestWebhook,
   updateWebhookEndpoint,
 } from '../services/webhooks.js';
@@ -36,6 +38,15 @@ export const webhooksRouter = router({
     .output(ZCreatedWebhook)
     .mutation(async ({ ctx, input }) => {
       const { endpoint, secret } = await createWebhookEndpoint(ctx.rt, ctx.creatorId, input);
+      return { ...toApiWebhook(endpoint), secret };
+    }),
+
+  /** A new signing secret, shown once; the old one signs too for `previous_secret_expires_in_hours` (24). */
+  rotateSecret: tenantProcedure('admin')
+    .input(ZWebhookIdInput.extend({ rotation: ZRotateWebhookSecretInput.default({ previous_secret_expires_in_hours: 24 }) }))
+    .output(ZCreatedWebhook)
+    .mutation(async ({ ctx, input }) => {
+      const { endpoint, secret } = await rotateWebhookSecret(ctx.rt, ctx.creatorId, input.id, input.rotation);
       return { ...toApiWebhook(endpoint), secret };
     }),
 

@@ -70,6 +70,8 @@ export const ZWebhook = z.object({
   disabled_reason: z.string().nullable(),
   /** Start of the current run of failed deliveries; null when the last delivery succeeded. */
   failing_since: z.iso.datetime().nullable(),
+  /** Until when messages carry a second signature, by the secret the last rotation replaced (past: it stopped then); null when none was kept. */
+  previous_secret_expires_at: z.iso.datetime().nullable(),
   created_at: z.iso.datetime(),
   updated_at: z.iso.datetime(),
 });
@@ -82,6 +84,17 @@ export const ZCreatedWebhook = ZWebhook.extend({
 export type TCreatedWebhook = z.infer<typeof ZCreatedWebhook>;
 
 export const ZWebhookList = z.object({ webhooks: z.array(ZWebhook) });
+
+/** Rotating an endpoint's signing secret: how long the secret it replaces keeps signing too. */
+export const ZRotateWebhookSecretInput = z.strictObject({
+  previous_secret_expires_in_hours: z
+    .number('must be a number of hours')
+    .int('must be a whole number of hours')
+    .min(0, 'must be 0 (the old secret stops at once) to 168 (7 days)')
+    .max(168, 'must be 0 (the old secret stops at once) to 168 (7 days)')
+    .default(24),
+});
+export type TRotateWebhookSecretInput = z.infer<typeof ZRotateWebhookSecretInput>;
 
 export const ZDeletedWebhook = z.object({ id: z.uuid(), deleted: z.literal(true) });
 
@@ -140,6 +153,7 @@ type EndpointDomain = {
   enabled: boolean;
   disabledReason: string | null;
   failingSince: Date | null;
+  previousSecretExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -164,6 +178,7 @@ export const toApiWebhook = (endpoint: EndpointDomain, options: { maskUrl?: bool
   enabled: endpoint.enabled,
   disabled_reason: endpoint.disabledReason,
   failing_since: endpoint.failingSince?.toISOString() ?? null,
+  previous_secret_expires_at: endpoint.previousSecretExpiresAt?.toISOString() ?? null,
   created_at: endpoint.createdAt.toISOString(),
   updated_at: endpoint.updatedAt.toISOString(),
 });

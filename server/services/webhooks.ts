@@ -6,7 +6,7 @@ import {
   failPendingMessages,
   findEndpoint,
   listEndpointClaims,
-  findEndpointSecret,
+  findEndpointSecrets,
   findMessage,
   insertAttempt,
   insertEndpoint,
@@ -17,6 +17,7 @@ import {
   listSubscribedEndpoints,
   markEndpointFailing,
   markEndpointHealthy,
+  rotateEndpointSecret,
   updateEndpointRow,
   updateMessageRow,
   type EndpointFields,
@@ -29,7 +30,7 @@ import { withCreator } from '../../db/tenant.js';
 import { enqueueInTx } from '../../jobs/queues.js';
 import { AppError, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
+import { isSuccessStatus, type TCreateWebhookInput, type TListDeliveriesInput, type TRotateWebhookSecretInput, type TUpdateWebhookInput } from '../schemas/webhooks.js';
 import { alertWebhookPayload, WEBHOOK_EVENT_OF, type AlertContext } from './alert-context.js';
 import { backoffDelayMs } from './backoff.js';
 import { CLAIM_MARGIN_MS, holdsClaim, isClaimed, runAgainAfterClaim } from './claims.js';
@@ -172,6 +173,23 @@ export async function createWebhookEndpoint(rt: Runtime, creatorId: string, inpu
   return { endpoint, secret };
 }
 
+/**
+ * A new signing secret for an endpoint, shown once (a secret leaked, or changed on a schedule).
+ * For `previous_secret_expires_in_hours` (24 by default, 0 to 168) every message also carries a
+ * signature by the secret it replaces — Standard Webhooks' several signatures in one
+ * `webhook-signature` header — so a receiver verifying with either keeps working while it is
+ * switched over. Rotating again within that time keeps only the secret being replaced.
+ */
+export async function rotateWebhookSecret(rt: Runtime, creatorId: string, endpointId: string, input: TRotateWebhookSecretInput): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  const secret = newSecret();
+  const now = rt.now();
+  const hours = input.previous_secret_expires_in_hours;
+  const endpoint = await withCreator(rt.db, creatorId, (tx) => rotateEndpointSecret(tx, endpointId, secret, hours > 0 ? new Date(now.getTime() + hours * HOUR) : null, now));
+  if (!endpoint) throw notFound('Webhook endpoint');
+  rt.log.info({ creatorId, endpointId, previousSecretHours: hours }, 'webhook signing secret rotated');
+  return { endpoint, secret };
+}
+
 export const listWebhookEndpoints = (rt: Runtime, creatorId: string) => withCreator(rt.db, creatorId, (tx) => listEndpoints(tx));
 
 export async function getWebhookEndpoint(rt: Runtime, creatorId: string, endpointId: string): Promise<WebhookEndpoint> {
@@ -239,7 +257,7 @@ export async function createWebhookMessages(rt: Runtime, tx: Tx, ctx: AlertConte
 }
 
 /** What an attempt needs once its transaction has committed: the HTTP call runs outside any. */
-type Send = { endpoint: WebhookEndpoint; message: Pick<WebhookMessage, 'id' | 'creatorId' | 'payload'>; secret: string };
+type Send = { endpoint: WebhookEndpoint; message: Pick<WebhookMessage, 'id' | 'creatorId' | 'payload'>; secrets: string[] };
 type Sent = PostResult & { attemptedAt: Date };
 
 /**
@@ -247,13 +265,15 @@ type Sent = PostResult & { attemptedAt: Date };
  * WEBHOOK_TIMEOUT_MS to answer holds no connection, row lock or snapshot meanwhile.
  * Never throws for the endpoint's failures.
  */
-async function sendOnce(rt: Runtime, { endpoint, message, secret }: Send): Promise<Sent> {
+async function sendOnce(rt: Runtime, { endpoint, message, secrets }: Send): Promise<Sent> {
   const body = serializeWebhookPayload(message.payload);
   const attemptedAt = rt.now();
   // The signed timestamp is checked against the receiver's wall clock (replay protection,
   // ±5 min), so it is the wall clock's too, whatever clock the runtime keeps business time by.
   const signedAt = new Date();
-  const signature = new Webhook(secret).sign(message.id, signedAt, body);
+  // One signature per secret in force, space-separated (Standard Webhooks): during a rotation's
+  // overlap a receiver verifies with the new secret or the old one.
+  const signature = secrets.map((secret) => new Webhook(secret).sign(message.id, signedAt, body)).join(' ');
   const result = await safePost(new URL(endpoint.url), body, {
     allowPrivate: rt.env.ALLOW_PRIVATE_WEBHOOK_URLS,
     timeoutMs: rt.env.WEBHOOK_TIMEOUT_MS,
@@ -280,18 +300,20 @@ async function recordAttempt(rt: Runtime, tx: Tx, { endpoint, message }: Send, s
   return attempt;
 }
 
-async function signingSecret(tx: Tx, endpointId: string): Promise<string> {
-  const secret = await findEndpointSecret(tx, endpointId);
-  if (!secret) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
-  return secret;
+/** The secrets a message is signed with now: the endpoint's, and the one its last rotation replaced while that still signs. */
+async function signingSecrets(rt: Runtime, tx: Tx, endpointId: string): Promise<string[]> {
+  const found = await findEndpointSecrets(tx, endpointId);
+  if (!found) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
+  const previousInForce = found.previousSecret !== null && found.previousSecretExpiresAt !== null && found.previousSecretExpiresAt.getTime() > rt.now().getTime();
+  return previousInForce ? [found.secret, found.previousSecret!] : [found.secret];
 }
 
 /** Claims the (locked) message for one attempt: no other run sends it until the claim lapses. */
 async function claim(rt: Runtime, tx: Tx, message: WebhookMessage, endpoint: WebhookEndpoint, now: Date): Promise<Send & { until: Date }> {
-  const secret = await signingSecret(tx, endpoint.id);
+  const secrets = await signingSecrets(rt, tx, endpoint.id);
   const until = new Date(now.getTime() + claimMs(rt));
   await updateMessageRow(tx, message.id, { sendingUntil: until });
-  return { endpoint, message, secret, until };
+  return { endpoint, message, secrets, until };
 }
 
 /** The message, locked, if this run's claim on it still holds (it lapses only if this process stalled past the margin). */
@@ -497,7 +519,7 @@ export async function sendTestWebhook(rt: Runtime, creatorId: string, endpointId
   const send = await withCreator(rt.db, creatorId, async (tx) => {
     const endpoint = await findEndpoint(tx, endpointId);
     if (!endpoint) throw notFound('Webhook endpoint');
-    return { endpoint, secret: await signingSecret(tx, endpoint.id) };
+    return { endpoint, secrets: await signingSecrets(rt, tx, endpoint.id) };
   });
   const now = rt.now();
   const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
