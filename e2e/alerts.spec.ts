@@ -253,3 +253,37 @@ test('settings forms keep what was typed and say what is wrong; endpoints are di
   await page.reload();
   await expect(page.getByLabel('Default plan')).toHaveValue('starter');
 });
+
+test('a webhook secret is rotated from its endpoint page: the new secret is shown once and signs the next message', async ({ page, creator }) => {
+  await signUpInBrowser(page, creator);
+  await expect(page).toHaveURL(DASHBOARD);
+  await page.goto(`${DASHBOARD}/settings`);
+  const hookUrl = `${receiver.url}/hooks/rotated`;
+  await page.getByLabel('Endpoint URL').fill(hookUrl);
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  const first = ((await page.getByTestId('new-webhook-secret').textContent()) ?? '').trim();
+  expect(first).toMatch(/^whsec_/);
+
+  // When the creator opens the endpoint's page and rotates its secret, stopping the old one now
+  await page.getByTestId('webhook-row').filter({ hasText: hookUrl }).getByRole('link', { name: /^Deliveries/ }).click();
+  await page.getByLabel('The old secret').selectOption('0');
+  await page.getByRole('button', { name: 'Rotate secret' }).click();
+
+  // Then a new secret is shown, and a test event verifies with it and not with the old one
+  const box = page.getByTestId('rotated-webhook-secret');
+  await expect(box).toBeVisible();
+  const rotated = ((await box.textContent()) ?? '').trim();
+  expect(rotated).toMatch(/^whsec_/);
+  expect(rotated).not.toBe(first);
+  await expect(page.getByText('the old secret no longer verifies')).toBeVisible();
+  receiver.setSecret(rotated);
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await expect(page.getByTestId('attempt-result')).toHaveText(/^Test event: HTTP 200 in \d+ ms$/);
+  expect(receiver.delivered).toHaveLength(1);
+  const message = receiver.delivered[0]!;
+  expect(() => new Webhook(first).verify(message.rawBody, message.headers)).toThrow();
+
+  // And it is not shown again
+  await page.reload();
+  await expect(box).toHaveCount(0);
+});

@@ -44,3 +44,18 @@ export function CopyButton({ text, label = 'Copy', className = '' }: { text: str
     </button>
   );
 }
+
+/** A credential shown once: selectable in full, with its copy button. */
+export function OneTimeSecret({ value, testId, copyLabel }: { value: string; testId: string; copyLabel: string }) {
+  return (
+    <div className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-center">
+      <code
+        data-testid={testId}
+        className="block min-w-0 flex-1 select-all break-all rounded-tremor-small border border-amber-200 bg-white px-3 py-2 font-mono text-[13px] text-tremor-content-strong"
+      >
+        {value}
+      </code>
+      <CopyButton text={value} label={copyLabel} />
+    </div>
+  );
+}

@@ -2,7 +2,7 @@ import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFuncti
 import { Form, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
 import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TCreateApiKeyInput } from '../../server/schemas/api-keys';
-import { CopyButton } from '~/components/copy-button';
+import { CopyButton, OneTimeSecret } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
 import { FormAlert, ignoreWhilePending, TextField } from '~/components/form-field';
@@ -93,15 +93,7 @@ function NewKeyNotice({ created }: { created: CreatedKey }) {
       <p className="mt-1 text-tremor-default text-amber-800">
         Copy it now and store it somewhere safe. <strong>It will not be shown again</strong> — we keep only a hash of it.
       </p>
-      <div className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-center">
-        <code
-          data-testid="new-api-key"
-          className="block min-w-0 flex-1 select-all break-all rounded-tremor-small border border-amber-200 bg-white px-3 py-2 font-mono text-[13px] text-tremor-content-strong"
-        >
-          {created.apiKey}
-        </code>
-        <CopyButton text={created.apiKey} label="Copy key" />
-      </div>
+      <OneTimeSecret value={created.apiKey} testId="new-api-key" copyLabel="Copy key" />
     </section>
   );
 }

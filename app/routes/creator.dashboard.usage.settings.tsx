@@ -6,7 +6,7 @@ import { ALERT_KINDS, ALERT_KIND_NAMES, DeliveryStatusBadge, WEBHOOK_EVENTS, WEB
 import { Button } from '~/components/buttons';
 import { CheckboxField, CheckboxGroup } from '~/components/choice-fields';
 import { ConfirmAction } from '~/components/confirm-action';
-import { CopyButton } from '~/components/copy-button';
+import { OneTimeSecret } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
 import { FormAlert, TextField } from '~/components/form-field';
@@ -349,15 +349,7 @@ function NewWebhookSecret({ created }: { created: NonNullable<ActionResult['crea
         Verify every delivery with it (Standard Webhooks: <code>webhook-id</code>, <code>webhook-timestamp</code>, <code>webhook-signature</code>). Copy it now —{' '}
         <strong>it will not be shown again</strong>.
       </p>
-      <div className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-center">
-        <code
-          data-testid="new-webhook-secret"
-          className="block min-w-0 flex-1 select-all break-all rounded-tremor-small border border-amber-200 bg-white px-3 py-2 font-mono text-[13px] text-tremor-content-strong"
-        >
-          {created.secret}
-        </code>
-        <CopyButton text={created.secret} label="Copy secret" />
-      </div>
+      <OneTimeSecret value={created.secret} testId="new-webhook-secret" copyLabel="Copy secret" />
     </WarningNotice>
   );
 }

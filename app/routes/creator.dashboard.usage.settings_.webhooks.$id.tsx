@@ -4,7 +4,7 @@ import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow
 import { DeliveryStatusBadge } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
-import { CopyButton } from '~/components/copy-button';
+import { OneTimeSecret } from '~/components/copy-button';
 import { CsrfField } from '~/components/csrf-field';
 import { DataTable } from '~/components/data-table';
 import { FormAlert } from '~/components/form-field';
@@ -156,15 +156,7 @@ function RotatedSecret({ rotated, url }: { rotated: NonNullable<ActionResult['ro
         )}{' '}
         Copy it now — <strong>it will not be shown again</strong>.
       </p>
-      <div className="mt-4 flex flex-col gap-3 sm:flex-row sm:items-center">
-        <code
-          data-testid="rotated-webhook-secret"
-          className="block min-w-0 flex-1 select-all break-all rounded-tremor-small border border-amber-200 bg-white px-3 py-2 font-mono text-[13px] text-tremor-content-strong"
-        >
-          {rotated.secret}
-        </code>
-        <CopyButton text={rotated.secret} label="Copy secret" />
-      </div>
+      <OneTimeSecret value={rotated.secret} testId="rotated-webhook-secret" copyLabel="Copy secret" />
     </WarningNotice>
   );
 }
