@@ -99,11 +99,13 @@ setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
 describe('a wall clock set back', () => {
   it('an event waiting for its retry is sent after its backoff, not held for as long as the clock went back', async () => {
     const { creatorId, tracker } = await setup();
-    const t = tracker({ flushInterval: 10, retryBaseDelay: 50, retryMaxDelay: 50 });
-    // The first attempt's answer is lost: the event waits ≈ 50 ms for its retry…
+    // A backoff of 300–600 ms: long enough that the first attempt is seen alone, under load too
+    // (at 25–50 ms a loaded CI machine saw the retry before the clock was set back).
+    const t = tracker({ flushInterval: 10, retryBaseDelay: 600, retryMaxDelay: 600 });
+    // The first attempt's answer is lost: the event waits for its retry…
     proxy().script({ kind: 'drop' });
     const outcome = t.track({ userId: 'u', eventName: 'calls' });
-    await vi.waitFor(() => expect(proxy().requests().length).toBe(1));
+    await vi.waitFor(() => expect(proxy().requests().length).toBe(1), { interval: 5 });
     // …while NTP sets the host's clock back an hour.
     const realNow = Date.now;
     const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
