@@ -16,6 +16,7 @@ import { ZInstantInput } from './schemas/common.js';
 import { createApiKey, revokeApiKeyByPrefix } from './services/api-keys.js';
 import { isBootstrapConflict } from './services/bootstrap.js';
 import { createCreatorAccount, getCreatorByEmailAsOwner } from './services/creators.js';
+import { repairPeriodCounters } from './services/counter-repair.js';
 import { checkConsistency, rebuildAggregates } from './services/rollups.js';
 import { SEED_LIMITS, seedDemo, type SeedPhase } from './services/seed.js';
 
@@ -218,6 +219,22 @@ aggregates
       print(report);
       // Disagreements found: a non-zero exit, so that cron or a script notices without reading the JSON.
       if (report.disagreements.length > 0) process.exitCode = CHECK_FOUND_DISAGREEMENTS;
+    });
+  });
+
+aggregates
+  .command('repair')
+  .description('set a creator’s period counters that disagree with their raw events to what the events give (limits and Stripe reports follow the counters); prints what it changed as JSON')
+  .requiredOption('--creator <email>', 'the creator’s email', parseWith(ZEmail, 'creator'))
+  .option('--since <iso>', 'repair billing periods ending after this instant (default: 62 days ago)', parseWith(ZInstant, 'since'))
+  .option('--dry-run', 'say what would change, change nothing')
+  .action(async (options: { creator: string; since?: Date; dryRun?: boolean }) => {
+    await withApp(async ({ rt }) => {
+      const owner = await getCreatorByEmailAsOwner(rt, options.creator);
+      const result = await repairPeriodCounters(rt, owner.id, { since: options.since, dryRun: options.dryRun === true });
+      print(result);
+      // Counters still disagreeing with their events (a dry run's, or ones without a counter row): as `check` says so.
+      if (result.left > 0) process.exitCode = CHECK_FOUND_DISAGREEMENTS;
     });
   });
 
