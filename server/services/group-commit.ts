@@ -21,6 +21,16 @@ const BOUNCE_MS = 25;
  * counter locks crossed another group's (40P01).
  */
 const MEMORY_MISSED = new Set(['SU001', 'SU002', '23505', '40P01']);
+/**
+ * A creator whose group judged from memory was refused is not judged from memory for its next
+ * groups: 1 after a first refusal, doubling with each refusal in a row, at most this many. Other
+ * server processes committing the same customers make a process's memory stale at every group
+ * (each refusal a transaction that recorded nothing); alone again, it is judged from memory again
+ * after at most this many groups.
+ */
+const MEMORY_PAUSE_MAX_GROUPS = 64;
+/** Creators whose memory is paused, at most (the least recently refused are forgotten first). */
+const MEMORY_PAUSES_KEPT = 1_000;
 
 /** A creator's outcomes (its submissions' events in order) given back to each submission. */
 function answerEach(out: Map<Submission, EventOutcome[]>, submissions: Submission[], outcomes: EventOutcome[]) {
@@ -112,6 +122,8 @@ export class GroupCommitter {
   private readonly configCache: IngestConfigCache;
   /** Groups are judged from memory one at a time (judgeFromMemory). */
   private memoryTurn: Promise<unknown> = Promise.resolve();
+  /** Per creator refused from memory: its groups left to go the usual way first, and the next pause. */
+  private readonly memoryPauses = new Map<string, { skip: number; next: number }>();
   /**
    * How long a group waits for a row lock (a counter) before it fails and is split: half the
    * requests' deadline, so that a counter locked by a lost connection costs its own requests
@@ -366,6 +378,7 @@ export class GroupCommitter {
         // not counted as an attempt.
         if (memoryShares && !isDatabaseUnavailable(error) && MEMORY_MISSED.has(pgError(error)?.code ?? '')) {
           release(false);
+          for (const creatorId of memoryShares.keys()) this.pauseMemory(creatorId);
           fromMemory = null;
           this.stats.memoryMissed++;
           this.options.metrics?.transactions.inc({ result: 'memory_missed' });
@@ -419,6 +432,7 @@ export class GroupCommitter {
         if (memoryShares) {
           this.stats.fromMemory++;
           metrics?.fromMemory.inc();
+          for (const creatorId of memoryShares.keys()) this.memoryPauses.delete(creatorId);
         }
       }
       for (const s of group) if (committed.has(s)) s.resolve(committed.get(s)!);
@@ -439,6 +453,16 @@ export class GroupCommitter {
   private judgeFromMemory(byCreator: Map<string, Submission[]>): Promise<Map<string, MemoryShare> | null> {
     const turn = this.memoryTurn.then(async () => {
       const shares = new Map<string, MemoryShare>();
+      // A creator paused: this group goes the usual way (and counts towards each pause).
+      let paused = false;
+      for (const creatorId of byCreator.keys()) {
+        const pause = this.memoryPauses.get(creatorId);
+        if (pause && pause.skip > 0) {
+          pause.skip--;
+          paused = true;
+        }
+      }
+      if (paused) return null;
       for (const [creatorId, submissions] of byCreator) {
         const arrivals = submissions.flatMap((s) => s.events.map(() => s.arrivedAt));
         const share = await judgeFromMemory(this.options.boss, creatorId, submissions.flatMap((s) => s.events), arrivals, this.options.now, this.configCache);
@@ -454,6 +478,16 @@ export class GroupCommitter {
       this.options.log.error({ err: error }, 'judging a group from memory failed; it is committed the usual way');
       return null;
     });
+  }
+
+  /** After a refusal from memory: the creator's next groups go the usual way (MEMORY_PAUSE_MAX_GROUPS). */
+  private pauseMemory(creatorId: string): void {
+    const pause = this.memoryPauses.get(creatorId) ?? { skip: 0, next: 1 };
+    pause.skip = pause.next;
+    pause.next = Math.min(pause.next * 2, MEMORY_PAUSE_MAX_GROUPS);
+    this.memoryPauses.delete(creatorId);
+    this.memoryPauses.set(creatorId, pause);
+    if (this.memoryPauses.size > MEMORY_PAUSES_KEPT) this.memoryPauses.delete(this.memoryPauses.keys().next().value!);
   }
 
   /**
