@@ -147,6 +147,30 @@ describe('aggregates repair: period counters set back to their raw events', () =
     expect(total!.n).toBe('210');
   });
 
+  it('a repair waits for the group commits in flight (each holds the creator’s configuration lock shared until it commits)', async () => {
+    const { call, creatorId } = await creator();
+    const meter = await createMeter(call, { event_name: 'hits', display_name: 'Hits', unit_name: 'hits', aggregation_type: 'count' });
+    expect((await call('POST', '/api/usage/track', { event_name: 'hits', user_id: 'u' })).status).toBe(201);
+    await db`update usage_aggregates set value = 7 where creator_id = ${creatorId} and meter_id = ${meter.id} and "window" = 'period'`;
+    // What a group commit holds from its first statement to its COMMIT.
+    const group = await db.reserve();
+    try {
+      await group`begin`;
+      await group`select pg_advisory_xact_lock_shared(hashtextextended(${`config|${creatorId}`}, 0))`;
+      let settled = false;
+      const repair = repairPeriodCounters(server.rt, creatorId).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(settled, 'the repair wrote while a group commit of the creator was in flight').toBe(false);
+      await group`commit`;
+      expect((await repair).repaired).toBe(1);
+    } finally {
+      group.release();
+    }
+    expect(await counterOf(creatorId, meter.id)).toEqual({ value: '1', eventCount: 1 });
+  });
+
   it('the CLI: --dry-run says what it would change and changes nothing (exit 5); the repair exits 0 and the check is clean after it', async () => {
     const { call, creatorId, email } = await creator();
     const meter = await createMeter(call, { event_name: 'gb', display_name: 'Storage', unit_name: 'GB', aggregation_type: 'max' });

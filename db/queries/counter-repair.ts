@@ -32,6 +32,32 @@ export async function findCounterNames(
   };
 }
 
+/**
+ * A period counter as stored (locked for update; null when it has no row) and its raw events'
+ * figures: event count, Σ value, max value (trailing zeros trimmed). The events of a counter are
+ * those filed under its period start, read through the meter × customer × time index.
+ */
+export async function measurePeriodCounter(
+  tx: Queryable,
+  creatorId: string,
+  key: CounterKey,
+): Promise<{ stored: { value: string; eventCount: number } | null; events: { n: number; sum: string; max: string } }> {
+  const [counter] = await tx.execute<{ value: string; event_count: string | number }>(sql`
+    select trim_scale(value)::text as value, event_count from usage_aggregates
+    where creator_id = ${creatorId} and meter_id = ${key.meterId} and customer_id = ${key.customerId}
+      and "window" = 'period' and window_start = ${ts(key.periodStart)}
+    for update`);
+  const [events] = await tx.execute<{ n: string | number; sum: string; max: string }>(sql`
+    select count(*) as n, trim_scale(coalesce(sum(e.value), 0))::text as sum, trim_scale(coalesce(max(e.value), 0))::text as max
+    from usage_events e
+    where e.creator_id = ${creatorId} and e.meter_id = ${key.meterId} and e.customer_id = ${key.customerId}
+      and e.period_start = ${ts(key.periodStart)} and e.occurred_at >= ${ts(key.periodStart)}`);
+  return {
+    stored: counter ? { value: counter.value, eventCount: Number(counter.event_count) } : null,
+    events: { n: Number(events!.n), sum: events!.sum, max: events!.max },
+  };
+}
+
 /** The counter's figures, written as given (the service computed them from raw events). */
 export async function setPeriodCounter(tx: Queryable, creatorId: string, key: CounterKey, value: string, eventCount: number, at: Date): Promise<boolean> {
   const rows = await tx.execute(sql`

@@ -1,5 +1,5 @@
 import type { AggregationType } from '../../db/schema.js';
-import { enterCreator, findCounterNames, listDistinctSources, replaceUniqueValues, setPeriodCounter } from '../../db/queries/counter-repair.js';
+import { enterCreator, findCounterNames, listDistinctSources, measurePeriodCounter, replaceUniqueValues, setPeriodCounter } from '../../db/queries/counter-repair.js';
 import { findEarliestPeriodStart, findPeriodEventDisagreements } from '../../db/queries/rollups.js';
 import { lockCreatorConfig } from '../../db/tenant.js';
 import { distinctKeyOf } from './aggregation/unique.js';
@@ -39,9 +39,11 @@ export type CounterRepairResult = { creatorId: string; since: string; dryRun: bo
  * limits are enforced on and what Stripe is sent, so a wrong one (found by `aggregates check`)
  * is mended here rather than by hand.
  *
- * One transaction under the creator's configuration lock taken exclusively: that creator's
- * group commits wait (they hold it shared until they commit), so no event lands between the
- * reading and the writing, and a server process's memory of a counter's value is refused
+ * The counters the check would report are found first, in a read-only snapshot that holds
+ * nothing; then each is measured again from its own events and set in one transaction under the
+ * creator's configuration lock taken exclusively: that creator's group commits wait (they hold
+ * it shared until they commit) for those few reads only, so no event lands between the reading
+ * and the writing, and a server process's memory of a counter's value is refused
  * where it is written (ADR 0009) and read again. Alerts are not raised for a crossing a
  * repair makes, and what was reported to Stripe is corrected by the next report or, when
  * more was reported, shown as drift on the billing status (ADR 0013).
@@ -53,36 +55,55 @@ export type CounterRepairResult = { creatorId: string; since: string; dryRun: bo
 export async function repairPeriodCounters(rt: Runtime, creatorId: string, options: { since?: Date; dryRun?: boolean } = {}): Promise<CounterRepairResult> {
   const since = options.since ?? new Date(rt.now().getTime() - REPAIR_LOOKBACK_MS);
   const dryRun = options.dryRun ?? false;
+  // Which counters disagree: read as the check reads them, in one snapshot, holding nothing (it
+  // reads every event of the periods: seconds per million, too long to hold ingestion back).
+  const found = await rt.ownerDb.transaction(
+    async (tx) => {
+      await enterCreator(tx, creatorId);
+      const eventsFrom = (await findEarliestPeriodStart(tx, creatorId, since)) ?? since;
+      return findPeriodEventDisagreements(tx, creatorId, since, eventsFrom < since ? eventsFrom : since, ROLLUP_RULES);
+    },
+    { isolationLevel: 'repeatable read', accessMode: 'read only' },
+  );
+  if (found.length === 0) return { creatorId, since: since.toISOString(), dryRun, repaired: 0, left: 0, counters: [] };
+  // Each of those measured again and set, under the lock: what it reads is what it writes.
   const counters = await rt.ownerDb.transaction(async (tx) => {
     await enterCreator(tx, creatorId);
     await lockCreatorConfig(tx, creatorId, 'exclusive');
-    const eventsFrom = (await findEarliestPeriodStart(tx, creatorId, since)) ?? since;
-    const rows = await findPeriodEventDisagreements(tx, creatorId, since, eventsFrom < since ? eventsFrom : since, ROLLUP_RULES);
-    if (rows.length === 0) return [];
-    const names = await findCounterNames(
-      tx,
-      creatorId,
-      [...new Set(rows.map((r) => r.meterId))],
-      [...new Set(rows.map((r) => r.customerId!))],
-    );
+    const names = await findCounterNames(tx, creatorId, [...new Set(found.map((r) => r.meterId))], [...new Set(found.map((r) => r.customerId!))]);
     const at = rt.now();
     const out: CounterRepair[] = [];
-    for (const row of rows) {
+    for (const row of found) {
       const meter = names.meters.get(row.meterId)!;
       const key = { meterId: row.meterId, customerId: row.customerId!, periodStart: row.windowStart };
-      let after: Figures = row.expected;
+      const { stored, events } = await measurePeriodCounter(tx, creatorId, key);
       let keys: string[] | null = null;
-      if (row.aggregationType === 'unique') {
-        // Keyed as ingest keys them: the count is what the next event will be judged against.
-        const sources = await listDistinctSources(tx, creatorId, key, meter.uniqueProperty);
-        const distinct = new Set<string>();
-        for (const s of sources) {
-          const k = distinctKeyOf({ value: s.value, properties: meter.uniqueProperty ? { [meter.uniqueProperty]: s.property } : {} }, meter.uniqueProperty);
-          if (k !== null) distinct.add(k);
+      let value: string;
+      switch (row.aggregationType) {
+        case 'count':
+          value = String(events.n);
+          break;
+        case 'max':
+          value = events.max;
+          break;
+        case 'unique': {
+          // Keyed as ingest keys them: the count is what the next event will be judged against.
+          const sources = await listDistinctSources(tx, creatorId, key, meter.uniqueProperty);
+          const distinct = new Set<string>();
+          for (const s of sources) {
+            const k = distinctKeyOf({ value: s.value, properties: meter.uniqueProperty ? { [meter.uniqueProperty]: s.property } : {} }, meter.uniqueProperty);
+            if (k !== null) distinct.add(k);
+          }
+          keys = [...distinct].sort();
+          value = String(keys.length);
+          break;
         }
-        keys = [...distinct].sort();
-        after = { value: String(keys.length), eventCount: row.expected.eventCount };
+        default:
+          value = events.sum;
       }
+      const after: Figures = { value, eventCount: events.n };
+      // Mended meanwhile (another repair): nothing left to do for it.
+      if (stored && stored.value === after.value && stored.eventCount === after.eventCount && !keys) continue;
       const base = {
         meterId: row.meterId,
         eventName: meter.eventName,
@@ -91,20 +112,18 @@ export async function repairPeriodCounters(rt: Runtime, creatorId: string, optio
         aggregationType: row.aggregationType,
         periodStart: row.windowStart.toISOString(),
         periodEnd: row.windowEnd.toISOString(),
-        before: row.actual,
+        before: stored,
         after,
       };
-      if (row.actual === null) {
+      if (stored === null) {
         out.push({ ...base, repaired: false, reason: 'these events have no period counter: its period end (from the customer’s billing anchor at its first event) is not known here' });
-        continue;
-      }
-      if (dryRun) {
+      } else if (dryRun) {
         out.push({ ...base, repaired: false, reason: 'dry run' });
-        continue;
+      } else {
+        if (keys) await replaceUniqueValues(tx, creatorId, key, keys);
+        await setPeriodCounter(tx, creatorId, key, after.value, after.eventCount, at);
+        out.push({ ...base, repaired: true });
       }
-      if (keys) await replaceUniqueValues(tx, creatorId, key, keys);
-      await setPeriodCounter(tx, creatorId, key, after.value, after.eventCount, at);
-      out.push({ ...base, repaired: true });
     }
     return out;
   });
