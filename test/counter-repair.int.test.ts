@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { repairPeriodCounters } from '../server/services/counter-repair.js';
 import { checkConsistency } from '../server/services/rollups.js';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
-import { startTestServer, type TestServer } from './harness/server.js';
+import { useTestServer } from './harness/server.js';
 
 /**
  * `staryer-usage aggregates repair`: a period counter that disagrees with its raw events (what
@@ -16,14 +16,8 @@ import { startTestServer, type TestServer } from './harness/server.js';
 const run = promisify(execFile);
 const { url } = await useTestDatabase();
 const db = postgres(url, { max: 2, onnotice: () => undefined });
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer(url);
-});
-afterAll(async () => {
-  await server.close();
-  await db.end();
-});
+const server = useTestServer(url);
+afterAll(() => db.end());
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -39,8 +33,8 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 async function creator() {
-  const { apiKey, creator: c, email } = await createCreatorWithKey(server.rt);
-  return { call: api(server.url, apiKey), creatorId: c.id, email };
+  const { apiKey, creator: c, email } = await createCreatorWithKey(server().rt);
+  return { call: api(server().url, apiKey), creatorId: c.id, email };
 }
 
 const counterOf = async (creatorId: string, meterId: string) => {
@@ -50,7 +44,7 @@ const counterOf = async (creatorId: string, meterId: string) => {
 };
 
 const periodDisagreements = async (creatorId: string) =>
-  (await checkConsistency(server.rt, { creatorIds: [creatorId] })).disagreements.filter((d) => d.kind === 'period_vs_events');
+  (await checkConsistency(server().rt, { creatorIds: [creatorId] })).disagreements.filter((d) => d.kind === 'period_vs_events');
 
 describe('aggregates repair: period counters set back to their raw events', () => {
   it('a hard cap is enforced on the repaired counter, by a server that judged from the wrong one in memory', async () => {
@@ -70,7 +64,7 @@ describe('aggregates repair: period counters set back to their raw events', () =
     await db`update usage_aggregates set value = 10, event_count = 1 where creator_id = ${creatorId} and meter_id = ${meter.id} and "window" = 'period'`;
     expect(await periodDisagreements(creatorId)).toHaveLength(1);
 
-    const result = await repairPeriodCounters(server.rt, creatorId);
+    const result = await repairPeriodCounters(server().rt, creatorId);
     expect(result).toMatchObject({ creatorId, dryRun: false, repaired: 1, left: 0 });
     expect(result.counters).toEqual([
       expect.objectContaining({
@@ -116,7 +110,7 @@ describe('aggregates repair: period counters set back to their raw events', () =
     await db`update usage_aggregates set value = 0 where creator_id = ${creatorId} and meter_id = ${meter.id} and "window" = 'period'`;
     expect(await used()).toBe('0');
 
-    const result = await repairPeriodCounters(server.rt, creatorId);
+    const result = await repairPeriodCounters(server().rt, creatorId);
     expect(result.counters).toEqual([expect.objectContaining({ before: { value: '0', eventCount: 5 }, after: { value: '4', eventCount: 5 }, repaired: true })]);
     expect(await used()).toBe('4');
     // Seen before, whatever the order of an object's keys: not counted again.
@@ -135,7 +129,7 @@ describe('aggregates repair: period counters set back to their raw events', () =
     await db`update usage_aggregates set value = value + 3, event_count = event_count + 3 where creator_id = ${creatorId} and meter_id = ${meter.id} and "window" = 'period'`;
 
     const during = Promise.all(Array.from({ length: 200 }, (_, i) => track(10 + i)));
-    const repairs = Promise.all([repairPeriodCounters(server.rt, creatorId), repairPeriodCounters(server.rt, creatorId)]);
+    const repairs = Promise.all([repairPeriodCounters(server().rt, creatorId), repairPeriodCounters(server().rt, creatorId)]);
     const answers = await during;
     expect(answers.map((a) => a.status).filter((s) => s !== 201)).toEqual([]);
     const [first, second] = await repairs;
@@ -158,7 +152,7 @@ describe('aggregates repair: period counters set back to their raw events', () =
       await group`begin`;
       await group`select pg_advisory_xact_lock_shared(hashtextextended(${`config|${creatorId}`}, 0))`;
       let settled = false;
-      const repair = repairPeriodCounters(server.rt, creatorId).finally(() => {
+      const repair = repairPeriodCounters(server().rt, creatorId).finally(() => {
         settled = true;
       });
       await new Promise((resolve) => setTimeout(resolve, 500));

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from './harness/db.js';
 import { api, createCreatorWithKey, createMeter } from './harness/fixtures.js';
-import { startTestServer, type TestServer } from './harness/server.js';
+import { useTestServer } from './harness/server.js';
 
 /**
  * Several server processes behind a load balancer (README, "what bounds it") share customers:
@@ -11,25 +11,16 @@ import { startTestServer, type TestServer } from './harness/server.js';
  * (doubling, up to 64 groups), and tries again after.
  */
 const { url } = await useTestDatabase();
-let first: TestServer;
-let second: TestServer;
-beforeAll(async () => {
-  first = await startTestServer(url);
-  second = await startTestServer(url);
-});
-afterAll(async () => {
-  await first.close();
-  await second.close();
-});
-
-const missed = () => first.rt.ingest.stats.memoryMissed + second.rt.ingest.stats.memoryMissed;
-const transactions = () => first.rt.ingest.stats.transactions + second.rt.ingest.stats.transactions;
+const first = useTestServer(url);
+const second = useTestServer(url);
+const missed = () => first().rt.ingest.stats.memoryMissed + second().rt.ingest.stats.memoryMissed;
+const transactions = () => first().rt.ingest.stats.transactions + second().rt.ingest.stats.transactions;
 
 describe('memory judged stale again and again: backing off', () => {
   it('two processes taking turns on one customer waste a few transactions, not one per event; alone again, a process judges from memory again', async () => {
-    const { apiKey } = await createCreatorWithKey(first.rt);
-    const viaFirst = api(first.url, apiKey);
-    const viaSecond = api(second.url, apiKey);
+    const { apiKey } = await createCreatorWithKey(first().rt);
+    const viaFirst = api(first().url, apiKey);
+    const viaSecond = api(second().url, apiKey);
     await createMeter(viaFirst, {
       event_name: 'calls',
       display_name: 'Calls',
@@ -59,9 +50,9 @@ describe('memory judged stale again and again: backing off', () => {
     expect(transactions() - transactionsBefore).toBe(200);
 
     // One process alone again: after at most its pause, it judges from memory again.
-    const fromMemoryBefore = first.rt.ingest.stats.fromMemory;
+    const fromMemoryBefore = first().rt.ingest.stats.fromMemory;
     for (let i = 0; i < 150; i++) expect((await track(viaFirst)).status).toBe(201);
-    expect(first.rt.ingest.stats.fromMemory - fromMemoryBefore).toBeGreaterThanOrEqual(80);
+    expect(first().rt.ingest.stats.fromMemory - fromMemoryBefore).toBeGreaterThanOrEqual(80);
     expect((await viaFirst('GET', '/api/usage/customers/u/usage')).json.meters[0]).toMatchObject({ used: '354', limit: '1000' });
   });
 });
