@@ -697,6 +697,48 @@ export const usageBillingReconciliations = pgTable(
   (t) => [primaryKey({ name: 'usage_billing_reconciliations_pkey', columns: [t.creatorId, t.meterId, t.customerId, t.periodStart] })],
 );
 
+/**
+ * Licensed meters (billing_model = licensed): each quantity set on a customer's Stripe
+ * subscription item (`subscriptionItems.update`), written before the call and kept as the
+ * audit trail — what was sent, Stripe's answer (the item's quantity after it), the failure.
+ * One open (pending / in_flight) row per customer × meter; it is resent with the same
+ * idempotency key until Stripe answers (ADR 0013, amendment on licensed meters).
+ */
+export const usageBillingQuantities = pgTable(
+  'usage_billing_quantities',
+  {
+    creatorId: uuid().notNull(),
+    quantityId: uuid().notNull(),
+    meterId: uuid().notNull(),
+    customerId: uuid().notNull(),
+    /** The period whose usage the quantity is (the customer's current one when written). */
+    periodStart: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    periodEnd: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+    sequence: integer().notNull(),
+    /** The period's usage in the meter's unit (9 decimals), and the whole quantity sent: usage rounded up. */
+    usage: decimal().notNull(),
+    quantity: bigint({ mode: 'number' }).notNull(),
+    stripeSubscriptionItemId: text().notNull(),
+    stripeAccountId: text(),
+    idempotencyKey: text().notNull(),
+    status: billingSyncStatus().notNull().default('pending'),
+    attempts: integer().notNull().default(0),
+    lastError: text(),
+    stripeRequestId: text(),
+    /** The subscription item's quantity in Stripe's answer. */
+    stripeQuantity: bigint({ mode: 'number' }),
+    /** Set while a run calls Stripe for this row (outside any transaction); past it, the call is presumed lost and resent with the same key. */
+    sendingUntil: timestamp({ withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    reportedAt: timestamp({ withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_billing_quantities_pkey', columns: [t.creatorId, t.quantityId] }),
+    uniqueIndex('usage_billing_quantities_sequence_key').on(t.creatorId, t.meterId, t.customerId, t.sequence),
+    uniqueIndex('usage_billing_quantities_idempotency_key').on(t.creatorId, t.idempotencyKey),
+  ],
+);
+
 /** Stripe webhook events received, once each (Stripe delivers at least once). */
 export const stripeWebhookEvents = pgTable(
   'stripe_webhook_events',

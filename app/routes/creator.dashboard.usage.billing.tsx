@@ -28,7 +28,7 @@ export const CONNECT_CALLBACK_PATH = `${dashboardPath('billing')}/connect`;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { caller } = await requireCreator(request, context);
-  const [stripe, { rows, customer_notes: customerNotes }, { meters }] = await Promise.all([
+  const [stripe, { rows, customer_notes: customerNotes, licensed }, { meters }] = await Promise.all([
     caller.billing.stripeSettings(),
     caller.billing.status(),
     caller.meters.list({ include_archived: false }),
@@ -41,8 +41,16 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       stripe,
       rows,
       customerNotes,
+      licensed,
       connect,
-      meters: meters.map((m) => ({ id: m.id, event_name: m.event_name, display_name: m.display_name, stripe_meter_event_name: m.stripe_meter_event_name, stripe_meter_id: m.stripe_meter_id })),
+      meters: meters.map((m) => ({
+        id: m.id,
+        event_name: m.event_name,
+        display_name: m.display_name,
+        billing_model: m.billing_model,
+        stripe_meter_event_name: m.stripe_meter_event_name,
+        stripe_meter_id: m.stripe_meter_id,
+      })),
     },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
@@ -120,6 +128,80 @@ export async function action({ request, context }: ActionFunctionArgs) {
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
 type Result = ReturnType<typeof useActionData<typeof action>>;
 type Row = LoaderData['rows'][number];
+type LicensedRow = LoaderData['licensed'][number];
+
+const LICENSED_STATUS_LABELS: Record<LicensedRow['status'], string> = {
+  in_sync: 'In sync',
+  behind: 'Behind',
+  pending: 'Pending',
+  failed: 'Failed',
+  no_subscription_item: 'No subscription item',
+};
+
+/**
+ * Licensed meters: per customer, the quantity of its Stripe subscription item that each
+ * report sets — the current period's usage rounded up — next to the quantity Stripe answered
+ * with when last set; what to do when they differ, or when the customer has no item.
+ */
+function LicensedTable({ rows }: { rows: LicensedRow[] }) {
+  return (
+    <div className="-mx-6 overflow-x-auto">
+      <DataTable aria-label="Licensed meters: subscription item quantities per customer">
+        <TableHead>
+          <TableRow>
+            <TableHeaderCell className="pl-6">Customer</TableHeaderCell>
+            <TableHeaderCell>Meter</TableHeaderCell>
+            <TableHeaderCell>Subscription item</TableHeaderCell>
+            <TableHeaderCell className="text-right">Our quantity</TableHeaderCell>
+            <TableHeaderCell className="text-right">Set in Stripe</TableHeaderCell>
+            <TableHeaderCell className="pr-6">Status</TableHeaderCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {rows.map((row) => (
+            <TableRow key={`${row.meter_id}|${row.user_id}`} data-testid="licensed-row" className="align-top">
+              <TableCell className="pl-6 font-medium text-tremor-content-strong">{row.user_id}</TableCell>
+              <TableCell className="font-mono text-[13px]">{row.event_name}</TableCell>
+              <TableCell className="font-mono text-[13px]">{row.subscription_item_id ?? <span className="font-sans text-tremor-content-subtle">None</span>}</TableCell>
+              <TableCell className="text-right tabular-nums">
+                {row.quantity === null ? (
+                  <span className="text-tremor-content-subtle">No usage this period yet</span>
+                ) : (
+                  <>
+                    <span className="block">{row.quantity}</span>
+                    {row.usage !== String(row.quantity) ? <span className="text-tremor-label text-tremor-content">{row.usage} used, rounded up</span> : null}
+                  </>
+                )}
+              </TableCell>
+              <TableCell className="text-right tabular-nums">
+                {row.stripe_quantity === null ? (
+                  <span className="text-tremor-content-subtle">Not set yet</span>
+                ) : (
+                  <>
+                    <span className="block">{row.stripe_quantity}</span>
+                    {row.last_set_at ? (
+                      <span className="text-tremor-label text-tremor-content">
+                        <Timestamp iso={row.last_set_at} withTime />
+                      </span>
+                    ) : null}
+                  </>
+                )}
+              </TableCell>
+              <TableCell className="max-w-xs whitespace-normal pr-6">
+                <span className="font-medium text-tremor-content-strong" data-testid="licensed-status">
+                  {LICENSED_STATUS_LABELS[row.status]}
+                </span>
+                {row.last_error ? <p className="mt-1 break-words text-tremor-label text-tremor-content">Stripe: {row.last_error}</p> : null}
+                {row.next_step ? <p className="mt-1 break-words text-tremor-label text-tremor-content">{row.next_step}</p> : null}
+                {row.attempts > 1 ? <p className="mt-1 text-tremor-label text-tremor-content">{row.attempts} attempts</p> : null}
+              </TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </DataTable>
+    </div>
+  );
+}
 
 const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
@@ -509,7 +591,12 @@ function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData
               <span className="text-tremor-default text-tremor-content-strong">
                 {meter.display_name} <code className={code}>{meter.event_name}</code>
               </span>
-              {meter.stripe_meter_event_name === null ? (
+              {meter.billing_model === 'licensed' && meter.stripe_meter_event_name === null ? (
+                <span className="max-w-md text-right text-tremor-label text-tremor-content" data-testid="stripe-meter-licensed">
+                  Licensed: billed by each customer’s subscription item quantity (<code className={code}>stripe_subscription_items.{meter.event_name}</code>), not a
+                  Stripe meter. See Licensed meters below.
+                </span>
+              ) : meter.stripe_meter_event_name === null ? (
                 button('Create in Stripe')
               ) : meter.stripe_meter_id ? (
                 <span className="text-tremor-label text-tremor-content">
@@ -534,7 +621,7 @@ function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData
 }
 
 export default function BillingPage() {
-  const { stripe, rows, customerNotes, meters, connect } = useLoaderData<typeof loader>();
+  const { stripe, rows, customerNotes, licensed, meters, connect } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   return (
@@ -584,6 +671,15 @@ export default function BillingPage() {
             )}
           </div>
         </Section>
+        {licensed.length > 0 ? (
+          <Section
+            id="licensed"
+            title="Licensed meters"
+            description="Licensed meters are billed by the quantity of each customer’s Stripe subscription item, not meter events. Each report sets it to the customer’s usage in its current period, rounded up to a whole number, when it changed; a new period keeps the last quantity until its first event."
+          >
+            <LicensedTable rows={licensed} />
+          </Section>
+        ) : null}
       </div>
     </>
   );

@@ -1050,6 +1050,22 @@ export type BillingStatusOutput = {
     code: "unsupported_interval";
     detail: string;
   }>;
+  licensed: Array<{
+    user_id: string;
+    meter_id: string;
+    event_name: string;
+    subscription_item_id: null | string;
+    period_start: string;
+    period_end: string;
+    usage: null | string;
+    quantity: null | number;
+    stripe_quantity: null | number;
+    status: "pending" | "failed" | "in_sync" | "behind" | "no_subscription_item";
+    last_error: null | string;
+    next_step: null | string;
+    attempts: number;
+    last_set_at: null | string;
+  }>;
 };
 
 export type SystemQueuesInput = void;

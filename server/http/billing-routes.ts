@@ -91,7 +91,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     method: 'GET',
     path: '/api/usage/billing/status',
     operationId: 'getBillingStatus',
-    summary: 'Per customer × meter × period: our quantity, the quantity reported, Stripe’s at the last reconciliation, a status',
+    summary: 'Per customer × meter × period: our quantity, the quantity reported, Stripe’s at the last reconciliation, a status; `licensed`: per customer × licensed meter, our quantity and the subscription item quantity set in Stripe',
     tag: 'Billing',
     scope: 'read',
     responses: { 200: { description: 'Billing status', schema: ZBillingStatus } },
@@ -101,7 +101,7 @@ export const BILLING_ROUTES: RestRoute[] = [
     method: 'POST',
     path: '/api/usage/meters/:id/stripe-meter',
     operationId: 'linkMeterToStripe',
-    summary: 'Create (or find) the Stripe Billing Meter for this meter — formula sum — and link them',
+    summary: 'Create (or find) the Stripe Billing Meter for this meter — formula sum — and link them (a licensed meter is refused, 422 naming stripe_meter_event_name: it is billed by subscription item quantities)',
     tag: 'Billing',
     scope: 'admin',
     responses: {

@@ -13,6 +13,7 @@ import {
   completeStripeConnect,
   getBillingCustomerNotes,
   getBillingStatus,
+  getLicensedBillingStatus,
   getStripeSettings,
   linkMeterToStripe,
   reconcileBilling,
@@ -53,5 +54,7 @@ export const billingRouter = router({
     .mutation(async ({ ctx, input }) => toApiMeter(await linkMeterToStripe(ctx.rt, ctx.creatorId, input.id))),
   status: tenantProcedure('read')
     .output(ZBillingStatus)
-    .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId), customer_notes: await getBillingCustomerNotes(ctx.rt, ctx.creatorId) })),
+    .query(async ({ ctx }) => ({ rows: await getBillingStatus(ctx.rt, ctx.creatorId), customer_notes: await getBillingCustomerNotes(ctx.rt, ctx.creatorId),
+      licensed: await getLicensedBillingStatus(ctx.rt, ctx.creatorId),
+    })),
 });

@@ -84,7 +84,34 @@ export const ZBillingCustomerNote = z.object({
   detail: z.string(),
 });
 
-export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow), customer_notes: z.array(ZBillingCustomerNote) });
+/**
+ * A licensed meter × customer (billing_model licensed: billed by a Stripe subscription item's
+ * quantity, set by each report to the current period's usage rounded up; ADR 0013).
+ */
+export const ZLicensedStatusRow = z.object({
+  user_id: z.string(),
+  meter_id: z.uuid(),
+  event_name: z.string(),
+  /** The customer's stripe_subscription_items.<event_name> (null: none — see next_step). */
+  subscription_item_id: z.string().nullable(),
+  /** The customer's current period. */
+  period_start: z.iso.datetime(),
+  period_end: z.iso.datetime(),
+  /** Its usage in the meter's unit (null before the period's first event: the item keeps its last quantity). */
+  usage: z.string().nullable(),
+  /** Our quantity: that usage rounded up to a whole number. */
+  quantity: z.number().int().nullable(),
+  /** The item's quantity in Stripe's answer to the last successful set (null: never set). */
+  stripe_quantity: z.number().int().nullable(),
+  /** in_sync · behind (the next report sets it) · pending (sent again with the same idempotency key) · failed · no_subscription_item. */
+  status: z.enum(['in_sync', 'behind', 'pending', 'failed', 'no_subscription_item']),
+  last_error: z.string().nullable(),
+  next_step: z.string().nullable(),
+  attempts: z.number().int(),
+  last_set_at: z.iso.datetime().nullable(),
+});
+
+export const ZBillingStatus = z.object({ rows: z.array(ZBillingStatusRow), customer_notes: z.array(ZBillingCustomerNote), licensed: z.array(ZLicensedStatusRow) });
 
 export const ZReconcileResult = z.object({
   pairs: z.number().int(),

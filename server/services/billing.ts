@@ -49,6 +49,7 @@ import { periodAnchorWouldMove } from './customers.js';
 import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
+import { getLicensedStatus, planLicensedQuantities, setLicensedQuantity, type LicensedStatusRow } from './billing-licensed.js';
 import {
   connectAuthorizeUrl,
   createStripeBilling,
@@ -207,6 +208,8 @@ export class BillingService {
     const target = await withCreator(rt.db, creatorId, async (tx) => {
       const meter = await findMeter(tx, meterId);
       if (!meter) throw notFound('Meter');
+      // A licensed price bills a subscription item's quantity, never meter events (reportUsageToStripe sets it).
+      if (meter.billingModel === 'licensed') throw validationError([{ field: 'billing_model', message: 'this meter is licensed: it is billed by a subscription item’s quantity, not meter events' }]);
       if (!meter.stripeMeterEventName) throw validationError([{ field: 'stripe_meter_event_name', message: 'this meter is not linked to a Stripe meter' }]);
       const customer = await findCustomerByUserId(tx, userId);
       if (!customer) throw notFound('Customer');
@@ -456,7 +459,11 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
     if (!stripeConfigured(stripe)) throw stripeNotConfigured();
     await updateStripeSettingsRow(tx, { stripeLastReportAt: now }, now);
     // Archived meters too: usage recorded while they were live is still owed to Stripe.
-    const meters = (await listMeters(tx, { includeArchived: true })).filter((m) => m.stripeMeterEventName);
+    const allMeters = await listMeters(tx, { includeArchived: true });
+    // Licensed meters never go as meter events (one linked before linking them was refused included):
+    // their customers' subscription item quantities are set instead (billing-licensed.ts).
+    const meters = allMeters.filter((m) => m.stripeMeterEventName && m.billingModel !== 'licensed');
+    const licensed = await planLicensedQuantities(tx, creatorId, allMeters, now);
     const customers = await listStripeCustomers(tx);
     // Every counter and ledger position the run needs, in one round trip whatever the number
     // of customers (it read each customer's counters, and each pair's ledger, in turn).
@@ -523,10 +530,28 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
       work.push({ meterId: meter.id, userId: customer.userId, period, quantity: toWire(quantity), subscriptionItemId: customer.stripeSubscriptionItems[meter.eventName] ?? null, lane: laneOf(customer, meter) });
       queued.add(`${meter.id}|${customer.userId}`);
     }
-    return { work, upToDate, connectAccountId: stripe?.connectAccountId ?? null };
+    return { work, upToDate, licensed, connectAccountId: stripe?.connectAccountId ?? null };
   });
-  const summary: ReportSummary = { pairs: plan.work.length + plan.upToDate, reported: 0, up_to_date: plan.upToDate, pending: 0, failed: 0, unknown: 0 };
-  if (plan.work.length === 0) return summary;
+  const summary: ReportSummary = { pairs: plan.work.length + plan.upToDate + plan.licensed.length, reported: 0, up_to_date: plan.upToDate, pending: 0, failed: 0, unknown: 0 };
+  await reportMeterEvents(rt, creatorId, plan, summary);
+  if (plan.licensed.length > 0) {
+    // Same credentials as meter events: the connected account with the platform key, else the creator's key.
+    const stripe = createStripeBilling(rt.env, await credentialsOf(rt, creatorId, plan.connectAccountId));
+    for (const item of plan.licensed) {
+      const outcome = await setLicensedQuantity(rt, creatorId, stripe, item, plan.connectAccountId);
+      summary[outcome.status]++;
+    }
+  }
+  return summary;
+}
+
+async function reportMeterEvents(
+  rt: Runtime,
+  creatorId: string,
+  plan: { work: Array<{ meterId: string; userId: string; period: Period; quantity: string; subscriptionItemId: string | null; lane: string }>; connectAccountId: string | null },
+  summary: ReportSummary,
+): Promise<void> {
+  if (plan.work.length === 0) return;
   const service = new BillingService(rt, creatorId);
   // A few lanes at once. A lane is one Stripe customer × meter event name: Stripe takes one
   // call at a time there (a second gets 429), and our customers of one organisation share a
@@ -544,7 +569,6 @@ export async function reportUsageToStripe(rt: Runtime, creatorId: string): Promi
       }
     }),
   );
-  return summary;
 }
 
 export type StripeSettingsView = {
@@ -815,6 +839,32 @@ export async function getBillingStatus(rt: Runtime, creatorId: string): Promise<
       };
     });
   });
+}
+
+/** Licensed meters' rows of the billing status: per customer, our quantity, Stripe's, the state and what to do (billing-licensed.ts). */
+export async function getLicensedBillingStatus(rt: Runtime, creatorId: string): Promise<LicensedStatusRow[]> {
+  return withCreator(rt.db, creatorId, async (tx) => getLicensedStatus(tx, creatorId, await listMeters(tx, { includeArchived: true }), rt.now()));
+}
+
+/**
+ * Linking a licensed meter to a Stripe Billing Meter is refused (422 naming the field): a
+ * licensed price bills a subscription item's quantity, which the report sets from the
+ * customer's usage; meter events for it would bill nothing, or bill twice through a metered
+ * price on the same Stripe meter.
+ */
+export function licensedMeterLinkRefused(field: 'stripe_meter_event_name' | 'billing_model') {
+  return validationError(
+    [
+      {
+        field,
+        message:
+          field === 'billing_model'
+            ? 'cannot be licensed while the meter is linked to a Stripe Billing Meter (stripe_meter_event_name): a licensed meter is billed by its customers’ subscription item quantities, not meter events; unlink it (stripe_meter_event_name: null) in the same request'
+            : 'cannot link a licensed meter to a Stripe Billing Meter: it is billed by setting the quantity of each customer’s subscription item (stripe_subscription_items.<event_name>), not by meter events',
+      },
+    ],
+    'A licensed meter is billed through subscription item quantities, not Stripe Billing Meters.',
+  );
 }
 
 /**
@@ -1300,6 +1350,7 @@ export async function linkMeterToStripe(rt: Runtime, creatorId: string, meterId:
   const meter = await withCreator(rt.db, creatorId, (tx) => findMeter(tx, meterId));
   if (!meter) throw notFound('Meter');
   if (meter.archivedAt) throw new AppError('conflict', { code: 'meter_archived', detail: 'This meter is archived; create a new one.' });
+  if (meter.billingModel === 'licensed') throw licensedMeterLinkRefused('stripe_meter_event_name');
   const eventName = meter.stripeMeterEventName ?? meter.eventName;
   const stripe = createStripeBilling(rt.env, await credentialsOf(rt, creatorId, null));
   let stripeMeter: StripeMeterFound;

@@ -19,7 +19,7 @@ import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { DURATION_UNITS, planCaseMessage, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
-import { finalReportWindowMs, requireCompatibleStripeMeter } from './billing.js';
+import { finalReportWindowMs, licensedMeterLinkRefused, requireCompatibleStripeMeter } from './billing.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
@@ -86,6 +86,13 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
  * the old limits back and end the plans added since.
  */
 export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput, options: { expectedUpdatedAt?: string } = {}): Promise<Meter> {
+  // A licensed meter is billed by subscription item quantities, never meter events: linking one
+  // to a Stripe Billing Meter is refused (422), before Stripe is asked about the name.
+  if (typeof input.stripe_meter_event_name === 'string' && input.billing_model === 'licensed') throw licensedMeterLinkRefused('stripe_meter_event_name');
+  if (typeof input.stripe_meter_event_name === 'string' && input.billing_model === undefined) {
+    const current = await withCreator(rt.db, creatorId, (tx) => findMeter(tx, meterId));
+    if (current?.billingModel === 'licensed') throw licensedMeterLinkRefused('stripe_meter_event_name');
+  }
   // A Stripe meter of that name that would bill our reports wrongly (not a sum of them) is
   // refused, as linking through POST …/stripe-meter refuses it; asked before the transaction
   // (no Stripe call holds one). Only when the link changes: an unchanged one is left as it is.
@@ -109,6 +116,12 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
         'meter_changed',
         `This meter was changed at ${meter.updatedAt.toISOString()}, after this page was opened (elsewhere in the dashboard or through the API). Nothing was saved: reload to see its limits as they are now, then make your change again.`,
       );
+    }
+    // Checked again under the lock (a concurrent change of either field).
+    const billingModelAfter = input.billing_model ?? meter.billingModel;
+    const linkAfter = input.stripe_meter_event_name !== undefined ? input.stripe_meter_event_name : meter.stripeMeterEventName;
+    if (billingModelAfter === 'licensed' && linkAfter !== null) {
+      throw licensedMeterLinkRefused(input.stripe_meter_event_name ? 'stripe_meter_event_name' : 'billing_model');
     }
     if (input.unit_name !== undefined && meter.aggregationType === 'duration' && !(DURATION_UNITS as readonly string[]).includes(input.unit_name)) {
       throw validationError([{ field: 'unit_name', message: `must be one of ${DURATION_UNITS.join(', ')} for a duration meter` }]);

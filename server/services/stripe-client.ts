@@ -53,6 +53,15 @@ export type StripeBilling = {
    * A meter found that would not bill our reports right is not used: `mismatches` says why.
    */
   ensureMeter: (input: { eventName: string; displayName: string }) => Promise<StripeMeterFound>;
+  /**
+   * Sets a subscription item's quantity (a licensed price: billed by quantity, not meter
+   * events), prorated (`create_prorations`), under our idempotency key: a resend with the
+   * same key and quantity is answered from Stripe's stored result. Resolves with the
+   * item's quantity in Stripe's answer.
+   */
+  setSubscriptionItemQuantity: (input: { subscriptionItemId: string; quantity: number; idempotencyKey: string }) => Promise<{ quantity: number | null; requestId: string | null }>;
+  /** A subscription item's quantity as Stripe holds it now. */
+  subscriptionItemQuantity: (subscriptionItemId: string) => Promise<number | null>;
 };
 
 /** A Stripe Billing Meter, and what in it would bill our reports wrongly (empty when nothing). */
@@ -204,6 +213,16 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
         const meter = await activeMeter(eventName);
         return meter ? { id: meter.id, mismatches: meterMismatches(meter) } : null;
       }),
+    setSubscriptionItemQuantity: (input) =>
+      call(async () => {
+        const item = await stripe.subscriptionItems.update(
+          input.subscriptionItemId,
+          { quantity: input.quantity, proration_behavior: 'create_prorations' },
+          { ...options, idempotencyKey: input.idempotencyKey },
+        );
+        return { quantity: item.quantity ?? null, requestId: item.lastResponse?.requestId ?? null };
+      }),
+    subscriptionItemQuantity: (subscriptionItemId) => call(async () => (await stripe.subscriptionItems.retrieve(subscriptionItemId, {}, options)).quantity ?? null),
     ensureMeter: (input) =>
       call(async () => {
         const existing = await activeMeter(input.eventName);

@@ -54,6 +54,9 @@ export type StoredMeterEvent = {
   stripeAccountHeader: string | null;
 };
 
+/** A subscription item quantity change Stripe applied (replays of an idempotency key are not changes). */
+export type QuantityUpdate = { account: string; subscriptionItem: string; from: number; to: number; prorationBehavior: string | null; at: number };
+
 export type RequestLog = {
   method: string;
   path: string;
@@ -72,6 +75,8 @@ type Account = {
   meters: Map<string, { id: string; event_name: string; display_name: string; status: 'active' | 'inactive'; created: number; default_aggregation: { formula: string }; customer_mapping: unknown; value_settings: unknown; event_time_window: string | null }>;
   customers: Map<string, Record<string, unknown>>;
   subscriptions: Map<string, Record<string, unknown>>;
+  /** Subscription items by id (the same objects as in their subscription's items list). */
+  subscriptionItems: Map<string, Record<string, unknown> & { quantity: number }>;
   identifiers: Map<string, number>;
   events: StoredMeterEvent[];
   idempotency: Map<string, { fingerprint: string; status: number; body: unknown }>;
@@ -83,6 +88,8 @@ export type FakeStripe = {
   host: string;
   /** Every meter event applied, oldest first. */
   events: StoredMeterEvent[];
+  /** Every subscription item quantity update applied, oldest first. */
+  quantityUpdates: QuantityUpdate[];
   requests: RequestLog[];
   /** Times a second meter event call for one customer × meter arrived while one was in flight. */
   concurrencyViolations: number;
@@ -206,6 +213,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
   const sockets = new Set<Socket>();
   const events: StoredMeterEvent[] = [];
   const requests: RequestLog[] = [];
+  const quantityUpdates: QuantityUpdate[] = [];
   let rng = options.seed ?? 42;
   const random = () => {
     // mulberry32: deterministic fault patterns for a given seed.
@@ -222,7 +230,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
   const account = (key: string): Account => {
     let a = accounts.get(key);
     if (!a) {
-      a = { meters: new Map(), customers: new Map(), subscriptions: new Map(), identifiers: new Map(), events: [], idempotency: new Map() };
+      a = { meters: new Map(), customers: new Map(), subscriptions: new Map(), subscriptionItems: new Map(), identifiers: new Map(), events: [], idempotency: new Map() };
       accounts.set(key, a);
     }
     return a;
@@ -381,7 +389,8 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
         const items = obj(params, 'items', true)!;
         const list = Object.values(items).map((item, i) => {
           if (typeof item !== 'object' || item === null || typeof (item as Record<string, unknown>).price !== 'string') throw missing(`items[${i}][price]`);
-          return { id: id('si'), object: 'subscription_item', price: { id: (item as Record<string, string>).price, object: 'price' } };
+          const quantity = intParam((item as Record<string, string>).quantity, `items[${i}][quantity]`) ?? 1;
+          return { id: id('si'), object: 'subscription_item', price: { id: (item as Record<string, string>).price, object: 'price' }, quantity };
         });
         if (list.length === 0) throw missing('items');
         const start = nowS();
@@ -394,10 +403,42 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
           created: start,
           billing_cycle_anchor: start,
           livemode: false,
-          items: { object: 'list', data: list.map((item) => ({ ...item, current_period_start: start, current_period_end: end })), has_more: false },
+          items: { object: 'list', data: list.map((item) => ({ ...item, subscription: '', current_period_start: start, current_period_end: end })), has_more: false },
         };
+        for (const item of subscription.items.data) {
+          item.subscription = subscription.id;
+          acct.subscriptionItems.set(item.id, item);
+        }
         acct.subscriptions.set(subscription.id, subscription);
         return subscription;
+      },
+    },
+    {
+      // Stripe's subscription item update: quantity (a whole number ≥ 0) and how to prorate it.
+      method: 'POST',
+      pattern: /^\/v1\/subscription_items\/([^/]+)$/,
+      handle: ({ acct, acctKey, params, match }) => {
+        const item = acct.subscriptionItems.get(match[1]!);
+        if (!item) throw new StripeError(404, 'invalid_request_error', `No such subscription item: '${match[1]}'`, 'resource_missing', 'id');
+        const quantity = intParam(str(params, 'quantity'), 'quantity');
+        const proration = str(params, 'proration_behavior');
+        if (proration !== undefined && !['create_prorations', 'none', 'always_invoice'].includes(proration)) {
+          throw invalid(`Invalid proration_behavior: must be one of create_prorations, none, or always_invoice`, 'proration_behavior');
+        }
+        if (quantity !== undefined) {
+          quantityUpdates.push({ account: acctKey, subscriptionItem: item.id as string, from: item.quantity, to: quantity, prorationBehavior: proration ?? null, at: nowS() });
+          item.quantity = quantity;
+        }
+        return item;
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/subscription_items\/([^/]+)$/,
+      handle: ({ acct, match }) => {
+        const item = acct.subscriptionItems.get(match[1]!);
+        if (!item) throw new StripeError(404, 'invalid_request_error', `No such subscription item: '${match[1]}'`, 'resource_missing', 'id');
+        return item;
       },
     },
   ];
@@ -625,6 +666,7 @@ export async function startFakeStripe(options: { port?: number; host?: string; n
     port,
     host,
     events,
+    quantityUpdates,
     requests,
     get concurrencyViolations() {
       return state.concurrencyViolations;
