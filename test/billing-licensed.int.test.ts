@@ -253,4 +253,17 @@ describe('linking a licensed meter to a Stripe Billing Meter', () => {
     expect(unlinked.status, unlinked.text).toBe(200);
     expect(unlinked.json).toMatchObject({ billing_model: 'licensed', stripe_meter_event_name: null });
   });
+
+  it('a licensed meter linked before linking was refused can still be edited (its names, limits), and unlinked', async () => {
+    clock = new Date('2026-11-15T12:00:00Z');
+    const c = await licensedCreator();
+    // As a meter linked before this rule stands in the database.
+    await server.rt.ownerDb.execute(sql`update usage_meters set stripe_meter_event_name = 'seats' where meter_id = ${c.meterId}`);
+    const renamed = await c.call('PATCH', `/api/usage/meters/${c.meterId}`, { display_name: 'Seats in use', plan_limits: [{ plan_name: 'team', limit_value: 10 }] });
+    expect(renamed.status, renamed.text).toBe(200);
+    expect(renamed.json).toMatchObject({ display_name: 'Seats in use', billing_model: 'licensed', stripe_meter_event_name: 'seats' });
+    const unlinked = await c.call('PATCH', `/api/usage/meters/${c.meterId}`, { stripe_meter_event_name: null });
+    expect(unlinked.status, unlinked.text).toBe(200);
+    expect(unlinked.json).toMatchObject({ stripe_meter_event_name: null });
+  });
 });

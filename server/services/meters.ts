@@ -117,10 +117,12 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
         `This meter was changed at ${meter.updatedAt.toISOString()}, after this page was opened (elsewhere in the dashboard or through the API). Nothing was saved: reload to see its limits as they are now, then make your change again.`,
       );
     }
-    // Checked again under the lock (a concurrent change of either field).
+    // Checked again under the lock (a concurrent change of either field), when this request sets
+    // one of them: a licensed meter linked before linking was refused stays editable otherwise.
     const billingModelAfter = input.billing_model ?? meter.billingModel;
     const linkAfter = input.stripe_meter_event_name !== undefined ? input.stripe_meter_event_name : meter.stripeMeterEventName;
-    if (billingModelAfter === 'licensed' && linkAfter !== null) {
+    const setsEither = input.billing_model !== undefined || input.stripe_meter_event_name !== undefined;
+    if (setsEither && billingModelAfter === 'licensed' && linkAfter !== null) {
       throw licensedMeterLinkRefused(input.stripe_meter_event_name ? 'stripe_meter_event_name' : 'billing_model');
     }
     if (input.unit_name !== undefined && meter.aggregationType === 'duration' && !(DURATION_UNITS as readonly string[]).includes(input.unit_name)) {
