@@ -131,13 +131,17 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
   async function handle(req: IncomingMessage, res: ServerResponse, requestId: string, nonce: string, labelEarly: (route: string) => void): Promise<string> {
     const url = requestTarget(req);
     const pathname = url.pathname;
+    // One trailing slash names the same endpoint, as it does for every REST route (find-my-way's
+    // ignoreTrailingSlash): `/api/health/` answered 404, and `/api/usage/track/` was served
+    // without the CORS headers the browser SDK needs (its preflight answered 405).
+    const endpoint = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
     if (pathname.startsWith('/api/')) requireUtf8Query(req.url!);
-    if (pathname === '/api/health') {
+    if (endpoint === '/api/health') {
       requireGetOrHead(req, res);
       await health(rt, res, requestId);
       return '/api/health';
     }
-    if (pathname === '/metrics') {
+    if (endpoint === '/metrics') {
       requireGetOrHead(req, res);
       // Cross-tenant operational figures: for the operator's scraper, not the public.
       metricsAccess(rt, req);
@@ -162,7 +166,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
       sendJson(res, 200, await receiveStripeWebhook(rt, creatorId, body, typeof signature === 'string' ? signature : undefined));
       return '/api/stripe/webhooks/:creatorId';
     }
-    if (pathname === '/api/openapi.json') {
+    if (endpoint === '/api/openapi.json') {
       requireGetOrHead(req, res);
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' });
       res.end(openApi);
@@ -216,7 +220,7 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
     }
     // Browsers on the creator's own site track and check with a user token (bearer, no
     // cookies), so these two endpoints answer cross-origin requests; nothing else does.
-    if (BROWSER_PATHS.has(pathname)) {
+    if (BROWSER_PATHS.has(endpoint)) {
       res.setHeader('access-control-allow-origin', '*');
       res.setHeader('access-control-expose-headers', 'idempotent-replayed, retry-after, x-request-id');
       res.setHeader('cross-origin-resource-policy', 'cross-origin');

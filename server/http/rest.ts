@@ -9,6 +9,9 @@ import { ZMe } from '../schemas/auth.js';
 import { requireScope } from '../services/api-keys.js';
 import { ZCreateMeterInput, ZMeter, ZMeterList, ZUpdateMeterInput } from '../schemas/meters.js';
 import { ZText } from '../schemas/common.js';
+import { ZCustomerDetail, ZCustomerEvents, ZCustomerEventsInput, ZCustomerGetInput, ZTopCustomers, ZTopCustomersInput } from '../schemas/customers.js';
+import { ZRevenueOverview } from '../schemas/revenue.js';
+import { ZTrends, ZTrendsInput } from '../schemas/insights.js';
 import {
   MAX_BATCH,
   ZBatchResponse,
@@ -41,6 +44,8 @@ type HandlerArgs = {
   body: unknown;
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
+  /** Each header's values as given, one per field line: a header sent twice has two. */
+  headersDistinct: IncomingMessage['headersDistinct'];
 };
 
 export type RestRoute = {
@@ -65,14 +70,34 @@ export type RestRoute = {
   handle: (args: HandlerArgs) => Promise<RestResult>;
 };
 
-const booleanQuery = (query: URLSearchParams, key: string): boolean => {
-  const value = query.get(key);
-  if (value === null || value === 'false' || value === '0') return false;
+const booleanValue = (key: string, value: string | undefined): boolean => {
+  if (value === undefined || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
   throw validationError([{ field: key, message: 'must be true or false' }]);
 };
 
+// Given twice (`true` and `false`), which was meant would be a guess: 422, as for every query parameter.
+const booleanQuery = (query: URLSearchParams, key: string): boolean => booleanValue(key, queryObject(query, [key])[key]);
+
 const ZIdempotencyHeader = ZText(255).min(1, 'must not be empty');
+
+/**
+ * The Idempotency-Key header's one value. Node reads a header's bytes as Latin-1, so a key of
+ * other characters (`заказ-1` in UTF-8) was read as another key than the same key in a JSON
+ * body: sent once each way, the event was counted twice. Such keys travel in the body. A header
+ * given twice was read as the two values joined (`a, b`), a key neither retry would send alone.
+ */
+function idempotencyHeader(given: string[] | undefined): string | undefined {
+  if (given === undefined) return undefined;
+  if (given.length > 1) throw validationError([{ field: 'Idempotency-Key', message: 'is given more than once; give it once' }]);
+  const value = given[0] ?? '';
+  if (!/^[\x20-\x7e]*$/.test(value)) {
+    throw validationError([{ field: 'Idempotency-Key', message: 'must be printable ASCII characters; send a key of other characters as the body’s idempotency_key' }]);
+  }
+  const parsed = ZIdempotencyHeader.safeParse(value);
+  if (!parsed.success) throw validationError([{ field: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'is invalid' }]);
+  return parsed.data;
+}
 
 function trackAuth(ctx: Context) {
   if (ctx.auth.kind === 'anonymous') throw unauthorized('Send an API key as "Authorization: Bearer <key>".');
@@ -144,8 +169,8 @@ export const REST_ROUTES: RestRoute[] = [
       },
       402: { description: 'A hard-capped customer would pass the limit; nothing recorded (`used`, `limit`, `remaining`, `period_end`)' },
     },
-    requestHeaders: { 'Idempotency-Key': 'The event’s idempotency key (single events; refused on a batch, whose events carry their own), instead of `idempotency_key` in the body; if both are sent they must be equal' },
-    handle: async ({ ctx, body, headers }) => {
+    requestHeaders: { 'Idempotency-Key': 'The event’s idempotency key (single events; refused on a batch, whose events carry their own), instead of `idempotency_key` in the body; if both are sent they must be equal. Printable ASCII, given once (a key of other characters goes in the body)' },
+    handle: async ({ ctx, body, headers, headersDistinct }) => {
       const auth = trackAuth(ctx);
       if (Array.isArray(body)) {
         // One key cannot stand for a batch's events: ignored, a retried batch would count twice.
@@ -157,12 +182,8 @@ export const REST_ROUTES: RestRoute[] = [
       if (body === null || typeof body !== 'object') {
         throw validationError([{ field: '(body)', message: `must be an event object or an array of up to ${MAX_BATCH} events` }]);
       }
-      const header = headers['idempotency-key'];
-      let headerKey: string | undefined;
-      if (header !== undefined) {
-        const parsed = ZIdempotencyHeader.safeParse(Array.isArray(header) ? header.join(',') : header);
-        if (!parsed.success) throw validationError([{ field: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'is invalid' }]);
-        headerKey = parsed.data;
+      const headerKey = idempotencyHeader(headersDistinct['idempotency-key']);
+      if (headerKey !== undefined) {
         const inBody = (body as { idempotency_key?: unknown }).idempotency_key;
         if (inBody !== undefined && inBody !== headerKey) {
           throw validationError([{ field: 'idempotency_key', message: 'differs from the Idempotency-Key header; send one or make them equal' }]);
@@ -284,6 +305,32 @@ export const REST_ROUTES: RestRoute[] = [
   },
   {
     method: 'GET',
+    path: '/api/usage/customers/:user_id',
+    operationId: 'getCustomer',
+    summary: 'One customer: profile, usage against each limit this period, earlier periods and this period’s days',
+    tag: 'Customers',
+    scope: 'read',
+    responses: { 200: { description: 'The customer', schema: ZCustomerDetail }, 404: { description: 'No such customer for this creator' } },
+    handle: async ({ caller, params }) => ({ status: 200, body: await caller.customers.get(parseInput(ZCustomerGetInput, { user_id: params.user_id })) }),
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/customers/:user_id/events',
+    operationId: 'listCustomerEvents',
+    summary: 'A customer’s raw events, newest first (filters: meter_id, from, to, property_key + property_value; pages: limit, cursor = next_cursor)',
+    tag: 'Customers',
+    scope: 'read',
+    query: z.object(ZCustomerEventsInput.shape).omit({ user_id: true }),
+    responses: { 200: { description: 'Events, newest first, and the cursor of the next page (null on the last)', schema: ZCustomerEvents }, 404: { description: 'No such customer for this creator' } },
+    handle: async ({ caller, params, query }) => {
+      const filters = queryObject(query);
+      // The customer is the path's: a user_id in the query would name another one, or the same twice.
+      if ('user_id' in filters) throw validationError([{ field: 'user_id', message: 'is not a known query parameter: the customer is named by the path' }]);
+      return { status: 200, body: await caller.customers.events(parseInput(ZCustomerEventsInput, { ...filters, user_id: params.user_id })) };
+    },
+  },
+  {
+    method: 'GET',
     path: '/api/usage/customers/:user_id/usage',
     operationId: 'getCustomerUsage',
     summary: 'A customer’s usage per meter for the current or previous period, with overage',
@@ -320,6 +367,41 @@ export const REST_ROUTES: RestRoute[] = [
     },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.settings.update(parseInput(ZUpdateSettingsInput, body)) }),
   },
+  {
+    method: 'GET',
+    path: '/api/usage/reports/top-customers',
+    operationId: 'reportTopCustomers',
+    summary: 'Customers ranked on one meter for their current or previous period (the dashboard’s Top users; pages: limit, cursor = next_cursor)',
+    tag: 'Reports',
+    scope: 'read',
+    query: ZTopCustomersInput,
+    responses: { 200: { description: 'Customers with usage on the meter in the period', schema: ZTopCustomers } },
+    handle: async ({ caller, query }) => ({ status: 200, body: await caller.customers.top(parseInput(ZTopCustomersInput, queryObject(query))) }),
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/reports/trends',
+    operationId: 'reportTrends',
+    summary: 'One meter’s usage over time by hour, day or month (the dashboard’s Trends), optionally against the previous range or broken down by plan or a rollup dimension',
+    tag: 'Reports',
+    scope: 'read',
+    query: ZTrendsInput,
+    responses: { 200: { description: 'Points of the range (widened to whole buckets: `from`/`to` say so)', schema: ZTrends }, 404: { description: 'No such meter for this creator' } },
+    handle: async ({ caller, query }) => {
+      const { compare, ...input } = queryObject(query);
+      return { status: 200, body: await caller.insights.trends(parseInput(ZTrendsInput, compare === undefined ? input : { ...input, compare: booleanValue('compare', compare) })) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/usage/forecasts/revenue',
+    operationId: 'forecastRevenue',
+    summary: 'Overage revenue of the current period per meter and plan: so far, and projected to the period’s end',
+    tag: 'Reports',
+    scope: 'read',
+    responses: { 200: { description: 'Revenue so far and projected', schema: ZRevenueOverview } },
+    handle: async ({ caller }) => ({ status: 200, body: await caller.revenue.overview() }),
+  },
   ...ALERT_ROUTES,
   ...WEBHOOK_ROUTES,
   ...BILLING_ROUTES,
@@ -338,5 +420,5 @@ export async function runRestRoute(
   if (ctx.auth.kind === 'user_token' && !route.browserToken) throw forbidden('A browser token can only track and check usage.');
   const noBody = route.bodyOptional && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
   const body = route.body && !noBody ? await readJsonBody(req) : undefined;
-  return route.handle({ caller: createCaller(ctx), ctx, params, body, query, headers: req.headers });
+  return route.handle({ caller: createCaller(ctx), ctx, params, body, query, headers: req.headers, headersDistinct: req.headersDistinct });
 }

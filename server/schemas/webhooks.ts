@@ -23,6 +23,8 @@ export const ZWebhookUrl = ZText(2048)
     if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'must use http or https' });
     else if (!url.hostname || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]/i.test(value)) ctx.addIssue({ code: 'custom', message: 'must have a host' });
     if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not contain a user name or password' });
+    // Nothing listens on port 0: such an endpoint was registered (201) and every delivery failed.
+    if (url.port === '0') ctx.addIssue({ code: 'custom', message: 'must not use port 0: give the port the endpoint listens on (1–65535), or none' });
   })
   // The normalised form is what we store and call.
   .transform((value) => new URL(value).toString());
