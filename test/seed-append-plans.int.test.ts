@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { rebuildAggregates } from '../server/services/rollups.js';
 import { seedDemo } from '../server/services/seed.js';
 import { useTestDatabase } from './harness/db.js';
-import { api } from './harness/fixtures.js';
+import { api, createMeter } from './harness/fixtures.js';
+import { applyRollupJobs } from './harness/rollups.js';
 import { useClockedServer } from './harness/server.js';
 
 /**
@@ -59,5 +60,41 @@ describe('seed --append and the plan an event was on', () => {
     expect(bySeed).toEqual(await perPlan());
     // Every plan row of every grain (minutes, hours, days), value and events: what the jobs' rules give.
     expect(rowsBySeed).toEqual(await allPlanRows(first.creatorId));
+  }, 120_000);
+
+  it('keeps a property whose text is "(none)" apart from events without it, as the jobs and `aggregates rebuild` do', async () => {
+    setNow(new Date());
+    const email = `seed-none-${Date.now()}@example.com`;
+    const first = await seedDemo(server().rt, { email, password: 'a long passphrase here', events: 200, customers: 3, meters: 1, days: 2, seed: 5 });
+    const call = api(server().url, first.apiKey!);
+    const meter = await createMeter(call, { event_name: 'hits', display_name: 'Hits', aggregation_type: 'count', unit_name: 'hits', rollup_dimensions: ['endpoint'] });
+    const sent = await call('POST', '/api/usage/track', [
+      { event_name: 'hits', user_id: 'ann', properties: { endpoint: '(none)' } },
+      { event_name: 'hits', user_id: 'ann', properties: {} },
+      { event_name: 'hits', user_id: 'ann', properties: { endpoint: '/x' } },
+    ]);
+    expect(sent.status, sent.text).toBe(200);
+    await applyRollupJobs(server().rt, first.creatorId);
+    const dimensionRows = async () =>
+      (
+        await server().rt.ownerDb.execute<{ source: string; dimension_value: string; events: number }>(sql`
+          select "window"::text as source, dimension_value, sum(event_count)::int as events from usage_dimension_aggregates
+            where creator_id = ${first.creatorId} and meter_id = ${meter.id} group by 1, 2
+          union all
+          select 'meter ' || grain, dimension_value, sum(event_count)::int from usage_meter_rollups
+            where creator_id = ${first.creatorId} and meter_id = ${meter.id} and dimension = 'endpoint' group by grain, 2
+          order by 1, 2`)
+      ).map((r) => [r.source, r.dimension_value, r.events]);
+    const byJobs = await dimensionRows();
+    expect(byJobs.filter(([source]) => source === 'hour')).toEqual([
+      ['hour', '(none)', 1],
+      ['hour', '(none)\u0001', 1],
+      ['hour', '/x', 1],
+    ]);
+    // The append rewrites the rollups of the days it covers, these events' day too.
+    await seedDemo(server().rt, { email, events: 20, customers: 3, meters: 1, days: 2, seed: 6, append: true });
+    expect(await dimensionRows()).toEqual(byJobs);
+    await rebuildAggregates(server().rt, first.creatorId);
+    expect(await dimensionRows()).toEqual(byJobs);
   }, 120_000);
 });

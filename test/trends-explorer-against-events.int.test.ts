@@ -197,7 +197,7 @@ describe('Trends by plan: a customer who changed plan mid-period', () => {
 });
 
 describe('Trends by a rollup dimension', () => {
-  it('numbers, booleans and strings alike are one value; missing, null, object and array are "(none)"', async () => {
+  it('numbers, booleans and strings alike are one value; missing, null, object and array are "(no v)"', async () => {
     setNow(new Date('2026-11-20T12:00:00.000Z'));
     const { call, creatorId } = await setUp();
     const meter = await createMeter(call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls', rollup_dimensions: ['v'] });
@@ -206,7 +206,7 @@ describe('Trends by a rollup dimension', () => {
     await track(call, props.map((properties) => ({ event_name: 'calls', user_id: 'ann', properties, timestamp: at })));
     await applyRollupJobs(server().rt, creatorId);
     const t = await trpcQuery(call, 'insights.trends', { meter_id: meter.id, grain: 'day', breakdown: 'dimension', dimension: 'v', from: '2026-11-19T00:00:00Z', to: '2026-11-20T00:00:00Z' });
-    expect(t.points[0].values).toEqual({ '1': 2, '1.5': 2, true: 2, '(none)': 4 });
+    expect(t.points[0].values).toEqual({ '1': 2, '1.5': 2, true: 2, '(no v)': 4 });
   });
 });
 

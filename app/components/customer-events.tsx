@@ -1,10 +1,11 @@
 import { Form, Link } from '@remix-run/react';
+import Decimal from 'decimal.js';
 import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TCustomerEvent, TCustomerMeterUsage } from '../../server/schemas/customers';
 import { Button, buttonClassName } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { TextField } from '~/components/form-field';
-import { formatDateTime } from '~/lib/format';
+import { formatDateTime, unitFor } from '~/lib/format';
 import { formatDecimal } from '~/lib/numbers';
 import { DataTable } from './data-table';
 
@@ -22,13 +23,32 @@ export function explainTotal(meter: MeterRef): string {
       return `= ${n}, each counting 1`;
     case 'sum':
       return `= sum of the values of ${n}`;
-    case 'duration':
-      return `= sum of the durations of ${n} (seconds, shown in ${meter.unit_name})`;
+    case 'duration': {
+      const perUnit = SECONDS_PER_UNIT[meter.unit_name];
+      return perUnit && perUnit !== 1
+        ? `= sum of the durations of ${n} in seconds (the Value column), ÷ ${perUnit.toLocaleString('en-US')}`
+        : `= sum of the durations of ${n} (seconds, shown in ${meter.unit_name})`;
+    }
     case 'max':
       return `= the largest value among ${n}`;
     case 'unique':
       return `= distinct values among ${n} (events marked “new” added 1)`;
   }
+}
+
+/** Seconds in one unit of a duration meter (its events' values are seconds). */
+const SECONDS_PER_UNIT: Record<string, number> = { ms: 0.001, seconds: 1, minutes: 60, hours: 3600 };
+
+/**
+ * A duration event's seconds in minutes or hours are often no finite decimal (1 s = 0.0166…
+ * minutes): the API answers them rounded to 9 decimals, so such rows would add up to a few
+ * billionths more or less than the total. Those rows say they are rounded ("≈") and show the
+ * exact division they stand for; the Value column's seconds add up to the total exactly.
+ */
+function isRoundedDuration(event: Pick<TCustomerEvent, 'value' | 'counted'>, meter: MeterRef | undefined): number | null {
+  const perUnit = meter?.aggregation_type === 'duration' ? SECONDS_PER_UNIT[meter.unit_name] : undefined;
+  if (!perUnit || perUnit <= 1) return null;
+  return new Decimal(event.counted).times(perUnit).equals(new Decimal(event.value)) ? null : perUnit;
 }
 
 const PROPERTIES_PREVIEW = 80;
@@ -48,9 +68,21 @@ function Properties({ properties }: { properties: unknown }) {
   );
 }
 
-function counted(event: Pick<TCustomerEvent, 'new_distinct' | 'counted'>, meter: MeterRef | undefined) {
+function counted(event: Pick<TCustomerEvent, 'new_distinct' | 'counted' | 'value'>, meter: MeterRef | undefined) {
   if (meter?.aggregation_type === 'unique') return event.new_distinct ? <span title="A value not seen before in its period">+1 (new)</span> : <span title="Seen before in its period">0 (seen)</span>;
   if (meter?.aggregation_type === 'max') return <span title="The period total is the largest value">{formatDecimal(event.counted)} (max)</span>;
+  const perUnit = isRoundedDuration(event, meter);
+  if (perUnit !== null && meter) {
+    return (
+      <span title={`${formatDecimal(event.value)} ${unitFor(formatDecimal(event.value), 'seconds')} ÷ ${perUnit.toLocaleString('en-US')}, rounded to 9 decimals`}>
+        ≈ +{formatDecimal(event.counted)}
+        <span className="block text-tremor-label text-tremor-content">{meter.unit_name}</span>
+        <span className="block text-tremor-label text-tremor-content" data-testid="event-counted-exact">
+          = {formatDecimal(event.value)} s ÷ {perUnit.toLocaleString('en-US')}
+        </span>
+      </span>
+    );
+  }
   return <>+{formatDecimal(event.counted)}</>;
 }
 
@@ -91,7 +123,7 @@ export function EventsExplorer({
             {explained.map((m) => (
               <li key={m.meter_id}>
                 <span className="font-medium text-tremor-content-strong">
-                  {m.display_name}: {formatDecimal(m.used)} {m.unit_name}
+                  {m.display_name}: {formatDecimal(m.used)} {unitFor(formatDecimal(m.used), m.unit_name)}
                 </span>{' '}
                 {explainTotal(m)} since {formatDateTime(periodStart)}.
               </li>
@@ -162,7 +194,9 @@ export function EventsExplorer({
                   <TableCell className="text-right align-top tabular-nums">{formatDecimal(event.value)}</TableCell>
                   <TableCell className="text-right align-top tabular-nums text-tremor-content-strong" data-testid="event-counted">
                     {counted(event, meter)}
-                    {meter && meter.aggregation_type !== 'unique' ? <span className="block text-tremor-label text-tremor-content">{meter.unit_name}</span> : null}
+                    {meter && meter.aggregation_type !== 'unique' && isRoundedDuration(event, meter) === null ? (
+                      <span className="block text-tremor-label text-tremor-content">{unitFor(formatDecimal(event.counted), meter.unit_name)}</span>
+                    ) : null}
                   </TableCell>
                   <TableCell className="max-w-[10rem] align-top">
                     {event.idempotency_key ? (

@@ -6,6 +6,7 @@ import { Button } from '~/components/buttons';
 import { SelectField } from '~/components/choice-fields';
 import { CsrfField } from '~/components/csrf-field';
 import { FormAlert } from '~/components/form-field';
+import { unitFor } from '~/lib/format';
 import { formatDecimal, formatFractionAsPercent, formatMoney } from '~/lib/numbers';
 import { planNamesOf } from '~/lib/plans';
 
@@ -15,7 +16,7 @@ type MeterLimits = Pick<TMeter, 'id' | 'event_name' | 'unit_name' | 'plan_limits
 const describeLimit = (meter: MeterLimits, plan: string) => {
   const limit = plan ? meter.plan_limits.find((l) => l.plan_name === plan) : undefined;
   if (!limit || limit.limit_value === null) return 'unlimited';
-  const terms = [`${formatDecimal(limit.limit_value)} ${meter.unit_name}${limit.hard_cap ? ' (hard cap)' : ''}`];
+  const terms = [`${formatDecimal(limit.limit_value)} ${unitFor(formatDecimal(limit.limit_value), meter.unit_name)}${limit.hard_cap ? ' (hard cap)' : ''}`];
   if (limit.soft_limit_threshold !== null) terms.push(`soft limit at ${formatFractionAsPercent(limit.soft_limit_threshold)}`);
   if (!limit.hard_cap && limit.overage_price !== null) terms.push(`then ${formatMoney(limit.overage_price)} each`);
   return terms.join(' · ');

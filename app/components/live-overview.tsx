@@ -3,6 +3,7 @@ import { AreaChart, Badge, Card, ProgressBar, SparkAreaChart, TableBody, TableCe
 import type { ReactNode } from 'react';
 import type { TOverview } from '../../server/schemas/insights.js';
 import { customerPath, DASHBOARD_PATH } from '~/lib/dashboard';
+import { unitFor } from '~/lib/format';
 import { formatCompact, formatCount, formatDecimal, formatPercent, formatQuantity } from '~/lib/numbers';
 import { ChartTable } from './chart-table';
 import { DataTable } from './data-table';
@@ -126,8 +127,8 @@ export function LiveOverview({ overview }: { overview: TOverview }) {
                         <p className="text-tremor-label text-tremor-content">{meter.event_name}</p>
                       </TableCell>
                       <TableCell className="text-right tabular-nums" data-testid="meter-used">
-                        <span title={`Exactly ${formatDecimal(meter.used)} ${meter.unit_name}`}>{formatQuantity(meter.used)}</span>{' '}
-                        <span className="text-tremor-label text-tremor-content">{meter.unit_name}</span>
+                        <span title={`Exactly ${formatDecimal(meter.used)} ${unitFor(formatDecimal(meter.used), meter.unit_name)}`}>{formatQuantity(meter.used)}</span>{' '}
+                        <span className="text-tremor-label text-tremor-content">{unitFor(formatQuantity(meter.used), meter.unit_name)}</span>
                       </TableCell>
                       <TableCell className="text-right tabular-nums">{formatCount(meter.customers)}</TableCell>
                       <TableCell className="text-right">{meter.near_limit > 0 ? <Badge color="amber">{meter.near_limit}</Badge> : '0'}</TableCell>

@@ -3,6 +3,7 @@ import { Link } from '@remix-run/react';
 import { BarChart, Card, TableBody, TableCell, TableFoot, TableFooterCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { TRevenueOverview } from '../../server/schemas/revenue';
 import { dashboardPath } from '~/lib/dashboard';
+import { unitFor } from '~/lib/format';
 import { formatEstimate, formatMoney } from '~/lib/numbers';
 import { DataTable } from './data-table';
 import { chartNumber, formatProjectedQuantity, formatRevenueQuantity, MoneyAtAGlance, plural, RevenueStat } from './revenue-figures';
@@ -72,13 +73,13 @@ function OverageCells({ row, amountTestId }: { row: OverageFigures; amountTestId
           {formatMoney(row.amount_so_far)}
         </span>
         <span className="text-tremor-label">
-          {formatRevenueQuantity(row.quantity_so_far)} {row.unit_name} over
+          {formatRevenueQuantity(row.quantity_so_far)} {unitFor(formatRevenueQuantity(row.quantity_so_far), row.unit_name)} over
         </span>
       </TableCell>
       <TableCell className="whitespace-normal pr-6 text-right tabular-nums">
         <span className="block">{formatEstimate(row.amount_projected)}</span>
         <span className="text-tremor-label">
-          {formatProjectedQuantity(row.quantity_projected)} {row.unit_name} over
+          {formatProjectedQuantity(row.quantity_projected)} {unitFor(formatProjectedQuantity(row.quantity_projected), row.unit_name)} over
         </span>
       </TableCell>
     </>
@@ -197,7 +198,7 @@ export function RevenueByPlan({ overview }: { overview: TRevenueOverview }) {
                   <span className="font-mono text-[12px]">{p.event_name}</span>
                 </TableCell>
                 <TableCell className="hidden text-right tabular-nums sm:table-cell">
-                  {formatRevenueQuantity(p.limit_value)} {p.unit_name}
+                  {formatRevenueQuantity(p.limit_value)} {unitFor(formatRevenueQuantity(p.limit_value), p.unit_name)}
                   <span className="block text-tremor-label">{p.overage_price === null ? 'no overage price' : `then ${formatMoney(p.overage_price)} each`}</span>
                 </TableCell>
                 <TableCell className="hidden text-right tabular-nums sm:table-cell">

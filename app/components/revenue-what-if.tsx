@@ -7,6 +7,7 @@ import { DataTable } from './data-table';
 import { FormAlert, TextField } from './form-field';
 import { Period } from './timestamp';
 import { customerPath } from '~/lib/dashboard';
+import { unitFor } from '~/lib/format';
 import { formatMoney } from '~/lib/numbers';
 import { formatRevenueQuantity, MoneyDelta, plural, RevenueStat } from './revenue-figures';
 
@@ -35,7 +36,7 @@ const STATUS_LABELS = { within: 'within the limit', overage: 'in overage', cappe
 export const termsText = (terms: TTerms, unit: string) =>
   terms.limit_value === null
     ? 'unlimited'
-    : `${formatRevenueQuantity(terms.limit_value)} ${unit}${terms.hard_cap ? ', hard cap' : terms.overage_price === null ? ', no overage price' : `, then ${formatMoney(terms.overage_price)} each`}`;
+    : `${formatRevenueQuantity(terms.limit_value)} ${unitFor(formatRevenueQuantity(terms.limit_value), unit)}${terms.hard_cap ? ', hard cap' : terms.overage_price === null ? ', no overage price' : `, then ${formatMoney(terms.overage_price)} each`}`;
 
 function WhatIfForm({ meters, view }: { meters: WhatIfMeter[]; view: WhatIfView }) {
   const submit = useSubmit();
@@ -188,11 +189,11 @@ function WhatIfResults({ result }: { result: TWhatIfResult }) {
                       <Period start={c.period_start} end={c.period_end} />
                     </span>
                     <span className="text-tremor-label sm:hidden">
-                      {formatRevenueQuantity(c.used)} {unit} · was {formatMoney(c.revenue_before)}
+                      {formatRevenueQuantity(c.used)} {unitFor(formatRevenueQuantity(c.used), unit)} · was {formatMoney(c.revenue_before)}
                     </span>
                   </TableCell>
                   <TableCell className="hidden text-right tabular-nums sm:table-cell">
-                    {formatRevenueQuantity(c.used)} <span className="text-tremor-label">{unit}</span>
+                    {formatRevenueQuantity(c.used)} <span className="text-tremor-label">{unitFor(formatRevenueQuantity(c.used), unit)}</span>
                   </TableCell>
                   <TableCell className="hidden text-right tabular-nums sm:table-cell">
                     {formatMoney(c.revenue_before)}

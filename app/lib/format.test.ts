@@ -40,3 +40,18 @@ describe('isCalendarDay', () => {
     }
   });
 });
+
+describe('unitFor', () => {
+  it('is singular after a plain 1 for the plurals it knows, in the case typed, and as typed otherwise', async () => {
+    const { unitFor } = await import('./format.js');
+    expect(unitFor('1', 'calls')).toBe('call');
+    expect(unitFor(1, 'seconds')).toBe('second');
+    expect(unitFor('1', 'API calls')).toBe('API call');
+    expect(unitFor('1', 'Calls')).toBe('Call');
+    expect(unitFor('1', 'CALLS')).toBe('CALL');
+    expect(unitFor('1', 'queries')).toBe('query');
+    for (const shown of ['0', '2', '1.5', '1.0', '1K', '−1', '11', '1,000']) expect(unitFor(shown, 'calls'), shown).toBe('calls');
+    // Units it does not know stay as typed, rather than becoming a wrong word
+    for (const unit of ['GB', 'gb', 'ms', 'kWh', 'data', 'series', 'news', 'bus', 'status', 'unités', 'u', 'calls/s']) expect(unitFor('1', unit), unit).toBe(unit);
+  });
+});

@@ -55,3 +55,45 @@ export function isCalendarDay(text: string): boolean {
   const parsed = new Date(`${text}T00:00:00Z`);
   return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === text && text >= '2000-01-01' && text <= '2999-12-31';
 }
+
+/**
+ * Singular of the English plurals a unit name is commonly typed as ("calls", "API calls",
+ * "seconds"): a fixed list, so a unit name we do not know ("GB", "ms", "kWh", "data",
+ * "series", a word in another language) is never turned into a wrong word — it stays as typed.
+ */
+const SINGULAR_UNITS: Record<string, string> = Object.fromEntries(
+  [
+    'calls', 'requests', 'events', 'messages', 'emails', 'tokens', 'credits', 'seats', 'users', 'visitors',
+    'customers', 'members', 'tickets', 'pages', 'exports', 'imports', 'jobs', 'tasks', 'runs', 'builds',
+    'invocations', 'executions', 'hits', 'views', 'clicks', 'downloads', 'uploads', 'files', 'images', 'documents',
+    'reports', 'records', 'rows', 'items', 'units', 'points', 'actions', 'operations', 'transactions', 'orders',
+    'notifications', 'alerts', 'sessions', 'projects', 'workspaces', 'devices', 'licenses', 'licences', 'agents',
+    'bytes', 'kilobytes', 'megabytes', 'gigabytes', 'terabytes', 'words', 'characters', 'lines', 'minutes',
+    'seconds', 'milliseconds', 'hours', 'days', 'weeks', 'months', 'years', 'endpoints', 'values', 'things',
+    'generations', 'completions', 'prompts', 'conversations', 'chats', 'texts',
+  ].map((plural) => [plural, plural.slice(0, -1)]),
+);
+Object.assign(SINGULAR_UNITS, { queries: 'query', entries: 'entry', batches: 'batch', searches: 'search', addresses: 'address', boxes: 'box' });
+
+/**
+ * A meter's unit as it reads after a quantity as shown: singular after a plain "1" ("1 call",
+ * "1 API call", "1 second"), as typed otherwise ("0 calls", "1.5 calls", "1.0 calls", "1K calls",
+ * "1 GB"). Judged on the text shown, so a 1.0004 shown rounded as "1" reads "1 call". Only
+ * the last word changes, and only when it is a plural in SINGULAR_UNITS, in the case it was
+ * typed in ("Calls" → "Call", "CALLS" → "CALL").
+ */
+export function unitFor(shown: string | number, unit: string): string {
+  if (String(shown).trim() !== '1') return unit;
+  const match = /^(.*?)([A-Za-z]+)$/.exec(unit);
+  if (!match) return unit;
+  const [, head, word] = match as unknown as [string, string, string];
+  const singular = SINGULAR_UNITS[word.toLowerCase()];
+  if (!singular) return unit;
+  const cased =
+    word === word.toUpperCase() && word.length > 1
+      ? singular.toUpperCase()
+      : word[0] === word[0]!.toUpperCase()
+        ? singular[0]!.toUpperCase() + singular.slice(1)
+        : singular;
+  return head + cased;
+}

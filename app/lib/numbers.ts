@@ -55,6 +55,17 @@ export function formatQuantity(value: string | number): string {
   return formatDecimal(text, 0, Math.abs(Number(text)) >= 100 ? 0 : 4);
 }
 
+/**
+ * A chart point (a JSON number, about 15 significant digits) written out in full: the figure a
+ * chart's table view and tooltip give, where formatQuantity's rounding would hide part of it
+ * (312.375 GB read "312"). Never in exponent form (1e-7 reads 0.0000001); at most 9 decimals,
+ * the precision of every quantity.
+ */
+export function formatChartValue(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  return formatDecimal(new Decimal(value).toFixed(), 0, 9);
+}
+
 /** A percentage as every dashboard page writes it: its digits as given (no float), thousands grouped, then " %" ("166.7 %"). */
 export const formatPercent = (value: string | number) => `${formatDecimal(String(value))} %`;
 

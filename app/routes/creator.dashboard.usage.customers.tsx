@@ -14,6 +14,7 @@ import { customerPath, dashboardPath } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import { fieldMessage } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { unitFor } from '~/lib/format';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
 
 export const meta: MetaFunction = () => [{ title: 'Top users · Staryer Usage' }];
@@ -199,7 +200,7 @@ function Overage({ c, unit }: { c: TTopCustomers['customers'][number]; unit: str
     <>
       <span className="block font-medium text-red-700">{formatMoney(c.overage_amount)}</span>
       <span className="text-tremor-label">
-        {formatDecimal(c.overage_quantity)} {unit}
+        {formatDecimal(c.overage_quantity)} {unitFor(formatDecimal(c.overage_quantity), unit)}
       </span>
     </>
   );
@@ -274,7 +275,7 @@ function TopList({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
               <div className="min-w-0 flex-1">
                 <p className="tabular-nums text-tremor-default text-tremor-content-strong">
                   {formatDecimal(c.used)}
-                  {c.limit !== null ? ` / ${formatDecimal(c.limit)}` : ''} {unit}
+                  {c.limit !== null ? ` / ${formatDecimal(c.limit)}` : ''} {c.limit !== null ? unit : unitFor(formatDecimal(c.used), unit)}
                 </p>
                 <LimitBar percent={c.percent_of_limit} limit={c.limit} used={c.used} label={`${c.user_id}: share of the limit used`} />
               </div>

@@ -20,7 +20,7 @@ import { customerPath, dashboardPath, useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { formAlertMessage, formText } from '~/lib/form';
 import { readFormData } from '~/lib/form.server';
-import { formatDateTime, formatPeriodLabel } from '~/lib/format';
+import { formatDateTime, formatPeriodLabel, unitFor } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
@@ -237,7 +237,7 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
             <p className="mt-3 tabular-nums text-tremor-content-strong" data-testid="meter-used">
               <span className="text-xl font-semibold">{formatDecimal(m.used)}</span>
               {m.limit !== null ? <span className="text-tremor-default text-tremor-content"> / {formatDecimal(m.limit)}</span> : null}{' '}
-              <span className="text-tremor-default text-tremor-content">{m.unit_name}</span>
+              <span className="text-tremor-default text-tremor-content">{m.limit !== null ? m.unit_name : unitFor(formatDecimal(m.used), m.unit_name)}</span>
             </p>
             <div className="mt-2">
               <LimitBar percent={m.percent_of_limit} limit={m.limit} used={m.used} softThreshold={m.soft_limit_threshold} label={`${m.display_name}: share of the limit used`} />
@@ -246,11 +246,11 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
               {m.soft_limit_threshold !== null ? `Soft limit at ${formatThreshold(m.soft_limit_threshold)}. ` : ''}
               {m.overage_quantity !== '0' ? (
                 <span className="font-medium text-red-700" data-testid="meter-overage">
-                  {formatDecimal(m.overage_quantity)} {m.unit_name} over: {formatMoney(m.overage_amount)}
+                  {formatDecimal(m.overage_quantity)} {unitFor(formatDecimal(m.overage_quantity), m.unit_name)} over: {formatMoney(m.overage_amount)}
                   {m.overage_price ? ` at ${formatMoney(m.overage_price)} each` : ''}.
                 </span>
               ) : m.limit !== null ? (
-                `${formatDecimal(m.remaining ?? '0')} ${m.unit_name} left.`
+                `${formatDecimal(m.remaining ?? '0')} ${unitFor(formatDecimal(m.remaining ?? '0'), m.unit_name)} left.`
               ) : (
                 'No limit on this plan.'
               )}

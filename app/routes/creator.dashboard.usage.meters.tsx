@@ -11,6 +11,7 @@ import { LiveIndicator } from '~/components/live-indicator';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
+import { unitFor } from '~/lib/format';
 import { formatDecimal, formatFractionAsPercent, formatMoney, formatQuantity } from '~/lib/numbers';
 import { trpc } from '~/lib/trpc.client';
 import { useLive } from '~/lib/use-live';
@@ -89,7 +90,7 @@ function LimitsSummary({ meter }: { meter: MeterRow }) {
         <li key={l.plan_name}>
           <span className="whitespace-nowrap">
             <span className="font-medium text-tremor-content-strong">{l.plan_name}</span> →{' '}
-            {l.limit_value === null ? 'unlimited' : `${formatDecimal(l.limit_value)} ${meter.unit_name}`}
+            {l.limit_value === null ? 'unlimited' : `${formatDecimal(l.limit_value)} ${unitFor(formatDecimal(l.limit_value), meter.unit_name)}`}
           </span>
           {/* An unlimited plan never alerts, blocks or bills overage: terms it was given say nothing. */}
           {l.limit_value !== null && l.soft_limit_threshold ? (
@@ -124,7 +125,7 @@ function PeriodUsage({ meter, usage }: { meter: MeterRow; usage: Usage | undefin
     <>
       <span className="block tabular-nums text-tremor-content-strong">
         {meter.aggregation_type === 'max' ? 'largest ' : ''}
-        <span title={`Exactly ${formatDecimal(used)} ${meter.unit_name}`}>{formatQuantity(used)}</span> {meter.unit_name}
+        <span title={`Exactly ${formatDecimal(used)} ${unitFor(formatDecimal(used), meter.unit_name)}`}>{formatQuantity(used)}</span> {unitFor(formatQuantity(used), meter.unit_name)}
       </span>
       <span className="text-tremor-label">
         {formatDecimal(String(customers))} customer{customers === 1 ? '' : 's'} metered

@@ -11,8 +11,8 @@ import { PageHeader } from '~/components/page-header';
 import { requireCreator } from '~/lib/caller.server';
 import { dashboardPath } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
-import { isCalendarDay } from '~/lib/format';
-import { formatCount, formatQuantity } from '~/lib/numbers';
+import { isCalendarDay, unitFor } from '~/lib/format';
+import { formatChartValue, formatCount, formatDecimal, formatQuantity } from '~/lib/numbers';
 import { pageHeaders } from '~/lib/page-headers';
 
 export const meta: MetaFunction = () => [{ title: 'Trends · Staryer Usage' }];
@@ -125,8 +125,8 @@ function change(current: string, previous: string): string | null {
   return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %`;
 }
 
-/** The axis compact, the tooltip (and the table view) exact. */
-const axisProps = { ...compactAxis(formatQuantity), yAxisWidth: 64 };
+/** The axis compact, the tooltip (and the table view) in full. */
+const axisProps = { ...compactAxis(formatChartValue), yAxisWidth: 64 };
 
 function TrendChart({ trends }: { trends: TTrends }) {
   if (trends.previous) {
@@ -265,8 +265,8 @@ export default function TrendsPage() {
           <div className="grid grid-cols-1 gap-4 sm:grid-cols-3">
             <Card className="p-5">
               <p className="text-tremor-default text-tremor-content">{trends.aggregation_type === 'max' ? 'Peak in range' : 'Total in range'}</p>
-              <p className="text-3xl font-semibold tabular-nums text-tremor-content-strong" data-testid="trend-total">
-                {formatQuantity(trends.total)} <span className="text-tremor-default font-normal text-tremor-content">{trends.unit_name}</span>
+              <p className="text-3xl font-semibold tabular-nums text-tremor-content-strong" data-testid="trend-total" title={`Exactly ${formatDecimal(trends.total)} ${unitFor(formatDecimal(trends.total), trends.unit_name)}`}>
+                {formatQuantity(trends.total)} <span className="text-tremor-default font-normal text-tremor-content">{unitFor(formatQuantity(trends.total), trends.unit_name)}</span>
               </p>
             </Card>
             <Card className="p-5">
@@ -312,8 +312,8 @@ export default function TrendsPage() {
                 key: p.bucket,
                 cells: [
                   bucketLabel(trends.grain, p.bucket),
-                  ...trends.series.map((s) => formatQuantity(p.values[s] ?? 0)),
-                  ...(trends.previous ? [formatQuantity(trends.previous.points[i]?.value ?? 0)] : []),
+                  ...trends.series.map((s) => formatChartValue(p.values[s] ?? 0)),
+                  ...(trends.previous ? [formatChartValue(trends.previous.points[i]?.value ?? 0)] : []),
                 ],
               }))}
             />

@@ -15,7 +15,12 @@ import { ts, uuidArray } from './params.js';
 export type RollupRule = { measure: 'events' | 'value' | 'new_distinct'; combine: 'add' | 'max' };
 export type RollupRules = {
   aggregations: Record<AggregationType, RollupRule>;
-  /** Dimension value of an event whose property is missing, null, an array or an object. */
+  /**
+   * Dimension value of an event whose property is missing, null, an array or an object. A
+   * string property whose text is this value followed by none or more U+0001 is stored with
+   * one U+0001 more (a real "(none)" as "(none)\u0001"), so the two never share a row;
+   * decodeDimensionValue (server/services/rollups.ts) reads them back.
+   */
   dimensionNone: string;
   /** Longer string values are cut (they are index keys: btree rows have a size limit). */
   dimensionMaxLength: number;
@@ -212,9 +217,14 @@ function assertAllEventsSeen(source: RollupEventSource, seen: number | undefined
   if (Number(seen ?? 0) !== expected) throw new RollupEventsUnseen(`a rollup statement saw ${Number(seen ?? 0)} of the batch's ${expected} events; retried`);
 }
 
-/** A rollup dimension's value in an event's properties (`alias`.properties, CTE alias `d` for the dimension). */
-const dimensionValueSql = (rules: RollupRules, alias: SQL) => sql`case jsonb_typeof(${alias}.properties -> d.dimension)
-      when 'string' then left(${alias}.properties ->> d.dimension, ${rules.dimensionMaxLength}::int)
+/** A regular expression of the strings stored escaped: the "none" value then any number of U+0001. */
+const dimensionNoneLookalike = (rules: Pick<RollupRules, 'dimensionNone'>) => `^${rules.dimensionNone.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}\u0001*$`;
+
+/** A rollup dimension's value in an event's properties (`alias`.properties, CTE alias `d` for the dimension); the seed's rollups use it too. */
+export const dimensionValueSql = (rules: Pick<RollupRules, 'dimensionNone' | 'dimensionMaxLength'>, alias: SQL) => sql`case jsonb_typeof(${alias}.properties -> d.dimension)
+      when 'string' then case when left(${alias}.properties ->> d.dimension, ${rules.dimensionMaxLength}::int) ~ ${dimensionNoneLookalike(rules)}
+        then left(${alias}.properties ->> d.dimension, ${rules.dimensionMaxLength}::int) || chr(1)
+        else left(${alias}.properties ->> d.dimension, ${rules.dimensionMaxLength}::int) end
       when 'number' then (${alias}.properties -> d.dimension)::text
       when 'boolean' then (${alias}.properties -> d.dimension)::text
       else ${rules.dimensionNone}::text end`;

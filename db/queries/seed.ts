@@ -5,7 +5,7 @@ import type postgres from 'postgres';
 import type { Db, Queryable } from '../client.js';
 import { MAX_DISTINCT_KEY_BYTES, type AlertKind, type AlertStatus } from '../schema.js';
 import { ts } from './params.js';
-import { PLAN_AT, planAtJoins } from './rollups.js';
+import { dimensionValueSql, PLAN_AT, planAtJoins } from './rollups.js';
 
 /** Whether the owner login is a superuser: COPY into tables under row-level security needs one. */
 export async function isOwnerSuperuser(db: Db): Promise<boolean> {
@@ -304,11 +304,8 @@ export async function rebuildRollupRange(
         returning 1
       )
       select count(*)::int as n from ins`);
-    const dimensionValue = sql`case jsonb_typeof(ev.properties -> d.dimension)
-      when 'string' then left(ev.properties ->> d.dimension, ${rules.dimensionMaxLength}::int)
-      when 'number' then (ev.properties -> d.dimension)::text
-      when 'boolean' then (ev.properties -> d.dimension)::text
-      else ${rules.dimensionNone}::text end`;
+    // As ingestion's rollups store it (a real "(none)" text apart from a missing property).
+    const dimensionValue = dimensionValueSql(rules, sql`ev`);
     const dimensionHours = await count(sql`
       with ${events},
       dv as (

@@ -17,7 +17,7 @@ import type { Runtime } from '../runtime.js';
 import { TREND_MAX_POINTS, type TOverview, type TTrends, type TTrendsInput } from '../schemas/insights.js';
 import { aggregationOf } from './aggregation/index.js';
 import { D, toWire, toWireRounded } from './decimal.js';
-import { rollupsPendingSince } from './rollups.js';
+import { decodeDimensionValue, rollupsPendingSince } from './rollups.js';
 
 /**
  * The dashboard's creator-wide figures: the live overview and per-meter trends. Both
@@ -34,21 +34,26 @@ export const OTHER_SERIES = 'Other';
 /** Series keys of the trends' made-up series, apart from every real plan name and property value. */
 const NO_PLAN_KEY = '\u0000no-plan';
 const REST_KEY = '\u0000rest';
+/** Events without a value for the dimension (missing, null, an object or an array). */
+const NO_VALUE_KEY = '\u0000no-value';
+/** Legend name of the events without a value for a dimension: "(no endpoint)", as "(no plan)". */
+export const noValueName = (dimension: string) => `(no ${dimension})`;
+const MADE_UP_KEYS = new Set([NO_PLAN_KEY, REST_KEY, NO_VALUE_KEY]);
 
 /**
- * Legend names of a trend's series keys: real values as they are, "(no plan)" and "Other"
- * for the made-up ones — unless a real value already has that name, then "Other (3 more)",
- * "(no plan) (2)"…: no two legend entries alike.
+ * Legend names of a trend's series keys: real values as they are, "(no plan)", "(no
+ * endpoint)" and "Other" for the made-up ones — unless a real value already has that name,
+ * then "Other (3 more)", "(no plan) (2)"…: no two legend entries alike.
  */
-function seriesNames(keys: string[], gathered: number): Map<string, string> {
-  const taken = new Set(keys.filter((k) => k !== NO_PLAN_KEY && k !== REST_KEY));
+function seriesNames(keys: string[], gathered: number, dimension: string): Map<string, string> {
+  const taken = new Set(keys.filter((k) => !MADE_UP_KEYS.has(k)));
   const names = new Map<string, string>();
   for (const key of keys) {
-    if (key !== NO_PLAN_KEY && key !== REST_KEY) {
+    if (!MADE_UP_KEYS.has(key)) {
       names.set(key, key);
       continue;
     }
-    const base = key === NO_PLAN_KEY ? NO_PLAN : OTHER_SERIES;
+    const base = key === NO_PLAN_KEY ? NO_PLAN : key === NO_VALUE_KEY ? noValueName(dimension) : OTHER_SERIES;
     let name = base;
     if (taken.has(name) && key === REST_KEY) name = `${OTHER_SERIES} (${gathered} more)`;
     for (let n = 2; taken.has(name); n++) name = `${base} (${n})`;
@@ -309,7 +314,10 @@ export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsIn
     // by key from real values (a plan or a property value may be "Other" or "(no plan)"
     // itself: NUL never is one), and named so that no legend entry stands for two things.
     const combine = (a: D, b: D) => (combineMax ? D.max(a, b) : a.plus(b));
-    const label = (series: string) => (breakdown === 'none' ? TOTAL_SERIES : breakdown === 'plan' && series === '' ? NO_PLAN_KEY : series);
+    // A dimension's stored value read back (db/queries/rollups.ts escapes a real "(none)"): the
+    // events without a value are their own series, apart from a property whose text is "(none)".
+    const label = (series: string) =>
+      breakdown === 'none' ? TOTAL_SERIES : breakdown === 'plan' ? (series === '' ? NO_PLAN_KEY : series) : (decodeDimensionValue(series) ?? NO_VALUE_KEY);
     const totals = new Map<string, D>();
     for (const r of rows) totals.set(label(r.series), combine(totals.get(label(r.series)) ?? new D(0), new D(r.value)));
     const ranked = [...totals.entries()].sort((a, b) => b[1].comparedTo(a[1]) || a[0].localeCompare(b[0])).map(([name]) => name);
@@ -317,7 +325,7 @@ export async function getTrends(rt: Runtime, creatorId: string, input: TTrendsIn
     const seriesOf = (key: string) => (shown.has(key) ? key : REST_KEY);
     const keys = [...shown, ...(ranked.length > shown.size ? [REST_KEY] : [])];
     if (keys.length === 0) keys.push(breakdown === 'none' ? TOTAL_SERIES : REST_KEY);
-    const nameOf = seriesNames(keys, ranked.length - shown.size);
+    const nameOf = seriesNames(keys, ranked.length - shown.size, dimension);
     const series = keys.map((key) => nameOf.get(key)!);
 
     const cells = new Map<number, { values: Map<string, D>; events: number }>();

@@ -51,8 +51,24 @@ const AGGREGATION_ROLLUPS = {
   duration: { measure: 'value', combine: 'add' },
 } as const satisfies Record<AggregationType, RollupRule>;
 
-/** Dimension value of an event without a scalar value for the property. */
+/**
+ * Dimension value stored for an event without a scalar value for the property (missing, null,
+ * an object or an array). A string property of that same text is stored with a U+0001 after
+ * it (db/queries/rollups.ts), so the two stay apart; rows written before that escape was
+ * added keep a real "(none)" string under this value, with the missing ones, until
+ * `aggregates rebuild` rewrites their days.
+ */
 export const DIMENSION_NONE = '(none)';
+/** What the stored value of a real "(none)" text has after it (one more than the text had). */
+const NONE_ESCAPE = '\u0001';
+
+/** A stored dimension value read back: the property's text, or null when the event had none. */
+export function decodeDimensionValue(stored: string): string | null {
+  if (stored === DIMENSION_NONE) return null;
+  const tail = stored.slice(DIMENSION_NONE.length);
+  const escaped = stored.startsWith(DIMENSION_NONE) && tail.length > 0 && [...tail].every((c) => c === NONE_ESCAPE);
+  return escaped ? stored.slice(0, -1) : stored;
+}
 
 export const ROLLUP_RULES: RollupRules = { aggregations: AGGREGATION_ROLLUPS, dimensionNone: DIMENSION_NONE, dimensionMaxLength: 256 };
 
