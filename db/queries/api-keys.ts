@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { apiKeys, type ApiKeyScope } from '../schema.js';
 
@@ -82,10 +82,11 @@ export async function findApiKeyRevoked(tx: Queryable, keyId: string): Promise<b
   return row ? row.revokedAt !== null : null;
 }
 
-export async function touchApiKeys(tx: Queryable, keyIds: string[], at: Date): Promise<void> {
-  if (keyIds.length === 0) return;
-  await tx
-    .update(apiKeys)
-    .set({ lastUsedAt: at })
-    .where(inArray(apiKeys.keyId, keyIds));
+/** Each key's last use, as given: never moved back (another process may have written a later one). */
+export async function touchApiKeys(tx: Queryable, uses: Array<{ keyId: string; at: Date }>): Promise<void> {
+  if (uses.length === 0) return;
+  await tx.execute(sql`
+    update api_keys k set last_used_at = greatest(k.last_used_at, u.at)
+    from jsonb_to_recordset(${JSON.stringify(uses.map((u) => ({ key_id: u.keyId, at: u.at.toISOString() })))}::jsonb) as u(key_id uuid, at timestamptz)
+    where k.key_id = u.key_id`);
 }

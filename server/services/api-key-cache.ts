@@ -21,9 +21,9 @@ export type ApiKeyCache = {
   /** Evicts the key's look-up, and every key-id state (revocations are rare; a notice names the hash only). */
   evict: (secretHash: string) => void;
   clear: () => void;
-  /** Remembers that a key was used, for the next last_used_at flush. */
-  noteUsage: (auth: ApiKeyAuth) => void;
-  takeUsage: () => Array<[creatorId: string, keyIds: string[]]>;
+  /** Remembers when a key was last used (the latest of its uses), for the next last_used_at flush. */
+  noteUsage: (auth: ApiKeyAuth, at: Date) => void;
+  takeUsage: () => Array<[creatorId: string, uses: Array<{ keyId: string; at: Date }>]>;
 };
 
 export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, maxEntries = 10_000): ApiKeyCache {
@@ -51,7 +51,8 @@ export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, m
   };
   const entries = ttlMap<ApiKeyAuth>();
   const revokedById = ttlMap<boolean>();
-  const used = new Map<string, Set<string>>();
+  /** Per creator, per key: the time of its latest use since the last flush. */
+  const used = new Map<string, Map<string, Date>>();
   return {
     get: entries.get,
     readMark: () => evictions,
@@ -68,13 +69,14 @@ export function createApiKeyCache(ttlMs: number, now: () => number = Date.now, m
       entries.map.clear();
       revokedById.map.clear();
     },
-    noteUsage(auth) {
+    noteUsage(auth, at) {
       let keys = used.get(auth.creatorId);
-      if (!keys) used.set(auth.creatorId, (keys = new Set()));
-      keys.add(auth.keyId);
+      if (!keys) used.set(auth.creatorId, (keys = new Map()));
+      const last = keys.get(auth.keyId);
+      if (!last || last < at) keys.set(auth.keyId, at);
     },
     takeUsage() {
-      const batch = [...used.entries()].map(([creatorId, keys]): [string, string[]] => [creatorId, [...keys]]);
+      const batch = [...used.entries()].map(([creatorId, keys]): [string, Array<{ keyId: string; at: Date }>] => [creatorId, [...keys].map(([keyId, at]) => ({ keyId, at }))]);
       used.clear();
       return batch;
     },

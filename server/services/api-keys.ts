@@ -113,7 +113,7 @@ export async function authenticateApiKey(rt: Runtime, presented: string): Promis
     rt.apiKeys.set(secretHash, auth, mark);
   }
   if (auth.revoked) throw unauthorized('The API key has been revoked.');
-  rt.apiKeys.noteUsage(auth);
+  rt.apiKeys.noteUsage(auth, rt.now());
   return auth;
 }
 
@@ -122,9 +122,8 @@ export async function authenticateApiKey(rt: Runtime, presented: string): Promis
  * timestamp is not worth a write on every request.
  */
 export async function flushApiKeyUsage(rt: Runtime): Promise<void> {
-  const at = rt.now();
-  for (const [creatorId, keyIds] of rt.apiKeys.takeUsage()) {
-    await withCreator(rt.db, creatorId, (tx) => touchApiKeys(tx, keyIds, at)).catch((error: unknown) =>
+  for (const [creatorId, uses] of rt.apiKeys.takeUsage()) {
+    await withCreator(rt.db, creatorId, (tx) => touchApiKeys(tx, uses)).catch((error: unknown) =>
       rt.log.warn({ err: error, creatorId }, 'could not record api key usage'),
     );
   }
