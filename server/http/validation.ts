@@ -10,6 +10,31 @@ const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
     return acc ? `${acc}.${String(part)}` : String(part);
   }, '');
 
+/** How a JSON type is named in a message ("must be a string, not a number"). */
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'an array',
+  object: 'an object',
+  null: 'null',
+  nan: 'NaN',
+};
+
+/**
+ * Zod's type message in words: a missing field "is required"; a wrong type "must be a string,
+ * not a number" (zod says "Invalid input: expected string, received undefined"). Any other
+ * message is kept as written.
+ */
+function typeMessage(message: string): string {
+  const match = /^Invalid input: expected (\w+), received (\w+)$/.exec(message);
+  if (!match) return message;
+  const [, expected, received] = match as unknown as [string, string, string];
+  if (received === 'undefined') return 'is required';
+  return `must be ${TYPE_WORDS[expected] ?? expected}, not ${TYPE_WORDS[received] ?? received}`;
+}
+
 /** Zod issues as `{field, message}`, fields in dotted/indexed form (`plan_limits[0].limit_value`). */
 export function zodFieldErrors(issues: readonly unknown[]): FieldError[] {
   return (issues as Issue[]).flatMap((issue) => {
@@ -19,7 +44,8 @@ export function zodFieldErrors(issues: readonly unknown[]): FieldError[] {
     if (issue.code === 'unrecognized_keys' && issue.keys && issue.keys.length > 0) {
       return issue.keys.map((key) => ({ field: fieldOf([...path, key]), message: 'is not a known field' }));
     }
-    return [{ field: fieldOf(path) || '(body)', message: issue.message ?? 'is invalid' }];
+    const message = issue.message ?? 'is invalid';
+    return [{ field: fieldOf(path) || '(body)', message: issue.code === 'invalid_type' ? typeMessage(message) : message }];
   });
 }
 

@@ -10,7 +10,7 @@ export const DURATION_UNITS = ['ms', 'seconds', 'minutes', 'hours'] as const;
 export type DurationUnit = (typeof DURATION_UNITS)[number];
 
 export const ZEventName = z
-  .string({ error: 'must be a string' })
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
   .regex(/^[a-z0-9_.-]{1,100}$/, 'must be 1–100 characters of a–z, 0–9, "_", "." or "-"');
 
 export const ZPlanName = ZText(100).trim().min(1, 'is required');
