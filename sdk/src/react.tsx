@@ -104,8 +104,9 @@ export type UsageState = {
   remaining: number | null;
   /**
    * Whether one more event (of value 1) would be accepted. After a commit whose figures do
-   * not tell (less than 1 left in a meter counted in hours, a max meter at its limit), the
-   * previous answer until the server's, which is asked for at once.
+   * not tell (less than 1 left in a meter counted in hours, a max meter at its limit, 1–999
+   * left of a meter no check has yet shown is not counted in ms), the previous answer until
+   * the server's, which is asked for at once.
    */
   allowed: boolean | null;
   hardCap: boolean;
@@ -125,34 +126,67 @@ export type UsageState = {
 const guessedCap = new WeakSet<UsageCheck>();
 
 /**
- * Whether one more event (of value 1) would be accepted, from a commit's or refusal's
- * figures, and whether that is certain. Remaining is in the meter's unit, and an event of 1
- * is 1 of it for a count, sum or unique meter, 1 second of a duration meter (1/3600 of one
- * counted in hours), and adds nothing to a max meter already at 1 or more. So:
- * - no hard cap, or no limit: allowed;
- * - remaining ≥ 1: allowed, whatever the aggregation;
- * - otherwise, a view of the same period that was refused already stays refused (usage only
- *   grows within a period);
- * - remaining ≤ 0: refused for every aggregation but max (the check that follows tells);
- * - between 0 and 1: unknown (a second of a meter in hours fits, 1 of a sum does not): the
- *   previous answer is kept, and the check that follows tells.
+ * How much of `remaining` an event of 1 takes, as far as a check's answer has shown it, per
+ * tracker × meter: `ms` — 1,000 (a duration meter counted in ms: an event of 1 is a
+ * second); `small` — at most 1 (every other meter: 1 of a count, sum or unique meter, a
+ * second of a duration meter in seconds, minutes or hours, nothing more for a max meter at
+ * 1 or above). Unknown until a check tells: a capped answer refusing an event of 1 with 1 or
+ * more left is an ms meter; one allowing it with less than 1,000 left is not.
  */
-function allowsOneMore(hardCap: boolean, remaining: string | null, previous: boolean | undefined): { allowed: boolean; certain: boolean } {
-  if (!hardCap || remaining === null || reaches(remaining, 1)) return { allowed: true, certain: true };
+type EventCost = 'ms' | 'small';
+const eventCosts = new WeakMap<UsageTracker, Map<string, EventCost>>();
+const costOf = (tracker: UsageTracker | null, eventName: string): EventCost | undefined => (tracker ? eventCosts.get(tracker)?.get(eventName) : undefined);
+
+function learnCost(tracker: UsageTracker, eventName: string, answer: UsageCheck): void {
+  if (!answer.hard_cap || answer.remaining === null) return;
+  const cost: EventCost | undefined = !answer.allowed && reaches(answer.remaining, 1) ? 'ms' : answer.allowed && !reaches(answer.remaining, 1000) ? 'small' : undefined;
+  if (!cost) return;
+  const costs = eventCosts.get(tracker) ?? new Map<string, EventCost>();
+  eventCosts.set(tracker, costs.set(eventName, cost));
+}
+
+/**
+ * Whether an event of 1 would be accepted, from the figures alone (undefined: they do not
+ * tell). Remaining is in the meter's unit, and an event of 1 takes at most 1,000 of it (1 s of
+ * a duration meter counted in ms; at most 1 for every other meter — see EventCost). So:
+ * - no hard cap, or no limit: allowed;
+ * - remaining ≥ 1,000: allowed, whatever the meter;
+ * - a meter known to count in ms: allowed only with 1,000 or more left;
+ * - a meter known to take at most 1: allowed with 1 or more left;
+ * - otherwise unknown (1–999 left of a meter not yet known, less than 1 of one known small:
+ *   a second of a meter in hours fits, 1 of a sum does not).
+ */
+function fitsOneMore(hardCap: boolean, remaining: string | null, cost: EventCost | undefined): boolean | undefined {
+  if (!hardCap || remaining === null || reaches(remaining, 1000)) return true;
+  if (cost === 'ms') return false;
+  if (cost === 'small' && reaches(remaining, 1)) return true;
+  return undefined;
+}
+
+/**
+ * Whether one more event (of value 1) would be accepted, from a commit's or refusal's
+ * figures, and whether that is certain: as the figures tell (fitsOneMore); else a view of
+ * the same period that was refused already stays refused (usage only grows within a
+ * period); else refused with nothing left but for a max meter, and the previous answer
+ * between — in both cases uncertain: the check that follows tells.
+ */
+function allowsOneMore(hardCap: boolean, remaining: string | null, previous: boolean | undefined, cost: EventCost | undefined): { allowed: boolean; certain: boolean } {
+  const fits = fitsOneMore(hardCap, remaining, cost);
+  if (fits !== undefined) return { allowed: fits, certain: true };
   if (previous === false) return { allowed: false, certain: true };
-  if (reaches(0, remaining)) return { allowed: false, certain: false };
+  if (reaches(0, remaining!)) return { allowed: false, certain: false };
   return { allowed: previous ?? true, certain: false };
 }
 
 /** Later of two views of the same customer × meter: usage only grows within a period. */
-function merge(current: UsageCheck | null, next: UsageCheck): UsageCheck {
+function merge(current: UsageCheck | null, next: UsageCheck, cost: EventCost | undefined): UsageCheck {
   if (!current || next.period_start > current.period_start) return next;
   if (next.period_start < current.period_start) return current;
   const [later, other] = reaches(next.used, current.used) ? [next, current] : [current, next];
   // A commit's figures with the cap a check of the same period knew (the commit may be seen
   // before the check that was answered ahead of it): not "no cap" for want of knowing.
   if (guessedCap.has(later) && !guessedCap.has(other) && later.hard_cap !== other.hard_cap) {
-    return { ...later, hard_cap: other.hard_cap, allowed: allowsOneMore(other.hard_cap, later.remaining, other.allowed).allowed };
+    return { ...later, hard_cap: other.hard_cap, allowed: allowsOneMore(other.hard_cap, later.remaining, other.allowed, cost).allowed };
   }
   return later;
 }
@@ -171,14 +205,14 @@ function isForView(current: UsageCheck | null, update: UsageUpdate): boolean {
 }
 
 /** The view after a commit or refusal (isForView), and whether its `allowed` is certain. */
-function fromUpdate(current: UsageCheck | null, update: UsageUpdate): { usage: UsageCheck | null; certain: boolean } {
+function fromUpdate(current: UsageCheck | null, update: UsageUpdate, cost: EventCost | undefined): { usage: UsageCheck | null; certain: boolean } {
   const periodStart = update.period_start ?? current?.period_start;
   if (!periodStart || !isForView(current, update)) return { usage: current, certain: true };
   const hardCap = update.exceeded || (current?.hard_cap ?? false);
   // From the figures, not from the refusal: a refused event of 600 with 500 left says
   // nothing against an event of 1, which is what `allowed` is about.
   const previous = current && samePeriod(current.period_end, update.period_end) ? current.allowed : undefined;
-  const { allowed, certain } = allowsOneMore(hardCap, update.remaining, previous);
+  const { allowed, certain } = allowsOneMore(hardCap, update.remaining, previous, cost);
   const view: UsageCheck = {
     allowed,
     used: update.used,
@@ -192,7 +226,7 @@ function fromUpdate(current: UsageCheck | null, update: UsageUpdate): { usage: U
   // Whether the plan caps is known from a check (or a refusal); a commit seen before any
   // check answered guesses "no cap", which the check that follows must confirm.
   const capKnown = update.exceeded || (current !== null && !guessedCap.has(current));
-  return { usage: merge(current, view), certain: certain && (capKnown || update.remaining === null || reaches(update.remaining, 1)) };
+  return { usage: merge(current, view, cost), certain: certain && (capKnown || fitsOneMore(true, update.remaining, cost) === true) };
 }
 
 /**
@@ -204,9 +238,9 @@ function fromUpdate(current: UsageCheck | null, update: UsageUpdate): { usage: U
  */
 let clock = 0;
 
-function withCheck(current: UsageView, answer: UsageCheck, sent: number): Partial<UsageView> {
+function withCheck(current: UsageView, answer: UsageCheck, sent: number, cost: EventCost | undefined): Partial<UsageView> {
   if (current.checkedAt > sent) return {}; // a later check has answered
-  const usage = current.changedAt > sent ? merge(current.usage, answer) : answer;
+  const usage = current.changedAt > sent ? merge(current.usage, answer, cost) : answer;
   return { usage, checkedAt: sent, error: null, loading: false };
 }
 
@@ -286,13 +320,16 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
     try {
       const answer = await tracker.checkUsage({ userId, eventName });
       if (stale()) return;
-      update((current) => withCheck(current, answer, sent));
+      learnCost(tracker, eventName, answer);
+      const cost = costOf(tracker, eventName);
+      update((current) => withCheck(current, answer, sent, cost));
       // The other hooks of this customer × meter on this tracker (a <LimitBanner> beside a
       // <UsageBar>) show the same answer: one refresh() or poll updates them all.
       for (const listener of checkListeners.get(tracker) ?? []) listener(userId, eventName, answer, sent, self.current);
-      // Merged with a commit seen after this check was sent: a capped view short of 1 left
-      // is asked again (the commit's own follow-up may have been sent before this answer).
-      if (lastChange.current > sent && answer.hard_cap && answer.remaining !== null && !reaches(answer.remaining, 1)) followUp.current?.();
+      // Merged with a commit seen after this check was sent: a capped view whose figures do
+      // not prove room for one more is asked again (the commit's own follow-up may have been
+      // sent before this answer).
+      if (lastChange.current > sent && fitsOneMore(answer.hard_cap, answer.remaining, cost) !== true) followUp.current?.();
     } catch (cause) {
       if (stale()) return;
       update(() => ({ error: cause instanceof UsageError ? cause : new UsageError(String(cause), { code: 'network', cause }), loading: false }));
@@ -314,7 +351,8 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
     };
     const onCheck: CheckListener = (user, meter, answer, sent, by) => {
       if (user !== userId || meter !== eventName || by === self.current) return;
-      setView((previous) => (sameKey(previous.key, asked) ? { ...previous, ...withCheck(previous, answer, sent) } : previous));
+      const cost = costOf(tracker, eventName);
+      setView((previous) => (sameKey(previous.key, asked) ? { ...previous, ...withCheck(previous, answer, sent, cost) } : previous));
     };
     if (tracker) {
       const listeners = checkListeners.get(tracker) ?? new Set<CheckListener>();
@@ -324,13 +362,14 @@ export function useUsage(userId: string, eventName: string, options: UseUsageOpt
       if (update.userId !== userId || update.eventName !== eventName) return;
       const at = ++clock;
       // Figures that leave `allowed` unknown (a meter in hours with less than 1 left, a max
-      // meter at its limit, a cap not yet known): the server decides, once for all commits
-      // of the next moment rather than once per commit.
-      if (!fromUpdate(shown.current, update).certain) followUp.current?.();
+      // meter at its limit, 1–999 left of a meter that may count ms, a cap not yet known): the
+      // server decides, once for all commits of the next moment rather than once per commit.
+      const cost = costOf(tracker, eventName);
+      if (!fromUpdate(shown.current, update, cost).certain) followUp.current?.();
       if (isForView(shown.current, update)) lastChange.current = at;
       setView((previous) => {
         if (!sameKey(previous.key, asked) || !isForView(previous.usage, update)) return previous;
-        return { ...previous, usage: fromUpdate(previous.usage, update).usage, changedAt: at };
+        return { ...previous, usage: fromUpdate(previous.usage, update, cost).usage, changedAt: at };
       });
     });
     return () => {

@@ -98,7 +98,10 @@ type Pending = {
   wire: WireEvent;
   /** UTF-8 bytes of the event's JSON. */
   bytes: number;
+  /** Times it was sent (a 413 split aside): its backoff step follows them, whichever batches carried it. */
   attempts: number;
+  /** Not sent again before this (monotonic ms): its own backoff after a failed attempt. */
+  retryAt: number;
   queuedAt: number;
   inFlight: boolean;
   /** Resolved or rejected: a late answer for it (after shutdown aborted it) changes nothing. */
@@ -127,8 +130,6 @@ const MAX_BATCH_BYTES = 900_000;
  * page some room. Keepalive requests are what outlives a closing page.
  */
 const KEEPALIVE_BYTES = 60_000;
-/** Bytes of the SDK's keepalive bodies in flight, for the whole page (the quota is the page's, not a tracker's). */
-let keepaliveInFlight = 0;
 const encoder = new TextEncoder();
 const byteLength = (text: string) => encoder.encode(text).length;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
@@ -136,23 +137,42 @@ const MAX_RETRY_AFTER_MS = 5 * 60_000;
 const FINAL_CODES = new Set(['no-credentials', 'shutdown', 'token-user-mismatch', 'redirected']);
 const RETRYABLE = (status: number) => status === 408 || status === 425 || status === 429 || status >= 500;
 
-/** Trackers with events to deliver, for the process-exit and page-hide hooks. */
-const live = new Set<UsageTracker>();
+/** What the process-exit and page-hide hooks need of a tracker (of this copy of the SDK or another). */
+type LiveTracker = { readonly pending: number; flush(): Promise<void>; sendBeforeUnload(): void };
+/**
+ * One per page or process, whichever copies of the SDK are loaded (the ESM and CJS builds,
+ * two bundled copies), on `globalThis` as the default tracker is: with one set of hooks per
+ * copy, each copy's SIGTERM handler took the other's for the app's own and left the exit to
+ * it — and the process never ended; and each copy counted only its own keepalive bytes
+ * against the page's one quota.
+ */
+type TrackerHooks = {
+  /** Trackers with events to deliver. */
+  live: Set<LiveTracker>;
+  /** The windows (pagehide) and processes (exit, signals) hooked already. */
+  hooked: WeakSet<object>;
+  /** Bytes of the SDK's keepalive bodies in flight, for the whole page (the quota is the page's, not a tracker's). */
+  keepaliveInFlight: number;
+};
+const HOOKS = Symbol.for('@staryer/usage-sdk/tracker-hooks');
+const hooks: TrackerHooks = ((globalThis as unknown as Record<symbol, TrackerHooks | undefined>)[HOOKS] ??= { live: new Set(), hooked: new WeakSet(), keepaliveInFlight: 0 });
+const live = hooks.live;
 /** How long a SIGTERM or SIGINT waits for queued events to be sent before the process ends (a container gets 10 s). */
 const SIGNAL_FLUSH_MS = 5_000;
-let hooksInstalled = false;
 
 function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
+  const target: object | undefined = isBrowser() ? window : nodeProcess();
+  if (!target || hooks.hooked.has(target)) return;
+  hooks.hooked.add(target);
   if (isBrowser()) {
     // The last moment a page reliably runs code: send what is queued with keepalive
     // requests, which the browser completes after the page is gone.
     const hide = () => {
       for (const tracker of live) tracker.sendBeforeUnload();
     };
-    window.addEventListener('pagehide', hide);
-    document.addEventListener('visibilitychange', () => {
+    // Optional calls: a `window` stand-in without events (a server-side shim) has no page to hide.
+    window.addEventListener?.('pagehide', hide);
+    document.addEventListener?.('visibilitychange', () => {
       if (document.visibilityState === 'hidden') hide();
     });
     return;
@@ -288,6 +308,7 @@ export class UsageTracker {
       wire: wire!,
       bytes,
       attempts: 0,
+      retryAt: 0,
       queuedAt: monotonicNow(),
       inFlight: false,
       settled: false,
@@ -383,7 +404,7 @@ export class UsageTracker {
    */
   sendBeforeUnload(): void {
     while (!this.stopped) {
-      const { batch, bytes } = this.take(KEEPALIVE_BYTES - keepaliveInFlight, false);
+      const { batch, bytes } = this.take(KEEPALIVE_BYTES - hooks.keepaliveInFlight, false, Infinity);
       if (batch.length === 0) return;
       void this.send(batch, bytes).finally(() => this.schedule());
     }
@@ -399,12 +420,16 @@ export class UsageTracker {
     }
     if (this.sending) return; // the send loop picks the queue up when its request ends
     const now = monotonicNow();
-    const due =
-      this.backoffUntil > now
-        ? this.backoffUntil
-        : this.draining > 0 || this.queue.length >= this.options.maxBatchSize
-          ? now
-          : this.queue[0]!.queuedAt + this.options.flushInterval;
+    // Events in their own backoff wait for it; the others go as usual.
+    let ready = 0;
+    let oldestReady: Pending | undefined;
+    let nextRetry = Infinity;
+    for (const pending of this.queue) {
+      if (pending.retryAt > now) nextRetry = Math.min(nextRetry, pending.retryAt);
+      else if (ready++ === 0) oldestReady = pending;
+    }
+    const readyDue = !oldestReady ? Infinity : this.draining > 0 || ready >= this.options.maxBatchSize ? now : oldestReady.queuedAt + this.options.flushInterval;
+    const due = Math.max(this.backoffUntil, Math.min(readyDue, nextRetry));
     this.timer = setTimeout(() => void this.pump(), Math.max(0, due - now));
     // A waiting batch does not keep a Node process alive; flush() and beforeExit do.
     if (this.draining === 0) (this.timer as { unref?: () => void }).unref?.();
@@ -416,11 +441,11 @@ export class UsageTracker {
     try {
       while (!this.stopped && monotonicNow() >= this.backoffUntil) {
         const browser = isBrowser();
-        const { batch, bytes } = this.take(browser ? KEEPALIVE_BYTES : MAX_BATCH_BYTES, true);
+        const { batch, bytes } = this.take(browser ? KEEPALIVE_BYTES : MAX_BATCH_BYTES, true, monotonicNow());
         if (batch.length === 0) break;
         // In a browser a request is keepalive (it outlives the page) when the quota has room
         // for it; otherwise it goes as a plain request rather than fail.
-        await this.send(batch, browser && bytes <= KEEPALIVE_BYTES - keepaliveInFlight ? bytes : 0);
+        await this.send(batch, browser && bytes <= KEEPALIVE_BYTES - hooks.keepaliveInFlight ? bytes : 0);
       }
     } finally {
       this.sending = false;
@@ -433,16 +458,16 @@ export class UsageTracker {
    * (`[`, the events, their commas, `]`). An event larger than `maxBytes` on its own goes
    * alone when `oversizeAlone`, else it waits. With a user token, a batch holds the events
    * of one user (the first waiting one's), each user's in the order tracked: a token acts
-   * for its own user only.
+   * for its own user only. Events whose own backoff ends after `now` stay queued.
    */
-  private take(maxBytes: number, oversizeAlone: boolean): { batch: Pending[]; bytes: number } {
+  private take(maxBytes: number, oversizeAlone: boolean, now: number): { batch: Pending[]; bytes: number } {
     const batch: Pending[] = [];
     let bytes = 1;
     let limit = this.options.maxBatchSize;
-    const user = this.credentials.kind === 'token' ? this.queue[0]?.wire.user_id : undefined;
+    const user = this.credentials.kind === 'token' ? this.queue.find((p) => p.retryAt <= now)?.wire.user_id : undefined;
     for (let i = 0; i < this.queue.length && batch.length < limit; ) {
       const next = this.queue[i]!;
-      if (user !== undefined && next.wire.user_id !== user) {
+      if (next.retryAt > now || (user !== undefined && next.wire.user_id !== user)) {
         i++;
         continue;
       }
@@ -468,21 +493,21 @@ export class UsageTracker {
     try {
       await this.sendBatch(batch, keepaliveBytes);
     } catch (error) {
-      this.retry(batch.filter((p) => p.inFlight), new UsageError(`The answer to a batch could not be read: ${describe(error)}`, { code: 'network', cause: error }));
+      this.retry(batch.filter((p) => p.inFlight), new UsageError(`The answer to a batch could not be read: ${describe(error)}`, { code: 'network', cause: error }), undefined, true);
     }
   }
 
   private async sendBatch(batch: Pending[], keepaliveBytes: number): Promise<void> {
     let answer: Answer;
-    keepaliveInFlight += keepaliveBytes;
+    hooks.keepaliveInFlight += keepaliveBytes;
     try {
       answer = await this.request('POST', '/api/usage/track', { body: batch.map((p) => p.wire), keepalive: keepaliveBytes > 0, userId: batch[0]!.wire.user_id });
     } catch (error) {
       const usageError = toUsageError(error, this.baseURL);
       if (FINAL_CODES.has(usageError.code)) return this.settleAll(batch, usageError);
-      return this.retry(batch, usageError);
+      return this.retry(batch, usageError, undefined, true);
     } finally {
-      keepaliveInFlight -= keepaliveBytes;
+      hooks.keepaliveInFlight -= keepaliveBytes;
     }
     if (answer.status === 413 && batch.length > 1) {
       // The body was too large for the server after all: split the batch rather than lose
@@ -516,24 +541,34 @@ export class UsageTracker {
           again.push(pending);
         } else this.fail(pending, errorFromProblem(result.status, result.error));
       });
-      if (again.length > 0) this.retry(again, undefined, retryAfterMs);
+      // Every event of a batch of several to send again (none committed or refused): the
+      // server is struggling as much as when it failed the whole request, and the queue
+      // waits too. One event failing alone, or beside others that went through, waits alone.
+      if (again.length > 0) this.retry(again, undefined, retryAfterMs, batch.length > 1 && again.length === batch.length);
       return;
     }
     // A 200 without results (cut short, or changed by a proxy) may stand for events the
     // server committed: sent again, they are answered from its record.
-    if (RETRYABLE(answer.status) || answer.status === 200) return this.retry(batch, errorFromProblem(answer.status, answer.body), answer.retryAfterMs);
+    if (RETRYABLE(answer.status) || answer.status === 200) return this.retry(batch, errorFromProblem(answer.status, answer.body), answer.retryAfterMs, true);
     this.settleAll(batch, errorFromProblem(answer.status, answer.body));
   }
 
-  /** Puts a failed batch back at the front of the queue, after a backoff; gives up on events out of attempts. */
-  private retry(batch: Pending[], error: UsageError | undefined, retryAfterMs?: number): void {
-    this.failures++;
-    const step = Math.min(this.options.retryMaxDelay, this.options.retryBaseDelay * 2 ** (this.failures - 1));
-    // Equal jitter: half the step, plus up to the other half at random, so clients that
-    // failed together do not come back together.
-    const backoff = step / 2 + Math.random() * (step / 2);
-    const wait = Math.max(backoff, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-    this.backoffUntil = Math.max(this.backoffUntil, monotonicNow() + wait);
+  /**
+   * Puts failed events back at the front of the queue, each after its own backoff (its
+   * attempts so far set the step, whichever batches carried it); gives up on events out of
+   * attempts. `wholeRequest` (no answer for any event of it): the whole queue waits as well,
+   * so a struggling server is not sent new events either, for the longer of the tracker's
+   * count of requests failed in a row and the batch's events' own steps; the batch's events
+   * wait exactly as long, and go out again together, in order. An event failing on its own
+   * waits alone; the others go on.
+   */
+  private retry(batch: Pending[], error: UsageError | undefined, retryAfterMs: number | undefined, wholeRequest: boolean): void {
+    const now = monotonicNow();
+    if (wholeRequest) {
+      this.failures++;
+      const steps = Math.max(this.failures, ...batch.map((p) => (p.settled ? 0 : p.attempts)));
+      this.backoffUntil = Math.max(this.backoffUntil, now + this.backoff(steps, retryAfterMs));
+    }
     const keep: Pending[] = [];
     for (const pending of batch) {
       if (pending.settled) continue;
@@ -542,9 +577,21 @@ export class UsageTracker {
       const reason = error ?? pending.lastError ?? new UsageError('The server did not answer for this event.', { code: 'network' });
       pending.lastError = reason;
       if (pending.attempts > this.options.maxRetries) this.fail(pending, reason);
-      else keep.push(pending);
+      else {
+        pending.retryAt = wholeRequest ? this.backoffUntil : now + this.backoff(pending.attempts, retryAfterMs);
+        keep.push(pending);
+      }
     }
     this.queue.unshift(...keep);
+  }
+
+  /** The wait after the `failed`-th failure in a row: the step doubles from retryBaseDelay up to retryMaxDelay, with equal jitter; at least Retry-After. */
+  private backoff(failed: number, retryAfterMs: number | undefined): number {
+    const step = Math.min(this.options.retryMaxDelay, this.options.retryBaseDelay * 2 ** (Math.max(1, failed) - 1));
+    // Equal jitter: half the step, plus up to the other half at random, so clients that
+    // failed together do not come back together.
+    const backoff = step / 2 + Math.random() * (step / 2);
+    return Math.max(backoff, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
   }
 
   private settleAll(batch: Pending[], error: UsageError): void {
