@@ -63,10 +63,10 @@ export type QuantityOutcome = { status: 'reported' | 'up_to_date' | 'pending' | 
 
 type Item = { meter: Meter; customer: { id: string; userId: string }; period: Period | null; usage: string | null; subscriptionItemId: string };
 
-/** The work of one run: per licensed meter × customer with a subscription item, its current period's usage (null: no counter yet). */
-export async function planLicensedQuantities(tx: Queryable, creatorId: string, meters: Meter[], now: Date): Promise<Item[]> {
+/** The licensed meters among `meters`, and the customers they concern (none read when there are none). */
+async function licensedCustomersOf(tx: Queryable, creatorId: string, meters: Meter[], now: Date) {
   const licensed = meters.filter((m) => m.billingModel === 'licensed');
-  if (licensed.length === 0) return [];
+  if (licensed.length === 0) return { licensed, customers: [] };
   const customers = await listLicensedCustomers(
     tx,
     creatorId,
@@ -74,6 +74,13 @@ export async function planLicensedQuantities(tx: Queryable, creatorId: string, m
     licensed.map((m) => m.id),
     now,
   );
+  return { licensed, customers };
+}
+
+/** The work of one run: per licensed meter × customer with a subscription item, its current period's usage (null: no counter yet). */
+export async function planLicensedQuantities(tx: Queryable, creatorId: string, meters: Meter[], now: Date): Promise<Item[]> {
+  const { licensed, customers } = await licensedCustomersOf(tx, creatorId, meters, now);
+  if (licensed.length === 0) return [];
   const wanted = customers.flatMap((c) =>
     licensed.flatMap((meter) => {
       const subscriptionItemId = c.stripeSubscriptionItems[meter.eventName];
@@ -266,15 +273,8 @@ function nextStepOf(status: LicensedStatusRow['status'], eventName: string, user
  * who use the meter but have no subscription item for it.
  */
 export async function getLicensedStatus(tx: Queryable, creatorId: string, meters: Meter[], now: Date): Promise<LicensedStatusRow[]> {
-  const licensed = meters.filter((m) => m.billingModel === 'licensed');
+  const { licensed, customers } = await licensedCustomersOf(tx, creatorId, meters, now);
   if (licensed.length === 0) return [];
-  const customers = await listLicensedCustomers(
-    tx,
-    creatorId,
-    licensed.map((m) => m.eventName),
-    licensed.map((m) => m.id),
-    now,
-  );
   const history = new Map((await listQuantityStatus(tx)).map((h) => [`${h.latest.meterId}|${h.latest.customerId}`, h]));
   const keys = customers.flatMap((c) => licensed.map((m) => ({ meterId: m.id, customerId: c.id, periodStart: periodAt(now, c.billingAnchor).start })));
   const counters = await readCounters(tx, keys);
