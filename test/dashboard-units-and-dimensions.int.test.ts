@@ -157,3 +157,16 @@ describe('Trends: the table view gives each point in full', () => {
     expect(/data-testid="trend-total"[^>]*title="([^"]*)"/.exec(page.html)?.[1]).toBe('Exactly 312.375000125 GB');
   });
 });
+
+describe('Trends: the previous range', () => {
+  it('gives its figure with the unit, as the range’s own total does', async () => {
+    const c = await creator();
+    const calls = await createMeter(c.call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' });
+    await track(c.call, [{ event_name: 'calls', user_id: 'ann' }]);
+    await applyRollupJobs(server().rt, c.creatorId);
+    const page = await c.page(`${D}/trends?meter=${calls.id}&range=7d&compare=on`);
+    expect(page.status).toBe(200);
+    expect(byTestId(page.html, 'trend-previous')).toEqual(['0 calls']);
+    expect(byTestId(page.html, 'trend-total')).toEqual(['1 call']);
+  });
+});

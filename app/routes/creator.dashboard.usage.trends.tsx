@@ -279,7 +279,11 @@ export default function TrendsPage() {
               <p className="text-tremor-default text-tremor-content">Previous range</p>
               {trends.previous ? (
                 <p className="text-3xl font-semibold tabular-nums text-tremor-content-strong" data-testid="trend-previous">
-                  {formatQuantity(trends.previous.total)} <span className="text-tremor-default font-normal text-tremor-content">{change(trends.total, trends.previous.total) ?? ''}</span>
+                  {formatQuantity(trends.previous.total)}{' '}
+                  <span className="text-tremor-default font-normal text-tremor-content">
+                    {unitFor(formatQuantity(trends.previous.total), trends.unit_name)}
+                    {change(trends.total, trends.previous.total) ? ` · ${change(trends.total, trends.previous.total)}` : ''}
+                  </span>
                 </p>
               ) : (
                 <p className="mt-2 text-tremor-default text-tremor-content">Tick “Compare” to see it.</p>
