@@ -225,6 +225,35 @@ describe('licensed meters: a subscription item quantity, not meter events', () =
   });
 });
 
+describe('reconciling licensed meters', () => {
+  it('reads each item’s quantity back from Stripe: one changed there by hand is set again to the usage at once, one left alone is in sync', async () => {
+    clock = new Date('2026-11-16T12:00:00Z');
+    const c = await licensedCreator();
+    await c.seats(4);
+    expect(await c.sync()).toMatchObject({ reported: 1 });
+    expect(await c.stripeQuantity()).toBe(4);
+    const reconcile = async () => {
+      const answer = await c.call('POST', '/api/usage/billing/reconcile');
+      expect(answer.status, answer.text).toBe(200);
+      return answer.json;
+    };
+    // Untouched in Stripe: in sync, nothing sent
+    expect((await reconcile()).licensed).toEqual({ items: 1, in_sync: 1, drifting: 0, resolved: 0, errors: 0 });
+    expect(c.itemCalls()).toHaveLength(1);
+
+    // Someone sets the item to 10 in Stripe's dashboard: a report alone would never notice
+    await c.stripe.subscriptionItems.update(c.si, { quantity: 10 });
+    expect(await c.sync()).toMatchObject({ reported: 0, up_to_date: 1 });
+    expect(await c.stripeQuantity()).toBe(10);
+    // The reconciliation reads it back and sets the usage again
+    expect((await reconcile()).licensed).toEqual({ items: 1, in_sync: 0, drifting: 1, resolved: 1, errors: 0 });
+    expect(await c.stripeQuantity()).toBe(4);
+    expect(c.updates()).toEqual([4, 10, 4]);
+    expect(await c.licensedStatus()).toEqual([expect.objectContaining({ quantity: 4, stripe_quantity: 4, status: 'in_sync' })]);
+    expect((await reconcile()).licensed).toEqual({ items: 1, in_sync: 1, drifting: 0, resolved: 0, errors: 0 });
+  });
+});
+
 describe('linking a licensed meter to a Stripe Billing Meter', () => {
   it('is refused with 422 naming the field: POST …/stripe-meter, PATCH stripe_meter_event_name, and PATCH billing_model licensed on a linked meter', async () => {
     clock = new Date('2026-11-15T12:00:00Z');

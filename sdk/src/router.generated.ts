@@ -990,6 +990,13 @@ export type BillingReconcileOutput = {
   errors: number;
   compensated: number;
   over_reported: number;
+  licensed?: undefined | {
+    items: number;
+    in_sync: number;
+    drifting: number;
+    resolved: number;
+    errors: number;
+  };
 };
 
 export type BillingLinkMeterInput = {

@@ -123,6 +123,13 @@ export const ZReconcileResult = z.object({
   compensated: z.number().int(),
   /** Pairs where Stripe holds more than the ledger (not corrected: meter events cannot be negative). */
   over_reported: z.number().int(),
+  /**
+   * Licensed meters' subscription items, each read back from Stripe (present when any quantity
+   * was set): in_sync, drifting (changed in Stripe since it was set), resolved (set again now).
+   */
+  licensed: z
+    .object({ items: z.number().int(), in_sync: z.number().int(), drifting: z.number().int(), resolved: z.number().int(), errors: z.number().int() })
+    .optional(),
 });
 
 /** Starts connecting a Stripe account: where Stripe sends the owner's browser back. */

@@ -108,9 +108,19 @@ export async function planLicensedQuantities(tx: Queryable, creatorId: string, m
  * current period's usage: finishes an open set first (same key), then writes and sends a
  * new one if the quantity differs from the last one Stripe accepted for that item.
  */
-export async function setLicensedQuantity(rt: Runtime, creatorId: string, stripe: StripeBilling, item: Item, stripeAccountId: string | null): Promise<QuantityOutcome> {
+export async function setLicensedQuantity(
+  rt: Runtime,
+  creatorId: string,
+  stripe: StripeBilling,
+  item: Item,
+  stripeAccountId: string | null,
+  /** What Stripe holds now, read by a reconciliation: judged against it instead of the last set. */
+  options: { stripeHolds?: number } = {},
+): Promise<QuantityOutcome> {
   const { meter, customer } = item;
   let finished: QuantityOutcome | null = null;
+  // Only until this run sets a quantity: after that, what it set is what Stripe holds.
+  let stripeHolds = options.stripeHolds;
   for (let turn = 0; turn < 5; turn++) {
     const next = await withCreator(rt.db, creatorId, async (tx): Promise<{ send: BillingQuantity; until: Date } | { outcome: QuantityOutcome } | { again: true }> => {
       await lockBillingPair(tx, creatorId, meter.id, customer.id);
@@ -145,7 +155,8 @@ export async function setLicensedQuantity(rt: Runtime, creatorId: string, stripe
       if (rounded.greaterThan(Number.MAX_SAFE_INTEGER)) return { outcome: { status: 'failed', quantity: null, error: `A quantity of ${toWire(rounded)} is more than Stripe takes.` } };
       const quantity = rounded.toNumber();
       const last = await findLastSetQuantity(tx, meter.id, customer.id, item.subscriptionItemId, stripeAccountId);
-      if (last && (last.stripeQuantity ?? last.quantity) === quantity) return { outcome: { status: 'up_to_date', quantity } };
+      const held = stripeHolds ?? (last ? (last.stripeQuantity ?? last.quantity) : undefined);
+      if (held === quantity) return { outcome: { status: 'up_to_date', quantity } };
       const sequence = (await lastQuantitySequence(tx, meter.id, customer.id)) + 1;
       const row = await insertQuantity(tx, {
         creatorId,
@@ -171,6 +182,7 @@ export async function setLicensedQuantity(rt: Runtime, creatorId: string, stripe
     if ('outcome' in next) return next.outcome.status === 'up_to_date' && finished ? finished : next.outcome;
     const sent = await sendQuantity(rt, creatorId, stripe, next.send, next.until);
     if (sent.status !== 'reported') return sent;
+    stripeHolds = undefined;
     // An older open row went out: go round for the current quantity (up to date if it was that one).
     finished = sent;
   }
@@ -320,4 +332,41 @@ export async function getLicensedStatus(tx: Queryable, creatorId: string, meters
     }
   }
   return rows;
+}
+
+export type LicensedReconcileSummary = { items: number; in_sync: number; drifting: number; resolved: number; errors: number };
+
+/**
+ * The reconciliation of licensed meters: Stripe's quantity of each item a quantity was set on
+ * (the last set that succeeded) is read back. A quantity changed in Stripe since (by hand, by
+ * another integration) is drift: the item is set again to the quantity of the current
+ * period's usage at once (a new ledger row, as a report writes). A period without usage yet
+ * sets nothing, as in a report: the item keeps what Stripe holds until its first event.
+ */
+export async function reconcileLicensedQuantities(rt: Runtime, creatorId: string, stripe: StripeBilling, items: Item[], stripeAccountId: string | null): Promise<LicensedReconcileSummary> {
+  const summary: LicensedReconcileSummary = { items: 0, in_sync: 0, drifting: 0, resolved: 0, errors: 0 };
+  for (const item of items) {
+    const last = await withCreator(rt.db, creatorId, (tx) => findLastSetQuantity(tx, item.meter.id, item.customer.id, item.subscriptionItemId, stripeAccountId));
+    if (!last) continue;
+    summary.items++;
+    let holds: number | null;
+    try {
+      holds = await stripe.subscriptionItemQuantity(item.subscriptionItemId);
+    } catch (error) {
+      if (!(error instanceof StripeCallError)) throw error;
+      summary.errors++;
+      rt.log.warn({ creatorId, subscriptionItemId: item.subscriptionItemId, error: error.message }, 'could not read a subscription item quantity back from Stripe');
+      continue;
+    }
+    const set = last.stripeQuantity ?? last.quantity;
+    if ((holds ?? 0) === set) {
+      summary.in_sync++;
+      continue;
+    }
+    summary.drifting++;
+    rt.log.warn({ creatorId, subscriptionItemId: item.subscriptionItemId, set, holds }, 'a licensed subscription item quantity was changed in Stripe');
+    const outcome = await setLicensedQuantity(rt, creatorId, stripe, item, stripeAccountId, { stripeHolds: holds ?? 0 });
+    if (outcome.status === 'reported') summary.resolved++;
+  }
+  return summary;
 }

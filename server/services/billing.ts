@@ -49,7 +49,7 @@ import { periodAnchorWouldMove } from './customers.js';
 import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
-import { getLicensedStatus, planLicensedQuantities, setLicensedQuantity, type LicensedStatusRow } from './billing-licensed.js';
+import { getLicensedStatus, planLicensedQuantities, reconcileLicensedQuantities, setLicensedQuantity, type LicensedReconcileSummary, type LicensedStatusRow } from './billing-licensed.js';
 import {
   connectAuthorizeUrl,
   createStripeBilling,
@@ -885,7 +885,17 @@ async function queueOncePerCreator(rt: Runtime, queue: 'billing.report' | 'billi
   return queued.length;
 }
 
-export type ReconcileSummary = { pairs: number; in_sync: number; drifting: number; resolved: number; errors: number; compensated: number; over_reported: number };
+export type ReconcileSummary = {
+  pairs: number;
+  in_sync: number;
+  drifting: number;
+  resolved: number;
+  errors: number;
+  compensated: number;
+  over_reported: number;
+  /** Licensed meters' subscription items read back (present when the creator has any set). */
+  licensed?: LicensedReconcileSummary;
+};
 
 const OVER_REPORTED_REASON =
   'over_reported: Stripe holds more than the ledger reported. Meter events cannot be negative, so this is not corrected automatically; cancel the extra events in Stripe (meter event adjustments, within 24 h, by identifier) or credit the invoice.';
@@ -976,6 +986,20 @@ const isOpen = (r: BillingSync) => r.status === 'pending' || r.status === 'in_fl
  * summaries are eventually consistent).
  */
 export async function reconcileBilling(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
+  const summary = await reconcileMeterEvents(rt, creatorId);
+  // Licensed meters: each item's quantity read back from Stripe, set again where it was changed there.
+  const { items, connectAccountId } = await withCreator(rt.db, creatorId, async (tx) => ({
+    items: await planLicensedQuantities(tx, creatorId, await listMeters(tx, { includeArchived: true }), rt.now()),
+    connectAccountId: (await findStripeSettings(tx))?.connectAccountId ?? null,
+  }));
+  if (items.length > 0) {
+    const stripe = createStripeBilling(rt.env, await credentialsOf(rt, creatorId, connectAccountId));
+    summary.licensed = await reconcileLicensedQuantities(rt, creatorId, stripe, items, connectAccountId);
+  }
+  return summary;
+}
+
+async function reconcileMeterEvents(rt: Runtime, creatorId: string): Promise<ReconcileSummary> {
   const now = rt.now();
   const { targets, meters, connected } = await withCreator(rt.db, creatorId, async (tx) => {
     const settings = await findStripeSettings(tx);
