@@ -281,8 +281,7 @@ export default function TrendsPage() {
                 <p className="text-3xl font-semibold tabular-nums text-tremor-content-strong" data-testid="trend-previous">
                   {formatQuantity(trends.previous.total)}{' '}
                   <span className="text-tremor-default font-normal text-tremor-content">
-                    {unitFor(formatQuantity(trends.previous.total), trends.unit_name)}
-                    {change(trends.total, trends.previous.total) ? ` · ${change(trends.total, trends.previous.total)}` : ''}
+                    {[unitFor(formatQuantity(trends.previous.total), trends.unit_name), change(trends.total, trends.previous.total)].filter(Boolean).join(' · ')}
                   </span>
                 </p>
               ) : (

@@ -10,11 +10,6 @@ import { ts, uuidArray } from './params.js';
 
 export type CounterKey = { meterId: string; customerId: string; periodStart: Date };
 
-/** Transaction-local: the tenant (forced RLS holds for a non-superuser owner too). */
-export async function enterCreator(tx: Queryable, creatorId: string): Promise<void> {
-  await tx.execute(sql`select set_config('app.creator_id', ${creatorId}, true)`);
-}
-
 /** Event names and user ids, to say which counters were repaired in words an operator knows. */
 export async function findCounterNames(
   tx: Queryable,

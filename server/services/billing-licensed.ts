@@ -21,6 +21,8 @@ import { holdsClaim, isClaimed } from './claims.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, type Period } from './periods.js';
 import { StripeCallError, type StripeBilling } from './stripe-client.js';
+import type { z } from 'zod';
+import type { ZReconcileResult } from '../schemas/billing.js';
 
 /**
  * Licensed meters (`billing_model: "licensed"`): Stripe bills a licensed price by the
@@ -334,7 +336,8 @@ export async function getLicensedStatus(tx: Queryable, creatorId: string, meters
   return rows;
 }
 
-export type LicensedReconcileSummary = { items: number; in_sync: number; drifting: number; resolved: number; errors: number };
+/** The `licensed` part of a reconciliation's answer (ZReconcileResult). */
+export type LicensedReconcileSummary = NonNullable<z.infer<typeof ZReconcileResult>['licensed']>;
 
 /**
  * The reconciliation of licensed meters: Stripe's quantity of each item a quantity was set on

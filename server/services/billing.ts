@@ -43,13 +43,15 @@ import type { usageBillingReconciliations } from '../../db/schema.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
+import type { z } from 'zod';
+import type { ZReconcileResult } from '../schemas/billing.js';
 import { aggregationOf } from './aggregation/index.js';
 import { holdsClaim, isClaimed } from './claims.js';
 import { periodAnchorWouldMove } from './customers.js';
 import { isUniqueViolation } from './db-errors.js';
 import { D, roundQuantity, toWire } from './decimal.js';
 import { periodAt, previousPeriod, type Period } from './periods.js';
-import { getLicensedStatus, planLicensedQuantities, reconcileLicensedQuantities, setLicensedQuantity, type LicensedReconcileSummary, type LicensedStatusRow } from './billing-licensed.js';
+import { getLicensedStatus, planLicensedQuantities, reconcileLicensedQuantities, setLicensedQuantity, type LicensedStatusRow } from './billing-licensed.js';
 import {
   connectAuthorizeUrl,
   createStripeBilling,
@@ -885,17 +887,8 @@ async function queueOncePerCreator(rt: Runtime, queue: 'billing.report' | 'billi
   return queued.length;
 }
 
-export type ReconcileSummary = {
-  pairs: number;
-  in_sync: number;
-  drifting: number;
-  resolved: number;
-  errors: number;
-  compensated: number;
-  over_reported: number;
-  /** Licensed meters' subscription items read back (present when the creator has any set). */
-  licensed?: LicensedReconcileSummary;
-};
+/** What a reconciliation answers: the wire schema's type, so the two cannot drift apart. */
+export type ReconcileSummary = z.infer<typeof ZReconcileResult>;
 
 const OVER_REPORTED_REASON =
   'over_reported: Stripe holds more than the ledger reported. Meter events cannot be negative, so this is not corrected automatically; cancel the extra events in Stripe (meter event adjustments, within 24 h, by identifier) or credit the invoice.';

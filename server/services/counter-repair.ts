@@ -1,7 +1,7 @@
 import type { AggregationType } from '../../db/schema.js';
-import { enterCreator, findCounterNames, listDistinctSources, measurePeriodCounter, replaceUniqueValues, setPeriodCounter } from '../../db/queries/counter-repair.js';
+import { findCounterNames, listDistinctSources, measurePeriodCounter, replaceUniqueValues, setPeriodCounter } from '../../db/queries/counter-repair.js';
 import { findEarliestPeriodStart, findPeriodEventDisagreements } from '../../db/queries/rollups.js';
-import { lockCreatorConfig } from '../../db/tenant.js';
+import { lockCreatorConfig, setTenant } from '../../db/tenant.js';
 import { distinctKeyOf } from './aggregation/unique.js';
 import type { Runtime } from '../runtime.js';
 import { ROLLUP_RULES } from './rollups.js';
@@ -59,7 +59,7 @@ export async function repairPeriodCounters(rt: Runtime, creatorId: string, optio
   // reads every event of the periods: seconds per million, too long to hold ingestion back).
   const found = await rt.ownerDb.transaction(
     async (tx) => {
-      await enterCreator(tx, creatorId);
+      await setTenant(tx, creatorId); // forced RLS holds for a non-superuser owner too
       const eventsFrom = (await findEarliestPeriodStart(tx, creatorId, since)) ?? since;
       return findPeriodEventDisagreements(tx, creatorId, since, eventsFrom < since ? eventsFrom : since, ROLLUP_RULES);
     },
@@ -68,7 +68,7 @@ export async function repairPeriodCounters(rt: Runtime, creatorId: string, optio
   if (found.length === 0) return { creatorId, since: since.toISOString(), dryRun, repaired: 0, left: 0, counters: [] };
   // Each of those measured again and set, under the lock: what it reads is what it writes.
   const counters = await rt.ownerDb.transaction(async (tx) => {
-    await enterCreator(tx, creatorId);
+    await setTenant(tx, creatorId); // forced RLS holds for a non-superuser owner too
     await lockCreatorConfig(tx, creatorId, 'exclusive');
     const names = await findCounterNames(tx, creatorId, [...new Set(found.map((r) => r.meterId))], [...new Set(found.map((r) => r.customerId!))]);
     const at = rt.now();
