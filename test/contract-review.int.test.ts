@@ -171,10 +171,10 @@ describe('DESIGN: "reports … forecasts … have REST routes of the same style 
     expect(top.json.customers[0]).toMatchObject({ user_id: 'rest-events', used: '3' });
     expect(top.json.next_cursor).not.toBeNull();
     const stranger = api(server().url, (await createCreatorWithKey(server().rt)).apiKey);
-    // Another creator's meter is answered as one that does not exist (as customers.top does over tRPC): 422 naming meter_id.
+    // Another creator's meter is answered as one that does not exist (as customers.top does over tRPC, and the trends report): 404.
     const foreignMeter = await stranger('GET', `/api/usage/reports/top-customers?meter_id=${meterId}`);
-    expect(foreignMeter.status).toBe(422);
-    expect(foreignMeter.json.errors).toEqual([{ field: 'meter_id', message: 'is not one of your meters' }]);
+    expect(foreignMeter.status).toBe(404);
+    expect(foreignMeter.json).toMatchObject({ status: 404, detail: 'Meter was not found.' });
     expect((await stranger('GET', '/api/usage/customers/rest-events/events')).status).toBe(404);
     const noMeter = await call('GET', '/api/usage/reports/top-customers');
     expect(noMeter.status).toBe(422);

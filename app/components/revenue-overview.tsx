@@ -7,8 +7,8 @@ import { unitFor } from '~/lib/format';
 import { formatEstimate, formatMoney } from '~/lib/numbers';
 import { DataTable } from './data-table';
 import { chartNumber, formatProjectedQuantity, formatRevenueQuantity, MoneyAtAGlance, plural, RevenueStat } from './revenue-figures';
+import { linkClass } from './styles';
 
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const SERIES = { soFar: 'So far', projected: 'Projected' } as const;
 
 /** The three headline figures of the period. */

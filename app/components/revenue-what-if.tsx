@@ -10,6 +10,7 @@ import { customerPath } from '~/lib/dashboard';
 import { unitFor } from '~/lib/format';
 import { formatMoney } from '~/lib/numbers';
 import { formatRevenueQuantity, MoneyDelta, plural, RevenueStat } from './revenue-figures';
+import { linkClass } from './styles';
 
 export const WHAT_IF_FIELDS = ['meter', 'plan', 'limit', 'price', 'hard_cap'] as const;
 export type WhatIfField = (typeof WHAT_IF_FIELDS)[number];
@@ -30,7 +31,6 @@ export type WhatIfView = {
   result: TWhatIfResult | null;
 };
 
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const STATUS_LABELS = { within: 'within the limit', overage: 'in overage', capped: 'capped' } as const;
 
 export const termsText = (terms: TTerms, unit: string) =>

@@ -11,6 +11,7 @@ import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { pageHeaders } from '~/lib/page-headers';
 import { trpc } from '~/lib/trpc.client';
 import { useLive } from '~/lib/use-live';
+import { linkClass } from '~/components/styles';
 
 export const headers = pageHeaders;
 
@@ -63,8 +64,6 @@ function Step({ number, title, done = false, children }: { number: number; title
     </li>
   );
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 export default function OverviewPage() {
   const { origin, hasActiveKey, overview: initial } = useLoaderData<typeof loader>();

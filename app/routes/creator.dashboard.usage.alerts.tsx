@@ -29,6 +29,7 @@ import { fieldMessage } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal } from '~/lib/numbers';
 import { keysetPage } from '~/lib/paging';
+import { linkClass, codeClass as code } from '~/components/styles';
 
 export const meta: MetaFunction = () => [{ title: 'Alerts · Staryer Usage' }];
 
@@ -97,9 +98,6 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 }
 
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
-const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
 
 function FilterForm({ filters, filterErrors, meters }: Pick<LoaderData, 'filters' | 'filterErrors' | 'meters'>) {
   return (

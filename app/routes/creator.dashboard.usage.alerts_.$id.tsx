@@ -16,6 +16,7 @@ import { dashboardPath, useDashboard } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal } from '~/lib/numbers';
+import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `${ALERT_KINDS[data.alert.kind].label} · ${data.alert.user_id} · Alerts · Staryer Usage` : 'Alert · Staryer Usage' },
@@ -55,8 +56,6 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
     </div>
   );
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 export default function AlertDetailPage() {
   const { alert, endpoints } = useLoaderData<typeof loader>();

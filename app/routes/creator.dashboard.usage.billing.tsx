@@ -1,7 +1,6 @@
 import { json, redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
-import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
-import type { ReactNode } from 'react';
+import { Form, Link, useActionData, useLoaderData } from '@remix-run/react';
+import { TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import { BILLING_STATUSES, BillingStatusBadge, type BillingHealth } from '~/components/billing-status';
 import { Button } from '~/components/buttons';
 import { CsrfField } from '~/components/csrf-field';
@@ -18,6 +17,8 @@ import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, savedFormKey, type FormFailure } from '~/lib/form';
 import type { Caller } from '~/lib/load-context';
 import { pageHeaders } from '~/lib/page-headers';
+import { linkClass, codeClass as code } from '~/components/styles';
+import { Section, usePending as usePendingOf } from '~/components/section';
 
 export const meta: MetaFunction = () => [{ title: 'Billing · Staryer Usage' }];
 
@@ -203,30 +204,6 @@ function LicensedTable({ rows }: { rows: LicensedRow[] }) {
   );
 }
 
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
-const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
-
-/** Whether a form of this intent (and, for a form per row, this id) is being submitted. */
-function usePending() {
-  const navigation = useNavigation();
-  const data = navigation.state === 'submitting' ? navigation.formData : undefined;
-  return (intent: Intent, id?: string) => data?.get('intent') === intent && (id === undefined || data.get('id') === id);
-}
-
-function Section({ id, title, description, children }: { id: string; title: string; description: ReactNode; children: ReactNode }) {
-  return (
-    <section id={id} aria-labelledby={`${id}-title`} className="scroll-mt-6">
-      <Card>
-        <h2 id={`${id}-title`} className="text-tremor-title font-semibold text-tremor-content-strong">
-          {title}
-        </h2>
-        <p className="mt-1 max-w-3xl text-tremor-default text-tremor-content">{description}</p>
-        <div className="mt-5">{children}</div>
-      </Card>
-    </section>
-  );
-}
-
 function ConnectionSummary({ stripe }: { stripe: LoaderData['stripe'] }) {
   const connection =
     stripe.configured === 'connect' ? (
@@ -264,7 +241,7 @@ function ConnectionSummary({ stripe }: { stripe: LoaderData['stripe'] }) {
 }
 
 function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stripe']; csrf: string; result: Result }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const own = result?.intent === 'stripe-settings' ? result : null;
   const failed = own?.formError ? own : null;
   const fields = failed?.formError?.fields ?? {};
@@ -308,7 +285,7 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
 
 /** Or a Connect account: approved by its owner on Stripe's page (OAuth), never typed in. */
 function ConnectForm({ stripe, csrf, result, outcome }: { stripe: LoaderData['stripe']; csrf: string; result: Result; outcome: LoaderData['connect'] }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const failed = result?.intent === 'stripe-connect' ? result.formError : null;
   return (
     <Form method="post" noValidate preventScrollReset className="space-y-3" aria-label="Connect a Stripe account">
@@ -359,7 +336,7 @@ function RunOutcome({ result }: { result: Result }) {
 }
 
 function RunButtons({ csrf, configured }: { csrf: string; configured: boolean }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   // One run at a time: both buttons hold while either runs; the running one says so.
   const running = isPending('report') || isPending('reconcile');
   return (
@@ -558,7 +535,7 @@ function EmptyState() {
  * creates it.
  */
 function StripeMeters({ meters, csrf, configured, result }: { meters: LoaderData['meters']; csrf: string; configured: boolean; result: Result }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const own = result?.intent === 'link-meter' ? result : null;
   const failed = own && !own.ok ? own.formError : null;
   const linked = own?.ok ? own.linked : null;

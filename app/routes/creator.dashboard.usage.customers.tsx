@@ -16,6 +16,7 @@ import { fieldMessage } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 import { unitFor } from '~/lib/format';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
+import { linkClass, codeClass as code } from '~/components/styles';
 
 export const meta: MetaFunction = () => [{ title: 'Top users · Staryer Usage' }];
 
@@ -82,9 +83,6 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 }
 
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
-const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
 
 function FilterForm({ meters, meterId, filters, errors }: Pick<LoaderData, 'meters' | 'meterId' | 'filters' | 'errors'>) {
   const navigation = useNavigation();

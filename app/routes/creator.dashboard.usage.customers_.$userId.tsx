@@ -24,6 +24,7 @@ import { formatDateTime, formatPeriodLabel, unitFor } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
+import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: data ? `${data.detail.customer.user_id} · Top users · Staryer Usage` : 'Customer · Staryer Usage' }];
 
@@ -132,7 +133,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
 
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {

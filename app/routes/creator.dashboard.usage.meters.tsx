@@ -15,6 +15,7 @@ import { unitFor } from '~/lib/format';
 import { formatDecimal, formatFractionAsPercent, formatMoney, formatQuantity } from '~/lib/numbers';
 import { trpc } from '~/lib/trpc.client';
 import { useLive } from '~/lib/use-live';
+import { linkClass, codeClass as code } from '~/components/styles';
 
 export const meta: MetaFunction = () => [{ title: 'Meters · Staryer Usage' }];
 
@@ -58,9 +59,6 @@ type Usage = { used: string; customers: number };
 function usageByMeter(overview: Pick<TOverview, 'meters'>): Record<string, Usage> {
   return Object.fromEntries(overview.meters.map((u) => [u.meter_id, { used: u.used, customers: u.customers }]));
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
-const code = 'rounded bg-tremor-background-subtle px-1 py-0.5 text-tremor-label';
 
 function EmptyState() {
   return (

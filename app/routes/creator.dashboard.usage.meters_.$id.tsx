@@ -16,6 +16,7 @@ import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   {
@@ -107,8 +108,6 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
     });
   }
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 export default function EditMeterPage() {
   const { meter, history } = useLoaderData<typeof loader>();

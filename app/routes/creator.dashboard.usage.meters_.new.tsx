@@ -11,6 +11,7 @@ import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
+import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction = () => [{ title: 'New meter · Staryer Usage' }];
 
@@ -64,8 +65,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
     });
   }
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 export default function NewMeterPage() {
   const result = useActionData<typeof action>();

@@ -13,11 +13,11 @@ import { dashboardPath } from '~/lib/dashboard';
 import { toFormError } from '~/lib/errors.server';
 import type { Caller } from '~/lib/load-context';
 import { pageHeaders } from '~/lib/page-headers';
+import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction = () => [{ title: 'Revenue · Staryer Usage' }];
 
 export const headers = pageHeaders;
-
 
 /** The what-if input's fields → the form's (query-string) names, for the server's field errors. */
 const INPUT_FIELDS: Record<string, WhatIfField> = { meter_id: 'meter', plan_name: 'plan', limit_value: 'limit', overage_price: 'price', hard_cap: 'hard_cap' };
@@ -79,8 +79,6 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const whatIf = await runWhatIf(caller, params, whatIfMeters);
   return json({ overview, meters: whatIfMeters, whatIf }, { headers: { 'Cache-Control': 'private, no-store' } });
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 function Empty({ testId, title, children }: { testId: string; title: string; children: ReactNode }) {
   return (

@@ -1,6 +1,6 @@
 import { json, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
-import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
-import { Badge, Card, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
+import { Form, Link, useActionData, useLoaderData } from '@remix-run/react';
+import { Badge, TableBody, TableCell, TableHead, TableHeaderCell, TableRow } from '@tremor/react';
 import type { ReactNode } from 'react';
 import { ALERT_KINDS, ALERT_KIND_NAMES, DeliveryStatusBadge, WEBHOOK_EVENTS, WEBHOOK_EVENT_NAMES, isAlertKind, isWebhookEvent } from '~/components/alert-badges';
 import { Button } from '~/components/buttons';
@@ -21,6 +21,8 @@ import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, savedFormKey, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
+import { linkClass } from '~/components/styles';
+import { Section, usePending as usePendingOf } from '~/components/section';
 
 export const meta: MetaFunction = () => [{ title: 'Settings · Staryer Usage' }];
 
@@ -155,29 +157,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
 type LoaderData = ReturnType<typeof useLoaderData<typeof loader>>;
 type Result = ReturnType<typeof useActionData<typeof action>>;
 
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
-
-/** The pending submission's intent (and endpoint), for buttons that say "Saving…". */
-function usePending() {
-  const navigation = useNavigation();
-  const data = navigation.state === 'submitting' ? navigation.formData : undefined;
-  return (intent: Intent, id?: string) => data?.get('intent') === intent && (id === undefined || data.get('id') === id);
-}
-
-function Section({ id, title, description, children }: { id: string; title: string; description: ReactNode; children: ReactNode }) {
-  return (
-    <section id={id} aria-labelledby={`${id}-title`} className="scroll-mt-6">
-      <Card>
-        <h2 id={`${id}-title`} className="text-tremor-title font-semibold text-tremor-content-strong">
-          {title}
-        </h2>
-        <p className="mt-1 max-w-3xl text-tremor-default text-tremor-content">{description}</p>
-        <div className="mt-5">{children}</div>
-      </Card>
-    </section>
-  );
-}
-
 /** The outcome of one form, shown beside it. */
 function FormOutcome({ result, intents, success }: { result: Result; intents: readonly Intent[]; success: ReactNode }) {
   if (!result || !intents.includes(result.intent)) return null;
@@ -186,7 +165,7 @@ function FormOutcome({ result, intents, success }: { result: Result; intents: re
 }
 
 function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderData['settings']; planNames: string[]; csrf: string; result: Result }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const failed = result?.intent === 'defaults' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
   const planNote = unlimitedPlanNote(settings.default_plan, planNames, 'default');
@@ -238,7 +217,7 @@ function DefaultsForm({ settings, planNames, csrf, result }: { settings: LoaderD
 }
 
 function AlertEmailsForm({ alertSettings, accountEmail, csrf, result }: { alertSettings: LoaderData['alertSettings']; accountEmail: string; csrf: string; result: Result }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const failed = result?.intent === 'alert-emails' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
   const values = failed
@@ -302,7 +281,7 @@ function AlertEmailsForm({ alertSettings, accountEmail, csrf, result }: { alertS
 const sessionsEndedText = (n: number) => (n === 0 ? 'No other session was signed in.' : `${n} other ${n === 1 ? 'session was' : 'sessions were'} signed out.`);
 
 function AccountSecurity({ csrf, result }: { csrf: string; result: Result }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const failed = result?.intent === 'password' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
   const ended = result?.ok && result.sessionsEnded !== null ? sessionsEndedText(result.sessionsEnded) : '';
@@ -355,7 +334,7 @@ function NewWebhookSecret({ created }: { created: NonNullable<ActionResult['crea
 }
 
 function CreateWebhookForm({ csrf, result }: { csrf: string; result: Result }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   const failed = result?.intent === 'webhook-create' && result.formError ? result : null;
   const fields = failed?.formError?.fields ?? {};
   // The server's wording is for API clients; here the fix is a checkbox.
@@ -395,7 +374,7 @@ function CreateWebhookForm({ csrf, result }: { csrf: string; result: Result }) {
 
 /** A hidden-field form with one button, for an action on one endpoint. */
 function EndpointAction({ intent, id, csrf, children, pendingLabel }: { intent: Intent; id: string; csrf: string; children: ReactNode; pendingLabel: string }) {
-  const isPending = usePending();
+  const isPending = usePendingOf<Intent>();
   return (
     <Form method="post" preventScrollReset className="inline">
       <CsrfField token={csrf} />
@@ -407,7 +386,6 @@ function EndpointAction({ intent, id, csrf, children, pendingLabel }: { intent: 
     </Form>
   );
 }
-
 
 function TestOutcome({ test }: { test: NonNullable<ActionResult['test']> }) {
   return (

@@ -19,6 +19,7 @@ import { readFormData } from '~/lib/form.server';
 import { formAlertMessage, formText, type FormFailure } from '~/lib/form';
 import { pageHeaders } from '~/lib/page-headers';
 import { keysetPage } from '~/lib/paging';
+import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: data ? `Deliveries to ${data.endpoint.url} · Staryer Usage` : 'Webhook deliveries · Staryer Usage' }];
 
@@ -93,8 +94,6 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
     return json(result, { status: formError.status, headers: formErrorHeaders(formError) });
   }
 }
-
-const linkClass = 'font-medium text-tremor-brand hover:text-tremor-brand-emphasis';
 
 function AttemptOutcome({ attempt, label }: { attempt: NonNullable<ActionResult['attempt']>; label: string }) {
   return (

@@ -77,7 +77,14 @@ const booleanValue = (key: string, value: string | undefined): boolean => {
 };
 
 // Given twice (`true` and `false`), which was meant would be a guess: 422, as for every query parameter.
-const booleanQuery = (query: URLSearchParams, key: string): boolean => booleanValue(key, queryObject(query, [key])[key]);
+const booleanQuery = (query: URLSearchParams, key: string): boolean => booleanValue(key, parseInput(z.object({ [key]: z.string().optional() }).strict(), queryObject(query))[key]);
+
+/** A customer route's query parameters; the customer is the path's: a user_id here would name another one, or the same twice. */
+function customerQuery(query: URLSearchParams): Record<string, string> {
+  const given = queryObject(query);
+  if ('user_id' in given) throw validationError([{ field: 'user_id', message: 'is not a known query parameter: the customer is named by the path' }]);
+  return given;
+}
 
 const ZIdempotencyHeader = ZText(255).min(1, 'must not be empty');
 
@@ -323,10 +330,7 @@ export const REST_ROUTES: RestRoute[] = [
     query: z.object(ZCustomerEventsInput.shape).omit({ user_id: true }),
     responses: { 200: { description: 'Events, newest first, and the cursor of the next page (null on the last)', schema: ZCustomerEvents }, 404: { description: 'No such customer for this creator' } },
     handle: async ({ caller, params, query }) => {
-      const filters = queryObject(query);
-      // The customer is the path's: a user_id in the query would name another one, or the same twice.
-      if ('user_id' in filters) throw validationError([{ field: 'user_id', message: 'is not a known query parameter: the customer is named by the path' }]);
-      return { status: 200, body: await caller.customers.events(parseInput(ZCustomerEventsInput, { ...filters, user_id: params.user_id })) };
+      return { status: 200, body: await caller.customers.events(parseInput(ZCustomerEventsInput, { ...customerQuery(query), user_id: params.user_id })) };
     },
   },
   {
@@ -340,7 +344,7 @@ export const REST_ROUTES: RestRoute[] = [
     responses: { 200: { description: 'Usage per meter', schema: ZCustomerUsage } },
     handle: async ({ caller, params, query }) => ({
       status: 200,
-      body: await caller.customers.usage(parseInput(ZCustomerUsageInput, { user_id: params.user_id, ...queryObject(query, ['period']) })),
+      body: await caller.customers.usage(parseInput(ZCustomerUsageInput, { ...customerQuery(query), user_id: params.user_id })),
     }),
   },
   {
@@ -375,7 +379,7 @@ export const REST_ROUTES: RestRoute[] = [
     tag: 'Reports',
     scope: 'read',
     query: ZTopCustomersInput,
-    responses: { 200: { description: 'Customers with usage on the meter in the period', schema: ZTopCustomers } },
+    responses: { 200: { description: 'Customers with usage on the meter in the period', schema: ZTopCustomers }, 404: { description: 'No such meter for this creator' } },
     handle: async ({ caller, query }) => ({ status: 200, body: await caller.customers.top(parseInput(ZTopCustomersInput, queryObject(query))) }),
   },
   {
@@ -407,6 +411,16 @@ export const REST_ROUTES: RestRoute[] = [
   ...BILLING_ROUTES,
 ];
 
+/**
+ * 422 naming each query parameter of a route that takes none: ignored, a parameter meant for
+ * another route (`?period=previous` on a customer) would be answered as if never sent. Routes
+ * that take some parse them with strict schemas, which name unknown ones with the rest.
+ */
+function refuseQuery(route: RestRoute, query: URLSearchParams): void {
+  if (route.query || query.size === 0) return;
+  throw validationError([...new Set(query.keys())].map((field) => ({ field, message: 'is not a known query parameter: this route takes none' })));
+}
+
 export async function runRestRoute(
   route: RestRoute,
   req: IncomingMessage,
@@ -418,6 +432,7 @@ export async function runRestRoute(
   // Scope before body: a key that may not call the route learns nothing from validation.
   if (ctx.auth.kind === 'api_key' && route.scope !== 'any') requireScope(ctx.auth, route.scope);
   if (ctx.auth.kind === 'user_token' && !route.browserToken) throw forbidden('A browser token can only track and check usage.');
+  refuseQuery(route, query);
   const noBody = route.bodyOptional && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
   const body = route.body && !noBody ? await readJsonBody(req) : undefined;
   return route.handle({ caller: createCaller(ctx), ctx, params, body, query, headers: req.headers, headersDistinct: req.headersDistinct });

@@ -78,7 +78,7 @@ export async function trackMany(rt: Runtime, auth: TrackAuth, raw: unknown, requ
  * validation cost more Node CPU than the check's one round trip to Postgres).
  */
 export async function checkOne(rt: Runtime, auth: TrackAuth, query: URLSearchParams): Promise<TCheckResult> {
-  const input = parseInput(ZCheckInput, queryObject(query, ['user_id', 'event_name', 'value']));
+  const input = parseInput(ZCheckInput, queryObject(query));
   if (auth.kind === 'user_token') requireTokenUser(auth, input.user_id);
   return checkUsage(rt, auth.creatorId, input);
 }

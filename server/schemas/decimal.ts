@@ -7,6 +7,7 @@ export const MAX_DECIMALS = 9;
 const DECIMAL_STRING = /^(?:0|[1-9]\d{0,17})(?:\.\d{1,9})?$/;
 const NUMBER_TEXT = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const MAX_SAFE = String(Number.MAX_SAFE_INTEGER);
+const NEGATIVE_ZERO = /^-0(?:\.0*)?$/;
 
 /**
  * A JSON number literal as the client wrote it, where reading it as a double would have
@@ -104,7 +105,9 @@ export const ZDecimal = z.preprocess(
         }
         return plain.text;
       }
-      const text = value.trim();
+      const trimmed = value.trim();
+      // Zero written with a sign is zero, as the JSON number -0 is: "must be ≥ 0" would be untrue. Judged without the sign.
+      const text = NEGATIVE_ZERO.test(trimmed) ? trimmed.slice(1) : trimmed;
       if (text.startsWith('-')) {
         ctx.addIssue({ code: 'custom', message: 'must be ≥ 0' });
         return z.NEVER;

@@ -78,8 +78,9 @@ export async function listTopCustomersOf(rt: Runtime, creatorId: string, input: 
   if (after && input.sort !== 'user_id' && !/^-?\d{1,1000}(\.\d{1,1000})?$/.test(after[1]!)) throw badCursor();
   if (after && !ZUserId.safeParse(after[2]).success) throw badCursor();
   return withCreator(rt.db, creatorId, async (tx) => {
+    // The report's subject, as the trends' meter: another creator's meter is not found (404), not a bad field.
     const meter = await findMeter(tx, input.meter_id);
-    if (!meter) throw unknownMeterField();
+    if (!meter) throw notFound('Meter');
     const aggregation = aggregationOf(meter.aggregationType);
     const { rows, total } = await listTopCustomers(tx, {
       creatorId,
