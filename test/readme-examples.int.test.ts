@@ -61,7 +61,10 @@ describe('README examples', () => {
     for (const { command, promise } of examples) {
       expect(command).toMatch(/^curl /);
       const resource = /\/api\/usage\/(meters|keys)\/<id>/.exec(command)?.[1];
-      const runnable = command.replaceAll('localhost:3000', host).replace('<id>', resource ? ids[resource]! : '<id>');
+      const runnable = command
+        .replaceAll('localhost:3000', host)
+        .replace('<id>', resource ? ids[resource]! : '<id>')
+        .replaceAll('<meter_id>', ids.meters ?? '<meter_id>');
       const { stdout } = await run('bash', ['-c', `curl() { command curl -sS -w '\\n%{http_code}' "$@"; }\n${runnable}`], {
         env: { ...process.env, STARYER_KEY: apiKey },
       });
