@@ -232,6 +232,8 @@ function judge(model: Model, payload: Record<string, any>): Expected {
   const meter = model.meters.find((m) => m.name === payload.event_name && !m.archived);
   if (!meter) return { status: 422, type: 'unknown-meter' };
   if (ts && ts.getTime() > model.now + 300_000) return { status: 422, type: 'validation-failed' };
+  // A unique meter's property is required (not null): without it the event would count nothing.
+  if (meter.agg === 'unique' && meter.uniqueProperty && (payload.properties?.[meter.uniqueProperty] ?? null) === null) return { status: 422, type: 'validation-failed' };
   const graceMs = model.grace * 3_600_000;
   const occurred = ts ?? new Date(model.now);
   let customer = model.customers.get(payload.user_id);
@@ -330,6 +332,8 @@ function eventPayload(model: Model, spec: EventSpec): Record<string, any> {
 }
 
 const STATS = new Map<string, number>();
+/** Property values no event has carried: what a check of a property-keyed unique meter assumes the next event brings. */
+let freshValues = 0;
 function expectOutcome(exp: Expected, status: number, body: any, replayed: boolean, context: string) {
   const tag = exp.status === 201 ? (exp.replay ? '201-replay' : '201') : `${exp.status}-${exp.type}`;
   STATS.set(tag, (STATS.get(tag) ?? 0) + 1);
@@ -541,7 +545,13 @@ async function runSequence(setup: { defaultPlan: string | null; grace: number },
         const expectedCheck = figures(meter, model.usage(meter, user, period).base, limit, period);
         const checked = await call('GET', `/api/usage/check?${qs}`);
         // The same event, tracked right after with nothing changed in between.
-        const payload: Record<string, unknown> = { event_name: meter.name, user_id: user, ...(op.value !== null ? { value: op.value } : {}) };
+        // A meter counting a property's distinct values: the check assumes a value not seen yet, so the event carries one.
+        const payload: Record<string, unknown> = {
+          event_name: meter.name,
+          user_id: user,
+          ...(op.value !== null ? { value: op.value } : {}),
+          ...(meter.uniqueProperty ? { properties: { [meter.uniqueProperty]: `never-seen-${++freshValues}` } } : {}),
+        };
         const exp = judge(model, payload);
         const tracked = await call('POST', '/api/usage/track', payload);
         expectOutcome(exp, tracked.status, tracked.json, false, `${ctx} (track after check)`);
@@ -551,10 +561,10 @@ async function runSequence(setup: { defaultPlan: string | null; grace: number },
         }
         expect(checked.status, `${ctx}: ${checked.text}`).toBe(200);
         expect(checked.json, `${ctx}: check`).toEqual({ allowed: checked.json.allowed, hard_cap: Boolean(limit?.hard && limit.limit !== null), ...expectedCheck });
-        // allowed ⇔ 201; with a unique_property (not carried by a check) a refusal is the worst case only
+        // allowed ⇔ 201 (with a unique_property, for an event bringing a new value: what a check assumes)
         STATS.set(`check-${checked.json.allowed}`, (STATS.get(`check-${checked.json.allowed}`) ?? 0) + 1);
         if (checked.json.allowed) expect(tracked.status, `${ctx}: check allowed, track answered ${tracked.text}`).toBe(201);
-        else if (!meter.uniqueProperty) expect(tracked.status, `${ctx}: check refused, track answered ${tracked.text}`).toBe(402);
+        else expect(tracked.status, `${ctx}: check refused, track answered ${tracked.text}`).toBe(402);
         break;
       }
       case 'clock': {

@@ -27,7 +27,7 @@ import {
 import { enqueueManyInTx, QUEUES } from '../../jobs/queues.js';
 import { AppError } from '../errors.js';
 import type { TTrackEvent, TTrackedEvent } from '../schemas/usage.js';
-import { aggregationOf, canonicalJson, distinctKeysOf } from './aggregation/index.js';
+import { aggregationOf, canonicalJson, distinctKeyOf, distinctKeysOf } from './aggregation/index.js';
 import { alertsCrossed } from './alert-crossings.js';
 import { D, toWireRounded } from './decimal.js';
 import { newEventId } from './event-ids.js';
@@ -108,6 +108,17 @@ const futureTimestamp = () =>
     detail: 'timestamp: must be at most 5 minutes in the future',
     errors: [{ field: 'timestamp', message: 'must be at most 5 minutes in the future' }],
   });
+
+/**
+ * An event of a meter counting distinct values of a property, without that property (or with
+ * it null): it could count nothing, and an event that counts nothing for its only meter is a
+ * client's mistake — accepted, it would pass unseen (the customer's usage never grows).
+ */
+const missingUniqueProperty = (meter: Meter, event: PreparedEvent) => {
+  const field = `properties.${meter.uniqueProperty!}`;
+  const message = `${Object.hasOwn(event.properties, meter.uniqueProperty!) ? 'must not be null' : 'is required'}: meter "${meter.eventName}" counts its distinct values`;
+  return new AppError('validation', { code: 'validation_failed', detail: `${field}: ${message}`, errors: [{ field, message }] });
+};
 
 const periodClosed = (period: Period, graceHours: number) =>
   new AppError('validation', {
@@ -297,6 +308,7 @@ async function judgeShare(
     const meter = meters.get(event.eventName);
     if (!meter) refuse(index, unknownMeter(event.eventName));
     else if (event.timestamp && event.timestamp.getTime() > arrivals[index]!.getTime() + MAX_FUTURE_MS) refuse(index, futureTimestamp());
+    else if (meter.uniqueProperty && distinctKeyOf(event, meter.uniqueProperty) === null) refuse(index, missingUniqueProperty(meter, event));
     else metered.push({ index, event, meter });
   });
 
