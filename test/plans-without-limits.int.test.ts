@@ -45,7 +45,7 @@ describe('a plan no meter has limits for', () => {
   it('the customer page says the customer’s usage is never limited, and names the plans with limits; a plan with limits says nothing', async () => {
     const c = await creator({ meters: true });
     expect((await c.call('PUT', '/api/usage/customers/ann', { plan_name: 'Pro' })).status).toBe(201);
-    expect(await c.page(`${D}/customers/ann`)).toContain('No meter has limits for plan “Pro”: this customer’s usage is never limited and no overage is billed. Plans with limits: free, pro.');
+    expect(await c.page(`${D}/customers/ann`)).toContain('No meter has limits for plan “Pro”: this customer’s usage is never limited and no overage is billed. Did you mean “pro”? Plan names are matched exactly.');
 
     expect((await c.call('PUT', '/api/usage/customers/ann', { plan_name: 'pro' })).status).toBe(200);
     expect(await c.page(`${D}/customers/ann`)).not.toContain('No meter has limits');

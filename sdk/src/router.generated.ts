@@ -374,6 +374,10 @@ export type CustomersUpsertOutput = {
   created_at: string;
   updated_at: string;
   created: boolean;
+  warnings?: undefined | Array<{
+    field: string;
+    message: string;
+  }>;
 };
 
 export type CustomersUsageInput = {
@@ -530,6 +534,10 @@ export type SettingsUpdateInput = {
 export type SettingsUpdateOutput = {
   default_plan: null | string;
   late_event_grace_hours: number;
+  warnings?: undefined | Array<{
+    field: string;
+    message: string;
+  }>;
 };
 
 export type UsageTrackInput = {

@@ -27,6 +27,7 @@ import {
   ZTrackedEvent,
   ZUpdateSettingsInput,
   ZUpsertCustomerInput,
+  ZWarnings,
 } from '../schemas/usage.js';
 import { ALERT_ROUTES } from './alert-routes.js';
 import { BILLING_ROUTES } from './billing-routes.js';
@@ -301,8 +302,8 @@ export const REST_ROUTES: RestRoute[] = [
     scope: 'admin',
     body: ZUpsertCustomerInput,
     responses: {
-      200: { description: 'Updated', schema: ZCustomer },
-      201: { description: 'Created', schema: ZCustomer },
+      200: { description: 'Updated (`warnings` when plan_name names a plan no live meter has limits for: the customer is unlimited)', schema: ZCustomer.extend({ warnings: ZWarnings.optional() }) },
+      201: { description: 'Created (`warnings` as for 200)', schema: ZCustomer.extend({ warnings: ZWarnings.optional() }) },
       409: { description: 'A new billing_anchor would move usage recorded in a period still open to events, or open a period over a closed one with usage (billing-anchor-in-use)' },
     },
     handle: async ({ caller, params, body }) => {
@@ -366,7 +367,7 @@ export const REST_ROUTES: RestRoute[] = [
     scope: 'admin',
     body: ZUpdateSettingsInput,
     responses: {
-      200: { description: 'Settings after the change', schema: ZSettings },
+      200: { description: 'Settings after the change (`warnings` when default_plan names a plan no live meter has limits for: new customers are unlimited)', schema: ZSettings.extend({ warnings: ZWarnings.optional() }) },
       409: { description: 'A longer late_event_grace_hours would open a period again over days a closed period with usage already metered (late-event-grace-reopens-period)' },
     },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.settings.update(parseInput(ZUpdateSettingsInput, body)) }),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ZUserId } from '../schemas/common.js';
 import { ZCustomerDetail, ZCustomerEvents, ZCustomerEventsInput, ZCustomerGetInput, ZTopCustomers, ZTopCustomersInput } from '../schemas/customers.js';
-import { ZCustomer, ZCustomerUsage, ZCustomerUsageInput, ZUpsertCustomerInput, type TCustomer } from '../schemas/usage.js';
+import { ZCustomer, ZCustomerUsage, ZCustomerUsageInput, ZUpsertCustomerInput, ZWarnings, type TCustomer } from '../schemas/usage.js';
 import { upsertCustomer, type Customer } from '../services/customers.js';
 import { getCustomerDetail, listEventsOfCustomer, listTopCustomersOf } from '../services/customer-insights.js';
 import { getCustomerUsage } from '../services/usage.js';
@@ -23,10 +23,10 @@ export const toApiCustomer = (c: Customer): TCustomer => ({
 export const customersRouter = router({
   upsert: tenantProcedure('admin')
     .input(z.object({ user_id: ZUserId, customer: ZUpsertCustomerInput }))
-    .output(ZCustomer.extend({ created: z.boolean() }))
+    .output(ZCustomer.extend({ created: z.boolean(), warnings: ZWarnings.optional() }))
     .mutation(async ({ ctx, input }) => {
-      const { customer, created } = await upsertCustomer(ctx.rt, ctx.creatorId, input.user_id, input.customer);
-      return { ...toApiCustomer(customer), created };
+      const { customer, created, warnings } = await upsertCustomer(ctx.rt, ctx.creatorId, input.user_id, input.customer);
+      return { ...toApiCustomer(customer), created, ...(warnings ? { warnings } : {}) };
     }),
 
   usage: tenantProcedure('read')

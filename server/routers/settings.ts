@@ -1,6 +1,10 @@
-import { ZSettings, ZUpdateSettingsInput, type TSettings } from '../schemas/usage.js';
+import { ZSettings, ZUpdateSettingsInput, ZWarnings, type TSettings } from '../schemas/usage.js';
+import type { Warning } from '../schemas/plan-notes.js';
 import { getSettings, updateSettings, type Settings } from '../services/settings.js';
 import { router, tenantProcedure } from '../trpc.js';
+
+/** `warnings` only when there are some: an answer without surprises reads as before. */
+const withWarnings = (warnings: Warning[] | undefined) => (warnings && warnings.length > 0 ? { warnings } : {});
 
 const toApiSettings = (s: Settings): TSettings => ({ default_plan: s.defaultPlan, late_event_grace_hours: s.lateEventGraceHours });
 
@@ -10,6 +14,9 @@ export const settingsRouter = router({
     .query(async ({ ctx }) => toApiSettings(await getSettings(ctx.rt, ctx.creatorId))),
   update: tenantProcedure('admin')
     .input(ZUpdateSettingsInput)
-    .output(ZSettings)
-    .mutation(async ({ ctx, input }) => toApiSettings(await updateSettings(ctx.rt, ctx.creatorId, input))),
+    .output(ZSettings.extend({ warnings: ZWarnings.optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const { warnings, ...settings } = await updateSettings(ctx.rt, ctx.creatorId, input);
+      return { ...toApiSettings(settings), ...withWarnings(warnings) };
+    }),
 });

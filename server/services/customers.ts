@@ -8,6 +8,7 @@ import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
+import { unlimitedPlanNote, type Warning } from '../schemas/plan-notes.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
 import { periodAt, periodConflictsWithAnchor, type Period } from './periods.js';
 
@@ -80,38 +81,55 @@ async function assertAnchorKeepsPeriods(tx: Tx, creatorId: string, customer: Cus
  * against the new plan's limit; usage already beyond it raises its overage alert now) and
  * is kept in history.
  */
-export async function upsertCustomer(rt: Runtime, creatorId: string, userId: string, input: TUpsertCustomerInput): Promise<{ customer: Customer; created: boolean }> {
+export async function upsertCustomer(
+  rt: Runtime,
+  creatorId: string,
+  userId: string,
+  input: TUpsertCustomerInput,
+): Promise<{ customer: Customer; created: boolean; warnings?: Warning[] }> {
   const fields = fieldsOf(input);
   return withCreator(rt.db, creatorId, async (tx) => {
-    // A plan or anchor changes how events are judged: not while a group judges them (db/tenant.ts).
-    // Otherwise shared, as a group holds it: a new customer takes the default plan in force.
-    await lockCreatorConfig(tx, creatorId, fields.planName !== undefined || fields.billingAnchor !== undefined ? 'exclusive' : 'shared');
-    // Read once the lock is held: events committed while the change waited were judged by the
-    // plan it replaces, so its history starts after them.
-    const at = rt.now();
-    const existing = await findCustomerByUserId(tx, userId, { forUpdate: true });
-    if (!existing) {
-      // A customer created without a plan is on the creator's default plan, as one first seen
-      // through an event is (and as the check API judged it until now); null says no plan.
-      const planName = fields.planName !== undefined ? fields.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
-      const created = await insertCustomer(tx, creatorId, userId, { ...fields, planName }, at);
-      if (created) return { customer: created, created: true };
-    }
-    // Created concurrently by an event between our look-up and insert: update it.
-    const current = existing ?? (await findCustomerByUserId(tx, userId, { forUpdate: true }))!;
-    if (fields.billingAnchor !== undefined && fields.billingAnchor?.getTime() !== current.billingAnchor?.getTime()) {
-      await assertAnchorKeepsPeriods(tx, creatorId, current, fields.billingAnchor, at);
-    }
-    // A PUT naming only what the customer already has changes nothing, updated_at included.
-    if (!changes(current, fields)) return { customer: current, created: false };
-    const customer = await updateCustomerRow(tx, current.id, fields, at);
-    if (fields.planName !== undefined && fields.planName !== current.planName) {
-      await insertPlanChange(tx, creatorId, current.id, fields.planName, at);
-      // A smaller plan may leave this period's usage beyond its limits already.
-      const meters = await listMeters(tx, { includeArchived: false });
-      const counters = await listLiveCounters(tx, { meterIds: meters.map((m) => m.id), customerId: current.id, now: at });
-      await raiseLimitChangeAlerts(rt, tx, creatorId, meters, counters);
-    }
-    return { customer, created: false };
+    const result = await upsertCustomerIn(tx, rt, creatorId, userId, fields);
+    // A plan given that no meter has limits for is kept (that is how a plan is unlimited), and said.
+    const note = fields.planName ? unlimitedPlanNote(fields.planName, await livePlanNames(tx), 'customer') : null;
+    return note ? { ...result, warnings: [{ field: 'plan_name', message: note }] } : result;
   });
+}
+
+/** The plan names the live meters give limits for. */
+export async function livePlanNames(tx: Tx): Promise<string[]> {
+  return [...new Set((await listMeters(tx, { includeArchived: false })).flatMap((m) => m.planLimits.map((l) => l.planName)))].sort();
+}
+
+async function upsertCustomerIn(tx: Tx, rt: Runtime, creatorId: string, userId: string, fields: CustomerFields): Promise<{ customer: Customer; created: boolean }> {
+  // A plan or anchor changes how events are judged: not while a group judges them (db/tenant.ts).
+  // Otherwise shared, as a group holds it: a new customer takes the default plan in force.
+  await lockCreatorConfig(tx, creatorId, fields.planName !== undefined || fields.billingAnchor !== undefined ? 'exclusive' : 'shared');
+  // Read once the lock is held: events committed while the change waited were judged by the
+  // plan it replaces, so its history starts after them.
+  const at = rt.now();
+  const existing = await findCustomerByUserId(tx, userId, { forUpdate: true });
+  if (!existing) {
+    // A customer created without a plan is on the creator's default plan, as one first seen
+    // through an event is (and as the check API judged it until now); null says no plan.
+    const planName = fields.planName !== undefined ? fields.planName : (await ensureSettings(tx, creatorId)).defaultPlan;
+    const created = await insertCustomer(tx, creatorId, userId, { ...fields, planName }, at);
+    if (created) return { customer: created, created: true };
+  }
+  // Created concurrently by an event between our look-up and insert: update it.
+  const current = existing ?? (await findCustomerByUserId(tx, userId, { forUpdate: true }))!;
+  if (fields.billingAnchor !== undefined && fields.billingAnchor?.getTime() !== current.billingAnchor?.getTime()) {
+    await assertAnchorKeepsPeriods(tx, creatorId, current, fields.billingAnchor, at);
+  }
+  // A PUT naming only what the customer already has changes nothing, updated_at included.
+  if (!changes(current, fields)) return { customer: current, created: false };
+  const customer = await updateCustomerRow(tx, current.id, fields, at);
+  if (fields.planName !== undefined && fields.planName !== current.planName) {
+    await insertPlanChange(tx, creatorId, current.id, fields.planName, at);
+    // A smaller plan may leave this period's usage beyond its limits already.
+    const meters = await listMeters(tx, { includeArchived: false });
+    const counters = await listLiveCounters(tx, { meterIds: meters.map((m) => m.id), customerId: current.id, now: at });
+    await raiseLimitChangeAlerts(rt, tx, creatorId, meters, counters);
+  }
+  return { customer, created: false };
 }

@@ -6,6 +6,8 @@ import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpdateSettingsInput } from '../schemas/usage.js';
+import { unlimitedPlanNote, type Warning } from '../schemas/plan-notes.js';
+import { livePlanNames } from './customers.js';
 import { periodConflictsWithAnchor } from './periods.js';
 
 const HOUR_MS = 3_600_000;
@@ -16,7 +18,7 @@ export type { Settings };
 
 export const getSettings = (rt: Runtime, creatorId: string) => withCreator(rt.db, creatorId, (tx) => ensureSettings(tx, creatorId));
 
-export async function updateSettings(rt: Runtime, creatorId: string, input: TUpdateSettingsInput): Promise<Settings> {
+export async function updateSettings(rt: Runtime, creatorId: string, input: TUpdateSettingsInput): Promise<Settings & { warnings?: Warning[] }> {
   return withCreator(rt.db, creatorId, async (tx) => {
     // The default plan and the grace decide how events are judged (db/tenant.ts).
     await lockCreatorConfig(tx, creatorId, 'exclusive');
@@ -24,7 +26,7 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
     if (input.late_event_grace_hours !== undefined && input.late_event_grace_hours > (await ensureSettings(tx, creatorId)).lateEventGraceHours) {
       await assertGraceReopensNoOverlap(tx, input.late_event_grace_hours, now);
     }
-    return updateSettingsRow(
+    const settings = await updateSettingsRow(
       tx,
       creatorId,
       {
@@ -33,6 +35,9 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
       },
       now,
     );
+    // A default plan no meter has limits for is kept (new customers are then unlimited), and said.
+    const note = input.default_plan ? unlimitedPlanNote(input.default_plan, await livePlanNames(tx), 'default') : null;
+    return note ? { ...settings, warnings: [{ field: 'default_plan', message: note }] } : settings;
   });
 }
 
