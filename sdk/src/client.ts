@@ -1,7 +1,7 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import { Credentials, type TokenResult } from './credentials';
 import { UsageError, errorFromProblem, redirectError } from './errors';
-import { toDecimalString, validateCheck } from './tracker';
+import { checkQuery, validateCheck, type CheckInput } from './tracker';
 import type { UsageCheckOutput, UsageRouter } from './router.generated';
 
 export type UsageClientOptions = {
@@ -24,7 +24,7 @@ export type UsageClient = TRPCClient<UsageRouter> & {
    * a `UsageError` carrying the server's problem. Asked over REST (`GET /api/usage/check`,
    * as the tracker asks), which — unlike `/api/trpc` — answers pages on other origins.
    */
-  checkUsage: (input: { userId: string; eventName: string; value?: number | string }) => Promise<UsageCheckOutput>;
+  checkUsage: (input: CheckInput) => Promise<UsageCheckOutput>;
 };
 
 /**
@@ -73,11 +73,8 @@ export function createUsageClient(options: UsageClientOptions): UsageClient {
   const checkUsage: UsageClient['checkUsage'] = async (input) => {
     const invalid = validateCheck(input);
     if (invalid) throw invalid;
-    const { userId, eventName, value } = input;
-    const query = new URLSearchParams({ user_id: userId, event_name: eventName });
-    // Rounded as the tracker rounds it (the server refuses more than 9 decimal places),
-    // and written out in full: "5e-7" is no decimal string.
-    if (value !== undefined) query.set('value', toDecimalString(value));
+    const { userId } = input;
+    const query = checkQuery(input);
     let response: Response;
     let text: string;
     try {

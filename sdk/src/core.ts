@@ -1,6 +1,6 @@
 import { warnOnce } from './env';
 import { UsageError } from './errors';
-import { UsageTracker, type TrackEvent, type TrackedEvent, type UsageCheck, type UsageTrackingOptions } from './tracker';
+import { UsageTracker, type CheckInput, type TrackEvent, type TrackedEvent, type UsageCheck, type UsageTrackingOptions } from './tracker';
 
 /** What `useUsageTracking()` returns. */
 export type UsageTrackingApi = {
@@ -93,7 +93,7 @@ export function shutdown(options?: { timeoutMs?: number }): Promise<void> {
 }
 
 /** The customer's usage against the limit (no event recorded), with the default tracker's credentials. */
-export function checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
+export function checkUsage(input: CheckInput): Promise<UsageCheck> {
   return shared.tracker ? shared.tracker.checkUsage(input) : notInitialized();
 }
 

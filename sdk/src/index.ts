@@ -5,7 +5,7 @@
  * `@staryer/usage-sdk/react`; `useUsageTracking` is also here, for the seed's import.
  */
 export { initUsageTracking, trackUsage, flush, shutdown, checkUsage, getUsageTracker, useUsageTracking, type UsageTrackingApi } from './core';
-export { UsageTracker, type TrackEvent, type TrackedEvent, type UsageCheck, type UsageTrackingOptions, type UsageUpdate } from './tracker';
+export { UsageTracker, type CheckInput, type TrackEvent, type TrackedEvent, type UsageCheck, type UsageTrackingOptions, type UsageUpdate } from './tracker';
 export { UsageError, QuotaExceededError, type Problem } from './errors';
 export type { TokenResult } from './credentials';
 export { createUsageClient, type UsageClient, type UsageClientOptions } from './client';

@@ -615,6 +615,9 @@ export type UsageCheckInput = {
   user_id: string;
   event_name: string;
   value?: undefined | string | number;
+  properties?: undefined | {
+    [key: string]: unknown;
+  };
 };
 
 export type UsageCheckOutput = {

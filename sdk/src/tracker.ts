@@ -376,11 +376,10 @@ export class UsageTracker {
   }
 
   /** Usage against the limit, from the live counter; records nothing. Rejects with a {@link UsageError}. */
-  async checkUsage(input: { userId: string; eventName: string; value?: number | string }): Promise<UsageCheck> {
+  async checkUsage(input: CheckInput): Promise<UsageCheck> {
     const invalid = validateCheck(input);
     if (invalid) throw invalid;
-    const query = new URLSearchParams({ user_id: input.userId, event_name: input.eventName });
-    if (input.value !== undefined) query.set('value', toDecimalString(input.value));
+    const query = checkQuery(input);
     let answer: Answer;
     try {
       answer = await this.request('GET', `/api/usage/check?${query}`, { userId: input.userId });
@@ -720,9 +719,32 @@ function validate(event: TrackEvent): UsageError | null {
  * (`req.user?.id` undefined) would otherwise ask about a customer named "undefined" — no
  * plan, so "allowed" — and let usage through a quota gate.
  */
-export function validateCheck(input: { userId: string; eventName: string; value?: number | string }): UsageError | null {
-  if (!input || typeof input !== 'object') return new UsageError('checkUsage takes an object: { userId, eventName, value? }.', { code: 'invalid-event' });
-  return validate({ userId: input.userId, eventName: input.eventName, ...(input.value === undefined ? {} : { value: input.value }) });
+/**
+ * What `checkUsage` asks about: would an event of `value` (default 1) be taken now? With the
+ * `properties` the event would carry, a unique meter counting a property knows whether its
+ * value is new this period (a value already counted is always taken); without them it assumes
+ * a new one.
+ */
+export type CheckInput = { userId: string; eventName: string; value?: number | string; properties?: Record<string, unknown> };
+
+export function validateCheck(input: CheckInput): UsageError | null {
+  if (!input || typeof input !== 'object') return new UsageError('checkUsage takes an object: { userId, eventName, value?, properties? }.', { code: 'invalid-event' });
+  return validate({
+    userId: input.userId,
+    eventName: input.eventName,
+    ...(input.value === undefined ? {} : { value: input.value }),
+    ...(input.properties === undefined ? {} : { properties: input.properties }),
+  });
+}
+
+/** The check's query string, as the server reads it (properties as JSON text). */
+export function checkQuery(input: CheckInput): URLSearchParams {
+  const query = new URLSearchParams({ user_id: input.userId, event_name: input.eventName });
+  // Rounded as the tracker rounds it (the server refuses more than 9 decimal places),
+  // and written out in full: "5e-7" is no decimal string.
+  if (input.value !== undefined) query.set('value', toDecimalString(input.value));
+  if (input.properties !== undefined) query.set('properties', JSON.stringify(input.properties));
+  return query;
 }
 
 /**

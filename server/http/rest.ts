@@ -210,7 +210,13 @@ export const REST_ROUTES: RestRoute[] = [
     tag: 'Usage',
     scope: 'track',
     browserToken: true,
-    query: ZCheckInput,
+    // properties travels as the JSON text of the object (URL-encoded).
+    query: ZCheckInput.extend({
+      properties: z
+        .string()
+        .optional()
+        .describe('The properties the event would carry, as JSON text (`{"seat":"ada"}`, URL-encoded): a unique meter counting a property then knows whether this value is new; without them it assumes so'),
+    }),
     responses: { 200: { description: 'Usage against the limit, from the live counter', schema: ZCheckResult } },
     // Served directly (same schema and service as usage.check): the hot read path.
     handle: async ({ ctx, query }) => ({ status: 200, body: await checkOne(ctx.rt, trackAuth(ctx), query) }),

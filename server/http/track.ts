@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime.js';
 import { prepareEvent, type EventOutcome, type PreparedEvent } from '../services/ingest.js';
 import { requireTokenUser } from '../services/tokens.js';
 import { checkUsage, trackEvents } from '../services/usage.js';
+import { findAlteredNumbers, restoreAlteredNumbers } from './json-numbers.js';
 import { toProblem } from './problem.js';
 import { parseInput, queryObject, zodFieldErrors } from './validation.js';
 
@@ -78,7 +79,24 @@ export async function trackMany(rt: Runtime, auth: TrackAuth, raw: unknown, requ
  * validation cost more Node CPU than the check's one round trip to Postgres).
  */
 export async function checkOne(rt: Runtime, auth: TrackAuth, query: URLSearchParams): Promise<TCheckResult> {
-  const input = parseInput(ZCheckInput, queryObject(query));
+  const { properties, ...given } = queryObject(query);
+  const input = parseInput(ZCheckInput, properties === undefined ? given : { ...given, properties: propertiesFromQuery(properties) });
   if (auth.kind === 'user_token') requireTokenUser(auth, input.user_id);
   return checkUsage(rt, auth.creatorId, input);
+}
+
+/**
+ * The check's `properties` query parameter: the JSON text of the object an event would carry,
+ * read as a track body's `properties` is (a number a double would change is refused there, not
+ * rounded into another distinct value). JSON.parse first: one JSON value and nothing after it.
+ */
+function propertiesFromQuery(text: string): unknown {
+  try {
+    JSON.parse(text);
+  } catch {
+    throw validationError([{ field: 'properties', message: 'must be the JSON text of an object, URL-encoded (as an event’s properties)' }]);
+  }
+  const wrapped = `{"properties":${text}}`;
+  const altered = findAlteredNumbers(wrapped);
+  return ((altered.length === 0 ? JSON.parse(wrapped) : restoreAlteredNumbers(wrapped, altered)) as { properties: unknown }).properties;
 }

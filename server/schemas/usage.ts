@@ -130,6 +130,12 @@ export const ZCheckInput = z
     user_id: ZUserId,
     event_name: ZEventName,
     value: ZDecimal.optional(),
+    /**
+     * The properties the event would carry: a unique meter counting a property's distinct
+     * values then knows whether the value is new (without them it assumes so: the worst case).
+     * Over REST, the JSON object's text, URL-encoded.
+     */
+    properties: ZProperties.optional(),
   })
   .strict();
 export type TCheckInput = z.infer<typeof ZCheckInput>;

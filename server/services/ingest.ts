@@ -114,9 +114,9 @@ const futureTimestamp = () =>
  * it null): it could count nothing, and an event that counts nothing for its only meter is a
  * client's mistake — accepted, it would pass unseen (the customer's usage never grows).
  */
-const missingUniqueProperty = (meter: Meter, event: PreparedEvent) => {
+export const missingUniqueProperty = (meter: Meter, properties: Record<string, unknown>) => {
   const field = `properties.${meter.uniqueProperty!}`;
-  const message = `${Object.hasOwn(event.properties, meter.uniqueProperty!) ? 'must not be null' : 'is required'}: meter "${meter.eventName}" counts its distinct values`;
+  const message = `${Object.hasOwn(properties, meter.uniqueProperty!) ? 'must not be null' : 'is required'}: meter "${meter.eventName}" counts its distinct values`;
   return new AppError('validation', { code: 'validation_failed', detail: `${field}: ${message}`, errors: [{ field, message }] });
 };
 
@@ -308,7 +308,7 @@ async function judgeShare(
     const meter = meters.get(event.eventName);
     if (!meter) refuse(index, unknownMeter(event.eventName));
     else if (event.timestamp && event.timestamp.getTime() > arrivals[index]!.getTime() + MAX_FUTURE_MS) refuse(index, futureTimestamp());
-    else if (meter.uniqueProperty && distinctKeyOf(event, meter.uniqueProperty) === null) refuse(index, missingUniqueProperty(meter, event));
+    else if (meter.uniqueProperty && distinctKeyOf(event, meter.uniqueProperty) === null) refuse(index, missingUniqueProperty(meter, event.properties));
     else metered.push({ index, event, meter });
   });
 

@@ -90,7 +90,7 @@ describe('typed client', () => {
     expectTypeOf<Parameters<Client['meters']['create']['mutate']>[0]>().toEqualTypeOf<inferRouterInputs<AppRouter>['meters']['create']>();
     expectTypeOf<Awaited<ReturnType<Client['customers']['usage']['query']>>>().toEqualTypeOf<inferRouterOutputs<AppRouter>['customers']['usage']>();
     expectTypeOf<Awaited<ReturnType<Client['usage']['trackBatch']['mutate']>>>().toEqualTypeOf<inferRouterOutputs<AppRouter>['usage']['trackBatch']>();
-    expectTypeOf<Client['checkUsage']>().toEqualTypeOf<(input: { userId: string; eventName: string; value?: number | string }) => Promise<UsageCheck>>();
+    expectTypeOf<Client['checkUsage']>().toEqualTypeOf<(input: { userId: string; eventName: string; value?: number | string; properties?: Record<string, unknown> }) => Promise<UsageCheck>>();
     expectTypeOf<UsageCheck>().toEqualTypeOf<inferRouterOutputs<AppRouter>['usage']['check']>();
     // Dashboard-only procedures are not on the client.
     expectTypeOf<Client['auth']>().not.toHaveProperty('login');
