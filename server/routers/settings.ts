@@ -1,10 +1,6 @@
 import { ZSettings, ZUpdateSettingsInput, ZWarnings, type TSettings } from '../schemas/usage.js';
-import type { Warning } from '../schemas/plan-notes.js';
 import { getSettings, updateSettings, type Settings } from '../services/settings.js';
 import { router, tenantProcedure } from '../trpc.js';
-
-/** `warnings` only when there are some: an answer without surprises reads as before. */
-const withWarnings = (warnings: Warning[] | undefined) => (warnings && warnings.length > 0 ? { warnings } : {});
 
 const toApiSettings = (s: Settings): TSettings => ({ default_plan: s.defaultPlan, late_event_grace_hours: s.lateEventGraceHours });
 
@@ -17,6 +13,6 @@ export const settingsRouter = router({
     .output(ZSettings.extend({ warnings: ZWarnings.optional() }))
     .mutation(async ({ ctx, input }) => {
       const { warnings, ...settings } = await updateSettings(ctx.rt, ctx.creatorId, input);
-      return { ...toApiSettings(settings), ...withWarnings(warnings) };
+      return { ...toApiSettings(settings), ...(warnings ? { warnings } : {}) };
     }),
 });

@@ -7,7 +7,7 @@ import { notFound, withDeadline } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TCheckInput, TCheckResult, TCustomerUsage } from '../schemas/usage.js';
 import { aggregationOf } from './aggregation/index.js';
-import { distinctKeyOf, distinctKeysOf } from './aggregation/unique.js';
+import { distinctKeysOf } from './aggregation/unique.js';
 import { D } from './decimal.js';
 import { missingUniqueProperty, unknownMeter, type EventOutcome, type PreparedEvent } from './ingest.js';
 import { isPreviousPeriod, periodAt, previousPeriod, SHORTEST_PERIOD_MS, type Period } from './periods.js';
@@ -41,19 +41,20 @@ export async function checkUsage(rt: Runtime, creatorId: string, input: TCheckIn
     const next = aggregation.next(current, { value: new D(input.value ?? '1'), isNewDistinct });
     return hardCap && next.greaterThan(aggregation.toBase(new D(limit!.limitValue!), meter.unitName)) && next.greaterThan(current);
   };
-  // With a unique_property, properties given are judged as track judges them: without the property, no event of them is taken.
-  if (meter.aggregationType === 'unique' && meter.uniqueProperty && input.properties && distinctKeyOf({ value: '1', properties: input.properties }, meter.uniqueProperty) === null) {
-    throw missingUniqueProperty(meter, input.properties);
-  }
+  // A unique meter knows the event's distinct key when it counts values (no unique_property),
+  // or counts a property and the check carries the event's properties (judged as track judges
+  // them: without the property, no such event is taken). Without properties, a meter counting a
+  // property assumes a new value: the worst case.
+  const distinct =
+    meter.aggregationType !== 'unique' || (meter.uniqueProperty && !input.properties)
+      ? null
+      : distinctKeysOf({ value: input.value ?? '1', properties: input.properties ?? {} }, meter.uniqueProperty);
+  if (distinct && distinct.key === null) throw missingUniqueProperty(meter, input.properties ?? {});
   let allowed = !refuses(true);
-  // A unique meter knows the event's distinct key when it counts values (no unique_property)
-  // or when the check carries the event's properties: a value already seen this period adds
-  // nothing, and track accepts it at the cap. Asked only when the answer would be a refusal
-  // (one more statement, for this case alone). Without properties, a meter counting a
-  // property assumes a new value (the worst case).
-  const keys = meter.aggregationType !== 'unique' ? null : meter.uniqueProperty ? (input.properties ? distinctKeysOf({ value: '1', properties: input.properties }, meter.uniqueProperty) : null) : { key: distinctKeyOf({ value: input.value ?? '1', properties: {} }, null), legacy: null };
-  if (!allowed && keys?.key && customer && counter) {
-    const wanted = [keys.key, ...(keys.legacy ? [keys.legacy] : [])];
+  // A value already seen this period adds nothing, and track accepts it at the cap. Asked only
+  // when the answer would be a refusal (one more statement, for this case alone).
+  if (!allowed && distinct?.key && customer && counter) {
+    const wanted = [distinct.key, ...(distinct.legacy ? [distinct.legacy] : [])];
     const seen = await withCreator(rt.db, creatorId, (tx) => findSeenDistinct(tx, { meterId: meter.id, customerId: customer.id, periodStart: period.start }, wanted));
     if (wanted.some((key) => seen.has(key))) allowed = !refuses(false);
   }
