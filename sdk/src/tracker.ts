@@ -715,11 +715,6 @@ function validate(event: TrackEvent): UsageError | null {
 }
 
 /**
- * What `checkUsage` is asked, checked as `trackUsage` checks an event: a missing userId
- * (`req.user?.id` undefined) would otherwise ask about a customer named "undefined" — no
- * plan, so "allowed" — and let usage through a quota gate.
- */
-/**
  * What `checkUsage` asks about: would an event of `value` (default 1) be taken now? With the
  * `properties` the event would carry, a unique meter counting a property knows whether its
  * value is new this period (a value already counted is always taken); without them it assumes
@@ -727,6 +722,11 @@ function validate(event: TrackEvent): UsageError | null {
  */
 export type CheckInput = { userId: string; eventName: string; value?: number | string; properties?: Record<string, unknown> };
 
+/**
+ * What `checkUsage` is asked, checked as `trackUsage` checks an event: a missing userId
+ * (`req.user?.id` undefined) would otherwise ask about a customer named "undefined" — no
+ * plan, so "allowed" — and let usage through a quota gate.
+ */
 export function validateCheck(input: CheckInput): UsageError | null {
   if (!input || typeof input !== 'object') return new UsageError('checkUsage takes an object: { userId, eventName, value?, properties? }.', { code: 'invalid-event' });
   return validate({
