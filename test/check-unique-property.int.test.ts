@@ -82,6 +82,12 @@ describe('GET /api/usage/check with the event’s properties, at a cap of 2 seat
     const unsafe = await check('{"seat":9007199254740993}');
     expect(unsafe.status, unsafe.text).toBe(422);
     expect(unsafe.json.errors[0].field).toMatch(/^properties/);
+    // The rules of an event's properties: no prototype keys, no NUL, at most 8 KB.
+    for (const hostile of ['{"seat":"ada","__proto__":{"admin":true}}', '{"seat":"a\\u0000b"}', JSON.stringify({ seat: 'ada', pad: 'x'.repeat(9000) })]) {
+      const refused = await check(hostile);
+      expect(refused.status, `${hostile.slice(0, 60)}: ${refused.text}`).toBe(422);
+      expect(refused.json.errors[0].field).toBe('properties');
+    }
     const twice = await call('GET', `/api/usage/check?user_id=acme&event_name=seats&properties=${encodeURIComponent('{"seat":"ada"}')}&properties=${encodeURIComponent('{"seat":"cyd"}')}`);
     expect(twice.json.errors).toEqual([{ field: 'properties', message: 'is given more than once; give it once' }]);
   });
