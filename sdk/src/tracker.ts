@@ -138,7 +138,7 @@ const FINAL_CODES = new Set(['no-credentials', 'shutdown', 'token-user-mismatch'
 const RETRYABLE = (status: number) => status === 408 || status === 425 || status === 429 || status >= 500;
 
 /** What the process-exit and page-hide hooks need of a tracker (of this copy of the SDK or another). */
-type LiveTracker = { readonly pending: number; flush(): Promise<void>; sendBeforeUnload(): void };
+type LiveTracker = { readonly pending: number; flush(): Promise<void>; sendBeforeUnload(): void; shutdown?(options?: { timeoutMs?: number }): Promise<void> };
 /**
  * One per page or process, whichever copies of the SDK are loaded (the ESM and CJS builds,
  * two bundled copies), on `globalThis` as the default tracker is: with one set of hooks per
@@ -194,9 +194,16 @@ function installHooks(): void {
       const ownHandler = (proc?.listenerCount?.(signal) ?? 0) > 1;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const flushed = Promise.all([...live].map((t) => t.flush()));
-      void Promise.race([flushed, new Promise<void>((resolve) => (timer = setTimeout(resolve, SIGNAL_FLUSH_MS)))]).finally(() => {
+      void Promise.race([flushed, new Promise<void>((resolve) => (timer = setTimeout(resolve, SIGNAL_FLUSH_MS)))]).finally(async () => {
         clearTimeout(timer);
         if (ownHandler || proc?.pid === undefined) return;
+        // Ended by its signal, the process never emits 'exit': what is still queued or in flight
+        // is settled here — warned of, each promise rejected and onError told (code `shutdown`) —
+        // and their handlers get a turn before the signal ends the process.
+        const lost = [...live].reduce((n, t) => n + t.pending, 0);
+        if (lost > 0) warnOnce('exit', lostWarning(lost));
+        await Promise.all([...live].map((t) => t.shutdown?.({ timeoutMs: 0 }).catch(() => undefined)));
+        await new Promise((resolve) => setTimeout(resolve, 0));
         proc.removeListener?.(signal, onSignal);
         proc.kill?.(proc.pid, signal);
       });
@@ -207,9 +214,12 @@ function installHooks(): void {
   // still queued is lost. Say so rather than lose it silently.
   nodeProcess()?.once?.('exit', () => {
     const lost = [...live].reduce((n, t) => n + t.pending, 0);
-    if (lost > 0) warnOnce('exit', `${lost} event(s) were not delivered: the process exited (process.exit(), or a signal not answered within ${SIGNAL_FLUSH_MS / 1000} s) before they were sent. Await trackUsage(), flush() or shutdown() before exiting.`);
+    if (lost > 0) warnOnce('exit', lostWarning(lost));
   });
 }
+
+const lostWarning = (lost: number) =>
+  `${lost} event(s) were not delivered: the process exited (process.exit(), or a signal not answered within ${SIGNAL_FLUSH_MS / 1000} s) before they were sent. Await trackUsage(), flush() or shutdown() before exiting.`;
 
 /**
  * Queues events, sends them in batches, retries what may be retried and settles each

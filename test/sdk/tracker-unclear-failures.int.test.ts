@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -58,17 +60,17 @@ describe('shutdown', () => {
 
 describe('a Node server stopped by a signal', () => {
   /** Runs a script that tracks one event (fire-and-forget, flushed in 5 s) and gets SIGTERM 100 ms later; `handler` is the app's own, if any. */
-  async function stoppedBySigterm(handler: string) {
+  async function stoppedBySigterm(handler: string, options: { baseURL?: string; track?: string } = {}) {
     const { apiKey, creatorId } = await setup();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdk-sigterm-'));
     const script = path.join(dir, 'sigterm.ts');
     writeFileSync(
       script,
       `import { initUsageTracking, trackUsage } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../sdk/src/index.ts'))};
-initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(server().url)}, apiKey: ${JSON.stringify(apiKey)}, flushInterval: 5000 });
+initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(options.baseURL ?? server().url)}, apiKey: ${JSON.stringify(apiKey)}, flushInterval: 5000, onError: (error) => console.error('onError', error.code) });
 setInterval(() => undefined, 1000); // a server, alive
 ${handler}
-trackUsage({ userId: 'u', eventName: 'calls' }); // a request handler tracks, not awaiting (the README's fire-and-forget)
+${options.track ?? "trackUsage({ userId: 'u', eventName: 'calls' }); // a request handler tracks, not awaiting (the README's fire-and-forget)"}
 setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
 `,
     );
@@ -87,6 +89,26 @@ setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
     const run = await stoppedBySigterm('');
     expect(run.stored, `stderr: ${run.stderr}`).toBe(1);
     expect(run.signal).toBe('SIGTERM');
+  });
+
+  it('SIGTERM while the usage API does not answer: after 5 s the process ends by the signal, and every event left is told (rejected and onError, code shutdown) and warned of — not lost silently', async () => {
+    // A usage API that takes connections and never answers (overloaded, or mid-restart).
+    const hanging = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+      const run = await stoppedBySigterm('', {
+        baseURL: url,
+        track: "for (let i = 0; i < 20; i++) trackUsage({ userId: 'u', eventName: 'calls' }).catch((error) => console.error('rejected', error.code));",
+      });
+      expect(run.signal, run.stderr).toBe('SIGTERM');
+      expect(run.stderr.match(/^rejected shutdown$/gm)?.length, run.stderr).toBe(20);
+      expect(run.stderr.match(/^onError shutdown$/gm)?.length, run.stderr).toBe(20);
+      expect(run.stderr).toContain('20 event(s) were not delivered');
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
   });
 
   it('an app with its own SIGTERM handler decides when to exit: the SDK delivers meanwhile and does not end the process itself', async () => {
