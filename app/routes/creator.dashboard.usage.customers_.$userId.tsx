@@ -24,6 +24,7 @@ import { formatDateTime, formatPeriodLabel, unitFor } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
+import { daySeries } from '~/lib/day-series';
 import { linkClass } from '~/components/styles';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: data ? `${data.detail.customer.user_id} · Top users · Staryer Usage` : 'Customer · Staryer Usage' }];
@@ -108,6 +109,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       filters,
       eventErrors,
       chart,
+      // The charts' "today", from the server's clock: the page and its hydration draw the same days.
+      today: new Date().toISOString(),
     },
     { headers: { 'Cache-Control': 'private, no-store' } },
   );
@@ -265,7 +268,7 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
 /** The axis compact, the tooltip exact. */
 const HISTORY_AXIS = { ...compactAxis((v) => formatDecimal(String(v))), yAxisWidth: 56 };
 
-function HistoryCharts({ detail, chart, filters }: { detail: LoaderData['detail']; chart: string; filters: LoaderData['filters'] }) {
+function HistoryCharts({ detail, chart, filters, today }: { detail: LoaderData['detail']; chart: string; filters: LoaderData['filters']; today: string }) {
   const withUsage = detail.meters.filter((m) => m.event_count > 0 || detail.history.some((h) => h.meter_id === m.meter_id));
   const chosen = withUsage.find((m) => m.meter_id === chart) ?? withUsage[0];
   if (!chosen)
@@ -284,9 +287,11 @@ function HistoryCharts({ detail, chart, filters }: { detail: LoaderData['detail'
       .map((h) => ({ period: formatPeriodLabel(new Date(h.period_start), new Date(h.period_end)), used: h.used })),
     { period: `${formatPeriodLabel(new Date(detail.period_start), new Date(detail.period_end))} (now)`, used: chosen.used },
   ];
-  const dayRows = detail.daily.filter((d) => d.meter_id === chosen.meter_id).map((d) => ({ day: DAY.format(new Date(d.day)), used: d.used }));
+  // The table lists the days with usage; the chart draws every day of the period so far, idle ones at 0.
+  const chosenDays = detail.daily.filter((d) => d.meter_id === chosen.meter_id);
+  const dayRows = chosenDays.map((d) => ({ day: DAY.format(new Date(d.day)), used: d.used }));
   const periods = periodRows.map((r) => ({ period: r.period, [unit]: Number(r.used) }));
-  const days = dayRows.map((r) => ({ day: r.day, [unit]: Number(r.used) }));
+  const days = chosenDays.length === 0 ? [] : daySeries(chosenDays, detail.period_start, detail.period_end, today).map((d) => ({ day: DAY.format(d.day), [unit]: Number(d.used) }));
   return (
     <Card id="history">
       <div className="flex flex-col gap-3 sm:flex-row sm:items-start sm:justify-between">
@@ -412,7 +417,7 @@ function AlertsCard({ alerts: loaded, userId }: { alerts: LoaderData['alerts']; 
 }
 
 export default function CustomerPage() {
-  const { detail, meters, alerts, events, filters, eventErrors, chart } = useLoaderData<typeof loader>();
+  const { detail, meters, alerts, events, filters, eventErrors, chart, today } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const { csrf } = useDashboard();
   const c = detail.customer;
@@ -432,7 +437,7 @@ export default function CustomerPage() {
         {result?.ok ? <SuccessNotice testId="plan-saved" focusIfLost={result}>{`Plan changed to ${result.plan ?? 'no plan'}. Its limits apply from now on.`}</SuccessNotice> : null}
         <ProfileCard detail={detail} meters={meters} />
         <UsageCards detail={detail} />
-        <HistoryCharts detail={detail} chart={chart} filters={filters} />
+        <HistoryCharts detail={detail} chart={chart} filters={filters} today={today} />
         <ChangePlanForm key={c.plan_name ?? ''} action={customerPath(c.user_id)} currentPlan={c.plan_name} meters={meters.filter((m) => !m.archived)} csrf={csrf} error={result && !result.ok ? result.error : null} />
         <AlertsCard alerts={alerts} userId={c.user_id} />
         <EventsExplorer
