@@ -129,6 +129,16 @@ describe('sign up and log in', () => {
     expect(last!.json.error.data.problem).toMatchObject({ status: 429, type: expect.stringContaining('rate-limited') });
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
   });
+
+  it('counts only guesses: log-ins with the right password never use up the budget, and the wrong ones between them still do', async () => {
+    const email = uniqueEmail('often');
+    expect((await call('auth.signup', { email, password: 'a sound passphrase', name: 'A' })).status).toBe(200);
+    // Twice the budget of right log-ins (several browsers, teammates, a script), then a few guesses.
+    for (let i = 0; i < 10; i++) expect((await call('auth.login', { email, password: 'a sound passphrase' })).status).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await call('auth.login', { email, password: `guess ${i}` })).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+  });
 });
 
 describe('per-IP rate limit', () => {

@@ -41,6 +41,7 @@ export async function logIn(rt: Runtime, input: TLoginInput, client: ClientInfo)
   // Unknown email and wrong password cost the same time and read the same.
   const ok = login ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDummy(input.password);
   if (!login || !ok) throw new AppError('unauthorized', { code: 'invalid_credentials', detail: INVALID_CREDENTIALS_DETAIL });
+  await rt.authLimiter.refund({ action: 'login', email: input.email, ip: client.ip });
   return createSession(rt, { creatorId: login.creatorId, ip: client.ip, userAgent: client.userAgent });
 }
 
@@ -57,6 +58,7 @@ export async function changePassword(rt: Runtime, session: SessionAuth, input: T
   if (current === null || !(await verifyPassword(current, input.current_password))) {
     throw validationError([{ field: 'current_password', message: 'is not your current password' }]);
   }
+  await rt.authLimiter.refund({ action: 'login', email: creator.email, ip: client.ip });
   const passwordHash = await hashPassword(input.new_password);
   const sessionsEnded = await withCreator(rt.db, session.creatorId, async (tx) => {
     await updatePasswordHash(tx, session.creatorId, passwordHash);
