@@ -273,6 +273,15 @@ describe('POST /api/usage/track: requests that are not a usable body', () => {
   ])('content type %s → 415', async (_label, contentType) => {
     expectProblem(await track(event({}), { contentType }), { status: 415, type: 'unsupported-media-type' });
   });
+  it.each([
+    ['latin1', 'application/json; charset=latin1'],
+    ['ISO-8859-1, quoted', 'application/json; charset="ISO-8859-1"'],
+    ['UTF-16', 'application/json;charset=utf-16'],
+  ])('a JSON body declared in charset %s → 415 naming the charset, not read as UTF-8', async (_label, contentType) => {
+    const reply = await track(event({}), { contentType });
+    expectProblem(reply, { status: 415, type: 'unsupported-media-type' });
+    expect(reply.json!.detail).toMatch(/charset/);
+  });
   it('no content type at all → 415', async () => {
     expectProblem(await track(new TextEncoder().encode(event({})), { contentType: null }), { status: 415, type: 'unsupported-media-type' });
   });

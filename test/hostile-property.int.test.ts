@@ -6,6 +6,7 @@ import { useTestDatabase } from './harness/db.js';
 import { ownerSql, tenantDigest } from './harness/digest.js';
 import { createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer, type TestServer } from './harness/server.js';
+import { refuseDuplicateKeys } from '../server/http/json-keys.js';
 import { findAlteredNumbers, restoreAlteredNumbers } from '../server/http/json-numbers.js';
 
 /*
@@ -67,11 +68,11 @@ const isJsonType = (contentType: string | null) => {
 
 /**
  * What the server sees once it has parsed the body; `undefined` when it is not a JSON document.
- * `numbersRefused`: a number literal a double would alter sits where it cannot be kept (inside
- * `properties`: `1e400` would be stored as null), which refuses the whole request (ADR 0009,
- * "a JSON number counts for the digits written").
+ * `refusedWhole`: a number literal a double would alter sits where it cannot be kept (inside
+ * `properties`: `1e400` would be stored as null), or an object names a key twice: either refuses
+ * the whole request (ADR 0009, "a JSON number counts for the digits written"; server/http/json-keys.ts).
  */
-function parsedAsServer(body: string | Uint8Array): { value: unknown; numbersRefused: boolean } | undefined {
+function parsedAsServer(body: string | Uint8Array): { value: unknown; refusedWhole: boolean } | undefined {
   let text: string;
   let value: unknown;
   try {
@@ -80,13 +81,18 @@ function parsedAsServer(body: string | Uint8Array): { value: unknown; numbersRef
   } catch {
     return undefined;
   }
+  try {
+    refuseDuplicateKeys(text, value);
+  } catch {
+    return { value, refusedWhole: true };
+  }
   const altered = findAlteredNumbers(text);
-  if (altered.length === 0) return { value, numbersRefused: false };
+  if (altered.length === 0) return { value, refusedWhole: false };
   try {
     restoreAlteredNumbers(text, altered);
-    return { value, numbersRefused: false };
+    return { value, refusedWhole: false };
   } catch {
-    return { value, numbersRefused: true };
+    return { value, refusedWhole: true };
   }
 }
 
@@ -140,7 +146,7 @@ function judge(reply: Reply, body: string | Uint8Array, contentType: string | nu
   expect(reply.status, context).toBeGreaterThanOrEqual(400);
   expect(reply.contentType, context).toBe('application/problem+json');
   expectProblem(reply.json, reply.status, context);
-  if (seen && !seen.numbersRefused && !Array.isArray(seen.value)) expect(mustAccept(seen.value), `refused: ${context}`).toBe(false);
+  if (seen && !seen.refusedWhole && !Array.isArray(seen.value)) expect(mustAccept(seen.value), `refused: ${context}`).toBe(false);
 }
 
 // ---- generators ----------------------------------------------------------------------
@@ -306,6 +312,20 @@ describe('POST /api/usage/track under generated hostile bodies', () => {
   test.prop([fc.uint8Array({ maxLength: 200 })], { numRuns: 150 })('random bytes as the body', async (bytes) => {
     judge(await post(bytes), bytes, 'application/json', mustAccept);
   });
+
+  test.prop([validEvent, fc.nat(), fc.jsonValue({ maxDepth: 1 }), fc.boolean()], { numRuns: 100 })(
+    'a valid event (alone or in a batch) with one of its keys written again is refused whole, naming the key',
+    async (event, pick, again, inBatch) => {
+      const keys = Object.keys(event);
+      const key = keys[pick % keys.length]!;
+      const text = `${JSON.stringify(event).slice(0, -1)},${JSON.stringify(key)}:${JSON.stringify(again)}}`;
+      const body = inBatch ? `[${JSON.stringify({ ...event, user_id: 'prop-neighbour' })},${text}]` : text;
+      const reply = await post(body);
+      judge(reply, body, 'application/json', mustAccept);
+      expect(reply.status, `${reply.text} ← ${body}`).toBe(422);
+      expect((reply.json!.errors as Array<{ field: string }>).map((e) => e.field)).toEqual([inBatch ? `[1].${key}` : key]);
+    },
+  );
 
   test.prop([contentType, fc.oneof(validEvent.map((e) => JSON.stringify(e)), mutatedEvent, fc.string())], { numRuns: 300 })(
     'random content types',

@@ -18,6 +18,7 @@ import { receiveStripeWebhook } from '../services/billing.js';
 import { jobQueueLag } from '../services/maintenance.js';
 import { pooledRandomBytes } from '../services/random-pool.js';
 import { isJsonContentType, MAX_BODY_BYTES, readRawBody, readTrpcBody } from './body.js';
+import { refuseDuplicateKeys } from './json-keys.js';
 import { findAlteredNumbers, restoreAlteredNumbers } from './json-numbers.js';
 import { clientInfo, contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -346,19 +347,22 @@ function requireBatchedEventsWithin(pathname: string, body: unknown): void {
  * A tRPC query's `?input=` with its number literals kept as written, as a POST body's are:
  * tRPC parses it as doubles (`12345678.123456789` became `…79`, and usage.check judged another
  * value than its REST twin). A literal a double would alter is written back as its decimal
- * string, which decimal fields read exactly and other fields refuse or read as digits.
+ * string, which decimal fields read exactly and other fields refuse or read as digits. A key
+ * written twice in one object is refused, as in a body.
  */
 function exactQueryInput(req: IncomingMessage, url: URL, batch: boolean): AppError | null {
   const input = url.searchParams.get('input');
   if (input === null) return null;
-  const altered = findAlteredNumbers(input);
-  if (altered.length === 0) return null;
+  let parsed: unknown;
   try {
-    JSON.parse(input);
+    parsed = JSON.parse(input);
   } catch {
     return null; // tRPC answers the malformed input
   }
   try {
+    refuseDuplicateKeys(input, parsed);
+    const altered = findAlteredNumbers(input);
+    if (altered.length === 0) return null;
     const exact = restoreAlteredNumbers(input, altered, { inputs: batch ? 'members' : 'root' });
     url.searchParams.set('input', JSON.stringify(exact));
     req.url = `${url.pathname}${url.search}`;

@@ -51,7 +51,7 @@ export function findAlteredNumbers(text: string): Array<[number, number]> {
 }
 
 /** Whether the quote at `at` is escaped: an odd number of backslashes before it. */
-function isEscaped(text: string, at: number): boolean {
+export function isEscaped(text: string, at: number): boolean {
   let k = at - 1;
   while (k >= 0 && text.charCodeAt(k) === BACKSLASH) k--;
   return (at - 1 - k) % 2 === 1;

@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime.js';
 import { prepareEvent, type EventOutcome, type PreparedEvent } from '../services/ingest.js';
 import { requireTokenUser } from '../services/tokens.js';
 import { checkUsage, trackEvents } from '../services/usage.js';
+import { refuseDuplicateKeys } from './json-keys.js';
 import { findAlteredNumbers, restoreAlteredNumbers } from './json-numbers.js';
 import { toProblem } from './problem.js';
 import { parseInput, queryObject, zodFieldErrors } from './validation.js';
@@ -88,7 +89,8 @@ export async function checkOne(rt: Runtime, auth: TrackAuth, query: URLSearchPar
 /**
  * The check's `properties` query parameter: the JSON text of the object an event would carry,
  * read as a track body's `properties` is (a number a double would change is refused there, not
- * rounded into another distinct value). JSON.parse first: one JSON value and nothing after it.
+ * rounded into another distinct value), and a key written twice is refused, naming it. JSON.parse
+ * first: one JSON value and nothing after it.
  */
 function propertiesFromQuery(text: string): unknown {
   try {
@@ -97,6 +99,8 @@ function propertiesFromQuery(text: string): unknown {
     throw validationError([{ field: 'properties', message: 'must be the JSON text of an object, URL-encoded (as an event’s properties)' }]);
   }
   const wrapped = `{"properties":${text}}`;
+  const value = JSON.parse(wrapped) as { properties: unknown };
+  refuseDuplicateKeys(wrapped, value);
   const altered = findAlteredNumbers(wrapped);
-  return ((altered.length === 0 ? JSON.parse(wrapped) : restoreAlteredNumbers(wrapped, altered)) as { properties: unknown }).properties;
+  return (altered.length === 0 ? value : (restoreAlteredNumbers(wrapped, altered) as { properties: unknown })).properties;
 }
