@@ -107,3 +107,30 @@ test('Meter page: choosing another unit for a duration meter with limits says wh
   await field(page, 'unit_name').selectOption('minutes');
   await expect(hint).toHaveText('Events send seconds; totals and limits are in this unit.');
 });
+
+// A hard cap with an overage price bills nothing past the limit, and the form accepted it
+// without a word; saving a plan without the soft threshold it had cleared it silently too.
+test('Meter page: saving limits that do nothing or drop what the plan had lists them under the saved notice', async ({ page, creator, baseURL }) => {
+  const apiKey = await creatorWithKey(page, creator);
+  const meter = await rest(baseURL!, apiKey, 'POST', '/api/usage/meters', {
+    event_name: 'exports',
+    display_name: 'Exports',
+    aggregation_type: 'count',
+    unit_name: 'exports',
+    plan_limits: [{ plan_name: 'team', limit_value: 100, soft_limit_threshold: '0.8' }],
+  });
+  expect(meter.status, meter.text).toBe(201);
+  await page.goto(`${DASHBOARD}/meters/${meter.body.id as string}`);
+  await page.locator('[id="field-plan_limits[0].hard_cap"]').check();
+  await field(page, 'plan_limits[0].overage_price').fill('0.25');
+  await field(page, 'plan_limits[0].soft_limit_threshold').fill('');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(page.getByTestId('meter-saved')).toBeVisible();
+  const warnings = page.getByTestId('meter-warnings').getByRole('listitem');
+  await expect(warnings).toHaveCount(2);
+  await expect(warnings.nth(0)).toHaveText(/^Plan “team”: Overage price is never charged: a hard-capped plan refuses events past its limit/);
+  await expect(warnings.nth(1)).toHaveText(/^Plan “team”: Soft limit threshold was 0\.8 and is now cleared/);
+  // Saved as asked all the same.
+  const saved = await rest(baseURL!, apiKey, 'GET', `/api/usage/meters/${meter.body.id as string}`);
+  expect(saved.body.plan_limits).toEqual([expect.objectContaining({ plan_name: 'team', hard_cap: true, overage_price: '0.25', soft_limit_threshold: null })]);
+});

@@ -6,7 +6,7 @@ import { ConfirmAction } from '~/components/confirm-action';
 import { FormAlert } from '~/components/form-field';
 import { MeterForm, meterFormValuesOf, planRowFields, readMeterForm, toCreateInput, toUpdateInput, type MeterFormValues } from '~/components/meter-form';
 import { MeterPreviewLoading, MeterPreviewResult, PlanLimitHistory } from '~/components/meter-preview';
-import { SuccessNotice } from '~/components/notices';
+import { SuccessNotice, WarningNotice } from '~/components/notices';
 import { PageHeader } from '~/components/page-header';
 import { Timestamp } from '~/components/timestamp';
 import { requireCreator } from '~/lib/caller.server';
@@ -46,6 +46,8 @@ type ActionResult = {
   values: MeterFormValues | null;
   preview: TMeterPreview | null;
   formError: FormFailure | null;
+  /** What the saved limits may not do as meant (the API's `warnings`), each with its plan's name. */
+  warnings: Array<{ plan: string | null; message: string }>;
 };
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
@@ -63,6 +65,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
     values,
     preview: null,
     formError: null,
+    warnings: [],
   };
   try {
     if (intent === 'archive') {
@@ -84,10 +87,16 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
       );
       // The meter as the page showed it: a form opened before another change must not undo it.
       const expected = formText(formData, 'expected_updated_at');
-      await caller.meters.update({
+      const updated = await caller.meters.update({
         id,
         patch: patch as Parameters<typeof caller.meters.update>[0]['patch'],
         ...(expected ? { expected_updated_at: expected } : {}),
+      });
+      result.warnings = (updated.warnings ?? []).map((w) => {
+        const index = /^plan_limits\[(\d+)\]/.exec(w.field)?.[1];
+        const field = w.field.replace(/^plan_limits\[\d+\]\./, '').replaceAll('_', ' ');
+        const plan = index === undefined ? null : (patch.plan_limits?.[Number(index)]?.plan_name ?? null);
+        return { plan, message: `${field[0]!.toUpperCase()}${field.slice(1)} ${w.message}` };
       });
     }
     result.ok = true;
@@ -154,6 +163,18 @@ export default function EditMeterPage() {
       <div className="space-y-6">
         {result?.ok && result.intent === 'save' ? (
           <SuccessNotice testId="meter-saved" focusIfLost={result}>Meter saved. Changed limits apply from the next event; the history below keeps the old ones.</SuccessNotice>
+        ) : null}
+        {result?.ok && result.intent === 'save' && result.warnings.length > 0 ? (
+          <WarningNotice title="Check these limits" titleId="meter-warnings-title">
+            <ul data-testid="meter-warnings" className="mt-2 list-disc space-y-1 pl-5 text-tremor-default text-amber-900">
+              {result.warnings.map((w, i) => (
+                <li key={i}>
+                  {w.plan ? <span className="font-medium">Plan “{w.plan}”: </span> : null}
+                  {w.message}
+                </li>
+              ))}
+            </ul>
+          </WarningNotice>
         ) : null}
         {result?.ok && result.intent === 'archive' ? <SuccessNotice testId="meter-archived" focusIfLost={result}>Meter archived.</SuccessNotice> : null}
         {result?.intent === 'archive' && result.formError ? <FormAlert>{result.formError.message}</FormAlert> : null}

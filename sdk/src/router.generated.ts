@@ -128,6 +128,10 @@ export type MetersCreateOutput = {
     hard_cap: boolean;
     effective_from: string;
   }>;
+  warnings?: undefined | Array<{
+    field: string;
+    message: string;
+  }>;
 };
 
 export type MetersListInput = undefined | {
@@ -240,6 +244,10 @@ export type MetersUpdateOutput = {
     soft_limit_threshold: null | string;
     hard_cap: boolean;
     effective_from: string;
+  }>;
+  warnings?: undefined | Array<{
+    field: string;
+    message: string;
   }>;
 };
 

@@ -7,7 +7,7 @@ import { createCaller, type Caller } from '../root.js';
 import { ZApiKey, ZApiKeyList, ZCreateApiKeyInput, ZCreatedApiKey } from '../schemas/api-keys.js';
 import { ZMe } from '../schemas/auth.js';
 import { requireScope } from '../services/api-keys.js';
-import { ZCreateMeterInput, ZMeter, ZMeterList, ZUpdateMeterInput } from '../schemas/meters.js';
+import { ZCreateMeterInput, ZMeter, ZMeterList, ZMeterWithWarnings, ZUpdateMeterInput } from '../schemas/meters.js';
 import { ZText } from '../schemas/common.js';
 import { ZCustomerDetail, ZCustomerEvents, ZCustomerEventsInput, ZCustomerGetInput, ZTopCustomers, ZTopCustomersInput } from '../schemas/customers.js';
 import { ZRevenueOverview } from '../schemas/revenue.js';
@@ -241,7 +241,11 @@ export const REST_ROUTES: RestRoute[] = [
     scope: 'admin',
     body: ZCreateMeterInput,
     responses: {
-      201: { description: 'The meter, its id and plan limits', schema: ZMeter },
+      201: {
+        description:
+          'The meter, its id and plan limits (`warnings` on plan limits that do nothing: a hard cap on an unlimited plan, an overage price on a hard-capped one)',
+        schema: ZMeterWithWarnings,
+      },
       409: { description: 'A live meter already has this event_name' },
     },
     handle: async ({ caller, body }) => ({ status: 201, body: await caller.meters.create(parseInput(ZCreateMeterInput, body)) }),
@@ -276,7 +280,11 @@ export const REST_ROUTES: RestRoute[] = [
     scope: 'admin',
     body: ZUpdateMeterInput,
     responses: {
-      200: { description: 'The meter after the change', schema: ZMeter },
+      200: {
+        description:
+          'The meter after the change (`warnings` as for create, and when a listed plan drops a hard cap, overage price or soft threshold it had: a listed plan is set whole, a field left out takes its default)',
+        schema: ZMeterWithWarnings,
+      },
       409: {
         description:
           'The meter is archived (meter-archived), a duration meter with usage was given another unit_name (meter-unit-fixed), its Stripe meter was changed while usage of a period still taking events was reported to the old one (meter-stripe-link-fixed), or the Stripe meter named by stripe_meter_event_name would not bill our reports as used (stripe-meter-incompatible)',

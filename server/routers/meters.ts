@@ -7,9 +7,11 @@ import {
   ZMeterList,
   ZMeterPreview,
   ZMeterPreviewInput,
+  ZMeterWithWarnings,
   ZPlanLimitHistory,
   ZUpdateMeterInput,
   toApiMeter,
+  withApiWarnings,
 } from '../schemas/meters.js';
 import { getPlanLimitHistory, previewMeter } from '../services/meter-preview.js';
 import { archiveMeter, createMeter, getMeter, listMeters, updateMeter } from '../services/meters.js';
@@ -18,8 +20,8 @@ import { router, tenantProcedure } from '../trpc.js';
 export const metersRouter = router({
   create: tenantProcedure('admin')
     .input(ZCreateMeterInput)
-    .output(ZMeter)
-    .mutation(async ({ ctx, input }) => toApiMeter(await createMeter(ctx.rt, ctx.creatorId, input))),
+    .output(ZMeterWithWarnings)
+    .mutation(async ({ ctx, input }) => withApiWarnings(await createMeter(ctx.rt, ctx.creatorId, input))),
 
   list: tenantProcedure('read')
     .input(ZListMetersInput)
@@ -33,8 +35,8 @@ export const metersRouter = router({
 
   update: tenantProcedure('admin')
     .input(ZMeterIdInput.extend({ patch: ZUpdateMeterInput, expected_updated_at: z.iso.datetime().optional() }))
-    .output(ZMeter)
-    .mutation(async ({ ctx, input }) => toApiMeter(await updateMeter(ctx.rt, ctx.creatorId, input.id, input.patch, { expectedUpdatedAt: input.expected_updated_at }))),
+    .output(ZMeterWithWarnings)
+    .mutation(async ({ ctx, input }) => withApiWarnings(await updateMeter(ctx.rt, ctx.creatorId, input.id, input.patch, { expectedUpdatedAt: input.expected_updated_at }))),
 
   archive: tenantProcedure('admin')
     .input(ZMeterIdInput)

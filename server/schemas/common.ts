@@ -89,3 +89,6 @@ export function isMailbox(address: string): boolean {
 
 /** An email address as mail servers take it (isMailbox), at most 254 characters. */
 export const ZMailbox = ZText(254).refine(isMailbox, 'must be a valid email address');
+
+/** Notes on a write that succeeded, about what the creator may not have meant (present only when there are some). */
+export const ZWarnings = z.array(z.object({ field: z.string(), message: z.string() }));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AGGREGATION_TYPES, BILLING_MODELS } from '../../db/schema.js';
-import { ZText } from './common.js';
+import { ZText, ZWarnings } from './common.js';
 import { ZDecimal } from './decimal.js';
 
 export { AGGREGATION_TYPES, BILLING_MODELS };
@@ -193,6 +193,13 @@ export const toApiMeter = (meter: MeterDomain): TMeter => ({
     hard_cap: l.hardCap,
     effective_from: l.effectiveFrom.toISOString(),
   })),
+});
+
+/** A created or changed meter, with `warnings` on its plan limits when there are some (server/schemas/plan-notes.ts). */
+export const ZMeterWithWarnings = ZMeter.extend({ warnings: ZWarnings.optional() });
+export const withApiWarnings = (meter: MeterDomain & { warnings?: Array<{ field: string; message: string }> }): z.infer<typeof ZMeterWithWarnings> => ({
+  ...toApiMeter(meter),
+  ...(meter.warnings ? { warnings: meter.warnings } : {}),
 });
 
 // ---------------------------------------------------------------------------------------

@@ -175,8 +175,7 @@ export const ZUpsertCustomerInput = z
   .strict();
 export type TUpsertCustomerInput = z.infer<typeof ZUpsertCustomerInput>;
 
-/** Notes on a write that succeeded, about what the creator may not have meant (present only when there are some). */
-export const ZWarnings = z.array(z.object({ field: z.string(), message: z.string() }));
+export { ZWarnings } from './common.js';
 
 export const ZCustomer = z.object({
   user_id: z.string(),

@@ -17,12 +17,16 @@ import { listLiveCounters } from '../../db/queries/usage.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
+import { planLimitNotes, type Warning } from '../schemas/plan-notes.js';
 import { DURATION_UNITS, planCaseMessage, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
 import { finalReportWindowMs, licensedMeterLinkRefused, requireCompatibleStripeMeter } from './billing.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
+
+/** `warnings` appear in an answer only when there are some. */
+const withWarnings = <T extends object>(value: T, warnings: Warning[]): T & { warnings?: Warning[] } => (warnings.length > 0 ? { ...value, warnings } : value);
 
 const toNewLimit = (l: TPlanLimitInput): NewPlanLimit => ({
   planName: l.plan_name,
@@ -32,7 +36,7 @@ const toNewLimit = (l: TPlanLimitInput): NewPlanLimit => ({
   hardCap: l.hard_cap,
 });
 
-export async function createMeter(rt: Runtime, creatorId: string, input: TCreateMeterInput): Promise<Meter> {
+export async function createMeter(rt: Runtime, creatorId: string, input: TCreateMeterInput): Promise<Meter & { warnings?: Warning[] }> {
   const id = randomUUID();
   const at = rt.now();
   try {
@@ -55,7 +59,7 @@ export async function createMeter(rt: Runtime, creatorId: string, input: TCreate
         at,
       );
       await insertPlanLimits(tx, creatorId, id, input.plan_limits.map(toNewLimit), at);
-      return (await findMeter(tx, id))!;
+      return withWarnings((await findMeter(tx, id))!, planLimitNotes(input.plan_limits));
     });
   } catch (error) {
     if (isUniqueViolation(error, 'usage_meters_event_name_key')) {
@@ -85,7 +89,13 @@ export async function getMeter(rt: Runtime, creatorId: string, meterId: string):
  * meter-changed) — a page opened before a teammate's or the API's change would otherwise put
  * the old limits back and end the plans added since.
  */
-export async function updateMeter(rt: Runtime, creatorId: string, meterId: string, input: TUpdateMeterInput, options: { expectedUpdatedAt?: string } = {}): Promise<Meter> {
+export async function updateMeter(
+  rt: Runtime,
+  creatorId: string,
+  meterId: string,
+  input: TUpdateMeterInput,
+  options: { expectedUpdatedAt?: string } = {},
+): Promise<Meter & { warnings?: Warning[] }> {
   // A licensed meter is billed by subscription item quantities, never meter events: linking one
   // to a Stripe Billing Meter is refused (422), before Stripe is asked about the name.
   if (typeof input.stripe_meter_event_name === 'string' && input.billing_model === 'licensed') throw licensedMeterLinkRefused('stripe_meter_event_name');
@@ -206,7 +216,7 @@ export async function updateMeter(rt: Runtime, creatorId: string, meterId: strin
       const counters = (await listLiveCounters(tx, { meterIds: [meterId], now: at })).filter((c) => c.planName !== null && (thresholdsChanged || plans.has(c.planName)));
       await raiseLimitChangeAlerts(rt, tx, creatorId, [updated], counters);
     }
-    return updated;
+    return withWarnings(updated, planLimitNotes(input.plan_limits ?? [], meter.planLimits));
   });
 }
 
