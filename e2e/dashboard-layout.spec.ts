@@ -193,6 +193,44 @@ test('Trends: y-axis labels of large values are not cut off', async ({ browser, 
   }
 });
 
+// Trends with "Compare with the previous range" ticked and "Break down by: Plan": the chart
+// shows "This range" against "Previous range" only, and the split by plan the creator chose is
+// gone without a word. With a property breakdown, Compare stays ticked while the page compares
+// nothing and the Previous range card says "Tick “Compare” to see it". The creator should see
+// the plans and the comparison together, and be told when (and why) a comparison is not made.
+test('Trends: Compare keeps the plan breakdown, and says when a property breakdown cannot be compared', async ({ browser, baseURL }) => {
+  const { context, page, s } = await openAs(browser, baseURL, 1280);
+  await page.goto(`${DASHBOARD}/trends?meter=${s.meters.api_calls}&range=30d`);
+  await page.getByLabel('Break down by').selectOption('plan');
+  await expect(page).toHaveURL(/breakdown=plan/);
+  await page.getByLabel('Compare with the previous range').check();
+  await expect(page).toHaveURL(/compare=on/);
+
+  // The comparison is made…
+  await expect(page.getByTestId('trend-previous')).toBeVisible();
+  const comparison = page.getByTestId('trend-chart');
+  await expect(comparison.getByText('Previous range', { exact: true })).toBeVisible();
+  // …and the plans are still charted, each named in the legend.
+  const byPlan = page.getByTestId('trend-breakdown-chart');
+  for (const plan of ['starter', 'pro', 'free']) await expect(byPlan.getByText(plan, { exact: true })).toBeVisible();
+  await page.getByText('Show as a table').click();
+  for (const column of ['starter', 'pro', 'free', 'This range', 'Previous range']) await expect(page.getByRole('columnheader', { name: column, exact: true })).toBeVisible();
+  await page.screenshot({ path: `${OUT}/finding-trends-compare-plan-1280.png`, fullPage: true });
+
+  // A property breakdown with Compare ticked: the page says the comparison is not made, and how to get it.
+  await page.getByLabel('Break down by').selectOption('dim:endpoint');
+  await expect(page).toHaveURL(/breakdown=dim%3Aendpoint/);
+  await expect(page.getByLabel('Compare with the previous range')).toBeChecked();
+  const notice = page.getByTestId('trends-compare-refused');
+  await expect(notice).toBeVisible();
+  await expect(notice).toContainText('Not compared with the previous range');
+  await expect(notice).toContainText('choose “Nothing (total)” or “Plan” under “Break down by”');
+  await expect(page.getByTestId('trend-previous')).toHaveCount(0);
+  await expect(page.getByText('Tick “Compare” to see it.')).toHaveCount(0);
+  await page.screenshot({ path: `${OUT}/finding-trends-compare-property-1280.png`, fullPage: true });
+  await context.close();
+});
+
 // A customer's History charts (globex, tokens: ~380,000 in October): the y axis shows
 // "380,000" with its first digit cut ("80,000", "85,000"), and bytes meters show only
 // ",000,000". The creator should see whole axis labels.

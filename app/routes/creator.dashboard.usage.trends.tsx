@@ -105,7 +105,10 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       }
     }
   }
-  return json({ params, meters: options, meterId: meter?.id ?? null, trends, errors }, { headers: { 'Cache-Control': 'private, no-store' } });
+  // The API refuses to compare a breakdown by a property (ZTrendsInput): a ticked "Compare" is
+  // then not applied, and the page says so rather than leave the box ticked to no effect.
+  const compareRefused = params.compare && params.breakdown.startsWith('dim:');
+  return json({ params, meters: options, meterId: meter?.id ?? null, trends, errors, compareRefused }, { headers: { 'Cache-Control': 'private, no-store' } });
 }
 
 const HOUR_LABEL = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'UTC' });
@@ -128,23 +131,30 @@ function change(current: string, previous: string): string | null {
 /** The axis compact, the tooltip (and the table view) in full. */
 const axisProps = { ...compactAxis(formatChartValue), yAxisWidth: 64 };
 
-function TrendChart({ trends }: { trends: TTrends }) {
-  if (trends.previous) {
-    // The range's total per bucket (over the plans when broken down), beside the previous range's.
-    const combine = (values: number[]) => (trends.aggregation_type === 'max' ? Math.max(0, ...values) : values.reduce((a, b) => a + b, 0));
-    const data = trends.points.map((p, i) => ({ bucket: bucketLabel(trends.grain, p.bucket), [CURRENT]: combine(Object.values(p.values)), [PREVIOUS]: trends.previous!.points[i]?.value ?? 0 }));
-    return <LineChart className="h-72" data={data} index="bucket" categories={[CURRENT, PREVIOUS]} colors={['indigo', 'gray']} {...axisProps} />;
-  }
+/** A bucket's total over its series: the sum, or for a max meter the largest. */
+const combineSeries = (trends: TTrends, values: number[]) => (trends.aggregation_type === 'max' ? Math.max(0, ...values) : values.reduce((a, b) => a + b, 0));
+
+/** This range's total per bucket (over the series when broken down), beside the previous range's. */
+function CompareChart({ trends, previous }: { trends: TTrends; previous: NonNullable<TTrends['previous']> }) {
+  const data = trends.points.map((p, i) => ({ bucket: bucketLabel(trends.grain, p.bucket), [CURRENT]: combineSeries(trends, Object.values(p.values)), [PREVIOUS]: previous.points[i]?.value ?? 0 }));
+  return <LineChart className="h-72" data={data} index="bucket" categories={[CURRENT, PREVIOUS]} colors={['indigo', 'gray']} {...axisProps} />;
+}
+
+/** This range, one series per plan or property value (or the total). */
+function SeriesChart({ trends, brokenDown }: { trends: TTrends; brokenDown: boolean }) {
   const data = trends.points.map((p) => ({ bucket: bucketLabel(trends.grain, p.bucket), ...p.values }));
   const common = { className: 'h-72', data, index: 'bucket', categories: trends.series, colors: COLORS.slice(0, trends.series.length), ...axisProps };
   // Max meters: series are not parts of a whole, so they are not stacked.
   const stack = trends.series.length > 1 && trends.aggregation_type !== 'max';
-  if (trends.grain === 'month') return <BarChart {...common} stack={stack} showLegend={trends.series.length > 1} />;
-  return <AreaChart {...common} stack={stack} showLegend={trends.series.length > 1} />;
+  // A breakdown names its series even when there is one (a single plan is still "which plan").
+  const showLegend = trends.series.length > 1 || brokenDown;
+  if (trends.grain === 'month') return <BarChart {...common} stack={stack} showLegend={showLegend} />;
+  return <AreaChart {...common} stack={stack} showLegend={showLegend} />;
 }
 
 export default function TrendsPage() {
-  const { params, meters, meterId, trends, errors } = useLoaderData<typeof loader>();
+  const { params, meters, meterId, trends, errors, compareRefused } = useLoaderData<typeof loader>();
+  const breakdownLabel = params.breakdown === 'plan' ? 'plan' : params.breakdown.startsWith('dim:') ? `property ${params.breakdown.slice(4)}` : null;
   const navigation = useNavigation();
   const submit = useSubmit();
   const loading = navigation.state === 'loading' && navigation.location.pathname === dashboardPath('trends');
@@ -182,7 +192,7 @@ export default function TrendsPage() {
 
   return (
     <>
-      <PageHeader title="Trends" description="Usage of each meter over hours, days and months, against the previous range or broken down by plan or property. Times are UTC." />
+      <PageHeader title="Trends" description="Usage of each meter over hours, days and months, broken down by plan or property, and against the previous range. Times are UTC." />
       <Form
         ref={form}
         method="get"
@@ -255,6 +265,13 @@ export default function TrendsPage() {
         </div>
       ) : null}
 
+      {compareRefused ? (
+        <p role="status" className="mb-6 rounded-tremor-default border border-amber-200 bg-amber-50 px-4 py-3 text-tremor-default text-amber-800" data-testid="trends-compare-refused">
+          Not compared with the previous range: a comparison is not available with a breakdown by a property. To compare, choose “Nothing (total)” or “Plan” under
+          “Break down by”; to keep this breakdown, untick “Compare”.
+        </p>
+      ) : null}
+
       {trends ? (
         <div className={`space-y-6 transition-opacity ${loading ? 'opacity-50' : ''}`} aria-busy={loading} data-testid="trends">
           {loading ? (
@@ -285,7 +302,9 @@ export default function TrendsPage() {
                   </span>
                 </p>
               ) : (
-                <p className="mt-2 text-tremor-default text-tremor-content">Tick “Compare” to see it.</p>
+                <p className="mt-2 text-tremor-default text-tremor-content">
+                  {compareRefused ? 'Not with a breakdown by a property (see above).' : 'Tick “Compare” to see it.'}
+                </p>
               )}
             </Card>
           </div>
@@ -304,18 +323,33 @@ export default function TrendsPage() {
                 No usage in this range.
               </p>
             ) : (
-              <div className="mt-4" data-testid="trend-chart">
-                <TrendChart trends={trends} />
-              </div>
+              <>
+                {trends.previous && breakdownLabel ? (
+                  <h3 className="mt-4 text-tremor-default font-semibold text-tremor-content-strong">In total, against the previous range</h3>
+                ) : null}
+                <div className="mt-4" data-testid="trend-chart">
+                  {trends.previous ? <CompareChart trends={trends} previous={trends.previous} /> : <SeriesChart trends={trends} brokenDown={breakdownLabel !== null} />}
+                </div>
+                {/* Comparing keeps the breakdown: the previous range is a total, so this range's split is its own chart. */}
+                {trends.previous && breakdownLabel ? (
+                  <>
+                    <h3 className="mt-6 text-tremor-default font-semibold text-tremor-content-strong">This range by {breakdownLabel}</h3>
+                    <div className="mt-4" data-testid="trend-breakdown-chart">
+                      <SeriesChart trends={trends} brokenDown />
+                    </div>
+                  </>
+                ) : null}
+              </>
             )}
             <ChartTable
               label={`${trends.series.length > 1 ? 'Usage per series' : 'Usage'}, per ${trends.grain} (UTC)`}
-              columns={['Start (UTC)', ...trends.series, ...(trends.previous ? [PREVIOUS] : [])]}
+              columns={['Start (UTC)', ...trends.series, ...(trends.previous && breakdownLabel ? [CURRENT] : []), ...(trends.previous ? [PREVIOUS] : [])]}
               rows={trends.points.map((p, i) => ({
                 key: p.bucket,
                 cells: [
                   bucketLabel(trends.grain, p.bucket),
                   ...trends.series.map((s) => formatChartValue(p.values[s] ?? 0)),
+                  ...(trends.previous && breakdownLabel ? [formatChartValue(combineSeries(trends, Object.values(p.values)))] : []),
                   ...(trends.previous ? [formatChartValue(trends.previous.points[i]?.value ?? 0)] : []),
                 ],
               }))}
