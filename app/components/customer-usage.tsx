@@ -34,7 +34,7 @@ export function LimitBar({
   const text = zeroLimit ? (beyondZero ? 'Beyond a limit of 0' : 'At a limit of 0') : formatPercent(percent);
   const soft = softThreshold === null ? null : Number(softThreshold) * 100;
   return (
-    <div className={compact ? 'w-32' : 'w-full'}>
+    <div className={compact ? 'w-28' : 'w-full'}>
       <div
         role="meter"
         aria-label={label}

@@ -206,26 +206,33 @@ function Overage({ c, unit }: { c: TTopCustomers['customers'][number]; unit: str
 
 const who = (c: TTopCustomers['customers'][number]) => [c.name, c.email].filter(Boolean).join(' · ');
 
+/**
+ * At 1280 px the card leaves about 950 px for seven figures: plan and period share the last
+ * column (each customer's own period under their plan) and the cells are a little narrower
+ * than Tremor's, so the Period stays on screen with large figures and long names (cut, whole on
+ * hover). Wider still, the table scrolls inside its card (DataTable).
+ */
+const cell = 'px-3';
+
 function TopTable({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
   const unit = top.meter.unit_name;
   return (
     <DataTable aria-label={`Top users on ${top.meter.display_name}`}>
       <TableHead>
         <TableRow>
-          <TableHeaderCell className="pl-6 text-right">#</TableHeaderCell>
-          <TableHeaderCell>Customer</TableHeaderCell>
-          <TableHeaderCell className="text-right">Usage ({unit})</TableHeaderCell>
-          <TableHeaderCell>% of limit</TableHeaderCell>
-          <TableHeaderCell className="text-right">Overage</TableHeaderCell>
-          <TableHeaderCell>Plan</TableHeaderCell>
-          <TableHeaderCell className="pr-6">Period</TableHeaderCell>
+          <TableHeaderCell className="pl-6 pr-3 text-right">#</TableHeaderCell>
+          <TableHeaderCell className={cell}>Customer</TableHeaderCell>
+          <TableHeaderCell className={`${cell} text-right`}>Usage ({unit})</TableHeaderCell>
+          <TableHeaderCell className={cell}>% of limit</TableHeaderCell>
+          <TableHeaderCell className={`${cell} text-right`}>Overage</TableHeaderCell>
+          <TableHeaderCell className="pl-3 pr-6">Plan · period</TableHeaderCell>
         </TableRow>
       </TableHead>
       <TableBody>
         {top.customers.map((c, i) => (
           <TableRow key={c.user_id} data-testid="top-row" data-user-id={c.user_id}>
-            <TableCell className="pl-6 text-right tabular-nums text-tremor-content">{rankFrom + i}</TableCell>
-            <TableCell className="max-w-[16rem]">
+            <TableCell className="pl-6 pr-3 text-right tabular-nums text-tremor-content">{rankFrom + i}</TableCell>
+            <TableCell className={`${cell} max-w-[13rem]`}>
               <Link to={customerPath(c.user_id)} className={`block truncate ${linkClass}`} title={c.user_id}>
                 {c.user_id}
               </Link>
@@ -235,19 +242,27 @@ function TopTable({ top, rankFrom }: { top: TTopCustomers; rankFrom: number }) {
                 </span>
               ) : null}
             </TableCell>
-            <TableCell className="text-right tabular-nums text-tremor-content-strong" data-testid="top-used">
+            <TableCell className={`${cell} text-right tabular-nums text-tremor-content-strong`} data-testid="top-used">
               {formatDecimal(c.used)}
               {c.limit !== null ? <span className="block text-tremor-label text-tremor-content">of {formatDecimal(c.limit)}</span> : null}
             </TableCell>
-            <TableCell>
+            <TableCell className={cell}>
               <LimitBar percent={c.percent_of_limit} limit={c.limit} used={c.used} label={`${c.user_id}: share of the limit used`} compact />
             </TableCell>
-            <TableCell className="text-right tabular-nums" data-testid="top-overage">
+            <TableCell className={`${cell} text-right tabular-nums`} data-testid="top-overage">
               <Overage c={c} unit={unit} />
             </TableCell>
-            <TableCell>{c.plan_name ?? <span className="text-tremor-content-subtle">No plan</span>}</TableCell>
-            <TableCell className="pr-6">
-              <Period start={c.period_start} end={c.period_end} />
+            <TableCell className="max-w-[13rem] pl-3 pr-6" data-testid="top-plan-period">
+              {c.plan_name ? (
+                <span className="block truncate" title={c.plan_name}>
+                  {c.plan_name}
+                </span>
+              ) : (
+                <span className="block text-tremor-content-subtle">No plan</span>
+              )}
+              <span className="block text-tremor-label text-tremor-content">
+                <Period start={c.period_start} end={c.period_end} />
+              </span>
             </TableCell>
           </TableRow>
         ))}
