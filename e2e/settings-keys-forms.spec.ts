@@ -1,3 +1,4 @@
+import type { Locator } from '@playwright/test';
 import { creatorWithKey, DASHBOARD, expect, rest, signUpInBrowser, test } from './fixtures';
 
 /**
@@ -84,6 +85,45 @@ test('keys: the “Revoke key” confirm button shows a pending state while the 
     release();
   }
   await expect(page.getByRole('status')).toContainText('Revoked “slow”');
+});
+
+// A key named with 100 characters and no space or hyphen (the longest name the form takes,
+// here of its widest letter): the name stretched its table cell, the table ran past its card
+// at 1280 px and each row's Revoke button sat off screen behind a sideways scrollbar; the "new
+// key" and "Revoked" notices ran out of their boxes and the page scrolled sideways. The creator
+// should see every row's Revoke, the name cut to its cell with the whole name on hover.
+test('keys: a 100-character name without spaces keeps the table in its card and Revoke on screen', async ({ page, creator }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await creatorWithKey(page, creator);
+  const name = 'W'.repeat(100);
+  await page.goto(KEYS);
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await expect(page.getByTestId('new-api-key')).toBeVisible();
+  const sideways = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const overflow = (locator: Locator) => locator.evaluate((el) => el.scrollWidth - el.clientWidth);
+
+  const table = page.getByRole('table', { name: 'API keys' });
+  const scrollBox = table.locator('xpath=..');
+  const row = page.getByTestId('api-key-row').filter({ hasText: name });
+  const revoke = row.locator('summary');
+  await expect(revoke).toBeVisible();
+  // Without scrolling the table, Revoke is inside the card and the viewport; nothing is hidden sideways.
+  const button = (await revoke.boundingBox())!;
+  const box = (await scrollBox.boundingBox())!;
+  expect(button.x + button.width, 'Revoke inside the card').toBeLessThanOrEqual(box.x + box.width);
+  expect(button.x + button.width, 'Revoke inside the viewport').toBeLessThanOrEqual(1280);
+  expect(await overflow(scrollBox), 'table width hidden sideways').toBeLessThanOrEqual(0);
+  await expect(row.getByTestId('api-key-name'), 'the whole name on hover').toHaveAttribute('title', name);
+  expect(await overflow(page.locator('#new-key-title')), 'the new key notice holds the name').toBeLessThanOrEqual(0);
+  expect(await sideways(), 'page scrolls sideways').toBeLessThanOrEqual(0);
+
+  // And the key can be revoked from there, the notice holding the name too.
+  await revoke.click();
+  await page.getByRole('button', { name: `Revoke key ${name}` }).click();
+  await expect(page.getByRole('status')).toContainText(`Revoked “${name}”`);
+  expect(await overflow(page.getByRole('status')), 'the Revoked notice holds the name').toBeLessThanOrEqual(0);
+  expect(await sideways(), 'page scrolls sideways').toBeLessThanOrEqual(0);
 });
 
 test('settings: after “Defaults saved.” Default plan shows the saved value', async ({ page, creator, baseURL }) => {

@@ -87,7 +87,7 @@ function NewKeyNotice({ created }: { created: CreatedKey }) {
       aria-labelledby="new-key-title"
       className="mb-8 rounded-tremor-default border border-amber-300 bg-amber-50 p-5 shadow-tremor-card focus:outline-none focus-visible:ring-2 focus-visible:ring-amber-400"
     >
-      <h2 id="new-key-title" className="text-tremor-default font-semibold text-amber-900">
+      <h2 id="new-key-title" className="text-tremor-default font-semibold text-amber-900 [overflow-wrap:anywhere]">
         Your new API key “{created.name}”
       </h2>
       <p className="mt-1 text-tremor-default text-amber-800">
@@ -187,7 +187,7 @@ export default function ApiKeysPage() {
       {result?.revoked ? (
         <div className="mb-6">
           <SuccessNotice focusIfLost={result}>
-            Revoked “{result.revoked.name}” ({result.revoked.prefix}). Requests with it now answer 401.
+            <span className="[overflow-wrap:anywhere]">Revoked “{result.revoked.name}” ({result.revoked.prefix}). Requests with it now answer 401.</span>
           </SuccessNotice>
         </div>
       ) : null}
@@ -238,7 +238,13 @@ export default function ApiKeysPage() {
               <TableBody>
                 {keys.map((key) => (
                   <TableRow key={key.id} data-testid="api-key-row" data-prefix={key.prefix}>
-                    <TableCell className="pl-6 font-medium text-tremor-content-strong">{key.name}</TableCell>
+                    {/* A name is up to 100 characters, perhaps without a space: cut to its cell (whole on
+                        hover), or it widened the table until Revoke was off the card. */}
+                    <TableCell className="max-w-[16rem] pl-6 font-medium text-tremor-content-strong">
+                      <span className="block truncate" title={key.name} data-testid="api-key-name">
+                        {key.name}
+                      </span>
+                    </TableCell>
                     <TableCell>
                       <code className="font-mono text-[13px]">{key.prefix}</code>
                     </TableCell>
