@@ -115,8 +115,11 @@ test('Top users and a customer page', async ({ page, creator, baseURL, browser }
   await expect(page.getByTestId('events-explained')).toContainText('Watch time: 10 minutes = sum of the durations of 1 event');
   const watchRow = page.getByTestId('event-row').filter({ hasText: 'watch_time' });
   await expect(watchRow.getByTestId('event-counted')).toContainText('+10');
-  // The soft limit was crossed at 8 calls and overage started at 11: both alerts are listed
+  // The soft limit was crossed at 8 calls and overage started at 11: both alerts are listed,
+  // each with the threshold it crossed (the soft limit's 80 %, the limit itself)
   await expect(page.getByTestId('customer-alert')).toHaveCount(2);
+  await expect(page.getByTestId('customer-alert').filter({ hasText: 'Soft limit reached' })).toContainText('at 80 % of the limit');
+  await expect(page.getByTestId('customer-alert').filter({ hasText: 'Overage started' })).toContainText('at 100 % of the limit');
 
   // And the daily chart fills once the rollups have run (a worker does this within seconds)
   await expect(async () => {

@@ -389,7 +389,13 @@ function AlertsCard({ alerts: loaded, userId }: { alerts: LoaderData['alerts']; 
                 </TableCell>
                 <TableCell className="font-mono text-[12px]">{a.event_name}</TableCell>
                 <TableCell className="text-right tabular-nums">
-                  {formatDecimal(a.used)} / {formatDecimal(a.limit)} <span className="text-tremor-label">{a.unit_name}</span>
+                  <span className="block">
+                    {formatDecimal(a.used)} / {formatDecimal(a.limit)} <span className="text-tremor-label">{a.unit_name}</span>
+                  </span>
+                  {/* Which threshold it crossed: a soft limit's or one of the meter's (80 %), the limit itself (100 %). */}
+                  <span className="text-tremor-label" data-testid="customer-alert-threshold">
+                    at {formatThreshold(a.threshold)} of the limit
+                  </span>
                 </TableCell>
                 <TableCell>
                   <Period start={a.period_start} end={a.period_end} />
