@@ -165,3 +165,42 @@ test('Top users and a customer page', async ({ page, creator, baseURL, browser }
   await expect(otherPage.getByText('alice@acme.example')).toHaveCount(0);
   await other.close();
 });
+
+// A customer billed from mid-month, three periods in the History: the Billing periods chart's
+// x axis showed one label ("27 Sept – 27 Oct 2026"), the others dropped for want of room
+// (each whole period label takes ~150 px of a ~380 px chart). The creator should see a label
+// under every bar, the whole period still in the tooltip and the table.
+test('Customer page: the billing-periods chart labels every period', async ({ page, creator, baseURL }) => {
+  if (!baseURL) throw new Error('baseURL is not configured');
+  await page.setViewportSize({ width: 1280, height: 900 });
+  const apiKey = await creatorWithKey(page, creator);
+  const DAY = 86_400_000;
+  expect((await rest(baseURL, apiKey, 'PUT', '/api/usage/settings', { late_event_grace_hours: 840 })).status).toBe(200);
+  const meter = await rest(baseURL, apiKey, 'POST', '/api/usage/meters', { event_name: 'api_calls', display_name: 'API calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: [] });
+  expect(meter.status, meter.text).toBe(201);
+  // Billed from two days ago: events 34 days ago fall in the period before last (no period is longer than 31 days).
+  const customer = await rest(baseURL, apiKey, 'PUT', '/api/usage/customers/mid-month', { billing_anchor: new Date(Date.now() - 2 * DAY).toISOString() });
+  expect(customer.status, customer.text).toBe(201);
+  const events = [34, 20, 1].flatMap((daysAgo, period) =>
+    Array.from({ length: 3 + period }, (_, i) => ({ event_name: 'api_calls', user_id: 'mid-month', timestamp: new Date(Date.now() - daysAgo * DAY + i * 1000).toISOString() })),
+  );
+  const tracked = await rest(baseURL, apiKey, 'POST', '/api/usage/track', events);
+  expect(tracked.status, tracked.text).toBe(200);
+  expect((tracked.body.results as Array<{ status: number }>).map((r) => r.status)).toEqual(events.map(() => 201));
+
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(`${DASHBOARD}/customers/mid-month`);
+    const history = page.locator('#history');
+    await expect(history.getByTestId('history-periods-table').locator('tbody tr')).toHaveCount(3);
+    const chart = history.getByRole('heading', { name: 'Billing periods' }).locator('xpath=following-sibling::div[1]');
+    const ticks = chart.locator('.recharts-xAxis .recharts-cartesian-axis-tick-value');
+    await expect(ticks.first()).toBeVisible();
+    // One label per bar, each on screen
+    await expect(ticks, `x-axis labels at ${width} px`).toHaveCount(3);
+    for (const tick of await ticks.all()) await expect(tick).toBeVisible();
+    // The whole period is in the tooltip
+    await chart.locator('.recharts-bar-rectangle').last().hover();
+    await expect(chart.locator('.recharts-tooltip-wrapper')).toContainText('(now)');
+  }
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDayRange, formatPeriodLabel, isCalendarDay } from './format.js';
+import { formatDayRange, formatPeriodLabel, formatPeriodTick, isCalendarDay } from './format.js';
 
 describe('formatDayRange', () => {
   const range = (a: string, b: string) => formatDayRange(new Date(a), new Date(b));
@@ -29,6 +29,21 @@ describe('formatPeriodLabel', () => {
     // Starts on the 1st but is not the whole month
     expect(label('2026-11-01T00:00:00Z', '2026-12-01T00:00:01Z')).toBe('1 Nov – 1 Dec 2026');
     expect(label('2026-11-01T06:00:00Z', '2026-12-01T06:00:00Z')).toBe('1 Nov – 1 Dec 2026');
+  });
+});
+
+describe('formatPeriodTick', () => {
+  const tick = (a: string, b: string) => formatPeriodTick(new Date(a), new Date(b));
+
+  it('names a calendar month by its month, any other period by the day it starts: short enough for one tick per period', () => {
+    expect(tick('2026-11-01T00:00:00Z', '2026-12-01T00:00:00Z')).toBe('Nov');
+    expect(tick('2026-12-01T00:00:00Z', '2027-01-01T00:00:00Z')).toBe('Dec');
+    // Two periods in one month (the anchor moved to the 15th) read apart
+    expect(tick('2026-11-01T00:00:00Z', '2026-11-15T00:00:00Z')).toBe('1 Nov');
+    expect(tick('2026-11-15T00:00:00Z', '2026-12-15T00:00:00Z')).toBe('15 Nov');
+    // Anchored at a time of day, or starting on the 1st without being the whole month
+    expect(tick('2026-12-15T09:30:00Z', '2027-01-15T09:30:00Z')).toBe('15 Dec');
+    expect(tick('2026-11-01T06:00:00Z', '2026-12-01T06:00:00Z')).toBe('1 Nov');
   });
 });
 

@@ -43,10 +43,25 @@ const MONTH = new Intl.DateTimeFormat('en-GB', { month: 'short', year: 'numeric'
  * themselves rather than as the month they start in.
  */
 export function formatPeriodLabel(start: Date, end: Date): string {
-  const nextMonth = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
-  const isCalendarMonth = start.getTime() === Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), 1) && end.getTime() === nextMonth.getTime();
-  if (isCalendarMonth) return MONTH.format(start);
+  if (isCalendarMonth(start, end)) return MONTH.format(start);
   return formatDayRange(start, new Date(Math.max(start.getTime(), end.getTime() - 1)));
+}
+
+/**
+ * A billing period as a chart's axis tick: "Nov" for a calendar month, else the day it starts
+ * ("15 Nov"). A whole label ("15 Nov – 14 Dec 2026") takes ~150 px, so a half-width chart of
+ * a few periods could show one of them; the tooltip and the table beside give the whole label.
+ * The charts hold the last seven periods at most, so no tick stands for two of them.
+ */
+export function formatPeriodTick(start: Date, end: Date): string {
+  const { day, month } = dayParts(start);
+  return isCalendarMonth(start, end) ? month : `${day} ${month}`;
+}
+
+/** [start, end) is exactly one calendar month (UTC). */
+function isCalendarMonth(start: Date, end: Date): boolean {
+  const nextMonth = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
+  return start.getTime() === Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), 1) && end.getTime() === nextMonth.getTime();
 }
 
 /** A real calendar day written YYYY-MM-DD, in 2000–2999 (Date.parse takes 2026-02-30 as 2 March). */

@@ -20,7 +20,7 @@ import { customerPath, dashboardPath, useDashboard } from '~/lib/dashboard';
 import { formErrorHeaders, toFormError } from '~/lib/errors.server';
 import { formAlertMessage, formText } from '~/lib/form';
 import { readFormData } from '~/lib/form.server';
-import { formatDateTime, formatPeriodLabel, unitFor } from '~/lib/format';
+import { formatDateTime, formatPeriodLabel, formatPeriodTick, unitFor } from '~/lib/format';
 import { pageHeaders } from '~/lib/page-headers';
 import { formatDecimal, formatMoney } from '~/lib/numbers';
 import { planNamesOf, unlimitedPlanNote } from '~/lib/plans';
@@ -267,6 +267,14 @@ function UsageCards({ detail }: { detail: LoaderData['detail'] }) {
 
 /** The axis compact, the tooltip exact. */
 const HISTORY_AXIS = { ...compactAxis((v) => formatDecimal(String(v))), yAxisWidth: 56 };
+/** The billing periods' axis names each by a short tick ("15 Nov"); the tooltip by its whole label. */
+const PERIODS_AXIS = {
+  ...compactAxis(
+    (v) => formatDecimal(String(v)),
+    (datum) => (datum as { periodLabel?: string } | undefined)?.periodLabel,
+  ),
+  yAxisWidth: 56,
+};
 
 function HistoryCharts({ detail, chart, filters, today }: { detail: LoaderData['detail']; chart: string; filters: LoaderData['filters']; today: string }) {
   const withUsage = detail.meters.filter((m) => m.event_count > 0 || detail.history.some((h) => h.meter_id === m.meter_id));
@@ -284,13 +292,17 @@ function HistoryCharts({ detail, chart, filters, today }: { detail: LoaderData['
     ...detail.history
       .filter((h) => h.meter_id === chosen.meter_id)
       .reverse()
-      .map((h) => ({ period: formatPeriodLabel(new Date(h.period_start), new Date(h.period_end)), used: h.used })),
-    { period: `${formatPeriodLabel(new Date(detail.period_start), new Date(detail.period_end))} (now)`, used: chosen.used },
+      .map((h) => ({ period: formatPeriodLabel(new Date(h.period_start), new Date(h.period_end)), tick: formatPeriodTick(new Date(h.period_start), new Date(h.period_end)), used: h.used })),
+    {
+      period: `${formatPeriodLabel(new Date(detail.period_start), new Date(detail.period_end))} (now)`,
+      tick: formatPeriodTick(new Date(detail.period_start), new Date(detail.period_end)),
+      used: chosen.used,
+    },
   ];
   // The table lists the days with usage; the chart draws every day of the period so far, idle ones at 0.
   const chosenDays = detail.daily.filter((d) => d.meter_id === chosen.meter_id);
   const dayRows = chosenDays.map((d) => ({ day: DAY.format(new Date(d.day)), used: d.used }));
-  const periods = periodRows.map((r) => ({ period: r.period, [unit]: Number(r.used) }));
+  const periods = periodRows.map((r) => ({ period: r.tick, periodLabel: r.period, [unit]: Number(r.used) }));
   const days = chosenDays.length === 0 ? [] : daySeries(chosenDays, detail.period_start, detail.period_end, today).map((d) => ({ day: DAY.format(d.day), [unit]: Number(d.used) }));
   return (
     <Card id="history">
@@ -319,7 +331,7 @@ function HistoryCharts({ detail, chart, filters, today }: { detail: LoaderData['
       <div className="mt-4 grid gap-6 lg:grid-cols-2">
         <div>
           <h3 className="text-tremor-default font-semibold text-tremor-content-strong">Billing periods</h3>
-          <BarChart className="mt-2 h-52" data={periods} index="period" categories={[unit]} colors={['indigo']} showLegend={false} {...HISTORY_AXIS} />
+          <BarChart className="mt-2 h-52" data={periods} index="period" categories={[unit]} colors={['indigo']} showLegend={false} {...PERIODS_AXIS} />
           <ChartTable
             label={`${chosen.event_name} per billing period, in ${unit}`}
             columns={['Period', unit]}
