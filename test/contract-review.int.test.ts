@@ -210,6 +210,12 @@ describe('DESIGN: "reports … forecasts … have REST routes of the same style 
     const backwards = await call('GET', `/api/usage/reports/trends?meter_id=${meterId}&from=${to}&to=${from}`);
     expect(backwards.status).toBe(422);
     expect(backwards.json.errors).toEqual([{ field: 'to', message: 'must be after from' }]);
+    // A bad from is named alone: the valid to is not said to be "before" it.
+    for (const badFrom of ['x', '2026-02-30T00:00:00Z', '2026-11-01T00:00:00+25:00']) {
+      const wrong = await call('GET', `/api/usage/reports/trends?meter_id=${meterId}&from=${encodeURIComponent(badFrom)}&to=${to}`);
+      expect(wrong.status, badFrom).toBe(422);
+      expect(wrong.json.errors.map((e: { field: string }) => e.field), badFrom).toEqual(['from']);
+    }
     const other = api(server().url, (await createCreatorWithKey(server().rt)).apiKey);
     expect((await other('GET', `/api/usage/reports/trends?meter_id=${meterId}&from=${from}&to=${to}`)).status).toBe(404);
   });
@@ -237,5 +243,21 @@ describe('POST|PATCH /api/usage/webhooks: a URL no delivery can reach is refused
     const moved = await call('PATCH', `/api/usage/webhooks/${created.json.id}`, { url: 'https://hooks.example.com:0/staryer' });
     expect(moved.status, moved.text).toBe(422);
     expect((await call('GET', `/api/usage/webhooks/${created.json.id}`)).json.url).toBe('https://hooks.example.com:8443/staryer');
+  });
+
+  it('a port past 65535 → 422 naming the port (it said only "must be an absolute http or https URL")', async () => {
+    const refused = await call('POST', '/api/usage/webhooks', { url: 'https://hooks.example.com:99999/staryer', events: ['usage.soft_limit_reached'] });
+    expect(refused.status, refused.text).toBe(422);
+    expect(refused.json.errors).toEqual([{ field: 'url', message: 'must use a port from 1 to 65535, not 99999' }]);
+  });
+
+  it('events given as a string → 422 saying it must be an array, and nothing else (it also said "too many event types")', async () => {
+    const refused = await call('POST', '/api/usage/webhooks', { url: 'https://hooks.example.com/staryer', events: 'usage.soft_limit_reached' });
+    expect(refused.status, refused.text).toBe(422);
+    expect(refused.json.errors).toEqual([{ field: 'events', message: 'must be an array of event types' }]);
+    // Any schema's size checks: a 101-character string for plan_limits (at most 100) is named once, for its type.
+    const meter = await call('POST', '/api/usage/meters', { event_name: 'sized', display_name: 'S', aggregation_type: 'count', unit_name: 'x', plan_limits: 'p'.repeat(101) });
+    expect(meter.status, meter.text).toBe(422);
+    expect(meter.json.errors).toEqual([{ field: 'plan_limits', message: 'must be an array of plan limits' }]);
   });
 });

@@ -117,6 +117,26 @@ describe('overview: customers near or over a limit, after the limit no longer sa
   });
 });
 
+describe('overview: the customers needing attention are ranked among live meters', () => {
+  it('an archived meter’s standing alert does not take one of the ten places (the list came back with nine, an at-cap customer missing)', async () => {
+    const { call } = await setUp();
+    const old = await createMeter(call, { event_name: 'old', display_name: 'Old', aggregation_type: 'count', unit_name: 'calls', plan_limits: [{ plan_name: 'starter', limit_value: 1, overage_price: '1' }] });
+    await createMeter(call, { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: [{ plan_name: 'starter', limit_value: 2, overage_price: '1' }] });
+    // Eleven customers past the calls limit (150 %), and one far past the old meter's (600 %) before it is archived.
+    for (let i = 0; i < 11; i++) {
+      expect((await call('PUT', `/api/usage/customers/c${i}`, { plan_name: 'starter' })).status).toBe(201);
+      for (let n = 0; n < 3; n++) await track(call, { event_name: 'calls', user_id: `c${i}`, value: 1 });
+    }
+    for (let n = 0; n < 6; n++) await track(call, { event_name: 'old', user_id: 'c0', value: 1 });
+    expect((await call('DELETE', `/api/usage/meters/${old.id}`)).status).toBe(200);
+    const overview = await overviewAfter(call, Date.now());
+    const listed = overview.attention as Array<{ user_id: string; event_name: string; percent: number }>;
+    expect(listed).toHaveLength(10);
+    expect(new Set(listed.map((a) => a.event_name))).toEqual(new Set(['calls']));
+    expect(listed.every((a) => a.percent === 150)).toBe(true);
+  });
+});
+
 describe('revenue: projections are exact decimals', () => {
   it('a max meter projects at its current value: projected overage equals overage so far, to the last decimal', async () => {
     const { call } = await setUp();

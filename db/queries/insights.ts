@@ -148,7 +148,9 @@ export async function findTopLimitAlerts(tx: Queryable, creatorId: string, now: 
         coalesce(al.counter_value / ${unitFactorSql}, x.used) / nullif(al.limit_value, 0) as ratio
       from al
       join usage_alerts x on x.creator_id = ${creatorId} and x.alert_id = al.alert_id
-      join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = al.meter_id
+      -- Live meters only, before the limit: an archived meter's alert would take a place and be
+      -- dropped by the service, leaving the list short of customers who belong in it.
+      join usage_meters m on m.creator_id = ${creatorId} and m.meter_id = al.meter_id and m.archived_at is null
       order by ratio desc nulls first, al.alert_id
       limit ${limit}
     )

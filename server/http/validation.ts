@@ -37,7 +37,11 @@ function typeMessage(message: string): string {
 
 /** Zod issues as `{field, message}`, fields in dotted/indexed form (`plan_limits[0].limit_value`). */
 export function zodFieldErrors(issues: readonly unknown[]): FieldError[] {
-  return (issues as Issue[]).flatMap((issue) => {
+  // A value of the wrong type is named for that alone: zod 4 still runs a schema's size checks
+  // on it (a string given for an array of at most 16 is also "too many event types").
+  const mistyped = new Set((issues as Issue[]).filter((i) => i.code === 'invalid_type').map((i) => fieldOf(i.path ?? [])));
+  const kept = mistyped.size === 0 ? (issues as Issue[]) : (issues as Issue[]).filter((i) => i.code === 'invalid_type' || !mistyped.has(fieldOf(i.path ?? [])));
+  return kept.flatMap((issue) => {
     const path = issue.path ?? [];
     // Strict objects report unknown keys on the object itself; name each key, so a
     // client sees which field to drop rather than "(body)".

@@ -66,6 +66,8 @@ export const TREND_BREAKDOWNS = ['none', 'plan', 'dimension'] as const;
 /** Longest range a chart covers per bucket size (a chart of more points is not readable). */
 export const TREND_MAX_POINTS = { hour: 24 * 31, day: 400, month: 60 } as const;
 
+const VALID_INSTANT = ZInstantInput('is not an instant');
+
 export const ZTrendsInput = z
   .object({
     meter_id: ZId,
@@ -79,9 +81,10 @@ export const ZTrendsInput = z
   })
   .strict()
   .superRefine((input, ctx) => {
-    const from = Date.parse(input.from);
-    const to = Date.parse(input.to);
-    if (!(to > from)) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+    // Only two valid instants are compared: a bad `from` is named once, not `to` beside it.
+    if (VALID_INSTANT.safeParse(input.from).success && VALID_INSTANT.safeParse(input.to).success && !(Date.parse(input.to) > Date.parse(input.from))) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+    }
     if (input.breakdown === 'dimension' && !input.dimension) ctx.addIssue({ code: 'custom', path: ['dimension'], message: 'is required to break down by a dimension' });
     if (input.breakdown === 'dimension' && input.compare) ctx.addIssue({ code: 'custom', path: ['compare'], message: 'cannot be combined with a breakdown by dimension' });
   });

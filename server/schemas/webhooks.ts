@@ -17,7 +17,10 @@ export const ZWebhookUrl = ZText(2048)
     try {
       url = new URL(value);
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be an absolute http or https URL' });
+      // A port past 65535 makes the URL unparsable: say so rather than "not a URL".
+      const port = /^https?:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/i.exec(value)?.[1];
+      if (port !== undefined && Number(port) > 65535) ctx.addIssue({ code: 'custom', message: `must use a port from 1 to 65535, not ${port.slice(0, 20)}` });
+      else ctx.addIssue({ code: 'custom', message: 'must be an absolute http or https URL' });
       return;
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'must use http or https' });
