@@ -210,6 +210,21 @@ describe('overage revenue this period', () => {
     }
   });
 
+  it('a period an hour old is projected at its run rate over a day, not over its first hour (12 calls made 8,640)', async () => {
+    clock = new Date('2026-06-01T01:00:00Z');
+    const { call, trpc } = await creator();
+    await meter(call, { event_name: 'calls', aggregation_type: 'count', unit_name: 'calls', plan_limits: [{ plan_name: 'pro', limit_value: 100, overage_price: '0.5' }] });
+    await customer(call, 'early', 'pro');
+    for (let i = 0; i < 12; i++) await track(call, 'calls', 'early', 1);
+    // 12 calls in the first hour of a 30-day June: 12 × 30 = 360 by the end (over a day), 260 over the limit.
+    // Over the first hour alone it was 12 × 720 = 8,640, 8,540 over: 4,270 projected from 12 calls.
+    const early = await overview(trpc);
+    expect(early.meters[0]).toMatchObject({ quantity_so_far: '0', quantity_projected: '260', amount_projected: '130' });
+    // A day and more in, the run rate is the period's so far: 12 calls by the 16th → 24 in all, within the limit.
+    clock = HALF_JUNE;
+    expect((await overview(trpc)).meters[0]).toMatchObject({ quantity_projected: '0', amount_projected: '0' });
+  });
+
   it('answers empty figures for a creator with no meters or no usage', async () => {
     clock = HALF_JUNE;
     const { call, trpc } = await creator();

@@ -92,8 +92,8 @@ export function RevenueByMeter({ overview }: { overview: TRevenueOverview }) {
   return (
     <Card className="p-0" aria-labelledby="revenue-by-meter">
       <SectionTitle id="revenue-by-meter" title="By meter">
-        Counts, sums and durations are projected at each customer’s run-rate so far (usage ÷ elapsed share of their period) — early in a period that rests on
-        little usage.
+        Counts, sums and durations are projected at each customer’s run-rate so far (usage ÷ elapsed share of their period, a day at least) — early in a
+        period that rests on little usage.
         {current ? ' Max and unique meters are projected at their current value: a peak or a distinct count does not grow with time.' : ''}
       </SectionTitle>
       <OverageChart

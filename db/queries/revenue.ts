@@ -2,6 +2,10 @@ import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../client.js';
 import { notSuperseded, overageAmountSql } from './params.js';
 
+/** The shortest time a run rate is taken over, in seconds: a day (see currentOverageQuery). */
+const RUN_RATE_MIN_SECONDS = 86_400;
+const runRateMin = sql.raw(String(RUN_RATE_MIN_SECONDS));
+
 /**
  * One meter × plan whose customers may owe overage, as the service judged it: the limit
  * in the meter's base quantity (what period counters hold) and whether usage projects
@@ -93,6 +97,9 @@ export async function sumCurrentOverage(
 /** The statement of sumCurrentOverage, also for EXPLAIN in the benchmark. */
 export function currentOverageQuery(creatorId: string, now: Date, groups: OverageGroup[]): SQL {
   const at = now.toISOString();
+  // A run rate is taken over the period so far, but over a day at least (the whole period when
+  // shorter): in a period's first minutes, 12 calls would otherwise project to 500,000 — on the
+  // 1st of each month, every calendar-month customer at once.
   // Money is exact: numeric comparisons, divisions and sums. Only the first sieve over every
   // counter runs in float8 (a numeric division per counter is most of the cost at 200k
   // counters), with a margin far beyond float8's error, and the counters it keeps are projected
@@ -121,14 +128,16 @@ export function currentOverageQuery(creatorId: string, now: Date, groups: Overag
         and a.window_start > ${at}::timestamptz - interval '32 days'
         and (a.value > m.min_limit
           or (m.run_rate and ${at}::timestamptz > a.window_start
-            and a.value::float8 * (date_part('epoch', a.window_end - a.window_start) / date_part('epoch', ${at}::timestamptz - a.window_start)) > m.min_limit_f * 0.999999))
+            and a.value::float8 * (date_part('epoch', a.window_end - a.window_start)
+              / least(date_part('epoch', a.window_end - a.window_start), greatest(date_part('epoch', ${at}::timestamptz - a.window_start), ${runRateMin}))) > m.min_limit_f * 0.999999))
         and ${notSuperseded('a')}
     ),
     candidates as (
       select s.meter_id, s.customer_id, s.value,
         case
           when s.run_rate and ${at}::timestamptz > s.window_start
-            then round((s.value * extract(epoch from s.window_end - s.window_start))::numeric(1000, 20) / extract(epoch from ${at}::timestamptz - s.window_start), 9)
+            then round((s.value * extract(epoch from s.window_end - s.window_start))::numeric(1000, 20)
+              / least(extract(epoch from s.window_end - s.window_start), greatest(extract(epoch from ${at}::timestamptz - s.window_start), ${runRateMin})), 9)
           else s.value
         end as projected
       from sieved s
