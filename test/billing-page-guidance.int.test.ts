@@ -132,6 +132,25 @@ describe('a failed report says what to fix', () => {
   });
 });
 
+describe('the Stripe settings form checks a new key with Stripe', () => {
+  it('a rolled key is refused beside the key field and nothing is saved; a key saved while Stripe is unreachable says it was not checked', async () => {
+    const c = await creator();
+    const rolled = `${c.secretKey}rolled`;
+    fake.revokeKey(rolled);
+    const refused = await c.post({ intent: 'stripe-settings', secret_key: rolled, report_interval_minutes: '30' });
+    expect(refused.status).toBe(422);
+    expect(text(refused.html)).toMatch(/is refused by Stripe \(.*Expired API Key provided.*\); nothing was saved/);
+    expect((await c.call('GET', '/api/usage/settings/stripe')).json.report_interval_minutes).toBe(5);
+
+    fake.inject({ kind: 'down', pathPrefix: '/v1/billing/meters' });
+    const saved = await c.post({ intent: 'stripe-settings', secret_key: `${c.secretKey}new`, report_interval_minutes: '30' }).finally(() => fake.clearFaults());
+    expect(saved.status).toBe(200);
+    expect(text(saved.html)).toContain('Stripe settings saved.');
+    expect(text(saved.html)).toMatch(/The key was saved without being checked: Stripe could not be reached/);
+    expect((await c.call('GET', '/api/usage/settings/stripe')).json.report_interval_minutes).toBe(30);
+  });
+});
+
 describe('a meter linked by name only', () => {
   it('is shown as not looked up in Stripe, with a button that creates the Stripe meter and links it (stripe_meter_id on the API)', async () => {
     const c = await creator();

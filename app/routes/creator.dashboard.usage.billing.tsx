@@ -75,6 +75,8 @@ type ActionResult = {
   reconcile: Awaited<ReturnType<Caller['billing']['reconcile']>> | null;
   /** The meter linked by link-meter, and its Stripe meter. */
   linked: { id: string; stripe_meter_event_name: string | null; stripe_meter_id: string | null } | null;
+  /** What the saved key could not be checked for (the API's `warnings`). */
+  warnings: Array<{ field: string; message: string }>;
 };
 
 export async function action({ request, context }: ActionFunctionArgs) {
@@ -85,16 +87,17 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (!isIntent(intent)) throw json({ message: 'This form does not exist.' }, { status: 400 });
 
   const values: Values = { report_interval_minutes: formText(formData, 'report_interval_minutes').trim() };
-  const result: ActionResult = { intent, at: Date.now(), ok: false, formError: null, values, report: null, reconcile: null, linked: null };
+  const result: ActionResult = { intent, at: Date.now(), ok: false, formError: null, values, report: null, reconcile: null, linked: null, warnings: [] };
   try {
     switch (intent) {
       case 'stripe-settings': {
         const secretKey = formText(formData, 'secret_key').trim();
-        await caller.billing.updateStripeSettings({
+        const saved = await caller.billing.updateStripeSettings({
           ...(secretKey ? { secret_key: secretKey } : {}),
           // Empty is not "unchanged": the server's message says what a valid value is.
           report_interval_minutes: values.report_interval_minutes === '' ? Number.NaN : Number(values.report_interval_minutes),
         });
+        result.warnings = saved.warnings ?? [];
         break;
       }
       case 'stripe-connect': {
@@ -250,6 +253,11 @@ function StripeSettingsForm({ stripe, csrf, result }: { stripe: LoaderData['stri
       <CsrfField token={csrf} />
       <input type="hidden" name="intent" value="stripe-settings" />
       {failed?.formError ? <FormAlert>{failed.formError.message}</FormAlert> : own?.ok ? <SuccessNotice focusIfLost={own}>Stripe settings saved.</SuccessNotice> : null}
+      {own?.ok && own.warnings.length > 0 ? (
+        <p role="status" data-testid="stripe-key-warning" className="rounded-tremor-default border border-amber-200 bg-amber-50 px-4 py-3 text-tremor-default text-amber-800">
+          {own.warnings.map((w) => `The key ${w.message}`).join(' ')}
+        </p>
+      ) : null}
       <div className="grid gap-5 md:grid-cols-2">
         <TextField
           label="Secret or restricted key"

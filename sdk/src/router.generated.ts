@@ -962,6 +962,10 @@ export type BillingUpdateStripeSettingsOutput = {
   last_report_at: null | string;
   webhook_configured: boolean;
   webhook_path: string;
+  warnings?: undefined | Array<{
+    field: string;
+    message: string;
+  }>;
 };
 
 export type BillingStartConnectInput = {

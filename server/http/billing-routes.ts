@@ -9,6 +9,7 @@ import {
   ZUpdateStripeSettingsInput,
 } from '../schemas/billing.js';
 import { ZMeter } from '../schemas/meters.js';
+import { ZWarnings } from '../schemas/common.js';
 import type { RestRoute } from './rest.js';
 import { parseInput, ZIdParam } from './validation.js';
 
@@ -32,9 +33,16 @@ export const BILLING_ROUTES: RestRoute[] = [
     scope: 'admin',
     body: ZUpdateStripeSettingsInput,
     responses: {
-      200: { description: 'Stripe settings after the change', schema: ZStripeSettings },
+      200: {
+        description:
+          'Stripe settings after the change; a new secret_key is checked with Stripe first (one read of Billing meters): `warnings` when Stripe could not be reached to check it, or refused to list meters with it',
+        schema: ZStripeSettings.extend({ warnings: ZWarnings.optional() }),
+      },
       409: { description: 'In production (NODE_ENV=production) without STRIPE_KEYS_ENCRYPTION_KEY, storing a secret key or webhook secret is refused (encryption-key-missing)' },
-      422: { description: 'A field is invalid; connect_account_id is refused (a Connect account comes from Stripe’s authorization: POST …/stripe/connect)' },
+      422: {
+        description:
+          'A field is invalid; a secret_key Stripe does not accept (401) is refused and nothing is saved; connect_account_id is refused (a Connect account comes from Stripe’s authorization: POST …/stripe/connect)',
+      },
     },
     handle: async ({ caller, body }) => ({ status: 200, body: await caller.billing.updateStripeSettings(parseInput(ZUpdateStripeSettingsInput, body)) }),
   },

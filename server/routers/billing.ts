@@ -9,6 +9,7 @@ import {
   ZUpdateStripeSettingsInput,
 } from '../schemas/billing.js';
 import { ZMeter, ZMeterIdInput, toApiMeter } from '../schemas/meters.js';
+import { ZWarnings } from '../schemas/common.js';
 import {
   completeStripeConnect,
   getBillingCustomerNotes,
@@ -29,7 +30,7 @@ export const billingRouter = router({
     .query(({ ctx }) => getStripeSettings(ctx.rt, ctx.creatorId)),
   updateStripeSettings: tenantProcedure('admin')
     .input(ZUpdateStripeSettingsInput)
-    .output(ZStripeSettings)
+    .output(ZStripeSettings.extend({ warnings: ZWarnings.optional() }))
     .mutation(({ ctx, input }) => updateStripeSettings(ctx.rt, ctx.creatorId, input)),
   /** Connect OAuth: Stripe's authorize page for this creator (a one-time state inside). */
   startConnect: tenantProcedure('admin')

@@ -45,6 +45,7 @@ import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { z } from 'zod';
 import type { ZReconcileResult } from '../schemas/billing.js';
+import type { Warning } from '../schemas/plan-notes.js';
 import { aggregationOf } from './aggregation/index.js';
 import { holdsClaim, isClaimed } from './claims.js';
 import { periodAnchorWouldMove } from './customers.js';
@@ -615,7 +616,7 @@ export async function updateStripeSettings(
   rt: Runtime,
   creatorId: string,
   input: { secret_key?: string; connect_account_id?: string; report_interval_minutes?: number; invoice_grace_hours?: number; webhook_secret?: string },
-): Promise<StripeSettingsView> {
+): Promise<StripeSettingsView & { warnings?: Warning[] }> {
   if (input.connect_account_id !== undefined) {
     throw validationError([
       {
@@ -624,8 +625,10 @@ export async function updateStripeSettings(
       },
     ]);
   }
+  // Asked before the transaction (no Stripe call holds one, ADR 0015): a key Stripe refuses is not stored.
+  const warnings = input.secret_key ? await checkStripeKey(rt, input.secret_key) : [];
   const at = rt.now();
-  return withCreator(rt.db, creatorId, async (tx) => {
+  const view = await withCreator(rt.db, creatorId, async (tx) => {
     await ensureSettings(tx, creatorId);
     await updateStripeSettingsRow(
       tx,
@@ -639,6 +642,30 @@ export async function updateStripeSettings(
     );
     return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
   });
+  return warnings.length > 0 ? { ...view, warnings } : view;
+}
+
+/**
+ * A secret key asked of Stripe before it is stored (one page of Billing meters, nothing
+ * written): one Stripe does not know (401) is refused with 422 and nothing is saved — every
+ * report would fail with it, which the creator would learn only from the Billing page later.
+ * One Stripe knows but will not let list meters (a restricted key without that permission),
+ * or that could not be checked (Stripe unreachable, 5xx, 429), is stored with a warning saying so.
+ */
+async function checkStripeKey(rt: Runtime, secretKey: string): Promise<Warning[]> {
+  try {
+    await createStripeBilling(rt.env, { kind: 'secret_key', secretKey }).checkCredentials();
+    return [];
+  } catch (error) {
+    if (!(error instanceof StripeCallError)) throw error;
+    if (error.kind === 'rejected' && error.status === 401) {
+      throw validationError([{ field: 'secret_key', message: `is refused by Stripe (${error.message}); nothing was saved. Copy the account’s secret key (sk_…) or a restricted key (rk_…) again.` }]);
+    }
+    if (error.kind === 'rejected') {
+      return [{ field: 'secret_key', message: `was saved, but Stripe refused to list Billing meters with it (${error.message}): a restricted key needs Billing meters read and meter events write to report usage.` }];
+    }
+    return [{ field: 'secret_key', message: `was saved without being checked: Stripe could not be reached (${error.message}). The Billing page says so if Stripe refuses it when usage is reported.` }];
+  }
 }
 
 /** How long a Connect authorization may take, from its start to Stripe's redirect back. */

@@ -31,6 +31,8 @@ export class StripeCallError extends Error {
     message: string,
     readonly requestId: string | null,
     readonly retryAfterMs: number | null = null,
+    /** Stripe's HTTP status, when it answered. */
+    readonly status: number | null = null,
   ) {
     super(message);
     this.name = 'StripeCallError';
@@ -62,6 +64,8 @@ export type StripeBilling = {
   setSubscriptionItemQuantity: (input: { subscriptionItemId: string; quantity: number; idempotencyKey: string }) => Promise<{ quantity: number | null; requestId: string | null }>;
   /** A subscription item's quantity as Stripe holds it now. */
   subscriptionItemQuantity: (subscriptionItemId: string) => Promise<number | null>;
+  /** Whether Stripe takes the credentials: one page of Billing meters (what linking reads), nothing written. */
+  checkCredentials: () => Promise<void>;
 };
 
 /** A Stripe Billing Meter, and what in it would bill our reports wrongly (empty when nothing). */
@@ -158,7 +162,7 @@ function translate(error: unknown): StripeCallError {
   if (status === 400 && error.param === 'identifier' && (error.code === 'resource_already_exists' || /already exists/i.test(error.message))) {
     return new StripeCallError('duplicate', error.message, requestId);
   }
-  return new StripeCallError('rejected', `${error.type}${error.code ? ` ${error.code}` : ''}: ${error.message}`, requestId);
+  return new StripeCallError('rejected', `${error.type}${error.code ? ` ${error.code}` : ''}: ${error.message}`, requestId, null, status || null);
 }
 
 /** A Stripe client acting for one creator, with the platform key for Connect accounts. */
@@ -223,6 +227,10 @@ export function createStripeBilling(env: TEnv, credentials: StripeCredentials): 
         return { quantity: item.quantity ?? null, requestId: item.lastResponse?.requestId ?? null };
       }),
     subscriptionItemQuantity: (subscriptionItemId) => call(async () => (await stripe.subscriptionItems.retrieve(subscriptionItemId, {}, options)).quantity ?? null),
+    checkCredentials: () =>
+      call(async () => {
+        await stripe.billing.meters.list({ limit: 1 }, options);
+      }),
     ensureMeter: (input) =>
       call(async () => {
         const existing = await activeMeter(input.eventName);
