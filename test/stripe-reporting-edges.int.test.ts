@@ -116,6 +116,13 @@ describe('review: Stripe reporting, second pass', () => {
     expect(linked.status, linked.text).toBe(200);
     const all = await stripe.billing.meters.list({ limit: 100 }).autoPagingToArray({ limit: 1000 });
     expect(all.filter((m) => m.event_name === 'units')).toHaveLength(1);
+    // The same name sent again keeps the Stripe meter found (it was cleared: the Billing page then
+    // called the meter "not looked up in Stripe" and offered to find or create it).
+    const units = all.find((m) => m.event_name === 'units')!;
+    expect(linked.json.stripe_meter_id).toBe(units.id);
+    const again = await call('PATCH', `/api/usage/meters/${meter.json.id}`, { stripe_meter_event_name: 'units', display_name: 'Units' });
+    expect(again.status, again.text).toBe(200);
+    expect(again.json).toMatchObject({ stripe_meter_event_name: 'units', stripe_meter_id: units.id });
   });
 
   it('two customers billed to one Stripe customer (an organisation) never have two meter event calls in flight for that Stripe customer × meter', async () => {

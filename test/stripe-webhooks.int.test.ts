@@ -59,6 +59,26 @@ describe('Stripe subscription webhooks', () => {
     expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, deleted)).json.outcome).toBe('applied');
   });
 
+  it('a signed event whose fields are not of Stripe’s types → 400 problem naming the field, nothing changed (a customer of 123 answered 500)', async () => {
+    const { call, endpoint, subscription } = await setup();
+    const before = await periodStartOf(call);
+    const start = new Date(Math.floor((Date.now() - 3 * 86400_000) / 1000) * 1000);
+    const good = subscriptionWithPeriod(subscription, start, new Date(start.getTime() + 30 * 86400_000));
+    for (const [field, object] of [
+      ['customer', { ...good, customer: 123 }],
+      ['billing_cycle_anchor', { ...good, billing_cycle_anchor: 'notanumber' }],
+      ['current_period_end', { ...good, items: { data: [{ ...good.items.data[0], current_period_end: 1e20 }] } }],
+    ] as const) {
+      const answer = await sendStripeWebhook(endpoint, WEBHOOK_SECRET, stripeEvent('customer.subscription.updated', object as Record<string, unknown>));
+      expect(answer.status, field).toBe(400);
+      expect(answer.json).toMatchObject({ type: 'https://staryer.dev/problems/malformed-stripe-event', status: 400 });
+      expect(answer.json.detail, field).toContain(field);
+    }
+    expect(await periodStartOf(call)).toBe(before);
+    // The well-formed event is then taken: none of the refused ones was recorded as seen.
+    expect((await sendStripeWebhook(endpoint, WEBHOOK_SECRET, stripeEvent('customer.subscription.updated', good))).json.outcome).toBe('applied');
+  });
+
   it('a month-end subscription keeps Stripe’s periods: anchored on the 31st, not on a period start of the 30th or 28th', async () => {
     // Our clock: the day before Stripe's Dec 31 renewal, then on through February and March.
     let now = new Date('2026-12-30T12:00:00.000Z');

@@ -183,7 +183,11 @@ export async function updateMeter(
         ...(input.billing_model !== undefined ? { billingModel: input.billing_model } : {}),
         ...(input.alert_thresholds !== undefined ? { alertThresholds: input.alert_thresholds } : {}),
         ...(input.rollup_dimensions !== undefined ? { rollupDimensions: input.rollup_dimensions } : {}),
-        ...(input.stripe_meter_event_name !== undefined ? { stripeMeterEventName: input.stripe_meter_event_name, stripeMeterId: null } : {}),
+        // The Stripe meter found for the name is kept while the name stays: sent again unchanged, it
+        // is no reason to call the meter "not looked up in Stripe".
+        ...(input.stripe_meter_event_name !== undefined && input.stripe_meter_event_name !== meter.stripeMeterEventName
+          ? { stripeMeterEventName: input.stripe_meter_event_name, stripeMeterId: null }
+          : {}),
       },
       at,
     );

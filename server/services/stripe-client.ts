@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import { z } from 'zod';
 import type { TEnv } from '../env.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -286,6 +287,37 @@ export async function exchangeConnectCode(env: TEnv, code: string): Promise<{ ac
 }
 
 /** What billing reads from a verified subscription webhook. */
+/** A Unix time Stripe could send: a whole number of seconds between 1970 and 9999. */
+const ZUnixTime = z.number().int().min(0).max(253_402_300_799);
+const ZInterval = z.object({ interval: z.string(), interval_count: z.number().int().positive().nullish() }).nullish();
+const ZEvent = z.object({ id: z.string().min(1), type: z.string().min(1), created: ZUnixTime });
+/** The fields of a subscription event verifyStripeWebhook reads, as Stripe's API reference types them. */
+const ZSubscriptionEvent = ZEvent.extend({
+  data: z.object({
+    object: z.object({
+      id: z.string().min(1),
+      customer: z.union([z.string().min(1), z.object({ id: z.string().min(1) })]),
+      status: z.string(),
+      billing_cycle_anchor: ZUnixTime.nullish(),
+      current_period_start: ZUnixTime.nullish(),
+      current_period_end: ZUnixTime.nullish(),
+      items: z
+        .object({
+          data: z.array(
+            z.object({
+              id: z.string().nullish(),
+              current_period_start: ZUnixTime.nullish(),
+              current_period_end: ZUnixTime.nullish(),
+              price: z.object({ recurring: ZInterval }).nullish(),
+              plan: ZInterval,
+            }),
+          ),
+        })
+        .nullish(),
+    }),
+  }),
+});
+
 export type SubscriptionEvent = {
   id: string;
   type: string;
@@ -308,12 +340,23 @@ export type SubscriptionEvent = {
  * null when the signature, the timestamp or the body does not hold.
  */
 export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: string): SubscriptionEvent | null {
-  let event: Stripe.Event;
+  let verified: Stripe.Event;
   try {
-    event = Stripe.webhooks.constructEvent(rawBody, signature, secret, 300);
+    verified = Stripe.webhooks.constructEvent(rawBody, signature, secret, 300);
   } catch {
     return null;
   }
+  // Signed is not well formed: the fields read below are checked (a `customer` of 123 reached a
+  // query as undefined and answered 500). Stripe sends none such; a 400 names what is wrong.
+  const parsed = (verified.type?.startsWith?.('customer.subscription.') ? ZSubscriptionEvent : ZEvent).safeParse(verified);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new AppError('bad_request', {
+      code: 'malformed_stripe_event',
+      detail: `The Stripe event's ${issue.path.join('.') || 'body'} is not what a Stripe event holds (${issue.message}); nothing was recorded.`,
+    });
+  }
+  const event = verified;
   const created = new Date(event.created * 1000);
   if (!event.type.startsWith('customer.subscription.')) return { id: event.id, type: event.type, created, subscription: null };
   const sub = event.data.object as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
