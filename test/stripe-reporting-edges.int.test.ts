@@ -125,6 +125,35 @@ describe('review: Stripe reporting, second pass', () => {
     expect(again.json).toMatchObject({ stripe_meter_event_name: 'units', stripe_meter_id: units.id });
   });
 
+  it('usage of a customer with no stripe_customer_id is named in the status’s customer notes (no report can send it); linked, the next report sends the whole period', async () => {
+    clock = new Date('2026-11-12T12:00:00Z');
+    const c = await createLinkedMeter(server, fake, { event_name: 'unl_calls', display_name: 'Calls', aggregation_type: 'sum', unit_name: 'calls' });
+    await c.call('POST', '/api/usage/meters', { event_name: 'unl_local', display_name: 'Local', aggregation_type: 'count', unit_name: 'x' });
+    // u8 comes into being by tracking (DESIGN: unknown user_id → a customer), without a Stripe customer;
+    // quiet has no usage, and local only uses a meter not linked to Stripe.
+    for (const [user, event] of [
+      ['s1', 'unl_calls'],
+      ['u8', 'unl_calls'],
+      ['u8', 'unl_calls'],
+      ['local', 'unl_local'],
+    ]) {
+      expect((await c.call('POST', '/api/usage/track', { event_name: event, user_id: user, value: 3 })).status).toBe(201);
+    }
+    expect((await c.call('PUT', '/api/usage/customers/quiet', { plan_name: 'ov' })).status).toBe(201);
+    expect(await c.call('POST', '/api/usage/billing/sync').then((r) => r.json)).toMatchObject({ reported: 1, failed: 0 });
+    const status = await c.call('GET', '/api/usage/billing/status');
+    expect(status.json.rows.map((r: { user_id: string }) => r.user_id)).toEqual(['s1']);
+    // It said nothing of u8's 6 calls: reported to no invoice, and nowhere shown as such.
+    expect(status.json.customer_notes).toEqual([{ user_id: 'u8', code: 'no_stripe_customer', detail: expect.stringContaining('usage of unl_calls is not reported to Stripe: the customer has no stripe_customer_id') }]);
+
+    // Linked: the note goes, and the next report sends u8's whole period.
+    const customer = await c.stripe.customers.create({ email: 'u8@example.com' });
+    expect((await c.call('PUT', '/api/usage/customers/u8', { stripe_customer_id: customer.id })).status).toBe(200);
+    expect(await c.call('POST', '/api/usage/billing/sync').then((r) => r.json)).toMatchObject({ reported: 1, failed: 0 });
+    expect(fake.total({ account: c.account, eventName: 'unl_calls', customer: customer.id })).toBe('6');
+    expect((await c.call('GET', '/api/usage/billing/status')).json.customer_notes).toEqual([]);
+  });
+
   it('two customers billed to one Stripe customer (an organisation) never have two meter event calls in flight for that Stripe customer × meter', async () => {
     clock = new Date('2026-11-12T12:00:00Z');
     const c = await createLinkedMeter(server, fake, { event_name: 'seats_calls', display_name: 'Calls', aggregation_type: 'sum', unit_name: 'calls' });

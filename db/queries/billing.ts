@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../client.js';
 import { creatorSettings, customers, stripeWebhookEvents, usageBillingReconciliations, usageBillingSync, type BillingSyncStatus } from '../schema.js';
+import { notSuperseded } from './params.js';
 
 export type BillingSync = typeof usageBillingSync.$inferSelect;
 export type NewBillingSync = typeof usageBillingSync.$inferInsert;
@@ -472,4 +473,26 @@ export async function listUnsupportedIntervalCustomers(tx: Queryable) {
       ),
     )
     .orderBy(asc(customers.userId));
+}
+
+/**
+ * Customers with usage in their current period of a live metered meter linked to Stripe, but
+ * no `stripe_customer_id`: reports pass them over (there is no Stripe customer to send their
+ * usage to). At most `limit`, by user id, with each one's meters and how many there are in all.
+ */
+export async function listUnlinkedCustomersWithUsage(tx: Queryable, now: Date, limit: number): Promise<Array<{ userId: string; meters: string; total: number }>> {
+  const at = now.toISOString();
+  const rows = await tx.execute<{ user_id: string; meters: string; total: number }>(sql`
+    select c.user_id, string_agg(distinct m.event_name, ', ' order by m.event_name) as meters, (count(*) over ())::int as total
+    from usage_aggregates a
+    join customers c on c.creator_id = a.creator_id and c.customer_id = a.customer_id
+    join usage_meters m on m.creator_id = a.creator_id and m.meter_id = a.meter_id
+    where a."window" = 'period' and a.window_start <= ${at}::timestamptz and a.window_end > ${at}::timestamptz and a.value > 0
+      and c.stripe_customer_id is null
+      and m.stripe_meter_event_name is not null and m.billing_model = 'metered' and m.archived_at is null
+      and ${notSuperseded('a')}
+    group by c.user_id
+    order by c.user_id
+    limit ${limit}`);
+  return rows.map((r) => ({ userId: r.user_id, meters: r.meters, total: Number(r.total) }));
 }

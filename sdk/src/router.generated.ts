@@ -1077,7 +1077,7 @@ export type BillingStatusOutput = {
   }>;
   customer_notes: Array<{
     user_id: string;
-    code: "unsupported_interval";
+    code: "unsupported_interval" | "no_stripe_customer";
     detail: string;
   }>;
   licensed: Array<{

@@ -77,10 +77,10 @@ export const ZBillingStatusRow = z.object({
    */
   after_invoice_quantity: z.string(),
 });
-/** About a customer rather than a period: `unsupported_interval` — its Stripe subscription is not monthly, and periods here are (ADR 0013, amendment of 2026-11-27 on subscription intervals). */
+/** About a customer rather than a period: `unsupported_interval` — its Stripe subscription is not monthly, and periods here are (ADR 0013, amendment of 2026-11-27 on subscription intervals); `no_stripe_customer` — it has usage of a metered meter linked to Stripe this period and no stripe_customer_id, so no report sends it. */
 export const ZBillingCustomerNote = z.object({
   user_id: z.string(),
-  code: z.enum(['unsupported_interval']),
+  code: z.enum(['unsupported_interval', 'no_stripe_customer']),
   detail: z.string(),
 });
 

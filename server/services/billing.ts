@@ -22,6 +22,7 @@ import {
   listStripeCustomers,
   listSyncStatus,
   listUnsupportedIntervalCustomers,
+  listUnlinkedCustomersWithUsage,
   lockBillingPair,
   lockSync,
   updateStripeSettingsRow,
@@ -761,16 +762,27 @@ export type BillingStatusRow = {
   after_invoice_quantity: string;
 };
 
-export type BillingCustomerNote = { user_id: string; code: 'unsupported_interval'; detail: string };
+export type BillingCustomerNote = { user_id: string; code: 'unsupported_interval' | 'no_stripe_customer'; detail: string };
+
+/** Customers listed at most as having usage that no report can send (no stripe_customer_id). */
+const UNLINKED_LISTED = 20;
 
 /**
  * What the billing status says about customers rather than periods: a customer whose Stripe
  * subscription bills on an interval other than one month keeps monthly periods here (its
- * anchor is not applied), so limits, overage and reports do not follow Stripe's invoices.
+ * anchor is not applied), so limits, overage and reports do not follow Stripe's invoices; and
+ * customers with usage of a metered meter linked to Stripe but no stripe_customer_id, whose
+ * usage no report sends (the first UNLINKED_LISTED by user id).
  */
 export async function getBillingCustomerNotes(rt: Runtime, creatorId: string): Promise<BillingCustomerNote[]> {
-  const rows = await withCreator(rt.db, creatorId, (tx) => listUnsupportedIntervalCustomers(tx));
-  return rows.map((r) => {
+  const now = rt.now();
+  const { intervals, unlinked } = await withCreator(rt.db, creatorId, async (tx) => {
+    await ensureSettings(tx, creatorId);
+    const settings = (await findStripeSettings(tx))!;
+    const configured = settings.connectAccountId !== null || settings.secretKeyEncrypted !== null;
+    return { intervals: await listUnsupportedIntervalCustomers(tx), unlinked: configured ? await listUnlinkedCustomersWithUsage(tx, now, UNLINKED_LISTED) : [] };
+  });
+  const intervalNotes = intervals.map((r) => {
     const every = r.intervalCount && r.intervalCount !== 1 ? `every ${r.intervalCount} ${r.interval}s` : `every ${r.interval}`;
     return {
       user_id: r.userId,
@@ -778,6 +790,16 @@ export async function getBillingCustomerNotes(rt: Runtime, creatorId: string): P
       detail: `Stripe bills subscription ${r.subscriptionId ?? '(unknown)'} ${every}; periods here are monthly only, so this customer's periods (limits, overage, reports) stay monthly on their previous anchor and do not match Stripe's invoices. Bill this customer on a monthly subscription, or reconcile its invoices by hand.`,
     };
   });
+  // Usage a report passes over: reports go to a Stripe customer, and this one has none. Said,
+  // rather than left out of the status as if there were nothing to bill.
+  const unlinkedNotes = unlinked.map((r, index) => ({
+    user_id: r.userId,
+    code: 'no_stripe_customer' as const,
+    detail:
+      `This period's usage of ${r.meters} is not reported to Stripe: the customer has no stripe_customer_id. If you bill this customer, give it one (PUT /api/usage/customers/{user_id}); the next report sends the whole period. A customer you do not bill needs nothing.` +
+      (index === 0 && r.total > unlinked.length ? ` (${unlinked.length} of ${r.total} such customers are listed.)` : ''),
+  }));
+  return [...intervalNotes, ...unlinkedNotes];
 }
 
 /**
