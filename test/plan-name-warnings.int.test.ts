@@ -75,6 +75,22 @@ describe('a plan no meter has limits for is accepted and said', () => {
     expect(answer.json.result.data).toMatchObject({ user_id: 'trpc-typo', created: true, warnings: [{ field: 'plan_name', message: expect.stringContaining('Did you mean “free”?') }] });
   });
 
+  it('stripe_subscription_items naming no live meter → taken, with a warning per such item (it was silent; the item is tied to no usage)', async () => {
+    const put = await call('PUT', '/api/usage/customers/items-typo', { stripe_subscription_items: { api_calls: 'si_A', api_call: 'si_B', seats: 'si_C' } });
+    expect(put.status, put.text).toBe(201);
+    expect(put.json.stripe_subscription_items).toEqual({ api_calls: 'si_A', api_call: 'si_B', seats: 'si_C' });
+    const message = 'names no live meter: the item is tied to no usage (items are matched to meters by event_name; live meters: api_calls).';
+    expect(put.json.warnings).toEqual([
+      { field: 'stripe_subscription_items.api_call', message },
+      { field: 'stripe_subscription_items.seats', message },
+    ]);
+    expect((await call('PUT', '/api/usage/customers/items-typo', { stripe_subscription_items: { api_calls: 'si_A' } })).json).not.toHaveProperty('warnings');
+    // A key that cannot be an event_name at all is refused, saying why (it said only "Invalid key in record").
+    const refused = await call('PUT', '/api/usage/customers/items-typo', { stripe_subscription_items: { API_Calls: 'si_B' } });
+    expect(refused.status).toBe(422);
+    expect(refused.json.errors).toEqual([{ field: 'stripe_subscription_items.API_Calls', message: 'as a key, must be 1–100 characters of a–z, 0–9, "_", "." or "-"' }]);
+  });
+
   it('an archived meter\'s plans do not count as limits', async () => {
     const meter = await createMeter(call, { event_name: 'legacy', display_name: 'Legacy', aggregation_type: 'count', unit_name: 'calls', billing_model: 'metered', plan_limits: [{ plan_name: 'legacy', limit_value: 5 }] });
     expect((await call('PUT', '/api/usage/customers/legacy-1', { plan_name: 'legacy' })).json).not.toHaveProperty('warnings');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError, validationError, type FieldError } from '../errors.js';
 
-type Issue = { path?: ReadonlyArray<PropertyKey>; message?: string; code?: string; keys?: readonly string[] };
+type Issue = { path?: ReadonlyArray<PropertyKey>; message?: string; code?: string; keys?: readonly string[]; issues?: readonly Issue[] };
 
 const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>((acc, part) => {
@@ -48,6 +48,8 @@ export function zodFieldErrors(issues: readonly unknown[]): FieldError[] {
     if (issue.code === 'unrecognized_keys' && issue.keys && issue.keys.length > 0) {
       return issue.keys.map((key) => ({ field: fieldOf([...path, key]), message: 'is not a known field' }));
     }
+    // A record's key refused by its schema: zod says only "Invalid key in record"; its own issue says why.
+    if (issue.code === 'invalid_key' && issue.issues?.[0]?.message) return [{ field: fieldOf(path) || '(body)', message: `as a key, ${issue.issues[0].message}` }];
     const message = issue.message ?? 'is invalid';
     return [{ field: fieldOf(path) || '(body)', message: issue.code === 'invalid_type' ? typeMessage(message) : message }];
   });

@@ -90,9 +90,22 @@ export async function upsertCustomer(
   const fields = fieldsOf(input);
   return withCreator(rt.db, creatorId, async (tx) => {
     const result = await upsertCustomerIn(tx, rt, creatorId, userId, fields);
+    const warnings: Warning[] = [];
     // A plan given that no meter has limits for is kept (that is how a plan is unlimited), and said.
     const note = fields.planName ? unlimitedPlanNote(fields.planName, await livePlanNames(tx), 'customer') : null;
-    return note ? { ...result, warnings: [{ field: 'plan_name', message: note }] } : result;
+    if (note) warnings.push({ field: 'plan_name', message: note });
+    // Subscription items are matched to meters by event name: one no live meter has sets no quantity.
+    const items = Object.keys(fields.stripeSubscriptionItems ?? {});
+    if (items.length > 0) {
+      const meters = await listMeters(tx, { includeArchived: false });
+      for (const name of items.filter((n) => !meters.some((m) => m.eventName === n))) {
+        warnings.push({
+          field: `stripe_subscription_items.${name}`,
+          message: `names no live meter: the item is tied to no usage (items are matched to meters by event_name; live meters: ${meters.length === 0 ? 'none' : meters.slice(0, 20).map((m) => m.eventName).join(', ') + (meters.length > 20 ? ', …' : '')}).`,
+        });
+      }
+    }
+    return warnings.length > 0 ? { ...result, warnings } : result;
   });
 }
 
