@@ -30,6 +30,11 @@ test('a new creator sees the empty billing health, a refused interval, and saves
   await expect(page.getByTestId('billing-row')).toHaveCount(0);
   // And the meters section says there is nothing to link yet
   await expect(page.getByRole('region', { name: 'Meters in Stripe' })).toContainText('No meters yet.');
+  // And with no Stripe key yet, Report now and Reconcile now are held, saying why (they answered a 409 naming an API call)
+  for (const name of ['Report now', 'Reconcile now']) {
+    await expect(page.getByRole('button', { name })).toBeDisabled();
+    await expect(page.getByRole('button', { name })).toHaveAccessibleDescription('Save a Stripe key or connect an account above first.');
+  }
 
   // When they save an interval of 0 minutes
   const interval = page.getByLabel('Report interval (minutes)');

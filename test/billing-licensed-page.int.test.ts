@@ -74,4 +74,26 @@ describe('the Billing page: licensed meters', () => {
     expect(html).toContain('data-testid="stripe-meter-licensed"');
     expect(shown).not.toMatch(/Create in Stripe for Seats/);
   });
+
+  it('past five customers of a meter without a subscription item, they are one row with the next step once (142 such rows made the page 26,000 px tall)', async () => {
+    const password = 'a sound passphrase';
+    const { creator, apiKey, email } = await createCreatorWithKey(server.rt, { password });
+    const call = api(server.url, apiKey);
+    const cookie = await loginThroughForm(server.url, email, password);
+    expect((await call('PUT', '/api/usage/settings/stripe', { secret_key: `sk_test_lfold${creator.id.replace(/-/g, '')}` })).status).toBe(200);
+    expect((await call('POST', '/api/usage/meters', { event_name: 'seats', display_name: 'Seats', aggregation_type: 'max', unit_name: 'seats', billing_model: 'licensed' })).status).toBe(201);
+    const users = Array.from({ length: 12 }, (_, i) => `member_${String(i).padStart(2, '0')}`);
+    for (const user of users) expect((await call('POST', '/api/usage/track', { event_name: 'seats', user_id: user, value: 2 })).status).toBe(201);
+    // The status API still lists every one.
+    expect((await call('GET', '/api/usage/billing/status')).json.licensed).toHaveLength(12);
+
+    const html = await (await fetch(server.url + PAGE, { headers: { cookie } })).text();
+    const shown = text(html);
+    expect(html.match(/data-testid="licensed-row"/g)).toBeNull();
+    expect(html.match(/data-testid="licensed-no-item-summary"/g)).toHaveLength(1);
+    expect(shown).toContain('12 customers have usage of seats and no subscription item for it');
+    expect(shown).toContain(`${users.slice(0, 10).join(', ')} and 2 more.`);
+    expect(shown.match(/Give each one stripe_subscription_items\.seats/g)).toHaveLength(1);
+    expect(shown).not.toContain('Give this customer stripe_subscription_items.seats');
+  });
 });

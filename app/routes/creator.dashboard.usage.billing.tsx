@@ -147,7 +147,20 @@ const LICENSED_STATUS_LABELS: Record<LicensedRow['status'], string> = {
  * report sets — the current period's usage rounded up — next to the quantity Stripe answered
  * with when last set; what to do when they differ, or when the customer has no item.
  */
-function LicensedTable({ rows }: { rows: LicensedRow[] }) {
+/** Customers of one meter without a subscription item listed one by one up to this; past it, one row says it for all. */
+const NO_ITEM_ROWS = 5;
+/** Rows shown at most (the status API lists them all). */
+const LICENSED_ROWS = 100;
+
+function LicensedTable({ rows: all }: { rows: LicensedRow[] }) {
+  // Without an item, every row said the same long instruction: 142 customers made a page
+  // 26,000 px tall. Past a few per meter they are one row, with the instruction once.
+  const noItem = new Map<string, LicensedRow[]>();
+  for (const row of all) if (row.status === 'no_subscription_item') noItem.set(row.event_name, [...(noItem.get(row.event_name) ?? []), row]);
+  const grouped = [...noItem].filter(([, list]) => list.length > NO_ITEM_ROWS);
+  const folded = new Set(grouped.map(([eventName]) => eventName));
+  const listed = all.filter((row) => !(row.status === 'no_subscription_item' && folded.has(row.event_name)));
+  const rows = listed.slice(0, LICENSED_ROWS);
   return (
     <div className="-mx-6 overflow-x-auto">
       <DataTable aria-label="Licensed meters: subscription item quantities per customer">
@@ -201,8 +214,33 @@ function LicensedTable({ rows }: { rows: LicensedRow[] }) {
               </TableCell>
             </TableRow>
           ))}
+          {grouped.map(([eventName, list]) => (
+            <TableRow key={`no-item|${eventName}`} data-testid="licensed-no-item-summary">
+              <TableCell colSpan={6} className="whitespace-normal px-6">
+                <span className="font-medium text-tremor-content-strong">
+                  {list.length} customers have usage of <code className="font-mono text-[13px]">{eventName}</code> and no subscription item for it
+                </span>
+                <p className="mt-1 break-words text-tremor-label text-tremor-content">
+                  {list
+                    .slice(0, 10)
+                    .map((r) => r.user_id)
+                    .join(', ')}
+                  {list.length > 10 ? ` and ${list.length - 10} more` : ''}.
+                </p>
+                <p className="mt-1 break-words text-tremor-label text-tremor-content">
+                  Give each one <code className="font-mono">stripe_subscription_items.{eventName}</code>: the id (si_…) of the item of its Stripe subscription whose licensed
+                  price bills this meter (PUT /api/usage/customers/{'{user_id}'}), then Report now. Until then their usage of this meter is not billed.
+                </p>
+              </TableCell>
+            </TableRow>
+          ))}
         </TableBody>
       </DataTable>
+      {listed.length > rows.length ? (
+        <p className="px-6 pt-3 text-tremor-label text-tremor-content" data-testid="licensed-more">
+          {listed.length - rows.length} more customers are not shown: GET /api/usage/billing/status lists every one under licensed.
+        </p>
+      ) : null}
     </div>
   );
 }
@@ -350,13 +388,34 @@ function RunButtons({ csrf, configured }: { csrf: string; configured: boolean })
   return (
     <Form method="post" preventScrollReset className="flex flex-wrap items-center gap-3" aria-label="Run now">
       <CsrfField token={csrf} />
-      <Button name="intent" value="report" variant="secondary" pending={running} pendingLabel={isPending('report') ? 'Reporting…' : undefined}>
+      {/* Without a key or account there is nothing to run: held, as Create in Stripe is (it answered a 409 pointing at the API). */}
+      <Button
+        name="intent"
+        value="report"
+        variant="secondary"
+        disabled={!configured}
+        aria-describedby={configured ? undefined : 'run-needs-stripe'}
+        pending={running}
+        pendingLabel={isPending('report') ? 'Reporting…' : undefined}
+      >
         Report now
       </Button>
-      <Button name="intent" value="reconcile" variant="secondary" pending={running} pendingLabel={isPending('reconcile') ? 'Reconciling…' : undefined}>
+      <Button
+        name="intent"
+        value="reconcile"
+        variant="secondary"
+        disabled={!configured}
+        aria-describedby={configured ? undefined : 'run-needs-stripe'}
+        pending={running}
+        pendingLabel={isPending('reconcile') ? 'Reconciling…' : undefined}
+      >
         Reconcile now
       </Button>
-      {configured ? null : <p className="text-tremor-label text-tremor-content">Connect Stripe above first.</p>}
+      {configured ? null : (
+        <p id="run-needs-stripe" className="text-tremor-label text-tremor-content">
+          Save a Stripe key or connect an account above first.
+        </p>
+      )}
     </Form>
   );
 }
