@@ -85,4 +85,19 @@ test('Top users at 1280 px: every column is on screen, the last one included', a
   const first = page.locator('[data-testid="top-row"][data-user-id="initech-international-research-division"]');
   await expect(first.getByTestId('top-plan-period')).toContainText('enterprise-annual-2024');
   await expect(first.getByTestId('top-plan-period')).toContainText(/\d{1,2} \w{3} \d{4}$/);
+
+  // And the filters above read whole: each select's chosen option and the search's placeholder fit
+  // their boxes (six fields on one row cut them to "Storage used (pe", "Current per", "User id, email or nam")
+  const cut = await page.getByRole('form', { name: 'Choose meter, period and order' }).evaluate((form) => {
+    const context = document.createElement('canvas').getContext('2d')!;
+    const fits = (el: HTMLElement, text: string, padding: number) => {
+      context.font = getComputedStyle(el).font;
+      return context.measureText(text).width + padding <= el.clientWidth;
+    };
+    return [
+      ...[...form.querySelectorAll('select')].filter((s) => !fits(s, s.selectedOptions[0]?.text ?? '', 40)).map((s) => s.name),
+      ...[...form.querySelectorAll('input[type=search]')].filter((i) => !fits(i as HTMLElement, (i as HTMLInputElement).placeholder, 24)).map((i) => (i as HTMLInputElement).name),
+    ];
+  });
+  expect(cut, 'fields whose text is cut').toEqual([]);
 });

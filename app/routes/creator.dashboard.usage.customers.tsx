@@ -88,9 +88,14 @@ function FilterForm({ meters, meterId, filters, errors }: Pick<LoaderData, 'mete
   const navigation = useNavigation();
   return (
     <Form method="get" className="px-6 pt-6" aria-label="Choose meter, period and order">
-      <div key={JSON.stringify([filters, meterId])} className="grid grid-cols-2 gap-4 lg:grid-cols-[minmax(0,1.4fr)_minmax(0,1.4fr)_minmax(0,1fr)_minmax(0,1.2fr)_minmax(0,0.6fr)_auto] lg:items-start">
+      {/* Six fields on one row cut their text at 1280 px ("Current per"): meter and search take the
+          first row, the rest the second, until a screen wide enough for all six. */}
+      <div
+        key={JSON.stringify([filters, meterId])}
+        className="grid grid-cols-2 gap-4 lg:grid-cols-4 lg:items-start 2xl:grid-cols-[minmax(0,1.4fr)_minmax(0,1.4fr)_minmax(0,1fr)_minmax(0,1.2fr)_minmax(0,0.6fr)_auto]"
+      >
         <SelectField
-          className="col-span-2 lg:col-span-1"
+          className="col-span-2 2xl:col-span-1"
           label="Meter"
           name="meter"
           idPrefix="top"
@@ -98,7 +103,7 @@ function FilterForm({ meters, meterId, filters, errors }: Pick<LoaderData, 'mete
           error={errors.meter}
           options={meters.map((m) => ({ value: m.id, label: `${m.display_name} (${m.event_name})` }))}
         />
-        <div className="col-span-2 lg:col-span-1">
+        <div className="col-span-2 2xl:col-span-1">
           <label htmlFor="top-q" className="block text-tremor-default font-medium text-tremor-content-strong">
             Search
           </label>
