@@ -381,6 +381,11 @@ function RunOutcome({ result }: { result: Result }) {
   return null;
 }
 
+const RUNS = [
+  { intent: 'report', label: 'Report now', runningLabel: 'Reporting…' },
+  { intent: 'reconcile', label: 'Reconcile now', runningLabel: 'Reconciling…' },
+] as const;
+
 function RunButtons({ csrf, configured }: { csrf: string; configured: boolean }) {
   const isPending = usePendingOf<Intent>();
   // One run at a time: both buttons hold while either runs; the running one says so.
@@ -389,28 +394,20 @@ function RunButtons({ csrf, configured }: { csrf: string; configured: boolean })
     <Form method="post" preventScrollReset className="flex flex-wrap items-center gap-3" aria-label="Run now">
       <CsrfField token={csrf} />
       {/* Without a key or account there is nothing to run: held, as Create in Stripe is (it answered a 409 pointing at the API). */}
-      <Button
-        name="intent"
-        value="report"
-        variant="secondary"
-        disabled={!configured}
-        aria-describedby={configured ? undefined : 'run-needs-stripe'}
-        pending={running}
-        pendingLabel={isPending('report') ? 'Reporting…' : undefined}
-      >
-        Report now
-      </Button>
-      <Button
-        name="intent"
-        value="reconcile"
-        variant="secondary"
-        disabled={!configured}
-        aria-describedby={configured ? undefined : 'run-needs-stripe'}
-        pending={running}
-        pendingLabel={isPending('reconcile') ? 'Reconciling…' : undefined}
-      >
-        Reconcile now
-      </Button>
+      {RUNS.map(({ intent, label, runningLabel }) => (
+        <Button
+          key={intent}
+          name="intent"
+          value={intent}
+          variant="secondary"
+          disabled={!configured}
+          aria-describedby={configured ? undefined : 'run-needs-stripe'}
+          pending={running}
+          pendingLabel={isPending(intent) ? runningLabel : undefined}
+        >
+          {label}
+        </Button>
+      ))}
       {configured ? null : (
         <p id="run-needs-stripe" className="text-tremor-label text-tremor-content">
           Save a Stripe key or connect an account above first.

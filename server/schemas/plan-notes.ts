@@ -19,6 +19,9 @@ export function unlimitedPlanNote(plan: string | null, planNames: string[], who:
 /** A note on a write that succeeded: what the creator may not have meant. */
 export type Warning = { field: string; message: string };
 
+/** An answer with its `warnings`, which appear only when there are some. */
+export const withWarnings = <T extends object>(value: T, warnings: Warning[]): T & { warnings?: Warning[] } => (warnings.length > 0 ? { ...value, warnings } : value);
+
 /** A plan limit as a meter's request sets it (TPlanLimitInput's fields after defaults). */
 type LimitSet = { plan_name: string; limit_value: string | null; overage_price: string | null; soft_limit_threshold: string | null; hard_cap: boolean };
 /** A plan's limit as it was before the request. */

@@ -46,7 +46,7 @@ import { AppError, conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { z } from 'zod';
 import type { ZReconcileResult } from '../schemas/billing.js';
-import type { Warning } from '../schemas/plan-notes.js';
+import { withWarnings, type Warning } from '../schemas/plan-notes.js';
 import { aggregationOf } from './aggregation/index.js';
 import { holdsClaim, isClaimed } from './claims.js';
 import { periodAnchorWouldMove } from './customers.js';
@@ -643,7 +643,7 @@ export async function updateStripeSettings(
     );
     return toView(creatorId, (await findStripeSettings(tx))!, await findStripeWebhookSecret(tx));
   });
-  return warnings.length > 0 ? { ...view, warnings } : view;
+  return withWarnings(view, warnings);
 }
 
 /**

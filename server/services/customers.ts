@@ -8,7 +8,7 @@ import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpsertCustomerInput } from '../schemas/usage.js';
-import { unlimitedPlanNote, type Warning } from '../schemas/plan-notes.js';
+import { unlimitedPlanNote, withWarnings, type Warning } from '../schemas/plan-notes.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
 import { periodAt, periodConflictsWithAnchor, type Period } from './periods.js';
 
@@ -105,7 +105,7 @@ export async function upsertCustomer(
         });
       }
     }
-    return warnings.length > 0 ? { ...result, warnings } : result;
+    return withWarnings(result, warnings);
   });
 }
 

@@ -17,16 +17,13 @@ import { listLiveCounters } from '../../db/queries/usage.js';
 import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict, notFound, validationError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import { planLimitNotes, type Warning } from '../schemas/plan-notes.js';
+import { planLimitNotes, withWarnings, type Warning } from '../schemas/plan-notes.js';
 import { DURATION_UNITS, planCaseMessage, type TCreateMeterInput, type TPlanLimitInput, type TUpdateMeterInput } from '../schemas/meters.js';
 import { raiseLimitChangeAlerts } from './alerts.js';
 import { finalReportWindowMs, licensedMeterLinkRefused, requireCompatibleStripeMeter } from './billing.js';
 import { isUniqueViolation } from './db-errors.js';
 
 export type { Meter };
-
-/** `warnings` appear in an answer only when there are some. */
-const withWarnings = <T extends object>(value: T, warnings: Warning[]): T & { warnings?: Warning[] } => (warnings.length > 0 ? { ...value, warnings } : value);
 
 const toNewLimit = (l: TPlanLimitInput): NewPlanLimit => ({
   planName: l.plan_name,

@@ -6,7 +6,7 @@ import { lockCreatorConfig, withCreator } from '../../db/tenant.js';
 import { conflict } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { TUpdateSettingsInput } from '../schemas/usage.js';
-import { unlimitedPlanNote, type Warning } from '../schemas/plan-notes.js';
+import { unlimitedPlanNote, withWarnings, type Warning } from '../schemas/plan-notes.js';
 import { livePlanNames } from './customers.js';
 import { periodConflictsWithAnchor } from './periods.js';
 
@@ -37,7 +37,7 @@ export async function updateSettings(rt: Runtime, creatorId: string, input: TUpd
     );
     // A default plan no meter has limits for is kept (new customers are then unlimited), and said.
     const note = input.default_plan ? unlimitedPlanNote(input.default_plan, await livePlanNames(tx), 'default') : null;
-    return note ? { ...settings, warnings: [{ field: 'default_plan', message: note }] } : settings;
+    return withWarnings(settings, note ? [{ field: 'default_plan', message: note }] : []);
   });
 }
 

@@ -340,15 +340,15 @@ export type SubscriptionEvent = {
  * null when the signature, the timestamp or the body does not hold.
  */
 export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: string): SubscriptionEvent | null {
-  let verified: Stripe.Event;
+  let event: Stripe.Event;
   try {
-    verified = Stripe.webhooks.constructEvent(rawBody, signature, secret, 300);
+    event = Stripe.webhooks.constructEvent(rawBody, signature, secret, 300);
   } catch {
     return null;
   }
   // Signed is not well formed: the fields read below are checked (a `customer` of 123 reached a
   // query as undefined and answered 500). Stripe sends none such; a 400 names what is wrong.
-  const parsed = (verified.type?.startsWith?.('customer.subscription.') ? ZSubscriptionEvent : ZEvent).safeParse(verified);
+  const parsed = (event.type?.startsWith?.('customer.subscription.') ? ZSubscriptionEvent : ZEvent).safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new AppError('bad_request', {
@@ -356,7 +356,6 @@ export function verifyStripeWebhook(rawBody: Buffer, signature: string, secret: 
       detail: `The Stripe event's ${issue.path.join('.') || 'body'} is not what a Stripe event holds (${issue.message}); nothing was recorded.`,
     });
   }
-  const event = verified;
   const created = new Date(event.created * 1000);
   if (!event.type.startsWith('customer.subscription.')) return { id: event.id, type: event.type, created, subscription: null };
   const sub = event.data.object as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
