@@ -334,14 +334,24 @@ function toUrl({ user, password }: Credentials, port: number): string {
 }
 
 async function readCredentials(dataDir: string): Promise<Credentials> {
-  const raw = await fs.readFile(path.join(dataDir, 'pg-credentials.json'), 'utf8');
-  return JSON.parse(raw) as Credentials;
+  const file = path.join(dataDir, 'pg-credentials.json');
+  const raw = await fs.readFile(file, 'utf8');
+  let credentials: Partial<Credentials>;
+  try {
+    credentials = JSON.parse(raw) as Partial<Credentials>;
+  } catch {
+    credentials = {};
+  }
+  if (typeof credentials?.user !== 'string' || typeof credentials.password !== 'string') {
+    throw new MissingCredentialsError(`${file} is damaged: it must be the JSON {"user","password"} of the cluster's superuser. Restore it from the backup you took of ${dataDir}.`);
+  }
+  return credentials as Credentials;
 }
 
 /** The embedded Postgres did not start: the message says why (and where its log is), a stack would not. */
 export class EmbeddedStartError extends Error {}
 
-/** DATA_DIR/pg holds a cluster but its credentials are gone: never initialised over (the data would go). */
+/** DATA_DIR/pg holds a cluster that cannot be used as it is (its credentials gone or damaged, its PG_VERSION gone): never initialised over (the data would go). */
 export class MissingCredentialsError extends Error {}
 
 /**
@@ -360,6 +370,12 @@ async function initialiseIfNeeded(dataDir: string, pgData: string, log: (m: stri
         `${pgData} holds a Postgres cluster, but ${credentialsFile} (its superuser's password) is missing. Restore it from the backup you took of ${dataDir}; or, to start over with an empty database, remove ${pgData}.`,
       );
     }
+  }
+  // A cluster's data without its PG_VERSION (a partial restore or copy): refused, never wiped.
+  if (existsSync(path.join(pgData, 'global', 'pg_control'))) {
+    throw new MissingCredentialsError(
+      `${pgData} holds a Postgres cluster's data but no PG_VERSION file, so it cannot be started; it is left as it is. Restore the whole directory from the backup you took of ${dataDir}; or, to start over with an empty database, remove ${pgData}.`,
+    );
   }
   // An empty or half-made directory: nothing of a cluster in it.
   if (existsSync(pgData)) await fs.rm(pgData, { recursive: true, force: true });

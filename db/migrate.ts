@@ -87,7 +87,9 @@ export async function ensureDatabase(url: string): Promise<void> {
     const [row] = await sql`select 1 as found from pg_database where datname = ${name}`;
     if (!row) {
       await sql.unsafe(`create database "${name.replaceAll('"', '""')}"`).catch((error: { code?: string }) => {
-        if (error.code !== '42P04') throw error; // created concurrently by another process
+        // Created concurrently by another process: 42P04 once it exists, 23505 when both
+        // statements ran at the same moment (two processes starting together on a new DATA_DIR).
+        if (error.code !== '42P04' && error.code !== '23505') throw error;
       });
     }
   } finally {

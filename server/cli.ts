@@ -122,7 +122,8 @@ program
   .description('run the background job workers in this process (no HTTP server)')
   .action(async () => {
     const env = readEnv();
-    const logger = createLogger(env.LOG_LEVEL);
+    // Logs go to stderr, as every command's do (README: output on stdout, logs on stderr).
+    const logger = createLogger(env.LOG_LEVEL, {}, STDERR);
     const lifecycle = orderlyStop(logger);
     await lifecycle.started(await boot({ env, workers: true, log: logger }));
     logger.info('workers running; Ctrl-C to stop');

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../db/embedded.js';
+import { MissingCredentialsError, startEmbeddedPostgres } from '../db/embedded.js';
+import { ensureDatabase } from '../db/migrate.js';
 import { useTestDatabase } from './harness/db.js';
 import { sleep, useProcessScratch } from './harness/processes.js';
 
@@ -106,6 +107,73 @@ describe('embedded Postgres lifecycle', () => {
       await again.stop();
     }
   }, 120_000);
+
+  it('a cluster without its PG_VERSION file (a partial restore) is refused, never wiped; damaged credentials are refused in a sentence', async () => {
+    const dir = await dataDir();
+    const first = await startEmbeddedPostgres({ dataDir: dir });
+    const sql = postgres(first.url, { max: 1, onnotice: () => undefined });
+    await sql`create table kept (v text)`;
+    await sql`insert into kept values ('a year of usage')`;
+    await sql.end();
+    await first.stop();
+
+    // It was: rm -rf DATA_DIR/pg, initdb again, new credentials — every row gone.
+    const version = path.join(dir, 'pg', 'PG_VERSION');
+    const saved = await fs.readFile(version);
+    await fs.rm(version);
+    const refused = await startEmbeddedPostgres({ dataDir: dir }).catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(MissingCredentialsError);
+    expect((refused as Error).message).toMatch(/holds a Postgres cluster's data but no PG_VERSION file/);
+    expect(existsSync(path.join(dir, 'pg', 'global', 'pg_control'))).toBe(true);
+
+    // Damaged credentials: a sentence, not "SyntaxError: Unexpected end of JSON input".
+    await fs.writeFile(version, saved);
+    const credentials = path.join(dir, 'pg-credentials.json');
+    const good = await fs.readFile(credentials, 'utf8');
+    for (const damaged of ['', '{}', 'not json']) {
+      await fs.writeFile(credentials, damaged);
+      const error = await startEmbeddedPostgres({ dataDir: dir }).catch((e: Error) => e);
+      expect(error, JSON.stringify(damaged)).toBeInstanceOf(MissingCredentialsError);
+      expect((error as Error).message).toMatch(/pg-credentials\.json is damaged/);
+    }
+    await fs.writeFile(credentials, good);
+    const again = await startEmbeddedPostgres({ dataDir: dir });
+    const probe = postgres(again.url, { max: 1, onnotice: () => undefined });
+    try {
+      expect(await probe`select v from kept`).toEqual([{ v: 'a year of usage' }]);
+    } finally {
+      await probe.end();
+      await again.stop();
+    }
+  }, 120_000);
+
+  it('two processes creating the database at once (server and worker starting together on a new DATA_DIR) both go on', async () => {
+    // One of them died with a stack: duplicate key value violates unique constraint "pg_database_datname_index" (23505).
+    for (let i = 0; i < 5; i++) {
+      const target = new URL(url);
+      target.pathname = `/race_${Date.now()}_${i}`;
+      const outcomes = await Promise.allSettled([ensureDatabase(target.toString()), ensureDatabase(target.toString()), ensureDatabase(target.toString())]);
+      expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok'))).toEqual(['ok', 'ok', 'ok']);
+    }
+  }, 60_000);
+
+  it('staryer-usage worker logs to stderr, as every command does (its JSON logs went to stdout)', async () => {
+    const dir = await dataDir();
+    const worker = spawn('node', ['bin/staryer-usage.mjs', 'worker'], { env: { ...process.env, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    worker.stdout.on('data', (d) => (stdout += String(d)));
+    worker.stderr.on('data', (d) => (stderr += String(d)));
+    const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+    try {
+      expect(await until(() => `${stdout}${stderr}`.includes('workers running'), 60_000, 100), stderr).toBe(true);
+      expect(stdout).toBe('');
+      expect(stderr).toContain('workers running');
+    } finally {
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  }, 90_000);
 
   it('initdb’s superuser password file is never readable by other local users', async () => {
     const dir = await dataDir();
