@@ -8,7 +8,7 @@ import { checkConsistency } from '../server/services/rollups.js';
 import { seedDemo, type SeedResult } from '../server/services/seed.js';
 import { useTestDatabase } from './harness/db.js';
 import { ownerSql } from './harness/digest.js';
-import { api } from './harness/fixtures.js';
+import { api, createCreatorWithKey } from './harness/fixtures.js';
 import { startTestServer } from './harness/server.js';
 
 const run = promisify(execFile);
@@ -155,6 +155,20 @@ describe('staryer-usage seed', () => {
     const report = await checkConsistency(server.rt, { since: new Date(Date.now() - 200 * 86_400_000), creatorIds: [seeded.creatorId] });
     expect(report.disagreements).toEqual([]);
   }, 120_000);
+
+  it('--reset and --append refuse a creator seed did not make: nothing is deleted or added (it deleted a real account)', async () => {
+    const { apiKey } = await createCreatorWithKey(server.rt, { email: 'real-creator@example.com' });
+    expect((await api(server.url, apiKey)('POST', '/api/usage/meters', { event_name: 'api_calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' })).status).toBe(201);
+    expect((await api(server.url, apiKey)('POST', '/api/usage/track', { event_name: 'api_calls', user_id: 'cust_1' })).status).toBe(201);
+    const creatorRows = async () => (await sql<[{ n: number }]>`select count(*)::int as n from creators where lower(email) = 'real-creator@example.com'`)[0].n;
+    for (const flag of ['reset', 'append'] as const) {
+      const refused = seedDemo(server.rt, { ...SMALL, email: 'real-creator@example.com', events: 100, [flag]: true });
+      await expect(refused).rejects.toMatchObject({ code: 'seed_creator_not_demo', detail: expect.stringContaining(`--${flag}`) });
+      expect(await creatorRows()).toBe(1);
+    }
+    // Its one real event, and no demo one.
+    expect((await sql`select 1 from usage_events e join creators c using (creator_id) where lower(c.email) = 'real-creator@example.com'`).length).toBe(1);
+  }, 60_000);
 
   it('refuses bad flags with a message naming the flag', async () => {
     const negative = await cli('seed', '--events', '-1');

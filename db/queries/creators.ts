@@ -51,3 +51,9 @@ export async function findPasswordHash(tx: Queryable, creatorId: string): Promis
 export async function updatePasswordHash(tx: Queryable, creatorId: string, passwordHash: string): Promise<void> {
   await tx.update(creators).set({ passwordHash }).where(eq(creators.creatorId, creatorId));
 }
+
+/** Whether `seed` made this creator: it gives each one it creates an API key named "seed" (revoked or not). */
+export async function isSeededCreator(tx: Queryable, creatorId: string): Promise<boolean> {
+  const rows = await tx.execute<{ found: number }>(sql`select 1 as found from api_keys where creator_id = ${creatorId} and name = 'seed' limit 1`);
+  return rows.length > 0;
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { findCreatorByEmail } from '../../db/queries/creators.js';
+import { findCreatorByEmail, isSeededCreator } from '../../db/queries/creators.js';
 import { listMeters as listMeterRows, type Meter } from '../../db/queries/meters.js';
 import {
   analyzeEvents,
@@ -364,6 +364,15 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
     );
   }
   let existing = await findCreatorByEmail(rt.ownerDb, options.email);
+  // --reset deletes an account and --append mixes demo events into its customers' billable
+  // usage: only for a creator seed made, never a real one named by mistake.
+  if (existing && (options.reset || options.append) && !(await isSeededCreator(rt.ownerDb, existing.id))) {
+    throw conflict(
+      'seed_creator_not_demo',
+      `${options.email} is a creator seed did not make (it has no API key named "seed"): --${options.reset ? 'reset would delete its account and all its data' : 'append would add demo events to its real customers’ usage'}. Nothing was changed; name a demo creator with --email.`,
+      'email',
+    );
+  }
   if (existing && options.reset) {
     await deleteCreatorEverywhere(rt.ownerDb, existing.id);
     existing = null;
