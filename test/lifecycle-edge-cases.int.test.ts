@@ -30,6 +30,18 @@ async function until(condition: () => boolean | Promise<boolean>, ms: number, st
   return condition();
 }
 
+/** A DATA_DIR whose embedded cluster holds a table `kept` with one row, stopped. */
+async function stoppedClusterWithData(): Promise<string> {
+  const dir = await dataDir();
+  const first = await startEmbeddedPostgres({ dataDir: dir });
+  const sql = postgres(first.url, { max: 1, onnotice: () => undefined });
+  await sql`create table kept (v text)`;
+  await sql`insert into kept values ('a year of usage')`;
+  await sql.end();
+  await first.stop();
+  return dir;
+}
+
 describe('embedded Postgres lifecycle', () => {
   it('a SIGTERM (or Ctrl-C) while initdb runs on the first start: stops as on any other signal — exit 0, "stopped", no pg.lock or password file left behind', async () => {
     const dir = await dataDir();
@@ -84,13 +96,7 @@ describe('embedded Postgres lifecycle', () => {
   }, 120_000);
 
   it('a DATA_DIR whose pg-credentials.json is missing (restored without it, deleted by mistake) keeps its data: never re-initialised over a complete cluster', async () => {
-    const dir = await dataDir();
-    const first = await startEmbeddedPostgres({ dataDir: dir });
-    const sql = postgres(first.url, { max: 1, onnotice: () => undefined });
-    await sql`create table kept (v text)`;
-    await sql`insert into kept values ('a year of usage')`;
-    await sql.end();
-    await first.stop();
+    const dir = await stoppedClusterWithData();
     await fs.rm(path.join(dir, 'pg-credentials.json'));
 
     // a refusal naming the missing file (the cluster is complete: PG_VERSION,
@@ -109,13 +115,7 @@ describe('embedded Postgres lifecycle', () => {
   }, 120_000);
 
   it('a cluster without its PG_VERSION file (a partial restore) is refused, never wiped; damaged credentials are refused in a sentence', async () => {
-    const dir = await dataDir();
-    const first = await startEmbeddedPostgres({ dataDir: dir });
-    const sql = postgres(first.url, { max: 1, onnotice: () => undefined });
-    await sql`create table kept (v text)`;
-    await sql`insert into kept values ('a year of usage')`;
-    await sql.end();
-    await first.stop();
+    const dir = await stoppedClusterWithData();
 
     // It was: rm -rf DATA_DIR/pg, initdb again, new credentials — every row gone.
     const version = path.join(dir, 'pg', 'PG_VERSION');
