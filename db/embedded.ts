@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as fsConstants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -51,12 +51,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const startPostmaster = (port: number) => spawnPostmaster(dataDir, pgData, port, settings, log, options.postgresBinary);
   await fs.mkdir(dataDir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     // A file where the directory should be, a parent not writable: the operator's to fix, said so.
-    throw new EmbeddedStartError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : error.message}. Choose another DATA_DIR.`);
+    throw new DataDirError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : error.message}. Choose another DATA_DIR.`);
   });
   // An existing directory this process cannot write to (another user's, read-only): said so,
   // not a stack trace from the first lock file written in it.
   await fs.access(dataDir, fsConstants.W_OK | fsConstants.X_OK).catch((error: NodeJS.ErrnoException) => {
-    throw new EmbeddedStartError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: this process (uid ${process.getuid?.() ?? '?'}) cannot write to it (${error.code}). Give it write access, or choose another DATA_DIR.`);
+    throw new DataDirError(`The embedded Postgres cannot use DATA_DIR ${dataDir}: this process (uid ${process.getuid?.() ?? '?'}) cannot write to it (${error.code}). Give it write access, or choose another DATA_DIR.`);
   });
 
   let supervisor: ReturnType<typeof superviseFrom> | null = null;
@@ -164,8 +164,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const userFile = path.join(usersDir, String(process.pid));
   // Synchronous: stop() runs on Ctrl-C, while the thread pool async fs calls need may be busy
   // with the command's own work (a seed's COPY): an fs.promises call there waited past the exit.
+  // The file holds the process's start time: a file left by a process that was killed names a
+  // pid that may since belong to another process (pids repeat), which must not count as a user.
   mkdirSync(usersDir, { recursive: true });
-  writeFileSync(userFile, '');
+  writeFileSync(userFile, processStartSync(process.pid) ?? '');
   const otherUsers = (): number[] => {
     let names: string[] = [];
     try {
@@ -173,7 +175,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     } catch {
       // none
     }
-    return names.map(Number).filter((pid) => Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid));
+    return names.map(Number).filter((pid) => {
+      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !isAlive(pid)) return false;
+      let recorded = '';
+      try {
+        recorded = readFileSync(path.join(usersDir, String(pid)), 'utf8').trim();
+      } catch {
+        return false; // gone meanwhile: that process has finished
+      }
+      const now = processStartSync(pid);
+      // An empty file (an earlier version's) or a start time this system cannot tell: alive is all there is to go on.
+      return recorded === '' || now === null || recorded === now;
+    });
   };
   return {
     url: toUrl(credentials, port),
@@ -351,6 +364,9 @@ async function readCredentials(dataDir: string): Promise<Credentials> {
 /** The embedded Postgres did not start: the message says why (and where its log is), a stack would not. */
 export class EmbeddedStartError extends Error {}
 
+/** DATA_DIR cannot be used (a file, not writable, not reachable by the postgres user): the operator's configuration to change (exit 78). */
+export class DataDirError extends EmbeddedStartError {}
+
 /** DATA_DIR/pg holds a cluster that cannot be used as it is (its credentials gone or damaged, its PG_VERSION gone): never initialised over (the data would go). */
 export class MissingCredentialsError extends Error {}
 
@@ -446,7 +462,7 @@ async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
     const { mode, uid, gid } = await fs.stat(dir);
     const passes = (mode & 0o001) !== 0 || (uid === ids.uid && (mode & 0o100) !== 0) || (groups.has(gid) && (mode & 0o010) !== 0);
     if (!passes) {
-      throw new EmbeddedStartError(
+      throw new DataDirError(
         `The embedded Postgres cannot use DATA_DIR ${dataDir}: running as root, Postgres runs as the "postgres" system user, ` +
           `and ${dir} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) does not let it through. ` +
           `Run \`chmod o+x ${dir}\`, choose another DATA_DIR, or start the server as a regular user.`,
@@ -586,8 +602,19 @@ async function isNodeProcess(pid: number): Promise<boolean> {
 /** When a process started (field 22 of /proc/<pid>/stat, clock ticks since boot); null when this cannot be told. */
 async function processStart(pid: number): Promise<string | null> {
   const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  return stat === null ? null : (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null);
+  return stat === null ? null : startTimeOf(stat);
 }
+
+/** processStart without waiting on the thread pool (stop() runs on Ctrl-C, see pg.users). */
+function processStartSync(pid: number): string | null {
+  try {
+    return startTimeOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+const startTimeOf = (stat: string): string | null => stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 
 /**
  * A lock file holding its owner's pid and start time: a lock whose pid is gone, or now

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { assertRowLevelSecurityApplies, openAppPool, openPool, withDatabase, type DbPool } from '../db/client.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
+import { MissingCredentialsError, startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
 import { describeDatabase, ensureDatabase, runMigrations } from '../db/migrate.js';
 import { BOSS_SCHEMA, startBoss } from '../jobs/boss.js';
 import { startWorkers, stopWorkers } from '../jobs/worker.js';
@@ -115,7 +115,19 @@ export async function resolveDatabase(env: TEnv, log: Logger): Promise<{ ownerUr
     log: (message) => log.info({ component: 'embedded-postgres' }, message),
   });
   const ownerUrl = withDatabase(embedded.url, EMBEDDED_DATABASE);
-  await ensureDatabase(ownerUrl);
+  try {
+    await ensureDatabase(ownerUrl);
+  } catch (error) {
+    // Started for nothing: stopped again (it was left running, holding its port, after the exit).
+    await embedded.stop().catch((stopError: unknown) => log.warn({ err: stopError }, 'stopping the embedded Postgres failed'));
+    const code = (error as { code?: string }).code;
+    if (code === '28P01' || code === '28000') {
+      throw new MissingCredentialsError(
+        `The embedded Postgres in ${env.dataDir} refused the password in ${env.dataDir}/pg-credentials.json: that file is not this cluster's. Restore it from the backup you took of ${env.dataDir} with this cluster.`,
+      );
+    }
+    throw error;
+  }
   return { ownerUrl, embedded };
 }
 

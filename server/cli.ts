@@ -3,13 +3,14 @@ import pino from 'pino';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { UnsafeAppRoleError } from '../db/client.js';
-import { EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
+import { DataDirError, EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
 import { DatabaseLoginError, DatabaseUnreachableError, runMigrations } from '../db/migrate.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../db/schema.js';
 import { boot, orderlyStop, resolveDatabase, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
 import { AppError } from './errors.js';
 import { createLogger } from './logger.js';
+import { VERSION } from './version.js';
 import { ZCreateApiKeyInput } from './schemas/api-keys.js';
 import { ZEmail, ZNewPassword } from './schemas/auth.js';
 import { ZInstantInput } from './schemas/common.js';
@@ -97,6 +98,7 @@ const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}
 const program = new Command()
   .name('staryer-usage')
   .description('Staryer Usage administration (same database as `npm start`)')
+  .version(VERSION, '-V, --version', 'print the version of Staryer Usage')
   .showHelpAfterError();
 
 program
@@ -186,7 +188,10 @@ function progressBar(format: string): { onProgress: (done: number, total: number
   return {
     onProgress: (done, total) => {
       if (shown === -1) bar.start(total, done);
-      else if (done !== shown) bar.update(done);
+      else if (done !== shown || total !== bar.getTotal()) {
+        if (total !== bar.getTotal()) bar.setTotal(total); // known once the work is measured (repair: after its scan)
+        bar.update(done);
+      }
       shown = done;
     },
     stop: () => bar.stop(),
@@ -232,7 +237,9 @@ aggregates
   .action(async (options: { creator: string; since?: Date; dryRun?: boolean }) => {
     await withApp(async ({ rt }) => {
       const owner = await getCreatorByEmailAsOwner(rt, options.creator);
-      const result = await repairPeriodCounters(rt, owner.id, { since: options.since, dryRun: options.dryRun === true });
+      // Step 1, the scan of the periods' raw events, is most of the time; then each counter found.
+      const bar = progressBar('repairing {bar} {value}/{total} steps (scan of raw events, then each counter) | {eta_formatted} left');
+      const result = await repairPeriodCounters(rt, owner.id, { since: options.since, dryRun: options.dryRun === true, onProgress: bar.onProgress }).finally(bar.stop);
       print(result);
       // Counters still disagreeing with their events (a dry run's, or ones without a counter row): as `check` says so.
       if (result.left > 0) process.exitCode = CHECK_FOUND_DISAGREEMENTS;
@@ -307,7 +314,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exit(78);
   }
   // As the server answers them (server/main.ts): a configuration error (78), the database unreachable (1); the message, no stack.
-  if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError || error instanceof DatabaseLoginError || isBootstrapConflict(error)) {
+  if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError || error instanceof DataDirError || error instanceof DatabaseLoginError || isBootstrapConflict(error)) {
     process.stderr.write(`error: ${error.message}\n`);
     process.exit(78);
   }

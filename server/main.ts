@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import { UnsafeAppRoleError } from '../db/client.js';
-import { EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
+import { DataDirError, EmbeddedStartError, MissingCredentialsError } from '../db/embedded.js';
 import { DatabaseLoginError, DatabaseUnreachableError } from '../db/migrate.js';
 import { boot, orderlyStop, type Booted } from './boot.js';
 import { env as readEnv, EnvError } from './env.js';
@@ -55,7 +55,7 @@ async function main() {
     booted = await boot({ env, workers: env.RUN_WORKERS, log });
   } catch (error) {
     // Configuration errors (EX_CONFIG): the sentence that says which variable to change, no stack.
-    if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError || error instanceof DatabaseLoginError || isBootstrapConflict(error)) {
+    if (error instanceof UnsafeAppRoleError || error instanceof MissingCredentialsError || error instanceof DataDirError || error instanceof DatabaseLoginError || isBootstrapConflict(error)) {
       console.error(error.message);
       process.exit(78);
     }

@@ -133,4 +133,11 @@ describe('staryer-usage CLI as an operator uses it: Ctrl-C, stdout for JSON only
     expect(help.stdout).toContain('rebuild');
     expect(section, 'README "CLI" lists no `aggregates rebuild`, though the CLI has it').toContain('aggregates rebuild');
   }, 60_000);
+
+  it('--version prints the version of package.json alone on stdout, exit 0, touching no database', async () => {
+    const { version } = JSON.parse(await fs.readFile('package.json', 'utf8')) as { version: string };
+    // DATABASE_URL pointing nowhere: the answer must not need one (it was "error: unknown option '--version'", exit 1).
+    const answer = await cli(['--version'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    expect({ code: answer.code, stdout: answer.stdout }).toEqual({ code: 0, stdout: `${version}\n` });
+  }, 60_000);
 });

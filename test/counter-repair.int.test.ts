@@ -64,8 +64,16 @@ describe('aggregates repair: period counters set back to their raw events', () =
     await db`update usage_aggregates set value = 10, event_count = 1 where creator_id = ${creatorId} and meter_id = ${meter.id} and "window" = 'period'`;
     expect(await periodDisagreements(creatorId)).toHaveLength(1);
 
-    const result = await repairPeriodCounters(server().rt, creatorId);
+    const progress: Array<[number, number]> = [];
+    const result = await repairPeriodCounters(server().rt, creatorId, { onProgress: (done, total) => progress.push([done, total]) });
     expect(result).toMatchObject({ creatorId, dryRun: false, repaired: 1, left: 0 });
+    // The CLI's bar: the scan, then the one counter it found.
+    expect(progress).toEqual([
+      [0, 1],
+      [1, 2],
+      [1, 2],
+      [2, 2],
+    ]);
     expect(result.counters).toEqual([
       expect.objectContaining({
         eventName: 'calls',

@@ -262,13 +262,13 @@ describe('STRIPE_API_BASE', () => {
 });
 
 describe('DATA_DIR', () => {
-  it('a DATA_DIR that is a file: one sentence naming DATA_DIR, no stack trace', async () => {
+  it('a DATA_DIR that is a file: one sentence naming DATA_DIR, no stack trace, exit 78 (configuration)', async () => {
     const dir = await dataDir();
     const file = path.join(dir, 'not-a-dir');
     await fs.writeFile(file, 'x');
     const server = startServer({ DATA_DIR: file });
     const code = await server.exited;
-    expect(code, server.output()).toBe(1);
+    expect(code, server.output()).toBe(78);
     expect(server.output()).toContain(`DATA_DIR ${file}`);
     expect(server.output()).not.toMatch(/\n\s+at /);
   });

@@ -22,6 +22,7 @@ import { refuseDuplicateKeys } from './json-keys.js';
 import { findAlteredNumbers, restoreAlteredNumbers } from './json-numbers.js';
 import { clientInfo, contextFromRequest } from './context.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { VERSION } from '../version.js';
 import { sendJson, sendProblem } from './problem.js';
 import { REST_ROUTES, runRestRoute, type RestRoute } from './rest.js';
 import { requireUtf8Query } from './validation.js';
@@ -33,7 +34,6 @@ export type RequestLocals = { requestId: string; nonce: string };
 
 const require = createRequire(import.meta.url);
 const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
-const VERSION = (require('../../package.json') as { version: string }).version;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 

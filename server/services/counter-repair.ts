@@ -52,9 +52,16 @@ export type CounterRepairResult = { creatorId: string; since: string; dryRun: bo
  * counter's period end comes from the customer's billing anchor at its first event, which
  * is not known here.
  */
-export async function repairPeriodCounters(rt: Runtime, creatorId: string, options: { since?: Date; dryRun?: boolean } = {}): Promise<CounterRepairResult> {
+export async function repairPeriodCounters(
+  rt: Runtime,
+  creatorId: string,
+  /** onProgress(done, total): step 1 is the scan of raw events, then one step per counter found; total is 1 until the scan has ended. */
+  options: { since?: Date; dryRun?: boolean; onProgress?: (done: number, total: number) => void } = {},
+): Promise<CounterRepairResult> {
   const since = options.since ?? new Date(rt.now().getTime() - REPAIR_LOOKBACK_MS);
   const dryRun = options.dryRun ?? false;
+  const progress = options.onProgress ?? (() => undefined);
+  progress(0, 1);
   // Which counters disagree: read as the check reads them, in one snapshot, holding nothing (it
   // reads every event of the periods: seconds per million, too long to hold ingestion back).
   const found = await rt.ownerDb.transaction(
@@ -65,6 +72,7 @@ export async function repairPeriodCounters(rt: Runtime, creatorId: string, optio
     },
     { isolationLevel: 'repeatable read', accessMode: 'read only' },
   );
+  progress(1, 1 + found.length);
   if (found.length === 0) return { creatorId, since: since.toISOString(), dryRun, repaired: 0, left: 0, counters: [] };
   // Each of those measured again and set, under the lock: what it reads is what it writes.
   const counters = await rt.ownerDb.transaction(async (tx) => {
@@ -73,7 +81,9 @@ export async function repairPeriodCounters(rt: Runtime, creatorId: string, optio
     const names = await findCounterNames(tx, creatorId, [...new Set(found.map((r) => r.meterId))], [...new Set(found.map((r) => r.customerId!))]);
     const at = rt.now();
     const out: CounterRepair[] = [];
+    let done = 1;
     for (const row of found) {
+      progress(done++, 1 + found.length);
       const meter = names.meters.get(row.meterId)!;
       const key = { meterId: row.meterId, customerId: row.customerId!, periodStart: row.windowStart };
       const { stored, events } = await measurePeriodCounter(tx, creatorId, key);
@@ -125,6 +135,7 @@ export async function repairPeriodCounters(rt: Runtime, creatorId: string, optio
         out.push({ ...base, repaired: true });
       }
     }
+    progress(done, 1 + found.length);
     return out;
   });
   const repaired = counters.filter((c) => c.repaired).length;
