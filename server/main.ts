@@ -17,6 +17,8 @@ import { createLogger } from './logger.js';
 import { isBootstrapConflict } from './services/bootstrap.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** How long a stop waits for requests still arriving before it cuts them off (see the stop below). */
+const UPLOAD_CUT_OFF_MS = 5_000;
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, workers, HTTP. */
 async function main() {
@@ -34,19 +36,34 @@ async function main() {
   const started = Date.now();
 
   let server: http.Server | null = null;
+  /** Every open connection, and the request each is answering now (none between requests). */
+  const connections = new Map<Socket, http.IncomingMessage | null>();
   /**
    * Stops taking requests, lets those in flight finish (keep-alive connections are closed
    * after their next answer instead of carrying more), then stops the workers, the pools
-   * and the Postgres this process started.
+   * and the Postgres this process started. A request still arriving UPLOAD_CUT_OFF_MS into
+   * the stop (a body or headers sent slowly, or never finished) is cut off: nothing of it has
+   * been read, let alone recorded, and the client sends it again elsewhere; it used to hold
+   * the stop for the whole grace and make it exit 1.
    */
   const lifecycle = orderlyStop(log, async () => {
     if (!server) return;
     const closing = server;
     const idle = setInterval(() => closing.closeIdleConnections(), 100);
+    const cutOff = setTimeout(() => {
+      let cut = 0;
+      for (const [socket, request] of connections) {
+        if (request?.complete) continue; // read whole: being answered, left to finish
+        socket.destroy();
+        cut++;
+      }
+      if (cut > 0) log.warn({ connections: cut, ms: UPLOAD_CUT_OFF_MS }, 'stopping: cut off requests still arriving');
+    }, UPLOAD_CUT_OFF_MS);
     await new Promise<void>((resolve) => {
       closing.close(() => resolve());
       closing.closeIdleConnections();
     });
+    clearTimeout(cutOff);
     clearInterval(idle);
   });
 
@@ -79,7 +96,14 @@ async function main() {
   server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
     // While stopping, each connection closes after its answer rather than carrying more.
     if (lifecycle.stopping) res.setHeader('connection', 'close');
+    const socket = req.socket;
+    connections.set(socket, req);
+    res.once('finish', () => connections.get(socket) === req && connections.set(socket, null));
     void app(req, res);
+  });
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, null);
+    socket.once('close', () => connections.delete(socket));
   });
   // A client that sends requests and never reads the answers held them, and the connection, for
   // ever. A socket on which nothing moved for 30 s is closed (Node waits once more when a write
