@@ -131,7 +131,7 @@ describe('vetUrl', () => {
 
   it('refuses a host with any non-public address', async () => {
     await expect(vetUrl(new URL('https://mixed.test/'), strict)).rejects.toMatchObject({ reason: 'blocked_address', address: '10.1.2.3', kind: 'private' });
-    await expect(vetUrl(new URL('https://metadata.test/'), strict)).rejects.toThrow(/169\.254\.169\.254.*link-local/);
+    await expect(vetUrl(new URL('https://metadata.test/'), strict)).rejects.toMatchObject({ reason: 'blocked_address', address: '169.254.169.254', kind: 'link_local' });
     await expect(vetUrl(new URL('https://mapped.test/'), strict)).rejects.toMatchObject({ kind: 'loopback' });
   });
 
@@ -151,6 +151,14 @@ describe('vetUrl', () => {
     ]) {
       await expect(vetUrl(new URL(url), strict), url).rejects.toBeInstanceOf(UnsafeUrlError);
     }
+  });
+
+  it('a name resolving to an internal address is refused without telling the address (an admin key could map the server’s DNS and hosts file)', async () => {
+    const internal: HostResolver = async () => [{ address: '10.20.30.40', family: 4 }];
+    const refused = await vetUrl(new URL('http://billing-db.corp/'), { allowPrivate: false, resolve: internal }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UnsafeUrlError);
+    expect((refused as UnsafeUrlError).message).toBe('host "billing-db.corp" resolves to an address that is not public; webhooks go to public addresses only');
+    expect((refused as UnsafeUrlError).message).not.toContain('10.20');
   });
 
   it('accepts a public literal without resolving it', async () => {

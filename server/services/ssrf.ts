@@ -197,8 +197,10 @@ export async function vetUrl(url: URL, options: VetOptions): Promise<ResolvedAdd
     for (const { address } of addresses) {
       const kind = classifyAddress(address);
       if (kind) {
-        const shown = literal ? `${host} is` : `host "${host}" resolves to ${address}, which is`;
-        throw new UnsafeUrlError(`${shown} ${KIND_LABELS[kind]} address; webhooks go to public addresses only`, 'blocked_address', address, kind);
+        // A name's address is not told: the answer would map the server's own DNS and hosts file
+        // for whoever holds an admin key (the address stays on the error, for the server's log).
+        const message = literal ? `${host} is ${KIND_LABELS[kind]} address` : `host "${host}" resolves to an address that is not public`;
+        throw new UnsafeUrlError(`${message}; webhooks go to public addresses only`, 'blocked_address', address, kind);
       }
     }
   }
