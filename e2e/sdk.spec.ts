@@ -197,6 +197,9 @@ test('a React page tracks with a user token and shows live usage up to the hard 
     await expect(bar).toHaveAttribute('aria-valuenow', '5');
     await expect(browser.getByRole('alert')).toContainText('You have used all 5 API calls of this billing period.');
     await expect(browser.getByRole('alert').getByRole('link', { name: 'Upgrade plan' })).toHaveAttribute('href', '/pricing');
+    // Its thick left edge stays as it turns from warning to alert (React re-set the `border`
+    // shorthand for the new colour, which put the left edge back to 1 px)
+    expect(await browser.getByRole('alert').evaluate((el) => [getComputedStyle(el).borderLeftWidth, getComputedStyle(el).borderTopWidth])).toEqual(['4px', '1px']);
     await fetchData.click();
     await expect(browser.getByTestId('errors')).toContainText('QuotaExceededError quota-exceeded remaining=0');
 

@@ -1,7 +1,7 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import { Credentials, type TokenResult } from './credentials';
 import { UsageError, errorFromProblem, redirectError } from './errors';
-import { checkQuery, validateCheck, type CheckInput } from './tracker';
+import { checkQuery, MAX_DELAY, numberOption, validateCheck, type CheckInput } from './tracker';
 import type { UsageCheckOutput, UsageRouter } from './router.generated';
 
 export type UsageClientOptions = {
@@ -11,7 +11,7 @@ export type UsageClientOptions = {
   apiKey?: string;
   /** Instead of a key (browser): a user token, which can only track and check for its user. */
   getToken?: () => TokenResult | Promise<TokenResult>;
-  /** How long `getToken` may take before the call that needs it fails (`token-unavailable`). Default 10 s. */
+  /** How long `getToken` may take before the call that needs it fails (`token-unavailable`). Default 10 s; 0: no limit, as the tracker's `timeout`. */
   tokenTimeout?: number;
   /** Your own fetch. Default: the global fetch. */
   fetch?: typeof fetch;
@@ -36,7 +36,9 @@ export function createUsageClient(options: UsageClientOptions): UsageClient {
   const baseURL = options.baseURL.replace(/\/+$/, '');
   // The client's credentials are its own: no creator to check a token against.
   // A getToken that never settles must not hold every call for good (as in the tracker).
-  const credentials = new Credentials({ creatorId: '', apiKey: options.apiKey, getToken: options.getToken, timeout: options.tokenTimeout ?? 10_000 });
+  // Read as the tracker reads its timeout: 0 is none, NaN the default, past setTimeout's reach its longest.
+  const tokenTimeout = numberOption(options.tokenTimeout, 10_000, 0, MAX_DELAY);
+  const credentials = new Credentials({ creatorId: '', apiKey: options.apiKey, getToken: options.getToken, timeout: tokenTimeout > 0 ? tokenTimeout : undefined });
   // Redirects are not followed (redirectError): the failed call names where baseURL points.
   const send: typeof fetch = async (input, init) => {
     const response = await (options.fetch ?? fetch)(input, { ...init, redirect: 'manual' });

@@ -5,6 +5,7 @@ type NodeProcess = {
   env?: Record<string, string | undefined>;
   once?: (event: string, listener: () => void) => unknown;
   on?: (event: string, listener: () => void) => unknown;
+  prependListener?: (event: string, listener: () => void) => unknown;
   removeListener?: (event: string, listener: () => void) => unknown;
   listenerCount?: (event: string) => number;
   kill?: (pid: number, signal: string) => unknown;

@@ -87,10 +87,21 @@ type ReactInternals = {
 function isRendering(): boolean | undefined {
   const internals = React as unknown as ReactInternals;
   const v19 = internals.__CLIENT_INTERNALS_DO_NOT_USE_OR_WARN_USERS_THEY_CANNOT_UPGRADE;
-  if (v19 && 'H' in v19) return v19.H != null;
+  if (v19 && 'H' in v19) return isRenderDispatcher(v19.H);
   const v18 = internals.__SECRET_INTERNALS_DO_NOT_USE_OR_YOU_WILL_BE_FIRED?.ReactCurrentDispatcher;
-  if (v18 && 'current' in v18) return v18.current != null;
+  if (v18 && 'current' in v18) return isRenderDispatcher(v18.current);
   return undefined;
+}
+
+/**
+ * A dispatcher set by a render, not the one react-dom leaves behind between renders once it has
+ * rendered anything: that one (ContextOnlyDispatcher) is not null, but every hook of it is the
+ * same function, the one that throws "Invalid hook call". A render's hooks are each their own.
+ */
+function isRenderDispatcher(dispatcher: unknown): boolean {
+  if (dispatcher == null) return false;
+  const hooks = dispatcher as { useContext?: unknown; useEffect?: unknown };
+  return !(typeof hooks.useContext === 'function' && hooks.useContext === hooks.useEffect);
 }
 
 // The root entry's useUsageTracking reads the provider too, during a render, once this
@@ -568,7 +579,7 @@ export function LimitBanner(props: LimitBannerProps): ReactNode {
       data-state={exceeded ? 'exceeded' : 'warning'}
       style={
         s
-          ? { display: 'flex', alignItems: 'center', justifyContent: 'space-between', gap: 12, padding: '10px 14px', borderRadius: 8, border: `1px solid ${tone}`, borderLeftWidth: 4, background: exceeded ? 'rgba(220,38,38,0.08)' : 'rgba(217,119,6,0.08)', font: 'inherit', ...props.style }
+          ? { display: 'flex', alignItems: 'center', justifyContent: 'space-between', gap: 12, padding: '10px 14px', borderRadius: 8, borderStyle: 'solid', borderColor: tone, borderWidth: '1px 1px 1px 4px', background: exceeded ? 'rgba(220,38,38,0.08)' : 'rgba(217,119,6,0.08)', font: 'inherit', ...props.style }
           : props.style
       }
     >

@@ -208,7 +208,11 @@ function installHooks(): void {
         proc.kill?.(proc.pid, signal);
       });
     };
-    proc?.on?.(signal, onSignal);
+    // First in line: an app's handler registered with once() (close-with-grace and the like)
+    // is removed just before Node calls it, so counted after it ran, the app's own handler was
+    // missed and the signal raised again at once, cutting the app's graceful stop short.
+    if (proc?.prependListener) proc.prependListener(signal, onSignal);
+    else proc?.on?.(signal, onSignal);
   }
   // process.exit() skips beforeExit, and nothing asynchronous runs after 'exit': what is
   // still queued is lost. Say so rather than lose it silently.
@@ -369,8 +373,12 @@ export class UsageTracker {
    */
   async shutdown({ timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
+    // As the options read numbers: NaN takes the default; Infinity (or past what setTimeout
+    // takes, where it would fire at once and give up on everything) waits for the flush.
+    const limit = numberOption(timeoutMs, 10_000, 0, Infinity);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    if (limit > MAX_DELAY) await this.flush();
+    else await Promise.race([this.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, limit)))]);
     clearTimeout(timer);
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
@@ -837,7 +845,7 @@ const numberOr = (value: unknown, fallback: number) => (typeof value === 'number
 export const MAX_DELAY = 2 ** 31 - 1;
 
 /** A numeric option: `fallback` when not a number (undefined, NaN), else within [min, max] (Infinity: max). */
-function numberOption(value: unknown, fallback: number, min: number, max: number): number {
+export function numberOption(value: unknown, fallback: number, min: number, max: number): number {
   if (typeof value !== 'number' || Number.isNaN(value)) return fallback;
   return Math.min(Math.max(value, min), max);
 }

@@ -2,7 +2,7 @@ import { act, createElement as h } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LimitBanner, UsageTrackingProvider, useUsage, useUsageTracking, type UsageState } from '../../sdk/src/react';
-import { UsageTracker, type UsageTrackingApi } from '../../sdk/src/index';
+import { UsageTracker, useUsageTracking as useUsageTrackingRoot, type UsageTrackingApi } from '../../sdk/src/index';
 import { useTestDatabase } from '../harness/db.js';
 import { api, createCreatorWithKey } from '../harness/fixtures.js';
 import { useTestServer } from '../harness/server.js';
@@ -21,6 +21,26 @@ const waitFor = async (condition: () => boolean) => {
   for (let i = 0; i < 100 && !condition(); i++) await act(() => new Promise((r) => setTimeout(r, 50)));
   expect(condition()).toBe(true);
 };
+
+describe('the root entry’s useUsageTracking outside a render', () => {
+  it('stays the React-free default-tracker API once react-dom has rendered (a click handler, a fetch wrapper)', async () => {
+    const container = dom.document.body.appendChild(dom.document.createElement('div'));
+    let root: Root | undefined;
+    await act(async () => {
+      root = createRoot(container as unknown as Element);
+      root.render(h('div', null, 'rendered'));
+    });
+    try {
+      // Before the fix: react-dom leaves its between-renders dispatcher set (not null), which was
+      // taken for a render, so the hook path ran and threw "Invalid hook call" — the event never tracked.
+      const api = useUsageTrackingRoot();
+      expect(typeof api.trackUsage).toBe('function');
+      expect(typeof api.trackAPICall).toBe('function');
+    } finally {
+      await act(async () => root?.unmount());
+    }
+  });
+});
 
 describe('useUsage and <LimitBanner>', () => {
   it('a refused event larger than what is left does not make them claim the quota used up; reaching the limit does', async () => {

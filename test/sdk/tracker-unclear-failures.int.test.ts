@@ -58,15 +58,39 @@ describe('shutdown', () => {
   });
 });
 
+describe('shutdown and token timeouts at the edges', () => {
+  it('shutdown({ timeoutMs: Infinity }) waits for the events in flight, as "no limit" says — it gave up on them at once (setTimeout fires at once past 2^31 − 1 ms)', async () => {
+    const { creatorId, tracker } = await setup();
+    const t = tracker({ flushInterval: 10 });
+    proxy().script({ kind: 'delay', ms: 600 }, { kind: 'delay', ms: 600 }, { kind: 'delay', ms: 600 });
+    const outcomes = [1, 2, 3].map(() => t.track({ userId: 'u', eventName: 'calls' }).then(() => 'recorded', (e: UsageError) => e.code));
+    await vi.waitFor(() => expect(proxy().requests().length).toBeGreaterThan(0), { interval: 5 });
+    await t.shutdown({ timeoutMs: Infinity });
+    expect(await Promise.all(outcomes)).toEqual(['recorded', 'recorded', 'recorded']);
+    expect(await storedRows(creatorId)).toBe(3);
+  });
+
+  it('createUsageClient({ tokenTimeout: 0 }) waits for getToken as the tracker’s timeout 0 does — every call failed "no answer in 0 ms"', async () => {
+    const { apiKey } = await setup();
+    const mint = async () => {
+      const answer = await fetch(`${server().url}/api/usage/tokens`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'u' }) });
+      return ((await answer.json()) as { token: string }).token;
+    };
+    const client = createUsageClient({ baseURL: server().url, getToken: mint, tokenTimeout: 0 });
+    await expect(client.checkUsage({ userId: 'u', eventName: 'calls' })).resolves.toMatchObject({ allowed: true });
+  });
+});
+
 describe('a Node server stopped by a signal', () => {
   /** Runs a script that tracks one event (fire-and-forget, flushed in 5 s) and gets SIGTERM 100 ms later; `handler` is the app's own, if any. */
-  async function stoppedBySigterm(handler: string, options: { baseURL?: string; track?: string } = {}) {
+  async function stoppedBySigterm(handler: string, options: { baseURL?: string; track?: string; before?: string } = {}) {
     const { apiKey, creatorId } = await setup();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdk-sigterm-'));
     const script = path.join(dir, 'sigterm.ts');
     writeFileSync(
       script,
       `import { initUsageTracking, trackUsage } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../sdk/src/index.ts'))};
+${options.before ?? ''}
 initUsageTracking({ creatorId: ${JSON.stringify(creatorId)}, baseURL: ${JSON.stringify(options.baseURL ?? server().url)}, apiKey: ${JSON.stringify(apiKey)}, flushInterval: 5000, onError: (error) => console.error('onError', error.code) });
 setInterval(() => undefined, 1000); // a server, alive
 ${handler}
@@ -114,6 +138,21 @@ setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
   it('an app with its own SIGTERM handler decides when to exit: the SDK delivers meanwhile and does not end the process itself', async () => {
     const run = await stoppedBySigterm(`process.on('SIGTERM', () => setTimeout(() => process.exit(7), 1500));`);
     expect(run.stored, `stderr: ${run.stderr}`).toBe(1);
+    expect(run).toMatchObject({ signal: null, code: 7 });
+  });
+
+  it('an app whose SIGTERM handler was registered with once() before the SDK (close-with-grace and the like) still decides when to exit: what it tracks while draining is delivered', async () => {
+    // Before the fix: Node removes a once() listener just before calling it, so the SDK counted
+    // only itself, raised SIGTERM again at once and ended the app's graceful stop (exit by the
+    // signal, the draining request's event lost).
+    const run = await stoppedBySigterm('', {
+      before: `process.once('SIGTERM', async () => {
+  await new Promise((resolve) => setTimeout(resolve, 300)); // draining requests in flight
+  await trackUsage({ userId: 'u', eventName: 'calls' }); // one of them tracks usage
+  process.exit(7);
+});`,
+    });
+    expect(run.stored, `stderr: ${run.stderr}`).toBe(2);
     expect(run).toMatchObject({ signal: null, code: 7 });
   });
 });
