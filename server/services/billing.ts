@@ -1423,10 +1423,10 @@ export async function linkMeterToStripe(rt: Runtime, creatorId: string, meterId:
   try {
     stripeMeter = await stripe.ensureMeter({ eventName, displayName: meter.displayName });
   } catch (error) {
-    if (error instanceof StripeCallError) {
-      throw new AppError('upstream', { code: 'stripe_error', detail: `Stripe refused to create the meter: ${error.message}` });
-    }
-    throw error;
+    if (!(error instanceof StripeCallError)) throw error;
+    // As the PATCH that links by name answers: a refusal is Stripe's word (502), an outage a moment to wait (503).
+    if (error.kind === 'rejected') throw new AppError('upstream', { code: 'stripe_error', detail: `Stripe refused to create the meter: ${error.message}` });
+    throw new AppError('unavailable', { code: 'stripe_unavailable', detail: `Stripe could not be reached to find or create the meter (${error.message}); nothing was changed. Try again.`, retryAfter: 5 });
   }
   if (stripeMeter.mismatches.length > 0) throw stripeMeterIncompatible(eventName, stripeMeter);
   return withCreator(rt.db, creatorId, async (tx) => {
