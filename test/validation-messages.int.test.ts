@@ -35,4 +35,19 @@ describe('problem JSON for missing and mistyped fields', () => {
     expect(JSON.stringify(viaTrpc.json)).toContain('is required');
     expect(JSON.stringify(viaTrpc.json)).not.toMatch(/Invalid input/);
   });
+
+  it('a missing field with a list of values (aggregation_type) "is required" too, over REST and tRPC — not "Invalid option: expected one of …", as if a wrong one had been sent', async () => {
+    const { apiKey } = await createCreatorWithKey(server().rt);
+    const call = api(server().url, apiKey);
+    const created = await call('POST', '/api/usage/meters', { event_name: 'x1', display_name: 'X', unit_name: 'calls' });
+    expect(created.status, created.text).toBe(422);
+    expect(created.json.errors).toEqual([{ field: 'aggregation_type', message: 'is required' }]);
+    const viaTrpc = await call('POST', '/api/trpc/meters.create', { event_name: 'x1', display_name: 'X', unit_name: 'calls' });
+    expect(viaTrpc.status, viaTrpc.text).toBe(422);
+    expect(JSON.stringify(viaTrpc.json)).toContain('"field":"aggregation_type","message":"is required"');
+    // A wrong value is still named by the values it may take.
+    const wrong = await call('POST', '/api/usage/meters', { event_name: 'x1', display_name: 'X', unit_name: 'calls', aggregation_type: 'avg' });
+    expect(wrong.json.errors).toEqual([{ field: 'aggregation_type', message: expect.stringMatching(/count.*sum.*max.*unique.*duration/) }]);
+    expect((await call('GET', '/api/usage/meters')).json.meters).toEqual([]);
+  });
 });

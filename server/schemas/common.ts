@@ -1,5 +1,10 @@
 import { z } from 'zod';
 
+// A field left out is "is required", whatever its schema: zod names a missing enum field by its
+// options ('Invalid option: expected one of "count"|"sum"|…'), as if a wrong value had been
+// sent. Schemas' own messages still come first.
+z.config({ customError: (issue) => (issue.input === undefined && (issue.code === 'invalid_value' || issue.code === 'invalid_union') ? 'is required' : undefined) });
+
 /** Strings from the outside: no NUL bytes (Postgres text refuses them) and no lone surrogates. */
 export const ZText = (max: number) =>
   z
