@@ -288,3 +288,13 @@ describe('the dashboard’s tRPC route: a session-cookie mutation from another o
     expect(problemOf(r).detail).toBe('Cross-site request refused.');
   });
 });
+
+describe('/api itself', () => {
+  it('is the API’s: a problem JSON 404 as /api/ answers, not the dashboard’s HTML page', async () => {
+    for (const path of ['/api', '/api/']) {
+      const answer = await fetch(`${server().url}${path}`);
+      expect({ path, status: answer.status, type: answer.headers.get('content-type') }).toEqual({ path, status: 404, type: expect.stringContaining('application/problem+json') });
+      expect(((await answer.json()) as { type: string }).type).toBe(`${PROBLEM}not-found`);
+    }
+  });
+});

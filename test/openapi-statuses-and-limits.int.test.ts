@@ -135,4 +135,21 @@ describe('Stripe settings: connect_account_id is refused on purpose, and the Ope
     const field = doc.paths['/api/usage/settings/stripe']!.put!.requestBody.content['application/json']!.schema.properties.connect_account_id!;
     expect(field.description).toMatch(/^Refused \(422\)/);
   });
+
+  it('every 503 the OpenAPI document lists carries Retry-After ("database unavailable → 503 with Retry-After"), and a route that also asks Stripe keeps saying so', async () => {
+    const doc = (await openApi()) as unknown as { paths: Record<string, Record<string, { responses: Record<string, { description: string; headers?: Record<string, unknown> }> }>> };
+    const without: string[] = [];
+    let count = 0;
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(operations)) {
+        const unavailable = op.responses['503'];
+        if (!unavailable) continue;
+        count++;
+        if (!unavailable.headers?.['Retry-After']) without.push(`${method.toUpperCase()} ${path}`);
+      }
+    }
+    expect(count).toBeGreaterThan(20);
+    expect(without).toEqual([]);
+    expect(doc.paths['/api/usage/meters/{id}']!.patch!.responses['503']!.description).toMatch(/Stripe/);
+  });
 });

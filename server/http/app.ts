@@ -235,7 +235,8 @@ export function createHttpApp(rt: Runtime, options: { pages?: PageHandler; publi
         return 'cors-preflight';
       }
     }
-    if (pathname.startsWith('/api/')) {
+    // `/api` itself is the API's too: a problem JSON 404 as for `/api/`, not the dashboard's HTML page.
+    if (pathname.startsWith('/api/') || pathname === '/api') {
       // HEAD is GET without the body (RFC 9110 §9.3.2): Node leaves the body out of the answer.
       const found = router.find((req.method === 'HEAD' ? 'GET' : req.method) as 'GET', pathname);
       const route = (found?.store as { route?: RestRoute } | undefined)?.route;

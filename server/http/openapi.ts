@@ -31,6 +31,10 @@ const problemResponse = (description: string) => ({
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 });
 
+/** Every 503 says when to try again (README: "503 with `Retry-After`"). */
+const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } } };
+const unavailableResponse = (description: string) => ({ ...problemResponse(description), headers: RETRY_AFTER });
+
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
 
 function operation(route: RestRoute) {
@@ -84,7 +88,9 @@ function operation(route: RestRoute) {
     responses['415'] = problemResponse('Body is not application/json');
   }
   if (pathParamCount > 0) responses['404'] = problemResponse('No such object for this creator');
-  responses['503'] = problemResponse('Database unavailable; retry after `Retry-After` seconds');
+  // The database may not answer on any route; a route that also asks Stripe says so in its own description.
+  const own503 = (route.responses as Record<string, { description: string } | undefined>)['503'];
+  responses['503'] = unavailableResponse(own503 ? `Database unavailable, or: ${own503.description}; retry after \`Retry-After\` seconds` : 'Database unavailable; retry after `Retry-After` seconds');
   return {
     operationId: route.operationId,
     summary: route.summary,
@@ -110,7 +116,7 @@ export function buildOpenApiDocument(version: string) {
         security: [],
         responses: {
           200: { description: 'The database answers', content: { 'application/json': { schema: schemaOf(ZHealth, 'output') } } },
-          503: problemResponse('The database does not answer'),
+          503: unavailableResponse('The database does not answer'),
         },
       },
     },
