@@ -114,12 +114,12 @@ const canDropPrivileges = process.getuid?.() === 0 && (() => {
 })();
 
 describe('a DATA_DIR the operator cannot write to', () => {
-  it.skipIf(!canDropPrivileges)('an existing DATA_DIR that is not writable: a sentence naming DATA_DIR, exit 1, no stack trace', async () => {
+  it.skipIf(!canDropPrivileges)('an existing DATA_DIR that is not writable: a sentence naming DATA_DIR, exit 78 (configuration), no stack trace', async () => {
     // Owned by root, mode 0755; the CLI run as an unprivileged user (nobody), as an operator without rights to it.
     const dataDir = await scratch.dataDir();
     const result = await cli(['migrate'], { DATA_DIR: dataDir, DATABASE_URL: '', HOME: '/tmp' }, { uid: 65534, gid: 65534 });
     expect({ code: result.code, namesDataDir: result.stderr.includes('DATA_DIR'), stack: STACK.test(result.stderr) }, result.stderr).toEqual({
-      code: 1,
+      code: 78,
       namesDataDir: true,
       stack: false,
     });

@@ -236,7 +236,9 @@ describe('review: Stripe reporting, second pass', () => {
     expect(status.status, status.text).toBe(200);
     expect(status.json.customer_notes).toEqual([{ user_id: 'y1', code: 'unsupported_interval', detail: expect.stringContaining('every year') }]);
     // The dashboard's Billing page says so too.
-    const { sessionToken } = await createSession(server.rt, { creatorId: creator.id, ip: null, userAgent: null });
+    // Dated by the real clock: a session expires by the database's clock, and one dated by this
+    // file's (15 November) ran out on 29 November 2026 — the test failed by the calendar.
+    const { sessionToken } = await createSession({ ...server.rt, now: () => new Date() }, { creatorId: creator.id, ip: null, userAgent: null });
     const page = await fetch(`${server.url}/creator/dashboard/usage/billing`, { headers: { cookie: `staryer_session=${sessionToken}` } });
     expect(page.status).toBe(200);
     const html = await page.text();
