@@ -92,4 +92,25 @@ describe('plan limits that do nothing, or drop what a plan had, are said', () =>
     expect(fieldsOf(answer.json.result.data.warnings)).toEqual(['plan_limits[0].overage_price']);
     expect(answer.json.result.data.warnings[0].message).toMatch(/^was 0\.02 and is now cleared: usage past the limit is no longer billed/);
   });
+
+  it('PATCH listing a plan without its limit_value makes it unlimited: said with the limit it had; a soft threshold or overage price on an unlimited plan is named as doing nothing', async () => {
+    // A creator who means to change only the soft threshold of pro (limit 200)…
+    const patched = await call('PATCH', `/api/usage/meters/${meterId}`, { plan_limits: [{ plan_name: 'pro', soft_limit_threshold: 0.9 }] });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.json.plan_limits.find((l: { plan_name: string }) => l.plan_name === 'pro')).toMatchObject({ limit_value: null, soft_limit_threshold: '0.9' });
+    // Before: no word of the limit at all — pro's customers were unlimited and billed no overage from then on.
+    expect(patched.json.warnings).toEqual([
+      { field: 'plan_limits[0].soft_limit_threshold', message: 'has no effect: limit_value is null, so the plan is unlimited and no soft-limit alert is raised.' },
+      { field: 'plan_limits[0].limit_value', message: expect.stringMatching(/^was 200 and is now null: the plan is unlimited from now on .*Send limit_value again to keep the limit\.$/) },
+    ]);
+    const unlimitedPrice = await call('POST', '/api/usage/meters', {
+      event_name: 'seats',
+      display_name: 'Seats',
+      aggregation_type: 'count',
+      unit_name: 'seats',
+      plan_limits: [{ plan_name: 'team', limit_value: null, overage_price: '5' }],
+    });
+    expect(unlimitedPrice.status, unlimitedPrice.text).toBe(201);
+    expect(unlimitedPrice.json.warnings).toEqual([{ field: 'plan_limits[0].overage_price', message: expect.stringMatching(/^is never charged: limit_value is null/) }]);
+  });
 });

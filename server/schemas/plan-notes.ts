@@ -25,7 +25,7 @@ export const withWarnings = <T extends object>(value: T, warnings: Warning[]): T
 /** A plan limit as a meter's request sets it (TPlanLimitInput's fields after defaults). */
 type LimitSet = { plan_name: string; limit_value: string | null; overage_price: string | null; soft_limit_threshold: string | null; hard_cap: boolean };
 /** A plan's limit as it was before the request. */
-type LimitWas = { planName: string; overagePrice: string | null; softLimitThreshold: string | null; hardCap: boolean };
+type LimitWas = { planName: string; limitValue: string | null; overagePrice: string | null; softLimitThreshold: string | null; hardCap: boolean };
 
 /**
  * What to tell a creator about the plan limits a meter's create or change sets (empty: nothing).
@@ -41,6 +41,12 @@ export function planLimitNotes(limits: readonly LimitSet[], before: readonly Lim
     if (limit.hard_cap && limit.limit_value === null) {
       notes.push({ field: at('hard_cap'), message: 'has no effect: limit_value is null, so the plan is unlimited and nothing is capped.' });
     }
+    if (limit.soft_limit_threshold !== null && limit.limit_value === null) {
+      notes.push({ field: at('soft_limit_threshold'), message: 'has no effect: limit_value is null, so the plan is unlimited and no soft-limit alert is raised.' });
+    }
+    if (limit.overage_price !== null && limit.limit_value === null) {
+      notes.push({ field: at('overage_price'), message: 'is never charged: limit_value is null, so the plan is unlimited and no usage is past its limit.' });
+    }
     if (limit.hard_cap && limit.limit_value !== null && limit.overage_price !== null) {
       notes.push({
         field: at('overage_price'),
@@ -50,6 +56,12 @@ export function planLimitNotes(limits: readonly LimitSet[], before: readonly Lim
     const was = before.find((l) => l.planName === limit.plan_name);
     if (was) {
       const setWhole = 'A listed plan’s limit is set whole: a field left out takes its default.';
+      if (was.limitValue !== null && limit.limit_value === null) {
+        notes.push({
+          field: at('limit_value'),
+          message: `was ${was.limitValue} and is now null: the plan is unlimited from now on — no event is refused or billed as overage for it. ${setWhole} Send limit_value again to keep the limit.`,
+        });
+      }
       if (was.hardCap && !limit.hard_cap) {
         notes.push({ field: at('hard_cap'), message: `was true and is now false: events past the limit are accepted from now on. ${setWhole} Send hard_cap: true to keep the cap.` });
       }
