@@ -110,8 +110,25 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   /** Reuses, adopts or starts the postmaster of this directory; answers its port and credentials. */
   const acquire = async (preferredPort?: number): Promise<{ port: number; credentials: Credentials }> => {
+    // 60 s of waiting on others — except while a live postmaster of this directory is starting:
+    // after a crash it replays its log first, minutes on a large database, and is waited for
+    // however long that takes (ADR 0001: a slow start is waited for, not failed).
+    let waitedSince = performance.now();
+    let toldAt = 0;
     for (let attempt = 0; attempt < 600; attempt++) {
-      const running = await readRunningPostmaster(pgData);
+      const starting = await readPostmaster(pgData);
+      if (starting && starting.status !== 'ready') {
+        attempt = 0;
+        const waited = performance.now() - waitedSince;
+        if (waited - toldAt >= 15_000) {
+          toldAt = waited;
+          log(`waiting for the embedded Postgres (pid ${starting.pid}) to finish ${starting.status === 'stopping' ? 'stopping' : 'starting'}: ${Math.round(waited / 1000)} s so far (after a crash it replays its log first, which can take minutes)`);
+        }
+      } else {
+        waitedSince = performance.now();
+        toldAt = 0;
+      }
+      const running = starting?.status === 'ready' ? starting : null;
       const owner = running ? await ownerOf(ownerFile, running.pid) : 0;
       if (running && owner > 0 && (owner === process.pid || isAlive(owner))) {
         if (owner !== process.pid) {
@@ -153,7 +170,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
         await release();
       }
     }
-    throw new Error(`Timed out waiting for the embedded Postgres in ${pgData} to start`);
+    throw new EmbeddedStartError(
+      `Timed out waiting for the embedded Postgres in ${pgData} to start: for 60 s another process held its start lock (${path.join(dataDir, 'pg.lock')}) with no Postgres starting. If no other process of ours uses DATA_DIR, remove that file and start again.`,
+    );
   };
 
   const { port, credentials } = await acquire();

@@ -182,6 +182,34 @@ describe('embedded Postgres lifecycle', () => {
     expect(running).toBe(false);
   }, 120_000);
 
+  it('a postmaster still starting (replaying its log after a crash) whose owner has gone is waited for past a minute, not given up on', async () => {
+    const dir = await stoppedClusterWithData();
+    // Stands in for a postmaster left replaying its log by a server killed meanwhile: a process
+    // working in DATA_DIR/pg whose postmaster.pid says "starting", for 70 s.
+    const stand = spawn('sleep', ['600'], { cwd: path.join(dir, 'pg'), stdio: 'ignore' });
+    adopt(stand);
+    const pidFile = path.join(dir, 'pg', 'postmaster.pid');
+    await fs.writeFile(pidFile, `${stand.pid}\n${path.join(dir, 'pg')}\n${Math.floor(Date.now() / 1000)}\n5999\n/tmp\n127.0.0.1\n  0  0\nstarting  \n`);
+    const said: string[] = [];
+    const started = startEmbeddedPostgres({ dataDir: dir, log: (m) => said.push(m) });
+    started.catch(() => undefined);
+    const outcome = await Promise.race([started.then(() => 'started', (e: Error) => `failed: ${e.message}`), sleep(70_000).then(() => 'still waiting')]);
+    // Before the fix: after 60 s, "Timed out waiting for the embedded Postgres … to start" — the server exited.
+    expect(outcome).toBe('still waiting');
+    expect(said.some((m) => /waiting for the embedded Postgres \(pid \d+\) to finish starting/.test(m)), said.join('\n')).toBe(true);
+    // Its recovery over (here: the stand-in gone), the start goes on and the data is there.
+    stand.kill();
+    await fs.rm(pidFile, { force: true });
+    const pg = await started;
+    const probe = postgres(pg.url, { max: 1, onnotice: () => undefined });
+    try {
+      expect(await probe`select v from kept`).toEqual([{ v: 'a year of usage' }]);
+    } finally {
+      await probe.end();
+      await pg.stop();
+    }
+  }, 150_000);
+
   it('two processes creating the database at once (server and worker starting together on a new DATA_DIR) both go on', async () => {
     // One of them died with a stack: duplicate key value violates unique constraint "pg_database_datname_index" (23505).
     for (let i = 0; i < 5; i++) {
