@@ -435,9 +435,18 @@ async function initialiseIfNeeded(dataDir: string, pgData: string, log: (m: stri
   });
   await cluster.initialise();
   // Credentials first, written whole (a rename), then the cluster into place.
-  await fs.writeFile(`${credentialsFile}.tmp`, JSON.stringify(credentials), { mode: 0o600 });
+  // Each step on disk before the next (fsync): a power cut right after the first start must not
+  // leave an empty credentials file beside a complete cluster (refused at every start after).
+  const handle = await fs.open(`${credentialsFile}.tmp`, 'w', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(credentials));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await fs.rename(`${credentialsFile}.tmp`, credentialsFile);
   await fs.rename(staging, pgData);
+  await syncDirectory(dataDir); // both renames
   return credentials;
 }
 
@@ -601,6 +610,17 @@ async function postmasterInTransition(pgData: string): Promise<boolean> {
 async function readRunningPostmaster(pgData: string): Promise<Running | null> {
   const postmaster = await readPostmaster(pgData);
   return postmaster?.status === 'ready' ? postmaster : null;
+}
+
+/** Makes a directory's entries (a rename into it) durable; a system that cannot fsync a directory is left as it is. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r').catch(() => null);
+  if (!handle) return;
+  try {
+    await handle.sync().catch(() => undefined);
+  } finally {
+    await handle.close();
+  }
 }
 
 function isAlive(pid: number): boolean {
