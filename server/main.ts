@@ -36,8 +36,8 @@ async function main() {
   const started = Date.now();
 
   let server: http.Server | null = null;
-  /** Every open connection, and the request each is answering now (none between requests). */
-  const connections = new Map<Socket, http.IncomingMessage | null>();
+  /** Every open connection (per connection, not per request: nothing added to the hot path). */
+  const connections = new Set<Socket>();
   /**
    * Stops taking requests, lets those in flight finish (keep-alive connections are closed
    * after their next answer instead of carrying more), then stops the workers, the pools
@@ -52,8 +52,10 @@ async function main() {
     const idle = setInterval(() => closing.closeIdleConnections(), 100);
     const cutOff = setTimeout(() => {
       let cut = 0;
-      for (const [socket, request] of connections) {
-        if (request?.complete) continue; // read whole: being answered, left to finish
+      for (const socket of connections) {
+        // The answer under way on it, and its request: read whole, it is left to finish.
+        const answering = (socket as Socket & { _httpMessage?: { req?: http.IncomingMessage } | null })._httpMessage;
+        if (answering?.req?.complete) continue;
         socket.destroy();
         cut++;
       }
@@ -96,13 +98,10 @@ async function main() {
   server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
     // While stopping, each connection closes after its answer rather than carrying more.
     if (lifecycle.stopping) res.setHeader('connection', 'close');
-    const socket = req.socket;
-    connections.set(socket, req);
-    res.once('finish', () => connections.get(socket) === req && connections.set(socket, null));
     void app(req, res);
   });
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, null);
+    connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
   // A client that sends requests and never reads the answers held them, and the connection, for
