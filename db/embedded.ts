@@ -186,7 +186,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   // The file holds the process's start time: a file left by a process that was killed names a
   // pid that may since belong to another process (pids repeat), which must not count as a user.
   mkdirSync(usersDir, { recursive: true });
-  writeFileSync(userFile, processStartSync(process.pid) ?? '');
+  writeFileSync(userFile, processStart(process.pid) ?? '');
   const otherUsers = (): number[] => {
     let names: string[] = [];
     try {
@@ -202,7 +202,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       } catch {
         return false; // gone meanwhile: that process has finished
       }
-      const now = processStartSync(pid);
+      const now = processStart(pid);
       // An empty file (an earlier version's) or a start time this system cannot tell: alive is all there is to go on.
       return recorded === '' || now === null || recorded === now;
     });
@@ -638,22 +638,19 @@ async function isNodeProcess(pid: number): Promise<boolean> {
   return cmdline === null || /(^|\/)node(\0|$)|\bnode\b/.test(cmdline.split('\0')[0] ?? '');
 }
 
-/** When a process started (field 22 of /proc/<pid>/stat, clock ticks since boot); null when this cannot be told. */
-async function processStart(pid: number): Promise<string | null> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  return stat === null ? null : startTimeOf(stat);
-}
-
-/** processStart without waiting on the thread pool (stop() runs on Ctrl-C, see pg.users). */
-function processStartSync(pid: number): string | null {
+/**
+ * When a process started (field 22 of /proc/<pid>/stat, clock ticks since boot); null when this
+ * cannot be told. Read synchronously (a file of /proc, never waits on a disk): stop() uses it on
+ * Ctrl-C, while the thread pool async fs calls need may be busy (see pg.users).
+ */
+function processStart(pid: number): string | null {
   try {
-    return startTimeOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
   } catch {
     return null;
   }
 }
-
-const startTimeOf = (stat: string): string | null => stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 
 /**
  * A lock file holding its owner's pid and start time: a lock whose pid is gone, or now
@@ -662,7 +659,7 @@ const startTimeOf = (stat: string): string | null => stat.slice(stat.lastIndexOf
  */
 async function tryLock(file: string): Promise<(() => Promise<void>) | null> {
   const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await fs.writeFile(draft, `${process.pid} ${(await processStart(process.pid)) ?? ''}`.trim());
+  await fs.writeFile(draft, `${process.pid} ${processStart(process.pid) ?? ''}`.trim());
   try {
     await fs.link(draft, file);
     return () => fs.rm(file, { force: true });
@@ -670,7 +667,7 @@ async function tryLock(file: string): Promise<(() => Promise<void>) | null> {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const [pidText, started] = (await fs.readFile(file, 'utf8').catch(() => '')).split(' ');
     const holder = Number(pidText);
-    const now = holder ? await processStart(holder) : null;
+    const now = holder ? processStart(holder) : null;
     const stale =
       !holder ||
       !isAlive(holder) ||
