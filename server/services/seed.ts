@@ -476,8 +476,10 @@ export async function seedDemo(rt: Runtime, options: SeedOptions, onProgress: Se
     dimensionNone: ROLLUP_RULES.dimensionNone,
     dimensionMaxLength: ROLLUP_RULES.dimensionMaxLength,
     pending: { schema: BOSS_SCHEMA, queue: 'rollups.apply' },
-    // Minute rollups feed the live overview, which keeps two days of them.
-    minutesFrom: new Date(to.getTime() - 2 * DAY_MS),
+    // Minute rollups feed the live overview, which keeps two days of them: the minutes that start
+    // at or after now − 2 days, as the jobs' pruning keeps them (a minute starting just before
+    // would be written here and deleted by the next job or rebuild).
+    minutesFrom: new Date(Math.ceil((until.getTime() - 2 * DAY_MS) / 60_000) * 60_000),
   };
   onProgress('rollups', 0, chunks);
   for (let i = 0; i < chunks; i++) {
