@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
-import { MissingCredentialsError, startEmbeddedPostgres } from '../db/embedded.js';
+import { MissingCredentialsError, startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
 import { ensureDatabase } from '../db/migrate.js';
 import { useTestDatabase } from './harness/db.js';
 import { isAlive, sleep, useProcessScratch } from './harness/processes.js';
@@ -28,6 +28,17 @@ async function until(condition: () => boolean | Promise<boolean>, ms: number, st
     await sleep(step);
   }
   return condition();
+}
+
+/** The rows of stoppedClusterWithData's table `kept` through a started cluster (or why they could not be read), which is then stopped. */
+async function keptRowsThenStop(pg: EmbeddedPostgres): Promise<unknown> {
+  const probe = postgres(pg.url, { max: 1, onnotice: () => undefined });
+  try {
+    return await probe`select v from kept`.catch((error: Error) => error.message);
+  } finally {
+    await probe.end();
+    await pg.stop();
+  }
 }
 
 /** A DATA_DIR whose embedded cluster holds a table `kept` with one row, stopped. */
@@ -104,14 +115,7 @@ describe('embedded Postgres lifecycle', () => {
     // it for "a half-done init", deletes DATA_DIR/pg and initialises an empty cluster.
     const again = await startEmbeddedPostgres({ dataDir: dir }).catch((error: Error) => error);
     if (again instanceof Error) return; // refused: the data is still on disk
-    const probe = postgres(again.url, { max: 1, onnotice: () => undefined });
-    try {
-      const rows = await probe`select v from kept`.catch((error: Error) => error.message);
-      expect(rows).toEqual([{ v: 'a year of usage' }]);
-    } finally {
-      await probe.end();
-      await again.stop();
-    }
+    expect(await keptRowsThenStop(again)).toEqual([{ v: 'a year of usage' }]);
   }, 120_000);
 
   it('a cluster without its PG_VERSION file (a partial restore) is refused, never wiped; damaged credentials are refused in a sentence', async () => {
@@ -137,14 +141,7 @@ describe('embedded Postgres lifecycle', () => {
       expect((error as Error).message).toMatch(/pg-credentials\.json is damaged/);
     }
     await fs.writeFile(credentials, good);
-    const again = await startEmbeddedPostgres({ dataDir: dir });
-    const probe = postgres(again.url, { max: 1, onnotice: () => undefined });
-    try {
-      expect(await probe`select v from kept`).toEqual([{ v: 'a year of usage' }]);
-    } finally {
-      await probe.end();
-      await again.stop();
-    }
+    expect(await keptRowsThenStop(await startEmbeddedPostgres({ dataDir: dir }))).toEqual([{ v: 'a year of usage' }]);
   }, 120_000);
 
   it('a pg-credentials.json that is not the cluster\'s (restored from another backup): exit 78 in a sentence, and the Postgres it started is stopped again', async () => {
@@ -200,14 +197,7 @@ describe('embedded Postgres lifecycle', () => {
     // Its recovery over (here: the stand-in gone), the start goes on and the data is there.
     stand.kill();
     await fs.rm(pidFile, { force: true });
-    const pg = await started;
-    const probe = postgres(pg.url, { max: 1, onnotice: () => undefined });
-    try {
-      expect(await probe`select v from kept`).toEqual([{ v: 'a year of usage' }]);
-    } finally {
-      await probe.end();
-      await pg.stop();
-    }
+    expect(await keptRowsThenStop(await started)).toEqual([{ v: 'a year of usage' }]);
   }, 150_000);
 
   it('two processes creating the database at once (server and worker starting together on a new DATA_DIR) both go on', async () => {

@@ -53,6 +53,15 @@ function startServer(env: Record<string, string>, nodeFlags: string[] = []) {
   return { child, output: () => output, exited };
 }
 
+/** The environment of a server on `dir` and `port` whose creator and admin key (KEY) are made at start. */
+const bootstrapped = (dir: string, port: number) => ({
+  DATA_DIR: dir,
+  PORT: String(port),
+  STARYER_BOOTSTRAP_EMAIL: 'ops@example.com',
+  STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password',
+  STARYER_BOOTSTRAP_API_KEY: KEY,
+});
+
 async function ready(output: () => string, exited: Promise<number>) {
   let done = false;
   void exited.then(() => (done = true));
@@ -79,13 +88,7 @@ describe('the server process', () => {
   it('stops within seconds on SIGTERM while keep-alive clients keep sending: every 201 is recorded, nothing more, and its Postgres is stopped', async () => {
     const dir = await dataDir();
     const port = await freePort();
-    const server = startServer({
-      DATA_DIR: dir,
-      PORT: String(port),
-      STARYER_BOOTSTRAP_EMAIL: 'ops@example.com',
-      STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password',
-      STARYER_BOOTSTRAP_API_KEY: KEY,
-    });
+    const server = startServer(bootstrapped(dir, port));
     await ready(server.output, server.exited);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     expect((await request(agent, port, 'POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' })).status).toBe(201);
@@ -151,7 +154,7 @@ describe('the server process', () => {
     // Stands in for a defect: on SIGUSR2, a rejected promise nobody awaits, while a request is in flight.
     const defect = path.join(dir, 'defect.mjs');
     await fs.writeFile(defect, "process.on('SIGUSR2', () => { Promise.reject(new Error('a defect nobody caught')); });\n");
-    const server = startServer({ DATA_DIR: dir, PORT: String(port), STARYER_BOOTSTRAP_EMAIL: 'ops@example.com', STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password', STARYER_BOOTSTRAP_API_KEY: KEY }, [
+    const server = startServer(bootstrapped(dir, port), [
       '--import',
       pathToFileURL(defect).href,
     ]);
@@ -192,7 +195,7 @@ describe('the server process', () => {
   it('clients that never finish their request (a body or headers that stop coming) are cut off 5 s into a stop: it stops as usual, exit 0, while a request read whole is answered', async () => {
     const dir = await dataDir();
     const port = await freePort();
-    const server = startServer({ DATA_DIR: dir, PORT: String(port), STARYER_BOOTSTRAP_EMAIL: 'ops@example.com', STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password', STARYER_BOOTSTRAP_API_KEY: KEY });
+    const server = startServer(bootstrapped(dir, port));
     await ready(server.output, server.exited);
     const agent = new http.Agent({ keepAlive: false });
     expect((await request(agent, port, 'POST', '/api/usage/meters', { event_name: 'calls', display_name: 'Calls', aggregation_type: 'count', unit_name: 'calls' })).status).toBe(201);
@@ -240,7 +243,7 @@ describe('the server process', () => {
     // Stands in for a defect: closing the HTTP server never calls back.
     const defect = path.join(dir, 'hang.mjs');
     await fs.writeFile(defect, "import http from 'node:http';\nhttp.Server.prototype.close = function () { return this; };\n");
-    const server = startServer({ DATA_DIR: dir, PORT: String(port), STARYER_BOOTSTRAP_EMAIL: 'ops@example.com', STARYER_BOOTSTRAP_PASSWORD: 'a-long-enough-password', STARYER_BOOTSTRAP_API_KEY: KEY }, [
+    const server = startServer(bootstrapped(dir, port), [
       '--import',
       pathToFileURL(defect).href,
     ]);
